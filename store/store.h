@@ -1,0 +1,357 @@
+/*
+ * store.h - the versioned object store of replicafs.
+ *
+ * A store is one directory:
+ *
+ *   STORE/catalog.db      SQLite catalog (WAL): buckets, objects, versions,
+ *                         extended attributes
+ *   STORE/blobs/xx/HASH   immutable content, named by its SHA-256 in hex,
+ *                         fanned out by the first two hex digits
+ *   STORE/staging/        private files of writers (O_TMPFILE where the
+ *                         file system has it, so a crash leaves nothing)
+ *   STORE/trash/          blobs on their way out (see the invariants)
+ *   STORE/lock            flock(): shared by every process that has the
+ *                         store open, exclusive while one collects garbage
+ *
+ * The model is Amazon S3's: buckets hold objects named by keys; each bucket
+ * is unversioned, versioning-Enabled or versioning-Suspended, with S3's
+ * rules for PUT and DELETE in each state (see store_put() and
+ * store_delete()).  A directory of a mount is a key prefix; an empty
+ * directory is a zero-byte marker object whose key ends in '/'.
+ *
+ * Every function returns 0 or a negative errno, and logs the cause of an
+ * unexpected failure.  No SQLite or OpenSSL type appears here.  All
+ * functions may be called from any number of threads at once on one
+ * struct store; several processes may open the same store at once.
+ */
+#ifndef REPLICAFS_STORE_H
+#define REPLICAFS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct store;
+
+/* Longest key S3 accepts, in bytes; longer ones are -ENAMETOOLONG. */
+#define STORE_KEY_MAX 1024
+/* A version ID is at most this many characters, URL-safe: [0-9a-z]. */
+#define STORE_VID_MAX 32
+/* The version ID of the null version. */
+#define STORE_NULL_VID "null"
+
+enum store_versioning {
+	STORE_UNVERSIONED = 0,
+	STORE_ENABLED = 1,
+	STORE_SUSPENDED = 2,
+};
+
+enum store_kind {
+	STORE_FILE = 1,		/* a regular object with content */
+	STORE_SYMLINK = 2,	/* an object that carries a link target */
+	STORE_DIR = 3,		/* a key prefix (with or without marker) */
+	STORE_DELETE_MARKER = 4,/* only in version listings */
+};
+
+/* The metadata kept with each version.  mode includes the file type bits
+ * (S_IFREG, S_IFLNK, S_IFDIR). */
+struct store_meta {
+	uint32_t mode;
+	uint32_t uid;
+	uint32_t gid;
+	int64_t mtime_ns;	/* nanoseconds since the epoch, UTC */
+	int64_t ctime_ns;	/* last change of data or metadata */
+};
+
+/*
+ * What the store knows of one version (or of a directory prefix).
+ * Filled by the store; holds no pointers, so it can be copied freely.
+ */
+struct store_obj {
+	enum store_kind kind;
+	char version_id[STORE_VID_MAX + 1];	/* "" for an implicit dir */
+	char sha256[65];	/* hex; "" for markers of delete and dirs */
+	uint64_t size;		/* content length; target length for links */
+	struct store_meta meta;
+	int64_t created_ns;	/* when this version was written (S3's
+				 * LastModified) */
+	int is_latest;		/* in version listings */
+	int has_marker;		/* STORE_DIR: a "prefix/" object exists */
+};
+
+/* Open flags for store_open(). */
+#define STORE_CREATE 0x1	/* create the store if the directory is empty
+				 * or missing */
+
+/*
+ * Open the store in directory @dir, creating it with STORE_CREATE.  Runs
+ * the catalog's migrations, and, when no other process has the store open,
+ * collects unreferenced blobs, staging and trash files.  The caller frees
+ * *out with store_close().
+ */
+int store_open(const char *dir, int flags, struct store **out);
+void store_close(struct store *st);
+
+/* The store's directory (owned by the store). */
+const char *store_path(const struct store *st);
+
+/*
+ * A change counter of the catalog that moves whenever any process commits
+ * a change to it (PRAGMA data_version plus our own commits); a mount polls
+ * it to know when to drop its caches.
+ */
+uint64_t store_generation(struct store *st);
+
+/* ---- Names ---------------------------------------------------------- */
+
+/*
+ * Check a bucket name against S3's rules: 3-63 characters of lowercase
+ * letters, digits, '.' and '-'; starts and ends with a letter or digit; no
+ * ".." ; not shaped like an IPv4 address; not starting with "xn--" or
+ * ending with "-s3alias".  Returns 0, or -EINVAL and, when @why is not
+ * NULL, sets *why to a static sentence saying what is wrong.
+ */
+int store_bucket_name_check(const char *name, const char **why);
+
+/*
+ * Check an object key: 1..STORE_KEY_MAX bytes (-ENAMETOOLONG past it), no
+ * NUL, valid as S3 takes it.  Returns 0 or a negative errno.
+ */
+int store_key_check(const char *key);
+
+/* ---- Buckets -------------------------------------------------------- */
+
+/*
+ * Create bucket @name with @versioning and the owner and mode of @meta
+ * (meta->mode is the directory's permission bits; the type bits are
+ * ignored).  -EEXIST if it exists, -EINVAL for a bad name.
+ */
+int store_bucket_create(struct store *st, const char *name,
+			enum store_versioning versioning,
+			const struct store_meta *meta);
+
+/* Remove bucket @name: -ENOTEMPTY while any version of any key (delete
+ * markers included) remains in it, -ENOENT if there is no such bucket. */
+int store_bucket_delete(struct store *st, const char *name);
+
+/* Fill @meta (may be NULL) and @versioning (may be NULL) of bucket @name,
+ * or return -ENOENT. */
+int store_bucket_get(struct store *st, const char *name,
+		     struct store_meta *meta,
+		     enum store_versioning *versioning);
+
+/* Change a bucket's versioning state.  As in S3, a bucket that has been
+ * versioned can be Suspended but never made unversioned again: -EINVAL. */
+int store_bucket_set_versioning(struct store *st, const char *name,
+				enum store_versioning versioning);
+
+/* Set a bucket's mode, uid, gid and mtime (fields selected by @mask, the
+ * STORE_SET_* bits below). */
+int store_bucket_set_meta(struct store *st, const char *name,
+			  const struct store_meta *meta, unsigned mask);
+
+/* Call @cb for each bucket in name order; a non-zero return from @cb stops
+ * the walk and is returned. */
+typedef int (*store_bucket_cb)(void *arg, const char *name,
+			       const struct store_meta *meta,
+			       enum store_versioning versioning);
+int store_bucket_list(struct store *st, store_bucket_cb cb, void *arg);
+
+/* ---- Objects -------------------------------------------------------- */
+
+/*
+ * Look up @path in @bucket as a mount sees it.  @path has no leading or
+ * trailing '/' ("" is the bucket itself and gives -EINVAL).  Finds, in
+ * this order: a current (not delete-marked) object with key @path (kind
+ * FILE or SYMLINK), else a directory: a current marker object "@path/"
+ * (has_marker = 1, its metadata) or any current key under "@path/"
+ * (has_marker = 0, metadata of the bucket, mode S_IFDIR|0755).  -ENOENT
+ * when none is there.  Costs a few index seeks, whatever the bucket holds.
+ */
+int store_lookup(struct store *st, const char *bucket, const char *path,
+		 struct store_obj *out);
+
+/* The target of the current version of symlink @key, NUL-terminated into
+ * @buf of @size bytes; -ENAMETOOLONG when it does not fit. */
+int store_readlink(struct store *st, const char *bucket, const char *key,
+		   char *buf, size_t size);
+
+/*
+ * Call @cb for each entry directly below the directory @prefix of @bucket
+ * ("" for the bucket's top, else a path without trailing '/'), in byte
+ * order of names, as S3's ListObjectsV2 with Delimiter "/" would give
+ * them: each current object as its last path component (kind FILE or
+ * SYMLINK), each common prefix once as a STORE_DIR entry whose name has no
+ * trailing '/'.  The directory's own marker is not listed.  Entries whose
+ * name is after @start_after (NULL: from the first) only.  Costs in
+ * proportion to the entries listed, not to the keys below them: each
+ * common prefix is skipped over with one index seek.  A non-zero return
+ * from @cb stops the walk and is returned.
+ */
+typedef int (*store_list_cb)(void *arg, const char *name,
+			     const struct store_obj *obj);
+int store_list(struct store *st, const char *bucket, const char *prefix,
+	       const char *start_after, store_list_cb cb, void *arg);
+
+/* Whether directory @prefix of @bucket holds any current key other than
+ * its own marker: 1 if so, 0 if not, or a negative errno. */
+int store_dir_has_children(struct store *st, const char *bucket,
+			   const char *prefix);
+
+/* ---- Writing -------------------------------------------------------- */
+
+/*
+ * A staging file: a private, writable file in the store's file system
+ * whose content can become a blob without being copied.  store_stage_new()
+ * returns an fd open O_RDWR (the caller owns it and never closes it
+ * directly: pass it to store_put() or store_stage_abort()).  When @seed is
+ * a hex SHA-256, the file starts as a copy of that blob (a reflink where
+ * the file system can, else copy_file_range()), truncated to @seed_len.
+ */
+int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
+		    int *fd_out);
+void store_stage_abort(struct store *st, int fd);
+
+/* Incremental SHA-256 for callers that see the data as it is written. */
+struct store_hash;
+struct store_hash *store_hash_new(void);	/* NULL on ENOMEM */
+void store_hash_update(struct store_hash *h, const void *buf, size_t len);
+/* Write the hex digest (65 bytes with NUL) and free @h. */
+void store_hash_final(struct store_hash *h, char hex[65]);
+void store_hash_free(struct store_hash *h);
+
+/* SHA-256 of the whole file open at @fd, from offset 0, into @hex. */
+int store_hash_fd(int fd, char hex[65]);
+
+/* What store_put() writes. */
+struct store_put {
+	enum store_kind kind;	/* STORE_FILE, STORE_SYMLINK, or STORE_DIR
+				 * (a directory marker: the key ends in '/'
+				 * and the object has zero bytes) */
+	int fd;			/* STORE_FILE: a staging fd, consumed by the
+				 * call whatever it returns; -1 for an empty
+				 * object */
+	const char *sha256;	/* hex of fd's content if the caller knows
+				 * it, else NULL and the store hashes it */
+	const char *link_target;/* STORE_SYMLINK */
+	struct store_meta meta;	/* mode with type bits */
+	int durable;		/* fsync blob and catalog before returning */
+	int keep_xattrs;	/* copy user xattrs of the current version */
+};
+
+/*
+ * Write a new version of @key in @bucket, with S3's rules: in an Enabled
+ * bucket a new version with a fresh version ID becomes current; in a
+ * Suspended or unversioned bucket the version ID is "null" and it replaces
+ * any existing null version (data or delete marker).  The blob is placed
+ * (or an identical one reused) before the catalog row that names it is
+ * committed, in one transaction with everything else.  On success the new
+ * version's ID is copied to @vid_out (may be NULL, else
+ * STORE_VID_MAX + 1 bytes), and *obj_out (may be NULL) describes it.
+ */
+int store_put(struct store *st, const char *bucket, const char *key,
+	      struct store_put *put, char *vid_out, struct store_obj *obj_out);
+
+/*
+ * DELETE without a version ID: in an Enabled bucket a delete marker with a
+ * fresh ID becomes current; in a Suspended one a delete marker with ID
+ * "null" replaces any null version; in an unversioned one the object is
+ * removed.  -ENOENT if @key has no current version.  The new marker's ID
+ * goes to @vid_out (may be NULL; "" when nothing was made).
+ */
+int store_delete(struct store *st, const char *bucket, const char *key,
+		 char *vid_out);
+
+/*
+ * DELETE with a version ID: removes that one version for good (data or
+ * delete marker); if it was current, the next newest becomes current.
+ * -ENOENT if there is no such version.  A blob no version references any
+ * more is removed.
+ */
+int store_delete_version(struct store *st, const char *bucket,
+			 const char *key, const char *version_id);
+
+/* Bits of @mask for store_set_meta() and store_bucket_set_meta(). */
+#define STORE_SET_MODE	0x1	/* permission bits only; type is kept */
+#define STORE_SET_UID	0x2
+#define STORE_SET_GID	0x4
+#define STORE_SET_MTIME	0x8
+/*
+ * Change the metadata of the current version of @key in place (no new
+ * version), as chmod, chown and touch do; ctime becomes now.  For a
+ * directory pass the marker's key with its trailing '/'; -ENOENT if there
+ * is no current version.
+ */
+int store_set_meta(struct store *st, const char *bucket, const char *key,
+		   const struct store_meta *meta, unsigned mask);
+
+/* Flags of store_rename(). */
+#define STORE_RENAME_NOREPLACE 0x1
+
+/*
+ * Rename @from in @from_bucket to @to in @to_bucket, as rename(2) does, in
+ * one transaction.  @from and @to are paths as in store_lookup().  A file
+ * or symlink: @to gets a new version sharing the blob and metadata (and
+ * xattrs) of @from's current one, and @from gets a delete marker (or is
+ * removed, in an unversioned bucket).  A directory: the same for every
+ * current key under "@from/" (its marker included), so a directory of any
+ * size is renamed atomically without copying data.  Errors as rename(2):
+ * -ENOENT (no @from), -EEXIST (STORE_RENAME_NOREPLACE and @to exists),
+ * -EISDIR (file onto directory), -ENOTDIR (directory onto file),
+ * -ENOTEMPTY (directory onto a non-empty directory), -EINVAL (directory
+ * into itself).  Renaming onto an existing file replaces it (it gets a
+ * delete marker, or is removed when unversioned).
+ */
+int store_rename(struct store *st, const char *from_bucket, const char *from,
+		 const char *to_bucket, const char *to, unsigned flags);
+
+/* ---- Reading -------------------------------------------------------- */
+
+/* Open the blob @sha256 (hex) read-only; the caller closes the fd. */
+int store_blob_open(struct store *st, const char *sha256, int *fd_out);
+
+/* Path of blob @sha256 into @buf (PATH_MAX bytes). */
+void store_blob_path(const struct store *st, const char *sha256, char *buf,
+		     size_t size);
+
+/* Fill @out with version @version_id of @key (data or delete marker);
+ * -ENOENT if there is none. */
+int store_version_get(struct store *st, const char *bucket, const char *key,
+		      const char *version_id, struct store_obj *out);
+
+/* Call @cb for every version of @key, newest first, delete markers
+ * included (kind STORE_DELETE_MARKER), with is_latest set on the first.
+ * -ENOENT if the key never had a version. */
+typedef int (*store_version_cb)(void *arg, const struct store_obj *obj);
+int store_versions(struct store *st, const char *bucket, const char *key,
+		   store_version_cb cb, void *arg);
+
+/* ---- Extended attributes (of the current version of a key) ---------- */
+
+/* For a directory pass its marker key, with the trailing '/'. */
+int store_xattr_set(struct store *st, const char *bucket, const char *key,
+		    const char *name, const void *value, size_t size,
+		    int flags /* XATTR_CREATE, XATTR_REPLACE or 0 */);
+/* Copy the value into @buf of @size bytes and return its length (with
+ * @size 0, only the length); -ENODATA if absent, -ERANGE if too small. */
+ssize_t store_xattr_get(struct store *st, const char *bucket, const char *key,
+			const char *name, void *buf, size_t size);
+/* Names, each NUL-terminated, as listxattr(2) gives them. */
+ssize_t store_xattr_list(struct store *st, const char *bucket,
+			 const char *key, char *buf, size_t size);
+int store_xattr_remove(struct store *st, const char *bucket, const char *key,
+		       const char *name);
+
+/* ---- Maintenance ---------------------------------------------------- */
+
+/*
+ * Check the store: PRAGMA integrity_check, then that every version row
+ * names a blob that exists and, with @deep, hashes to its name.  Returns 0
+ * when all is well, -EIO otherwise (each problem logged).
+ */
+int store_check(struct store *st, int deep);
+
+/* Make every committed change durable (fsync of the catalog's WAL). */
+int store_sync(struct store *st);
+
+#endif
