@@ -1,0 +1,163 @@
+/*
+ * fs_i.h - internals of the FUSE adapter, shared by the files of fs/.
+ *
+ * The adapter holds no state of its own that the store does not have,
+ * except what the kernel needs while files are open: the inode table (which
+ * inode number stands for which path, and how many references the kernel
+ * holds) and, per open file, the staging file its writes go to until the
+ * close that commits them as a version.
+ *
+ * Locks, always taken in this order, never the other way:
+ *
+ *   node->lock    a file's open state: staging, size, hash, base blob
+ *   fs->ns_lock   rwlock over the namespace: held for reading while a path
+ *                 is turned into a commit, for writing by rename, unlink and
+ *                 rmdir, so that a commit can never land on a path that a
+ *                 rename has just moved away
+ *   fs->lock      the inode tables and each node's place in the tree
+ */
+#ifndef REPLICAFS_FS_I_H
+#define REPLICAFS_FS_I_H
+
+#define FUSE_USE_VERSION 312
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+enum fs_kind {
+	FS_ROOT = 1,
+	FS_BUCKET,
+	FS_DIR,
+	FS_FILE,
+	FS_SYMLINK,
+};
+
+struct fs_node {
+	fuse_ino_t ino;		/* immutable */
+	enum fs_kind kind;	/* immutable */
+
+	/* protected by fs->lock */
+	struct fs_node *parent;	/* NULL for the root and detached nodes */
+	char *name;		/* owned; NULL when detached */
+	uint64_t nlookup;	/* references the kernel holds */
+	unsigned nchildren;	/* nodes whose parent this is */
+	unsigned nopen;		/* open handles */
+	int pending;		/* created, no version committed yet */
+	int unlinked;		/* removed while known: never commit */
+	struct fs_node *ino_next;
+	struct fs_node *name_next;
+
+	/* protected by lock */
+	pthread_mutex_t lock;
+	unsigned nwriters;	/* handles open for writing */
+	int stage_fd;		/* -1: content is the base blob */
+	int dirty;		/* staging differs from the last version */
+	uint64_t size;		/* size of the content (staging or base) */
+	struct store_hash *hash;/* SHA-256 of staging bytes [0, hashed) */
+	uint64_t hashed;
+	int base_known;		/* base_sha and size describe the content */
+	char base_sha[65];	/* blob of the last committed version */
+	int base_fd;		/* open blob, -1 until needed */
+	char cached_sha[65];	/* content the kernel's page cache holds */
+	struct store_meta meta;	/* of a pending file; mtime of last write */
+};
+
+struct fs_opts {
+	const char *store_dir;
+	const char *mountpoint;
+	int foreground;
+	int debug;
+	int writeback;		/* kernel writeback cache */
+	int allow_other;
+	double timeout;		/* entry and attribute timeout, seconds */
+	unsigned threads;
+};
+
+struct fs {
+	struct store *st;
+	struct fs_opts opts;
+	uid_t uid;		/* owner of the root */
+	gid_t gid;
+	int64_t start_ns;
+
+	pthread_rwlock_t ns_lock;
+
+	pthread_mutex_t lock;
+	/* protected by lock */
+	struct fs_node **ino_tab;
+	size_t ino_cap;
+	struct fs_node **name_tab;
+	size_t name_cap;
+	size_t nnodes;
+	size_t npending;	/* nodes with pending set */
+	fuse_ino_t next_ino;
+	struct fs_node *root;
+};
+
+/* ---- inode.c: the node tables ---- */
+
+int fs_nodes_init(struct fs *fs);
+void fs_nodes_release(struct fs *fs);
+
+/* The node of @ino, or NULL.  Takes fs->lock. */
+struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino);
+
+/*
+ * The node named @name in @parent: the existing one if its kind is @kind,
+ * else a new one (an existing node of another kind is detached).  Adds
+ * @lookups to its kernel references.  Returns NULL on ENOMEM.  Takes
+ * fs->lock.
+ */
+struct fs_node *fs_node_child(struct fs *fs, struct fs_node *parent,
+			      const char *name, enum fs_kind kind,
+			      uint64_t lookups);
+
+/* The node named @name in @parent if one is known, else NULL.  Caller
+ * holds fs->lock. */
+struct fs_node *fs_node_find_locked(struct fs *fs, struct fs_node *parent,
+				    const char *name);
+
+/* Drop @n kernel references; frees the node when nothing holds it. */
+void fs_node_forget(struct fs *fs, struct fs_node *node, uint64_t n);
+
+/* Take the node out of the tree (after unlink or when replaced); caller
+ * holds fs->lock. */
+void fs_node_detach_locked(struct fs *fs, struct fs_node *node);
+
+/* Move the node to @name in @parent; caller holds fs->lock.  Returns 0 or
+ * -ENOMEM. */
+int fs_node_move_locked(struct fs *fs, struct fs_node *node,
+			struct fs_node *parent, const char *name);
+
+/*
+ * The bucket and key of @node: @bucket gets the bucket's name (64 bytes),
+ * @key the path below it ("" for a bucket; STORE_KEY_MAX + 2 bytes, room
+ * for a directory marker's '/').  -ENOENT for a detached node, -EINVAL for
+ * the root, -ENAMETOOLONG past S3's key limit.  Caller holds fs->lock.
+ */
+int fs_node_path_locked(struct fs_node *node, char *bucket, char *key);
+int fs_node_path(struct fs *fs, struct fs_node *node, char *bucket,
+		 char *key);
+
+/* Call @cb for each pending node whose parent is @dir; caller holds
+ * fs->lock. */
+void fs_node_each_pending_locked(struct fs *fs, struct fs_node *dir,
+				 void (*cb)(void *arg, struct fs_node *n),
+				 void *arg);
+
+/* ---- ops.c ---- */
+
+extern const struct fuse_lowlevel_ops fs_ops;
+
+/* ---- mount.c ---- */
+
+int fs_mount(const struct fs_opts *opts);
+
+/* ---- cli.c: commands other than mount ---- */
+
+int fs_cli_main(int argc, char **argv);
+
+#endif

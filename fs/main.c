@@ -1,0 +1,175 @@
+/*
+ * main.c - the `replicafs` program: subcommands in the style of git.
+ *
+ *   replicafs mount [-f] [-o OPTIONS] STORE MOUNTPOINT
+ *   replicafs versioning PATH [enable|suspend]
+ *   replicafs versions PATH [--json]
+ *   replicafs check STORE [--deep]
+ *
+ * `mount` is here; the others are in cli.c.  Every command prints one
+ * clear line and exits non-zero on a bad argument.
+ */
+#include "fs/fs_i.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/log.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: replicafs mount [-f] [-o OPTIONS] STORE MOUNTPOINT\n"
+	      "       replicafs versioning PATH [enable|suspend]\n"
+	      "       replicafs versions PATH [--json]\n"
+	      "       replicafs check STORE [--deep]\n"
+	      "mount options: allow_other, nowriteback, debug, timeout=SECONDS,"
+	      " threads=N\n"
+	      "unmount with: fusermount3 -u MOUNTPOINT\n",
+	      f);
+}
+
+/* Parse one comma-separated -o list into @o. */
+static int parse_opts(char *list, struct fs_opts *o)
+{
+	char *save = NULL, *tok, *end;
+
+	for (tok = strtok_r(list, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (strcmp(tok, "allow_other") == 0) {
+			o->allow_other = 1;
+		} else if (strcmp(tok, "nowriteback") == 0) {
+			o->writeback = 0;
+		} else if (strcmp(tok, "writeback") == 0) {
+			o->writeback = 1;
+		} else if (strcmp(tok, "debug") == 0) {
+			o->debug = 1;
+		} else if (strncmp(tok, "timeout=", 8) == 0) {
+			errno = 0;
+			o->timeout = strtod(tok + 8, &end);
+			if (errno || *end || o->timeout < 0)
+				goto bad;
+		} else if (strncmp(tok, "threads=", 8) == 0) {
+			long v;
+
+			errno = 0;
+			v = strtol(tok + 8, &end, 10);
+			if (errno || *end || v < 1 || v > 256)
+				goto bad;
+			o->threads = (unsigned)v;
+		} else {
+			goto bad;
+		}
+	}
+	return 0;
+bad:
+	fprintf(stderr, "replicafs: mount: unknown or bad option '%s'\n", tok);
+	return -EINVAL;
+}
+
+/* Resolve @path, which need not exist, by its parent: into @out, PATH_MAX
+ * bytes.  Returns 0, or -1 with errno set. */
+static int resolve_new(const char *path, char *out)
+{
+	char parent[PATH_MAX];
+	const char *dir = ".", *base = path;
+	char *slash;
+	size_t len;
+
+	snprintf(parent, sizeof(parent), "%s", path);
+	len = strlen(parent);
+	while (len > 1 && parent[len - 1] == '/')
+		parent[--len] = '\0';
+	slash = strrchr(parent, '/');
+	if (slash) {
+		base = slash + 1;
+		dir = slash == parent ? "/" : parent;
+		*slash = '\0';
+		if (dir == parent && !*parent)
+			dir = "/";
+	} else {
+		base = parent;
+	}
+	if (slash == parent)
+		dir = "/";
+	if (!realpath(dir, out))
+		return -1;
+	len = strlen(out);
+	if (len + strlen(base) + 2 > PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	snprintf(out + len, PATH_MAX - len, "%s%s",
+		 out[len - 1] == '/' ? "" : "/", base);
+	return 0;
+}
+
+static int cmd_mount(int argc, char **argv)
+{
+	struct fs_opts o = {
+		.writeback = 1,
+		.timeout = 1.0,
+		.threads = 16,
+	};
+	char store[PATH_MAX], mnt[PATH_MAX];
+	const char *pos[2];
+	int npos = 0, i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-f") == 0) {
+			o.foreground = 1;
+		} else if (strcmp(argv[i], "-d") == 0) {
+			o.debug = 1;
+			o.foreground = 1;
+		} else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+			if (parse_opts(argv[++i], &o))
+				return 2;
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "replicafs: mount: unknown flag '%s'\n",
+				argv[i]);
+			return 2;
+		} else if (npos < 2) {
+			pos[npos++] = argv[i];
+		} else {
+			npos = 3;
+		}
+	}
+	if (npos != 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (o.debug)
+		store_log_level = LOG_DEBUG;
+	if (!realpath(pos[1], mnt)) {
+		fprintf(stderr, "replicafs: mount point %s: %s\n", pos[1],
+			strerror(errno));
+		return 1;
+	}
+	/* The store may not exist yet: resolve its parent. */
+	if (!realpath(pos[0], store) && resolve_new(pos[0], store)) {
+		fprintf(stderr, "replicafs: store %s: %s\n", pos[0],
+			strerror(errno));
+		return 1;
+	}
+	o.store_dir = store;
+	o.mountpoint = mnt;
+	return fs_mount(&o) ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "mount") == 0)
+		return cmd_mount(argc - 1, argv + 1);
+	return fs_cli_main(argc - 1, argv + 1);
+}

@@ -1,0 +1,1984 @@
+/*
+ * ops.c - the FUSE low-level operations: kernel requests to store calls.
+ *
+ * The mount's root lists buckets; below a bucket a directory is a key
+ * prefix.  The write path, per file (node):
+ *
+ *   open(O_TRUNC) / create / first write / truncate
+ *        -> a staging file (store_stage_new), seeded from the current blob
+ *           unless the content starts empty;
+ *   write -> pwrite into it; while writes arrive in order, SHA-256 is
+ *           computed as they arrive, so the close need not read the file
+ *           again;
+ *   flush (close) of a handle open for writing, while the node is dirty
+ *        -> commit: store_put() links the staging file into the blob
+ *           directory and commits the version row in one transaction, and
+ *           only then does close(2) return;
+ *   release of the last writer, if still dirty (mmap writes) -> commit.
+ *
+ * A file's staging belongs to the node, not to a handle: with the kernel's
+ * writeback cache any writable handle may carry any page, and POSIX wants
+ * every descriptor of a file to see the same bytes.  After a commit the
+ * node's content is the new blob; a later write seeds a new staging file
+ * from it (a reflink where the file system can).
+ *
+ * A file created and not yet closed has no version in the store: its node
+ * is "pending", and lookups, listings, renames and unlinks consult the
+ * node table for it.  Reads come from the staging file, else from the
+ * blob, through splice.  The kernel keeps a file's page cache across opens
+ * while the content it holds (cached_sha) is still current.
+ */
+#include "fs/fs_i.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/log.h"
+
+#define FH_WRITE 0x1
+
+#define EMPTY_SHA "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+#define XA_VID "user.replicafs.version-id"
+#define XA_SHA "user.replicafs.sha256"
+#define XA_STORE "user.replicafs.store"	/* hidden: for the command line */
+#define XA_PATH "user.replicafs.path"	/* hidden: bucket/key */
+#define XA_OWN "user.replicafs."
+
+/* Room for a key, its directory marker's '/', and the NUL. */
+#define KEYBUF (STORE_KEY_MAX + 2)
+
+static struct fs *FS(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static struct timespec ns_to_ts(int64_t ns)
+{
+	struct timespec ts = {
+		.tv_sec = ns / 1000000000,
+		.tv_nsec = ns % 1000000000,
+	};
+
+	if (ts.tv_nsec < 0) {
+		ts.tv_sec--;
+		ts.tv_nsec += 1000000000;
+	}
+	return ts;
+}
+
+static enum fs_kind kind_of(enum store_kind k)
+{
+	switch (k) {
+	case STORE_SYMLINK:
+		return FS_SYMLINK;
+	case STORE_DIR:
+		return FS_DIR;
+	default:
+		return FS_FILE;
+	}
+}
+
+static void meta_to_stat(const struct store_meta *m, uint64_t size,
+			 struct stat *st)
+{
+	st->st_mode = m->mode;
+	st->st_uid = m->uid;
+	st->st_gid = m->gid;
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	st->st_blksize = 128 * 1024;
+	st->st_nlink = S_ISDIR(m->mode) ? 2 : 1;
+	st->st_mtim = ns_to_ts(m->mtime_ns);
+	st->st_atim = st->st_mtim;
+	st->st_ctim = ns_to_ts(m->ctime_ns ? m->ctime_ns : m->mtime_ns);
+}
+
+static void root_stat(struct fs *fs, struct stat *st)
+{
+	struct store_meta m = {
+		.mode = S_IFDIR | 0755,
+		.uid = fs->uid,
+		.gid = fs->gid,
+		.mtime_ns = fs->start_ns,
+		.ctime_ns = fs->start_ns,
+	};
+
+	memset(st, 0, sizeof(*st));
+	meta_to_stat(&m, 4096, st);
+	st->st_ino = FUSE_ROOT_ID;
+}
+
+/* The key of @name below directory node @dir into @key (KEYBUF bytes). */
+static int child_path(struct fs *fs, struct fs_node *dir, const char *name,
+		      char *bucket, char *key)
+{
+	int ret = fs_node_path(fs, dir, bucket, key);
+	size_t len, nl = strlen(name);
+
+	if (ret)
+		return ret;
+	len = strlen(key);
+	if (len + nl + (len ? 1 : 0) > STORE_KEY_MAX)
+		return -ENAMETOOLONG;
+	if (len)
+		key[len++] = '/';
+	memcpy(key + len, name, nl + 1);
+	return 0;
+}
+
+/* Attributes of a file node from its open state, if it has one that the
+ * store does not: a pending file or uncommitted writes.  Caller holds
+ * node->lock.  Returns 1 when @st was filled. */
+static int open_state_stat(struct fs_node *n, int pending, struct stat *st)
+{
+	if (!pending && n->stage_fd < 0 && !n->dirty)
+		return 0;
+	memset(st, 0, sizeof(*st));
+	meta_to_stat(&n->meta, n->size, st);
+	st->st_ino = n->ino;
+	return 1;
+}
+
+static int node_pending(struct fs *fs, struct fs_node *n)
+{
+	int p;
+
+	pthread_mutex_lock(&fs->lock);
+	p = n->pending;
+	pthread_mutex_unlock(&fs->lock);
+	return p;
+}
+
+/* Remember what the store says of a file node, for commits and opens. */
+static void node_learn(struct fs_node *n, const struct store_obj *obj)
+{
+	if (n->kind != FS_FILE)
+		return;
+	pthread_mutex_lock(&n->lock);
+	if (n->stage_fd < 0 && !n->dirty) {
+		n->meta = obj->meta;
+		n->size = obj->size;
+		if (strcmp(n->base_sha, obj->sha256) != 0) {
+			memcpy(n->base_sha, obj->sha256, sizeof(n->base_sha));
+			if (n->base_fd >= 0) {
+				close(n->base_fd);
+				n->base_fd = -1;
+			}
+		}
+		n->base_known = 1;
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
+/* Fill @st for @n, from its open state or the store. */
+static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
+{
+	char bucket[64], key[KEYBUF];
+	struct store_obj obj;
+	struct store_meta m;
+	int ret, pending;
+
+	if (n->kind == FS_ROOT) {
+		root_stat(fs, st);
+		return 0;
+	}
+	if (n->kind == FS_FILE) {
+		pending = node_pending(fs, n);
+		pthread_mutex_lock(&n->lock);
+		ret = open_state_stat(n, pending, st);
+		pthread_mutex_unlock(&n->lock);
+		if (ret)
+			return 0;
+	}
+	ret = fs_node_path(fs, n, bucket, key);
+	if (ret)
+		return ret;
+	memset(st, 0, sizeof(*st));
+	if (n->kind == FS_BUCKET) {
+		ret = store_bucket_get(fs->st, bucket, &m, NULL);
+		if (ret)
+			return ret;
+		m.mode = S_IFDIR | (m.mode & 07777);
+		meta_to_stat(&m, 4096, st);
+	} else {
+		ret = store_lookup(fs->st, bucket, key, &obj);
+		if (ret)
+			return ret;
+		if (kind_of(obj.kind) != n->kind)
+			return -ENOENT;
+		node_learn(n, &obj);
+		meta_to_stat(&obj.meta, obj.kind == STORE_DIR ? 4096 : obj.size,
+			     st);
+	}
+	st->st_ino = n->ino;
+	return 0;
+}
+
+static void reply_entry(fuse_req_t req, struct fs_node *n,
+			const struct stat *st)
+{
+	struct fuse_entry_param e;
+	struct fs *fs = FS(req);
+
+	memset(&e, 0, sizeof(e));
+	e.ino = n->ino;
+	e.attr = *st;
+	e.attr.st_ino = n->ino;
+	e.attr_timeout = fs->opts.timeout;
+	e.entry_timeout = fs->opts.timeout;
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		fs_node_forget(fs, n, 1);	/* the request was interrupted */
+}
+
+static void reply_negative(fuse_req_t req)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.entry_timeout = FS(req)->opts.timeout;
+	fuse_reply_entry(req, &e);
+}
+
+static struct fs_node *node_or_reply(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs_node *n = fs_node_get(FS(req), ino);
+
+	if (!n)
+		fuse_reply_err(req, ESTALE);
+	return n;
+}
+
+/* ---- Names --------------------------------------------------------- */
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *dir = node_or_reply(req, parent), *n;
+	char bucket[64], key[KEYBUF];
+	struct store_obj obj;
+	struct store_meta m;
+	struct stat st;
+	enum fs_kind kind;
+	int ret;
+
+	if (!dir)
+		return;
+	if (dir->kind == FS_ROOT) {
+		if (name[0] == '.' || store_bucket_get(fs->st, name, &m, NULL)) {
+			reply_negative(req);
+			return;
+		}
+		n = fs_node_child(fs, dir, name, FS_BUCKET, 1);
+		if (!n) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		memset(&st, 0, sizeof(st));
+		m.mode = S_IFDIR | (m.mode & 07777);
+		meta_to_stat(&m, 4096, &st);
+		reply_entry(req, n, &st);
+		return;
+	}
+	if (dir->kind != FS_BUCKET && dir->kind != FS_DIR) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+
+	/* A file being created is known to the node table only. */
+	pthread_mutex_lock(&fs->lock);
+	n = fs_node_find_locked(fs, dir, name);
+	if (n && n->pending)
+		n->nlookup++;
+	else
+		n = NULL;
+	pthread_mutex_unlock(&fs->lock);
+	if (n) {
+		ret = node_stat(fs, n, &st);
+		if (ret) {
+			fs_node_forget(fs, n, 1);
+			fuse_reply_err(req, -ret);
+		} else {
+			reply_entry(req, n, &st);
+		}
+		return;
+	}
+
+	ret = child_path(fs, dir, name, bucket, key);
+	if (ret == 0)
+		ret = store_lookup(fs->st, bucket, key, &obj);
+	if (ret == -ENOENT) {
+		reply_negative(req);
+		return;
+	}
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	kind = kind_of(obj.kind);
+	n = fs_node_child(fs, dir, name, kind, 1);
+	if (!n) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	node_learn(n, &obj);
+	memset(&st, 0, sizeof(st));
+	meta_to_stat(&obj.meta, kind == FS_DIR ? 4096 : obj.size, &st);
+	if (kind == FS_FILE) {
+		pthread_mutex_lock(&n->lock);
+		open_state_stat(n, 0, &st);
+		pthread_mutex_unlock(&n->lock);
+	}
+	reply_entry(req, n, &st);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fs_node *n = fs_node_get(FS(req), ino);
+
+	if (n)
+		fs_node_forget(FS(req), n, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	struct fs *fs = FS(req);
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		struct fs_node *n = fs_node_get(fs, forgets[i].ino);
+
+		if (n)
+			fs_node_forget(fs, n, forgets[i].nlookup);
+	}
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs_node *n = node_or_reply(req, ino);
+	struct stat st;
+	int ret;
+
+	if (!n)
+		return;
+	ret = node_stat(FS(req), n, &st);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, FS(req)->opts.timeout);
+}
+
+/* ---- File content ---------------------------------------------------- */
+
+/* Make sure the node knows its current content (base_sha, size). Caller
+ * holds n->lock. */
+static int content_known(struct fs *fs, struct fs_node *n, int refresh)
+{
+	char bucket[64], key[KEYBUF];
+	struct store_obj obj;
+	int ret;
+
+	if (n->stage_fd >= 0 || n->dirty || (n->base_known && !refresh))
+		return 0;
+	if (node_pending(fs, n))
+		return 0;
+	ret = fs_node_path(fs, n, bucket, key);
+	if (ret == 0)
+		ret = store_lookup(fs->st, bucket, key, &obj);
+	if (ret == 0 && obj.kind != STORE_FILE)
+		ret = -ENOENT;
+	if (ret)
+		return ret;
+	n->meta = obj.meta;
+	n->size = obj.size;
+	if (strcmp(n->base_sha, obj.sha256) != 0) {
+		memcpy(n->base_sha, obj.sha256, sizeof(n->base_sha));
+		if (n->base_fd >= 0) {
+			close(n->base_fd);
+			n->base_fd = -1;
+		}
+	}
+	n->base_known = 1;
+	return 0;
+}
+
+static void hash_reset(struct fs_node *n)
+{
+	if (n->hash)
+		store_hash_free(n->hash);
+	n->hash = store_hash_new();
+	n->hashed = 0;
+}
+
+static void hash_drop(struct fs_node *n)
+{
+	if (n->hash)
+		store_hash_free(n->hash);
+	n->hash = NULL;
+}
+
+/* Make the content empty, dropping any staging file. Caller holds lock. */
+static void content_empty(struct fs *fs, struct fs_node *n)
+{
+	if (n->stage_fd >= 0) {
+		store_stage_abort(fs->st, n->stage_fd);
+		n->stage_fd = -1;
+	}
+	if (n->base_fd >= 0 && strcmp(n->base_sha, EMPTY_SHA) != 0) {
+		close(n->base_fd);
+		n->base_fd = -1;
+	}
+	memcpy(n->base_sha, EMPTY_SHA, sizeof(n->base_sha));
+	n->base_known = 1;
+	n->size = 0;
+	hash_drop(n);
+}
+
+/* Give the node a staging file holding its content (cut to @len bytes
+ * when that is shorter).  Caller holds n->lock. */
+static int stage_ensure(struct fs *fs, struct fs_node *n, uint64_t len)
+{
+	uint64_t keep;
+	int ret, fd;
+
+	if (n->stage_fd >= 0)
+		return 0;
+	ret = content_known(fs, n, 0);
+	if (ret)
+		return ret;
+	keep = n->size < len ? n->size : len;
+	ret = store_stage_new(fs->st, keep ? n->base_sha : NULL, keep, &fd);
+	if (ret)
+		return ret;
+	n->stage_fd = fd;
+	n->size = keep;
+	if (keep == 0)
+		hash_reset(n);
+	else
+		hash_drop(n);
+	return 0;
+}
+
+/* The fd that holds the node's content now.  Caller holds n->lock. */
+static int content_fd(struct fs *fs, struct fs_node *n, int *fd)
+{
+	int ret;
+
+	if (n->stage_fd >= 0) {
+		*fd = n->stage_fd;
+		return 0;
+	}
+	ret = content_known(fs, n, 0);
+	if (ret)
+		return ret;
+	if (n->base_fd < 0) {
+		ret = store_blob_open(fs->st, n->base_sha, &n->base_fd);
+		if (ret)
+			return ret;
+	}
+	*fd = n->base_fd;
+	return 0;
+}
+
+/*
+ * Commit the node's content as a new version of its key.  Caller holds
+ * n->lock.  On failure the uncommitted data is gone (as an S3 PUT that
+ * failed) and the error goes to the close that asked for it.
+ */
+static int commit(struct fs *fs, struct fs_node *n, int durable)
+{
+	char bucket[64], key[KEYBUF], sha[65], vid[STORE_VID_MAX + 1];
+	struct store_put put;
+	struct store_obj cur, obj;
+	int ret, pending, unlinked, have_sha = 0;
+
+	if (n->stage_fd >= 0 && n->hash && n->hashed == n->size) {
+		store_hash_final(n->hash, sha);
+		n->hash = NULL;
+		have_sha = 1;
+	} else if (n->stage_fd >= 0) {
+		hash_drop(n);
+		ret = store_hash_fd(n->stage_fd, sha);
+		if (ret)
+			goto fail;
+		have_sha = 1;
+	}
+
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	pthread_mutex_lock(&fs->lock);
+	pending = n->pending;
+	unlinked = n->unlinked;
+	ret = unlinked ? 0 : fs_node_path_locked(n, bucket, key);
+	pthread_mutex_unlock(&fs->lock);
+	if (unlinked || ret) {
+		pthread_rwlock_unlock(&fs->ns_lock);
+		if (ret)
+			goto fail;
+		/* removed while open: nothing to keep */
+		if (n->stage_fd >= 0)
+			store_stage_abort(fs->st, n->stage_fd);
+		n->stage_fd = -1;
+		n->dirty = 0;
+		return 0;
+	}
+
+	memset(&put, 0, sizeof(put));
+	put.kind = STORE_FILE;
+	put.meta = n->meta;
+	if (!pending && store_lookup(fs->st, bucket, key, &cur) == 0 &&
+	    cur.kind == STORE_FILE) {
+		put.meta.mode = cur.meta.mode;
+		put.meta.uid = cur.meta.uid;
+		put.meta.gid = cur.meta.gid;
+	}
+	put.meta.mode = S_IFREG | (put.meta.mode & 07777);
+	put.meta.ctime_ns = now_ns();
+	put.fd = n->stage_fd;
+	put.sha256 = have_sha ? sha : NULL;
+	put.durable = durable;
+	put.keep_xattrs = 1;
+	n->stage_fd = -1;	/* store_put consumes it */
+	ret = store_put(fs->st, bucket, key, &put, vid, &obj);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	if (ret) {
+		log_warn("commit of %s/%s failed: %s", bucket, key,
+			 strerror(-ret));
+		goto fail_consumed;
+	}
+	n->dirty = 0;
+	n->meta = obj.meta;
+	n->size = obj.size;
+	if (n->base_fd >= 0) {
+		close(n->base_fd);
+		n->base_fd = -1;
+	}
+	memcpy(n->base_sha, obj.sha256, sizeof(n->base_sha));
+	memcpy(n->cached_sha, obj.sha256, sizeof(n->cached_sha));
+	n->base_known = 1;
+	if (pending) {
+		pthread_mutex_lock(&fs->lock);
+		if (n->pending) {
+			n->pending = 0;
+			fs->npending--;
+		}
+		pthread_mutex_unlock(&fs->lock);
+	}
+	return 0;
+
+fail:
+	if (n->stage_fd >= 0)
+		store_stage_abort(fs->st, n->stage_fd);
+	n->stage_fd = -1;
+fail_consumed:
+	hash_drop(n);
+	n->dirty = 0;
+	n->base_known = 0;
+	n->cached_sha[0] = '\0';
+	return ret;
+}
+
+/* ---- Open files ------------------------------------------------------ */
+
+static void node_open_count(struct fs *fs, struct fs_node *n, int delta)
+{
+	pthread_mutex_lock(&fs->lock);
+	n->nopen += delta;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	int writable, ret;
+
+	if (!n)
+		return;
+	if (n->kind != FS_FILE) {
+		fuse_reply_err(req, n->kind == FS_SYMLINK ? ELOOP : EISDIR);
+		return;
+	}
+	writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+	pthread_mutex_lock(&n->lock);
+	ret = content_known(fs, n, n->nwriters == 0);
+	if (ret)
+		goto out;
+	if (n->stage_fd >= 0 || n->dirty ||
+	    strcmp(n->cached_sha, n->base_sha) == 0) {
+		fi->keep_cache = 1;
+	} else {
+		memcpy(n->cached_sha, n->base_sha, sizeof(n->cached_sha));
+		fi->keep_cache = 0;
+	}
+	if (writable) {
+		n->nwriters++;
+		if (fi->flags & O_TRUNC) {
+			content_empty(fs, n);
+			n->dirty = 1;
+			n->meta.mtime_ns = now_ns();
+		}
+		fi->fh = FH_WRITE;
+	}
+out:
+	pthread_mutex_unlock(&n->lock);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	node_open_count(fs, n, 1);
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* interrupted: the kernel will send no release */
+		pthread_mutex_lock(&n->lock);
+		if (writable)
+			n->nwriters--;
+		pthread_mutex_unlock(&n->lock);
+		node_open_count(fs, n, -1);
+	}
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	int fd, ret;
+
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->lock);
+	ret = content_fd(fs, n, &fd);
+	if (ret) {
+		pthread_mutex_unlock(&n->lock);
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	pthread_mutex_unlock(&n->lock);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	size_t done = 0;
+	ssize_t w;
+	int ret;
+
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->lock);
+	ret = stage_ensure(fs, n, UINT64_MAX);
+	while (ret == 0 && done < size) {
+		w = pwrite(n->stage_fd, data + done, size - done,
+			   off + (off_t)done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			ret = w < 0 ? -errno : -EIO;
+		else
+			done += (size_t)w;
+	}
+	if (done) {
+		if (n->hash && (uint64_t)off == n->hashed) {
+			store_hash_update(n->hash, data, done);
+			n->hashed += done;
+		} else if (n->hash && (uint64_t)off < n->hashed) {
+			hash_drop(n);	/* rewrote bytes already hashed */
+		} else if (n->hash) {
+			hash_drop(n);	/* a hole, or out of order */
+		}
+		if ((uint64_t)off + done > n->size)
+			n->size = (uint64_t)off + done;
+		n->dirty = 1;
+		n->meta.mtime_ns = now_ns();
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (done)
+		fuse_reply_write(req, done);
+	else
+		fuse_reply_err(req, -ret);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	int ret = 0;
+
+	if (!n)
+		return;
+	if (fi->fh & FH_WRITE) {
+		pthread_mutex_lock(&n->lock);
+		if (n->dirty)
+			ret = commit(fs, n, 0);
+		pthread_mutex_unlock(&n->lock);
+	}
+	fuse_reply_err(req, -ret);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = fs_node_get(fs, ino);
+	int ret;
+
+	if (!n) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	if (fi->fh & FH_WRITE) {
+		n->nwriters--;
+		if (n->nwriters == 0 && n->dirty) {
+			ret = commit(fs, n, 0);
+			if (ret)
+				log_warn("inode %lu: commit at release: %s",
+					 (unsigned long)ino, strerror(-ret));
+		}
+	}
+	if (n->nwriters == 0 && n->stage_fd >= 0 && !n->dirty) {
+		store_stage_abort(fs->st, n->stage_fd);
+		n->stage_fd = -1;
+	}
+	pthread_mutex_unlock(&n->lock);
+	pthread_mutex_lock(&fs->lock);
+	n->nopen--;
+	pthread_mutex_unlock(&fs->lock);
+	fs_node_forget(fs, n, 0);	/* frees it if nothing holds it */
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	int ret = 0, fd;
+
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->lock);
+	if (n->dirty) {
+		ret = commit(fs, n, 1);
+	} else {
+		/* Committed without fsync: make that version durable. */
+		ret = content_fd(fs, n, &fd);
+		if (ret == 0 && fsync(fd) < 0)
+			ret = -errno;
+		if (ret == 0)
+			ret = store_sync(fs->st);
+	}
+	pthread_mutex_unlock(&n->lock);
+	fuse_reply_err(req, -ret);
+}
+
+static int check_parent(struct fs_node *dir)
+{
+	if (dir->kind == FS_ROOT)
+		return -EPERM;	/* only buckets live at the root */
+	if (dir->kind != FS_BUCKET && dir->kind != FS_DIR)
+		return -ENOTDIR;
+	return 0;
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fs_node *dir = node_or_reply(req, parent), *n, *old;
+	char bucket[64], key[KEYBUF];
+	struct store_obj obj;
+	struct stat st;
+	int ret;
+
+	if (!dir)
+		return;
+	ret = check_parent(dir);
+	if (ret == -EPERM)
+		log_warn("create %s: only buckets (directories) can be made "
+			 "at the root of a mount", name);
+	if (ret == 0)
+		ret = child_path(fs, dir, name, bucket, key);
+	if (ret == 0)
+		ret = store_key_check(key);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	ret = store_lookup(fs->st, bucket, key, &obj);
+	if (ret == 0) {
+		/* The kernel's view was stale: the file is there. */
+		if (obj.kind != STORE_FILE || (fi->flags & O_EXCL)) {
+			fuse_reply_err(req, obj.kind == STORE_DIR ? EISDIR
+								  : EEXIST);
+			return;
+		}
+		n = fs_node_child(fs, dir, name, FS_FILE, 1);
+		if (!n) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		node_learn(n, &obj);
+	} else if (ret != -ENOENT) {
+		fuse_reply_err(req, -ret);
+		return;
+	} else {
+		pthread_mutex_lock(&fs->lock);
+		old = fs_node_find_locked(fs, dir, name);
+		if (old && old->pending && (fi->flags & O_EXCL)) {
+			pthread_mutex_unlock(&fs->lock);
+			fuse_reply_err(req, EEXIST);
+			return;
+		}
+		if (old) {
+			old->unlinked = 1;
+			old->nlookup++;
+			fs_node_detach_locked(fs, old);
+			old->nlookup--;
+		}
+		pthread_mutex_unlock(&fs->lock);
+		if (old)
+			fs_node_forget(fs, old, 0);
+		n = fs_node_child(fs, dir, name, FS_FILE, 1);
+		if (!n) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		pthread_mutex_lock(&n->lock);
+		content_empty(fs, n);
+		n->meta.mode = S_IFREG | (mode & 07777);
+		n->meta.uid = ctx->uid;
+		n->meta.gid = ctx->gid;
+		n->meta.mtime_ns = n->meta.ctime_ns = now_ns();
+		n->dirty = 1;
+		memcpy(n->cached_sha, EMPTY_SHA, sizeof(n->cached_sha));
+		pthread_mutex_unlock(&n->lock);
+		pthread_mutex_lock(&fs->lock);
+		if (!n->pending) {
+			n->pending = 1;
+			fs->npending++;
+		}
+		pthread_mutex_unlock(&fs->lock);
+	}
+
+	pthread_mutex_lock(&n->lock);
+	n->nwriters++;
+	if ((fi->flags & O_TRUNC) && !n->dirty) {
+		content_empty(fs, n);
+		n->dirty = 1;
+		n->meta.mtime_ns = now_ns();
+	}
+	fi->fh = FH_WRITE;
+	if (!open_state_stat(n, 1, &st))
+		memset(&st, 0, sizeof(st));
+	fi->keep_cache = 1;
+	pthread_mutex_unlock(&n->lock);
+	node_open_count(fs, n, 1);
+
+	{
+		struct fuse_entry_param e;
+
+		memset(&e, 0, sizeof(e));
+		e.ino = n->ino;
+		e.attr = st;
+		e.attr.st_ino = n->ino;
+		e.attr_timeout = fs->opts.timeout;
+		e.entry_timeout = fs->opts.timeout;
+		if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+			pthread_mutex_lock(&n->lock);
+			n->nwriters--;
+			pthread_mutex_unlock(&n->lock);
+			node_open_count(fs, n, -1);
+			fs_node_forget(fs, n, 1);
+		}
+	}
+}
+
+/* ---- Directories and names ------------------------------------------- */
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	struct fs *fs = FS(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fs_node *dir = node_or_reply(req, parent), *n;
+	char bucket[64], key[KEYBUF];
+	struct store_obj obj;
+	struct store_put put;
+	struct store_meta m;
+	const char *why = NULL;
+	struct stat st;
+	size_t len;
+	int ret;
+
+	if (!dir)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.mode = S_IFDIR | (mode & 07777);
+	m.uid = ctx->uid;
+	m.gid = ctx->gid;
+	m.mtime_ns = m.ctime_ns = now_ns();
+	if (dir->kind == FS_ROOT) {
+		if (store_bucket_name_check(name, &why)) {
+			log_warn("mkdir %s: not a valid bucket name: %s", name,
+				 why ? why : "see S3's bucket naming rules");
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		ret = store_bucket_create(fs->st, name, STORE_ENABLED, &m);
+		if (ret) {
+			fuse_reply_err(req, -ret);
+			return;
+		}
+		n = fs_node_child(fs, dir, name, FS_BUCKET, 1);
+		goto reply;
+	}
+	ret = check_parent(dir);
+	if (ret == 0)
+		ret = child_path(fs, dir, name, bucket, key);
+	len = strlen(key);
+	if (ret == 0 && len + 1 > STORE_KEY_MAX)
+		ret = -ENAMETOOLONG;
+	if (ret == 0 && store_lookup(fs->st, bucket, key, &obj) == 0)
+		ret = -EEXIST;
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	key[len] = '/';
+	key[len + 1] = '\0';
+	memset(&put, 0, sizeof(put));
+	put.kind = STORE_DIR;
+	put.fd = -1;
+	put.meta = m;
+	ret = store_put(fs->st, bucket, key, &put, NULL, NULL);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	n = fs_node_child(fs, dir, name, FS_DIR, 1);
+reply:
+	if (!n) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	meta_to_stat(&m, 4096, &st);
+	reply_entry(req, n, &st);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	struct fs *fs = FS(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fs_node *dir = node_or_reply(req, parent), *n;
+	char bucket[64], key[KEYBUF];
+	struct store_obj obj;
+	struct store_put put;
+	struct stat st;
+	int ret;
+
+	if (!dir)
+		return;
+	ret = check_parent(dir);
+	if (ret == 0)
+		ret = child_path(fs, dir, name, bucket, key);
+	if (ret == 0 && store_lookup(fs->st, bucket, key, &obj) == 0)
+		ret = -EEXIST;
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	memset(&put, 0, sizeof(put));
+	put.kind = STORE_SYMLINK;
+	put.fd = -1;
+	put.link_target = link;
+	put.meta.mode = S_IFLNK | 0777;
+	put.meta.uid = ctx->uid;
+	put.meta.gid = ctx->gid;
+	put.meta.mtime_ns = put.meta.ctime_ns = now_ns();
+	ret = store_put(fs->st, bucket, key, &put, NULL, &obj);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	n = fs_node_child(fs, dir, name, FS_SYMLINK, 1);
+	if (!n) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	meta_to_stat(&obj.meta, strlen(link), &st);
+	reply_entry(req, n, &st);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	struct fs *fs = FS(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fs_node *dir = node_or_reply(req, parent), *n;
+	char bucket[64], key[KEYBUF];
+	struct store_obj obj;
+	struct store_put put;
+	struct stat st;
+	int ret;
+
+	if (!dir)
+		return;
+	if (!S_ISREG(mode)) {
+		fuse_reply_err(req, EPERM);	/* S3 has no special files */
+		return;
+	}
+	ret = check_parent(dir);
+	if (ret == 0)
+		ret = child_path(fs, dir, name, bucket, key);
+	if (ret == 0 && store_lookup(fs->st, bucket, key, &obj) == 0)
+		ret = -EEXIST;
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	memset(&put, 0, sizeof(put));
+	put.kind = STORE_FILE;
+	put.fd = -1;
+	put.meta.mode = S_IFREG | (mode & 07777);
+	put.meta.uid = ctx->uid;
+	put.meta.gid = ctx->gid;
+	put.meta.mtime_ns = put.meta.ctime_ns = now_ns();
+	ret = store_put(fs->st, bucket, key, &put, NULL, &obj);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	n = fs_node_child(fs, dir, name, FS_FILE, 1);
+	if (!n) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	node_learn(n, &obj);
+	memset(&st, 0, sizeof(st));
+	meta_to_stat(&obj.meta, 0, &st);
+	reply_entry(req, n, &st);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	fuse_reply_err(req, EPERM);	/* an object has one key */
+}
+
+/* Find @name in @dir and hold a reference to it (NULL if unknown). */
+static struct fs_node *find_ref(struct fs *fs, struct fs_node *dir,
+				const char *name, int *pending)
+{
+	struct fs_node *n;
+
+	pthread_mutex_lock(&fs->lock);
+	n = fs_node_find_locked(fs, dir, name);
+	if (n)
+		n->nlookup++;
+	*pending = n ? n->pending : 0;
+	pthread_mutex_unlock(&fs->lock);
+	return n;
+}
+
+/* Take @n out of the tree: what is open on it is no longer at its key. */
+static void detach(struct fs *fs, struct fs_node *n)
+{
+	pthread_mutex_lock(&fs->lock);
+	n->unlinked = 1;
+	fs_node_detach_locked(fs, n);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *dir = node_or_reply(req, parent), *n;
+	char bucket[64], key[KEYBUF];
+	int ret, pending;
+
+	if (!dir)
+		return;
+	ret = check_parent(dir);
+	if (ret == 0)
+		ret = child_path(fs, dir, name, bucket, key);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	pthread_rwlock_wrlock(&fs->ns_lock);
+	n = find_ref(fs, dir, name, &pending);
+	if (n && n->kind == FS_DIR)
+		ret = -EISDIR;
+	else if (!pending)
+		ret = store_delete(fs->st, bucket, key, NULL);
+	if (ret == 0 && n)
+		detach(fs, n);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	if (n)
+		fs_node_forget(fs, n, 1);
+	fuse_reply_err(req, -ret);
+}
+
+struct pending_probe {
+	int found;
+};
+
+static void pending_found(void *arg, struct fs_node *n)
+{
+	((struct pending_probe *)arg)->found = 1;
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *dir = node_or_reply(req, parent), *n;
+	char bucket[64], key[KEYBUF];
+	struct pending_probe probe = { 0 };
+	struct store_obj obj;
+	int ret, pending;
+	size_t len;
+
+	if (!dir)
+		return;
+	pthread_rwlock_wrlock(&fs->ns_lock);
+	n = find_ref(fs, dir, name, &pending);
+	if (n) {
+		pthread_mutex_lock(&fs->lock);
+		fs_node_each_pending_locked(fs, n, pending_found, &probe);
+		pthread_mutex_unlock(&fs->lock);
+	}
+	if (probe.found) {
+		ret = -ENOTEMPTY;
+	} else if (dir->kind == FS_ROOT) {
+		ret = store_bucket_delete(fs->st, name);
+	} else {
+		ret = check_parent(dir);
+		if (ret == 0)
+			ret = child_path(fs, dir, name, bucket, key);
+		if (ret == 0)
+			ret = store_lookup(fs->st, bucket, key, &obj);
+		if (ret == 0 && obj.kind != STORE_DIR)
+			ret = -ENOTDIR;
+		if (ret == 0) {
+			ret = store_dir_has_children(fs->st, bucket, key);
+			if (ret > 0)
+				ret = -ENOTEMPTY;
+		}
+		if (ret == 0) {
+			len = strlen(key);
+			key[len] = '/';
+			key[len + 1] = '\0';
+			ret = store_delete(fs->st, bucket, key, NULL);
+		}
+	}
+	if (ret == 0 && n)
+		detach(fs, n);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	if (n)
+		fs_node_forget(fs, n, 1);
+	fuse_reply_err(req, -ret);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *dir = node_or_reply(req, parent), *ndir, *src, *dst;
+	char b1[64], k1[KEYBUF], b2[64], k2[KEYBUF];
+	struct store_obj obj;
+	int ret, spend, dpend;
+
+	if (!dir)
+		return;
+	ndir = node_or_reply(req, newparent);
+	if (!ndir)
+		return;
+	if (flags & ~RENAME_NOREPLACE) {
+		fuse_reply_err(req, EINVAL);	/* RENAME_EXCHANGE, WHITEOUT */
+		return;
+	}
+	if (dir->kind == FS_ROOT || ndir->kind == FS_ROOT) {
+		log_warn("rename %s: buckets cannot be renamed, and only "
+			 "buckets live at the root", name);
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	ret = child_path(fs, dir, name, b1, k1);
+	if (ret == 0)
+		ret = child_path(fs, ndir, newname, b2, k2);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+
+	pthread_rwlock_wrlock(&fs->ns_lock);
+	src = find_ref(fs, dir, name, &spend);
+	dst = find_ref(fs, ndir, newname, &dpend);
+	if (src == dst && src) {
+		ret = 0;	/* same file: nothing to do */
+		goto out;
+	}
+	if (spend) {
+		/* Not in the store yet: only its name moves, over whatever
+		 * stands at the target. */
+		ret = 0;
+		if (dpend && (flags & RENAME_NOREPLACE))
+			ret = -EEXIST;
+		if (ret == 0 && store_lookup(fs->st, b2, k2, &obj) == 0) {
+			if (flags & RENAME_NOREPLACE)
+				ret = -EEXIST;
+			else if (obj.kind == STORE_DIR)
+				ret = -EISDIR;
+			else
+				ret = store_delete(fs->st, b2, k2, NULL);
+		}
+	} else if (dpend && (flags & RENAME_NOREPLACE)) {
+		ret = -EEXIST;
+	} else {
+		ret = store_rename(fs->st, b1, k1, b2, k2,
+				   (flags & RENAME_NOREPLACE)
+					   ? STORE_RENAME_NOREPLACE
+					   : 0);
+	}
+	if (ret == 0) {
+		if (dst)
+			detach(fs, dst);
+		if (src) {
+			pthread_mutex_lock(&fs->lock);
+			ret = fs_node_move_locked(fs, src, ndir, newname);
+			pthread_mutex_unlock(&fs->lock);
+		}
+	}
+out:
+	pthread_rwlock_unlock(&fs->ns_lock);
+	if (src)
+		fs_node_forget(fs, src, 1);
+	if (dst)
+		fs_node_forget(fs, dst, 1);
+	fuse_reply_err(req, -ret);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	char bucket[64], key[KEYBUF], target[PATH_MAX + 1];
+	int ret;
+
+	if (!n)
+		return;
+	ret = fs_node_path(fs, n, bucket, key);
+	if (ret == 0)
+		ret = store_readlink(fs->st, bucket, key, target,
+				     sizeof(target));
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_readlink(req, target);
+}
+
+/* ---- Attributes -------------------------------------------------------- */
+
+static int truncate_node(struct fs *fs, struct fs_node *n, uint64_t size)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&n->lock);
+	if (size == 0 && n->stage_fd < 0) {
+		content_empty(fs, n);
+	} else {
+		ret = stage_ensure(fs, n, size);
+		if (ret == 0 && ftruncate(n->stage_fd, (off_t)size) < 0)
+			ret = -errno;
+		if (ret == 0) {
+			if (n->hashed != size)
+				hash_drop(n);
+			n->size = size;
+		}
+	}
+	if (ret == 0) {
+		n->dirty = 1;
+		n->meta.mtime_ns = now_ns();
+		if (n->nwriters == 0)	/* truncate(2): no close will come */
+			ret = commit(fs, n, 0);
+	}
+	pthread_mutex_unlock(&n->lock);
+	return ret;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	char bucket[64], key[KEYBUF];
+	struct store_meta m;
+	struct store_put put;
+	struct stat st;
+	unsigned mask = 0;
+	size_t len;
+	int ret = 0;
+
+	if (!n)
+		return;
+	memset(&m, 0, sizeof(m));
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		mask |= STORE_SET_MODE;
+		m.mode = attr->st_mode & 07777;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		mask |= STORE_SET_UID;
+		m.uid = attr->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		mask |= STORE_SET_GID;
+		m.gid = attr->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+		mask |= STORE_SET_MTIME;
+		m.mtime_ns = now_ns();
+	} else if (to_set & FUSE_SET_ATTR_MTIME) {
+		mask |= STORE_SET_MTIME;
+		m.mtime_ns = (int64_t)attr->st_mtim.tv_sec * 1000000000 +
+			     attr->st_mtim.tv_nsec;
+	}
+
+	if (n->kind == FS_ROOT) {
+		ret = mask ? -EPERM : 0;
+		goto reply;
+	}
+	if ((to_set & FUSE_SET_ATTR_SIZE) && n->kind != FS_FILE) {
+		ret = -EISDIR;
+		goto reply;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		ret = truncate_node(fs, n, (uint64_t)attr->st_size);
+		if (ret)
+			goto reply;
+	}
+	if (!mask)
+		goto reply;
+	ret = fs_node_path(fs, n, bucket, key);
+	if (ret)
+		goto reply;
+	if (n->kind == FS_BUCKET) {
+		ret = store_bucket_set_meta(fs->st, bucket, &m, mask);
+		goto reply;
+	}
+	if (n->kind == FS_FILE) {
+		int pending = node_pending(fs, n);
+
+		pthread_mutex_lock(&n->lock);
+		if (mask & STORE_SET_MODE)
+			n->meta.mode = (n->meta.mode & S_IFMT) | m.mode;
+		if (mask & STORE_SET_UID)
+			n->meta.uid = m.uid;
+		if (mask & STORE_SET_GID)
+			n->meta.gid = m.gid;
+		if (mask & STORE_SET_MTIME)
+			n->meta.mtime_ns = m.mtime_ns;
+		n->meta.ctime_ns = now_ns();
+		pthread_mutex_unlock(&n->lock);
+		if (pending)
+			goto reply;
+		ret = store_set_meta(fs->st, bucket, key, &m, mask);
+		goto reply;
+	}
+	if (n->kind == FS_SYMLINK) {
+		ret = store_set_meta(fs->st, bucket, key, &m,
+				     mask & ~STORE_SET_MODE);
+		goto reply;
+	}
+	/* A directory keeps its metadata in its marker; make one if the
+	 * directory so far existed only as a prefix. */
+	len = strlen(key);
+	key[len] = '/';
+	key[len + 1] = '\0';
+	ret = store_set_meta(fs->st, bucket, key, &m, mask);
+	if (ret == -ENOENT) {
+		key[len] = '\0';
+		ret = node_stat(fs, n, &st);
+		if (ret)
+			goto reply;
+		key[len] = '/';
+		memset(&put, 0, sizeof(put));
+		put.kind = STORE_DIR;
+		put.fd = -1;
+		put.meta.mode = (mask & STORE_SET_MODE) ? (S_IFDIR | m.mode)
+							: st.st_mode;
+		put.meta.uid = (mask & STORE_SET_UID) ? m.uid : st.st_uid;
+		put.meta.gid = (mask & STORE_SET_GID) ? m.gid : st.st_gid;
+		put.meta.mtime_ns = (mask & STORE_SET_MTIME) ? m.mtime_ns
+							    : now_ns();
+		put.meta.ctime_ns = now_ns();
+		ret = store_put(fs->st, bucket, key, &put, NULL, NULL);
+	}
+reply:
+	if (ret == 0)
+		ret = node_stat(fs, n, &st);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, fs->opts.timeout);
+}
+
+/* ---- Listing ----------------------------------------------------------- */
+
+struct dirent_snap {
+	char *name;
+	enum fs_kind kind;
+	struct stat st;
+};
+
+struct dir_handle {
+	struct dirent_snap *e;
+	size_t n, cap;
+	int filled;
+	int err;
+};
+
+static int snap_add(struct dir_handle *d, const char *name, enum fs_kind kind,
+		    const struct stat *st)
+{
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		struct dirent_snap *e = realloc(d->e, cap * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		d->e = e;
+		d->cap = cap;
+	}
+	d->e[d->n].name = strdup(name);
+	if (!d->e[d->n].name)
+		return -ENOMEM;
+	d->e[d->n].kind = kind;
+	d->e[d->n].st = *st;
+	d->n++;
+	return 0;
+}
+
+static void snap_clear(struct dir_handle *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		free(d->e[i].name);
+	d->n = 0;
+}
+
+static int snap_bucket(void *arg, const char *name,
+		       const struct store_meta *meta,
+		       enum store_versioning versioning)
+{
+	struct stat st;
+	struct store_meta m = *meta;
+
+	memset(&st, 0, sizeof(st));
+	m.mode = S_IFDIR | (m.mode & 07777);
+	meta_to_stat(&m, 4096, &st);
+	return snap_add(arg, name, FS_BUCKET, &st);
+}
+
+static int snap_obj(void *arg, const char *name, const struct store_obj *obj)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	meta_to_stat(&obj->meta, obj->kind == STORE_DIR ? 4096 : obj->size,
+		     &st);
+	return snap_add(arg, name, kind_of(obj->kind), &st);
+}
+
+static int snap_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct dirent_snap *)a)->name,
+		      ((const struct dirent_snap *)b)->name);
+}
+
+struct pending_collect {
+	struct dir_handle *d;
+	size_t listed;		/* the sorted part from the store */
+	int err;
+};
+
+static void pending_add(void *arg, struct fs_node *n)
+{
+	struct pending_collect *pc = arg;
+	struct dirent_snap key = { .name = n->name };
+	struct stat st;
+
+	if (pc->err || bsearch(&key, pc->d->e, pc->listed, sizeof(key),
+			       snap_cmp))
+		return;
+	memset(&st, 0, sizeof(st));
+	st.st_mode = S_IFREG | 0644;
+	pc->err = snap_add(pc->d, n->name, FS_FILE, &st);
+}
+
+static int snap_fill(struct fs *fs, struct fs_node *dir, struct dir_handle *d)
+{
+	char bucket[64], key[KEYBUF];
+	struct pending_collect pc = { .d = d };
+	int ret;
+
+	snap_clear(d);
+	if (dir->kind == FS_ROOT)
+		return store_bucket_list(fs->st, snap_bucket, d);
+	ret = fs_node_path(fs, dir, bucket, key);
+	if (ret == 0)
+		ret = store_list(fs->st, bucket, key, NULL, snap_obj, d);
+	if (ret)
+		return ret;
+	pc.listed = d->n;
+	pthread_mutex_lock(&fs->lock);
+	fs_node_each_pending_locked(fs, dir, pending_add, &pc);
+	pthread_mutex_unlock(&fs->lock);
+	return pc.err;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs_node *n = node_or_reply(req, ino);
+	struct dir_handle *d;
+
+	if (!n)
+		return;
+	if (n->kind != FS_ROOT && n->kind != FS_BUCKET && n->kind != FS_DIR) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fi->cache_readdir = 0;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		free(d);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, struct fuse_file_info *fi, int plus)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *dir = node_or_reply(req, ino), *n;
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct fuse_entry_param e;
+	char *buf, *p;
+	size_t rem = size, len;
+	off_t i;
+	int ret;
+
+	if (!dir)
+		return;
+	if (off == 0 || !d->filled) {
+		ret = snap_fill(fs, dir, d);
+		if (ret) {
+			fuse_reply_err(req, -ret);
+			return;
+		}
+		d->filled = 1;
+	}
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	p = buf;
+	for (i = off; i < (off_t)d->n + 2; i++) {
+		const char *name;
+
+		memset(&e, 0, sizeof(e));
+		n = NULL;
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			e.attr.st_mode = S_IFDIR;
+			e.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID;
+		} else {
+			struct dirent_snap *s = &d->e[i - 2];
+
+			name = s->name;
+			e.attr = s->st;
+			if (plus) {
+				n = fs_node_child(fs, dir, name, s->kind, 1);
+				if (!n)
+					break;
+				if (s->kind == FS_FILE) {
+					int pend = node_pending(fs, n);
+
+					pthread_mutex_lock(&n->lock);
+					open_state_stat(n, pend, &e.attr);
+					pthread_mutex_unlock(&n->lock);
+				}
+				e.ino = n->ino;
+				e.attr.st_ino = n->ino;
+				e.attr_timeout = fs->opts.timeout;
+				e.entry_timeout = fs->opts.timeout;
+			} else {
+				e.attr.st_ino = (ino_t)-1; /* unknown yet */
+			}
+		}
+		if (plus)
+			len = fuse_add_direntry_plus(req, p, rem, name, &e,
+						     i + 1);
+		else
+			len = fuse_add_direntry(req, p, rem, name, &e.attr,
+						i + 1);
+		if (len > rem) {
+			if (n)
+				fs_node_forget(fs, n, 1);
+			break;
+		}
+		p += len;
+		rem -= len;
+	}
+	fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, 0);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, 1);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+
+	snap_clear(d);
+	free(d->e);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	if (statvfs(store_path(FS(req)->st), &sv) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	sv.f_namemax = 255;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* ---- Extended attributes ------------------------------------------------ */
+
+/* The key whose xattrs stand for node @n: the object's key, or a
+ * directory's marker.  -ENOTSUP for the root and buckets. */
+static int xattr_key(struct fs *fs, struct fs_node *n, char *bucket,
+		     char *key)
+{
+	size_t len;
+	int ret;
+
+	if (n->kind == FS_ROOT || n->kind == FS_BUCKET)
+		return -ENOTSUP;
+	ret = fs_node_path(fs, n, bucket, key);
+	if (ret)
+		return ret;
+	if (n->kind == FS_DIR) {
+		len = strlen(key);
+		key[len] = '/';
+		key[len + 1] = '\0';
+	}
+	return 0;
+}
+
+/* A pending file gets a version first, so its xattrs have a home. */
+static int xattr_prepare(struct fs *fs, struct fs_node *n)
+{
+	int ret = 0;
+
+	if (n->kind != FS_FILE || !node_pending(fs, n))
+		return 0;
+	pthread_mutex_lock(&n->lock);
+	if (n->dirty)
+		ret = commit(fs, n, 0);
+	pthread_mutex_unlock(&n->lock);
+	return ret;
+}
+
+static void reply_value(fuse_req_t req, const void *val, size_t len,
+			size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, len);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	char bucket[64], key[KEYBUF], *buf;
+	struct store_obj obj;
+	ssize_t len;
+	int ret;
+
+	if (!n)
+		return;
+	if (strcmp(name, XA_STORE) == 0) {
+		const char *p = store_path(fs->st);
+
+		reply_value(req, p, strlen(p), size);
+		return;
+	}
+	if (strncmp(name, "user.", 5) != 0) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	if (strcmp(name, XA_PATH) == 0) {
+		char path[64 + KEYBUF + 1];
+		size_t l;
+
+		ret = n->kind == FS_ROOT ? 0 : fs_node_path(fs, n, bucket, key);
+		if (ret) {
+			fuse_reply_err(req, -ret);
+			return;
+		}
+		if (n->kind == FS_ROOT)
+			l = 0;
+		else if (key[0])
+			l = (size_t)snprintf(path, sizeof(path), "%s/%s",
+					     bucket, key);
+		else
+			l = (size_t)snprintf(path, sizeof(path), "%s", bucket);
+		reply_value(req, path, l, size);
+		return;
+	}
+	if (strcmp(name, XA_VID) == 0 || strcmp(name, XA_SHA) == 0) {
+		if (n->kind != FS_FILE && n->kind != FS_SYMLINK) {
+			fuse_reply_err(req, ENODATA);
+			return;
+		}
+		ret = xattr_prepare(fs, n);
+		if (ret == 0)
+			ret = fs_node_path(fs, n, bucket, key);
+		if (ret == 0)
+			ret = store_lookup(fs->st, bucket, key, &obj);
+		if (ret) {
+			fuse_reply_err(req, ret == -ENOENT ? ENODATA : -ret);
+			return;
+		}
+		if (strcmp(name, XA_VID) == 0)
+			reply_value(req, obj.version_id,
+				    strlen(obj.version_id), size);
+		else
+			reply_value(req, obj.sha256, strlen(obj.sha256), size);
+		return;
+	}
+	if (n->kind == FS_FILE && node_pending(fs, n)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	ret = xattr_key(fs, n, bucket, key);
+	if (ret) {
+		fuse_reply_err(req, ret == -ENOTSUP ? ENODATA : -ret);
+		return;
+	}
+	buf = size ? malloc(size) : NULL;
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	len = store_xattr_get(fs->st, bucket, key, name, buf, size);
+	if (len < 0)
+		fuse_reply_err(req, len == -ENOENT ? ENODATA : (int)-len);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)len);
+	else
+		fuse_reply_buf(req, buf, (size_t)len);
+	free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	static const char own[] = XA_VID "\0" XA_SHA;
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	char bucket[64], key[KEYBUF], *buf;
+	size_t ownlen = 0, cap;
+	ssize_t len = 0;
+	int ret;
+
+	if (!n)
+		return;
+	if (n->kind == FS_ROOT || n->kind == FS_BUCKET) {
+		reply_value(req, "", 0, size);
+		return;
+	}
+	ret = xattr_prepare(fs, n);
+	if (ret == 0)
+		ret = xattr_key(fs, n, bucket, key);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	if (n->kind == FS_FILE || n->kind == FS_SYMLINK)
+		ownlen = sizeof(own);
+	cap = ownlen + 65536;
+	buf = malloc(cap);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(buf, own, ownlen);
+	len = store_xattr_list(fs->st, bucket, key, buf + ownlen,
+			       cap - ownlen);
+	if (len == -ENOENT)
+		len = 0;
+	if (len < 0)
+		fuse_reply_err(req, (int)-len);
+	else
+		reply_value(req, buf, ownlen + (size_t)len, size);
+	free(buf);
+}
+
+static int xattr_writable(const char *name)
+{
+	if (strncmp(name, XA_OWN, strlen(XA_OWN)) == 0)
+		return -EPERM;	/* kept by replicafs itself */
+	if (strncmp(name, "user.", 5) != 0)
+		return -ENOTSUP;
+	return 0;
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	char bucket[64], key[KEYBUF];
+	int ret;
+
+	if (!n)
+		return;
+	ret = xattr_writable(name);
+	if (ret == 0)
+		ret = xattr_prepare(fs, n);
+	if (ret == 0)
+		ret = xattr_key(fs, n, bucket, key);
+	if (ret == 0)
+		ret = store_xattr_set(fs->st, bucket, key, name, value, size,
+				      flags);
+	fuse_reply_err(req, -ret);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	char bucket[64], key[KEYBUF];
+	int ret;
+
+	if (!n)
+		return;
+	ret = xattr_writable(name);
+	if (ret == 0)
+		ret = xattr_prepare(fs, n);
+	if (ret == 0)
+		ret = xattr_key(fs, n, bucket, key);
+	if (ret == 0)
+		ret = store_xattr_remove(fs->st, bucket, key, name);
+	fuse_reply_err(req, ret == -ENOENT ? ENODATA : -ret);
+}
+
+/* ---- Session ------------------------------------------------------------ */
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fs *fs = userdata;
+
+	if (fs->opts.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	conn->want &= ~FUSE_CAP_SPLICE_READ;	/* writes are hashed */
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.create = op_create,
+};
