@@ -23,7 +23,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wvla -Wno-unused-parameter
 CFLAGS ?=
 CFLAGS += -std=gnu11 -g $(OPT) $(WARN) -D_GNU_SOURCE \
-	-D_FILE_OFFSET_BITS=64 -I. -include store/banned.h \
+	-D_FILE_OFFSET_BITS=64 -I. \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
 LDFLAGS += $(filter -fsanitize%,$(OPT))
 LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
@@ -42,11 +42,18 @@ STRESS_BIN := $(STRESS_SRC:tests/stress/%.c=$(B)/tests/%)
 
 all: $(B)/replicafs
 
+# Functions the house style bans (see scripts/banned.sh): a build error.
+$(B)/banned.ok: $(STORE_SRC) $(REPL_SRC) $(FS_SRC) $(wildcard */*.h) \
+		scripts/banned.sh
+	@mkdir -p $(B)
+	@scripts/banned.sh $(filter %.c %.h,$^)
+	@touch $@
+
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(B)/replicafs: $(FS_OBJ) $(REPL_OBJ) $(STORE_OBJ)
+$(B)/replicafs: $(FS_OBJ) $(REPL_OBJ) $(STORE_OBJ) | $(B)/banned.ok
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(REPL_OBJ) $(STORE_OBJ)

@@ -187,7 +187,7 @@ static int print_version(void *arg, const struct store_obj *obj)
 {
 	struct versions_out *o = arg;
 	int dm = obj->kind == STORE_DELETE_MARKER;
-	char when[40];
+	char when[96];
 
 	iso_time(obj->created_ns, when, sizeof(when));
 	if (o->json) {

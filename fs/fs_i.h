@@ -54,7 +54,9 @@ struct fs_node {
 	pthread_mutex_t lock;
 	unsigned nwriters;	/* handles open for writing */
 	int stage_fd;		/* -1: content is the base blob */
-	int dirty;		/* staging differs from the last version */
+	int dirty;		/* content differs from the last version */
+	int wrote;		/* dirty by write() or truncate(), not only
+				 * by O_TRUNC or O_CREAT at open */
 	uint64_t size;		/* size of the content (staging or base) */
 	struct store_hash *hash;/* SHA-256 of staging bytes [0, hashed) */
 	uint64_t hashed;

@@ -101,8 +101,9 @@ static int resolve_new(const char *path, char *out)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	snprintf(out + len, PATH_MAX - len, "%s%s",
-		 out[len - 1] == '/' ? "" : "/", base);
+	if (out[len - 1] != '/')
+		out[len++] = '/';
+	memcpy(out + len, base, strlen(base) + 1);
 	return 0;
 }
 

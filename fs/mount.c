@@ -109,9 +109,9 @@ out_session:
 	fuse_session_destroy(se);
 out:
 	fuse_opt_free_args(&args);
+	fs_nodes_release(fs);	/* staging files go back to the store */
 	if (fs->st)
 		store_close(fs->st);
-	fs_nodes_release(fs);
 	pthread_rwlock_destroy(&fs->ns_lock);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);

@@ -10,11 +10,18 @@
  *   write -> pwrite into it; while writes arrive in order, SHA-256 is
  *           computed as they arrive, so the close need not read the file
  *           again;
- *   flush (close) of a handle open for writing, while the node is dirty
+ *   flush (close) of a handle open for writing, once data was written
  *        -> commit: store_put() links the staging file into the blob
  *           directory and commits the version row in one transaction, and
  *           only then does close(2) return;
- *   release of the last writer, if still dirty (mmap writes) -> commit.
+ *   release of the last writer, if still dirty -> commit.
+ *
+ * A flush comes for every close(), also of a descriptor dup()ed from the
+ * one that stays open.  Shells do just that for `echo x > f`: open with
+ * O_TRUNC, dup2, close, write, close.  So a flush commits only data that
+ * was written; a file made empty by O_TRUNC or O_CREAT alone (`touch`,
+ * `: > f`) is committed by the release of its last writer, which follows
+ * the last close at once.  One `echo x > f` makes one version.
  *
  * A file's staging belongs to the node, not to a handle: with the kernel's
  * writeback cache any writable handle may carry any page, and POSIX wants
@@ -540,6 +547,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 			store_stage_abort(fs->st, n->stage_fd);
 		n->stage_fd = -1;
 		n->dirty = 0;
+		n->wrote = 0;
 		return 0;
 	}
 
@@ -567,6 +575,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		goto fail_consumed;
 	}
 	n->dirty = 0;
+	n->wrote = 0;
 	n->meta = obj.meta;
 	n->size = obj.size;
 	if (n->base_fd >= 0) {
@@ -593,6 +602,7 @@ fail:
 fail_consumed:
 	hash_drop(n);
 	n->dirty = 0;
+	n->wrote = 0;
 	n->base_known = 0;
 	n->cached_sha[0] = '\0';
 	return ret;
@@ -716,6 +726,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		if ((uint64_t)off + done > n->size)
 			n->size = (uint64_t)off + done;
 		n->dirty = 1;
+		n->wrote = 1;
 		n->meta.mtime_ns = now_ns();
 	}
 	pthread_mutex_unlock(&n->lock);
@@ -735,7 +746,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	if (fi->fh & FH_WRITE) {
 		pthread_mutex_lock(&n->lock);
-		if (n->dirty)
+		if (n->dirty && n->wrote)
 			ret = commit(fs, n, 0);
 		pthread_mutex_unlock(&n->lock);
 	}
@@ -1331,6 +1342,7 @@ static int truncate_node(struct fs *fs, struct fs_node *n, uint64_t size)
 	}
 	if (ret == 0) {
 		n->dirty = 1;
+		n->wrote = 1;
 		n->meta.mtime_ns = now_ns();
 		if (n->nwriters == 0)	/* truncate(2): no close will come */
 			ret = commit(fs, n, 0);
@@ -1563,6 +1575,9 @@ static int snap_fill(struct fs *fs, struct fs_node *dir, struct dir_handle *d)
 		ret = store_list(fs->st, bucket, key, NULL, snap_obj, d);
 	if (ret)
 		return ret;
+	/* S3's order puts "b.txt" before the prefix "b/"; sort by name so
+	 * pending files can be merged, and `ls -f` sees name order. */
+	qsort(d->e, d->n, sizeof(*d->e), snap_cmp);
 	pc.listed = d->n;
 	pthread_mutex_lock(&fs->lock);
 	fs_node_each_pending_locked(fs, dir, pending_add, &pc);
@@ -1651,7 +1666,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 				e.attr_timeout = fs->opts.timeout;
 				e.entry_timeout = fs->opts.timeout;
 			} else {
-				e.attr.st_ino = (ino_t)-1; /* unknown yet */
+				e.attr.st_ino = 0xffffffff; /* FUSE_UNKNOWN_INO */
 			}
 		}
 		if (plus)
@@ -1945,6 +1960,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~FUSE_CAP_SPLICE_READ;	/* writes are hashed */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;

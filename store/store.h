@@ -108,7 +108,7 @@ uint64_t store_generation(struct store *st);
  * Check a bucket name against S3's rules: 3-63 characters of lowercase
  * letters, digits, '.' and '-'; starts and ends with a letter or digit; no
  * ".." ; not shaped like an IPv4 address; not starting with "xn--" or
- * ending with "-s3alias".  Returns 0, or -EINVAL and, when @why is not
+ * "sthree-", not ending with "-s3alias" or "--ol-s3".  Returns 0, or -EINVAL and, when @why is not
  * NULL, sets *why to a static sentence saying what is wrong.
  */
 int store_bucket_name_check(const char *name, const char **why);
@@ -178,15 +178,18 @@ int store_readlink(struct store *st, const char *bucket, const char *key,
 
 /*
  * Call @cb for each entry directly below the directory @prefix of @bucket
- * ("" for the bucket's top, else a path without trailing '/'), in byte
- * order of names, as S3's ListObjectsV2 with Delimiter "/" would give
- * them: each current object as its last path component (kind FILE or
- * SYMLINK), each common prefix once as a STORE_DIR entry whose name has no
- * trailing '/'.  The directory's own marker is not listed.  Entries whose
- * name is after @start_after (NULL: from the first) only.  Costs in
- * proportion to the entries listed, not to the keys below them: each
- * common prefix is skipped over with one index seek.  A non-zero return
- * from @cb stops the walk and is returned.
+ * ("" for the bucket's top, else a path without trailing '/'), as S3's
+ * ListObjectsV2 with Delimiter "/" gives them, in S3's order (bytewise
+ * order of keys, so the key "b.txt" comes before the prefix "b/"): each
+ * current object as its last path component (kind FILE or SYMLINK), each
+ * common prefix once as a STORE_DIR entry whose name has no trailing '/'.
+ * A file and a directory of one name both come, file first.  The
+ * directory's own marker is not listed.  With @start_after (NULL: from the
+ * first) the listing resumes after that entry, as S3's StartAfter: give a
+ * directory entry with its trailing '/' ("b/"), an object by its name.
+ * Not a snapshot: @cb may call the store.  Costs one index seek per entry
+ * listed, whatever lies below its directories.  A non-zero return from @cb
+ * stops the walk and is returned.
  */
 typedef int (*store_list_cb)(void *arg, const char *name,
 			     const struct store_obj *obj);
@@ -233,7 +236,8 @@ struct store_put {
 				 * object */
 	const char *sha256;	/* hex of fd's content if the caller knows
 				 * it, else NULL and the store hashes it */
-	const char *link_target;/* STORE_SYMLINK */
+	const char *link_target;/* STORE_SYMLINK; its bytes are also the
+				 * version's blob, as s3fs stores links */
 	struct store_meta meta;	/* mode with type bits */
 	int durable;		/* fsync blob and catalog before returning */
 	int keep_xattrs;	/* copy user xattrs of the current version */
@@ -299,8 +303,12 @@ int store_set_meta(struct store *st, const char *bucket, const char *key,
  * -ENOENT (no @from), -EEXIST (STORE_RENAME_NOREPLACE and @to exists),
  * -EISDIR (file onto directory), -ENOTDIR (directory onto file),
  * -ENOTEMPTY (directory onto a non-empty directory), -EINVAL (directory
- * into itself).  Renaming onto an existing file replaces it (it gets a
- * delete marker, or is removed when unversioned).
+ * into itself).  Renaming onto an existing file replaces it: the new
+ * version is put over it with the destination bucket's rules (so its old
+ * version stays as a non-current version in an Enabled bucket, and is
+ * removed where the version is "null").  A directory onto an empty
+ * directory: the target's marker is replaced by @from's, or deleted when
+ * @from has none.
  */
 int store_rename(struct store *st, const char *from_bucket, const char *from,
 		 const char *to_bucket, const char *to, unsigned flags);

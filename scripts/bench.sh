@@ -1,0 +1,612 @@
+#!/usr/bin/env bash
+# scripts/bench.sh BIN - run the same workloads on a native directory and on
+# a fresh replicafs mount (both on the disk that holds the repository), and
+# print one table: workload, native, replicafs, ratio, target, PASS/MISS.
+#
+#   make bench                    (installs, builds, runs this)
+#   scripts/bench.sh build/replicafs
+#
+# Ratios are always replicafs / native.  For times lower is better, for
+# throughput and IOPS higher is better; the target column says which.
+# Before each side of each workload the page cache is dropped
+# (sync; echo 3 > /proc/sys/vm/drop_caches) when that file is writable, so
+# both sides start cold; the table header says whether it was.
+#
+# A workload that fails prints FAIL and the run goes on; the exit status is
+# 1 if any row failed or the store check after the run failed, 0 otherwise
+# (a MISS is reported, not fatal, unless BENCH_STRICT=1: then it exits 3).
+#
+# Knobs (environment):
+#   BENCH_OUT=DIR         results and scratch space (default ./bench-out)
+#   BENCH_REPS=3          repetitions of each timed workload and of the
+#                         sequential fio runs (median kept)
+#   BENCH_SEQ_SIZE=1G     size of the sequential fio file
+#   BENCH_RAND_SIZE=256M  size of the random-I/O fio file
+#   BENCH_RUNTIME=10      seconds of each random fio run
+#   BENCH_RAND_REPS=1     repetitions of each random fio run (median kept)
+#   BENCH_DIRS=100 BENCH_FILES_PER_DIR=100   the small-file tree
+#   BENCH_TREE=/usr/include                  the tree for cp -r / rsync -a
+#   BENCH_MOUNT_OPTS=     -o options for the mount (e.g. nowriteback)
+#   BENCH_TIMEOUT=900     seconds before one command is killed (FAIL)
+#   BENCH_ONLY=fio,small,tree                which groups to run
+#   BENCH_KEEP=1          keep bench-out/work (the store and native files)
+#   BENCH_STRICT=1        exit 3 when a row MISSes its target
+#
+# Results: bench-out/results.json, fio's JSON in bench-out/fio/, the mount's
+# log in bench-out/replicafs.log.
+set -uo pipefail
+
+if [ $# -ne 1 ] || [ ! -x "$1" ]; then
+	echo "usage: $0 PATH/TO/replicafs" >&2
+	exit 2
+fi
+BIN=$(realpath "$1")
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$(realpath -m "${BENCH_OUT:-$ROOT/bench-out}")
+REPS=${BENCH_REPS:-3}
+SEQ_SIZE=${BENCH_SEQ_SIZE:-1G}
+RAND_SIZE=${BENCH_RAND_SIZE:-256M}
+RUNTIME=${BENCH_RUNTIME:-10}
+RAND_REPS=${BENCH_RAND_REPS:-1}
+NDIRS=${BENCH_DIRS:-100}
+NPER=${BENCH_FILES_PER_DIR:-100}
+TREE=${BENCH_TREE:-/usr/include}
+MOPTS=${BENCH_MOUNT_OPTS:-}
+LIMIT=${BENCH_TIMEOUT:-900}
+ONLY=${BENCH_ONLY:-fio,small,tree}
+
+for t in fio rsync jq fusermount3 timeout awk; do
+	command -v "$t" >/dev/null || {
+		echo "bench: $t is missing (run scripts/deps.sh)" >&2
+		exit 2
+	}
+done
+[ -d "$TREE" ] || { echo "bench: no tree $TREE" >&2; exit 2; }
+
+WORK=$OUT/work
+NATIVE=$WORK/native
+STORE=$WORK/store
+MNT=$WORK/mnt
+BUCKET=bench
+LOG=$OUT/replicafs.log
+ROWS=$OUT/rows.tsv
+NOTES=()
+FAILS=0
+MISSES=0
+DAEMON_PID=""
+
+is_mounted() {
+	awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo
+}
+
+# ---- the mount ------------------------------------------------------------
+
+# Mount $STORE on $MNT in the foreground, in the background of this shell,
+# so that the PID to stop is ours; wait until the kernel shows the mount.
+mount_fs() {
+	mkdir -p "$MNT"
+	local opts=()
+	[ -n "$MOPTS" ] && opts=(-o "$MOPTS")
+	echo "== $(date -Is) mount ${opts[*]} $STORE $MNT" >>"$LOG"
+	"$BIN" mount -f "${opts[@]}" "$STORE" "$MNT" >>"$LOG" 2>&1 &
+	DAEMON_PID=$!
+	local i
+	for ((i = 0; i < 200; i++)); do
+		if is_mounted "$MNT" && stat "$MNT/." >/dev/null 2>&1; then
+			break
+		fi
+		if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+			wait "$DAEMON_PID" 2>/dev/null
+			echo "bench: replicafs mount exited early (see $LOG)" >&2
+			DAEMON_PID=""
+			return 1
+		fi
+		sleep 0.05
+	done
+	if ! is_mounted "$MNT"; then
+		echo "bench: $MNT not mounted after 10 s (see $LOG)" >&2
+		return 1
+	fi
+	[ -d "$MNT/$BUCKET" ] || mkdir "$MNT/$BUCKET" || {
+		echo "bench: mkdir $MNT/$BUCKET failed" >&2
+		return 1
+	}
+}
+
+# Unmount and wait for our daemon; kill it (only it) if it does not leave.
+umount_fs() {
+	if is_mounted "$MNT"; then
+		fusermount3 -u "$MNT" 2>/dev/null ||
+			{ sleep 1 && fusermount3 -u "$MNT" 2>/dev/null; } ||
+			fusermount3 -uz "$MNT" 2>/dev/null
+	fi
+	if [ -n "$DAEMON_PID" ]; then
+		local i
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$DAEMON_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$DAEMON_PID" 2>/dev/null; then
+			echo "bench: replicafs (pid $DAEMON_PID) still running after unmount; killing it" >&2
+			kill -TERM "$DAEMON_PID" 2>/dev/null
+			sleep 1
+			kill -KILL "$DAEMON_PID" 2>/dev/null
+		fi
+		wait "$DAEMON_PID" 2>/dev/null
+		DAEMON_PID=""
+	fi
+}
+
+mount_ok() {
+	[ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null &&
+		is_mounted "$MNT" && stat "$MNT/$BUCKET/." >/dev/null 2>&1
+}
+
+# Before each replicafs workload: if the mount died, say so and bring it
+# back on the same store, so that one crash costs one row, not the rest.
+REMOUNTS=0
+ensure_mount() {
+	mount_ok && return 0
+	echo "bench: the mount is down; remounting $STORE" >&2
+	REMOUNTS=$((REMOUNTS + 1))
+	umount_fs
+	mount_fs
+}
+
+# shellcheck disable=SC2317  # called by the trap
+cleanup() {
+	trap - EXIT INT TERM
+	umount_fs
+	if [ "${BENCH_KEEP:-0}" != 1 ]; then
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; exit 130' INT TERM
+
+# ---- measuring ------------------------------------------------------------
+
+CAN_DROP=0
+if (sync && echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null; then
+	CAN_DROP=1
+fi
+drop_caches() {
+	sync
+	if [ "$CAN_DROP" = 1 ]; then
+		echo 3 >/proc/sys/vm/drop_caches
+	fi
+}
+
+usec() { echo "${EPOCHREALTIME//[.,]/}"; }
+
+# timed CMD...: run CMD under a time limit; ELAPSED gets the wall time in
+# seconds.  Returns CMD's status.
+ELAPSED=""
+timed() {
+	local t0 t1 rc
+	t0=$(usec)
+	timeout -k 10 "$LIMIT" "$@"
+	rc=$?
+	t1=$(usec)
+	ELAPSED=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+	return $rc
+}
+
+# median of the arguments; "FAIL" if any is FAIL or there are none.
+# MEDIAN_FMT is its printf format.
+MEDIAN_FMT=%.3f
+median() {
+	[ $# -eq 0 ] && { echo FAIL; return; }
+	local v
+	for v in "$@"; do
+		[ "$v" = FAIL ] && { echo FAIL; return; }
+	done
+	printf '%s\n' "$@" | sort -g | awk -v f="$MEDIAN_FMT" '{ a[NR] = $1 }
+		END { if (NR % 2) printf f "\n", a[(NR + 1) / 2];
+		      else printf f "\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# row NAME UNIT KIND NATIVE RFS TARGET
+#   KIND: time (lower is better) or rate (higher is better)
+#   TARGET: a ratio bound ("2" means <= 2x for time, ">= 2x" for rate) or "-"
+row() {
+	local name=$1 unit=$2 kind=$3 nat=$4 rfs=$5 target=$6 ratio verdict
+	if [ "$nat" = FAIL ] || [ "$rfs" = FAIL ]; then
+		ratio=-
+		verdict=FAIL
+		FAILS=$((FAILS + 1))
+	else
+		ratio=$(awk -v n="$nat" -v r="$rfs" 'BEGIN {
+			if (n > 0) printf "%.2f", r / n; else print "-" }')
+		if [ "$target" = - ] || [ "$ratio" = - ]; then
+			verdict=info
+		elif awk -v r="$ratio" -v t="$target" -v k="$kind" 'BEGIN {
+			exit !(k == "time" ? r <= t : r >= t) }'; then
+			verdict=PASS
+		else
+			verdict=MISS
+			MISSES=$((MISSES + 1))
+		fi
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$unit" "$kind" \
+		"$nat" "$rfs" "$ratio" "$target" "$verdict" >>"$ROWS"
+	printf '  %-50s %11s %11s %6s %7s  %s\n' "$name ($unit)" "$nat" "$rfs" \
+		"$ratio" "$(target_text "$kind" "$target")" "$verdict"
+}
+
+target_text() {
+	if [ "$2" = - ]; then
+		echo -
+	elif [ "$1" = time ]; then
+		echo "<=${2}x"
+	else
+		echo ">=${2}x"
+	fi
+}
+
+header() {
+	printf '  %-50s %11s %11s %6s %7s  %s\n' workload native replicafs \
+		ratio target result
+}
+
+# ---- fio ------------------------------------------------------------------
+
+# fio_job SIDE DIR NAME FILE ARGS...: run one fio job; FIO_OUT is its JSON.
+FIO_OUT=""
+fio_job() {
+	local side=$1 dir=$2 name=$3 file=$4
+	shift 4
+	FIO_OUT=$OUT/fio/$name-$side.json
+	rm -f "$FIO_OUT"
+	timed fio --output-format=json --output="$FIO_OUT" --name="$name" \
+		--filename="$dir/$file" --ioengine=psync --iodepth=1 \
+		--numjobs=1 --direct=0 --fallocate=none "$@" \
+		2>>"$OUT/fio/$name-$side.err" || return 1
+	# A job that hit an error still writes JSON: check it.
+	[ "$(jq '.jobs[0].error' "$FIO_OUT" 2>/dev/null)" = 0 ]
+}
+
+# fio_val FIELD: a number from FIO_OUT
+fio_val() {
+	jq -r ".jobs[0].$1" "$FIO_OUT"
+}
+
+# side_dir SIDE: set DIR to the directory the side works in, mounting
+# again if the mount died (in this shell: never call it in $(...)).
+DIR=""
+side_dir() {
+	if [ "$1" = native ]; then
+		DIR=$NATIVE
+		mkdir -p "$DIR"
+	else
+		DIR=$MNT/$BUCKET
+		ensure_mount
+	fi
+}
+
+# fresh_store: unmount, throw the store away, mount a new one.
+fresh_store() {
+	umount_fs
+	rm -rf "$STORE"
+	mount_fs
+}
+
+# fio_both NAME FILE FIELD SCALE NREPS FRESH ARGS...: run one fio job NREPS
+# times on each side (sides alternating, the file removed first when FRESH
+# is 1); R[native] and R[replicafs] get the median of FIELD (e.g.
+# write.bw_bytes) / SCALE, or FAIL.
+declare -A R
+fio_both() {
+	local name=$1 file=$2 field=$3 scale=$4 nreps=$5 fresh=$6 side rep
+	local -A vals=([native]="" [replicafs]="")
+	shift 6
+	for ((rep = 1; rep <= nreps; rep++)); do
+		for side in native replicafs; do
+			if ! side_dir "$side"; then
+				vals[$side]+=" FAIL"
+				continue
+			fi
+			[ "$fresh" = 1 ] && rm -f "$DIR/$file"
+			drop_caches
+			if fio_job "$side" "$DIR" "$name-$rep" "$file" "$@"; then
+				vals[$side]+=" $(awk -v v="$(fio_val "$field")" \
+					-v s="$scale" 'BEGIN { printf "%.1f", v / s }')"
+			else
+				echo "bench: fio $name failed on $side (see $OUT/fio/)" >&2
+				vals[$side]+=" FAIL"
+			fi
+		done
+	done
+	for side in native replicafs; do
+		# shellcheck disable=SC2086
+		R[$side]=$(MEDIAN_FMT=%.1f median ${vals[$side]})
+	done
+}
+
+run_fio() {
+	local mib=1048576 bytes side rep v
+	local -A dd=([native]="" [replicafs]="")
+	bytes=$(numfmt --from=iec "$SEQ_SIZE")
+	echo "fio (ioengine=psync, buffered, 1 job; rates from fio's JSON;"
+	echo "sequential: median of $REPS, random: $RAND_REPS run of ${RUNTIME} s)"
+	header
+
+	fio_both seqwrite seq.dat write.bw_bytes $mib "$REPS" 1 \
+		--rw=write --bs=1M --size="$SEQ_SIZE"
+	row "seq write $SEQ_SIZE, 1 MiB blocks" MiB/s rate "${R[native]}" \
+		"${R[replicafs]}" 0.9
+
+	# fio's rate stops before close(), and replicafs commits the version
+	# (hash + catalog transaction) in close: time a plain dd of the same
+	# size from start to exit, close included.
+	for ((rep = 1; rep <= REPS; rep++)); do
+		for side in native replicafs; do
+			if ! side_dir "$side"; then
+				dd[$side]+=" FAIL"
+				continue
+			fi
+			rm -f "$DIR/dd.dat"
+			drop_caches
+			dd --version >/dev/null
+			if timed dd if=/dev/zero of="$DIR/dd.dat" bs=1M \
+				count=$((bytes / mib)) status=none; then
+				v=$(awk -v b="$bytes" -v t="$ELAPSED" \
+					'BEGIN { printf "%.1f", b / t / 1048576 }')
+				dd[$side]+=" $v"
+			else
+				echo "bench: dd failed on $side" >&2
+				dd[$side]+=" FAIL"
+			fi
+		done
+	done
+	rm -f "$NATIVE/dd.dat"
+	# shellcheck disable=SC2086
+	row "seq write $SEQ_SIZE (dd), wall time incl. close" MiB/s rate \
+		"$(MEDIAN_FMT=%.1f median ${dd[native]})" \
+		"$(MEDIAN_FMT=%.1f median ${dd[replicafs]})" 0.9
+
+	fio_both seqread seq.dat read.bw_bytes $mib "$REPS" 0 \
+		--rw=read --bs=1M --size="$SEQ_SIZE"
+	row "seq read $SEQ_SIZE, 1 MiB blocks" MiB/s rate "${R[native]}" \
+		"${R[replicafs]}" 0.9
+
+	fio_both seqwrite-fsync seq-sync.dat write.bw_bytes $mib "$REPS" 1 \
+		--rw=write --bs=1M --size="$SEQ_SIZE" --end_fsync=1
+	row "seq write $SEQ_SIZE + end_fsync (durable)" MiB/s rate \
+		"${R[native]}" "${R[replicafs]}" 0.9
+
+	# The random runs need a laid-out file; make it untimed.
+	fio_both layout rand.dat write.bw_bytes 1 1 1 \
+		--rw=write --bs=1M --size="$RAND_SIZE" >/dev/null
+	fio_both randread rand.dat read.iops 1 "$RAND_REPS" 0 \
+		--rw=randread --bs=4k --size="$RAND_SIZE" --runtime="$RUNTIME" \
+		--time_based
+	row "rand read 4 KiB, ${RAND_SIZE} file, ${RUNTIME} s" IOPS rate \
+		"${R[native]}" "${R[replicafs]}" -
+	fio_both randwrite rand.dat write.iops 1 "$RAND_REPS" 0 \
+		--rw=randwrite --bs=4k --size="$RAND_SIZE" --runtime="$RUNTIME" \
+		--time_based
+	row "rand write 4 KiB, ${RAND_SIZE} file, ${RUNTIME} s" IOPS rate \
+		"${R[native]}" "${R[replicafs]}" -
+	fio_both randwrite-fsync rand.dat write.iops 1 "$RAND_REPS" 0 \
+		--rw=randwrite --bs=4k --size="$RAND_SIZE" --runtime="$RUNTIME" \
+		--time_based --end_fsync=1
+	row "rand write 4 KiB + end_fsync (durable)" IOPS rate \
+		"${R[native]}" "${R[replicafs]}" -
+
+	rm -f "$NATIVE"/seq.dat "$NATIVE"/seq-sync.dat "$NATIVE"/rand.dat
+}
+
+# ---- small files ----------------------------------------------------------
+
+# Each file gets distinct content (a salt and its number), so the store
+# cannot share blobs between files or between repetitions.
+# shellcheck disable=SC2016
+CREATE='set -e; d=$1; nd=$2; nf=$3; salt=$4
+pad=$(printf "%*s" 4080 "" | tr " " x)
+mkdir "$d"
+for ((i = 0; i < nd; i++)); do
+	mkdir "$d/d$i"
+	for ((j = 0; j < nf; j++)); do
+		printf "%08x%08d%s" "$salt" $((i * nf + j)) "$pad" >"$d/d$i/f$j"
+	done
+done'
+# shellcheck disable=SC2016
+LSLR='ls -lR "$1" >/dev/null'
+# shellcheck disable=SC2016
+CATALL='find "$1" -type f -print0 | xargs -0 -r cat >/dev/null'
+
+run_small() {
+	local n=$((NDIRS * NPER)) rep side t op rc
+	declare -A S
+	for op in create ls cat rm; do
+		S[$op,native]=""
+		S[$op,replicafs]=""
+	done
+	echo
+	echo "$n files of 4 KiB in $NDIRS folders (median of $REPS)"
+	for ((rep = 1; rep <= REPS; rep++)); do
+		echo "  ... repetition $rep of $REPS" >&2
+		for side in native replicafs; do
+			drop_caches
+			if ! side_dir "$side"; then
+				for op in create ls cat rm; do
+					S[$op,$side]+=" FAIL"
+				done
+				continue
+			fi
+			t=$DIR/small-$rep
+			for op in create ls cat rm; do
+				[ "$op" = create ] || drop_caches
+				case $op in
+				create) timed bash -c "$CREATE" _ "$t" "$NDIRS" \
+					"$NPER" "$((RANDOM * 32768 + RANDOM))" ;;
+				ls) timed bash -c "$LSLR" _ "$t" ;;
+				cat) timed bash -c "$CATALL" _ "$t" ;;
+				rm) timed rm -rf "$t" ;;
+				esac
+				rc=$?
+				if [ $rc = 0 ]; then
+					S[$op,$side]+=" $ELAPSED"
+				else
+					echo "bench: $op failed on $side" >&2
+					S[$op,$side]+=" FAIL"
+				fi
+			done
+		done
+	done
+	header
+	# shellcheck disable=SC2086
+	{
+		row "create $n files" s time "$(median ${S[create,native]})" \
+			"$(median ${S[create,replicafs]})" 2
+		row "ls -lR" s time "$(median ${S[ls,native]})" \
+			"$(median ${S[ls,replicafs]})" 2
+		row "read all (find | xargs cat)" s time \
+			"$(median ${S[cat,native]})" \
+			"$(median ${S[cat,replicafs]})" -
+		row "rm -rf" s time "$(median ${S[rm,native]})" \
+			"$(median ${S[rm,replicafs]})" -
+	}
+}
+
+# ---- a real tree ----------------------------------------------------------
+
+# Every replicafs repetition gets a fresh store, as every native one gets a
+# fresh directory: otherwise the 2nd copy would find its blobs already in
+# the store.  The source tree is read once after the cache drop, so both
+# sides start with a warm source and a cold destination.
+# shellcheck disable=SC2016
+WARM='find "$1" -type f -print0 | xargs -0 -r cat >/dev/null'
+
+run_tree() {
+	local rep side tool files size rc
+	declare -A S=([cp,native]="" [cp,replicafs]="" [rsync,native]=""
+		[rsync,replicafs]="")
+	files=$(find "$TREE" -type f | wc -l)
+	size=$(du -sh "$TREE" | cut -f1)
+	echo
+	echo "copy $TREE ($files files, $size) into the target (median of $REPS)"
+	for ((rep = 1; rep <= REPS; rep++)); do
+		echo "  ... repetition $rep of $REPS" >&2
+		for tool in cp rsync; do
+			for side in native replicafs; do
+				if [ "$side" = replicafs ] && ! fresh_store; then
+					S[$tool,$side]+=" FAIL"
+					continue
+				fi
+				drop_caches
+				bash -c "$WARM" _ "$TREE"
+				if ! side_dir "$side"; then
+					S[$tool,$side]+=" FAIL"
+					continue
+				fi
+				if [ "$tool" = cp ]; then
+					timed cp -r "$TREE" "$DIR/tree-cp-$rep"
+				else
+					timed rsync -a "$TREE/" "$DIR/tree-rsync-$rep/"
+				fi
+				rc=$?
+				if [ $rc = 0 ]; then
+					S[$tool,$side]+=" $ELAPSED"
+				else
+					echo "bench: $tool failed on $side (status $rc)" >&2
+					S[$tool,$side]+=" FAIL"
+				fi
+				if [ "$side" = native ]; then
+					rm -rf "$DIR/tree-$tool-$rep"
+				fi
+			done
+		done
+	done
+	header
+	# shellcheck disable=SC2086
+	{
+		row "cp -r $TREE" s time "$(median ${S[cp,native]})" \
+			"$(median ${S[cp,replicafs]})" 2
+		row "rsync -a $TREE" s time "$(median ${S[rsync,native]})" \
+			"$(median ${S[rsync,replicafs]})" 2
+	}
+}
+
+# ---- main -----------------------------------------------------------------
+
+mkdir -p "$OUT"
+if is_mounted "$MNT"; then
+	echo "bench: unmounting a stale $MNT" >&2
+	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
+fi
+rm -rf "$WORK" "$OUT/fio"
+mkdir -p "$NATIVE" "$OUT/fio"
+: >"$ROWS"
+: >"$LOG"
+
+if [ "$(stat -c %d "$NATIVE")" != "$(stat -c %d "$WORK")" ]; then
+	NOTES+=("native dir and store are on different devices")
+fi
+if ! mount_fs; then
+	echo "bench: cannot mount; every replicafs row will FAIL" >&2
+fi
+
+if [ "$CAN_DROP" = 1 ]; then
+	drop_note="page cache dropped before each side of each workload"
+else
+	drop_note="page cache NOT dropped (/proc/sys/vm/drop_caches not writable)"
+fi
+echo "replicafs bench: $(uname -r), $(nproc) CPUs, $(df -h --output=source "$WORK" | tail -1) at $OUT"
+echo "binary $BIN; mount options: ${MOPTS:-default}; $drop_note"
+echo
+
+case ",$ONLY," in *,fio,*) run_fio ;; esac
+case ",$ONLY," in *,small,*) run_small ;; esac
+
+# Integrity after the load: unmount, and let the binary check its store.
+CHECK=skipped
+if [ -d "$STORE" ]; then
+	store_size=$(du -sh "$STORE" 2>/dev/null | cut -f1)
+	NOTES+=("store size after fio and small files (every version kept): $store_size")
+	umount_fs
+	if "$BIN" check "$STORE" >>"$LOG" 2>&1; then
+		CHECK=ok
+	else
+		CHECK=FAILED
+		FAILS=$((FAILS + 1))
+	fi
+	NOTES+=("replicafs check $STORE after the run: $CHECK")
+fi
+
+case ",$ONLY," in *,tree,*) run_tree ;; esac
+umount_fs
+
+[ "$REMOUNTS" -gt 0 ] && NOTES+=("the mount died and was remounted $REMOUNTS time(s): see $LOG")
+echo
+for n in "${NOTES[@]}"; do
+	echo "note: $n"
+done
+
+jq -R -s --arg date "$(date -Is)" --arg kernel "$(uname -r)" \
+	--arg cpus "$(nproc)" --arg opts "$MOPTS" --argjson drop "$CAN_DROP" \
+	--arg check "$CHECK" --argjson reps "$REPS" --argjson fails "$FAILS" \
+	--argjson misses "$MISSES" --args '
+	def num: if . == "FAIL" or . == "-" then null else tonumber end;
+	{date: $date, kernel: $kernel, cpus: ($cpus | tonumber),
+	 mount_options: $opts, caches_dropped: ($drop == 1), reps: $reps,
+	 store_check: $check, failed: $fails, missed: $misses,
+	 notes: $ARGS.positional,
+	 rows: [split("\n")[] | select(length > 0) | split("\t") |
+		{workload: .[0], unit: .[1],
+		 better: (if .[2] == "time" then "lower" else "higher" end),
+		 native: (.[3] | num), replicafs: (.[4] | num),
+		 ratio: (.[5] | num), target_ratio: (.[6] | num),
+		 result: .[7]}]}' "${NOTES[@]}" <"$ROWS" >"$OUT/results.json"
+rm -f "$ROWS"
+echo "results: $OUT/results.json"
+
+if [ "$FAILS" -gt 0 ]; then
+	echo "bench: $FAILS failure(s)" >&2
+	exit 1
+fi
+if [ "$MISSES" -gt 0 ] && [ "${BENCH_STRICT:-0}" = 1 ]; then
+	exit 3
+fi
+exit 0

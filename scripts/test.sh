@@ -1,0 +1,209 @@
+#!/bin/bash
+#
+# test.sh BUILD_DIR - run replicafs's tests against one build.
+#
+#   1. every Criterion unit test BUILD_DIR/tests/test_NAME built from
+#      tests/unit/test_NAME.c, and every stress program BUILD_DIR/tests/NAME
+#      built from tests/stress/NAME.c (run with no arguments);
+#   2. unless UNIT_ONLY=1, every tests/integration/test_*.sh, each under a
+#      time limit, with REPLICAFS=BUILD_DIR/replicafs.
+#
+# A test fails when it exits non-zero, when it runs out of time, or when its
+# log (or a log of a daemon it started) holds a sanitizer report: Criterion
+# lets a LeakSanitizer report pass, and a daemon's report would otherwise go
+# unseen.  Each test prints `PASS name (Ns)` or `FAIL name` and the tail of
+# its log; the last line is `N passed, N failed`, and the exit status is
+# non-zero when any test failed.
+#
+# Environment:
+#   UNIT_ONLY=1         only the unit tests
+#   TESTS="a b"         only the tests whose names contain one of these words
+#                       (names: unit/test_x, stress/x, test_x for integration)
+#   TEST_LOG_DIR=DIR    where the logs go (default BUILD_DIR/test-logs: NAME.log
+#                       per test, NAME-daemons/ with the daemons' logs; no
+#                       name ends in .d, which the Makefile would include)
+#   KEEP_TMP=1          integration tests keep their temporary directories
+#   TEST_TIMEOUT=S      one time limit for every integration test
+
+set -uo pipefail
+
+if [ $# -ne 1 ] || [ ! -d "$1" ]; then
+	echo "usage: $0 BUILD_DIR (e.g. build-san)" >&2
+	exit 2
+fi
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=$(cd "$1" && pwd)
+LOGS=${TEST_LOG_DIR:-$B/test-logs}
+mkdir -p "$LOGS"
+LOGS=$(cd "$LOGS" && pwd)
+rm -rf "$LOGS"/*.log "$LOGS"/*-daemons
+cd "$ROOT" || exit 2
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1
+SANITIZER_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:'
+
+passed=0
+failed=0
+failed_names=()
+
+# selected NAME: whether TESTS (if set) selects NAME.
+selected() {
+	local w
+	[ -n "${TESTS:-}" ] || return 0
+	for w in $TESTS; do
+		[[ $1 == *"$w"* ]] && return 0
+	done
+	return 1
+}
+
+# time_limit NAME: seconds an integration test may run.
+time_limit() {
+	if [ -n "${TEST_TIMEOUT:-}" ]; then
+		echo "$TEST_TIMEOUT"
+		return
+	fi
+	case $1 in
+	test_bigfile | test_crash) echo 900 ;;
+	test_cp_rsync) echo 600 ;;
+	*) echo 300 ;;
+	esac
+}
+
+pass() {
+	printf 'PASS %s (%ss)\n' "$1" "$2"
+	passed=$((passed + 1))
+}
+
+# flunk NAME LOG REASON
+flunk() {
+	printf 'FAIL %s: %s\n' "$1" "$3"
+	if [ -s "$2" ]; then
+		printf -- '---- last lines of %s\n' "$2"
+		tail -n 40 "$2" | sed 's/^/    /'
+		printf -- '----\n'
+	fi
+	failed=$((failed + 1))
+	failed_names+=("$1")
+}
+
+# sanitizer_report FILE...: print the first report found; true if any.
+sanitizer_report() {
+	local f
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		if grep -qE "$SANITIZER_RE" "$f"; then
+			printf -- '---- sanitizer report in %s\n' "$f"
+			grep -E -m 1 -A 25 "$SANITIZER_RE" "$f" | sed 's/^/    /'
+			return 0
+		fi
+	done
+	return 1
+}
+
+# run_binary KIND NAME BINARY: a unit test or stress program; its log is
+# LOGS/NAME.log with the / of NAME as a -.
+run_binary() {
+	local kind=$1 name=$2 bin=$3 log=$LOGS/${2//\//-}.log rc=0 t0 t1
+	if [ ! -x "$bin" ]; then
+		: >"$log"
+		flunk "$name" "$log" "$kind binary $bin was not built"
+		return
+	fi
+	t0=$(date +%s)
+	timeout -k 10 600 "$bin" >"$log" 2>&1 || rc=$?
+	t1=$(date +%s)
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		flunk "$name" "$log" "timed out after 600 s"
+	elif [ "$rc" != 0 ]; then
+		flunk "$name" "$log" "exit status $rc"
+	elif sanitizer_report "$log"; then
+		flunk "$name" "$log" "sanitizer report (exit status 0)"
+	else
+		pass "$name" $((t1 - t0))
+	fi
+}
+
+# sweep NAME: after a test that could not clean up (killed at its time
+# limit), take down what its state file names: its daemons (only when they
+# are still this build's replicafs), its mounts, its temporary directory.
+sweep() {
+	local state=$LOGS/$1-daemons/state kind arg exe
+	[ -f "$state" ] || return 0
+	while read -r kind arg; do
+		[ "$kind" = pid ] || continue
+		exe=$(readlink "/proc/$arg/exe" 2>/dev/null) || continue
+		[ "$exe" = "$B/replicafs" ] && kill -9 "$arg" 2>/dev/null
+	done <"$state"
+	sleep 0.5
+	tac "$state" | while read -r kind arg; do
+		[ "$kind" = mount ] || continue
+		if awk -v m="$arg" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; then
+			fusermount3 -u -z "$arg" 2>/dev/null || umount -l "$arg" 2>/dev/null
+		fi
+	done
+	while read -r kind arg; do
+		[ "$kind" = tmp ] || continue
+		case $arg in
+		/tmp/replicafs-*) rm -rf --one-file-system "$arg" ;;
+		esac
+	done <"$state"
+	echo "    (swept what $1 left behind)"
+}
+
+run_integration() {
+	local t=$1 name log limit rc=0 t0 t1
+	name=$(basename "$t" .sh)
+	log=$LOGS/$name.log
+	limit=$(time_limit "$name")
+	mkdir -p "$LOGS/$name-daemons"
+	t0=$(date +%s)
+	REPLICAFS=$B/replicafs RFS_LOG_DIR=$LOGS/$name-daemons \
+		timeout -k 15 "$limit" bash "$t" >"$log" 2>&1 </dev/null || rc=$?
+	t1=$(date +%s)
+	sweep "$name"
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		flunk "$name" "$log" "timed out after $limit s"
+	elif [ "$rc" != 0 ]; then
+		flunk "$name" "$log" "exit status $rc"
+	elif sanitizer_report "$log" "$LOGS/$name-daemons"/*.log; then
+		flunk "$name" "$log" "sanitizer report"
+	else
+		pass "$name" $((t1 - t0))
+	fi
+}
+
+# 1. Unit tests and stress programs (named unit/NAME and stress/NAME).
+n_unit=0
+for src in tests/unit/test_*.c; do
+	[ -e "$src" ] || continue
+	n_unit=$((n_unit + 1))
+	name=$(basename "$src" .c)
+	selected "unit/$name" || continue
+	run_binary "unit test" "unit/$name" "$B/tests/$name"
+done
+for src in tests/stress/*.c; do
+	[ -e "$src" ] || continue
+	name=$(basename "$src" .c)
+	selected "stress/$name" || continue
+	run_binary "stress program" "stress/$name" "$B/tests/$name"
+done
+[ "$n_unit" -gt 0 ] || echo "(no unit tests in tests/unit/)"
+
+# 2. Integration tests on real mounts.
+if [ "${UNIT_ONLY:-0}" != 1 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "note: the integration tests expect root (chown, tmpfs mounts)"
+	fi
+	for t in tests/integration/test_*.sh; do
+		[ -e "$t" ] || continue
+		selected "$(basename "$t" .sh)" || continue
+		run_integration "$t"
+	done
+fi
+
+echo
+[ "$failed" = 0 ] || echo "failed: ${failed_names[*]} (logs in $LOGS)"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,639 @@
+/*
+ * blob.c - the file side of the store: blobs, staging files, hashing,
+ * trash and garbage collection.
+ *
+ * A blob is an immutable file blobs/xx/HASH (mode 0444) whose name is the
+ * SHA-256 of its content; xx is the first two hex digits of HASH, so no
+ * directory holds more than 1/256 of the blobs.  A writer gets a staging
+ * file: an O_TMPFILE in staging/ (no name, so a crash leaves nothing), or
+ * where the file system lacks O_TMPFILE a named file staging/tmp.XXXXXX
+ * that garbage collection removes if a crash leaves it.  blob_place()
+ * gives the staging file its blob name with linkat() through
+ * /proc/self/fd, so content is never copied and a blob appears complete
+ * or not at all (invariant 1 in store.c).  Two writers with the same
+ * content share one blob: the second finds it in place and drops its own.
+ *
+ * Blobs leave through trash/ (invariant 3): blob_unref() moves a blob no
+ * row names any more into trash/ inside the transaction, and the caller
+ * either restores it (ROLLBACK) or unlinks it (after COMMIT).  Trash names
+ * carry the pid and a counter, so two transactions never share one.
+ */
+#include "store/blob_i.h"
+#include "store/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HASH_CHUNK (1 << 20)
+
+/* ---- paths ---------------------------------------------------------- */
+
+void store_blob_path(const struct store *st, const char *sha256, char *buf,
+		     size_t size)
+{
+	snprintf(buf, size, "%s/blobs/%.2s/%s", st->dir, sha256, sha256);
+}
+
+/*
+ * Blob @sha is not in place: if a process died between moving it into
+ * trash/ and COMMIT, and no open has collected it yet, move it back to
+ * @path.  Always safe: a live transaction that finds its trash file gone
+ * merely logs it, and at worst the blob is an orphan for the next
+ * collection.  1 if a blob was moved back.
+ */
+static int trash_recover(struct store *st, const char *sha, const char *path)
+{
+	char dir[PATH_MAX], from[PATH_MAX + 256];
+	struct dirent *de;
+	int found = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/trash", st->dir);
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d))) {
+		if (strncmp(de->d_name, sha, 64) || de->d_name[64] != '.')
+			continue;
+		snprintf(from, sizeof(from), "%s/%s", dir, de->d_name);
+		found = !rename(from, path);
+	}
+	closedir(d);
+	if (found)
+		log_warn("store: blob %s taken back from trash", sha);
+	return found;
+}
+
+int store_blob_open(struct store *st, const char *sha256, int *fd_out)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (!sha_valid(sha256))
+		return -EINVAL;
+	store_blob_path(st, sha256, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && trash_recover(st, sha256, path))
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_err("store: open blob %s: %s", sha256, strerror(errno));
+		return -errno;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+/* ---- hashing -------------------------------------------------------- */
+
+struct store_hash {
+	EVP_MD_CTX *ctx;
+};
+
+struct store_hash *store_hash_new(void)
+{
+	struct store_hash *h = malloc(sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->ctx = EVP_MD_CTX_new();
+	if (!h->ctx || !EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(h->ctx);
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void store_hash_update(struct store_hash *h, const void *buf, size_t len)
+{
+	EVP_DigestUpdate(h->ctx, buf, len);
+}
+
+void store_hash_final(struct store_hash *h, char hex[65])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[32];
+	unsigned int n = 0, i;
+
+	EVP_DigestFinal_ex(h->ctx, md, &n);
+	for (i = 0; i < 32; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[64] = '\0';
+	store_hash_free(h);
+}
+
+void store_hash_free(struct store_hash *h)
+{
+	if (!h)
+		return;
+	EVP_MD_CTX_free(h->ctx);
+	free(h);
+}
+
+int store_hash_fd(int fd, char hex[65])
+{
+	struct store_hash *h = store_hash_new();
+	char *buf = malloc(HASH_CHUNK);
+	off_t off = 0;
+	ssize_t n;
+	int err = 0;
+
+	if (!h || !buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		n = pread(fd, buf, HASH_CHUNK, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			log_err("store: read to hash: %s", strerror(-err));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		store_hash_update(h, buf, n);
+		off += n;
+	}
+	store_hash_final(h, hex);
+	h = NULL;
+out:
+	store_hash_free(h);
+	free(buf);
+	return err;
+}
+
+/* ---- staging -------------------------------------------------------- */
+
+/*
+ * The name of staging fd @fd when it has one (the fallback without
+ * O_TMPFILE) into @buf: 1 if named, 0 if not.
+ */
+static int stage_name(struct store *st, int fd, char *buf, size_t size)
+{
+	char proc[64], prefix[PATH_MAX];
+	ssize_t n;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = readlink(proc, buf, size - 1);
+	if (n < 0)
+		return 0;
+	buf[n] = '\0';
+	snprintf(prefix, sizeof(prefix), "%s/staging/tmp.", st->dir);
+	if (strncmp(buf, prefix, strlen(prefix)))
+		return 0;
+	return !strstr(buf, " (deleted)");
+}
+
+void stage_close(struct store *st, int fd)
+{
+	char name[PATH_MAX];
+
+	if (fd < 0)
+		return;
+	if (stage_name(st, fd, name, sizeof(name)))
+		unlink(name);
+	close(fd);
+}
+
+void store_stage_abort(struct store *st, int fd)
+{
+	stage_close(st, fd);
+}
+
+/* Copy @len bytes of @src into @dst from offset 0, as cheaply as the file
+ * system allows. */
+static int copy_range(int src, int dst, uint64_t len)
+{
+	char buf[65536];
+	loff_t in = 0, out = 0;
+	ssize_t n, w;
+
+	if (!ioctl(dst, FICLONE, src))
+		return 0;
+	while ((uint64_t)in < len) {
+		n = copy_file_range(src, &in, dst, &out, len - in, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EXDEV || errno == EINVAL ||
+			      errno == ENOSYS || errno == EOPNOTSUPP))
+			break;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+	}
+	while ((uint64_t)in < len) {
+		n = pread(src, buf, sizeof(buf), in);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		w = pwrite(dst, buf, n, out);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		in += w;
+		out += w;
+	}
+	return 0;
+}
+
+int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
+		    int *fd_out)
+{
+	char path[PATH_MAX];
+	int fd, src = -1, err = 0;
+
+	*fd_out = -1;
+	if (seed && !sha_valid(seed))
+		return -EINVAL;
+	snprintf(path, sizeof(path), "%s/staging", st->dir);
+	fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
+		       errno == EINVAL)) {
+		snprintf(path, sizeof(path), "%s/staging/tmp.XXXXXX",
+			 st->dir);
+		fd = mkostemp(path, O_CLOEXEC);
+	}
+	if (fd < 0) {
+		err = -errno;
+		log_err("store: new staging file: %s", strerror(-err));
+		return err;
+	}
+	if (seed) {
+		err = store_blob_open(st, seed, &src);
+		if (err)
+			goto out;
+		err = copy_range(src, fd, seed_len);
+		if (!err && ftruncate(fd, seed_len))
+			err = -errno;
+		if (err) {
+			log_err("store: seed staging file from %s: %s", seed,
+				strerror(-err));
+			goto out;
+		}
+	}
+	*fd_out = fd;
+out:
+	if (src >= 0)
+		close(src);
+	if (err)
+		stage_close(st, fd);
+	return err;
+}
+
+/* ---- placing -------------------------------------------------------- */
+
+static int fsync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int fd, err = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int blob_place(struct store *st, int fd, const char *sha, int durable)
+{
+	char path[PATH_MAX], proc[64];
+	struct stat sb;
+	int err;
+
+	store_blob_path(st, sha, path, sizeof(path));
+	if (!stat(path, &sb))
+		return 0;	/* an identical blob: share it */
+	if (errno != ENOENT) {
+		err = -errno;
+		goto fail;
+	}
+	if (fchmod(fd, 0444)) {
+		err = -errno;
+		goto fail;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW)) {
+		if (errno == EEXIST)
+			return 0;
+		err = -errno;
+		goto fail;
+	}
+	if (durable) {
+		err = fsync_dir_of(path);
+		if (err)
+			goto fail;
+	}
+	return 0;
+fail:
+	log_err("store: place blob %s: %s", sha, strerror(-err));
+	return err;
+}
+
+int blob_place_mem(struct store *st, const void *buf, size_t len,
+		   char sha_out[65])
+{
+	struct store_hash *h;
+	size_t done = 0;
+	ssize_t n;
+	int fd, err;
+
+	h = store_hash_new();
+	if (!h)
+		return -ENOMEM;
+	store_hash_update(h, buf, len);
+	store_hash_final(h, sha_out);
+	err = store_stage_new(st, NULL, 0, &fd);
+	if (err)
+		return err;
+	while (done < len) {
+		n = write(fd, (const char *)buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			log_err("store: write staging file: %s",
+				strerror(-err));
+			goto out;
+		}
+		done += n;
+	}
+	err = blob_place(st, fd, sha_out, 0);
+out:
+	stage_close(st, fd);
+	return err;
+}
+
+/* ---- trash ---------------------------------------------------------- */
+
+void trash_init(struct trash *t)
+{
+	memset(t, 0, sizeof(*t));
+}
+
+void trash_release(struct trash *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		free(t->items[i].name);
+	free(t->items);
+	trash_init(t);
+}
+
+int blob_unref(struct store *st, struct conn *c, const char *sha,
+	       struct trash *t)
+{
+	char path[PATH_MAX], name[PATH_MAX];
+	struct trash_item *items;
+	sqlite3_stmt *s;
+	int err;
+
+	if (!sha || !strcmp(sha, BLOB_EMPTY_SHA))
+		return 0;
+	s = stmt_get(c, ST_SHA_REFERENCED);
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, sha, -1);
+	err = stmt_step(c, s, "blob referenced");
+	stmt_done(s);
+	if (err)
+		return err < 0 ? err : 0;	/* still referenced */
+	if (t->n == t->cap) {
+		items = realloc(t->items, (t->cap * 2 + 4) * sizeof(*items));
+		if (!items)
+			return -ENOMEM;
+		t->items = items;
+		t->cap = t->cap * 2 + 4;
+	}
+	store_blob_path(st, sha, path, sizeof(path));
+	snprintf(name, sizeof(name), "%s/trash/%s.%d.%llu", st->dir, sha,
+		 (int)getpid(),
+		 (unsigned long long)atomic_fetch_add(&st->trash_seq, 1));
+	t->items[t->n].name = strdup(name);
+	if (!t->items[t->n].name)
+		return -ENOMEM;
+	if (rename(path, name)) {
+		err = -errno;
+		free(t->items[t->n].name);
+		if (err == -ENOENT) {
+			log_warn("store: blob %s was already gone", sha);
+			return 0;
+		}
+		log_err("store: move blob %s to trash: %s", sha,
+			strerror(-err));
+		return err;
+	}
+	snprintf(t->items[t->n].sha, sizeof(t->items[t->n].sha), "%s", sha);
+	t->n++;
+	return 0;
+}
+
+void trash_restore(struct store *st, struct trash *t)
+{
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = t->n; i-- > 0;) {
+		store_blob_path(st, t->items[i].sha, path, sizeof(path));
+		if (rename(t->items[i].name, path))
+			log_err("store: restore blob %s from trash: %s",
+				t->items[i].sha, strerror(errno));
+	}
+	trash_release(t);
+}
+
+void trash_empty(struct store *st, struct trash *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (unlink(t->items[i].name))
+			log_warn("store: unlink %s: %s", t->items[i].name,
+				 strerror(errno));
+	trash_release(t);
+}
+
+/* ---- creation, garbage collection ----------------------------------- */
+
+static int mkdir_ok(const char *path)
+{
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		log_err("store: mkdir %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int blob_dirs_init(struct store *st)
+{
+	static const char *const dirs[] = { "blobs", "staging", "trash" };
+	char path[PATH_MAX];
+	struct stat sb;
+	unsigned i;
+	int err, fd;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", st->dir, dirs[i]);
+		err = mkdir_ok(path);
+		if (err)
+			return err;
+	}
+	for (i = 0; i < 256; i++) {
+		snprintf(path, sizeof(path), "%s/blobs/%02x", st->dir, i);
+		err = mkdir_ok(path);
+		if (err)
+			return err;
+	}
+	store_blob_path(st, BLOB_EMPTY_SHA, path, sizeof(path));
+	if (!stat(path, &sb))
+		return 0;
+	err = store_stage_new(st, NULL, 0, &fd);
+	if (err)
+		return err;
+	err = blob_place(st, fd, BLOB_EMPTY_SHA, 1);
+	stage_close(st, fd);
+	return err;
+}
+
+/* Remove every entry of directory @path for which @keep (may be NULL)
+ * says 0; returns the number removed or a negative errno. */
+static int sweep(const char *path, int (*keep)(void *, const char *),
+		 void *arg)
+{
+	struct dirent *de;
+	DIR *d = opendir(path);
+	int n = 0, err = 0, k;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		k = keep ? keep(arg, de->d_name) : 0;
+		if (k < 0) {
+			err = k;
+			break;
+		}
+		if (k)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0)) {
+			err = -errno;
+			log_err("store: gc: unlink %s/%s: %s", path,
+				de->d_name, strerror(-err));
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	return err ? err : n;
+}
+
+/* A blob is kept when a version names it, and the empty blob always. */
+static int blob_keep(void *arg, const char *name)
+{
+	struct conn *c = arg;
+	sqlite3_stmt *s;
+	int err;
+
+	if (!sha_valid(name))
+		return 0;
+	if (!strcmp(name, BLOB_EMPTY_SHA))
+		return 1;
+	s = stmt_get(c, ST_SHA_REFERENCED);
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, name, -1);
+	err = stmt_step(c, s, "gc");
+	stmt_done(s);
+	return err;
+}
+
+/*
+ * A blob in trash/ whose transaction never committed (its process died
+ * between the rename into trash/ and COMMIT) is still named by a row:
+ * put it back.  Others are unlinked by the sweep.
+ */
+struct trash_gc {
+	struct store *st;
+	struct conn *c;
+	int restored;
+};
+
+static int trash_keep(void *arg, const char *name)
+{
+	struct trash_gc *g = arg;
+	char sha[65], from[PATH_MAX], to[PATH_MAX];
+	int err;
+
+	if (strlen(name) < 65 || name[64] != '.')
+		return 0;
+	memcpy(sha, name, 64);
+	sha[64] = '\0';
+	err = blob_keep(g->c, sha);
+	if (err <= 0)
+		return err;
+	snprintf(from, sizeof(from), "%s/trash/%s", g->st->dir, name);
+	store_blob_path(g->st, sha, to, sizeof(to));
+	if (rename(from, to)) {
+		log_err("store: gc: restore %s: %s", name, strerror(errno));
+		return -errno;
+	}
+	log_warn("store: gc: blob %s restored from trash", sha);
+	g->restored++;
+	return 1;
+}
+
+int blob_gc(struct store *st, struct conn *c)
+{
+	struct trash_gc g = { .st = st, .c = c };
+
+	char path[PATH_MAX];
+	int n, total = 0, i;
+
+	snprintf(path, sizeof(path), "%s/staging", st->dir);
+	n = sweep(path, NULL, NULL);
+	if (n < 0)
+		return n;
+	total += n;
+	snprintf(path, sizeof(path), "%s/trash", st->dir);
+	n = sweep(path, trash_keep, &g);
+	if (n < 0)
+		return n;
+	total += n;
+	for (i = 0; i < 256; i++) {
+		snprintf(path, sizeof(path), "%s/blobs/%02x", st->dir, i);
+		n = sweep(path, blob_keep, c);
+		if (n < 0)
+			return n;
+		total += n;
+	}
+	if (total)
+		log_info("store: %s: collected %d unreferenced files", st->dir,
+			 total);
+	return 0;
+}

@@ -1,0 +1,849 @@
+/*
+ * object.c - the write path: PUT, DELETE, DELETE of a version, metadata
+ * changes and rename, with S3's versioning rules.
+ *
+ * Every operation is one BEGIN IMMEDIATE transaction (invariant 2 in
+ * store.c) that reads what it decides on (the bucket's versioning, the
+ * object's current version) inside itself.  The rules, all in
+ * ver_write() and obj_delete_current():
+ *
+ *   state        PUT                          DELETE (no version ID)
+ *   Enabled      new version, fresh ID        delete marker, fresh ID
+ *   Suspended    version "null", replacing    delete marker "null",
+ *                any null version             replacing any null version
+ *   Unversioned  version "null", replacing    the null version is removed
+ *                any null version
+ *
+ * The new version is always the newest (versions.id grows with each
+ * write) and becomes objects.cur.  Removing a version (a replaced null
+ * version, store_delete_version(), an unversioned DELETE) makes the next
+ * newest current, removes the objects row when none is left, and hands a
+ * blob no row names any more to blob_unref() (invariant 3).
+ */
+#include "store/store.h"
+#include "store/store_i.h"
+#include "store/blob_i.h"
+#include "store/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Longest symlink target kept. */
+#define LINK_MAX_LEN (PATH_MAX - 1)
+
+/* A version to write, as PUT, DELETE and rename describe it. */
+struct newver {
+	enum store_kind kind;	/* FILE, SYMLINK, DIR or DELETE_MARKER */
+	const char *sha;	/* NULL for a delete marker */
+	uint64_t size;
+	struct store_meta meta;
+	const char *link;	/* SYMLINK, else NULL */
+	int keep_xattrs;	/* copy the xattrs of the current version */
+	int64_t xattr_src;	/* else copy those of this version (0: none) */
+};
+
+/* ---- rows ----------------------------------------------------------- */
+
+/* The objects row of @key: 1 with id, current version and liveness, 0 if
+ * none, or a negative errno. */
+static int obj_get(struct conn *c, int64_t bid, const char *key,
+		   int64_t *oid, int64_t *cur, int *live)
+{
+	sqlite3_stmt *s = stmt_get(c, ST_OBJ_GET);
+	int err;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, bid);
+	bind_text(s, 2, key, -1);
+	err = stmt_step(c, s, "get object");
+	if (err == 1) {
+		*oid = sqlite3_column_int64(s, 0);
+		*cur = sqlite3_column_int64(s, 1);
+		*live = sqlite3_column_int(s, 2);
+	}
+	stmt_done(s);
+	return err;
+}
+
+/* Version @vid of object @oid: 1 with its row id and sha256 ("" for a
+ * marker), 0 if none, or a negative errno. */
+static int ver_find(struct conn *c, int64_t oid, const char *vid,
+		    int64_t *id, char sha[65])
+{
+	sqlite3_stmt *s = stmt_get(c, ST_VER_BY_VID);
+	struct store_obj o;
+	int err;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, oid);
+	bind_text(s, 2, vid, -1);
+	err = stmt_step(c, s, "find version");
+	if (err == 1) {
+		ver_row_read(s, 0, &o, id);
+		memcpy(sha, o.sha256, 65);
+	}
+	stmt_done(s);
+	return err;
+}
+
+/* Version row @id into @o, its link target into @link (LINK_MAX_LEN + 1
+ * bytes). */
+static int ver_by_id(struct conn *c, int64_t id, struct store_obj *o,
+		     char *link)
+{
+	sqlite3_stmt *s = stmt_get(c, ST_VER_BY_ID);
+	const unsigned char *t;
+	int err;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	err = stmt_step(c, s, "read version");
+	if (err == 1) {
+		ver_row_read(s, 0, o, NULL);
+		t = sqlite3_column_text(s, VER_NCOLS);
+		snprintf(link, LINK_MAX_LEN + 1, "%s",
+			 t ? (const char *)t : "");
+		err = 0;
+	} else if (!err) {
+		log_err("store: version %lld is missing", (long long)id);
+		err = -EIO;
+	}
+	stmt_done(s);
+	return err;
+}
+
+/* Point object @oid at its newest version, or remove it when it has
+ * none left. */
+static int obj_refresh(struct conn *c, int64_t oid)
+{
+	sqlite3_stmt *s = stmt_get(c, ST_VER_NEWEST);
+	int64_t id = 0;
+	int err, kind = 0;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, oid);
+	err = stmt_step(c, s, "newest version");
+	if (err == 1) {
+		id = sqlite3_column_int64(s, 0);
+		kind = sqlite3_column_int(s, 1);
+	}
+	stmt_done(s);
+	if (err < 0)
+		return err;
+	if (!err) {
+		s = stmt_get(c, ST_OBJ_DELETE);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, oid);
+		return stmt_run(c, s, "delete object");
+	}
+	s = stmt_get(c, ST_OBJ_SET_CUR);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, kind != STORE_DELETE_MARKER);
+	sqlite3_bind_int64(s, 3, oid);
+	return stmt_run(c, s, "set current version");
+}
+
+/* Delete version row @id (its xattrs go with it) and let go of its blob
+ * @sha ("" for a marker).  The caller calls obj_refresh() after. */
+static int ver_remove(struct store *st, struct conn *c, int64_t id,
+		      const char *sha, struct trash *t)
+{
+	sqlite3_stmt *s = stmt_get(c, ST_VER_DELETE);
+	int err;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	err = stmt_run(c, s, "delete version");
+	if (err)
+		return err;
+	return *sha ? blob_unref(st, c, sha, t) : 0;
+}
+
+/*
+ * Write @nv as the newest version of @key in bucket @b with the rules of
+ * the bucket's versioning (see the table above).  The version ID goes to
+ * @vid_out (may be NULL) and the version to @obj_out (may be NULL).
+ */
+static int ver_write(struct store *st, struct conn *c,
+		     const struct bucket_row *b, const char *key,
+		     const struct newver *nv, char *vid_out,
+		     struct store_obj *obj_out, struct trash *t)
+{
+	char vid[STORE_VID_MAX + 1], null_sha[65] = "";
+	int64_t oid, cur = 0, id, null_id = 0, xsrc = nv->xattr_src;
+	int64_t now = now_ns();
+	sqlite3_stmt *s;
+	int err, live = 0;
+
+	err = obj_get(c, b->id, key, &oid, &cur, &live);
+	if (err < 0)
+		return err;
+	if (!err) {
+		s = stmt_get(c, ST_OBJ_INSERT);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, b->id);
+		bind_text(s, 2, key, -1);
+		err = stmt_run(c, s, "insert object");
+		if (err)
+			return err;
+		oid = sqlite3_last_insert_rowid(c->db);
+		cur = 0;
+		live = 0;
+	}
+	if (nv->keep_xattrs && live)
+		xsrc = cur;
+	if (b->versioning == STORE_ENABLED) {
+		err = vid_new(vid);
+		if (err)
+			return err;
+	} else {
+		snprintf(vid, sizeof(vid), "%s", STORE_NULL_VID);
+		err = ver_find(c, oid, vid, &null_id, null_sha);
+		if (err < 0)
+			return err;
+	}
+
+	/* With a null version to replace, the new row is "" until the old
+	 * one (and its xattrs, which we may copy first) is gone. */
+	s = stmt_get(c, ST_VER_INSERT);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, oid);
+	bind_text(s, 2, null_id ? "" : vid, -1);
+	sqlite3_bind_int(s, 3, nv->kind);
+	if (nv->sha)
+		bind_text(s, 4, nv->sha, -1);
+	sqlite3_bind_int64(s, 5, nv->size);
+	sqlite3_bind_int64(s, 6, nv->meta.mode);
+	sqlite3_bind_int64(s, 7, nv->meta.uid);
+	sqlite3_bind_int64(s, 8, nv->meta.gid);
+	sqlite3_bind_int64(s, 9, nv->meta.mtime_ns ? nv->meta.mtime_ns : now);
+	sqlite3_bind_int64(s, 10, nv->meta.ctime_ns ? nv->meta.ctime_ns : now);
+	sqlite3_bind_int64(s, 11, now);
+	if (nv->link)
+		bind_text(s, 12, nv->link, -1);
+	err = stmt_run(c, s, "insert version");
+	if (err)
+		return err;
+	id = sqlite3_last_insert_rowid(c->db);
+
+	if (xsrc && nv->kind != STORE_DELETE_MARKER) {
+		s = stmt_get(c, ST_XATTR_COPY);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, xsrc);
+		err = stmt_run(c, s, "copy xattrs");
+		if (err)
+			return err;
+	}
+	if (null_id) {
+		err = ver_remove(st, c, null_id, null_sha, t);
+		if (err)
+			return err;
+		s = stmt_get(c, ST_VER_SET_VID);
+		if (!s)
+			return -EIO;
+		bind_text(s, 1, vid, -1);
+		sqlite3_bind_int64(s, 2, id);
+		err = stmt_run(c, s, "name null version");
+		if (err)
+			return err;
+	}
+	s = stmt_get(c, ST_OBJ_SET_CUR);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, nv->kind != STORE_DELETE_MARKER);
+	sqlite3_bind_int64(s, 3, oid);
+	err = stmt_run(c, s, "set current version");
+	if (err)
+		return err;
+
+	if (vid_out)
+		snprintf(vid_out, STORE_VID_MAX + 1, "%s", vid);
+	if (obj_out) {
+		memset(obj_out, 0, sizeof(*obj_out));
+		obj_out->kind = nv->kind;
+		snprintf(obj_out->version_id, sizeof(obj_out->version_id),
+			 "%s", vid);
+		if (nv->sha)
+			snprintf(obj_out->sha256, sizeof(obj_out->sha256),
+				 "%s", nv->sha);
+		obj_out->size = nv->size;
+		obj_out->meta = nv->meta;
+		if (!obj_out->meta.mtime_ns)
+			obj_out->meta.mtime_ns = now;
+		if (!obj_out->meta.ctime_ns)
+			obj_out->meta.ctime_ns = now;
+		obj_out->created_ns = now;
+		obj_out->is_latest = 1;
+	}
+	return 0;
+}
+
+/* DELETE without a version ID of @key in bucket @b (see the table). */
+static int obj_delete_current(struct store *st, struct conn *c,
+			      const struct bucket_row *b, const char *key,
+			      char *vid_out, struct trash *t)
+{
+	struct newver marker = { .kind = STORE_DELETE_MARKER };
+	char sha[65];
+	int64_t oid, cur, id;
+	int err, live;
+
+	if (vid_out)
+		vid_out[0] = '\0';
+	err = obj_get(c, b->id, key, &oid, &cur, &live);
+	if (err < 0)
+		return err;
+	if (!err || !live)
+		return -ENOENT;
+	if (b->versioning != STORE_UNVERSIONED)
+		return ver_write(st, c, b, key, &marker, vid_out, NULL, t);
+	err = ver_find(c, oid, STORE_NULL_VID, &id, sha);
+	if (err <= 0)
+		return err ? err : -ENOENT;
+	err = ver_remove(st, c, id, sha, t);
+	if (err)
+		return err;
+	return obj_refresh(c, oid);
+}
+
+/* Finish the transaction of an operation that returned @err: commit, or
+ * roll back and restore the blobs it trashed. */
+static int tx_end(struct store *st, struct conn *c, int err,
+		  struct trash *t)
+{
+	if (!err)
+		err = tx_commit(st, c);
+	if (err) {
+		tx_rollback(c);
+		trash_restore(st, t);
+	} else {
+		trash_empty(st, t);
+	}
+	return err;
+}
+
+/* ---- PUT ------------------------------------------------------------ */
+
+static uint32_t type_bits(enum store_kind kind)
+{
+	switch (kind) {
+	case STORE_SYMLINK:
+		return S_IFLNK;
+	case STORE_DIR:
+		return S_IFDIR;
+	default:
+		return S_IFREG;
+	}
+}
+
+/* A staging file holding @len bytes of @buf; the caller closes it with
+ * stage_close(). */
+static int stage_mem(struct store *st, const char *buf, size_t len, int *fd)
+{
+	size_t done = 0;
+	ssize_t n;
+	int err;
+
+	err = store_stage_new(st, NULL, 0, fd);
+	if (err)
+		return err;
+	while (done < len) {
+		n = write(*fd, buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			log_err("store: write staging file: %s",
+				strerror(-err));
+			stage_close(st, *fd);
+			*fd = -1;
+			return err;
+		}
+		done += n;
+	}
+	return 0;
+}
+
+int store_put(struct store *st, const char *bucket, const char *key,
+	      struct store_put *put, char *vid_out, struct store_obj *obj_out)
+{
+	struct newver nv = { .kind = put->kind };
+	char sha[65] = BLOB_EMPTY_SHA;
+	struct bucket_row b;
+	struct trash t;
+	struct stat sb;
+	struct conn *c;
+	size_t klen;
+	int fd = put->fd, err;
+
+	trash_init(&t);
+	err = store_key_check(key);
+	if (err)
+		goto out;
+	klen = strlen(key);
+	if ((put->kind == STORE_DIR) != (key[klen - 1] == '/') ||
+	    (put->kind != STORE_FILE && put->kind != STORE_SYMLINK &&
+	     put->kind != STORE_DIR)) {
+		err = -EINVAL;
+		goto out;
+	}
+	if (put->kind != STORE_FILE && fd >= 0) {
+		stage_close(st, fd);
+		fd = -1;
+	}
+	if (put->kind == STORE_SYMLINK) {
+		if (!put->link_target) {
+			err = -EINVAL;
+			goto out;
+		}
+		nv.size = strlen(put->link_target);
+		if (nv.size > LINK_MAX_LEN) {
+			err = -ENAMETOOLONG;
+			goto out;
+		}
+		/* The blob of a symlink holds its target, as s3fs keeps
+		 * it, so size and hash describe the content. */
+		err = stage_mem(st, put->link_target, nv.size, &fd);
+		if (err)
+			goto out;
+		nv.link = put->link_target;
+	}
+	if (fd >= 0) {
+		if (put->sha256 && put->kind == STORE_FILE) {
+			if (!sha_valid(put->sha256)) {
+				err = -EINVAL;
+				goto out;
+			}
+			memcpy(sha, put->sha256, 65);
+		} else {
+			err = store_hash_fd(fd, sha);
+			if (err)
+				goto out;
+		}
+		if (fstat(fd, &sb)) {
+			err = -errno;
+			goto out;
+		}
+		if (put->kind == STORE_FILE)
+			nv.size = sb.st_size;
+		if (put->durable && fsync(fd)) {
+			err = -errno;
+			log_err("store: fsync staging file: %s",
+				strerror(-err));
+			goto out;
+		}
+	}
+	nv.sha = sha;
+	nv.meta = put->meta;
+	nv.meta.mode = type_bits(put->kind) | (put->meta.mode & 07777);
+	nv.keep_xattrs = put->keep_xattrs;
+
+	err = conn_get(st, &c);
+	if (err)
+		goto out;
+	err = tx_begin(c);
+	if (err)
+		goto out;
+	err = bucket_row_get(c, bucket, &b);
+	if (!err && fd >= 0)
+		err = blob_place(st, fd, sha, put->durable);
+	if (!err)
+		err = ver_write(st, c, &b, key, &nv, vid_out, obj_out, &t);
+	err = tx_end(st, c, err, &t);
+	if (!err && put->durable)
+		err = store_sync(st);
+out:
+	stage_close(st, fd);
+	trash_release(&t);
+	return err;
+}
+
+/* ---- DELETE --------------------------------------------------------- */
+
+int store_delete(struct store *st, const char *bucket, const char *key,
+		 char *vid_out)
+{
+	struct bucket_row b;
+	struct trash t;
+	struct conn *c;
+	int err;
+
+	if (vid_out)
+		vid_out[0] = '\0';
+	err = store_key_check(key);
+	if (err)
+		return err;
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	trash_init(&t);
+	err = tx_begin(c);
+	if (err)
+		return err;
+	err = bucket_row_get(c, bucket, &b);
+	if (!err)
+		err = obj_delete_current(st, c, &b, key, vid_out, &t);
+	return tx_end(st, c, err, &t);
+}
+
+int store_delete_version(struct store *st, const char *bucket,
+			 const char *key, const char *version_id)
+{
+	struct bucket_row b;
+	struct trash t;
+	struct conn *c;
+	char sha[65];
+	int64_t oid, cur, id;
+	int err, live;
+
+	err = store_key_check(key);
+	if (err)
+		return err;
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	trash_init(&t);
+	err = tx_begin(c);
+	if (err)
+		return err;
+	err = bucket_row_get(c, bucket, &b);
+	if (err)
+		goto out;
+	err = obj_get(c, b.id, key, &oid, &cur, &live);
+	if (err <= 0) {
+		err = err ? err : -ENOENT;
+		goto out;
+	}
+	err = ver_find(c, oid, version_id, &id, sha);
+	if (err <= 0) {
+		err = err ? err : -ENOENT;
+		goto out;
+	}
+	err = ver_remove(st, c, id, sha, &t);
+	if (!err)
+		err = obj_refresh(c, oid);
+out:
+	return tx_end(st, c, err, &t);
+}
+
+/* ---- metadata ------------------------------------------------------- */
+
+int store_set_meta(struct store *st, const char *bucket, const char *key,
+		   const struct store_meta *meta, unsigned mask)
+{
+	char link[LINK_MAX_LEN + 1];
+	struct bucket_row b;
+	struct store_obj o;
+	struct trash t;
+	struct conn *c;
+	sqlite3_stmt *s;
+	int64_t oid, cur;
+	int err, live;
+
+	err = store_key_check(key);
+	if (err)
+		return err;
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	trash_init(&t);
+	err = tx_begin(c);
+	if (err)
+		return err;
+	err = bucket_row_get(c, bucket, &b);
+	if (err)
+		goto out;
+	err = obj_get(c, b.id, key, &oid, &cur, &live);
+	if (err <= 0 || !live) {
+		err = err < 0 ? err : -ENOENT;
+		goto out;
+	}
+	err = ver_by_id(c, cur, &o, link);
+	if (err)
+		goto out;
+	if (mask & STORE_SET_MODE)
+		o.meta.mode = (o.meta.mode & S_IFMT) | (meta->mode & 07777);
+	if (mask & STORE_SET_UID)
+		o.meta.uid = meta->uid;
+	if (mask & STORE_SET_GID)
+		o.meta.gid = meta->gid;
+	if (mask & STORE_SET_MTIME)
+		o.meta.mtime_ns = meta->mtime_ns;
+	s = stmt_get(c, ST_VER_SET_META);
+	if (!s) {
+		err = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, o.meta.mode);
+	sqlite3_bind_int64(s, 2, o.meta.uid);
+	sqlite3_bind_int64(s, 3, o.meta.gid);
+	sqlite3_bind_int64(s, 4, o.meta.mtime_ns);
+	sqlite3_bind_int64(s, 5, now_ns());
+	sqlite3_bind_int64(s, 6, cur);
+	err = stmt_run(c, s, "set meta");
+out:
+	return tx_end(st, c, err, &t);
+}
+
+/* ---- rename --------------------------------------------------------- */
+
+enum { R_NONE, R_FILE, R_DIR };
+
+/* What @path of bucket @b is: R_NONE, R_FILE or R_DIR (then *@marker
+ * says whether "path/" exists), or a negative errno. */
+static int resolve(struct conn *c, const struct bucket_row *b,
+		   const char *path, int *marker)
+{
+	char lo[STORE_KEY_MAX + 2], hi[STORE_KEY_MAX + 2];
+	size_t len = strlen(path);
+	sqlite3_stmt *s;
+	int64_t oid, cur;
+	int err, live;
+
+	err = obj_get(c, b->id, path, &oid, &cur, &live);
+	if (err < 0)
+		return err;
+	if (err && live)
+		return R_FILE;
+	if (len + 1 > STORE_KEY_MAX)
+		return R_NONE;
+	memcpy(lo, path, len);
+	lo[len] = '/';
+	lo[len + 1] = '\0';
+	memcpy(hi, path, len);
+	hi[len] = '0';
+	err = obj_get(c, b->id, lo, &oid, &cur, &live);
+	if (err < 0)
+		return err;
+	*marker = err && live;
+	if (*marker)
+		return R_DIR;
+	s = stmt_get(c, ST_LIVE_RANGE);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, b->id);
+	bind_text(s, 2, lo, len + 1);
+	bind_text(s, 3, hi, len + 1);
+	err = stmt_step(c, s, "resolve");
+	stmt_done(s);
+	if (err < 0)
+		return err;
+	return err ? R_DIR : R_NONE;
+}
+
+/* Copy the current version of @from in @fb as a new version of @to in
+ * @tb (blob, metadata, link and xattrs shared; ctime now), then DELETE
+ * @from. */
+static int move_key(struct store *st, struct conn *c,
+		    const struct bucket_row *fb, const char *from,
+		    const struct bucket_row *tb, const char *to,
+		    struct trash *t)
+{
+	char link[LINK_MAX_LEN + 1];
+	struct store_obj o;
+	struct newver nv;
+	int64_t oid, cur;
+	int err, live;
+
+	err = store_key_check(to);
+	if (err)
+		return err;
+	err = obj_get(c, fb->id, from, &oid, &cur, &live);
+	if (err <= 0 || !live)
+		return err < 0 ? err : -ENOENT;
+	err = ver_by_id(c, cur, &o, link);
+	if (err)
+		return err;
+	memset(&nv, 0, sizeof(nv));
+	nv.kind = o.kind;
+	nv.sha = o.sha256[0] ? o.sha256 : NULL;
+	nv.size = o.size;
+	nv.meta = o.meta;
+	nv.meta.ctime_ns = now_ns();
+	nv.link = o.kind == STORE_SYMLINK ? link : NULL;
+	nv.xattr_src = cur;
+	err = ver_write(st, c, tb, to, &nv, NULL, NULL, t);
+	if (err)
+		return err;
+	return obj_delete_current(st, c, fb, from, NULL, t);
+}
+
+/* The live keys of bucket @b under @path/ (its marker included), into a
+ * malloc()ed array of malloc()ed strings the caller frees. */
+static int collect_keys(struct conn *c, const struct bucket_row *b,
+			const char *path, char ***keys_out, size_t *n_out)
+{
+	char lo[STORE_KEY_MAX + 2], hi[STORE_KEY_MAX + 2];
+	size_t len = strlen(path), n = 0, cap = 0;
+	char **keys = NULL, **k;
+	sqlite3_stmt *s;
+	int err;
+
+	memcpy(lo, path, len);
+	lo[len] = '/';
+	memcpy(hi, path, len);
+	hi[len] = '0';
+	s = stmt_get(c, ST_LIVE_RANGE);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, b->id);
+	bind_text(s, 2, lo, len + 1);
+	bind_text(s, 3, hi, len + 1);
+	while ((err = stmt_step(c, s, "collect keys")) == 1) {
+		if (n == cap) {
+			k = realloc(keys, (cap * 2 + 16) * sizeof(*keys));
+			if (!k) {
+				err = -ENOMEM;
+				break;
+			}
+			keys = k;
+			cap = cap * 2 + 16;
+		}
+		keys[n] = strdup((const char *)sqlite3_column_text(s, 0));
+		if (!keys[n]) {
+			err = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	stmt_done(s);
+	*keys_out = keys;
+	*n_out = n;
+	return err;
+}
+
+static int rename_dir(struct store *st, struct conn *c,
+		      const struct bucket_row *fb, const char *from,
+		      const struct bucket_row *tb, const char *to,
+		      int from_marker, int to_marker,
+		      struct trash *t)
+{
+	size_t flen = strlen(from), tlen = strlen(to), n = 0, i, klen;
+	char newkey[STORE_KEY_MAX + 2];
+	char **keys = NULL;
+	int err;
+
+	err = collect_keys(c, fb, from, &keys, &n);
+	if (err)
+		goto out;
+	if (to_marker && !from_marker) {
+		/* The empty target's marker goes: @from has none to put in
+		 * its place. */
+		snprintf(newkey, sizeof(newkey), "%s/", to);
+		err = obj_delete_current(st, c, tb, newkey, NULL, t);
+		if (err)
+			goto out;
+	}
+	for (i = 0; i < n; i++) {
+		klen = strlen(keys[i]);
+		if (tlen + klen - flen > STORE_KEY_MAX) {
+			err = -ENAMETOOLONG;
+			goto out;
+		}
+		memcpy(newkey, to, tlen);
+		memcpy(newkey + tlen, keys[i] + flen, klen - flen + 1);
+		err = move_key(st, c, fb, keys[i], tb, newkey, t);
+		if (err)
+			goto out;
+	}
+out:
+	for (i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	return err;
+}
+
+int store_rename(struct store *st, const char *from_bucket, const char *from,
+		 const char *to_bucket, const char *to, unsigned flags)
+{
+	struct bucket_row fb, tb;
+	struct trash t;
+	struct conn *c;
+	size_t flen, tlen;
+	int err, src, dst, from_marker = 0, to_marker = 0;
+	int same = !strcmp(from_bucket, to_bucket);
+
+	if (!from || !*from || !to || !*to)
+		return -EINVAL;
+	err = store_key_check(from);
+	if (!err)
+		err = store_key_check(to);
+	if (err)
+		return err;
+	flen = strlen(from);
+	tlen = strlen(to);
+	if (from[flen - 1] == '/' || to[tlen - 1] == '/')
+		return -EINVAL;
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	trash_init(&t);
+	err = tx_begin(c);
+	if (err)
+		return err;
+	err = bucket_row_get(c, from_bucket, &fb);
+	if (!err)
+		err = bucket_row_get(c, to_bucket, &tb);
+	if (err)
+		goto out;
+	src = resolve(c, &fb, from, &from_marker);
+	if (src <= 0) {
+		err = src < 0 ? src : -ENOENT;
+		goto out;
+	}
+	if (same && !strcmp(from, to))
+		goto out;	/* rename(2) of a name onto itself */
+	if (src == R_DIR && same && tlen > flen && to[flen] == '/' &&
+	    !memcmp(from, to, flen)) {
+		err = -EINVAL;
+		goto out;
+	}
+	dst = resolve(c, &tb, to, &to_marker);
+	if (dst < 0) {
+		err = dst;
+		goto out;
+	}
+	if (dst != R_NONE && (flags & STORE_RENAME_NOREPLACE)) {
+		err = -EEXIST;
+		goto out;
+	}
+	if (src == R_FILE) {
+		if (dst == R_DIR)
+			err = -EISDIR;
+		else
+			err = move_key(st, c, &fb, from, &tb, to, &t);
+		goto out;
+	}
+	if (dst == R_FILE) {
+		err = -ENOTDIR;
+		goto out;
+	}
+	if (dst == R_DIR) {
+		err = store_dir_has_children(st, to_bucket, to);
+		if (err) {
+			err = err < 0 ? err : -ENOTEMPTY;
+			goto out;
+		}
+	}
+	err = rename_dir(st, c, &fb, from, &tb, to, from_marker, to_marker,
+			 &t);
+out:
+	return tx_end(st, c, err, &t);
+}

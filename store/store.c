@@ -1,0 +1,834 @@
+/*
+ * store.c - the store as a whole: opening and closing, the catalog's
+ * connections, statements, transactions and schema, garbage collection,
+ * check and sync.
+ *
+ * Design.  The catalog is one SQLite database in WAL mode.  Each thread
+ * that calls the store gets its own connection (opened SQLITE_OPEN_NOMUTEX
+ * on first use, found through a pthread key, closed at the thread's exit
+ * or by store_close()), with its prepared statements cached in an array
+ * indexed by enum stmt_id.  Readers never block writers and vice versa;
+ * writers serialize on SQLite's write lock with BEGIN IMMEDIATE, which is
+ * also what serializes several processes that open one store.  No
+ * decision about the catalog relies on an in-process lock.
+ *
+ * Content lives in immutable blob files named by their SHA-256 (blob.c).
+ * A blob is shared by every version with that content, so the only hard
+ * question is when a blob may be removed; the invariants below answer it.
+ *
+ * Crash invariants.  A crash of a process at any instant (SIGKILL, or
+ * power loss for what was written with put->durable or followed by
+ * store_sync()) leaves a store for which these hold:
+ *
+ *  1. A blob is complete under its final name before any row names it:
+ *     content is written to a staging file, which is linked into
+ *     blobs/xx/HASH (never written there in place) inside the transaction
+ *     that inserts the row, before COMMIT.
+ *  2. All catalog changes of one operation are one transaction (BEGIN
+ *     IMMEDIATE ... COMMIT): a put, a delete, a rename of a whole
+ *     directory either happened entirely or not at all.  objects.cur and
+ *     objects.live always describe the newest version of the object.
+ *  3. A blob is removed only when no committed row references it: inside
+ *     the transaction that deleted the last row naming it, it is renamed
+ *     into trash/ (so no other writer can reuse it meanwhile, since they
+ *     wait for our write lock), renamed back if the transaction fails, and
+ *     unlinked only after COMMIT.  The empty blob is never removed.
+ *  4. What a crash leaves behind is garbage or a blob in trash/: a linked
+ *     blob whose transaction did not commit, a named staging file, a blob
+ *     in trash/ whose transaction did or did not commit.  They are dealt
+ *     with only by store_open() under the exclusive flock() of STORE/lock,
+ *     that is when no other process has the store open, so no writer can
+ *     be between step 1 and COMMIT: a blob in trash/ that a row still
+ *     names (its transaction died before COMMIT) is put back in blobs/,
+ *     everything else in staging/ and trash/ and every blob no row names
+ *     is removed.  Until that open, such a version's blob is found in
+ *     trash/ by store_blob_open().
+ *  5. Each transaction checks what it relies on inside itself (the
+ *     bucket's versioning, the current version, whether a blob exists),
+ *     so decisions hold across processes.
+ *
+ * tests/unit/test_crash.c kills writers at random moments and checks each
+ * invariant with store_check() and the versions the writer reported.
+ */
+#include "store/store.h"
+#include "store/store_i.h"
+#include "store/blob_i.h"
+#include "store/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Schema version this code writes; see migrations[]. */
+#define SCHEMA_VERSION 1
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_DATA_VERSION] = "PRAGMA data_version",
+	[ST_BUCKET_GET] = "SELECT id, versioning, mode, uid, gid, mtime_ns, "
+			  "ctime_ns FROM buckets WHERE name = ?",
+	[ST_BUCKET_NEXT] = "SELECT name, versioning, mode, uid, gid, "
+			   "mtime_ns, ctime_ns FROM buckets WHERE name > ? "
+			   "ORDER BY name LIMIT 1",
+	[ST_BUCKET_INSERT] = "INSERT INTO buckets(name, versioning, mode, "
+			     "uid, gid, mtime_ns, ctime_ns, created_ns) "
+			     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	[ST_BUCKET_DELETE] = "DELETE FROM buckets WHERE id = ?",
+	[ST_BUCKET_HAS_OBJECTS] = "SELECT 1 FROM objects WHERE bucket = ? "
+				  "LIMIT 1",
+	[ST_BUCKET_SET_VERSIONING] = "UPDATE buckets SET versioning = ? "
+				     "WHERE id = ?",
+	[ST_BUCKET_SET_META] = "UPDATE buckets SET mode = ?, uid = ?, "
+			       "gid = ?, mtime_ns = ?, ctime_ns = ? "
+			       "WHERE id = ?",
+	[ST_OBJ_GET] = "SELECT id, cur, live FROM objects "
+		       "WHERE bucket = ? AND key = ?",
+	[ST_OBJ_INSERT] = "INSERT INTO objects(bucket, key) VALUES (?, ?)",
+	[ST_OBJ_SET_CUR] = "UPDATE objects SET cur = ?, live = ? "
+			   "WHERE id = ?",
+	[ST_OBJ_DELETE] = "DELETE FROM objects WHERE id = ?",
+	[ST_VER_NEWEST] = "SELECT id, kind FROM versions WHERE object = ? "
+			  "ORDER BY id DESC LIMIT 1",
+	[ST_VER_BY_VID] = "SELECT " VER_COLS ", v.link FROM versions AS v "
+			  "WHERE v.object = ? AND v.vid = ?",
+	[ST_VER_BY_ID] = "SELECT " VER_COLS ", v.link FROM versions AS v "
+			 "WHERE v.id = ?",
+	[ST_VER_OLDER] = "SELECT " VER_COLS " FROM versions AS v "
+			 "WHERE v.object = ? AND v.id < ? "
+			 "ORDER BY v.id DESC LIMIT 1",
+	[ST_VER_INSERT] = "INSERT INTO versions(object, vid, kind, sha256, "
+			  "size, mode, uid, gid, mtime_ns, ctime_ns, "
+			  "created_ns, link) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[ST_VER_SET_VID] = "UPDATE versions SET vid = ? WHERE id = ?",
+	[ST_VER_DELETE] = "DELETE FROM versions WHERE id = ?",
+	[ST_VER_SET_META] = "UPDATE versions SET mode = ?, uid = ?, gid = ?, "
+			    "mtime_ns = ?, ctime_ns = ? WHERE id = ?",
+	[ST_VER_SET_CTIME] = "UPDATE versions SET ctime_ns = ? WHERE id = ?",
+	[ST_SHA_REFERENCED] = "SELECT 1 FROM versions WHERE sha256 = ? "
+			      "LIMIT 1",
+	[ST_XATTR_COPY] = "INSERT INTO xattrs(version, name, value) "
+			  "SELECT ?, name, value FROM xattrs WHERE version = ?",
+	[ST_XATTR_GET] = "SELECT value FROM xattrs "
+			 "WHERE version = ? AND name = ?",
+	[ST_XATTR_PUT] = "INSERT OR REPLACE INTO xattrs(version, name, value) "
+			 "VALUES (?, ?, ?)",
+	[ST_XATTR_DELETE] = "DELETE FROM xattrs WHERE version = ? AND name = ?",
+	[ST_XATTR_NAMES] = "SELECT name FROM xattrs WHERE version = ? "
+			   "ORDER BY name",
+	/* The listing and lookup seeks name the partial index, so that a
+	 * change of plan can never turn a seek into a scan of dead keys. */
+	[ST_LIVE_GET] = "SELECT o.key, " VER_COLS ", v.link "
+			"FROM objects AS o INDEXED BY objects_live "
+			"JOIN versions AS v ON v.id = o.cur "
+			"WHERE o.bucket = ? AND o.live = 1 AND o.key = ?",
+	[ST_LIVE_FIRST] = "SELECT o.key, " VER_COLS " "
+			  "FROM objects AS o INDEXED BY objects_live "
+			  "JOIN versions AS v ON v.id = o.cur "
+			  "WHERE o.bucket = ? AND o.live = 1 AND o.key >= ? "
+			  "ORDER BY o.key LIMIT 1",
+	[ST_LIVE_FIRST_BELOW] = "SELECT o.key, " VER_COLS " "
+				"FROM objects AS o INDEXED BY objects_live "
+				"JOIN versions AS v ON v.id = o.cur "
+				"WHERE o.bucket = ? AND o.live = 1 "
+				"AND o.key >= ? AND o.key < ? "
+				"ORDER BY o.key LIMIT 1",
+	[ST_LIVE_RANGE] = "SELECT o.key FROM objects AS o "
+			  "INDEXED BY objects_live "
+			  "WHERE o.bucket = ? AND o.live = 1 "
+			  "AND o.key >= ? AND o.key < ? ORDER BY o.key",
+	[ST_CHECK_INTEGRITY] = "PRAGMA integrity_check",
+	[ST_CHECK_BLOBS] = "SELECT sha256, size, id FROM versions "
+			   "WHERE sha256 IS NOT NULL ORDER BY sha256",
+	[ST_CHECK_OBJECTS] =
+		"SELECT o.id, o.key FROM objects AS o WHERE o.cur IS NOT "
+		"(SELECT max(v.id) FROM versions AS v WHERE v.object = o.id) "
+		"OR o.live IS NOT (SELECT v.kind != 4 FROM versions AS v "
+		"WHERE v.id = o.cur)",
+};
+
+/* ---- errors, time --------------------------------------------------- */
+
+int db_err(struct conn *c, int rc, const char *what)
+{
+	int err;
+
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		err = -ENOSPC;
+		break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		err = -EBUSY;
+		break;
+	case SQLITE_NOMEM:
+		err = -ENOMEM;
+		break;
+	case SQLITE_CONSTRAINT:
+		err = -EEXIST;
+		break;
+	case SQLITE_READONLY:
+		err = -EROFS;
+		break;
+	default:
+		err = -EIO;
+		break;
+	}
+	if (err != -EEXIST)
+		log_err("store: %s: %s (sqlite %d)", what,
+			c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc),
+			rc);
+	return err;
+}
+
+int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- statements ----------------------------------------------------- */
+
+sqlite3_stmt *stmt_get(struct conn *c, enum stmt_id id)
+{
+	int rc;
+
+	if (!c->stmt[id]) {
+		rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1,
+					SQLITE_PREPARE_PERSISTENT,
+					&c->stmt[id], NULL);
+		if (rc != SQLITE_OK) {
+			db_err(c, rc, stmt_sql[id]);
+			c->stmt[id] = NULL;
+			return NULL;
+		}
+	}
+	return c->stmt[id];
+}
+
+void stmt_done(sqlite3_stmt *s)
+{
+	if (s) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+	}
+}
+
+int stmt_step(struct conn *c, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return db_err(c, rc, what);
+}
+
+int stmt_run(struct conn *c, sqlite3_stmt *s, const char *what)
+{
+	int err;
+
+	do
+		err = stmt_step(c, s, what);
+	while (err == 1);
+	stmt_done(s);
+	return err;
+}
+
+int bind_text(sqlite3_stmt *s, int i, const char *t, int len)
+{
+	return sqlite3_bind_text(s, i, t, len, SQLITE_STATIC);
+}
+
+/* ---- transactions --------------------------------------------------- */
+
+static int run_simple(struct conn *c, enum stmt_id id)
+{
+	sqlite3_stmt *s = stmt_get(c, id);
+
+	if (!s)
+		return -EIO;
+	return stmt_run(c, s, stmt_sql[id]);
+}
+
+int tx_begin(struct conn *c)
+{
+	return run_simple(c, ST_BEGIN);
+}
+
+int tx_commit(struct store *st, struct conn *c)
+{
+	int err = run_simple(c, ST_COMMIT);
+
+	if (!err)
+		atomic_fetch_add(&st->generation, 1);
+	return err;
+}
+
+void tx_rollback(struct conn *c)
+{
+	/* A failed COMMIT may have rolled back already. */
+	if (!sqlite3_get_autocommit(c->db))
+		run_simple(c, ST_ROLLBACK);
+}
+
+/* ---- connections ---------------------------------------------------- */
+
+static void conn_free(struct conn *c)
+{
+	int i;
+
+	if (!c)
+		return;
+	for (i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(c->stmt[i]);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+/* Thread exit: the thread's connection leaves the store's list. */
+static void conn_destructor(void *p)
+{
+	struct conn *c = p;
+	struct store *st = c->st;
+
+	pthread_mutex_lock(&st->conns_lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		st->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&st->conns_lock);
+	conn_free(c);
+}
+
+int conn_get(struct store *st, struct conn **out)
+{
+	struct conn *c = pthread_getspecific(st->key);
+	int rc, err = 0;
+
+	if (c) {
+		*out = c;
+		return 0;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->st = st;
+	rc = sqlite3_open_v2(st->db_path, &c->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				     SQLITE_OPEN_NOMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		err = db_err(c, rc, "open catalog");
+		goto out;
+	}
+	sqlite3_busy_timeout(c->db, 10000);
+	rc = sqlite3_exec(c->db,
+			  "PRAGMA synchronous = NORMAL;"
+			  "PRAGMA foreign_keys = ON;",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		err = db_err(c, rc, "set up connection");
+		goto out;
+	}
+	if (pthread_setspecific(st->key, c)) {
+		err = -ENOMEM;
+		goto out;
+	}
+	pthread_mutex_lock(&st->conns_lock);
+	c->next = st->conns;
+	if (c->next)
+		c->next->prev = c;
+	st->conns = c;
+	pthread_mutex_unlock(&st->conns_lock);
+	*out = c;
+	return 0;
+out:
+	conn_free(c);
+	return err;
+}
+
+/* ---- schema --------------------------------------------------------- */
+
+/* Version 0 (empty) to 1: the first schema. */
+static const char schema_v1[] =
+	"CREATE TABLE buckets("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT UNIQUE NOT NULL,"
+	" versioning INT NOT NULL,"
+	" mode INT, uid INT, gid INT,"
+	" mtime_ns INT, ctime_ns INT, created_ns INT);"
+	"CREATE TABLE objects("
+	" id INTEGER PRIMARY KEY,"
+	" bucket INT NOT NULL REFERENCES buckets,"
+	" key TEXT NOT NULL,"
+	/* versions.id of the newest version (data or delete marker) */
+	" cur INT,"
+	/* 1 when cur is not a delete marker */
+	" live INT NOT NULL DEFAULT 0,"
+	" UNIQUE(bucket, key));"
+	"CREATE INDEX objects_live ON objects(bucket, key) WHERE live = 1;"
+	"CREATE TABLE versions("
+	/* order of writing = order of versions */
+	" id INTEGER PRIMARY KEY,"
+	" object INT NOT NULL REFERENCES objects,"
+	" vid TEXT NOT NULL,"
+	" kind INT NOT NULL,"
+	/* hex; NULL for delete markers */
+	" sha256 TEXT,"
+	" size INT, mode INT, uid INT, gid INT,"
+	" mtime_ns INT, ctime_ns INT, created_ns INT,"
+	" link TEXT,"
+	/* filled lazily, later */
+	" md5 TEXT,"
+	" UNIQUE(object, vid));"
+	"CREATE INDEX versions_sha256 ON versions(sha256);"
+	"CREATE INDEX versions_object ON versions(object, id);"
+	"CREATE TABLE xattrs("
+	" version INT NOT NULL REFERENCES versions ON DELETE CASCADE,"
+	" name TEXT NOT NULL,"
+	" value BLOB,"
+	" PRIMARY KEY(version, name)) WITHOUT ROWID;";
+
+/* migrations[i] takes the catalog from user_version i to i + 1. */
+static const char *const migrations[SCHEMA_VERSION] = {
+	schema_v1,
+};
+
+static int schema_migrate(struct store *st, struct conn *c)
+{
+	sqlite3_stmt *s = NULL;
+	char sql[64];
+	int rc, err, version;
+
+	err = tx_begin(c);
+	if (err)
+		return err;
+	rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		err = db_err(c, rc, "read user_version");
+		goto out;
+	}
+	err = stmt_step(c, s, "read user_version");
+	if (err < 0)
+		goto out;
+	version = sqlite3_column_int(s, 0);
+	if (version > SCHEMA_VERSION) {
+		log_err("store: %s: catalog schema %d is newer than %d, "
+			"which this program knows",
+			st->dir, version, SCHEMA_VERSION);
+		err = -EPROTONOSUPPORT;
+		goto out;
+	}
+	for (err = 0; version < SCHEMA_VERSION; version++) {
+		rc = sqlite3_exec(c->db, migrations[version], NULL, NULL,
+				  NULL);
+		if (rc != SQLITE_OK) {
+			err = db_err(c, rc, "migrate catalog");
+			goto out;
+		}
+		log_info("store: %s: catalog migrated to schema %d", st->dir,
+			 version + 1);
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+		 SCHEMA_VERSION);
+	rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		err = db_err(c, rc, "set user_version");
+		goto out;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	err = tx_commit(st, c);
+out:
+	sqlite3_finalize(s);
+	if (err)
+		tx_rollback(c);
+	return err;
+}
+
+/* ---- open, close ---------------------------------------------------- */
+
+static char *path_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+/* With STORE_CREATE and no catalog: the directory must hold nothing but
+ * what an interrupted creation leaves. */
+static int dir_is_fresh(const char *dir)
+{
+	static const char *const ours[] = {
+		".", "..", "blobs", "staging", "trash", "lock",
+		"catalog.db", "catalog.db-wal", "catalog.db-shm",
+		"catalog.db-journal",
+	};
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	size_t i;
+	int fresh = 1;
+
+	if (!d)
+		return -errno;
+	while (fresh && (de = readdir(d))) {
+		for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+			if (!strcmp(de->d_name, ours[i]))
+				break;
+		if (i == sizeof(ours) / sizeof(ours[0]))
+			fresh = 0;
+	}
+	closedir(d);
+	return fresh;
+}
+
+int store_open(const char *dir, int flags, struct store **out)
+{
+	struct store *st;
+	struct conn *c;
+	struct stat sb;
+	char *lock_path = NULL;
+	int err, exclusive = 0, key_made = 0;
+
+	*out = NULL;
+	if ((flags & STORE_CREATE) && mkdir(dir, 0700) && errno != EEXIST) {
+		err = -errno;
+		log_err("store: mkdir %s: %s", dir, strerror(-err));
+		return err;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->lock_fd = -1;
+	pthread_mutex_init(&st->conns_lock, NULL);
+	st->dir = realpath(dir, NULL);
+	if (!st->dir) {
+		err = -errno;
+		log_err("store: %s: %s", dir, strerror(-err));
+		goto out;
+	}
+	st->db_path = path_join(st->dir, "catalog.db");
+	lock_path = path_join(st->dir, "lock");
+	if (!st->db_path || !lock_path) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (pthread_key_create(&st->key, conn_destructor)) {
+		err = -EAGAIN;
+		goto out;
+	}
+	key_made = 1;
+	if (stat(st->db_path, &sb)) {
+		if (errno != ENOENT || !(flags & STORE_CREATE)) {
+			err = -errno;
+			log_err("store: %s is not a store: %s", st->dir,
+				strerror(-err));
+			goto out;
+		}
+		err = dir_is_fresh(st->dir);
+		if (err <= 0) {
+			if (!err)
+				log_err("store: %s is not empty and not a "
+					"store", st->dir);
+			err = err ? err : -EEXIST;
+			goto out;
+		}
+	}
+	err = blob_dirs_init(st);
+	if (err)
+		goto out;
+
+	st->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (st->lock_fd < 0) {
+		err = -errno;
+		log_err("store: open %s: %s", lock_path, strerror(-err));
+		goto out;
+	}
+	if (!flock(st->lock_fd, LOCK_EX | LOCK_NB))
+		exclusive = 1;
+	else if (errno != EWOULDBLOCK) {
+		err = -errno;
+		log_err("store: flock %s: %s", lock_path, strerror(-err));
+		goto out;
+	} else if (flock(st->lock_fd, LOCK_SH)) {
+		err = -errno;
+		log_err("store: flock %s: %s", lock_path, strerror(-err));
+		goto out;
+	}
+
+	err = conn_get(st, &c);
+	if (err)
+		goto out;
+	if (sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL,
+			 NULL) != SQLITE_OK) {
+		err = db_err(c, sqlite3_errcode(c->db), "set WAL mode");
+		goto out;
+	}
+	err = schema_migrate(st, c);
+	if (err)
+		goto out;
+	if (exclusive) {
+		err = blob_gc(st, c);
+		if (err)
+			goto out;
+		/* Not atomic, but harmless: whoever gets the lock in the
+		 * gap collects garbage before we write anything. */
+		if (flock(st->lock_fd, LOCK_SH)) {
+			err = -errno;
+			log_err("store: flock %s: %s", lock_path,
+				strerror(-err));
+			goto out;
+		}
+	}
+	*out = st;
+out:
+	free(lock_path);
+	if (err && st) {
+		if (!key_made) {
+			pthread_mutex_destroy(&st->conns_lock);
+			free(st->db_path);
+			free(st->dir);
+			free(st);
+		} else {
+			store_close(st);
+		}
+	}
+	return err;
+}
+
+void store_close(struct store *st)
+{
+	struct conn *c, *next;
+
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->conns_lock);
+	c = st->conns;
+	st->conns = NULL;
+	pthread_mutex_unlock(&st->conns_lock);
+	for (; c; c = next) {
+		next = c->next;
+		conn_free(c);
+	}
+	pthread_setspecific(st->key, NULL);
+	pthread_key_delete(st->key);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);	/* drops the flock() */
+	pthread_mutex_destroy(&st->conns_lock);
+	free(st->db_path);
+	free(st->dir);
+	free(st);
+}
+
+const char *store_path(const struct store *st)
+{
+	return st->dir;
+}
+
+uint64_t store_generation(struct store *st)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	int64_t dv;
+
+	if (conn_get(st, &c))
+		goto out;
+	s = stmt_get(c, ST_DATA_VERSION);
+	if (!s)
+		goto out;
+	if (stmt_step(c, s, "data_version") == 1) {
+		dv = sqlite3_column_int64(s, 0);
+		/* Another connection (ours or another process's) committed
+		 * since this one last looked. */
+		if (dv != c->last_data_version) {
+			c->last_data_version = dv;
+			atomic_fetch_add(&st->generation, 1);
+		}
+	}
+	stmt_done(s);
+out:
+	return atomic_load(&st->generation);
+}
+
+/* ---- check, sync ---------------------------------------------------- */
+
+static int check_integrity(struct conn *c)
+{
+	sqlite3_stmt *s = stmt_get(c, ST_CHECK_INTEGRITY);
+	const char *msg;
+	int err, bad = 0;
+
+	if (!s)
+		return -EIO;
+	while ((err = stmt_step(c, s, "integrity_check")) == 1) {
+		msg = (const char *)sqlite3_column_text(s, 0);
+		if (msg && !strcmp(msg, "ok"))
+			continue;
+		log_err("store: integrity_check: %s", msg ? msg : "?");
+		bad = 1;
+	}
+	stmt_done(s);
+	return err ? err : bad;
+}
+
+static int check_objects(struct conn *c)
+{
+	sqlite3_stmt *s = stmt_get(c, ST_CHECK_OBJECTS);
+	int err, bad = 0;
+
+	if (!s)
+		return -EIO;
+	while ((err = stmt_step(c, s, "check objects")) == 1) {
+		log_err("store: object %lld (%s): current version is wrong",
+			(long long)sqlite3_column_int64(s, 0),
+			(const char *)sqlite3_column_text(s, 1));
+		bad = 1;
+	}
+	stmt_done(s);
+	return err ? err : bad;
+}
+
+static int check_blobs(struct store *st, struct conn *c, int deep)
+{
+	sqlite3_stmt *s = stmt_get(c, ST_CHECK_BLOBS);
+	char path[PATH_MAX], last[65] = "", hex[65];
+	const char *sha;
+	struct stat sb;
+	int err, bad = 0, fd, exists = 0;
+	int64_t size = 0;
+
+	if (!s)
+		return -EIO;
+	while ((err = stmt_step(c, s, "check blobs")) == 1) {
+		sha = (const char *)sqlite3_column_text(s, 0);
+		if (!sha || !sha_valid(sha)) {
+			log_err("store: version %lld: bad sha256",
+				(long long)sqlite3_column_int64(s, 2));
+			bad = 1;
+			continue;
+		}
+		if (strcmp(sha, last)) {
+			snprintf(last, sizeof(last), "%s", sha);
+			store_blob_path(st, sha, path, sizeof(path));
+			exists = !stat(path, &sb);
+			size = exists ? sb.st_size : -1;
+			if (!exists) {
+				log_err("store: blob %s is missing", sha);
+				bad = 1;
+			} else if (deep) {
+				fd = open(path, O_RDONLY | O_CLOEXEC);
+				if (fd < 0 || store_hash_fd(fd, hex) ||
+				    strcmp(hex, sha)) {
+					log_err("store: blob %s does not hash "
+						"to its name", sha);
+					bad = 1;
+				}
+				if (fd >= 0)
+					close(fd);
+			}
+		}
+		if (exists && sqlite3_column_int64(s, 1) != size) {
+			log_err("store: version %lld: size %lld, blob %s has "
+				"%lld bytes",
+				(long long)sqlite3_column_int64(s, 2),
+				(long long)sqlite3_column_int64(s, 1), sha,
+				(long long)size);
+			bad = 1;
+		}
+	}
+	stmt_done(s);
+	return err ? err : bad;
+}
+
+int store_check(struct store *st, int deep)
+{
+	struct conn *c;
+	int err, bad = 0;
+
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	err = check_integrity(c);
+	if (err < 0)
+		return err;
+	bad |= err;
+	err = check_objects(c);
+	if (err < 0)
+		return err;
+	bad |= err;
+	err = check_blobs(st, c, deep);
+	if (err < 0)
+		return err;
+	bad |= err;
+	return bad ? -EIO : 0;
+}
+
+static int fsync_path(const char *path, int flags, int missing_ok)
+{
+	int fd, err = 0;
+
+	fd = open(path, flags | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT && missing_ok)
+			return 0;
+		err = -errno;
+		log_err("store: open %s: %s", path, strerror(-err));
+		return err;
+	}
+	if (fsync(fd)) {
+		err = -errno;
+		log_err("store: fsync %s: %s", path, strerror(-err));
+	}
+	close(fd);
+	return err;
+}
+
+int store_sync(struct store *st)
+{
+	char path[PATH_MAX];
+	int err;
+
+	snprintf(path, sizeof(path), "%s-wal", st->db_path);
+	err = fsync_path(path, O_RDONLY, 1);
+	if (!err)
+		err = fsync_path(st->db_path, O_RDONLY, 0);
+	if (!err)
+		err = fsync_path(st->dir, O_RDONLY | O_DIRECTORY, 0);
+	return err;
+}
+
+/* ---- test hooks ----------------------------------------------------- */
+
+int store_test_exec(struct store *st, const char *sql)
+{
+	struct conn *c;
+	int err, rc;
+
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return db_err(c, rc, sql);
+	atomic_fetch_add(&st->generation, 1);
+	return 0;
+}

@@ -1,0 +1,173 @@
+/*
+ * store_i.h - internals shared by the files of store/.  Not for fs/ or
+ * replicator/: they use store.h only.
+ *
+ * The pieces:
+ *
+ *   store.c    the struct store, per-thread SQLite connections and their
+ *              prepared statements, transactions, the schema and its
+ *              migrations, garbage collection, check, sync
+ *   names.c    bucket-name and key checks, version IDs
+ *   blob.c     blob paths, staging files, hashing, placing, trash
+ *   bucket.c   buckets
+ *   object.c   the write path: put, delete, delete of a version, metadata,
+ *              rename (S3's versioning rules live here)
+ *   read.c     lookup, listing, versions, readlink
+ *   xattr.c    extended attributes
+ */
+#ifndef REPLICAFS_STORE_I_H
+#define REPLICAFS_STORE_I_H
+
+#include "store/store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+
+/* Every prepared statement a connection may cache, by number; the SQL of
+ * each is in stmt_sql[] in store.c. */
+enum stmt_id {
+	ST_BEGIN,		/* BEGIN IMMEDIATE */
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_DATA_VERSION,
+	ST_BUCKET_GET,
+	ST_BUCKET_NEXT,
+	ST_BUCKET_INSERT,
+	ST_BUCKET_DELETE,
+	ST_BUCKET_HAS_OBJECTS,
+	ST_BUCKET_SET_VERSIONING,
+	ST_BUCKET_SET_META,
+	ST_OBJ_GET,
+	ST_OBJ_INSERT,
+	ST_OBJ_SET_CUR,
+	ST_OBJ_DELETE,
+	ST_VER_NEWEST,
+	ST_VER_BY_VID,
+	ST_VER_BY_ID,
+	ST_VER_OLDER,
+	ST_VER_INSERT,
+	ST_VER_SET_VID,
+	ST_VER_DELETE,
+	ST_VER_SET_META,
+	ST_VER_SET_CTIME,
+	ST_SHA_REFERENCED,
+	ST_XATTR_COPY,
+	ST_XATTR_GET,
+	ST_XATTR_PUT,
+	ST_XATTR_DELETE,
+	ST_XATTR_NAMES,
+	ST_LIVE_GET,
+	ST_LIVE_FIRST,
+	ST_LIVE_FIRST_BELOW,
+	ST_LIVE_RANGE,
+	ST_CHECK_INTEGRITY,
+	ST_CHECK_BLOBS,
+	ST_CHECK_OBJECTS,
+	ST_COUNT
+};
+
+/*
+ * One SQLite connection, owned by one thread (SQLITE_OPEN_NOMUTEX: only
+ * that thread touches it), found through the store's pthread key.  Freed
+ * by conn_free() at the thread's exit or in store_close().
+ */
+struct conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[ST_COUNT];	/* prepared on first use */
+	int64_t last_data_version;	/* for store_generation() */
+	struct conn *next;		/* protected by store->conns_lock */
+	struct conn *prev;		/* protected by store->conns_lock */
+	struct store *st;
+};
+
+struct store {
+	char *dir;		/* absolute path; freed by store_close() */
+	char *db_path;		/* DIR/catalog.db */
+	int lock_fd;		/* DIR/lock, flock()ed for our life */
+	pthread_key_t key;	/* this thread's struct conn */
+	pthread_mutex_t conns_lock;
+	struct conn *conns;	/* protected by conns_lock */
+	atomic_uint_fast64_t generation;	/* see store_generation() */
+	atomic_uint_fast64_t trash_seq;		/* unique trash names */
+};
+
+/* ---- store.c -------------------------------------------------------- */
+
+/* This thread's connection, opened on first use; owned by the store. */
+int conn_get(struct store *st, struct conn **out);
+
+/*
+ * Cached statement @id of @c, reset and unbound, ready for binding: NULL
+ * (logged) when it cannot be prepared.  The caller calls stmt_done() when
+ * finished with it; the statement stays owned by @c.
+ */
+sqlite3_stmt *stmt_get(struct conn *c, enum stmt_id id);
+void stmt_done(sqlite3_stmt *s);
+
+/* Convert SQLite result @rc to a negative errno, logging the cause with
+ * @what: the one place where SQLite errors become errnos. */
+int db_err(struct conn *c, int rc, const char *what);
+
+/* Step @s once: 1 for a row, 0 when done, or a negative errno. */
+int stmt_step(struct conn *c, sqlite3_stmt *s, const char *what);
+/* Step @s to its end, then stmt_done(): 0 or a negative errno. */
+int stmt_run(struct conn *c, sqlite3_stmt *s, const char *what);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK on @c.  tx_commit() counts the
+ * change for store_generation(); tx_rollback() never fails. */
+int tx_begin(struct conn *c);
+int tx_commit(struct store *st, struct conn *c);
+void tx_rollback(struct conn *c);
+
+/* Nanoseconds since the epoch (CLOCK_REALTIME). */
+int64_t now_ns(void);
+
+/* Bind text @s of @len bytes (or strlen when @len < 0). */
+int bind_text(sqlite3_stmt *s, int i, const char *t, int len);
+
+/* ---- names.c -------------------------------------------------------- */
+
+/* A fresh version ID into @out (STORE_VID_MAX + 1 bytes): 26 characters
+ * of base32 (digits and lowercase letters without i, l, o, u) of 8 bytes
+ * of big-endian time in nanoseconds and 8 random bytes. */
+int vid_new(char *out);
+
+/* Whether @hex is 64 lowercase hex digits. */
+int sha_valid(const char *hex);
+
+/* ---- bucket.c ------------------------------------------------------- */
+
+struct bucket_row {
+	int64_t id;
+	enum store_versioning versioning;
+	struct store_meta meta;
+};
+
+/* Read bucket @name into @b: 0, -ENOENT or another negative errno. */
+int bucket_row_get(struct conn *c, const char *name, struct bucket_row *b);
+
+/* ---- read.c --------------------------------------------------------- */
+
+/* The columns of a version row, prefixed by "v.", as read by
+ * ver_row_read(). */
+#define VER_COLS                                                              \
+	"v.id, v.vid, v.kind, v.sha256, v.size, v.mode, v.uid, v.gid, "      \
+	"v.mtime_ns, v.ctime_ns, v.created_ns"
+#define VER_NCOLS 11
+
+/* Fill @o and *@id (may be NULL) from the VER_COLS of @s at column @col. */
+void ver_row_read(sqlite3_stmt *s, int col, struct store_obj *o,
+		  int64_t *id);
+
+/* ---- test hooks (tests/unit only) ----------------------------------- */
+
+/* Rows read by the listing and lookup seeks since the process started:
+ * lets a test check that a listing costs in proportion to its entries. */
+uint64_t store_test_rows_visited(void);
+void store_test_count_row(void);
+
+/* Run @sql on this thread's connection (bulk set-up in tests). */
+int store_test_exec(struct store *st, const char *sql);
+
+#endif

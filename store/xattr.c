@@ -1,0 +1,249 @@
+/*
+ * xattr.c - extended attributes, kept per version in the xattrs table
+ * (removed with their version by ON DELETE CASCADE).  They belong to the
+ * current version of a key; a new version copies them when the writer
+ * asks (put->keep_xattrs) and a rename always does (object.c).  Limits
+ * are Linux's: names up to 255 bytes (-ERANGE), values up to 64 KiB
+ * (-E2BIG).  A change of an xattr is a change of metadata: the version's
+ * ctime becomes now, and no new version is made.
+ */
+#include "store/store.h"
+#include "store/store_i.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+#define XATTR_NAME_MAX_LEN 255
+#define XATTR_VALUE_MAX (64 * 1024)
+
+/* The row id of the current (not delete-marked) version of @key into
+ * *@vid, or -ENOENT. */
+static int current_version(struct conn *c, const char *bucket,
+			   const char *key, int64_t *vid)
+{
+	struct bucket_row b;
+	sqlite3_stmt *s;
+	int err;
+
+	err = store_key_check(key);
+	if (err)
+		return err;
+	err = bucket_row_get(c, bucket, &b);
+	if (err)
+		return err;
+	s = stmt_get(c, ST_OBJ_GET);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, b.id);
+	bind_text(s, 2, key, -1);
+	err = stmt_step(c, s, "get object");
+	if (err == 1 && !sqlite3_column_int(s, 2))
+		err = 0;
+	if (err == 1)
+		*vid = sqlite3_column_int64(s, 1);
+	stmt_done(s);
+	if (err < 0)
+		return err;
+	return err ? 0 : -ENOENT;
+}
+
+static int name_check(const char *name)
+{
+	size_t len = name ? strnlen(name, XATTR_NAME_MAX_LEN + 1) : 0;
+
+	if (!len)
+		return -EINVAL;
+	return len > XATTR_NAME_MAX_LEN ? -ERANGE : 0;
+}
+
+/* Whether version @vid has xattr @name: 1, 0 or a negative errno. */
+static int xattr_exists(struct conn *c, int64_t vid, const char *name)
+{
+	sqlite3_stmt *s = stmt_get(c, ST_XATTR_GET);
+	int err;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, vid);
+	bind_text(s, 2, name, -1);
+	err = stmt_step(c, s, "get xattr");
+	stmt_done(s);
+	return err;
+}
+
+static int touch_ctime(struct conn *c, int64_t vid)
+{
+	sqlite3_stmt *s = stmt_get(c, ST_VER_SET_CTIME);
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, now_ns());
+	sqlite3_bind_int64(s, 2, vid);
+	return stmt_run(c, s, "set ctime");
+}
+
+int store_xattr_set(struct store *st, const char *bucket, const char *key,
+		    const char *name, const void *value, size_t size,
+		    int flags)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int64_t vid;
+	int err;
+
+	err = name_check(name);
+	if (err)
+		return err;
+	if (size > XATTR_VALUE_MAX)
+		return -E2BIG;
+	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
+		return -EINVAL;
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	err = tx_begin(c);
+	if (err)
+		return err;
+	err = current_version(c, bucket, key, &vid);
+	if (err)
+		goto out;
+	if (flags) {
+		err = xattr_exists(c, vid, name);
+		if (err < 0)
+			goto out;
+		if (err && (flags & XATTR_CREATE)) {
+			err = -EEXIST;
+			goto out;
+		}
+		if (!err && (flags & XATTR_REPLACE)) {
+			err = -ENODATA;
+			goto out;
+		}
+	}
+	s = stmt_get(c, ST_XATTR_PUT);
+	if (!s) {
+		err = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, vid);
+	bind_text(s, 2, name, -1);
+	sqlite3_bind_blob(s, 3, size ? value : "", size, SQLITE_STATIC);
+	err = stmt_run(c, s, "set xattr");
+	if (!err)
+		err = touch_ctime(c, vid);
+	if (!err)
+		err = tx_commit(st, c);
+out:
+	tx_rollback(c);
+	return err;
+}
+
+ssize_t store_xattr_get(struct store *st, const char *bucket, const char *key,
+			const char *name, void *buf, size_t size)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int64_t vid;
+	ssize_t len;
+	int err;
+
+	err = name_check(name);
+	if (err)
+		return err == -ERANGE ? -ENODATA : err;
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	err = current_version(c, bucket, key, &vid);
+	if (err)
+		return err;
+	s = stmt_get(c, ST_XATTR_GET);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, vid);
+	bind_text(s, 2, name, -1);
+	err = stmt_step(c, s, "get xattr");
+	if (err == 1) {
+		len = sqlite3_column_bytes(s, 0);
+		if (size && (size_t)len > size)
+			len = -ERANGE;
+		else if (size && len)
+			memcpy(buf, sqlite3_column_blob(s, 0), len);
+	} else {
+		len = err ? err : -ENODATA;
+	}
+	stmt_done(s);
+	return len;
+}
+
+ssize_t store_xattr_list(struct store *st, const char *bucket,
+			 const char *key, char *buf, size_t size)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int64_t vid;
+	size_t total = 0, n;
+	int err;
+
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	err = current_version(c, bucket, key, &vid);
+	if (err)
+		return err;
+	s = stmt_get(c, ST_XATTR_NAMES);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, vid);
+	while ((err = stmt_step(c, s, "list xattrs")) == 1) {
+		n = sqlite3_column_bytes(s, 0) + 1;
+		if (size && total + n > size) {
+			err = -ERANGE;
+			break;
+		}
+		if (size)
+			memcpy(buf + total, sqlite3_column_text(s, 0), n);
+		total += n;
+	}
+	stmt_done(s);
+	return err < 0 ? err : (ssize_t)total;
+}
+
+int store_xattr_remove(struct store *st, const char *bucket, const char *key,
+		       const char *name)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int64_t vid;
+	int err;
+
+	err = name_check(name);
+	if (err)
+		return err == -ERANGE ? -ENODATA : err;
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	err = tx_begin(c);
+	if (err)
+		return err;
+	err = current_version(c, bucket, key, &vid);
+	if (err)
+		goto out;
+	s = stmt_get(c, ST_XATTR_DELETE);
+	if (!s) {
+		err = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, vid);
+	bind_text(s, 2, name, -1);
+	err = stmt_run(c, s, "remove xattr");
+	if (!err && !sqlite3_changes(c->db))
+		err = -ENODATA;
+	if (!err)
+		err = touch_ctime(c, vid);
+	if (!err)
+		err = tx_commit(st, c);
+out:
+	tx_rollback(c);
+	return err;
+}

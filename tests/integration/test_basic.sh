@@ -1,0 +1,246 @@
+#!/bin/bash
+#
+# test_basic.sh - the POSIX surface of a mount, used with ordinary tools:
+# buckets and their names, file I/O against a reference file on the native
+# disk, directories, hard and symbolic links, metadata, extended attributes,
+# long keys, statfs and rename flags.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+setup
+mount_fs
+B=$MNT/bkt
+
+step "buckets: mkdir at the root makes one; bad names are refused"
+mkdir "$B"
+[ -d "$B" ] || fail "mkdir $B did not make a directory"
+ok "mkdir $B"
+b63=$(repeat a 63)
+mkdir "$MNT/my-bucket.2" "$MNT/$b63"
+ok "names with '.' and '-', and of 63 characters, are accepted"
+for bad in Bad_Name UPPER bad_name ab 192.168.1.1 -start end- \
+	"$(repeat a 64)"; do
+	expect_error "Invalid argument" mkdir "$MNT/$bad"
+	assert_missing "$MNT/$bad"
+done
+assert_eq "$(printf '%s\n' bkt my-bucket.2 "$b63" | sort)" "$(ls "$MNT" | sort)" \
+	"buckets listed at the root"
+
+step "a plain file at the root is refused"
+expect_fail touch "$MNT/file-at-root"
+expect_fail sh -c "echo x > '$MNT/file-at-root2'"
+assert_missing "$MNT/file-at-root"
+
+step "file I/O matches the same operations on the native disk"
+R=$T/ref/f
+F=$B/f
+same() {
+	assert_same_file "$R" "$F" "after $1"
+	assert_eq "$(stat -c %s "$R")" "$(stat -c %s "$F")" "size after $1"
+	ok "$1"
+}
+printf 'hello\n' >"$R"
+printf 'hello\n' >"$F"
+same "create"
+assert_eq "hello" "$(cat "$F")" "read back"
+printf 'world\n' >>"$R"
+printf 'world\n' >>"$F"
+same "append"
+gen_data 300000 1 >"$R"
+gen_data 300000 1 >"$F"
+same "overwrite with 300000 bytes"
+gen_data 5000 2 >"$T/patch"
+dd if="$T/patch" of="$R" bs=1 seek=1234 conv=notrunc status=none
+dd if="$T/patch" of="$F" bs=1 seek=1234 conv=notrunc status=none
+same "random write at offset 1234 (dd conv=notrunc)"
+dd if="$T/patch" of="$R" bs=4096 seek=100 conv=notrunc status=none
+dd if="$T/patch" of="$F" bs=4096 seek=100 conv=notrunc status=none
+same "write past the end (a hole, dd seek=100 bs=4096)"
+truncate -s 1000 "$R"
+truncate -s 1000 "$F"
+same "truncate -s 1000 (shrink)"
+truncate -s 70000 "$R"
+truncate -s 70000 "$F"
+same "truncate -s 70000 (grow)"
+for x in "$R" "$F"; do
+	"$PYTHON" - "$x" <<'EOF'
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+for off, data in ((10, b"ten"), (65536, b"x" * 9000), (3, b"three")):
+    os.pwrite(fd, data, off)
+    assert os.pread(fd, len(data), off) == data, "read-your-writes failed"
+os.ftruncate(fd, 72000)
+os.pwrite(fd, b"end", 71997)
+os.close(fd)
+EOF
+done
+same "pwrite, pread and ftruncate on one open file (python)"
+assert_eq "$(dd if="$R" bs=1000 skip=65 count=3 status=none | sha256sum)" \
+	"$(dd if="$F" bs=1000 skip=65 count=3 status=none | sha256sum)" \
+	"a read at an offset (dd skip=65)"
+: >"$R"
+: >"$F"
+same "truncate to 0 by O_TRUNC"
+gen_data 12345 3 >"$R"
+cp "$R" "$F"
+same "cp of a file into the mount"
+
+step "directories"
+mkdir "$B/d"
+touch "$B/d/x"
+expect_error "Directory not empty" rmdir "$B/d"
+rm "$B/d/x"
+rmdir "$B/d"
+assert_missing "$B/d"
+ok "rmdir works once the directory is empty"
+mkdir "$B/empty"
+mkdir -m 700 "$B/private"
+mkdir -p "$B/deep/er/est"
+assert_eq "700" "$(stat -c %a "$B/private")" "mode of mkdir -m 700"
+mkdir "$MNT/versioned"
+echo data >"$MNT/versioned/f"
+rm "$MNT/versioned/f"
+assert_eq "" "$(ls -A "$MNT/versioned")" "listing of a bucket whose only object is deleted"
+expect_error "Directory not empty" rmdir "$MNT/versioned"
+mkdir "$MNT/emptyb"
+rmdir "$MNT/emptyb"
+assert_missing "$MNT/emptyb" "a removed empty bucket"
+ok "an empty bucket can be removed"
+
+step "hard links are refused, symbolic links work"
+echo target-data >"$B/target"
+expect_error "Operation not permitted" ln "$B/target" "$B/hardlink"
+assert_missing "$B/hardlink"
+ln -s target "$B/rel-link"
+ln -s /etc/hostname "$B/abs-link"
+ln -s does-not-exist "$B/dangling"
+assert_eq "target" "$(readlink "$B/rel-link")" "readlink of a relative link"
+assert_eq "/etc/hostname" "$(readlink "$B/abs-link")" "readlink of an absolute link"
+assert_eq "does-not-exist" "$(readlink "$B/dangling")" "readlink of a dangling link"
+assert_eq "symbolic link" "$(stat -c %F "$B/rel-link")" "type of a link"
+assert_eq "target-data" "$(cat "$B/rel-link")" "reading through a link"
+ln -s ../target "$B/deep/up-link"
+assert_eq "target-data" "$(cat "$B/deep/up-link")" "reading through ../ in a link"
+
+step "chmod, chown and touch change metadata and make no version"
+gen_data 4096 4 >"$B/meta"
+nv=$(nversions "$B/meta")
+assert_eq 1 "$nv" "versions of a file written once"
+chmod 640 "$B/meta"
+chown 1234:5678 "$B/meta"
+touch -d '2001-02-03 04:05:06 UTC' "$B/meta"
+expected_meta="640 1234 5678 981173106 4096"
+assert_eq "$expected_meta" "$(stat -c '%a %u %g %Y %s' "$B/meta")" "stat after chmod, chown, touch -d"
+assert_eq "$nv" "$(nversions "$B/meta")" "number of versions after chmod, chown, touch"
+chmod 4755 "$B/target"
+chown -h 42:43 "$B/rel-link"
+assert_eq "4755" "$(stat -c %a "$B/target")" "setuid mode"
+assert_eq "42 43" "$(stat -c '%u %g' "$B/rel-link")" "owner of a link (chown -h)"
+
+step "extended attributes"
+setfattr -n user.color -v blue "$B/meta"
+setfattr -n user.bin -v 0x00ff10 "$B/meta"
+setfattr -n user.gone -v soon "$B/meta"
+assert_eq "blue" "$(getfattr --only-values -n user.color "$B/meta")" "user.color"
+setfattr -x user.gone "$B/meta"
+expect_error "No such attribute" getfattr -n user.gone "$B/meta"
+all=$(getfattr -d -m - "$B/meta")
+log "$all"
+[[ $all == *"user.replicafs.version-id="* ]] || fail "getfattr -d -m - does not show user.replicafs.version-id: $all"
+[[ $all == *"user.replicafs.sha256="* ]] || fail "getfattr -d -m - does not show user.replicafs.sha256: $all"
+assert_eq "$(sha_of "$B/meta")" \
+	"$(getfattr --only-values -n user.replicafs.sha256 "$B/meta")" \
+	"user.replicafs.sha256 against sha256sum"
+assert_eq "$(version_field "$B/meta" 1 1)" \
+	"$(getfattr --only-values -n user.replicafs.version-id "$B/meta")" \
+	"user.replicafs.version-id against the latest of 'replicafs versions'"
+expect_fail setfattr -n user.replicafs.sha256 -v 0000 "$B/meta"
+assert_eq "$(sha_of "$B/meta")" \
+	"$(getfattr --only-values -n user.replicafs.sha256 "$B/meta")" \
+	"user.replicafs.sha256 after an attempt to set it"
+
+step "keys longer than 1024 bytes are refused with ENAMETOOLONG"
+long=$B
+key=""
+for c in p q r s t; do
+	n=$(repeat "$c" 200)
+	long=$long/$n
+	key=$key$n/
+done
+mkdir -p "$long"
+ok "a directory whose key is ${#key} bytes"
+name19=$(repeat k 19)
+echo edge >"$long/$name19"
+assert_eq "edge" "$(cat "$long/$name19")" "a file whose key is exactly 1024 bytes"
+name30=$(repeat z 30)
+expect_error "File name too long" touch "$long/$name30"
+expect_error "File name too long" mkdir "$long/$(repeat y 200)"
+expect_error "File name too long" mv "$B/target" "$long/$name30"
+assert_exists "$B/target" "the source of a refused rename"
+
+step "statfs"
+df -P "$MNT" >"$T/df.out"
+cat "$T/df.out"
+blocks=$(stat -f -c %b "$MNT")
+[ "$blocks" -gt 0 ] || fail "statfs: expected a non-zero block count, got $blocks"
+ok "df and stat -f work ($blocks blocks)"
+
+step "rename: replace, no-clobber, RENAME_NOREPLACE and RENAME_EXCHANGE"
+echo A >"$B/x"
+echo B >"$B/y"
+mv "$B/x" "$B/y"
+assert_eq "A" "$(cat "$B/y")" "content after mv over an existing file"
+assert_missing "$B/x" "the source of mv"
+echo C >"$B/x"
+mv -n "$B/x" "$B/y" || true
+assert_eq "A" "$(cat "$B/y")" "target of mv -n"
+assert_eq "C" "$(cat "$B/x")" "source of mv -n"
+ok "mv -n leaves both files"
+"$PYTHON" - "$B/x" "$B/y" "$B/z" <<'EOF'
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+AT_FDCWD, NOREPLACE, EXCHANGE = -100, 1, 2
+def rename2(a, b, flags):
+    if libc.renameat2(AT_FDCWD, a.encode(), AT_FDCWD, b.encode(), flags) == 0:
+        return 0
+    return ctypes.get_errno()
+x, y, z = sys.argv[1:]
+e = rename2(x, y, NOREPLACE)
+assert e == errno.EEXIST, "RENAME_NOREPLACE onto an existing file: expected EEXIST, got %s" % errno.errorcode.get(e, e)
+e = rename2(x, y, EXCHANGE)
+assert e == errno.EINVAL, "RENAME_EXCHANGE: expected EINVAL, got %s" % errno.errorcode.get(e, e)
+e = rename2(x, z, NOREPLACE)
+assert e == 0, "RENAME_NOREPLACE onto a free name: expected success, got %s" % errno.errorcode.get(e, e)
+assert open(z).read() == "C\n" and not os.path.exists(x)
+print("   ok: renameat2 NOREPLACE -> EEXIST, EXCHANGE -> EINVAL, NOREPLACE to a free name works")
+EOF
+mkdir "$MNT/other"
+mv "$B/z" "$MNT/other/z"
+assert_eq "C" "$(cat "$MNT/other/z")" "mv to another bucket"
+assert_missing "$B/z"
+
+step "everything survives a remount"
+# (directories' mtimes are compared in test_cp_rsync, where cp -a sets them)
+stat_list "$B" nodirtime >"$T/before"
+getfattr -d -m 'user\.[^r]' "$B/meta" >"$T/xattr.before"
+remount
+stat_list "$B" nodirtime >"$T/after"
+if ! diff "$T/before" "$T/after"; then
+	fail "stat of the bucket's tree changed across a remount (diff above)"
+fi
+ok "names, types, sizes, modes, owners and mtimes"
+assert_same_file "$R" "$F" "f after remount"
+assert_eq "$expected_meta" "$(stat -c '%a %u %g %Y %s' "$B/meta")" "metadata after remount"
+assert_eq "$nv" "$(nversions "$B/meta")" "versions after remount"
+getfattr -d -m 'user\.[^r]' "$B/meta" >"$T/xattr.after"
+diff "$T/xattr.before" "$T/xattr.after" || fail "user.* xattrs changed across a remount"
+assert_eq "blue" "$(getfattr --only-values -n user.color "$B/meta")" "user.color after remount"
+[ -d "$B/empty" ] || fail "the empty directory is gone after a remount"
+assert_eq "" "$(ls -A "$B/empty")" "listing of the empty directory after remount"
+assert_eq "target" "$(readlink "$B/rel-link")" "link after remount"
+assert_eq "edge" "$(cat "$long/$name19")" "the 1024-byte key after remount"
+expect_error "Directory not empty" rmdir "$MNT/versioned"
+ok "remount"
+
+unmount_fs
+check_store --deep

@@ -1,0 +1,114 @@
+#!/bin/bash
+#
+# test_cp_rsync.sh - a real tree (/usr/include, about 9,000 entries, plus a
+# few odd entries of our own) copied into a mount and back out with cp -a
+# and with rsync -a: same contents, names, types, sizes, modes, owners and
+# mtimes both ways, before and after a remount.
+#
+# CP_SRC=DIR copies DIR instead of /usr/include.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+SRC_TREE=${CP_SRC:-/usr/include}
+[ -d "$SRC_TREE" ] || fail "no source tree $SRC_TREE"
+
+setup
+B=$MNT/bkt
+
+step "a native copy of $SRC_TREE with extra entries: links, modes, owners, empty dirs"
+S=$T/src
+cp -a "$SRC_TREE" "$S"
+mkdir -p "$S/extra/empty" "$S/extra/sub dir"
+echo "spaces" >"$S/extra/sub dir/a file with spaces"
+: >"$S/extra/zero-bytes"
+gen_data 1048577 7 >"$S/extra/one-mib-and-a-byte"
+echo secret >"$S/extra/mode-600"
+chmod 600 "$S/extra/mode-600"
+echo script >"$S/extra/mode-755"
+chmod 755 "$S/extra/mode-755"
+echo owned >"$S/extra/owned"
+chown 1001:2002 "$S/extra/owned"
+chmod 2750 "$S/extra/sub dir"
+ln -s mode-755 "$S/extra/rel-link"
+ln -s /usr/include/stdio.h "$S/extra/abs-link"
+ln -s nowhere "$S/extra/dangling-link"
+ln -s "sub dir" "$S/extra/dir-link"
+chown -h 1001:2002 "$S/extra/rel-link"
+touch -h -d '2010-01-01 00:00:00' "$S/extra/rel-link"
+touch -d '1999-12-31 23:59:59' "$S/extra/mode-600" "$S/extra/empty"
+touch -d '2000-06-01 12:00:00' "$S/extra"
+log "$(find "$S" | wc -l) entries, $(find "$S" -type l | wc -l) symbolic links, $(du -sh "$S" | cut -f1)"
+stat_list "$S" >"$T/src.stat"
+
+# same_tree A B WHAT: same content (links compared as links) and same stat.
+same_tree() {
+	local t0=$SECONDS
+	if ! diff -r --no-dereference "$1" "$2" >"$T/diff.out" 2>&1; then
+		head -n 40 "$T/diff.out"
+		fail "$3: diff -r $1 $2 found differences (above)"
+	fi
+	stat_list "$2" >"$T/cmp.stat"
+	if ! diff "$T/src.stat" "$T/cmp.stat" >"$T/diff.out"; then
+		head -n 40 "$T/diff.out"
+		fail "$3: stat of the entries differs from the source (< source, > copy; name|type|size|mode|uid|gid|mtime)"
+	fi
+	ok "$3: same contents and stat ($((SECONDS - t0)) s)"
+}
+
+mount_fs
+mkdir "$B"
+
+step "cp -a into the mount and back out"
+t0=$SECONDS
+cp -a "$S" "$B/cp"
+ok "cp -a in: $((SECONDS - t0)) s"
+same_tree "$S" "$B/cp" "cp -a into the mount"
+t0=$SECONDS
+cp -a "$B/cp" "$T/cp-out"
+ok "cp -a out: $((SECONDS - t0)) s"
+same_tree "$S" "$T/cp-out" "cp -a out of the mount"
+
+step "rsync -a into the mount and back out"
+t0=$SECONDS
+rsync -a "$S/" "$B/rs/"
+ok "rsync -a in: $((SECONDS - t0)) s"
+same_tree "$S" "$B/rs" "rsync -a into the mount"
+rsync -a "$B/rs/" "$T/rs-out/"
+same_tree "$S" "$T/rs-out" "rsync -a out of the mount"
+
+# nothing_to_do FROM TO: rsync, comparing checksums, would change nothing.
+nothing_to_do() {
+	local out
+	out=$(rsync -a --checksum --dry-run --itemize-changes "$1/" "$2/")
+	if [ -n "$out" ]; then
+		printf '%s\n' "$out" | head -n 40
+		fail "rsync -a --checksum --dry-run --itemize-changes $1/ $2/ would change the above"
+	fi
+	ok "rsync --checksum --dry-run $1/ $2/ has nothing to do"
+}
+nothing_to_do "$S" "$B/rs"
+ok "[${SECONDS}s]"
+
+step "a second rsync after a change copies only the change"
+echo changed >>"$S/extra/mode-755"
+out=$(rsync -a --itemize-changes "$S/" "$B/rs/")
+printf '%s\n' "$out"
+grep -q 'extra/mode-755$' <<<"$out" || fail "rsync did not copy the changed file"
+assert_same_file "$S/extra/mode-755" "$B/rs/extra/mode-755" "the changed file"
+out=$(rsync -a --dry-run --itemize-changes "$S/" "$B/rs/")
+[ -z "$out" ] || fail "a third rsync -a would still change: $out"
+ok "a third rsync -a (by size and mtime) has nothing to do"
+stat_list "$S" >"$T/src.stat"
+
+step "after a remount the trees are still the same"
+remount
+same_tree "$S" "$B/rs" "rsync -a tree after remount"
+if ! diff <(stat_list "$T/cp-out") <(stat_list "$B/cp") >"$T/diff.out"; then
+	head -n 40 "$T/diff.out"
+	fail "cp -a tree after remount: stat differs from before (< before, > after)"
+fi
+ok "cp -a tree after remount: same stat"
+
+step "unmount and check"
+unmount_fs
+check_store

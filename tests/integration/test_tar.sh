@@ -1,0 +1,84 @@
+#!/bin/bash
+#
+# test_tar.sh - a tree with symbolic links, empty directories, modes, owners
+# and mtimes, archived with tar on the native disk, extracted into a mount,
+# archived again from the mount: the two archives list the same entries
+# (tar -tvf) and hold the same contents.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+setup
+S=$T/src
+
+step "a tree on the native disk"
+mkdir -p "$S/docs/empty" "$S/bin" "$S/data/a/b/c" "$S/locked" "$S/very empty"
+echo "readme" >"$S/README"
+gen_data 2000000 21 >"$S/data/big.bin"
+gen_data 4097 22 >"$S/data/a/b/c/odd-size"
+: >"$S/data/zero"
+printf '#!/bin/sh\necho hi\n' >"$S/bin/run"
+chmod 755 "$S/bin/run"
+echo private >"$S/locked/key"
+chmod 600 "$S/locked/key"
+chmod 700 "$S/locked"
+echo ro >"$S/docs/read-only"
+chmod 444 "$S/docs/read-only"
+echo "name with spaces" >"$S/docs/a name with spaces.txt"
+echo "unicode" >"$S/docs/résumé-ünïcødé.txt"
+echo other >"$S/docs/owned"
+chown 4242:4343 "$S/docs/owned"
+ln -s ../README "$S/docs/readme-link"
+ln -s /etc/passwd "$S/docs/abs-link"
+ln -s missing/target "$S/docs/dangling"
+ln -s data/a "$S/dir-link"
+for i in $(seq 1 50); do
+	echo "small $i" >"$S/data/a/s$i"
+done
+find "$S" -exec touch -h -d '2020-02-02 02:02:02' {} +
+touch -d '2001-01-01 01:01:01' "$S/data/zero" "$S/docs/empty"
+log "$(find "$S" | wc -l) entries"
+
+step "tar into the mount"
+(cd "$S" && tar --sort=name -cf "$T/in.tar" .)
+mount_fs
+B=$MNT/bkt
+mkdir "$B" "$B/t"
+tar -C "$B/t" -xpf "$T/in.tar"
+ok "tar -C $B/t -xpf in.tar"
+
+# listing ARCHIVE: tar -tvf, numeric owners.
+listing() { tar --numeric-owner -tvf "$1"; }
+
+check_out() {
+	(cd "$B/t" && tar --sort=name -cf "$T/out.tar" .)
+	if ! diff <(listing "$T/in.tar") <(listing "$T/out.tar") >"$T/diff.out"; then
+		cat "$T/diff.out"
+		fail "$1: tar -tvf of the archive made from the mount differs (< in, > out)"
+	fi
+	ok "$1: same tar -tvf listing ($(listing "$T/out.tar" | wc -l) entries)"
+	rm -rf "$T/out"
+	mkdir "$T/out"
+	tar -C "$T/out" -xpf "$T/out.tar"
+	if ! diff -r --no-dereference "$S" "$T/out" >"$T/diff.out" 2>&1; then
+		head -n 40 "$T/diff.out"
+		fail "$1: contents differ after the round trip"
+	fi
+	if ! diff <(stat_list "$S") <(stat_list "$T/out") >"$T/diff.out"; then
+		cat "$T/diff.out"
+		fail "$1: stat differs after the round trip (< source, > copy)"
+	fi
+	ok "$1: same contents, modes, owners and mtimes after the round trip"
+}
+step "tar out of the mount"
+check_out "first mount"
+
+step "again after a remount"
+remount
+check_out "after remount"
+
+step "tar -xf over the existing tree replaces the files"
+tar -C "$B/t" -xpf "$T/in.tar"
+check_out "extracted twice"
+
+unmount_fs
+check_store

@@ -1,0 +1,144 @@
+#!/bin/bash
+#
+# test_versions.sh - S3 versioning seen through a mount: one version per
+# close that wrote, delete markers, no version for a close that wrote
+# nothing, and the null version of a Suspended bucket.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+setup
+mount_fs
+B=$MNT/bkt
+mkdir "$B"
+
+step "a new bucket is versioning-Enabled"
+assert_eq "Enabled" "$(rfs versioning "$B")" "replicafs versioning $B"
+
+step "three writes, each ended by a close, leave three versions"
+F=$B/doc
+shas=()
+sizes=()
+for i in 1 2 3; do
+	gen_data $((1000 * i + 7)) $((10 + i)) >"$T/ref/v$i"
+	cat "$T/ref/v$i" >"$F"
+	shas+=("$(sha_of "$T/ref/v$i")")
+	sizes+=("$(stat -c %s "$T/ref/v$i")")
+done
+rfs versions "$F"
+assert_eq 3 "$(nversions "$F")" "versions after three writes"
+assert_same_file "$T/ref/v3" "$F" "current content"
+for n in 1 2 3; do
+	id=$(version_field "$F" "$n" 1)
+	[ -n "$id" ] && [ "$id" != null ] ||
+		fail "version $n of $F: expected a version ID, got '$id'"
+	[[ $id =~ ^[A-Za-z0-9._~-]+$ ]] || fail "version ID '$id' is not URL-safe"
+	assert_eq "${sizes[3 - n]}" "$(version_field "$F" "$n" 3)" "size of version $n (newest first)"
+done
+assert_eq 3 "$(rfs versions "$F" | cut -f1 | sort -u | wc -l)" "distinct version IDs"
+assert_eq "latest" "$(version_field "$F" 1 4)" "flags of the newest version"
+assert_eq "-" "$(version_field "$F" 2 4)" "flags of an older version"
+assert_eq "$(rfs versions "$F" | cut -f2)" "$(rfs versions "$F" | cut -f2 | sort -r)" \
+	"versions listed newest first (by time)"
+assert_eq "${shas[2]} ${shas[1]} ${shas[0]}" \
+	"$(versions_json_get "$F" "' '.join(x['sha256'] for x in v)")" \
+	"sha256 of each version in --json, newest first, against what was written"
+assert_eq "true false false" \
+	"$(versions_json_get "$F" "' '.join(str(x['is_latest']).lower() for x in v)")" \
+	"is_latest in --json"
+assert_eq "false false false" \
+	"$(versions_json_get "$F" "' '.join(str(x['is_delete_marker']).lower() for x in v)")" \
+	"is_delete_marker in --json"
+assert_eq "$(rfs versions "$F" | cut -f1 | tr '\n' ' ')" \
+	"$(versions_json_get "$F" "' '.join(x['version_id'] for x in v) + ' '")" \
+	"the same version IDs in text and in --json"
+assert_eq "${sizes[2]}" "$(versions_json_get "$F" "v[0]['size']")" "size in --json"
+
+step "many write() calls before one close make one version"
+"$PYTHON" - "$F" <<'EOF'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+for i in range(200):
+    os.write(fd, b"line %d\n" % i)
+os.close(fd)
+EOF
+assert_eq 4 "$(nversions "$F")" "versions after one open, 200 writes, one close"
+# (not `exec 3>F; echo one >&3; ...`: each `>&3` dup2()s over fd 1 and
+# restores it, and that closes a descriptor of the file: a flush, a PUT)
+{
+	echo one
+	echo two
+} >"$F"
+assert_eq 5 "$(nversions "$F")" "versions after { echo one; echo two; } >file"
+assert_eq "one
+two" "$(cat "$F")" "content written through the shell fd"
+
+step "rm leaves a delete marker"
+rm "$F"
+assert_missing "$F" "a removed file"
+rfs versions "$F"
+assert_eq 6 "$(nversions "$F")" "versions after rm"
+flags=$(version_field "$F" 1 4)
+[[ $flags == *delete-marker* && $flags == *latest* ]] ||
+	fail "newest version after rm: expected flags 'latest,delete-marker', got '$flags'"
+assert_eq "true true" \
+	"$(versions_json_get "$F" "'%s %s' % (str(v[0]['is_latest']).lower(), str(v[0]['is_delete_marker']).lower())")" \
+	"is_latest and is_delete_marker of the delete marker in --json"
+assert_eq "-" "$(version_field "$F" 2 4)" "flags of the version below the marker"
+echo back >"$F"
+assert_eq 7 "$(nversions "$F")" "versions after writing the key again"
+assert_eq "latest" "$(version_field "$F" 1 4)" "flags of the new version"
+assert_eq "delete-marker" "$(version_field "$F" 2 4)" "flags of the older delete marker"
+
+step "a close that wrote nothing makes no version"
+G=$B/quiet
+echo x >"$G"
+assert_eq 1 "$(nversions "$G")" "versions of a new file"
+exec 3<>"$G"
+exec 3>&-
+assert_eq 1 "$(nversions "$G")" "versions after exec 3<>file; exec 3>&-"
+"$PYTHON" -c "import sys; open(sys.argv[1], 'r+').close()" "$G"
+assert_eq 1 "$(nversions "$G")" "versions after open(p, 'r+').close()"
+"$PYTHON" -c "import sys; f = open(sys.argv[1], 'r+'); f.read(); f.close()" "$G"
+cat "$G" >/dev/null
+touch "$G"
+assert_eq 1 "$(nversions "$G")" "versions after reads and a touch"
+: >"$G"
+assert_eq 2 "$(nversions "$G")" "versions after a truncation by O_TRUNC"
+assert_eq 0 "$(version_field "$G" 1 3)" "size of the truncated version"
+
+step "Suspended versioning writes the null version in place"
+rfs versioning "$B" suspend
+assert_eq "Suspended" "$(rfs versioning "$B")" "versioning after suspend"
+before=$(nversions "$F")
+echo first-null >"$F"
+echo second-null >"$F"
+rfs versions "$F"
+assert_eq $((before + 1)) "$(nversions "$F")" "versions after two writes while Suspended"
+assert_eq "null" "$(version_field "$F" 1 1)" "ID of the newest version"
+assert_eq "$(printf 'second-null\n' | sha256sum | cut -d' ' -f1)" \
+	"$(versions_json_get "$F" "v[0]['sha256']")" "sha256 of the null version"
+assert_eq 1 "$(rfs versions "$F" | cut -f1 | grep -cx null)" "null versions"
+echo new-in-suspended >"$B/fresh"
+assert_eq 1 "$(nversions "$B/fresh")" "versions of a new key while Suspended"
+assert_eq "null" "$(version_field "$B/fresh" 1 1)" "ID of a new key's version while Suspended"
+rfs versioning "$B" enable
+assert_eq "Enabled" "$(rfs versioning "$B")" "versioning after enable"
+echo enabled-again >"$F"
+assert_eq $((before + 2)) "$(nversions "$F")" "versions after a write once Enabled again"
+id=$(version_field "$F" 1 1)
+[ "$id" != null ] || fail "a write in an Enabled bucket got the null version ID"
+assert_eq "null" "$(version_field "$F" 2 1)" "the null version is kept below"
+expect_fail rfs versioning "$B" sideways
+
+step "versions survive a remount"
+rfs versions "$F" >"$T/v.before"
+rfs versions "$G" >>"$T/v.before"
+remount
+rfs versions "$F" >"$T/v.after"
+rfs versions "$G" >>"$T/v.after"
+diff "$T/v.before" "$T/v.after" || fail "version listings changed across a remount"
+assert_eq "Enabled" "$(rfs versioning "$B")" "versioning after remount"
+ok "listings unchanged"
+
+unmount_fs
+check_store --deep

@@ -1,0 +1,1204 @@
+/*
+ * test_store.c - unit tests of the store: names, buckets, S3's versioning
+ * rules, listing and lookup, rename, xattrs, metadata, blobs and garbage
+ * collection.  Each test gets its own store in a fresh temporary
+ * directory, removed after it.
+ */
+#include "store/store.h"
+#include "store/store_i.h"
+#include "tests/unit/helpers.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <sys/xattr.h>
+
+static char dir[64];
+static struct store *st;
+
+static void setup(void)
+{
+	tmp_dir(dir);
+	st = store_new(dir);
+}
+
+static void teardown(void)
+{
+	store_close(st);
+	st = NULL;
+	rm_rf(dir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown, .timeout = 120);
+
+/* ---- helpers -------------------------------------------------------- */
+
+struct vlist {
+	int n;
+	struct store_obj v[64];
+};
+
+static int vcb(void *arg, const struct store_obj *o)
+{
+	struct vlist *l = arg;
+
+	if (l->n < 64)
+		l->v[l->n] = *o;
+	l->n++;
+	return 0;
+}
+
+static struct vlist versions_of(const char *bucket, const char *key)
+{
+	struct vlist l = { 0 };
+	int err = store_versions(st, bucket, key, vcb, &l);
+
+	if (err == -ENOENT)
+		l.n = -1;
+	else
+		cr_assert_eq(err, 0);
+	return l;
+}
+
+struct entries {
+	int n;
+	char names[64][64];
+	struct store_obj o[64];
+};
+
+static int lcb(void *arg, const char *name, const struct store_obj *o)
+{
+	struct entries *e = arg;
+
+	if (e->n < 64) {
+		snprintf(e->names[e->n], 64, "%s", name);
+		e->o[e->n] = *o;
+	}
+	e->n++;
+	return 0;
+}
+
+static struct entries list(const char *bucket, const char *prefix,
+			   const char *after)
+{
+	struct entries e = { 0 };
+
+	cr_assert_eq(store_list(st, bucket, prefix, after, lcb, &e), 0);
+	return e;
+}
+
+static int blob_files(void)
+{
+	char path[160];
+	struct dirent *de;
+	int n = 0, i;
+	DIR *d;
+
+	for (i = 0; i < 256; i++) {
+		snprintf(path, sizeof(path), "%s/store/blobs/%02x", dir, i);
+		d = opendir(path);
+		cr_assert_not_null(d);
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.')
+				n++;
+		closedir(d);
+	}
+	return n;
+}
+
+static int blob_exists(const char *sha)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	store_blob_path(st, sha, path, sizeof(path));
+	return !stat(path, &sb);
+}
+
+static void cur_is(const char *bucket, const char *key, const char *want)
+{
+	char buf[256];
+
+	cr_assert_eq(read_cur(st, bucket, key, buf, sizeof(buf)), 0,
+		     "no current %s", key);
+	cr_assert_str_eq(buf, want);
+}
+
+#define EMPTY_SHA                                                             \
+	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/* ---- names ---------------------------------------------------------- */
+
+Test(store, bucket_names)
+{
+	static const char *const good[] = {
+		"abc", "my-bucket", "my.bucket.1", "a1b", "123",
+		"docexamplebucket1", "1.2.3", "1.2.3.4.5",
+		"a23456789012345678901234567890123456789012345678901234567890123",
+	};
+	static const char *const bad[] = {
+		"ab",		/* too short */
+		"a234567890123456789012345678901234567890123456789012345678901234",
+		"My-bucket",	/* uppercase */
+		"my_bucket",	/* underscore */
+		"-abc", "abc-",	/* dash at an end */
+		".abc", "abc.",	/* dot at an end */
+		"a..b",		/* two periods */
+		"192.168.5.4",	/* IP-shaped */
+		"xn--abc", "abc-s3alias", "sthree-abc", "abc--ol-s3",
+		"", "a b c", "abc/d",
+	};
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		cr_expect_eq(store_bucket_name_check(good[i], NULL), 0, "%s",
+			     good[i]);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		cr_expect_eq(store_bucket_name_check(bad[i], &why), -EINVAL,
+			     "%s", bad[i]);
+		cr_expect_not_null(why, "%s", bad[i]);
+	}
+	cr_expect_eq(store_bucket_name_check(NULL, NULL), -EINVAL);
+}
+
+Test(store, key_checks)
+{
+	char key[STORE_KEY_MAX + 2];
+
+	memset(key, 'k', sizeof(key));
+	key[STORE_KEY_MAX] = '\0';
+	cr_expect_eq(store_key_check(key), 0);
+	key[STORE_KEY_MAX] = 'k';
+	key[STORE_KEY_MAX + 1] = '\0';
+	cr_expect_eq(store_key_check(key), -ENAMETOOLONG);
+	cr_expect_eq(store_key_check(""), -EINVAL);
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_expect_eq(put_str(st, "bkt", key, "x", NULL), -ENAMETOOLONG);
+	key[STORE_KEY_MAX] = '\0';
+	cr_expect_eq(put_str(st, "bkt", key, "x", NULL), 0);
+}
+
+Test(store, version_ids)
+{
+	char a[STORE_VID_MAX + 1], b[STORE_VID_MAX + 1];
+	size_t i;
+
+	cr_assert_eq(vid_new(a), 0);
+	usleep(1000);
+	cr_assert_eq(vid_new(b), 0);
+	cr_expect_eq(strlen(a), 26);
+	for (i = 0; i < 26; i++)
+		cr_expect(strchr("0123456789abcdefghjkmnpqrstvwxyz", a[i]));
+	cr_expect_lt(strcmp(a, b), 0, "IDs sort by time: %s %s", a, b);
+}
+
+/* ---- schema, open --------------------------------------------------- */
+
+static int64_t pragma(const char *db, const char *sql)
+{
+	sqlite3 *h;
+	sqlite3_stmt *s;
+	int64_t v = -1;
+
+	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(h, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_type(s, 0) == SQLITE_TEXT ?
+			    !strcmp((const char *)sqlite3_column_text(s, 0),
+				    "wal") :
+			    sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(h);
+	return v;
+}
+
+Test(store, schema)
+{
+	char db[128];
+	struct store *again;
+
+	snprintf(db, sizeof(db), "%s/store/catalog.db", dir);
+	cr_expect_eq(pragma(db, "PRAGMA user_version"), 1);
+	cr_expect_eq(pragma(db, "PRAGMA journal_mode"), 1, "WAL");
+	cr_expect_eq(pragma(db, "SELECT count(*) FROM sqlite_master WHERE "
+				"name = 'objects_live'"),
+		     1);
+	/* Opening again (a second process would) works, shared. */
+	cr_assert_eq(store_open(store_path(st), 0, &again), 0);
+	store_close(again);
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+Test(store, open_refuses)
+{
+	struct store *x;
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/none", dir);
+	cr_expect_eq(store_open(path, 0, &x), -ENOENT);
+	snprintf(path, sizeof(path), "%s/full", dir);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/full/somefile", dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/full", dir);
+	cr_expect_eq(store_open(path, STORE_CREATE, &x), -EEXIST);
+}
+
+/* ---- buckets -------------------------------------------------------- */
+
+static int bcb(void *arg, const char *name, const struct store_meta *m,
+	       enum store_versioning v)
+{
+	char *out = arg;
+
+	(void)m;
+	(void)v;
+	strncat(out, name, 200 - strlen(out) - 2);
+	strncat(out, ",", 200 - strlen(out) - 2);
+	return 0;
+}
+
+Test(store, buckets)
+{
+	struct store_meta m = meta_of(0750), got;
+	enum store_versioning v;
+	char names[200] = "";
+	char vid[STORE_VID_MAX + 1];
+
+	cr_expect_eq(store_bucket_create(st, "Bad", STORE_ENABLED, &m),
+		     -EINVAL);
+	bucket_new(st, "zeta", STORE_ENABLED);
+	cr_assert_eq(store_bucket_create(st, "alpha", STORE_SUSPENDED, &m), 0);
+	cr_expect_eq(store_bucket_create(st, "alpha", STORE_ENABLED, &m),
+		     -EEXIST);
+	cr_assert_eq(store_bucket_get(st, "alpha", &got, &v), 0);
+	cr_expect_eq(v, STORE_SUSPENDED);
+	cr_expect_eq(got.mode, S_IFDIR | 0750);
+	cr_expect_eq(got.uid, 1000);
+	cr_expect_eq(store_bucket_get(st, "nope", NULL, NULL), -ENOENT);
+	cr_assert_eq(store_bucket_list(st, bcb, names), 0);
+	cr_expect_str_eq(names, "alpha,zeta,");
+
+	m.mode = 0700;
+	m.mtime_ns = 42;
+	cr_assert_eq(store_bucket_set_meta(st, "alpha", &m,
+					   STORE_SET_MODE | STORE_SET_MTIME),
+		     0);
+	cr_assert_eq(store_bucket_get(st, "alpha", &got, NULL), 0);
+	cr_expect_eq(got.mode, S_IFDIR | 0700);
+	cr_expect_eq(got.mtime_ns, 42);
+
+	/* Not empty while any version, delete markers included, remains. */
+	cr_assert_eq(put_str(st, "zeta", "k", "data", vid), 0);
+	cr_expect_eq(store_bucket_delete(st, "zeta"), -ENOTEMPTY);
+	cr_assert_eq(store_delete(st, "zeta", "k", NULL), 0);
+	cr_expect_eq(store_bucket_delete(st, "zeta"), -ENOTEMPTY);
+	cr_assert_eq(store_delete_version(st, "zeta", "k", vid), 0);
+	cr_expect_eq(store_bucket_delete(st, "zeta"), -ENOTEMPTY);
+	struct vlist l = versions_of("zeta", "k");
+	cr_assert_eq(l.n, 1);
+	cr_assert_eq(store_delete_version(st, "zeta", "k", l.v[0].version_id),
+		     0);
+	cr_expect_eq(store_bucket_delete(st, "zeta"), 0);
+	cr_expect_eq(store_bucket_delete(st, "zeta"), -ENOENT);
+}
+
+Test(store, versioning_transitions)
+{
+	enum store_versioning v;
+
+	bucket_new(st, "plain", STORE_UNVERSIONED);
+	cr_expect_eq(store_bucket_set_versioning(st, "plain",
+						 STORE_UNVERSIONED),
+		     0);
+	cr_expect_eq(store_bucket_set_versioning(st, "plain", STORE_ENABLED),
+		     0);
+	cr_expect_eq(store_bucket_set_versioning(st, "plain",
+						 STORE_SUSPENDED),
+		     0);
+	cr_expect_eq(store_bucket_set_versioning(st, "plain", STORE_ENABLED),
+		     0);
+	cr_expect_eq(store_bucket_set_versioning(st, "plain",
+						 STORE_UNVERSIONED),
+		     -EINVAL);
+	cr_expect_eq(store_bucket_set_versioning(st, "plain", 7), -EINVAL);
+	cr_assert_eq(store_bucket_get(st, "plain", NULL, &v), 0);
+	cr_expect_eq(v, STORE_ENABLED);
+	bucket_new(st, "susp", STORE_UNVERSIONED);
+	cr_expect_eq(store_bucket_set_versioning(st, "susp", STORE_SUSPENDED),
+		     0);
+	cr_expect_eq(store_bucket_set_versioning(st, "susp",
+						 STORE_UNVERSIONED),
+		     -EINVAL);
+	cr_expect_eq(store_bucket_set_versioning(st, "nope", STORE_ENABLED),
+		     -ENOENT);
+}
+
+/* ---- versioning rules ----------------------------------------------- */
+
+Test(store, enabled_put_and_delete)
+{
+	char v1[STORE_VID_MAX + 1], v2[STORE_VID_MAX + 1];
+	char m[STORE_VID_MAX + 1];
+	struct store_obj o;
+	struct vlist l;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "k", "one", v1), 0);
+	cr_assert_eq(put_str(st, "bkt", "k", "two", v2), 0);
+	cr_expect_eq(strlen(v1), 26);
+	cr_expect_str_neq(v1, v2);
+	cur_is("bkt", "k", "two");
+	cr_assert_eq(store_delete(st, "bkt", "k", m), 0);
+	cr_expect_eq(strlen(m), 26);
+	cr_expect_eq(store_lookup(st, "bkt", "k", &o), -ENOENT);
+	cr_expect_eq(store_delete(st, "bkt", "k", NULL), -ENOENT);
+
+	l = versions_of("bkt", "k");
+	cr_assert_eq(l.n, 3);
+	cr_expect_eq(l.v[0].kind, STORE_DELETE_MARKER);
+	cr_expect_str_eq(l.v[0].version_id, m);
+	cr_expect(l.v[0].is_latest);
+	cr_expect_str_eq(l.v[0].sha256, "");
+	cr_expect_str_eq(l.v[1].version_id, v2);
+	cr_expect_not(l.v[1].is_latest);
+	cr_expect_str_eq(l.v[2].version_id, v1);
+	cr_expect_eq(l.v[2].kind, STORE_FILE);
+	cr_expect_eq(l.v[2].size, 3);
+
+	/* The old data stays readable by version. */
+	cr_assert_eq(store_version_get(st, "bkt", "k", v1, &o), 0);
+	cr_expect_not(o.is_latest);
+	char buf[16];
+	read_blob(st, o.sha256, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "one");
+	cr_expect_eq(store_version_get(st, "bkt", "k", "nope", &o), -ENOENT);
+	cr_expect_eq(store_versions(st, "bkt", "never", vcb, &l), -ENOENT);
+
+	/* PUT on a delete-marked key works as usual. */
+	cr_assert_eq(put_str(st, "bkt", "k", "three", NULL), 0);
+	cur_is("bkt", "k", "three");
+	cr_expect_eq(versions_of("bkt", "k").n, 4);
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+Test(store, undelete_and_delete_version)
+{
+	char v1[STORE_VID_MAX + 1], v2[STORE_VID_MAX + 1];
+	char m[STORE_VID_MAX + 1];
+	struct store_obj o;
+	struct vlist l;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "k", "one", v1), 0);
+	cr_assert_eq(put_str(st, "bkt", "k", "two", v2), 0);
+	cr_assert_eq(store_delete(st, "bkt", "k", m), 0);
+	/* Deleting the current delete marker is an undelete. */
+	cr_assert_eq(store_delete_version(st, "bkt", "k", m), 0);
+	cur_is("bkt", "k", "two");
+	/* A non-current version goes; the current stays. */
+	cr_assert_eq(store_delete_version(st, "bkt", "k", v1), 0);
+	cur_is("bkt", "k", "two");
+	l = versions_of("bkt", "k");
+	cr_assert_eq(l.n, 1);
+	cr_expect(l.v[0].is_latest);
+	/* The current one goes: the next newest becomes current. */
+	cr_assert_eq(put_str(st, "bkt", "k", "three", NULL), 0);
+	l = versions_of("bkt", "k");
+	cr_assert_eq(store_delete_version(st, "bkt", "k", l.v[0].version_id),
+		     0);
+	cur_is("bkt", "k", "two");
+	cr_expect_eq(store_delete_version(st, "bkt", "k", "nope"), -ENOENT);
+	cr_assert_eq(store_delete_version(st, "bkt", "k", v2), 0);
+	cr_expect_eq(store_lookup(st, "bkt", "k", &o), -ENOENT);
+	cr_expect_eq(versions_of("bkt", "k").n, -1);
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+Test(store, suspended_rules)
+{
+	char v1[STORE_VID_MAX + 1], vid[STORE_VID_MAX + 1];
+	struct store_obj o;
+	struct vlist l;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "k", "enabled", v1), 0);
+	cr_assert_eq(store_bucket_set_versioning(st, "bkt", STORE_SUSPENDED),
+		     0);
+	cr_assert_eq(put_str(st, "bkt", "k", "null one", vid), 0);
+	cr_expect_str_eq(vid, "null");
+	cr_assert_eq(store_lookup(st, "bkt", "k", &o), 0);
+	char sha1[65];
+	memcpy(sha1, o.sha256, 65);
+	cr_assert_eq(put_str(st, "bkt", "k", "null two", vid), 0);
+	cr_expect_str_eq(vid, "null");
+	cur_is("bkt", "k", "null two");
+	l = versions_of("bkt", "k");
+	cr_assert_eq(l.n, 2, "the null version was replaced");
+	cr_expect_str_eq(l.v[0].version_id, "null");
+	cr_expect_str_eq(l.v[1].version_id, v1);
+	cr_expect_not(blob_exists(sha1), "replaced blob removed");
+
+	/* DELETE makes a null marker replacing the null version. */
+	cr_assert_eq(store_delete(st, "bkt", "k", vid), 0);
+	cr_expect_str_eq(vid, "null");
+	l = versions_of("bkt", "k");
+	cr_assert_eq(l.n, 2);
+	cr_expect_eq(l.v[0].kind, STORE_DELETE_MARKER);
+	cr_expect_str_eq(l.v[0].version_id, "null");
+	cr_expect_eq(store_lookup(st, "bkt", "k", &o), -ENOENT);
+
+	/* PUT replaces the null marker and is newest. */
+	cr_assert_eq(put_str(st, "bkt", "k", "back", vid), 0);
+	l = versions_of("bkt", "k");
+	cr_assert_eq(l.n, 2);
+	cr_expect_eq(l.v[0].kind, STORE_FILE);
+	cur_is("bkt", "k", "back");
+
+	/* Re-enabled: new versions get IDs; the null one stays. */
+	cr_assert_eq(store_bucket_set_versioning(st, "bkt", STORE_ENABLED), 0);
+	cr_assert_eq(put_str(st, "bkt", "k", "again", vid), 0);
+	cr_expect_str_neq(vid, "null");
+	l = versions_of("bkt", "k");
+	cr_assert_eq(l.n, 3);
+	cr_expect_str_eq(l.v[1].version_id, "null");
+	/* Suspended again: the null version, not current, is replaced and
+	 * the new null version is the newest. */
+	cr_assert_eq(store_bucket_set_versioning(st, "bkt", STORE_SUSPENDED),
+		     0);
+	cr_assert_eq(put_str(st, "bkt", "k", "last", vid), 0);
+	l = versions_of("bkt", "k");
+	cr_assert_eq(l.n, 3);
+	cr_expect_str_eq(l.v[0].version_id, "null");
+	cr_expect(l.v[0].is_latest);
+	cur_is("bkt", "k", "last");
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+Test(store, unversioned_rules)
+{
+	char vid[STORE_VID_MAX + 1] = "x";
+	struct store_obj o;
+	struct vlist l;
+	char sha1[65];
+
+	bucket_new(st, "bkt", STORE_UNVERSIONED);
+	cr_assert_eq(put_str(st, "bkt", "k", "first", vid), 0);
+	cr_expect_str_eq(vid, "null");
+	cr_assert_eq(store_lookup(st, "bkt", "k", &o), 0);
+	memcpy(sha1, o.sha256, 65);
+	cr_assert_eq(put_str(st, "bkt", "k", "second", vid), 0);
+	l = versions_of("bkt", "k");
+	cr_assert_eq(l.n, 1);
+	cr_expect_str_eq(l.v[0].version_id, "null");
+	cr_expect_not(blob_exists(sha1));
+	cur_is("bkt", "k", "second");
+	cr_assert_eq(store_lookup(st, "bkt", "k", &o), 0);
+	cr_assert_eq(store_delete(st, "bkt", "k", vid), 0);
+	cr_expect_str_eq(vid, "");
+	cr_expect_eq(versions_of("bkt", "k").n, -1, "no versions left");
+	cr_expect_not(blob_exists(o.sha256));
+	cr_expect_eq(store_delete(st, "bkt", "k", NULL), -ENOENT);
+	cr_expect_eq(store_bucket_delete(st, "bkt"), 0);
+}
+
+Test(store, blob_removal_and_dedup)
+{
+	char v1[STORE_VID_MAX + 1], v2[STORE_VID_MAX + 1];
+	struct store_obj o;
+	int before = blob_files();
+
+	cr_expect_eq(before, 1, "only the empty blob");
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "k1", "same content", v1), 0);
+	cr_assert_eq(put_str(st, "bkt", "k2", "same content", v2), 0);
+	cr_expect_eq(blob_files(), 2, "one blob for two puts");
+	cr_assert_eq(store_lookup(st, "bkt", "k1", &o), 0);
+	cr_assert_eq(store_delete_version(st, "bkt", "k1", v1), 0);
+	cr_expect(blob_exists(o.sha256), "still referenced by k2");
+	cr_assert_eq(store_delete_version(st, "bkt", "k2", v2), 0);
+	cr_expect_not(blob_exists(o.sha256), "no longer referenced");
+	/* The empty blob is never removed. */
+	cr_assert_eq(put_str(st, "bkt", "e", "", v1), 0);
+	cr_assert_eq(store_delete_version(st, "bkt", "e", v1), 0);
+	cr_expect(blob_exists(EMPTY_SHA));
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+Test(store, put_checks_and_kinds)
+{
+	struct store_put p = { .kind = STORE_DIR, .fd = -1 };
+	struct store_obj o;
+	char buf[64];
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	p.meta = meta_of(0700);
+	cr_expect_eq(store_put(st, "bkt", "d", &p, NULL, NULL), -EINVAL);
+	cr_assert_eq(store_put(st, "bkt", "d/", &p, NULL, &o), 0);
+	cr_expect_eq(o.meta.mode, S_IFDIR | 0700);
+	p.kind = STORE_FILE;
+	cr_expect_eq(store_put(st, "bkt", "f/", &p, NULL, NULL), -EINVAL);
+	cr_expect_eq(store_put(st, "nope", "f", &p, NULL, NULL), -ENOENT);
+	p.kind = STORE_SYMLINK;
+	p.link_target = "../target/file";
+	cr_assert_eq(store_put(st, "bkt", "d/link", &p, NULL, &o), 0);
+	cr_expect_eq(o.size, strlen("../target/file"));
+	cr_expect_eq(o.meta.mode & S_IFMT, S_IFLNK);
+	cr_assert_eq(store_readlink(st, "bkt", "d/link", buf, sizeof(buf)), 0);
+	cr_expect_str_eq(buf, "../target/file");
+	cr_expect_eq(store_readlink(st, "bkt", "d/link", buf, 4),
+		     -ENAMETOOLONG);
+	read_blob(st, o.sha256, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "../target/file");
+	cr_assert_eq(put_str(st, "bkt", "f", "file", NULL), 0);
+	cr_expect_eq(store_readlink(st, "bkt", "f", buf, sizeof(buf)), -EINVAL);
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+Test(store, put_with_known_sha_and_durable_and_seed)
+{
+	struct store_put p = { .kind = STORE_FILE };
+	struct store_hash *h = store_hash_new();
+	struct store_obj o;
+	char sha[65], buf[64];
+	int fd;
+
+	store_hash_update(h, "hello ", 6);
+	store_hash_update(h, "world", 5);
+	store_hash_final(h, sha);
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(store_stage_new(st, NULL, 0, &fd), 0);
+	cr_assert_eq(write(fd, "hello world", 11), 11);
+	p.fd = fd;
+	p.sha256 = sha;
+	p.durable = 1;
+	p.meta = meta_of(0600);
+	cr_assert_eq(store_put(st, "bkt", "k", &p, NULL, &o), 0);
+	cr_expect_str_eq(o.sha256, sha);
+	cr_expect_eq(o.size, 11);
+	/* A staging file seeded from the blob, truncated. */
+	cr_assert_eq(store_stage_new(st, sha, 5, &fd), 0);
+	cr_assert_eq(pread(fd, buf, sizeof(buf), 0), 5);
+	cr_expect_eq(memcmp(buf, "hello", 5), 0);
+	cr_assert_eq(pwrite(fd, "HELLO!", 6, 0), 6);
+	p.fd = fd;
+	p.sha256 = NULL;
+	p.durable = 0;
+	cr_assert_eq(store_put(st, "bkt", "k", &p, NULL, &o), 0);
+	cur_is("bkt", "k", "HELLO!");
+	cr_assert_eq(store_stage_new(st, sha, 0, &fd), 0);
+	store_stage_abort(st, fd);
+	cr_expect_eq(store_stage_new(st, EMPTY_SHA "x", 0, &fd), -EINVAL);
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+/* ---- lookup and listing --------------------------------------------- */
+
+static void put_tree(void)
+{
+	static const char *const keys[] = {
+		"a/b.txt", "a/b/c", "a/b-x", "a/c", "a/d/e", "z", "a/e!",
+		"a/e/f/g", "top/x", "a/dead",
+	};
+	struct store_put p = { .kind = STORE_DIR, .fd = -1 };
+	size_t i;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		cr_assert_eq(put_str(st, "bkt", keys[i], keys[i], NULL), 0);
+	p.meta = meta_of(0711);
+	cr_assert_eq(store_put(st, "bkt", "a/", &p, NULL, NULL), 0);
+	cr_assert_eq(store_put(st, "bkt", "a/d/", &p, NULL, NULL), 0);
+	cr_assert_eq(store_put(st, "bkt", "empty/", &p, NULL, NULL), 0);
+	cr_assert_eq(store_delete(st, "bkt", "a/dead", NULL), 0);
+}
+
+Test(store, lookup)
+{
+	struct store_meta bm;
+	struct store_obj o;
+
+	put_tree();
+	cr_assert_eq(store_bucket_get(st, "bkt", &bm, NULL), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "a/b.txt", &o), 0);
+	cr_expect_eq(o.kind, STORE_FILE);
+	cr_expect_eq(o.size, 7);
+	cr_expect_eq(o.meta.mode, S_IFREG | 0644);
+	cr_assert_eq(store_lookup(st, "bkt", "a/d", &o), 0);
+	cr_expect_eq(o.kind, STORE_DIR);
+	cr_expect(o.has_marker);
+	cr_expect_eq(o.meta.mode, S_IFDIR | 0711);
+	cr_assert_eq(store_lookup(st, "bkt", "a/b", &o), 0);
+	cr_expect_eq(o.kind, STORE_DIR);
+	cr_expect_not(o.has_marker);
+	cr_expect_eq(o.meta.mode, S_IFDIR | 0755);
+	cr_expect_eq(o.meta.uid, bm.uid);
+	cr_expect_eq(o.meta.mtime_ns, bm.mtime_ns);
+	cr_assert_eq(store_lookup(st, "bkt", "empty", &o), 0);
+	cr_expect(o.has_marker);
+	cr_expect_eq(store_lookup(st, "bkt", "a/dead", &o), -ENOENT);
+	cr_expect_eq(store_lookup(st, "bkt", "a/x", &o), -ENOENT);
+	cr_expect_eq(store_lookup(st, "bkt", "a/b.", &o), -ENOENT);
+	cr_expect_eq(store_lookup(st, "bkt", "", &o), -EINVAL);
+	cr_expect_eq(store_lookup(st, "nope", "a", &o), -ENOENT);
+	cr_expect_eq(store_dir_has_children(st, "bkt", "a"), 1);
+	cr_expect_eq(store_dir_has_children(st, "bkt", "empty"), 0);
+	cr_expect_eq(store_dir_has_children(st, "bkt", ""), 1);
+	cr_expect_eq(store_dir_has_children(st, "bkt", "a/d"), 1);
+	cr_expect_eq(store_dir_has_children(st, "bkt", "nothing"), 0);
+}
+
+Test(store, list_names_in_order)
+{
+	/* S3's order: keys bytewise, so "b-x" and "b.txt" come before the
+	 * prefix "b/", and "e!" before "e/". */
+	static const char *const want[] = {
+		"b-x", "b.txt", "b", "c", "d", "e!", "e",
+	};
+	static const char *const after[] = {
+		"b-x", "b.txt", "b/", "c", "d/", "e!", "e/",
+	};
+	static const int kinds[] = {
+		STORE_FILE, STORE_FILE, STORE_DIR, STORE_FILE, STORE_DIR,
+		STORE_FILE, STORE_DIR,
+	};
+	struct entries e;
+	size_t i;
+
+	put_tree();
+	e = list("bkt", "a", NULL);
+	cr_assert_eq(e.n, 7);
+	for (i = 0; i < 7; i++) {
+		cr_expect_str_eq(e.names[i], want[i]);
+		cr_expect_eq(e.o[i].kind, kinds[i], "%s", want[i]);
+	}
+	cr_expect_not(e.o[2].has_marker);
+	cr_expect(e.o[4].has_marker, "d has its marker");
+	cr_expect_eq(e.o[4].meta.mode, S_IFDIR | 0711);
+	cr_expect_eq(e.o[1].size, 7);
+	cr_expect_eq(strlen(e.o[1].version_id), 26);
+	cr_expect_eq(strlen(e.o[1].sha256), 64);
+
+	e = list("bkt", "", NULL);
+	cr_assert_eq(e.n, 4);
+	cr_expect_str_eq(e.names[0], "a");
+	cr_expect(e.o[0].has_marker);
+	cr_expect_str_eq(e.names[1], "empty");
+	cr_expect_str_eq(e.names[2], "top");
+	cr_expect_not(e.o[2].has_marker);
+	cr_expect_str_eq(e.names[3], "z");
+	cr_expect_eq(e.o[3].kind, STORE_FILE);
+
+	/* start_after resumes anywhere without losing or repeating. */
+	for (i = 0; i < 7; i++) {
+		e = list("bkt", "a", after[i]);
+		cr_expect_eq(e.n, (int)(6 - i), "after %s", after[i]);
+		if (i < 6)
+			cr_expect_str_eq(e.names[0], want[i + 1]);
+	}
+	e = list("bkt", "a", "b.");
+	cr_assert_eq(e.n, 6);
+	cr_expect_str_eq(e.names[0], "b.txt");
+	e = list("bkt", "a", "");
+	cr_expect_eq(e.n, 7);
+	e = list("bkt", "a/e", NULL);
+	cr_assert_eq(e.n, 1);
+	cr_expect_str_eq(e.names[0], "f");
+	e = list("bkt", "empty", NULL);
+	cr_expect_eq(e.n, 0);
+	e = list("bkt", "nothing", NULL);
+	cr_expect_eq(e.n, 0);
+	cr_expect_eq(store_list(st, "nope", "", NULL, lcb, &e), -ENOENT);
+}
+
+static int stop_cb(void *arg, const char *name, const struct store_obj *o)
+{
+	(void)name;
+	(void)o;
+	return ++*(int *)arg == 2 ? 77 : 0;
+}
+
+Test(store, list_callback_stops)
+{
+	int n = 0;
+
+	put_tree();
+	cr_expect_eq(store_list(st, "bkt", "a", NULL, stop_cb, &n), 77);
+	cr_expect_eq(n, 2);
+}
+
+/* A file and a directory of one name both show, file first. */
+Test(store, list_file_and_dir_same_name)
+{
+	struct entries e;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "x", "file", NULL), 0);
+	cr_assert_eq(put_str(st, "bkt", "x/y", "below", NULL), 0);
+	e = list("bkt", "", NULL);
+	cr_assert_eq(e.n, 2);
+	cr_expect_eq(e.o[0].kind, STORE_FILE);
+	cr_expect_eq(e.o[1].kind, STORE_DIR);
+	struct store_obj o;
+	cr_assert_eq(store_lookup(st, "bkt", "x", &o), 0);
+	cr_expect_eq(o.kind, STORE_FILE);
+}
+
+/*
+ * A listing costs in proportion to its entries: 200 folders of 1000 keys
+ * (built with one SQL statement), then the top (200 entries) and one
+ * folder (1000 entries) are listed, counting the rows the seeks read.
+ */
+static int count_cb(void *arg, const char *name, const struct store_obj *o)
+{
+	(void)name;
+	(void)o;
+	++*(int *)arg;
+	return 0;
+}
+
+Test(store, list_cost_is_per_entry)
+{
+	uint64_t before;
+	int n = 0;
+
+	bucket_new(st, "big", STORE_ENABLED);
+	cr_assert_eq(
+		store_test_exec(st,
+			"BEGIN;"
+			"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL "
+			" SELECT i + 1 FROM n WHERE i < 199999) "
+			"INSERT INTO objects(id, bucket, key, cur, live) "
+			"SELECT 1000000 + i, "
+			" (SELECT id FROM buckets WHERE name = 'big'), "
+			" printf('f%03d/k%04d', i / 1000, i % 1000), "
+			" 1000000 + i, 1 FROM n;"
+			"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL "
+			" SELECT i + 1 FROM n WHERE i < 199999) "
+			"INSERT INTO versions(id, object, vid, kind, sha256, "
+			" size, mode, uid, gid, mtime_ns, ctime_ns, "
+			" created_ns) "
+			"SELECT 1000000 + i, 1000000 + i, 'null', 1, '"
+			EMPTY_SHA "', 0, 33188, 0, 0, 0, 0, 0 FROM n;"
+			"COMMIT;"),
+		0);
+	before = store_test_rows_visited();
+	cr_assert_eq(store_list(st, "big", "", NULL, count_cb, &n), 0);
+	cr_expect_eq(n, 200);
+	cr_expect_leq(store_test_rows_visited() - before, 2 * 200 + 2,
+		      "top level read %llu rows",
+		      (unsigned long long)(store_test_rows_visited() -
+					   before));
+	n = 0;
+	before = store_test_rows_visited();
+	cr_assert_eq(store_list(st, "big", "f123", NULL, count_cb, &n), 0);
+	cr_expect_eq(n, 1000);
+	cr_expect_leq(store_test_rows_visited() - before, 2 * 1000 + 2);
+	n = 0;
+	before = store_test_rows_visited();
+	cr_assert_eq(store_list(st, "big", "", "f150/", count_cb, &n), 0);
+	cr_expect_eq(n, 49);
+	cr_expect_leq(store_test_rows_visited() - before, 2 * 49 + 2);
+	struct store_obj o;
+	before = store_test_rows_visited();
+	cr_assert_eq(store_lookup(st, "big", "f199", &o), 0);
+	cr_expect_eq(o.kind, STORE_DIR);
+	cr_expect_leq(store_test_rows_visited() - before, 2);
+}
+
+/* ---- rename --------------------------------------------------------- */
+
+Test(store, rename_file)
+{
+	struct store_obj src, dst;
+	char val[16];
+	struct vlist l;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	bucket_new(st, "plain", STORE_UNVERSIONED);
+	cr_assert_eq(put_str(st, "bkt", "old", "payload", NULL), 0);
+	cr_assert_eq(store_xattr_set(st, "bkt", "old", "user.tag", "v", 1, 0),
+		     0);
+	cr_assert_eq(store_lookup(st, "bkt", "old", &src), 0);
+	int blobs = blob_files();
+	cr_assert_eq(store_rename(st, "bkt", "old", "bkt", "new", 0), 0);
+	cr_expect_eq(blob_files(), blobs, "no data copied");
+	cr_assert_eq(store_lookup(st, "bkt", "new", &dst), 0);
+	cr_expect_str_eq(dst.sha256, src.sha256);
+	cr_expect_eq(dst.size, src.size);
+	cr_expect_eq(dst.meta.mode, src.meta.mode);
+	cr_expect_eq(dst.meta.mtime_ns, src.meta.mtime_ns);
+	cr_expect_str_neq(dst.version_id, src.version_id);
+	cr_expect_eq(store_xattr_get(st, "bkt", "new", "user.tag", val,
+				     sizeof(val)),
+		     1);
+	l = versions_of("bkt", "old");
+	cr_assert_eq(l.n, 2, "data + delete marker at the old key");
+	cr_expect_eq(l.v[0].kind, STORE_DELETE_MARKER);
+	cr_expect_eq(store_lookup(st, "bkt", "old", &dst), -ENOENT);
+	/* Across buckets, into an unversioned one: vid null. */
+	cr_assert_eq(store_rename(st, "bkt", "new", "plain", "moved", 0), 0);
+	l = versions_of("plain", "moved");
+	cr_assert_eq(l.n, 1);
+	cr_expect_str_eq(l.v[0].version_id, "null");
+	cur_is("plain", "moved", "payload");
+	/* Out of an unversioned bucket: the source is removed. */
+	cr_assert_eq(store_rename(st, "plain", "moved", "plain", "m2", 0), 0);
+	cr_expect_eq(versions_of("plain", "moved").n, -1);
+	cur_is("plain", "m2", "payload");
+	/* Onto an existing file: replaced. */
+	cr_assert_eq(put_str(st, "plain", "m3", "other", NULL), 0);
+	cr_assert_eq(store_rename(st, "plain", "m2", "plain", "m3", 0), 0);
+	cur_is("plain", "m3", "payload");
+	cr_expect_eq(versions_of("plain", "m3").n, 1);
+	cr_expect_eq(store_rename(st, "plain", "m3", "plain", "m3", 0), 0);
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+Test(store, rename_errors)
+{
+	struct store_put p = { .kind = STORE_DIR, .fd = -1 };
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	p.meta = meta_of(0755);
+	cr_assert_eq(put_str(st, "bkt", "f", "f", NULL), 0);
+	cr_assert_eq(put_str(st, "bkt", "g", "g", NULL), 0);
+	cr_assert_eq(put_str(st, "bkt", "d/x", "x", NULL), 0);
+	cr_assert_eq(put_str(st, "bkt", "full/y", "y", NULL), 0);
+	cr_assert_eq(store_put(st, "bkt", "empty/", &p, NULL, NULL), 0);
+	cr_expect_eq(store_rename(st, "bkt", "nope", "bkt", "z", 0), -ENOENT);
+	cr_expect_eq(store_rename(st, "bkt", "f", "bkt", "g",
+				  STORE_RENAME_NOREPLACE),
+		     -EEXIST);
+	cr_expect_eq(store_rename(st, "bkt", "f", "bkt", "d", 0), -EISDIR);
+	cr_expect_eq(store_rename(st, "bkt", "d", "bkt", "f", 0), -ENOTDIR);
+	cr_expect_eq(store_rename(st, "bkt", "d", "bkt", "full", 0), -ENOTEMPTY);
+	cr_expect_eq(store_rename(st, "bkt", "d", "bkt", "d/sub", 0), -EINVAL);
+	cr_expect_eq(store_rename(st, "bkt", "d", "bkt", "empty",
+				  STORE_RENAME_NOREPLACE),
+		     -EEXIST);
+	cr_expect_eq(store_rename(st, "bkt", "", "bkt", "x", 0), -EINVAL);
+	cr_expect_eq(store_rename(st, "bkt", "f", "nope", "x", 0), -ENOENT);
+	/* A directory onto an empty directory: allowed; the target's
+	 * marker goes, as @from has none. */
+	cr_assert_eq(store_rename(st, "bkt", "d", "bkt", "empty", 0), 0);
+	struct store_obj o;
+	cr_assert_eq(store_lookup(st, "bkt", "empty", &o), 0);
+	cr_expect_not(o.has_marker);
+	cur_is("bkt", "empty/x", "x");
+	cr_expect_eq(store_lookup(st, "bkt", "d", &o), -ENOENT);
+	/* "dx" is not inside "d". */
+	cr_assert_eq(store_rename(st, "bkt", "empty", "bkt", "emptyx", 0), 0);
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+Test(store, rename_directory)
+{
+	struct store_put p = { .kind = STORE_DIR, .fd = -1 };
+	struct store_obj o;
+	char key[64], want[64], buf[64];
+	struct entries e;
+	int i, n = 0;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	bucket_new(st, "other", STORE_SUSPENDED);
+	p.meta = meta_of(0701);
+	cr_assert_eq(store_put(st, "bkt", "dir/", &p, NULL, NULL), 0);
+	cr_assert_eq(store_put(st, "bkt", "dir/sub/", &p, NULL, NULL), 0);
+	for (i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "dir/%s%03d", i % 2 ? "sub/" : "",
+			 i);
+		cr_assert_eq(put_str(st, "bkt", key, key, NULL), 0);
+	}
+	cr_assert_eq(put_str(st, "bkt", "dir0", "sibling", NULL), 0);
+	cr_assert_eq(put_str(st, "bkt", "dir.x", "sibling", NULL), 0);
+	cr_assert_eq(store_rename(st, "bkt", "dir", "other", "new/place", 0), 0);
+	for (i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "new/place/%s%03d",
+			 i % 2 ? "sub/" : "", i);
+		snprintf(want, sizeof(want), "dir/%s%03d", i % 2 ? "sub/" : "",
+			 i);
+		cr_assert_eq(read_cur(st, "other", key, buf, sizeof(buf)), 0);
+		cr_assert_str_eq(buf, want);
+		cr_assert_eq(versions_of("bkt", want).v[0].kind,
+			     STORE_DELETE_MARKER);
+	}
+	cr_assert_eq(store_lookup(st, "other", "new/place", &o), 0);
+	cr_expect(o.has_marker);
+	cr_expect_eq(o.meta.mode, S_IFDIR | 0701);
+	cr_expect_eq(store_lookup(st, "bkt", "dir", &o), -ENOENT);
+	cur_is("bkt", "dir0", "sibling");
+	cur_is("bkt", "dir.x", "sibling");
+	e = list("bkt", "", NULL);
+	cr_expect_eq(e.n, 2);
+	cr_assert_eq(store_list(st, "other", "new/place", NULL, count_cb, &n), 0);
+	cr_expect_eq(n, 151);	/* 150 files and sub */
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+/* ---- xattrs, metadata ----------------------------------------------- */
+
+Test(store, xattrs)
+{
+	struct store_put p = { .kind = STORE_FILE, .fd = -1 };
+	char buf[64], big[300];
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "k", "data", NULL), 0);
+	cr_expect_eq(store_xattr_set(st, "bkt", "none", "user.a", "1", 1, 0),
+		     -ENOENT);
+	cr_assert_eq(store_xattr_set(st, "bkt", "k", "user.b", "two", 3, 0), 0);
+	cr_assert_eq(store_xattr_set(st, "bkt", "k", "user.a", "1", 1,
+				     XATTR_CREATE),
+		     0);
+	cr_expect_eq(store_xattr_set(st, "bkt", "k", "user.a", "1", 1,
+				     XATTR_CREATE),
+		     -EEXIST);
+	cr_expect_eq(store_xattr_set(st, "bkt", "k", "user.c", "1", 1,
+				     XATTR_REPLACE),
+		     -ENODATA);
+	cr_assert_eq(store_xattr_set(st, "bkt", "k", "user.a", "one", 3,
+				     XATTR_REPLACE),
+		     0);
+	cr_assert_eq(store_xattr_set(st, "bkt", "k", "user.empty", NULL, 0, 0),
+		     0);
+	cr_expect_eq(store_xattr_get(st, "bkt", "k", "user.a", NULL, 0), 3);
+	cr_expect_eq(store_xattr_get(st, "bkt", "k", "user.a", buf, 2), -ERANGE);
+	cr_assert_eq(store_xattr_get(st, "bkt", "k", "user.a", buf, sizeof(buf)),
+		     3);
+	cr_expect_eq(memcmp(buf, "one", 3), 0);
+	cr_expect_eq(store_xattr_get(st, "bkt", "k", "user.empty", buf, 8), 0);
+	cr_expect_eq(store_xattr_get(st, "bkt", "k", "user.x", buf, 8),
+		     -ENODATA);
+	cr_expect_eq(store_xattr_list(st, "bkt", "k", NULL, 0), 25);
+	cr_assert_eq(store_xattr_list(st, "bkt", "k", buf, sizeof(buf)), 25);
+	cr_expect_eq(memcmp(buf, "user.a\0user.b\0user.empty\0", 25), 0);
+	cr_expect_eq(store_xattr_list(st, "bkt", "k", buf, 10), -ERANGE);
+	cr_assert_eq(store_xattr_remove(st, "bkt", "k", "user.empty"), 0);
+	cr_expect_eq(store_xattr_remove(st, "bkt", "k", "user.empty"),
+		     -ENODATA);
+	memset(big, 'n', sizeof(big));
+	big[299] = '\0';
+	cr_expect_eq(store_xattr_set(st, "bkt", "k", big, "1", 1, 0), -ERANGE);
+
+	/* A new version inherits them with keep_xattrs, else not. */
+	p.meta = meta_of(0644);
+	p.keep_xattrs = 1;
+	cr_assert_eq(store_put(st, "bkt", "k", &p, NULL, NULL), 0);
+	cr_expect_eq(store_xattr_get(st, "bkt", "k", "user.b", NULL, 0), 3);
+	p.keep_xattrs = 0;
+	cr_assert_eq(store_put(st, "bkt", "k", &p, NULL, NULL), 0);
+	cr_expect_eq(store_xattr_list(st, "bkt", "k", NULL, 0), 0);
+	/* Nor from a delete marker. */
+	cr_assert_eq(store_xattr_set(st, "bkt", "k", "user.z", "z", 1, 0), 0);
+	cr_assert_eq(store_delete(st, "bkt", "k", NULL), 0);
+	p.keep_xattrs = 1;
+	cr_assert_eq(store_put(st, "bkt", "k", &p, NULL, NULL), 0);
+	cr_expect_eq(store_xattr_list(st, "bkt", "k", NULL, 0), 0);
+	/* In a suspended bucket the replaced null version's xattrs are
+	 * inherited before it goes. */
+	cr_assert_eq(store_bucket_set_versioning(st, "bkt", STORE_SUSPENDED),
+		     0);
+	cr_assert_eq(store_put(st, "bkt", "k", &p, NULL, NULL), 0);
+	cr_assert_eq(store_xattr_set(st, "bkt", "k", "user.n", "n", 1, 0), 0);
+	cr_assert_eq(store_put(st, "bkt", "k", &p, NULL, NULL), 0);
+	cr_expect_eq(store_xattr_get(st, "bkt", "k", "user.n", NULL, 0), 1);
+	cr_expect_eq(store_check(st, 0), 0);
+}
+
+Test(store, set_meta_in_place)
+{
+	struct store_meta m = { .mode = 0600, .uid = 7, .gid = 8,
+				.mtime_ns = 123 };
+	struct store_obj before, after;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "k", "data", NULL), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "k", &before), 0);
+	usleep(2000);
+	cr_assert_eq(store_set_meta(st, "bkt", "k", &m, STORE_SET_MODE), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "k", &after), 0);
+	cr_expect_eq(after.meta.mode, S_IFREG | 0600);
+	cr_expect_eq(after.meta.uid, before.meta.uid);
+	cr_expect_gt(after.meta.ctime_ns, before.meta.ctime_ns);
+	cr_expect_str_eq(after.version_id, before.version_id);
+	cr_assert_eq(store_set_meta(st, "bkt", "k", &m,
+				    STORE_SET_UID | STORE_SET_GID |
+					    STORE_SET_MTIME),
+		     0);
+	cr_assert_eq(store_lookup(st, "bkt", "k", &after), 0);
+	cr_expect_eq(after.meta.uid, 7);
+	cr_expect_eq(after.meta.gid, 8);
+	cr_expect_eq(after.meta.mtime_ns, 123);
+	cr_expect_eq(versions_of("bkt", "k").n, 1, "no new version");
+	cr_expect_eq(store_set_meta(st, "bkt", "none", &m, STORE_SET_MODE),
+		     -ENOENT);
+	cr_assert_eq(store_delete(st, "bkt", "k", NULL), 0);
+	cr_expect_eq(store_set_meta(st, "bkt", "k", &m, STORE_SET_MODE),
+		     -ENOENT);
+}
+
+/* ---- garbage collection, check, generation, threads ----------------- */
+
+static void touch(const char *path)
+{
+	int fd = open(path, O_CREAT | O_WRONLY, 0600);
+
+	cr_assert_geq(fd, 0, "%s", path);
+	cr_assert_eq(write(fd, "junk", 4), 4);
+	close(fd);
+}
+
+Test(store, gc_at_open)
+{
+	char orphan[PATH_MAX], staging[PATH_MAX], trash[PATH_MAX];
+	struct store_obj o;
+	struct stat sb;
+	struct store *second;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "k", "kept", NULL), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "k", &o), 0);
+	store_blob_path(st, "ab00000000000000000000000000000000000000000000"
+			    "000000000000000000",
+			orphan, sizeof(orphan));
+	snprintf(staging, sizeof(staging), "%s/store/staging/tmp.abcdef",
+		 dir);
+	snprintf(trash, sizeof(trash), "%s/store/trash/x.1.2", dir);
+	touch(orphan);
+	touch(staging);
+	touch(trash);
+	/* While another user has the store open, nothing is collected. */
+	cr_assert_eq(store_open(store_path(st), 0, &second), 0);
+	store_close(second);
+	cr_expect_eq(stat(orphan, &sb), 0);
+	store_close(st);
+	st = NULL;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/store", dir);
+	cr_assert_eq(store_open(path, 0, &st), 0);
+	cr_expect_neq(stat(orphan, &sb), 0);
+	cr_expect_neq(stat(staging, &sb), 0);
+	cr_expect_neq(stat(trash, &sb), 0);
+	cr_expect(blob_exists(o.sha256));
+	cr_expect(blob_exists(EMPTY_SHA));
+	cur_is("bkt", "k", "kept");
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+Test(store, check_finds_damage)
+{
+	struct store_obj o;
+	char path[PATH_MAX];
+	int fd;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "k", "precious", NULL), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "k", &o), 0);
+	cr_expect_eq(store_check(st, 1), 0);
+	store_blob_path(st, o.sha256, path, sizeof(path));
+	cr_assert_eq(chmod(path, 0644), 0);
+	fd = open(path, O_WRONLY);
+	cr_assert_eq(pwrite(fd, "P", 1, 0), 1);
+	close(fd);
+	cr_expect_eq(store_check(st, 0), 0, "same size: only deep sees it");
+	cr_expect_eq(store_check(st, 1), -EIO);
+	cr_assert_eq(unlink(path), 0);
+	cr_expect_eq(store_check(st, 0), -EIO);
+}
+
+Test(store, generation_moves)
+{
+	uint64_t g0, g1, g2;
+	struct store *other;
+
+	g0 = store_generation(st);
+	bucket_new(st, "bkt", STORE_ENABLED);
+	g1 = store_generation(st);
+	cr_expect_neq(g0, g1);
+	cr_expect_eq(store_generation(st), g1, "no change, no move");
+	cr_assert_eq(store_open(store_path(st), 0, &other), 0);
+	cr_assert_eq(put_str(other, "bkt", "k", "x", NULL), 0);
+	g2 = store_generation(st);
+	cr_expect_neq(g1, g2, "another connection's commit is seen");
+	store_close(other);
+	cr_assert_eq(store_sync(st), 0);
+}
+
+static void *writer(void *arg)
+{
+	char key[32], data[32];
+	long t = (long)arg;
+	int i;
+
+	for (i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "t%ld/k%d", t, i % 10);
+		snprintf(data, sizeof(data), "%ld-%d", t, i);
+		if (put_str(st, "bkt", key, data, NULL))
+			return (void *)1;
+		if (i % 7 == 0 && store_delete(st, "bkt", key, NULL))
+			return (void *)1;
+		if (i % 5 == 0) {
+			struct entries e = { 0 };
+			if (store_list(st, "bkt", "", NULL, lcb, &e))
+				return (void *)1;
+		}
+	}
+	return NULL;
+}
+
+Test(store, threads)
+{
+	pthread_t th[8];
+	void *ret;
+	long i;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	for (i = 0; i < 8; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, writer, (void *)i),
+			     0);
+	for (i = 0; i < 8; i++) {
+		cr_assert_eq(pthread_join(th[i], &ret), 0);
+		cr_expect_null(ret);
+	}
+	cr_expect_eq(list("bkt", "", NULL).n, 8);
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+/* A process died between moving a blob to trash/ and COMMIT: the row
+ * still names the blob, which is found in trash/ by store_blob_open()
+ * and put back by the next exclusive open. */
+Test(store, trash_of_a_dead_transaction)
+{
+	char blob[PATH_MAX], trash[PATH_MAX + 64], path[128];
+	struct store_obj o;
+	struct stat sb;
+	int fd;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "k", "survivor", NULL), 0);
+	cr_assert_eq(put_str(st, "bkt", "j", "survivor2", NULL), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "k", &o), 0);
+	store_blob_path(st, o.sha256, blob, sizeof(blob));
+	snprintf(trash, sizeof(trash), "%s/store/trash/%s.99.1", dir,
+		 o.sha256);
+	cr_assert_eq(rename(blob, trash), 0);
+	cr_assert_eq(store_blob_open(st, o.sha256, &fd), 0);
+	close(fd);
+	cr_expect_eq(stat(blob, &sb), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "j", &o), 0);
+	store_blob_path(st, o.sha256, blob, sizeof(blob));
+	snprintf(trash, sizeof(trash), "%s/store/trash/%s.99.2", dir,
+		 o.sha256);
+	cr_assert_eq(rename(blob, trash), 0);
+	store_close(st);
+	snprintf(path, sizeof(path), "%s/store", dir);
+	cr_assert_eq(store_open(path, 0, &st), 0);
+	cr_expect_eq(stat(blob, &sb), 0);
+	cr_expect_neq(stat(trash, &sb), 0);
+	cr_expect_eq(store_check(st, 1), 0);
+}
