@@ -1553,8 +1553,8 @@ static void pending_add(void *arg, struct fs_node *n)
 	struct dirent_snap key = { .name = n->name };
 	struct stat st;
 
-	if (pc->err || bsearch(&key, pc->d->e, pc->listed, sizeof(key),
-			       snap_cmp))
+	if (pc->err || (pc->listed && bsearch(&key, pc->d->e, pc->listed,
+					      sizeof(key), snap_cmp)))
 		return;
 	memset(&st, 0, sizeof(st));
 	st.st_mode = S_IFREG | 0644;
@@ -1577,7 +1577,8 @@ static int snap_fill(struct fs *fs, struct fs_node *dir, struct dir_handle *d)
 		return ret;
 	/* S3's order puts "b.txt" before the prefix "b/"; sort by name so
 	 * pending files can be merged, and `ls -f` sees name order. */
-	qsort(d->e, d->n, sizeof(*d->e), snap_cmp);
+	if (d->n > 1)
+		qsort(d->e, d->n, sizeof(*d->e), snap_cmp);
 	pc.listed = d->n;
 	pthread_mutex_lock(&fs->lock);
 	fs_node_each_pending_locked(fs, dir, pending_add, &pc);
