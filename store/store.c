@@ -340,7 +340,13 @@ int conn_get(struct store *st, struct conn **out)
 	sqlite3_busy_timeout(c->db, 10000);
 	rc = sqlite3_exec(c->db,
 			  "PRAGMA synchronous = NORMAL;"
-			  "PRAGMA foreign_keys = ON;",
+			  "PRAGMA foreign_keys = ON;"
+			  /* Reads through a mapping, not a pread a page;
+			   * checkpoints (each with fsyncs) every 16 MiB of
+			   * WAL rather than every 4 MiB. */
+			  "PRAGMA mmap_size = 268435456;"
+			  "PRAGMA cache_size = -8192;"
+			  "PRAGMA wal_autocheckpoint = 4000;",
 			  NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		err = db_err(c, rc, "set up connection");
