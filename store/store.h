@@ -313,6 +313,44 @@ int store_set_meta(struct store *st, const char *bucket, const char *key,
 int store_rename(struct store *st, const char *from_bucket, const char *from,
 		 const char *to_bucket, const char *to, unsigned flags);
 
+/* ---- Replicas (written by replicator/dest_store.c) ------------------ */
+
+/* One extended attribute, by name ("user.*") and value. */
+struct store_xattr {
+	const char *name;
+	const void *value;
+	size_t size;
+};
+
+/* A version that arrives by replication, keeping the source's identity. */
+struct store_replica {
+	enum store_kind kind;	/* FILE, SYMLINK, DIR (a marker: the key
+				 * ends in '/') or DELETE_MARKER */
+	const char *version_id;	/* the source's version ID, kept as is */
+	int fd;			/* FILE: the content, read with pread()
+				 * from offset 0; neither consumed nor
+				 * closed; -1 for an empty object */
+	const char *sha256;	/* FILE: hex SHA-256 the source has for the
+				 * content; a mismatch is -EIO */
+	const char *link_target;/* SYMLINK */
+	struct store_meta meta;	/* mode with type bits */
+	int64_t created_ns;	/* when the source wrote it */
+	const struct store_xattr *xattrs;	/* user xattrs, copied */
+	size_t nxattrs;
+};
+
+/*
+ * Write @r as a version of @key in @bucket, with the source's version ID,
+ * metadata and time, marked as a replica: it is never queued for live
+ * replication (no chaining), and its replication status is REPLICA.
+ * The bucket must exist (-ENOENT) with versioning Enabled (-EINVAL).  A
+ * version ID the key already has is not written again: 0, so a version
+ * delivered twice after a crash is stored once.  Versions of one key must
+ * arrive in the order they were written; the newest becomes current.
+ */
+int store_put_replica(struct store *st, const char *bucket, const char *key,
+		      const struct store_replica *r);
+
 /* ---- Reading -------------------------------------------------------- */
 
 /* Open the blob @sha256 (hex) read-only; the caller closes the fd. */

@@ -1,0 +1,95 @@
+/*
+ * dest.h - destinations of replication, one file per kind.
+ *
+ * The engine (replicator/engine.c) knows a destination only through the
+ * small table of functions below, as Redis's rio knows its backends, so a
+ * new kind is one new file and one line in dest.c:
+ *
+ *   dest_store.c   store:///path/to/store/BUCKET   another replicafs store
+ *   dest_dir.c     dir:///path/to/dir              a plain directory
+ *   dest_s3.c      s3://REMOTE/BUCKET[/PREFIX]     an S3 bucket (later)
+ *
+ * A struct dest is opened once per URL and then used by several worker
+ * threads at once: every operation must be safe to call concurrently (for
+ * different keys; the engine never sends two versions of one key to one
+ * destination at the same time).
+ *
+ * Errors are negative errnos, with a sentence in @err for the user (it is
+ * kept as the version's last error and shown by `replicafs status`).
+ * dest_error_permanent() tells the engine which ones will not heal by
+ * retrying: those fail fast.
+ */
+#ifndef REPLICAFS_DEST_H
+#define REPLICAFS_DEST_H
+
+#include "store/store.h"
+
+#include <stddef.h>
+
+struct dest;
+
+/* One version of one key, as the engine hands it to a destination.  All
+ * pointers are owned by the engine and valid during the call only. */
+struct repl_version {
+	const char *bucket;	/* the source bucket */
+	const char *key;	/* the key, the same at the destination;
+				 * a directory marker ends in '/' */
+	struct store_obj obj;	/* kind FILE, SYMLINK, DIR (a marker) or
+				 * DELETE_MARKER; version_id, sha256, size,
+				 * meta and created_ns of the source */
+	const char *link_target;/* SYMLINK: the target, else NULL */
+	int fd;			/* FILE: the content, read-only, read it
+				 * with pread() from offset 0 (shared with
+				 * nobody else); -1 otherwise */
+	const struct store_xattr *xattrs;	/* user xattrs of the version */
+	size_t nxattrs;
+};
+
+struct dest_ops {
+	const char *scheme;	/* "store", "dir", "s3" */
+	/*
+	 * Parse @url (its scheme is ours) and open the destination; on
+	 * success *out is freed by close().  Does not check that the
+	 * destination is usable: check() does.
+	 */
+	int (*open)(const char *url, struct dest **out, char *err,
+		    size_t errlen);
+	/*
+	 * Whether the destination exists and can take versions: used when a
+	 * rule is put (refused on failure), and before a batch job.  For a
+	 * store: the store and bucket exist and the bucket's versioning is
+	 * Enabled.  For a directory: it exists and is writable.
+	 */
+	int (*check)(struct dest *d, char *err, size_t errlen);
+	/* Deliver a data version (FILE, SYMLINK, or DIR marker).  Delivering
+	 * one twice (after a crash) must leave one copy. */
+	int (*put)(struct dest *d, const struct repl_version *v, char *err,
+		   size_t errlen);
+	/* Deliver a delete marker (v->obj.kind == STORE_DELETE_MARKER). */
+	int (*delete_marker)(struct dest *d, const struct repl_version *v,
+			     char *err, size_t errlen);
+	void (*close)(struct dest *d);
+};
+
+/* The table of a destination; every kind starts with it. */
+struct dest {
+	const struct dest_ops *ops;
+};
+
+/*
+ * Open the destination named by @url, choosing the kind by its scheme;
+ * -EINVAL with a sentence in @err for an unknown scheme or a malformed
+ * URL.  The caller frees *out with dest_close().
+ */
+int dest_open(const char *url, struct dest **out, char *err, size_t errlen);
+void dest_close(struct dest *d);
+
+/* Whether error @err (negative errno) cannot heal by retrying: permission
+ * denied, a missing destination or bucket, a read-only file system, a bad
+ * argument.  ENOSPC, EIO, timeouts and refused connections can heal. */
+int dest_error_permanent(int err);
+
+extern const struct dest_ops dest_store_ops;
+extern const struct dest_ops dest_dir_ops;
+
+#endif
