@@ -8,7 +8,7 @@
 #   make SANITIZE=1 build into build-san/ with the sanitizers
 
 CC ?= cc
-PKGS := fuse3 sqlite3 libcrypto
+PKGS := fuse3 sqlite3 libcrypto jansson
 
 ifeq ($(SANITIZE),1)
 B := build-san

@@ -3,8 +3,8 @@
 # Idempotent: does nothing when every package is already there. Run as root.
 set -eu
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libsqlite3-dev sqlite3
-libssl-dev libcurl4-openssl-dev libcriterion-dev attr rsync git fio
-acl procps psmisc xz-utils jq"
+libssl-dev libcurl4-openssl-dev libcriterion-dev libjansson-dev attr rsync
+git fio acl procps psmisc xz-utils jq"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
