@@ -1,0 +1,966 @@
+/*
+ * dest_dir.c - dir:///PATH: a plain directory that mirrors the current
+ * version of each key, for a backup disk that has no replicafs.
+ *
+ * Key "a/b/c.txt" of the source becomes PATH/a/b/c.txt, with the content,
+ * permission bits, owner, user xattrs and mtime of the version; a symlink
+ * becomes a symlink; a directory marker "a/b/" becomes the directory
+ * PATH/a/b.  A delete marker removes the file or link (for a marker key,
+ * the directory, when it is empty).  Only the current version lives here:
+ * a newer one replaces the older, and none of the history is kept (that
+ * is what a second store is for).  The bucket's name is not part of the
+ * path: one rule, one directory.
+ *
+ * Invariants:
+ *
+ *  1. Nothing is written outside PATH.  A key is a relative path with no
+ *     empty, "." or ".." component and no leading '/' (else -EINVAL), and
+ *     it is walked one component at a time with openat(O_NOFOLLOW |
+ *     O_DIRECTORY) from PATH, so a symlink the mirror holds (a replicated
+ *     key, whose target the source's users chose) is never followed.
+ *  2. A file appears whole or not at all.  Its content, owner, mode, user
+ *     xattrs and mtime go to a temporary name in the same directory,
+ *     .NAME.replicafs-tmp.XXXXXX (made with O_EXCL and mode 0600 until it
+ *     is complete), which is fsynced and renamed onto NAME; then the
+ *     directory is fsynced.  A reader sees the old version or the new one,
+ *     and after a crash the mirror holds one of them.  The mtime is set on
+ *     the temporary file before the fsync, so the file never shows another
+ *     (rename does not change a file's mtime).  A symlink is made under a
+ *     temporary name and renamed the same way.
+ *  3. A crash leaves at worst a temporary file, which is never taken for
+ *     content: no key may have a component of that shape (refused with
+ *     -EINVAL), so no key and no temporary file ever share a name.  They
+ *     are hidden dot files; remove them with
+ *         find PATH -name '.*.replicafs-tmp.??????' -delete
+ *     while no replicator writes there.  check() does not walk the tree to
+ *     collect them: a backup can be large, and check() runs whenever a
+ *     rule is put.
+ *  4. Delivering a version twice is harmless: put() writes the same file
+ *     again, and a delete of something that is already gone succeeds.
+ *
+ * The kind of a name can change (rm a; mkdir a): put() replaces a file,
+ * link or empty directory that stands where the new version goes.  A
+ * directory that is not empty, or a file or link where a key needs a
+ * parent directory, is not removed: that is -EEXIST, which the engine
+ * retries, since versions of different keys can arrive in any order and
+ * the delete marker that clears the way may still be on its way.  A
+ * delete marker removes only its own kind: deleting "a" leaves a directory
+ * "a" (the prefix of other keys) and deleting the marker "a/" leaves a
+ * file "a".  Empty parent directories are left when their last file goes,
+ * since the mirror cannot know whether a marker object keeps them.
+ *
+ * Parent directories that do not exist are made with mode 0755 (less the
+ * umask).  A directory's mtime is set when its marker arrives; entries
+ * written there afterwards move it, as in any live copy.  Owners are kept
+ * where the process may set them (root); where it may not, EPERM is
+ * ignored and logged once per destination.  Only "user." xattrs are
+ * copied, and a file system without xattrs (ENOTSUP) gets none.
+ *
+ * Concurrency: the only state shared between calls is a flag of the log,
+ * so workers call in at once for different keys.  A parent directory made
+ * by two workers at once, or removed by a third (the delete of an empty
+ * marker directory) between the walk and the create, is walked again, up
+ * to RACE_TRIES times; past them the answer is -EAGAIN, which the engine
+ * retries, never the ENOENT of the race, which it would not.
+ */
+#include "replicator/dest.h"
+#include "replicator/dest_i.h"
+#include "store/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DIR_USAGE "dir:///ABSOLUTE/PATH"
+#define TMP_TAG ".replicafs-tmp."
+#define TMP_TAG_LEN (sizeof(TMP_TAG) - 1)
+#define TMP_RAND 6
+/* How much of NAME a temporary name keeps so that it fits NAME_MAX. */
+#define TMP_NAME_KEEP (NAME_MAX - 1 - TMP_TAG_LEN - TMP_RAND)
+#define COPY_CHUNK (1 << 20)
+/* Attempts when another worker changes a directory under us; past them,
+ * -EAGAIN (the engine retries later), never the ENOENT of the race. */
+#define RACE_TRIES 16
+
+struct dest_dir {
+	struct dest d;		/* first: the table */
+	char *url;		/* as given, for messages */
+	char *root;		/* absolute, no trailing '/' but for "/" */
+	atomic_int owner_warned;/* logged that owners cannot be kept */
+};
+
+static struct dest_dir *to_dir(struct dest *d)
+{
+	return (struct dest_dir *)d;
+}
+
+/* ---- keys and names ------------------------------------------------- */
+
+/* Whether component @c of @len bytes has the shape of a temporary name:
+ * .NAME.replicafs-tmp.XXXXXX with X in [0-9a-z]. */
+static int is_tmp_name(const char *c, size_t len)
+{
+	size_t i;
+
+	if (len < 1 + TMP_TAG_LEN + TMP_RAND || c[0] != '.')
+		return 0;
+	if (memcmp(c + len - TMP_RAND - TMP_TAG_LEN, TMP_TAG, TMP_TAG_LEN))
+		return 0;
+	for (i = len - TMP_RAND; i < len; i++)
+		if (!(c[i] >= '0' && c[i] <= '9') &&
+		    !(c[i] >= 'a' && c[i] <= 'z'))
+			return 0;
+	return 1;
+}
+
+/*
+ * Check that @key can be a path below the root (invariants 1 and 3): no
+ * leading '/', no empty, "." or ".." component, none longer than NAME_MAX
+ * or shaped like a temporary name.  One trailing '/' (a directory marker)
+ * is allowed.  0, or -EINVAL / -ENAMETOOLONG with a sentence in @err.
+ */
+static int key_check(struct dest_dir *dd, const char *key, char *err,
+		     size_t errlen)
+{
+	const char *p = key, *end;
+	size_t len;
+
+	if (!key || !*key)
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: an empty key cannot name a file",
+				 dd->url);
+	if (*key == '/')
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: key '%s' refused: it starts with '/'",
+				 dd->url, key);
+	for (;;) {
+		end = strchr(p, '/');
+		len = end ? (size_t)(end - p) : strlen(p);
+		if (!end && !len && p != key)
+			break;	/* the trailing '/' of a marker */
+		if (!len)
+			return dest_fail(err, errlen, -EINVAL,
+					 "%s: key '%s' refused: it has an "
+					 "empty path component", dd->url, key);
+		if ((len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.'))
+			return dest_fail(err, errlen, -EINVAL,
+					 "%s: key '%s' refused: a '.' or '..' "
+					 "component could lead outside the "
+					 "directory", dd->url, key);
+		if (len > NAME_MAX)
+			return dest_fail(err, errlen, -ENAMETOOLONG,
+					 "%s: key '%s' refused: a component "
+					 "is longer than %d bytes", dd->url,
+					 key, NAME_MAX);
+		if (is_tmp_name(p, len))
+			return dest_fail(err, errlen, -EINVAL,
+					 "%s: key '%s' refused: names ending "
+					 "in %sXXXXXX are kept for temporary "
+					 "files", dd->url, key, TMP_TAG);
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return 0;
+}
+
+/* A temporary name for @name into @buf (NAME_MAX + 1 bytes). */
+static void tmp_name(const char *name, char *buf, size_t size)
+{
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+	static atomic_uint counter;
+	unsigned char rnd[TMP_RAND];
+	char sfx[TMP_RAND + 1];
+	unsigned mix;
+	size_t i;
+
+	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd)) {
+		/* O_EXCL catches a collision; this only has to vary. */
+		mix = (unsigned)getpid() * 2654435761u ^
+		      atomic_fetch_add(&counter, 1) * 40503u ^
+		      (unsigned)time(NULL);
+		for (i = 0; i < sizeof(rnd); i++)
+			rnd[i] = (unsigned char)(mix >> (i * 5));
+	}
+	for (i = 0; i < TMP_RAND; i++)
+		sfx[i] = digits[rnd[i] % 36];
+	sfx[TMP_RAND] = '\0';
+	snprintf(buf, size, ".%.*s%s%s", (int)TMP_NAME_KEEP, name, TMP_TAG,
+		 sfx);
+}
+
+/* Create a temporary file for @name in @dirfd, its name into @tmp
+ * (NAME_MAX + 1 bytes): an fd the caller closes, or a negative errno. */
+static int tmp_create(int dirfd, const char *name, char *tmp, size_t size)
+{
+	int fd, i;
+
+	for (i = 0; i < 16; i++) {
+		tmp_name(name, tmp, size);
+		fd = openat(dirfd, tmp,
+			    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+				    O_CLOEXEC,
+			    0600);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+static void mtime_of(const struct repl_version *v, struct timespec ts[2])
+{
+	int64_t ns = v->obj.meta.mtime_ns;
+	int64_t s = ns / 1000000000, r = ns % 1000000000;
+
+	if (r < 0) {	/* before 1970: the nanoseconds count up */
+		r += 1000000000;
+		s--;
+	}
+	ts[0].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;	/* atime: not kept by the store */
+	ts[1].tv_sec = (time_t)s;
+	ts[1].tv_nsec = (long)r;
+}
+
+/* fsync a directory; file systems that cannot (EINVAL) are let be. */
+static int fsync_dir(int fd)
+{
+	if (fsync(fd) && errno != EINVAL)
+		return -errno;
+	return 0;
+}
+
+/* Whether directory @fd has been removed (its last link is gone). */
+static int dir_gone(int fd)
+{
+	struct stat sb;
+
+	return !fstat(fd, &sb) && sb.st_nlink == 0;
+}
+
+/* ---- walking -------------------------------------------------------- */
+
+/*
+ * Open directory @comp in @dirfd (its path from the root is @prefix, for
+ * messages) into *out, which the caller closes.  With @create it is made
+ * when missing.  0; 1 (without @create) when it is missing or not a
+ * directory; -EEXIST (with @create) when something that is not a
+ * directory stands there; another negative errno.
+ */
+static int walk_step(struct dest_dir *dd, const char *key, const char *prefix,
+		     int dirfd, const char *comp, int create, int *out,
+		     char *err, size_t errlen)
+{
+	int fd, made = 0, tries, e = ENOENT, ret;
+
+	for (tries = 0; tries < RACE_TRIES; tries++) {
+		fd = openat(dirfd, comp,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			if (made && (ret = fsync_dir(dirfd))) {
+				close(fd);
+				return dest_fail(err, errlen, ret,
+						 "%s: %s: sync of the "
+						 "directory that holds %s: %s",
+						 dd->url, key, prefix,
+						 strerror(-ret));
+			}
+			*out = fd;
+			return 0;
+		}
+		e = errno;
+		if (e == ENOTDIR || e == ELOOP) {
+			if (!create)
+				return 1;
+			return dest_fail(err, errlen, -EEXIST,
+					 "%s: %s: %s is in the way: it is not "
+					 "a directory at the destination",
+					 dd->url, key, prefix);
+		}
+		if (e != ENOENT)
+			break;
+		if (!create)
+			return 1;
+		if (!mkdirat(dirfd, comp, 0755)) {
+			made = 1;
+		} else if (errno != EEXIST) {
+			e = errno;
+			break;
+		}
+	}
+	if (tries == RACE_TRIES)
+		e = EAGAIN;
+	return dest_fail(err, errlen, -e, "%s: %s: cannot %s directory %s: %s",
+			 dd->url, key, create ? "make" : "open", prefix,
+			 strerror(e));
+}
+
+/*
+ * Open the directory that holds the last component of @path (a checked
+ * key without its trailing '/'; changed during the call and restored):
+ * *fd_out gets an fd the caller closes, and *name_out points to the last
+ * component inside @path.  With @create, missing parents are made.
+ * Returns 0; 1 (without @create) when a parent is missing or is not a
+ * directory, so nothing is there; or a negative errno with a sentence.
+ */
+static int walk(struct dest_dir *dd, const char *key, char *path, int create,
+		int *fd_out, const char **name_out, char *err, size_t errlen)
+{
+	char *p = path, *slash;
+	int fd, nfd = -1, ret, e;
+
+	fd = open(dd->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+		return dest_fail(err, errlen, -e, "%s: %s", dd->url,
+				 strerror(e));
+	}
+	while ((slash = strchr(p, '/'))) {
+		*slash = '\0';
+		ret = walk_step(dd, key, path, fd, p, create, &nfd, err,
+				errlen);
+		*slash = '/';
+		close(fd);
+		if (ret)
+			return ret;
+		fd = nfd;
+		p = slash + 1;
+	}
+	*fd_out = fd;
+	*name_out = p;
+	return 0;
+}
+
+/* ---- attributes ----------------------------------------------------- */
+
+/*
+ * The owner of @key could not be set (errno @e).  Without the right to
+ * give files away (EPERM, or EINVAL for an ID this user namespace does
+ * not map) the file is kept with ours, and that is logged once; anything
+ * else is an error.
+ */
+static int owner_failed(struct dest_dir *dd, const struct repl_version *v,
+			int e, char *err, size_t errlen)
+{
+	if (e == EPERM || e == EINVAL) {
+		if (!atomic_exchange(&dd->owner_warned, 1))
+			log_warn("%s: cannot keep owners (%u:%u of %s): %s; "
+				 "files get the replicator's", dd->url,
+				 v->obj.meta.uid, v->obj.meta.gid, v->key,
+				 strerror(e));
+		return 0;
+	}
+	return dest_fail(err, errlen, -e, "%s: %s: cannot set the owner: %s",
+			 dd->url, v->key, strerror(e));
+}
+
+/* Whether @name is among the version's xattrs. */
+static int xattr_wanted(const struct repl_version *v, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < v->nxattrs; i++)
+		if (!strcmp(v->xattrs[i].name, name))
+			return 1;
+	return 0;
+}
+
+/* Remove the user xattrs of @fd that the version does not have (a
+ * directory that already existed). */
+static int xattrs_prune(struct dest_dir *dd, const struct repl_version *v,
+			int fd, char *err, size_t errlen)
+{
+	ssize_t n, again;
+	char *names, *p;
+	int e;
+
+	n = flistxattr(fd, NULL, 0);
+	if (n <= 0)
+		return 0;	/* none, or ENOTSUP: nothing to remove */
+	names = malloc(n);
+	if (!names)
+		return dest_fail(err, errlen, -ENOMEM, "%s: %s: out of memory",
+				 dd->url, v->key);
+	again = flistxattr(fd, names, n);
+	for (p = names; again > 0 && p < names + again; p += strlen(p) + 1) {
+		if (strncmp(p, "user.", 5) || xattr_wanted(v, p))
+			continue;
+		if (fremovexattr(fd, p) && errno != ENODATA) {
+			e = errno;
+			free(names);
+			return dest_fail(err, errlen, -e,
+					 "%s: %s: cannot remove xattr %s: %s",
+					 dd->url, v->key, p, strerror(e));
+		}
+	}
+	free(names);
+	return 0;
+}
+
+/* Set the version's user xattrs on @fd. */
+static int xattrs_set(struct dest_dir *dd, const struct repl_version *v,
+		      int fd, char *err, size_t errlen)
+{
+	const struct store_xattr *x;
+	size_t i;
+	int e;
+
+	for (i = 0; i < v->nxattrs; i++) {
+		x = &v->xattrs[i];
+		if (strncmp(x->name, "user.", 5))
+			continue;	/* never trusted.* or security.* */
+		if (!fsetxattr(fd, x->name, x->value, x->size, 0))
+			continue;
+		e = errno;
+		if (e == ENOTSUP)
+			return 0;	/* the file system has none */
+		return dest_fail(err, errlen, -e,
+				 "%s: %s: cannot set xattr %s: %s", dd->url,
+				 v->key, x->name, strerror(e));
+	}
+	return 0;
+}
+
+/*
+ * Owner, permission bits, user xattrs (with @prune, also removing others)
+ * and mtime of open file or directory @fd.  chown comes before chmod,
+ * since chown clears the set-user-ID and set-group-ID bits.
+ */
+static int attrs_set(struct dest_dir *dd, const struct repl_version *v,
+		     int fd, int prune, char *err, size_t errlen)
+{
+	struct timespec ts[2];
+	int ret, e;
+
+	if (fchown(fd, v->obj.meta.uid, v->obj.meta.gid)) {
+		ret = owner_failed(dd, v, errno, err, errlen);
+		if (ret)
+			return ret;
+	}
+	if (fchmod(fd, v->obj.meta.mode & 07777)) {
+		e = errno;
+		return dest_fail(err, errlen, -e, "%s: %s: cannot chmod: %s",
+				 dd->url, v->key, strerror(e));
+	}
+	if (prune && (ret = xattrs_prune(dd, v, fd, err, errlen)))
+		return ret;
+	ret = xattrs_set(dd, v, fd, err, errlen);
+	if (ret)
+		return ret;
+	mtime_of(v, ts);
+	if (futimens(fd, ts)) {
+		e = errno;
+		return dest_fail(err, errlen, -e,
+				 "%s: %s: cannot set the mtime: %s", dd->url,
+				 v->key, strerror(e));
+	}
+	return 0;
+}
+
+/* ---- writing -------------------------------------------------------- */
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Copy from @in at *off to its end, by read and write. */
+static int copy_plain(int in, int out, loff_t *off)
+{
+	char *buf = malloc(COPY_CHUNK);
+	ssize_t n;
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		n = pread(in, buf, COPY_CHUNK, *off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n ? -errno : 0;
+			break;
+		}
+		ret = write_all(out, buf, n);
+		if (ret)
+			break;
+		*off += n;
+	}
+	free(buf);
+	return ret;
+}
+
+/*
+ * Copy all of @in (from offset 0) to @out (at its file offset), with
+ * copy_file_range() (in the kernel, a reflink where the file system
+ * shares blocks) and read/write where that cannot be.  *copied gets the
+ * number of bytes.
+ */
+static int copy_content(int in, int out, uint64_t *copied)
+{
+	loff_t off = 0;
+	ssize_t n;
+	char probe;
+	int ret = 0;
+
+	for (;;) {
+		n = copy_file_range(in, &off, out, NULL, COPY_CHUNK, 0);
+		if (n > 0)
+			continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0) {
+			/* Some file systems answer 0 before the end. */
+			n = pread(in, &probe, 1, off);
+			if (n == 0)
+				break;
+		} else if (errno != EXDEV && errno != EINVAL &&
+			   errno != ENOSYS && errno != EOPNOTSUPP &&
+			   errno != EBADF) {
+			ret = -errno;
+			break;
+		}
+		ret = copy_plain(in, out, &off);
+		break;
+	}
+	*copied = off;
+	return ret;
+}
+
+/*
+ * Rename @tmp onto @name in @dirfd, first removing an empty directory
+ * that stands there (the kind changed).  A directory that is not empty is
+ * left alone: -EEXIST.
+ */
+static int place(struct dest_dir *dd, const char *key, int dirfd,
+		 const char *tmp, const char *name, char *err, size_t errlen)
+{
+	int tries, e;
+
+	for (tries = 0; tries < RACE_TRIES; tries++) {
+		if (!renameat(dirfd, tmp, dirfd, name))
+			return 0;
+		e = errno;
+		if (e != EISDIR)
+			return dest_fail(err, errlen, -e,
+					 "%s: %s: cannot rename into place: "
+					 "%s", dd->url, key, strerror(e));
+		if (!unlinkat(dirfd, name, AT_REMOVEDIR) || errno == ENOENT)
+			continue;
+		e = errno;
+		if (e == ENOTEMPTY || e == EEXIST)
+			return dest_fail(err, errlen, -EEXIST,
+					 "%s: %s: a directory that is not "
+					 "empty is in the way", dd->url, key);
+		return dest_fail(err, errlen, -e,
+				 "%s: %s: cannot remove the empty directory "
+				 "in the way: %s", dd->url, key, strerror(e));
+	}
+	return dest_fail(err, errlen, -EAGAIN,
+			 "%s: %s: a directory keeps coming back in the way",
+			 dd->url, key);
+}
+
+/* A FILE version as @name in @dirfd (invariant 2). */
+static int put_file(struct dest_dir *dd, const struct repl_version *v,
+		    int dirfd, const char *name, char *err, size_t errlen)
+{
+	char tmp[NAME_MAX + 1];
+	uint64_t copied = 0;
+	int fd, ret, placed = 0;
+
+	if (v->fd < 0 && v->obj.size)
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: %s: no content to copy", dd->url,
+				 v->key);
+	fd = tmp_create(dirfd, name, tmp, sizeof(tmp));
+	if (fd < 0)
+		return dest_fail(err, errlen, fd,
+				 "%s: %s: cannot create a temporary file: %s",
+				 dd->url, v->key, strerror(-fd));
+	if (v->fd >= 0) {
+		ret = copy_content(v->fd, fd, &copied);
+		if (ret) {
+			dest_fail(err, errlen, ret,
+				  "%s: %s: cannot copy the content: %s",
+				  dd->url, v->key, strerror(-ret));
+			goto fail;
+		}
+	}
+	if (copied != v->obj.size) {
+		ret = dest_fail(err, errlen, -EIO,
+				"%s: %s: the content has %llu bytes, the "
+				"version %llu", dd->url, v->key,
+				(unsigned long long)copied,
+				(unsigned long long)v->obj.size);
+		goto fail;
+	}
+	ret = attrs_set(dd, v, fd, 0, err, errlen);
+	if (ret)
+		goto fail;
+	if (fsync(fd)) {
+		ret = -errno;
+		dest_fail(err, errlen, ret, "%s: %s: sync: %s", dd->url,
+			  v->key, strerror(-ret));
+		goto fail;
+	}
+	ret = close(fd) ? -errno : 0;
+	fd = -1;
+	if (ret) {
+		dest_fail(err, errlen, ret, "%s: %s: close: %s", dd->url,
+			  v->key, strerror(-ret));
+		goto fail;
+	}
+	ret = place(dd, v->key, dirfd, tmp, name, err, errlen);
+	if (ret)
+		goto fail;
+	placed = 1;
+	ret = fsync_dir(dirfd);
+	if (ret) {
+		dest_fail(err, errlen, ret, "%s: %s: sync of its directory: %s",
+			  dd->url, v->key, strerror(-ret));
+		goto fail;
+	}
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (!placed)
+		unlinkat(dirfd, tmp, 0);
+	return ret;
+}
+
+/* A SYMLINK version as @name in @dirfd: made under a temporary name and
+ * renamed into place, as a file is. */
+static int put_link(struct dest_dir *dd, const struct repl_version *v,
+		    int dirfd, const char *name, char *err, size_t errlen)
+{
+	char tmp[NAME_MAX + 1];
+	struct timespec ts[2];
+	int ret, e, i;
+
+	if (!v->link_target || !*v->link_target)
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: %s: a symlink without a target",
+				 dd->url, v->key);
+	for (i = 0;; i++) {
+		tmp_name(name, tmp, sizeof(tmp));
+		if (!symlinkat(v->link_target, dirfd, tmp))
+			break;
+		e = errno;
+		if (e != EEXIST || i == 16)
+			return dest_fail(err, errlen, -e,
+					 "%s: %s: cannot make the symlink: %s",
+					 dd->url, v->key, strerror(e));
+	}
+	if (fchownat(dirfd, tmp, v->obj.meta.uid, v->obj.meta.gid,
+		     AT_SYMLINK_NOFOLLOW)) {
+		ret = owner_failed(dd, v, errno, err, errlen);
+		if (ret)
+			goto fail;
+	}
+	mtime_of(v, ts);
+	if (utimensat(dirfd, tmp, ts, AT_SYMLINK_NOFOLLOW)) {
+		ret = -errno;
+		dest_fail(err, errlen, ret, "%s: %s: cannot set the mtime: %s",
+			  dd->url, v->key, strerror(-ret));
+		goto fail;
+	}
+	ret = place(dd, v->key, dirfd, tmp, name, err, errlen);
+	if (ret)
+		goto fail;
+	ret = fsync_dir(dirfd);
+	if (ret)
+		return dest_fail(err, errlen, ret,
+				 "%s: %s: sync of its directory: %s", dd->url,
+				 v->key, strerror(-ret));
+	return 0;
+fail:
+	unlinkat(dirfd, tmp, 0);
+	return ret;
+}
+
+/* A directory marker as directory @name in @dirfd: made when missing, in
+ * place of a file or link of that name; then its attributes. */
+static int put_marker(struct dest_dir *dd, const struct repl_version *v,
+		      int dirfd, const char *name, char *err, size_t errlen)
+{
+	int fd = -1, tries, ret, e = 0;
+
+	for (tries = 0; tries < RACE_TRIES; tries++) {
+		fd = openat(dirfd, name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			break;
+		e = errno;
+		if (e == ENOENT) {
+			if (mkdirat(dirfd, name, 0755) && errno != EEXIST) {
+				e = errno;
+				break;
+			}
+		} else if (e == ENOTDIR || e == ELOOP) {
+			/* A file or link of that name: the kind changed. */
+			if (unlinkat(dirfd, name, 0) && errno != ENOENT) {
+				e = errno;
+				break;
+			}
+		} else {
+			break;
+		}
+	}
+	if (fd < 0 && tries == RACE_TRIES)
+		e = EAGAIN;
+	if (fd < 0)
+		return dest_fail(err, errlen, -e,
+				 "%s: %s: cannot make the directory: %s",
+				 dd->url, v->key, strerror(e));
+	ret = attrs_set(dd, v, fd, 1, err, errlen);
+	if (!ret && fsync(fd)) {
+		ret = -errno;
+		dest_fail(err, errlen, ret, "%s: %s: sync: %s", dd->url,
+			  v->key, strerror(-ret));
+	}
+	close(fd);
+	if (!ret && (ret = fsync_dir(dirfd)))
+		dest_fail(err, errlen, ret, "%s: %s: sync of its parent: %s",
+			  dd->url, v->key, strerror(-ret));
+	return ret;
+}
+
+/* ---- the operations ------------------------------------------------- */
+
+/* A copy of checked key @key without its trailing '/' (the caller frees
+ * it), and whether it had one. */
+static char *key_path(const char *key, int *marker)
+{
+	size_t len = strlen(key);
+	char *p;
+
+	*marker = len && key[len - 1] == '/';
+	if (*marker)
+		len--;
+	p = malloc(len + 1);
+	if (!p)
+		return NULL;
+	memcpy(p, key, len);
+	p[len] = '\0';
+	return p;
+}
+
+static int dir_put(struct dest *d, const struct repl_version *v, char *err,
+		   size_t errlen)
+{
+	struct dest_dir *dd = to_dir(d);
+	enum store_kind kind = v->obj.kind;
+	const char *name;
+	char *path = NULL;
+	int ret, marker, dirfd = -1, tries, gone = 0;
+
+	ret = key_check(dd, v->key, err, errlen);
+	if (ret)
+		return ret;
+	path = key_path(v->key, &marker);
+	if (!path)
+		return dest_fail(err, errlen, -ENOMEM, "%s: %s: out of memory",
+				 dd->url, v->key);
+	if ((kind == STORE_DIR) != marker ||
+	    (kind != STORE_FILE && kind != STORE_SYMLINK &&
+	     kind != STORE_DIR)) {
+		ret = dest_fail(err, errlen, -EINVAL,
+				"%s: %s: version %s of kind %d cannot be put "
+				"(a directory marker, and only it, ends in "
+				"'/')", dd->url, v->key, v->obj.version_id,
+				(int)kind);
+		goto out;
+	}
+	for (tries = 0; tries < RACE_TRIES; tries++) {
+		ret = walk(dd, v->key, path, 1, &dirfd, &name, err, errlen);
+		if (ret)
+			goto out;
+		if (kind == STORE_FILE)
+			ret = put_file(dd, v, dirfd, name, err, errlen);
+		else if (kind == STORE_SYMLINK)
+			ret = put_link(dd, v, dirfd, name, err, errlen);
+		else
+			ret = put_marker(dd, v, dirfd, name, err, errlen);
+		gone = ret == -ENOENT && dir_gone(dirfd);
+		close(dirfd);
+		if (!gone)
+			break;
+		/* An empty parent was removed (the delete of its marker)
+		 * between the walk and our create: walk again. */
+	}
+	if (gone)
+		ret = dest_fail(err, errlen, -EAGAIN,
+				"%s: %s: its directory keeps disappearing",
+				dd->url, v->key);
+	if (!ret)
+		log_debug("%s: put %s (version %s)", dd->url, v->key,
+			  v->obj.version_id);
+out:
+	free(path);
+	return ret;
+}
+
+/*
+ * Remove what the key names, if it is there in its own kind: a file or
+ * link for a key, an empty directory for a marker.  Anything else (gone
+ * already, another kind, a directory that still holds files) is success.
+ */
+static int dir_delete_marker(struct dest *d, const struct repl_version *v,
+			     char *err, size_t errlen)
+{
+	struct dest_dir *dd = to_dir(d);
+	const char *name;
+	char *path = NULL;
+	int ret, marker, dirfd = -1, e;
+
+	if (v->obj.kind != STORE_DELETE_MARKER)
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: %s: version %s is not a delete marker",
+				 dd->url, v->key, v->obj.version_id);
+	ret = key_check(dd, v->key, err, errlen);
+	if (ret)
+		return ret;
+	path = key_path(v->key, &marker);
+	if (!path)
+		return dest_fail(err, errlen, -ENOMEM, "%s: %s: out of memory",
+				 dd->url, v->key);
+	ret = walk(dd, v->key, path, 0, &dirfd, &name, err, errlen);
+	if (ret) {
+		if (ret == 1)	/* no parent: nothing to delete */
+			ret = 0;
+		goto out;
+	}
+	if (unlinkat(dirfd, name, marker ? AT_REMOVEDIR : 0)) {
+		e = errno;
+		if (e == ENOENT || (!marker && e == EISDIR) ||
+		    (marker && (e == ENOTEMPTY || e == EEXIST ||
+				e == ENOTDIR)))
+			goto out;
+		ret = dest_fail(err, errlen, -e, "%s: %s: cannot remove: %s",
+				dd->url, v->key, strerror(e));
+		goto out;
+	}
+	ret = fsync_dir(dirfd);
+	if (ret)
+		dest_fail(err, errlen, ret, "%s: %s: sync of its directory: %s",
+			  dd->url, v->key, strerror(-ret));
+	else
+		log_debug("%s: deleted %s (marker %s)", dd->url, v->key,
+			  v->obj.version_id);
+out:
+	if (dirfd >= 0)
+		close(dirfd);
+	free(path);
+	return ret;
+}
+
+/* The root exists, is a directory, and a file can be made in it. */
+static int dir_check(struct dest *d, char *err, size_t errlen)
+{
+	struct dest_dir *dd = to_dir(d);
+	char tmp[NAME_MAX + 1];
+	struct stat sb;
+	int fd, pfd, e;
+
+	if (stat(dd->root, &sb)) {
+		e = errno;
+		return dest_fail(err, errlen, -e, "%s: %s", dd->url,
+				 strerror(e));
+	}
+	if (!S_ISDIR(sb.st_mode))
+		return dest_fail(err, errlen, -ENOTDIR, "%s: %s", dd->url,
+				 strerror(ENOTDIR));
+	fd = open(dd->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+		return dest_fail(err, errlen, -e, "%s: %s", dd->url,
+				 strerror(e));
+	}
+	/* The probe has the shape of a temporary name (invariant 3). */
+	pfd = tmp_create(fd, "check", tmp, sizeof(tmp));
+	if (pfd < 0) {
+		close(fd);
+		return dest_fail(err, errlen, pfd,
+				 "%s: cannot write there: %s", dd->url,
+				 strerror(-pfd));
+	}
+	close(pfd);
+	unlinkat(fd, tmp, 0);
+	close(fd);
+	return 0;
+}
+
+static void dir_close(struct dest *d)
+{
+	struct dest_dir *dd = to_dir(d);
+
+	if (!dd)
+		return;
+	free(dd->url);
+	free(dd->root);
+	free(dd);
+}
+
+/* dir:///ABSOLUTE/PATH, taken as written (no %-decoding): the caller
+ * frees *out with dir_close(). */
+static int dir_open(const char *url, struct dest **out, char *err,
+		    size_t errlen)
+{
+	struct dest_dir *dd;
+	const char *path;
+	int ret;
+
+	*out = NULL;
+	ret = dest_url_path(url, "dir", DIR_USAGE, &path, err, errlen);
+	if (ret)
+		return ret;
+	dd = calloc(1, sizeof(*dd));
+	if (!dd)
+		return dest_fail(err, errlen, -ENOMEM, "%s: out of memory",
+				 url);
+	dd->d.ops = &dest_dir_ops;
+	dd->url = strdup(url);
+	dd->root = dest_path_dup(path);
+	if (!dd->url || !dd->root) {
+		dir_close(&dd->d);
+		return dest_fail(err, errlen, -ENOMEM, "%s: out of memory",
+				 url);
+	}
+	*out = &dd->d;
+	return 0;
+}
+
+const struct dest_ops dest_dir_ops = {
+	.scheme = "dir",
+	.open = dir_open,
+	.check = dir_check,
+	.put = dir_put,
+	.delete_marker = dir_delete_marker,
+	.close = dir_close,
+};

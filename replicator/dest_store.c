@@ -1,0 +1,254 @@
+/*
+ * dest_store.c - store:///PATH/TO/STORE/BUCKET: a bucket of a second
+ * replicafs store, for a second mount, another disk, a same-region copy.
+ *
+ * The last component of the path is the bucket, the rest the store's
+ * directory.  Each version goes in with store_put_replica(), which keeps
+ * the source's version ID, kind, metadata, creation time and user xattrs
+ * and marks it as a replica (status REPLICA, never replicated again).  The
+ * store does the hard parts: it hashes the content against the source's
+ * SHA-256 (a mismatch is -EIO), and a version ID the key already has is
+ * not written twice, so a version delivered again after a crash is stored
+ * once.  A second `replicafs mount` of that store serves the replica.
+ *
+ * The store is opened by the first call that needs it (check(), put() or
+ * delete_marker()), without STORE_CREATE: a missing store is an error the
+ * user must fix, never a new empty store somewhere by a typo.  A failed
+ * open is tried again by the next call, so a disk that comes back later
+ * heals.  struct store is safe for any number of threads, so after the
+ * open every worker uses the one handle.
+ *
+ * As S3 asks of a replication destination, the bucket must exist with
+ * versioning Enabled: check() says so clearly, and put() explains an
+ * -ENOENT or -EINVAL of the store the same way.
+ */
+#include "replicator/dest.h"
+#include "replicator/dest_i.h"
+#include "store/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STORE_USAGE "store:///PATH/TO/STORE/BUCKET"
+
+struct dest_store {
+	struct dest d;		/* first: the table */
+	char *url;		/* as given, for messages */
+	char *dir;		/* the store's directory */
+	char *bucket;		/* the bucket in it */
+	pthread_mutex_t lock;	/* protects st while it is opened */
+	struct store *st;	/* protected by lock; NULL until opened,
+				 * then fixed until close() */
+};
+
+static struct dest_store *to_store(struct dest *d)
+{
+	return (struct dest_store *)d;
+}
+
+/* The store, opened now if it is not yet: *out is owned by @ds. */
+static int ds_store(struct dest_store *ds, struct store **out, char *err,
+		    size_t errlen)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&ds->lock);
+	if (!ds->st)
+		ret = store_open(ds->dir, 0, &ds->st);
+	*out = ds->st;
+	pthread_mutex_unlock(&ds->lock);
+	if (ret)
+		return dest_fail(err, errlen, ret,
+				 "%s: cannot open the store %s: %s", ds->url,
+				 ds->dir, strerror(-ret));
+	return 0;
+}
+
+/*
+ * Whether the bucket can take replicas: 0, or -ENOENT / -EINVAL / another
+ * negative errno with the sentence the user needs.
+ */
+static int bucket_ready(struct dest_store *ds, struct store *st, char *err,
+			size_t errlen)
+{
+	enum store_versioning ver;
+	int ret;
+
+	ret = store_bucket_get(st, ds->bucket, NULL, &ver);
+	if (ret == -ENOENT)
+		return dest_fail(err, errlen, ret,
+				 "%s: bucket %s does not exist in the store %s",
+				 ds->url, ds->bucket, ds->dir);
+	if (ret)
+		return dest_fail(err, errlen, ret, "%s: bucket %s: %s",
+				 ds->url, ds->bucket, strerror(-ret));
+	if (ver != STORE_ENABLED)
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: versioning of bucket %s is not Enabled",
+				 ds->url, ds->bucket);
+	return 0;
+}
+
+static int ds_check(struct dest *d, char *err, size_t errlen)
+{
+	struct dest_store *ds = to_store(d);
+	struct store *st;
+	int ret;
+
+	ret = ds_store(ds, &st, err, errlen);
+	if (ret)
+		return ret;
+	return bucket_ready(ds, st, err, errlen);
+}
+
+/* Hand @v to store_put_replica(); put() and delete_marker() differ only
+ * in the kinds they take. */
+static int ds_deliver(struct dest_store *ds, const struct repl_version *v,
+		      char *err, size_t errlen)
+{
+	struct store_replica r = {
+		.kind = v->obj.kind,
+		.version_id = v->obj.version_id,
+		.fd = v->obj.kind == STORE_FILE ? v->fd : -1,
+		.sha256 = v->obj.sha256[0] ? v->obj.sha256 : NULL,
+		.link_target = v->link_target,
+		.meta = v->obj.meta,
+		.created_ns = v->obj.created_ns,
+		.xattrs = v->xattrs,
+		.nxattrs = v->nxattrs,
+	};
+	struct store *st;
+	int ret, why;
+
+	if (!v->obj.version_id[0])
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: %s: a version without an ID cannot be "
+				 "replicated", ds->url, v->key);
+	ret = store_key_check(v->key);
+	if (ret)
+		return dest_fail(err, errlen, ret, "%s: key '%s' refused: %s",
+				 ds->url, v->key, strerror(-ret));
+	ret = ds_store(ds, &st, err, errlen);
+	if (ret)
+		return ret;
+	ret = store_put_replica(st, ds->bucket, v->key, &r);
+	if (!ret) {
+		log_debug("%s: %s: version %s stored", ds->url, v->key,
+			  v->obj.version_id);
+		return 0;
+	}
+	/* The likely causes of these two have a better sentence. */
+	if (ret == -ENOENT || ret == -EINVAL) {
+		why = bucket_ready(ds, st, err, errlen);
+		if (why)
+			return why;
+	}
+	return dest_fail(err, errlen, ret, "%s: %s: version %s: %s", ds->url,
+			 v->key, v->obj.version_id, strerror(-ret));
+}
+
+static int ds_put(struct dest *d, const struct repl_version *v, char *err,
+		  size_t errlen)
+{
+	struct dest_store *ds = to_store(d);
+	enum store_kind k = v->obj.kind;
+
+	if (k != STORE_FILE && k != STORE_SYMLINK && k != STORE_DIR)
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: %s: version %s of kind %d is not data",
+				 ds->url, v->key, v->obj.version_id, (int)k);
+	return ds_deliver(ds, v, err, errlen);
+}
+
+static int ds_delete_marker(struct dest *d, const struct repl_version *v,
+			    char *err, size_t errlen)
+{
+	struct dest_store *ds = to_store(d);
+
+	if (v->obj.kind != STORE_DELETE_MARKER)
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: %s: version %s is not a delete marker",
+				 ds->url, v->key, v->obj.version_id);
+	return ds_deliver(ds, v, err, errlen);
+}
+
+static void ds_close(struct dest *d)
+{
+	struct dest_store *ds = to_store(d);
+
+	if (!ds)
+		return;
+	if (ds->st)
+		store_close(ds->st);
+	pthread_mutex_destroy(&ds->lock);
+	free(ds->url);
+	free(ds->dir);
+	free(ds->bucket);
+	free(ds);
+}
+
+/*
+ * store:///PATH/TO/STORE/BUCKET, taken as written (no %-decoding): the
+ * caller frees *out with ds_close().  Checks the bucket's name, not that
+ * the store or the bucket exist: check() does.
+ */
+static int ds_open(const char *url, struct dest **out, char *err,
+		   size_t errlen)
+{
+	struct dest_store *ds;
+	const char *path, *why = NULL;
+	char *slash;
+	int ret;
+
+	*out = NULL;
+	ret = dest_url_path(url, "store", STORE_USAGE, &path, err, errlen);
+	if (ret)
+		return ret;
+	ds = calloc(1, sizeof(*ds));
+	if (!ds)
+		return dest_fail(err, errlen, -ENOMEM, "%s: out of memory",
+				 url);
+	ds->d.ops = &dest_store_ops;
+	pthread_mutex_init(&ds->lock, NULL);
+	ds->url = strdup(url);
+	ds->dir = dest_path_dup(path);
+	if (!ds->url || !ds->dir) {
+		ret = dest_fail(err, errlen, -ENOMEM, "%s: out of memory", url);
+		goto fail;
+	}
+	slash = strrchr(ds->dir, '/');
+	if (slash == ds->dir) {	/* "/BUCKET" or "/": no store named */
+		ret = dest_fail(err, errlen, -EINVAL,
+				"%s: names no store and bucket (%s)", url,
+				STORE_USAGE);
+		goto fail;
+	}
+	ds->bucket = strdup(slash + 1);
+	if (!ds->bucket) {
+		ret = dest_fail(err, errlen, -ENOMEM, "%s: out of memory", url);
+		goto fail;
+	}
+	*slash = '\0';
+	if (store_bucket_name_check(ds->bucket, &why)) {
+		ret = dest_fail(err, errlen, -EINVAL,
+				"%s: '%s' is not a bucket name: %s", url,
+				ds->bucket, why ? why : "see S3's rules");
+		goto fail;
+	}
+	*out = &ds->d;
+	return 0;
+fail:
+	ds_close(&ds->d);
+	return ret;
+}
+
+const struct dest_ops dest_store_ops = {
+	.scheme = "store",
+	.open = ds_open,
+	.check = ds_check,
+	.put = ds_put,
+	.delete_marker = ds_delete_marker,
+	.close = ds_close,
+};
