@@ -285,6 +285,8 @@ int fs_cli_main(int argc, char **argv)
 		return cmd_versions(argc, argv);
 	if (strcmp(argv[0], "check") == 0)
 		return cmd_check(argc, argv);
+	if (fs_cli_is_repl(argv[0]))
+		return fs_cli_repl(argc, argv);
 	fprintf(stderr, "replicafs: '%s' is not a command; see "
 			"'replicafs --help'\n", argv[0]);
 	return 2;

@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "replicator/engine.h"
 #include "store/store.h"
 
 enum fs_kind {
@@ -76,10 +77,13 @@ struct fs_opts {
 	int allow_other;
 	double timeout;		/* entry and attribute timeout, seconds */
 	unsigned threads;
+	struct repl_engine_opts repl;	/* the replication workers */
+	int repl_off;		/* -o repl_workers=0: none in this mount */
 };
 
 struct fs {
 	struct store *st;
+	struct repl_engine *repl;	/* NULL when replication is off */
 	struct fs_opts opts;
 	uid_t uid;		/* owner of the root */
 	gid_t gid;
@@ -161,5 +165,12 @@ int fs_mount(const struct fs_opts *opts);
 /* ---- cli.c: commands other than mount ---- */
 
 int fs_cli_main(int argc, char **argv);
+
+/* ---- cli_repl.c: replication commands ---- */
+
+/* Whether @name is one of the replication commands (`replication`,
+ * `status`, `wait`, `replicate`), and running one: its exit code. */
+int fs_cli_is_repl(const char *name);
+int fs_cli_repl(int argc, char **argv);
 
 #endif

@@ -25,8 +25,15 @@ static void usage(FILE *f)
 	      "       replicafs versioning PATH [enable|suspend]\n"
 	      "       replicafs versions PATH [--json]\n"
 	      "       replicafs check STORE [--deep]\n"
+	      "       replicafs replication put BUCKET-PATH FILE.json "
+	      "[--hook CMD] | get BUCKET-PATH | delete BUCKET-PATH\n"
+	      "       replicafs status [PATH] [--json] | wait [PATH] "
+	      "[--timeout SECONDS]\n"
+	      "       replicafs replicate STORE [--follow]\n"
 	      "mount options: allow_other, nowriteback, debug, timeout=SECONDS,"
-	      " threads=N\n"
+	      " threads=N,\n"
+	      "  repl_workers=N (0: no replication in this mount), "
+	      "repl_attempts=N, repl_backoff_ms=MS\n"
 	      "unmount with: fusermount3 -u MOUNTPOINT\n",
 	      f);
 }
@@ -51,6 +58,31 @@ static int parse_opts(char *list, struct fs_opts *o)
 			o->timeout = strtod(tok + 8, &end);
 			if (errno || *end || o->timeout < 0)
 				goto bad;
+		} else if (strncmp(tok, "repl_workers=", 13) == 0) {
+			long v;
+
+			errno = 0;
+			v = strtol(tok + 13, &end, 10);
+			if (errno || *end || v < 0 || v > 64)
+				goto bad;
+			o->repl.workers = (int)v;
+			o->repl_off = v == 0;
+		} else if (strncmp(tok, "repl_attempts=", 14) == 0) {
+			long v;
+
+			errno = 0;
+			v = strtol(tok + 14, &end, 10);
+			if (errno || *end || v < 1 || v > 1000)
+				goto bad;
+			o->repl.max_attempts = (int)v;
+		} else if (strncmp(tok, "repl_backoff_ms=", 16) == 0) {
+			long v;
+
+			errno = 0;
+			v = strtol(tok + 16, &end, 10);
+			if (errno || *end || v < 1 || v > 3600000)
+				goto bad;
+			o->repl.backoff_base_ns = v * 1000000LL;
 		} else if (strncmp(tok, "threads=", 8) == 0) {
 			long v;
 

@@ -89,6 +89,14 @@ int fs_mount(const struct fs_opts *opts)
 		goto out_unmount;
 	}
 	log_info("mounted %s on %s", opts->store_dir, opts->mountpoint);
+	if (!opts->repl_off) {
+		ret = repl_engine_start(fs->st, &opts->repl, &fs->repl);
+		if (ret) {
+			log_err("cannot start replication: %s",
+				strerror(-ret));
+			goto out_unmount;
+		}
+	}
 
 	cfg = fuse_loop_cfg_create();
 	if (!cfg) {
@@ -102,6 +110,9 @@ int fs_mount(const struct fs_opts *opts)
 	log_info("unmounted %s", opts->mountpoint);
 
 out_unmount:
+	/* Deliveries under way finish; the rest stay queued in the store. */
+	repl_engine_stop(fs->repl);
+	fs->repl = NULL;
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

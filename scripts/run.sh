@@ -5,8 +5,10 @@
 #   scripts/run.sh build/replicafs
 #
 # The store is ./run/store, or $REPLICAFS_DATA when set; the mount point is
-# ./run/mnt.  Running it again unmounts the old mount (or keeps it when it
-# is busy) and mounts again; the store and its versions are kept.
+# ./run/mnt.  A second store, ./run/replica (or $REPLICAFS_DATA.replica),
+# mounted on ./run/replica-mnt, receives every new version of the demo
+# bucket by a replication rule.  Running it again unmounts the old mounts
+# (or keeps one that is busy) and mounts again; the stores are kept.
 set -euo pipefail
 
 if [ $# -ne 1 ] || [ ! -x "$1" ]; then
@@ -17,44 +19,65 @@ BIN=$(realpath "$1")
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STORE=$(realpath -m "${REPLICAFS_DATA:-$ROOT/run/store}")
 MNT=$ROOT/run/mnt
+if [ -n "${REPLICAFS_DATA:-}" ]; then
+	RSTORE=$STORE.replica
+else
+	RSTORE=$ROOT/run/replica
+fi
+RMNT=$ROOT/run/replica-mnt
 BUCKET=demo
 
 is_mounted() {
 	awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo
 }
 
-mkdir -p "$MNT"
-keep=0
-if is_mounted "$MNT"; then
-	if ! stat "$MNT/." >/dev/null 2>&1; then
-		# The daemon is gone (ENOTCONN): only a lazy unmount clears it.
-		echo "run: clearing a dead mount at $MNT"
-		fusermount3 -uz "$MNT"
-	elif fusermount3 -u "$MNT" 2>/dev/null; then
-		echo "run: unmounted the previous mount at $MNT"
-	else
-		echo "run: $MNT is busy (a shell or a program is using it); keeping that mount"
-		keep=1
+# mount_one STORE MNT: (re)mount STORE on MNT.
+mount_one() {
+	local store=$1 mnt=$2 keep=0 i
+	mkdir -p "$mnt"
+	if is_mounted "$mnt"; then
+		if ! stat "$mnt/." >/dev/null 2>&1; then
+			# The daemon is gone (ENOTCONN): only a lazy unmount
+			# clears it.
+			echo "run: clearing a dead mount at $mnt"
+			fusermount3 -uz "$mnt"
+		elif fusermount3 -u "$mnt" 2>/dev/null; then
+			echo "run: unmounted the previous mount at $mnt"
+		else
+			echo "run: $mnt is busy (a shell or a program is using it); keeping that mount"
+			keep=1
+		fi
 	fi
-fi
-
-if [ "$keep" = 0 ]; then
-	# Without -f the command returns once the mount is up, and the daemon
-	# stays in the background (it logs to syslog).
-	"$BIN" mount "$STORE" "$MNT"
+	[ "$keep" = 1 ] && return 0
+	# Without -f the command returns once the mount is up, and the
+	# daemon stays in the background (it logs to syslog).
+	"$BIN" mount "$store" "$mnt"
 	for ((i = 0; i < 100; i++)); do
-		is_mounted "$MNT" && break
+		is_mounted "$mnt" && break
 		sleep 0.05
 	done
-	if ! is_mounted "$MNT"; then
-		echo "run: $MNT is not mounted; try '$BIN mount -f $STORE $MNT' to see why" >&2
+	if ! is_mounted "$mnt"; then
+		echo "run: $mnt is not mounted; try '$BIN mount -f $store $mnt' to see why" >&2
 		exit 1
 	fi
-fi
+}
 
-# The demo bucket, with two files the first time only (writing them on
-# every run would add a version each time).
+mount_one "$RSTORE" "$RMNT"
+mount_one "$STORE" "$MNT"
+
+# The demo bucket, with a rule and two files the first time only (writing
+# them on every run would add a version each time).
 [ -d "$MNT/$BUCKET" ] || mkdir "$MNT/$BUCKET"
+
+# The replica bucket, and a rule that sends every new version of the
+# demo bucket there, delete markers included.
+[ -d "$RMNT/$BUCKET" ] || mkdir "$RMNT/$BUCKET"
+if ! "$BIN" replication get "$MNT/$BUCKET" >/dev/null 2>&1; then
+	printf '{"Rules": [{"ID": "backup", "Priority": 1, "Status": "Enabled",
+  "Filter": {}, "Destination": {"Bucket": "store://%s/%s"},
+  "DeleteMarkerReplication": {"Status": "Enabled"}}]}\n' "$RSTORE" "$BUCKET" |
+		"$BIN" replication put "$MNT/$BUCKET" -
+fi
 [ -e "$MNT/$BUCKET/hello.txt" ] ||
 	echo "hello from replicafs" >"$MNT/$BUCKET/hello.txt"
 if [ ! -e "$MNT/$BUCKET/docs/readme.md" ]; then
@@ -63,11 +86,10 @@ if [ ! -e "$MNT/$BUCKET/docs/readme.md" ]; then
 		>"$MNT/$BUCKET/docs/readme.md"
 fi
 
-# Replication (a rule on the bucket, a second store and a second mount
-# that serves the replica) goes here once `replicafs replication` exists.
-
 rel=${MNT#"$PWD"/}
+rrel=${RMNT#"$PWD"/}
 b=$rel/$BUCKET
+r=$rrel/$BUCKET
 try() {
 	if [ $# -gt 1 ]; then
 		printf '  %-44s # %s\n' "$1" "$2"
@@ -79,7 +101,10 @@ try() {
 echo
 echo "replicafs is mounted: store $STORE"
 echo "                      mount $MNT"
-echo "bucket '$BUCKET' holds hello.txt and docs/readme.md."
+echo "its replica:          store $RSTORE"
+echo "                      mount $RMNT"
+echo "bucket '$BUCKET' holds hello.txt and docs/readme.md; a rule replicates"
+echo "every new version of it to the replica store."
 echo
 echo "Try (from $PWD):"
 echo
@@ -97,5 +122,15 @@ try "replicafs versions $b/note.txt" "a delete marker on top; data kept"
 try "mkdir $rel/photos" "a new bucket"
 try "mkdir $rel/Bad_Name" "refused: not an S3 bucket name"
 echo
-try "fusermount3 -u $rel" "unmount"
+echo "Replication:"
+echo
+try "replicafs replication get $b" "the rule (S3's JSON)"
+try "echo backed up > $b/new.txt"
+try "replicafs wait $b && cat $r/new.txt" "arrived on the replica"
+try "replicafs versions $r/new.txt" "the same version ID"
+try "getfattr -n user.replicafs.replication-status $b/new.txt" "COMPLETED"
+try "getfattr -n user.replicafs.replication-status $r/new.txt" "REPLICA"
+try "replicafs status $b" "pending, bytes, latency, failed"
+echo
+try "fusermount3 -u $rel; fusermount3 -u $rrel" "unmount both"
 try "replicafs check $STORE" "check the store (unmounted)"

@@ -42,6 +42,7 @@ int bucket_row_get(struct conn *c, const char *name, struct bucket_row *b)
 		b->id = sqlite3_column_int64(s, 0);
 		b->versioning = sqlite3_column_int(s, 1);
 		bucket_meta_read(s, 2, &b->meta);
+		b->repl = sqlite3_column_int(s, 7);
 		err = 0;
 	} else if (err == 0) {
 		err = -ENOENT;
@@ -116,6 +117,9 @@ int store_bucket_delete(struct store *st, const char *name)
 		err = err < 0 ? err : -ENOTEMPTY;
 		goto out;
 	}
+	err = repl_bucket_forget(c, b.id);
+	if (err)
+		goto out;
 	s = stmt_get(c, ST_BUCKET_DELETE);
 	if (!s) {
 		err = -EIO;

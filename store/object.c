@@ -44,6 +44,8 @@ struct newver {
 	const char *link;	/* SYMLINK, else NULL */
 	int keep_xattrs;	/* copy the xattrs of the current version */
 	int64_t xattr_src;	/* else copy those of this version (0: none) */
+	const char *vid;	/* a replica's version ID, else NULL */
+	int64_t created_ns;	/* a replica's time of writing, else 0 */
 };
 
 /* ---- rows ----------------------------------------------------------- */
@@ -164,6 +166,11 @@ static int ver_remove(struct store *st, struct conn *c, int64_t id,
 
 	if (!s)
 		return -EIO;
+	err = repl_unqueue(c, id);
+	if (err) {
+		stmt_done(s);
+		return err;
+	}
 	sqlite3_bind_int64(s, 1, id);
 	err = stmt_run(c, s, "delete version");
 	if (err)
@@ -173,8 +180,10 @@ static int ver_remove(struct store *st, struct conn *c, int64_t id,
 
 /*
  * Write @nv as the newest version of @key in bucket @b with the rules of
- * the bucket's versioning (see the table above).  The version ID goes to
- * @vid_out (may be NULL) and the version to @obj_out (may be NULL).
+ * the bucket's versioning (see the table above), and queue it for
+ * replication.  The version ID goes to @vid_out (may be NULL) and the
+ * version to @obj_out (may be NULL).  A replica (@nv->vid set) keeps its
+ * ID and is not queued; 1 when the key has that version already.
  */
 static int ver_write(struct store *st, struct conn *c,
 		     const struct bucket_row *b, const char *key,
@@ -205,7 +214,14 @@ static int ver_write(struct store *st, struct conn *c,
 	}
 	if (nv->keep_xattrs && live)
 		xsrc = cur;
-	if (b->versioning == STORE_ENABLED) {
+	if (nv->vid) {
+		snprintf(vid, sizeof(vid), "%s", nv->vid);
+		err = ver_find(c, oid, vid, &null_id, null_sha);
+		if (err < 0)
+			return err;
+		if (err && strcmp(vid, STORE_NULL_VID))
+			return 1;	/* delivered before */
+	} else if (b->versioning == STORE_ENABLED) {
 		err = vid_new(vid);
 		if (err)
 			return err;
@@ -232,9 +248,10 @@ static int ver_write(struct store *st, struct conn *c,
 	sqlite3_bind_int64(s, 8, nv->meta.gid);
 	sqlite3_bind_int64(s, 9, nv->meta.mtime_ns ? nv->meta.mtime_ns : now);
 	sqlite3_bind_int64(s, 10, nv->meta.ctime_ns ? nv->meta.ctime_ns : now);
-	sqlite3_bind_int64(s, 11, now);
+	sqlite3_bind_int64(s, 11, nv->created_ns ? nv->created_ns : now);
 	if (nv->link)
 		bind_text(s, 12, nv->link, -1);
+	sqlite3_bind_int(s, 13, nv->vid != NULL);
 	err = stmt_run(c, s, "insert version");
 	if (err)
 		return err;
@@ -270,6 +287,8 @@ static int ver_write(struct store *st, struct conn *c,
 	sqlite3_bind_int(s, 2, nv->kind != STORE_DELETE_MARKER);
 	sqlite3_bind_int64(s, 3, oid);
 	err = stmt_run(c, s, "set current version");
+	if (!err && !nv->vid)
+		err = repl_enqueue(c, b, key, oid, id, nv->kind);
 	if (err)
 		return err;
 
@@ -289,8 +308,9 @@ static int ver_write(struct store *st, struct conn *c,
 			obj_out->meta.mtime_ns = now;
 		if (!obj_out->meta.ctime_ns)
 			obj_out->meta.ctime_ns = now;
-		obj_out->created_ns = now;
+		obj_out->created_ns = nv->created_ns ? nv->created_ns : now;
 		obj_out->is_latest = 1;
+		obj_out->is_replica = nv->vid != NULL;
 	}
 	return 0;
 }
@@ -475,6 +495,221 @@ out:
 	return err;
 }
 
+/* ---- replicas ------------------------------------------------------- */
+
+/* A staging file holding a copy of what @src holds from offset 0; the
+ * caller closes it with stage_close().  @src's offset is not moved. */
+static int stage_copy(struct store *st, int src, int *fd)
+{
+	static const size_t chunk = 1 << 20;
+	off_t in = 0;
+	char *buf = NULL;
+	ssize_t n, w;
+	int err;
+
+	err = store_stage_new(st, NULL, 0, fd);
+	if (err)
+		return err;
+	for (;;) {
+		n = copy_file_range(src, &in, *fd, NULL, 1 << 30, 0);
+		if (n >= 0 || errno != EINTR)
+			break;
+	}
+	if (n >= 0) {
+		while (n > 0)
+			n = copy_file_range(src, &in, *fd, NULL, 1 << 30, 0);
+		if (n == 0)
+			return 0;
+		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
+		    errno != EOPNOTSUPP) {
+			err = -errno;
+			goto fail;
+		}
+	}
+	/* No copy_file_range() between these files: copy by hand, from
+	 * where it stopped. */
+	buf = malloc(chunk);
+	if (!buf) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (;;) {
+		n = pread(src, buf, chunk, in);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (w = 0; w < n;) {
+			ssize_t m = write(*fd, buf + w, n - w);
+
+			if (m < 0 && errno == EINTR)
+				continue;
+			if (m < 0) {
+				err = -errno;
+				goto fail;
+			}
+			w += m;
+		}
+		in += n;
+	}
+	if (n < 0) {
+		err = -errno;
+		goto fail;
+	}
+	free(buf);
+	return 0;
+fail:
+	log_err("store: copy replica content: %s", strerror(-err));
+	free(buf);
+	stage_close(st, *fd);
+	*fd = -1;
+	return err;
+}
+
+/* Set the metadata of version @vid of @key in bucket @b to @meta. */
+static int replica_meta(struct conn *c, const struct bucket_row *b,
+			const char *key, const char *vid,
+			const struct store_meta *meta)
+{
+	char sha[65];
+	sqlite3_stmt *s;
+	int64_t oid, cur, id;
+	int err, live;
+
+	err = obj_get(c, b->id, key, &oid, &cur, &live);
+	if (err == 1)
+		err = ver_find(c, oid, vid, &id, sha);
+	if (err <= 0)
+		return err;
+	s = stmt_get(c, ST_VER_SET_META);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, meta->mode);
+	sqlite3_bind_int64(s, 2, meta->uid);
+	sqlite3_bind_int64(s, 3, meta->gid);
+	sqlite3_bind_int64(s, 4, meta->mtime_ns);
+	sqlite3_bind_int64(s, 5, meta->ctime_ns ? meta->ctime_ns : now_ns());
+	sqlite3_bind_int64(s, 6, id);
+	return stmt_run(c, s, "set replica meta");
+}
+
+int store_put_replica(struct store *st, const char *bucket, const char *key,
+		      const struct store_replica *r)
+{
+	struct newver nv = { .kind = r->kind };
+	char sha[65] = BLOB_EMPTY_SHA;
+	struct bucket_row b;
+	struct trash t;
+	struct stat sb;
+	struct conn *c;
+	size_t klen, i;
+	int64_t oid, cur, id;
+	int fd = -1, err, live;
+
+	trash_init(&t);
+	err = store_key_check(key);
+	if (err)
+		goto out;
+	klen = strlen(key);
+	if (!r->version_id || !*r->version_id ||
+	    strlen(r->version_id) > STORE_VID_MAX ||
+	    (r->kind == STORE_DIR) != (key[klen - 1] == '/') ||
+	    (r->kind == STORE_SYMLINK && !r->link_target) ||
+	    (r->kind != STORE_FILE && r->kind != STORE_SYMLINK &&
+	     r->kind != STORE_DIR && r->kind != STORE_DELETE_MARKER)) {
+		err = -EINVAL;
+		goto out;
+	}
+	if (r->kind == STORE_SYMLINK) {
+		nv.size = strlen(r->link_target);
+		if (nv.size > LINK_MAX_LEN) {
+			err = -ENAMETOOLONG;
+			goto out;
+		}
+		err = stage_mem(st, r->link_target, nv.size, &fd);
+		nv.link = r->link_target;
+	} else if (r->kind == STORE_FILE && r->fd >= 0) {
+		err = stage_copy(st, r->fd, &fd);
+	}
+	if (err)
+		goto out;
+	if (fd >= 0) {
+		err = store_hash_fd(fd, sha);
+		if (err)
+			goto out;
+		if (r->kind == STORE_FILE && r->sha256 &&
+		    strcmp(sha, r->sha256)) {
+			log_err("store: replica %s/%s %s: content does not "
+				"match its SHA-256", bucket, key,
+				r->version_id);
+			err = -EIO;
+			goto out;
+		}
+		if (fstat(fd, &sb)) {
+			err = -errno;
+			goto out;
+		}
+		if (r->kind == STORE_FILE)
+			nv.size = sb.st_size;
+	}
+	nv.sha = r->kind == STORE_DELETE_MARKER ? NULL : sha;
+	nv.meta = r->meta;
+	if (r->kind != STORE_DELETE_MARKER)
+		nv.meta.mode = type_bits(r->kind) | (r->meta.mode & 07777);
+	nv.vid = r->version_id;
+	nv.created_ns = r->created_ns;
+
+	err = conn_get(st, &c);
+	if (err)
+		goto out;
+	err = tx_begin(c);
+	if (err)
+		goto out;
+	err = bucket_row_get(c, bucket, &b);
+	if (!err && b.versioning != STORE_ENABLED) {
+		log_err("store: replica of %s/%s refused: versioning of "
+			"bucket %s is not Enabled", bucket, key, bucket);
+		err = -EINVAL;
+	}
+	if (!err && fd >= 0)
+		err = blob_place(st, fd, sha, 0);
+	if (!err)
+		err = ver_write(st, c, &b, key, &nv, NULL, NULL, &t);
+	if (err == 1) {
+		/* This version is there already: delivered twice, or again
+		 * after a change of its metadata (chmod, chown, touch),
+		 * which the replica takes in place as the source did. */
+		err = 0;
+		if (r->kind != STORE_DELETE_MARKER)
+			err = replica_meta(c, &b, key, r->version_id,
+					   &nv.meta);
+	} else if (!err && r->nxattrs && r->kind != STORE_DELETE_MARKER) {
+		err = obj_get(c, b.id, key, &oid, &cur, &live);
+		if (err == 1)
+			err = 0;
+		for (i = 0; !err && i < r->nxattrs; i++) {
+			sqlite3_stmt *s = stmt_get(c, ST_XATTR_PUT);
+
+			if (!s) {
+				err = -EIO;
+				break;
+			}
+			id = cur;
+			sqlite3_bind_int64(s, 1, id);
+			bind_text(s, 2, r->xattrs[i].name, -1);
+			sqlite3_bind_blob(s, 3, r->xattrs[i].value,
+					  (int)r->xattrs[i].size,
+					  SQLITE_STATIC);
+			err = stmt_run(c, s, "put replica xattr");
+		}
+	}
+	err = tx_end(st, c, err, &t);
+out:
+	stage_close(st, fd);
+	trash_release(&t);
+	return err;
+}
+
 /* ---- DELETE --------------------------------------------------------- */
 
 int store_delete(struct store *st, const char *bucket, const char *key,
@@ -598,6 +833,9 @@ int store_set_meta(struct store *st, const char *bucket, const char *key,
 	sqlite3_bind_int64(s, 5, now_ns());
 	sqlite3_bind_int64(s, 6, cur);
 	err = stmt_run(c, s, "set meta");
+	/* The replicas take the change too: the version goes again. */
+	if (!err && !o.is_replica)
+		err = repl_enqueue(c, &b, key, oid, cur, o.kind);
 out:
 	return tx_end(st, c, err, &t);
 }

@@ -67,6 +67,7 @@ void ver_row_read(sqlite3_stmt *s, int col, struct store_obj *o,
 	o->meta.mtime_ns = sqlite3_column_int64(s, col + 8);
 	o->meta.ctime_ns = sqlite3_column_int64(s, col + 9);
 	o->created_ns = sqlite3_column_int64(s, col + 10);
+	o->is_replica = sqlite3_column_int(s, col + 11);
 }
 
 /* A directory entry made from marker version @o, or with no marker (@o

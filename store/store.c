@@ -68,7 +68,7 @@
 #include <unistd.h>
 
 /* Schema version this code writes; see migrations[]. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -76,7 +76,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_DATA_VERSION] = "PRAGMA data_version",
 	[ST_BUCKET_GET] = "SELECT id, versioning, mode, uid, gid, mtime_ns, "
-			  "ctime_ns FROM buckets WHERE name = ?",
+			  "ctime_ns, repl FROM buckets WHERE name = ?",
 	[ST_BUCKET_NEXT] = "SELECT name, versioning, mode, uid, gid, "
 			   "mtime_ns, ctime_ns FROM buckets WHERE name > ? "
 			   "ORDER BY name LIMIT 1",
@@ -108,8 +108,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 			 "ORDER BY v.id DESC LIMIT 1",
 	[ST_VER_INSERT] = "INSERT INTO versions(object, vid, kind, sha256, "
 			  "size, mode, uid, gid, mtime_ns, ctime_ns, "
-			  "created_ns, link) "
-			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			  "created_ns, link, replica) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[ST_VER_SET_VID] = "UPDATE versions SET vid = ? WHERE id = ?",
 	[ST_VER_DELETE] = "DELETE FROM versions WHERE id = ?",
 	[ST_VER_SET_META] = "UPDATE versions SET mode = ?, uid = ?, gid = ?, "
@@ -147,6 +147,12 @@ static const char *const stmt_sql[ST_COUNT] = {
 			  "INDEXED BY objects_live "
 			  "WHERE o.bucket = ? AND o.live = 1 "
 			  "AND o.key >= ? AND o.key < ? ORDER BY o.key",
+	[ST_REPL_TARGETS] = "SELECT rule, prefix, tags, dest, delete_markers "
+			    "FROM repl_targets WHERE bucket = ? "
+			    "ORDER BY priority DESC, id",
+	[ST_REPL_ENQUEUE] = "INSERT INTO repl_queue(version, object, dest, "
+			    "rule, queued_ns) VALUES (?, ?, ?, ?, ?)",
+	[ST_REPL_UNQUEUE] = "DELETE FROM repl_queue WHERE version = ?",
 	[ST_CHECK_INTEGRITY] = "PRAGMA integrity_check",
 	[ST_CHECK_BLOBS] = "SELECT sha256, size, id FROM versions "
 			   "WHERE sha256 IS NOT NULL ORDER BY sha256",
@@ -411,16 +417,68 @@ static const char schema_v1[] =
 	" value BLOB,"
 	" PRIMARY KEY(version, name)) WITHOUT ROWID;";
 
+/* Version 1 to 2: replication.  Per bucket its configuration and the
+ * targets compiled from it (buckets.repl counts them, so that a bucket
+ * without rules costs nothing at commit); per version and destination a
+ * queue row, which is also the replication status (0 PENDING, 1
+ * COMPLETED, 2 FAILED); versions.replica marks what arrived by
+ * replication. */
+static const char schema_v2[] =
+	"ALTER TABLE buckets ADD COLUMN repl INT NOT NULL DEFAULT 0;"
+	"ALTER TABLE versions ADD COLUMN replica INT NOT NULL DEFAULT 0;"
+	"CREATE TABLE repl_config("
+	" bucket INTEGER PRIMARY KEY REFERENCES buckets,"
+	" json TEXT NOT NULL,"
+	" hook TEXT,"
+	" set_ns INT NOT NULL);"
+	"CREATE TABLE repl_targets("
+	" id INTEGER PRIMARY KEY,"
+	" bucket INT NOT NULL REFERENCES buckets,"
+	" rule TEXT NOT NULL,"
+	" priority INT NOT NULL,"
+	" prefix TEXT NOT NULL,"
+	/* "key=value" lines, or NULL */
+	" tags TEXT,"
+	" dest TEXT NOT NULL,"
+	" delete_markers INT NOT NULL,"
+	" threshold_ns INT NOT NULL);"
+	"CREATE INDEX repl_targets_bucket ON repl_targets(bucket, priority);"
+	"CREATE TABLE repl_queue("
+	/* order of queueing = order of writing, per key */
+	" id INTEGER PRIMARY KEY,"
+	" version INT NOT NULL REFERENCES versions,"
+	" object INT NOT NULL REFERENCES objects,"
+	" dest TEXT NOT NULL,"
+	" rule TEXT NOT NULL,"
+	" status INT NOT NULL DEFAULT 0,"
+	" attempts INT NOT NULL DEFAULT 0,"
+	/* due time; a claim moves it to the lease's end */
+	" next_ns INT NOT NULL DEFAULT 0,"
+	/* pid of the process holding the lease, 0 for none */
+	" owner INT NOT NULL DEFAULT 0,"
+	" queued_ns INT NOT NULL,"
+	" done_ns INT,"
+	" error TEXT,"
+	/* 1 once it was reported as past its rule's threshold */
+	" late INT NOT NULL DEFAULT 0,"
+	" job INT NOT NULL DEFAULT 0);"
+	"CREATE INDEX repl_queue_due ON repl_queue(next_ns) WHERE status = 0;"
+	"CREATE INDEX repl_queue_order ON repl_queue(object, dest, id) "
+	" WHERE status = 0;"
+	"CREATE INDEX repl_queue_version ON repl_queue(version);"
+	"CREATE INDEX repl_queue_open ON repl_queue(dest) WHERE status != 1;";
+
 /* migrations[i] takes the catalog from user_version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v1,
+	schema_v2,
 };
 
 static int schema_migrate(struct store *st, struct conn *c)
 {
 	sqlite3_stmt *s = NULL;
 	char sql[64];
-	int rc, err, version;
+	int rc, err, version, start;
 
 	err = tx_begin(c);
 	if (err)
@@ -434,6 +492,7 @@ static int schema_migrate(struct store *st, struct conn *c)
 	if (err < 0)
 		goto out;
 	version = sqlite3_column_int(s, 0);
+	start = version;
 	if (version > SCHEMA_VERSION) {
 		log_err("store: %s: catalog schema %d is newer than %d, "
 			"which this program knows",
@@ -450,6 +509,14 @@ static int schema_migrate(struct store *st, struct conn *c)
 		}
 		log_info("store: %s: catalog migrated to schema %d", st->dir,
 			 version + 1);
+	}
+	if (version == start) {
+		/* Nothing to write: a full disk must not keep a store from
+		 * opening. */
+		sqlite3_finalize(s);
+		s = NULL;
+		tx_rollback(c);
+		return 0;
 	}
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
 		 SCHEMA_VERSION);

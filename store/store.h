@@ -76,6 +76,7 @@ struct store_obj {
 	int64_t created_ns;	/* when this version was written (S3's
 				 * LastModified) */
 	int is_latest;		/* in version listings */
+	int is_replica;		/* written by replication (status REPLICA) */
 	int has_marker;		/* STORE_DIR: a "prefix/" object exists */
 };
 
@@ -350,6 +351,173 @@ struct store_replica {
  */
 int store_put_replica(struct store *st, const char *bucket, const char *key,
 		      const struct store_replica *r);
+
+/* ---- Replication: rules, queue and status (the catalog side) -------- */
+
+/*
+ * The store keeps, per bucket, the replication configuration (its JSON
+ * text, opaque here: replicator/rules.c parses it) and the targets compiled
+ * from its enabled rules.  Every version committed in a bucket with
+ * targets gets, in the same transaction, one queue row per destination
+ * that a target sends it to (S3's rules: the key starts with the target's
+ * prefix, the version has the target's tags, a delete marker only where
+ * delete_markers is set, a target with tags never takes delete markers;
+ * of several targets naming one destination, the highest priority
+ * decides).  Replicas (store_put_replica()) and permanent deletes of a
+ * version are never queued.  A queue row is the replication status of
+ * its version at its destination, and stays after it completes.
+ */
+
+/* The name prefix of the extended attributes that hold an object's S3
+ * tags: tag K=V is the xattr "user.s3.tag.K" with value V. */
+#define STORE_TAG_XATTR "user.s3.tag."
+
+/* Longest destination URL. */
+#define STORE_URL_MAX 4096
+/* Longest rule ID (S3's limit). */
+#define STORE_RULE_ID_MAX 255
+
+/* One tag of a target's filter. */
+struct store_tag {
+	const char *key;
+	const char *value;
+};
+
+/* One enabled rule's destination, compiled by the replicator. */
+struct store_repl_target {
+	const char *rule_id;
+	int priority;
+	const char *prefix;		/* "" for every key */
+	const struct store_tag *tags;	/* all required */
+	size_t ntags;
+	const char *dest;		/* the destination's URL */
+	int delete_markers;		/* DeleteMarkerReplication Enabled */
+	int64_t threshold_ns;		/* replication-time threshold */
+};
+
+/*
+ * Set the replication configuration of @bucket: its text @json (kept and
+ * given back by store_repl_config_get()), an optional @hook command (NULL:
+ * none) run when a version misses its threshold, and its targets; versions
+ * written from now on are queued by them.  @json NULL removes the
+ * configuration.  -ENOENT for no such bucket.
+ */
+int store_repl_config_set(struct store *st, const char *bucket,
+			  const char *json, const char *hook,
+			  const struct store_repl_target *targets, size_t n);
+
+/* The configuration text of @bucket into *@json_out and its hook into
+ * *@hook_out (each may be NULL; both malloc()ed, freed by the caller;
+ * *hook_out NULL when none).  -ENOENT when the bucket has none. */
+int store_repl_config_get(struct store *st, const char *bucket,
+			  char **json_out, char **hook_out);
+
+enum store_repl_status {
+	STORE_REPL_PENDING = 0,
+	STORE_REPL_COMPLETED = 1,
+	STORE_REPL_FAILED = 2,
+	STORE_REPL_REPLICA = 3,	/* only as a version's overall status */
+	STORE_REPL_NONE = 4,	/* no rule sent the version anywhere */
+};
+
+/* S3's name of a status: "PENDING", "COMPLETED", "FAILED", "REPLICA", or
+ * "" for STORE_REPL_NONE. */
+const char *store_repl_status_name(enum store_repl_status s);
+
+/* One queued delivery, as a worker claims it. */
+struct store_repl_task {
+	int64_t id;
+	char bucket[64];
+	char key[STORE_KEY_MAX + 1];
+	char dest[STORE_URL_MAX + 1];
+	char rule_id[STORE_RULE_ID_MAX + 1];
+	struct store_obj obj;	/* the version: kind, ID, sha256, meta... */
+	int attempts;		/* failed attempts so far */
+	int64_t queued_ns;	/* when the version was queued */
+	int64_t threshold_ns;	/* of its rule; 0 when the rule is gone */
+	int late;		/* already reported as past the threshold */
+	int64_t job;		/* batch job, 0 for live replication */
+};
+
+/*
+ * Claim up to @max due deliveries into @out (*@n gets how many), for
+ * @lease_ns: a claimed row is not handed out again until the lease ends or
+ * the claiming process is dead (store_repl_release_dead()).  Only the
+ * oldest pending delivery of a key to a destination is ever due, so the
+ * versions of a key reach a destination in the order they were written.
+ */
+int store_repl_claim(struct store *st, size_t max, int64_t lease_ns,
+		     struct store_repl_task *out, size_t *n);
+
+/*
+ * Record the outcome of task @id: STORE_REPL_COMPLETED, STORE_REPL_FAILED
+ * with @error (a sentence; may be NULL), or STORE_REPL_PENDING to retry at
+ * @next_ns (one more failed attempt, @error kept as the last one).
+ */
+int store_repl_done(struct store *st, int64_t id,
+		    enum store_repl_status status, int64_t next_ns,
+		    const char *error);
+
+/*
+ * Pending deliveries that have waited longer than their rule's threshold
+ * and were not reported yet: each is marked as reported and passed to @cb
+ * (with the fields of a claimed task; @cb must not call the store's write
+ * functions).  Returns how many, or a negative errno.
+ */
+typedef void (*store_repl_task_cb)(void *arg,
+				   const struct store_repl_task *t);
+int store_repl_overdue(struct store *st, store_repl_task_cb cb, void *arg);
+
+/* Mark task @id as reported past its threshold: 1 if this call marked it,
+ * 0 if it was already, or a negative errno. */
+int store_repl_mark_late(struct store *st, int64_t id);
+
+/* Make the leased deliveries of processes that no longer run due again
+ * (after a crash).  *@n (may be NULL) gets how many. */
+int store_repl_release_dead(struct store *st, size_t *n);
+
+/* Pending deliveries in @bucket (NULL: in the whole store). */
+int store_repl_pending(struct store *st, const char *bucket, uint64_t *n);
+
+/* The overall replication status of version @version_id of @key: REPLICA
+ * for a replica, NONE when it was not queued, else FAILED if any
+ * destination failed, PENDING if any is pending, else COMPLETED; and, with
+ * @cb, each destination's status and last error (NULL if none). */
+typedef int (*store_repl_dest_cb)(void *arg, const char *dest,
+				  const char *rule_id,
+				  enum store_repl_status status,
+				  const char *error);
+int store_repl_version_status(struct store *st, const char *bucket,
+			      const char *key, const char *version_id,
+			      enum store_repl_status *overall,
+			      store_repl_dest_cb cb, void *arg);
+
+/* What `replicafs status` shows for one rule and destination. */
+struct store_repl_stat {
+	char bucket[64];
+	char rule_id[STORE_RULE_ID_MAX + 1];
+	char dest[STORE_URL_MAX + 1];
+	uint64_t ops_pending;
+	uint64_t bytes_pending;
+	uint64_t ops_failed;
+	int64_t oldest_pending_ns;	/* queue time; 0 when none */
+	char last_error[512];		/* "" when none */
+	int64_t last_error_ns;
+};
+
+/* Call @cb for each rule and destination of @bucket (NULL: every bucket),
+ * those with rules now and those with deliveries pending or failed. */
+typedef int (*store_repl_stat_cb)(void *arg,
+				  const struct store_repl_stat *stat);
+int store_repl_stats(struct store *st, const char *bucket,
+		     store_repl_stat_cb cb, void *arg);
+
+/* The user xattrs of version @version_id of @key, for the replicator:
+ * *@out is a malloc()ed array (names and values inside the same block),
+ * freed by the caller with free(). */
+int store_version_xattrs(struct store *st, const char *bucket,
+			 const char *key, const char *version_id,
+			 struct store_xattr **out, size_t *n);
 
 /* ---- Reading -------------------------------------------------------- */
 

@@ -61,6 +61,9 @@ enum stmt_id {
 	ST_LIVE_FIRST,
 	ST_LIVE_FIRST_BELOW,
 	ST_LIVE_RANGE,
+	ST_REPL_TARGETS,
+	ST_REPL_ENQUEUE,
+	ST_REPL_UNQUEUE,
 	ST_CHECK_INTEGRITY,
 	ST_CHECK_BLOBS,
 	ST_CHECK_OBJECTS,
@@ -142,6 +145,7 @@ struct bucket_row {
 	int64_t id;
 	enum store_versioning versioning;
 	struct store_meta meta;
+	int repl;	/* how many replication targets it has */
 };
 
 /* Read bucket @name into @b: 0, -ENOENT or another negative errno. */
@@ -153,12 +157,30 @@ int bucket_row_get(struct conn *c, const char *name, struct bucket_row *b);
  * ver_row_read(). */
 #define VER_COLS                                                              \
 	"v.id, v.vid, v.kind, v.sha256, v.size, v.mode, v.uid, v.gid, "      \
-	"v.mtime_ns, v.ctime_ns, v.created_ns"
-#define VER_NCOLS 11
+	"v.mtime_ns, v.ctime_ns, v.created_ns, v.replica"
+#define VER_NCOLS 12
 
 /* Fill @o and *@id (may be NULL) from the VER_COLS of @s at column @col. */
 void ver_row_read(sqlite3_stmt *s, int col, struct store_obj *o,
 		  int64_t *id);
+
+/* ---- repl.c --------------------------------------------------------- */
+
+/*
+ * Within the write transaction that wrote version row @vid (kind @kind) of
+ * object @oid, key @key, in bucket @b: queue it for every destination the
+ * bucket's targets send it to.  Does nothing for a bucket without targets.
+ */
+int repl_enqueue(struct conn *c, const struct bucket_row *b, const char *key,
+		 int64_t oid, int64_t vid, enum store_kind kind);
+
+/* Within a write transaction: forget the deliveries of version row @vid,
+ * which is being removed. */
+int repl_unqueue(struct conn *c, int64_t vid);
+
+/* Within a write transaction: remove bucket @bid's replication
+ * configuration and targets (the bucket is going). */
+int repl_bucket_forget(struct conn *c, int64_t bid);
 
 /* ---- test hooks (tests/unit only) ----------------------------------- */
 

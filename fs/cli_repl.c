@@ -1,0 +1,647 @@
+/*
+ * cli_repl.c - the replication commands:
+ *
+ *   replicafs replication put BUCKET-PATH FILE.json [--hook CMD]
+ *   replicafs replication get BUCKET-PATH
+ *   replicafs replication delete BUCKET-PATH
+ *   replicafs status [PATH | --store DIR] [--json]
+ *   replicafs wait [PATH | --store DIR] [--timeout SECONDS]
+ *   replicafs replicate STORE [--follow] [--workers N]
+ *
+ * A PATH is found in its mount as cli.c does (the hidden xattrs); the root
+ * of a mount means every bucket of its store.  The rules themselves are
+ * parsed and checked by replicator/rules.c; the store keeps the text and
+ * the compiled targets.
+ */
+#include "fs/fs_i.h"
+#include "replicator/dest.h"
+#include "replicator/rules.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/log.h"
+
+/* Where a command works: a store, and a bucket in it ("" for all). */
+struct where {
+	char store[PATH_MAX];
+	char bucket[64];
+	char key[STORE_KEY_MAX + 1];
+};
+
+static int attr(const char *path, const char *name, char *buf, size_t size)
+{
+	ssize_t n = getxattr(path, name, buf, size - 1);
+
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* Fill @w from @path, a path inside a mount. */
+static int locate(const char *path, struct where *w)
+{
+	char p[64 + STORE_KEY_MAX + 2];
+	char *slash;
+	int err;
+
+	memset(w, 0, sizeof(*w));
+	err = attr(path, "user.replicafs.store", w->store, sizeof(w->store));
+	if (!err)
+		err = attr(path, "user.replicafs.path", p, sizeof(p));
+	if (err) {
+		fprintf(stderr, "replicafs: %s: %s\n", path,
+			err == -ENOENT ? "no such file or directory"
+				       : "not inside a replicafs mount");
+		return -1;
+	}
+	slash = strchr(p, '/');
+	if (slash) {
+		*slash = '\0';
+		if (strlen(slash + 1) >= sizeof(w->key))
+			goto toolong;
+		memcpy(w->key, slash + 1, strlen(slash + 1) + 1);
+	}
+	if (strlen(p) >= sizeof(w->bucket))
+		goto toolong;
+	memcpy(w->bucket, p, strlen(p) + 1);
+	return 0;
+toolong:
+	fprintf(stderr, "replicafs: %s: name too long\n", path);
+	return -1;
+}
+
+static int open_store(const char *dir, struct store **st)
+{
+	int err = store_open(dir, 0, st);
+
+	if (err)
+		fprintf(stderr, "replicafs: cannot open store %s: %s\n", dir,
+			err == -ENOENT ? "no such store" : strerror(-err));
+	return err;
+}
+
+/* Print @s as a JSON string. */
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+/* ---- replication put / get / delete --------------------------------- */
+
+/* Read all of @path into a malloc()ed, NUL-terminated buffer. */
+static int slurp(const char *path, char **out)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap), *grow;
+	FILE *f;
+
+	*out = NULL;
+	if (!buf)
+		return -ENOMEM;
+	f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+	if (!f) {
+		free(buf);
+		return -errno;
+	}
+	for (;;) {
+		size_t n = fread(buf + len, 1, cap - len - 1, f);
+
+		len += n;
+		if (len < cap - 1)
+			break;
+		if (cap >= 16u << 20) {
+			free(buf);
+			if (f != stdin)
+				fclose(f);
+			return -EFBIG;
+		}
+		grow = realloc(buf, cap * 2);
+		if (!grow) {
+			free(buf);
+			if (f != stdin)
+				fclose(f);
+			return -ENOMEM;
+		}
+		buf = grow;
+		cap *= 2;
+	}
+	if (ferror(f)) {
+		free(buf);
+		if (f != stdin)
+			fclose(f);
+		return -EIO;
+	}
+	if (f != stdin)
+		fclose(f);
+	buf[len] = '\0';
+	*out = buf;
+	return 0;
+}
+
+/* Check that every destination of @cfg exists and can take versions. */
+static int check_dests(const struct repl_config *cfg, const char *bucket,
+		       const char *store_dir)
+{
+	char msg[512];
+	struct dest *d;
+	size_t i;
+	int err;
+
+	for (i = 0; i < cfg->nrules; i++) {
+		const struct repl_rule *r = &cfg->rules[i];
+
+		if (!r->enabled)
+			continue;
+		err = dest_open(r->dest.url, &d, msg, sizeof(msg));
+		if (!err) {
+			err = d->ops->check(d, msg, sizeof(msg));
+			dest_close(d);
+		}
+		if (err) {
+			fprintf(stderr, "replicafs: replication: rule %s: %s\n",
+				r->id, msg);
+			return -1;
+		}
+		if (r->dest.kind == REPL_DEST_STORE &&
+		    !strcmp(r->dest.path, store_dir) &&
+		    !strcmp(r->dest.bucket, bucket)) {
+			fprintf(stderr, "replicafs: replication: rule %s: a "
+					"bucket cannot replicate to itself\n",
+				r->id);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int repl_put(struct store *st, const struct where *w,
+		    const char *file, const char *hook)
+{
+	struct store_repl_target *t = NULL;
+	struct store_tag *tags = NULL;
+	struct repl_config *cfg = NULL;
+	enum store_versioning v;
+	char *text = NULL, *json = NULL, err_msg[512];
+	size_t n, i, j, k = 0, ntags = 0;
+	int64_t minute_ns = 60 * 1000000000LL;
+	const char *test_minute;
+	int err, ret = 1;
+
+	err = slurp(file, &text);
+	if (err) {
+		fprintf(stderr, "replicafs: replication: cannot read %s: %s\n",
+			file, strerror(-err));
+		goto out;
+	}
+	err = repl_config_parse(text, strlen(text), &cfg, err_msg,
+				sizeof(err_msg));
+	if (err) {
+		fprintf(stderr, "replicafs: replication: %s: %s\n", file,
+			err_msg);
+		goto out;
+	}
+	err = store_bucket_get(st, w->bucket, NULL, &v);
+	if (err) {
+		fprintf(stderr, "replicafs: replication: bucket %s: %s\n",
+			w->bucket, strerror(-err));
+		goto out;
+	}
+	if (v != STORE_ENABLED) {
+		fprintf(stderr, "replicafs: replication: versioning of bucket "
+				"%s is not Enabled (replicafs versioning PATH "
+				"enable)\n", w->bucket);
+		goto out;
+	}
+	if (check_dests(cfg, w->bucket, store_path(st)))
+		goto out;
+	/* Tests shorten the minute of ReplicationTime.Time.Minutes. */
+	test_minute = getenv("REPLICAFS_TEST_MINUTE_MS");
+	if (test_minute && strtol(test_minute, NULL, 10) > 0)
+		minute_ns = strtol(test_minute, NULL, 10) * 1000000LL;
+	n = cfg->nrules;
+	for (i = 0; i < n; i++)
+		ntags += cfg->rules[i].filter.ntags;
+	t = calloc(n ? n : 1, sizeof(*t));
+	tags = calloc(ntags ? ntags : 1, sizeof(*tags));
+	if (!t || !tags) {
+		fprintf(stderr, "replicafs: replication: out of memory\n");
+		goto out;
+	}
+	for (i = 0, ntags = 0; i < n; i++) {
+		const struct repl_rule *r = &cfg->rules[i];
+
+		if (!r->enabled)
+			continue;
+		t[k].rule_id = r->id;
+		t[k].priority = r->priority;
+		t[k].prefix = r->filter.prefix;
+		t[k].tags = tags + ntags;
+		for (j = 0; j < r->filter.ntags; j++, ntags++) {
+			tags[ntags].key = r->filter.tags[j].key;
+			tags[ntags].value = r->filter.tags[j].value;
+		}
+		t[k].ntags = r->filter.ntags;
+		t[k].dest = r->dest.url;
+		t[k].delete_markers = r->delete_markers;
+		t[k].threshold_ns = (int64_t)r->time_minutes * minute_ns;
+		k++;
+	}
+	json = repl_config_to_json(cfg);
+	if (!json) {
+		fprintf(stderr, "replicafs: replication: out of memory\n");
+		goto out;
+	}
+	err = store_repl_config_set(st, w->bucket, json, hook, t, k);
+	if (err) {
+		fprintf(stderr, "replicafs: replication: cannot save the "
+				"rules of %s: %s\n", w->bucket, strerror(-err));
+		goto out;
+	}
+	printf("replication of %s: %zu rule%s, %zu enabled\n", w->bucket, n,
+	       n == 1 ? "" : "s", k);
+	ret = 0;
+out:
+	free(json);
+	free(t);
+	free(tags);
+	repl_config_free(cfg);
+	free(text);
+	return ret;
+}
+
+static int cmd_replication(int argc, char **argv)
+{
+	const char *verb = argc > 1 ? argv[1] : "", *hook = NULL;
+	struct where w;
+	struct store *st;
+	char *json = NULL;
+	int err, ret = 1;
+
+	if (!strcmp(verb, "put") && argc == 6 && !strcmp(argv[4], "--hook"))
+		hook = argv[5];
+	else if (!(!strcmp(verb, "put") && argc == 4) &&
+		 !((!strcmp(verb, "get") || !strcmp(verb, "delete")) &&
+		   argc == 3)) {
+		fprintf(stderr, "usage: replicafs replication put BUCKET-PATH "
+				"FILE.json [--hook CMD]\n"
+				"       replicafs replication get BUCKET-PATH\n"
+				"       replicafs replication delete "
+				"BUCKET-PATH\n");
+		return 2;
+	}
+	if (locate(argv[2], &w))
+		return 1;
+	if (!w.bucket[0] || w.key[0]) {
+		fprintf(stderr, "replicafs: replication: %s is not a bucket "
+				"(rules are set per bucket)\n", argv[2]);
+		return 2;
+	}
+	if (open_store(w.store, &st))
+		return 1;
+	if (!strcmp(verb, "put")) {
+		ret = repl_put(st, &w, argv[3], hook);
+	} else if (!strcmp(verb, "get")) {
+		err = store_repl_config_get(st, w.bucket, &json, NULL);
+		if (err == -ENOENT)
+			fprintf(stderr, "replicafs: replication: bucket %s has "
+					"no replication configuration\n",
+				w.bucket);
+		else if (err)
+			fprintf(stderr, "replicafs: replication: %s: %s\n",
+				w.bucket, strerror(-err));
+		else
+			printf("%s\n", json);
+		ret = err ? 1 : 0;
+		free(json);
+	} else {
+		err = store_repl_config_get(st, w.bucket, NULL, NULL);
+		if (!err)
+			err = store_repl_config_set(st, w.bucket, NULL, NULL,
+						    NULL, 0);
+		if (err == -ENOENT)
+			fprintf(stderr, "replicafs: replication: bucket %s has "
+					"no replication configuration\n",
+				w.bucket);
+		else if (err)
+			fprintf(stderr, "replicafs: replication: %s: %s\n",
+				w.bucket, strerror(-err));
+		ret = err ? 1 : 0;
+	}
+	store_close(st);
+	return ret;
+}
+
+/* ---- status, wait --------------------------------------------------- */
+
+/* Parse "[PATH | --store DIR] [--json] [--timeout S]" of status/wait. */
+static int scope_args(int argc, char **argv, struct where *w, int *json,
+		      double *timeout)
+{
+	const char *path = NULL, *store = NULL;
+	char *end;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (json && !strcmp(argv[i], "--json")) {
+			*json = 1;
+		} else if (!strcmp(argv[i], "--store") && i + 1 < argc) {
+			store = argv[++i];
+		} else if (timeout && !strcmp(argv[i], "--timeout") &&
+			   i + 1 < argc) {
+			errno = 0;
+			*timeout = strtod(argv[++i], &end);
+			if (errno || *end || *timeout < 0) {
+				fprintf(stderr, "replicafs: %s: bad timeout "
+						"'%s'\n", argv[0], argv[i]);
+				return 2;
+			}
+		} else if (argv[i][0] != '-' && !path) {
+			path = argv[i];
+		} else {
+			fprintf(stderr, "replicafs: %s: unexpected '%s'\n",
+				argv[0], argv[i]);
+			return 2;
+		}
+	}
+	if (store && path) {
+		fprintf(stderr, "replicafs: %s: give a PATH or --store, not "
+				"both\n", argv[0]);
+		return 2;
+	}
+	if (store) {
+		memset(w, 0, sizeof(*w));
+		if (!realpath(store, w->store)) {
+			fprintf(stderr, "replicafs: store %s: %s\n", store,
+				strerror(errno));
+			return 1;
+		}
+		return 0;
+	}
+	return locate(path ? path : ".", w) ? 1 : 0;
+}
+
+struct status_out {
+	int json;
+	int n;
+};
+
+static void age(int64_t ns, char *buf, size_t size)
+{
+	int64_t s = ns / 1000000000;
+
+	if (s < 120)
+		snprintf(buf, size, "%llds", (long long)s);
+	else if (s < 7200)
+		snprintf(buf, size, "%lldm", (long long)(s / 60));
+	else
+		snprintf(buf, size, "%lldh", (long long)(s / 3600));
+}
+
+static int64_t wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int print_stat(void *arg, const struct store_repl_stat *s)
+{
+	struct status_out *o = arg;
+	int64_t lat = s->ops_pending ? wall_now() - s->oldest_pending_ns : 0;
+	char a[32];
+
+	if (lat < 0)
+		lat = 0;
+	if (o->json) {
+		printf("%s\n  {\"bucket\": ", o->n ? "," : "");
+		json_str(s->bucket);
+		printf(", \"rule\": ");
+		json_str(s->rule_id);
+		printf(", \"destination\": ");
+		json_str(s->dest);
+		printf(", \"operations_pending\": %llu, \"bytes_pending\": "
+		       "%llu, \"replication_latency_seconds\": %.3f, "
+		       "\"operations_failed\": %llu, \"last_error\": ",
+		       (unsigned long long)s->ops_pending,
+		       (unsigned long long)s->bytes_pending, lat / 1e9,
+		       (unsigned long long)s->ops_failed);
+		if (s->last_error[0])
+			json_str(s->last_error);
+		else
+			printf("null");
+		printf("}");
+	} else {
+		if (!o->n)
+			printf("%-16s %-16s %-40s %9s %12s %8s %7s\n", "BUCKET",
+			       "RULE", "DESTINATION", "PENDING", "BYTES",
+			       "LATENCY", "FAILED");
+		age(lat, a, sizeof(a));
+		printf("%-16s %-16s %-40s %9llu %12llu %8s %7llu\n", s->bucket,
+		       s->rule_id, s->dest, (unsigned long long)s->ops_pending,
+		       (unsigned long long)s->bytes_pending, a,
+		       (unsigned long long)s->ops_failed);
+		if (s->last_error[0])
+			printf("  last error: %s\n", s->last_error);
+	}
+	o->n++;
+	return 0;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	struct status_out o = { 0 };
+	struct where w;
+	struct store *st;
+	int err;
+
+	err = scope_args(argc, argv, &w, &o.json, NULL);
+	if (err)
+		return err;
+	if (open_store(w.store, &st))
+		return 1;
+	if (o.json)
+		printf("[");
+	err = store_repl_stats(st, w.bucket[0] ? w.bucket : NULL, print_stat,
+			       &o);
+	if (o.json)
+		printf("%s]\n", o.n ? "\n" : "");
+	else if (!err && !o.n)
+		printf("no replication rules%s%s\n", w.bucket[0] ? " on " : "",
+		       w.bucket);
+	if (err)
+		fprintf(stderr, "replicafs: status: %s\n", strerror(-err));
+	store_close(st);
+	return err ? 1 : 0;
+}
+
+struct fail_count {
+	uint64_t failed;
+};
+
+static int count_failed(void *arg, const struct store_repl_stat *s)
+{
+	((struct fail_count *)arg)->failed += s->ops_failed;
+	return 0;
+}
+
+static int cmd_wait(int argc, char **argv)
+{
+	struct fail_count fc = { 0 };
+	double timeout = -1;
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	int64_t start = wall_now();
+	uint64_t pending = 0;
+	struct where w;
+	struct store *st;
+	int err;
+
+	err = scope_args(argc, argv, &w, NULL, &timeout);
+	if (err)
+		return err;
+	if (open_store(w.store, &st))
+		return 1;
+	for (;;) {
+		err = store_repl_pending(st, w.bucket[0] ? w.bucket : NULL,
+					 &pending);
+		if (err || !pending)
+			break;
+		if (timeout >= 0 && wall_now() - start > timeout * 1e9)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	if (!err)
+		err = store_repl_stats(st, w.bucket[0] ? w.bucket : NULL,
+				       count_failed, &fc);
+	store_close(st);
+	if (err) {
+		fprintf(stderr, "replicafs: wait: %s\n", strerror(-err));
+		return 1;
+	}
+	if (pending) {
+		fprintf(stderr, "replicafs: wait: %llu deliveries still "
+				"pending after %g s\n",
+			(unsigned long long)pending, timeout);
+		return 1;
+	}
+	if (fc.failed)
+		fprintf(stderr, "replicafs: wait: nothing pending, but %llu "
+				"deliveries FAILED (see replicafs status)\n",
+			(unsigned long long)fc.failed);
+	return 0;
+}
+
+/* ---- replicate ------------------------------------------------------ */
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static int cmd_replicate(int argc, char **argv)
+{
+	struct repl_engine_opts o = { 0 };
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct repl_engine *e = NULL;
+	const char *dir = NULL;
+	uint64_t pending, done, failed;
+	struct store *st;
+	char *end;
+	int follow = 0, i, err, idle = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--follow")) {
+			follow = 1;
+		} else if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
+			errno = 0;
+			o.workers = (int)strtol(argv[++i], &end, 10);
+			if (errno || *end || o.workers < 1 || o.workers > 64) {
+				fprintf(stderr, "replicafs: replicate: bad "
+						"worker count '%s'\n", argv[i]);
+				return 2;
+			}
+		} else if (argv[i][0] != '-' && !dir) {
+			dir = argv[i];
+		} else {
+			dir = NULL;
+			break;
+		}
+	}
+	if (!dir) {
+		fprintf(stderr, "usage: replicafs replicate STORE [--follow] "
+				"[--workers N]\n");
+		return 2;
+	}
+	if (open_store(dir, &st))
+		return 1;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	err = repl_engine_start(st, &o, &e);
+	if (err) {
+		fprintf(stderr, "replicafs: replicate: %s\n", strerror(-err));
+		store_close(st);
+		return 1;
+	}
+	/* Done when the queue has been empty and no worker busy twice in a
+	 * row (a worker may be between claiming and recording). */
+	while (!stop_flag) {
+		nanosleep(&pause, NULL);
+		if (follow)
+			continue;
+		err = store_repl_pending(st, NULL, &pending);
+		if (err)
+			break;
+		idle = !pending && !repl_engine_busy(e) ? idle + 1 : 0;
+		if (idle >= 2)
+			break;
+	}
+	repl_engine_counts(e, &done, &failed);
+	repl_engine_stop(e);
+	store_close(st);
+	printf("replicated %llu version%s, %llu failed\n",
+	       (unsigned long long)(done - failed),
+	       done - failed == 1 ? "" : "s", (unsigned long long)failed);
+	return err || failed ? 1 : 0;
+}
+
+int fs_cli_is_repl(const char *name)
+{
+	return !strcmp(name, "replication") || !strcmp(name, "status") ||
+	       !strcmp(name, "wait") || !strcmp(name, "replicate");
+}
+
+int fs_cli_repl(int argc, char **argv)
+{
+	if (!strcmp(argv[0], "replication"))
+		return cmd_replication(argc, argv);
+	if (!strcmp(argv[0], "status"))
+		return cmd_status(argc, argv);
+	if (!strcmp(argv[0], "wait"))
+		return cmd_wait(argc, argv);
+	return cmd_replicate(argc, argv);
+}

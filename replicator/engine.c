@@ -1,0 +1,494 @@
+/*
+ * engine.c - workers that deliver queued versions to their destinations.
+ *
+ * Design.  The queue lives in the store (store/repl.c): rows are written
+ * in the transaction that commits a version, and leased by
+ * store_repl_claim().  Each worker loops:
+ *
+ *   claim one due delivery  --none-->  sleep until kicked or poll_ns
+ *        |
+ *   open the destination (once per URL, shared by all workers)
+ *        |
+ *   read the version: blob fd, symlink target, user xattrs
+ *        |
+ *   put() or delete_marker()
+ *        |
+ *   0 ............................ COMPLETED
+ *   permanent error ............... FAILED now (fail fast: no retry heals
+ *                                   EACCES, a missing destination...)
+ *   other error, attempts left .... PENDING again after repl_backoff_ns()
+ *   other error, budget spent ..... FAILED, with the last error
+ *
+ * A delivery that took longer than its rule's threshold is logged, and the
+ * bucket's hook command (if any) runs with the details in its
+ * environment.  Nothing here holds a lock across a delivery; e->lock
+ * protects the destination cache, the counters and the sleep.
+ */
+#include "replicator/engine.h"
+#include "replicator/dest.h"
+#include "store/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* A lease longer than any one delivery should take; a delivery of a
+ * process that died is due again at once (store_repl_release_dead()). */
+#define LEASE_NS (3600LL * 1000 * 1000 * 1000)
+/* How often a worker looks for leases of dead processes, and for
+ * deliveries past their threshold. */
+#define RELEASE_EVERY_NS (1LL * 1000 * 1000 * 1000)
+
+struct dest_slot {
+	char *url;
+	struct dest *d;		/* NULL when it could not be opened */
+	struct dest_slot *next;
+};
+
+struct repl_engine {
+	struct store *st;
+	struct repl_engine_opts o;
+	pthread_t *threads;
+	int nthreads;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;	/* with lock: work may be there */
+	int stopping;		/* protected by lock */
+	int kicked;		/* protected by lock */
+	int busy;		/* workers delivering; protected by lock */
+	uint64_t done, failed;	/* protected by lock */
+	int64_t last_release_ns;/* protected by lock */
+	struct dest_slot *dests;/* protected by lock */
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t repl_backoff_ns(int attempt, int64_t base, int64_t max,
+			uint64_t rnd)
+{
+	int64_t d = base;
+	int i;
+
+	for (i = 1; i < attempt && d < max; i++)
+		d *= 2;
+	if (d > max)
+		d = max;
+	if (d < 2)
+		return d;
+	return d / 2 + (int64_t)(rnd % (uint64_t)(d - d / 2 + 1));
+}
+
+/* The open destination of @url, opened on first use; NULL (with @err
+ * set) when it cannot be opened.  Owned by the engine. */
+static struct dest *dest_get(struct repl_engine *e, const char *url,
+			     int *err, char *msg, size_t msglen)
+{
+	struct dest_slot *s;
+	struct dest *d = NULL;
+
+	pthread_mutex_lock(&e->lock);
+	for (s = e->dests; s; s = s->next)
+		if (!strcmp(s->url, url))
+			break;
+	if (s && s->d) {
+		pthread_mutex_unlock(&e->lock);
+		return s->d;
+	}
+	/* Opening is cheap (no I/O beyond a store_open()), so it is done
+	 * under the lock, and retried each time until it works. */
+	*err = dest_open(url, &d, msg, msglen);
+	if (!*err) {
+		if (!s) {
+			s = calloc(1, sizeof(*s));
+			if (s)
+				s->url = strdup(url);
+			if (!s || !s->url) {
+				free(s);
+				dest_close(d);
+				d = NULL;
+				*err = -ENOMEM;
+				snprintf(msg, msglen, "out of memory");
+				goto out;
+			}
+			s->next = e->dests;
+			e->dests = s;
+		}
+		s->d = d;
+	}
+out:
+	pthread_mutex_unlock(&e->lock);
+	return d;
+}
+
+/* Run @hook for a delivery that missed its threshold. */
+static void run_hook(const char *hook, const struct store_repl_task *t,
+		     int64_t late_ns)
+{
+	char b[128], k[STORE_KEY_MAX + 32], v[64], d[STORE_URL_MAX + 32];
+	char r[STORE_RULE_ID_MAX + 32], s[64];
+	char *argv[] = { "/bin/sh", "-c", (char *)hook, NULL };
+	char **env;
+	size_t n = 0, i;
+	pid_t pid;
+	int status;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 7, sizeof(*env));
+	if (!env)
+		return;
+	for (i = 0; i < n; i++)
+		env[i] = environ[i];
+	snprintf(b, sizeof(b), "REPLICAFS_BUCKET=%s", t->bucket);
+	snprintf(k, sizeof(k), "REPLICAFS_KEY=%s", t->key);
+	snprintf(v, sizeof(v), "REPLICAFS_VERSION_ID=%s",
+		 t->obj.version_id);
+	snprintf(d, sizeof(d), "REPLICAFS_DESTINATION=%s", t->dest);
+	snprintf(r, sizeof(r), "REPLICAFS_RULE=%s", t->rule_id);
+	snprintf(s, sizeof(s), "REPLICAFS_LATENCY_SECONDS=%.3f",
+		 late_ns / 1e9);
+	env[n] = b;
+	env[n + 1] = k;
+	env[n + 2] = v;
+	env[n + 3] = d;
+	env[n + 4] = r;
+	env[n + 5] = s;
+	if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, env) == 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	free(env);
+}
+
+/* Log, and run the bucket's hook for, a delivery that missed its rule's
+ * threshold: still pending (@done 0) or delivered late. */
+static void missed(struct repl_engine *e, const struct store_repl_task *t,
+		   int done)
+{
+	int64_t took = wall_ns() - t->queued_ns;
+	char *hook = NULL;
+
+	log_warn("replication: %s/%s %s %s %s after %.1f s, past the "
+		 "threshold of rule %s (%.0f s)", t->bucket, t->key,
+		 t->obj.version_id, done ? "reached" : "has not reached",
+		 t->dest, took / 1e9, t->rule_id, t->threshold_ns / 1e9);
+	if (!store_repl_config_get(e->st, t->bucket, NULL, &hook) && hook)
+		run_hook(hook, t, took);
+	free(hook);
+}
+
+static void check_threshold(struct repl_engine *e,
+			    const struct store_repl_task *t)
+{
+	if (t->threshold_ns && !t->late &&
+	    wall_ns() - t->queued_ns > t->threshold_ns &&
+	    store_repl_mark_late(e->st, t->id) == 1)
+		missed(e, t, 1);
+}
+
+static void overdue_cb(void *arg, const struct store_repl_task *t)
+{
+	missed(arg, t, 0);
+}
+
+/* Read a small blob (a symlink's target) into @buf. */
+static int read_small(struct store *st, const char *sha, char *buf,
+		      size_t size)
+{
+	ssize_t n;
+	int fd, err;
+
+	err = store_blob_open(st, sha, &fd);
+	if (err)
+		return err;
+	n = pread(fd, buf, size - 1, 0);
+	err = n < 0 ? -errno : 0;
+	close(fd);
+	if (!err)
+		buf[n] = '\0';
+	return err;
+}
+
+/* Deliver @t: 0 or a negative errno with @msg set. */
+static int deliver(struct repl_engine *e, const struct store_repl_task *t,
+		   char *msg, size_t msglen)
+{
+	struct repl_version v = {
+		.bucket = t->bucket,
+		.key = t->key,
+		.obj = t->obj,
+		.fd = -1,
+	};
+	struct store_xattr *x = NULL;
+	char link[4096];
+	struct dest *d;
+	int err = 0;
+
+	d = dest_get(e, t->dest, &err, msg, msglen);
+	if (!d)
+		return err;
+	if (t->obj.kind == STORE_DELETE_MARKER)
+		return d->ops->delete_marker(d, &v, msg, msglen);
+	if (t->obj.kind == STORE_FILE && t->obj.size) {
+		err = store_blob_open(e->st, t->obj.sha256, &v.fd);
+		if (err) {
+			snprintf(msg, msglen, "cannot read the source blob: %s",
+				 strerror(-err));
+			return err == -ENOENT ? -EIO : err;
+		}
+	} else if (t->obj.kind == STORE_SYMLINK) {
+		err = read_small(e->st, t->obj.sha256, link, sizeof(link));
+		if (err) {
+			snprintf(msg, msglen, "cannot read the source link: %s",
+				 strerror(-err));
+			return -EIO;
+		}
+		v.link_target = link;
+	}
+	err = store_version_xattrs(e->st, t->bucket, t->key,
+				   t->obj.version_id, &x, &v.nxattrs);
+	if (err) {
+		snprintf(msg, msglen, "cannot read the source xattrs: %s",
+			 strerror(-err));
+		goto out;
+	}
+	v.xattrs = x;
+	err = d->ops->put(d, &v, msg, msglen);
+out:
+	free(x);
+	if (v.fd >= 0)
+		close(v.fd);
+	return err;
+}
+
+/* Deliver one claimed task and record its outcome. */
+static void work_one(struct repl_engine *e, const struct store_repl_task *t,
+		     uint64_t rnd)
+{
+	enum store_repl_status status;
+	int64_t next = 0;
+	char msg[512] = "";
+	char why[640];
+	int err, failed = 0;
+
+	err = deliver(e, t, msg, sizeof(msg));
+	if (!err) {
+		status = STORE_REPL_COMPLETED;
+		log_debug("replication: %s/%s %s -> %s", t->bucket, t->key,
+			  t->obj.version_id, t->dest);
+		check_threshold(e, t);
+	} else {
+		if (!*msg)
+			snprintf(msg, sizeof(msg), "%s", strerror(-err));
+		if (dest_error_permanent(err)) {
+			status = STORE_REPL_FAILED;
+			snprintf(why, sizeof(why), "%s", msg);
+		} else if (t->attempts + 1 >= e->o.max_attempts) {
+			status = STORE_REPL_FAILED;
+			snprintf(why, sizeof(why), "gave up after %d attempts: "
+				 "%s", t->attempts + 1, msg);
+		} else {
+			status = STORE_REPL_PENDING;
+			next = wall_ns() +
+			       repl_backoff_ns(t->attempts + 1,
+					       e->o.backoff_base_ns,
+					       e->o.backoff_max_ns, rnd);
+			snprintf(why, sizeof(why), "%s", msg);
+		}
+		failed = status == STORE_REPL_FAILED;
+		if (failed)
+			log_err("replication: %s/%s %s to %s FAILED: %s",
+				t->bucket, t->key, t->obj.version_id, t->dest,
+				why);
+		else
+			log_info("replication: %s/%s %s to %s: %s "
+				 "(attempt %d, retrying)", t->bucket, t->key,
+				 t->obj.version_id, t->dest, why,
+				 t->attempts + 1);
+	}
+	err = store_repl_done(e->st, t->id, status, next,
+			      status == STORE_REPL_COMPLETED ? NULL : why);
+	if (err)
+		log_err("replication: cannot record delivery of %s/%s: %s "
+			"(it will be retried)", t->bucket, t->key,
+			strerror(-err));
+	pthread_mutex_lock(&e->lock);
+	if (status != STORE_REPL_PENDING)
+		e->done++;
+	e->failed += failed;
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void *worker(void *arg)
+{
+	struct repl_engine *e = arg;
+	struct store_repl_task *t;
+	struct timespec until;
+	uint64_t rnd;
+	size_t n;
+	int err, release;
+
+	t = malloc(sizeof(*t));
+	if (!t) {
+		log_err("replication: worker: out of memory");
+		return NULL;
+	}
+	for (;;) {
+		pthread_mutex_lock(&e->lock);
+		if (e->stopping) {
+			pthread_mutex_unlock(&e->lock);
+			break;
+		}
+		release = mono_ns() - e->last_release_ns > RELEASE_EVERY_NS;
+		if (release)
+			e->last_release_ns = mono_ns();
+		e->busy++;
+		pthread_mutex_unlock(&e->lock);
+
+		if (release) {
+			store_repl_release_dead(e->st, NULL);
+			store_repl_overdue(e->st, overdue_cb, e);
+		}
+		err = store_repl_claim(e->st, 1, LEASE_NS, t, &n);
+		if (!err && n == 1) {
+			if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+				rnd = (uint64_t)mono_ns();
+			work_one(e, t, rnd);
+		}
+
+		pthread_mutex_lock(&e->lock);
+		e->busy--;
+		if (!e->stopping && (err || n == 0) && !e->kicked) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += e->o.poll_ns % 1000000000;
+			until.tv_sec += e->o.poll_ns / 1000000000 +
+					until.tv_nsec / 1000000000;
+			until.tv_nsec %= 1000000000;
+			pthread_cond_timedwait(&e->wake, &e->lock, &until);
+		}
+		e->kicked = 0;
+		pthread_mutex_unlock(&e->lock);
+	}
+	free(t);
+	return NULL;
+}
+
+int repl_engine_start(struct store *st, const struct repl_engine_opts *opts,
+		      struct repl_engine **out)
+{
+	struct repl_engine *e;
+	int i, rc;
+
+	*out = NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->st = st;
+	if (opts)
+		e->o = *opts;
+	if (e->o.workers <= 0)
+		e->o.workers = REPL_DEFAULT_WORKERS;
+	if (e->o.max_attempts <= 0)
+		e->o.max_attempts = REPL_DEFAULT_ATTEMPTS;
+	if (e->o.backoff_base_ns <= 0)
+		e->o.backoff_base_ns = REPL_DEFAULT_BACKOFF_BASE_NS;
+	if (e->o.backoff_max_ns <= 0)
+		e->o.backoff_max_ns = REPL_DEFAULT_BACKOFF_MAX_NS;
+	if (e->o.poll_ns <= 0)
+		e->o.poll_ns = REPL_DEFAULT_POLL_NS;
+	e->last_release_ns = mono_ns() - RELEASE_EVERY_NS - 1;
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->wake, NULL);
+	e->threads = calloc(e->o.workers, sizeof(*e->threads));
+	if (!e->threads) {
+		repl_engine_stop(e);
+		return -ENOMEM;
+	}
+	for (i = 0; i < e->o.workers; i++) {
+		rc = pthread_create(&e->threads[i], NULL, worker, e);
+		if (rc) {
+			log_err("replication: cannot start a worker: %s",
+				strerror(rc));
+			repl_engine_stop(e);
+			return -rc;
+		}
+		e->nthreads++;
+	}
+	*out = e;
+	return 0;
+}
+
+void repl_engine_kick(struct repl_engine *e)
+{
+	if (!e)
+		return;
+	pthread_mutex_lock(&e->lock);
+	e->kicked = 1;
+	pthread_cond_broadcast(&e->wake);
+	pthread_mutex_unlock(&e->lock);
+}
+
+void repl_engine_counts(struct repl_engine *e, uint64_t *done,
+			uint64_t *failed)
+{
+	pthread_mutex_lock(&e->lock);
+	*done = e->done;
+	*failed = e->failed;
+	pthread_mutex_unlock(&e->lock);
+}
+
+int repl_engine_busy(struct repl_engine *e)
+{
+	int busy;
+
+	pthread_mutex_lock(&e->lock);
+	busy = e->busy;
+	pthread_mutex_unlock(&e->lock);
+	return busy;
+}
+
+void repl_engine_stop(struct repl_engine *e)
+{
+	struct dest_slot *s, *next;
+	int i;
+
+	if (!e)
+		return;
+	pthread_mutex_lock(&e->lock);
+	e->stopping = 1;
+	pthread_cond_broadcast(&e->wake);
+	pthread_mutex_unlock(&e->lock);
+	for (i = 0; i < e->nthreads; i++)
+		pthread_join(e->threads[i], NULL);
+	for (s = e->dests; s; s = next) {
+		next = s->next;
+		dest_close(s->d);
+		free(s->url);
+		free(s);
+	}
+	free(e->threads);
+	pthread_cond_destroy(&e->wake);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}

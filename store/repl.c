@@ -1,0 +1,956 @@
+/*
+ * repl.c - the catalog side of replication: per bucket configuration and
+ * targets, the durable queue of deliveries, and replication status.
+ *
+ * Design.  The replicator (replicator/) parses a bucket's configuration
+ * and hands the store the targets of its enabled rules
+ * (store_repl_config_set()); from then on every version committed in that
+ * bucket is queued by repl_enqueue(), inside the transaction that commits
+ * it, so no crash can separate a version from the intent to replicate it.
+ * A queue row is one delivery of one version to one destination, and once
+ * done it stays as that version's replication status there:
+ *
+ *                 claim (lease)                 done: COMPLETED
+ *   PENDING  ---------------------->  leased  ------------------> COMPLETED
+ *  (status 0,      store_repl_claim()   (next_ns =     store_repl_done()
+ *   next_ns due) <----------------------  lease end,
+ *                  done: PENDING, retry   owner = pid)  done: FAILED
+ *                  at next_ns, or the                 ------------------> FAILED
+ *                  owner died                              (error kept)
+ *                  (store_repl_release_dead())
+ *
+ * Order: a delivery is due only when no older pending row of the same
+ * object and destination exists (repl_queue_order), so the versions of
+ * one key reach a destination one at a time, in the order written.  Rows
+ * of a version removed for good go with it (repl_unqueue()); replicas are
+ * never queued (no chaining; object.c does not call repl_enqueue() for
+ * them).
+ */
+#include "store/store.h"
+#include "store/store_i.h"
+#include "store/log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Prepare @sql on @c (a statement used rarely, so not cached). */
+static int prep(struct conn *c, const char *sql, sqlite3_stmt **s)
+{
+	int rc = sqlite3_prepare_v2(c->db, sql, -1, s, NULL);
+
+	if (rc != SQLITE_OK) {
+		*s = NULL;
+		return db_err(c, rc, "prepare");
+	}
+	return 0;
+}
+
+static void copy_col(char *dst, size_t size, sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+
+	snprintf(dst, size, "%s", t ? (const char *)t : "");
+}
+
+const char *store_repl_status_name(enum store_repl_status s)
+{
+	switch (s) {
+	case STORE_REPL_PENDING:
+		return "PENDING";
+	case STORE_REPL_COMPLETED:
+		return "COMPLETED";
+	case STORE_REPL_FAILED:
+		return "FAILED";
+	case STORE_REPL_REPLICA:
+		return "REPLICA";
+	default:
+		return "";
+	}
+}
+
+/* ---- queueing, inside the writer's transaction ---------------------- */
+
+/* Whether version row @vid has every tag of @tags ("k=v" lines). */
+static int has_tags(struct conn *c, int64_t vid, const char *tags)
+{
+	char name[STORE_KEY_MAX + 64];
+	const char *line, *eq, *end;
+	size_t plen = strlen(STORE_TAG_XATTR), klen, vlen;
+	sqlite3_stmt *s;
+	int err, ok;
+
+	for (line = tags; *line; line = *end ? end + 1 : end) {
+		end = strchr(line, '\n');
+		if (!end)
+			end = line + strlen(line);
+		eq = memchr(line, '=', end - line);
+		if (!eq)
+			return 0;
+		klen = eq - line;
+		vlen = end - eq - 1;
+		if (plen + klen + 1 > sizeof(name))
+			return 0;
+		memcpy(name, STORE_TAG_XATTR, plen);
+		memcpy(name + plen, line, klen);
+		name[plen + klen] = '\0';
+		s = stmt_get(c, ST_XATTR_GET);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, vid);
+		bind_text(s, 2, name, -1);
+		err = stmt_step(c, s, "read tag");
+		ok = err == 1 && (size_t)sqlite3_column_bytes(s, 0) == vlen &&
+		     !memcmp(sqlite3_column_blob(s, 0), eq + 1, vlen);
+		stmt_done(s);
+		if (err < 0)
+			return err;
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+int repl_enqueue(struct conn *c, const struct bucket_row *b, const char *key,
+		 int64_t oid, int64_t vid, enum store_kind kind)
+{
+	/* Destinations already given a row: the first (highest priority)
+	 * target of a destination decides for it. */
+	char **done = NULL, **grow;
+	size_t ndone = 0, cap = 0, i;
+	int64_t now = now_ns();
+	sqlite3_stmt *s, *q;
+	int err, m;
+
+	if (!b->repl)
+		return 0;
+	s = stmt_get(c, ST_REPL_TARGETS);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, b->id);
+	while ((err = stmt_step(c, s, "read targets")) == 1) {
+		const char *rule = (const char *)sqlite3_column_text(s, 0);
+		const char *prefix = (const char *)sqlite3_column_text(s, 1);
+		const char *tags = (const char *)sqlite3_column_text(s, 2);
+		const char *dest = (const char *)sqlite3_column_text(s, 3);
+		int dm = sqlite3_column_int(s, 4);
+
+		for (i = 0; i < ndone; i++)
+			if (!strcmp(done[i], dest))
+				break;
+		if (i < ndone)
+			continue;
+		if (strncmp(key, prefix, strlen(prefix)))
+			continue;
+		if (tags && *tags) {
+			/* A delete marker has no tags. */
+			m = kind == STORE_DELETE_MARKER ? 0
+							: has_tags(c, vid, tags);
+			if (m < 0) {
+				err = m;
+				break;
+			}
+			if (!m)
+				continue;
+		}
+		if (ndone == cap) {
+			grow = realloc(done, (cap * 2 + 4) * sizeof(*done));
+			if (!grow) {
+				err = -ENOMEM;
+				break;
+			}
+			done = grow;
+			cap = cap * 2 + 4;
+		}
+		done[ndone] = strdup(dest);
+		if (!done[ndone]) {
+			err = -ENOMEM;
+			break;
+		}
+		ndone++;
+		/* This target decides for its destination, and may say no. */
+		if (kind == STORE_DELETE_MARKER && !dm)
+			continue;
+		q = stmt_get(c, ST_REPL_ENQUEUE);
+		if (!q) {
+			err = -EIO;
+			break;
+		}
+		sqlite3_bind_int64(q, 1, vid);
+		sqlite3_bind_int64(q, 2, oid);
+		bind_text(q, 3, dest, -1);
+		bind_text(q, 4, rule, -1);
+		sqlite3_bind_int64(q, 5, now);
+		err = stmt_run(c, q, "queue version");
+		if (err)
+			break;
+	}
+	stmt_done(s);
+	for (i = 0; i < ndone; i++)
+		free(done[i]);
+	free(done);
+	return err;
+}
+
+int repl_unqueue(struct conn *c, int64_t vid)
+{
+	sqlite3_stmt *s = stmt_get(c, ST_REPL_UNQUEUE);
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, vid);
+	return stmt_run(c, s, "unqueue version");
+}
+
+/* ---- configuration -------------------------------------------------- */
+
+/* "k=v" lines of @t's tags into a malloc()ed string (NULL: none). */
+static int tags_text(const struct store_repl_target *t, char **out)
+{
+	size_t len = 0, i, o = 0;
+	char *buf;
+
+	*out = NULL;
+	if (!t->ntags)
+		return 0;
+	for (i = 0; i < t->ntags; i++) {
+		if (strchr(t->tags[i].key, '=') ||
+		    strchr(t->tags[i].key, '\n') ||
+		    strchr(t->tags[i].value, '\n'))
+			return -EINVAL;
+		len += strlen(t->tags[i].key) + strlen(t->tags[i].value) + 2;
+	}
+	buf = malloc(len + 1);
+	if (!buf)
+		return -ENOMEM;
+	for (i = 0; i < t->ntags; i++)
+		o += snprintf(buf + o, len + 1 - o, "%s%s=%s", i ? "\n" : "",
+			      t->tags[i].key, t->tags[i].value);
+	*out = buf;
+	return 0;
+}
+
+/* Within a transaction: remove bucket @bid's configuration and targets. */
+static int config_clear(struct conn *c, int64_t bid)
+{
+	static const char *const sql[] = {
+		"DELETE FROM repl_config WHERE bucket = ?",
+		"DELETE FROM repl_targets WHERE bucket = ?",
+		"UPDATE buckets SET repl = 0 WHERE id = ?",
+	};
+	sqlite3_stmt *s;
+	size_t i;
+	int err = 0;
+
+	for (i = 0; !err && i < sizeof(sql) / sizeof(sql[0]); i++) {
+		err = prep(c, sql[i], &s);
+		if (err)
+			break;
+		sqlite3_bind_int64(s, 1, bid);
+		err = stmt_step(c, s, "clear replication");
+		sqlite3_finalize(s);
+		if (err > 0)
+			err = 0;
+	}
+	return err;
+}
+
+int repl_bucket_forget(struct conn *c, int64_t bid)
+{
+	return config_clear(c, bid);
+}
+
+int store_repl_config_set(struct store *st, const char *bucket,
+			  const char *json, const char *hook,
+			  const struct store_repl_target *targets, size_t n)
+{
+	struct bucket_row b;
+	sqlite3_stmt *s = NULL;
+	struct conn *c;
+	char *tags = NULL;
+	size_t i;
+	int err;
+
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	err = tx_begin(c);
+	if (err)
+		return err;
+	err = bucket_row_get(c, bucket, &b);
+	if (!err)
+		err = config_clear(c, b.id);
+	if (err || !json)
+		goto out;
+	err = prep(c, "INSERT INTO repl_config(bucket, json, hook, set_ns) "
+		      "VALUES (?, ?, ?, ?)", &s);
+	if (err)
+		goto out;
+	sqlite3_bind_int64(s, 1, b.id);
+	bind_text(s, 2, json, -1);
+	if (hook)
+		bind_text(s, 3, hook, -1);
+	sqlite3_bind_int64(s, 4, now_ns());
+	err = stmt_step(c, s, "set replication");
+	sqlite3_finalize(s);
+	s = NULL;
+	if (err < 0)
+		goto out;
+	err = prep(c, "INSERT INTO repl_targets(bucket, rule, priority, "
+		      "prefix, tags, dest, delete_markers, threshold_ns) "
+		      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &s);
+	for (i = 0; !err && i < n; i++) {
+		const struct store_repl_target *t = &targets[i];
+
+		err = tags_text(t, &tags);
+		if (err)
+			break;
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, b.id);
+		bind_text(s, 2, t->rule_id, -1);
+		sqlite3_bind_int(s, 3, t->priority);
+		bind_text(s, 4, t->prefix ? t->prefix : "", -1);
+		if (tags)
+			bind_text(s, 5, tags, -1);
+		else
+			sqlite3_bind_null(s, 5);
+		bind_text(s, 6, t->dest, -1);
+		sqlite3_bind_int(s, 7, !!t->delete_markers);
+		sqlite3_bind_int64(s, 8, t->threshold_ns);
+		err = stmt_step(c, s, "add target");
+		free(tags);
+		tags = NULL;
+		if (err > 0)
+			err = 0;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (err)
+		goto out;
+	err = prep(c, "UPDATE buckets SET repl = ? WHERE id = ?", &s);
+	if (err)
+		goto out;
+	sqlite3_bind_int64(s, 1, (int64_t)n);
+	sqlite3_bind_int64(s, 2, b.id);
+	err = stmt_step(c, s, "count targets");
+	sqlite3_finalize(s);
+	if (err > 0)
+		err = 0;
+out:
+	if (!err)
+		err = tx_commit(st, c);
+	if (err)
+		tx_rollback(c);
+	return err;
+}
+
+int store_repl_config_get(struct store *st, const char *bucket,
+			  char **json_out, char **hook_out)
+{
+	char *json = NULL, *hook = NULL;
+	sqlite3_stmt *s;
+	struct conn *c;
+	int err;
+
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	err = prep(c, "SELECT r.json, r.hook FROM repl_config AS r "
+		      "JOIN buckets AS b ON b.id = r.bucket WHERE b.name = ?",
+		   &s);
+	if (err)
+		return err;
+	bind_text(s, 1, bucket, -1);
+	err = stmt_step(c, s, "get replication");
+	if (err == 1) {
+		json = strdup((const char *)sqlite3_column_text(s, 0));
+		if (sqlite3_column_type(s, 1) != SQLITE_NULL)
+			hook = strdup((const char *)sqlite3_column_text(s, 1));
+		err = !json || (sqlite3_column_type(s, 1) != SQLITE_NULL &&
+				!hook) ? -ENOMEM : 0;
+	} else if (err == 0) {
+		err = -ENOENT;
+	}
+	sqlite3_finalize(s);
+	if (!err && json_out) {
+		*json_out = json;
+		json = NULL;
+	}
+	if (!err && hook_out) {
+		*hook_out = hook;
+		hook = NULL;
+	}
+	free(json);
+	free(hook);
+	return err;
+}
+
+/* ---- the queue ------------------------------------------------------ */
+
+/* The columns of a task, from repl_queue AS q joined with versions AS v,
+ * objects AS o and buckets AS b, as task_read() reads them. */
+#define TASK_COLS                                                             \
+	"q.id, b.name, o.key, q.dest, q.rule, q.attempts, q.queued_ns, "      \
+	"q.job, coalesce((SELECT t.threshold_ns FROM repl_targets AS t "      \
+	"WHERE t.bucket = b.id AND t.rule = q.rule AND t.dest = q.dest), 0), " \
+	"q.late, " VER_COLS
+
+static void task_read(sqlite3_stmt *s, struct store_repl_task *t)
+{
+	t->id = sqlite3_column_int64(s, 0);
+	copy_col(t->bucket, sizeof(t->bucket), s, 1);
+	copy_col(t->key, sizeof(t->key), s, 2);
+	copy_col(t->dest, sizeof(t->dest), s, 3);
+	copy_col(t->rule_id, sizeof(t->rule_id), s, 4);
+	t->attempts = sqlite3_column_int(s, 5);
+	t->queued_ns = sqlite3_column_int64(s, 6);
+	t->job = sqlite3_column_int64(s, 7);
+	t->threshold_ns = sqlite3_column_int64(s, 8);
+	t->late = sqlite3_column_int(s, 9);
+	ver_row_read(s, 10, &t->obj, NULL);
+}
+
+int store_repl_overdue(struct store *st, store_repl_task_cb cb, void *arg)
+{
+	enum { MAX = 64 };
+	sqlite3_stmt *s = NULL, *u = NULL;
+	struct store_repl_task *t;
+	struct conn *c;
+	int err, n = 0, i;
+
+	t = malloc(MAX * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	err = conn_get(st, &c);
+	if (!err)
+		err = tx_begin(c);
+	if (err) {
+		free(t);
+		return err;
+	}
+	err = prep(c, "SELECT " TASK_COLS
+		      " FROM repl_queue AS q INDEXED BY repl_queue_due "
+		      "JOIN versions AS v ON v.id = q.version "
+		      "JOIN objects AS o ON o.id = q.object "
+		      "JOIN buckets AS b ON b.id = o.bucket "
+		      "WHERE q.status = 0 AND q.late = 0 AND EXISTS "
+		      "(SELECT 1 FROM repl_targets AS t WHERE t.bucket = b.id "
+		      "AND t.rule = q.rule AND t.dest = q.dest "
+		      "AND t.threshold_ns > 0 "
+		      "AND ?1 - q.queued_ns > t.threshold_ns) LIMIT ?2", &s);
+	if (!err)
+		err = prep(c, "UPDATE repl_queue SET late = 1 WHERE id = ?",
+			   &u);
+	if (err)
+		goto out;
+	sqlite3_bind_int64(s, 1, now_ns());
+	sqlite3_bind_int(s, 2, MAX);
+	while (n < MAX && (err = stmt_step(c, s, "find overdue")) == 1) {
+		task_read(s, &t[n]);
+		sqlite3_reset(u);
+		sqlite3_bind_int64(u, 1, t[n].id);
+		err = stmt_step(c, u, "mark overdue");
+		if (err < 0)
+			break;
+		t[n++].late = 1;
+	}
+out:
+	sqlite3_finalize(s);
+	sqlite3_finalize(u);
+	if (err >= 0 && n)
+		err = tx_commit(st, c);
+	if (err < 0 || !n)
+		tx_rollback(c);
+	/* Outside the transaction: @cb may take its time. */
+	for (i = 0; err >= 0 && i < n; i++)
+		cb(arg, &t[i]);
+	free(t);
+	return err < 0 ? err : n;
+}
+
+int store_repl_mark_late(struct store *st, int64_t id)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	int err;
+
+	err = conn_get(st, &c);
+	if (!err)
+		err = prep(c, "UPDATE repl_queue SET late = 1 "
+			      "WHERE id = ? AND late = 0", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, id);
+	err = stmt_step(c, s, "mark late");
+	sqlite3_finalize(s);
+	return err < 0 ? err : sqlite3_changes(c->db) > 0;
+}
+
+int store_repl_claim(struct store *st, size_t max, int64_t lease_ns,
+		     struct store_repl_task *out, size_t *n)
+{
+	sqlite3_stmt *s = NULL, *u = NULL;
+	int64_t now = now_ns();
+	struct conn *c;
+	size_t k = 0;
+	int err;
+
+	*n = 0;
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	err = tx_begin(c);
+	if (err)
+		return err;
+	err = prep(c,
+		   "SELECT " TASK_COLS
+		   " FROM repl_queue AS q INDEXED BY repl_queue_due "
+		   "JOIN versions AS v ON v.id = q.version "
+		   "JOIN objects AS o ON o.id = q.object "
+		   "JOIN buckets AS b ON b.id = o.bucket "
+		   "WHERE q.status = 0 AND q.next_ns <= ?1 AND NOT EXISTS "
+		   "(SELECT 1 FROM repl_queue AS p INDEXED BY repl_queue_order "
+		   "WHERE p.status = 0 AND p.object = q.object "
+		   "AND p.dest = q.dest AND p.id < q.id) "
+		   "ORDER BY q.next_ns, q.id LIMIT ?2",
+		   &s);
+	if (!err)
+		err = prep(c, "UPDATE repl_queue SET next_ns = ?, owner = ? "
+			      "WHERE id = ?", &u);
+	if (err)
+		goto out;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, (int64_t)max);
+	while (k < max && (err = stmt_step(c, s, "claim")) == 1) {
+		struct store_repl_task *t = &out[k];
+
+		task_read(s, t);
+		sqlite3_reset(u);
+		sqlite3_bind_int64(u, 1, now + lease_ns);
+		sqlite3_bind_int64(u, 2, getpid());
+		sqlite3_bind_int64(u, 3, t->id);
+		err = stmt_step(c, u, "lease");
+		if (err < 0)
+			break;
+		k++;
+	}
+	if (err > 0)
+		err = 0;
+out:
+	sqlite3_finalize(s);
+	sqlite3_finalize(u);
+	if (!err && k)
+		err = tx_commit(st, c);
+	else if (!err)
+		tx_rollback(c);	/* nothing written */
+	if (err) {
+		tx_rollback(c);
+		k = 0;
+	}
+	*n = k;
+	return err;
+}
+
+int store_repl_done(struct store *st, int64_t id,
+		    enum store_repl_status status, int64_t next_ns,
+		    const char *error)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	int err;
+
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	if (status == STORE_REPL_PENDING)
+		err = prep(c, "UPDATE repl_queue SET status = 0, owner = 0, "
+			      "attempts = attempts + 1, next_ns = ?, "
+			      "error = ? WHERE id = ?", &s);
+	else
+		err = prep(c, "UPDATE repl_queue SET status = ?, owner = 0, "
+			      "done_ns = ?, error = ? WHERE id = ?", &s);
+	if (err)
+		return err;
+	if (status == STORE_REPL_PENDING) {
+		sqlite3_bind_int64(s, 1, next_ns);
+		if (error)
+			bind_text(s, 2, error, -1);
+		sqlite3_bind_int64(s, 3, id);
+	} else {
+		sqlite3_bind_int(s, 1, status);
+		sqlite3_bind_int64(s, 2, now_ns());
+		if (error)
+			bind_text(s, 3, error, -1);
+		sqlite3_bind_int64(s, 4, id);
+	}
+	err = stmt_step(c, s, "record delivery");
+	sqlite3_finalize(s);
+	if (err < 0)
+		return err;
+	atomic_fetch_add(&st->generation, 1);
+	return 0;
+}
+
+int store_repl_release_dead(struct store *st, size_t *n)
+{
+	sqlite3_stmt *s, *u = NULL;
+	struct conn *c;
+	pid_t owners[64];
+	size_t k = 0, i, freed = 0;
+	int err;
+
+	if (n)
+		*n = 0;
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	err = prep(c, "SELECT DISTINCT owner FROM repl_queue "
+		      "INDEXED BY repl_queue_due "
+		      "WHERE status = 0 AND next_ns > 0 AND owner != 0", &s);
+	if (err)
+		return err;
+	while (k < 64 && (err = stmt_step(c, s, "read owners")) == 1) {
+		pid_t pid = (pid_t)sqlite3_column_int64(s, 0);
+
+		if (pid != getpid() && kill(pid, 0) && errno == ESRCH)
+			owners[k++] = pid;
+	}
+	sqlite3_finalize(s);
+	if (err < 0 || !k)
+		return err < 0 ? err : 0;
+	err = prep(c, "UPDATE repl_queue SET owner = 0, next_ns = 0 "
+		      "WHERE status = 0 AND owner = ?", &u);
+	for (i = 0; !err && i < k; i++) {
+		sqlite3_reset(u);
+		sqlite3_bind_int64(u, 1, owners[i]);
+		err = stmt_step(c, u, "release leases");
+		if (err >= 0) {
+			freed += sqlite3_changes(c->db);
+			err = 0;
+		}
+	}
+	sqlite3_finalize(u);
+	if (!err && freed)
+		log_info("replication: %zu deliveries of stopped processes "
+			 "are due again", freed);
+	if (n)
+		*n = freed;
+	return err;
+}
+
+int store_repl_pending(struct store *st, const char *bucket, uint64_t *n)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	int err;
+
+	*n = 0;
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	if (bucket)
+		err = prep(c, "SELECT count(*) FROM repl_queue AS q "
+			      "INDEXED BY repl_queue_due "
+			      "JOIN objects AS o ON o.id = q.object "
+			      "JOIN buckets AS b ON b.id = o.bucket "
+			      "WHERE q.status = 0 AND b.name = ?", &s);
+	else
+		err = prep(c, "SELECT count(*) FROM repl_queue "
+			      "INDEXED BY repl_queue_due WHERE status = 0",
+			   &s);
+	if (err)
+		return err;
+	if (bucket)
+		bind_text(s, 1, bucket, -1);
+	err = stmt_step(c, s, "count pending");
+	if (err == 1) {
+		*n = (uint64_t)sqlite3_column_int64(s, 0);
+		err = 0;
+	}
+	sqlite3_finalize(s);
+	return err;
+}
+
+/* ---- status --------------------------------------------------------- */
+
+int store_repl_version_status(struct store *st, const char *bucket,
+			      const char *key, const char *version_id,
+			      enum store_repl_status *overall,
+			      store_repl_dest_cb cb, void *arg)
+{
+	int any = 0, failed = 0, pending = 0, err;
+	sqlite3_stmt *s;
+	struct conn *c;
+
+	*overall = STORE_REPL_NONE;
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	err = prep(c, "SELECT v.id, v.replica FROM versions AS v "
+		      "JOIN objects AS o ON o.id = v.object "
+		      "JOIN buckets AS b ON b.id = o.bucket "
+		      "WHERE b.name = ? AND o.key = ? AND v.vid = ?", &s);
+	if (err)
+		return err;
+	bind_text(s, 1, bucket, -1);
+	bind_text(s, 2, key, -1);
+	bind_text(s, 3, version_id, -1);
+	err = stmt_step(c, s, "find version");
+	if (err == 0)
+		err = -ENOENT;
+	if (err < 0) {
+		sqlite3_finalize(s);
+		return err;
+	}
+	if (sqlite3_column_int(s, 1)) {
+		sqlite3_finalize(s);
+		*overall = STORE_REPL_REPLICA;
+		return 0;
+	}
+	{
+		int64_t vid = sqlite3_column_int64(s, 0);
+
+		sqlite3_finalize(s);
+		err = prep(c, "SELECT dest, rule, status, error "
+			      "FROM repl_queue WHERE version = ? ORDER BY id",
+			   &s);
+		if (err)
+			return err;
+		sqlite3_bind_int64(s, 1, vid);
+	}
+	while ((err = stmt_step(c, s, "read status")) == 1) {
+		int status = sqlite3_column_int(s, 2);
+
+		any = 1;
+		failed |= status == STORE_REPL_FAILED;
+		pending |= status == STORE_REPL_PENDING;
+		if (cb) {
+			err = cb(arg, (const char *)sqlite3_column_text(s, 0),
+				 (const char *)sqlite3_column_text(s, 1),
+				 status,
+				 (const char *)sqlite3_column_text(s, 3));
+			if (err)
+				break;
+		}
+	}
+	sqlite3_finalize(s);
+	if (err < 0)
+		return err;
+	if (any)
+		*overall = failed ? STORE_REPL_FAILED :
+			   pending ? STORE_REPL_PENDING : STORE_REPL_COMPLETED;
+	return 0;
+}
+
+/* The row of @stats for (@bucket, @rule, @dest), added when missing. */
+static struct store_repl_stat *stat_row(struct store_repl_stat **stats,
+					size_t *n, const char *bucket,
+					const char *rule, const char *dest)
+{
+	struct store_repl_stat *grow, *r;
+	size_t i;
+
+	for (i = 0; i < *n; i++) {
+		r = &(*stats)[i];
+		if (!strcmp(r->bucket, bucket) && !strcmp(r->rule_id, rule) &&
+		    !strcmp(r->dest, dest))
+			return r;
+	}
+	grow = realloc(*stats, (*n + 1) * sizeof(**stats));
+	if (!grow)
+		return NULL;
+	*stats = grow;
+	r = &grow[(*n)++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->bucket, sizeof(r->bucket), "%s", bucket);
+	snprintf(r->rule_id, sizeof(r->rule_id), "%s", rule);
+	snprintf(r->dest, sizeof(r->dest), "%s", dest);
+	return r;
+}
+
+int store_repl_stats(struct store *st, const char *bucket,
+		     store_repl_stat_cb cb, void *arg)
+{
+	struct store_repl_stat *stats = NULL, *r;
+	sqlite3_stmt *s = NULL;
+	struct conn *c;
+	size_t n = 0, i;
+	int err;
+
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	/* One snapshot for the three reads. */
+	err = prep(c, "BEGIN", &s);
+	if (!err) {
+		err = stmt_step(c, s, "begin");
+		sqlite3_finalize(s);
+		s = NULL;
+		if (err < 0)
+			return err;
+	}
+	err = prep(c, "SELECT b.name, t.rule, t.dest FROM repl_targets AS t "
+		      "JOIN buckets AS b ON b.id = t.bucket "
+		      "WHERE ?1 IS NULL OR b.name = ?1 "
+		      "ORDER BY b.name, t.priority DESC, t.id", &s);
+	if (err)
+		goto out;
+	if (bucket)
+		bind_text(s, 1, bucket, -1);
+	while ((err = stmt_step(c, s, "read targets")) == 1)
+		if (!stat_row(&stats, &n,
+			      (const char *)sqlite3_column_text(s, 0),
+			      (const char *)sqlite3_column_text(s, 1),
+			      (const char *)sqlite3_column_text(s, 2))) {
+			err = -ENOMEM;
+			break;
+		}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (err < 0)
+		goto out;
+	err = prep(c, "SELECT b.name, q.rule, q.dest, q.status, count(*), "
+		      "sum(v.size), min(q.queued_ns) "
+		      "FROM repl_queue AS q INDEXED BY repl_queue_open "
+		      "JOIN versions AS v ON v.id = q.version "
+		      "JOIN objects AS o ON o.id = q.object "
+		      "JOIN buckets AS b ON b.id = o.bucket "
+		      "WHERE q.status != 1 AND (?1 IS NULL OR b.name = ?1) "
+		      "GROUP BY b.name, q.rule, q.dest, q.status", &s);
+	if (err)
+		goto out;
+	if (bucket)
+		bind_text(s, 1, bucket, -1);
+	while ((err = stmt_step(c, s, "count deliveries")) == 1) {
+		r = stat_row(&stats, &n,
+			     (const char *)sqlite3_column_text(s, 0),
+			     (const char *)sqlite3_column_text(s, 1),
+			     (const char *)sqlite3_column_text(s, 2));
+		if (!r) {
+			err = -ENOMEM;
+			break;
+		}
+		if (sqlite3_column_int(s, 3) == STORE_REPL_PENDING) {
+			r->ops_pending = sqlite3_column_int64(s, 4);
+			r->bytes_pending = sqlite3_column_int64(s, 5);
+			r->oldest_pending_ns = sqlite3_column_int64(s, 6);
+		} else {
+			r->ops_failed = sqlite3_column_int64(s, 4);
+		}
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (err < 0)
+		goto out;
+	/* The last error of each: of a failed delivery, or of the last
+	 * failed attempt of a pending one. */
+	err = prep(c, "SELECT q.error, coalesce(q.done_ns, q.next_ns) "
+		      "FROM repl_queue AS q INDEXED BY repl_queue_open "
+		      "WHERE q.status != 1 AND q.dest = ? AND q.rule = ? "
+		      "AND q.error IS NOT NULL ORDER BY q.id DESC LIMIT 1",
+		   &s);
+	if (err)
+		goto out;
+	for (i = 0; i < n; i++) {
+		r = &stats[i];
+		sqlite3_reset(s);
+		bind_text(s, 1, r->dest, -1);
+		bind_text(s, 2, r->rule_id, -1);
+		err = stmt_step(c, s, "read last error");
+		if (err < 0)
+			goto out;
+		if (err == 1) {
+			copy_col(r->last_error, sizeof(r->last_error), s, 0);
+			r->last_error_ns = sqlite3_column_int64(s, 1);
+		}
+	}
+	err = 0;
+out:
+	sqlite3_finalize(s);
+	if (prep(c, "COMMIT", &s) == 0) {
+		stmt_step(c, s, "end");
+		sqlite3_finalize(s);
+	}
+	for (i = 0; !err && i < n; i++)
+		err = cb(arg, &stats[i]);
+	free(stats);
+	return err;
+}
+
+/* ---- a version's xattrs --------------------------------------------- */
+
+int store_version_xattrs(struct store *st, const char *bucket,
+			 const char *key, const char *version_id,
+			 struct store_xattr **out, size_t *n)
+{
+	struct store_xattr *x = NULL, *grow;
+	size_t k = 0, cap = 0, i, bytes = 0;
+	sqlite3_stmt *s;
+	struct conn *c;
+	char *block, *p;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	err = prep(c, "SELECT x.name, x.value FROM xattrs AS x "
+		      "JOIN versions AS v ON v.id = x.version "
+		      "JOIN objects AS o ON o.id = v.object "
+		      "JOIN buckets AS b ON b.id = o.bucket "
+		      "WHERE b.name = ? AND o.key = ? AND v.vid = ? "
+		      "ORDER BY x.name", &s);
+	if (err)
+		return err;
+	bind_text(s, 1, bucket, -1);
+	bind_text(s, 2, key, -1);
+	bind_text(s, 3, version_id, -1);
+	/* First pass: count and size; values are copied below, into one
+	 * block after the array, so one free() releases everything. */
+	while ((err = stmt_step(c, s, "read xattrs")) == 1) {
+		k++;
+		bytes += strlen((const char *)sqlite3_column_text(s, 0)) + 1 +
+			 sqlite3_column_bytes(s, 1);
+	}
+	if (err < 0 || !k)
+		goto out;
+	cap = k;
+	grow = malloc(cap * sizeof(*x) + bytes);
+	if (!grow) {
+		err = -ENOMEM;
+		goto out;
+	}
+	x = grow;
+	block = (char *)(x + cap);
+	p = block;
+	sqlite3_reset(s);
+	for (i = 0; i < cap && (err = stmt_step(c, s, "read xattrs")) == 1;
+	     i++) {
+		const char *name = (const char *)sqlite3_column_text(s, 0);
+		size_t nlen = strlen(name) + 1;
+		size_t vlen = sqlite3_column_bytes(s, 1);
+
+		memcpy(p, name, nlen);
+		x[i].name = p;
+		p += nlen;
+		if (vlen)
+			memcpy(p, sqlite3_column_blob(s, 1), vlen);
+		x[i].value = p;
+		x[i].size = vlen;
+		p += vlen;
+	}
+	if (err < 0) {
+		free(x);
+		goto out;
+	}
+	err = 0;
+	*out = x;
+	*n = i;
+out:
+	sqlite3_finalize(s);
+	return err < 0 ? err : 0;
+}

@@ -1,0 +1,252 @@
+#!/bin/bash
+#
+# test_replication.sh - live replication with S3's rules, on real mounts:
+# store A (mounted on MNT) replicates bucket src to bucket dst of store B
+# (mounted on MNT2, a second daemon) and to a plain directory; B replicates
+# to store C, to show that A's objects do not chain on.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+setup
+STORE_B=$T/storeB
+MNT2=$T/mnt2
+STORE_C=$T/storeC
+MNT3=$T/mnt3
+MIRROR=$T/mirror
+mkdir -p "$MNT2" "$MNT3" "$MIRROR"
+
+# mount_extra STORE MNT NAME: a second daemon, stopped by unmount_extra (or
+# killed and lazily unmounted by cleanup if the test fails).
+declare -A EXTRA_PID
+mount_extra() {
+	local i
+	"$REPLICAFS" mount -f "$1" "$2" >"$T/daemon.$3.log" 2>&1 &
+	EXTRA_PID[$3]=$!
+	track_pid "${EXTRA_PID[$3]}"
+	track_mount "$2"
+	for i in $(seq 200); do
+		is_mounted "$2" && timeout 5 stat "$2/" >/dev/null 2>&1 && return 0
+		pid_running "${EXTRA_PID[$3]}" || fail "daemon $3 exited early: $(tail -5 "$T/daemon.$3.log")"
+		sleep 0.1
+	done
+	fail "mount of $1 on $2 not ready"
+}
+unmount_extra() {
+	local rc=0
+	fusermount3 -u "$1"
+	wait "${EXTRA_PID[$2]}" || rc=$?
+	assert_eq 0 "$rc" "exit status of daemon $2 after its unmount"
+}
+
+# wait_for PATH SECONDS: until PATH exists.
+wait_for() {
+	local i
+	for i in $(seq $(($2 * 20))); do
+		[ -e "$1" ] || [ -L "$1" ] && return 0
+		sleep 0.05
+	done
+	fail "$1 did not appear within $2 s"
+}
+
+vid() { getfattr --only-values -n user.replicafs.version-id "$1"; }
+rstatus() { getfattr --only-values -n user.replicafs.replication-status "$1" 2>/dev/null || echo none; }
+
+# rules FILE DM_TO_B: a configuration of two rules, to B and to the mirror.
+rules() {
+	cat >"$1" <<EOF
+{
+  "Role": "arn:aws:iam::123456789012:role/ignored",
+  "Rules": [
+    {"ID": "to-b", "Priority": 1, "Status": "Enabled", "Filter": {},
+     "Destination": {"Bucket": "store://$STORE_B/dst"},
+     "DeleteMarkerReplication": {"Status": "$2"}},
+    {"ID": "to-mirror", "Priority": 2, "Status": "Enabled",
+     "Filter": {"Prefix": "tree/"},
+     "Destination": {"Bucket": "dir://$MIRROR"},
+     "DeleteMarkerReplication": {"Status": "Enabled"}}
+  ]
+}
+EOF
+}
+
+mount_fs
+mount_extra "$STORE_B" "$MNT2" b
+mount_extra "$STORE_C" "$MNT3" c
+mkdir "$MNT/src" "$MNT2/dst" "$MNT3/far"
+
+step "a version written before any rule exists is not replicated"
+echo "before the rule" >"$MNT/src/old"
+
+step "bad configurations are refused with a message that says why"
+printf '{"Rules": [\n  {"ID": "x",, }\n]}\n' >"$T/broken.json"
+expect_error "line 2" rfs replication put "$MNT/src" "$T/broken.json"
+rules "$T/r.json" Disabled
+sed 's#storeB/dst#nostore/dst#' "$T/r.json" >"$T/missing.json"
+expect_error "nostore" rfs replication put "$MNT/src" "$T/missing.json"
+sed 's#"Enabled", "Filter": {}#"enabled", "Filter": {}#' "$T/r.json" >"$T/value.json"
+expect_error "Rules[0].Status" rfs replication put "$MNT/src" "$T/value.json"
+sed 's#"Priority": 2#"Priority": 1#' "$T/r.json" >"$T/prio.json"
+expect_error "overlap" rfs replication put "$MNT/src" "$T/prio.json"
+rfs versioning "$MNT3/far" suspend >/dev/null
+sed "s#store://$STORE_B/dst#store://$STORE_C/far#" "$T/r.json" >"$T/susp.json"
+expect_error "not Enabled" rfs replication put "$MNT/src" "$T/susp.json"
+rfs versioning "$MNT3/far" enable >/dev/null
+expect_error "no replication configuration" rfs replication get "$MNT/src"
+
+step "a rule to store B and to a directory"
+rfs replication put "$MNT/src" "$T/r.json"
+rfs replication get "$MNT/src" >"$T/got.json"
+grep -q '"to-b"' "$T/got.json" || fail "replication get does not show rule to-b: $(cat "$T/got.json")"
+rfs replication get "$MNT/src" | rfs replication put "$MNT/src" - >/dev/null ||
+	fail "the output of 'replication get' is not accepted by 'replication put'"
+
+step "a file closed on the first mount is readable on the second, same content, version ID and mtime"
+gen_data 300000 1 >"$T/ref/f1"
+cp "$T/ref/f1" "$MNT/src/f1"
+start=$(date +%s%N)
+wait_for "$MNT2/dst/f1" 10
+log "   arrived after $((($(date +%s%N) - start) / 1000000)) ms"
+assert_same_file "$T/ref/f1" "$MNT2/dst/f1" "the replica of f1"
+assert_eq "$(vid "$MNT/src/f1")" "$(vid "$MNT2/dst/f1")" "version ID of the replica"
+assert_eq "$(stat -c %y "$MNT/src/f1")" "$(stat -c %y "$MNT2/dst/f1")" "mtime of the replica"
+assert_eq "$(stat -c %a "$MNT/src/f1")" "$(stat -c %a "$MNT2/dst/f1")" "mode of the replica"
+rfs wait "$MNT/src" --timeout 30
+assert_eq COMPLETED "$(rstatus "$MNT/src/f1")" "replication status of the source"
+assert_eq REPLICA "$(rstatus "$MNT2/dst/f1")" "replication status of the replica"
+assert_eq COMPLETED "$(getfattr --only-values -n "user.replicafs.replication-status.store://$STORE_B/dst" "$MNT/src/f1")" \
+	"per-destination status"
+getfattr -d -m - "$MNT/src/f1" | grep -q "replication-status" ||
+	fail "getfattr -d -m - does not list the replication status"
+assert_missing "$MNT2/dst/old" "a version written before the rule, on the replica"
+
+step "three versions arrive in order, with their IDs"
+for i in 1 2 3; do echo "version $i" >"$MNT/src/f2"; done
+rfs wait "$MNT/src" --timeout 30
+assert_eq "$(rfs versions "$MNT/src/f2" | cut -f1)" "$(rfs versions "$MNT2/dst/f2" | cut -f1)" \
+	"version IDs of f2 on the replica, newest first"
+assert_eq "version 3" "$(cat "$MNT2/dst/f2")" "current content of the replica"
+
+step "rm is not replicated while DeleteMarkerReplication is Disabled"
+rm "$MNT/src/f1"
+rfs wait "$MNT/src" --timeout 30
+sleep 1.2	# the kernel's attribute cache of MNT2
+assert_exists "$MNT2/dst/f1" "f1 on the replica after rm at the source"
+
+step "with DeleteMarkerReplication Enabled, rm reaches the replica"
+rules "$T/r2.json" Enabled
+rfs replication put "$MNT/src" "$T/r2.json" >/dev/null
+rm "$MNT/src/f2"
+rfs wait "$MNT/src" --timeout 30
+sleep 1.2
+assert_missing "$MNT2/dst/f2" "f2 on the replica after rm with delete-marker replication"
+assert_eq "delete-marker" "$(version_field "$MNT2/dst/f2" 1 4 | sed 's/latest,//')" \
+	"the newest version of f2 on the replica"
+
+step "no chaining: B's rule to C does not carry A's objects"
+cat >"$T/bc.json" <<EOF
+{"Rules": [{"ID": "b-to-c", "Priority": 0, "Status": "Enabled", "Filter": {"Prefix": ""},
+  "Destination": {"Bucket": "store://$STORE_C/far"},
+  "DeleteMarkerReplication": {"Status": "Enabled"}}]}
+EOF
+rfs replication put "$MNT2/dst" "$T/bc.json" >/dev/null
+echo "from A" >"$MNT/src/chain"
+echo "written on B" >"$MNT2/dst/own"
+rfs wait "$MNT/src" --timeout 30
+rfs wait "$MNT2/dst" --timeout 30
+wait_for "$MNT3/far/own" 10
+assert_exists "$MNT2/dst/chain" "A's object on B"
+assert_missing "$MNT3/far/chain" "A's object on C (chained)"
+
+step "a directory destination mirrors a cp -a'd tree exactly"
+mkdir -p "$T/tree/sub/deeper" "$T/tree/empty"
+for i in $(seq 40); do gen_small $((i * 97)) "$i" >"$T/tree/sub/f$i"; done
+gen_data 2000000 7 >"$T/tree/deeper.bin"
+ln -s sub/f1 "$T/tree/link"
+chmod 600 "$T/tree/sub/f3"
+chmod 751 "$T/tree/sub/deeper"
+touch -d '2020-01-02 03:04:05' "$T/tree/sub/f5"
+cp -a "$T/tree" "$MNT/src/tree"
+rfs wait "$MNT/src" --timeout 60
+diff -r "$T/tree" "$MIRROR/tree" || fail "diff -r of the tree and its mirror"
+assert_eq "$(stat_list "$T/tree" nodirtime)" "$(stat_list "$MIRROR/tree" nodirtime)" \
+	"names, types, sizes, modes, owners and mtimes of the mirror"
+assert_eq "sub/f1" "$(readlink "$MIRROR/tree/link")" "the mirrored symlink"
+rm "$MNT/src/tree/sub/f2"
+rfs wait "$MNT/src" --timeout 30
+assert_missing "$MIRROR/tree/sub/f2" "a file removed at the source, in the mirror"
+[ -z "$(find "$MIRROR" -name '*replicafs-tmp*')" ] || fail "temporary files left in the mirror"
+
+step "status shows each rule and destination"
+rfs status "$MNT/src"
+rfs status "$MNT/src" --json >"$T/status.json"
+"$PYTHON" - "$T/status.json" "$STORE_B" "$MIRROR" <<'EOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+d = {x["destination"]: x for x in s}
+assert set(d) == {"store://%s/dst" % sys.argv[2], "dir://%s" % sys.argv[3]}, d
+for x in s:
+    for k in ("operations_pending", "bytes_pending", "replication_latency_seconds", "operations_failed"):
+        assert k in x, (k, x)
+    assert x["operations_pending"] == 0 and x["operations_failed"] == 0, x
+EOF
+ok "status --json has the four figures for both destinations"
+
+step "a destination that cannot be written fails fast, with its reason"
+mv "$MIRROR" "$MIRROR.gone"
+touch "$MIRROR"		# a file where the directory was
+echo "late" >"$MNT/src/tree/late"
+rfs wait "$MNT/src" --timeout 30
+assert_eq FAILED "$(rstatus "$MNT/src/tree/late")" "status of a version whose destination is gone"
+rfs status "$MNT/src" | grep -q "last error" || fail "status does not show the last error"
+rm "$MIRROR"
+mv "$MIRROR.gone" "$MIRROR"
+
+step "kill -9 of the daemon with deliveries queued: they complete after a restart"
+# No workers in this daemon, so that the 30 deliveries are surely queued
+# when it dies.
+remount repl_workers=0
+for i in $(seq 30); do echo "crash $i" >"$MNT/src/c$i"; done
+crash_fs
+lazy_unmount
+mount_fs
+rfs wait "$MNT/src" --timeout 60
+for i in $(seq 30); do
+	assert_eq "crash $i" "$(cat "$MNT2/dst/c$i")" "c$i on the replica after the crash"
+done
+ok "30 versions queued before kill -9 reached the replica"
+
+step "replicafs replicate works without a mount"
+# Queue one more version through a mount with no workers, then deliver it
+# with the command.
+remount repl_workers=0
+echo "offline" >"$MNT/src/offline"
+unmount_fs
+out=$(rfs replicate "$STORE")
+log "   $out"
+sleep 1.2
+assert_eq "offline" "$(cat "$MNT2/dst/offline")" "a version delivered by replicafs replicate"
+
+step "a delivery past its rule's threshold is logged and runs the hook"
+# A minute of 300 ms for this configuration: Minutes 1 is 0.3 s.
+cat >"$T/rtc.json" <<EOF
+{"Rules": [{"ID": "rtc", "Priority": 0, "Status": "Enabled", "Filter": {},
+  "Destination": {"Bucket": "store://$STORE_B/dst",
+    "ReplicationTime": {"Status": "Enabled", "Time": {"Minutes": 1}}},
+  "DeleteMarkerReplication": {"Status": "Disabled"}}]}
+EOF
+mount_fs repl_workers=0
+REPLICAFS_TEST_MINUTE_MS=300 rfs replication put "$MNT/src" "$T/rtc.json" \
+	--hook "echo \"\$REPLICAFS_KEY \$REPLICAFS_RULE\" >>$T/hook.out" >/dev/null
+echo "slow" >"$MNT/src/slow"
+sleep 1
+remount
+rfs wait "$MNT/src" --timeout 30
+for i in $(seq 50); do [ -s "$T/hook.out" ] && break; sleep 0.1; done
+assert_eq "slow rtc" "$(cat "$T/hook.out" 2>/dev/null)" "what the threshold hook was told"
+grep -q "past the threshold of rule rtc" "$(daemon_log)" ||
+	fail "the daemon did not log the missed threshold"
+unmount_fs
+unmount_extra "$MNT2" b
+unmount_extra "$MNT3" c
+check_store
+STORE=$STORE_B check_store

@@ -1,0 +1,435 @@
+/*
+ * test_repl.c - unit tests of replication's catalog side (store/repl.c and
+ * store_put_replica()) and of the engine's backoff: which versions are
+ * queued where (prefix, tags, delete markers, priority per destination),
+ * order per key, leases, retries, permanent deletes, replicas (no
+ * chaining, a version delivered twice stored once), and statistics.
+ */
+#include "replicator/engine.h"
+#include "store/store.h"
+#include "tests/unit/helpers.h"
+
+#include <sys/wait.h>
+
+static char dir[64];
+static struct store *st;
+
+static void setup(void)
+{
+	tmp_dir(dir);
+	st = store_new(dir);
+	bucket_new(st, "src", STORE_ENABLED);
+}
+
+static void teardown(void)
+{
+	store_close(st);
+	st = NULL;
+	rm_rf(dir);
+}
+
+TestSuite(repl, .init = setup, .fini = teardown, .timeout = 60);
+
+#define SEC 1000000000LL
+
+static void set_targets(const struct store_repl_target *t, size_t n)
+{
+	cr_assert_eq(store_repl_config_set(st, "src", "{}", NULL, t, n), 0);
+}
+
+/* Claim everything due now (lease 1 h) into @out. */
+static size_t claim_all(struct store_repl_task *out, size_t max)
+{
+	size_t n = 0;
+
+	cr_assert_eq(store_repl_claim(st, max, 3600 * SEC, out, &n), 0);
+	return n;
+}
+
+static struct store_repl_task tasks[16];
+
+Test(repl, nothing_is_queued_without_rules)
+{
+	uint64_t n;
+
+	cr_assert_eq(put_str(st, "src", "a", "x", NULL), 0);
+	cr_assert_eq(store_repl_pending(st, NULL, &n), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(claim_all(tasks, 16), 0);
+}
+
+Test(repl, only_versions_written_after_the_rule)
+{
+	struct store_repl_target t = { .rule_id = "r", .prefix = "",
+				       .dest = "dir:///x" };
+	char vid[STORE_VID_MAX + 1];
+	uint64_t n;
+
+	cr_assert_eq(put_str(st, "src", "old", "x", NULL), 0);
+	set_targets(&t, 1);
+	cr_assert_eq(put_str(st, "src", "new", "y", vid), 0);
+	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(claim_all(tasks, 16), 1);
+	cr_assert_str_eq(tasks[0].key, "new");
+	cr_assert_str_eq(tasks[0].obj.version_id, vid);
+	cr_assert_str_eq(tasks[0].dest, "dir:///x");
+	cr_assert_str_eq(tasks[0].rule_id, "r");
+	cr_assert_eq(tasks[0].obj.kind, STORE_FILE);
+}
+
+Test(repl, prefix_tags_and_delete_markers)
+{
+	static const struct store_tag tag = { "class", "gold" };
+	struct store_repl_target t[] = {
+		{ .rule_id = "docs", .prefix = "docs/", .dest = "dir:///d" },
+		{ .rule_id = "gold", .prefix = "", .tags = &tag, .ntags = 1,
+		  .dest = "dir:///g", .delete_markers = 1 },
+		{ .rule_id = "dm", .prefix = "logs/", .dest = "dir:///l",
+		  .delete_markers = 1 },
+	};
+	size_t n, i;
+	int seen_g = 0;
+
+	set_targets(t, 3);
+	cr_assert_eq(put_str(st, "src", "docs/a", "1", NULL), 0);
+	cr_assert_eq(put_str(st, "src", "other", "2", NULL), 0);
+	/* A tag, then a new version that keeps the xattrs of the last. */
+	cr_assert_eq(store_xattr_set(st, "src", "other", "user.s3.tag.class",
+				     "gold", 4, 0), 0);
+	{
+		struct store_put p = { .kind = STORE_FILE, .fd = -1,
+				       .keep_xattrs = 1 };
+
+		p.meta = meta_of(0644);
+		cr_assert_eq(store_put(st, "src", "other", &p, NULL, NULL), 0);
+	}
+	cr_assert_eq(put_str(st, "src", "logs/x", "3", NULL), 0);
+	cr_assert_eq(store_delete(st, "src", "docs/a", NULL), 0);
+	cr_assert_eq(store_delete(st, "src", "logs/x", NULL), 0);
+	cr_assert_eq(store_delete(st, "src", "other", NULL), 0);
+
+	n = claim_all(tasks, 16);
+	/* docs/a -> d; other v2 -> g; logs/x -> l; marker of logs/x -> l.
+	 * Not: other v1 (no tag), the marker of docs/a (docs has no
+	 * delete-marker replication), the marker of other (a rule with
+	 * tags never takes delete markers).  Only the first of logs/x is
+	 * due: one delivery per key and destination at a time. */
+	cr_assert_eq(n, 3, "claimed %zu", n);
+	for (i = 0; i < n; i++) {
+		if (!strcmp(tasks[i].dest, "dir:///g")) {
+			cr_assert_str_eq(tasks[i].key, "other");
+			seen_g = 1;
+		} else if (!strcmp(tasks[i].dest, "dir:///l")) {
+			cr_assert_str_eq(tasks[i].key, "logs/x");
+			cr_assert_eq(tasks[i].obj.kind, STORE_FILE);
+		} else {
+			cr_assert_str_eq(tasks[i].dest, "dir:///d");
+			cr_assert_str_eq(tasks[i].key, "docs/a");
+		}
+	}
+	cr_assert(seen_g);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(store_repl_done(st, tasks[i].id,
+					     STORE_REPL_COMPLETED, 0, NULL),
+			     0);
+	cr_assert_eq(claim_all(tasks, 16), 1);
+	cr_assert_str_eq(tasks[0].key, "logs/x");
+	cr_assert_eq(tasks[0].obj.kind, STORE_DELETE_MARKER);
+}
+
+Test(repl, highest_priority_decides_per_destination)
+{
+	struct store_repl_target t[] = {
+		/* given in priority order, as the replicator does */
+		{ .rule_id = "high", .priority = 9, .prefix = "a/",
+		  .dest = "dir:///same" },
+		{ .rule_id = "low", .priority = 1, .prefix = "",
+		  .dest = "dir:///same", .delete_markers = 1 },
+		{ .rule_id = "other", .priority = 5, .prefix = "",
+		  .dest = "dir:///other" },
+	};
+	size_t n, i;
+
+	set_targets(t, 3);
+	cr_assert_eq(put_str(st, "src", "a/k", "1", NULL), 0);
+	n = claim_all(tasks, 16);
+	cr_assert_eq(n, 2);
+	for (i = 0; i < n; i++)
+		if (!strcmp(tasks[i].dest, "dir:///same"))
+			cr_assert_str_eq(tasks[i].rule_id, "high");
+		else
+			cr_assert_str_eq(tasks[i].rule_id, "other");
+	for (i = 0; i < n; i++)
+		store_repl_done(st, tasks[i].id, STORE_REPL_COMPLETED, 0, NULL);
+	/* "high" does not replicate delete markers, and it decides. */
+	cr_assert_eq(store_delete(st, "src", "a/k", NULL), 0);
+	cr_assert_eq(claim_all(tasks, 16), 0);
+}
+
+Test(repl, versions_of_a_key_in_order_with_retries)
+{
+	struct store_repl_target t = { .rule_id = "r", .prefix = "",
+				       .dest = "dir:///x" };
+	char v[3][STORE_VID_MAX + 1];
+	int i;
+
+	set_targets(&t, 1);
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(put_str(st, "src", "k", i ? "b" : "a", v[i]), 0);
+	cr_assert_eq(put_str(st, "src", "j", "other key", NULL), 0);
+	cr_assert_eq(claim_all(tasks, 16), 2, "one per key at a time");
+	/* While leased, nothing more of that key is due. */
+	cr_assert_eq(claim_all(tasks + 2, 14), 0);
+	/* A failed attempt, to be retried later: still blocks the key. */
+	for (i = 0; i < 2; i++)
+		if (!strcmp(tasks[i].key, "k")) {
+			cr_assert_str_eq(tasks[i].obj.version_id, v[0]);
+			cr_assert_eq(store_repl_done(st, tasks[i].id,
+						     STORE_REPL_PENDING,
+						     (int64_t)4e18, "boom"),
+				     0);
+		}
+	cr_assert_eq(claim_all(tasks + 2, 14), 0);
+	for (i = 0; i < 2; i++)
+		if (!strcmp(tasks[i].key, "j"))
+			store_repl_done(st, tasks[i].id, STORE_REPL_COMPLETED,
+					0, NULL);
+	/* Retry due now: v0 comes back with its attempt counted. */
+	for (i = 0; i < 2; i++)
+		if (!strcmp(tasks[i].key, "k"))
+			store_repl_done(st, tasks[i].id, STORE_REPL_PENDING, 0,
+					"boom");
+	cr_assert_eq(claim_all(tasks, 16), 1);
+	cr_assert_str_eq(tasks[0].obj.version_id, v[0]);
+	cr_assert_eq(tasks[0].attempts, 2);
+	/* FAILED lets the next one go. */
+	store_repl_done(st, tasks[0].id, STORE_REPL_FAILED, 0, "gave up");
+	for (i = 1; i < 3; i++) {
+		cr_assert_eq(claim_all(tasks, 16), 1);
+		cr_assert_str_eq(tasks[0].obj.version_id, v[i]);
+		store_repl_done(st, tasks[0].id, STORE_REPL_COMPLETED, 0, NULL);
+	}
+	cr_assert_eq(claim_all(tasks, 16), 0);
+}
+
+Test(repl, overall_status_of_a_version)
+{
+	struct store_repl_target t[] = {
+		{ .rule_id = "a", .prefix = "", .dest = "dir:///a" },
+		{ .rule_id = "b", .prefix = "", .dest = "dir:///b" },
+	};
+	enum store_repl_status s;
+	char vid[STORE_VID_MAX + 1];
+	size_t n, i;
+
+	cr_assert_eq(put_str(st, "src", "before", "x", vid), 0);
+	cr_assert_eq(store_repl_version_status(st, "src", "before", vid, &s,
+					       NULL, NULL), 0);
+	cr_assert_eq(s, STORE_REPL_NONE);
+	set_targets(t, 2);
+	cr_assert_eq(put_str(st, "src", "k", "x", vid), 0);
+	cr_assert_eq(store_repl_version_status(st, "src", "k", vid, &s, NULL,
+					       NULL), 0);
+	cr_assert_eq(s, STORE_REPL_PENDING);
+	n = claim_all(tasks, 16);
+	cr_assert_eq(n, 2);
+	for (i = 0; i < n; i++)
+		store_repl_done(st, tasks[i].id,
+				strcmp(tasks[i].dest, "dir:///a")
+					? STORE_REPL_COMPLETED
+					: STORE_REPL_FAILED,
+				0, "disk gone");
+	cr_assert_eq(store_repl_version_status(st, "src", "k", vid, &s, NULL,
+					       NULL), 0);
+	cr_assert_eq(s, STORE_REPL_FAILED);
+	cr_assert_str_eq(store_repl_status_name(s), "FAILED");
+}
+
+struct stats {
+	int n;
+	struct store_repl_stat s[4];
+};
+
+static int stat_cb(void *arg, const struct store_repl_stat *s)
+{
+	struct stats *o = arg;
+
+	if (o->n < 4)
+		o->s[o->n] = *s;
+	o->n++;
+	return 0;
+}
+
+Test(repl, statistics_per_rule_and_destination)
+{
+	struct store_repl_target t = { .rule_id = "r", .prefix = "",
+				       .dest = "dir:///x" };
+	struct stats o = { 0 };
+
+	set_targets(&t, 1);
+	cr_assert_eq(put_str(st, "src", "a", "12345", NULL), 0);
+	cr_assert_eq(put_str(st, "src", "b", "123", NULL), 0);
+	cr_assert_eq(put_str(st, "src", "c", "1", NULL), 0);
+	cr_assert_eq(claim_all(tasks, 1), 1);
+	store_repl_done(st, tasks[0].id, STORE_REPL_FAILED, 0, "no space");
+	cr_assert_eq(store_repl_stats(st, NULL, stat_cb, &o), 0);
+	cr_assert_eq(o.n, 1);
+	cr_assert_str_eq(o.s[0].bucket, "src");
+	cr_assert_str_eq(o.s[0].rule_id, "r");
+	cr_assert_eq(o.s[0].ops_pending, 2);
+	cr_assert_eq(o.s[0].ops_failed, 1);
+	cr_assert_eq(o.s[0].bytes_pending, 5 + 3 + 1 - (tasks[0].obj.size));
+	cr_assert_gt(o.s[0].oldest_pending_ns, 0);
+	cr_assert_str_eq(o.s[0].last_error, "no space");
+}
+
+Test(repl, a_permanent_delete_is_never_queued_and_unqueues)
+{
+	struct store_repl_target t = { .rule_id = "r", .prefix = "",
+				       .dest = "dir:///x",
+				       .delete_markers = 1 };
+	char vid[STORE_VID_MAX + 1];
+	uint64_t n;
+
+	set_targets(&t, 1);
+	cr_assert_eq(put_str(st, "src", "k", "x", vid), 0);
+	cr_assert_eq(store_delete_version(st, "src", "k", vid), 0);
+	cr_assert_eq(store_repl_pending(st, NULL, &n), 0);
+	cr_assert_eq(n, 0, "the delivery of a removed version must go too");
+	cr_assert_eq(claim_all(tasks, 16), 0);
+}
+
+Test(repl, leases_of_dead_processes_are_released)
+{
+	struct store_repl_target t = { .rule_id = "r", .prefix = "",
+				       .dest = "dir:///x" };
+	size_t n;
+	pid_t pid;
+	int status;
+
+	set_targets(&t, 1);
+	cr_assert_eq(put_str(st, "src", "k", "x", NULL), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct store *st2;
+		struct store_repl_task t2;
+
+		if (store_open(store_path(st), 0, &st2))
+			_exit(1);
+		if (store_repl_claim(st2, 1, 3600 * SEC, &t2, &n) || n != 1)
+			_exit(2);
+		_exit(0);	/* dies holding the lease */
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert_eq(WEXITSTATUS(status), 0);
+	cr_assert_eq(claim_all(tasks, 16), 0, "leased by the child");
+	cr_assert_eq(store_repl_release_dead(st, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(claim_all(tasks, 16), 1);
+}
+
+Test(repl, replicas_keep_identity_are_idempotent_and_never_chain)
+{
+	struct store_repl_target t = { .rule_id = "on", .prefix = "",
+				       .dest = "dir:///further" };
+	struct store_replica r = { .kind = STORE_FILE, .version_id = "v1abc" };
+	static const char data[] = "replicated content";
+	static const struct store_xattr x = { "user.colour", "blue", 4 };
+	struct store_obj o;
+	char buf[64];
+	ssize_t len;
+	uint64_t n;
+	int fd;
+
+	set_targets(&t, 1);	/* src replicates on: replicas must not */
+	fd = open(dir, O_TMPFILE | O_RDWR, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, data, sizeof(data) - 1),
+		     (ssize_t)sizeof(data) - 1);
+	r.fd = fd;
+	r.sha256 = "0000000000000000000000000000000000000000000000000000000000000000";
+	r.meta = meta_of(0640);
+	r.meta.mtime_ns = 1234 * SEC;
+	r.created_ns = 99 * SEC;
+	r.xattrs = &x;
+	r.nxattrs = 1;
+	cr_assert_eq(store_put_replica(st, "src", "k", &r), -EIO,
+		     "a wrong hash is refused");
+	r.sha256 = NULL;
+	cr_assert_eq(store_put_replica(st, "src", "k", &r), 0);
+	cr_assert_eq(store_put_replica(st, "src", "k", &r), 0, "twice");
+	cr_assert_eq(store_lookup(st, "src", "k", &o), 0);
+	cr_assert_str_eq(o.version_id, "v1abc");
+	cr_assert_eq(o.meta.mtime_ns, 1234 * SEC);
+	cr_assert_eq(o.created_ns, 99 * SEC);
+	cr_assert_eq(o.meta.mode & 07777, 0640);
+	cr_assert(o.is_replica);
+	read_cur(st, "src", "k", buf, sizeof(buf));
+	cr_assert_str_eq(buf, data);
+	len = store_xattr_get(st, "src", "k", "user.colour", buf, sizeof(buf));
+	cr_assert_eq(len, 4);
+	cr_assert_eq(store_repl_pending(st, NULL, &n), 0);
+	cr_assert_eq(n, 0, "a replica must not be replicated again");
+
+	/* A delete marker arrives with its ID, after the data. */
+	r.kind = STORE_DELETE_MARKER;
+	r.version_id = "v2dm";
+	r.fd = -1;
+	r.nxattrs = 0;
+	cr_assert_eq(store_put_replica(st, "src", "k", &r), 0);
+	cr_assert_eq(store_lookup(st, "src", "k", &o), -ENOENT);
+	cr_assert_eq(store_version_get(st, "src", "k", "v1abc", &o), 0);
+	close(fd);
+
+	/* A bucket that is not Enabled takes no replicas. */
+	bucket_new(st, "plain", STORE_UNVERSIONED);
+	r.kind = STORE_DIR;
+	r.version_id = "v3";
+	cr_assert_eq(store_put_replica(st, "plain", "d/", &r), -EINVAL);
+}
+
+Test(repl, backoff_grows_is_capped_and_jittered)
+{
+	int64_t base = 100, max = 10000, d;
+	int i;
+
+	for (i = 1; i <= 20; i++) {
+		d = repl_backoff_ns(i, base, max, 0);
+		cr_assert_geq(d, 0);
+		cr_assert_leq(d, max);
+	}
+	/* attempt 1: in [base/2, base]; attempt 4: in [400, 800] */
+	cr_assert_eq(repl_backoff_ns(1, base, max, 0), 50);
+	cr_assert_leq(repl_backoff_ns(1, base, max, ~0ULL), 100);
+	cr_assert_geq(repl_backoff_ns(4, base, max, 12345), 400);
+	cr_assert_leq(repl_backoff_ns(4, base, max, 12345), 800);
+	cr_assert_geq(repl_backoff_ns(30, base, max, 7), max / 2);
+	cr_assert_neq(repl_backoff_ns(5, base, max, 1),
+		      repl_backoff_ns(5, base, max, 2), "jitter");
+}
+
+Test(repl, configuration_round_trip_and_removal)
+{
+	struct store_repl_target t = { .rule_id = "r", .prefix = "",
+				       .dest = "dir:///x" };
+	char *json = NULL, *hook = NULL;
+	uint64_t n;
+
+	cr_assert_eq(store_repl_config_get(st, "src", &json, &hook), -ENOENT);
+	cr_assert_eq(store_repl_config_set(st, "src", "{\"Rules\":[]}",
+					   "echo late", &t, 1), 0);
+	cr_assert_eq(store_repl_config_get(st, "src", &json, &hook), 0);
+	cr_assert_str_eq(json, "{\"Rules\":[]}");
+	cr_assert_str_eq(hook, "echo late");
+	free(json);
+	free(hook);
+	cr_assert_eq(store_repl_config_set(st, "src", NULL, NULL, NULL, 0), 0);
+	cr_assert_eq(store_repl_config_get(st, "src", NULL, NULL), -ENOENT);
+	cr_assert_eq(put_str(st, "src", "k", "x", NULL), 0);
+	cr_assert_eq(store_repl_pending(st, NULL, &n), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(store_repl_config_set(st, "nobucket", "{}", NULL, NULL,
+					   0), -ENOENT);
+}
