@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/xattr.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store/log.h"
 
@@ -253,6 +254,76 @@ static int cmd_versions(int argc, char **argv)
 	return ret ? 1 : 0;
 }
 
+/* `rm-version PATH VERSION-ID [--yes]`: S3's DELETE with a version ID,
+ * which removes that version for good and is never replicated. */
+static int cmd_rm_version(int argc, char **argv)
+{
+	const char *path = NULL, *vid = NULL;
+	char answer[16] = "";
+	struct store_obj o;
+	struct target t;
+	struct store *st;
+	int yes = 0, i, ret;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--yes") == 0 || strcmp(argv[i], "-y") == 0)
+			yes = 1;
+		else if (!path && argv[i][0] != '-')
+			path = argv[i];
+		else if (!vid && argv[i][0] != '-')
+			vid = argv[i];
+		else
+			path = NULL, i = argc + 1;
+	}
+	if (!path || !vid || i > argc) {
+		fprintf(stderr, "usage: replicafs rm-version PATH VERSION-ID "
+				"[--yes]\n");
+		return 2;
+	}
+	if (resolve(path, &t))
+		return 1;
+	if (!t.key[0]) {
+		fprintf(stderr, "replicafs: %s is a bucket, not an object\n",
+			path);
+		return 2;
+	}
+	if (open_store(t.store, &st))
+		return 1;
+	ret = store_version_get(st, t.bucket, t.key, vid, &o);
+	if (ret) {
+		fprintf(stderr, "replicafs: %s: %s\n", path,
+			ret == -ENOENT ? "no version with that ID"
+				       : strerror(-ret));
+		goto out;
+	}
+	if (!yes) {
+		if (!isatty(0)) {
+			fprintf(stderr, "replicafs: rm-version removes a version "
+					"for good: confirm with --yes\n");
+			ret = -EPERM;
+			goto out;
+		}
+		fprintf(stderr, "remove %s %s of %s for good (%llu bytes)? "
+				"[y/N] ", o.kind == STORE_DELETE_MARKER
+						 ? "delete marker" : "version",
+			vid, path, (unsigned long long)o.size);
+		if (!fgets(answer, sizeof(answer), stdin) ||
+		    (answer[0] != 'y' && answer[0] != 'Y')) {
+			fprintf(stderr, "replicafs: nothing removed\n");
+			ret = -ECANCELED;
+			goto out;
+		}
+	}
+	ret = store_delete_version(st, t.bucket, t.key, vid);
+	if (ret)
+		fprintf(stderr, "replicafs: %s: %s\n", path, strerror(-ret));
+	else
+		printf("removed %s of %s\n", vid, path);
+out:
+	store_close(st);
+	return ret ? 1 : 0;
+}
+
 static int cmd_check(int argc, char **argv)
 {
 	struct store *st;
@@ -285,6 +356,8 @@ int fs_cli_main(int argc, char **argv)
 		return cmd_versions(argc, argv);
 	if (strcmp(argv[0], "check") == 0)
 		return cmd_check(argc, argv);
+	if (strcmp(argv[0], "rm-version") == 0)
+		return cmd_rm_version(argc, argv);
 	if (fs_cli_is_repl(argv[0]))
 		return fs_cli_repl(argc, argv);
 	fprintf(stderr, "replicafs: '%s' is not a command; see "

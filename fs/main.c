@@ -24,6 +24,7 @@ static void usage(FILE *f)
 	fputs("usage: replicafs mount [-f] [-o OPTIONS] STORE MOUNTPOINT\n"
 	      "       replicafs versioning PATH [enable|suspend]\n"
 	      "       replicafs versions PATH [--json]\n"
+	      "       replicafs rm-version PATH VERSION-ID [--yes]\n"
 	      "       replicafs check STORE [--deep]\n"
 	      "       replicafs replication put BUCKET-PATH FILE.json "
 	      "[--hook CMD] | get BUCKET-PATH | delete BUCKET-PATH\n"

@@ -157,6 +157,21 @@ wait_for "$MNT3/far/own" 10
 assert_exists "$MNT2/dst/chain" "A's object on B"
 assert_missing "$MNT3/far/chain" "A's object on C (chained)"
 
+step "a permanent delete of a version is never replicated"
+v=$(vid "$MNT/src/chain")
+expect_error "confirm with --yes" rfs rm-version "$MNT/src/chain" "$v" </dev/null
+rfs rm-version "$MNT/src/chain" "$v" --yes
+sleep 1.2	# the kernel's cache of the mount (-o timeout=1)
+assert_missing "$MNT/src/chain" "chain at the source after its only version was removed"
+rfs wait "$MNT/src" --timeout 30
+assert_eq "$v" "$(rfs versions "$MNT2/dst/chain" | cut -f1)" "the replica's versions of chain"
+assert_eq "from A" "$(cat "$MNT2/dst/chain")" "the replica of chain"
+
+step "a source bucket whose versioning is not Enabled takes no rule"
+mkdir "$MNT/plain"
+rfs versioning "$MNT/plain" suspend >/dev/null
+expect_error "not Enabled" rfs replication put "$MNT/plain" "$T/r.json"
+
 step "a directory destination mirrors a cp -a'd tree exactly"
 mkdir -p "$T/tree/sub/deeper" "$T/tree/empty"
 for i in $(seq 40); do gen_small $((i * 97)) "$i" >"$T/tree/sub/f$i"; done
