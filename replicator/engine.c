@@ -25,6 +25,7 @@
  * protects the destination cache, the counters and the sleep.
  */
 #include "replicator/engine.h"
+#include "replicator/batch.h"
 #include "replicator/dest.h"
 #include "store/log.h"
 
@@ -282,6 +283,29 @@ out:
 	return err;
 }
 
+/* After an item of batch job @job: when it was the last, the job is
+ * complete and its report is written. */
+static void job_step(struct repl_engine *e, int64_t job)
+{
+	struct store_job_info *info;
+
+	if (store_job_finish(e->st, job) != 1)
+		return;
+	info = malloc(sizeof(*info));
+	if (!info || store_job_get(e->st, job, info)) {
+		free(info);
+		return;
+	}
+	log_info("batch: job %lld complete: %llu succeeded, %llu failed, "
+		 "%llu skipped", (long long)job,
+		 (unsigned long long)info->completed,
+		 (unsigned long long)info->failed,
+		 (unsigned long long)info->skipped);
+	if (info->report[0])
+		repl_batch_report(e->st, job, info->report);
+	free(info);
+}
+
 /* Deliver one claimed task and record its outcome. */
 static void work_one(struct repl_engine *e, const struct store_repl_task *t,
 		     uint64_t rnd)
@@ -333,6 +357,8 @@ static void work_one(struct repl_engine *e, const struct store_repl_task *t,
 		log_err("replication: cannot record delivery of %s/%s: %s "
 			"(it will be retried)", t->bucket, t->key,
 			strerror(-err));
+	if (!err && t->job && status != STORE_REPL_PENDING)
+		job_step(e, t->job);
 	pthread_mutex_lock(&e->lock);
 	if (status != STORE_REPL_PENDING)
 		e->done++;

@@ -114,41 +114,108 @@ static int has_tags(struct conn *c, int64_t vid, const char *tags)
 	return 1;
 }
 
-int repl_enqueue(struct conn *c, const struct bucket_row *b, const char *key,
-		 int64_t oid, int64_t vid, enum store_kind kind)
+void repl_targets_free(struct route_tgt *t, size_t n)
 {
-	/* Destinations already given a row: the first (highest priority)
-	 * target of a destination decides for it. */
-	char **done = NULL, **grow;
-	size_t ndone = 0, cap = 0, i;
-	int64_t now = now_ns();
-	sqlite3_stmt *s, *q;
-	int err, m;
+	size_t i;
 
-	if (!b->repl)
-		return 0;
+	for (i = 0; i < n; i++) {
+		free(t[i].rule);
+		free(t[i].prefix);
+		free(t[i].tags);
+		free(t[i].dest);
+	}
+	free(t);
+}
+
+static char *dup_col(sqlite3_stmt *s, int col, int *oom)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	char *d;
+
+	if (!t)
+		return NULL;
+	d = strdup((const char *)t);
+	if (!d)
+		*oom = 1;
+	return d;
+}
+
+int repl_targets_load(struct conn *c, int64_t bid, const char *rule,
+		      struct route_tgt **out, size_t *n)
+{
+	struct route_tgt *t = NULL, *grow;
+	size_t k = 0, cap = 0;
+	sqlite3_stmt *s;
+	int err, oom = 0;
+
+	*out = NULL;
+	*n = 0;
 	s = stmt_get(c, ST_REPL_TARGETS);
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, b->id);
+	sqlite3_bind_int64(s, 1, bid);
 	while ((err = stmt_step(c, s, "read targets")) == 1) {
-		const char *rule = (const char *)sqlite3_column_text(s, 0);
-		const char *prefix = (const char *)sqlite3_column_text(s, 1);
-		const char *tags = (const char *)sqlite3_column_text(s, 2);
-		const char *dest = (const char *)sqlite3_column_text(s, 3);
-		int dm = sqlite3_column_int(s, 4);
-
-		for (i = 0; i < ndone; i++)
-			if (!strcmp(done[i], dest))
+		if (rule && strcmp(rule,
+				   (const char *)sqlite3_column_text(s, 0)))
+			continue;
+		if (k == cap) {
+			grow = realloc(t, (cap * 2 + 4) * sizeof(*t));
+			if (!grow) {
+				err = -ENOMEM;
 				break;
-		if (i < ndone)
+			}
+			t = grow;
+			cap = cap * 2 + 4;
+		}
+		memset(&t[k], 0, sizeof(t[k]));
+		t[k].rule = dup_col(s, 0, &oom);
+		t[k].prefix = dup_col(s, 1, &oom);
+		t[k].tags = dup_col(s, 2, &oom);
+		t[k].dest = dup_col(s, 3, &oom);
+		t[k].dm = sqlite3_column_int(s, 4);
+		k++;
+		if (oom) {
+			err = -ENOMEM;
+			break;
+		}
+	}
+	stmt_done(s);
+	if (err < 0) {
+		repl_targets_free(t, k);
+		return err;
+	}
+	*out = t;
+	*n = k;
+	return 0;
+}
+
+int repl_route(struct conn *c, const struct route_tgt *t, size_t n,
+	       const char *key, int64_t vid, enum store_kind kind,
+	       repl_route_cb cb, void *arg)
+{
+	/* Destinations already decided: the first (highest priority)
+	 * target of a destination decides for it, and may say no. */
+	const char **done;
+	size_t ndone = 0, i, j;
+	int err = 0, m;
+
+	if (!n)
+		return 0;
+	done = calloc(n, sizeof(*done));
+	if (!done)
+		return -ENOMEM;
+	for (i = 0; !err && i < n; i++) {
+		for (j = 0; j < ndone; j++)
+			if (!strcmp(done[j], t[i].dest))
+				break;
+		if (j < ndone)
 			continue;
-		if (strncmp(key, prefix, strlen(prefix)))
+		if (strncmp(key, t[i].prefix, strlen(t[i].prefix)))
 			continue;
-		if (tags && *tags) {
+		if (t[i].tags && *t[i].tags) {
 			/* A delete marker has no tags. */
-			m = kind == STORE_DELETE_MARKER ? 0
-							: has_tags(c, vid, tags);
+			m = kind == STORE_DELETE_MARKER
+				    ? 0 : has_tags(c, vid, t[i].tags);
 			if (m < 0) {
 				err = m;
 				break;
@@ -156,42 +223,59 @@ int repl_enqueue(struct conn *c, const struct bucket_row *b, const char *key,
 			if (!m)
 				continue;
 		}
-		if (ndone == cap) {
-			grow = realloc(done, (cap * 2 + 4) * sizeof(*done));
-			if (!grow) {
-				err = -ENOMEM;
-				break;
-			}
-			done = grow;
-			cap = cap * 2 + 4;
-		}
-		done[ndone] = strdup(dest);
-		if (!done[ndone]) {
-			err = -ENOMEM;
-			break;
-		}
-		ndone++;
-		/* This target decides for its destination, and may say no. */
-		if (kind == STORE_DELETE_MARKER && !dm)
+		done[ndone++] = t[i].dest;
+		if (kind == STORE_DELETE_MARKER && !t[i].dm)
 			continue;
-		q = stmt_get(c, ST_REPL_ENQUEUE);
-		if (!q) {
-			err = -EIO;
-			break;
-		}
-		sqlite3_bind_int64(q, 1, vid);
-		sqlite3_bind_int64(q, 2, oid);
-		bind_text(q, 3, dest, -1);
-		bind_text(q, 4, rule, -1);
-		sqlite3_bind_int64(q, 5, now);
-		err = stmt_run(c, q, "queue version");
-		if (err)
-			break;
+		err = cb(arg, &t[i]);
 	}
-	stmt_done(s);
-	for (i = 0; i < ndone; i++)
-		free(done[i]);
 	free(done);
+	return err;
+}
+
+struct enqueue_arg {
+	struct conn *c;
+	int64_t oid, vid, now, job;
+};
+
+static int enqueue_one(void *arg, const struct route_tgt *t)
+{
+	struct enqueue_arg *a = arg;
+	sqlite3_stmt *q = stmt_get(a->c, ST_REPL_ENQUEUE);
+
+	if (!q)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, a->vid);
+	sqlite3_bind_int64(q, 2, a->oid);
+	bind_text(q, 3, t->dest, -1);
+	bind_text(q, 4, t->rule, -1);
+	sqlite3_bind_int64(q, 5, a->now);
+	sqlite3_bind_int64(q, 6, a->job);
+	return stmt_run(a->c, q, "queue version");
+}
+
+int repl_queue_insert(struct conn *c, int64_t oid, int64_t vid,
+		      const struct route_tgt *t, int64_t job)
+{
+	struct enqueue_arg a = { c, oid, vid, now_ns(), job };
+
+	return enqueue_one(&a, t);
+}
+
+int repl_enqueue(struct conn *c, const struct bucket_row *b, const char *key,
+		 int64_t oid, int64_t vid, enum store_kind kind)
+{
+	struct enqueue_arg a = { c, oid, vid, now_ns(), 0 };
+	struct route_tgt *t;
+	size_t n;
+	int err;
+
+	if (!b->repl)
+		return 0;
+	err = repl_targets_load(c, b->id, NULL, &t, &n);
+	if (err)
+		return err;
+	err = repl_route(c, t, n, key, vid, kind, enqueue_one, &a);
+	repl_targets_free(t, n);
 	return err;
 }
 

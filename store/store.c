@@ -68,7 +68,7 @@
 #include <unistd.h>
 
 /* Schema version this code writes; see migrations[]. */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -151,7 +151,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 			    "FROM repl_targets WHERE bucket = ? "
 			    "ORDER BY priority DESC, id",
 	[ST_REPL_ENQUEUE] = "INSERT INTO repl_queue(version, object, dest, "
-			    "rule, queued_ns) VALUES (?, ?, ?, ?, ?)",
+			    "rule, queued_ns, job) VALUES (?, ?, ?, ?, ?, ?)",
 	[ST_REPL_UNQUEUE] = "DELETE FROM repl_queue WHERE version = ?",
 	[ST_CHECK_INTEGRITY] = "PRAGMA integrity_check",
 	[ST_CHECK_BLOBS] = "SELECT sha256, size, id FROM versions "
@@ -468,10 +468,32 @@ static const char schema_v2[] =
 	"CREATE INDEX repl_queue_version ON repl_queue(version);"
 	"CREATE INDEX repl_queue_open ON repl_queue(dest) WHERE status != 1;";
 
+/* Version 2 to 3: batch replication jobs.  A job's deliveries are queue
+ * rows with its ID; what it could not send is kept as notes. */
+static const char schema_v3[] =
+	"CREATE TABLE repl_jobs("
+	" id INTEGER PRIMARY KEY,"
+	" bucket TEXT NOT NULL,"
+	" description TEXT,"
+	" report TEXT,"
+	/* 0 active, 1 complete, 2 cancelled */
+	" state INT NOT NULL DEFAULT 0,"
+	" created_ns INT NOT NULL,"
+	" done_ns INT);"
+	"CREATE TABLE repl_job_notes("
+	" id INTEGER PRIMARY KEY,"
+	" job INT NOT NULL REFERENCES repl_jobs,"
+	" bucket TEXT, key TEXT, vid TEXT, dest TEXT,"
+	" outcome TEXT NOT NULL,"
+	" error TEXT);"
+	"CREATE INDEX repl_job_notes_job ON repl_job_notes(job, id);"
+	"CREATE INDEX repl_queue_job ON repl_queue(job, id) WHERE job != 0;";
+
 /* migrations[i] takes the catalog from user_version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v1,
 	schema_v2,
+	schema_v3,
 };
 
 static int schema_migrate(struct store *st, struct conn *c)

@@ -519,6 +519,110 @@ int store_version_xattrs(struct store *st, const char *bucket,
 			 const char *key, const char *version_id,
 			 struct store_xattr **out, size_t *n);
 
+/* ---- Batch replication jobs ----------------------------------------- */
+
+/*
+ * A batch job replicates on demand what live replication did not send:
+ * versions written before a rule existed, FAILED ones, versions already
+ * COMPLETED to one destination for a newly added one, and replicas (which
+ * a job, unlike live replication, may send on).  Its manifest (which
+ * versions, to which destinations) is fixed when it is created: one queue
+ * row per item, with the job's ID, delivered by the same workers with the
+ * same order per key and the same retries as live replication; items that
+ * cannot be sent (a missing key, a bad manifest row, a version already at
+ * its destination) are kept as notes for the report.
+ */
+
+/* Bits of store_job_spec.status_mask: 1 << an enum store_repl_status. */
+#define STORE_JOB_NONE (1u << STORE_REPL_NONE)
+#define STORE_JOB_FAILED (1u << STORE_REPL_FAILED)
+#define STORE_JOB_COMPLETED (1u << STORE_REPL_COMPLETED)
+#define STORE_JOB_REPLICA (1u << STORE_REPL_REPLICA)
+
+struct store_job_spec {
+	const char *bucket;
+	const char *rule_id;	/* only this rule's destination; NULL: the
+				 * enabled rules of the bucket, as live */
+	const char *dest;	/* instead of rules: this destination, for
+				 * every key, delete markers included */
+	unsigned status_mask;	/* versions whose overall status is one of
+				 * these (STORE_JOB_*); 0: NONE | FAILED */
+	const char *prefix;	/* keys starting with it; NULL: all */
+	int64_t created_before_ns;	/* versions written before; 0: all */
+	const char *report;	/* the report's path, or NULL */
+	const char *description;	/* shown by `batch list` */
+};
+
+/* One row of a manifest (bucket,key,version-id), or a row that could not
+ * be read (@error set: it is only reported). */
+struct store_job_row {
+	const char *bucket;
+	const char *key;
+	const char *version_id;
+	const char *error;
+};
+
+enum store_job_state {
+	STORE_JOB_ACTIVE = 0,
+	STORE_JOB_COMPLETE = 1,
+	STORE_JOB_CANCELLED = 2,
+};
+
+/*
+ * Create a job from @spec: over the versions of the bucket that match its
+ * filters (all versions of each key, oldest first), or over @rows when
+ * @rows is not NULL (then the filters other than the destination are not
+ * used).  Its ID goes to *@id.  -ENOENT for a missing bucket, -EINVAL
+ * (logged) when the bucket has no rule to go by and no destination is
+ * given.
+ */
+int store_job_create(struct store *st, const struct store_job_spec *spec,
+		     const struct store_job_row *rows, size_t nrows,
+		     int64_t *id);
+
+struct store_job_info {
+	int64_t id;
+	char bucket[64];
+	char description[512];
+	char report[4096];	/* "" when none */
+	enum store_job_state state;
+	int64_t created_ns;
+	int64_t done_ns;	/* 0 while active */
+	uint64_t items;		/* deliveries, plus notes */
+	uint64_t pending;
+	uint64_t completed;
+	uint64_t failed;	/* failed deliveries and failed notes */
+	uint64_t skipped;	/* notes of items already at their
+				 * destination or queued */
+	uint64_t bytes;		/* of all deliveries */
+	uint64_t bytes_done;	/* of those completed */
+};
+
+/* Fill @out with job @id; -ENOENT if there is none. */
+int store_job_get(struct store *st, int64_t id, struct store_job_info *out);
+
+/* Call @cb for each job, oldest first. */
+typedef int (*store_job_cb)(void *arg, const struct store_job_info *job);
+int store_job_list(struct store *st, store_job_cb cb, void *arg);
+
+/* Cancel job @id: its pending deliveries are dropped (one under way
+ * finishes). */
+int store_job_cancel(struct store *st, int64_t id);
+
+/* Mark job @id COMPLETE when nothing of it is pending any more: 1 when
+ * this call did it, 0 otherwise (still pending, or already done). */
+int store_job_finish(struct store *st, int64_t id);
+
+/* Call @cb for each item of job @id, for its report: @outcome is
+ * "COMPLETED", "FAILED", "PENDING", "SKIPPED" or "CANCELLED", @error a
+ * sentence or NULL. */
+typedef int (*store_job_item_cb)(void *arg, const char *bucket,
+				 const char *key, const char *version_id,
+				 const char *dest, const char *outcome,
+				 const char *error);
+int store_job_items(struct store *st, int64_t id, store_job_item_cb cb,
+		    void *arg);
+
 /* ---- Reading -------------------------------------------------------- */
 
 /* Open the blob @sha256 (hex) read-only; the caller closes the fd. */

@@ -166,6 +166,34 @@ void ver_row_read(sqlite3_stmt *s, int col, struct store_obj *o,
 
 /* ---- repl.c --------------------------------------------------------- */
 
+/* A replication target as routing needs it (all malloc()ed; freed by
+ * repl_targets_free()). */
+struct route_tgt {
+	char *rule;
+	char *prefix;
+	char *tags;	/* "key=value" lines, or NULL */
+	char *dest;
+	int dm;		/* takes delete markers */
+};
+
+/* The targets of bucket @bid, highest priority first, only those of rule
+ * @rule when it is not NULL, into a malloc()ed array. */
+int repl_targets_load(struct conn *c, int64_t bid, const char *rule,
+		      struct route_tgt **out, size_t *n);
+void repl_targets_free(struct route_tgt *t, size_t n);
+
+/* Call @cb for the target that sends version row @vid (of @key, kind
+ * @kind) to each destination, with S3's rules (see store.h). */
+typedef int (*repl_route_cb)(void *arg, const struct route_tgt *t);
+int repl_route(struct conn *c, const struct route_tgt *t, size_t n,
+	       const char *key, int64_t vid, enum store_kind kind,
+	       repl_route_cb cb, void *arg);
+
+/* Insert one queue row: version row @vid of object @oid to @t's
+ * destination, for batch job @job (0: live). */
+int repl_queue_insert(struct conn *c, int64_t oid, int64_t vid,
+		      const struct route_tgt *t, int64_t job);
+
 /*
  * Within the write transaction that wrote version row @vid (kind @kind) of
  * object @oid, key @key, in bucket @b: queue it for every destination the
