@@ -588,6 +588,8 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 			 strerror(-ret));
 		goto fail_consumed;
 	}
+	if (obj.queued)
+		repl_engine_kick(fs->repl);	/* deliver it now */
 	n->dirty = 0;
 	n->wrote = 0;
 	n->meta = obj.meta;

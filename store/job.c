@@ -513,11 +513,39 @@ int store_job_cancel(struct store *st, int64_t id)
 
 int store_job_finish(struct store *st, int64_t id)
 {
-	return job_write(st, "UPDATE repl_jobs SET state = 1, done_ns = ?2 "
-			     "WHERE id = ?1 AND state = 0 AND NOT EXISTS "
-			     "(SELECT 1 FROM repl_queue "
-			     "INDEXED BY repl_queue_job "
-			     "WHERE job = ?1 AND job != 0 AND status = 0)", id);
+	sqlite3_stmt *s;
+	struct conn *c;
+	int err, n;
+
+	/* Most calls find deliveries still pending: a read says so without
+	 * taking the write lock. */
+	err = conn_get(st, &c);
+	if (!err)
+		err = prep(c, "SELECT 1 FROM repl_queue "
+			      "INDEXED BY repl_queue_job "
+			      "WHERE job = ? AND job != 0 AND status = 0 "
+			      "LIMIT 1", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, id);
+	err = stmt_step(c, s, "job pending");
+	sqlite3_finalize(s);
+	if (err)
+		return err < 0 ? err : 0;
+	err = tx_begin(c);
+	if (err)
+		return err;
+	n = job_write(st, "UPDATE repl_jobs SET state = 1, done_ns = ?2 "
+			  "WHERE id = ?1 AND state = 0 AND NOT EXISTS "
+			  "(SELECT 1 FROM repl_queue "
+			  "INDEXED BY repl_queue_job "
+			  "WHERE job = ?1 AND job != 0 AND status = 0)", id);
+	if (n < 0) {
+		tx_rollback(c);
+		return n;
+	}
+	err = tx_commit(st, c);
+	return err ? err : n > 0;
 }
 
 int store_job_items(struct store *st, int64_t id, store_job_item_cb cb,

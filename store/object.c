@@ -194,7 +194,7 @@ static int ver_write(struct store *st, struct conn *c,
 	int64_t oid, cur = 0, id, null_id = 0, xsrc = nv->xattr_src;
 	int64_t now = now_ns();
 	sqlite3_stmt *s;
-	int err, live = 0;
+	int err, live = 0, queued = 0;
 
 	err = obj_get(c, b->id, key, &oid, &cur, &live);
 	if (err < 0)
@@ -287,8 +287,10 @@ static int ver_write(struct store *st, struct conn *c,
 	sqlite3_bind_int(s, 2, nv->kind != STORE_DELETE_MARKER);
 	sqlite3_bind_int64(s, 3, oid);
 	err = stmt_run(c, s, "set current version");
-	if (!err && !nv->vid)
-		err = repl_enqueue(c, b, key, oid, id, nv->kind);
+	if (!err && !nv->vid) {
+		queued = repl_enqueue(c, b, key, oid, id, nv->kind);
+		err = queued < 0 ? queued : 0;
+	}
 	if (err)
 		return err;
 
@@ -311,6 +313,7 @@ static int ver_write(struct store *st, struct conn *c,
 		obj_out->created_ns = nv->created_ns ? nv->created_ns : now;
 		obj_out->is_latest = 1;
 		obj_out->is_replica = nv->vid != NULL;
+		obj_out->queued = queued > 0 ? (unsigned)queued : 0;
 	}
 	return 0;
 }
@@ -834,8 +837,10 @@ int store_set_meta(struct store *st, const char *bucket, const char *key,
 	sqlite3_bind_int64(s, 6, cur);
 	err = stmt_run(c, s, "set meta");
 	/* The replicas take the change too: the version goes again. */
-	if (!err && !o.is_replica)
+	if (!err && !o.is_replica) {
 		err = repl_enqueue(c, &b, key, oid, cur, o.kind);
+		err = err < 0 ? err : 0;
+	}
 out:
 	return tx_end(st, c, err, &t);
 }

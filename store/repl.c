@@ -267,16 +267,17 @@ int repl_enqueue(struct conn *c, const struct bucket_row *b, const char *key,
 	struct enqueue_arg a = { c, oid, vid, now_ns(), 0 };
 	struct route_tgt *t;
 	size_t n;
-	int err;
+	int err, before;
 
 	if (!b->repl)
 		return 0;
 	err = repl_targets_load(c, b->id, NULL, &t, &n);
 	if (err)
 		return err;
+	before = sqlite3_total_changes(c->db);
 	err = repl_route(c, t, n, key, vid, kind, enqueue_one, &a);
 	repl_targets_free(t, n);
-	return err;
+	return err < 0 ? err : sqlite3_total_changes(c->db) - before;
 }
 
 int repl_unqueue(struct conn *c, int64_t vid)
@@ -559,7 +560,7 @@ int store_repl_mark_late(struct store *st, int64_t id)
 {
 	sqlite3_stmt *s;
 	struct conn *c;
-	int err;
+	int err, n;
 
 	err = conn_get(st, &c);
 	if (!err)
@@ -568,9 +569,20 @@ int store_repl_mark_late(struct store *st, int64_t id)
 	if (err)
 		return err;
 	sqlite3_bind_int64(s, 1, id);
+	err = tx_begin(c);
+	if (err) {
+		sqlite3_finalize(s);
+		return err;
+	}
 	err = stmt_step(c, s, "mark late");
 	sqlite3_finalize(s);
-	return err < 0 ? err : sqlite3_changes(c->db) > 0;
+	if (err < 0) {
+		tx_rollback(c);
+		return err;
+	}
+	n = sqlite3_changes(c->db) > 0;
+	err = tx_commit(st, c);
+	return err < 0 ? err : n;
 }
 
 int store_repl_claim(struct store *st, size_t max, int64_t lease_ns,
@@ -585,6 +597,18 @@ int store_repl_claim(struct store *st, size_t max, int64_t lease_ns,
 	*n = 0;
 	err = conn_get(st, &c);
 	if (err)
+		return err;
+	/* Idle workers look often: a read says there is nothing due without
+	 * taking the write lock. */
+	err = prep(c, "SELECT 1 FROM repl_queue INDEXED BY repl_queue_due "
+		      "WHERE status = 0 AND next_ns <= ? LIMIT 1", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, now);
+	err = stmt_step(c, s, "anything due");
+	sqlite3_finalize(s);
+	s = NULL;
+	if (err <= 0)
 		return err;
 	err = tx_begin(c);
 	if (err)
@@ -638,44 +662,65 @@ out:
 	return err;
 }
 
+int store_repl_done_many(struct store *st,
+			 const struct store_repl_outcome *o, size_t n)
+{
+	sqlite3_stmt *retry = NULL, *fin = NULL, *s;
+	int64_t now = now_ns();
+	struct conn *c;
+	size_t i;
+	int err;
+
+	err = conn_get(st, &c);
+	if (!err)
+		err = prep(c, "UPDATE repl_queue SET status = 0, owner = 0, "
+			      "attempts = attempts + 1, next_ns = ?, "
+			      "error = ? WHERE id = ?", &retry);
+	if (!err)
+		err = prep(c, "UPDATE repl_queue SET status = ?, owner = 0, "
+			      "done_ns = ?, error = ? WHERE id = ?", &fin);
+	if (!err)
+		err = tx_begin(c);
+	for (i = 0; !err && i < n; i++) {
+		if (o[i].status == STORE_REPL_PENDING) {
+			s = retry;
+			sqlite3_reset(s);
+			sqlite3_bind_int64(s, 1, o[i].next_ns);
+			if (o[i].error)
+				bind_text(s, 2, o[i].error, -1);
+			else
+				sqlite3_bind_null(s, 2);
+			sqlite3_bind_int64(s, 3, o[i].id);
+		} else {
+			s = fin;
+			sqlite3_reset(s);
+			sqlite3_bind_int(s, 1, o[i].status);
+			sqlite3_bind_int64(s, 2, now);
+			if (o[i].error)
+				bind_text(s, 3, o[i].error, -1);
+			else
+				sqlite3_bind_null(s, 3);
+			sqlite3_bind_int64(s, 4, o[i].id);
+		}
+		err = stmt_step(c, s, "record delivery");
+		if (err > 0)
+			err = 0;
+	}
+	sqlite3_finalize(retry);
+	sqlite3_finalize(fin);
+	if (!err)
+		return tx_commit(st, c);
+	tx_rollback(c);
+	return err;
+}
+
 int store_repl_done(struct store *st, int64_t id,
 		    enum store_repl_status status, int64_t next_ns,
 		    const char *error)
 {
-	sqlite3_stmt *s;
-	struct conn *c;
-	int err;
+	struct store_repl_outcome o = { id, status, next_ns, error };
 
-	err = conn_get(st, &c);
-	if (err)
-		return err;
-	if (status == STORE_REPL_PENDING)
-		err = prep(c, "UPDATE repl_queue SET status = 0, owner = 0, "
-			      "attempts = attempts + 1, next_ns = ?, "
-			      "error = ? WHERE id = ?", &s);
-	else
-		err = prep(c, "UPDATE repl_queue SET status = ?, owner = 0, "
-			      "done_ns = ?, error = ? WHERE id = ?", &s);
-	if (err)
-		return err;
-	if (status == STORE_REPL_PENDING) {
-		sqlite3_bind_int64(s, 1, next_ns);
-		if (error)
-			bind_text(s, 2, error, -1);
-		sqlite3_bind_int64(s, 3, id);
-	} else {
-		sqlite3_bind_int(s, 1, status);
-		sqlite3_bind_int64(s, 2, now_ns());
-		if (error)
-			bind_text(s, 3, error, -1);
-		sqlite3_bind_int64(s, 4, id);
-	}
-	err = stmt_step(c, s, "record delivery");
-	sqlite3_finalize(s);
-	if (err < 0)
-		return err;
-	atomic_fetch_add(&st->generation, 1);
-	return 0;
+	return store_repl_done_many(st, &o, 1);
 }
 
 int store_repl_release_dead(struct store *st, size_t *n)
@@ -707,6 +752,8 @@ int store_repl_release_dead(struct store *st, size_t *n)
 		return err < 0 ? err : 0;
 	err = prep(c, "UPDATE repl_queue SET owner = 0, next_ns = 0 "
 		      "WHERE status = 0 AND owner = ?", &u);
+	if (!err)
+		err = tx_begin(c);
 	for (i = 0; !err && i < k; i++) {
 		sqlite3_reset(u);
 		sqlite3_bind_int64(u, 1, owners[i]);
@@ -717,6 +764,10 @@ int store_repl_release_dead(struct store *st, size_t *n)
 		}
 	}
 	sqlite3_finalize(u);
+	if (!err)
+		err = tx_commit(st, c);
+	else
+		tx_rollback(c);
 	if (!err && freed)
 		log_info("replication: %zu deliveries of stopped processes "
 			 "are due again", freed);

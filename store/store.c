@@ -270,17 +270,44 @@ static int run_simple(struct conn *c, enum stmt_id id)
 	return stmt_run(c, s, stmt_sql[id]);
 }
 
+/*
+ * Writers of one process take st->write_lock around their transaction:
+ * waiting on a mutex costs nothing, while two connections racing for
+ * SQLite's write lock make the loser sleep in its busy handler (1 ms and
+ * up).  Processes still serialize on SQLite's lock.
+ */
 int tx_begin(struct conn *c)
 {
-	return run_simple(c, ST_BEGIN);
+	int err;
+
+	pthread_mutex_lock(&c->st->write_lock);
+	err = run_simple(c, ST_BEGIN);
+	if (err)
+		pthread_mutex_unlock(&c->st->write_lock);
+	else
+		c->writing = 1;
+	return err;
+}
+
+static void tx_unlock(struct conn *c)
+{
+	if (c->writing) {
+		c->writing = 0;
+		pthread_mutex_unlock(&c->st->write_lock);
+	}
 }
 
 int tx_commit(struct store *st, struct conn *c)
 {
 	int err = run_simple(c, ST_COMMIT);
 
-	if (!err)
+	if (!err) {
 		atomic_fetch_add(&st->generation, 1);
+	} else if (!sqlite3_get_autocommit(c->db)) {
+		/* A COMMIT that failed leaves the transaction open. */
+		run_simple(c, ST_ROLLBACK);
+	}
+	tx_unlock(c);
 	return err;
 }
 
@@ -289,6 +316,7 @@ void tx_rollback(struct conn *c)
 	/* A failed COMMIT may have rolled back already. */
 	if (!sqlite3_get_autocommit(c->db))
 		run_simple(c, ST_ROLLBACK);
+	tx_unlock(c);
 }
 
 /* ---- connections ---------------------------------------------------- */
@@ -487,7 +515,7 @@ static const char schema_v3[] =
 	" outcome TEXT NOT NULL,"
 	" error TEXT);"
 	"CREATE INDEX repl_job_notes_job ON repl_job_notes(job, id);"
-	"CREATE INDEX repl_queue_job ON repl_queue(job, id) WHERE job != 0;";
+	"CREATE INDEX repl_queue_job ON repl_queue(job, status) WHERE job != 0;";
 
 /* migrations[i] takes the catalog from user_version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
@@ -615,6 +643,7 @@ int store_open(const char *dir, int flags, struct store **out)
 		return -ENOMEM;
 	st->lock_fd = -1;
 	pthread_mutex_init(&st->conns_lock, NULL);
+	pthread_mutex_init(&st->write_lock, NULL);
 	st->dir = realpath(dir, NULL);
 	if (!st->dir) {
 		err = -errno;
@@ -700,6 +729,7 @@ out:
 	if (err && st) {
 		if (!key_made) {
 			pthread_mutex_destroy(&st->conns_lock);
+			pthread_mutex_destroy(&st->write_lock);
 			free(st->db_path);
 			free(st->dir);
 			free(st);
@@ -729,6 +759,7 @@ void store_close(struct store *st)
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);	/* drops the flock() */
 	pthread_mutex_destroy(&st->conns_lock);
+	pthread_mutex_destroy(&st->write_lock);
 	free(st->db_path);
 	free(st->dir);
 	free(st);

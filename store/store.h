@@ -77,6 +77,7 @@ struct store_obj {
 				 * LastModified) */
 	int is_latest;		/* in version listings */
 	int is_replica;		/* written by replication (status REPLICA) */
+	unsigned queued;	/* from store_put(): deliveries it queued */
 	int has_marker;		/* STORE_DIR: a "prefix/" object exists */
 };
 
@@ -471,6 +472,18 @@ int store_repl_overdue(struct store *st, store_repl_task_cb cb, void *arg);
 /* Mark task @id as reported past its threshold: 1 if this call marked it,
  * 0 if it was already, or a negative errno. */
 int store_repl_mark_late(struct store *st, int64_t id);
+
+/* The outcome of one delivery, for store_repl_done_many(). */
+struct store_repl_outcome {
+	int64_t id;
+	enum store_repl_status status;
+	int64_t next_ns;
+	const char *error;
+};
+
+/* store_repl_done() for @n deliveries in one transaction. */
+int store_repl_done_many(struct store *st,
+			 const struct store_repl_outcome *o, size_t n);
 
 /* Make the leased deliveries of processes that no longer run due again
  * (after a crash).  *@n (may be NULL) gets how many. */

@@ -79,6 +79,7 @@ struct conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST_COUNT];	/* prepared on first use */
 	int64_t last_data_version;	/* for store_generation() */
+	int writing;		/* holds st->write_lock (tx_begin()) */
 	struct conn *next;		/* protected by store->conns_lock */
 	struct conn *prev;		/* protected by store->conns_lock */
 	struct store *st;
@@ -90,6 +91,9 @@ struct store {
 	int lock_fd;		/* DIR/lock, flock()ed for our life */
 	pthread_key_t key;	/* this thread's struct conn */
 	pthread_mutex_t conns_lock;
+	pthread_mutex_t write_lock;	/* held by this process's writing
+					 * transaction, from tx_begin() to
+					 * tx_commit() or tx_rollback() */
 	struct conn *conns;	/* protected by conns_lock */
 	atomic_uint_fast64_t generation;	/* see store_generation() */
 	atomic_uint_fast64_t trash_seq;		/* unique trash names */
@@ -198,6 +202,7 @@ int repl_queue_insert(struct conn *c, int64_t oid, int64_t vid,
  * Within the write transaction that wrote version row @vid (kind @kind) of
  * object @oid, key @key, in bucket @b: queue it for every destination the
  * bucket's targets send it to.  Does nothing for a bucket without targets.
+ * Returns how many deliveries it queued, or a negative errno.
  */
 int repl_enqueue(struct conn *c, const struct bucket_row *b, const char *key,
 		 int64_t oid, int64_t vid, enum store_kind kind);
