@@ -253,6 +253,7 @@ static int deliver(struct repl_engine *e, const struct store_repl_task *t,
 		return d->ops->delete_marker(d, &v, msg, msglen);
 	if (t->obj.kind == STORE_FILE && t->obj.size) {
 		err = store_blob_open(e->st, t->obj.sha256, &v.fd);
+		v.fd_is_blob = !err;
 		if (err) {
 			snprintf(msg, msglen, "cannot read the source blob: %s",
 				 strerror(-err));

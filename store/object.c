@@ -596,6 +596,16 @@ static int replica_meta(struct conn *c, const struct bucket_row *b,
 	return stmt_run(c, s, "set replica meta");
 }
 
+/* Whether the file open at @fd is on the store's file system (*@sb gets
+ * its stat). */
+static int same_fs(struct store *st, int fd, struct stat *sb)
+{
+	struct stat me;
+
+	return !fstat(fd, sb) && S_ISREG(sb->st_mode) &&
+	       !stat(store_path(st), &me) && me.st_dev == sb->st_dev;
+}
+
 int store_put_replica(struct store *st, const char *bucket, const char *key,
 		      const struct store_replica *r)
 {
@@ -607,7 +617,7 @@ int store_put_replica(struct store *st, const char *bucket, const char *key,
 	struct conn *c;
 	size_t klen, i;
 	int64_t oid, cur, id;
-	int fd = -1, err, live;
+	int fd = -1, link_fd = -1, err, live;
 
 	trash_init(&t);
 	err = store_key_check(key);
@@ -631,6 +641,15 @@ int store_put_replica(struct store *st, const char *bucket, const char *key,
 		}
 		err = stage_mem(st, r->link_target, nv.size, &fd);
 		nv.link = r->link_target;
+	} else if (r->kind == STORE_FILE && r->fd >= 0 && r->fd_is_blob &&
+		   r->sha256 && sha_valid(r->sha256) &&
+		   same_fs(st, r->fd, &sb)) {
+		/* The source's blob is immutable and named by its hash: on
+		 * the same file system it becomes ours by a hard link, with
+		 * no data copied. */
+		link_fd = r->fd;
+		memcpy(sha, r->sha256, 65);
+		nv.size = sb.st_size;
 	} else if (r->kind == STORE_FILE && r->fd >= 0) {
 		err = stage_copy(st, r->fd, &fd);
 	}
@@ -674,8 +693,8 @@ int store_put_replica(struct store *st, const char *bucket, const char *key,
 			"bucket %s is not Enabled", bucket, key, bucket);
 		err = -EINVAL;
 	}
-	if (!err && fd >= 0)
-		err = blob_place(st, fd, sha, 0);
+	if (!err && (fd >= 0 || link_fd >= 0))
+		err = blob_place(st, fd >= 0 ? fd : link_fd, sha, 0);
 	if (!err)
 		err = ver_write(st, c, &b, key, &nv, NULL, NULL, &t);
 	if (err == 1) {

@@ -503,57 +503,66 @@ int store_repl_overdue(struct store *st, store_repl_task_cb cb, void *arg)
 	enum { MAX = 64 };
 	sqlite3_stmt *s = NULL, *u = NULL;
 	struct store_repl_task *t;
+	int marked[MAX];
 	struct conn *c;
-	int err, n = 0, i;
+	int err, n = 0, i, k = 0;
 
 	t = malloc(MAX * sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	err = conn_get(st, &c);
 	if (!err)
-		err = tx_begin(c);
-	if (err) {
-		free(t);
-		return err;
-	}
-	err = prep(c, "SELECT " TASK_COLS
-		      " FROM repl_queue AS q INDEXED BY repl_queue_due "
-		      "JOIN versions AS v ON v.id = q.version "
-		      "JOIN objects AS o ON o.id = q.object "
-		      "JOIN buckets AS b ON b.id = o.bucket "
-		      "WHERE q.status = 0 AND q.late = 0 AND EXISTS "
-		      "(SELECT 1 FROM repl_targets AS t WHERE t.bucket = b.id "
-		      "AND t.rule = q.rule AND t.dest = q.dest "
-		      "AND t.threshold_ns > 0 "
-		      "AND ?1 - q.queued_ns > t.threshold_ns) LIMIT ?2", &s);
-	if (!err)
-		err = prep(c, "UPDATE repl_queue SET late = 1 WHERE id = ?",
-			   &u);
+		err = prep(c, "SELECT " TASK_COLS
+			      " FROM repl_queue AS q INDEXED BY repl_queue_due "
+			      "JOIN versions AS v ON v.id = q.version "
+			      "JOIN objects AS o ON o.id = q.object "
+			      "JOIN buckets AS b ON b.id = o.bucket "
+			      "WHERE q.status = 0 AND q.late = 0 "
+			      "AND q.queued_ns < ?1 AND EXISTS "
+			      "(SELECT 1 FROM repl_targets AS t "
+			      "WHERE t.bucket = b.id "
+			      "AND t.rule = q.rule AND t.dest = q.dest "
+			      "AND t.threshold_ns > 0 "
+			      "AND ?1 - q.queued_ns > t.threshold_ns) LIMIT ?2",
+			   &s);
 	if (err)
 		goto out;
+	/* First a read, without the write lock: usually nothing is late. */
 	sqlite3_bind_int64(s, 1, now_ns());
 	sqlite3_bind_int(s, 2, MAX);
-	while (n < MAX && (err = stmt_step(c, s, "find overdue")) == 1) {
-		task_read(s, &t[n]);
+	while (n < MAX && (err = stmt_step(c, s, "find overdue")) == 1)
+		task_read(s, &t[n++]);
+	if (err < 0 || !n)
+		goto out;
+	err = prep(c, "UPDATE repl_queue SET late = 1 "
+		      "WHERE id = ? AND late = 0", &u);
+	if (!err)
+		err = tx_begin(c);
+	for (i = 0; !err && i < n; i++) {
 		sqlite3_reset(u);
-		sqlite3_bind_int64(u, 1, t[n].id);
+		sqlite3_bind_int64(u, 1, t[i].id);
 		err = stmt_step(c, u, "mark overdue");
-		if (err < 0)
-			break;
-		t[n++].late = 1;
+		if (err > 0)
+			err = 0;
+		/* Another worker may have reported it meanwhile. */
+		marked[i] = !err && sqlite3_changes(c->db) > 0;
 	}
+	if (u && !err)
+		err = tx_commit(st, c);
+	else if (u)
+		tx_rollback(c);
+	/* Outside the transaction: @cb may take its time. */
+	for (i = 0; !err && i < n; i++)
+		if (marked[i]) {
+			t[i].late = 1;
+			cb(arg, &t[i]);
+			k++;
+		}
 out:
 	sqlite3_finalize(s);
 	sqlite3_finalize(u);
-	if (err >= 0 && n)
-		err = tx_commit(st, c);
-	if (err < 0 || !n)
-		tx_rollback(c);
-	/* Outside the transaction: @cb may take its time. */
-	for (i = 0; err >= 0 && i < n; i++)
-		cb(arg, &t[i]);
 	free(t);
-	return err < 0 ? err : n;
+	return err < 0 ? err : k;
 }
 
 int store_repl_mark_late(struct store *st, int64_t id)

@@ -334,6 +334,10 @@ struct store_replica {
 				 * closed; -1 for an empty object */
 	const char *sha256;	/* FILE: hex SHA-256 the source has for the
 				 * content; a mismatch is -EIO */
+	int fd_is_blob;		/* FILE: @fd is the source store's blob
+				 * named @sha256 (immutable, its content
+				 * checked when written): on the same file
+				 * system it is hard-linked, not read */
 	const char *link_target;/* SYMLINK */
 	struct store_meta meta;	/* mode with type bits */
 	int64_t created_ns;	/* when the source wrote it */

@@ -34,12 +34,12 @@ print(eval(sys.argv[1]))' "$2"
 
 # wait_job JOB: until the job is no longer Active (60 s at most).
 wait_job() {
-	local end=$((SECONDS + 60))
+	local end=$((SECONDS + 300))
 	while [ $SECONDS -lt $end ]; do
 		[ "$(job_field "$1" "j['state']")" != Active ] && return 0
 		sleep 0.1
 	done
-	fail "job $1 still active after 60 s: $(rfs batch status "$1" "$MNT")"
+	fail "job $1 still active after 300 s: $(rfs batch status "$1" "$MNT")"
 }
 
 # versions_of STORE BUCKET KEY: the version IDs of KEY in a store, newest
