@@ -5,6 +5,7 @@
  *   replicafs versioning PATH [enable|suspend]
  *   replicafs versions PATH [--json]
  *   replicafs check STORE [--deep]
+ *   replicafs remote add|list|remove ...   (cli_remote.c)
  *
  * `mount` is here; the others are in cli.c.  Every command prints one
  * clear line and exits non-zero on a bad argument.
@@ -31,6 +32,11 @@ static void usage(FILE *f)
 	      "       replicafs status [PATH] [--json] | wait [PATH] "
 	      "[--timeout SECONDS]\n"
 	      "       replicafs replicate STORE [--follow]\n"
+	      "       replicafs remote add NAME ENDPOINT-URL [--region R] "
+	      "[--profile P] [--path-style]\n"
+	      "              [--ca-file F] [--multipart-threshold SIZE] "
+	      "[--part-size SIZE] [--parallel N]\n"
+	      "       replicafs remote list [--json] | remote remove NAME\n"
 	      "mount options: allow_other, nowriteback, debug, timeout=SECONDS,"
 	      " threads=N,\n"
 	      "  repl_workers=N (0: no replication in this mount), "
