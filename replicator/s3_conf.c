@@ -139,6 +139,9 @@ int s3_ini_parse(const char *text, size_t len, s3_ini_cb cb, void *arg,
 			p[n - 1] = '\0';
 			memcpy(section, trim(p + 1), strlen(trim(p + 1)) + 1);
 			parent[0] = '\0';
+			ret = cb(arg, section, NULL, NULL, lineno);
+			if (ret)
+				break;
 			continue;
 		}
 		sep = strpbrk(p, "=:");
@@ -494,7 +497,8 @@ int s3_remote_check(const struct s3_remote *r, char *err, size_t errlen)
 		return fail(err, errlen, -EINVAL,
 			    "remote %s: endpoint '%s' is not a URL of an S3 "
 			    "service: %s", r->name,
-			    has_control(r->endpoint) ? "?" : r->endpoint,
+			    has_control(r->endpoint) || strchr(r->endpoint, '@')
+				    ? "..." : r->endpoint,
 			    why ? why : "it has a control character");
 	if (r->region) {
 		for (p = r->region; *p; p++)
@@ -558,11 +562,12 @@ static int remote_setting(void *arg, const char *section, const char *key,
 		return fail(c->err, c->errlen, -EINVAL,
 			    "%s, line %d: a setting before the first [REMOTE]",
 			    c->path, line);
-	if (repl_remote_name_check(section, &why))
-		return fail(c->err, c->errlen, -EINVAL, "%s, line %d: [%s]: %s",
-			    c->path, line, section, why);
-	r = c->rs->n ? &c->rs->v[c->rs->n - 1] : NULL;
-	if (!r || strcmp(r->name, section)) {
+	if (!key) {
+		/* A new [REMOTE]. */
+		if (repl_remote_name_check(section, &why))
+			return fail(c->err, c->errlen, -EINVAL,
+				    "%s, line %d: [%s]: %s", c->path, line,
+				    section, why);
 		if (s3_remotes_find(c->rs, section))
 			return fail(c->err, c->errlen, -EINVAL,
 				    "%s, line %d: remote %s appears twice",
@@ -574,7 +579,9 @@ static int remote_setting(void *arg, const char *section, const char *key,
 		r = &grown[c->rs->n++];
 		s3_remote_init(r);
 		memcpy(r->name, section, strlen(section) + 1);
+		return 0;
 	}
+	r = &c->rs->v[c->rs->n - 1];	/* the section's, just made */
 	if (!strcmp(key, "endpoint"))
 		ret = set_str(&r->endpoint, value, 0);
 	else if (!strcmp(key, "region"))
@@ -894,6 +901,8 @@ static int aws_setting(void *arg, const char *section, const char *key,
 	if (!is_profile_section(c, section))
 		return 0;
 	c->found = 1;
+	if (!key)
+		return 0;	/* the section's own line */
 	if (!strcmp(key, "aws_access_key_id"))
 		return set_str(&c->key_id, value, 1);
 	if (!strcmp(key, "aws_secret_access_key"))

@@ -65,9 +65,10 @@
  * Called for each setting of an INI file: @section as written between
  * the brackets, trimmed ("" before any section); @key in lowercase, or
  * "PARENT.KEY" for an indented line below "PARENT =" (botocore's nested
- * settings, such as "s3.addressing_style"); @value trimmed.  @line is
- * 1-based.  A non-zero return stops the parse and is returned.  The
- * strings are valid during the call only.
+ * settings, such as "s3.addressing_style"); @value trimmed.  A section's
+ * line itself comes too, with @key and @value NULL.  @line is 1-based.  A
+ * non-zero return stops the parse and is returned.  The strings are valid
+ * during the call only.
  */
 typedef int (*s3_ini_cb)(void *arg, const char *section, const char *key,
 			 const char *value, int line);
