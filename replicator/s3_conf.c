@@ -186,61 +186,65 @@ int s3_ini_parse(const char *text, size_t len, s3_ini_cb cb, void *arg,
 
 /*
  * Read @path whole into a NUL-terminated *@out (the caller frees it with
- * free_secret(): it may hold keys).  -ENOENT when it does not exist,
- * -EFBIG past FILE_MAX, another negative errno.
+ * free_secret(): it may hold keys).  Any readable file will do (/dev/null
+ * is an empty configuration, as for the AWS tools).  -ENOENT when it does
+ * not exist, -EFBIG past FILE_MAX, another negative errno.
  */
 static int read_file(const char *path, char **out, size_t *lenp)
 {
-	struct stat sb;
-	size_t len = 0;
+	size_t len = 0, cap = 4096;
+	char *buf, *grown;
 	ssize_t n;
-	char *buf = NULL;
 	int fd, ret = 0;
 
 	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &sb)) {
-		ret = -errno;
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		ret = S_ISDIR(sb.st_mode) ? -EISDIR : -EINVAL;
-		goto out;
-	}
-	if (sb.st_size > FILE_MAX) {
-		ret = -EFBIG;
-		goto out;
-	}
-	buf = malloc((size_t)sb.st_size + 1);
+	buf = malloc(cap);
 	if (!buf) {
-		ret = -ENOMEM;
-		goto out;
+		close(fd);
+		return -ENOMEM;
 	}
-	while (len < (size_t)sb.st_size) {
-		n = read(fd, buf + len, (size_t)sb.st_size - len);
+	for (;;) {
+		if (len + 1 == cap) {
+			if (cap > FILE_MAX) {
+				ret = -EFBIG;
+				break;
+			}
+			grown = malloc(cap * 2);
+			if (!grown) {
+				ret = -ENOMEM;
+				break;
+			}
+			/* Not realloc(): the old buffer is wiped. */
+			memcpy(grown, buf, len);
+			explicit_bzero(buf, cap);
+			free(buf);
+			buf = grown;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			ret = -errno;
-			goto out;
+			break;
 		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
 	}
+	close(fd);
+	if (ret) {
+		explicit_bzero(buf, cap);
+		free(buf);
+		return ret;
+	}
 	buf[len] = '\0';
 	*out = buf;
 	*lenp = len;
-	buf = NULL;
-out:
-	if (buf) {
-		explicit_bzero(buf, (size_t)sb.st_size + 1);
-		free(buf);
-	}
-	close(fd);
-	return ret;
+	return 0;
 }
 
 /* ---- paths ---------------------------------------------------------- */

@@ -335,6 +335,22 @@ Test(aws, files_named_by_environment)
 	s3_aws_profile_release(&p);
 }
 
+Test(aws, dev_null_is_an_empty_file)
+{
+	struct s3_aws_profile p;
+	char err[512];
+
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 1);
+	setenv("AWS_CONFIG_FILE", "/dev/null", 1);
+	setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "envsecret", 1);
+	cr_assert_eq(s3_aws_profile_load(NULL, &p, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_expect_str_eq(p.access_key_id, "AKIDENV");
+	cr_expect_null(p.region);
+	s3_aws_profile_release(&p);
+}
+
 Test(aws, missing_profile_and_bad_files)
 {
 	struct s3_aws_profile p;
