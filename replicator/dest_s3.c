@@ -1038,8 +1038,8 @@ static int s3_put(struct dest *d, const struct repl_version *v, char *err,
 	if (have < 0) {
 		ret = have;
 	} else if (have == HAVE_SAME) {
-		log_info("%s: %s: version %s is there already", ds->url,
-			 v->key, v->obj.version_id);
+		log_debug("%s: %s: version %s is there already", ds->url,
+			  v->key, v->obj.version_id);
 		ret = 0;
 	} else {
 		ret = -EINVAL;
