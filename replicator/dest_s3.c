@@ -106,11 +106,15 @@ struct dest_s3 {
 	int parallel;
 	struct s3_client *client;
 
-	pthread_mutex_t lock;	/* protects the fields below */
-	int64_t checked_ns;	/* last look at the files */
-	struct stamp stamps[3];	/* remotes, credentials, config */
-	char *creds_source;	/* where the keys came from; NULL: none */
-	char *creds_hint;	/* what to set when there are none */
+	pthread_mutex_t lock;
+	int64_t checked_ns;	/* last look at the files; protected by
+				 * lock */
+	struct stamp stamps[3];	/* remotes, credentials, config files;
+				 * protected by lock */
+	char *creds_source;	/* where the keys came from, NULL: none;
+				 * protected by lock */
+	char *creds_hint;	/* what to set when there are none;
+				 * protected by lock */
 };
 
 static struct dest_s3 *to_s3(struct dest *d)
@@ -740,10 +744,12 @@ struct mp {
 	unsigned nparts;
 	char (*etags)[128];	/* one per part; written by its worker */
 
-	pthread_mutex_t lock;	/* protects the fields below */
-	unsigned next;		/* the next part to send, 1-based */
-	int failed;		/* the first error, negative */
-	char msg[512];		/* its sentence */
+	pthread_mutex_t lock;
+	unsigned next;		/* the next part to send, 1-based;
+				 * protected by lock */
+	int failed;		/* the first error, negative; protected by
+				 * lock */
+	char msg[512];		/* its sentence; protected by lock */
 };
 
 static int send_part(struct mp *mp, unsigned n, char *buf, size_t bufsize,

@@ -907,8 +907,8 @@ static void setup_handle(struct s3_client *c, CURL *h,
 
 /* Turn the outcome of a transfer into 0 or an errno and a sentence. */
 static int finish(struct s3_client *c, const struct s3_request *r,
-		  const struct s3_url *u, CURLcode rc, const char *curl_err,
-		  struct xfer *x, char *err, size_t errlen)
+		  CURLcode rc, const char *curl_err, struct xfer *x, char *err,
+		  size_t errlen)
 {
 	struct s3_response *resp = x->resp;
 	char target[600], message[256] = "", region[64] = "";
@@ -951,7 +951,6 @@ static int finish(struct s3_client *c, const struct s3_request *r,
 			    "remote add ... --region %s)", c->name, what,
 			    target, resp->status, resp->code, region,
 			    c->region, region);
-	(void)u;
 	return fail(err, errlen, ret, "remote %s: %s %s: HTTP %ld %s%s%s",
 		    c->name, what, target, resp->status,
 		    resp->code[0] ? resp->code : "(no error code)",
@@ -1032,7 +1031,7 @@ int s3_request(struct s3_client *c, const struct s3_request *r,
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	resp->status = status;
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-	ret = finish(c, r, &u, rc, curl_err, &x, err, errlen);
+	ret = finish(c, r, rc, curl_err, &x, err, errlen);
 	log_debug("s3: %s %s %s -> %ld %s", c->name, r->method, u.url,
 		  resp->status, resp->code);
 out:
