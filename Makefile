@@ -8,7 +8,7 @@
 #   make SANITIZE=1 build into build-san/ with the sanitizers
 
 CC ?= cc
-PKGS := fuse3 sqlite3 libcrypto jansson
+PKGS := fuse3 sqlite3 libcrypto jansson libcurl libxml-2.0
 
 ifeq ($(SANITIZE),1)
 B := build-san

@@ -358,6 +358,8 @@ int fs_cli_main(int argc, char **argv)
 		return cmd_check(argc, argv);
 	if (strcmp(argv[0], "rm-version") == 0)
 		return cmd_rm_version(argc, argv);
+	if (strcmp(argv[0], "remote") == 0)
+		return fs_cli_remote(argc, argv);
 	if (fs_cli_is_repl(argv[0]))
 		return fs_cli_repl(argc, argv);
 	fprintf(stderr, "replicafs: '%s' is not a command; see "

@@ -173,4 +173,7 @@ int fs_cli_main(int argc, char **argv);
 int fs_cli_is_repl(const char *name);
 int fs_cli_repl(int argc, char **argv);
 
+/* ---- cli_remote.c: `remote add|list|remove` ---- */
+int fs_cli_remote(int argc, char **argv);
+
 #endif

@@ -5,6 +5,7 @@
  *   replicafs versioning PATH [enable|suspend]
  *   replicafs versions PATH [--json]
  *   replicafs check STORE [--deep]
+ *   replicafs remote add|list|remove ...   (cli_remote.c)
  *
  * `mount` is here; the others are in cli.c.  Every command prints one
  * clear line and exits non-zero on a bad argument.
@@ -37,6 +38,11 @@ static void usage(FILE *f)
 	      "[--manifest FILE.csv] [--report FILE.csv]\n"
 	      "       replicafs batch list | status JOB [--json] [--watch] | "
 	      "run JOB | cancel JOB\n"
+	      "       replicafs remote add NAME ENDPOINT-URL [--region R] "
+	      "[--profile P] [--path-style]\n"
+	      "              [--ca-file F] [--multipart-threshold SIZE] "
+	      "[--part-size SIZE] [--parallel N]\n"
+	      "       replicafs remote list [--json] | remote remove NAME\n"
 	      "mount options: allow_other, nowriteback, debug, timeout=SECONDS,"
 	      " threads=N,\n"
 	      "  repl_workers=N (0: no replication in this mount), "

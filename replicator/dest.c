@@ -20,7 +20,7 @@
 static const struct dest_ops *const dest_kinds[] = {
 	&dest_store_ops,
 	&dest_dir_ops,
-	/* &dest_s3_ops, when it exists */
+	&dest_s3_ops,
 };
 
 #define NKINDS (sizeof(dest_kinds) / sizeof(dest_kinds[0]))
@@ -80,7 +80,8 @@ int dest_open(const char *url, struct dest **out, char *err, size_t errlen)
 	if (!sep || sep == url)
 		return dest_fail(err, errlen, -EINVAL,
 				 "'%s' is not a destination URL (store:///"
-				 "PATH/TO/STORE/BUCKET or dir:///PATH)",
+				 "PATH/TO/STORE/BUCKET, dir:///PATH or "
+				 "s3://REMOTE/BUCKET)",
 				 url ? url : "");
 	len = sep - url;
 	for (i = 0; i < NKINDS; i++)
@@ -88,8 +89,8 @@ int dest_open(const char *url, struct dest **out, char *err, size_t errlen)
 		    !strncasecmp(url, dest_kinds[i]->scheme, len))
 			return dest_kinds[i]->open(url, out, err, errlen);
 	return dest_fail(err, errlen, -EINVAL,
-			 "%s: unknown kind of destination '%.*s' (store:// "
-			 "or dir://)", url, (int)len, url);
+			 "%s: unknown kind of destination '%.*s' (store://, "
+			 "dir:// or s3://)", url, (int)len, url);
 }
 
 void dest_close(struct dest *d)

@@ -7,7 +7,7 @@
  *
  *   dest_store.c   store:///path/to/store/BUCKET   another replicafs store
  *   dest_dir.c     dir:///path/to/dir              a plain directory
- *   dest_s3.c      s3://REMOTE/BUCKET[/PREFIX]     an S3 bucket (later)
+ *   dest_s3.c      s3://REMOTE/BUCKET[/PREFIX]     an S3 bucket
  *
  * A struct dest is opened once per URL and then used by several worker
  * threads at once: every operation must be safe to call concurrently (for
@@ -93,5 +93,6 @@ int dest_error_permanent(int err);
 
 extern const struct dest_ops dest_store_ops;
 extern const struct dest_ops dest_dir_ops;
+extern const struct dest_ops dest_s3_ops;
 
 #endif

@@ -28,9 +28,19 @@
 #   BENCH_TREE=/usr/include                  the tree for cp -r / rsync -a
 #   BENCH_MOUNT_OPTS=     -o options for the mount (e.g. nowriteback)
 #   BENCH_TIMEOUT=900     seconds before one command is killed (FAIL)
-#   BENCH_ONLY=fio,small,tree                which groups to run
+#   BENCH_ONLY=fio,small,tree,s3             which groups to run
+#   BENCH_S3_BIG=1G       the large file replicated to S3
+#   BENCH_S3_WORKERS=10   replicafs replicate --workers (awscli's default
+#                         is 10 requests at once)
 #   BENCH_KEEP=1          keep bench-out/work (the store and native files)
 #   BENCH_STRICT=1        exit 3 when a row MISSes its target
+#
+# The s3 group starts its own Ceph RGW on 127.0.0.1 (scripts/rgw.sh) and
+# compares replicafs's replication to it with awscli's uploads of the same
+# data in the same run: the tree against `aws s3 sync`, the large file
+# against `aws s3 cp`.  For replicafs, the data is first written into a
+# store whose mount has no workers (so its versions are queued), and then
+# `replicafs replicate STORE` is timed until the queue is empty.
 #
 # Results: bench-out/results.json, fio's JSON in bench-out/fio/, the mount's
 # log in bench-out/replicafs.log.
@@ -53,7 +63,9 @@ NPER=${BENCH_FILES_PER_DIR:-100}
 TREE=${BENCH_TREE:-/usr/include}
 MOPTS=${BENCH_MOUNT_OPTS:-}
 LIMIT=${BENCH_TIMEOUT:-900}
-ONLY=${BENCH_ONLY:-fio,small,tree}
+ONLY=${BENCH_ONLY:-fio,small,tree,s3}
+S3_BIG=${BENCH_S3_BIG:-1G}
+S3_WORKERS=${BENCH_S3_WORKERS:-10}
 
 for t in fio rsync jq fusermount3 timeout awk; do
 	command -v "$t" >/dev/null || {
@@ -157,6 +169,7 @@ ensure_mount() {
 cleanup() {
 	trap - EXIT INT TERM
 	umount_fs
+	s3_cleanup
 	if [ "${BENCH_KEEP:-0}" != 1 ]; then
 		rm -rf "$WORK"
 	fi
@@ -529,6 +542,145 @@ run_tree() {
 	}
 }
 
+# ---- S3 -------------------------------------------------------------------
+
+RGW_DIR=""
+S3_PID=""
+S3_MNT=""
+AWS=/usr/bin/aws	# Debian's awscli v2
+
+# shellcheck disable=SC2317  # called by cleanup
+s3_cleanup() {
+	if [ -n "$S3_MNT" ] && is_mounted "$S3_MNT"; then
+		fusermount3 -u "$S3_MNT" 2>/dev/null || fusermount3 -uz "$S3_MNT"
+	fi
+	if [ -n "$S3_PID" ]; then
+		wait "$S3_PID" 2>/dev/null
+		S3_PID=""
+	fi
+	if [ -n "$RGW_DIR" ]; then
+		KEEP=0 "$ROOT/scripts/rgw.sh" stop "$RGW_DIR" >/dev/null 2>&1
+		RGW_DIR=""
+	fi
+}
+
+aws_s3() { "$AWS" --endpoint-url "$S3_ENDPOINT" "$@"; }
+
+# s3_queue STORE DEST SRC: a fresh STORE whose bucket "bench" has a rule to
+# DEST and holds a copy (cp -a) of SRC, all of it queued for replication:
+# the mount has no workers.  Unmounted again in every case.
+s3_queue() {
+	local store=$1 dest=$2 src=$3 i rc=1
+	S3_MNT=$WORK/s3mnt
+	rm -rf "$store"
+	mkdir -p "$S3_MNT"
+	"$BIN" mount -f -o repl_workers=0 "$store" "$S3_MNT" >>"$LOG" 2>&1 &
+	S3_PID=$!
+	for ((i = 0; i < 200; i++)); do
+		is_mounted "$S3_MNT" && break
+		sleep 0.05
+	done
+	printf '{"Rules": [{"ID": "bench", "Priority": 1, "Status": "Enabled",
+	  "Filter": {}, "Destination": {"Bucket": "%s"}}]}\n' "$dest" >"$WORK/s3rule.json"
+	is_mounted "$S3_MNT" && mkdir "$S3_MNT/bench" &&
+		"$BIN" replication put "$S3_MNT/bench" "$WORK/s3rule.json" >>"$LOG" 2>&1 &&
+		cp -a "$src" "$S3_MNT/bench/" && rc=0
+	is_mounted "$S3_MNT" && { fusermount3 -u "$S3_MNT" || fusermount3 -uz "$S3_MNT"; }
+	wait "$S3_PID"
+	S3_PID=""
+	[ "$rc" = 0 ] || echo "bench: could not queue $src for $dest (see $LOG)" >&2
+	return $rc
+}
+
+run_s3() {
+	local bytes big rfs_t aws_t rc
+	echo
+	for t in "$AWS" radosgw ceph-mon ceph-osd; do
+		command -v "$t" >/dev/null || {
+			echo "bench: $t is missing (scripts/deps.sh); no S3 rows" >&2
+			row "replicate $TREE to S3 (vs aws s3 sync)" MiB/s rate FAIL FAIL 0.8
+			return
+		}
+	done
+	# A run that was killed may have left its instance: stop it first.
+	[ -f "$OUT/rgw/pids" ] && "$ROOT/scripts/rgw.sh" stop "$OUT/rgw" >/dev/null 2>&1
+	rm -rf "$OUT/rgw"
+	RGW_DIR=$(MEMSTORE_BYTES=$((6 << 30)) "$ROOT/scripts/rgw.sh" start "$OUT/rgw" 2>>"$LOG") || {
+		echo "bench: cannot start RGW (see $LOG)" >&2
+		RGW_DIR=$OUT/rgw
+		row "replicate $TREE to S3 (vs aws s3 sync)" MiB/s rate FAIL FAIL 0.8
+		return
+	}
+	# shellcheck disable=SC1091
+	. "$RGW_DIR/env"
+	export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+	export AWS_DEFAULT_REGION=$S3_REGION AWS_EC2_METADATA_DISABLED=true AWS_PAGER=""
+	export AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null
+	export REPLICAFS_CONFIG_DIR=$WORK/s3conf
+	"$BIN" remote add bench "$S3_ENDPOINT" --region "$S3_REGION" >>"$LOG" 2>&1
+	for b in aws-tree rfs-tree aws-big rfs-big; do
+		aws_s3 s3api create-bucket --bucket "$b" >/dev/null &&
+			aws_s3 s3api put-bucket-versioning --bucket "$b" \
+				--versioning-configuration Status=Enabled
+	done
+	echo "replication to S3: Ceph RGW on $S3_ENDPOINT (memstore), replicafs" \
+		"replicate --workers $S3_WORKERS vs awscli $("$AWS" --version | cut -d' ' -f1)"
+	echo "(the 'native' column is awscli; ratio = replicafs / awscli throughput)"
+	header
+
+	# The tree: aws s3 sync against replicafs replicate.
+	bytes=$(du -sb "$TREE" | cut -f1)
+	drop_caches
+	if timed "$AWS" --endpoint-url "$S3_ENDPOINT" s3 sync --quiet \
+		--no-follow-symlinks "$TREE" s3://aws-tree/tree/ >>"$LOG" 2>&1; then
+		aws_t=$ELAPSED
+	else
+		aws_t=FAIL
+	fi
+	rfs_t=FAIL
+	if s3_queue "$WORK/s3store" s3://bench/rfs-tree "$TREE"; then
+		drop_caches
+		timed "$BIN" replicate "$WORK/s3store" --workers "$S3_WORKERS" >>"$LOG" 2>&1
+		rc=$?
+		[ $rc = 0 ] && rfs_t=$ELAPSED
+	fi
+	row "replicate $TREE to S3 (vs aws s3 sync)" MiB/s rate \
+		"$(s3_rate "$bytes" "$aws_t")" "$(s3_rate "$bytes" "$rfs_t")" 0.8
+	NOTES+=("S3 tree: aws s3 sync ${aws_t}s, replicafs replicate ${rfs_t}s ($(find "$TREE" | wc -l) entries, $bytes bytes)")
+	rm -rf "$WORK/s3store"
+
+	# The large file: aws s3 cp against replicafs replicate.
+	big=$WORK/big.bin
+	bytes=$(numfmt --from=iec "$S3_BIG")
+	head -c "$bytes" /dev/zero | openssl enc -aes-128-ctr -K 0123456789abcdef0123456789abcdef \
+		-iv 00000000000000000000000000000000 >"$big" 2>/dev/null
+	drop_caches
+	if timed "$AWS" --endpoint-url "$S3_ENDPOINT" s3 cp --quiet "$big" \
+		s3://aws-big/big.bin >>"$LOG" 2>&1; then
+		aws_t=$ELAPSED
+	else
+		aws_t=FAIL
+	fi
+	rfs_t=FAIL
+	if s3_queue "$WORK/s3store" s3://bench/rfs-big "$big"; then
+		drop_caches
+		timed "$BIN" replicate "$WORK/s3store" --workers "$S3_WORKERS" >>"$LOG" 2>&1
+		rc=$?
+		[ $rc = 0 ] && rfs_t=$ELAPSED
+	fi
+	row "replicate a $S3_BIG file to S3 (vs aws s3 cp)" MiB/s rate \
+		"$(s3_rate "$bytes" "$aws_t")" "$(s3_rate "$bytes" "$rfs_t")" 0.9
+	NOTES+=("S3 $S3_BIG file: aws s3 cp ${aws_t}s, replicafs replicate ${rfs_t}s")
+	rm -rf "$WORK/s3store" "$big"
+	s3_cleanup
+}
+
+# s3_rate BYTES SECONDS: MiB/s, or FAIL.
+s3_rate() {
+	[ "$2" = FAIL ] && { echo FAIL; return; }
+	awk -v b="$1" -v t="$2" 'BEGIN { printf "%.1f", b / t / 1048576 }'
+}
+
 # ---- main -----------------------------------------------------------------
 
 mkdir -p "$OUT"
@@ -577,6 +729,7 @@ fi
 
 case ",$ONLY," in *,tree,*) run_tree ;; esac
 umount_fs
+case ",$ONLY," in *,s3,*) run_s3 ;; esac
 
 [ "$REMOUNTS" -gt 0 ] && NOTES+=("the mount died and was remounted $REMOUNTS time(s): see $LOG")
 echo

@@ -2,13 +2,22 @@
 # Install what replicafs needs to build, run, test and benchmark, on Debian.
 # Idempotent: does nothing when every package is already there. Run as root.
 set -eu
+# libcurl and libxml2: the S3 client (HTTP, and the XML of S3's answers).
+# ceph-mon, ceph-osd, radosgw: a real S3 service (Ceph RGW) on loopback for
+# the S3 tests and the bench; awscli checks what reached it.
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libsqlite3-dev sqlite3
-libssl-dev libcurl4-openssl-dev libcriterion-dev libjansson-dev attr rsync
-git fio acl procps psmisc xz-utils jq"
+libssl-dev libcurl4-openssl-dev libxml2-dev libcriterion-dev libjansson-dev
+attr rsync git fio acl procps psmisc xz-utils jq openssl curl
+ceph-mon ceph-osd radosgw awscli"
+# One dpkg-query for all: fast when everything is there.
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' $PKGS 2>/dev/null |
+	awk '$NF == "installed" { print $1 }')
 missing=""
 for p in $PKGS; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-		missing="$missing $p"
+	case " $(echo $installed) " in
+	*" $p "*) ;;
+	*) missing="$missing $p" ;;
+	esac
 done
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
@@ -17,5 +26,5 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+apt-get -o DPkg::Lock::Timeout=300 update -qq
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $missing >/dev/null

@@ -67,6 +67,7 @@ time_limit() {
 	case $1 in
 	test_bigfile | test_crash) echo 900 ;;
 	test_cp_rsync) echo 600 ;;
+	test_s3) echo 420 ;;
 	*) echo 300 ;;
 	esac
 }
@@ -127,7 +128,8 @@ run_binary() {
 
 # sweep NAME: after a test that could not clean up (killed at its time
 # limit), take down what its state file names: its daemons (only when they
-# are still this build's replicafs), its mounts, its temporary directory.
+# are still this build's replicafs), its mounts, the RGW instances it
+# started (scripts/rgw.sh stop), its temporary directory.
 sweep() {
 	local state=$LOGS/$1-daemons/state kind arg exe
 	[ -f "$state" ] || return 0
@@ -143,6 +145,10 @@ sweep() {
 			fusermount3 -u -z "$arg" 2>/dev/null || umount -l "$arg" 2>/dev/null
 		fi
 	done
+	while read -r kind arg; do
+		[ "$kind" = rgw ] || continue
+		[ -f "$arg/pids" ] && "$ROOT/scripts/rgw.sh" stop "$arg" >/dev/null 2>&1
+	done <"$state"
 	while read -r kind arg; do
 		[ "$kind" = tmp ] || continue
 		case $arg in

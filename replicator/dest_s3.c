@@ -1,0 +1,1341 @@
+/*
+ * dest_s3.c - s3://REMOTE/BUCKET[/PREFIX]: a bucket of an S3-compatible
+ * service (AWS, Ceph RGW, MinIO, Garage...), in a region of its own.
+ *
+ * The remote is looked up in the remotes file (s3_conf.h) when the
+ * destination is opened; the remote "default", which arn:aws:s3:::BUCKET
+ * names, may also come from the AWS configuration alone.  Each remote
+ * gets one s3_client, signed for the remote's region, whose curl handles
+ * are shared by every worker thread.
+ *
+ * What goes where.  Key K of the source is PREFIX/K at the destination
+ * (PREFIX as written in the URL, with a '/' added when it has none).
+ * Its attributes go in the names s3fs-fuse uses, so that s3fs, rclone or
+ * awscli see the same file:
+ *
+ *   x-amz-meta-mode    st_mode in decimal, type bits included
+ *   x-amz-meta-uid, x-amz-meta-gid
+ *   x-amz-meta-mtime, x-amz-meta-ctime   seconds[.nanoseconds]
+ *   x-amz-meta-replicafs-version-id      the source's version ID
+ *
+ * a symbolic link as s3fs stores one (the target as content, S_IFLNK in
+ * the mode), a directory marker as a zero-byte "KEY/" object of type
+ * application/x-directory, tags (user.s3.tag.* xattrs) as x-amz-tagging.
+ *
+ * put() sends an object of at most the remote's multipart threshold in
+ * one PUT with Content-MD5 and the payload's SHA-256 (the store's own
+ * hash of the content, so a blob that went bad on disk is refused by the
+ * server rather than replicated).  A larger one goes by multipart upload:
+ *
+ *   abort_stale()  ListMultipartUploads of the key: abort the uploads a
+ *                  delivery that crashed or gave up left behind (the
+ *                  engine never sends two versions of one key at once,
+ *                  so any upload of the key is a leftover of ours)
+ *   CreateMultipartUpload (with the metadata)
+ *   UploadPart x N, `parallel` at a time (part_worker() threads), each
+ *                  with Content-MD5 and its SHA-256, retried twice
+ *   CompleteMultipartUpload, or AbortMultipartUpload on any failure
+ *
+ * Delivering a version twice leaves one copy: put() first asks (HEAD)
+ * whether the current object already carries this version ID, and
+ * delete_marker() whether the newest entry of the key is already a delete
+ * marker.  A delete marker becomes a plain DELETE, which makes a delete
+ * marker in the versioned bucket; the engine calls delete_marker() only
+ * where the rule says so, and never sends a delete of a version.
+ *
+ * check() refuses a bucket that is missing or whose versioning is not
+ * Enabled (GetBucketVersioning), and one that lives in another region
+ * than the remote's (GetBucketLocation), as S3 refuses such a rule.
+ *
+ * Credentials are read at open and read again when the remotes file or
+ * one of the AWS files changes (looked at no more than once a second), so
+ * a fixed secret takes effect without a remount.  No secret is kept here:
+ * the client holds them, and no message of this file names one.
+ *
+ * Concurrency: put(), delete_marker() and check() run in several worker
+ * threads at once.  The client is safe for that; ds->lock protects the
+ * file stamps and the credentials' source while they are refreshed.
+ */
+#include "replicator/dest.h"
+#include "replicator/dest_i.h"
+#include "replicator/rules.h"
+#include "replicator/s3_client.h"
+#include "replicator/s3_conf.h"
+#include "store/log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How often the configuration files are looked at for changes. */
+#define REFRESH_NS (1000LL * 1000 * 1000)
+/* Objects this small are read into memory once. */
+#define SMALL_MAX (1 << 20)
+/* The chunk a body is hashed in. */
+#define HASH_CHUNK (1 << 20)
+/* Tries of one part before the upload is given up. */
+#define PART_TRIES 3
+/* Pages of ListMultipartUploads read by abort_stale(). */
+#define STALE_PAGES 10
+
+struct stamp {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	int exists;
+};
+
+struct dest_s3 {
+	struct dest d;		/* first: the table */
+	char *url;		/* canonical, for messages */
+	char *remote;
+	char *bucket;
+	char *prefix;		/* "" or ending in '/' */
+	char *profile;		/* the remote's own profile, or NULL */
+	char *remotes_path;
+	char *endpoint;		/* as used, for messages */
+	uint64_t threshold;
+	uint64_t part_size;
+	int parallel;
+	struct s3_client *client;
+
+	pthread_mutex_t lock;
+	int64_t checked_ns;	/* last look at the files; protected by
+				 * lock */
+	struct stamp stamps[3];	/* remotes, credentials, config files;
+				 * protected by lock */
+	char *creds_source;	/* where the keys came from, NULL: none;
+				 * protected by lock */
+	char *creds_hint;	/* what to set when there are none;
+				 * protected by lock */
+};
+
+static struct dest_s3 *to_s3(struct dest *d)
+{
+	return (struct dest_s3 *)d;
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- configuration and credentials ---------------------------------- */
+
+static void stamp_of(const char *path, struct stamp *s)
+{
+	struct stat sb;
+
+	memset(s, 0, sizeof(*s));
+	if (path && *path && !stat(path, &sb)) {
+		s->exists = 1;
+		s->dev = sb.st_dev;
+		s->ino = sb.st_ino;
+		s->size = sb.st_size;
+		s->mtime = sb.st_mtim;
+	}
+}
+
+static int stamp_eq(const struct stamp *a, const struct stamp *b)
+{
+	return a->exists == b->exists && a->dev == b->dev &&
+	       a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec &&
+	       a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/* The stamps of the three files now, into @s[3]. */
+static void stamps_now(const struct dest_s3 *ds, struct stamp *s)
+{
+	char creds[PATH_MAX], config[PATH_MAX];
+
+	s3_aws_files(creds, config, sizeof(creds));
+	stamp_of(ds->remotes_path, &s[0]);
+	stamp_of(creds, &s[1]);
+	stamp_of(config, &s[2]);
+}
+
+/*
+ * Read the credentials of the remote's profile and give them to the
+ * client.  Called with ds->lock held (or before the destination is
+ * shared).  0, or a negative errno with a sentence.
+ */
+static int load_creds(struct dest_s3 *ds, const struct s3_aws_profile *given,
+		      char *err, size_t errlen)
+{
+	struct s3_aws_profile p;
+	const struct s3_aws_profile *use = given;
+	struct s3_creds c;
+	char hint[PATH_MAX * 2 + 200];
+	char *src = NULL, *h = NULL;
+	int ret;
+
+	if (!use) {
+		ret = s3_aws_profile_load(ds->profile, &p, err, errlen);
+		if (ret) {
+			s3_aws_profile_release(&p);
+			return ret;
+		}
+		use = &p;
+	}
+	c.access_key_id = use->access_key_id;
+	c.secret_access_key = use->secret_access_key;
+	c.session_token = use->session_token;
+	ret = s3_client_set_creds(ds->client, use->access_key_id ? &c : NULL);
+	if (!ret && use->creds_source)
+		src = strdup(use->creds_source);
+	snprintf(hint, sizeof(hint), "set AWS_ACCESS_KEY_ID and "
+		 "AWS_SECRET_ACCESS_KEY, or give profile %s keys in %s",
+		 use->profile ? use->profile : "default",
+		 use->files ? use->files : "~/.aws/credentials");
+	h = strdup(hint);
+	if (!ret && ((use->creds_source && !src) || !h))
+		ret = -ENOMEM;
+	if (!ret) {
+		free(ds->creds_source);
+		free(ds->creds_hint);
+		ds->creds_source = src;
+		ds->creds_hint = h;
+		src = h = NULL;
+	} else {
+		dest_fail(err, errlen, ret, "out of memory");
+	}
+	free(src);
+	free(h);
+	if (use == &p)
+		s3_aws_profile_release(&p);
+	return ret;
+}
+
+/*
+ * Before each operation: read the credentials again when a file changed
+ * (at most once per REFRESH_NS), and say so clearly when there are none.
+ */
+static int refresh(struct dest_s3 *ds, char *err, size_t errlen)
+{
+	struct stamp now[3];
+	int64_t t = mono_ns();
+	int ret = 0, i, changed = 0;
+
+	pthread_mutex_lock(&ds->lock);
+	if (t - ds->checked_ns >= REFRESH_NS) {
+		ds->checked_ns = t;
+		stamps_now(ds, now);
+		for (i = 0; i < 3; i++)
+			if (!stamp_eq(&now[i], &ds->stamps[i]))
+				changed = 1;
+		if (changed) {
+			ret = load_creds(ds, NULL, err, errlen);
+			if (!ret) {
+				memcpy(ds->stamps, now, sizeof(now));
+				log_info("%s: credentials read again (%s)",
+					 ds->url, ds->creds_source
+						  ? ds->creds_source : "none");
+			}
+		}
+	}
+	if (!ret && !s3_client_has_creds(ds->client))
+		ret = dest_fail(err, errlen, -EACCES,
+				"%s: no credentials for remote %s: %s",
+				ds->url, ds->remote,
+				ds->creds_hint ? ds->creds_hint : "");
+	pthread_mutex_unlock(&ds->lock);
+	return ret;
+}
+
+/* After an error: add where the keys came from when they were refused. */
+static int explain(struct dest_s3 *ds, int ret, const char *code, char *err,
+		   size_t errlen)
+{
+	size_t n;
+
+	if (ret != -EACCES || !err || !code ||
+	    (strcmp(code, "SignatureDoesNotMatch") &&
+	     strcmp(code, "InvalidAccessKeyId") &&
+	     strcmp(code, "ExpiredToken") && strcmp(code, "InvalidToken")))
+		return ret;
+	n = strlen(err);
+	pthread_mutex_lock(&ds->lock);
+	if (ds->creds_source && n + 1 < errlen)
+		snprintf(err + n, errlen - n, " (keys from %s)",
+			 ds->creds_source);
+	pthread_mutex_unlock(&ds->lock);
+	return ret;
+}
+
+/* ---- requests ------------------------------------------------------- */
+
+/* s3_request() on the destination's bucket, with explain(). */
+static int request(struct dest_s3 *ds, struct s3_request *r,
+		   struct s3_response *resp, char *err, size_t errlen)
+{
+	int ret;
+
+	r->bucket = ds->bucket;
+	ret = s3_request(ds->client, r, resp, err, errlen);
+	return ret ? explain(ds, ret, resp->code, err, errlen) : 0;
+}
+
+/* The key at the destination: the prefix and @key, malloc()ed. */
+static char *dest_key(const struct dest_s3 *ds, const char *key)
+{
+	size_t n = strlen(ds->prefix) + strlen(key) + 1;
+	char *k = malloc(n);
+
+	if (k)
+		snprintf(k, n, "%s%s", ds->prefix, key);
+	return k;
+}
+
+/* Seconds[.nanoseconds] of @ns, as s3fs and rclone read them. */
+static void time_str(int64_t ns, char *buf, size_t size)
+{
+	int64_t s = ns / 1000000000, f = ns % 1000000000;
+
+	if (f < 0) {
+		s--;
+		f += 1000000000;
+	}
+	if (f)
+		snprintf(buf, size, "%lld.%09lld", (long long)s, (long long)f);
+	else
+		snprintf(buf, size, "%lld", (long long)s);
+}
+
+/* The headers every object carries: the type and the attributes. */
+struct meta_hdrs {
+	char mode[16], uid[16], gid[16], mtime[32], ctime[32];
+	char *tagging;		/* malloc()ed, NULL when no tags */
+	struct s3_kv kv[10];
+	size_t n;
+};
+
+/* Tags (user.s3.tag.KEY xattrs) as an x-amz-tagging value into
+ * *@out (malloc()ed, NULL when none). */
+static int tagging_of(const struct repl_version *v, char **out)
+{
+	static const char pfx[] = "user.s3.tag.";
+	char *k = NULL, *val = NULL, *s = NULL, *grown;
+	size_t i, len = 0, need;
+	int ret = 0;
+
+	*out = NULL;
+	for (i = 0; i < v->nxattrs; i++) {
+		const struct store_xattr *x = &v->xattrs[i];
+
+		if (strncmp(x->name, pfx, sizeof(pfx) - 1) ||
+		    !x->name[sizeof(pfx) - 1])
+			continue;
+		ret = s3_uri_encode(x->name + sizeof(pfx) - 1, 0, &k);
+		if (!ret)
+			ret = s3_uri_encode_len(x->value, x->size, 0, &val);
+		if (ret)
+			break;
+		need = len + strlen(k) + strlen(val) + 3;
+		grown = realloc(s, need);
+		if (!grown) {
+			ret = -ENOMEM;
+			break;
+		}
+		s = grown;
+		len += (size_t)snprintf(s + len, need - len, "%s%s=%s",
+					len ? "&" : "", k, val);
+		free(k);
+		free(val);
+		k = val = NULL;
+	}
+	free(k);
+	free(val);
+	if (ret)
+		free(s);
+	else
+		*out = s;
+	return ret;
+}
+
+static int meta_hdrs_init(struct meta_hdrs *m, const struct repl_version *v)
+{
+	unsigned type;
+	const char *ctype;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	switch (v->obj.kind) {
+	case STORE_SYMLINK:
+		type = S_IFLNK;
+		ctype = "application/octet-stream";	/* as s3fs */
+		break;
+	case STORE_DIR:
+		type = S_IFDIR;
+		ctype = "application/x-directory";
+		break;
+	default:
+		type = S_IFREG;
+		ctype = "application/octet-stream";
+		break;
+	}
+	snprintf(m->mode, sizeof(m->mode), "%u",
+		 type | (v->obj.meta.mode & 07777));
+	snprintf(m->uid, sizeof(m->uid), "%u", v->obj.meta.uid);
+	snprintf(m->gid, sizeof(m->gid), "%u", v->obj.meta.gid);
+	time_str(v->obj.meta.mtime_ns, m->mtime, sizeof(m->mtime));
+	time_str(v->obj.meta.ctime_ns ? v->obj.meta.ctime_ns
+				      : v->obj.meta.mtime_ns,
+		 m->ctime, sizeof(m->ctime));
+	m->kv[m->n++] = (struct s3_kv){ "content-type", ctype };
+	m->kv[m->n++] = (struct s3_kv){ "x-amz-meta-mode", m->mode };
+	m->kv[m->n++] = (struct s3_kv){ "x-amz-meta-uid", m->uid };
+	m->kv[m->n++] = (struct s3_kv){ "x-amz-meta-gid", m->gid };
+	m->kv[m->n++] = (struct s3_kv){ "x-amz-meta-mtime", m->mtime };
+	m->kv[m->n++] = (struct s3_kv){ "x-amz-meta-ctime", m->ctime };
+	m->kv[m->n++] = (struct s3_kv){ "x-amz-meta-replicafs-version-id",
+					v->obj.version_id };
+	ret = tagging_of(v, &m->tagging);
+	if (!ret && m->tagging)
+		m->kv[m->n++] = (struct s3_kv){ "x-amz-tagging", m->tagging };
+	return ret;
+}
+
+static void meta_hdrs_release(struct meta_hdrs *m)
+{
+	free(m->tagging);
+	m->tagging = NULL;
+}
+
+/* What the destination holds of a key now, as HEAD tells it. */
+enum have { HAVE_OTHER, HAVE_SAME, HAVE_OLD_META };
+
+/*
+ * Whether the current object @dkey already is version @v (a delivery done
+ * before a crash): HAVE_SAME with the same attributes, HAVE_OLD_META with
+ * other ones (a chmod, chown or touch at the source sends the version
+ * again), HAVE_OTHER when it is not there or we cannot tell (the PUT that
+ * follows says why).  A transport error is returned (negative).  The
+ * version ID at the destination goes to @dvid.
+ */
+static int already_there(struct dest_s3 *ds, const char *dkey,
+			 const struct repl_version *v,
+			 const struct meta_hdrs *m, char *dvid, size_t dvidlen,
+			 char *err, size_t errlen)
+{
+	struct s3_request r = { .method = "HEAD", .key = dkey,
+				.what = "HeadObject" };
+	struct s3_response resp;
+	int ret;
+
+	ret = request(ds, &r, &resp, err, errlen);
+	if (!ret && !strcmp(resp.meta_version_id, v->obj.version_id)) {
+		snprintf(dvid, dvidlen, "%s", resp.version_id);
+		ret = !strcmp(resp.meta_mode, m->mode) &&
+		      !strcmp(resp.meta_uid, m->uid) &&
+		      !strcmp(resp.meta_gid, m->gid) &&
+		      !strcmp(resp.meta_mtime, m->mtime)
+			      ? HAVE_SAME : HAVE_OLD_META;
+	} else if (ret == -ECONNREFUSED || ret == -ECONNRESET ||
+		   ret == -ETIMEDOUT || ret == -EHOSTUNREACH) {
+		;	/* the PUT would fail the same way */
+	} else {
+		ret = HAVE_OTHER;
+	}
+	s3_response_release(&resp);
+	return ret;
+}
+
+/*
+ * New attributes for the version that is there: CopyObject of the object
+ * onto itself with the metadata replaced, as S3 changes metadata (the
+ * destination gets a new version; no data is sent).  -EINVAL when the
+ * server will not copy it (over 5 GiB): the caller sends it again.
+ */
+static int put_meta(struct dest_s3 *ds, const char *dkey, const char *dvid,
+		    const struct meta_hdrs *m, char *err, size_t errlen)
+{
+	struct s3_request r = { .method = "PUT", .key = dkey,
+				.what = "CopyObject" };
+	struct s3_response resp;
+	struct s3_kv h[16];
+	char *ekey = NULL, *src = NULL, root[64], code[64], msg[256];
+	size_t i, n;
+	int ret;
+
+	ret = s3_uri_encode(dkey, 1, &ekey);
+	if (ret)
+		return dest_fail(err, errlen, ret, "out of memory");
+	n = strlen(ds->bucket) + strlen(ekey) + strlen(dvid) + 16;
+	src = malloc(n);
+	if (!src) {
+		ret = dest_fail(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(src, n, "/%s/%s%s%s", ds->bucket, ekey,
+		 dvid[0] ? "?versionId=" : "", dvid);
+	for (i = 0; i < m->n; i++)
+		h[i] = m->kv[i];
+	h[i++] = (struct s3_kv){ "x-amz-copy-source", src };
+	h[i++] = (struct s3_kv){ "x-amz-metadata-directive", "REPLACE" };
+	if (m->tagging)
+		h[i++] = (struct s3_kv){ "x-amz-tagging-directive",
+					 "REPLACE" };
+	r.headers = h;
+	r.nheaders = i;
+	r.body.fd = -1;
+	ret = request(ds, &r, &resp, err, errlen);
+	/* As CompleteMultipartUpload, a 200 may carry an <Error>. */
+	if (!ret && !s3_xml_root(resp.body, resp.body_len, root,
+				 sizeof(root)) && !strcmp(root, "Error")) {
+		s3_xml_error(resp.body, resp.body_len, code, sizeof(code), msg,
+			     sizeof(msg), NULL, 0);
+		ret = dest_fail(err, errlen, s3_error_errno(500, code),
+				"remote %s: CopyObject %s/%s: %s%s%s",
+				ds->remote, ds->bucket, dkey, code,
+				msg[0] ? ": " : "", msg);
+	}
+	s3_response_release(&resp);
+out:
+	free(src);
+	free(ekey);
+	return ret;
+}
+
+/* MD5 (base64) and SHA-256 (hex) of @len bytes of @fd from @off. */
+static int hash_range(int fd, off_t off, uint64_t len, char *buf,
+		      size_t bufsize, char md5[S3_MD5_B64_SIZE],
+		      char sha[S3_SHA256_HEX_SIZE])
+{
+	struct s3_digest *dg = NULL;
+	uint64_t done = 0;
+	ssize_t n;
+	size_t want;
+	int ret;
+
+	ret = s3_digest_new(&dg);
+	while (!ret && done < len) {
+		want = len - done < bufsize ? (size_t)(len - done) : bufsize;
+		n = pread(fd, buf, want, off + (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			break;
+		}
+		ret = s3_digest_update(dg, buf, (size_t)n);
+		done += (uint64_t)n;
+	}
+	if (!ret)
+		ret = s3_digest_final(dg, sha, md5);
+	s3_digest_free(dg);
+	return ret;
+}
+
+static int is_sha_hex(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[64] == '\0';
+}
+
+/* ---- one PUT -------------------------------------------------------- */
+
+static int put_single(struct dest_s3 *ds, const struct repl_version *v,
+		      const char *dkey, struct meta_hdrs *m, char *err,
+		      size_t errlen)
+{
+	struct s3_request r = { .method = "PUT", .key = dkey,
+				.what = "PutObject" };
+	struct s3_response resp;
+	struct s3_kv h[12];
+	char md5[S3_MD5_B64_SIZE], sha[S3_SHA256_HEX_SIZE];
+	char *buf = NULL;
+	uint64_t len = 0;
+	ssize_t n;
+	size_t i;
+	int ret;
+
+	r.body.fd = -1;
+	if (v->obj.kind == STORE_SYMLINK) {
+		r.body.buf = v->link_target ? v->link_target : "";
+		len = strlen(r.body.buf);
+	} else if (v->obj.kind == STORE_FILE && v->obj.size) {
+		len = v->obj.size;
+		if (v->fd < 0)
+			return dest_fail(err, errlen, -EIO,
+					 "%s: %s: no content to send",
+					 ds->url, v->key);
+	}
+	r.body.len = len;
+	if (len && !r.body.buf && len <= SMALL_MAX) {
+		/* Small: read once, send from memory. */
+		buf = malloc((size_t)len);
+		if (!buf)
+			return dest_fail(err, errlen, -ENOMEM,
+					 "out of memory");
+		do {
+			n = pread(v->fd, buf, (size_t)len, 0);
+		} while (n < 0 && errno == EINTR);
+		if (n != (ssize_t)len) {
+			ret = n < 0 ? -errno : -EIO;
+			dest_fail(err, errlen, ret, "%s: %s: cannot read the "
+				  "source: %s", ds->url, v->key,
+				  n < 0 ? strerror(errno) : "short read");
+			goto out;
+		}
+		r.body.buf = buf;
+	}
+	if (r.body.buf || !len) {
+		ret = s3_md5_base64(r.body.buf ? r.body.buf : "",
+				    (size_t)len, md5);
+		if (!ret)
+			ret = s3_sha256_hex(r.body.buf ? r.body.buf : "",
+					    (size_t)len, sha);
+	} else {
+		buf = malloc(HASH_CHUNK);
+		ret = buf ? hash_range(v->fd, 0, len, buf, HASH_CHUNK, md5,
+				       sha)
+			  : -ENOMEM;
+		free(buf);
+		buf = NULL;
+		r.body.fd = v->fd;
+		r.body.off = 0;
+	}
+	if (ret) {
+		dest_fail(err, errlen, ret, "%s: %s: cannot hash the source: "
+			  "%s", ds->url, v->key, strerror(-ret));
+		goto out;
+	}
+	/* The store's hash is the content's: a blob that changed on disk
+	 * no longer matches it, and the server refuses it. */
+	if (v->obj.kind == STORE_FILE && len && is_sha_hex(v->obj.sha256) &&
+	    strcmp(sha, v->obj.sha256)) {
+		ret = dest_fail(err, errlen, -EIO,
+				"%s: %s: the source's content does not match "
+				"its SHA-256 %s", ds->url, v->key,
+				v->obj.sha256);
+		goto out;
+	}
+	for (i = 0; i < m->n; i++)
+		h[i] = m->kv[i];
+	h[i++] = (struct s3_kv){ "content-md5", md5 };
+	r.headers = h;
+	r.nheaders = i;
+	r.payload_hash = sha;
+	ret = request(ds, &r, &resp, err, errlen);
+	if (!ret)
+		log_debug("%s: %s: version %s stored as %s", ds->url, v->key,
+			  v->obj.version_id,
+			  resp.version_id[0] ? resp.version_id : "null");
+	s3_response_release(&resp);
+out:
+	free(buf);
+	return ret;
+}
+
+/* ---- multipart upload ----------------------------------------------- */
+
+struct abort_ctx {
+	struct dest_s3 *ds;
+	const char *dkey;
+	int aborted;
+	int err;
+	char *msg;
+	size_t msglen;
+};
+
+static int abort_upload(struct dest_s3 *ds, const char *dkey,
+			const char *upload_id, char *err, size_t errlen)
+{
+	struct s3_kv q[] = { { "uploadId", upload_id } };
+	struct s3_request r = { .method = "DELETE", .key = dkey, .query = q,
+				.nquery = 1,
+				.what = "AbortMultipartUpload" };
+	struct s3_response resp;
+	int ret;
+
+	ret = request(ds, &r, &resp, err, errlen);
+	if (ret == -EAGAIN && !strcmp(resp.code, "NoSuchUpload"))
+		ret = 0;	/* gone already */
+	s3_response_release(&resp);
+	return ret;
+}
+
+static int stale_cb(void *arg, const char *key, const char *upload_id)
+{
+	struct abort_ctx *a = arg;
+	int ret;
+
+	if (strcmp(key, a->dkey))
+		return 0;	/* another key that starts with ours */
+	ret = abort_upload(a->ds, a->dkey, upload_id, a->msg, a->msglen);
+	if (ret)
+		return ret;
+	a->aborted++;
+	return 0;
+}
+
+/* Abort every multipart upload of @dkey that is under way (ours, left by
+ * a delivery that crashed or gave up). */
+static int abort_stale(struct dest_s3 *ds, const char *dkey, char *err,
+		       size_t errlen)
+{
+	char key_marker[1100] = "", id_marker[512] = "";
+	struct abort_ctx a = { ds, dkey, 0, 0, err, errlen };
+	struct s3_kv q[4];
+	struct s3_request r = { .method = "GET",
+				.what = "ListMultipartUploads" };
+	struct s3_response resp;
+	int ret = 0, page, truncated = 1;
+
+	for (page = 0; !ret && truncated && page < STALE_PAGES; page++) {
+		size_t nq = 0;
+
+		q[nq++] = (struct s3_kv){ "uploads", NULL };
+		q[nq++] = (struct s3_kv){ "prefix", dkey };
+		if (key_marker[0]) {
+			q[nq++] = (struct s3_kv){ "key-marker", key_marker };
+			q[nq++] = (struct s3_kv){ "upload-id-marker",
+						  id_marker };
+		}
+		r.query = q;
+		r.nquery = nq;
+		ret = request(ds, &r, &resp, err, errlen);
+		if (!ret) {
+			ret = s3_xml_uploads(resp.body, resp.body_len,
+					     stale_cb, &a, &truncated,
+					     key_marker, id_marker,
+					     sizeof(id_marker));
+			if (ret == -EINVAL)
+				dest_fail(err, errlen, -EIO,
+					  "%s: ListMultipartUploads of %s: "
+					  "the answer is not understood",
+					  ds->url, dkey);
+			if (ret == -EINVAL)
+				ret = -EIO;
+			if (!key_marker[0])
+				truncated = 0;
+		}
+		s3_response_release(&resp);
+	}
+	if (!ret && a.aborted)
+		log_info("%s: %s: aborted %d multipart upload(s) left by an "
+			 "earlier attempt", ds->url, dkey, a.aborted);
+	return ret;
+}
+
+/* The state the part workers of one upload share. */
+struct mp {
+	struct dest_s3 *ds;
+	const struct repl_version *v;
+	const char *dkey;
+	const char *upload_id;
+	uint64_t part_size;
+	unsigned nparts;
+	char (*etags)[128];	/* one per part; written by its worker */
+
+	pthread_mutex_t lock;
+	unsigned next;		/* the next part to send, 1-based;
+				 * protected by lock */
+	int failed;		/* the first error, negative; protected by
+				 * lock */
+	char msg[512];		/* its sentence; protected by lock */
+};
+
+static int send_part(struct mp *mp, unsigned n, char *buf, size_t bufsize,
+		     char *err, size_t errlen)
+{
+	char num[16], md5[S3_MD5_B64_SIZE], sha[S3_SHA256_HEX_SIZE];
+	struct s3_kv q[2], h[1];
+	struct s3_request r = { .method = "PUT", .key = mp->dkey, .query = q,
+				.nquery = 2, .headers = h, .nheaders = 1,
+				.what = "UploadPart" };
+	struct s3_response resp;
+	off_t off = (off_t)(n - 1) * (off_t)mp->part_size;
+	uint64_t len = mp->part_size;
+	int ret, try;
+
+	if ((uint64_t)off + len > mp->v->obj.size)
+		len = mp->v->obj.size - (uint64_t)off;
+	ret = hash_range(mp->v->fd, off, len, buf, bufsize, md5, sha);
+	if (ret)
+		return dest_fail(err, errlen, ret, "%s: %s: cannot read part "
+				 "%u of the source: %s", mp->ds->url,
+				 mp->v->key, n, strerror(-ret));
+	snprintf(num, sizeof(num), "%u", n);
+	q[0] = (struct s3_kv){ "partNumber", num };
+	q[1] = (struct s3_kv){ "uploadId", mp->upload_id };
+	h[0] = (struct s3_kv){ "content-md5", md5 };
+	r.body.fd = mp->v->fd;
+	r.body.off = off;
+	r.body.len = len;
+	r.payload_hash = sha;
+	for (try = 1; try <= PART_TRIES; try++) {
+		ret = request(mp->ds, &r, &resp, err, errlen);
+		if (!ret)
+			snprintf(mp->etags[n - 1], sizeof(mp->etags[0]), "%s",
+				 resp.etag);
+		s3_response_release(&resp);
+		if (!ret && !mp->etags[n - 1][0])
+			ret = dest_fail(err, errlen, -EIO, "%s: %s: part %u: "
+					"the answer has no ETag", mp->ds->url,
+					mp->v->key, n);
+		if (!ret || dest_error_permanent(ret) || ret == -ECONNREFUSED)
+			break;
+		pthread_mutex_lock(&mp->lock);
+		if (mp->failed) {
+			pthread_mutex_unlock(&mp->lock);
+			break;
+		}
+		pthread_mutex_unlock(&mp->lock);
+		if (try < PART_TRIES)
+			usleep(200000 * try);
+	}
+	return ret;
+}
+
+static void *part_worker(void *arg)
+{
+	struct mp *mp = arg;
+	char msg[512], *buf;
+	unsigned n;
+	int ret = 0;
+
+	buf = malloc(HASH_CHUNK);
+	if (!buf) {
+		pthread_mutex_lock(&mp->lock);
+		if (!mp->failed) {
+			mp->failed = -ENOMEM;
+			snprintf(mp->msg, sizeof(mp->msg), "out of memory");
+		}
+		pthread_mutex_unlock(&mp->lock);
+		return NULL;
+	}
+	for (;;) {
+		pthread_mutex_lock(&mp->lock);
+		if (mp->failed || mp->next > mp->nparts) {
+			pthread_mutex_unlock(&mp->lock);
+			break;
+		}
+		n = mp->next++;
+		pthread_mutex_unlock(&mp->lock);
+		ret = send_part(mp, n, buf, HASH_CHUNK, msg, sizeof(msg));
+		if (ret) {
+			pthread_mutex_lock(&mp->lock);
+			if (!mp->failed) {
+				mp->failed = ret;
+				memcpy(mp->msg, msg, sizeof(msg));
+			}
+			pthread_mutex_unlock(&mp->lock);
+			break;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/* The CompleteMultipartUpload document of @mp, malloc()ed. */
+static char *complete_doc(const struct mp *mp)
+{
+	static const char head[] = "<CompleteMultipartUpload>";
+	static const char tail[] = "</CompleteMultipartUpload>";
+	size_t cap = sizeof(head) + sizeof(tail), len = 0;
+	const char *e;
+	unsigned i;
+	char *doc;
+
+	/* Each part's element, its ETag escaped at worst 6 bytes a byte. */
+	for (i = 0; i < mp->nparts; i++)
+		cap += 64 + 6 * strlen(mp->etags[i]);
+	doc = malloc(cap);
+	if (!doc)
+		return NULL;
+	len += (size_t)snprintf(doc, cap, "%s", head);
+	for (i = 0; i < mp->nparts; i++) {
+		len += (size_t)snprintf(doc + len, cap - len,
+					"<Part><PartNumber>%u</PartNumber>"
+					"<ETag>", i + 1);
+		/* ETags are hex in quotes; escape what XML would not take. */
+		for (e = mp->etags[i]; *e; e++) {
+			if (*e == '&')
+				len += (size_t)snprintf(doc + len, cap - len,
+							"&amp;");
+			else if (*e == '<')
+				len += (size_t)snprintf(doc + len, cap - len,
+							"&lt;");
+			else if (*e == '"')
+				len += (size_t)snprintf(doc + len, cap - len,
+							"&quot;");
+			else
+				doc[len++] = *e;
+		}
+		len += (size_t)snprintf(doc + len, cap - len,
+					"</ETag></Part>");
+	}
+	snprintf(doc + len, cap - len, "%s", tail);
+	return doc;
+}
+
+static int complete(struct dest_s3 *ds, struct mp *mp, char *err,
+		    size_t errlen)
+{
+	struct s3_kv q[] = { { "uploadId", mp->upload_id } };
+	struct s3_kv h[] = { { "content-type", "application/xml" } };
+	struct s3_request r = { .method = "POST", .key = mp->dkey,
+				.query = q, .nquery = 1, .headers = h,
+				.nheaders = 1,
+				.what = "CompleteMultipartUpload" };
+	struct s3_response resp;
+	char root[64], code[64], message[256];
+	char *doc = complete_doc(mp);
+	int ret;
+
+	if (!doc)
+		return dest_fail(err, errlen, -ENOMEM, "out of memory");
+	r.body.buf = doc;
+	r.body.fd = -1;
+	r.body.len = strlen(doc);
+	ret = request(ds, &r, &resp, err, errlen);
+	/* A 200 may still carry an <Error>: S3 sends the status before it
+	 * knows how the upload ends. */
+	if (!ret && !s3_xml_root(resp.body, resp.body_len, root,
+				 sizeof(root)) && !strcmp(root, "Error")) {
+		s3_xml_error(resp.body, resp.body_len, code, sizeof(code),
+			     message, sizeof(message), NULL, 0);
+		ret = s3_error_errno(500, code);
+		dest_fail(err, errlen, ret, "remote %s: "
+			  "CompleteMultipartUpload %s/%s: %s%s%s", ds->remote,
+			  ds->bucket, mp->dkey, code, message[0] ? ": " : "",
+			  message);
+	}
+	if (!ret)
+		log_debug("%s: %s: version %s stored in %u parts as %s",
+			  ds->url, mp->v->key, mp->v->obj.version_id,
+			  mp->nparts,
+			  resp.version_id[0] ? resp.version_id : "null");
+	s3_response_release(&resp);
+	free(doc);
+	return ret;
+}
+
+static int put_multipart(struct dest_s3 *ds, const struct repl_version *v,
+			 const char *dkey, struct meta_hdrs *m, char *err,
+			 size_t errlen)
+{
+	struct s3_kv q[] = { { "uploads", NULL } };
+	struct s3_request r = { .method = "POST", .key = dkey, .query = q,
+				.nquery = 1, .headers = m->kv,
+				.nheaders = m->n,
+				.what = "CreateMultipartUpload" };
+	struct s3_response resp;
+	struct mp mp = { 0 };
+	char upload_id[512], msg[512];
+	pthread_t th[S3_PARALLEL_MAX];
+	int nth = 0, i, ret, aret;
+	uint64_t ps;
+
+	if (v->fd < 0)
+		return dest_fail(err, errlen, -EIO, "%s: %s: no content to "
+				 "send", ds->url, v->key);
+	ret = abort_stale(ds, dkey, err, errlen);
+	if (ret)
+		return ret;
+	r.body.fd = -1;
+	ret = request(ds, &r, &resp, err, errlen);
+	if (!ret &&
+	    s3_xml_text(resp.body, resp.body_len, "UploadId", upload_id,
+			sizeof(upload_id)))
+		ret = dest_fail(err, errlen, -EIO, "%s: %s: "
+				"CreateMultipartUpload answered no UploadId",
+				ds->url, v->key);
+	s3_response_release(&resp);
+	if (ret)
+		return ret;
+
+	/* Parts of the remote's size, larger when 10000 would not do. */
+	ps = ds->part_size;
+	if ((v->obj.size + ps - 1) / ps > S3_PARTS_MAX) {
+		ps = (v->obj.size + S3_PARTS_MAX - 1) / S3_PARTS_MAX;
+		ps = (ps + (1 << 20) - 1) & ~((uint64_t)(1 << 20) - 1);
+	}
+	mp.ds = ds;
+	mp.v = v;
+	mp.dkey = dkey;
+	mp.upload_id = upload_id;
+	mp.part_size = ps;
+	mp.nparts = (unsigned)((v->obj.size + ps - 1) / ps);
+	mp.next = 1;
+	pthread_mutex_init(&mp.lock, NULL);
+	mp.etags = calloc(mp.nparts, sizeof(*mp.etags));
+	if (!mp.etags) {
+		mp.failed = -ENOMEM;
+		snprintf(mp.msg, sizeof(mp.msg), "out of memory");
+	}
+	/* This thread sends parts too, beside parallel - 1 others. */
+	for (i = 0; !mp.failed && i < ds->parallel - 1 &&
+		    (unsigned)i + 1 < mp.nparts; i++) {
+		if (pthread_create(&th[nth], NULL, part_worker, &mp))
+			break;	/* fewer threads: slower, still right */
+		nth++;
+	}
+	if (!mp.failed)
+		part_worker(&mp);
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	ret = mp.failed;
+	if (!ret)
+		ret = complete(ds, &mp, mp.msg, sizeof(mp.msg));
+	if (ret) {
+		dest_fail(err, errlen, ret, "%s", mp.msg);
+		aret = abort_upload(ds, dkey, upload_id, msg, sizeof(msg));
+		if (aret)
+			log_warn("%s: %s: the upload could not be aborted now "
+				 "(%s); the next attempt aborts it", ds->url,
+				 v->key, msg);
+	}
+	pthread_mutex_destroy(&mp.lock);
+	free(mp.etags);
+	return ret;
+}
+
+/* ---- the operations ------------------------------------------------- */
+
+static int s3_put(struct dest *d, const struct repl_version *v, char *err,
+		  size_t errlen)
+{
+	struct dest_s3 *ds = to_s3(d);
+	struct meta_hdrs m;
+	enum store_kind k = v->obj.kind;
+	char *dkey = NULL, dvid[128] = "";
+	int ret, have;
+
+	if (k != STORE_FILE && k != STORE_SYMLINK && k != STORE_DIR)
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: %s: version %s of kind %d is not data",
+				 ds->url, v->key, v->obj.version_id, (int)k);
+	if (k == STORE_DIR && v->key[strlen(v->key) - 1] != '/')
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: %s: a directory marker's key ends in "
+				 "'/'", ds->url, v->key);
+	ret = refresh(ds, err, errlen);
+	if (ret)
+		return ret;
+	dkey = dest_key(ds, v->key);
+	if (!dkey)
+		return dest_fail(err, errlen, -ENOMEM, "out of memory");
+	ret = meta_hdrs_init(&m, v);
+	if (ret) {
+		dest_fail(err, errlen, ret, "%s: %s: %s", ds->url, v->key,
+			  strerror(-ret));
+		goto out;
+	}
+	have = already_there(ds, dkey, v, &m, dvid, sizeof(dvid), err,
+			     errlen);
+	if (have < 0) {
+		ret = have;
+	} else if (have == HAVE_SAME) {
+		log_debug("%s: %s: version %s is there already", ds->url,
+			  v->key, v->obj.version_id);
+		ret = 0;
+	} else {
+		ret = -EINVAL;
+		if (have == HAVE_OLD_META) {
+			ret = put_meta(ds, dkey, dvid, &m, err, errlen);
+			if (!ret)
+				log_debug("%s: %s: version %s: attributes "
+					  "changed", ds->url, v->key,
+					  v->obj.version_id);
+		}
+		/* Not there, or too large to copy: send it. */
+		if (ret == -EINVAL && k == STORE_FILE &&
+		    v->obj.size > ds->threshold)
+			ret = put_multipart(ds, v, dkey, &m, err, errlen);
+		else if (ret == -EINVAL)
+			ret = put_single(ds, v, dkey, &m, err, errlen);
+	}
+	meta_hdrs_release(&m);
+out:
+	free(dkey);
+	return ret;
+}
+
+/* Whether the newest entry of @dkey is a delete marker already. */
+static int deleted_already(struct dest_s3 *ds, const char *dkey, char *err,
+			   size_t errlen)
+{
+	struct s3_kv q[] = { { "versions", NULL }, { "prefix", dkey },
+			     { "max-keys", "1" } };
+	struct s3_request r = { .method = "GET", .query = q, .nquery = 3,
+				.what = "ListObjectVersions" };
+	struct s3_response resp;
+	char key[1100];
+	int ret, dm = 0, latest = 0;
+
+	ret = request(ds, &r, &resp, err, errlen);
+	if (!ret)
+		ret = s3_xml_first_version(resp.body, resp.body_len, key,
+					   sizeof(key), &dm, &latest) == 0 &&
+		      !strcmp(key, dkey) && dm && latest;
+	s3_response_release(&resp);
+	return ret;
+}
+
+static int s3_delete_marker(struct dest *d, const struct repl_version *v,
+			    char *err, size_t errlen)
+{
+	struct dest_s3 *ds = to_s3(d);
+	struct s3_request r = { .method = "DELETE", .what = "DeleteObject" };
+	struct s3_response resp;
+	char *dkey;
+	int ret;
+
+	if (v->obj.kind != STORE_DELETE_MARKER)
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: %s: version %s is not a delete marker",
+				 ds->url, v->key, v->obj.version_id);
+	ret = refresh(ds, err, errlen);
+	if (ret)
+		return ret;
+	dkey = dest_key(ds, v->key);
+	if (!dkey)
+		return dest_fail(err, errlen, -ENOMEM, "out of memory");
+	ret = deleted_already(ds, dkey, err, errlen);
+	if (ret == 1) {
+		log_info("%s: %s: deleted there already", ds->url, v->key);
+		ret = 0;
+	} else if (!ret) {
+		r.key = dkey;
+		ret = request(ds, &r, &resp, err, errlen);
+		if (!ret)
+			log_debug("%s: %s: delete marker %s made", ds->url,
+				  v->key, resp.version_id);
+		s3_response_release(&resp);
+	}
+	free(dkey);
+	return ret;
+}
+
+static int s3_check(struct dest *d, char *err, size_t errlen)
+{
+	struct dest_s3 *ds = to_s3(d);
+	struct s3_kv qv[] = { { "versioning", NULL } };
+	struct s3_kv ql[] = { { "location", NULL } };
+	struct s3_request r = { .method = "GET", .query = qv, .nquery = 1,
+				.what = "GetBucketVersioning" };
+	struct s3_response resp;
+	char status[32] = "", loc[64] = "";
+	const char *region = s3_client_region(ds->client);
+	int ret;
+
+	ret = refresh(ds, err, errlen);
+	if (ret)
+		return ret;
+	ret = request(ds, &r, &resp, err, errlen);
+	if (ret == -ENOENT && !strcmp(resp.code, "NoSuchBucket"))
+		ret = dest_fail(err, errlen, -ENOENT,
+				"%s: bucket %s does not exist on remote %s "
+				"(%s)", ds->url, ds->bucket, ds->remote,
+				ds->endpoint);
+	if (!ret)
+		s3_xml_text(resp.body, resp.body_len, "Status", status,
+			    sizeof(status));
+	s3_response_release(&resp);
+	if (ret)
+		return ret;
+	if (strcmp(status, "Enabled"))
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: versioning of bucket %s on remote %s is "
+				 "not Enabled (it is %s): aws s3api "
+				 "put-bucket-versioning --bucket %s "
+				 "--versioning-configuration Status=Enabled",
+				 ds->url, ds->bucket, ds->remote,
+				 status[0] ? status : "not versioned",
+				 ds->bucket);
+
+	r.query = ql;
+	r.what = "GetBucketLocation";
+	ret = request(ds, &r, &resp, err, errlen);
+	if (!ret)
+		s3_xml_text(resp.body, resp.body_len, "LocationConstraint",
+			    loc, sizeof(loc));
+	s3_response_release(&resp);
+	if (ret == -EACCES) {
+		/* A policy may allow the writes and not this: not fatal. */
+		log_info("%s: the bucket's region cannot be read (%s); "
+			 "assuming %s", ds->url, err, region);
+		return 0;
+	}
+	if (ret)
+		return ret;
+	if (!loc[0])
+		snprintf(loc, sizeof(loc), "us-east-1");
+	else if (!strcmp(loc, "EU"))
+		snprintf(loc, sizeof(loc), "eu-west-1");
+	if (strcmp(loc, region))
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: bucket %s is in region %s, but remote %s "
+				 "is for region %s (replicafs remote add ... "
+				 "--region %s)", ds->url, ds->bucket, loc,
+				 ds->remote, region, loc);
+	return 0;
+}
+
+static void s3_close(struct dest *d)
+{
+	struct dest_s3 *ds = to_s3(d);
+
+	if (!ds)
+		return;
+	s3_client_free(ds->client);
+	pthread_mutex_destroy(&ds->lock);
+	free(ds->url);
+	free(ds->remote);
+	free(ds->bucket);
+	free(ds->prefix);
+	free(ds->profile);
+	free(ds->remotes_path);
+	free(ds->endpoint);
+	free(ds->creds_source);
+	free(ds->creds_hint);
+	free(ds);
+}
+
+/*
+ * s3://REMOTE/BUCKET[/PREFIX]: find the remote, read the AWS files for
+ * its profile, make its client.  The caller frees *out with s3_close().
+ * Does no network I/O: check() does.
+ */
+static int s3_open(const char *url, struct dest **out, char *err,
+		   size_t errlen)
+{
+	struct repl_dest_url u = { 0 };
+	struct s3_remotes rs = { NULL, 0 };
+	struct s3_aws_profile p = { 0 };
+	struct s3_client_opts o = { 0 };
+	const struct s3_remote *rem;
+	struct dest_s3 *ds = NULL;
+	char path[PATH_MAX], ep[300];
+	const char *region, *endpoint, *bps;
+	size_t n;
+	int ret;
+
+	*out = NULL;
+	p.path_style = -1;
+	ret = repl_dest_url_parse(url, &u, err, errlen);
+	if (ret)
+		return ret;
+	if (u.kind != REPL_DEST_S3) {
+		ret = dest_fail(err, errlen, -EINVAL, "%s: not an s3:// URL",
+				url);
+		goto out;
+	}
+	ret = s3_remotes_path(path, sizeof(path));
+	if (ret) {
+		dest_fail(err, errlen, ret, "%s: cannot find the remotes "
+			  "file: %s", url, strerror(-ret));
+		goto out;
+	}
+	ret = s3_remotes_load(path, &rs, err, errlen);
+	if (ret)
+		goto out;
+	rem = s3_remotes_find(&rs, u.remote);
+	if (!rem && strcmp(u.remote, "default")) {
+		ret = dest_fail(err, errlen, -ENOENT,
+				"%s: no remote named %s in %s (replicafs "
+				"remote add %s ENDPOINT-URL)", url, u.remote,
+				path, u.remote);
+		goto out;
+	}
+	ret = s3_aws_profile_load(rem ? rem->profile : NULL, &p, err,
+				  errlen);
+	if (ret)
+		goto out;
+	region = rem && rem->region ? rem->region
+				    : p.region ? p.region : "us-east-1";
+	endpoint = rem && rem->endpoint ? rem->endpoint : p.endpoint_url;
+	if (!endpoint) {
+		/* AWS itself. */
+		snprintf(ep, sizeof(ep), "https://s3.%s.amazonaws.com",
+			 region);
+		endpoint = ep;
+	}
+
+	ds = calloc(1, sizeof(*ds));
+	if (!ds) {
+		ret = dest_fail(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	ds->d.ops = &dest_s3_ops;
+	pthread_mutex_init(&ds->lock, NULL);
+	n = strlen(u.prefix) + 2;
+	ds->prefix = malloc(n);
+	ds->url = strdup(u.url);
+	ds->remote = strdup(u.remote);
+	ds->bucket = strdup(u.bucket);
+	ds->remotes_path = strdup(path);
+	ds->endpoint = strdup(endpoint);
+	ds->profile = rem && rem->profile ? strdup(rem->profile) : NULL;
+	if (!ds->prefix || !ds->url || !ds->remote || !ds->bucket ||
+	    !ds->remotes_path || !ds->endpoint ||
+	    (rem && rem->profile && !ds->profile)) {
+		ret = dest_fail(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	n = strlen(u.prefix);
+	snprintf(ds->prefix, n + 2, "%s%s", u.prefix,
+		 n && u.prefix[n - 1] != '/' ? "/" : "");
+	ds->threshold = rem ? rem->multipart_threshold
+			    : S3_DEFAULT_MULTIPART_THRESHOLD;
+	ds->part_size = rem ? rem->part_size : S3_DEFAULT_PART_SIZE;
+	ds->parallel = rem ? rem->parallel : S3_DEFAULT_PARALLEL;
+
+	o.endpoint = endpoint;
+	o.region = region;
+	o.path_style = (rem && rem->path_style) || p.path_style == 1;
+	o.ca_file = rem ? rem->ca_file : NULL;
+	o.insecure = rem ? rem->insecure : 0;
+	o.name = u.remote;
+	/* Tests slow the uploads down to stop a server in the middle. */
+	bps = getenv("REPLICAFS_TEST_S3_SEND_BPS");
+	if (bps && *bps)
+		o.max_send_bps = strtoull(bps, NULL, 10);
+	ret = s3_client_new(&o, &ds->client, err, errlen);
+	if (ret)
+		goto out;
+	stamps_now(ds, ds->stamps);
+	ds->checked_ns = mono_ns();
+	ret = load_creds(ds, &p, err, errlen);
+	if (ret)
+		goto out;
+	log_debug("%s: remote %s at %s, region %s, keys from %s", ds->url,
+		  ds->remote, endpoint, region,
+		  ds->creds_source ? ds->creds_source : "nowhere");
+	*out = &ds->d;
+	ds = NULL;
+out:
+	if (ds)
+		s3_close(&ds->d);
+	s3_aws_profile_release(&p);
+	s3_remotes_release(&rs);
+	repl_dest_url_release(&u);
+	return ret;
+}
+
+const struct dest_ops dest_s3_ops = {
+	.scheme = "s3",
+	.open = s3_open,
+	.check = s3_check,
+	.put = s3_put,
+	.delete_marker = s3_delete_marker,
+	.close = s3_close,
+};

@@ -1,0 +1,390 @@
+#!/bin/bash
+#
+# test_s3.sh - replication to S3 in two regions: two Ceph RGW instances on
+# 127.0.0.1 (scripts/rgw.sh), each its own region (zonegroup api_name), and
+# one replication configuration that sends bucket src to both.  What
+# arrived is checked with awscli (/usr/bin/aws), never with replicafs:
+#
+#   - remotes: add, list, remove; the file is 0600 and holds no secret;
+#   - rules refused: a missing bucket, an unversioned one, a bucket in
+#     another region than the remote's, a TLS endpoint without its CA;
+#     accepted with --ca-file;
+#   - a cp -a'd tree reaches both regions: every version in order, the
+#     content's SHA-256, the s3fs attributes, symlinks and directory
+#     markers as s3fs stores them; arn:aws:s3:::BUCKET through the AWS
+#     config's endpoint_url and region;
+#   - a 100 MiB file goes by multipart; radosgw is stopped in the middle
+#     and started again: the version arrives, no upload is left over;
+#   - delete markers travel where the rule says so, and not elsewhere;
+#   - a wrong secret fails fast with S3's reason and two requests per
+#     version; the right secret brings the next versions through;
+#   - no secret in any log or message.
+#
+# The RGW instances are started here and stopped by the EXIT trap, also
+# when a check fails; the harness's state file names them too, for a test
+# killed at its time limit.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+AWS=/usr/bin/aws	# Debian's awscli v2, not another aws earlier on PATH
+for tool in radosgw ceph-mon ceph-osd "$AWS" openssl curl; do
+	command -v "$tool" >/dev/null ||
+		fail "$tool is not installed (scripts/deps.sh installs it)"
+done
+
+setup
+RGW_DIRS=()
+
+# s3_cleanup: stop the RGW instances this test started, then lib.sh's
+# cleanup (which keeps the exit status).
+s3_cleanup() {
+	local rc=$? d
+	for d in "${RGW_DIRS[@]}"; do
+		if [ "$rc" != 0 ] && [ -n "${RFS_LOG_DIR:-}" ]; then
+			cp "$d/log/client.rgw.a.log" \
+				"$RFS_LOG_DIR/rgw-$(basename "$d").log" 2>/dev/null
+		fi
+		KEEP=0 "$RFS_ROOT/scripts/rgw.sh" stop "$d" >/dev/null 2>&1
+	done
+	(exit "$rc")
+	cleanup
+}
+trap s3_cleanup EXIT
+
+SECRET=testsecret
+WRONG=WrongSecret0123456789xyz
+
+step "start two RGW instances, regions region-a and region-b (in parallel)"
+export MEMSTORE_BYTES=$((2 << 30))
+RGW_TLS=1 RGW_REGION=region-a "$RFS_ROOT/scripts/rgw.sh" start "$T/rgw-a" \
+	>"$T/rgw-a.out" 2>&1 &
+pa=$!
+RGW_REGION=region-b "$RFS_ROOT/scripts/rgw.sh" start "$T/rgw-b" \
+	>"$T/rgw-b.out" 2>&1 &
+pb=$!
+for d in "$T/rgw-a" "$T/rgw-b"; do
+	RGW_DIRS+=("$d")
+	state_note rgw "$d"
+done
+wait "$pa" || fail "RGW region-a did not start: $(tail -20 "$T/rgw-a.out")"
+wait "$pb" || fail "RGW region-b did not start: $(tail -20 "$T/rgw-b.out")"
+EP_A=$(. "$T/rgw-a/env" && echo "$S3_ENDPOINT")
+EP_B=$(. "$T/rgw-b/env" && echo "$S3_ENDPOINT")
+TLS_A=$(. "$T/rgw-a/env" && echo "$S3_TLS_ENDPOINT")
+CA_A=$(. "$T/rgw-a/env" && echo "$S3_CA")
+ok "region-a at $EP_A (and $TLS_A), region-b at $EP_B, in ${SECONDS}s"
+
+# Where replicafs finds its remotes and the keys, as a user's ~/.aws.
+export REPLICAFS_CONFIG_DIR=$T/config
+export AWS_SHARED_CREDENTIALS_FILE=$T/aws/credentials
+export AWS_CONFIG_FILE=$T/aws/config
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE \
+	AWS_DEFAULT_PROFILE AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL \
+	AWS_ENDPOINT_URL_S3
+export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=""
+mkdir -p "$T/aws"
+# creds_file FLAKY_SECRET: [default] for every remote, [flaky] for one.
+creds_file() {
+	cat >"$T/aws/credentials.new" <<EOF
+[default]
+aws_access_key_id = testaccess
+aws_secret_access_key = $SECRET
+
+[flaky]
+aws_access_key_id = testaccess
+aws_secret_access_key = $1
+EOF
+	mv "$T/aws/credentials.new" "$T/aws/credentials"
+}
+creds_file "$SECRET"
+# The config: the default profile points at region-b, for arn:aws:s3:::.
+cat >"$T/aws/config" <<EOF
+[default]
+region = region-b
+endpoint_url = $EP_B
+
+[profile unused]
+region = nowhere-1
+EOF
+
+# awscli for checks, with its own keys and no config file of ours.
+aws_at() {
+	local ep=$1 region=$2
+	shift 2
+	AWS_ACCESS_KEY_ID=testaccess AWS_SECRET_ACCESS_KEY=$SECRET \
+		AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null \
+		"$AWS" --endpoint-url "$ep" --region "$region" "$@"
+}
+aa() { aws_at "$EP_A" region-a "$@"; }
+ab() { aws_at "$EP_B" region-b "$@"; }
+# xattr NAME PATH: the value of extended attribute NAME of PATH.
+xattr() { getfattr --absolute-names --only-values -n "$1" "$2"; }
+# py EXPR FILE: a python expression over the JSON document `d` in FILE
+# (awscli prints nothing for an empty answer: that is {}).
+py() { "$PYTHON" -c 'import json,sys; t=open(sys.argv[2]).read(); d=json.loads(t) if t.strip() else {}; r=eval(sys.argv[1]); print(str(r).lower() if isinstance(r,bool) else r)' "$1" "$2"; }
+
+step "buckets: versioned dst-a, dst-c, plain-a on A; dst-b, dst-arn on B"
+mkb() {	# mkb a|b BUCKET versioned|plain
+	local f=a$1 loc=region-$1
+	"$f" s3api create-bucket --bucket "$2" \
+		--create-bucket-configuration "LocationConstraint=$loc" >/dev/null
+	[ "$3" = plain ] || "$f" s3api put-bucket-versioning --bucket "$2" \
+		--versioning-configuration Status=Enabled
+}
+pids=()
+mkb a dst-a versioned & pids+=($!)
+mkb a dst-c versioned & pids+=($!)
+mkb a plain-a plain & pids+=($!)
+mkb b dst-b versioned & pids+=($!)
+mkb b dst-arn versioned & pids+=($!)
+for p in "${pids[@]}"; do wait "$p" || fail "making the buckets failed"; done
+ok "five buckets in ${SECONDS}s"
+
+step "remote add, list, remove; the file is 0600 and has no secret"
+rfs remote add a "$EP_A" --region region-a --path-style
+rfs remote add b "$EP_B/" --region region-b
+rfs remote add c "$EP_A" --region region-a --profile flaky
+rfs remote add wrongregion "$EP_A" --region region-b
+rfs remote add tls "$TLS_A" --region region-a --ca-file "$CA_A"
+rfs remote add tlsnoca "$TLS_A" --region region-a
+rfs remote add tmp http://127.0.0.1:9 --multipart-threshold 32M --parallel 8
+expect_error "exists" rfs remote add a "$EP_A"
+expect_error "user name or password" rfs remote add bad "http://k:s@127.0.0.1:1"
+expect_error "path" rfs remote add bad "$EP_A/some/path"
+expect_error "5 MiB" rfs remote add bad "$EP_A" --part-size 1M
+rfs remote list | tee "$T/list.out"
+grep -q "^tmp .*multipart-threshold=33554432 parallel=8" "$T/list.out" ||
+	fail "remote list does not show tmp's settings"
+rfs remote remove tmp
+expect_error "no remote named tmp" rfs remote remove tmp
+rfs remote list --json >"$T/list.json"
+assert_eq "a b c wrongregion tls tlsnoca" \
+	"$(py '" ".join(r["name"] for r in d)' "$T/list.json")" "remotes listed"
+assert_eq 600 "$(stat -c %a "$T/config/remotes")" "mode of the remotes file"
+if grep -q "$SECRET" "$T/config/remotes"; then fail "a secret in the remotes file"; fi
+[ ! -e "$T/config/remotes.lock" ] || fail "remotes.lock left behind"
+
+export REPLICAFS_TEST_S3_SEND_BPS=$((6 << 20))	# the multipart step's pace
+mount_fs repl_backoff_ms=200,repl_attempts=40
+mkdir "$MNT/src" "$MNT/src2" "$MNT/scratch"
+
+step "rules that S3 would refuse are refused, with the reason"
+# rule FILE URL [URL2]: one enabled rule (two with URL2) of every key.
+rule() {
+	{
+		printf '{"Rules": [{"ID": "r1", "Priority": 1, "Status": "Enabled", "Filter": {},\n'
+		printf '  "Destination": {"Bucket": "%s"}, "DeleteMarkerReplication": {"Status": "Enabled"}}' "$2"
+		[ -z "${3:-}" ] || printf ',\n {"ID": "r2", "Priority": 2, "Status": "Enabled", "Filter": {},\n  "Destination": {"Bucket": "%s"}}' "$3"
+		printf ']}\n'
+	} >"$1"
+}
+rule "$T/r.json" s3://a/nosuchbucket
+expect_error "bucket nosuchbucket does not exist on remote a" \
+	rfs replication put "$MNT/scratch" "$T/r.json"
+rule "$T/r.json" s3://a/plain-a
+expect_error "versioning of bucket plain-a on remote a is not Enabled" \
+	rfs replication put "$MNT/scratch" "$T/r.json"
+rule "$T/r.json" s3://wrongregion/dst-a
+expect_error "bucket dst-a is in region region-a, but remote wrongregion is for region region-b" \
+	rfs replication put "$MNT/scratch" "$T/r.json"
+rule "$T/r.json" s3://nosuchremote/dst-a
+expect_error "no remote named nosuchremote" rfs replication put "$MNT/scratch" "$T/r.json"
+rule "$T/r.json" s3://tlsnoca/dst-a
+expect_error "certificate" rfs replication put "$MNT/scratch" "$T/r.json"
+rule "$T/r.json" s3://tls/dst-a
+rfs replication put "$MNT/scratch" "$T/r.json" >/dev/null
+ok "over https with --ca-file the rule is accepted"
+rfs replication delete "$MNT/scratch" >/dev/null
+
+step "one configuration, src to region-a and region-b (and arn:aws:s3::: to B)"
+cat >"$T/src.json" <<EOF
+{"Rules": [
+ {"ID": "to-a", "Priority": 1, "Status": "Enabled", "Filter": {},
+  "Destination": {"Bucket": "s3://a/dst-a"},
+  "DeleteMarkerReplication": {"Status": "Disabled"}},
+ {"ID": "to-b", "Priority": 2, "Status": "Enabled", "Filter": {},
+  "Destination": {"Bucket": "s3://b/dst-b/copy"},
+  "DeleteMarkerReplication": {"Status": "Enabled"}},
+ {"ID": "to-arn", "Priority": 3, "Status": "Enabled",
+  "Filter": {"Prefix": "tree/sub/"},
+  "Destination": {"Bucket": "arn:aws:s3:::dst-arn"}}
+]}
+EOF
+rfs replication put "$MNT/src" "$T/src.json"
+
+step "a cp -a'd tree and three versions of one key"
+TREE=$T/tree
+mkdir -p "$TREE/sub/deeper" "$TREE/empty" "$TREE/sp ace/ünï"
+for i in $(seq 12); do gen_small $((i * 211)) "$i" >"$TREE/sub/f$i"; done
+gen_data 3000000 5 >"$TREE/sub/deeper/mid.bin"
+gen_small 100 x >"$TREE/sp ace/ünï/a b.txt"
+gen_small 10 y >"$TREE/dm-test"
+ln -s "sub/f1" "$TREE/link"
+chmod 600 "$TREE/sub/f3"
+chmod 751 "$TREE/sub/deeper"
+chown 1234:5678 "$TREE/sub/f4"
+touch -d '2021-02-03 04:05:06.123456789' "$TREE/sub/f5"
+cp -a "$TREE" "$MNT/src/tree"
+for i in 1 2 3; do gen_small $((i * 100)) "v$i" >"$MNT/src/multi"; done
+t0=$SECONDS
+rfs wait "$MNT/src" --timeout 120
+ok "replicated in $((SECONDS - t0))s"
+rfs status "$MNT/src"
+rfs status "$MNT/src" --json >"$T/status.json"
+assert_eq 0 "$(py 'sum(x["operations_failed"] for x in d)' "$T/status.json")" "failed operations"
+
+step "delete markers: rm reaches region-b (rule Enabled), not region-a (Disabled)"
+rm "$MNT/src/tree/dm-test"
+rfs wait "$MNT/src" --timeout 60
+
+step "the 100 MiB file goes by multipart; radosgw of region-a restarts mid-way"
+gen_data $((100 << 20)) 42 >"$T/big"
+BIG_SHA=$(sha_of "$T/big")
+cp "$T/big" "$MNT/src/big"
+sleep 1.5	# at 6 MiB/s per part, 4 parts at once: ~4 s per upload
+"$RFS_ROOT/scripts/rgw.sh" stop-rgw "$T/rgw-a"
+sleep 2
+"$RFS_ROOT/scripts/rgw.sh" start-rgw "$T/rgw-a"
+t0=$SECONDS
+rfs wait "$MNT/src" --timeout 120
+ok "the big file arrived $((SECONDS - t0))s after radosgw came back"
+assert_eq COMPLETED "$(xattr user.replicafs.replication-status "$MNT/src/big")" \
+	"replication status of big"
+grep -E "big .*(retrying)" "$(daemon_log)" | head -3 ||
+	fail "the delivery of big to region-a was not retried: was radosgw stopped too late?"
+
+step "what region-a and region-b hold, by awscli (in parallel)"
+check_side() {	# check_side a|b BUCKET PREFIX: downloads and listings into $T/chk-X
+	local s=$1 b=$2 p=$3 f=a$1 dir=$T/chk-$1
+	mkdir -p "$dir"
+	"$f" s3api list-object-versions --bucket "$b" >"$dir/versions.json" &&
+	"$f" s3 sync --quiet "s3://$b/${p}tree/" "$dir/tree/" &&
+	"$f" s3api head-object --bucket "$b" --key "${p}tree/sub/f5" >"$dir/f5.json" &&
+	"$f" s3api head-object --bucket "$b" --key "${p}tree/link" >"$dir/link.json" &&
+	"$f" s3api head-object --bucket "$b" --key "${p}tree/sub/deeper/" >"$dir/dir.json" &&
+	"$f" s3api head-object --bucket "$b" --key "${p}big" >"$dir/big.json" &&
+	"$f" s3api list-multipart-uploads --bucket "$b" >"$dir/uploads.json"
+}
+check_side a dst-a "" & pa=$!
+check_side b dst-b copy/ & pb=$!
+ab s3api list-object-versions --bucket dst-arn >"$T/arn.json" & pc=$!
+aa s3api list-object-versions --bucket dst-a --prefix multi >"$T/multi.json"
+VID1=$(py '[v["VersionId"] for v in d["Versions"] if v["Key"]=="multi"][-1]' "$T/multi.json")
+aa s3api get-object --bucket dst-a --key multi --version-id "$VID1" "$T/multi-v1" \
+	>"$T/multi-v1.json"
+wait "$pa" || fail "awscli checks of region-a failed"
+wait "$pb" || fail "awscli checks of region-b failed"
+wait "$pc" || fail "awscli listing of dst-arn failed"
+
+for s in a b; do
+	dir=$T/chk-$s
+	p=""
+	[ "$s" = b ] && p=copy/
+	# every file of the tree, same SHA-256 (symlinks hold their target)
+	(cd "$TREE" && find . -type f -o -type l | sort) >"$T/names"
+	while read -r n; do
+		if [ -L "$TREE/$n" ]; then
+			assert_eq "$(readlink "$TREE/$n")" "$(cat "$dir/tree/$n")" "symlink $n in region-$s"
+		elif [ "$n" != ./dm-test ] || [ "$s" = a ]; then
+			assert_eq "$(sha_of "$TREE/$n")" "$(sha_of "$dir/tree/$n")" "SHA-256 of $n in region-$s"
+		fi
+	done <"$T/names"
+	# three versions of multi, newest first, by their sizes
+	assert_eq "300 200 100" \
+		"$(py '" ".join(str(v["Size"]) for v in d["Versions"] if v["Key"]=="'"$p"'multi")' "$dir/versions.json")" \
+		"sizes of the versions of multi in region-$s, newest first"
+	assert_eq true \
+		"$(py '[v["IsLatest"] for v in d["Versions"] if v["Key"]=="'"$p"'multi"][0]' "$dir/versions.json")" \
+		"the newest version of multi is the latest in region-$s"
+	# the s3fs attributes
+	assert_eq "$(stat -c %Y "$TREE/sub/f5").123456789" "$(py 'd["Metadata"]["mtime"]' "$dir/f5.json")" \
+		"x-amz-meta-mtime of f5 in region-$s"
+	assert_eq "$(printf %d 0100644)" "$(py 'd["Metadata"]["mode"]' "$dir/f5.json")" "mode of f5 in region-$s"
+	assert_eq "$(xattr user.replicafs.version-id "$MNT/src/tree/sub/f5")" \
+		"$(py 'd["Metadata"]["replicafs-version-id"]' "$dir/f5.json")" "source version ID of f5 in region-$s"
+	assert_eq "$(printf %d 0120777)" "$(py 'd["Metadata"]["mode"]' "$dir/link.json")" "mode of the symlink in region-$s"
+	assert_eq "$(printf %d 040751)" "$(py 'd["Metadata"]["mode"]' "$dir/dir.json")" "mode of the directory marker in region-$s"
+	assert_eq "application/x-directory 0" "$(py 'd["ContentType"]+" "+str(d["ContentLength"])' "$dir/dir.json")" \
+		"the directory marker in region-$s"
+	# the big file: multipart (its ETag has a part count), no upload left
+	case $(py 'd["ETag"]' "$dir/big.json") in
+	*-7\") ok "big went in 7 parts to region-$s" ;;
+	*) fail "big's ETag in region-$s is $(py 'd["ETag"]' "$dir/big.json"), not of 7 parts" ;;
+	esac
+	assert_eq 0 "$(py 'len(d.get("Uploads", []))' "$dir/uploads.json")" "multipart uploads left in region-$s"
+done
+# f4's owner, in region-a
+aa s3api head-object --bucket dst-a --key tree/sub/f4 >"$T/f4.json"
+assert_eq "1234 5678" "$(py 'd["Metadata"]["uid"]+" "+d["Metadata"]["gid"]' "$T/f4.json")" "uid and gid of f4"
+assert_eq "$(gen_small 100 v1)" "$(cat "$T/multi-v1")" "the oldest version of multi"
+# delete markers: in region-b (Enabled), not in region-a (Disabled)
+assert_eq "" "$(py '" ".join(m["Key"] for m in d.get("DeleteMarkers", []))' "$T/chk-a/versions.json")" \
+	"delete markers in region-a"
+assert_eq "copy/tree/dm-test true" \
+	"$(py '" ".join(m["Key"]+" "+str(m["IsLatest"]).lower() for m in d.get("DeleteMarkers", []))' "$T/chk-b/versions.json")" \
+	"delete markers in region-b"
+# arn:aws:s3:::dst-arn went to region-b, with only tree/sub/ (keys: cp -a
+# sets attributes after each file's close, and an attribute that changes
+# after a version went is a copy with new metadata, a version of its own,
+# as in S3)
+assert_eq "$(cd "$TREE" && find sub | wc -l)" \
+	"$(py 'len(set(v["Key"] for v in d["Versions"] if v["Key"].startswith("tree/sub/")))' "$T/arn.json")" \
+	"keys of tree/sub/ in dst-arn"
+assert_eq "0" "$(py 'len([v for v in d["Versions"] if not v["Key"].startswith("tree/sub/")])' "$T/arn.json")" \
+	"objects outside tree/sub/ in dst-arn"
+# the big file's content, from region-a (where radosgw restarted)
+aa s3 cp --quiet s3://dst-a/big "$T/big.back"
+assert_eq "$BIG_SHA" "$(sha_of "$T/big.back")" "SHA-256 of big in region-a"
+grep -q "aborted 1 multipart upload" "$(daemon_log)" &&
+	ok "the upload that radosgw's stop interrupted was aborted" ||
+	log "   (no stale upload to abort: the first attempt's abort went through)"
+
+step "a chmod at the source reaches the replica (a copy with new metadata)"
+chmod 640 "$MNT/src/tree/sub/f1"
+rfs wait "$MNT/src" --timeout 60
+aa s3api head-object --bucket dst-a --key tree/sub/f1 >"$T/f1.json"
+assert_eq "$(printf %d 0100640)" "$(py 'd["Metadata"]["mode"]' "$T/f1.json")" "mode of f1 after chmod"
+
+step "a wrong secret fails fast with S3's reason; the right one heals"
+rule "$T/c.json" s3://c/dst-c
+rfs replication put "$MNT/src2" "$T/c.json" >/dev/null
+creds_file "$WRONG"
+sleep 1.2	# credentials are looked at again once a second
+n0=$(grep -c '"[A-Z]* /dst-c' "$T/rgw-a/log/client.rgw.a.log" || true)
+t0=$(date +%s%N)
+for i in 1 2 3; do echo "bad $i" >"$MNT/src2/bad$i"; done
+rfs wait "$MNT/src2" --timeout 60
+took=$((($(date +%s%N) - t0) / 1000000))
+sleep 0.5	# radosgw's log is written behind
+n1=$(grep -c '"[A-Z]* /dst-c' "$T/rgw-a/log/client.rgw.a.log" || true)
+for i in 1 2 3; do
+	assert_eq FAILED "$(xattr user.replicafs.replication-status "$MNT/src2/bad$i")" \
+		"status of bad$i with a wrong secret"
+done
+rfs status "$MNT/src2" | tee "$T/status2.out"
+grep -q "SignatureDoesNotMatch" "$T/status2.out" || fail "status does not show S3's reason"
+grep -q "gave up after" "$T/status2.out" && fail "a wrong secret was retried"
+[ "$took" -lt 15000 ] || fail "FAILED only after $took ms"
+[ $((n1 - n0)) -le 6 ] || fail "$((n1 - n0)) requests for 3 versions: the endpoint is hammered"
+ok "FAILED in $took ms, $((n1 - n0)) requests for 3 versions"
+creds_file "$SECRET"
+sleep 1.2
+for i in 1 2; do echo "good $i" >"$MNT/src2/good$i"; done
+rfs wait "$MNT/src2" --timeout 60
+for i in 1 2; do
+	assert_eq COMPLETED "$(xattr user.replicafs.replication-status "$MNT/src2/good$i")" \
+		"status of good$i with the right secret"
+done
+aa s3api list-object-versions --bucket dst-c >"$T/c.json"
+assert_eq "good1 good2" "$(py '" ".join(sorted(v["Key"] for v in d["Versions"]))' "$T/c.json")" \
+	"what reached dst-c"
+
+step "no secret in any log or message"
+unmount_fs
+for f in "$T"/daemon.*.log "$T"/status2.out "$T"/list.out "$T/config/remotes"; do
+	if grep -qE "$SECRET|$WRONG" "$f"; then
+		fail "a secret appears in $(basename "$f")"
+	fi
+done
+ok "none"
+check_store
