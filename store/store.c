@@ -105,7 +105,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 			 "WHERE v.id = ?",
 	[ST_VER_OLDER] = "SELECT " VER_COLS " FROM versions AS v "
 			 "WHERE v.object = ? AND v.id < ? "
-			 "ORDER BY v.id DESC LIMIT 1",
+			 "ORDER BY v.id DESC LIMIT ?",
 	[ST_VER_INSERT] = "INSERT INTO versions(object, vid, kind, sha256, "
 			  "size, mode, uid, gid, mtime_ns, ctime_ns, "
 			  "created_ns, link, replica) "
