@@ -1431,8 +1431,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		if (mask & STORE_SET_MTIME)
 			n->meta.mtime_ns = m.mtime_ns;
 		n->meta.ctime_ns = now_ns();
+		dirty = n->dirty;
 		pthread_mutex_unlock(&n->lock);
-		if (pending)
+		/* The mtime of data not committed yet (the kernel's, with the
+		 * writeback cache) is the next version's, not the current
+		 * one's: the commit takes it from n->meta. */
+		if (dirty)
+			mask &= ~STORE_SET_MTIME;
+		if (pending || !mask)
 			goto reply;
 		ret = store_set_meta(fs->st, bucket, key, &m, mask);
 		goto reply;
