@@ -158,6 +158,40 @@ void fs_node_each_pending_locked(struct fs *fs, struct fs_node *dir,
 
 extern const struct fuse_lowlevel_ops fs_ops;
 
+/* ---- vattr.c: the attributes of a version as extended attributes ---- */
+
+#define XA_OWN "user.replicafs."
+#define XA_VID "user.replicafs.version-id"
+#define XA_LATEST "user.replicafs.is-latest"	/* "true" or "false" */
+#define XA_SIZE "user.replicafs.size"		/* bytes, in decimal */
+#define XA_SHA "user.replicafs.sha256"
+#define XA_ETAG "user.replicafs.etag"		/* "\"MD5\"", as S3 */
+/* the overall replication status; "XA_REPL.DEST-URL" for each destination */
+#define XA_REPL "user.replicafs.replication-status"
+#define XA_STORE "user.replicafs.store"	/* hidden: for the command line */
+#define XA_PATH "user.replicafs.path"	/* hidden: bucket/key */
+
+/* Room for the value of any attribute of a version. */
+#define FS_VATTR_MAX 96
+
+/* Whether @name is an attribute of a version (above, but XA_STORE and
+ * XA_PATH). */
+int fs_vattr_is(const char *name);
+
+/* Attribute @name of version @obj of @key in @bucket into @val: its length
+ * (not NUL-terminated), -ENODATA when this version has none, or another
+ * negative errno. */
+int fs_vattr_get(struct fs *fs, const char *bucket, const char *key,
+		 const struct store_obj *obj, const char *name,
+		 char val[FS_VATTR_MAX]);
+
+/* The names of the attributes version @obj has, each NUL-terminated,
+ * appended to @buf at *@len (capacity @cap); a name that does not fit is
+ * left out.  0 or a negative errno. */
+int fs_vattr_list(struct fs *fs, const char *bucket, const char *key,
+		  const struct store_obj *obj, char *buf, size_t *len,
+		  size_t cap);
+
 /* ---- mount.c ---- */
 
 int fs_mount(const struct fs_opts *opts);
