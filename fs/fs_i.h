@@ -34,7 +34,29 @@ enum fs_kind {
 	FS_DIR,
 	FS_FILE,
 	FS_SYMLINK,
+	/* The read-only views of history (history.c), from FS_HV_ROOT on;
+	 * their inode numbers have FS_HIST_INO set. */
+	FS_HV_ROOT,	/* .versions: the buckets */
+	FS_HV_DIR,	/* .versions/BUCKET[/PATH]: the versions of key PATH
+			 * and the keys that ever were below it */
+	FS_HV_FILE,	/* .versions/BUCKET/KEY/ENTRY: a version, or a delete
+			 * marker */
+	FS_HV_LINK,	/* the same, of a symlink */
+	FS_HA_ROOT,	/* .at: lists nothing; any TIME opens */
+	FS_HA_TIME,	/* .at/TIME: the buckets then */
+	FS_HA_DIR,	/* .at/TIME/BUCKET[/PATH]: a directory then */
+	FS_HA_FILE,	/* .at/TIME/BUCKET/KEY: a file then */
+	FS_HA_LINK,	/* a symlink then */
 };
+
+/* Set in the inode number of every node of a history view, so that a
+ * request is routed without a look at the node table. */
+#define FS_HIST_INO (1ULL << 62)
+
+static inline int fs_kind_is_hist(enum fs_kind k)
+{
+	return k >= FS_HV_ROOT;
+}
 
 struct fs_node {
 	fuse_ino_t ino;		/* immutable */
@@ -83,6 +105,7 @@ struct fs_opts {
 
 struct fs {
 	struct store *st;
+	struct fuse_session *se;	/* set before requests come */
 	struct repl_engine *repl;	/* NULL when replication is off */
 	struct fs_opts opts;
 	uid_t uid;		/* owner of the root */
@@ -156,7 +179,21 @@ void fs_node_each_pending_locked(struct fs *fs, struct fs_node *dir,
 
 /* ---- ops.c ---- */
 
+/* The live tree.  The session runs fs_hist_ops() over it, which routes
+ * every request on a history node to history.c: an op added here that
+ * takes an inode must be routed there too. */
 extern const struct fuse_lowlevel_ops fs_ops;
+
+/* ---- history.c: .versions and .at ---- */
+
+#define FS_VERSIONS_NAME ".versions"
+#define FS_AT_NAME ".at"
+
+/* The session's operations into @out: those of @live, with every request
+ * on a history node, and the lookup of the two names at the root, routed
+ * to the history views. */
+void fs_hist_ops(const struct fuse_lowlevel_ops *live,
+		 struct fuse_lowlevel_ops *out);
 
 /* ---- vattr.c: the attributes of a version as extended attributes ---- */
 
