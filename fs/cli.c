@@ -428,8 +428,8 @@ static int cmd_undelete(int argc, char **argv)
 		return ret;
 	ret = store_undelete(st, t.bucket, t.key, marker);
 	if (ret == -ENOENT)
-		fprintf(stderr, "replicafs: %s: no versions: this key was never "
-				"written\n", argv[1]);
+		fprintf(stderr, "replicafs: %s: no versions: this key was "
+				"never written\n", argv[1]);
 	else if (ret == -EEXIST)
 		fprintf(stderr, "replicafs: %s: not deleted: its current "
 				"version is not a delete marker\n", argv[1]);

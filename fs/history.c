@@ -83,7 +83,8 @@ static int is_hist_name(const char *name)
 /* A request on @name in directory @parent that is about history. */
 static int hist_target(fuse_ino_t parent, const char *name)
 {
-	return is_hist(parent) || (parent == FUSE_ROOT_ID && is_hist_name(name));
+	return is_hist(parent) ||
+	       (parent == FUSE_ROOT_ID && is_hist_name(name));
 }
 
 /* ---- time ------------------------------------------------------------ */
@@ -460,7 +461,7 @@ static void reply_entry(fuse_req_t req, struct fs_node *n,
 	e.attr_timeout = fs->opts.timeout;
 	e.entry_timeout = fs->opts.timeout;
 	if (fuse_reply_entry(req, &e) == -ENOENT)
-		fs_node_forget(fs, n, 1);	/* the request was interrupted */
+		fs_node_forget(fs, n, 1);	/* the request was cut short */
 }
 
 static void reply_negative(fuse_req_t req)
@@ -995,7 +996,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 				e.attr_timeout = fs->opts.timeout;
 				e.entry_timeout = fs->opts.timeout;
 			} else {
-				e.attr.st_ino = 0xffffffff; /* FUSE_UNKNOWN_INO */
+				/* FUSE_UNKNOWN_INO */
+				e.attr.st_ino = 0xffffffff;
 			}
 		}
 		if (plus)

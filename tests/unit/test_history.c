@@ -559,8 +559,8 @@ Test(history, restore_in_a_suspended_bucket_and_of_a_link)
 
 Test(history, undelete_and_marker_removal)
 {
-	char v1[STORE_VID_MAX + 1], m1[STORE_VID_MAX + 1], m2[STORE_VID_MAX + 1];
-	char got[STORE_VID_MAX + 1];
+	char v1[STORE_VID_MAX + 1], m1[STORE_VID_MAX + 1];
+	char m2[STORE_VID_MAX + 1], got[STORE_VID_MAX + 1];
 	struct store_obj o;
 
 	bucket_new(st, "bkt", STORE_ENABLED);
