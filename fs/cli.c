@@ -4,10 +4,11 @@
  * A PATH names something inside a mount.  The mount answers two hidden
  * extended attributes on every node, user.replicafs.store (the store's
  * directory) and user.replicafs.path (BUCKET/KEY), so a command finds the
- * store behind a path without parsing mount tables.  A path that does not
- * exist any more (a deleted file) is found through its parent directory.
- * The command then opens the store itself: several processes may have a
- * store open at once.
+ * store behind a path without parsing mount tables; a path is asked of
+ * its directory, so a path that does not exist any more (a deleted file)
+ * works too.  The command then opens the store itself: several processes
+ * may have a store open at once.  The mount sees a change made so within
+ * its timeout (-o timeout=S), as for any other process's.
  */
 #include "fs/fs_i.h"
 
@@ -39,32 +40,51 @@ static int get_attr(const char *path, const char *name, char *buf,
 	return 0;
 }
 
-/* Find the store, bucket and key behind @path. */
+/*
+ * Find the store, bucket and key behind @path.  A path whose last
+ * component is a name is asked of its directory (BUCKET/KEY is the
+ * directory's and the name), so that a deleted file's path works and the
+ * command never makes the kernel remember that the name is missing: after
+ * `replicafs undelete F`, F is there at once.  Else (the root of a mount,
+ * "..", a directory outside the mount) the path is asked itself.
+ */
 static int resolve(const char *path, struct target *t)
 {
 	char where[64 + STORE_KEY_MAX + 2], parent[PATH_MAX];
-	const char *base = NULL;
+	const char *base = NULL, *asked = path;
+	size_t len;
 	char *slash;
-	int ret;
+	int ret = -ENOENT;
 
-	ret = get_attr(path, "user.replicafs.store", t->store,
-		       sizeof(t->store));
-	if (ret == -ENOENT) {
-		/* Gone from the mount (deleted): ask its directory. */
-		snprintf(parent, sizeof(parent), "%s", path);
-		slash = strrchr(parent, '/');
-		if (slash && slash[1]) {
+	len = strlen(path);
+	if (len >= sizeof(parent)) {
+		fprintf(stderr, "replicafs: %s: name too long\n", path);
+		return -1;
+	}
+	memcpy(parent, path, len + 1);
+	while (len > 1 && parent[len - 1] == '/')
+		parent[--len] = '\0';
+	slash = strrchr(parent, '/');
+	base = slash ? slash + 1 : parent;
+	if (*base && strcmp(base, ".") && strcmp(base, "..")) {
+		if (!slash)
+			asked = ".";
+		else if (slash == parent)
+			asked = "/";
+		else
+			asked = parent;
+		if (slash)
 			*slash = '\0';
-			base = slash + 1;
-		} else if (!slash) {
-			base = path;
-			snprintf(parent, sizeof(parent), ".");
-		}
-		if (base)
-			ret = get_attr(parent[0] ? parent : "/",
-				       "user.replicafs.store", t->store,
-				       sizeof(t->store));
-		path = parent[0] ? parent : "/";
+		ret = get_attr(asked, "user.replicafs.store", t->store,
+			       sizeof(t->store));
+	}
+	if (ret) {
+		/* Not asked of a directory, or the directory is outside
+		 * every mount (PATH may be a mount's root). */
+		base = NULL;
+		asked = path;
+		ret = get_attr(path, "user.replicafs.store", t->store,
+			       sizeof(t->store));
 	}
 	if (ret) {
 		fprintf(stderr, "replicafs: %s: %s\n", path,
@@ -72,15 +92,21 @@ static int resolve(const char *path, struct target *t)
 				       : "not inside a replicafs mount");
 		return -1;
 	}
-	ret = get_attr(path, "user.replicafs.path", where, sizeof(where));
+	ret = get_attr(asked, "user.replicafs.path", where, sizeof(where));
 	if (ret) {
 		fprintf(stderr, "replicafs: %s: %s\n", path, strerror(-ret));
 		return -1;
 	}
 	if (base) {
-		size_t l = strlen(where);
+		size_t l = strlen(where), bl = strlen(base);
 
-		snprintf(where + l, sizeof(where) - l, "/%s", base);
+		if (l + 1 + bl >= sizeof(where)) {
+			fprintf(stderr, "replicafs: %s: name too long\n", path);
+			return -1;
+		}
+		if (l)
+			where[l++] = '/';
+		memcpy(where + l, base, bl + 1);
 	}
 	slash = strchr(where, '/');
 	if (slash)
@@ -182,30 +208,41 @@ static void iso_time(int64_t ns, char *buf, size_t size)
 struct versions_out {
 	int json;
 	int count;
+	struct store *st;
+	const struct target *t;
 };
 
 static int print_version(void *arg, const struct store_obj *obj)
 {
 	struct versions_out *o = arg;
 	int dm = obj->kind == STORE_DELETE_MARKER;
+	enum store_repl_status rs = STORE_REPL_NONE;
+	const char *rname;
 	char when[96];
 
 	iso_time(obj->created_ns, when, sizeof(when));
+	if (store_repl_version_status(o->st, o->t->bucket, o->t->key,
+				      obj->version_id, &rs, NULL, NULL))
+		rs = STORE_REPL_NONE;
+	rname = store_repl_status_name(rs);
 	if (o->json) {
 		printf("%s\n  {\"version_id\": \"%s\", \"last_modified\": "
 		       "\"%s\", \"size\": %llu, \"is_latest\": %s, "
-		       "\"is_delete_marker\": %s, \"sha256\": %s%s%s}",
+		       "\"is_delete_marker\": %s, \"sha256\": %s%s%s, "
+		       "\"replication_status\": %s%s%s}",
 		       o->count ? "," : "", obj->version_id, when,
 		       (unsigned long long)obj->size,
 		       obj->is_latest ? "true" : "false", dm ? "true" : "false",
 		       dm ? "" : "\"", dm ? "null" : obj->sha256,
-		       dm ? "" : "\"");
+		       dm ? "" : "\"", *rname ? "\"" : "",
+		       *rname ? rname : "null", *rname ? "\"" : "");
 	} else {
-		printf("%s\t%s\t%llu\t%s%s%s\n", obj->version_id, when,
+		printf("%s\t%s\t%llu\t%s%s%s\t%s\n", obj->version_id, when,
 		       (unsigned long long)obj->size,
 		       obj->is_latest ? "latest" : "",
 		       obj->is_latest && dm ? "," : "",
-		       dm ? "delete-marker" : (obj->is_latest ? "" : "-"));
+		       dm ? "delete-marker" : (obj->is_latest ? "" : "-"),
+		       *rname ? rname : "-");
 	}
 	o->count++;
 	return 0;
@@ -240,6 +277,8 @@ static int cmd_versions(int argc, char **argv)
 	}
 	if (open_store(t.store, &st))
 		return 1;
+	o.st = st;
+	o.t = &t;
 	if (o.json)
 		printf("[");
 	ret = store_versions(st, t.bucket, t.key, print_version, &o);
@@ -324,6 +363,85 @@ out:
 	return ret ? 1 : 0;
 }
 
+/* Parse `CMD PATH [VERSION-ID]` (@want_vid: with the ID) into @path and
+ * @vid, resolve it to an object, and open its store into *@st: 0, or the
+ * exit code after one line on stderr. */
+static int object_args(int argc, char **argv, int want_vid,
+		       const char *usage, struct target *t, const char **vid,
+		       struct store **st)
+{
+	if (argc != 2 + want_vid || argv[1][0] == '-' ||
+	    (want_vid && argv[2][0] == '-')) {
+		fprintf(stderr, "usage: replicafs %s\n", usage);
+		return 2;
+	}
+	if (resolve(argv[1], t))
+		return 1;
+	if (!t->key[0]) {
+		fprintf(stderr, "replicafs: %s is a bucket, not an object\n",
+			argv[1]);
+		return 2;
+	}
+	*vid = want_vid ? argv[2] : NULL;
+	return open_store(t->store, st) ? 1 : 0;
+}
+
+/* `restore PATH VERSION-ID`: S3's copy of a version onto its own key, a
+ * new version that shares the blob. */
+static int cmd_restore(int argc, char **argv)
+{
+	char nv[STORE_VID_MAX + 1];
+	const char *vid;
+	struct target t;
+	struct store *st;
+	int ret;
+
+	ret = object_args(argc, argv, 1, "restore PATH VERSION-ID", &t, &vid,
+			  &st);
+	if (ret)
+		return ret;
+	ret = store_restore(st, t.bucket, t.key, vid, nv, NULL);
+	if (ret == -ENOENT)
+		fprintf(stderr, "replicafs: %s: no version %s\n", argv[1], vid);
+	else if (ret == -EINVAL)
+		fprintf(stderr, "replicafs: %s: version %s is a delete marker: "
+				"it has nothing to restore\n", argv[1], vid);
+	else if (ret)
+		fprintf(stderr, "replicafs: %s: %s\n", argv[1], strerror(-ret));
+	else
+		printf("restored %s of %s as %s\n", vid, argv[1], nv);
+	store_close(st);
+	return ret ? 1 : 0;
+}
+
+/* `undelete PATH`: remove the delete marker that hides an object. */
+static int cmd_undelete(int argc, char **argv)
+{
+	char marker[STORE_VID_MAX + 1];
+	const char *vid;
+	struct target t;
+	struct store *st;
+	int ret;
+
+	ret = object_args(argc, argv, 0, "undelete PATH", &t, &vid, &st);
+	if (ret)
+		return ret;
+	ret = store_undelete(st, t.bucket, t.key, marker);
+	if (ret == -ENOENT)
+		fprintf(stderr, "replicafs: %s: no versions: this key was "
+				"never written\n", argv[1]);
+	else if (ret == -EEXIST)
+		fprintf(stderr, "replicafs: %s: not deleted: its current "
+				"version is not a delete marker\n", argv[1]);
+	else if (ret)
+		fprintf(stderr, "replicafs: %s: %s\n", argv[1], strerror(-ret));
+	else
+		printf("undeleted %s (removed delete marker %s)\n", argv[1],
+		       marker);
+	store_close(st);
+	return ret ? 1 : 0;
+}
+
 static int cmd_check(int argc, char **argv)
 {
 	struct store *st;
@@ -360,6 +478,10 @@ int fs_cli_main(int argc, char **argv)
 		return cmd_rm_version(argc, argv);
 	if (strcmp(argv[0], "remote") == 0)
 		return fs_cli_remote(argc, argv);
+	if (strcmp(argv[0], "restore") == 0)
+		return cmd_restore(argc, argv);
+	if (strcmp(argv[0], "undelete") == 0)
+		return cmd_undelete(argc, argv);
 	if (fs_cli_is_repl(argv[0]))
 		return fs_cli_repl(argc, argv);
 	fprintf(stderr, "replicafs: '%s' is not a command; see "

@@ -34,7 +34,29 @@ enum fs_kind {
 	FS_DIR,
 	FS_FILE,
 	FS_SYMLINK,
+	/* The read-only views of history (history.c), from FS_HV_ROOT on;
+	 * their inode numbers have FS_HIST_INO set. */
+	FS_HV_ROOT,	/* .versions: the buckets */
+	FS_HV_DIR,	/* .versions/BUCKET[/PATH]: the versions of key PATH
+			 * and the keys that ever were below it */
+	FS_HV_FILE,	/* .versions/BUCKET/KEY/ENTRY: a version, or a delete
+			 * marker */
+	FS_HV_LINK,	/* the same, of a symlink */
+	FS_HA_ROOT,	/* .at: lists nothing; any TIME opens */
+	FS_HA_TIME,	/* .at/TIME: the buckets then */
+	FS_HA_DIR,	/* .at/TIME/BUCKET[/PATH]: a directory then */
+	FS_HA_FILE,	/* .at/TIME/BUCKET/KEY: a file then */
+	FS_HA_LINK,	/* a symlink then */
 };
+
+/* Set in the inode number of every node of a history view, so that a
+ * request is routed without a look at the node table. */
+#define FS_HIST_INO (1ULL << 62)
+
+static inline int fs_kind_is_hist(enum fs_kind k)
+{
+	return k >= FS_HV_ROOT;
+}
 
 struct fs_node {
 	fuse_ino_t ino;		/* immutable */
@@ -83,6 +105,7 @@ struct fs_opts {
 
 struct fs {
 	struct store *st;
+	struct fuse_session *se;	/* set before requests come */
 	struct repl_engine *repl;	/* NULL when replication is off */
 	struct fs_opts opts;
 	uid_t uid;		/* owner of the root */
@@ -156,7 +179,55 @@ void fs_node_each_pending_locked(struct fs *fs, struct fs_node *dir,
 
 /* ---- ops.c ---- */
 
+/* The live tree.  The session runs fs_hist_ops() over it, which routes
+ * every request on a history node to history.c: an op added here that
+ * takes an inode must be routed there too. */
 extern const struct fuse_lowlevel_ops fs_ops;
+
+/* ---- history.c: .versions and .at ---- */
+
+#define FS_VERSIONS_NAME ".versions"
+#define FS_AT_NAME ".at"
+
+/* The session's operations into @out: those of @live, with every request
+ * on a history node, and the lookup of the two names at the root, routed
+ * to the history views. */
+void fs_hist_ops(const struct fuse_lowlevel_ops *live,
+		 struct fuse_lowlevel_ops *out);
+
+/* ---- vattr.c: the attributes of a version as extended attributes ---- */
+
+#define XA_OWN "user.replicafs."
+#define XA_VID "user.replicafs.version-id"
+#define XA_LATEST "user.replicafs.is-latest"	/* "true" or "false" */
+#define XA_SIZE "user.replicafs.size"		/* bytes, in decimal */
+#define XA_SHA "user.replicafs.sha256"
+#define XA_ETAG "user.replicafs.etag"		/* "\"MD5\"", as S3 */
+/* the overall replication status; "XA_REPL.DEST-URL" for each destination */
+#define XA_REPL "user.replicafs.replication-status"
+#define XA_STORE "user.replicafs.store"	/* hidden: for the command line */
+#define XA_PATH "user.replicafs.path"	/* hidden: bucket/key */
+
+/* Room for the value of any attribute of a version. */
+#define FS_VATTR_MAX 96
+
+/* Whether @name is an attribute of a version (above, but XA_STORE and
+ * XA_PATH). */
+int fs_vattr_is(const char *name);
+
+/* Attribute @name of version @obj of @key in @bucket into @val: its length
+ * (not NUL-terminated), -ENODATA when this version has none, or another
+ * negative errno. */
+int fs_vattr_get(struct fs *fs, const char *bucket, const char *key,
+		 const struct store_obj *obj, const char *name,
+		 char val[FS_VATTR_MAX]);
+
+/* The names of the attributes version @obj has, each NUL-terminated,
+ * appended to @buf at *@len (capacity @cap); a name that does not fit is
+ * left out.  0 or a negative errno. */
+int fs_vattr_list(struct fs *fs, const char *bucket, const char *key,
+		  const struct store_obj *obj, char *buf, size_t *len,
+		  size_t cap);
 
 /* ---- mount.c ---- */
 

@@ -103,6 +103,8 @@ static struct fs_node *node_new(struct fs *fs, enum fs_kind kind)
 	if (!n)
 		return NULL;
 	n->ino = fs->next_ino++;
+	if (fs_kind_is_hist(kind))
+		n->ino |= FS_HIST_INO;	/* routed to history.c */
 	n->kind = kind;
 	n->stage_fd = -1;
 	n->base_fd = -1;

@@ -23,6 +23,7 @@ int fs_mount(const struct fs_opts *opts)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *cfg = NULL;
+	struct fuse_lowlevel_ops ops;
 	struct store *st = NULL;
 	struct timespec ts;
 	char o[256];
@@ -61,11 +62,13 @@ int fs_mount(const struct fs_opts *opts)
 		ret = -ENOMEM;
 		goto out;
 	}
-	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), fs);
+	fs_hist_ops(&fs_ops, &ops);
+	se = fuse_session_new(&args, &ops, sizeof(ops), fs);
 	if (!se) {
 		ret = -EINVAL;
 		goto out;
 	}
+	fs->se = se;
 	if (fuse_set_signal_handlers(se)) {
 		ret = -EIO;
 		goto out_session;

@@ -55,14 +55,6 @@
 
 #define EMPTY_SHA "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-#define XA_VID "user.replicafs.version-id"
-#define XA_SHA "user.replicafs.sha256"
-#define XA_STORE "user.replicafs.store"	/* hidden: for the command line */
-#define XA_PATH "user.replicafs.path"	/* hidden: bucket/key */
-#define XA_OWN "user.replicafs."
-/* the overall replication status; "XA_REPL.DEST-URL" for each destination */
-#define XA_REPL "user.replicafs.replication-status"
-
 /* Room for a key, its directory marker's '/', and the NUL. */
 #define KEYBUF (STORE_KEY_MAX + 2)
 
@@ -1419,7 +1411,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		goto reply;
 	}
 	if (n->kind == FS_FILE) {
-		int pending = node_pending(fs, n);
+		int pending = node_pending(fs, n), dirty;
 
 		pthread_mutex_lock(&n->lock);
 		if (mask & STORE_SET_MODE)
@@ -1431,8 +1423,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		if (mask & STORE_SET_MTIME)
 			n->meta.mtime_ns = m.mtime_ns;
 		n->meta.ctime_ns = now_ns();
+		dirty = n->dirty;
 		pthread_mutex_unlock(&n->lock);
-		if (pending)
+		/* The mtime of data not committed yet (the kernel's, with the
+		 * writeback cache) is the next version's, not the current
+		 * one's: the commit takes it from n->meta. */
+		if (dirty)
+			mask &= ~STORE_SET_MTIME;
+		if (pending || !mask)
 			goto reply;
 		ret = store_set_meta(fs->st, bucket, key, &m, mask);
 		goto reply;
@@ -1779,75 +1777,6 @@ static void reply_value(fuse_req_t req, const void *val, size_t len,
 		fuse_reply_buf(req, val, len);
 }
 
-/* ---- replication status as xattrs ---------------------------------- */
-
-struct repl_attr {
-	const char *want;	/* a destination's URL, or NULL to list */
-	char *buf;		/* listing: names appended here */
-	size_t len, cap;
-	enum store_repl_status found;
-	int hit;
-};
-
-static int repl_attr_cb(void *arg, const char *dest, const char *rule_id,
-			enum store_repl_status status, const char *error)
-{
-	struct repl_attr *a = arg;
-	size_t need = strlen(XA_REPL) + 1 + strlen(dest) + 1;
-
-	if (a->want) {
-		if (!strcmp(a->want, dest)) {
-			a->found = status;
-			a->hit = 1;
-		}
-		return 0;
-	}
-	if (need > 255 + 1 || a->len + need > a->cap)
-		return 0;	/* longer than an xattr name can be */
-	a->len += (size_t)snprintf(a->buf + a->len, a->cap - a->len,
-				   "%s.%s", XA_REPL, dest) + 1;
-	return 0;
-}
-
-/*
- * The replication status attributes of the current version of @key:
- * with @name, its value into @a->found (-ENODATA when there is none);
- * without, the names appended to @a->buf.
- */
-static int repl_attrs(struct fs *fs, const char *bucket, const char *key,
-		      const char *name, struct repl_attr *a)
-{
-	enum store_repl_status overall;
-	struct store_obj obj;
-	int ret;
-
-	ret = store_lookup(fs->st, bucket, key, &obj);
-	if (ret)
-		return ret == -ENOENT ? -ENODATA : ret;
-	if (name && name[strlen(XA_REPL)] == '.')
-		a->want = name + strlen(XA_REPL) + 1;
-	else if (name && name[strlen(XA_REPL)])
-		return -ENODATA;
-	ret = store_repl_version_status(fs->st, bucket, key, obj.version_id,
-					&overall, repl_attr_cb, a);
-	if (ret)
-		return ret == -ENOENT ? -ENODATA : ret;
-	if (overall == STORE_REPL_NONE)
-		return -ENODATA;
-	if (!name) {
-		size_t need = strlen(XA_REPL) + 1;
-
-		if (a->len + need <= a->cap) {
-			memcpy(a->buf + a->len, XA_REPL, need);
-			a->len += need;
-		}
-		return 0;
-	}
-	if (!a->want)
-		a->found = overall;
-	return a->want && !a->hit ? -ENODATA : 0;
-}
-
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
@@ -1889,43 +1818,22 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		reply_value(req, path, l, size);
 		return;
 	}
-	if (strcmp(name, XA_VID) == 0 || strcmp(name, XA_SHA) == 0) {
-		if (n->kind != FS_FILE && n->kind != FS_SYMLINK) {
-			fuse_reply_err(req, ENODATA);
-			return;
-		}
-		ret = xattr_prepare(fs, n);
-		if (ret == 0)
-			ret = fs_node_path(fs, n, bucket, key);
-		if (ret == 0)
-			ret = store_lookup(fs->st, bucket, key, &obj);
-		if (ret) {
-			fuse_reply_err(req, ret == -ENOENT ? ENODATA : -ret);
-			return;
-		}
-		if (strcmp(name, XA_VID) == 0)
-			reply_value(req, obj.version_id,
-				    strlen(obj.version_id), size);
-		else
-			reply_value(req, obj.sha256, strlen(obj.sha256), size);
-		return;
-	}
-	if (strncmp(name, XA_REPL, strlen(XA_REPL)) == 0) {
-		struct repl_attr a = { 0 };
-		const char *v;
+	if (fs_vattr_is(name)) {
+		/* Of the current version (vattr.c). */
+		char val[FS_VATTR_MAX];
 
 		ret = n->kind == FS_FILE || n->kind == FS_SYMLINK
 			      ? xattr_prepare(fs, n) : -ENODATA;
 		if (ret == 0)
 			ret = fs_node_path(fs, n, bucket, key);
 		if (ret == 0)
-			ret = repl_attrs(fs, bucket, key, name, &a);
-		if (ret) {
-			fuse_reply_err(req, -ret);
-			return;
-		}
-		v = store_repl_status_name(a.found);
-		reply_value(req, v, strlen(v), size);
+			ret = store_lookup(fs->st, bucket, key, &obj);
+		if (ret == 0)
+			ret = fs_vattr_get(fs, bucket, key, &obj, name, val);
+		if (ret < 0)
+			fuse_reply_err(req, ret == -ENOENT ? ENODATA : -ret);
+		else
+			reply_value(req, val, (size_t)ret, size);
 		return;
 	}
 	if (n->kind == FS_FILE && node_pending(fs, n)) {
@@ -1954,10 +1862,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	static const char own[] = XA_VID "\0" XA_SHA;
 	struct fs *fs = FS(req);
 	struct fs_node *n = node_or_reply(req, ino);
 	char bucket[64], key[KEYBUF], *buf;
+	struct store_obj obj;
 	size_t ownlen = 0, cap;
 	ssize_t len = 0;
 	int ret;
@@ -1975,26 +1883,23 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	if (n->kind == FS_FILE || n->kind == FS_SYMLINK)
-		ownlen = sizeof(own);
-	cap = ownlen + 65536;
+	cap = 2 * 65536;
 	buf = malloc(cap);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	memcpy(buf, own, ownlen);
-	if (ownlen) {
-		struct repl_attr a = { .buf = buf, .len = ownlen,
-				       .cap = cap / 2 };
-
-		ret = repl_attrs(fs, bucket, key, NULL, &a);
-		if (ret && ret != -ENODATA) {
+	if (n->kind == FS_FILE || n->kind == FS_SYMLINK) {
+		/* The current version's own (vattr.c), then the user's. */
+		ret = store_lookup(fs->st, bucket, key, &obj);
+		if (ret == 0)
+			ret = fs_vattr_list(fs, bucket, key, &obj, buf,
+					    &ownlen, cap / 2);
+		if (ret && ret != -ENOENT) {
 			free(buf);
 			fuse_reply_err(req, -ret);
 			return;
 		}
-		ownlen = a.len;
 	}
 	len = store_xattr_list(fs->st, bucket, key, buf + ownlen,
 			       cap - ownlen);

@@ -35,25 +35,12 @@
 /* Longest symlink target kept. */
 #define LINK_MAX_LEN (PATH_MAX - 1)
 
-/* A version to write, as PUT, DELETE and rename describe it. */
-struct newver {
-	enum store_kind kind;	/* FILE, SYMLINK, DIR or DELETE_MARKER */
-	const char *sha;	/* NULL for a delete marker */
-	uint64_t size;
-	struct store_meta meta;
-	const char *link;	/* SYMLINK, else NULL */
-	int keep_xattrs;	/* copy the xattrs of the current version */
-	int64_t xattr_src;	/* else copy those of this version (0: none) */
-	const char *vid;	/* a replica's version ID, else NULL */
-	int64_t created_ns;	/* a replica's time of writing, else 0 */
-};
-
 /* ---- rows ----------------------------------------------------------- */
 
 /* The objects row of @key: 1 with id, current version and liveness, 0 if
  * none, or a negative errno. */
-static int obj_get(struct conn *c, int64_t bid, const char *key,
-		   int64_t *oid, int64_t *cur, int *live)
+int obj_get(struct conn *c, int64_t bid, const char *key,
+	    int64_t *oid, int64_t *cur, int *live)
 {
 	sqlite3_stmt *s = stmt_get(c, ST_OBJ_GET);
 	int err;
@@ -74,8 +61,8 @@ static int obj_get(struct conn *c, int64_t bid, const char *key,
 
 /* Version @vid of object @oid: 1 with its row id and sha256 ("" for a
  * marker), 0 if none, or a negative errno. */
-static int ver_find(struct conn *c, int64_t oid, const char *vid,
-		    int64_t *id, char sha[65])
+int ver_find(struct conn *c, int64_t oid, const char *vid,
+	     int64_t *id, char sha[65])
 {
 	sqlite3_stmt *s = stmt_get(c, ST_VER_BY_VID);
 	struct store_obj o;
@@ -123,7 +110,7 @@ static int ver_by_id(struct conn *c, int64_t id, struct store_obj *o,
 
 /* Point object @oid at its newest version, or remove it when it has
  * none left. */
-static int obj_refresh(struct conn *c, int64_t oid)
+int obj_refresh(struct conn *c, int64_t oid)
 {
 	sqlite3_stmt *s = stmt_get(c, ST_VER_NEWEST);
 	int64_t id = 0;
@@ -158,8 +145,8 @@ static int obj_refresh(struct conn *c, int64_t oid)
 
 /* Delete version row @id (its xattrs go with it) and let go of its blob
  * @sha ("" for a marker).  The caller calls obj_refresh() after. */
-static int ver_remove(struct store *st, struct conn *c, int64_t id,
-		      const char *sha, struct trash *t)
+int ver_remove(struct store *st, struct conn *c, int64_t id,
+	       const char *sha, struct trash *t)
 {
 	sqlite3_stmt *s = stmt_get(c, ST_VER_DELETE);
 	int err;
@@ -185,10 +172,10 @@ static int ver_remove(struct store *st, struct conn *c, int64_t id,
  * version to @obj_out (may be NULL).  A replica (@nv->vid set) keeps its
  * ID and is not queued; 1 when the key has that version already.
  */
-static int ver_write(struct store *st, struct conn *c,
-		     const struct bucket_row *b, const char *key,
-		     const struct newver *nv, char *vid_out,
-		     struct store_obj *obj_out, struct trash *t)
+int ver_write(struct store *st, struct conn *c,
+	      const struct bucket_row *b, const char *key,
+	      const struct newver *nv, char *vid_out,
+	      struct store_obj *obj_out, struct trash *t)
 {
 	char vid[STORE_VID_MAX + 1], null_sha[65] = "";
 	int64_t oid, cur = 0, id, null_id = 0, xsrc = nv->xattr_src;
@@ -348,8 +335,8 @@ static int obj_delete_current(struct store *st, struct conn *c,
 
 /* Finish the transaction of an operation that returned @err: commit, or
  * roll back and restore the blobs it trashed. */
-static int tx_end(struct store *st, struct conn *c, int err,
-		  struct trash *t)
+int tx_end(struct store *st, struct conn *c, int err,
+	   struct trash *t)
 {
 	if (!err)
 		err = tx_commit(st, c);

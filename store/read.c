@@ -424,15 +424,18 @@ int store_version_get(struct store *st, const char *bucket, const char *key,
 	return err ? 0 : -ENOENT;
 }
 
+/* Versions store_versions() reads per seek. */
+#define VER_BATCH 256
+
 int store_versions(struct store *st, const char *bucket, const char *key,
 		   store_version_cb cb, void *arg)
 {
-	struct store_obj o;
+	struct store_obj *o;
 	struct bucket_row b;
 	struct conn *c;
 	sqlite3_stmt *s;
 	int64_t oid, cur, last = INT64_MAX;
-	int err, first = 1;
+	int err, first = 1, i, n;
 
 	err = store_key_check(key);
 	if (err)
@@ -446,24 +449,34 @@ int store_versions(struct store *st, const char *bucket, const char *key,
 	err = obj_find(c, b.id, key, &oid, &cur);
 	if (err <= 0)
 		return err ? err : -ENOENT;
-	/* One seek per version, none open during @cb. */
-	for (;;) {
+	o = malloc(VER_BATCH * sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	/* A seek per VER_BATCH versions, none open during @cb. */
+	do {
 		s = stmt_get(c, ST_VER_OLDER);
-		if (!s)
-			return -EIO;
+		if (!s) {
+			err = -EIO;
+			break;
+		}
 		sqlite3_bind_int64(s, 1, oid);
 		sqlite3_bind_int64(s, 2, last);
-		err = stmt_step(c, s, "list versions");
-		if (err == 1) {
-			ver_row_read(s, 0, &o, &last);
-			o.is_latest = first;
+		sqlite3_bind_int(s, 3, VER_BATCH);
+		for (n = 0; n < VER_BATCH; n++) {
+			err = stmt_step(c, s, "list versions");
+			if (err <= 0)
+				break;
+			store_test_count_row();
+			ver_row_read(s, 0, &o[n], &last);
+			o[n].is_latest = first;
+			first = 0;
 		}
 		stmt_done(s);
-		if (err <= 0)
-			return err;
-		first = 0;
-		err = cb(arg, &o);
-		if (err)
-			return err;
-	}
+		if (err < 0)
+			break;
+		for (i = 0, err = 0; !err && i < n; i++)
+			err = cb(arg, &o[i]);
+	} while (!err && n == VER_BATCH);
+	free(o);
+	return err;
 }

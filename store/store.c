@@ -68,7 +68,7 @@
 #include <unistd.h>
 
 /* Schema version this code writes; see migrations[]. */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -105,7 +105,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 			 "WHERE v.id = ?",
 	[ST_VER_OLDER] = "SELECT " VER_COLS " FROM versions AS v "
 			 "WHERE v.object = ? AND v.id < ? "
-			 "ORDER BY v.id DESC LIMIT 1",
+			 "ORDER BY v.id DESC LIMIT ?",
 	[ST_VER_INSERT] = "INSERT INTO versions(object, vid, kind, sha256, "
 			  "size, mode, uid, gid, mtime_ns, ctime_ns, "
 			  "created_ns, link, replica) "
@@ -517,11 +517,17 @@ static const char schema_v3[] =
 	"CREATE INDEX repl_job_notes_job ON repl_job_notes(job, id);"
 	"CREATE INDEX repl_queue_job ON repl_queue(job, status) WHERE job != 0;";
 
+/* Version 3 to 4: the version of a key current at a time is one seek
+ * (history.c), whatever the key's history after it. */
+static const char schema_v4[] =
+	"CREATE INDEX versions_time ON versions(object, created_ns);";
+
 /* migrations[i] takes the catalog from user_version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
+	schema_v4,
 };
 
 static int schema_migrate(struct store *st, struct conn *c)

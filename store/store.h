@@ -689,4 +689,97 @@ int store_check(struct store *st, int deep);
 /* Make every committed change durable (fsync of the catalog's WAL). */
 int store_sync(struct store *st);
 
+/* ---- History: the past of a bucket, restore, undelete --------------- */
+
+/*
+ * A key "exists or existed once" while it has any version, delete markers
+ * included (S3's ListObjectVersions shows it); it is gone for good when
+ * its last version is removed by store_delete_version().  A time is in
+ * nanoseconds since the epoch, UTC, compared with each version's
+ * created_ns (S3's LastModified): the version of a key current at @t_ns
+ * is its newest one written at or before @t_ns.  Finding it is one index
+ * seek (versions_time), whatever was written after.
+ */
+
+/*
+ * Like store_list(), over every key that has any version (current, or
+ * delete-marked): each key below @prefix as its last component, with its
+ * current version (kind FILE, SYMLINK or DELETE_MARKER), and each common
+ * prefix once as a STORE_DIR entry.  S3's order; one seek per entry.
+ */
+int store_list_all(struct store *st, const char *bucket, const char *prefix,
+		   store_list_cb cb, void *arg);
+
+/*
+ * Like store_lookup(), over every key that has any version: @path as a
+ * key (its current version, perhaps a delete marker), else as a directory
+ * of such keys (STORE_DIR).  -ENOENT when neither.
+ */
+int store_lookup_all(struct store *st, const char *bucket, const char *path,
+		     struct store_obj *out);
+
+/* The version of @key current at @t_ns into @out (a delete marker too;
+ * is_latest set when it is the current version now).  -ENOENT when the key
+ * had no version then. */
+int store_version_at(struct store *st, const char *bucket, const char *key,
+		     int64_t t_ns, struct store_obj *out);
+
+/*
+ * store_lookup() as the bucket stood at @t_ns: @path "" is the bucket
+ * itself (a STORE_DIR, -ENOENT if it was made after @t_ns); else a key
+ * whose version then was a file or symlink; else a directory: a marker
+ * "@path/" alive then (has_marker = 1), or any key below that was.
+ */
+int store_lookup_at(struct store *st, const char *bucket, const char *path,
+		    int64_t t_ns, struct store_obj *out);
+
+/*
+ * store_list() as the bucket stood at @t_ns: the keys below @prefix whose
+ * version then was a file or symlink, and the directories that then held
+ * one (or an alive marker).  S3's order.  Costs a seek or two per key
+ * that ever was directly in @prefix and per directory listed, plus, for a
+ * directory that held nothing alive at @t_ns, one per key ever below it;
+ * never anything per version.  A non-zero return from @cb stops the walk.
+ */
+int store_list_at(struct store *st, const char *bucket, const char *prefix,
+		  int64_t t_ns, store_list_cb cb, void *arg);
+
+/*
+ * Make version @version_id of @key current again as S3's CopyObject onto
+ * the same key does: a new version (a fresh ID in an Enabled bucket, the
+ * null version otherwise) with the same blob, metadata, link target and
+ * xattrs, ctime now, queued for replication like any write; in one
+ * transaction, and no data is copied.  -ENOENT for no such version,
+ * -EINVAL when it is a delete marker.  The new version's ID goes to
+ * @vid_out (may be NULL, else STORE_VID_MAX + 1 bytes) and the version to
+ * @obj_out (may be NULL).
+ */
+int store_restore(struct store *st, const char *bucket, const char *key,
+		  const char *version_id, char *vid_out,
+		  struct store_obj *obj_out);
+
+/*
+ * Undelete: remove the delete marker that is the current version of @key
+ * (S3: DELETE of the marker's version ID), so that the version below it
+ * is current again.  Its ID goes to @vid_out (may be NULL).  -ENOENT when
+ * the key has no version, -EEXIST when its current version is not a
+ * delete marker.  Never replicated.
+ */
+int store_undelete(struct store *st, const char *bucket, const char *key,
+		   char *vid_out);
+
+/* Remove version @version_id of @key only if it is a delete marker
+ * (current or not): -EPERM for a data version, -ENOENT for none. */
+int store_delete_marker(struct store *st, const char *bucket,
+			const char *key, const char *version_id);
+
+/*
+ * The ETag S3 gives version @version_id of @key (a single-part upload):
+ * the hex MD5 of its content, into @md5 (33 bytes), without quotes.
+ * Computed from the blob on first use and kept in the catalog.  -ENODATA
+ * for a delete marker, -ENOENT for no such version.
+ */
+int store_version_etag(struct store *st, const char *bucket, const char *key,
+		       const char *version_id, char md5[33]);
+
 #endif

@@ -13,6 +13,8 @@
  *   object.c   the write path: put, delete, delete of a version, metadata,
  *              rename (S3's versioning rules live here)
  *   read.c     lookup, listing, versions, readlink
+ *   history.c  the past: every key that ever was, a folder at a time,
+ *              restore, undelete, ETags
  *   xattr.c    extended attributes
  */
 #ifndef REPLICAFS_STORE_I_H
@@ -154,6 +156,40 @@ struct bucket_row {
 
 /* Read bucket @name into @b: 0, -ENOENT or another negative errno. */
 int bucket_row_get(struct conn *c, const char *name, struct bucket_row *b);
+
+/* ---- object.c ------------------------------------------------------- */
+
+struct trash;
+
+/* A version to write, as PUT, DELETE, rename and restore describe it. */
+struct newver {
+	enum store_kind kind;	/* FILE, SYMLINK, DIR or DELETE_MARKER */
+	const char *sha;	/* NULL for a delete marker */
+	uint64_t size;
+	struct store_meta meta;
+	const char *link;	/* SYMLINK, else NULL */
+	int keep_xattrs;	/* copy the xattrs of the current version */
+	int64_t xattr_src;	/* else copy those of this version (0: none) */
+	const char *vid;	/* a replica's version ID, else NULL */
+	int64_t created_ns;	/* a replica's time of writing, else 0 */
+};
+
+/* The rows of the write path, each within a write transaction; see their
+ * comments in object.c.  obj_get() and ver_find(): 1 found, 0 not, or a
+ * negative errno. */
+int obj_get(struct conn *c, int64_t bid, const char *key, int64_t *oid,
+	    int64_t *cur, int *live);
+int ver_find(struct conn *c, int64_t oid, const char *vid, int64_t *id,
+	     char sha[65]);
+int obj_refresh(struct conn *c, int64_t oid);
+int ver_remove(struct store *st, struct conn *c, int64_t id, const char *sha,
+	       struct trash *t);
+int ver_write(struct store *st, struct conn *c, const struct bucket_row *b,
+	      const char *key, const struct newver *nv, char *vid_out,
+	      struct store_obj *obj_out, struct trash *t);
+/* Commit (or, with @err or a failed COMMIT, roll back and restore the
+ * blobs of @t): the end of every write transaction. */
+int tx_end(struct store *st, struct conn *c, int err, struct trash *t);
 
 /* ---- read.c --------------------------------------------------------- */
 

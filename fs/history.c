@@ -1,0 +1,1473 @@
+/*
+ * history.c - history through ordinary file tools: two read-only views
+ * beside the buckets at the root of a mount.
+ *
+ *   MNT/.versions/BUCKET/[PATH/]   a directory for every key that exists
+ *                                  or existed once, and for every folder
+ *                                  of such keys; the directory of key KEY
+ *                                  holds one file per version of KEY:
+ *        2026-11-23T10:15:02.123Z_VERSIONID            a version (its
+ *                                  size, mode, owner and mtime; a symlink
+ *                                  for a symlink's version)
+ *        2026-11-23T10:15:02.123Z_VERSIONID.deleted    a delete marker
+ *                                  (empty)
+ *                                  so that `ls` sorts them by time.  A key
+ *                                  that is also a folder lists both its
+ *                                  versions and what is below it.
+ *   MNT/.at/TIME/BUCKET/[PATH]     the bucket as it stood at TIME (UTC:
+ *                                  2026-11-23, 2026-11-23T10:15:02Z,
+ *                                  2026-11-23T10:15:02.123Z; the Z may be
+ *                                  left out): files, symlinks and folders
+ *                                  with their mode, owner and mtime then.
+ *
+ * Neither name is listed at the root (as ZFS hides .zfs), so find, du and
+ * rsync -a of a mount never walk into history; both open when named.
+ *
+ * Everything here is read-only (EROFS) but one thing: rm of a delete
+ * marker's entry removes that marker (an undelete when it is the current
+ * version); rm of a data version's entry is EPERM, as a version is removed
+ * for good only by `replicafs rm-version`.  `cp` of a version's entry onto
+ * the live path restores it: that is an ordinary write of the mount.
+ *
+ * Design.  The views are nodes of the one node table (inode.c), of the
+ * kinds FS_HV_* and FS_HA_*, whose inode numbers carry FS_HIST_INO:
+ * fs_hist_ops() wraps the live operations, and a request whose inode (or
+ * parent) has that bit comes here without touching ops.c, as does the
+ * lookup of the two names at the root.  A node knows only its name and
+ * parent; what it stands for is found again from its path at each request
+ * (hist_path(), then view_resolve() asks the store), so nothing here can
+ * go stale but the kernel's caches, which get the live tree's timeouts.
+ * An open file holds its blob open in its handle, so a read never asks
+ * the store; a version's content never changes, so the kernel keeps the
+ * pages of a .versions entry across opens.
+ */
+#include "fs/fs_i.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/log.h"
+
+/* Room for a key, its directory marker's '/', and the NUL. */
+#define HKEYBUF (STORE_KEY_MAX + 2)
+/* Longest entry name: time, '_', version ID, ".deleted". */
+#define VNAME_MAX 96
+#define DELETED_SUFFIX ".deleted"
+
+/* The live operations, for requests that are not ours (fs_hist_ops()). */
+static const struct fuse_lowlevel_ops *live;
+
+static struct fs *FS(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static int is_hist(fuse_ino_t ino)
+{
+	return (ino & FS_HIST_INO) != 0;
+}
+
+static int is_hist_name(const char *name)
+{
+	return !strcmp(name, FS_VERSIONS_NAME) || !strcmp(name, FS_AT_NAME);
+}
+
+/* A request on @name in directory @parent that is about history. */
+static int hist_target(fuse_ino_t parent, const char *name)
+{
+	return is_hist(parent) ||
+	       (parent == FUSE_ROOT_ID && is_hist_name(name));
+}
+
+/* ---- time ------------------------------------------------------------ */
+
+/* Days from 1970-01-01 to the civil date @y-@m-@d (proleptic Gregorian;
+ * H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* @n decimal digits at @s into *@v: 0, or -1 if they are not all
+ * digits. */
+static int digits(const char *s, int n, unsigned *v)
+{
+	int i;
+
+	*v = 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		*v = *v * 10 + (unsigned)(s[i] - '0');
+	}
+	return 0;
+}
+
+/*
+ * Parse a time of ISO 8601 in UTC: YYYY-MM-DD (1970 to 9999), optionally
+ * followed by THH:MM:SS, a fraction of up to 9 digits, and a Z.  A date
+ * alone is its start.  Into *@ns (since the epoch); 0, or -EINVAL.
+ */
+static int parse_time(const char *s, int64_t *ns)
+{
+	static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30,
+					  31, 31, 30, 31, 30, 31 };
+	unsigned y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
+	int n = 0;
+
+	if (strlen(s) < 10 || digits(s, 4, &y) || s[4] != '-' ||
+	    digits(s + 5, 2, &mo) || s[7] != '-' || digits(s + 8, 2, &d))
+		return -EINVAL;
+	s += 10;
+	if (*s == 'T') {
+		if (strlen(s) < 9 || digits(s + 1, 2, &h) || s[3] != ':' ||
+		    digits(s + 4, 2, &mi) || s[6] != ':' ||
+		    digits(s + 7, 2, &sec))
+			return -EINVAL;
+		s += 9;
+		if (*s == '.') {
+			for (s++; *s >= '0' && *s <= '9'; s++, n++)
+				if (n < 9)
+					frac = frac * 10 + (unsigned)(*s - '0');
+			if (n == 0 || n > 9)
+				return -EINVAL;
+			for (; n < 9; n++)
+				frac *= 10;
+		}
+		if (*s == 'Z')
+			s++;
+	}
+	if (*s || y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 ||
+	    d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 59)
+		return -EINVAL;
+	if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 || y % 400 == 0)))
+		return -EINVAL;
+	*ns = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 + sec;
+	/* Past 2262 nanoseconds overflow: any later time is "after every
+	 * version". */
+	if (*ns >= INT64_MAX / 1000000000)
+		*ns = INT64_MAX;
+	else
+		*ns = *ns * 1000000000 + frac;
+	return 0;
+}
+
+/* The name of the .versions entry of version @o into @buf (VNAME_MAX). */
+static void vname(const struct store_obj *o, char *buf)
+{
+	time_t s = (time_t)(o->created_ns / 1000000000);
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	snprintf(buf, VNAME_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ_%s%s",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec,
+		 (int)(o->created_ns % 1000000000 / 1000000), o->version_id,
+		 o->kind == STORE_DELETE_MARKER ? DELETED_SUFFIX : "");
+}
+
+/* The version ID in entry name @name into @vid (STORE_VID_MAX + 1
+ * bytes): 0, or -ENOENT when @name is not shaped as an entry. */
+static int vname_vid(const char *name, char *vid)
+{
+	const char *us = strchr(name, '_'), *end;
+	size_t len, sl = strlen(DELETED_SUFFIX);
+
+	if (!us || name[0] < '0' || name[0] > '9' ||
+	    us - name != (ptrdiff_t)strlen("2026-11-23T10:15:02.123Z"))
+		return -ENOENT;
+	us++;
+	end = us + strlen(us);
+	if ((size_t)(end - us) > sl && !strcmp(end - sl, DELETED_SUFFIX))
+		end -= sl;
+	len = (size_t)(end - us);
+	if (!len || len > STORE_VID_MAX)
+		return -ENOENT;
+	memcpy(vid, us, len);
+	vid[len] = '\0';
+	return 0;
+}
+
+/* ---- where a node is -------------------------------------------------- */
+
+/* What a path in a view names (see hist_path()). */
+struct hpath {
+	int at;			/* under .at (else .versions) */
+	int has_time;		/* .at/TIME or below */
+	int64_t t_ns;		/* that TIME */
+	char bucket[64];	/* "" above the buckets */
+	char key[HKEYBUF];	/* the path below the bucket ("" for it) */
+	char entry[NAME_MAX + 1];	/* a .versions entry's name, or "" */
+};
+
+/* Add @name below @p, as its entry when @entry, else one level down. */
+static int hpath_down(struct hpath *p, const char *name, int entry)
+{
+	size_t len = strlen(p->key), nl = strlen(name);
+
+	if (entry) {
+		if (nl > NAME_MAX)
+			return -ENAMETOOLONG;
+		memcpy(p->entry, name, nl + 1);
+	} else if (p->at && !p->has_time) {
+		if (parse_time(name, &p->t_ns))
+			return -ENOENT;
+		p->has_time = 1;
+	} else if (!p->bucket[0]) {
+		if (nl >= sizeof(p->bucket))
+			return -ENOENT;
+		memcpy(p->bucket, name, nl + 1);
+	} else {
+		if (len + nl + (len ? 1 : 0) > STORE_KEY_MAX)
+			return -ENAMETOOLONG;
+		if (len)
+			p->key[len++] = '/';
+		memcpy(p->key + len, name, nl + 1);
+	}
+	return 0;
+}
+
+/* The path of history node @node into @p: 0, -ENOENT for a node taken out
+ * of the tree, -ENAMETOOLONG. */
+static int hist_path(struct fs *fs, struct fs_node *node, struct hpath *p)
+{
+	const struct fs_node *parts[STORE_KEY_MAX / 2 + 4];
+	const struct fs_node *n;
+	size_t depth = 0;
+	int i, ret = 0;
+
+	p->at = p->has_time = 0;
+	p->bucket[0] = p->key[0] = p->entry[0] = '\0';
+	pthread_mutex_lock(&fs->lock);
+	for (n = node; n && n->kind != FS_HV_ROOT && n->kind != FS_HA_ROOT;
+	     n = n->parent) {
+		if (!n->name || depth == sizeof(parts) / sizeof(parts[0])) {
+			ret = n->name ? -ENAMETOOLONG : -ENOENT;
+			goto out;
+		}
+		parts[depth++] = n;
+	}
+	if (!n || !n->name) {
+		ret = -ENOENT;
+		goto out;
+	}
+	p->at = n->kind == FS_HA_ROOT;
+	for (i = (int)depth - 1; i >= 0 && !ret; i--)
+		ret = hpath_down(p, parts[i]->name,
+				 parts[i]->kind == FS_HV_FILE ||
+					 parts[i]->kind == FS_HV_LINK);
+out:
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+/* ---- what is there ---------------------------------------------------- */
+
+static struct timespec ns_to_ts(int64_t ns)
+{
+	struct timespec ts = {
+		.tv_sec = ns / 1000000000,
+		.tv_nsec = ns % 1000000000,
+	};
+
+	if (ts.tv_nsec < 0) {
+		ts.tv_sec--;
+		ts.tv_nsec += 1000000000;
+	}
+	return ts;
+}
+
+static void fill_stat(struct stat *st, uint32_t mode, uint32_t uid,
+		      uint32_t gid, uint64_t size, int64_t mtime_ns,
+		      int64_t ctime_ns)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = mode;
+	st->st_uid = uid;
+	st->st_gid = gid;
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	st->st_blksize = 128 * 1024;
+	st->st_nlink = S_ISDIR(mode) ? 2 : 1;
+	st->st_mtim = ns_to_ts(mtime_ns);
+	st->st_atim = st->st_mtim;
+	st->st_ctim = ns_to_ts(ctime_ns ? ctime_ns : mtime_ns);
+}
+
+/* A directory of the view itself (.versions, .at, .at/TIME). */
+static void view_dir_stat(struct fs *fs, int64_t t, struct stat *st)
+{
+	fill_stat(st, S_IFDIR | 0555, fs->uid, fs->gid, 4096, t, t);
+}
+
+/* A directory of .versions: the bucket's owner and permissions, and the
+ * time of the newest version of its key, if it is one. */
+static void hv_dir_stat(const struct store_meta *bm,
+			const struct store_obj *o, struct stat *st)
+{
+	int64_t t = o && o->kind != STORE_DIR ? o->created_ns : bm->mtime_ns;
+
+	fill_stat(st, S_IFDIR | (bm->mode & 07777), bm->uid, bm->gid, 4096, t,
+		  t);
+}
+
+/* The entry of version @o: kind and attributes. */
+static enum fs_kind version_stat(struct fs *fs, const struct store_obj *o,
+				 struct stat *st)
+{
+	if (o->kind == STORE_DELETE_MARKER) {
+		fill_stat(st, S_IFREG | 0444, fs->uid, fs->gid, 0,
+			  o->created_ns, o->created_ns);
+		return FS_HV_FILE;
+	}
+	fill_stat(st, (o->kind == STORE_SYMLINK ? S_IFLNK : S_IFREG) |
+			      (o->meta.mode & 07777),
+		  o->meta.uid, o->meta.gid, o->size, o->meta.mtime_ns,
+		  o->meta.ctime_ns);
+	return o->kind == STORE_SYMLINK ? FS_HV_LINK : FS_HV_FILE;
+}
+
+/* An entry of .at from what the store says was there. */
+static enum fs_kind at_stat(const struct store_obj *o, struct stat *st)
+{
+	if (o->kind == STORE_DIR) {
+		fill_stat(st, S_IFDIR | (o->meta.mode & 07777), o->meta.uid,
+			  o->meta.gid, 4096, o->meta.mtime_ns,
+			  o->meta.ctime_ns);
+		return FS_HA_DIR;
+	}
+	fill_stat(st, o->meta.mode, o->meta.uid, o->meta.gid, o->size,
+		  o->meta.mtime_ns, o->meta.ctime_ns);
+	return o->kind == STORE_SYMLINK ? FS_HA_LINK : FS_HA_FILE;
+}
+
+/* The version of .versions entry @p->entry of key @p->key into @o:
+ * 0, or -ENOENT when there is no such version (or the name is not
+ * exactly its entry's). */
+static int hv_version(struct fs *fs, const struct hpath *p,
+		      struct store_obj *o)
+{
+	char vid[STORE_VID_MAX + 1], name[VNAME_MAX];
+	int ret;
+
+	if (!p->key[0] || vname_vid(p->entry, vid))
+		return -ENOENT;
+	ret = store_version_get(fs->st, p->bucket, p->key, vid, o);
+	if (ret)
+		return ret == -EINVAL ? -ENOENT : ret;
+	if (o->kind == STORE_DIR)
+		return -ENOENT;
+	vname(o, name);
+	return strcmp(name, p->entry) ? -ENOENT : 0;
+}
+
+/*
+ * What is at @p: its kind into *@kind, its attributes into @st, and for a
+ * version or a file or symlink of .at, the version into @o (may be NULL).
+ * 0, -ENOENT, or another negative errno.
+ */
+static int view_resolve(struct fs *fs, const struct hpath *p,
+			enum fs_kind *kind, struct stat *st,
+			struct store_obj *o)
+{
+	struct store_obj obj, *v = o ? o : &obj;
+	struct store_meta bm;
+	int ret;
+
+	if (!p->at) {
+		if (!p->bucket[0]) {
+			*kind = FS_HV_ROOT;
+			view_dir_stat(fs, fs->start_ns, st);
+			return 0;
+		}
+		if (p->entry[0]) {
+			ret = hv_version(fs, p, v);
+			if (!ret)
+				*kind = version_stat(fs, v, st);
+			return ret;
+		}
+		ret = store_bucket_get(fs->st, p->bucket, &bm, NULL);
+		if (ret == 0 && p->key[0])
+			ret = store_lookup_all(fs->st, p->bucket, p->key, v);
+		if (ret)
+			return ret == -EINVAL ? -ENOENT : ret;
+		*kind = FS_HV_DIR;
+		hv_dir_stat(&bm, p->key[0] ? v : NULL, st);
+		return 0;
+	}
+	if (!p->has_time) {
+		*kind = FS_HA_ROOT;
+		view_dir_stat(fs, fs->start_ns, st);
+		return 0;
+	}
+	if (!p->bucket[0]) {
+		*kind = FS_HA_TIME;
+		view_dir_stat(fs, p->t_ns, st);
+		return 0;
+	}
+	ret = store_lookup_at(fs->st, p->bucket, p->key, p->t_ns, v);
+	if (ret)
+		return ret == -EINVAL ? -ENOENT : ret;
+	*kind = at_stat(v, st);
+	return 0;
+}
+
+/* The path, kind, attributes and (may be NULL) version of node @n, which
+ * must still be what it was when it was looked up. */
+static int node_resolve(struct fs *fs, struct fs_node *n, struct hpath *p,
+			struct stat *st, struct store_obj *o)
+{
+	enum fs_kind kind;
+	int ret;
+
+	ret = hist_path(fs, n, p);
+	if (ret == 0)
+		ret = view_resolve(fs, p, &kind, st, o);
+	if (ret == 0 && kind != n->kind)
+		ret = -ENOENT;
+	if (ret == 0)
+		st->st_ino = n->ino;
+	return ret;
+}
+
+/* ---- names ------------------------------------------------------------ */
+
+static void reply_entry(fuse_req_t req, struct fs_node *n,
+			const struct stat *st)
+{
+	struct fuse_entry_param e;
+	struct fs *fs = FS(req);
+
+	memset(&e, 0, sizeof(e));
+	e.ino = n->ino;
+	e.attr = *st;
+	e.attr.st_ino = n->ino;
+	e.attr_timeout = fs->opts.timeout;
+	e.entry_timeout = fs->opts.timeout;
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		fs_node_forget(fs, n, 1);	/* the request was cut short */
+}
+
+static void reply_negative(fuse_req_t req)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.entry_timeout = FS(req)->opts.timeout;
+	fuse_reply_entry(req, &e);
+}
+
+/* The node of @ino: NULL (after replying ESTALE) when there is none. */
+static struct fs_node *node_or_reply(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs_node *n = fs_node_get(FS(req), ino);
+
+	if (!n)
+		fuse_reply_err(req, ESTALE);
+	return n;
+}
+
+/* The path of @name in directory @dir (a .versions entry when @dir is a
+ * key's directory and @name is shaped as one) into @p. */
+static int child_path(struct fs *fs, struct fs_node *dir, const char *name,
+		      int entry, struct hpath *p)
+{
+	int ret = hist_path(fs, dir, p);
+
+	if (ret == 0)
+		ret = hpath_down(p, name, entry);
+	return ret;
+}
+
+static void h_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	char vid[STORE_VID_MAX + 1];
+	struct fs *fs = FS(req);
+	struct fs_node *dir, *n;
+	struct hpath *p;
+	enum fs_kind kind;
+	struct stat st;
+	int ret;
+
+	dir = parent == FUSE_ROOT_ID ? fs->root : node_or_reply(req, parent);
+	if (!dir)
+		return;
+	p = malloc(sizeof(*p));
+	if (!p) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (dir->kind == FS_ROOT) {
+		kind = strcmp(name, FS_AT_NAME) ? FS_HV_ROOT : FS_HA_ROOT;
+		view_dir_stat(fs, fs->start_ns, &st);
+		ret = 0;
+	} else if (dir->kind == FS_HV_FILE || dir->kind == FS_HV_LINK ||
+		   dir->kind == FS_HA_FILE || dir->kind == FS_HA_LINK) {
+		ret = -ENOTDIR;
+	} else {
+		/* In a key's directory, a name shaped as a version's entry
+		 * is one; anything else is a key below. */
+		ret = -ENOENT;
+		if (dir->kind == FS_HV_DIR && !vname_vid(name, vid)) {
+			ret = child_path(fs, dir, name, 1, p);
+			if (ret == 0)
+				ret = view_resolve(fs, p, &kind, &st, NULL);
+		}
+		if (ret == -ENOENT) {
+			ret = child_path(fs, dir, name, 0, p);
+			if (ret == 0)
+				ret = view_resolve(fs, p, &kind, &st, NULL);
+		}
+	}
+	free(p);
+	if (ret == -ENOENT) {
+		reply_negative(req);
+		return;
+	}
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	n = fs_node_child(fs, dir, name, kind, 1);
+	if (!n) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	reply_entry(req, n, &st);
+}
+
+static void h_getattr(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	struct hpath *p;
+	struct stat st;
+	int ret;
+
+	if (!n)
+		return;
+	p = malloc(sizeof(*p));
+	ret = p ? node_resolve(fs, n, p, &st, NULL) : -ENOMEM;
+	free(p);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, fs->opts.timeout);
+}
+
+/*
+ * The live directory that holds @key of @bucket forgets what it knew of
+ * the key's name: after an undelete, a negative entry the kernel cached
+ * there would hide the file for up to a timeout.
+ */
+static void live_forget(struct fs *fs, const char *bucket, const char *key)
+{
+	const char *c = key, *slash;
+	fuse_ino_t parent = 0;
+	struct fs_node *n;
+	char name[NAME_MAX + 1];
+	size_t len;
+
+	pthread_mutex_lock(&fs->lock);
+	n = fs_node_find_locked(fs, fs->root, bucket);
+	while (n && (slash = strchr(c, '/'))) {
+		len = (size_t)(slash - c);
+		if (len > NAME_MAX) {
+			n = NULL;
+			break;
+		}
+		memcpy(name, c, len);
+		name[len] = '\0';
+		n = fs_node_find_locked(fs, n, name);
+		c = slash + 1;
+	}
+	if (n && (n->kind == FS_BUCKET || n->kind == FS_DIR))
+		parent = n->ino;
+	pthread_mutex_unlock(&fs->lock);
+	if (parent && fs->se)
+		fuse_lowlevel_notify_inval_entry(fs->se, parent, c, strlen(c));
+}
+
+/* rm in .versions: of a delete marker's entry, the removal of that marker;
+ * of anything else, a refusal. */
+static void h_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	char vid[STORE_VID_MAX + 1];
+	struct fs *fs = FS(req);
+	struct fs_node *dir, *n;
+	struct store_obj o;
+	struct hpath *p = NULL;
+	int ret;
+
+	dir = is_hist(parent) ? node_or_reply(req, parent) : fs->root;
+	if (!dir)
+		return;
+	ret = -EROFS;
+	if (dir->kind != FS_HV_DIR || vname_vid(name, vid))
+		goto out;
+	p = malloc(sizeof(*p));
+	ret = p ? child_path(fs, dir, name, 1, p) : -ENOMEM;
+	if (ret == 0)
+		ret = hv_version(fs, p, &o);
+	if (ret == 0 && o.kind != STORE_DELETE_MARKER) {
+		log_warn("rm %s/%s of %s: a version is removed for good only "
+			 "by `replicafs rm-version`", p->bucket, p->key,
+			 name);
+		ret = -EPERM;
+	}
+	if (ret == 0)
+		ret = store_delete_marker(fs->st, p->bucket, p->key,
+					  o.version_id);
+	if (ret == 0) {
+		pthread_mutex_lock(&fs->lock);
+		n = fs_node_find_locked(fs, dir, name);
+		if (n)
+			fs_node_detach_locked(fs, n);
+		pthread_mutex_unlock(&fs->lock);
+		live_forget(fs, p->bucket, p->key);
+	}
+out:
+	free(p);
+	fuse_reply_err(req, -ret);
+}
+
+static void h_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	char target[PATH_MAX + 1];
+	struct store_obj o;
+	struct hpath *p;
+	struct stat st;
+	ssize_t len = 0;
+	int ret, fd = -1;
+
+	if (!n)
+		return;
+	p = malloc(sizeof(*p));
+	ret = p ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
+	free(p);
+	if (ret == 0 && o.kind != STORE_SYMLINK)
+		ret = -EINVAL;
+	/* A symlink's blob holds its target (store.h). */
+	if (ret == 0)
+		ret = store_blob_open(fs->st, o.sha256, &fd);
+	if (ret == 0) {
+		len = pread(fd, target, PATH_MAX, 0);
+		if (len < 0)
+			ret = -errno;
+		close(fd);
+	}
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	target[len] = '\0';
+	fuse_reply_readlink(req, target);
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+/* An open version: its blob, or -1 for the empty content of a delete
+ * marker.  Freed by h_release(). */
+struct hfile {
+	int fd;
+};
+
+static void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	struct hfile *h = NULL;
+	struct store_obj o;
+	struct hpath *p = NULL;
+	struct stat st;
+	int ret;
+
+	if (!n)
+		return;
+	if (n->kind != FS_HV_FILE && n->kind != FS_HA_FILE) {
+		ret = n->kind == FS_HV_LINK || n->kind == FS_HA_LINK ? -ELOOP
+								     : -EISDIR;
+		goto out;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		ret = -EROFS;
+		goto out;
+	}
+	p = malloc(sizeof(*p));
+	h = malloc(sizeof(*h));
+	ret = p && h ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
+	if (ret)
+		goto out;
+	h->fd = -1;
+	if (o.kind != STORE_DELETE_MARKER)
+		ret = store_blob_open(fs->st, o.sha256, &h->fd);
+	if (ret)
+		goto out;
+	fi->fh = (uintptr_t)h;
+	/* What a version holds never changes; the past at a time may (an
+	 * undelete, a version removed for good). */
+	fi->keep_cache = n->kind == FS_HV_FILE;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		if (h->fd >= 0)
+			close(h->fd);
+		free(h);
+	}
+	free(p);
+	return;
+out:
+	free(p);
+	free(h);
+	fuse_reply_err(req, -ret);
+}
+
+static void h_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	struct hfile *h = (struct hfile *)(uintptr_t)fi->fh;
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	if (h->fd < 0) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = h->fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void h_release(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi)
+{
+	struct hfile *h = (struct hfile *)(uintptr_t)fi->fh;
+
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+/* ---- listing ------------------------------------------------------------ */
+
+struct hent {
+	char *name;		/* owned */
+	enum fs_kind kind;
+	struct stat st;
+};
+
+/* A listing, made at its first read (offset 0) and kept for the rest. */
+struct hdir {
+	struct hent *e;
+	size_t n, cap;
+	int filled;
+	struct fs *fs;		/* for the callbacks */
+	struct store_meta bm;	/* of the bucket listed */
+	int at;
+	int64_t t_ns;
+};
+
+static int hdir_add(struct hdir *d, const char *name, enum fs_kind kind,
+		    const struct stat *st)
+{
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		struct hent *e = realloc(d->e, cap * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		d->e = e;
+		d->cap = cap;
+	}
+	d->e[d->n].name = strdup(name);
+	if (!d->e[d->n].name)
+		return -ENOMEM;
+	d->e[d->n].kind = kind;
+	d->e[d->n].st = *st;
+	d->n++;
+	return 0;
+}
+
+static void hdir_clear(struct hdir *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		free(d->e[i].name);
+	d->n = 0;
+}
+
+static int hent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct hent *)a)->name,
+		      ((const struct hent *)b)->name);
+}
+
+static int add_bucket(void *arg, const char *name,
+		      const struct store_meta *meta,
+		      enum store_versioning versioning)
+{
+	struct hdir *d = arg;
+	struct store_obj o;
+	struct stat st;
+
+	if (!d->at) {
+		hv_dir_stat(meta, NULL, &st);
+		return hdir_add(d, name, FS_HV_DIR, &st);
+	}
+	if (store_lookup_at(d->fs->st, name, "", d->t_ns, &o))
+		return 0;	/* made after that time */
+	at_stat(&o, &st);
+	return hdir_add(d, name, FS_HA_DIR, &st);
+}
+
+static int add_version(void *arg, const struct store_obj *o)
+{
+	struct hdir *d = arg;
+	char name[VNAME_MAX];
+	enum fs_kind kind;
+	struct stat st;
+
+	if (o->kind == STORE_DIR)
+		return 0;
+	kind = version_stat(d->fs, o, &st);
+	vname(o, name);
+	return hdir_add(d, name, kind, &st);
+}
+
+static int add_key(void *arg, const char *name, const struct store_obj *o)
+{
+	struct hdir *d = arg;
+	struct stat st;
+
+	if (d->at)
+		return hdir_add(d, name, at_stat(o, &st), &st);
+	hv_dir_stat(&d->bm, o, &st);
+	return hdir_add(d, name, FS_HV_DIR, &st);
+}
+
+static int hdir_fill(struct fs *fs, struct fs_node *dir, struct hdir *d)
+{
+	struct hpath *p;
+	struct stat st;
+	enum fs_kind kind;
+	size_t i, j;
+	int ret;
+
+	hdir_clear(d);
+	p = malloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	ret = node_resolve(fs, dir, p, &st, NULL);
+	if (ret)
+		goto out;
+	kind = dir->kind;
+	d->fs = fs;
+	d->at = p->at;
+	d->t_ns = p->t_ns;
+	if (kind == FS_HV_ROOT || kind == FS_HA_TIME) {
+		ret = store_bucket_list(fs->st, add_bucket, d);
+	} else if (kind == FS_HV_DIR) {
+		ret = store_bucket_get(fs->st, p->bucket, &d->bm, NULL);
+		if (ret == 0 && p->key[0]) {
+			ret = store_versions(fs->st, p->bucket, p->key,
+					     add_version, d);
+			if (ret == -ENOENT)
+				ret = 0;	/* only a folder */
+		}
+		if (ret == 0)
+			ret = store_list_all(fs->st, p->bucket, p->key, add_key,
+					     d);
+	} else if (kind == FS_HA_DIR) {
+		ret = store_list_at(fs->st, p->bucket, p->key, p->t_ns,
+				    add_key, d);
+	} else if (kind != FS_HA_ROOT) {
+		ret = -ENOTDIR;
+	}
+	if (ret)
+		goto out;
+	/* Name order, and a name once (a key that looks like a version's
+	 * entry loses to the entry, as in lookup). */
+	if (d->n > 1)
+		qsort(d->e, d->n, sizeof(*d->e), hent_cmp);
+	for (i = j = 0; i < d->n; i++) {
+		if (j && !strcmp(d->e[j - 1].name, d->e[i].name)) {
+			free(d->e[i].name);
+			continue;
+		}
+		d->e[j++] = d->e[i];
+	}
+	d->n = j;
+out:
+	free(p);
+	return ret;
+}
+
+static void h_opendir(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi)
+{
+	struct fs_node *n = node_or_reply(req, ino);
+	struct hdir *d;
+
+	if (!n)
+		return;
+	if (n->kind == FS_HV_FILE || n->kind == FS_HV_LINK ||
+	    n->kind == FS_HA_FILE || n->kind == FS_HA_LINK) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fi->cache_readdir = 0;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		free(d);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, struct fuse_file_info *fi, int plus)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *dir = node_or_reply(req, ino), *n;
+	struct hdir *d = (struct hdir *)(uintptr_t)fi->fh;
+	struct fuse_entry_param e;
+	char *buf, *p;
+	size_t rem = size, len;
+	off_t i;
+	int ret;
+
+	if (!dir)
+		return;
+	if (off == 0 || !d->filled) {
+		ret = hdir_fill(fs, dir, d);
+		if (ret) {
+			fuse_reply_err(req, -ret);
+			return;
+		}
+		d->filled = 1;
+	}
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	p = buf;
+	for (i = off; i < (off_t)d->n + 2; i++) {
+		const char *name;
+
+		memset(&e, 0, sizeof(e));
+		n = NULL;
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			e.attr.st_mode = S_IFDIR;
+			e.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID;
+		} else {
+			struct hent *s = &d->e[i - 2];
+
+			name = s->name;
+			e.attr = s->st;
+			if (plus) {
+				n = fs_node_child(fs, dir, name, s->kind, 1);
+				if (!n)
+					break;
+				e.ino = n->ino;
+				e.attr.st_ino = n->ino;
+				e.attr_timeout = fs->opts.timeout;
+				e.entry_timeout = fs->opts.timeout;
+			} else {
+				/* FUSE_UNKNOWN_INO */
+				e.attr.st_ino = 0xffffffff;
+			}
+		}
+		if (plus)
+			len = fuse_add_direntry_plus(req, p, rem, name, &e,
+						     i + 1);
+		else
+			len = fuse_add_direntry(req, p, rem, name, &e.attr,
+						i + 1);
+		if (len > rem) {
+			if (n)
+				fs_node_forget(fs, n, 1);
+			break;
+		}
+		p += len;
+		rem -= len;
+	}
+	fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}
+
+static void h_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, 0);
+}
+
+static void h_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			  off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, 1);
+}
+
+static void h_releasedir(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	struct hdir *d = (struct hdir *)(uintptr_t)fi->fh;
+
+	hdir_clear(d);
+	free(d->e);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+/* ---- extended attributes ------------------------------------------------ */
+
+static void reply_value(fuse_req_t req, const void *val, size_t len,
+			size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, len);
+}
+
+static int is_version_node(const struct fs_node *n)
+{
+	return n->kind == FS_HV_FILE || n->kind == FS_HV_LINK ||
+	       n->kind == FS_HA_FILE || n->kind == FS_HA_LINK;
+}
+
+/*
+ * The attributes of a version (vattr.c) on the entries that stand for
+ * one, and the command line's hidden two on every node: the store, and
+ * BUCKET/KEY of the key a node is about (so that `replicafs versions`
+ * works on .versions/BUCKET/KEY too).
+ */
+static void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		       size_t size)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	char val[FS_VATTR_MAX], *path = NULL;
+	struct store_obj o;
+	struct hpath *p;
+	struct stat st;
+	size_t len = 0;
+	int ret;
+
+	if (!n)
+		return;
+	if (!strcmp(name, XA_STORE)) {
+		reply_value(req, store_path(fs->st),
+			    strlen(store_path(fs->st)), size);
+		return;
+	}
+	if (strncmp(name, "user.", 5)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (strcmp(name, XA_PATH) && !(fs_vattr_is(name) &&
+				       is_version_node(n))) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	p = malloc(sizeof(*p));
+	ret = p ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
+	if (ret == 0 && !strcmp(name, XA_PATH)) {
+		path = malloc(sizeof(p->bucket) + sizeof(p->key) + 1);
+		if (!path)
+			ret = -ENOMEM;
+		else if (p->bucket[0] && p->key[0])
+			len = (size_t)snprintf(path, sizeof(p->bucket) +
+						     sizeof(p->key) + 1,
+					       "%s/%s", p->bucket, p->key);
+		else
+			len = (size_t)snprintf(path, sizeof(p->bucket), "%s",
+					       p->bucket);
+	} else if (ret == 0) {
+		ret = fs_vattr_get(fs, p->bucket, p->key, &o, name, val);
+		len = ret > 0 ? (size_t)ret : 0;
+		ret = ret < 0 ? ret : 0;
+	}
+	if (ret)
+		fuse_reply_err(req, ret == -ENOENT ? ENODATA : -ret);
+	else
+		reply_value(req, path ? path : val, len, size);
+	free(path);
+	free(p);
+}
+
+static void h_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	struct store_obj o;
+	struct hpath *p;
+	struct stat st;
+	size_t len = 0, cap = 65536;
+	char *buf = NULL;
+	int ret = 0;
+
+	if (!n)
+		return;
+	if (!is_version_node(n)) {
+		reply_value(req, "", 0, size);
+		return;
+	}
+	p = malloc(sizeof(*p));
+	buf = malloc(cap);
+	ret = p && buf ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
+	if (ret == 0)
+		ret = fs_vattr_list(fs, p->bucket, p->key, &o, buf, &len, cap);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		reply_value(req, buf, len, size);
+	free(buf);
+	free(p);
+}
+
+/* ---- the routing ------------------------------------------------------ */
+
+static void reply_rofs(fuse_req_t req)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void r_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (hist_target(parent, name))
+		h_lookup(req, parent, name);
+	else
+		live->lookup(req, parent, name);
+}
+
+static void r_getattr(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi)
+{
+	if (is_hist(ino))
+		h_getattr(req, ino, fi);
+	else
+		live->getattr(req, ino, fi);
+}
+
+static void r_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		      int to_set, struct fuse_file_info *fi)
+{
+	if (is_hist(ino))
+		reply_rofs(req);
+	else
+		live->setattr(req, ino, attr, to_set, fi);
+}
+
+static void r_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	if (is_hist(ino))
+		h_readlink(req, ino);
+	else
+		live->readlink(req, ino);
+}
+
+static void r_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		    mode_t mode, dev_t rdev)
+{
+	if (hist_target(parent, name))
+		reply_rofs(req);
+	else
+		live->mknod(req, parent, name, mode, rdev);
+}
+
+static void r_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		    mode_t mode)
+{
+	if (hist_target(parent, name))
+		reply_rofs(req);
+	else
+		live->mkdir(req, parent, name, mode);
+}
+
+static void r_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (hist_target(parent, name))
+		h_unlink(req, parent, name);
+	else
+		live->unlink(req, parent, name);
+}
+
+static void r_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (hist_target(parent, name))
+		reply_rofs(req);
+	else
+		live->rmdir(req, parent, name);
+}
+
+static void r_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		      const char *name)
+{
+	if (hist_target(parent, name))
+		reply_rofs(req);
+	else
+		live->symlink(req, link, parent, name);
+}
+
+static void r_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     fuse_ino_t newparent, const char *newname,
+		     unsigned int flags)
+{
+	if (hist_target(parent, name) || hist_target(newparent, newname))
+		reply_rofs(req);
+	else
+		live->rename(req, parent, name, newparent, newname, flags);
+}
+
+static void r_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		   const char *newname)
+{
+	if (is_hist(ino) || hist_target(newparent, newname))
+		reply_rofs(req);
+	else
+		live->link(req, ino, newparent, newname);
+}
+
+static void r_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (is_hist(ino))
+		h_open(req, ino, fi);
+	else
+		live->open(req, ino, fi);
+}
+
+static void r_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	if (is_hist(ino))
+		h_read(req, ino, size, off, fi);
+	else
+		live->read(req, ino, size, off, fi);
+}
+
+static void r_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		    size_t size, off_t off, struct fuse_file_info *fi)
+{
+	if (is_hist(ino))
+		fuse_reply_err(req, EBADF);	/* never open for writing */
+	else
+		live->write(req, ino, buf, size, off, fi);
+}
+
+static void r_write_buf(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_bufvec *bufv, off_t off,
+			struct fuse_file_info *fi)
+{
+	if (is_hist(ino))
+		fuse_reply_err(req, EBADF);
+	else
+		live->write_buf(req, ino, bufv, off, fi);
+}
+
+static void r_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (is_hist(ino))
+		fuse_reply_err(req, 0);
+	else
+		live->flush(req, ino, fi);
+}
+
+static void r_release(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi)
+{
+	if (is_hist(ino))
+		h_release(req, ino, fi);
+	else
+		live->release(req, ino, fi);
+}
+
+static void r_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		    struct fuse_file_info *fi)
+{
+	if (is_hist(ino))
+		fuse_reply_err(req, 0);	/* nothing of ours to write */
+	else
+		live->fsync(req, ino, datasync, fi);
+}
+
+static void r_opendir(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi)
+{
+	if (is_hist(ino))
+		h_opendir(req, ino, fi);
+	else
+		live->opendir(req, ino, fi);
+}
+
+static void r_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	if (is_hist(ino))
+		h_readdir(req, ino, size, off, fi);
+	else
+		live->readdir(req, ino, size, off, fi);
+}
+
+static void r_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			  off_t off, struct fuse_file_info *fi)
+{
+	if (is_hist(ino))
+		h_readdirplus(req, ino, size, off, fi);
+	else
+		live->readdirplus(req, ino, size, off, fi);
+}
+
+static void r_releasedir(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	if (is_hist(ino))
+		h_releasedir(req, ino, fi);
+	else
+		live->releasedir(req, ino, fi);
+}
+
+static void r_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		       const char *value, size_t size, int flags)
+{
+	if (is_hist(ino))
+		reply_rofs(req);
+	else
+		live->setxattr(req, ino, name, value, size, flags);
+}
+
+static void r_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		       size_t size)
+{
+	if (is_hist(ino))
+		h_getxattr(req, ino, name, size);
+	else
+		live->getxattr(req, ino, name, size);
+}
+
+static void r_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	if (is_hist(ino))
+		h_listxattr(req, ino, size);
+	else
+		live->listxattr(req, ino, size);
+}
+
+static void r_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	if (is_hist(ino))
+		reply_rofs(req);
+	else
+		live->removexattr(req, ino, name);
+}
+
+static void r_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, struct fuse_file_info *fi)
+{
+	if (hist_target(parent, name))
+		reply_rofs(req);
+	else
+		live->create(req, parent, name, mode, fi);
+}
+
+static void r_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			off_t offset, off_t length, struct fuse_file_info *fi)
+{
+	if (is_hist(ino))
+		reply_rofs(req);
+	else
+		live->fallocate(req, ino, mode, offset, length, fi);
+}
+
+static void r_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
+			      off_t off_in, struct fuse_file_info *fi_in,
+			      fuse_ino_t ino_out, off_t off_out,
+			      struct fuse_file_info *fi_out, size_t len,
+			      int flags)
+{
+	/* EOPNOTSUPP: the kernel copies through read and write instead
+	 * (ENOSYS would turn the op off for the whole mount). */
+	if (is_hist(ino_out))
+		reply_rofs(req);
+	else if (is_hist(ino_in))
+		fuse_reply_err(req, EOPNOTSUPP);
+	else
+		live->copy_file_range(req, ino_in, off_in, fi_in, ino_out,
+				      off_out, fi_out, len, flags);
+}
+
+static void r_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		    struct fuse_file_info *fi)
+{
+	if (is_hist(ino))
+		fuse_reply_err(req, ENOSYS);	/* the kernel's own lseek */
+	else
+		live->lseek(req, ino, off, whence, fi);
+}
+
+void fs_hist_ops(const struct fuse_lowlevel_ops *live_ops,
+		 struct fuse_lowlevel_ops *out)
+{
+	live = live_ops;
+	*out = *live_ops;	/* init, forget, statfs... work on any node */
+#define ROUTE(op)                                                             \
+	do {                                                                  \
+		if (live_ops->op)                                             \
+			out->op = r_##op;                                     \
+	} while (0)
+	ROUTE(lookup);
+	ROUTE(getattr);
+	ROUTE(setattr);
+	ROUTE(readlink);
+	ROUTE(mknod);
+	ROUTE(mkdir);
+	ROUTE(unlink);
+	ROUTE(rmdir);
+	ROUTE(symlink);
+	ROUTE(rename);
+	ROUTE(link);
+	ROUTE(open);
+	ROUTE(read);
+	ROUTE(write);
+	ROUTE(write_buf);
+	ROUTE(flush);
+	ROUTE(release);
+	ROUTE(fsync);
+	ROUTE(opendir);
+	ROUTE(readdir);
+	ROUTE(readdirplus);
+	ROUTE(releasedir);
+	ROUTE(setxattr);
+	ROUTE(getxattr);
+	ROUTE(listxattr);
+	ROUTE(removexattr);
+	ROUTE(create);
+	ROUTE(fallocate);
+	ROUTE(copy_file_range);
+	ROUTE(lseek);
+#undef ROUTE
+}

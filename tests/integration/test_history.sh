@@ -1,0 +1,339 @@
+#!/bin/bash
+#
+# test_history.sh - history through ordinary file tools: MNT/.versions
+# (one file per version, rm of a delete marker's entry, cp of a version to
+# restore it), MNT/.at/TIME (a tree as it stood, checked with diff -r and
+# cp -a), both hidden from find, rsync and du; the attributes of a version
+# as xattrs; and the command-line equivalents: restore, undelete,
+# rm-version.  Ends with a key of 10,000 versions, listed through the
+# mount.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+setup
+mount_fs
+B=$MNT/bkt
+V=$MNT/.versions/bkt
+mkdir "$B"
+
+# now_iso: the time now, as .at takes it (UTC, milliseconds); the clock
+# moves on before and after, so that the versions written before it and
+# after it are on their own side.
+now_iso() {
+	sleep 0.02
+	date -u +%Y-%m-%dT%H:%M:%S.%3NZ
+	sleep 0.02
+}
+
+md5_of() {
+	local s
+	s=$(md5sum <"$1")
+	printf '"%s"\n' "${s%% *}"
+}
+
+xattr() { getfattr --absolute-names --only-values -n "$1" "$2"; }
+
+# -------------------------------------------------------------------------
+step "three writes: three entries in .versions, named by time and version ID"
+F=$B/doc
+for i in 1 2 3; do
+	gen_data $((1000 * i + 7)) $((20 + i)) >"$T/ref/v$i"
+	cat "$T/ref/v$i" >"$F"
+done
+mapfile -t E < <(ls "$V/doc")
+assert_eq 3 "${#E[@]}" "entries in .versions/bkt/doc"
+for i in 1 2 3; do
+	e=${E[i - 1]}
+	[[ $e =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z_[0-9a-z]+$ ]] ||
+		fail "entry name '$e' is not TIME_VERSIONID"
+	assert_eq "$(version_field "$F" $((4 - i)) 1)" "${e#*_}" "version ID in the name of entry $i (ls: oldest first)"
+	assert_eq "$(version_field "$F" $((4 - i)) 2)" "${e%%_*}" "time in the name of entry $i"
+	assert_same_file "$T/ref/v$i" "$V/doc/$e" "cat of entry $i"
+	assert_eq "$(stat -c %s "$T/ref/v$i")" "$(stat -c %s "$V/doc/$e")" "size of entry $i"
+done
+assert_eq "$(stat -c '%a %u %g %Y' "$F")" "$(stat -c '%a %u %g %Y' "$V/doc/${E[2]}")" \
+	"mode, owner and mtime of the newest entry (the live file's)"
+# Each version keeps its own mtime (a rewrite does not touch the last).
+assert_eq "$(ls -t "$V/doc" | tac | tr '\n' ' ')" "$(ls "$V/doc" | tr '\n' ' ')" \
+	"ls -t and ls sort the entries the same way"
+ok "names, contents and attributes"
+
+step "extended attributes of a live file and of each version"
+assert_eq true "$(xattr user.replicafs.is-latest "$F")" "is-latest of the live file"
+assert_eq "$(stat -c %s "$F")" "$(xattr user.replicafs.size "$F")" "size of the live file"
+assert_eq "$(md5_of "$F")" "$(xattr user.replicafs.etag "$F")" "ETag of the live file"
+assert_eq "$(sha_of "$F")" "$(xattr user.replicafs.sha256 "$F")" "sha256 of the live file"
+for i in 1 2 3; do
+	e=$V/doc/${E[i - 1]}
+	assert_eq "${E[i - 1]#*_}" "$(xattr user.replicafs.version-id "$e")" "version-id of entry $i"
+	assert_eq "$([ $i = 3 ] && echo true || echo false)" "$(xattr user.replicafs.is-latest "$e")" \
+		"is-latest of entry $i"
+	assert_eq "$(md5_of "$T/ref/v$i")" "$(xattr user.replicafs.etag "$e")" "ETag of entry $i"
+	assert_eq "$(sha_of "$T/ref/v$i")" "$(xattr user.replicafs.sha256 "$e")" "sha256 of entry $i"
+	assert_eq "$(stat -c %s "$T/ref/v$i")" "$(xattr user.replicafs.size "$e")" "size xattr of entry $i"
+done
+names=$(getfattr --absolute-names -d -m - "$V/doc/${E[0]}" | grep -c '^user\.replicafs\.') || true
+assert_eq 5 "$names" "attributes listed by getfattr -d -m - on an entry"
+ok "version-id, is-latest, size, sha256 and etag"
+
+# -------------------------------------------------------------------------
+step "neither .versions nor .at shows to tools that walk the tree"
+ls -a "$MNT" >"$T/ls.out"
+! grep -qx -e .versions -e .at "$T/ls.out" || fail "ls -a $MNT shows: $(cat "$T/ls.out")"
+find "$MNT" >"$T/find.out"
+! grep -q -e '/\.versions' -e '/\.at' "$T/find.out" || fail "find walked into history: $(grep -m3 -e '/\.versions' -e '/\.at' "$T/find.out")"
+rsync -a "$MNT/" "$T/rsync/"
+assert_missing "$T/rsync/.versions" "rsync -a MNT/ copied .versions"
+assert_missing "$T/rsync/.at" "rsync -a MNT/ copied .at"
+assert_same_file "$T/ref/v3" "$T/rsync/bkt/doc" "the live file, through rsync -a"
+du -s "$MNT" >/dev/null
+[ -d "$MNT/.versions" ] || fail "$MNT/.versions does not open when named"
+[ -d "$MNT/.at" ] || fail "$MNT/.at does not open when named"
+assert_eq bkt "$(ls "$MNT/.versions")" "ls $MNT/.versions"
+ok "hidden from ls -a, find, rsync -a and du; open when named"
+
+# -------------------------------------------------------------------------
+step "rm leaves a delete marker entry; rm of that entry brings the file back"
+rm "$F"
+assert_missing "$F" "the removed file"
+mapfile -t E < <(ls "$V/doc")
+assert_eq 4 "${#E[@]}" "entries after rm"
+[[ ${E[3]} == *.deleted ]] || fail "the newest entry '${E[3]}' is not a delete marker's"
+assert_eq 0 "$(stat -c %s "$V/doc/${E[3]}")" "size of the marker's entry"
+assert_eq "" "$(cat "$V/doc/${E[3]}")" "content of the marker's entry"
+assert_eq "$(version_field "$F" 1 1).deleted" "${E[3]#*_}" "the marker's entry is named by its ID"
+assert_eq true "$(xattr user.replicafs.is-latest "$V/doc/${E[3]}")" "is-latest of the marker"
+expect_fail xattr user.replicafs.sha256 "$V/doc/${E[3]}"
+rm "$V/doc/${E[3]}"
+assert_same_file "$T/ref/v3" "$F" "the file after rm of its marker's entry"
+assert_eq 3 "$(nversions "$F")" "versions after the undelete"
+ok "undelete by rm"
+
+step "a data version's entry cannot be removed; nothing else there can change"
+expect_error "Operation not permitted" rm "$V/doc/${E[0]}"
+expect_error "Operation not permitted" rm -f "$V/doc/${E[0]}"
+assert_eq 3 "$(nversions "$F")" "versions after the refused rm"
+expect_error "Read-only file system" sh -c "echo x >'$V/doc/new'"
+expect_error "Read-only file system" sh -c "echo x >'$V/doc/${E[0]}'"
+expect_error "Read-only file system" sh -c "echo x >>'$V/doc/${E[0]}'"
+expect_error "Read-only file system" mkdir "$V/doc/sub"
+expect_error "Read-only file system" mkdir "$MNT/.versions/newbucket"
+expect_error "Read-only file system" mv "$V/doc/${E[0]}" "$V/doc/renamed"
+expect_error "Read-only file system" mv "$V/doc/${E[0]}" "$B/moved"
+expect_error "Read-only file system" mv "$F" "$V/doc/in"
+expect_error "Read-only file system" touch "$V/doc/${E[0]}"
+expect_error "Read-only file system" chmod 600 "$V/doc/${E[0]}"
+expect_error "Read-only file system" ln -s x "$V/doc/link"
+expect_error "Read-only file system" setfattr -n user.x -v 1 "$V/doc/${E[0]}"
+expect_error "Read-only file system" rmdir "$V/doc"
+expect_error "Read-only file system" rmdir "$MNT/.versions"
+expect_error "Read-only file system" mv "$MNT/.at" "$MNT/elsewhere"
+assert_same_file "$T/ref/v1" "$V/doc/${E[0]}" "the oldest entry after all that"
+
+step "cp of an old version's entry onto the live path restores it as a new version"
+cp "$V/doc/${E[0]}" "$F"
+assert_same_file "$T/ref/v1" "$F" "the file after cp of its oldest version"
+assert_eq 4 "$(nversions "$F")" "versions after the cp"
+assert_eq 4 "$(ls "$V/doc" | wc -l)" "entries after the cp"
+assert_eq "$(xattr user.replicafs.sha256 "$V/doc/${E[0]}")" "$(xattr user.replicafs.sha256 "$F")" \
+	"the new version's content is the old one's"
+
+# -------------------------------------------------------------------------
+step ".at/TIME at three moments between writes: three states of a tree of 100 files"
+W=$B/tree
+mkdir -p "$W"
+for d in 0 1 2 3 4 5 6 7 8 9; do
+	mkdir "$W/d$d"
+	for f in 0 1 2 3 4 5 6 7 8 9; do
+		gen_small $((10 + d * 10 + f)) "s1 $d $f" >"$W/d$d/f$f"
+	done
+done
+chmod 600 "$W/d1/f1"
+chmod 755 "$W/d2/f2"
+mkdir -m 700 "$W/private"
+ln -s d0/f0 "$W/link"
+cp -a "$W" "$T/ref/s1"
+T1=$(now_iso)
+
+for f in 0 1 2 3 4 5 6 7 8 9; do
+	gen_small 50 "s2 $f" >"$W/d3/f$f"	# 10 new versions
+done
+rm "$W/d4/f0" "$W/d4/f1" "$W/link"
+rm -r "$W/d9"
+mkdir "$W/d10"
+gen_small 77 "s2 new" >"$W/d10/new"
+ln -s ../d10/new "$W/d0/link2"
+echo "s2" >>"$W/d5/f5"
+cp -a "$W" "$T/ref/s2"
+T2=$(now_iso)
+
+gen_small 60 "s3 again" >"$W/d3/f0"
+gen_small 61 "s3 back" >"$W/d4/f0"	# deleted at T2, back now
+mkdir "$W/d9"
+echo "s3" >"$W/d9/only"
+rm -r "$W/d10"
+rm "$W/d0/link2"
+mv "$W/d6" "$W/d6-moved"
+cp -a "$W" "$T/ref/s3"
+T3=$(now_iso)
+echo "after" >"$W/d3/f1"
+
+i=0
+for t in "$T1" "$T2" "$T3"; do
+	i=$((i + 1))
+	A=$MNT/.at/$t/bkt/tree
+	[ -d "$A" ] || fail "$A is not a directory"
+	if ! diff -r --no-dereference "$T/ref/s$i" "$A" >"$T/diff.out" 2>&1; then
+		head -n 30 "$T/diff.out"
+		fail "diff -r of state $i and .at/$t (above)"
+	fi
+	stat_list "$T/ref/s$i" nodirtime >"$T/ref.stat"
+	stat_list "$A" nodirtime >"$T/at.stat"
+	diff "$T/ref.stat" "$T/at.stat" >"$T/diff.out" ||
+		fail "stat of state $i and of .at/$t differ (< state, > .at): $(head -n 20 "$T/diff.out")"
+	cp -a "$A" "$T/copy$i"
+	stat_list "$T/copy$i" nodirtime >"$T/copy.stat"
+	diff "$T/ref.stat" "$T/copy.stat" >"$T/diff.out" ||
+		fail "cp -a of .at/$t differs from state $i: $(head -n 20 "$T/diff.out")"
+	diff -r --no-dereference "$T/ref/s$i" "$T/copy$i" >/dev/null ||
+		fail "cp -a of .at/$t: contents differ from state $i"
+	ok "state $i at $t: diff -r, stat (mode, owner, mtime, links) and cp -a"
+done
+[ "$(find "$MNT/.at/$T1/bkt/tree" -type f | wc -l)" -eq 100 ] ||
+	fail "state 1 has $(find "$MNT/.at/$T1/bkt/tree" -type f | wc -l) files, not 100"
+assert_eq "$(readlink "$T/ref/s1/link")" "$(readlink "$MNT/.at/$T1/bkt/tree/link")" "a symlink as it was"
+assert_missing "$MNT/.at/$T2/bkt/tree/d9" "a folder removed before T2, at T2"
+
+step ".at: a date alone, the future, before the bucket, and bad names"
+diff -r --no-dereference "$W" "$MNT/.at/2999-01-01/bkt/tree" >/dev/null ||
+	fail ".at/2999-01-01 (the future) is not the live tree"
+diff -r --no-dereference "$W" "$MNT/.at/2999-01-01T00:00:00Z/bkt/tree" >/dev/null ||
+	fail ".at/2999-01-01T00:00:00Z is not the live tree"
+assert_eq "" "$(ls "$MNT/.at/1999-12-31")" "buckets before the bucket was made"
+assert_missing "$MNT/.at/1999-12-31/bkt" "a bucket before it was made"
+assert_missing "$MNT/.at/yesterday" "a TIME that is not ISO 8601"
+assert_missing "$MNT/.at/2026-02-30" "a day that does not exist"
+assert_eq "" "$(ls "$MNT/.at")" "ls of .at"
+expect_error "Read-only file system" touch "$MNT/.at/$T1/bkt/tree/new"
+expect_error "Read-only file system" rm "$MNT/.at/$T1/bkt/tree/d0/f0"
+expect_error "Read-only file system" sh -c "echo x >'$MNT/.at/$T1/bkt/tree/d0/f0'"
+assert_eq "$(xattr user.replicafs.version-id "$MNT/.at/$T1/bkt/tree/d3/f0")" \
+	"$(version_field "$W/d3/f0" 3 1)" "the version ID of a file at T1"
+ok "dates, times and names"
+
+step ".versions mirrors folders, deleted keys included"
+assert_eq "d0 d1 d10 d2 d3 d4 d5 d6 d6-moved d7 d8 d9 link private" \
+	"$(ls "$V/tree" | tr '\n' ' ' | sed 's/ $//')" "ls .versions/bkt/tree"
+mapfile -t E < <(ls "$V/tree/d10/new")
+assert_eq 2 "${#E[@]}" "entries of a deleted file"
+assert_eq "$(gen_small 77 "s2 new")" "$(cat "$V/tree/d10/new/${E[0]}")" "a deleted file's content, from .versions"
+[ -L "$V/tree/link/$(ls "$V/tree/link" | head -n 1)" ] || fail "a symlink's version is not a symlink"
+# A key and a folder of the same name.
+echo file >"$B/both"
+rm "$B/both"
+mkdir "$B/both"
+echo below >"$B/both/child"
+ls "$V/both" >"$T/both.out"
+grep -qx child "$T/both.out" || fail ".versions/bkt/both does not list the key below it: $(cat "$T/both.out")"
+[ "$(grep -c '_' "$T/both.out")" -ge 2 ] || fail ".versions/bkt/both does not list the versions of key both: $(cat "$T/both.out")"
+ok "folders, deleted keys, links, and a key that is also a folder"
+
+# -------------------------------------------------------------------------
+step "replication status of each version, as an xattr and in versions"
+cat >"$T/rules.json" <<EOF
+{"Rules": [{"ID": "mirror", "Priority": 1, "Status": "Enabled", "Filter": {},
+  "Destination": {"Bucket": "dir://$T/mirror"},
+  "DeleteMarkerReplication": {"Status": "Enabled"}}]}
+EOF
+mkdir "$T/mirror"
+rfs replication put "$B" "$T/rules.json" >/dev/null
+R=$B/replicated
+echo one >"$R"
+echo two >"$R"
+rfs wait "$B" --timeout 60
+mapfile -t E < <(ls "$V/replicated")
+for e in "${E[@]}"; do
+	assert_eq COMPLETED "$(xattr user.replicafs.replication-status "$V/replicated/$e")" "replication status of $e"
+	assert_eq COMPLETED "$(xattr "user.replicafs.replication-status.dir://$T/mirror" "$V/replicated/$e")" \
+		"status of $e at the mirror"
+done
+getfattr --absolute-names -d -m - "$V/replicated/${E[0]}" | grep -q 'replication-status=' ||
+	fail "getfattr -d -m - does not list the replication status of a version"
+assert_eq COMPLETED "$(version_field "$R" 1 5)" "status column of versions"
+assert_eq COMPLETED "$(versions_json_get "$R" "v[1]['replication_status']")" "replication_status in --json"
+expect_fail xattr user.replicafs.replication-status "$V/doc/$(ls "$V/doc" | head -n 1)"
+assert_eq "-" "$(version_field "$F" 1 5)" "status column of a version no rule sent"
+assert_eq None "$(versions_json_get "$F" "v[0]['replication_status']")" "replication_status in --json when none"
+rfs replication delete "$B" >/dev/null
+ok "PENDING/COMPLETED per version"
+
+# -------------------------------------------------------------------------
+step "the command line: restore, undelete, rm-version"
+G=$B/cli
+for i in 1 2 3; do echo "cli $i" >"$G"; done
+v1=$(version_field "$G" 3 1)
+out=$(rfs restore "$G" "$v1")
+[[ $out == *"$v1"* ]] || fail "restore said '$out'"
+assert_eq "cli 1" "$(cat "$G")" "content after restore of the oldest version"
+assert_eq 4 "$(nversions "$G")" "versions after restore"
+assert_eq "$(xattr user.replicafs.sha256 "$V/cli/$(ls "$V/cli" | head -n 1)")" \
+	"$(xattr user.replicafs.sha256 "$G")" "the restored version's content"
+assert_eq latest "$(version_field "$G" 1 4)" "the restored version is the latest"
+[ "$(version_field "$G" 1 1)" != "$v1" ] || fail "restore reused the version ID"
+
+rm "$G"
+rfs undelete "$G"
+assert_eq "cli 1" "$(cat "$G")" "content after undelete (at once: the command asked the directory, not the name)"
+assert_eq 4 "$(nversions "$G")" "versions after undelete (the marker is gone)"
+expect_error "not deleted" rfs undelete "$G"
+expect_error "never written" rfs undelete "$B/never-was"
+
+v2=$(version_field "$G" 3 1)
+rfs rm-version "$G" "$v2" --yes >/dev/null
+assert_eq 3 "$(nversions "$G")" "versions after rm-version"
+ls "$V/cli" >"$T/cli.out"
+! grep -q "_$v2\$" "$T/cli.out" || fail "rm-version left its entry in .versions"
+assert_eq 3 "$(wc -l <"$T/cli.out")" "entries after rm-version"
+
+step "the command line answers bad input with one line and a non-zero exit"
+for cmd in "restore $G nope" "rm-version $G nope --yes" "restore $B/never-was $v1" \
+	"undelete /tmp" "restore /tmp/x $v1" "undelete /no/such/dir/file" \
+	"versions /no/such/dir/file" "restore $G" "undelete" "restore $B $v1"; do
+	rc=0
+	# shellcheck disable=SC2086
+	out=$("$REPLICAFS" $cmd 2>&1) || rc=$?
+	[ "$rc" != 0 ] || fail "replicafs $cmd succeeded"
+	assert_eq 1 "$(printf '%s\n' "$out" | wc -l)" "lines said by 'replicafs $cmd' ($out)"
+	ok "replicafs $cmd: $out"
+done
+rm "$B/doc"
+marker=$(version_field "$B/doc" 1 1)
+expect_error "delete marker" rfs restore "$B/doc" "$marker"
+rfs undelete "$B/doc" >/dev/null
+
+# -------------------------------------------------------------------------
+step "a key with 10,000 versions lists through the mount"
+H=$B/hot
+t0=$(date +%s%N)
+"$PYTHON" - "$H" <<'EOF'
+import os, sys
+for i in range(10000):
+    fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, b"%d\n" % i)
+    os.close(fd)
+EOF
+log "   10,000 writes took $((($(date +%s%N) - t0) / 1000000)) ms"
+assert_eq "9999" "$(cat "$H")" "the last write"
+t0=$(date +%s%N)
+n=$(ls "$V/hot" | wc -l)
+ms=$((($(date +%s%N) - t0) / 1000000))
+assert_eq 10000 "$n" "entries of a key with 10,000 versions"
+log "   ls .versions/bkt/hot/ (10,000 entries): $ms ms"
+t0=$(date +%s%N)
+ls -l "$V/hot" >/dev/null
+log "   ls -l .versions/bkt/hot/: $((($(date +%s%N) - t0) / 1000000)) ms"
+[ "$ms" -lt 10000 ] || fail "ls of 10,000 versions took $ms ms"
+assert_eq "0" "$(cat "$V/hot/$(ls "$V/hot" | head -n 1)")" "the oldest of 10,000"
+
+unmount_fs
+check_store
