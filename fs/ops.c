@@ -1790,7 +1790,11 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	if (strncmp(name, "user.", 5) != 0) {
-		fuse_reply_err(req, ENODATA);
+		/* No other namespace is kept (setxattr refuses them the
+		 * same way), and saying so lets `ls -l` stop asking for
+		 * security.selinux and POSIX ACLs after the first file,
+		 * where ENODATA cost two requests per file. */
+		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
 	if (strcmp(name, XA_PATH) == 0) {
