@@ -65,6 +65,20 @@ struct fs_node {
 	int base_fd;		/* open blob, -1 until needed */
 	char cached_sha[65];	/* content the kernel's page cache holds */
 	struct store_meta meta;	/* of a pending file; mtime of last write */
+
+	/*
+	 * Directories and buckets (protected by lock): their attributes as
+	 * the store last gave them, and when (CLOCK_MONOTONIC), so that a
+	 * GETATTR within the attribute timeout is answered without the
+	 * store, as the kernel itself would have answered it had a CREATE
+	 * below not made it forget them; and the last name looked up below
+	 * and not found, and when, so that the CREATE that follows such a
+	 * LOOKUP need not ask the store again.
+	 */
+	struct stat attr;
+	int64_t attr_ns;	/* 0: nothing cached */
+	char *miss_name;	/* owned; NULL: none */
+	int64_t miss_ns;
 };
 
 struct fs_opts {
