@@ -90,6 +90,8 @@ struct fs_opts {
 	int allow_other;
 	double timeout;		/* entry and attribute timeout, seconds */
 	unsigned threads;
+	int bdi_tune;		/* raise readahead, lift the strict dirty
+				 * limit of the mount's bdi (see mount.c) */
 };
 
 struct fs {
@@ -171,6 +173,20 @@ extern const struct fuse_lowlevel_ops fs_ops;
 /* ---- mount.c ---- */
 
 int fs_mount(const struct fs_opts *opts);
+
+/*
+ * Largest READ, and readahead, in bytes.  A READ is answered by splicing
+ * the blob into a pipe, and a pipe holds at most
+ * /proc/sys/fs/pipe-max-size (1 MiB by default); libfuse wants room for
+ * the reply plus a few pages of slack, or it falls back to reading the
+ * data into a buffer and copying it out again.  1008 KiB stays on the
+ * splice path.
+ */
+#define FS_MAX_READ (1008 * 1024)
+
+/* Called from the INIT request, before the kernel has its reply: tune
+ * the mount's backing device (readahead, dirty limit) when allowed. */
+void fs_bdi_tune(const struct fs *fs);
 
 /* ---- cli.c: commands other than mount ---- */
 

@@ -780,11 +780,20 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	/* The kernel's readahead sends several READs at once: splice from
+	 * a duplicate, so that they do not queue on the node's lock while
+	 * each waits for the disk.  A commit may close the original. */
+	fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	pthread_mutex_unlock(&n->lock);
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
-	pthread_mutex_unlock(&n->lock);
+	close(fd);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
@@ -2077,6 +2086,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_SPLICE_READ;	/* writes are hashed */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
+	/* The kernel takes the smaller of this and the bdi's readahead,
+	 * which fs_bdi_tune() raises before the reply is read. */
+	conn->max_readahead = FS_MAX_READ;
+	conn->max_read = FS_MAX_READ;	/* as mounted: see FS_MAX_READ */
+	fs_bdi_tune(fs);
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
