@@ -188,6 +188,14 @@ int fs_mount(const struct fs_opts *opts);
  * the mount's backing device (readahead, dirty limit) when allowed. */
 void fs_bdi_tune(const struct fs *fs);
 
+/* ---- loop.c ---- */
+
+/*
+ * Run the session until it ends, with at most @max_threads threads
+ * handling requests (see loop.c).  0 or a negative errno.
+ */
+int fs_loop_run(struct fuse_session *se, unsigned max_threads);
+
 /* ---- cli.c: commands other than mount ---- */
 
 int fs_cli_main(int argc, char **argv);

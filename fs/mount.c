@@ -110,7 +110,6 @@ int fs_mount(const struct fs_opts *opts)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
-	struct fuse_loop_config *cfg = NULL;
 	struct store *st = NULL;
 	struct timespec ts;
 	char o[256];
@@ -179,11 +178,6 @@ int fs_mount(const struct fs_opts *opts)
 	}
 	log_info("mounted %s on %s", opts->store_dir, opts->mountpoint);
 
-	cfg = fuse_loop_cfg_create();
-	if (!cfg) {
-		ret = -ENOMEM;
-		goto out_unmount;
-	}
 	/* With the strict limit off, dirty pages of this mount count
 	 * against the global limits, and the daemon's own writes (staging
 	 * files, the catalog) must not be throttled waiting for pages only
@@ -193,10 +187,9 @@ int fs_mount(const struct fs_opts *opts)
 	if (opts->bdi_tune && geteuid() == 0 &&
 	    prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
 		log_debug("PR_SET_IO_FLUSHER: %s", strerror(errno));
-	fuse_loop_cfg_set_max_threads(cfg, opts->threads);
-	fuse_loop_cfg_set_idle_threads(cfg, opts->threads / 2 + 1);
-	ret = fuse_session_loop_mt(se, cfg) ? -EIO : 0;
-	fuse_loop_cfg_destroy(cfg);
+	ret = fs_loop_run(se, opts->threads);
+	if (ret)
+		log_err("session ended: %s", strerror(-ret));
 	log_info("unmounted %s", opts->mountpoint);
 
 out_unmount:
