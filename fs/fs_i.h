@@ -67,13 +67,14 @@ struct fs_node {
 	struct store_meta meta;	/* of a pending file; mtime of last write */
 
 	/*
-	 * Directories and buckets (protected by lock): their attributes as
+	 * Protected by lock.  Directories and buckets: their attributes as
 	 * the store last gave them, and when (CLOCK_MONOTONIC), so that a
 	 * GETATTR within the attribute timeout is answered without the
 	 * store, as the kernel itself would have answered it had a CREATE
 	 * below not made it forget them; and the last name looked up below
 	 * and not found, and when, so that the CREATE that follows such a
-	 * LOOKUP need not ask the store again.
+	 * LOOKUP need not ask the store again.  Files: attr_ns is when meta
+	 * and size were last read from the store or committed to it.
 	 */
 	struct stat attr;
 	int64_t attr_ns;	/* 0: nothing cached */

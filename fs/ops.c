@@ -281,6 +281,7 @@ static void node_learn(struct fs_node *n, const struct store_obj *obj)
 			}
 		}
 		n->base_known = 1;
+		n->attr_ns = mono_ns();
 	}
 	pthread_mutex_unlock(&n->lock);
 }
@@ -301,6 +302,14 @@ static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 		pending = node_pending(fs, n);
 		pthread_mutex_lock(&n->lock);
 		ret = open_state_stat(n, pending, st);
+		if (!ret && n->base_known && cache_fresh(fs, n->attr_ns)) {
+			/* What the store said, or what we committed, within
+			 * the attribute timeout. */
+			memset(st, 0, sizeof(*st));
+			meta_to_stat(&n->meta, n->size, st);
+			st->st_ino = n->ino;
+			ret = 1;
+		}
 		pthread_mutex_unlock(&n->lock);
 		if (ret)
 			return 0;
@@ -523,6 +532,7 @@ static int content_known(struct fs *fs, struct fs_node *n, int refresh)
 		}
 	}
 	n->base_known = 1;
+	n->attr_ns = mono_ns();
 	return 0;
 }
 
@@ -681,6 +691,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	memcpy(n->base_sha, obj.sha256, sizeof(n->base_sha));
 	memcpy(n->cached_sha, obj.sha256, sizeof(n->cached_sha));
 	n->base_known = 1;
+	n->attr_ns = mono_ns();
 	if (pending) {
 		pthread_mutex_lock(&fs->lock);
 		if (n->pending) {
@@ -700,6 +711,7 @@ fail_consumed:
 	n->dirty = 0;
 	n->wrote = 0;
 	n->base_known = 0;
+	n->attr_ns = 0;
 	n->cached_sha[0] = '\0';
 	return ret;
 }
@@ -1403,6 +1415,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			pthread_mutex_lock(&fs->lock);
 			ret = fs_node_move_locked(fs, src, ndir, newname);
 			pthread_mutex_unlock(&fs->lock);
+			pthread_mutex_lock(&src->lock);
+			src->attr_ns = 0;	/* a new version, a new ctime */
+			pthread_mutex_unlock(&src->lock);
 		}
 	}
 out:
@@ -1525,9 +1540,15 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		goto reply;
 	}
 	if (n->kind == FS_FILE) {
-		int pending = node_pending(fs, n);
+		int pending = node_pending(fs, n), later;
 
 		pthread_mutex_lock(&n->lock);
+		/* The kernel's writeback cache sends the mtime of writes
+		 * through a writable handle before that handle's FLUSH: the
+		 * version the FLUSH commits carries it, so the version about
+		 * to be replaced need not be rewritten first. */
+		later = pending || (fi && (fi->fh & FH_WRITE) && n->dirty &&
+				    mask == STORE_SET_MTIME);
 		if (mask & STORE_SET_MODE)
 			n->meta.mode = (n->meta.mode & S_IFMT) | m.mode;
 		if (mask & STORE_SET_UID)
@@ -1538,9 +1559,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			n->meta.mtime_ns = m.mtime_ns;
 		n->meta.ctime_ns = now_ns();
 		pthread_mutex_unlock(&n->lock);
-		if (pending)
+		if (later)
 			goto reply;
 		ret = store_set_meta(fs->st, bucket, key, &m, mask);
+		if (ret) {
+			pthread_mutex_lock(&n->lock);
+			n->attr_ns = 0;	/* ask the store again */
+			pthread_mutex_unlock(&n->lock);
+		}
 		goto reply;
 	}
 	if (n->kind == FS_SYMLINK) {
