@@ -111,14 +111,28 @@ struct store_hash {
 	EVP_MD_CTX *ctx;
 };
 
+/* SHA-256 fetched once: EVP_sha256() makes every EVP_DigestInit_ex()
+ * look the implementation up again (about 10,000 instructions, as much
+ * as hashing a 4 KiB file). */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 struct store_hash *store_hash_new(void)
 {
 	struct store_hash *h = malloc(sizeof(*h));
+	const EVP_MD *md;
 
 	if (!h)
 		return NULL;
+	pthread_once(&sha256_once, sha256_fetch);
+	md = sha256_md ? sha256_md : EVP_sha256();
 	h->ctx = EVP_MD_CTX_new();
-	if (!h->ctx || !EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL)) {
+	if (!h->ctx || !EVP_DigestInit_ex(h->ctx, md, NULL)) {
 		EVP_MD_CTX_free(h->ctx);
 		free(h);
 		return NULL;
