@@ -88,6 +88,21 @@ struct fs_node {
 	int base_fd;		/* open blob, -1 until needed */
 	char cached_sha[65];	/* content the kernel's page cache holds */
 	struct store_meta meta;	/* of a pending file; mtime of last write */
+
+	/*
+	 * Protected by lock.  Directories and buckets: their attributes as
+	 * the store last gave them, and when (CLOCK_MONOTONIC), so that a
+	 * GETATTR within the attribute timeout is answered without the
+	 * store, as the kernel itself would have answered it had a CREATE
+	 * below not made it forget them; and the last name looked up below
+	 * and not found, and when, so that the CREATE that follows such a
+	 * LOOKUP need not ask the store again.  Files: attr_ns is when meta
+	 * and size were last read from the store or committed to it.
+	 */
+	struct stat attr;
+	int64_t attr_ns;	/* 0: nothing cached */
+	char *miss_name;	/* owned; NULL: none */
+	int64_t miss_ns;
 };
 
 struct fs_opts {
@@ -101,6 +116,8 @@ struct fs_opts {
 	unsigned threads;
 	struct repl_engine_opts repl;	/* the replication workers */
 	int repl_off;		/* -o repl_workers=0: none in this mount */
+	int bdi_tune;		/* raise readahead, lift the strict dirty
+				 * limit of the mount's bdi (see mount.c) */
 };
 
 struct fs {
@@ -232,6 +249,28 @@ int fs_vattr_list(struct fs *fs, const char *bucket, const char *key,
 /* ---- mount.c ---- */
 
 int fs_mount(const struct fs_opts *opts);
+
+/*
+ * Largest READ, and readahead, in bytes.  A READ is answered by splicing
+ * the blob into a pipe, and a pipe holds at most
+ * /proc/sys/fs/pipe-max-size (1 MiB by default); libfuse wants room for
+ * the reply plus a few pages of slack, or it falls back to reading the
+ * data into a buffer and copying it out again.  1008 KiB stays on the
+ * splice path.
+ */
+#define FS_MAX_READ (1008 * 1024)
+
+/* Called from the INIT request, before the kernel has its reply: tune
+ * the mount's backing device (readahead, dirty limit) when allowed. */
+void fs_bdi_tune(const struct fs *fs);
+
+/* ---- loop.c ---- */
+
+/*
+ * Run the session until it ends, with at most @max_threads threads
+ * handling requests (see loop.c).  0 or a negative errno.
+ */
+int fs_loop_run(struct fuse_session *se, unsigned max_threads);
 
 /* ---- cli.c: commands other than mount ---- */
 

@@ -135,6 +135,7 @@ static void node_free(struct fs *fs, struct fs_node *n)
 	if (n->hash)
 		store_hash_free(n->hash);
 	pthread_mutex_destroy(&n->lock);
+	free(n->miss_name);
 	free(n->name);
 	free(n);
 }

@@ -45,8 +45,8 @@ static void usage(FILE *f)
 	      "              [--ca-file F] [--multipart-threshold SIZE] "
 	      "[--part-size SIZE] [--parallel N]\n"
 	      "       replicafs remote list [--json] | remote remove NAME\n"
-	      "mount options: allow_other, nowriteback, debug, timeout=SECONDS,"
-	      " threads=N,\n"
+	      "mount options: allow_other, nowriteback, nobdi, debug,"
+	      " timeout=SECONDS, threads=N,\n"
 	      "  repl_workers=N (0: no replication in this mount), "
 	      "repl_attempts=N, repl_backoff_ms=MS\n"
 	      "unmount with: fusermount3 -u MOUNTPOINT\n",
@@ -66,6 +66,8 @@ static int parse_opts(char *list, struct fs_opts *o)
 			o->writeback = 0;
 		} else if (strcmp(tok, "writeback") == 0) {
 			o->writeback = 1;
+		} else if (strcmp(tok, "nobdi") == 0) {
+			o->bdi_tune = 0;
 		} else if (strcmp(tok, "debug") == 0) {
 			o->debug = 1;
 		} else if (strncmp(tok, "timeout=", 8) == 0) {
@@ -160,6 +162,7 @@ static int cmd_mount(int argc, char **argv)
 		.writeback = 1,
 		.timeout = 1.0,
 		.threads = 16,
+		.bdi_tune = 1,
 	};
 	char store[PATH_MAX], mnt[PATH_MAX];
 	const char *pos[2];

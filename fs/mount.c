@@ -6,23 +6,110 @@
  * is reported on the terminal with a non-zero exit instead of in a log,
  * and again after fuse_daemonize(), because SQLite connections must not
  * cross a fork().  Without -f the command returns once the mount is ready.
+ *
+ * The kernel gives a FUSE mount's backing device (its bdi) two limits
+ * meant for daemons it cannot trust: readahead of 128 KiB, and a strict
+ * dirty limit of 1% of the dirty page budget, so that a writer is
+ * throttled to the pace of WRITE requests as soon as a few tens of MiB
+ * are dirty.  When run by root (the sysfs files are root's), and unless
+ * -o nobdi, fs_bdi_tune() raises readahead to FS_MAX_READ and turns the
+ * strict limit off: the mount's dirty pages then count against the
+ * global limits as any disk's do.  Nothing about durability changes: a
+ * close still writes every dirty page to the daemon, which commits them,
+ * before it returns.
  */
 #include "fs/fs_i.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "store/log.h"
 
+/* Undo mountinfo's octal escapes (\040 for a space) of @s in place. */
+static void unescape(char *s)
+{
+	char *d = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+				      (s[3] - '0'));
+			s += 4;
+		} else {
+			*d++ = *s++;
+		}
+	}
+	*d = '\0';
+}
+
+/* The device ("MAJOR:MINOR") of the last mount on @mnt into @dev. */
+static int mount_dev(const char *mnt, char *dev, size_t size)
+{
+	char line[3 * PATH_MAX], *f[5], *save = NULL;
+	FILE *mi = fopen("/proc/self/mountinfo", "re");
+	int found = 0, i;
+
+	if (!mi)
+		return -errno;
+	while (fgets(line, sizeof(line), mi)) {
+		f[0] = strtok_r(line, " ", &save);
+		for (i = 1; i < 5 && f[i - 1]; i++)
+			f[i] = strtok_r(NULL, " ", &save);
+		if (i < 5 || !f[4])
+			continue;
+		unescape(f[4]);
+		if (strcmp(f[4], mnt) == 0) {
+			snprintf(dev, size, "%s", f[2]);
+			found = 1;
+		}
+	}
+	fclose(mi);
+	return found ? 0 : -ENOENT;
+}
+
+static void bdi_set(const char *dev, const char *knob, const char *value)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/%s", dev, knob);
+	f = fopen(path, "we");
+	if (!f || fputs(value, f) < 0 || fclose(f)) {
+		log_debug("bdi %s: %s = %s: %s", dev, knob, value,
+			  strerror(errno));
+		if (f)
+			fclose(f);
+		return;
+	}
+	log_debug("bdi %s: %s = %s", dev, knob, value);
+}
+
+void fs_bdi_tune(const struct fs *fs)
+{
+	char dev[64], kb[32];
+
+	if (!fs->opts.bdi_tune || geteuid() != 0)
+		return;
+	if (mount_dev(fs->opts.mountpoint, dev, sizeof(dev))) {
+		log_debug("no mount at %s in mountinfo", fs->opts.mountpoint);
+		return;
+	}
+	snprintf(kb, sizeof(kb), "%d", FS_MAX_READ / 1024);
+	bdi_set(dev, "read_ahead_kb", kb);
+	bdi_set(dev, "strict_limit", "0");
+}
+
 int fs_mount(const struct fs_opts *opts)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
-	struct fuse_loop_config *cfg = NULL;
 	struct fuse_lowlevel_ops ops;
 	struct store *st = NULL;
 	struct timespec ts;
@@ -54,8 +141,9 @@ int fs_mount(const struct fs_opts *opts)
 		goto out;
 
 	snprintf(o, sizeof(o),
-		 "fsname=replicafs,subtype=replicafs,default_permissions%s",
-		 opts->allow_other ? ",allow_other" : "");
+		 "fsname=replicafs,subtype=replicafs,default_permissions,"
+		 "max_read=%d%s",
+		 FS_MAX_READ, opts->allow_other ? ",allow_other" : "");
 	if (fuse_opt_add_arg(&args, "replicafs") ||
 	    fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, o) ||
 	    (opts->debug && fuse_opt_add_arg(&args, "-d"))) {
@@ -101,15 +189,18 @@ int fs_mount(const struct fs_opts *opts)
 		}
 	}
 
-	cfg = fuse_loop_cfg_create();
-	if (!cfg) {
-		ret = -ENOMEM;
-		goto out_unmount;
-	}
-	fuse_loop_cfg_set_max_threads(cfg, opts->threads);
-	fuse_loop_cfg_set_idle_threads(cfg, opts->threads / 2 + 1);
-	ret = fuse_session_loop_mt(se, cfg) ? -EIO : 0;
-	fuse_loop_cfg_destroy(cfg);
+	/* With the strict limit off, dirty pages of this mount count
+	 * against the global limits, and the daemon's own writes (staging
+	 * files, the catalog) must not be throttled waiting for pages only
+	 * it can clean: PR_SET_IO_FLUSHER throttles them against their own
+	 * disk alone, as for loop devices.  Threads made after this
+	 * inherit it. */
+	if (opts->bdi_tune && geteuid() == 0 &&
+	    prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
+		log_debug("PR_SET_IO_FLUSHER: %s", strerror(errno));
+	ret = fs_loop_run(se, opts->threads);
+	if (ret)
+		log_err("session ended: %s", strerror(-ret));
 	log_info("unmounted %s", opts->mountpoint);
 
 out_unmount:

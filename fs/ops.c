@@ -71,6 +71,21 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Whether what was cached at @t (mono_ns(), 0 for nothing) is younger
+ * than the entry and attribute timeout the kernel is given. */
+static int cache_fresh(const struct fs *fs, int64_t t)
+{
+	return t && mono_ns() - t < (int64_t)(fs->opts.timeout * 1e9);
+}
+
 static struct timespec ns_to_ts(int64_t ns)
 {
 	struct timespec ts = {
@@ -125,6 +140,81 @@ static void root_stat(struct fs *fs, struct stat *st)
 	memset(st, 0, sizeof(*st));
 	meta_to_stat(&m, 4096, st);
 	st->st_ino = FUSE_ROOT_ID;
+}
+
+/* ---- The cache of directories (see struct fs_node) ------------------- */
+
+static int is_dir_node(const struct fs_node *n)
+{
+	return n->kind == FS_DIR || n->kind == FS_BUCKET;
+}
+
+static void dir_attr_set(struct fs_node *n, const struct stat *st)
+{
+	if (!is_dir_node(n))
+		return;
+	pthread_mutex_lock(&n->lock);
+	n->attr = *st;
+	n->attr.st_ino = n->ino;
+	n->attr_ns = mono_ns();
+	pthread_mutex_unlock(&n->lock);
+}
+
+static int dir_attr_get(struct fs *fs, struct fs_node *n, struct stat *st)
+{
+	int hit;
+
+	pthread_mutex_lock(&n->lock);
+	hit = cache_fresh(fs, n->attr_ns);
+	if (hit)
+		*st = n->attr;
+	pthread_mutex_unlock(&n->lock);
+	return hit;
+}
+
+/* A name below @dir went away or came: the directory itself may have
+ * (one without a marker exists only while keys are below it), and the
+ * name last not found may be there now. */
+static void dir_changed(struct fs_node *dir)
+{
+	if (!is_dir_node(dir))
+		return;
+	pthread_mutex_lock(&dir->lock);
+	dir->attr_ns = 0;
+	dir->miss_ns = 0;
+	pthread_mutex_unlock(&dir->lock);
+}
+
+/* The store has no key @name below @dir: remember it for the CREATE,
+ * MKDIR or SYMLINK that follows such a LOOKUP. */
+static void dir_miss_set(struct fs_node *dir, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!is_dir_node(dir) || len > NAME_MAX)
+		return;
+	pthread_mutex_lock(&dir->lock);
+	if (!dir->miss_name)
+		dir->miss_name = malloc(NAME_MAX + 1);
+	if (dir->miss_name) {
+		memcpy(dir->miss_name, name, len + 1);
+		dir->miss_ns = mono_ns();
+	}
+	pthread_mutex_unlock(&dir->lock);
+}
+
+/* Whether @name was found missing below @dir within the timeout, with
+ * no change below @dir since; the answer is used once. */
+static int dir_miss_take(struct fs *fs, struct fs_node *dir, const char *name)
+{
+	int hit;
+
+	pthread_mutex_lock(&dir->lock);
+	hit = cache_fresh(fs, dir->miss_ns) && dir->miss_name &&
+	      strcmp(dir->miss_name, name) == 0;
+	dir->miss_ns = 0;
+	pthread_mutex_unlock(&dir->lock);
+	return hit;
 }
 
 /* The key of @name below directory node @dir into @key (KEYBUF bytes). */
@@ -185,6 +275,7 @@ static void node_learn(struct fs_node *n, const struct store_obj *obj)
 			}
 		}
 		n->base_known = 1;
+		n->attr_ns = mono_ns();
 	}
 	pthread_mutex_unlock(&n->lock);
 }
@@ -205,10 +296,20 @@ static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 		pending = node_pending(fs, n);
 		pthread_mutex_lock(&n->lock);
 		ret = open_state_stat(n, pending, st);
+		if (!ret && n->base_known && cache_fresh(fs, n->attr_ns)) {
+			/* What the store said, or what we committed, within
+			 * the attribute timeout. */
+			memset(st, 0, sizeof(*st));
+			meta_to_stat(&n->meta, n->size, st);
+			st->st_ino = n->ino;
+			ret = 1;
+		}
 		pthread_mutex_unlock(&n->lock);
 		if (ret)
 			return 0;
 	}
+	if (is_dir_node(n) && dir_attr_get(fs, n, st))
+		return 0;
 	ret = fs_node_path(fs, n, bucket, key);
 	if (ret)
 		return ret;
@@ -230,6 +331,7 @@ static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 			     st);
 	}
 	st->st_ino = n->ino;
+	dir_attr_set(n, st);
 	return 0;
 }
 
@@ -295,6 +397,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		memset(&st, 0, sizeof(st));
 		m.mode = S_IFDIR | (m.mode & 07777);
 		meta_to_stat(&m, 4096, &st);
+		dir_attr_set(n, &st);
 		reply_entry(req, n, &st);
 		return;
 	}
@@ -326,6 +429,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (ret == 0)
 		ret = store_lookup(fs->st, bucket, key, &obj);
 	if (ret == -ENOENT) {
+		dir_miss_set(dir, name);
 		reply_negative(req);
 		return;
 	}
@@ -347,6 +451,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		open_state_stat(n, 0, &st);
 		pthread_mutex_unlock(&n->lock);
 	}
+	dir_attr_set(n, &st);
 	reply_entry(req, n, &st);
 }
 
@@ -421,6 +526,7 @@ static int content_known(struct fs *fs, struct fs_node *n, int refresh)
 		}
 	}
 	n->base_known = 1;
+	n->attr_ns = mono_ns();
 	return 0;
 }
 
@@ -593,6 +699,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	memcpy(n->base_sha, obj.sha256, sizeof(n->base_sha));
 	memcpy(n->cached_sha, obj.sha256, sizeof(n->cached_sha));
 	n->base_known = 1;
+	n->attr_ns = mono_ns();
 	return 0;
 
 fail:
@@ -604,6 +711,7 @@ fail_consumed:
 	n->dirty = 0;
 	n->wrote = 0;
 	n->base_known = 0;
+	n->attr_ns = 0;
 	n->cached_sha[0] = '\0';
 	return ret;
 }
@@ -684,11 +792,20 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	/* The kernel's readahead sends several READs at once: splice from
+	 * a duplicate, so that they do not queue on the node's lock while
+	 * each waits for the disk.  A commit may close the original. */
+	fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	pthread_mutex_unlock(&n->lock);
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
-	pthread_mutex_unlock(&n->lock);
+	close(fd);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
@@ -844,7 +961,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	ret = store_lookup(fs->st, bucket, key, &obj);
+	ret = dir_miss_take(fs, dir, name) ? -ENOENT
+					   : store_lookup(fs->st, bucket, key, &obj);
 	if (ret == 0) {
 		/* The kernel's view was stale: the file is there. */
 		if (obj.kind != STORE_FILE || (fi->flags & O_EXCL)) {
@@ -978,7 +1096,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	len = strlen(key);
 	if (ret == 0 && len + 1 > STORE_KEY_MAX)
 		ret = -ENAMETOOLONG;
-	if (ret == 0 && store_lookup(fs->st, bucket, key, &obj) == 0)
+	if (ret == 0 && !dir_miss_take(fs, dir, name) &&
+	    store_lookup(fs->st, bucket, key, &obj) == 0)
 		ret = -EEXIST;
 	if (ret) {
 		fuse_reply_err(req, -ret);
@@ -1003,6 +1122,7 @@ reply:
 	}
 	memset(&st, 0, sizeof(st));
 	meta_to_stat(&m, 4096, &st);
+	dir_attr_set(n, &st);
 	reply_entry(req, n, &st);
 }
 
@@ -1023,7 +1143,8 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	ret = check_parent(dir);
 	if (ret == 0)
 		ret = child_path(fs, dir, name, bucket, key);
-	if (ret == 0 && store_lookup(fs->st, bucket, key, &obj) == 0)
+	if (ret == 0 && !dir_miss_take(fs, dir, name) &&
+	    store_lookup(fs->st, bucket, key, &obj) == 0)
 		ret = -EEXIST;
 	if (ret) {
 		fuse_reply_err(req, -ret);
@@ -1073,7 +1194,8 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	ret = check_parent(dir);
 	if (ret == 0)
 		ret = child_path(fs, dir, name, bucket, key);
-	if (ret == 0 && store_lookup(fs->st, bucket, key, &obj) == 0)
+	if (ret == 0 && !dir_miss_take(fs, dir, name) &&
+	    store_lookup(fs->st, bucket, key, &obj) == 0)
 		ret = -EEXIST;
 	if (ret) {
 		fuse_reply_err(req, -ret);
@@ -1157,6 +1279,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (ret == 0 && n)
 		detach(fs, n);
 	pthread_rwlock_unlock(&fs->ns_lock);
+	dir_changed(dir);
 	if (n)
 		fs_node_forget(fs, n, 1);
 	fuse_reply_err(req, -ret);
@@ -1217,6 +1340,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (ret == 0 && n)
 		detach(fs, n);
 	pthread_rwlock_unlock(&fs->ns_lock);
+	dir_changed(dir);
 	if (n)
 		fs_node_forget(fs, n, 1);
 	fuse_reply_err(req, -ret);
@@ -1291,10 +1415,15 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			pthread_mutex_lock(&fs->lock);
 			ret = fs_node_move_locked(fs, src, ndir, newname);
 			pthread_mutex_unlock(&fs->lock);
+			pthread_mutex_lock(&src->lock);
+			src->attr_ns = 0;	/* a new version, a new ctime */
+			pthread_mutex_unlock(&src->lock);
 		}
 	}
 out:
 	pthread_rwlock_unlock(&fs->ns_lock);
+	dir_changed(dir);
+	dir_changed(ndir);
 	if (src)
 		fs_node_forget(fs, src, 1);
 	if (dst)
@@ -1433,6 +1562,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		if (pending || !mask)
 			goto reply;
 		ret = store_set_meta(fs->st, bucket, key, &m, mask);
+		if (ret) {
+			pthread_mutex_lock(&n->lock);
+			n->attr_ns = 0;	/* ask the store again */
+			pthread_mutex_unlock(&n->lock);
+		}
 		goto reply;
 	}
 	if (n->kind == FS_SYMLINK) {
@@ -1465,6 +1599,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		ret = store_put(fs->st, bucket, key, &put, NULL, NULL);
 	}
 reply:
+	dir_changed(n);
 	if (ret == 0)
 		ret = node_stat(fs, n, &st);
 	if (ret)
@@ -1672,6 +1807,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 				e.attr.st_ino = n->ino;
 				e.attr_timeout = fs->opts.timeout;
 				e.entry_timeout = fs->opts.timeout;
+				dir_attr_set(n, &e.attr);
 			} else {
 				e.attr.st_ino = 0xffffffff; /* FUSE_UNKNOWN_INO */
 			}
@@ -1796,7 +1932,11 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	if (strncmp(name, "user.", 5) != 0) {
-		fuse_reply_err(req, ENODATA);
+		/* No other namespace is kept (setxattr refuses them the
+		 * same way), and saying so lets `ls -l` stop asking for
+		 * security.selinux and POSIX ACLs after the first file,
+		 * where ENODATA cost two requests per file. */
+		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
 	if (strcmp(name, XA_PATH) == 0) {
@@ -1978,6 +2118,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_SPLICE_READ;	/* writes are hashed */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
+	/* The kernel takes the smaller of this and the bdi's readahead,
+	 * which fs_bdi_tune() raises before the reply is read. */
+	conn->max_readahead = FS_MAX_READ;
+	conn->max_read = FS_MAX_READ;	/* as mounted: see FS_MAX_READ */
+	fs_bdi_tune(fs);
 }
 
 const struct fuse_lowlevel_ops fs_ops = {

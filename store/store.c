@@ -375,10 +375,13 @@ int conn_get(struct store *st, struct conn **out)
 	rc = sqlite3_exec(c->db,
 			  "PRAGMA synchronous = NORMAL;"
 			  "PRAGMA foreign_keys = ON;"
-			  /* Reads through a mapping, not a pread a page;
-			   * checkpoints (each with fsyncs) every 16 MiB of
+			  /* No mapping: a connection that sees another's
+			   * commit unmaps the whole file (a TLB shootdown
+			   * across the mount's threads) and faults it in
+			   * again; pread from the page cache is cheaper.
+			   * Checkpoints (each with fsyncs) every 16 MiB of
 			   * WAL rather than every 4 MiB. */
-			  "PRAGMA mmap_size = 268435456;"
+			  "PRAGMA mmap_size = 0;"
 			  "PRAGMA cache_size = -8192;"
 			  "PRAGMA wal_autocheckpoint = 4000;",
 			  NULL, NULL, NULL);

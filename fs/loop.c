@@ -1,0 +1,265 @@
+/*
+ * loop.c - the session loop: which thread reads the FUSE device and which
+ * handles what it read.
+ *
+ * The store gives every thread its own SQLite connection, and each
+ * connection has its own page cache, which SQLite empties whenever the
+ * connection starts a read after another connection committed.  libfuse's
+ * multi-threaded loop keeps several threads blocked in read() on the
+ * device, and the kernel hands each request to the one that has waited
+ * longest: consecutive requests of one client (LOOKUP, CREATE, WRITE,
+ * FLUSH, ...) land on a different thread each, each finds its
+ * connection's cache emptied by the previous commit and reads the b-tree
+ * pages again.
+ *
+ * Here one thread at a time is the reader.  It handles what it reads
+ * itself and stays the reader, so a stream of requests runs on one
+ * thread and one warm connection, in the order the kernel sent them
+ * (WRITEs in order keep the SHA-256 incremental).  Only before a request
+ * that may block for long (fs_loop_slow(): a large READ, an FSYNC) does
+ * it hand the device to an idle thread, starting one if none is idle and
+ * fewer than the maximum run, and after handling that request it goes
+ * idle itself.
+ *
+ *   idle --(signalled: no reader)--> reader --(fast request)--> reader
+ *                                      |
+ *                                      +--(slow request: hand over)--> busy
+ *   busy --(request done)--> idle
+ *
+ * Shutdown: an unmount makes read() fail with ENODEV and libfuse marks
+ * the session exited; a signal handler (fuse_set_signal_handlers()) does
+ * the same.  Workers block the signals, so they reach the thread in
+ * fs_loop_run(), which sleeps on a semaphore that an exiting worker also
+ * posts; it then wakes the idle workers, cancels the reader (cancellation
+ * is enabled only around its read()), and joins them all.
+ *
+ * The price: a request that blocks without being known to (a FLUSH whose
+ * commit waits for another process's write lock, say) holds up the
+ * others until it is done, as in a single-threaded loop.
+ */
+#include "fs/fs_i.h"
+
+#include <errno.h>
+#include <linux/fuse.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/log.h"
+
+/* READs and WRITEs of at least this many bytes may block for long. */
+#define SLOW_IO (128 * 1024)
+
+struct worker {
+	struct loop *loop;
+	pthread_t thread;
+	struct fuse_buf buf;	/* owned; freed after the join */
+	struct worker *next;	/* protected by loop->lock */
+};
+
+struct loop {
+	struct fuse_session *se;
+	unsigned max_threads;
+	sem_t finish;		/* posted by a worker that sees the end */
+
+	pthread_mutex_t lock;
+	/* protected by lock */
+	pthread_cond_t idle_cv;	/* idle workers wait here */
+	struct worker *workers;
+	unsigned nworkers;
+	unsigned nidle;
+	int reader;		/* some worker reads, or is about to */
+	int exiting;
+	int error;		/* first receive error, negative errno */
+};
+
+/* Whether the request in @buf may block long enough that others should
+ * not wait for it. */
+static int fs_loop_slow(const struct fuse_buf *buf)
+{
+	const struct fuse_in_header *in = buf->mem;
+	const void *arg = in + 1;
+
+	if (buf->flags & FUSE_BUF_IS_FD || buf->size < sizeof(*in))
+		return 0;
+	switch (in->opcode) {
+	case FUSE_FSYNC:
+	case FUSE_FSYNCDIR:
+		return 1;
+	case FUSE_READ:
+		return buf->size >= sizeof(*in) + sizeof(struct fuse_read_in) &&
+		       ((const struct fuse_read_in *)arg)->size >= SLOW_IO;
+	default:
+		/* WRITEs stay with the reader, so that they are handled in
+		 * the order they came and the hash stays incremental. */
+		return 0;
+	}
+}
+
+static void *worker_main(void *arg);
+
+/* Start a worker; caller holds loop->lock. */
+static int worker_start_locked(struct loop *l)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	int err;
+
+	if (!w)
+		return -ENOMEM;
+	w->loop = l;
+	err = pthread_create(&w->thread, NULL, worker_main, w);
+	if (err) {
+		free(w);
+		log_warn("cannot start a FUSE thread: %s", strerror(err));
+		return -err;
+	}
+	w->next = l->workers;
+	l->workers = w;
+	l->nworkers++;
+	return 0;
+}
+
+/* Some worker must read: wake an idle one or start one.  Caller holds
+ * loop->lock and has cleared l->reader. */
+static void hand_over_locked(struct loop *l)
+{
+	if (l->nidle) {
+		pthread_cond_signal(&l->idle_cv);
+		return;
+	}
+	if (l->nworkers < l->max_threads && worker_start_locked(l) == 0)
+		return;
+	/* No thread to spare: the next request waits for one to finish. */
+}
+
+static void end_locked(struct loop *l, int err)
+{
+	if (err && !l->error)
+		l->error = err;
+	l->exiting = 1;
+	pthread_cond_broadcast(&l->idle_cv);
+	sem_post(&l->finish);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct loop *l = w->loop;
+	int res, slow, mine = 0;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_mutex_lock(&l->lock);
+	for (;;) {
+		if (!mine) {
+			while (l->reader && !l->exiting) {
+				l->nidle++;
+				pthread_cond_wait(&l->idle_cv, &l->lock);
+				l->nidle--;
+			}
+			if (l->exiting)
+				break;
+			l->reader = 1;
+		}
+		pthread_mutex_unlock(&l->lock);
+
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		res = fuse_session_receive_buf(l->se, &w->buf);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+
+		pthread_mutex_lock(&l->lock);
+		if (res == -EINTR && !fuse_session_exited(l->se)) {
+			mine = 1;
+			continue;
+		}
+		if (res <= 0 || l->exiting || fuse_session_exited(l->se)) {
+			l->reader = 0;
+			end_locked(l, res < 0 && res != -EINTR ? res : 0);
+			break;
+		}
+		slow = fs_loop_slow(&w->buf);
+		if (slow) {
+			l->reader = 0;
+			hand_over_locked(l);
+		}
+		pthread_mutex_unlock(&l->lock);
+
+		fuse_session_process_buf(l->se, &w->buf);
+
+		pthread_mutex_lock(&l->lock);
+		if (l->exiting || fuse_session_exited(l->se)) {
+			if (!slow)
+				l->reader = 0;
+			end_locked(l, 0);
+			break;
+		}
+		mine = !slow;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return NULL;
+}
+
+int fs_loop_run(struct fuse_session *se, unsigned max_threads)
+{
+	struct loop l;
+	struct worker *w, *next;
+	sigset_t block, old;
+	int err;
+
+	memset(&l, 0, sizeof(l));
+	l.se = se;
+	l.max_threads = max_threads ? max_threads : 1;
+	if (sem_init(&l.finish, 0, 0))
+		return -errno;
+	pthread_mutex_init(&l.lock, NULL);
+	pthread_cond_init(&l.idle_cv, NULL);
+
+	/* Workers inherit a mask without the exit signals: those go to
+	 * this thread, whose sem_wait() they interrupt. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	pthread_mutex_lock(&l.lock);
+	err = worker_start_locked(&l);
+	pthread_mutex_unlock(&l.lock);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	/* A signal that lands between the test and the wait only sets the
+	 * flag: wake once a second to look at it. */
+	while (err == 0 && !fuse_session_exited(se)) {
+		struct timespec ts;
+
+		pthread_mutex_lock(&l.lock);
+		if (l.exiting) {
+			pthread_mutex_unlock(&l.lock);
+			break;
+		}
+		pthread_mutex_unlock(&l.lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec++;
+		sem_timedwait(&l.finish, &ts);
+	}
+
+	pthread_mutex_lock(&l.lock);
+	l.exiting = 1;
+	pthread_cond_broadcast(&l.idle_cv);
+	/* Only a thread blocked in read() has cancellation enabled. */
+	for (w = l.workers; w; w = w->next)
+		pthread_cancel(w->thread);
+	pthread_mutex_unlock(&l.lock);
+	for (w = l.workers; w; w = next) {
+		next = w->next;
+		pthread_join(w->thread, NULL);
+		free(w->buf.mem);
+		free(w);
+	}
+	if (!err)
+		err = l.error;
+	pthread_cond_destroy(&l.idle_cv);
+	pthread_mutex_destroy(&l.lock);
+	sem_destroy(&l.finish);
+	return err;
+}
