@@ -85,7 +85,9 @@ run: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory build/replicafs
-	@scripts/bench.sh build/replicafs
+	@scripts/bench.sh build/replicafs; a=$$?; \
+	scripts/bench-batch.sh build/replicafs; b=$$?; \
+	[ $$a = 0 ] && [ $$b = 0 ]
 
 format:
 	clang-format -i $(STORE_SRC) $(REPL_SRC) $(FS_SRC) $(UNIT_SRC) \

@@ -7,6 +7,12 @@
  *   replicafs status [PATH | --store DIR] [--json]
  *   replicafs wait [PATH | --store DIR] [--timeout SECONDS]
  *   replicafs replicate STORE [--follow] [--workers N]
+ *   replicafs batch create BUCKET-PATH [--rule ID | --destination URL]
+ *            [--status NONE,FAILED,COMPLETED,REPLICA] [--prefix P]
+ *            [--created-before TIME] [--manifest FILE.csv]
+ *            [--report FILE.csv]
+ *   replicafs batch list | status JOB [--json] [--watch] | run JOB |
+ *            cancel JOB        (each with [PATH | --store DIR])
  *
  * A PATH is found in its mount as cli.c does (the hidden xattrs); the root
  * of a mount means every bucket of its store.  The rules themselves are
@@ -14,6 +20,7 @@
  * the compiled targets.
  */
 #include "fs/fs_i.h"
+#include "replicator/batch.h"
 #include "replicator/dest.h"
 #include "replicator/rules.h"
 
@@ -629,10 +636,528 @@ static int cmd_replicate(int argc, char **argv)
 	return err || failed ? 1 : 0;
 }
 
+/* ---- batch ---------------------------------------------------------- */
+
+/* Parse ISO 8601 in UTC: DATE, DATETHH:MM[:SS[.frac]][Z]; -EINVAL. */
+static int parse_time(const char *s, int64_t *ns)
+{
+	struct tm tm = { 0 };
+	const char *p;
+	int64_t frac = 0, scale = 100000000;
+	time_t t;
+
+	p = strptime(s, "%Y-%m-%d", &tm);
+	if (!p)
+		return -EINVAL;
+	if (*p == 'T' || *p == ' ') {
+		const char *q = strptime(p + 1, "%H:%M:%S", &tm);
+
+		if (!q)
+			q = strptime(p + 1, "%H:%M", &tm);
+		if (!q)
+			return -EINVAL;
+		p = q;
+		if (*p == '.') {
+			for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+				frac += (*p - '0') * scale;
+		}
+	}
+	if (*p == 'Z')
+		p++;
+	if (*p)
+		return -EINVAL;
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -EINVAL;
+	*ns = (int64_t)t * 1000000000 + frac;
+	return 0;
+}
+
+static int parse_status(const char *list, unsigned *mask)
+{
+	char buf[128], *save = NULL, *tok;
+
+	if (strlen(list) >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, list, strlen(list) + 1);
+	*mask = 0;
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "NONE"))
+			*mask |= STORE_JOB_NONE;
+		else if (!strcmp(tok, "FAILED"))
+			*mask |= STORE_JOB_FAILED;
+		else if (!strcmp(tok, "COMPLETED"))
+			*mask |= STORE_JOB_COMPLETED;
+		else if (!strcmp(tok, "REPLICA"))
+			*mask |= STORE_JOB_REPLICA;
+		else
+			return -EINVAL;
+	}
+	return *mask ? 0 : -EINVAL;
+}
+
+/* An absolute path for @path, which need not exist yet (its directory
+ * must), into @out of PATH_MAX bytes. */
+static int abs_path(const char *path, char *out)
+{
+	char dir[PATH_MAX];
+	const char *base;
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		base = path + (slash - dir) + 1;
+		if (!realpath(dir[0] ? dir : "/", out))
+			return -errno;
+	} else {
+		base = path;
+		if (!getcwd(out, PATH_MAX))
+			return -errno;
+	}
+	if (strlen(out) + strlen(base) + 2 > PATH_MAX)
+		return -ENAMETOOLONG;
+	if (strcmp(out, "/"))
+		memcpy(out + strlen(out), "/", 2);
+	memcpy(out + strlen(out), base, strlen(base) + 1);
+	return 0;
+}
+
+static int batch_create(int argc, char **argv)
+{
+	struct store_job_spec spec = { 0 };
+	struct store_job_row *rows = NULL;
+	const char *path = NULL, *manifest = NULL;
+	char report[PATH_MAX], desc[512] = "", msg[512], *mbuf = NULL;
+	struct repl_dest_url u = { 0 };
+	struct dest *d;
+	size_t nrows = 0;
+	int64_t id;
+	struct where w;
+	struct store *st;
+	int i, err, ret = 1;
+	size_t dl = 0;
+
+	for (i = 2; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (a[0] != '-') {
+			if (path)
+				goto usage;
+			path = a;
+			continue;
+		}
+		if (!v)
+			goto usage;
+		i++;
+		if (!strcmp(a, "--rule")) {
+			spec.rule_id = v;
+		} else if (!strcmp(a, "--destination")) {
+			spec.dest = v;
+		} else if (!strcmp(a, "--status")) {
+			if (parse_status(v, &spec.status_mask)) {
+				fprintf(stderr, "replicafs: batch: --status takes "
+						"NONE, FAILED, COMPLETED and "
+						"REPLICA, comma-separated; not "
+						"'%s'\n", v);
+				return 2;
+			}
+		} else if (!strcmp(a, "--prefix")) {
+			spec.prefix = v;
+		} else if (!strcmp(a, "--created-before")) {
+			if (parse_time(v, &spec.created_before_ns)) {
+				fprintf(stderr, "replicafs: batch: '%s' is not an "
+						"ISO 8601 time in UTC (e.g. "
+						"2026-11-23T10:15:00Z)\n", v);
+				return 2;
+			}
+		} else if (!strcmp(a, "--manifest")) {
+			manifest = v;
+		} else if (!strcmp(a, "--report")) {
+			err = abs_path(v, report);
+			if (err) {
+				fprintf(stderr, "replicafs: batch: report %s: "
+						"%s\n", v, strerror(-err));
+				return 1;
+			}
+			spec.report = report;
+		} else {
+			goto usage;
+		}
+		dl += (size_t)snprintf(desc + dl, dl < sizeof(desc)
+					     ? sizeof(desc) - dl : 0,
+				       "%s%s %s", dl ? " " : "", a, v);
+		if (dl >= sizeof(desc))
+			dl = sizeof(desc) - 1;
+	}
+	if (!path)
+		goto usage;
+	if (spec.rule_id && spec.dest) {
+		fprintf(stderr, "replicafs: batch: give --rule or "
+				"--destination, not both\n");
+		return 2;
+	}
+	if (locate(path, &w))
+		return 1;
+	if (!w.bucket[0] || w.key[0]) {
+		fprintf(stderr, "replicafs: batch: %s is not a bucket\n", path);
+		return 2;
+	}
+	if (spec.dest) {
+		err = repl_dest_url_parse(spec.dest, &u, msg, sizeof(msg));
+		if (!err) {
+			spec.dest = u.url;
+			err = dest_open(u.url, &d, msg, sizeof(msg));
+		}
+		if (!err) {
+			err = d->ops->check(d, msg, sizeof(msg));
+			dest_close(d);
+		}
+		if (err) {
+			fprintf(stderr, "replicafs: batch: %s\n", msg);
+			goto out;
+		}
+	}
+	if (manifest) {
+		err = repl_manifest_read(manifest, &rows, &nrows, &mbuf);
+		if (err) {
+			fprintf(stderr, "replicafs: batch: manifest %s: %s\n",
+				manifest, strerror(-err));
+			goto out;
+		}
+	}
+	spec.bucket = w.bucket;
+	spec.description = desc;
+	if (open_store(w.store, &st))
+		goto out;
+	err = store_job_create(st, &spec, manifest ? rows : NULL, nrows, &id);
+	if (!err && spec.report) {
+		/* A job with nothing to deliver is complete already. */
+		struct store_job_info *j = malloc(sizeof(*j));
+
+		if (j && !store_job_get(st, id, j) &&
+		    j->state == STORE_JOB_COMPLETE)
+			repl_batch_report(st, id, spec.report);
+		free(j);
+	}
+	store_close(st);
+	if (err) {
+		fprintf(stderr, "replicafs: batch: cannot create the job: %s\n",
+			err == -EINVAL ? "the bucket has no enabled rule to go "
+					 "by (see replicafs replication get), "
+					 "and no --destination was given"
+				       : strerror(-err));
+		goto out;
+	}
+	printf("%lld\n", (long long)id);
+	ret = 0;
+out:
+	repl_dest_url_release(&u);
+	free(rows);
+	free(mbuf);
+	return ret;
+usage:
+	fprintf(stderr, "usage: replicafs batch create BUCKET-PATH [--rule ID | "
+			"--destination URL]\n"
+			"         [--status NONE,FAILED,COMPLETED,REPLICA] "
+			"[--prefix P] [--created-before TIME]\n"
+			"         [--manifest FILE.csv] [--report FILE.csv]\n");
+	return 2;
+}
+
+static const char *job_state_name(enum store_job_state s)
+{
+	return s == STORE_JOB_COMPLETE	  ? "Complete"
+	       : s == STORE_JOB_CANCELLED ? "Cancelled"
+					  : "Active";
+}
+
+static void human_bytes(uint64_t b, char *buf, size_t size)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+static void print_job(const struct store_job_info *j, int json)
+{
+	uint64_t done = j->completed + j->failed + j->skipped;
+	int64_t end = j->done_ns ? j->done_ns : wall_now();
+	double secs = (end - j->created_ns) / 1e9;
+	double rate = secs > 0 ? j->bytes_done / secs : 0;
+	char b1[32], b2[32], r[32];
+
+	if (json) {
+		printf("{\"id\": %lld, \"bucket\": ", (long long)j->id);
+		json_str(j->bucket);
+		printf(", \"state\": \"%s\", \"description\": ",
+		       job_state_name(j->state));
+		json_str(j->description);
+		printf(", \"items\": %llu, \"pending\": %llu, \"succeeded\": "
+		       "%llu, \"failed\": %llu, \"skipped\": %llu, "
+		       "\"bytes\": %llu, \"bytes_done\": %llu, "
+		       "\"seconds\": %.3f, \"report\": ",
+		       (unsigned long long)j->items,
+		       (unsigned long long)j->pending,
+		       (unsigned long long)j->completed,
+		       (unsigned long long)j->failed,
+		       (unsigned long long)j->skipped,
+		       (unsigned long long)j->bytes,
+		       (unsigned long long)j->bytes_done, secs);
+		if (j->report[0])
+			json_str(j->report);
+		else
+			printf("null");
+		printf("}");
+		return;
+	}
+	human_bytes(j->bytes_done, b1, sizeof(b1));
+	human_bytes(j->bytes, b2, sizeof(b2));
+	human_bytes((uint64_t)rate, r, sizeof(r));
+	printf("job %lld on %s: %s, %llu/%llu items (%llu succeeded, %llu "
+	       "failed, %llu skipped), %s of %s, %s/s, %.1f s\n",
+	       (long long)j->id, j->bucket, job_state_name(j->state),
+	       (unsigned long long)done, (unsigned long long)j->items,
+	       (unsigned long long)j->completed,
+	       (unsigned long long)j->failed, (unsigned long long)j->skipped,
+	       b1, b2, r, secs);
+	if (j->report[0])
+		printf("  report: %s%s\n", j->report,
+		       j->state == STORE_JOB_ACTIVE ? " (when complete)" : "");
+}
+
+/* One line that redraws itself: a bar, items, bytes, rate, time left. */
+static void progress_line(const struct store_job_info *j)
+{
+	uint64_t done = j->completed + j->failed + j->skipped;
+	double secs = (wall_now() - j->created_ns) / 1e9;
+	double frac = j->items ? (double)done / j->items : 1;
+	double rate = secs > 0 ? j->bytes_done / secs : 0;
+	double irate = secs > 0 ? done / secs : 0;
+	double left = irate > 0 ? (j->items - done) / irate : 0;
+	char bar[31], b1[32], r[32];
+	int i, fill = (int)(frac * 30);
+
+	for (i = 0; i < 30; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[30] = '\0';
+	human_bytes(j->bytes_done, b1, sizeof(b1));
+	human_bytes((uint64_t)rate, r, sizeof(r));
+	printf("\r[%s] %llu/%llu items, %llu failed, %s, %s/s, %.0f s left  ",
+	       bar, (unsigned long long)done, (unsigned long long)j->items,
+	       (unsigned long long)j->failed, b1, r, left);
+	fflush(stdout);
+}
+
+struct list_out {
+	int json;
+	int n;
+};
+
+static int list_job(void *arg, const struct store_job_info *j)
+{
+	struct list_out *o = arg;
+
+	if (o->json)
+		printf("%s\n  ", o->n ? "," : "");
+	print_job(j, o->json);
+	o->n++;
+	return 0;
+}
+
+/* The store of `batch list/status/run/cancel`: [PATH | --store DIR]
+ * among @argv from @first; the JOB (when @want_job) is the first
+ * positional argument. */
+static int batch_scope(int argc, char **argv, int first, int want_job,
+		       struct where *w, int64_t *job, int *json, int *watch)
+{
+	const char *path = NULL, *store = NULL, *jobs = NULL;
+	char *end;
+	int i;
+
+	for (i = first; i < argc; i++) {
+		if (!strcmp(argv[i], "--store") && i + 1 < argc)
+			store = argv[++i];
+		else if (json && !strcmp(argv[i], "--json"))
+			*json = 1;
+		else if (watch && !strcmp(argv[i], "--watch"))
+			*watch = 1;
+		else if (argv[i][0] == '-')
+			return -1;
+		else if (want_job && !jobs)
+			jobs = argv[i];
+		else if (!path)
+			path = argv[i];
+		else
+			return -1;
+	}
+	if (want_job) {
+		if (!jobs)
+			return -1;
+		errno = 0;
+		*job = strtoll(jobs, &end, 10);
+		if (errno || *end || *job <= 0) {
+			fprintf(stderr, "replicafs: batch: '%s' is not a job "
+					"ID\n", jobs);
+			return -2;
+		}
+	}
+	if (store && path)
+		return -1;
+	memset(w, 0, sizeof(*w));
+	if (store) {
+		if (!realpath(store, w->store)) {
+			fprintf(stderr, "replicafs: store %s: %s\n", store,
+				strerror(errno));
+			return -2;
+		}
+		return 0;
+	}
+	return locate(path ? path : ".", w) ? -2 : 0;
+}
+
+static int cmd_batch(int argc, char **argv)
+{
+	const char *verb = argc > 1 ? argv[1] : "";
+	struct store_job_info *j = NULL;
+	struct list_out lo = { 0 };
+	int64_t id = 0;
+	int json = 0, watch = 0, err, ret = 1, want_job;
+	struct where w;
+	struct store *st;
+
+	if (!strcmp(verb, "create"))
+		return batch_create(argc, argv);
+	want_job = !strcmp(verb, "status") || !strcmp(verb, "run") ||
+		   !strcmp(verb, "cancel");
+	if (!want_job && strcmp(verb, "list"))
+		goto usage;
+	err = batch_scope(argc, argv, 2, want_job, &w, &id,
+			  !strcmp(verb, "status") || !strcmp(verb, "list")
+				  ? &json : NULL,
+			  !strcmp(verb, "status") ? &watch : NULL);
+	if (err == -1)
+		goto usage;
+	if (err)
+		return 1;
+	if (open_store(w.store, &st))
+		return 1;
+	j = malloc(sizeof(*j));
+	if (!j)
+		goto out;
+	if (!strcmp(verb, "list")) {
+		if (json)
+			printf("[");
+		err = store_job_list(st, list_job, &lo);
+		if (json)
+			printf("%s]\n", lo.n ? "\n" : "");
+		else if (!err && !lo.n)
+			printf("no batch jobs\n");
+		ret = err ? 1 : 0;
+		goto out;
+	}
+	err = store_job_get(st, id, j);
+	if (err) {
+		fprintf(stderr, "replicafs: batch: job %lld: %s\n",
+			(long long)id,
+			err == -ENOENT ? "no such job" : strerror(-err));
+		goto out;
+	}
+	if (!strcmp(verb, "cancel")) {
+		err = store_job_cancel(st, id);
+		if (err)
+			fprintf(stderr, "replicafs: batch: job %lld: %s\n",
+				(long long)id,
+				err == -EALREADY ? "it is not active"
+						 : strerror(-err));
+		else
+			printf("job %lld cancelled\n", (long long)id);
+		ret = err ? 1 : 0;
+		goto out;
+	}
+	if (!strcmp(verb, "run")) {
+		struct repl_engine *e = NULL;
+		struct timespec pause = { 0, 50 * 1000 * 1000 };
+		struct sigaction sa = { .sa_handler = on_signal };
+
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		err = repl_engine_start(st, NULL, &e);
+		while (!err && !stop_flag && j->state == STORE_JOB_ACTIVE) {
+			if (isatty(1))
+				progress_line(j);
+			nanosleep(&pause, NULL);
+			err = store_job_get(st, id, j);
+			/* A job with nothing left to deliver (all of it
+			 * skipped, or a crash after its last delivery) is
+			 * finished here. */
+			if (!err && j->state == STORE_JOB_ACTIVE &&
+			    !j->pending && store_job_finish(st, id) == 1) {
+				if (j->report[0])
+					repl_batch_report(st, id, j->report);
+				err = store_job_get(st, id, j);
+			}
+		}
+		repl_engine_stop(e);
+		if (isatty(1))
+			printf("\n");
+		if (err) {
+			fprintf(stderr, "replicafs: batch: job %lld: %s\n",
+				(long long)id, strerror(-err));
+			goto out;
+		}
+		print_job(j, 0);
+		ret = j->state == STORE_JOB_COMPLETE && !j->failed ? 0 : 1;
+		goto out;
+	}
+	/* status */
+	if (watch) {
+		struct timespec pause = { 0, 250 * 1000 * 1000 };
+		struct sigaction sa = { .sa_handler = on_signal };
+
+		sigaction(SIGINT, &sa, NULL);
+		while (!stop_flag && j->state == STORE_JOB_ACTIVE) {
+			if (isatty(1))
+				progress_line(j);
+			nanosleep(&pause, NULL);
+			if (store_job_get(st, id, j))
+				break;
+		}
+		if (isatty(1))
+			printf("\n");
+	}
+	print_job(j, json);
+	if (json)
+		printf("\n");
+	ret = 0;
+out:
+	free(j);
+	store_close(st);
+	return ret;
+usage:
+	fprintf(stderr, "usage: replicafs batch create BUCKET-PATH [options]\n"
+			"       replicafs batch list [PATH | --store DIR] "
+			"[--json]\n"
+			"       replicafs batch status JOB [PATH | --store DIR] "
+			"[--json] [--watch]\n"
+			"       replicafs batch run JOB [PATH | --store DIR]\n"
+			"       replicafs batch cancel JOB [PATH | --store DIR]\n");
+	return 2;
+}
+
 int fs_cli_is_repl(const char *name)
 {
 	return !strcmp(name, "replication") || !strcmp(name, "status") ||
-	       !strcmp(name, "wait") || !strcmp(name, "replicate");
+	       !strcmp(name, "wait") || !strcmp(name, "replicate") ||
+	       !strcmp(name, "batch");
 }
 
 int fs_cli_repl(int argc, char **argv)
@@ -643,5 +1168,7 @@ int fs_cli_repl(int argc, char **argv)
 		return cmd_status(argc, argv);
 	if (!strcmp(argv[0], "wait"))
 		return cmd_wait(argc, argv);
+	if (!strcmp(argv[0], "batch"))
+		return cmd_batch(argc, argv);
 	return cmd_replicate(argc, argv);
 }

@@ -570,12 +570,26 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	put.keep_xattrs = 1;
 	n->stage_fd = -1;	/* store_put consumes it */
 	ret = store_put(fs->st, bucket, key, &put, vid, &obj);
+	/* The node stops being pending before a rename or an unlink can
+	 * look at it (they take ns_lock for writing): one that saw it still
+	 * pending would move only its name and leave this version behind at
+	 * the old key (git's index.lock, renamed right after its release). */
+	if (ret == 0 && pending) {
+		pthread_mutex_lock(&fs->lock);
+		if (n->pending) {
+			n->pending = 0;
+			fs->npending--;
+		}
+		pthread_mutex_unlock(&fs->lock);
+	}
 	pthread_rwlock_unlock(&fs->ns_lock);
 	if (ret) {
 		log_warn("commit of %s/%s failed: %s", bucket, key,
 			 strerror(-ret));
 		goto fail_consumed;
 	}
+	if (obj.queued)
+		repl_engine_kick(fs->repl);	/* deliver it now */
 	n->dirty = 0;
 	n->wrote = 0;
 	n->meta = obj.meta;
@@ -587,14 +601,6 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	memcpy(n->base_sha, obj.sha256, sizeof(n->base_sha));
 	memcpy(n->cached_sha, obj.sha256, sizeof(n->cached_sha));
 	n->base_known = 1;
-	if (pending) {
-		pthread_mutex_lock(&fs->lock);
-		if (n->pending) {
-			n->pending = 0;
-			fs->npending--;
-		}
-		pthread_mutex_unlock(&fs->lock);
-	}
 	return 0;
 
 fail:

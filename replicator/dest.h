@@ -41,6 +41,8 @@ struct repl_version {
 	int fd;			/* FILE: the content, read-only, read it
 				 * with pread() from offset 0 (shared with
 				 * nobody else); -1 otherwise */
+	int fd_is_blob;		/* @fd is a store's immutable blob named by
+				 * obj.sha256 (see store_replica) */
 	const struct store_xattr *xattrs;	/* user xattrs of the version */
 	size_t nxattrs;
 };

@@ -25,6 +25,7 @@
  * protects the destination cache, the counters and the sleep.
  */
 #include "replicator/engine.h"
+#include "replicator/batch.h"
 #include "replicator/dest.h"
 #include "store/log.h"
 
@@ -252,6 +253,7 @@ static int deliver(struct repl_engine *e, const struct store_repl_task *t,
 		return d->ops->delete_marker(d, &v, msg, msglen);
 	if (t->obj.kind == STORE_FILE && t->obj.size) {
 		err = store_blob_open(e->st, t->obj.sha256, &v.fd);
+		v.fd_is_blob = !err;
 		if (err) {
 			snprintf(msg, msglen, "cannot read the source blob: %s",
 				 strerror(-err));
@@ -282,75 +284,135 @@ out:
 	return err;
 }
 
-/* Deliver one claimed task and record its outcome. */
-static void work_one(struct repl_engine *e, const struct store_repl_task *t,
-		     uint64_t rnd)
+/* After an item of batch job @job: when it was the last, the job is
+ * complete and its report is written. */
+static void job_step(struct repl_engine *e, int64_t job)
 {
-	enum store_repl_status status;
-	int64_t next = 0;
-	char msg[512] = "";
-	char why[640];
-	int err, failed = 0;
+	struct store_job_info *info;
 
+	if (store_job_finish(e->st, job) != 1)
+		return;
+	info = malloc(sizeof(*info));
+	if (!info || store_job_get(e->st, job, info)) {
+		free(info);
+		return;
+	}
+	log_info("batch: job %lld complete: %llu succeeded, %llu failed, "
+		 "%llu skipped", (long long)job,
+		 (unsigned long long)info->completed,
+		 (unsigned long long)info->failed,
+		 (unsigned long long)info->skipped);
+	if (info->report[0])
+		repl_batch_report(e->st, job, info->report);
+	free(info);
+}
+
+/* Deliveries a worker claims at once, and records in one transaction. */
+#define CLAIM_MAX 8
+
+/* One claimed task, and what became of it. */
+struct slot {
+	struct store_repl_task t;
+	struct store_repl_outcome o;
+	char why[640];
+	int failed;
+};
+
+/* Deliver the task of @sl and decide its outcome (recorded later). */
+static void work_one(struct repl_engine *e, struct slot *sl, uint64_t rnd)
+{
+	const struct store_repl_task *t = &sl->t;
+	char msg[512] = "";
+	int err;
+
+	memset(&sl->o, 0, sizeof(sl->o));
+	sl->o.id = t->id;
+	sl->failed = 0;
 	err = deliver(e, t, msg, sizeof(msg));
 	if (!err) {
-		status = STORE_REPL_COMPLETED;
+		sl->o.status = STORE_REPL_COMPLETED;
 		log_debug("replication: %s/%s %s -> %s", t->bucket, t->key,
 			  t->obj.version_id, t->dest);
 		check_threshold(e, t);
-	} else {
-		if (!*msg)
-			snprintf(msg, sizeof(msg), "%s", strerror(-err));
-		if (dest_error_permanent(err)) {
-			status = STORE_REPL_FAILED;
-			snprintf(why, sizeof(why), "%s", msg);
-		} else if (t->attempts + 1 >= e->o.max_attempts) {
-			status = STORE_REPL_FAILED;
-			snprintf(why, sizeof(why), "gave up after %d attempts: "
-				 "%s", t->attempts + 1, msg);
-		} else {
-			status = STORE_REPL_PENDING;
-			next = wall_ns() +
-			       repl_backoff_ns(t->attempts + 1,
-					       e->o.backoff_base_ns,
-					       e->o.backoff_max_ns, rnd);
-			snprintf(why, sizeof(why), "%s", msg);
-		}
-		failed = status == STORE_REPL_FAILED;
-		if (failed)
-			log_err("replication: %s/%s %s to %s FAILED: %s",
-				t->bucket, t->key, t->obj.version_id, t->dest,
-				why);
-		else
-			log_info("replication: %s/%s %s to %s: %s "
-				 "(attempt %d, retrying)", t->bucket, t->key,
-				 t->obj.version_id, t->dest, why,
-				 t->attempts + 1);
+		return;
 	}
-	err = store_repl_done(e->st, t->id, status, next,
-			      status == STORE_REPL_COMPLETED ? NULL : why);
-	if (err)
-		log_err("replication: cannot record delivery of %s/%s: %s "
-			"(it will be retried)", t->bucket, t->key,
-			strerror(-err));
+	if (!*msg)
+		snprintf(msg, sizeof(msg), "%s", strerror(-err));
+	if (dest_error_permanent(err)) {
+		sl->o.status = STORE_REPL_FAILED;
+		snprintf(sl->why, sizeof(sl->why), "%s", msg);
+	} else if (t->attempts + 1 >= e->o.max_attempts) {
+		sl->o.status = STORE_REPL_FAILED;
+		snprintf(sl->why, sizeof(sl->why), "gave up after %d attempts: "
+			 "%s", t->attempts + 1, msg);
+	} else {
+		sl->o.status = STORE_REPL_PENDING;
+		sl->o.next_ns = wall_ns() +
+				repl_backoff_ns(t->attempts + 1,
+						e->o.backoff_base_ns,
+						e->o.backoff_max_ns, rnd);
+		snprintf(sl->why, sizeof(sl->why), "%s", msg);
+	}
+	sl->o.error = sl->why;
+	sl->failed = sl->o.status == STORE_REPL_FAILED;
+	if (sl->failed)
+		log_err("replication: %s/%s %s to %s FAILED: %s", t->bucket,
+			t->key, t->obj.version_id, t->dest, sl->why);
+	else
+		log_info("replication: %s/%s %s to %s: %s (attempt %d, "
+			 "retrying)", t->bucket, t->key, t->obj.version_id,
+			 t->dest, sl->why, t->attempts + 1);
+}
+
+/* Record the outcomes of @n delivered slots, then see to their jobs. */
+static void record(struct repl_engine *e, struct slot *sl, size_t n)
+{
+	struct store_repl_outcome o[CLAIM_MAX];
+	uint64_t done = 0, failed = 0;
+	int64_t jobs[CLAIM_MAX];
+	size_t i, j, njobs = 0;
+	int err;
+
+	for (i = 0; i < n; i++)
+		o[i] = sl[i].o;
+	err = store_repl_done_many(e->st, o, n);
+	if (err) {
+		log_err("replication: cannot record %zu deliveries: %s (they "
+			"will be made again)", n, strerror(-err));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (sl[i].o.status == STORE_REPL_PENDING)
+			continue;
+		done++;
+		failed += sl[i].failed;
+		if (!sl[i].t.job)
+			continue;
+		for (j = 0; j < njobs && jobs[j] != sl[i].t.job; j++)
+			;
+		if (j == njobs)
+			jobs[njobs++] = sl[i].t.job;
+	}
+	for (j = 0; j < njobs; j++)
+		job_step(e, jobs[j]);
 	pthread_mutex_lock(&e->lock);
-	if (status != STORE_REPL_PENDING)
-		e->done++;
+	e->done += done;
 	e->failed += failed;
 	pthread_mutex_unlock(&e->lock);
 }
 
 static void *worker(void *arg)
 {
+	struct store_repl_task tasks[CLAIM_MAX];
 	struct repl_engine *e = arg;
-	struct store_repl_task *t;
+	struct slot *sl;
 	struct timespec until;
 	uint64_t rnd;
-	size_t n;
+	size_t n, i;
 	int err, release;
 
-	t = malloc(sizeof(*t));
-	if (!t) {
+	sl = malloc(CLAIM_MAX * sizeof(*sl));
+	if (!sl) {
 		log_err("replication: worker: out of memory");
 		return NULL;
 	}
@@ -370,11 +432,16 @@ static void *worker(void *arg)
 			store_repl_release_dead(e->st, NULL);
 			store_repl_overdue(e->st, overdue_cb, e);
 		}
-		err = store_repl_claim(e->st, 1, LEASE_NS, t, &n);
-		if (!err && n == 1) {
-			if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-				rnd = (uint64_t)mono_ns();
-			work_one(e, t, rnd);
+		err = store_repl_claim(e->st, CLAIM_MAX, LEASE_NS, tasks, &n);
+		if (!err && n) {
+			for (i = 0; i < n; i++) {
+				sl[i].t = tasks[i];
+				if (getrandom(&rnd, sizeof(rnd), 0) !=
+				    sizeof(rnd))
+					rnd = (uint64_t)mono_ns();
+				work_one(e, &sl[i], rnd);
+			}
+			record(e, sl, n);
 		}
 
 		pthread_mutex_lock(&e->lock);
@@ -390,7 +457,7 @@ static void *worker(void *arg)
 		e->kicked = 0;
 		pthread_mutex_unlock(&e->lock);
 	}
-	free(t);
+	free(sl);
 	return NULL;
 }
 

@@ -194,7 +194,7 @@ static int ver_write(struct store *st, struct conn *c,
 	int64_t oid, cur = 0, id, null_id = 0, xsrc = nv->xattr_src;
 	int64_t now = now_ns();
 	sqlite3_stmt *s;
-	int err, live = 0;
+	int err, live = 0, queued = 0;
 
 	err = obj_get(c, b->id, key, &oid, &cur, &live);
 	if (err < 0)
@@ -287,8 +287,10 @@ static int ver_write(struct store *st, struct conn *c,
 	sqlite3_bind_int(s, 2, nv->kind != STORE_DELETE_MARKER);
 	sqlite3_bind_int64(s, 3, oid);
 	err = stmt_run(c, s, "set current version");
-	if (!err && !nv->vid)
-		err = repl_enqueue(c, b, key, oid, id, nv->kind);
+	if (!err && !nv->vid) {
+		queued = repl_enqueue(c, b, key, oid, id, nv->kind);
+		err = queued < 0 ? queued : 0;
+	}
 	if (err)
 		return err;
 
@@ -311,6 +313,7 @@ static int ver_write(struct store *st, struct conn *c,
 		obj_out->created_ns = nv->created_ns ? nv->created_ns : now;
 		obj_out->is_latest = 1;
 		obj_out->is_replica = nv->vid != NULL;
+		obj_out->queued = queued > 0 ? (unsigned)queued : 0;
 	}
 	return 0;
 }
@@ -593,6 +596,16 @@ static int replica_meta(struct conn *c, const struct bucket_row *b,
 	return stmt_run(c, s, "set replica meta");
 }
 
+/* Whether the file open at @fd is on the store's file system (*@sb gets
+ * its stat). */
+static int same_fs(struct store *st, int fd, struct stat *sb)
+{
+	struct stat me;
+
+	return !fstat(fd, sb) && S_ISREG(sb->st_mode) &&
+	       !stat(store_path(st), &me) && me.st_dev == sb->st_dev;
+}
+
 int store_put_replica(struct store *st, const char *bucket, const char *key,
 		      const struct store_replica *r)
 {
@@ -604,7 +617,7 @@ int store_put_replica(struct store *st, const char *bucket, const char *key,
 	struct conn *c;
 	size_t klen, i;
 	int64_t oid, cur, id;
-	int fd = -1, err, live;
+	int fd = -1, link_fd = -1, err, live;
 
 	trash_init(&t);
 	err = store_key_check(key);
@@ -628,6 +641,15 @@ int store_put_replica(struct store *st, const char *bucket, const char *key,
 		}
 		err = stage_mem(st, r->link_target, nv.size, &fd);
 		nv.link = r->link_target;
+	} else if (r->kind == STORE_FILE && r->fd >= 0 && r->fd_is_blob &&
+		   r->sha256 && sha_valid(r->sha256) &&
+		   same_fs(st, r->fd, &sb)) {
+		/* The source's blob is immutable and named by its hash: on
+		 * the same file system it becomes ours by a hard link, with
+		 * no data copied. */
+		link_fd = r->fd;
+		memcpy(sha, r->sha256, 65);
+		nv.size = sb.st_size;
 	} else if (r->kind == STORE_FILE && r->fd >= 0) {
 		err = stage_copy(st, r->fd, &fd);
 	}
@@ -671,8 +693,8 @@ int store_put_replica(struct store *st, const char *bucket, const char *key,
 			"bucket %s is not Enabled", bucket, key, bucket);
 		err = -EINVAL;
 	}
-	if (!err && fd >= 0)
-		err = blob_place(st, fd, sha, 0);
+	if (!err && (fd >= 0 || link_fd >= 0))
+		err = blob_place(st, fd >= 0 ? fd : link_fd, sha, 0);
 	if (!err)
 		err = ver_write(st, c, &b, key, &nv, NULL, NULL, &t);
 	if (err == 1) {
@@ -834,8 +856,10 @@ int store_set_meta(struct store *st, const char *bucket, const char *key,
 	sqlite3_bind_int64(s, 6, cur);
 	err = stmt_run(c, s, "set meta");
 	/* The replicas take the change too: the version goes again. */
-	if (!err && !o.is_replica)
+	if (!err && !o.is_replica) {
 		err = repl_enqueue(c, &b, key, oid, cur, o.kind);
+		err = err < 0 ? err : 0;
+	}
 out:
 	return tx_end(st, c, err, &t);
 }

@@ -114,41 +114,108 @@ static int has_tags(struct conn *c, int64_t vid, const char *tags)
 	return 1;
 }
 
-int repl_enqueue(struct conn *c, const struct bucket_row *b, const char *key,
-		 int64_t oid, int64_t vid, enum store_kind kind)
+void repl_targets_free(struct route_tgt *t, size_t n)
 {
-	/* Destinations already given a row: the first (highest priority)
-	 * target of a destination decides for it. */
-	char **done = NULL, **grow;
-	size_t ndone = 0, cap = 0, i;
-	int64_t now = now_ns();
-	sqlite3_stmt *s, *q;
-	int err, m;
+	size_t i;
 
-	if (!b->repl)
-		return 0;
+	for (i = 0; i < n; i++) {
+		free(t[i].rule);
+		free(t[i].prefix);
+		free(t[i].tags);
+		free(t[i].dest);
+	}
+	free(t);
+}
+
+static char *dup_col(sqlite3_stmt *s, int col, int *oom)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	char *d;
+
+	if (!t)
+		return NULL;
+	d = strdup((const char *)t);
+	if (!d)
+		*oom = 1;
+	return d;
+}
+
+int repl_targets_load(struct conn *c, int64_t bid, const char *rule,
+		      struct route_tgt **out, size_t *n)
+{
+	struct route_tgt *t = NULL, *grow;
+	size_t k = 0, cap = 0;
+	sqlite3_stmt *s;
+	int err, oom = 0;
+
+	*out = NULL;
+	*n = 0;
 	s = stmt_get(c, ST_REPL_TARGETS);
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, b->id);
+	sqlite3_bind_int64(s, 1, bid);
 	while ((err = stmt_step(c, s, "read targets")) == 1) {
-		const char *rule = (const char *)sqlite3_column_text(s, 0);
-		const char *prefix = (const char *)sqlite3_column_text(s, 1);
-		const char *tags = (const char *)sqlite3_column_text(s, 2);
-		const char *dest = (const char *)sqlite3_column_text(s, 3);
-		int dm = sqlite3_column_int(s, 4);
-
-		for (i = 0; i < ndone; i++)
-			if (!strcmp(done[i], dest))
+		if (rule && strcmp(rule,
+				   (const char *)sqlite3_column_text(s, 0)))
+			continue;
+		if (k == cap) {
+			grow = realloc(t, (cap * 2 + 4) * sizeof(*t));
+			if (!grow) {
+				err = -ENOMEM;
 				break;
-		if (i < ndone)
+			}
+			t = grow;
+			cap = cap * 2 + 4;
+		}
+		memset(&t[k], 0, sizeof(t[k]));
+		t[k].rule = dup_col(s, 0, &oom);
+		t[k].prefix = dup_col(s, 1, &oom);
+		t[k].tags = dup_col(s, 2, &oom);
+		t[k].dest = dup_col(s, 3, &oom);
+		t[k].dm = sqlite3_column_int(s, 4);
+		k++;
+		if (oom) {
+			err = -ENOMEM;
+			break;
+		}
+	}
+	stmt_done(s);
+	if (err < 0) {
+		repl_targets_free(t, k);
+		return err;
+	}
+	*out = t;
+	*n = k;
+	return 0;
+}
+
+int repl_route(struct conn *c, const struct route_tgt *t, size_t n,
+	       const char *key, int64_t vid, enum store_kind kind,
+	       repl_route_cb cb, void *arg)
+{
+	/* Destinations already decided: the first (highest priority)
+	 * target of a destination decides for it, and may say no. */
+	const char **done;
+	size_t ndone = 0, i, j;
+	int err = 0, m;
+
+	if (!n)
+		return 0;
+	done = calloc(n, sizeof(*done));
+	if (!done)
+		return -ENOMEM;
+	for (i = 0; !err && i < n; i++) {
+		for (j = 0; j < ndone; j++)
+			if (!strcmp(done[j], t[i].dest))
+				break;
+		if (j < ndone)
 			continue;
-		if (strncmp(key, prefix, strlen(prefix)))
+		if (strncmp(key, t[i].prefix, strlen(t[i].prefix)))
 			continue;
-		if (tags && *tags) {
+		if (t[i].tags && *t[i].tags) {
 			/* A delete marker has no tags. */
-			m = kind == STORE_DELETE_MARKER ? 0
-							: has_tags(c, vid, tags);
+			m = kind == STORE_DELETE_MARKER
+				    ? 0 : has_tags(c, vid, t[i].tags);
 			if (m < 0) {
 				err = m;
 				break;
@@ -156,43 +223,61 @@ int repl_enqueue(struct conn *c, const struct bucket_row *b, const char *key,
 			if (!m)
 				continue;
 		}
-		if (ndone == cap) {
-			grow = realloc(done, (cap * 2 + 4) * sizeof(*done));
-			if (!grow) {
-				err = -ENOMEM;
-				break;
-			}
-			done = grow;
-			cap = cap * 2 + 4;
-		}
-		done[ndone] = strdup(dest);
-		if (!done[ndone]) {
-			err = -ENOMEM;
-			break;
-		}
-		ndone++;
-		/* This target decides for its destination, and may say no. */
-		if (kind == STORE_DELETE_MARKER && !dm)
+		done[ndone++] = t[i].dest;
+		if (kind == STORE_DELETE_MARKER && !t[i].dm)
 			continue;
-		q = stmt_get(c, ST_REPL_ENQUEUE);
-		if (!q) {
-			err = -EIO;
-			break;
-		}
-		sqlite3_bind_int64(q, 1, vid);
-		sqlite3_bind_int64(q, 2, oid);
-		bind_text(q, 3, dest, -1);
-		bind_text(q, 4, rule, -1);
-		sqlite3_bind_int64(q, 5, now);
-		err = stmt_run(c, q, "queue version");
-		if (err)
-			break;
+		err = cb(arg, &t[i]);
 	}
-	stmt_done(s);
-	for (i = 0; i < ndone; i++)
-		free(done[i]);
 	free(done);
 	return err;
+}
+
+struct enqueue_arg {
+	struct conn *c;
+	int64_t oid, vid, now, job;
+};
+
+static int enqueue_one(void *arg, const struct route_tgt *t)
+{
+	struct enqueue_arg *a = arg;
+	sqlite3_stmt *q = stmt_get(a->c, ST_REPL_ENQUEUE);
+
+	if (!q)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, a->vid);
+	sqlite3_bind_int64(q, 2, a->oid);
+	bind_text(q, 3, t->dest, -1);
+	bind_text(q, 4, t->rule, -1);
+	sqlite3_bind_int64(q, 5, a->now);
+	sqlite3_bind_int64(q, 6, a->job);
+	return stmt_run(a->c, q, "queue version");
+}
+
+int repl_queue_insert(struct conn *c, int64_t oid, int64_t vid,
+		      const struct route_tgt *t, int64_t job)
+{
+	struct enqueue_arg a = { c, oid, vid, now_ns(), job };
+
+	return enqueue_one(&a, t);
+}
+
+int repl_enqueue(struct conn *c, const struct bucket_row *b, const char *key,
+		 int64_t oid, int64_t vid, enum store_kind kind)
+{
+	struct enqueue_arg a = { c, oid, vid, now_ns(), 0 };
+	struct route_tgt *t;
+	size_t n;
+	int err, before;
+
+	if (!b->repl)
+		return 0;
+	err = repl_targets_load(c, b->id, NULL, &t, &n);
+	if (err)
+		return err;
+	before = sqlite3_total_changes(c->db);
+	err = repl_route(c, t, n, key, vid, kind, enqueue_one, &a);
+	repl_targets_free(t, n);
+	return err < 0 ? err : sqlite3_total_changes(c->db) - before;
 }
 
 int repl_unqueue(struct conn *c, int64_t vid)
@@ -418,64 +503,73 @@ int store_repl_overdue(struct store *st, store_repl_task_cb cb, void *arg)
 	enum { MAX = 64 };
 	sqlite3_stmt *s = NULL, *u = NULL;
 	struct store_repl_task *t;
+	int marked[MAX];
 	struct conn *c;
-	int err, n = 0, i;
+	int err, n = 0, i, k = 0;
 
 	t = malloc(MAX * sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	err = conn_get(st, &c);
 	if (!err)
-		err = tx_begin(c);
-	if (err) {
-		free(t);
-		return err;
-	}
-	err = prep(c, "SELECT " TASK_COLS
-		      " FROM repl_queue AS q INDEXED BY repl_queue_due "
-		      "JOIN versions AS v ON v.id = q.version "
-		      "JOIN objects AS o ON o.id = q.object "
-		      "JOIN buckets AS b ON b.id = o.bucket "
-		      "WHERE q.status = 0 AND q.late = 0 AND EXISTS "
-		      "(SELECT 1 FROM repl_targets AS t WHERE t.bucket = b.id "
-		      "AND t.rule = q.rule AND t.dest = q.dest "
-		      "AND t.threshold_ns > 0 "
-		      "AND ?1 - q.queued_ns > t.threshold_ns) LIMIT ?2", &s);
-	if (!err)
-		err = prep(c, "UPDATE repl_queue SET late = 1 WHERE id = ?",
-			   &u);
+		err = prep(c, "SELECT " TASK_COLS
+			      " FROM repl_queue AS q INDEXED BY repl_queue_due "
+			      "JOIN versions AS v ON v.id = q.version "
+			      "JOIN objects AS o ON o.id = q.object "
+			      "JOIN buckets AS b ON b.id = o.bucket "
+			      "WHERE q.status = 0 AND q.late = 0 "
+			      "AND q.queued_ns < ?1 AND EXISTS "
+			      "(SELECT 1 FROM repl_targets AS t "
+			      "WHERE t.bucket = b.id "
+			      "AND t.rule = q.rule AND t.dest = q.dest "
+			      "AND t.threshold_ns > 0 "
+			      "AND ?1 - q.queued_ns > t.threshold_ns) LIMIT ?2",
+			   &s);
 	if (err)
 		goto out;
+	/* First a read, without the write lock: usually nothing is late. */
 	sqlite3_bind_int64(s, 1, now_ns());
 	sqlite3_bind_int(s, 2, MAX);
-	while (n < MAX && (err = stmt_step(c, s, "find overdue")) == 1) {
-		task_read(s, &t[n]);
+	while (n < MAX && (err = stmt_step(c, s, "find overdue")) == 1)
+		task_read(s, &t[n++]);
+	if (err < 0 || !n)
+		goto out;
+	err = prep(c, "UPDATE repl_queue SET late = 1 "
+		      "WHERE id = ? AND late = 0", &u);
+	if (!err)
+		err = tx_begin(c);
+	for (i = 0; !err && i < n; i++) {
 		sqlite3_reset(u);
-		sqlite3_bind_int64(u, 1, t[n].id);
+		sqlite3_bind_int64(u, 1, t[i].id);
 		err = stmt_step(c, u, "mark overdue");
-		if (err < 0)
-			break;
-		t[n++].late = 1;
+		if (err > 0)
+			err = 0;
+		/* Another worker may have reported it meanwhile. */
+		marked[i] = !err && sqlite3_changes(c->db) > 0;
 	}
+	if (u && !err)
+		err = tx_commit(st, c);
+	else if (u)
+		tx_rollback(c);
+	/* Outside the transaction: @cb may take its time. */
+	for (i = 0; !err && i < n; i++)
+		if (marked[i]) {
+			t[i].late = 1;
+			cb(arg, &t[i]);
+			k++;
+		}
 out:
 	sqlite3_finalize(s);
 	sqlite3_finalize(u);
-	if (err >= 0 && n)
-		err = tx_commit(st, c);
-	if (err < 0 || !n)
-		tx_rollback(c);
-	/* Outside the transaction: @cb may take its time. */
-	for (i = 0; err >= 0 && i < n; i++)
-		cb(arg, &t[i]);
 	free(t);
-	return err < 0 ? err : n;
+	return err < 0 ? err : k;
 }
 
 int store_repl_mark_late(struct store *st, int64_t id)
 {
 	sqlite3_stmt *s;
 	struct conn *c;
-	int err;
+	int err, n;
 
 	err = conn_get(st, &c);
 	if (!err)
@@ -484,9 +578,20 @@ int store_repl_mark_late(struct store *st, int64_t id)
 	if (err)
 		return err;
 	sqlite3_bind_int64(s, 1, id);
+	err = tx_begin(c);
+	if (err) {
+		sqlite3_finalize(s);
+		return err;
+	}
 	err = stmt_step(c, s, "mark late");
 	sqlite3_finalize(s);
-	return err < 0 ? err : sqlite3_changes(c->db) > 0;
+	if (err < 0) {
+		tx_rollback(c);
+		return err;
+	}
+	n = sqlite3_changes(c->db) > 0;
+	err = tx_commit(st, c);
+	return err < 0 ? err : n;
 }
 
 int store_repl_claim(struct store *st, size_t max, int64_t lease_ns,
@@ -501,6 +606,18 @@ int store_repl_claim(struct store *st, size_t max, int64_t lease_ns,
 	*n = 0;
 	err = conn_get(st, &c);
 	if (err)
+		return err;
+	/* Idle workers look often: a read says there is nothing due without
+	 * taking the write lock. */
+	err = prep(c, "SELECT 1 FROM repl_queue INDEXED BY repl_queue_due "
+		      "WHERE status = 0 AND next_ns <= ? LIMIT 1", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, now);
+	err = stmt_step(c, s, "anything due");
+	sqlite3_finalize(s);
+	s = NULL;
+	if (err <= 0)
 		return err;
 	err = tx_begin(c);
 	if (err)
@@ -554,44 +671,65 @@ out:
 	return err;
 }
 
+int store_repl_done_many(struct store *st,
+			 const struct store_repl_outcome *o, size_t n)
+{
+	sqlite3_stmt *retry = NULL, *fin = NULL, *s;
+	int64_t now = now_ns();
+	struct conn *c;
+	size_t i;
+	int err;
+
+	err = conn_get(st, &c);
+	if (!err)
+		err = prep(c, "UPDATE repl_queue SET status = 0, owner = 0, "
+			      "attempts = attempts + 1, next_ns = ?, "
+			      "error = ? WHERE id = ?", &retry);
+	if (!err)
+		err = prep(c, "UPDATE repl_queue SET status = ?, owner = 0, "
+			      "done_ns = ?, error = ? WHERE id = ?", &fin);
+	if (!err)
+		err = tx_begin(c);
+	for (i = 0; !err && i < n; i++) {
+		if (o[i].status == STORE_REPL_PENDING) {
+			s = retry;
+			sqlite3_reset(s);
+			sqlite3_bind_int64(s, 1, o[i].next_ns);
+			if (o[i].error)
+				bind_text(s, 2, o[i].error, -1);
+			else
+				sqlite3_bind_null(s, 2);
+			sqlite3_bind_int64(s, 3, o[i].id);
+		} else {
+			s = fin;
+			sqlite3_reset(s);
+			sqlite3_bind_int(s, 1, o[i].status);
+			sqlite3_bind_int64(s, 2, now);
+			if (o[i].error)
+				bind_text(s, 3, o[i].error, -1);
+			else
+				sqlite3_bind_null(s, 3);
+			sqlite3_bind_int64(s, 4, o[i].id);
+		}
+		err = stmt_step(c, s, "record delivery");
+		if (err > 0)
+			err = 0;
+	}
+	sqlite3_finalize(retry);
+	sqlite3_finalize(fin);
+	if (!err)
+		return tx_commit(st, c);
+	tx_rollback(c);
+	return err;
+}
+
 int store_repl_done(struct store *st, int64_t id,
 		    enum store_repl_status status, int64_t next_ns,
 		    const char *error)
 {
-	sqlite3_stmt *s;
-	struct conn *c;
-	int err;
+	struct store_repl_outcome o = { id, status, next_ns, error };
 
-	err = conn_get(st, &c);
-	if (err)
-		return err;
-	if (status == STORE_REPL_PENDING)
-		err = prep(c, "UPDATE repl_queue SET status = 0, owner = 0, "
-			      "attempts = attempts + 1, next_ns = ?, "
-			      "error = ? WHERE id = ?", &s);
-	else
-		err = prep(c, "UPDATE repl_queue SET status = ?, owner = 0, "
-			      "done_ns = ?, error = ? WHERE id = ?", &s);
-	if (err)
-		return err;
-	if (status == STORE_REPL_PENDING) {
-		sqlite3_bind_int64(s, 1, next_ns);
-		if (error)
-			bind_text(s, 2, error, -1);
-		sqlite3_bind_int64(s, 3, id);
-	} else {
-		sqlite3_bind_int(s, 1, status);
-		sqlite3_bind_int64(s, 2, now_ns());
-		if (error)
-			bind_text(s, 3, error, -1);
-		sqlite3_bind_int64(s, 4, id);
-	}
-	err = stmt_step(c, s, "record delivery");
-	sqlite3_finalize(s);
-	if (err < 0)
-		return err;
-	atomic_fetch_add(&st->generation, 1);
-	return 0;
+	return store_repl_done_many(st, &o, 1);
 }
 
 int store_repl_release_dead(struct store *st, size_t *n)
@@ -623,6 +761,8 @@ int store_repl_release_dead(struct store *st, size_t *n)
 		return err < 0 ? err : 0;
 	err = prep(c, "UPDATE repl_queue SET owner = 0, next_ns = 0 "
 		      "WHERE status = 0 AND owner = ?", &u);
+	if (!err)
+		err = tx_begin(c);
 	for (i = 0; !err && i < k; i++) {
 		sqlite3_reset(u);
 		sqlite3_bind_int64(u, 1, owners[i]);
@@ -633,6 +773,10 @@ int store_repl_release_dead(struct store *st, size_t *n)
 		}
 	}
 	sqlite3_finalize(u);
+	if (!err)
+		err = tx_commit(st, c);
+	else
+		tx_rollback(c);
 	if (!err && freed)
 		log_info("replication: %zu deliveries of stopped processes "
 			 "are due again", freed);

@@ -68,7 +68,7 @@
 #include <unistd.h>
 
 /* Schema version this code writes; see migrations[]. */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -151,7 +151,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 			    "FROM repl_targets WHERE bucket = ? "
 			    "ORDER BY priority DESC, id",
 	[ST_REPL_ENQUEUE] = "INSERT INTO repl_queue(version, object, dest, "
-			    "rule, queued_ns) VALUES (?, ?, ?, ?, ?)",
+			    "rule, queued_ns, job) VALUES (?, ?, ?, ?, ?, ?)",
 	[ST_REPL_UNQUEUE] = "DELETE FROM repl_queue WHERE version = ?",
 	[ST_CHECK_INTEGRITY] = "PRAGMA integrity_check",
 	[ST_CHECK_BLOBS] = "SELECT sha256, size, id FROM versions "
@@ -270,17 +270,44 @@ static int run_simple(struct conn *c, enum stmt_id id)
 	return stmt_run(c, s, stmt_sql[id]);
 }
 
+/*
+ * Writers of one process take st->write_lock around their transaction:
+ * waiting on a mutex costs nothing, while two connections racing for
+ * SQLite's write lock make the loser sleep in its busy handler (1 ms and
+ * up).  Processes still serialize on SQLite's lock.
+ */
 int tx_begin(struct conn *c)
 {
-	return run_simple(c, ST_BEGIN);
+	int err;
+
+	pthread_mutex_lock(&c->st->write_lock);
+	err = run_simple(c, ST_BEGIN);
+	if (err)
+		pthread_mutex_unlock(&c->st->write_lock);
+	else
+		c->writing = 1;
+	return err;
+}
+
+static void tx_unlock(struct conn *c)
+{
+	if (c->writing) {
+		c->writing = 0;
+		pthread_mutex_unlock(&c->st->write_lock);
+	}
 }
 
 int tx_commit(struct store *st, struct conn *c)
 {
 	int err = run_simple(c, ST_COMMIT);
 
-	if (!err)
+	if (!err) {
 		atomic_fetch_add(&st->generation, 1);
+	} else if (!sqlite3_get_autocommit(c->db)) {
+		/* A COMMIT that failed leaves the transaction open. */
+		run_simple(c, ST_ROLLBACK);
+	}
+	tx_unlock(c);
 	return err;
 }
 
@@ -289,6 +316,7 @@ void tx_rollback(struct conn *c)
 	/* A failed COMMIT may have rolled back already. */
 	if (!sqlite3_get_autocommit(c->db))
 		run_simple(c, ST_ROLLBACK);
+	tx_unlock(c);
 }
 
 /* ---- connections ---------------------------------------------------- */
@@ -468,10 +496,32 @@ static const char schema_v2[] =
 	"CREATE INDEX repl_queue_version ON repl_queue(version);"
 	"CREATE INDEX repl_queue_open ON repl_queue(dest) WHERE status != 1;";
 
+/* Version 2 to 3: batch replication jobs.  A job's deliveries are queue
+ * rows with its ID; what it could not send is kept as notes. */
+static const char schema_v3[] =
+	"CREATE TABLE repl_jobs("
+	" id INTEGER PRIMARY KEY,"
+	" bucket TEXT NOT NULL,"
+	" description TEXT,"
+	" report TEXT,"
+	/* 0 active, 1 complete, 2 cancelled */
+	" state INT NOT NULL DEFAULT 0,"
+	" created_ns INT NOT NULL,"
+	" done_ns INT);"
+	"CREATE TABLE repl_job_notes("
+	" id INTEGER PRIMARY KEY,"
+	" job INT NOT NULL REFERENCES repl_jobs,"
+	" bucket TEXT, key TEXT, vid TEXT, dest TEXT,"
+	" outcome TEXT NOT NULL,"
+	" error TEXT);"
+	"CREATE INDEX repl_job_notes_job ON repl_job_notes(job, id);"
+	"CREATE INDEX repl_queue_job ON repl_queue(job, status) WHERE job != 0;";
+
 /* migrations[i] takes the catalog from user_version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v1,
 	schema_v2,
+	schema_v3,
 };
 
 static int schema_migrate(struct store *st, struct conn *c)
@@ -593,6 +643,7 @@ int store_open(const char *dir, int flags, struct store **out)
 		return -ENOMEM;
 	st->lock_fd = -1;
 	pthread_mutex_init(&st->conns_lock, NULL);
+	pthread_mutex_init(&st->write_lock, NULL);
 	st->dir = realpath(dir, NULL);
 	if (!st->dir) {
 		err = -errno;
@@ -678,6 +729,7 @@ out:
 	if (err && st) {
 		if (!key_made) {
 			pthread_mutex_destroy(&st->conns_lock);
+			pthread_mutex_destroy(&st->write_lock);
 			free(st->db_path);
 			free(st->dir);
 			free(st);
@@ -707,6 +759,7 @@ void store_close(struct store *st)
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);	/* drops the flock() */
 	pthread_mutex_destroy(&st->conns_lock);
+	pthread_mutex_destroy(&st->write_lock);
 	free(st->db_path);
 	free(st->dir);
 	free(st);

@@ -77,6 +77,7 @@ struct store_obj {
 				 * LastModified) */
 	int is_latest;		/* in version listings */
 	int is_replica;		/* written by replication (status REPLICA) */
+	unsigned queued;	/* from store_put(): deliveries it queued */
 	int has_marker;		/* STORE_DIR: a "prefix/" object exists */
 };
 
@@ -333,6 +334,10 @@ struct store_replica {
 				 * closed; -1 for an empty object */
 	const char *sha256;	/* FILE: hex SHA-256 the source has for the
 				 * content; a mismatch is -EIO */
+	int fd_is_blob;		/* FILE: @fd is the source store's blob
+				 * named @sha256 (immutable, its content
+				 * checked when written): on the same file
+				 * system it is hard-linked, not read */
 	const char *link_target;/* SYMLINK */
 	struct store_meta meta;	/* mode with type bits */
 	int64_t created_ns;	/* when the source wrote it */
@@ -472,6 +477,18 @@ int store_repl_overdue(struct store *st, store_repl_task_cb cb, void *arg);
  * 0 if it was already, or a negative errno. */
 int store_repl_mark_late(struct store *st, int64_t id);
 
+/* The outcome of one delivery, for store_repl_done_many(). */
+struct store_repl_outcome {
+	int64_t id;
+	enum store_repl_status status;
+	int64_t next_ns;
+	const char *error;
+};
+
+/* store_repl_done() for @n deliveries in one transaction. */
+int store_repl_done_many(struct store *st,
+			 const struct store_repl_outcome *o, size_t n);
+
 /* Make the leased deliveries of processes that no longer run due again
  * (after a crash).  *@n (may be NULL) gets how many. */
 int store_repl_release_dead(struct store *st, size_t *n);
@@ -518,6 +535,110 @@ int store_repl_stats(struct store *st, const char *bucket,
 int store_version_xattrs(struct store *st, const char *bucket,
 			 const char *key, const char *version_id,
 			 struct store_xattr **out, size_t *n);
+
+/* ---- Batch replication jobs ----------------------------------------- */
+
+/*
+ * A batch job replicates on demand what live replication did not send:
+ * versions written before a rule existed, FAILED ones, versions already
+ * COMPLETED to one destination for a newly added one, and replicas (which
+ * a job, unlike live replication, may send on).  Its manifest (which
+ * versions, to which destinations) is fixed when it is created: one queue
+ * row per item, with the job's ID, delivered by the same workers with the
+ * same order per key and the same retries as live replication; items that
+ * cannot be sent (a missing key, a bad manifest row, a version already at
+ * its destination) are kept as notes for the report.
+ */
+
+/* Bits of store_job_spec.status_mask: 1 << an enum store_repl_status. */
+#define STORE_JOB_NONE (1u << STORE_REPL_NONE)
+#define STORE_JOB_FAILED (1u << STORE_REPL_FAILED)
+#define STORE_JOB_COMPLETED (1u << STORE_REPL_COMPLETED)
+#define STORE_JOB_REPLICA (1u << STORE_REPL_REPLICA)
+
+struct store_job_spec {
+	const char *bucket;
+	const char *rule_id;	/* only this rule's destination; NULL: the
+				 * enabled rules of the bucket, as live */
+	const char *dest;	/* instead of rules: this destination, for
+				 * every key, delete markers included */
+	unsigned status_mask;	/* versions whose overall status is one of
+				 * these (STORE_JOB_*); 0: NONE | FAILED */
+	const char *prefix;	/* keys starting with it; NULL: all */
+	int64_t created_before_ns;	/* versions written before; 0: all */
+	const char *report;	/* the report's path, or NULL */
+	const char *description;	/* shown by `batch list` */
+};
+
+/* One row of a manifest (bucket,key,version-id), or a row that could not
+ * be read (@error set: it is only reported). */
+struct store_job_row {
+	const char *bucket;
+	const char *key;
+	const char *version_id;
+	const char *error;
+};
+
+enum store_job_state {
+	STORE_JOB_ACTIVE = 0,
+	STORE_JOB_COMPLETE = 1,
+	STORE_JOB_CANCELLED = 2,
+};
+
+/*
+ * Create a job from @spec: over the versions of the bucket that match its
+ * filters (all versions of each key, oldest first), or over @rows when
+ * @rows is not NULL (then the filters other than the destination are not
+ * used).  Its ID goes to *@id.  -ENOENT for a missing bucket, -EINVAL
+ * (logged) when the bucket has no rule to go by and no destination is
+ * given.
+ */
+int store_job_create(struct store *st, const struct store_job_spec *spec,
+		     const struct store_job_row *rows, size_t nrows,
+		     int64_t *id);
+
+struct store_job_info {
+	int64_t id;
+	char bucket[64];
+	char description[512];
+	char report[4096];	/* "" when none */
+	enum store_job_state state;
+	int64_t created_ns;
+	int64_t done_ns;	/* 0 while active */
+	uint64_t items;		/* deliveries, plus notes */
+	uint64_t pending;
+	uint64_t completed;
+	uint64_t failed;	/* failed deliveries and failed notes */
+	uint64_t skipped;	/* notes of items already at their
+				 * destination or queued */
+	uint64_t bytes;		/* of all deliveries */
+	uint64_t bytes_done;	/* of those completed */
+};
+
+/* Fill @out with job @id; -ENOENT if there is none. */
+int store_job_get(struct store *st, int64_t id, struct store_job_info *out);
+
+/* Call @cb for each job, oldest first. */
+typedef int (*store_job_cb)(void *arg, const struct store_job_info *job);
+int store_job_list(struct store *st, store_job_cb cb, void *arg);
+
+/* Cancel job @id: its pending deliveries are dropped (one under way
+ * finishes). */
+int store_job_cancel(struct store *st, int64_t id);
+
+/* Mark job @id COMPLETE when nothing of it is pending any more: 1 when
+ * this call did it, 0 otherwise (still pending, or already done). */
+int store_job_finish(struct store *st, int64_t id);
+
+/* Call @cb for each item of job @id, for its report: @outcome is
+ * "COMPLETED", "FAILED", "PENDING", "SKIPPED" or "CANCELLED", @error a
+ * sentence or NULL. */
+typedef int (*store_job_item_cb)(void *arg, const char *bucket,
+				 const char *key, const char *version_id,
+				 const char *dest, const char *outcome,
+				 const char *error);
+int store_job_items(struct store *st, int64_t id, store_job_item_cb cb,
+		    void *arg);
 
 /* ---- Reading -------------------------------------------------------- */
 

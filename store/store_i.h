@@ -79,6 +79,7 @@ struct conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST_COUNT];	/* prepared on first use */
 	int64_t last_data_version;	/* for store_generation() */
+	int writing;		/* holds st->write_lock (tx_begin()) */
 	struct conn *next;		/* protected by store->conns_lock */
 	struct conn *prev;		/* protected by store->conns_lock */
 	struct store *st;
@@ -90,6 +91,9 @@ struct store {
 	int lock_fd;		/* DIR/lock, flock()ed for our life */
 	pthread_key_t key;	/* this thread's struct conn */
 	pthread_mutex_t conns_lock;
+	pthread_mutex_t write_lock;	/* held by this process's writing
+					 * transaction, from tx_begin() to
+					 * tx_commit() or tx_rollback() */
 	struct conn *conns;	/* protected by conns_lock */
 	atomic_uint_fast64_t generation;	/* see store_generation() */
 	atomic_uint_fast64_t trash_seq;		/* unique trash names */
@@ -166,10 +170,39 @@ void ver_row_read(sqlite3_stmt *s, int col, struct store_obj *o,
 
 /* ---- repl.c --------------------------------------------------------- */
 
+/* A replication target as routing needs it (all malloc()ed; freed by
+ * repl_targets_free()). */
+struct route_tgt {
+	char *rule;
+	char *prefix;
+	char *tags;	/* "key=value" lines, or NULL */
+	char *dest;
+	int dm;		/* takes delete markers */
+};
+
+/* The targets of bucket @bid, highest priority first, only those of rule
+ * @rule when it is not NULL, into a malloc()ed array. */
+int repl_targets_load(struct conn *c, int64_t bid, const char *rule,
+		      struct route_tgt **out, size_t *n);
+void repl_targets_free(struct route_tgt *t, size_t n);
+
+/* Call @cb for the target that sends version row @vid (of @key, kind
+ * @kind) to each destination, with S3's rules (see store.h). */
+typedef int (*repl_route_cb)(void *arg, const struct route_tgt *t);
+int repl_route(struct conn *c, const struct route_tgt *t, size_t n,
+	       const char *key, int64_t vid, enum store_kind kind,
+	       repl_route_cb cb, void *arg);
+
+/* Insert one queue row: version row @vid of object @oid to @t's
+ * destination, for batch job @job (0: live). */
+int repl_queue_insert(struct conn *c, int64_t oid, int64_t vid,
+		      const struct route_tgt *t, int64_t job);
+
 /*
  * Within the write transaction that wrote version row @vid (kind @kind) of
  * object @oid, key @key, in bucket @b: queue it for every destination the
  * bucket's targets send it to.  Does nothing for a bucket without targets.
+ * Returns how many deliveries it queued, or a negative errno.
  */
 int repl_enqueue(struct conn *c, const struct bucket_row *b, const char *key,
 		 int64_t oid, int64_t vid, enum store_kind kind);

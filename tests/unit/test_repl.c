@@ -9,6 +9,7 @@
 #include "store/store.h"
 #include "tests/unit/helpers.h"
 
+#include <limits.h>
 #include <sys/wait.h>
 
 static char dir[64];
@@ -432,4 +433,37 @@ Test(repl, configuration_round_trip_and_removal)
 	cr_assert_eq(n, 0);
 	cr_assert_eq(store_repl_config_set(st, "nobucket", "{}", NULL, NULL,
 					   0), -ENOENT);
+}
+
+Test(repl, a_replica_of_a_blob_on_the_same_disk_is_a_hard_link)
+{
+	struct store_replica r = { .kind = STORE_FILE, .version_id = "vlink",
+				   .fd_is_blob = 1 };
+	char path[128], mine[PATH_MAX], theirs[PATH_MAX], buf[64];
+	struct store *other = NULL;
+	struct store_obj o;
+	struct stat a, b;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/other", dir);
+	cr_assert_eq(store_open(path, STORE_CREATE, &other), 0);
+	bucket_new(other, "src", STORE_ENABLED);
+	cr_assert_eq(put_str(other, "src", "k", "shared content", NULL), 0);
+	cr_assert_eq(store_lookup(other, "src", "k", &o), 0);
+	cr_assert_eq(store_blob_open(other, o.sha256, &fd), 0);
+	r.fd = fd;
+	r.sha256 = o.sha256;
+	r.meta = o.meta;
+	cr_assert_eq(store_put_replica(st, "src", "k", &r), 0);
+	close(fd);
+	store_blob_path(st, o.sha256, mine, sizeof(mine));
+	store_blob_path(other, o.sha256, theirs, sizeof(theirs));
+	cr_assert_eq(stat(mine, &a), 0);
+	cr_assert_eq(stat(theirs, &b), 0);
+	cr_assert_eq(a.st_ino, b.st_ino, "one inode, two names");
+	read_cur(st, "src", "k", buf, sizeof(buf));
+	cr_assert_str_eq(buf, "shared content");
+	cr_assert_eq(store_lookup(st, "src", "k", &o), 0);
+	cr_assert_eq(o.size, strlen("shared content"));
+	store_close(other);
 }

@@ -1,0 +1,604 @@
+/*
+ * job.c - batch replication jobs, the catalog side.
+ *
+ * Design.  A job is created in one write transaction that fixes its
+ * manifest: every version it covers is routed to its destinations as live
+ * replication would route it (repl_route()), and each delivery becomes a
+ * queue row carrying the job's ID.  From then on the job is nothing but
+ * those rows: the same workers deliver them, in the same order per key,
+ * with the same leases, retries and FAILED state, so a job survives a
+ * kill -9 as the queue does, and a delivery that finished before the
+ * crash is not made again.  What a job cannot send is written as a note
+ * in the same transaction: a manifest row that names no version, or a
+ * version already at (or already queued for) a destination, so that it is
+ * sent once.
+ *
+ *   create (ACTIVE) --last row done: store_job_finish()--> COMPLETE
+ *          |
+ *          +--store_job_cancel(): pending rows dropped----> CANCELLED
+ *
+ * A job's progress and report are read from its rows and notes.
+ */
+#include "store/store.h"
+#include "store/store_i.h"
+#include "store/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int prep(struct conn *c, const char *sql, sqlite3_stmt **s)
+{
+	int rc = sqlite3_prepare_v2(c->db, sql, -1, s, NULL);
+
+	if (rc != SQLITE_OK) {
+		*s = NULL;
+		return db_err(c, rc, "prepare");
+	}
+	return 0;
+}
+
+/* What a job being created needs at hand. */
+struct job_ctx {
+	struct conn *c;
+	int64_t job;
+	sqlite3_stmt *existing;	/* status of (version, dest) rows */
+	sqlite3_stmt *drop;	/* delete a FAILED row being replaced */
+	sqlite3_stmt *note;
+	const char *bucket;
+	const char *key;
+	const char *vid;
+	int64_t oid, ver;
+	uint64_t queued;
+};
+
+static int note(struct job_ctx *j, const char *dest, const char *outcome,
+		const char *error)
+{
+	sqlite3_stmt *s = j->note;
+	int err;
+
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, j->job);
+	bind_text(s, 2, j->bucket, -1);
+	if (j->key)
+		bind_text(s, 3, j->key, -1);
+	else
+		sqlite3_bind_null(s, 3);
+	if (j->vid)
+		bind_text(s, 4, j->vid, -1);
+	else
+		sqlite3_bind_null(s, 4);
+	if (dest)
+		bind_text(s, 5, dest, -1);
+	else
+		sqlite3_bind_null(s, 5);
+	bind_text(s, 6, outcome, -1);
+	if (error)
+		bind_text(s, 7, error, -1);
+	else
+		sqlite3_bind_null(s, 7);
+	err = stmt_step(j->c, s, "job note");
+	return err < 0 ? err : 0;
+}
+
+/* Route target @t's delivery of the current version into the job. */
+static int job_item(void *arg, const struct route_tgt *t)
+{
+	struct job_ctx *j = arg;
+	int err, status = -1;
+	int64_t old = 0;
+
+	sqlite3_reset(j->existing);
+	sqlite3_bind_int64(j->existing, 1, j->ver);
+	bind_text(j->existing, 2, t->dest, -1);
+	while ((err = stmt_step(j->c, j->existing, "existing delivery")) == 1)
+		if (status != STORE_REPL_PENDING &&
+		    status != STORE_REPL_COMPLETED) {
+			status = sqlite3_column_int(j->existing, 0);
+			old = sqlite3_column_int64(j->existing, 1);
+		}
+	if (err < 0)
+		return err;
+	if (status == STORE_REPL_PENDING)
+		return note(j, t->dest, "SKIPPED",
+			    "already queued for this destination");
+	if (status == STORE_REPL_COMPLETED)
+		return note(j, t->dest, "SKIPPED",
+			    "already at this destination");
+	if (status == STORE_REPL_FAILED) {
+		/* This delivery replaces the one that failed, as the
+		 * version's status at that destination. */
+		sqlite3_reset(j->drop);
+		sqlite3_bind_int64(j->drop, 1, old);
+		err = stmt_step(j->c, j->drop, "replace failed delivery");
+		if (err < 0)
+			return err;
+	}
+	err = repl_queue_insert(j->c, j->oid, j->ver, t, j->job);
+	if (!err)
+		j->queued++;
+	return err;
+}
+
+/* The overall status of version row @ver (see
+ * store_repl_version_status()). */
+static int overall(struct conn *c, sqlite3_stmt *s, int64_t ver, int replica)
+{
+	int err, any = 0, failed = 0, pending = 0, st;
+
+	if (replica)
+		return STORE_REPL_REPLICA;
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, ver);
+	while ((err = stmt_step(c, s, "version status")) == 1) {
+		st = sqlite3_column_int(s, 0);
+		any = 1;
+		failed |= st == STORE_REPL_FAILED;
+		pending |= st == STORE_REPL_PENDING;
+	}
+	if (err < 0)
+		return err;
+	if (!any)
+		return STORE_REPL_NONE;
+	return failed ? STORE_REPL_FAILED :
+	       pending ? STORE_REPL_PENDING : STORE_REPL_COMPLETED;
+}
+
+int store_job_create(struct store *st, const struct store_job_spec *spec,
+		     const struct store_job_row *rows, size_t nrows,
+		     int64_t *id)
+{
+	struct job_ctx j = { 0 };
+	struct route_tgt *t = NULL, adhoc = { 0 };
+	sqlite3_stmt *s = NULL, *vs = NULL, *one = NULL;
+	unsigned mask = spec->status_mask ? spec->status_mask
+					  : STORE_JOB_NONE | STORE_JOB_FAILED;
+	const char *prefix = spec->prefix ? spec->prefix : "";
+	char hi[STORE_KEY_MAX + 2];
+	struct bucket_row b;
+	size_t nt = 0, i, plen = strlen(prefix);
+	int err;
+
+	*id = 0;
+	err = conn_get(st, &j.c);
+	if (err)
+		return err;
+	err = tx_begin(j.c);
+	if (err)
+		return err;
+	err = bucket_row_get(j.c, spec->bucket, &b);
+	if (err)
+		goto out;
+	if (spec->dest) {
+		adhoc.rule = (char *)(spec->rule_id ? spec->rule_id : "batch");
+		adhoc.prefix = (char *)"";
+		adhoc.dest = (char *)spec->dest;
+		adhoc.dm = 1;
+		t = &adhoc;
+		nt = 1;
+	} else {
+		err = repl_targets_load(j.c, b.id, spec->rule_id, &t, &nt);
+		if (err)
+			goto out;
+		if (!nt) {
+			log_err("batch: bucket %s has no enabled rule%s%s to "
+				"go by; give a destination", spec->bucket,
+				spec->rule_id ? " " : "",
+				spec->rule_id ? spec->rule_id : "");
+			err = -EINVAL;
+			goto out;
+		}
+	}
+	err = prep(j.c, "INSERT INTO repl_jobs(bucket, description, report, "
+			"created_ns) VALUES (?, ?, ?, ?)", &s);
+	if (err)
+		goto out;
+	bind_text(s, 1, spec->bucket, -1);
+	if (spec->description)
+		bind_text(s, 2, spec->description, -1);
+	if (spec->report)
+		bind_text(s, 3, spec->report, -1);
+	sqlite3_bind_int64(s, 4, now_ns());
+	err = stmt_step(j.c, s, "create job");
+	sqlite3_finalize(s);
+	s = NULL;
+	if (err < 0)
+		goto out;
+	j.job = sqlite3_last_insert_rowid(j.c->db);
+	j.bucket = spec->bucket;
+	err = prep(j.c, "SELECT status, id FROM repl_queue "
+			"WHERE version = ? AND dest = ? ORDER BY id DESC",
+		   &j.existing);
+	if (!err)
+		err = prep(j.c, "DELETE FROM repl_queue WHERE id = ?", &j.drop);
+	if (!err)
+		err = prep(j.c, "INSERT INTO repl_job_notes(job, bucket, key, "
+				"vid, dest, outcome, error) "
+				"VALUES (?, ?, ?, ?, ?, ?, ?)", &j.note);
+	if (!err)
+		err = prep(j.c, "SELECT status FROM repl_queue "
+				"WHERE version = ?", &vs);
+	if (err)
+		goto out;
+
+	if (rows) {
+		err = prep(j.c, "SELECT o.id, v.id, v.kind FROM objects AS o "
+				"JOIN versions AS v ON v.object = o.id "
+				"WHERE o.bucket = ? AND o.key = ? "
+				"AND v.vid = ?", &one);
+		for (i = 0; !err && i < nrows; i++) {
+			const struct store_job_row *r = &rows[i];
+
+			j.key = r->key;
+			j.vid = r->version_id;
+			if (r->error) {
+				err = note(&j, NULL, "FAILED", r->error);
+				continue;
+			}
+			if (strcmp(r->bucket, spec->bucket)) {
+				err = note(&j, NULL, "FAILED",
+					   "not the job's bucket");
+				continue;
+			}
+			sqlite3_reset(one);
+			sqlite3_bind_int64(one, 1, b.id);
+			bind_text(one, 2, r->key, -1);
+			bind_text(one, 3, r->version_id, -1);
+			err = stmt_step(j.c, one, "manifest row");
+			if (err == 0) {
+				err = note(&j, NULL, "FAILED",
+					   "NoSuchVersion: no such key and "
+					   "version ID in the bucket");
+				continue;
+			}
+			if (err < 0)
+				break;
+			j.oid = sqlite3_column_int64(one, 0);
+			j.ver = sqlite3_column_int64(one, 1);
+			err = repl_route(j.c, t, nt, r->key, j.ver,
+					 sqlite3_column_int(one, 2), job_item,
+					 &j);
+		}
+		goto done;
+	}
+
+	/* From the catalog: every version of every key under the prefix,
+	 * oldest first per key. */
+	if (plen > STORE_KEY_MAX) {
+		err = -ENAMETOOLONG;
+		goto out;
+	}
+	memcpy(hi, prefix, plen + 1);
+	err = prep(j.c, "SELECT o.id, o.key, v.id, v.kind, v.replica, v.vid "
+			"FROM objects AS o JOIN versions AS v "
+			"ON v.object = o.id "
+			"WHERE o.bucket = ?1 AND o.key >= ?2 "
+			"AND (?3 = 0 OR v.created_ns < ?3) "
+			"ORDER BY o.key, v.id", &s);
+	if (err)
+		goto out;
+	sqlite3_bind_int64(s, 1, b.id);
+	bind_text(s, 2, prefix, -1);
+	sqlite3_bind_int64(s, 3, spec->created_before_ns);
+	while ((err = stmt_step(j.c, s, "job versions")) == 1) {
+		const char *key = (const char *)sqlite3_column_text(s, 1);
+		int kind = sqlite3_column_int(s, 3), o;
+
+		if (strncmp(key, prefix, plen))
+			break;	/* past the prefix: keys are in order */
+		j.oid = sqlite3_column_int64(s, 0);
+		j.ver = sqlite3_column_int64(s, 2);
+		j.key = key;
+		j.vid = (const char *)sqlite3_column_text(s, 5);
+		o = overall(j.c, vs, j.ver, sqlite3_column_int(s, 4));
+		if (o < 0) {
+			err = o;
+			break;
+		}
+		/* A version on its way (PENDING) is not taken again. */
+		if (o == STORE_REPL_PENDING || !(mask & (1u << o)))
+			continue;
+		err = repl_route(j.c, t, nt, key, j.ver, kind, job_item, &j);
+		if (err)
+			break;
+	}
+done:
+	if (err > 0)
+		err = 0;
+	if (!err && !j.queued) {
+		/* Nothing to deliver: complete at once. */
+		sqlite3_finalize(s);
+		err = prep(j.c, "UPDATE repl_jobs SET state = 1, done_ns = ? "
+				"WHERE id = ?", &s);
+		if (!err) {
+			sqlite3_bind_int64(s, 1, now_ns());
+			sqlite3_bind_int64(s, 2, j.job);
+			err = stmt_step(j.c, s, "complete job");
+			if (err > 0)
+				err = 0;
+		}
+	}
+	if (!err) {
+		*id = j.job;
+		log_info("batch: job %lld on %s: %llu deliveries queued",
+			 (long long)j.job, spec->bucket,
+			 (unsigned long long)j.queued);
+	}
+out:
+	sqlite3_finalize(s);
+	sqlite3_finalize(vs);
+	sqlite3_finalize(one);
+	sqlite3_finalize(j.existing);
+	sqlite3_finalize(j.drop);
+	sqlite3_finalize(j.note);
+	if (t != &adhoc)
+		repl_targets_free(t, nt);
+	if (!err)
+		err = tx_commit(st, j.c);
+	if (err) {
+		tx_rollback(j.c);
+		*id = 0;
+	}
+	return err;
+}
+
+/* Fill @o from the row of repl_jobs read by @s at column 0 (id, bucket,
+ * description, report, state, created_ns, done_ns), then count. */
+static int job_fill(struct conn *c, sqlite3_stmt *s, struct store_job_info *o)
+{
+	sqlite3_stmt *q;
+	const unsigned char *t;
+	int err;
+
+	memset(o, 0, sizeof(*o));
+	o->id = sqlite3_column_int64(s, 0);
+	t = sqlite3_column_text(s, 1);
+	snprintf(o->bucket, sizeof(o->bucket), "%s", t ? (const char *)t : "");
+	t = sqlite3_column_text(s, 2);
+	snprintf(o->description, sizeof(o->description), "%s",
+		 t ? (const char *)t : "");
+	t = sqlite3_column_text(s, 3);
+	snprintf(o->report, sizeof(o->report), "%s", t ? (const char *)t : "");
+	o->state = sqlite3_column_int(s, 4);
+	o->created_ns = sqlite3_column_int64(s, 5);
+	o->done_ns = sqlite3_column_int64(s, 6);
+
+	err = prep(c, "SELECT q.status, count(*), sum(v.size) "
+		      "FROM repl_queue AS q INDEXED BY repl_queue_job "
+		      "JOIN versions AS v ON v.id = q.version "
+		      "WHERE q.job = ? AND q.job != 0 GROUP BY q.status", &q);
+	if (err)
+		return err;
+	sqlite3_bind_int64(q, 1, o->id);
+	while ((err = stmt_step(c, q, "job progress")) == 1) {
+		uint64_t n = sqlite3_column_int64(q, 1);
+		uint64_t bytes = sqlite3_column_int64(q, 2);
+
+		o->items += n;
+		o->bytes += bytes;
+		switch (sqlite3_column_int(q, 0)) {
+		case STORE_REPL_PENDING:
+			o->pending += n;
+			break;
+		case STORE_REPL_COMPLETED:
+			o->completed += n;
+			o->bytes_done += bytes;
+			break;
+		default:
+			o->failed += n;
+			break;
+		}
+	}
+	sqlite3_finalize(q);
+	if (err < 0)
+		return err;
+	err = prep(c, "SELECT outcome, count(*) FROM repl_job_notes "
+		      "WHERE job = ? GROUP BY outcome", &q);
+	if (err)
+		return err;
+	sqlite3_bind_int64(q, 1, o->id);
+	while ((err = stmt_step(c, q, "job notes")) == 1) {
+		uint64_t n = sqlite3_column_int64(q, 1);
+
+		o->items += n;
+		if (!strcmp((const char *)sqlite3_column_text(q, 0), "SKIPPED"))
+			o->skipped += n;
+		else
+			o->failed += n;
+	}
+	sqlite3_finalize(q);
+	return err < 0 ? err : 0;
+}
+
+#define JOB_COLS "id, bucket, description, report, state, created_ns, done_ns"
+
+int store_job_get(struct store *st, int64_t id, struct store_job_info *out)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	int err;
+
+	err = conn_get(st, &c);
+	if (!err)
+		err = prep(c, "SELECT " JOB_COLS " FROM repl_jobs WHERE id = ?",
+			   &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, id);
+	err = stmt_step(c, s, "read job");
+	if (err == 1)
+		err = job_fill(c, s, out);
+	else if (err == 0)
+		err = -ENOENT;
+	sqlite3_finalize(s);
+	return err;
+}
+
+int store_job_list(struct store *st, store_job_cb cb, void *arg)
+{
+	struct store_job_info info;
+	sqlite3_stmt *s;
+	struct conn *c;
+	int err;
+
+	err = conn_get(st, &c);
+	if (!err)
+		err = prep(c, "SELECT " JOB_COLS " FROM repl_jobs ORDER BY id",
+			   &s);
+	if (err)
+		return err;
+	while ((err = stmt_step(c, s, "list jobs")) == 1) {
+		err = job_fill(c, s, &info);
+		if (!err)
+			err = cb(arg, &info);
+		if (err)
+			break;
+	}
+	sqlite3_finalize(s);
+	return err < 0 ? err : err;
+}
+
+/* Run @sql (binding @id to ?1) in a write transaction: the number of rows
+ * it changed, or a negative errno. */
+static int job_write(struct store *st, const char *sql, int64_t id)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	int err, n;
+
+	err = conn_get(st, &c);
+	if (!err)
+		err = prep(c, sql, &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, now_ns());
+	err = stmt_step(c, s, "update job");
+	n = sqlite3_changes(c->db);
+	sqlite3_finalize(s);
+	return err < 0 ? err : n;
+}
+
+int store_job_cancel(struct store *st, int64_t id)
+{
+	struct conn *c;
+	int err, n;
+
+	err = conn_get(st, &c);
+	if (!err)
+		err = tx_begin(c);
+	if (err)
+		return err;
+	n = job_write(st, "UPDATE repl_jobs SET state = 2, done_ns = ?2 "
+			  "WHERE id = ?1 AND state = 0", id);
+	if (n == 0) {
+		tx_rollback(c);
+		return store_job_get(st, id, &(struct store_job_info){ 0 }) ==
+				       -ENOENT
+			       ? -ENOENT
+			       : -EALREADY;
+	}
+	if (n > 0)
+		n = job_write(st, "DELETE FROM repl_queue "
+				  "WHERE job = ?1 AND status = 0 "
+				  "AND ?2 IS NOT NULL", id);
+	if (n < 0) {
+		tx_rollback(c);
+		return n;
+	}
+	return tx_commit(st, c);
+}
+
+int store_job_finish(struct store *st, int64_t id)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	int err, n;
+
+	/* Most calls find deliveries still pending: a read says so without
+	 * taking the write lock. */
+	err = conn_get(st, &c);
+	if (!err)
+		err = prep(c, "SELECT 1 FROM repl_queue "
+			      "INDEXED BY repl_queue_job "
+			      "WHERE job = ? AND job != 0 AND status = 0 "
+			      "LIMIT 1", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, id);
+	err = stmt_step(c, s, "job pending");
+	sqlite3_finalize(s);
+	if (err)
+		return err < 0 ? err : 0;
+	err = tx_begin(c);
+	if (err)
+		return err;
+	n = job_write(st, "UPDATE repl_jobs SET state = 1, done_ns = ?2 "
+			  "WHERE id = ?1 AND state = 0 AND NOT EXISTS "
+			  "(SELECT 1 FROM repl_queue "
+			  "INDEXED BY repl_queue_job "
+			  "WHERE job = ?1 AND job != 0 AND status = 0)", id);
+	if (n < 0) {
+		tx_rollback(c);
+		return n;
+	}
+	err = tx_commit(st, c);
+	return err ? err : n > 0;
+}
+
+int store_job_items(struct store *st, int64_t id, store_job_item_cb cb,
+		    void *arg)
+{
+	static const char *const outcome[] = { "PENDING", "COMPLETED",
+					       "FAILED" };
+	sqlite3_stmt *s = NULL;
+	struct conn *c;
+	int err;
+
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	err = prep(c, "SELECT b.name, o.key, v.vid, q.dest, q.status, "
+		      "q.error FROM repl_queue AS q INDEXED BY repl_queue_job "
+		      "JOIN versions AS v ON v.id = q.version "
+		      "JOIN objects AS o ON o.id = q.object "
+		      "JOIN buckets AS b ON b.id = o.bucket "
+		      "WHERE q.job = ? AND q.job != 0 ORDER BY q.id", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, id);
+	while ((err = stmt_step(c, s, "job items")) == 1) {
+		int status = sqlite3_column_int(s, 4);
+
+		err = cb(arg, (const char *)sqlite3_column_text(s, 0),
+			 (const char *)sqlite3_column_text(s, 1),
+			 (const char *)sqlite3_column_text(s, 2),
+			 (const char *)sqlite3_column_text(s, 3),
+			 status >= 0 && status <= 2 ? outcome[status] : "?",
+			 (const char *)sqlite3_column_text(s, 5));
+		if (err)
+			break;
+	}
+	sqlite3_finalize(s);
+	if (err)
+		return err < 0 ? err : err;
+	err = prep(c, "SELECT bucket, key, vid, dest, outcome, error "
+		      "FROM repl_job_notes WHERE job = ? ORDER BY id", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, id);
+	while ((err = stmt_step(c, s, "job notes")) == 1) {
+		err = cb(arg, (const char *)sqlite3_column_text(s, 0),
+			 (const char *)sqlite3_column_text(s, 1),
+			 (const char *)sqlite3_column_text(s, 2),
+			 (const char *)sqlite3_column_text(s, 3),
+			 (const char *)sqlite3_column_text(s, 4),
+			 (const char *)sqlite3_column_text(s, 5));
+		if (err)
+			break;
+	}
+	sqlite3_finalize(s);
+	return err;
+}

@@ -1,0 +1,237 @@
+/*
+ * test_batch.c - unit tests of batch replication's catalog side and its
+ * manifests: which versions a job takes by status, prefix and time,
+ * manifest rows that name nothing, completion, cancel, and the CSV
+ * manifest reader (quotes, URL-encoded keys, bad rows kept with their
+ * line).
+ */
+#include "replicator/batch.h"
+#include "store/store.h"
+#include "tests/unit/helpers.h"
+
+static char dir[64];
+static struct store *st;
+
+static void setup(void)
+{
+	tmp_dir(dir);
+	st = store_new(dir);
+	bucket_new(st, "src", STORE_ENABLED);
+}
+
+static void teardown(void)
+{
+	store_close(st);
+	st = NULL;
+	rm_rf(dir);
+}
+
+TestSuite(batch, .init = setup, .fini = teardown, .timeout = 60);
+
+static struct store_job_info job(int64_t id)
+{
+	struct store_job_info j;
+
+	cr_assert_eq(store_job_get(st, id, &j), 0);
+	return j;
+}
+
+/* Claim and complete every due delivery; returns how many. */
+static size_t deliver_all(void)
+{
+	struct store_repl_task t[8];
+	size_t n, total = 0, i;
+
+	do {
+		cr_assert_eq(store_repl_claim(st, 8, 3600000000000LL, t, &n),
+			     0);
+		for (i = 0; i < n; i++)
+			cr_assert_eq(store_repl_done(st, t[i].id,
+						     STORE_REPL_COMPLETED, 0,
+						     NULL),
+				     0);
+		total += n;
+	} while (n);
+	return total;
+}
+
+Test(batch, existing_versions_by_status_prefix_and_order)
+{
+	struct store_job_spec spec = { .bucket = "src",
+				       .dest = "dir:///backup" };
+	struct store_repl_task t[8];
+	char v[3][STORE_VID_MAX + 1];
+	int64_t id;
+	size_t n;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(put_str(st, "src", "a/k", i ? "x" : "y", v[i]), 0);
+	cr_assert_eq(put_str(st, "src", "b/other", "z", NULL), 0);
+	spec.prefix = "a/";
+	cr_assert_eq(store_job_create(st, &spec, NULL, 0, &id), 0);
+	cr_assert_eq(job(id).items, 3);
+	cr_assert_eq(job(id).state, STORE_JOB_ACTIVE);
+	/* Oldest first, one at a time per key. */
+	for (i = 0; i < 3; i++) {
+		cr_assert_eq(store_repl_claim(st, 8, 3600000000000LL, t, &n),
+			     0);
+		cr_assert_eq(n, 1);
+		cr_assert_str_eq(t[0].obj.version_id, v[i]);
+		cr_assert_eq(t[0].job, id);
+		cr_assert_eq(store_job_finish(st, id), 0, "not done yet");
+		store_repl_done(st, t[0].id, STORE_REPL_COMPLETED, 0, NULL);
+	}
+	cr_assert_eq(store_job_finish(st, id), 1);
+	cr_assert_eq(store_job_finish(st, id), 0, "only once");
+	cr_assert_eq(job(id).state, STORE_JOB_COMPLETE);
+	cr_assert_eq(job(id).completed, 3);
+
+	/* NONE no longer matches them: a second job covers only b/. */
+	spec.prefix = NULL;
+	cr_assert_eq(store_job_create(st, &spec, NULL, 0, &id), 0);
+	cr_assert_eq(job(id).items, 1, "b/other only");
+	cr_assert_eq(job(id).skipped, 0);
+	/* ...and with COMPLETED too, the three are SKIPPED: already there. */
+	deliver_all();
+	spec.status_mask = STORE_JOB_NONE | STORE_JOB_COMPLETED;
+	cr_assert_eq(store_job_create(st, &spec, NULL, 0, &id), 0);
+	cr_assert_eq(job(id).skipped, 4);
+	cr_assert_eq(job(id).state, STORE_JOB_COMPLETE, "nothing to send");
+}
+
+Test(batch, manifest_rows_that_name_nothing_are_reported)
+{
+	struct store_job_spec spec = { .bucket = "src",
+				       .dest = "dir:///backup" };
+	char vid[STORE_VID_MAX + 1];
+	struct store_job_row rows[4] = {
+		{ "src", "k", vid, NULL },
+		{ "src", "missing", "0000", NULL },
+		{ "other", "k", vid, NULL },
+		{ NULL, NULL, NULL, "manifest line 4: not a CSV row" },
+	};
+	int64_t id;
+
+	cr_assert_eq(put_str(st, "src", "k", "data", vid), 0);
+	cr_assert_eq(store_job_create(st, &spec, rows, 4, &id), 0);
+	cr_assert_eq(job(id).items, 4);
+	cr_assert_eq(job(id).failed, 3);
+	cr_assert_eq(job(id).pending, 1);
+	cr_assert_eq(deliver_all(), 1);
+}
+
+Test(batch, without_rules_or_destination_is_refused)
+{
+	struct store_job_spec spec = { .bucket = "src" };
+	int64_t id;
+
+	cr_assert_eq(store_job_create(st, &spec, NULL, 0, &id), -EINVAL);
+	spec.bucket = "nope";
+	spec.dest = "dir:///x";
+	cr_assert_eq(store_job_create(st, &spec, NULL, 0, &id), -ENOENT);
+}
+
+Test(batch, cancel_drops_what_is_pending)
+{
+	struct store_job_spec spec = { .bucket = "src",
+				       .dest = "dir:///backup" };
+	int64_t id;
+
+	cr_assert_eq(put_str(st, "src", "a", "1", NULL), 0);
+	cr_assert_eq(put_str(st, "src", "b", "2", NULL), 0);
+	cr_assert_eq(store_job_create(st, &spec, NULL, 0, &id), 0);
+	cr_assert_eq(store_job_cancel(st, id), 0);
+	cr_assert_eq(job(id).state, STORE_JOB_CANCELLED);
+	cr_assert_eq(job(id).pending, 0);
+	cr_assert_eq(deliver_all(), 0);
+	cr_assert_eq(store_job_cancel(st, id), -EALREADY);
+	cr_assert_eq(store_job_cancel(st, 999), -ENOENT);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+Test(batch, manifest_csv)
+{
+	struct store_job_row *rows;
+	char path[128], *buf;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/m.csv", dir);
+	write_file(path, "src,plain,v1\n"
+			 "src,a%20b%2Fc,v2\r\n"
+			 "\n"
+			 "\"src\",\"quoted,comma \"\"q\"\"\",v3\n"
+			 "src,\"broken\n"
+			 "src,onlykey\n"
+			 "src,bad%zz,v4\n"
+			 "src,plus+space,v5");
+	cr_assert_eq(repl_manifest_read(path, &rows, &n, &buf), 0);
+	cr_assert_eq(n, 7);
+	cr_assert_str_eq(rows[0].key, "plain");
+	cr_assert_str_eq(rows[0].version_id, "v1");
+	cr_assert_null(rows[0].error);
+	cr_assert_str_eq(rows[1].key, "a b/c");
+	cr_assert_str_eq(rows[1].version_id, "v2");
+	cr_assert_str_eq(rows[2].key, "quoted,comma \"q\"");
+	cr_assert_not_null(rows[3].error);
+	cr_assert(strstr(rows[3].error, "line 5"), "%s", rows[3].error);
+	cr_assert_not_null(rows[4].error);
+	cr_assert(strstr(rows[4].error, "line 6"), "%s", rows[4].error);
+	cr_assert_not_null(rows[5].error, "a bad %%-escape");
+	cr_assert_str_eq(rows[6].key, "plus space");
+	free(rows);
+	free(buf);
+	cr_assert_eq(repl_manifest_read("/nonexistent/m.csv", &rows, &n, &buf),
+		     -ENOENT);
+}
+
+struct report {
+	int rows;
+	int completed;
+};
+
+static int count_item(void *arg, const char *bucket, const char *key,
+		      const char *vid, const char *dest, const char *outcome,
+		      const char *error)
+{
+	struct report *r = arg;
+
+	r->rows++;
+	r->completed += !strcmp(outcome, "COMPLETED");
+	return 0;
+}
+
+Test(batch, report_lists_every_item)
+{
+	struct store_job_spec spec = { .bucket = "src",
+				       .dest = "dir:///backup" };
+	struct report r = { 0 };
+	char path[128], line[512];
+	int64_t id;
+	FILE *f;
+	int lines = 0;
+
+	cr_assert_eq(put_str(st, "src", "a,b", "1", NULL), 0);
+	cr_assert_eq(put_str(st, "src", "c", "2", NULL), 0);
+	cr_assert_eq(store_job_create(st, &spec, NULL, 0, &id), 0);
+	deliver_all();
+	cr_assert_eq(store_job_items(st, id, count_item, &r), 0);
+	cr_assert_eq(r.rows, 2);
+	cr_assert_eq(r.completed, 2);
+	snprintf(path, sizeof(path), "%s/report.csv", dir);
+	cr_assert_eq(repl_batch_report(st, id, path), 0);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f))
+		lines++;
+	fclose(f);
+	cr_assert_eq(lines, 3);
+}
