@@ -235,12 +235,18 @@ static int refresh(struct dest_s3 *ds, char *err, size_t errlen)
 			if (!stamp_eq(&now[i], &ds->stamps[i]))
 				changed = 1;
 		if (changed) {
+			/* A file caught half-written, or wrong for now:
+			 * keep the keys we have and look again later. */
 			ret = load_creds(ds, NULL, err, errlen);
 			if (!ret) {
 				memcpy(ds->stamps, now, sizeof(now));
 				log_info("%s: credentials read again (%s)",
 					 ds->url, ds->creds_source
 						  ? ds->creds_source : "none");
+			} else {
+				log_warn("%s: credentials not read again: %s",
+					 ds->url, err);
+				ret = 0;
 			}
 		}
 	}
