@@ -241,7 +241,9 @@ step "the 100 MiB file goes by multipart; radosgw of region-a restarts mid-way"
 gen_data $((100 << 20)) 42 >"$T/big"
 BIG_SHA=$(sha_of "$T/big")
 cp "$T/big" "$MNT/src/big"
-sleep 1.5	# at 6 MiB/s per part, 4 parts at once: ~4 s per upload
+# The close has committed the version and woken the workers: stop
+# region-a's radosgw at once, so that its upload (several seconds for
+# 100 MiB) is cut short whatever the machine's speed.
 "$RFS_ROOT/scripts/rgw.sh" stop-rgw "$T/rgw-a"
 sleep 2
 "$RFS_ROOT/scripts/rgw.sh" start-rgw "$T/rgw-a"
