@@ -594,9 +594,13 @@ int store_repl_mark_late(struct store *st, int64_t id)
 	return err < 0 ? err : n;
 }
 
+/* Bytes of content past which a claim takes no further delivery. */
+#define CLAIM_BATCH_BYTES (1u << 20)
+
 int store_repl_claim(struct store *st, size_t max, int64_t lease_ns,
 		     struct store_repl_task *out, size_t *n)
 {
+	uint64_t bytes = 0;
 	sqlite3_stmt *s = NULL, *u = NULL;
 	int64_t now = now_ns();
 	struct conn *c;
@@ -645,6 +649,11 @@ int store_repl_claim(struct store *st, size_t max, int64_t lease_ns,
 		struct store_repl_task *t = &out[k];
 
 		task_read(s, t);
+		/* Small deliveries go in batches; a large one alone, so that
+		 * large ones are sent in parallel by several workers. */
+		if (k && bytes + t->obj.size > CLAIM_BATCH_BYTES)
+			break;
+		bytes += t->obj.size;
 		sqlite3_reset(u);
 		sqlite3_bind_int64(u, 1, now + lease_ns);
 		sqlite3_bind_int64(u, 2, getpid());

@@ -445,7 +445,8 @@ struct store_repl_task {
 };
 
 /*
- * Claim up to @max due deliveries into @out (*@n gets how many), for
+ * Claim up to @max due deliveries (but past the first, no more than about
+ * 1 MiB of content) into @out (*@n gets how many), for
  * @lease_ns: a claimed row is not handed out again until the lease ends or
  * the claiming process is dead (store_repl_release_dead()).  Only the
  * oldest pending delivery of a key to a destination is ever due, so the
