@@ -9,9 +9,9 @@
  *   user.replicafs.size           its content length, in decimal
  *   user.replicafs.sha256         hex SHA-256 of its content
  *   user.replicafs.etag           S3's ETag for a single-part upload: the
- *                                 hex MD5 of the content in double quotes;
- *                                 computed from the blob on first use and
- *                                 kept by the store (store_version_etag())
+ *                                 hex MD5 of the content in double quotes,
+ *                                 computed from the blob when asked (and
+ *                                 kept when large: store_version_etag())
  *   user.replicafs.replication-status       its overall replication
  *                                 status, when a rule sent it anywhere
  *   user.replicafs.replication-status.URL   its status at destination URL

@@ -3,7 +3,7 @@
  * version of a key current at a time, a folder as it stood at a time; and
  * the operations on history: restore of a version as a new one, undelete,
  * removal of a delete marker, and the ETag (MD5) of a version, computed
- * once and kept in versions.md5.
+ * on demand and, for a large one, kept in versions.md5.
  *
  * Reading the past rests on two indexes:
  *
@@ -762,10 +762,19 @@ int store_delete_marker(struct store *st, const char *bucket,
 
 /* ---- ETag ----------------------------------------------------------- */
 
-/* The hex MD5 of blob @sha into @hex (33 bytes). */
-static int blob_md5(struct store *st, const char *sha, char hex[33])
+/*
+ * An ETag is kept in the catalog only for content of at least this many
+ * bytes: below it, hashing the blob again costs less than the write
+ * transaction that would keep it (which `cp -a` of a tree out of a mount,
+ * reading every listed xattr, would pay once per file).
+ */
+#define ETAG_KEEP_MIN (256 * 1024)
+
+/* The hex MD5 of blob @sha, of @size bytes, into @hex (33 bytes). */
+static int blob_md5(struct store *st, const char *sha, uint64_t size,
+		    char hex[33])
 {
-	static const size_t chunk = 1 << 20;
+	size_t chunk = size < (1 << 20) ? (size_t)size + 1 : 1 << 20;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	EVP_MD_CTX *ctx = NULL;
 	unsigned int mdlen = 0, i;
@@ -847,8 +856,8 @@ int store_version_etag(struct store *st, const char *bucket, const char *key,
 	}
 	if (strlen(md5) == 32)
 		goto out;	/* computed before */
-	err = blob_md5(st, o.sha256, md5);
-	if (err)
+	err = blob_md5(st, o.sha256, o.size, md5);
+	if (err || o.size < ETAG_KEEP_MIN)
 		goto out;
 	/* Keep it; a failure to keep it costs only its computing again. */
 	trash_init(&t);

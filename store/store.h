@@ -777,8 +777,10 @@ int store_delete_marker(struct store *st, const char *bucket,
 /*
  * The ETag S3 gives version @version_id of @key (a single-part upload):
  * the hex MD5 of its content, into @md5 (33 bytes), without quotes.
- * Computed from the blob on first use and kept in the catalog.  -ENODATA
- * for a delete marker, -ENOENT for no such version.
+ * Computed from the blob when asked; for content of 256 KiB or more it is
+ * then kept in the catalog (versions.md5), as hashing a small blob again
+ * costs less than the write that would keep it.  -ENODATA for a delete
+ * marker, -ENOENT for no such version.
  */
 int store_version_etag(struct store *st, const char *bucket, const char *key,
 		       const char *version_id, char md5[33]);

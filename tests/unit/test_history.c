@@ -594,26 +594,44 @@ Test(history, undelete_and_marker_removal)
 
 /* ---- ETag ----------------------------------------------------------- */
 
-Test(history, etag_is_md5_kept_once_computed)
+Test(history, etag_is_md5_kept_for_large_content)
 {
 	char v1[STORE_VID_MAX + 1], v2[STORE_VID_MAX + 1], m[STORE_VID_MAX + 1];
-	char md5[33];
+	char vb[STORE_VID_MAX + 1], md5[33], *big;
+	size_t bsz = 1 << 20;
 
 	bucket_new(st, "bkt", STORE_ENABLED);
 	cr_assert_eq(put_str(st, "bkt", "k", "hello", v1), 0);
 	cr_assert_eq(put_str(st, "bkt", "k", "", v2), 0);
 	cr_assert_eq(store_delete(st, "bkt", "k", m), 0);
+	big = malloc(bsz + 1);
+	cr_assert_not_null(big);
+	memset(big, 'a', bsz);
+	big[bsz] = '\0';
+	cr_assert_eq(put_str(st, "bkt", "big", big, vb), 0);
+	free(big);
 	cr_expect_eq(sql_int("SELECT count(*) FROM versions "
 			     "WHERE md5 IS NOT NULL"), 0);
+
 	cr_assert_eq(store_version_etag(st, "bkt", "k", v1, md5), 0);
 	cr_expect_str_eq(md5, "5d41402abc4b2a76b9719d911017c592");
-	cr_expect_eq(sql_int("SELECT count(*) FROM versions WHERE md5 = "
-			     "'5d41402abc4b2a76b9719d911017c592'"), 1,
-		     "kept in versions.md5");
 	cr_assert_eq(store_version_etag(st, "bkt", "k", v1, md5), 0);
 	cr_expect_str_eq(md5, "5d41402abc4b2a76b9719d911017c592");
 	cr_assert_eq(store_version_etag(st, "bkt", "k", v2, md5), 0);
 	cr_expect_str_eq(md5, "d41d8cd98f00b204e9800998ecf8427e");
+	cr_expect_eq(sql_int("SELECT count(*) FROM versions "
+			     "WHERE md5 IS NOT NULL"), 0,
+		     "small content is hashed again, not kept");
+
+	/* 1 MiB of 'a' (md5sum of it). */
+	cr_assert_eq(store_version_etag(st, "bkt", "big", vb, md5), 0);
+	cr_expect_str_eq(md5, "7202826a7791073fe2787f0c94603278");
+	cr_expect_eq(sql_int("SELECT count(*) FROM versions WHERE md5 = "
+			     "'7202826a7791073fe2787f0c94603278'"), 1,
+		     "kept in versions.md5");
+	cr_assert_eq(store_version_etag(st, "bkt", "big", vb, md5), 0);
+	cr_expect_str_eq(md5, "7202826a7791073fe2787f0c94603278");
+
 	cr_expect_eq(store_version_etag(st, "bkt", "k", m, md5), -ENODATA);
 	cr_expect_eq(store_version_etag(st, "bkt", "k", "nope", md5), -ENOENT);
 }
