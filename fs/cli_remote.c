@@ -112,8 +112,8 @@ static int cmd_add(int argc, char **argv)
 					goto bad_value;
 				r.parallel = (int)v;
 			} else {
-				fprintf(stderr, "replicafs: remote add: unknown "
-						"option %s\n", opt);
+				fprintf(stderr, "replicafs: remote add: "
+						"unknown option %s\n", opt);
 				return 2;
 			}
 		} else if (!name) {

@@ -39,7 +39,10 @@
  * Delivering a version twice leaves one copy: put() first asks (HEAD)
  * whether the current object already carries this version ID, and
  * delete_marker() whether the newest entry of the key is already a delete
- * marker.  A delete marker becomes a plain DELETE, which makes a delete
+ * marker.  A version this process sent lately, with the same attributes,
+ * is known without asking (the sent table: cp -a sets a directory's
+ * attributes after making it, and each change sends the version again).
+ * A delete marker becomes a plain DELETE, which makes a delete
  * marker in the versioned bucket; the engine calls delete_marker() only
  * where the rule says so, and never sends a delete of a version.
  *
@@ -83,6 +86,15 @@
 #define PART_TRIES 3
 /* Pages of ListMultipartUploads read by abort_stale(). */
 #define STALE_PAGES 10
+/* Slots of the table of versions sent lately (a power of two). */
+#define SENT_SLOTS 4096
+
+/* A version this process sent, with the attributes it carried. */
+struct sent {
+	char *dkey;		/* the key at the destination; NULL: empty */
+	char vid[STORE_VID_MAX + 1];
+	char mode[16], uid[16], gid[16], mtime[32];
+};
 
 struct stamp {
 	dev_t dev;
@@ -115,6 +127,10 @@ struct dest_s3 {
 				 * protected by lock */
 	char *creds_hint;	/* what to set when there are none;
 				 * protected by lock */
+
+	pthread_mutex_t sent_lock;
+	struct sent *sent;	/* SENT_SLOTS, direct-mapped by the key's
+				 * hash; protected by sent_lock */
 };
 
 static struct dest_s3 *to_s3(struct dest *d)
@@ -416,6 +432,67 @@ static void meta_hdrs_release(struct meta_hdrs *m)
 {
 	free(m->tagging);
 	m->tagging = NULL;
+}
+
+/* ---- versions sent lately ------------------------------------------ */
+
+static struct sent *sent_slot(struct dest_s3 *ds, const char *dkey)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)dkey; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return &ds->sent[h & (SENT_SLOTS - 1)];
+}
+
+/* Whether this process sent version @v of @dkey with the attributes @m,
+ * and nothing of the key since. */
+static int sent_already(struct dest_s3 *ds, const char *dkey,
+			const struct repl_version *v,
+			const struct meta_hdrs *m)
+{
+	struct sent *e;
+	int same;
+
+	pthread_mutex_lock(&ds->sent_lock);
+	e = sent_slot(ds, dkey);
+	same = e->dkey && !strcmp(e->dkey, dkey) &&
+	       !strcmp(e->vid, v->obj.version_id) &&
+	       !strcmp(e->mode, m->mode) && !strcmp(e->uid, m->uid) &&
+	       !strcmp(e->gid, m->gid) && !strcmp(e->mtime, m->mtime);
+	pthread_mutex_unlock(&ds->sent_lock);
+	return same;
+}
+
+/* Remember that @dkey now is version @v with @m (@v NULL: forget the
+ * key, after a delete).  Without memory the slot is left empty: the next
+ * delivery asks the server, as it would anyway. */
+static void sent_note(struct dest_s3 *ds, const char *dkey,
+		      const struct repl_version *v, const struct meta_hdrs *m)
+{
+	struct sent *e;
+	char *k = NULL;
+
+	if (v)
+		k = strdup(dkey);
+	pthread_mutex_lock(&ds->sent_lock);
+	e = sent_slot(ds, dkey);
+	if (v || (e->dkey && !strcmp(e->dkey, dkey))) {
+		free(e->dkey);
+		e->dkey = k;
+		k = NULL;
+		if (v && e->dkey) {
+			snprintf(e->vid, sizeof(e->vid), "%s",
+				 v->obj.version_id);
+			snprintf(e->mode, sizeof(e->mode), "%s", m->mode);
+			snprintf(e->uid, sizeof(e->uid), "%s", m->uid);
+			snprintf(e->gid, sizeof(e->gid), "%s", m->gid);
+			snprintf(e->mtime, sizeof(e->mtime), "%s", m->mtime);
+		}
+	}
+	pthread_mutex_unlock(&ds->sent_lock);
+	free(k);
 }
 
 /* What the destination holds of a key now, as HEAD tells it. */
@@ -1045,8 +1122,11 @@ static int s3_put(struct dest *d, const struct repl_version *v, char *err,
 			  strerror(-ret));
 		goto out;
 	}
-	have = already_there(ds, dkey, v, &m, dvid, sizeof(dvid), err,
-			     errlen);
+	if (sent_already(ds, dkey, v, &m))
+		have = HAVE_SAME;
+	else
+		have = already_there(ds, dkey, v, &m, dvid, sizeof(dvid), err,
+				     errlen);
 	if (have < 0) {
 		ret = have;
 	} else if (have == HAVE_SAME) {
@@ -1069,6 +1149,8 @@ static int s3_put(struct dest *d, const struct repl_version *v, char *err,
 		else if (ret == -EINVAL)
 			ret = put_single(ds, v, dkey, &m, err, errlen);
 	}
+	if (!ret)
+		sent_note(ds, dkey, v, &m);
 	meta_hdrs_release(&m);
 out:
 	free(dkey);
@@ -1127,6 +1209,8 @@ static int s3_delete_marker(struct dest *d, const struct repl_version *v,
 				  v->key, resp.version_id);
 		s3_response_release(&resp);
 	}
+	if (ret >= 0)
+		sent_note(ds, dkey, NULL, NULL);
 	free(dkey);
 	return ret;
 }
@@ -1199,10 +1283,17 @@ static int s3_check(struct dest *d, char *err, size_t errlen)
 static void s3_close(struct dest *d)
 {
 	struct dest_s3 *ds = to_s3(d);
+	size_t i;
 
 	if (!ds)
 		return;
 	s3_client_free(ds->client);
+	if (ds->sent) {
+		for (i = 0; i < SENT_SLOTS; i++)
+			free(ds->sent[i].dkey);
+		free(ds->sent);
+	}
+	pthread_mutex_destroy(&ds->sent_lock);
 	pthread_mutex_destroy(&ds->lock);
 	free(ds->url);
 	free(ds->remote);
@@ -1283,6 +1374,8 @@ static int s3_open(const char *url, struct dest **out, char *err,
 	}
 	ds->d.ops = &dest_s3_ops;
 	pthread_mutex_init(&ds->lock, NULL);
+	pthread_mutex_init(&ds->sent_lock, NULL);
+	ds->sent = calloc(SENT_SLOTS, sizeof(*ds->sent));
 	n = strlen(u.prefix) + 2;
 	ds->prefix = malloc(n);
 	ds->url = strdup(u.url);
@@ -1291,8 +1384,8 @@ static int s3_open(const char *url, struct dest **out, char *err,
 	ds->remotes_path = strdup(path);
 	ds->endpoint = strdup(endpoint);
 	ds->profile = rem && rem->profile ? strdup(rem->profile) : NULL;
-	if (!ds->prefix || !ds->url || !ds->remote || !ds->bucket ||
-	    !ds->remotes_path || !ds->endpoint ||
+	if (!ds->sent || !ds->prefix || !ds->url || !ds->remote ||
+	    !ds->bucket || !ds->remotes_path || !ds->endpoint ||
 	    (rem && rem->profile && !ds->profile)) {
 		ret = dest_fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;

@@ -34,7 +34,7 @@ struct s3_client;
 struct s3_client_opts {
 	const char *endpoint;	/* "http[s]://HOST[:PORT]" */
 	const char *region;	/* signs every request */
-	int path_style;		/* HOST/BUCKET/KEY, else BUCKET.HOST/KEY */
+	int path_style;		/* 1: HOST/BUCKET/KEY, 0: BUCKET.HOST */
 	const char *ca_file;	/* an extra CA (PEM) besides the system's;
 				 * NULL: the system's only */
 	int insecure;		/* do not verify TLS certificates */

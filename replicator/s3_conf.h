@@ -88,8 +88,8 @@ int s3_ini_parse(const char *text, size_t len, s3_ini_cb cb, void *arg,
 
 struct s3_remote {
 	char name[64];		/* valid by repl_remote_name_check() */
-	char *endpoint;		/* "http[s]://HOST[:PORT]"; NULL: from the
-				 * AWS config, else AWS's own endpoint */
+	char *endpoint;		/* "http[s]://HOST[:PORT]", NULL: from
+				 * the AWS config, else AWS's own */
 	char *region;		/* NULL: from the AWS config */
 	char *profile;		/* NULL: AWS_PROFILE, else "default" */
 	char *ca_file;		/* NULL: the system's CAs only */
@@ -179,8 +179,8 @@ struct s3_aws_profile {
 				 * "profile P in FILE"; NULL when none */
 	char *region;
 	char *endpoint_url;
-	int path_style;		/* s3.addressing_style: 1 path, 0 virtual,
-				 * -1 not set */
+	int path_style;		/* s3.addressing_style: 1 path, 0
+				 * virtual, -1 not set */
 	char *files;		/* the two files read, for messages */
 };
 

@@ -678,7 +678,7 @@ run_s3() {
 # s3_rate BYTES SECONDS: MiB/s, or FAIL.
 s3_rate() {
 	[ "$2" = FAIL ] && { echo FAIL; return; }
-	awk -v b="$1" -v t="$2" 'BEGIN { printf "%.1f", b / t / 1048576 }'
+	awk -v b="$1" -v t="$2" 'BEGIN { printf "%.2f", b / t / 1048576 }'
 }
 
 # ---- main -----------------------------------------------------------------
