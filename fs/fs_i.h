@@ -189,6 +189,10 @@ int fs_mount(const struct fs_opts *opts);
  */
 #define FS_MAX_READ (1008 * 1024)
 
+/* READs and WRITEs of this many bytes or more may take long: the loop
+ * hands the device to another thread before a READ that large. */
+#define FS_SLOW_IO (128 * 1024)
+
 /* Called from the INIT request, before the kernel has its reply: tune
  * the mount's backing device (readahead, dirty limit) when allowed. */
 void fs_bdi_tune(const struct fs *fs);

@@ -62,9 +62,6 @@
 
 #include "store/log.h"
 
-/* READs and WRITEs of at least this many bytes may block for long. */
-#define SLOW_IO (128 * 1024)
-
 struct worker {
 	struct loop *loop;
 	pthread_t thread;
@@ -104,7 +101,7 @@ static int fs_loop_slow(const struct fuse_buf *buf)
 		return 1;
 	case FUSE_READ:
 		return buf->size >= sizeof(*in) + sizeof(struct fuse_read_in) &&
-		       ((const struct fuse_read_in *)arg)->size >= SLOW_IO;
+		       ((const struct fuse_read_in *)arg)->size >= FS_SLOW_IO;
 	default:
 		/* WRITEs stay with the reader, so that they are handled in
 		 * the order they came and the hash stays incremental. */

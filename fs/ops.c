@@ -833,18 +833,26 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	/* The kernel's readahead sends several READs at once: splice from
-	 * a duplicate, so that they do not queue on the node's lock while
-	 * each waits for the disk.  A commit may close the original. */
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].pos = off;
+	if (size < FS_SLOW_IO) {
+		/* Short: the lock keeps a commit from closing the fd. */
+		buf.buf[0].fd = fd;
+		fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+		pthread_mutex_unlock(&n->lock);
+		return;
+	}
+	/* The kernel's readahead sends several large READs at once, which
+	 * the loop hands to different threads: splice from a duplicate, so
+	 * that they do not queue on the node's lock while each waits for
+	 * the disk.  A commit may close the original. */
 	fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	pthread_mutex_unlock(&n->lock);
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		return;
 	}
-	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fd;
-	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 	close(fd);
 }
