@@ -1623,6 +1623,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		 * to be replaced need not be rewritten first. */
 		later = pending || (fi && (fi->fh & FH_WRITE) && n->dirty &&
 				    mask == STORE_SET_MTIME);
+		/* The kernel also writes back the times of an inode whose
+		 * ctime it moved (a rename does): an mtime the version has
+		 * already needs no transaction. */
+		if (mask == STORE_SET_MTIME && n->base_known &&
+		    n->meta.mtime_ns == m.mtime_ns)
+			later = 1;
 		if (mask & STORE_SET_MODE)
 			n->meta.mode = (n->meta.mode & S_IFMT) | m.mode;
 		if (mask & STORE_SET_UID)
