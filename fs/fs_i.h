@@ -80,6 +80,7 @@ struct fs_node {
 	int dirty;		/* content differs from the last version */
 	int wrote;		/* dirty by write() or truncate(), not only
 				 * by O_TRUNC or O_CREAT at open */
+	uint32_t killpriv;	/* set-ID bits the next commit drops */
 	uint64_t size;		/* size of the content (staging or base) */
 	struct store_hash *hash;/* SHA-256 of staging bytes [0, hashed) */
 	uint64_t hashed;
@@ -130,6 +131,8 @@ struct fs {
 	int64_t start_ns;
 
 	pthread_rwlock_t ns_lock;
+	int killpriv;		/* set by INIT (loop.c): we clear set-ID
+				 * bits on write, truncate and chown */
 
 	pthread_mutex_t lock;
 	/* protected by lock */
@@ -260,6 +263,10 @@ int fs_mount(const struct fs_opts *opts);
  */
 #define FS_MAX_READ (1008 * 1024)
 
+/* READs and WRITEs of this many bytes or more may take long: the loop
+ * hands the device to another thread before a READ that large. */
+#define FS_SLOW_IO (128 * 1024)
+
 /* Called from the INIT request, before the kernel has its reply: tune
  * the mount's backing device (readahead, dirty limit) when allowed. */
 void fs_bdi_tune(const struct fs *fs);
@@ -268,9 +275,11 @@ void fs_bdi_tune(const struct fs *fs);
 
 /*
  * Run the session until it ends, with at most @max_threads threads
- * handling requests (see loop.c).  0 or a negative errno.
+ * handling requests (see loop.c).  *@killpriv is set, before any request
+ * after INIT is handled, when the kernel was told that the daemon clears
+ * set-user-ID and set-group-ID bits itself.  0 or a negative errno.
  */
-int fs_loop_run(struct fuse_session *se, unsigned max_threads);
+int fs_loop_run(struct fuse_session *se, unsigned max_threads, int *killpriv);
 
 /* ---- cli.c: commands other than mount ---- */
 

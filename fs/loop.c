@@ -36,21 +36,31 @@
  * The price: a request that blocks without being known to (a FLUSH whose
  * commit waits for another process's write lock, say) holds up the
  * others until it is done, as in a single-threaded loop.
+ *
+ * INIT: libfuse 3.14 cannot ask the kernel for FUSE_HANDLE_KILLPRIV_V2,
+ * without which every write(2) to a file first asks the daemon for its
+ * security.capability attribute (file_remove_privs(): a GETXATTR round
+ * trip per write, ten times the cost of a 4 KiB write in the page cache).
+ * With it the kernel marks the super block SB_NOSEC, asks once per inode,
+ * and leaves the clearing of set-user-ID and set-group-ID bits on write,
+ * truncate and chown to the daemon, which ops.c does.  So the loop lets
+ * libfuse answer INIT into a pipe put in the device's place for that one
+ * reply, adds the flag, and writes the reply to the device itself.
  */
 #include "fs/fs_i.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <linux/fuse.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store/log.h"
-
-/* READs and WRITEs of at least this many bytes may block for long. */
-#define SLOW_IO (128 * 1024)
 
 struct worker {
 	struct loop *loop;
@@ -62,6 +72,7 @@ struct worker {
 struct loop {
 	struct fuse_session *se;
 	unsigned max_threads;
+	int *killpriv;		/* set once INIT asked for KILLPRIV_V2 */
 	sem_t finish;		/* posted by a worker that sees the end */
 
 	pthread_mutex_t lock;
@@ -90,12 +101,76 @@ static int fs_loop_slow(const struct fuse_buf *buf)
 		return 1;
 	case FUSE_READ:
 		return buf->size >= sizeof(*in) + sizeof(struct fuse_read_in) &&
-		       ((const struct fuse_read_in *)arg)->size >= SLOW_IO;
+		       ((const struct fuse_read_in *)arg)->size >= FS_SLOW_IO;
 	default:
 		/* WRITEs stay with the reader, so that they are handled in
 		 * the order they came and the hash stays incremental. */
 		return 0;
 	}
+}
+
+/*
+ * Let libfuse handle the INIT request in @buf, adding
+ * FUSE_HANDLE_KILLPRIV_V2 to its reply (see the top).  Runs before any
+ * other request is read, so nothing else writes to the device meanwhile.
+ * Where anything fails the reply goes out as libfuse made it.
+ */
+static void process_init(struct loop *l, const struct fuse_buf *buf)
+{
+	const struct fuse_in_header *in = buf->mem;
+	const struct fuse_init_in *arg = (const void *)(in + 1);
+	char reply[sizeof(struct fuse_out_header) +
+		   sizeof(struct fuse_init_out)];
+	struct fuse_out_header *out = (struct fuse_out_header *)reply;
+	struct fuse_init_out *init = (struct fuse_init_out *)(out + 1);
+	int fd = fuse_session_fd(l->se), dev = -1, p[2] = { -1, -1 };
+	ssize_t n = -1;
+
+	if (buf->size < sizeof(*in) + offsetof(struct fuse_init_in, flags2) ||
+	    !(arg->flags & FUSE_HANDLE_KILLPRIV_V2)) {
+		fuse_session_process_buf(l->se, buf);	/* an older kernel */
+		return;
+	}
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) ||
+	    (dev = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0 ||
+	    dup3(p[1], fd, O_CLOEXEC) < 0) {
+		log_warn("INIT: cannot redirect the reply: %s",
+			 strerror(errno));
+		fuse_session_process_buf(l->se, buf);
+		goto out;
+	}
+	fuse_session_process_buf(l->se, buf);
+	if (dup3(dev, fd, O_CLOEXEC) < 0) {
+		/* The device is gone from its number: nothing can work. */
+		log_err("INIT: cannot put the device back: %s",
+			strerror(errno));
+		fuse_session_exit(l->se);
+		goto out;
+	}
+	n = read(p[0], reply, sizeof(reply));
+	if (n >= (ssize_t)(sizeof(*out) + offsetof(struct fuse_init_out,
+						      max_background)) &&
+	    (size_t)n == out->len && out->error == 0) {
+		init->flags |= FUSE_HANDLE_KILLPRIV_V2;
+		*l->killpriv = 1;
+	}
+	if (n > 0 && write(fd, reply, (size_t)n) != n)
+		log_err("INIT: cannot reply: %s", strerror(errno));
+out:
+	if (dev >= 0)
+		close(dev);
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+}
+
+static int is_init(const struct fuse_buf *buf)
+{
+	const struct fuse_in_header *in = buf->mem;
+
+	return !(buf->flags & FUSE_BUF_IS_FD) && buf->size >= sizeof(*in) &&
+	       in->opcode == FUSE_INIT;
 }
 
 static void *worker_main(void *arg);
@@ -185,7 +260,10 @@ static void *worker_main(void *arg)
 		}
 		pthread_mutex_unlock(&l->lock);
 
-		fuse_session_process_buf(l->se, &w->buf);
+		if (is_init(&w->buf))
+			process_init(l, &w->buf);
+		else
+			fuse_session_process_buf(l->se, &w->buf);
 
 		pthread_mutex_lock(&l->lock);
 		if (l->exiting || fuse_session_exited(l->se)) {
@@ -200,7 +278,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int fs_loop_run(struct fuse_session *se, unsigned max_threads)
+int fs_loop_run(struct fuse_session *se, unsigned max_threads, int *killpriv)
 {
 	struct loop l;
 	struct worker *w, *next;
@@ -210,6 +288,7 @@ int fs_loop_run(struct fuse_session *se, unsigned max_threads)
 	memset(&l, 0, sizeof(l));
 	l.se = se;
 	l.max_threads = max_threads ? max_threads : 1;
+	l.killpriv = killpriv;
 	if (sem_init(&l.finish, 0, 0))
 		return -errno;
 	pthread_mutex_init(&l.lock, NULL);

@@ -12,11 +12,13 @@
  * dirty limit of 1% of the dirty page budget, so that a writer is
  * throttled to the pace of WRITE requests as soon as a few tens of MiB
  * are dirty.  When run by root (the sysfs files are root's), and unless
- * -o nobdi, fs_bdi_tune() raises readahead to FS_MAX_READ and turns the
- * strict limit off: the mount's dirty pages then count against the
- * global limits as any disk's do.  Nothing about durability changes: a
- * close still writes every dirty page to the daemon, which commits them,
- * before it returns.
+ * -o nobdi, fs_bdi_tune() raises readahead to FS_MAX_READ, turns the
+ * strict limit off and gives the bdi the share of the dirty budget a
+ * disk has (max_ratio 100, not 1, which would throttle it hard whenever
+ * other writers fill the page cache): the mount's dirty pages then count
+ * against the global limits as any disk's do.  Nothing about durability
+ * changes: a close still writes every dirty page to the daemon, which
+ * commits them, before it returns.
  */
 #include "fs/fs_i.h"
 
@@ -104,6 +106,7 @@ void fs_bdi_tune(const struct fs *fs)
 	snprintf(kb, sizeof(kb), "%d", FS_MAX_READ / 1024);
 	bdi_set(dev, "read_ahead_kb", kb);
 	bdi_set(dev, "strict_limit", "0");
+	bdi_set(dev, "max_ratio", "100");
 }
 
 int fs_mount(const struct fs_opts *opts)
@@ -198,7 +201,7 @@ int fs_mount(const struct fs_opts *opts)
 	if (opts->bdi_tune && geteuid() == 0 &&
 	    prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
 		log_debug("PR_SET_IO_FLUSHER: %s", strerror(errno));
-	ret = fs_loop_run(se, opts->threads);
+	ret = fs_loop_run(se, opts->threads, &fs->killpriv);
 	if (ret)
 		log_err("session ended: %s", strerror(-ret));
 	log_info("unmounted %s", opts->mountpoint);

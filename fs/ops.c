@@ -235,6 +235,41 @@ static int child_path(struct fs *fs, struct fs_node *dir, const char *name,
 	return 0;
 }
 
+/*
+ * The kernel leaves the clearing of set-ID bits to us (fs->killpriv, see
+ * loop.c).  As Linux does it: a write, a truncate or an open with O_TRUNC
+ * by a caller without CAP_FSETID (here: not root) drops set-user-ID, and
+ * set-group-ID where group execute is set or the caller is not of the
+ * file's group (supplementary groups are not looked at: when in doubt the
+ * bit goes); a chown drops set-user-ID whoever does it, and set-group-ID
+ * by the same rule.  Returns the bits of @mode to drop.
+ */
+static uint32_t killpriv_bits(fuse_req_t req, uint32_t mode, uint32_t gid,
+			      int chown)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	uint32_t bits = S_ISUID;
+
+	if (!FS(req)->killpriv || (c->uid == 0 && !chown))
+		return 0;
+	if ((mode & S_IXGRP) || (c->uid != 0 && c->gid != gid))
+		bits |= S_ISGID;
+	return bits & mode;
+}
+
+/* A content change by @req drops set-ID bits of file node @n at its next
+ * commit; tell the kernel, whose cached mode still has them.  Caller
+ * holds n->lock. */
+static void kill_priv(fuse_req_t req, struct fs_node *n)
+{
+	uint32_t bits = killpriv_bits(req, n->meta.mode, n->meta.gid, 0);
+
+	if (!bits || (n->killpriv & bits) == bits)
+		return;
+	n->killpriv |= bits;
+	fuse_lowlevel_notify_inval_inode(FS(req)->se, n->ino, -1, 0);
+}
+
 /* Attributes of a file node from its open state, if it has one that the
  * store does not: a pending file or uncommitted writes.  Caller holds
  * node->lock.  Returns 1 when @st was filled. */
@@ -244,6 +279,7 @@ static int open_state_stat(struct fs_node *n, int pending, struct stat *st)
 		return 0;
 	memset(st, 0, sizeof(*st));
 	meta_to_stat(&n->meta, n->size, st);
+	st->st_mode &= ~n->killpriv;
 	st->st_ino = n->ino;
 	return 1;
 }
@@ -648,6 +684,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		n->stage_fd = -1;
 		n->dirty = 0;
 		n->wrote = 0;
+		n->killpriv = 0;
 		return 0;
 	}
 
@@ -661,6 +698,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		put.meta.gid = cur.meta.gid;
 	}
 	put.meta.mode = S_IFREG | (put.meta.mode & 07777);
+	put.meta.mode &= ~n->killpriv;
 	put.meta.ctime_ns = now_ns();
 	put.fd = n->stage_fd;
 	put.sha256 = have_sha ? sha : NULL;
@@ -690,6 +728,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		repl_engine_kick(fs->repl);	/* deliver it now */
 	n->dirty = 0;
 	n->wrote = 0;
+	n->killpriv = 0;
 	n->meta = obj.meta;
 	n->size = obj.size;
 	if (n->base_fd >= 0) {
@@ -710,6 +749,7 @@ fail_consumed:
 	hash_drop(n);
 	n->dirty = 0;
 	n->wrote = 0;
+	n->killpriv = 0;
 	n->base_known = 0;
 	n->attr_ns = 0;
 	n->cached_sha[0] = '\0';
@@ -755,6 +795,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			content_empty(fs, n);
 			n->dirty = 1;
 			n->meta.mtime_ns = now_ns();
+			kill_priv(req, n);
 		}
 		fi->fh = FH_WRITE;
 	}
@@ -792,18 +833,26 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	/* The kernel's readahead sends several READs at once: splice from
-	 * a duplicate, so that they do not queue on the node's lock while
-	 * each waits for the disk.  A commit may close the original. */
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].pos = off;
+	if (size < FS_SLOW_IO) {
+		/* Short: the lock keeps a commit from closing the fd. */
+		buf.buf[0].fd = fd;
+		fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+		pthread_mutex_unlock(&n->lock);
+		return;
+	}
+	/* The kernel's readahead sends several large READs at once, which
+	 * the loop hands to different threads: splice from a duplicate, so
+	 * that they do not queue on the node's lock while each waits for
+	 * the disk.  A commit may close the original. */
 	fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	pthread_mutex_unlock(&n->lock);
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		return;
 	}
-	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fd;
-	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 	close(fd);
 }
@@ -845,6 +894,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		n->dirty = 1;
 		n->wrote = 1;
 		n->meta.mtime_ns = now_ns();
+		/* Writes the page cache took (writepage) never need it: the
+		 * kernel writes set-ID files through. */
+		if (!fi->writepage)
+			kill_priv(req, n);
 	}
 	pthread_mutex_unlock(&n->lock);
 	if (done)
@@ -1526,9 +1579,30 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		goto reply;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (n->kind == FS_FILE) {
+			pthread_mutex_lock(&n->lock);
+			kill_priv(req, n);
+			pthread_mutex_unlock(&n->lock);
+		}
 		ret = truncate_node(fs, n, (uint64_t)attr->st_size);
 		if (ret)
 			goto reply;
+	}
+	if (fs->killpriv && n->kind == FS_FILE &&
+	    (mask & (STORE_SET_UID | STORE_SET_GID)) &&
+	    !(mask & STORE_SET_MODE)) {
+		/* chown: the kernel no longer sends the mode that drops the
+		 * set-ID bits (see killpriv_bits()). */
+		uint32_t bits;
+
+		ret = node_stat(fs, n, &st);
+		if (ret)
+			goto reply;
+		bits = killpriv_bits(req, st.st_mode, st.st_gid, 1);
+		if (bits) {
+			mask |= STORE_SET_MODE;
+			m.mode = st.st_mode & 07777 & ~bits;
+		}
 	}
 	if (!mask)
 		goto reply;
@@ -1540,9 +1614,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		goto reply;
 	}
 	if (n->kind == FS_FILE) {
-		int pending = node_pending(fs, n), dirty;
+		int pending = node_pending(fs, n), dirty, same;
 
 		pthread_mutex_lock(&n->lock);
+		/* The kernel writes back the times of an inode whose ctime it
+		 * moved (a rename does): an mtime the version has already
+		 * needs no transaction. */
+		same = mask == STORE_SET_MTIME && n->base_known &&
+		       n->meta.mtime_ns == m.mtime_ns;
 		if (mask & STORE_SET_MODE)
 			n->meta.mode = (n->meta.mode & S_IFMT) | m.mode;
 		if (mask & STORE_SET_UID)
@@ -1557,7 +1636,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		/* The mtime of data not committed yet (the kernel's, with the
 		 * writeback cache) is the next version's, not the current
 		 * one's: the commit takes it from n->meta. */
-		if (dirty)
+		if (dirty || same)
 			mask &= ~STORE_SET_MTIME;
 		if (pending || !mask)
 			goto reply;
