@@ -70,6 +70,14 @@ struct dest_ops {
 	/* Deliver a delete marker (v->obj.kind == STORE_DELETE_MARKER). */
 	int (*delete_marker)(struct dest *d, const struct repl_version *v,
 			     char *err, size_t errlen);
+	/*
+	 * Make durable everything put() and delete_marker() returned before
+	 * this call began (NULL: each of them is durable when it returns).
+	 * The engine calls it once per claim of deliveries, before it records
+	 * them COMPLETED, so a destination may leave its syncs to it and pay
+	 * one for many versions.  An error makes those deliveries retried.
+	 */
+	int (*sync)(struct dest *d, char *err, size_t errlen);
 	void (*close)(struct dest *d);
 };
 

@@ -27,9 +27,11 @@
 #include "store/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define STORE_USAGE "store:///PATH/TO/STORE/BUCKET"
 
@@ -175,6 +177,28 @@ static int ds_delete_marker(struct dest *d, const struct repl_version *v,
 	return ds_deliver(ds, v, err, errlen);
 }
 
+/*
+ * What store_put_replica() wrote is safe from a killed process when it
+ * returns; one syncfs(2) of the store's file system per claim makes the
+ * claim's replicas (blobs and catalog) safe from a power loss too, before
+ * the engine records them COMPLETED.
+ */
+static int ds_sync(struct dest *d, char *err, size_t errlen)
+{
+	struct dest_store *ds = to_store(d);
+	int fd, e = 0;
+
+	fd = open(ds->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || syncfs(fd))
+		e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (e)
+		return dest_fail(err, errlen, -e, "%s: sync: %s", ds->url,
+				 strerror(e));
+	return 0;
+}
+
 static void ds_close(struct dest *d)
 {
 	struct dest_store *ds = to_store(d);
@@ -251,5 +275,6 @@ const struct dest_ops dest_store_ops = {
 	.check = ds_check,
 	.put = ds_put,
 	.delete_marker = ds_delete_marker,
+	.sync = ds_sync,
 	.close = ds_close,
 };

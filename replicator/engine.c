@@ -5,13 +5,15 @@
  * in the transaction that commits a version, and leased by
  * store_repl_claim().  Each worker loops:
  *
- *   claim one due delivery  --none-->  sleep until kicked or poll_ns
+ *   claim due deliveries    --none-->  sleep until kicked or poll_ns
  *        |
  *   open the destination (once per URL, shared by all workers)
  *        |
  *   read the version: blob fd, symlink target, user xattrs
  *        |
- *   put() or delete_marker()
+ *   put() or delete_marker()   (for each of the claimed deliveries)
+ *        |
+ *   sync() of each destination that defers its syncs (one per claim)
  *        |
  *   0 ............................ COMPLETED
  *   permanent error ............... FAILED now (fail fast: no retry heals
@@ -316,28 +318,25 @@ struct slot {
 	struct store_repl_outcome o;
 	char why[640];
 	int failed;
+	int synced;	/* its destination's sync covered it */
 };
 
-/* Deliver the task of @sl and decide its outcome (recorded later). */
-static void work_one(struct repl_engine *e, struct slot *sl, uint64_t rnd)
+/* Decide the outcome of the task of @sl, delivered with @err (0 or a
+ * negative errno, with @msg saying why). */
+static void settle(struct repl_engine *e, struct slot *sl, int err,
+		   const char *msg, uint64_t rnd)
 {
 	const struct store_repl_task *t = &sl->t;
-	char msg[512] = "";
-	int err;
 
 	memset(&sl->o, 0, sizeof(sl->o));
 	sl->o.id = t->id;
 	sl->failed = 0;
-	err = deliver(e, t, msg, sizeof(msg));
 	if (!err) {
 		sl->o.status = STORE_REPL_COMPLETED;
-		log_debug("replication: %s/%s %s -> %s", t->bucket, t->key,
-			  t->obj.version_id, t->dest);
-		check_threshold(e, t);
 		return;
 	}
 	if (!*msg)
-		snprintf(msg, sizeof(msg), "%s", strerror(-err));
+		msg = strerror(-err);
 	if (dest_error_permanent(err)) {
 		sl->o.status = STORE_REPL_FAILED;
 		snprintf(sl->why, sizeof(sl->why), "%s", msg);
@@ -362,6 +361,53 @@ static void work_one(struct repl_engine *e, struct slot *sl, uint64_t rnd)
 		log_info("replication: %s/%s %s to %s: %s (attempt %d, "
 			 "retrying)", t->bucket, t->key, t->obj.version_id,
 			 t->dest, sl->why, t->attempts + 1);
+}
+
+/* Deliver the task of @sl and decide its outcome (recorded later). */
+static void work_one(struct repl_engine *e, struct slot *sl, uint64_t rnd)
+{
+	char msg[512] = "";
+
+	settle(e, sl, deliver(e, &sl->t, msg, sizeof(msg)), msg, rnd);
+}
+
+/*
+ * Make the deliveries of @sl that succeeded durable, one dest_ops.sync()
+ * per destination for the whole claim; where it fails, they are retried
+ * like any delivery that failed.  Then they count as delivered.
+ */
+static void sync_claim(struct repl_engine *e, struct slot *sl, size_t n,
+		       uint64_t rnd)
+{
+	char msg[512];
+	struct dest *d;
+	size_t i, j;
+	int err;
+
+	for (i = 0; i < n; i++) {
+		if (sl[i].o.status != STORE_REPL_COMPLETED || sl[i].synced)
+			continue;
+		*msg = '\0';
+		err = 0;
+		d = dest_get(e, sl[i].t.dest, &err, msg, sizeof(msg));
+		if (d && d->ops->sync)
+			err = d->ops->sync(d, msg, sizeof(msg));
+		for (j = i; j < n; j++) {
+			if (sl[j].o.status != STORE_REPL_COMPLETED ||
+			    sl[j].synced || strcmp(sl[j].t.dest, sl[i].t.dest))
+				continue;
+			sl[j].synced = 1;
+			if (err)
+				settle(e, &sl[j], err, msg, rnd);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (sl[i].o.status != STORE_REPL_COMPLETED)
+			continue;
+		log_debug("replication: %s/%s %s -> %s", sl[i].t.bucket,
+			  sl[i].t.key, sl[i].t.obj.version_id, sl[i].t.dest);
+		check_threshold(e, &sl[i].t);
+	}
 }
 
 /* Record the outcomes of @n delivered slots, then see to their jobs. */
@@ -439,8 +485,10 @@ static void *worker(void *arg)
 				if (getrandom(&rnd, sizeof(rnd), 0) !=
 				    sizeof(rnd))
 					rnd = (uint64_t)mono_ns();
+				sl[i].synced = 0;
 				work_one(e, &sl[i], rnd);
 			}
+			sync_claim(e, sl, n, rnd);
 			record(e, sl, n);
 		}
 
