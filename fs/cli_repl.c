@@ -1090,23 +1090,32 @@ static int cmd_batch(int argc, char **argv)
 
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
+		enum store_job_state state = j->state;
+		unsigned tick = 0;
+
 		err = repl_engine_start(st, NULL, &e);
-		while (!err && !stop_flag && j->state == STORE_JOB_ACTIVE) {
-			if (isatty(1))
+		while (!err && !stop_flag && state == STORE_JOB_ACTIVE) {
+			/* The progress counts every item, so it is read
+			 * 4 times a second, and only for a terminal; the
+			 * loop itself looks at the job's state alone. */
+			if (isatty(1) && tick++ % 5 == 0 &&
+			    !store_job_get(st, id, j))
 				progress_line(j);
 			nanosleep(&pause, NULL);
-			err = store_job_get(st, id, j);
+			err = store_job_state(st, id, &state);
 			/* A job with nothing left to deliver (all of it
 			 * skipped, or a crash after its last delivery) is
-			 * finished here. */
-			if (!err && j->state == STORE_JOB_ACTIVE &&
-			    !j->pending && store_job_finish(st, id) == 1) {
+			 * finished here: one index seek when it is not. */
+			if (!err && state == STORE_JOB_ACTIVE &&
+			    store_job_finish(st, id) == 1) {
 				if (j->report[0])
 					repl_batch_report(st, id, j->report);
-				err = store_job_get(st, id, j);
+				err = store_job_state(st, id, &state);
 			}
 		}
 		repl_engine_stop(e);
+		if (!err)
+			err = store_job_get(st, id, j);
 		if (isatty(1))
 			printf("\n");
 		if (err) {

@@ -436,6 +436,30 @@ int store_job_get(struct store *st, int64_t id, struct store_job_info *out)
 	return err;
 }
 
+int store_job_state(struct store *st, int64_t id,
+		    enum store_job_state *out)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	int err;
+
+	err = conn_get(st, &c);
+	if (!err)
+		err = prep(c, "SELECT state FROM repl_jobs WHERE id = ?", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, id);
+	err = stmt_step(c, s, "read job state");
+	if (err == 1) {
+		*out = sqlite3_column_int(s, 0);
+		err = 0;
+	} else if (err == 0) {
+		err = -ENOENT;
+	}
+	sqlite3_finalize(s);
+	return err;
+}
+
 int store_job_list(struct store *st, store_job_cb cb, void *arg)
 {
 	struct store_job_info info;

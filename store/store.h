@@ -619,6 +619,11 @@ struct store_job_info {
 /* Fill @out with job @id; -ENOENT if there is none. */
 int store_job_get(struct store *st, int64_t id, struct store_job_info *out);
 
+/* Only the state of job @id: one row read, where store_job_get() counts
+ * the job's items (its cost grows with the job). */
+int store_job_state(struct store *st, int64_t id,
+		    enum store_job_state *out);
+
 /* Call @cb for each job, oldest first. */
 typedef int (*store_job_cb)(void *arg, const struct store_job_info *job);
 int store_job_list(struct store *st, store_job_cb cb, void *arg);
