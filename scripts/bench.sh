@@ -28,7 +28,8 @@
 #   BENCH_TREE=/usr/include                  the tree for cp -r / rsync -a
 #   BENCH_MOUNT_OPTS=     -o options for the mount (e.g. nowriteback)
 #   BENCH_TIMEOUT=900     seconds before one command is killed (FAIL)
-#   BENCH_ONLY=fio,small,tree,s3             which groups to run
+#   BENCH_ONLY=fio,small,history,tree,s3     which groups to run
+#   BENCH_HIST_VERSIONS=10000                versions of the history key
 #   BENCH_S3_BIG=1G       the large file replicated to S3
 #   BENCH_S3_WORKERS=10   replicafs replicate --workers (awscli's default
 #                         is 10 requests at once)
@@ -63,7 +64,8 @@ NPER=${BENCH_FILES_PER_DIR:-100}
 TREE=${BENCH_TREE:-/usr/include}
 MOPTS=${BENCH_MOUNT_OPTS:-}
 LIMIT=${BENCH_TIMEOUT:-900}
-ONLY=${BENCH_ONLY:-fio,small,tree,s3}
+ONLY=${BENCH_ONLY:-fio,small,history,tree,s3}
+HIST_VERSIONS=${BENCH_HIST_VERSIONS:-10000}
 S3_BIG=${BENCH_S3_BIG:-1G}
 S3_WORKERS=${BENCH_S3_WORKERS:-10}
 
@@ -245,6 +247,29 @@ row() {
 		"$nat" "$rfs" "$ratio" "$target" "$verdict" >>"$ROWS"
 	printf '  %-50s %11s %11s %6s %7s  %s\n' "$name ($unit)" "$nat" "$rfs" \
 		"$ratio" "$(target_text "$kind" "$target")" "$verdict"
+}
+
+# row_abs NAME UNIT NATIVE RFS BOUND: a time against an absolute bound in
+# seconds (BOUND), with the native figure (or "-") beside it for scale.
+row_abs() {
+	local name=$1 unit=$2 nat=$3 rfs=$4 bound=$5 ratio=- verdict
+	if [ "$nat" = FAIL ] || [ "$rfs" = FAIL ]; then
+		verdict=FAIL
+		FAILS=$((FAILS + 1))
+	else
+		[ "$nat" = - ] || ratio=$(awk -v n="$nat" -v r="$rfs" 'BEGIN {
+			if (n > 0) printf "%.2f", r / n; else print "-" }')
+		if awk -v r="$rfs" -v b="$bound" 'BEGIN { exit !(r < b) }'; then
+			verdict=PASS
+		else
+			verdict=MISS
+			MISSES=$((MISSES + 1))
+		fi
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$unit" time \
+		"$nat" "$rfs" "$ratio" - "$verdict" >>"$ROWS"
+	printf '  %-50s %11s %11s %6s %7s  %s\n' "$name ($unit)" "$nat" "$rfs" \
+		"$ratio" "<${bound}s" "$verdict"
 }
 
 target_text() {
@@ -483,6 +508,62 @@ run_small() {
 	}
 }
 
+# ---- history ----------------------------------------------------------------
+
+# One key written HIST_VERSIONS times (a version per close) on the mount,
+# and as many files in one native directory; then, cold, `ls -l` of the
+# key's .versions/ folder against `ls -l` of that directory, and
+# `replicafs versions` of the key.  The issue's bound is absolute: a key
+# with 10,000 versions lists in under a second.
+HIST_BOUND=1
+# shellcheck disable=SC2016
+WRITEN='import os, sys
+p, n, per_file = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+for i in range(n):
+    f = os.path.join(p, "v%05d" % i) if per_file else p
+    fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, b"%d\n" % i)
+    os.close(fd)'
+
+run_history() {
+	local n=$HIST_VERSIONS rep nat=() ls=() cli=() rc
+	echo
+	echo "a key with $n versions (median of $REPS)"
+	mkdir -p "$NATIVE/hist"
+	if ! timed python3 -c "$WRITEN" "$NATIVE/hist" "$n" 1; then
+		nat+=(FAIL)
+	fi
+	if ! ensure_mount ||
+		! timed python3 -c "$WRITEN" "$MNT/$BUCKET/hot" "$n" 0; then
+		ls+=(FAIL)
+		cli+=(FAIL)
+	fi
+	for ((rep = 1; rep <= REPS; rep++)); do
+		drop_caches
+		timed bash -c 'ls -l "$1" >/dev/null' _ "$NATIVE/hist" &&
+			nat+=("$ELAPSED") || nat+=(FAIL)
+		ensure_mount
+		drop_caches
+		rc=$(ls "$MNT/.versions/$BUCKET/hot" | wc -l)
+		[ "$rc" = "$n" ] || {
+			echo "bench: .versions/$BUCKET/hot has $rc entries, not $n" >&2
+			ls+=(FAIL)
+		}
+		drop_caches
+		timed bash -c 'ls -l "$1" >/dev/null' _ \
+			"$MNT/.versions/$BUCKET/hot" && ls+=("$ELAPSED") ||
+			ls+=(FAIL)
+		drop_caches
+		timed bash -c '"$1" versions "$2" >/dev/null' _ "$BIN" \
+			"$MNT/$BUCKET/hot" && cli+=("$ELAPSED") || cli+=(FAIL)
+	done
+	header
+	row_abs "ls -l .versions/ of a key, $n versions" s \
+		"$(median "${nat[@]}")" "$(median "${ls[@]}")" "$HIST_BOUND"
+	row_abs "replicafs versions of that key" s "-" \
+		"$(median "${cli[@]}")" "$HIST_BOUND"
+}
+
 # ---- a real tree ----------------------------------------------------------
 
 # Every replicafs repetition gets a fresh store, as every native one gets a
@@ -711,6 +792,7 @@ echo
 
 case ",$ONLY," in *,fio,*) run_fio ;; esac
 case ",$ONLY," in *,small,*) run_small ;; esac
+case ",$ONLY," in *,history,*) run_history ;; esac
 
 # Integrity after the load: unmount, and let the binary check its store.
 CHECK=skipped
