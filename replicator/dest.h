@@ -71,6 +71,15 @@ struct dest_ops {
 	int (*delete_marker)(struct dest *d, const struct repl_version *v,
 			     char *err, size_t errlen);
 	/*
+	 * Optional: deliver @n versions at once (data versions and delete
+	 * markers, of different keys), as many put() and delete_marker()
+	 * calls would, for a destination where one call for many costs less
+	 * (one transaction).  @rets[i] gets what that call would return, and
+	 * on an error its sentence goes to @errs + i * @errlen.
+	 */
+	void (*put_many)(struct dest *d, const struct repl_version *v,
+			 size_t n, int *rets, char *errs, size_t errlen);
+	/*
 	 * Make durable everything put() and delete_marker() returned before
 	 * this call began (NULL: each of them is durable when it returns).
 	 * The engine calls it once per claim of deliveries, before it records

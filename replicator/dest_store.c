@@ -152,6 +152,118 @@ static int ds_deliver(struct dest_store *ds, const struct repl_version *v,
 			 v->key, v->obj.version_id, strerror(-ret));
 }
 
+/* The store_replica of @v. */
+static void replica_of(const struct repl_version *v, struct store_replica *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = v->obj.kind;
+	r->version_id = v->obj.version_id;
+	r->fd = v->obj.kind == STORE_FILE ? v->fd : -1;
+	r->sha256 = v->obj.sha256[0] ? v->obj.sha256 : NULL;
+	r->fd_is_blob = v->fd_is_blob;
+	r->link_target = v->link_target;
+	r->meta = v->obj.meta;
+	r->created_ns = v->obj.created_ns;
+	r->xattrs = v->xattrs;
+	r->nxattrs = v->nxattrs;
+}
+
+/* Why version @v did not go in (@ret), as ds_deliver() says it. */
+static int ds_why(struct dest_store *ds, struct store *st,
+		  const struct repl_version *v, int ret, char *err,
+		  size_t errlen)
+{
+	int why;
+
+	/* The likely causes of these two have a better sentence. */
+	if (ret == -ENOENT || ret == -EINVAL) {
+		why = bucket_ready(ds, st, err, errlen);
+		if (why)
+			return why;
+	}
+	return dest_fail(err, errlen, ret, "%s: %s: version %s: %s", ds->url,
+			 v->key, v->obj.version_id, strerror(-ret));
+}
+
+/* Versions checked as ds_deliver() checks one: 0, or the error. */
+static int ds_check_version(struct dest_store *ds,
+			    const struct repl_version *v, char *err,
+			    size_t errlen)
+{
+	enum store_kind k = v->obj.kind;
+	int ret;
+
+	if (k != STORE_FILE && k != STORE_SYMLINK && k != STORE_DIR &&
+	    k != STORE_DELETE_MARKER)
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: %s: version %s of kind %d cannot be "
+				 "replicated", ds->url, v->key,
+				 v->obj.version_id, (int)k);
+	if (!v->obj.version_id[0])
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: %s: a version without an ID cannot be "
+				 "replicated", ds->url, v->key);
+	ret = store_key_check(v->key);
+	if (ret)
+		return dest_fail(err, errlen, ret, "%s: key '%s' refused: %s",
+				 ds->url, v->key, strerror(-ret));
+	return 0;
+}
+
+/* One transaction for the lot (store_put_replicas()). */
+static void ds_put_many(struct dest *d, const struct repl_version *v,
+			size_t n, int *rets, char *errs, size_t errlen)
+{
+	struct dest_store *ds = to_store(d);
+	struct store_replica *r;
+	const char **keys;
+	size_t i, k = 0, *idx;
+	struct store *st;
+	int *got, ret;
+
+	ret = ds_store(ds, &st, errs, errlen);
+	r = calloc(n, sizeof(*r));
+	keys = calloc(n, sizeof(*keys));
+	idx = calloc(n, sizeof(*idx));
+	got = calloc(n, sizeof(*got));
+	if (!ret && (!r || !keys || !idx || !got))
+		ret = dest_fail(errs, errlen, -ENOMEM, "%s: out of memory",
+				ds->url);
+	for (i = 0; i < n; i++) {
+		if (ret) {
+			rets[i] = ret;
+			if (i)
+				memcpy(errs + i * errlen, errs, errlen);
+			continue;
+		}
+		rets[i] = ds_check_version(ds, &v[i], errs + i * errlen,
+					   errlen);
+		if (rets[i])
+			continue;
+		replica_of(&v[i], &r[k]);
+		keys[k] = v[i].key;
+		idx[k++] = i;
+	}
+	if (!ret && k) {
+		ret = store_put_replicas(st, ds->bucket, keys, r, k, got);
+		for (i = 0; i < k; i++) {
+			size_t j = idx[i];
+
+			rets[j] = ret ? ret : got[i];
+			if (rets[j])
+				rets[j] = ds_why(ds, st, &v[j], rets[j],
+						 errs + j * errlen, errlen);
+			else
+				log_debug("%s: %s: version %s stored", ds->url,
+					  v[j].key, v[j].obj.version_id);
+		}
+	}
+	free(r);
+	free(keys);
+	free(idx);
+	free(got);
+}
+
 static int ds_put(struct dest *d, const struct repl_version *v, char *err,
 		  size_t errlen)
 {
@@ -275,6 +387,7 @@ const struct dest_ops dest_store_ops = {
 	.check = ds_check,
 	.put = ds_put,
 	.delete_marker = ds_delete_marker,
+	.put_many = ds_put_many,
 	.sync = ds_sync,
 	.close = ds_close,
 };

@@ -233,56 +233,82 @@ static int read_small(struct store *st, const char *sha, char *buf,
 	return err;
 }
 
-/* Deliver @t: 0 or a negative errno with @msg set. */
-static int deliver(struct repl_engine *e, const struct store_repl_task *t,
-		   char *msg, size_t msglen)
-{
-	struct repl_version v = {
-		.bucket = t->bucket,
-		.key = t->key,
-		.obj = t->obj,
-		.fd = -1,
-	};
-	struct store_xattr *x = NULL;
-	char link[4096];
-	struct dest *d;
-	int err = 0;
+/* A version read from the store, ready to hand to a destination. */
+struct prepared {
+	struct repl_version v;
+	struct store_xattr *x;	/* v.xattrs, owned */
+	char link[4096];	/* v.link_target of a symlink */
+};
 
-	d = dest_get(e, t->dest, &err, msg, msglen);
-	if (!d)
-		return err;
+/* Fill @p for task @t: 0 or a negative errno with @msg set.  The caller
+ * calls release() in both cases. */
+static int prepare(struct repl_engine *e, const struct store_repl_task *t,
+		   struct prepared *p, char *msg, size_t msglen)
+{
+	int err;
+
+	memset(&p->v, 0, sizeof(p->v));
+	p->x = NULL;
+	p->v.bucket = t->bucket;
+	p->v.key = t->key;
+	p->v.obj = t->obj;
+	p->v.fd = -1;
 	if (t->obj.kind == STORE_DELETE_MARKER)
-		return d->ops->delete_marker(d, &v, msg, msglen);
+		return 0;
 	if (t->obj.kind == STORE_FILE && t->obj.size) {
-		err = store_blob_open(e->st, t->obj.sha256, &v.fd);
-		v.fd_is_blob = !err;
+		err = store_blob_open(e->st, t->obj.sha256, &p->v.fd);
+		p->v.fd_is_blob = !err;
 		if (err) {
 			snprintf(msg, msglen, "cannot read the source blob: %s",
 				 strerror(-err));
 			return err == -ENOENT ? -EIO : err;
 		}
 	} else if (t->obj.kind == STORE_SYMLINK) {
-		err = read_small(e->st, t->obj.sha256, link, sizeof(link));
+		err = read_small(e->st, t->obj.sha256, p->link,
+				 sizeof(p->link));
 		if (err) {
 			snprintf(msg, msglen, "cannot read the source link: %s",
 				 strerror(-err));
 			return -EIO;
 		}
-		v.link_target = link;
+		p->v.link_target = p->link;
 	}
 	err = store_version_xattrs(e->st, t->bucket, t->key,
-				   t->obj.version_id, &x, &v.nxattrs);
+				   t->obj.version_id, &p->x, &p->v.nxattrs);
 	if (err) {
 		snprintf(msg, msglen, "cannot read the source xattrs: %s",
 			 strerror(-err));
-		goto out;
+		return err;
 	}
-	v.xattrs = x;
-	err = d->ops->put(d, &v, msg, msglen);
-out:
-	free(x);
-	if (v.fd >= 0)
-		close(v.fd);
+	p->v.xattrs = p->x;
+	return 0;
+}
+
+static void release(struct prepared *p)
+{
+	free(p->x);
+	p->x = NULL;
+	if (p->v.fd >= 0)
+		close(p->v.fd);
+	p->v.fd = -1;
+}
+
+/* Deliver @t: 0 or a negative errno with @msg set. */
+static int deliver(struct repl_engine *e, const struct store_repl_task *t,
+		   struct prepared *p, char *msg, size_t msglen)
+{
+	struct dest *d;
+	int err = 0;
+
+	d = dest_get(e, t->dest, &err, msg, msglen);
+	if (!d)
+		return err;
+	err = prepare(e, t, p, msg, msglen);
+	if (!err && t->obj.kind == STORE_DELETE_MARKER)
+		err = d->ops->delete_marker(d, &p->v, msg, msglen);
+	else if (!err)
+		err = d->ops->put(d, &p->v, msg, msglen);
+	release(p);
 	return err;
 }
 
@@ -309,8 +335,15 @@ static void job_step(struct repl_engine *e, int64_t job)
 	free(info);
 }
 
-/* Deliveries a worker claims at once, and records in one transaction. */
-#define CLAIM_MAX 8
+/*
+ * Deliveries a worker claims at once, and records in one transaction (with
+ * one sync of each destination).  A worker starts with CLAIM_MIN, and
+ * doubles its claims up to CLAIM_MAX while they come back full, so a deep
+ * queue (a batch job of small files) pays its transactions and syncs once
+ * per 64 deliveries, while a few new versions are spread over the workers.
+ */
+#define CLAIM_MIN 8
+#define CLAIM_MAX 64
 
 /* One claimed task, and what became of it. */
 struct slot {
@@ -319,6 +352,7 @@ struct slot {
 	char why[640];
 	int failed;
 	int synced;	/* its destination's sync covered it */
+	int handled;	/* delivered (or not) in this round */
 };
 
 /* Decide the outcome of the task of @sl, delivered with @err (0 or a
@@ -363,12 +397,65 @@ static void settle(struct repl_engine *e, struct slot *sl, int err,
 			 t->dest, sl->why, t->attempts + 1);
 }
 
-/* Deliver the task of @sl and decide its outcome (recorded later). */
-static void work_one(struct repl_engine *e, struct slot *sl, uint64_t rnd)
-{
-	char msg[512] = "";
+#define MSG_LEN 512
 
-	settle(e, sl, deliver(e, &sl->t, msg, sizeof(msg)), msg, rnd);
+/*
+ * Deliver the claimed tasks of @sl and decide their outcomes (recorded
+ * later): one by one, or all of one destination in one put_many() call
+ * where it has one.
+ */
+static void work(struct repl_engine *e, struct slot *sl, size_t n,
+		 struct prepared *pv, struct repl_version *vv, int *rets,
+		 size_t *idx, char *msgs)
+{
+	struct dest *d;
+	size_t i, j, k;
+	uint64_t rnd;
+	int err;
+
+	for (i = 0; i < n; i++)
+		sl[i].handled = 0;
+	for (i = 0; i < n; i++) {
+		if (sl[i].handled)
+			continue;
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			rnd = (uint64_t)mono_ns();
+		err = 0;
+		*msgs = '\0';
+		d = dest_get(e, sl[i].t.dest, &err, msgs, MSG_LEN);
+		if (!d || !d->ops->put_many) {
+			if (d)
+				err = deliver(e, &sl[i].t, pv, msgs, MSG_LEN);
+			settle(e, &sl[i], err, msgs, rnd);
+			sl[i].handled = 1;
+			continue;
+		}
+		/* Every task of this destination, prepared; those that
+		 * cannot be read settle here. */
+		for (j = i, k = 0; j < n; j++) {
+			if (sl[j].handled || strcmp(sl[j].t.dest, sl[i].t.dest))
+				continue;
+			sl[j].handled = 1;
+			msgs[k * MSG_LEN] = '\0';
+			err = prepare(e, &sl[j].t, &pv[k], msgs + k * MSG_LEN,
+				      MSG_LEN);
+			if (err) {
+				settle(e, &sl[j], err, msgs + k * MSG_LEN,
+				       rnd);
+				release(&pv[k]);
+				continue;
+			}
+			vv[k] = pv[k].v;
+			idx[k++] = j;
+		}
+		if (k)
+			d->ops->put_many(d, vv, k, rets, msgs, MSG_LEN);
+		for (j = 0; j < k; j++) {
+			settle(e, &sl[idx[j]], rets[j], msgs + j * MSG_LEN,
+			       rnd);
+			release(&pv[j]);
+		}
+	}
 }
 
 /*
@@ -413,7 +500,7 @@ static void sync_claim(struct repl_engine *e, struct slot *sl, size_t n,
 /* Record the outcomes of @n delivered slots, then see to their jobs. */
 static void record(struct repl_engine *e, struct slot *sl, size_t n)
 {
-	struct store_repl_outcome o[CLAIM_MAX];
+	struct store_repl_outcome o[CLAIM_MAX] = { 0 };
 	uint64_t done = 0, failed = 0;
 	int64_t jobs[CLAIM_MAX];
 	size_t i, j, njobs = 0;
@@ -449,18 +536,29 @@ static void record(struct repl_engine *e, struct slot *sl, size_t n)
 
 static void *worker(void *arg)
 {
-	struct store_repl_task tasks[CLAIM_MAX];
+	struct store_repl_task *tasks;
 	struct repl_engine *e = arg;
+	struct repl_version *vv;
+	struct prepared *pv;
 	struct slot *sl;
+	size_t *idx;
+	char *msgs;
+	int *rets;
 	struct timespec until;
+	size_t n, i, limit = CLAIM_MIN;
 	uint64_t rnd;
-	size_t n, i;
 	int err, release;
 
 	sl = malloc(CLAIM_MAX * sizeof(*sl));
-	if (!sl) {
+	tasks = malloc(CLAIM_MAX * sizeof(*tasks));
+	pv = malloc(CLAIM_MAX * sizeof(*pv));
+	vv = malloc(CLAIM_MAX * sizeof(*vv));
+	rets = malloc(CLAIM_MAX * sizeof(*rets));
+	idx = malloc(CLAIM_MAX * sizeof(*idx));
+	msgs = malloc(CLAIM_MAX * MSG_LEN);
+	if (!sl || !tasks || !pv || !vv || !rets || !idx || !msgs) {
 		log_err("replication: worker: out of memory");
-		return NULL;
+		goto out;
 	}
 	for (;;) {
 		pthread_mutex_lock(&e->lock);
@@ -478,16 +576,19 @@ static void *worker(void *arg)
 			store_repl_release_dead(e->st, NULL);
 			store_repl_overdue(e->st, overdue_cb, e);
 		}
-		err = store_repl_claim(e->st, CLAIM_MAX, LEASE_NS, tasks, &n);
+		err = store_repl_claim(e->st, limit, LEASE_NS, tasks, &n);
+		if (!err && n == limit && limit < CLAIM_MAX)
+			limit *= 2;
+		else if (!err && n < limit)
+			limit = CLAIM_MIN;
 		if (!err && n) {
 			for (i = 0; i < n; i++) {
 				sl[i].t = tasks[i];
-				if (getrandom(&rnd, sizeof(rnd), 0) !=
-				    sizeof(rnd))
-					rnd = (uint64_t)mono_ns();
 				sl[i].synced = 0;
-				work_one(e, &sl[i], rnd);
 			}
+			work(e, sl, n, pv, vv, rets, idx, msgs);
+			if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+				rnd = (uint64_t)mono_ns();
 			sync_claim(e, sl, n, rnd);
 			record(e, sl, n);
 		}
@@ -505,7 +606,14 @@ static void *worker(void *arg)
 		e->kicked = 0;
 		pthread_mutex_unlock(&e->lock);
 	}
+out:
 	free(sl);
+	free(tasks);
+	free(pv);
+	free(vv);
+	free(rets);
+	free(idx);
+	free(msgs);
 	return NULL;
 }
 

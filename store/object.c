@@ -593,130 +593,239 @@ static int same_fs(struct store *st, int fd, struct stat *sb)
 	       !stat(store_path(st), &me) && me.st_dev == sb->st_dev;
 }
 
-int store_put_replica(struct store *st, const char *bucket, const char *key,
-		      const struct store_replica *r)
-{
-	struct newver nv = { .kind = r->kind };
-	char sha[65] = BLOB_EMPTY_SHA;
-	struct bucket_row b;
-	struct trash t;
-	struct stat sb;
-	struct conn *c;
-	size_t klen, i;
-	int64_t oid, cur, id;
-	int fd = -1, link_fd = -1, err, live;
+/* A replica made ready outside the transaction: content staged (or the
+ * source's blob to link) and hashed. */
+struct rep_prep {
+	struct newver nv;
+	char sha[65];
+	int fd;		/* staged content, or -1 */
+	int link_fd;	/* the source's blob to link, or -1 */
+};
 
-	trash_init(&t);
+static int replica_prepare(struct store *st, const char *bucket,
+			   const char *key, const struct store_replica *r,
+			   struct rep_prep *p)
+{
+	struct stat sb;
+	size_t klen;
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	p->nv.kind = r->kind;
+	memcpy(p->sha, BLOB_EMPTY_SHA, sizeof(BLOB_EMPTY_SHA));
+	p->fd = -1;
+	p->link_fd = -1;
 	err = store_key_check(key);
 	if (err)
-		goto out;
+		return err;
 	klen = strlen(key);
 	if (!r->version_id || !*r->version_id ||
 	    strlen(r->version_id) > STORE_VID_MAX ||
 	    (r->kind == STORE_DIR) != (key[klen - 1] == '/') ||
 	    (r->kind == STORE_SYMLINK && !r->link_target) ||
 	    (r->kind != STORE_FILE && r->kind != STORE_SYMLINK &&
-	     r->kind != STORE_DIR && r->kind != STORE_DELETE_MARKER)) {
-		err = -EINVAL;
-		goto out;
-	}
+	     r->kind != STORE_DIR && r->kind != STORE_DELETE_MARKER))
+		return -EINVAL;
 	if (r->kind == STORE_SYMLINK) {
-		nv.size = strlen(r->link_target);
-		if (nv.size > LINK_MAX_LEN) {
-			err = -ENAMETOOLONG;
-			goto out;
-		}
-		err = stage_mem(st, r->link_target, nv.size, &fd);
-		nv.link = r->link_target;
+		p->nv.size = strlen(r->link_target);
+		if (p->nv.size > LINK_MAX_LEN)
+			return -ENAMETOOLONG;
+		err = stage_mem(st, r->link_target, p->nv.size, &p->fd);
+		p->nv.link = r->link_target;
 	} else if (r->kind == STORE_FILE && r->fd >= 0 && r->fd_is_blob &&
 		   r->sha256 && sha_valid(r->sha256) &&
 		   same_fs(st, r->fd, &sb)) {
 		/* The source's blob is immutable and named by its hash: on
 		 * the same file system it becomes ours by a hard link, with
 		 * no data copied. */
-		link_fd = r->fd;
-		memcpy(sha, r->sha256, 65);
-		nv.size = sb.st_size;
+		p->link_fd = r->fd;
+		memcpy(p->sha, r->sha256, 65);
+		p->nv.size = sb.st_size;
 	} else if (r->kind == STORE_FILE && r->fd >= 0) {
-		err = stage_copy(st, r->fd, &fd);
+		err = stage_copy(st, r->fd, &p->fd);
 	}
 	if (err)
-		goto out;
-	if (fd >= 0) {
-		err = store_hash_fd(fd, sha);
+		return err;
+	if (p->fd >= 0) {
+		err = store_hash_fd(p->fd, p->sha);
 		if (err)
-			goto out;
+			return err;
 		if (r->kind == STORE_FILE && r->sha256 &&
-		    strcmp(sha, r->sha256)) {
+		    strcmp(p->sha, r->sha256)) {
 			log_err("store: replica %s/%s %s: content does not "
 				"match its SHA-256", bucket, key,
 				r->version_id);
-			err = -EIO;
-			goto out;
+			return -EIO;
 		}
-		if (fstat(fd, &sb)) {
-			err = -errno;
-			goto out;
-		}
+		if (fstat(p->fd, &sb))
+			return -errno;
 		if (r->kind == STORE_FILE)
-			nv.size = sb.st_size;
+			p->nv.size = sb.st_size;
 	}
-	nv.sha = r->kind == STORE_DELETE_MARKER ? NULL : sha;
-	nv.meta = r->meta;
+	p->nv.sha = r->kind == STORE_DELETE_MARKER ? NULL : p->sha;
+	p->nv.meta = r->meta;
 	if (r->kind != STORE_DELETE_MARKER)
-		nv.meta.mode = type_bits(r->kind) | (r->meta.mode & 07777);
-	nv.vid = r->version_id;
-	nv.created_ns = r->created_ns;
+		p->nv.meta.mode = type_bits(r->kind) | (r->meta.mode & 07777);
+	p->nv.vid = r->version_id;
+	p->nv.created_ns = r->created_ns;
+	return 0;
+}
 
-	err = conn_get(st, &c);
+/* The replica's rows, within the caller's transaction on @c. */
+static int replica_apply(struct store *st, struct conn *c,
+			 const struct bucket_row *b, const char *key,
+			 const struct store_replica *r, struct rep_prep *p,
+			 struct trash *t)
+{
+	int64_t oid, cur;
+	size_t i;
+	int err = 0, live;
+
+	if (p->fd >= 0 || p->link_fd >= 0)
+		err = blob_place(st, p->fd >= 0 ? p->fd : p->link_fd, p->sha,
+				 0);
+	if (!err)
+		err = ver_write(st, c, b, key, &p->nv, NULL, NULL, t);
+	if (err == 1) {
+		/* This version is there already: delivered twice, or again
+		 * after a change of its metadata (chmod, chown, touch),
+		 * which the replica takes in place as the source did. */
+		if (r->kind == STORE_DELETE_MARKER)
+			return 0;
+		return replica_meta(c, b, key, r->version_id, &p->nv.meta);
+	}
+	if (err || !r->nxattrs || r->kind == STORE_DELETE_MARKER)
+		return err;
+	err = obj_get(c, b->id, key, &oid, &cur, &live);
+	if (err == 1)
+		err = 0;
+	for (i = 0; !err && i < r->nxattrs; i++) {
+		sqlite3_stmt *s = stmt_get(c, ST_XATTR_PUT);
+
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, cur);
+		bind_text(s, 2, r->xattrs[i].name, -1);
+		sqlite3_bind_blob(s, 3, r->xattrs[i].value,
+				  (int)r->xattrs[i].size, SQLITE_STATIC);
+		err = stmt_run(c, s, "put replica xattr");
+	}
+	return err;
+}
+
+/* Within the write transaction: the bucket, which must take replicas. */
+static int replica_bucket(struct conn *c, const char *bucket,
+			  struct bucket_row *b)
+{
+	int err = bucket_row_get(c, bucket, b);
+
+	if (!err && b->versioning != STORE_ENABLED) {
+		log_err("store: replicas to bucket %s refused: its versioning "
+			"is not Enabled", bucket);
+		err = -EINVAL;
+	}
+	return err;
+}
+
+int store_put_replica(struct store *st, const char *bucket, const char *key,
+		      const struct store_replica *r)
+{
+	struct bucket_row b;
+	struct rep_prep p;
+	struct trash t;
+	struct conn *c;
+	int err;
+
+	trash_init(&t);
+	err = replica_prepare(st, bucket, key, r, &p);
+	if (!err)
+		err = conn_get(st, &c);
 	if (err)
 		goto out;
 	err = tx_begin(c);
 	if (err)
 		goto out;
-	err = bucket_row_get(c, bucket, &b);
-	if (!err && b.versioning != STORE_ENABLED) {
-		log_err("store: replica of %s/%s refused: versioning of "
-			"bucket %s is not Enabled", bucket, key, bucket);
-		err = -EINVAL;
-	}
-	if (!err && (fd >= 0 || link_fd >= 0))
-		err = blob_place(st, fd >= 0 ? fd : link_fd, sha, 0);
+	err = replica_bucket(c, bucket, &b);
 	if (!err)
-		err = ver_write(st, c, &b, key, &nv, NULL, NULL, &t);
-	if (err == 1) {
-		/* This version is there already: delivered twice, or again
-		 * after a change of its metadata (chmod, chown, touch),
-		 * which the replica takes in place as the source did. */
-		err = 0;
-		if (r->kind != STORE_DELETE_MARKER)
-			err = replica_meta(c, &b, key, r->version_id,
-					   &nv.meta);
-	} else if (!err && r->nxattrs && r->kind != STORE_DELETE_MARKER) {
-		err = obj_get(c, b.id, key, &oid, &cur, &live);
-		if (err == 1)
-			err = 0;
-		for (i = 0; !err && i < r->nxattrs; i++) {
-			sqlite3_stmt *s = stmt_get(c, ST_XATTR_PUT);
-
-			if (!s) {
-				err = -EIO;
-				break;
-			}
-			id = cur;
-			sqlite3_bind_int64(s, 1, id);
-			bind_text(s, 2, r->xattrs[i].name, -1);
-			sqlite3_bind_blob(s, 3, r->xattrs[i].value,
-					  (int)r->xattrs[i].size,
-					  SQLITE_STATIC);
-			err = stmt_run(c, s, "put replica xattr");
-		}
-	}
+		err = replica_apply(st, c, &b, key, r, &p, &t);
 	err = tx_end(st, c, err, &t);
 out:
-	stage_close(st, fd);
+	stage_close(st, p.fd);
 	trash_release(&t);
 	return err;
+}
+
+/* SAVEPOINT, RELEASE or ROLLBACK TO of one replica of a batch. */
+static int savepoint(struct conn *c, const char *sql)
+{
+	int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : db_err(c, rc, sql);
+}
+
+int store_put_replicas(struct store *st, const char *bucket,
+		       const char *const *keys,
+		       const struct store_replica *r, size_t n, int *rets)
+{
+	struct rep_prep *p;
+	struct trash *t;
+	struct bucket_row b;
+	struct conn *c;
+	size_t i, ok = 0;
+	int err;
+
+	p = calloc(n, sizeof(*p));
+	t = calloc(n, sizeof(*t));
+	if (!p || !t) {
+		free(p);
+		free(t);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		trash_init(&t[i]);
+		rets[i] = replica_prepare(st, bucket, keys[i], &r[i], &p[i]);
+		ok += !rets[i];
+	}
+	err = ok ? conn_get(st, &c) : 0;
+	if (!err && ok)
+		err = tx_begin(c);
+	if (!err && ok) {
+		err = replica_bucket(c, bucket, &b);
+		/* Each replica under its own savepoint: one that fails is
+		 * undone alone, and the others still go in. */
+		for (i = 0; !err && i < n; i++) {
+			if (rets[i])
+				continue;
+			err = savepoint(c, "SAVEPOINT replica");
+			if (err)
+				break;
+			rets[i] = replica_apply(st, c, &b, keys[i], &r[i],
+						&p[i], &t[i]);
+			if (rets[i]) {
+				err = savepoint(c, "ROLLBACK TO replica");
+				trash_restore(st, &t[i]);
+			}
+			if (!err)
+				err = savepoint(c, "RELEASE replica");
+		}
+		if (!err)
+			err = tx_commit(st, c);
+		if (err)
+			tx_rollback(c);
+	}
+	for (i = 0; i < n; i++) {
+		if (err && !rets[i]) {
+			rets[i] = err;
+			trash_restore(st, &t[i]);
+		} else if (!rets[i]) {
+			trash_empty(st, &t[i]);
+		}
+		stage_close(st, p[i].fd);
+		trash_release(&t[i]);
+	}
+	free(p);
+	free(t);
+	return 0;
 }
 
 /* ---- DELETE --------------------------------------------------------- */

@@ -357,6 +357,16 @@ struct store_replica {
 int store_put_replica(struct store *st, const char *bucket, const char *key,
 		      const struct store_replica *r);
 
+/*
+ * store_put_replica() of @n replicas (@keys[i] and @r[i]) to @bucket in one
+ * transaction: @rets[i] gets what that call would have returned.  Each
+ * goes in under its own savepoint, so one that fails leaves the others
+ * in.  Returns 0, or -ENOMEM with nothing done.
+ */
+int store_put_replicas(struct store *st, const char *bucket,
+		       const char *const *keys,
+		       const struct store_replica *r, size_t n, int *rets);
+
 /* ---- Replication: rules, queue and status (the catalog side) -------- */
 
 /*

@@ -233,6 +233,82 @@ Test(dest_store, content_that_does_not_match_its_hash)
 				    &(int){ 0 }), -ENOENT);
 }
 
+Test(dest_store, put_many_one_bad_version_leaves_the_others_in)
+{
+	char vid[4][STORE_VID_MAX + 1], target[8], buf[64];
+	char errs[4][512];
+	const char *keys[4] = { "m/one", "m/two", "m/bad", "m/four" };
+	struct repl_version v[4];
+	int rets[4], i;
+
+	cr_assert_not_null(d->ops->put_many);
+	for (i = 0; i < 4; i++) {
+		cr_assert_eq(put_str(src, "src", keys[i], keys[i], vid[i]), 0);
+		source_version(keys[i], vid[i], &v[i], target,
+			       sizeof(target));
+	}
+	/* The third does not match its hash: -EIO for it alone. */
+	v[2].obj.sha256[0] = v[2].obj.sha256[0] == '0' ? '1' : '0';
+	d->ops->put_many(d, v, 4, rets, &errs[0][0], sizeof(errs[0]));
+	for (i = 0; i < 4; i++)
+		close(v[i].fd);
+	cr_assert_eq(rets[0], 0, "%s", errs[0]);
+	cr_assert_eq(rets[1], 0, "%s", errs[1]);
+	cr_assert_eq(rets[2], -EIO, "%d %s", rets[2], errs[2]);
+	cr_assert(strstr(errs[2], "m/bad"), "%s", errs[2]);
+	cr_assert_eq(rets[3], 0, "%s", errs[3]);
+	for (i = 0; i < 4; i++) {
+		if (i == 2) {
+			cr_assert_eq(store_versions(dst, "replica", keys[i],
+						    count_versions,
+						    &(int){ 0 }), -ENOENT);
+			continue;
+		}
+		cr_assert_eq(nversions("replica", keys[i]), 1);
+		cr_assert_eq(read_cur(dst, "replica", keys[i], buf,
+				      sizeof(buf)), 0);
+		cr_assert_str_eq(buf, keys[i]);
+	}
+	/* Again, with a delete marker among them: delivered twice, the
+	 * data versions are stored once. */
+	cr_assert_eq(store_delete(src, "src", "m/one", vid[0]), 0);
+	source_version("m/one", vid[0], &v[0], target, sizeof(target));
+	source_version("m/two", vid[1], &v[1], target, sizeof(target));
+	d->ops->put_many(d, v, 2, rets, &errs[0][0], sizeof(errs[0]));
+	if (v[1].fd >= 0)
+		close(v[1].fd);
+	cr_assert_eq(rets[0], 0, "%s", errs[0]);
+	cr_assert_eq(rets[1], 0, "%s", errs[1]);
+	cr_assert_eq(nversions("replica", "m/one"), 2);
+	cr_assert_eq(nversions("replica", "m/two"), 1);
+	cr_assert_eq(read_cur(dst, "replica", "m/one", buf, sizeof(buf)),
+		     -ENOENT);
+}
+
+Test(dest_store, put_many_to_a_bucket_not_enabled)
+{
+	char vid[STORE_VID_MAX + 1], target[8], errs[2][512];
+	struct repl_version v[2];
+	struct dest *sd;
+	char surl[192];
+	int rets[2];
+
+	snprintf(surl, sizeof(surl), "store://%s/dst/suspended", dir);
+	cr_assert_eq(dest_open(surl, &sd, msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(put_str(src, "src", "s1", "x", vid), 0);
+	source_version("s1", vid, &v[0], target, sizeof(target));
+	cr_assert_eq(put_str(src, "src", "s2", "y", vid), 0);
+	source_version("s2", vid, &v[1], target, sizeof(target));
+	sd->ops->put_many(sd, v, 2, rets, &errs[0][0], sizeof(errs[0]));
+	close(v[0].fd);
+	close(v[1].fd);
+	dest_close(sd);
+	cr_assert_eq(rets[0], -EINVAL, "%s", errs[0]);
+	cr_assert_eq(rets[1], -EINVAL, "%s", errs[1]);
+	cr_assert(strstr(errs[1], "not Enabled"), "%s", errs[1]);
+	cr_assert(dest_error_permanent(rets[0]));
+}
+
 /* ---- delete markers ------------------------------------------------- */
 
 Test(dest_store, delete_marker_keeps_its_id)
