@@ -633,6 +633,20 @@ static int dir_is_fresh(const char *dir)
 	return fresh;
 }
 
+/*
+ * Before SQLite's first use: no count of its memory in use.  The count
+ * takes a mutex of the whole process around every malloc() and free() of
+ * SQLite, so the threads of a mount or of the replicator, each on its own
+ * connection, queued on it: a batch job of 10,000 small files to a
+ * second store took 1.17 s of user CPU with the count, 0.80 s without.
+ */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_open(const char *dir, int flags, struct store **out)
 {
 	struct store *st;
@@ -642,6 +656,7 @@ int store_open(const char *dir, int flags, struct store **out)
 	int err, exclusive = 0, key_made = 0;
 
 	*out = NULL;
+	pthread_once(&sqlite_once, sqlite_setup);
 	if ((flags & STORE_CREATE) && mkdir(dir, 0700) && errno != EEXIST) {
 		err = -errno;
 		log_err("store: mkdir %s: %s", dir, strerror(-err));
