@@ -81,22 +81,25 @@ rsync_times=()
 store_times=()
 dir_times=()
 for r in $(seq "$REPS"); do
-	rm -rf "$OUT/rsync-dst" "$OUT/dir-dst" "$OUT/store2"
+	# Fresh destinations under new names each time: the source's catalog
+	# remembers what reached a URL, and a job to the same one again
+	# would find every version there and send nothing.
+	rm -rf "$OUT/rsync-dst" "$OUT"/dir-dst-* "$OUT"/store2-*
 	drop
 	t0=$(now)
 	rsync -a "$SRC/" "$OUT/rsync-dst/" || FAILS=$((FAILS + 1))
 	rsync_times+=("$(echo "$(now) - $t0" | bc)")
 
 	# A second store with its bucket (made through a short mount).
-	"$BIN" mount "$OUT/store2" "$MNT" && mkdir "$MNT/dst" && fusermount3 -u "$MNT"
+	"$BIN" mount "$OUT/store2-$r" "$MNT" && mkdir "$MNT/dst" && fusermount3 -u "$MNT"
 	for i in $(seq 100); do is_mounted "$MNT" || break; sleep 0.05; done
 	"$BIN" mount -o repl_workers=0 "$STORE" "$MNT"
 	for kind in store dir; do
 		if [ $kind = store ]; then
-			url=store://$OUT/store2/dst
+			url=store://$OUT/store2-$r/dst
 		else
-			mkdir -p "$OUT/dir-dst"
-			url=dir://$OUT/dir-dst
+			mkdir -p "$OUT/dir-dst-$r"
+			url=dir://$OUT/dir-dst-$r
 		fi
 		job=$("$BIN" batch create "$MNT/src" --destination "$url" --status NONE,COMPLETED) || {
 			FAILS=$((FAILS + 1))
@@ -109,14 +112,18 @@ for r in $(seq "$REPS"); do
 		"$BIN" batch run "$job" --store "$STORE" >"$OUT/run.log" 2>&1 ||
 			{ FAILS=$((FAILS + 1)); cat "$OUT/run.log" >&2; }
 		t=$(echo "$(now) - $t0" | bc)
+		# Every file and folder marker sent, none skipped.
+		grep -q "Complete, $((nfiles + NDIRS))/$((nfiles + NDIRS)) items ($((nfiles + NDIRS)) succeeded" "$OUT/run.log" ||
+			{ echo "bench-batch: the $kind job did not send every version:" >&2
+			  cat "$OUT/run.log" >&2; FAILS=$((FAILS + 1)); }
 		if [ $kind = store ]; then store_times+=("$t"); else dir_times+=("$t"); fi
 		"$BIN" mount -o repl_workers=0 "$STORE" "$MNT"
 	done
 	fusermount3 -u "$MNT"
 	for i in $(seq 100); do is_mounted "$MNT" || break; sleep 0.05; done
 done
-diff -r "$SRC" "$OUT/dir-dst/src" >/dev/null 2>&1 ||
-	diff -r "$SRC" "$OUT/dir-dst" >/dev/null 2>&1 ||
+diff -r "$SRC" "$OUT/dir-dst-$REPS/src" >/dev/null 2>&1 ||
+	diff -r "$SRC" "$OUT/dir-dst-$REPS" >/dev/null 2>&1 ||
 	{ echo "bench-batch: the directory destination differs from the source" >&2; FAILS=$((FAILS + 1)); }
 
 # Live replication latency: close on MNT, readable on MNT2.
