@@ -30,13 +30,7 @@
 
 static int prep(struct conn *c, const char *sql, sqlite3_stmt **s)
 {
-	int rc = sqlite3_prepare_v2(c->db, sql, -1, s, NULL);
-
-	if (rc != SQLITE_OK) {
-		*s = NULL;
-		return db_err(c, rc, "prepare");
-	}
-	return 0;
+	return stmt_of_sql(c, sql, s);
 }
 
 /* What a job being created needs at hand. */
@@ -202,7 +196,7 @@ int store_job_create(struct store *st, const struct store_job_spec *spec,
 		bind_text(s, 3, spec->report, -1);
 	sqlite3_bind_int64(s, 4, now_ns());
 	err = stmt_step(j.c, s, "create job");
-	sqlite3_finalize(s);
+	stmt_done(s);
 	s = NULL;
 	if (err < 0)
 		goto out;
@@ -309,7 +303,7 @@ done:
 		err = 0;
 	if (!err && !j.queued) {
 		/* Nothing to deliver: complete at once. */
-		sqlite3_finalize(s);
+		stmt_done(s);
 		err = prep(j.c, "UPDATE repl_jobs SET state = 1, done_ns = ? "
 				"WHERE id = ?", &s);
 		if (!err) {
@@ -327,12 +321,12 @@ done:
 			 (unsigned long long)j.queued);
 	}
 out:
-	sqlite3_finalize(s);
-	sqlite3_finalize(vs);
-	sqlite3_finalize(one);
-	sqlite3_finalize(j.existing);
-	sqlite3_finalize(j.drop);
-	sqlite3_finalize(j.note);
+	stmt_done(s);
+	stmt_done(vs);
+	stmt_done(one);
+	stmt_done(j.existing);
+	stmt_done(j.drop);
+	stmt_done(j.note);
 	if (t != &adhoc)
 		repl_targets_free(t, nt);
 	if (!err)
@@ -391,7 +385,7 @@ static int job_fill(struct conn *c, sqlite3_stmt *s, struct store_job_info *o)
 			break;
 		}
 	}
-	sqlite3_finalize(q);
+	stmt_done(q);
 	if (err < 0)
 		return err;
 	err = prep(c, "SELECT outcome, count(*) FROM repl_job_notes "
@@ -408,7 +402,7 @@ static int job_fill(struct conn *c, sqlite3_stmt *s, struct store_job_info *o)
 		else
 			o->failed += n;
 	}
-	sqlite3_finalize(q);
+	stmt_done(q);
 	return err < 0 ? err : 0;
 }
 
@@ -432,7 +426,7 @@ int store_job_get(struct store *st, int64_t id, struct store_job_info *out)
 		err = job_fill(c, s, out);
 	else if (err == 0)
 		err = -ENOENT;
-	sqlite3_finalize(s);
+	stmt_done(s);
 	return err;
 }
 
@@ -456,7 +450,7 @@ int store_job_state(struct store *st, int64_t id,
 	} else if (err == 0) {
 		err = -ENOENT;
 	}
-	sqlite3_finalize(s);
+	stmt_done(s);
 	return err;
 }
 
@@ -480,7 +474,7 @@ int store_job_list(struct store *st, store_job_cb cb, void *arg)
 		if (err)
 			break;
 	}
-	sqlite3_finalize(s);
+	stmt_done(s);
 	return err < 0 ? err : err;
 }
 
@@ -501,7 +495,7 @@ static int job_write(struct store *st, const char *sql, int64_t id)
 	sqlite3_bind_int64(s, 2, now_ns());
 	err = stmt_step(c, s, "update job");
 	n = sqlite3_changes(c->db);
-	sqlite3_finalize(s);
+	stmt_done(s);
 	return err < 0 ? err : n;
 }
 
@@ -553,7 +547,7 @@ int store_job_finish(struct store *st, int64_t id)
 		return err;
 	sqlite3_bind_int64(s, 1, id);
 	err = stmt_step(c, s, "job pending");
-	sqlite3_finalize(s);
+	stmt_done(s);
 	if (err)
 		return err < 0 ? err : 0;
 	err = tx_begin(c);
@@ -605,7 +599,7 @@ int store_job_items(struct store *st, int64_t id, store_job_item_cb cb,
 		if (err)
 			break;
 	}
-	sqlite3_finalize(s);
+	stmt_done(s);
 	if (err)
 		return err < 0 ? err : err;
 	err = prep(c, "SELECT bucket, key, vid, dest, outcome, error "
@@ -623,6 +617,6 @@ int store_job_items(struct store *st, int64_t id, store_job_item_cb cb,
 		if (err)
 			break;
 	}
-	sqlite3_finalize(s);
+	stmt_done(s);
 	return err;
 }

@@ -37,16 +37,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Prepare @sql on @c (a statement used rarely, so not cached). */
+/* The statement of @sql (a literal) on @c, cached by @c. */
 static int prep(struct conn *c, const char *sql, sqlite3_stmt **s)
 {
-	int rc = sqlite3_prepare_v2(c->db, sql, -1, s, NULL);
-
-	if (rc != SQLITE_OK) {
-		*s = NULL;
-		return db_err(c, rc, "prepare");
-	}
-	return 0;
+	return stmt_of_sql(c, sql, s);
 }
 
 static void copy_col(char *dst, size_t size, sqlite3_stmt *s, int col)
@@ -336,7 +330,7 @@ static int config_clear(struct conn *c, int64_t bid)
 			break;
 		sqlite3_bind_int64(s, 1, bid);
 		err = stmt_step(c, s, "clear replication");
-		sqlite3_finalize(s);
+		stmt_done(s);
 		if (err > 0)
 			err = 0;
 	}
@@ -380,7 +374,7 @@ int store_repl_config_set(struct store *st, const char *bucket,
 		bind_text(s, 3, hook, -1);
 	sqlite3_bind_int64(s, 4, now_ns());
 	err = stmt_step(c, s, "set replication");
-	sqlite3_finalize(s);
+	stmt_done(s);
 	s = NULL;
 	if (err < 0)
 		goto out;
@@ -411,7 +405,7 @@ int store_repl_config_set(struct store *st, const char *bucket,
 		if (err > 0)
 			err = 0;
 	}
-	sqlite3_finalize(s);
+	stmt_done(s);
 	s = NULL;
 	if (err)
 		goto out;
@@ -421,7 +415,7 @@ int store_repl_config_set(struct store *st, const char *bucket,
 	sqlite3_bind_int64(s, 1, (int64_t)n);
 	sqlite3_bind_int64(s, 2, b.id);
 	err = stmt_step(c, s, "count targets");
-	sqlite3_finalize(s);
+	stmt_done(s);
 	if (err > 0)
 		err = 0;
 out:
@@ -459,7 +453,7 @@ int store_repl_config_get(struct store *st, const char *bucket,
 	} else if (err == 0) {
 		err = -ENOENT;
 	}
-	sqlite3_finalize(s);
+	stmt_done(s);
 	if (!err && json_out) {
 		*json_out = json;
 		json = NULL;
@@ -559,8 +553,8 @@ int store_repl_overdue(struct store *st, store_repl_task_cb cb, void *arg)
 			k++;
 		}
 out:
-	sqlite3_finalize(s);
-	sqlite3_finalize(u);
+	stmt_done(s);
+	stmt_done(u);
 	free(t);
 	return err < 0 ? err : k;
 }
@@ -580,11 +574,11 @@ int store_repl_mark_late(struct store *st, int64_t id)
 	sqlite3_bind_int64(s, 1, id);
 	err = tx_begin(c);
 	if (err) {
-		sqlite3_finalize(s);
+		stmt_done(s);
 		return err;
 	}
 	err = stmt_step(c, s, "mark late");
-	sqlite3_finalize(s);
+	stmt_done(s);
 	if (err < 0) {
 		tx_rollback(c);
 		return err;
@@ -619,7 +613,7 @@ int store_repl_claim(struct store *st, size_t max, int64_t lease_ns,
 		return err;
 	sqlite3_bind_int64(s, 1, now);
 	err = stmt_step(c, s, "anything due");
-	sqlite3_finalize(s);
+	stmt_done(s);
 	s = NULL;
 	if (err <= 0)
 		return err;
@@ -666,8 +660,8 @@ int store_repl_claim(struct store *st, size_t max, int64_t lease_ns,
 	if (err > 0)
 		err = 0;
 out:
-	sqlite3_finalize(s);
-	sqlite3_finalize(u);
+	stmt_done(s);
+	stmt_done(u);
 	if (!err && k)
 		err = tx_commit(st, c);
 	else if (!err)
@@ -724,8 +718,8 @@ int store_repl_done_many(struct store *st,
 		if (err > 0)
 			err = 0;
 	}
-	sqlite3_finalize(retry);
-	sqlite3_finalize(fin);
+	stmt_done(retry);
+	stmt_done(fin);
 	if (!err)
 		return tx_commit(st, c);
 	tx_rollback(c);
@@ -765,7 +759,7 @@ int store_repl_release_dead(struct store *st, size_t *n)
 		if (pid != getpid() && kill(pid, 0) && errno == ESRCH)
 			owners[k++] = pid;
 	}
-	sqlite3_finalize(s);
+	stmt_done(s);
 	if (err < 0 || !k)
 		return err < 0 ? err : 0;
 	err = prep(c, "UPDATE repl_queue SET owner = 0, next_ns = 0 "
@@ -781,7 +775,7 @@ int store_repl_release_dead(struct store *st, size_t *n)
 			err = 0;
 		}
 	}
-	sqlite3_finalize(u);
+	stmt_done(u);
 	if (!err)
 		err = tx_commit(st, c);
 	else
@@ -823,7 +817,7 @@ int store_repl_pending(struct store *st, const char *bucket, uint64_t *n)
 		*n = (uint64_t)sqlite3_column_int64(s, 0);
 		err = 0;
 	}
-	sqlite3_finalize(s);
+	stmt_done(s);
 	return err;
 }
 
@@ -855,18 +849,18 @@ int store_repl_version_status(struct store *st, const char *bucket,
 	if (err == 0)
 		err = -ENOENT;
 	if (err < 0) {
-		sqlite3_finalize(s);
+		stmt_done(s);
 		return err;
 	}
 	if (sqlite3_column_int(s, 1)) {
-		sqlite3_finalize(s);
+		stmt_done(s);
 		*overall = STORE_REPL_REPLICA;
 		return 0;
 	}
 	{
 		int64_t vid = sqlite3_column_int64(s, 0);
 
-		sqlite3_finalize(s);
+		stmt_done(s);
 		err = prep(c, "SELECT dest, rule, status, error "
 			      "FROM repl_queue WHERE version = ? ORDER BY id",
 			   &s);
@@ -889,7 +883,7 @@ int store_repl_version_status(struct store *st, const char *bucket,
 				break;
 		}
 	}
-	sqlite3_finalize(s);
+	stmt_done(s);
 	if (err < 0)
 		return err;
 	if (any)
@@ -940,7 +934,7 @@ int store_repl_stats(struct store *st, const char *bucket,
 	err = prep(c, "BEGIN", &s);
 	if (!err) {
 		err = stmt_step(c, s, "begin");
-		sqlite3_finalize(s);
+		stmt_done(s);
 		s = NULL;
 		if (err < 0)
 			return err;
@@ -961,7 +955,7 @@ int store_repl_stats(struct store *st, const char *bucket,
 			err = -ENOMEM;
 			break;
 		}
-	sqlite3_finalize(s);
+	stmt_done(s);
 	s = NULL;
 	if (err < 0)
 		goto out;
@@ -994,7 +988,7 @@ int store_repl_stats(struct store *st, const char *bucket,
 			r->ops_failed = sqlite3_column_int64(s, 4);
 		}
 	}
-	sqlite3_finalize(s);
+	stmt_done(s);
 	s = NULL;
 	if (err < 0)
 		goto out;
@@ -1022,10 +1016,10 @@ int store_repl_stats(struct store *st, const char *bucket,
 	}
 	err = 0;
 out:
-	sqlite3_finalize(s);
+	stmt_done(s);
 	if (prep(c, "COMMIT", &s) == 0) {
 		stmt_step(c, s, "end");
-		sqlite3_finalize(s);
+		stmt_done(s);
 	}
 	for (i = 0; !err && i < n; i++)
 		err = cb(arg, &stats[i]);
@@ -1104,6 +1098,6 @@ int store_version_xattrs(struct store *st, const char *bucket,
 	*out = x;
 	*n = i;
 out:
-	sqlite3_finalize(s);
+	stmt_done(s);
 	return err < 0 ? err : 0;
 }

@@ -224,6 +224,31 @@ sqlite3_stmt *stmt_get(struct conn *c, enum stmt_id id)
 	return c->stmt[id];
 }
 
+int stmt_of_sql(struct conn *c, const char *sql, sqlite3_stmt **s)
+{
+	int i, rc;
+
+	for (i = 0; i < c->nsql_cache; i++)
+		if (c->sql_cache[i].sql == sql) {
+			*s = c->sql_cache[i].s;
+			return 0;
+		}
+	*s = NULL;
+	if (c->nsql_cache == CONN_SQL_CACHE) {
+		log_err("store: more statements than CONN_SQL_CACHE");
+		return -ENOMEM;
+	}
+	rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, s,
+				NULL);
+	if (rc != SQLITE_OK) {
+		*s = NULL;
+		return db_err(c, rc, sql);
+	}
+	c->sql_cache[c->nsql_cache].sql = sql;
+	c->sql_cache[c->nsql_cache++].s = *s;
+	return 0;
+}
+
 void stmt_done(sqlite3_stmt *s)
 {
 	if (s) {
@@ -329,6 +354,8 @@ static void conn_free(struct conn *c)
 		return;
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(c->stmt[i]);
+	for (i = 0; i < c->nsql_cache; i++)
+		sqlite3_finalize(c->sql_cache[i].s);
 	sqlite3_close(c->db);
 	free(c);
 }

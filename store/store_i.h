@@ -77,9 +77,18 @@ enum stmt_id {
  * that thread touches it), found through the store's pthread key.  Freed
  * by conn_free() at the thread's exit or in store_close().
  */
+/* Statements of stmt_of_sql(), by their SQL's address; more than the store
+ * has call sites of it. */
+#define CONN_SQL_CACHE 96
+
 struct conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST_COUNT];	/* prepared on first use */
+	struct {
+		const char *sql;	/* a string literal */
+		sqlite3_stmt *s;
+	} sql_cache[CONN_SQL_CACHE];
+	int nsql_cache;
 	int64_t last_data_version;	/* for store_generation() */
 	int writing;		/* holds st->write_lock (tx_begin()) */
 	struct conn *next;		/* protected by store->conns_lock */
@@ -113,6 +122,14 @@ int conn_get(struct store *st, struct conn **out);
  */
 sqlite3_stmt *stmt_get(struct conn *c, enum stmt_id id);
 void stmt_done(sqlite3_stmt *s);
+
+/*
+ * The same as stmt_get() for a statement named by its SQL, which must be
+ * a string literal (its address is the key): prepared on first use and
+ * cached by @c, reset and unbound by stmt_done().  0 and *@s, or a
+ * negative errno (logged).
+ */
+int stmt_of_sql(struct conn *c, const char *sql, sqlite3_stmt **s);
 
 /* Convert SQLite result @rc to a negative errno, logging the cause with
  * @what: the one place where SQLite errors become errnos. */
