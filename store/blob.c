@@ -661,7 +661,7 @@ static int trash_keep(void *arg, const char *name)
 	return 1;
 }
 
-int blob_gc(struct store *st, struct conn *c)
+int blob_gc(struct store *st, struct conn *c, int blobs)
 {
 	struct trash_gc g = { .st = st, .c = c };
 
@@ -678,7 +678,7 @@ int blob_gc(struct store *st, struct conn *c)
 	if (n < 0)
 		return n;
 	total += n;
-	for (i = 0; i < 256; i++) {
+	for (i = 0; blobs && i < 256; i++) {
 		snprintf(path, sizeof(path), "%s/blobs/%02x", st->dir, i);
 		n = sweep(path, blob_keep, c);
 		if (n < 0)

@@ -65,8 +65,9 @@ void stage_close(struct store *st, int fd);
  * sure they exist (every open). */
 int blob_dirs_init(struct store *st);
 
-/* Garbage collection under the exclusive lock: empty staging/ and trash/,
- * remove blobs no version references. */
-int blob_gc(struct store *st, struct conn *c);
+/* Garbage collection under the exclusive lock: empty staging/ and trash/
+ * (putting back a blob in trash/ that a row still names), and with
+ * @blobs, remove the blobs no version references. */
+int blob_gc(struct store *st, struct conn *c, int blobs);
 
 #endif

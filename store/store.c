@@ -40,9 +40,18 @@
  *     that is when no other process has the store open, so no writer can
  *     be between step 1 and COMMIT: a blob in trash/ that a row still
  *     names (its transaction died before COMMIT) is put back in blobs/,
- *     everything else in staging/ and trash/ and every blob no row names
- *     is removed.  Until that open, such a version's blob is found in
+ *     everything else in staging/ and trash/ is removed, and so is every
+ *     blob no row names, when a process may have died with the store
+ *     open (below).  Until that open, such a version's blob is found in
  *     trash/ by store_blob_open().
+ *  6. Each process that has the store open holds a marker, a file in
+ *     open/ that it keeps flock()ed, made (and its directory fsynced)
+ *     before it writes anything, and removed by store_close().  A marker
+ *     that no process holds is the mark of one that died with the store
+ *     open: only then does store_open() look at every blob (a query per
+ *     blob, seconds for a large store) for those no row names, and then
+ *     remove the marker.  staging/ and trash/ are swept at every
+ *     exclusive open.
  *  5. Each transaction checks what it relies on inside itself (the
  *     bucket's versioning, the current version, whether a blob exists),
  *     so decisions hold across processes.
@@ -638,7 +647,7 @@ static char *path_join(const char *dir, const char *name)
 static int dir_is_fresh(const char *dir)
 {
 	static const char *const ours[] = {
-		".", "..", "blobs", "staging", "trash", "lock",
+		".", "..", "blobs", "staging", "trash", "lock", "open",
 		"catalog.db", "catalog.db-wal", "catalog.db-shm",
 		"catalog.db-journal",
 	};
@@ -658,6 +667,73 @@ static int dir_is_fresh(const char *dir)
 	}
 	closedir(d);
 	return fresh;
+}
+
+/*
+ * Markers of invariant 6.  The markers in DIR/open/ that no live process
+ * holds: 1 when there was one (each is removed when @remove), 0 when
+ * none, or a negative errno.
+ */
+static int markers_stale(struct store *st, int remove)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	int fd, stale = 0, err = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/open", st->dir);
+	d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		fd = openat(dirfd(d), de->d_name,
+			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;	/* removed by its closing owner */
+		if (!flock(fd, LOCK_EX | LOCK_NB)) {
+			stale = 1;
+			if (remove && unlinkat(dirfd(d), de->d_name, 0) &&
+			    errno != ENOENT)
+				err = -errno;
+		}
+		close(fd);
+	}
+	closedir(d);
+	return err ? err : stale;
+}
+
+/* Make and lock this process's marker, durably, before any write. */
+static int marker_make(struct store *st)
+{
+	char path[PATH_MAX];
+	int dfd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/open", st->dir);
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/open/XXXXXX", st->dir);
+	st->marker_fd = mkostemp(path, O_CLOEXEC);
+	if (st->marker_fd < 0) {
+		err = -errno;
+		log_err("store: %s: cannot make a marker in open/: %s",
+			st->dir, strerror(-err));
+		return err;
+	}
+	st->marker = strdup(path);
+	if (!st->marker || flock(st->marker_fd, LOCK_EX | LOCK_NB))
+		err = st->marker ? -errno : -ENOMEM;
+	snprintf(path, sizeof(path), "%s/open", st->dir);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!err && (dfd < 0 || fsync(dfd)))
+		err = -errno;
+	if (dfd >= 0)
+		close(dfd);
+	if (err)
+		log_err("store: %s: marker in open/: %s", st->dir,
+			strerror(-err));
+	return err;
 }
 
 /*
@@ -693,6 +769,7 @@ int store_open(const char *dir, int flags, struct store **out)
 	if (!st)
 		return -ENOMEM;
 	st->lock_fd = -1;
+	st->marker_fd = -1;
 	pthread_mutex_init(&st->conns_lock, NULL);
 	pthread_mutex_init(&st->write_lock, NULL);
 	st->dir = realpath(dir, NULL);
@@ -762,9 +839,21 @@ int store_open(const char *dir, int flags, struct store **out)
 	if (err)
 		goto out;
 	if (exclusive) {
-		err = blob_gc(st, c);
-		if (err)
+		/* A blob no row names is left only by a process that died
+		 * with the store open (invariant 6). */
+		err = markers_stale(st, 0);
+		if (err >= 0)
+			err = blob_gc(st, c, err > 0);
+		if (!err)
+			err = markers_stale(st, 1);
+		if (err < 0)
 			goto out;
+		err = 0;
+	}
+	err = marker_make(st);
+	if (err)
+		goto out;
+	if (exclusive) {
 		/* Not atomic, but harmless: whoever gets the lock in the
 		 * gap collects garbage before we write anything. */
 		if (flock(st->lock_fd, LOCK_SH)) {
@@ -807,6 +896,12 @@ void store_close(struct store *st)
 	}
 	pthread_setspecific(st->key, NULL);
 	pthread_key_delete(st->key);
+	/* A clean close: the marker goes first, then its lock. */
+	if (st->marker)
+		unlink(st->marker);
+	if (st->marker_fd >= 0)
+		close(st->marker_fd);
+	free(st->marker);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);	/* drops the flock() */
 	pthread_mutex_destroy(&st->conns_lock);

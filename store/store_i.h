@@ -100,6 +100,9 @@ struct store {
 	char *dir;		/* absolute path; freed by store_close() */
 	char *db_path;		/* DIR/catalog.db */
 	int lock_fd;		/* DIR/lock, flock()ed for our life */
+	int marker_fd;		/* DIR/open/XXXXXX, flock()ed for our life
+				 * (invariant 6 of store.c); -1 until made */
+	char *marker;		/* its path */
 	pthread_key_t key;	/* this thread's struct conn */
 	pthread_mutex_t conns_lock;
 	pthread_mutex_t write_lock;	/* held by this process's writing

@@ -1078,16 +1078,58 @@ Test(store, gc_at_open)
 	cr_expect_eq(stat(orphan, &sb), 0);
 	store_close(st);
 	st = NULL;
-	char path[128];
+	char path[128], marker[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/store", dir);
+	/* After clean closes, staging/ and trash/ are swept, and the blobs
+	 * are not looked at: only a crash leaves one that no row names. */
+	cr_assert_eq(store_open(path, 0, &st), 0);
+	cr_expect_neq(stat(staging, &sb), 0);
+	cr_expect_neq(stat(trash, &sb), 0);
+	cr_expect_eq(stat(orphan, &sb), 0);
+	store_close(st);
+	st = NULL;
+	/* A marker in open/ that no process holds: one died with the store
+	 * open, so every blob is looked at. */
+	snprintf(marker, sizeof(marker), "%s/store/open/dead", dir);
+	touch(marker);
+	touch(staging);
 	cr_assert_eq(store_open(path, 0, &st), 0);
 	cr_expect_neq(stat(orphan, &sb), 0);
 	cr_expect_neq(stat(staging, &sb), 0);
-	cr_expect_neq(stat(trash, &sb), 0);
+	cr_expect_neq(stat(marker, &sb), 0, "the dead marker is removed");
 	cr_expect(blob_exists(o.sha256));
 	cr_expect(blob_exists(EMPTY_SHA));
 	cur_is("bkt", "k", "kept");
 	cr_expect_eq(store_check(st, 1), 0);
+}
+
+Test(store, markers_of_open_stores)
+{
+	char path[128], mdir[PATH_MAX];
+	struct store *second;
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/store", dir);
+	snprintf(mdir, sizeof(mdir), "%s/store/open", dir);
+	cr_assert_eq(store_open(path, 0, &second), 0);
+	d = opendir(mdir);
+	cr_assert_not_null(d);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	cr_expect_eq(n, 2, "one marker per open store");
+	store_close(second);
+	store_close(st);
+	st = NULL;
+	d = opendir(mdir);
+	cr_assert_not_null(d);
+	n = 0;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	cr_expect_eq(n, 0, "a clean close removes its marker");
 }
 
 Test(store, check_finds_damage)
