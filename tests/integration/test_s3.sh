@@ -383,9 +383,26 @@ for i in 1 2; do
 	assert_eq COMPLETED "$(xattr user.replicafs.replication-status "$MNT/src2/good$i")" \
 		"status of good$i with the right secret"
 done
+# The versions that FAILED with the wrong secret go by a batch job.
+job=$(rfs batch create "$MNT/src2" --status FAILED)
+end=$((SECONDS + 120))
+while [ "$(rfs batch status "$job" "$MNT" --json | py 'd["state"]' /dev/stdin)" = Active ]; do
+	[ $SECONDS -lt $end ] || fail "batch job $job still active after 120 s"
+	sleep 0.2
+done
+rfs batch status "$job" "$MNT" --json >"$T/job.json"
+assert_eq "Complete 3 0" "$(py 'd["state"], d["succeeded"], d["failed"]' "$T/job.json" | tr -d "(),'")" \
+	"batch job of the FAILED versions: state, succeeded, failed"
+for i in 1 2 3; do
+	assert_eq COMPLETED "$(xattr user.replicafs.replication-status "$MNT/src2/bad$i")" \
+		"status of bad$i after the batch job"
+done
 aa s3api list-object-versions --bucket dst-a --prefix flaky/ >"$T/c.json"
-assert_eq "flaky/good1 flaky/good2" "$(py '" ".join(sorted(v["Key"] for v in d["Versions"]))' "$T/c.json")" \
+assert_eq "flaky/bad1 flaky/bad2 flaky/bad3 flaky/good1 flaky/good2" \
+	"$(py '" ".join(sorted(v["Key"] for v in d["Versions"]))' "$T/c.json")" \
 	"what reached dst-a/flaky/"
+aa s3api get-object --bucket dst-a --key flaky/bad2 "$T/bad2.out" >/dev/null
+assert_eq "bad 2" "$(cat "$T/bad2.out")" "content of flaky/bad2 at region-a"
 
 step "no secret in any log or message"
 unmount_fs
