@@ -376,6 +376,8 @@ int blob_place(struct store *st, int fd, const char *sha, int durable)
 		err = -errno;
 		goto fail;
 	}
+	if (strcmp(sha, BLOB_EMPTY_SHA))	/* that one is always kept */
+		conn_placed(st);
 	if (durable) {
 		err = fsync_dir_of(path);
 		if (err)

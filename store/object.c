@@ -804,6 +804,10 @@ int store_put_replicas(struct store *st, const char *bucket,
 			if (rets[i]) {
 				err = savepoint(c, "ROLLBACK TO replica");
 				trash_restore(st, &t[i]);
+				/* A blob it may have linked is named by
+				 * nothing: collected at a later open. */
+				if (c->placed)
+					atomic_store(&st->garbage, 1);
 			}
 			if (!err)
 				err = savepoint(c, "RELEASE replica");

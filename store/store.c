@@ -51,7 +51,12 @@
  *     open: only then does store_open() look at every blob (a query per
  *     blob, seconds for a large store) for those no row names, and then
  *     remove the marker.  staging/ and trash/ are swept at every
- *     exclusive open.
+ *     exclusive open.  A process that cannot make its marker (a full
+ *     disk) still opens the store, with a warning: if it dies, its
+ *     unreferenced blobs wait for a later collection (waste, not
+ *     damage).  A process whose transaction linked a new blob and then
+ *     did not commit (ENOSPC, say) leaves its marker at close, so that
+ *     blob is collected too.
  *  5. Each transaction checks what it relies on inside itself (the
  *     bucket's versioning, the current version, whether a blob exists),
  *     so decisions hold across processes.
@@ -331,6 +336,25 @@ static void tx_unlock(struct conn *c)
 	}
 }
 
+void conn_placed(struct store *st)
+{
+	struct conn *c = pthread_getspecific(st->key);
+
+	if (c)
+		c->placed = 1;
+	else
+		atomic_store(&st->garbage, 1);
+}
+
+/* The end of a transaction: a new blob it linked is named by a committed
+ * row (@committed), or garbage that a later open must collect. */
+static void tx_placed(struct conn *c, int committed)
+{
+	if (c->placed && !committed)
+		atomic_store(&c->st->garbage, 1);
+	c->placed = 0;
+}
+
 int tx_commit(struct store *st, struct conn *c)
 {
 	int err = run_simple(c, ST_COMMIT);
@@ -341,6 +365,7 @@ int tx_commit(struct store *st, struct conn *c)
 		/* A COMMIT that failed leaves the transaction open. */
 		run_simple(c, ST_ROLLBACK);
 	}
+	tx_placed(c, !err);
 	tx_unlock(c);
 	return err;
 }
@@ -350,6 +375,7 @@ void tx_rollback(struct conn *c)
 	/* A failed COMMIT may have rolled back already. */
 	if (!sqlite3_get_autocommit(c->db))
 		run_simple(c, ST_ROLLBACK);
+	tx_placed(c, 0);
 	tx_unlock(c);
 }
 
@@ -361,6 +387,8 @@ static void conn_free(struct conn *c)
 
 	if (!c)
 		return;
+	if (c->placed)	/* a blob placed, no transaction after it */
+		atomic_store(&c->st->garbage, 1);
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(c->stmt[i]);
 	for (i = 0; i < c->nsql_cache; i++)
@@ -683,8 +711,12 @@ static int markers_stale(struct store *st, int remove)
 
 	snprintf(path, sizeof(path), "%s/open", st->dir);
 	d = opendir(path);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
+	if (!d && errno == ENOENT)
+		return 0;
+	if (!d) {	/* cannot tell: collect, to be safe */
+		log_warn("store: %s: %s", path, strerror(errno));
+		return 1;
+	}
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -730,9 +762,16 @@ static int marker_make(struct store *st)
 		err = -errno;
 	if (dfd >= 0)
 		close(dfd);
-	if (err)
+	if (err) {
 		log_err("store: %s: marker in open/: %s", st->dir,
 			strerror(-err));
+		if (st->marker)
+			unlink(st->marker);
+		free(st->marker);
+		st->marker = NULL;
+		close(st->marker_fd);
+		st->marker_fd = -1;
+	}
 	return err;
 }
 
@@ -850,9 +889,13 @@ int store_open(const char *dir, int flags, struct store **out)
 			goto out;
 		err = 0;
 	}
-	err = marker_make(st);
-	if (err)
-		goto out;
+	/* Without a marker (a full disk, say) the store still opens: the
+	 * cost is that a crash of this process leaves its garbage to a
+	 * later crash's collection, never a damaged store. */
+	if (marker_make(st))
+		log_warn("store: %s: opened without a marker in open/; if "
+			 "this process dies, its unreferenced blobs stay until "
+			 "the store is next collected", st->dir);
 	if (exclusive) {
 		/* Not atomic, but harmless: whoever gets the lock in the
 		 * gap collects garbage before we write anything. */
@@ -896,9 +939,14 @@ void store_close(struct store *st)
 	}
 	pthread_setspecific(st->key, NULL);
 	pthread_key_delete(st->key);
-	/* A clean close: the marker goes first, then its lock. */
-	if (st->marker)
+	/* A clean close: the marker goes first, then its lock.  After a
+	 * transaction that left a new blob unnamed, the marker stays, and
+	 * the next exclusive open collects it (invariant 6). */
+	if (st->marker && !atomic_load(&st->garbage))
 		unlink(st->marker);
+	else if (st->marker)
+		log_info("store: %s: left garbage; the next open that has "
+			 "the store alone collects it", st->dir);
 	if (st->marker_fd >= 0)
 		close(st->marker_fd);
 	free(st->marker);

@@ -91,6 +91,8 @@ struct conn {
 	int nsql_cache;
 	int64_t last_data_version;	/* for store_generation() */
 	int writing;		/* holds st->write_lock (tx_begin()) */
+	int placed;		/* linked a new blob that no committed
+				 * transaction has named yet */
 	struct conn *next;		/* protected by store->conns_lock */
 	struct conn *prev;		/* protected by store->conns_lock */
 	struct store *st;
@@ -111,12 +113,18 @@ struct store {
 	struct conn *conns;	/* protected by conns_lock */
 	atomic_uint_fast64_t generation;	/* see store_generation() */
 	atomic_uint_fast64_t trash_seq;		/* unique trash names */
+	atomic_int garbage;	/* a transaction that linked a new blob did
+				 * not commit: keep the marker at close */
 };
 
 /* ---- store.c -------------------------------------------------------- */
 
 /* This thread's connection, opened on first use; owned by the store. */
 int conn_get(struct store *st, struct conn **out);
+
+/* blob_place() linked a new blob: if this thread's transaction does not
+ * commit, the blob is garbage (invariant 6 of store.c). */
+void conn_placed(struct store *st);
 
 /*
  * Cached statement @id of @c, reset and unbound, ready for binding: NULL

@@ -1103,6 +1103,25 @@ Test(store, gc_at_open)
 	cr_expect_eq(store_check(st, 1), 0);
 }
 
+Test(store, opens_without_a_marker)
+{
+	char path[128], mdir[PATH_MAX];
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "k", "kept", NULL), 0);
+	store_close(st);
+	st = NULL;
+	/* open/ cannot hold a marker: the store opens all the same. */
+	snprintf(path, sizeof(path), "%s/store", dir);
+	snprintf(mdir, sizeof(mdir), "%s/store/open", dir);
+	rm_rf(mdir);
+	touch(mdir);
+	cr_assert_eq(store_open(path, 0, &st), 0);
+	cur_is("bkt", "k", "kept");
+	cr_assert_eq(put_str(st, "bkt", "k2", "new", NULL), 0);
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
 Test(store, markers_of_open_stores)
 {
 	char path[128], mdir[PATH_MAX];
