@@ -283,7 +283,10 @@ check_side a dst-a "" & pa=$!
 check_side b dst-b copy/ & pb=$!
 aa s3api list-object-versions --bucket dst-a --prefix multi >"$T/multi.json"
 VID1=$(py '[v["VersionId"] for v in d["Versions"] if v["Key"]=="multi"][-1]' "$T/multi.json")
-aa s3api get-object --bucket dst-a --key multi --version-id "$VID1" "$T/multi-v1" \
+# --version-id=ID: an RGW version ID may begin with '-', which awscli
+# would take for an option when given as a separate word.
+[ -n "$VID1" ] || fail "no version of multi listed in region-a"
+aa s3api get-object --bucket dst-a --key multi --version-id="$VID1" "$T/multi-v1" \
 	>"$T/multi-v1.json"
 wait "$pa" || fail "awscli checks of region-a failed"
 wait "$pb" || fail "awscli checks of region-b failed"
