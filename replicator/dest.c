@@ -11,11 +11,13 @@
 #include "replicator/dest_i.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 static const struct dest_ops *const dest_kinds[] = {
 	&dest_store_ops,
@@ -114,4 +116,20 @@ int dest_error_permanent(int err)
 	default:
 		return 0;
 	}
+}
+
+int dest_syncfs(const char *path, const char *url, char *err,
+		size_t errlen)
+{
+	int fd, e = 0;
+
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || syncfs(fd))
+		e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (e)
+		return dest_fail(err, errlen, -e, "%s: sync: %s", url,
+				 strerror(e));
+	return 0;
 }

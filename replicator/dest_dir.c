@@ -878,17 +878,8 @@ static int dir_check(struct dest *d, char *err, size_t errlen)
 static int dir_sync(struct dest *d, char *err, size_t errlen)
 {
 	struct dest_dir *dd = to_dir(d);
-	int fd, e = 0;
 
-	fd = open(dd->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || syncfs(fd))
-		e = errno;
-	if (fd >= 0)
-		close(fd);
-	if (e)
-		return dest_fail(err, errlen, -e, "%s: sync: %s", dd->url,
-				 strerror(e));
-	return 0;
+	return dest_syncfs(dd->root, dd->url, err, errlen);
 }
 
 static void dir_close(struct dest *d)

@@ -28,4 +28,10 @@ int dest_url_path(const char *url, const char *scheme, const char *usage,
  * caller frees it.  NULL when out of memory. */
 char *dest_path_dup(const char *path);
 
+/* syncfs(2) of the file system that holds directory @path: the sync()
+ * of a destination on a local disk.  0, or the error with a sentence
+ * naming @url. */
+int dest_syncfs(const char *path, const char *url, char *err,
+		size_t errlen);
+
 #endif

@@ -27,11 +27,9 @@
 #include "store/log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define STORE_USAGE "store:///PATH/TO/STORE/BUCKET"
 
@@ -105,53 +103,6 @@ static int ds_check(struct dest *d, char *err, size_t errlen)
 	return bucket_ready(ds, st, err, errlen);
 }
 
-/* Hand @v to store_put_replica(); put() and delete_marker() differ only
- * in the kinds they take. */
-static int ds_deliver(struct dest_store *ds, const struct repl_version *v,
-		      char *err, size_t errlen)
-{
-	struct store_replica r = {
-		.kind = v->obj.kind,
-		.version_id = v->obj.version_id,
-		.fd = v->obj.kind == STORE_FILE ? v->fd : -1,
-		.sha256 = v->obj.sha256[0] ? v->obj.sha256 : NULL,
-		.fd_is_blob = v->fd_is_blob,
-		.link_target = v->link_target,
-		.meta = v->obj.meta,
-		.created_ns = v->obj.created_ns,
-		.xattrs = v->xattrs,
-		.nxattrs = v->nxattrs,
-	};
-	struct store *st;
-	int ret, why;
-
-	if (!v->obj.version_id[0])
-		return dest_fail(err, errlen, -EINVAL,
-				 "%s: %s: a version without an ID cannot be "
-				 "replicated", ds->url, v->key);
-	ret = store_key_check(v->key);
-	if (ret)
-		return dest_fail(err, errlen, ret, "%s: key '%s' refused: %s",
-				 ds->url, v->key, strerror(-ret));
-	ret = ds_store(ds, &st, err, errlen);
-	if (ret)
-		return ret;
-	ret = store_put_replica(st, ds->bucket, v->key, &r);
-	if (!ret) {
-		log_debug("%s: %s: version %s stored", ds->url, v->key,
-			  v->obj.version_id);
-		return 0;
-	}
-	/* The likely causes of these two have a better sentence. */
-	if (ret == -ENOENT || ret == -EINVAL) {
-		why = bucket_ready(ds, st, err, errlen);
-		if (why)
-			return why;
-	}
-	return dest_fail(err, errlen, ret, "%s: %s: version %s: %s", ds->url,
-			 v->key, v->obj.version_id, strerror(-ret));
-}
-
 /* The store_replica of @v. */
 static void replica_of(const struct repl_version *v, struct store_replica *r)
 {
@@ -168,7 +119,7 @@ static void replica_of(const struct repl_version *v, struct store_replica *r)
 	r->nxattrs = v->nxattrs;
 }
 
-/* Why version @v did not go in (@ret), as ds_deliver() says it. */
+/* Why version @v did not go in (@ret): the sentence for the user. */
 static int ds_why(struct dest_store *ds, struct store *st,
 		  const struct repl_version *v, int ret, char *err,
 		  size_t errlen)
@@ -185,7 +136,7 @@ static int ds_why(struct dest_store *ds, struct store *st,
 			 v->key, v->obj.version_id, strerror(-ret));
 }
 
-/* Versions checked as ds_deliver() checks one: 0, or the error. */
+/* What a version must be to be stored: 0, or the error. */
 static int ds_check_version(struct dest_store *ds,
 			    const struct repl_version *v, char *err,
 			    size_t errlen)
@@ -207,6 +158,29 @@ static int ds_check_version(struct dest_store *ds,
 	if (ret)
 		return dest_fail(err, errlen, ret, "%s: key '%s' refused: %s",
 				 ds->url, v->key, strerror(-ret));
+	return 0;
+}
+
+/* Hand @v to store_put_replica(); put() and delete_marker() differ only
+ * in the kinds they take. */
+static int ds_deliver(struct dest_store *ds, const struct repl_version *v,
+		      char *err, size_t errlen)
+{
+	struct store_replica r;
+	struct store *st;
+	int ret;
+
+	ret = ds_check_version(ds, v, err, errlen);
+	if (!ret)
+		ret = ds_store(ds, &st, err, errlen);
+	if (ret)
+		return ret;
+	replica_of(v, &r);
+	ret = store_put_replica(st, ds->bucket, v->key, &r);
+	if (ret)
+		return ds_why(ds, st, v, ret, err, errlen);
+	log_debug("%s: %s: version %s stored", ds->url, v->key,
+		  v->obj.version_id);
 	return 0;
 }
 
@@ -298,17 +272,8 @@ static int ds_delete_marker(struct dest *d, const struct repl_version *v,
 static int ds_sync(struct dest *d, char *err, size_t errlen)
 {
 	struct dest_store *ds = to_store(d);
-	int fd, e = 0;
 
-	fd = open(ds->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || syncfs(fd))
-		e = errno;
-	if (fd >= 0)
-		close(fd);
-	if (e)
-		return dest_fail(err, errlen, -e, "%s: sync: %s", ds->url,
-				 strerror(e));
-	return 0;
+	return dest_syncfs(ds->dir, ds->url, err, errlen);
 }
 
 static void ds_close(struct dest *d)

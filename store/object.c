@@ -727,34 +727,6 @@ static int replica_bucket(struct conn *c, const char *bucket,
 	return err;
 }
 
-int store_put_replica(struct store *st, const char *bucket, const char *key,
-		      const struct store_replica *r)
-{
-	struct bucket_row b;
-	struct rep_prep p;
-	struct trash t;
-	struct conn *c;
-	int err;
-
-	trash_init(&t);
-	err = replica_prepare(st, bucket, key, r, &p);
-	if (!err)
-		err = conn_get(st, &c);
-	if (err)
-		goto out;
-	err = tx_begin(c);
-	if (err)
-		goto out;
-	err = replica_bucket(c, bucket, &b);
-	if (!err)
-		err = replica_apply(st, c, &b, key, r, &p, &t);
-	err = tx_end(st, c, err, &t);
-out:
-	stage_close(st, p.fd);
-	trash_release(&t);
-	return err;
-}
-
 /* SAVEPOINT, RELEASE or ROLLBACK TO of one replica of a batch. */
 static int savepoint(struct conn *c, const char *sql)
 {
@@ -830,6 +802,15 @@ int store_put_replicas(struct store *st, const char *bucket,
 	free(p);
 	free(t);
 	return 0;
+}
+
+int store_put_replica(struct store *st, const char *bucket, const char *key,
+		      const struct store_replica *r)
+{
+	int err, ret;
+
+	err = store_put_replicas(st, bucket, &key, r, 1, &ret);
+	return err ? err : ret;
 }
 
 /* ---- DELETE --------------------------------------------------------- */
