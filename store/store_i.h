@@ -115,6 +115,14 @@ struct store {
 	atomic_uint_fast64_t trash_seq;		/* unique trash names */
 	atomic_int garbage;	/* a transaction that linked a new blob did
 				 * not commit: keep the marker at close */
+
+	/* The checkpointer (store.c), started on first need */
+	pthread_mutex_t ckpt_lock;
+	pthread_cond_t ckpt_cv;
+	pthread_t ckpt_thread;	/* protected by ckpt_lock */
+	int ckpt_running;	/* protected by ckpt_lock */
+	int ckpt_wanted;	/* protected by ckpt_lock */
+	int ckpt_stop;		/* protected by ckpt_lock */
 };
 
 /* ---- store.c -------------------------------------------------------- */
