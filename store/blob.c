@@ -301,13 +301,21 @@ int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 		return -EINVAL;
 	snprintf(path, sizeof(path), "%s/blobs/%02x", st->dir,
 		 atomic_fetch_add(&stage_turn, 1) & 0xff);
-	fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	/* Born read-only, as a blob is (the fd stays writable): placing
+	 * it then needs no fchmod(). */
+	fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0444);
 	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
 		       errno == EINVAL)) {
 		atomic_store(&named_staging, 1);
 		snprintf(path, sizeof(path), "%s/staging/tmp.XXXXXX",
 			 st->dir);
 		fd = mkostemp(path, O_CLOEXEC);
+		if (fd >= 0 && fchmod(fd, 0444)) {
+			err = -errno;
+			stage_close(st, fd);
+			log_err("store: new staging file: %s", strerror(-err));
+			return err;
+		}
 	}
 	if (fd < 0) {
 		err = -errno;
@@ -365,10 +373,6 @@ int blob_place(struct store *st, int fd, const char *sha, int durable)
 	/* No stat() first: a blob already there makes linkat() fail with
 	 * EEXIST, and then it is shared. */
 	store_blob_path(st, sha, path, sizeof(path));
-	if (fchmod(fd, 0444)) {
-		err = -errno;
-		goto fail;
-	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW)) {
 		if (errno == EEXIST)
