@@ -115,6 +115,7 @@ struct fs_opts {
 	int allow_other;
 	double timeout;		/* entry and attribute timeout, seconds */
 	unsigned threads;
+	unsigned spin_us;	/* see loop.c; 0: sleep at once */
 	struct repl_engine_opts repl;	/* the replication workers */
 	int repl_off;		/* -o repl_workers=0: none in this mount */
 	int bdi_tune;		/* raise readahead, lift the strict dirty
@@ -267,6 +268,10 @@ int fs_mount(const struct fs_opts *opts);
  * hands the device to another thread before a READ that large. */
 #define FS_SLOW_IO (128 * 1024)
 
+/* How long the reader polls for the next request before it sleeps, in
+ * microseconds, unless -o spin=N (see loop.c). */
+#define FS_SPIN_US 100
+
 /* Called from the INIT request, before the kernel has its reply: tune
  * the mount's backing device (readahead, dirty limit) when allowed. */
 void fs_bdi_tune(const struct fs *fs);
@@ -275,11 +280,13 @@ void fs_bdi_tune(const struct fs *fs);
 
 /*
  * Run the session until it ends, with at most @max_threads threads
- * handling requests (see loop.c).  *@killpriv is set, before any request
+ * handling requests, the reader polling for up to @spin_us after each
+ * request before it sleeps (see loop.c).  *@killpriv is set, before any request
  * after INIT is handled, when the kernel was told that the daemon clears
  * set-user-ID and set-group-ID bits itself.  0 or a negative errno.
  */
-int fs_loop_run(struct fuse_session *se, unsigned max_threads, int *killpriv);
+int fs_loop_run(struct fuse_session *se, unsigned max_threads,
+		unsigned spin_us, int *killpriv);
 
 /* ---- cli.c: commands other than mount ---- */
 

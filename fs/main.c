@@ -46,7 +46,7 @@ static void usage(FILE *f)
 	      "[--part-size SIZE] [--parallel N]\n"
 	      "       replicafs remote list [--json] | remote remove NAME\n"
 	      "mount options: allow_other, nowriteback, nobdi, debug,"
-	      " timeout=SECONDS, threads=N,\n"
+	      " timeout=SECONDS, threads=N, spin=MICROSECONDS,\n"
 	      "  repl_workers=N (0: no replication in this mount), "
 	      "repl_attempts=N, repl_backoff_ms=MS\n"
 	      "unmount with: fusermount3 -u MOUNTPOINT\n",
@@ -100,6 +100,14 @@ static int parse_opts(char *list, struct fs_opts *o)
 			if (errno || *end || v < 1 || v > 3600000)
 				goto bad;
 			o->repl.backoff_base_ns = v * 1000000LL;
+		} else if (strncmp(tok, "spin=", 5) == 0) {
+			long v;
+
+			errno = 0;
+			v = strtol(tok + 5, &end, 10);
+			if (errno || *end || v < 0 || v > 100000)
+				goto bad;
+			o->spin_us = (unsigned)v;
 		} else if (strncmp(tok, "threads=", 8) == 0) {
 			long v;
 
@@ -162,6 +170,7 @@ static int cmd_mount(int argc, char **argv)
 		.writeback = 1,
 		.timeout = 1.0,
 		.threads = 16,
+		.spin_us = FS_SPIN_US,
 		.bdi_tune = 1,
 	};
 	char store[PATH_MAX], mnt[PATH_MAX];

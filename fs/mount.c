@@ -201,7 +201,7 @@ int fs_mount(const struct fs_opts *opts)
 	if (opts->bdi_tune && geteuid() == 0 &&
 	    prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
 		log_debug("PR_SET_IO_FLUSHER: %s", strerror(errno));
-	ret = fs_loop_run(se, opts->threads, &fs->killpriv);
+	ret = fs_loop_run(se, opts->threads, opts->spin_us, &fs->killpriv);
 	if (ret)
 		log_err("session ended: %s", strerror(-ret));
 	log_info("unmounted %s", opts->mountpoint);
