@@ -5,7 +5,12 @@
  * in the transaction that commits a version, and leased by
  * store_repl_claim().  Each worker loops:
  *
- *   claim due deliveries    --none-->  sleep until kicked or poll_ns
+ *   claim due deliveries    --none-->  sleep until kicked (one worker,
+ *        |                             the poller, also wakes every
+ *        |                             poll_ns for deliveries that fell
+ *        |                             due or were queued by another
+ *        |                             process; a poller that claims a
+ *        |                             full batch wakes the others)
  *        |
  *   open the destination (once per URL, shared by all workers)
  *        |
@@ -66,6 +71,8 @@ struct repl_engine {
 	pthread_cond_t wake;	/* with lock: work may be there */
 	int stopping;		/* protected by lock */
 	int kicked;		/* protected by lock */
+	int poller;		/* a worker sleeps with a timeout;
+				 * protected by lock */
 	int busy;		/* workers delivering; protected by lock */
 	uint64_t done, failed;	/* protected by lock */
 	int64_t last_release_ns;/* protected by lock */
@@ -581,6 +588,12 @@ static void *worker(void *arg)
 			limit *= 2;
 		else if (!err && n < limit)
 			limit = CLAIM_MIN;
+		if (!err && n == limit) {
+			/* there may be more: wake the sleepers to help */
+			pthread_mutex_lock(&e->lock);
+			pthread_cond_broadcast(&e->wake);
+			pthread_mutex_unlock(&e->lock);
+		}
 		if (!err && n) {
 			for (i = 0; i < n; i++) {
 				sl[i].t = tasks[i];
@@ -595,13 +608,18 @@ static void *worker(void *arg)
 
 		pthread_mutex_lock(&e->lock);
 		e->busy--;
-		if (!e->stopping && (err || n == 0) && !e->kicked) {
+		if (!e->stopping && (err || n == 0) && !e->kicked &&
+		    e->poller) {
+			pthread_cond_wait(&e->wake, &e->lock);
+		} else if (!e->stopping && (err || n == 0) && !e->kicked) {
+			e->poller = 1;
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_nsec += e->o.poll_ns % 1000000000;
 			until.tv_sec += e->o.poll_ns / 1000000000 +
 					until.tv_nsec / 1000000000;
 			until.tv_nsec %= 1000000000;
 			pthread_cond_timedwait(&e->wake, &e->lock, &until);
+			e->poller = 0;
 		}
 		e->kicked = 0;
 		pthread_mutex_unlock(&e->lock);
