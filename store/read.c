@@ -171,7 +171,7 @@ int store_lookup(struct store *st, const char *bucket, const char *path,
 	struct bucket_row b;
 	struct conn *c;
 	size_t len, klen;
-	int err;
+	int err, began;
 
 	if (!path || !*path)
 		return -EINVAL;
@@ -181,25 +181,32 @@ int store_lookup(struct store *st, const char *bucket, const char *path,
 	err = conn_get(st, &c);
 	if (err)
 		return err;
+	began = rtx_begin(c);
 	err = bucket_row_get(c, bucket, &b);
 	if (err)
-		return err;
+		goto out;
 	err = live_get(c, b.id, path, len, out, NULL, 0, NULL);
-	if (err)
-		return err < 0 ? err : 0;
+	if (err) {
+		err = err < 0 ? err : 0;
+		goto out;
+	}
+	err = -ENOENT;
 	if (len + 1 > STORE_KEY_MAX)
-		return -ENOENT;
+		goto out;
 	memcpy(lo, path, len);
 	memcpy(hi, path, len);
 	lo[len] = '/';
 	hi[len] = '0';
 	err = live_first(c, b.id, lo, len + 1, hi, len + 1, key, &klen, &o);
-	if (err < 0)
-		return err;
-	if (!err)
-		return -ENOENT;
-	dir_obj(out, klen == len + 1 ? &o : NULL, &b);
-	return 0;
+	if (err > 0) {
+		dir_obj(out, klen == len + 1 ? &o : NULL, &b);
+		err = 0;
+	} else if (err == 0) {
+		err = -ENOENT;
+	}
+out:
+	rtx_end(c, began);
+	return err;
 }
 
 int store_readlink(struct store *st, const char *bucket, const char *key,
@@ -208,7 +215,7 @@ int store_readlink(struct store *st, const char *bucket, const char *key,
 	struct store_obj o;
 	struct bucket_row b;
 	struct conn *c;
-	int err, toolong = 0;
+	int err, toolong = 0, began;
 
 	err = store_key_check(key);
 	if (err)
@@ -218,10 +225,12 @@ int store_readlink(struct store *st, const char *bucket, const char *key,
 	err = conn_get(st, &c);
 	if (err)
 		return err;
+	began = rtx_begin(c);
 	err = bucket_row_get(c, bucket, &b);
-	if (err)
-		return err;
-	err = live_get(c, b.id, key, strlen(key), &o, buf, size, &toolong);
+	if (!err)
+		err = live_get(c, b.id, key, strlen(key), &o, buf, size,
+			       &toolong);
+	rtx_end(c, began);
 	if (err < 0)
 		return err;
 	if (!err)
@@ -266,12 +275,12 @@ int store_list(struct store *st, const char *bucket, const char *prefix,
 	       const char *start_after, store_list_cb cb, void *arg)
 {
 	struct lister *l;
-	struct conn *c;
+	struct conn *c = NULL;
 	struct bucket_row b;
 	struct store_obj o, d;
 	const char *comp, *slash;
 	size_t plen, klen, clen, alen = 0;
-	int err;
+	int err, began = 0;
 
 	plen = strnlen(prefix, STORE_KEY_MAX + 1);
 	if (start_after)
@@ -284,6 +293,8 @@ int store_list(struct store *st, const char *bucket, const char *prefix,
 	err = conn_get(st, &c);
 	if (err)
 		goto out;
+	/* One snapshot for the whole listing; @cb must not write. */
+	began = rtx_begin(c);
 	err = bucket_row_get(c, bucket, &b);
 	if (err)
 		goto out;
@@ -331,6 +342,8 @@ int store_list(struct store *st, const char *bucket, const char *prefix,
 			goto out;
 	}
 out:
+	if (c)
+		rtx_end(c, began);
 	free(l);
 	return err;
 }
@@ -343,7 +356,7 @@ int store_dir_has_children(struct store *st, const char *bucket,
 	struct store_obj o;
 	struct conn *c;
 	size_t plen;
-	int err;
+	int err, began;
 
 	plen = strnlen(prefix, STORE_KEY_MAX + 1);
 	if (plen >= STORE_KEY_MAX)
@@ -351,17 +364,21 @@ int store_dir_has_children(struct store *st, const char *bucket,
 	err = conn_get(st, &c);
 	if (err)
 		return err;
+	began = rtx_begin(c);
 	err = bucket_row_get(c, bucket, &b);
-	if (err)
-		return err;
-	if (!plen)
-		return live_first(c, b.id, "\x01", 1, NULL, 0, NULL, NULL, &o);
-	memcpy(lo, prefix, plen);
-	memcpy(hi, prefix, plen);
-	lo[plen] = '/';
-	lo[plen + 1] = '\x01';
-	hi[plen] = '0';
-	return live_first(c, b.id, lo, plen + 2, hi, plen + 1, NULL, NULL, &o);
+	if (!err && !plen) {
+		err = live_first(c, b.id, "\x01", 1, NULL, 0, NULL, NULL, &o);
+	} else if (!err) {
+		memcpy(lo, prefix, plen);
+		memcpy(hi, prefix, plen);
+		lo[plen] = '/';
+		lo[plen + 1] = '\x01';
+		hi[plen] = '0';
+		err = live_first(c, b.id, lo, plen + 2, hi, plen + 1, NULL,
+				 NULL, &o);
+	}
+	rtx_end(c, began);
+	return err;
 }
 
 /* ---- versions ------------------------------------------------------- */

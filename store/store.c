@@ -87,6 +87,7 @@
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_BEGIN_READ] = "BEGIN",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_DATA_VERSION] = "PRAGMA data_version",
@@ -327,6 +328,19 @@ int tx_begin(struct conn *c)
 	else
 		c->writing = 1;
 	return err;
+}
+
+int rtx_begin(struct conn *c)
+{
+	if (!sqlite3_get_autocommit(c->db))
+		return 0;
+	return run_simple(c, ST_BEGIN_READ) == 0;
+}
+
+void rtx_end(struct conn *c, int began)
+{
+	if (began && !sqlite3_get_autocommit(c->db))
+		run_simple(c, ST_COMMIT);
 }
 
 static void tx_unlock(struct conn *c)

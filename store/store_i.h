@@ -30,6 +30,7 @@
  * each is in stmt_sql[] in store.c. */
 enum stmt_id {
 	ST_BEGIN,		/* BEGIN IMMEDIATE */
+	ST_BEGIN_READ,		/* BEGIN (deferred) */
 	ST_COMMIT,
 	ST_ROLLBACK,
 	ST_DATA_VERSION,
@@ -162,6 +163,15 @@ int stmt_run(struct conn *c, sqlite3_stmt *s, const char *what);
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK on @c.  tx_commit() counts the
  * change for store_generation(); tx_rollback() never fails. */
 int tx_begin(struct conn *c);
+/*
+ * Several reads as one: a read transaction around them (one snapshot,
+ * and the WAL's read lock taken and dropped once, not per statement).
+ * rtx_begin() returns 1 when it began one, 0 when @c is already in a
+ * transaction (or BEGIN failed: the reads then run on their own); pass
+ * that to rtx_end().
+ */
+int rtx_begin(struct conn *c);
+void rtx_end(struct conn *c, int began);
 int tx_commit(struct store *st, struct conn *c);
 void tx_rollback(struct conn *c);
 

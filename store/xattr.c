@@ -146,7 +146,7 @@ ssize_t store_xattr_get(struct store *st, const char *bucket, const char *key,
 	sqlite3_stmt *s;
 	int64_t vid;
 	ssize_t len;
-	int err;
+	int err, began;
 
 	err = name_check(name);
 	if (err)
@@ -154,12 +154,17 @@ ssize_t store_xattr_get(struct store *st, const char *bucket, const char *key,
 	err = conn_get(st, &c);
 	if (err)
 		return err;
+	began = rtx_begin(c);
 	err = current_version(c, bucket, key, &vid);
-	if (err)
-		return err;
+	if (err) {
+		len = err;
+		goto out;
+	}
 	s = stmt_get(c, ST_XATTR_GET);
-	if (!s)
-		return -EIO;
+	if (!s) {
+		len = -EIO;
+		goto out;
+	}
 	sqlite3_bind_int64(s, 1, vid);
 	bind_text(s, 2, name, -1);
 	err = stmt_step(c, s, "get xattr");
@@ -173,6 +178,8 @@ ssize_t store_xattr_get(struct store *st, const char *bucket, const char *key,
 		len = err ? err : -ENODATA;
 	}
 	stmt_done(s);
+out:
+	rtx_end(c, began);
 	return len;
 }
 
@@ -183,17 +190,18 @@ ssize_t store_xattr_list(struct store *st, const char *bucket,
 	sqlite3_stmt *s;
 	int64_t vid;
 	size_t total = 0, n;
-	int err;
+	int err, began;
 
 	err = conn_get(st, &c);
 	if (err)
 		return err;
+	began = rtx_begin(c);
 	err = current_version(c, bucket, key, &vid);
-	if (err)
-		return err;
-	s = stmt_get(c, ST_XATTR_NAMES);
-	if (!s)
-		return -EIO;
+	s = err ? NULL : stmt_get(c, ST_XATTR_NAMES);
+	if (!s) {
+		rtx_end(c, began);
+		return err ? err : -EIO;
+	}
 	sqlite3_bind_int64(s, 1, vid);
 	while ((err = stmt_step(c, s, "list xattrs")) == 1) {
 		n = sqlite3_column_bytes(s, 0) + 1;
@@ -206,6 +214,7 @@ ssize_t store_xattr_list(struct store *st, const char *bucket,
 		total += n;
 	}
 	stmt_done(s);
+	rtx_end(c, began);
 	return err < 0 ? err : (ssize_t)total;
 }
 
