@@ -1230,6 +1230,30 @@ Test(store, threads)
 	cr_expect_eq(store_check(st, 1), 0);
 }
 
+/* Commits never checkpoint in line below 64 MiB of WAL: the store's
+ * checkpointer thread must keep the WAL near its 16 MiB threshold.  Three
+ * thousand puts append about 100 MiB of frames (each touches some eight
+ * pages), under the in-line limit; without the thread the WAL would hold
+ * them all. */
+Test(store, checkpoints_bound_the_wal)
+{
+	char path[128], key[32];
+	struct stat sb;
+	int i;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	for (i = 0; i < 3000; i++) {
+		snprintf(key, sizeof(key), "d%d/f%d", i % 50, i);
+		cr_assert_eq(put_str(st, "bkt", key, "x", NULL), 0);
+	}
+	snprintf(path, sizeof(path), "%s/catalog.db-wal", store_path(st));
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_expect_lt(sb.st_size, 40 << 20, "WAL of %lld bytes",
+		     (long long)sb.st_size);
+	cr_expect_eq(list("bkt", "", NULL).n, 50);
+	cr_expect_eq(store_check(st, 0), 0);
+}
+
 /* A process died between moving a blob to trash/ and COMMIT: the row
  * still names the blob, which is found in trash/ by store_blob_open()
  * and put back by the next exclusive open. */
