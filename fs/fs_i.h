@@ -276,6 +276,26 @@ int fs_mount(const struct fs_opts *opts);
  * the mount's backing device (readahead, dirty limit) when allowed. */
 void fs_bdi_tune(const struct fs *fs);
 
+/* ---- ops.c: listings, shared with history.c ---- */
+
+/* One entry of a directory listing, as READDIR sends it. */
+struct fs_dirent {
+	char *name;		/* owned by the listing */
+	enum fs_kind kind;
+	struct stat st;
+};
+
+/*
+ * Reply to READDIR (@plus 0) or READDIRPLUS of @size bytes at offset @off
+ * of directory @dir (inode @ino), whose entries are "." and "..", then
+ * @e[0..@n).  With @plus each entry sent gets a node, counted as a
+ * lookup, and @fix (may be NULL) may adjust the attributes sent for it.
+ */
+void fs_reply_dir(fuse_req_t req, struct fs_node *dir, fuse_ino_t ino,
+		  size_t size, off_t off, int plus, const struct fs_dirent *e,
+		  size_t n, void (*fix)(struct fs *fs, struct fs_node *node,
+					struct stat *st));
+
 /* ---- loop.c ---- */
 
 /*

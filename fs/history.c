@@ -768,15 +768,9 @@ static void h_release(fuse_req_t req, fuse_ino_t ino,
 
 /* ---- listing ------------------------------------------------------------ */
 
-struct hent {
-	char *name;		/* owned */
-	enum fs_kind kind;
-	struct stat st;
-};
-
 /* A listing, made at its first read (offset 0) and kept for the rest. */
 struct hdir {
-	struct hent *e;
+	struct fs_dirent *e;
 	size_t n, cap;
 	int filled;
 	struct fs *fs;		/* for the callbacks */
@@ -790,7 +784,7 @@ static int hdir_add(struct hdir *d, const char *name, enum fs_kind kind,
 {
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 64;
-		struct hent *e = realloc(d->e, cap * sizeof(*e));
+		struct fs_dirent *e = realloc(d->e, cap * sizeof(*e));
 
 		if (!e)
 			return -ENOMEM;
@@ -815,10 +809,10 @@ static void hdir_clear(struct hdir *d)
 	d->n = 0;
 }
 
-static int hent_cmp(const void *a, const void *b)
+static int dirent_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct hent *)a)->name,
-		      ((const struct hent *)b)->name);
+	return strcmp(((const struct fs_dirent *)a)->name,
+		      ((const struct fs_dirent *)b)->name);
 }
 
 static int add_bucket(void *arg, const char *name,
@@ -907,7 +901,7 @@ static int hdir_fill(struct fs *fs, struct fs_node *dir, struct hdir *d)
 	/* Name order, and a name once (a key that looks like a version's
 	 * entry loses to the entry, as in lookup). */
 	if (d->n > 1)
-		qsort(d->e, d->n, sizeof(*d->e), hent_cmp);
+		qsort(d->e, d->n, sizeof(*d->e), dirent_cmp);
 	for (i = j = 0; i < d->n; i++) {
 		if (j && !strcmp(d->e[j - 1].name, d->e[i].name)) {
 			free(d->e[i].name);
@@ -949,12 +943,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		       off_t off, struct fuse_file_info *fi, int plus)
 {
 	struct fs *fs = FS(req);
-	struct fs_node *dir = node_or_reply(req, ino), *n;
+	struct fs_node *dir = node_or_reply(req, ino);
 	struct hdir *d = (struct hdir *)(uintptr_t)fi->fh;
-	struct fuse_entry_param e;
-	char *buf, *p;
-	size_t rem = size, len;
-	off_t i;
 	int ret;
 
 	if (!dir)
@@ -967,55 +957,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		}
 		d->filled = 1;
 	}
-	buf = malloc(size);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	p = buf;
-	for (i = off; i < (off_t)d->n + 2; i++) {
-		const char *name;
-
-		memset(&e, 0, sizeof(e));
-		n = NULL;
-		if (i < 2) {
-			name = i == 0 ? "." : "..";
-			e.attr.st_mode = S_IFDIR;
-			e.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID;
-		} else {
-			struct hent *s = &d->e[i - 2];
-
-			name = s->name;
-			e.attr = s->st;
-			if (plus) {
-				n = fs_node_child(fs, dir, name, s->kind, 1);
-				if (!n)
-					break;
-				e.ino = n->ino;
-				e.attr.st_ino = n->ino;
-				e.attr_timeout = fs->opts.timeout;
-				e.entry_timeout = fs->opts.timeout;
-			} else {
-				/* FUSE_UNKNOWN_INO */
-				e.attr.st_ino = 0xffffffff;
-			}
-		}
-		if (plus)
-			len = fuse_add_direntry_plus(req, p, rem, name, &e,
-						     i + 1);
-		else
-			len = fuse_add_direntry(req, p, rem, name, &e.attr,
-						i + 1);
-		if (len > rem) {
-			if (n)
-				fs_node_forget(fs, n, 1);
-			break;
-		}
-		p += len;
-		rem -= len;
-	}
-	fuse_reply_buf(req, buf, size - rem);
-	free(buf);
+	fs_reply_dir(req, dir, ino, size, off, plus, d->e, d->n, NULL);
 }
 
 static void h_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -1689,14 +1689,8 @@ reply:
 
 /* ---- Listing ----------------------------------------------------------- */
 
-struct dirent_snap {
-	char *name;
-	enum fs_kind kind;
-	struct stat st;
-};
-
 struct dir_handle {
-	struct dirent_snap *e;
+	struct fs_dirent *e;
 	size_t n, cap;
 	int filled;
 	int err;
@@ -1707,7 +1701,7 @@ static int snap_add(struct dir_handle *d, const char *name, enum fs_kind kind,
 {
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 64;
-		struct dirent_snap *e = realloc(d->e, cap * sizeof(*e));
+		struct fs_dirent *e = realloc(d->e, cap * sizeof(*e));
 
 		if (!e)
 			return -ENOMEM;
@@ -1757,8 +1751,8 @@ static int snap_obj(void *arg, const char *name, const struct store_obj *obj)
 
 static int snap_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct dirent_snap *)a)->name,
-		      ((const struct dirent_snap *)b)->name);
+	return strcmp(((const struct fs_dirent *)a)->name,
+		      ((const struct fs_dirent *)b)->name);
 }
 
 struct pending_collect {
@@ -1770,7 +1764,7 @@ struct pending_collect {
 static void pending_add(void *arg, struct fs_node *n)
 {
 	struct pending_collect *pc = arg;
-	struct dirent_snap key = { .name = n->name };
+	struct fs_dirent key = { .name = n->name };
 	struct stat st;
 
 	if (pc->err || (pc->listed && bsearch(&key, pc->d->e, pc->listed,
@@ -1829,16 +1823,92 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		free(d);
 }
 
+void fs_reply_dir(fuse_req_t req, struct fs_node *dir, fuse_ino_t ino,
+		  size_t size, off_t off, int plus, const struct fs_dirent *e,
+		  size_t n, void (*fix)(struct fs *fs, struct fs_node *node,
+					struct stat *st))
+{
+	struct fs *fs = FS(req);
+	struct fuse_entry_param ep;
+	struct fs_node *child;
+	char *buf, *p;
+	size_t rem = size, len;
+	off_t i;
+
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	p = buf;
+	for (i = off; i < (off_t)n + 2; i++) {
+		const char *name;
+
+		memset(&ep, 0, sizeof(ep));
+		child = NULL;
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			ep.attr.st_mode = S_IFDIR;
+			ep.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID;
+		} else {
+			const struct fs_dirent *s = &e[i - 2];
+
+			name = s->name;
+			ep.attr = s->st;
+			if (plus) {
+				child = fs_node_child(fs, dir, name, s->kind,
+						      1);
+				if (!child)
+					break;
+				ep.ino = child->ino;
+				ep.attr.st_ino = child->ino;
+				ep.attr_timeout = fs->opts.timeout;
+				ep.entry_timeout = fs->opts.timeout;
+				if (fix)
+					fix(fs, child, &ep.attr);
+			} else {
+				/* FUSE_UNKNOWN_INO */
+				ep.attr.st_ino = 0xffffffff;
+			}
+		}
+		if (plus)
+			len = fuse_add_direntry_plus(req, p, rem, name, &ep,
+						     i + 1);
+		else
+			len = fuse_add_direntry(req, p, rem, name, &ep.attr,
+						i + 1);
+		if (len > rem) {
+			if (child)
+				fs_node_forget(fs, child, 1);
+			break;
+		}
+		p += len;
+		rem -= len;
+	}
+	fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}
+
+/* READDIRPLUS of the live tree: a file open for writing shows its open
+ * state, and a directory's attributes are kept for GETATTR. */
+static void live_fix(struct fs *fs, struct fs_node *n, struct stat *st)
+{
+	if (n->kind == FS_FILE) {
+		int pend = node_pending(fs, n);
+
+		pthread_mutex_lock(&n->lock);
+		open_state_stat(n, pend, st);
+		pthread_mutex_unlock(&n->lock);
+	}
+	dir_attr_set(n, st);
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		       off_t off, struct fuse_file_info *fi, int plus)
 {
 	struct fs *fs = FS(req);
-	struct fs_node *dir = node_or_reply(req, ino), *n;
+	struct fs_node *dir = node_or_reply(req, ino);
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-	struct fuse_entry_param e;
-	char *buf, *p;
-	size_t rem = size, len;
-	off_t i;
 	int ret;
 
 	if (!dir)
@@ -1851,62 +1921,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		}
 		d->filled = 1;
 	}
-	buf = malloc(size);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	p = buf;
-	for (i = off; i < (off_t)d->n + 2; i++) {
-		const char *name;
-
-		memset(&e, 0, sizeof(e));
-		n = NULL;
-		if (i < 2) {
-			name = i == 0 ? "." : "..";
-			e.attr.st_mode = S_IFDIR;
-			e.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID;
-		} else {
-			struct dirent_snap *s = &d->e[i - 2];
-
-			name = s->name;
-			e.attr = s->st;
-			if (plus) {
-				n = fs_node_child(fs, dir, name, s->kind, 1);
-				if (!n)
-					break;
-				if (s->kind == FS_FILE) {
-					int pend = node_pending(fs, n);
-
-					pthread_mutex_lock(&n->lock);
-					open_state_stat(n, pend, &e.attr);
-					pthread_mutex_unlock(&n->lock);
-				}
-				e.ino = n->ino;
-				e.attr.st_ino = n->ino;
-				e.attr_timeout = fs->opts.timeout;
-				e.entry_timeout = fs->opts.timeout;
-				dir_attr_set(n, &e.attr);
-			} else {
-				e.attr.st_ino = 0xffffffff; /* FUSE_UNKNOWN_INO */
-			}
-		}
-		if (plus)
-			len = fuse_add_direntry_plus(req, p, rem, name, &e,
-						     i + 1);
-		else
-			len = fuse_add_direntry(req, p, rem, name, &e.attr,
-						i + 1);
-		if (len > rem) {
-			if (n)
-				fs_node_forget(fs, n, 1);
-			break;
-		}
-		p += len;
-		rem -= len;
-	}
-	fuse_reply_buf(req, buf, size - rem);
-	free(buf);
+	fs_reply_dir(req, dir, ino, size, off, plus, d->e, d->n, live_fix);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
