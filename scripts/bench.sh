@@ -674,7 +674,7 @@ s3_queue() {
 }
 
 run_s3() {
-	local bytes big rfs_t aws_t rc
+	local bytes big aws_t
 	echo
 	for t in "$AWS" radosgw ceph-mon ceph-osd; do
 		command -v "$t" >/dev/null || {
@@ -718,17 +718,10 @@ run_s3() {
 	else
 		aws_t=FAIL
 	fi
-	rfs_t=FAIL
-	if s3_queue "$WORK/s3store" s3://bench/rfs-tree "$TREE"; then
-		drop_caches
-		timed "$BIN" replicate "$WORK/s3store" --workers "$S3_WORKERS" >>"$LOG" 2>&1
-		rc=$?
-		[ $rc = 0 ] && rfs_t=$ELAPSED
-	fi
+	s3_rfs_time s3://bench/rfs-tree "$TREE"
 	row "replicate $TREE to S3 (vs aws s3 sync)" MiB/s rate \
-		"$(s3_rate "$bytes" "$aws_t")" "$(s3_rate "$bytes" "$rfs_t")" 0.8
-	NOTES+=("S3 tree: aws s3 sync ${aws_t}s, replicafs replicate ${rfs_t}s ($(find "$TREE" | wc -l) entries, $bytes bytes)")
-	rm -rf "$WORK/s3store"
+		"$(s3_rate "$bytes" "$aws_t")" "$(s3_rate "$bytes" "$RFS_T")" 0.8
+	NOTES+=("S3 tree: aws s3 sync ${aws_t}s, replicafs replicate ${RFS_T}s ($(find "$TREE" | wc -l) entries, $bytes bytes)")
 
 	# The large file: aws s3 cp against replicafs replicate.
 	big=$WORK/big.bin
@@ -742,18 +735,27 @@ run_s3() {
 	else
 		aws_t=FAIL
 	fi
-	rfs_t=FAIL
-	if s3_queue "$WORK/s3store" s3://bench/rfs-big "$big"; then
-		drop_caches
-		timed "$BIN" replicate "$WORK/s3store" --workers "$S3_WORKERS" >>"$LOG" 2>&1
-		rc=$?
-		[ $rc = 0 ] && rfs_t=$ELAPSED
-	fi
+	s3_rfs_time s3://bench/rfs-big "$big"
 	row "replicate a $S3_BIG file to S3 (vs aws s3 cp)" MiB/s rate \
-		"$(s3_rate "$bytes" "$aws_t")" "$(s3_rate "$bytes" "$rfs_t")" 0.9
-	NOTES+=("S3 $S3_BIG file: aws s3 cp ${aws_t}s, replicafs replicate ${rfs_t}s")
-	rm -rf "$WORK/s3store" "$big"
+		"$(s3_rate "$bytes" "$aws_t")" "$(s3_rate "$bytes" "$RFS_T")" 0.9
+	NOTES+=("S3 $S3_BIG file: aws s3 cp ${aws_t}s, replicafs replicate ${RFS_T}s")
+	rm -f "$big"
 	s3_cleanup
+}
+
+# s3_rfs_time URL SRC: queue SRC for URL in a fresh store (s3_queue), then
+# time `replicafs replicate` of that store until its queue is empty; RFS_T
+# is the seconds, or FAIL.  The store is removed afterwards.
+s3_rfs_time() {
+	RFS_T=FAIL
+	if s3_queue "$WORK/s3store" "$1" "$2"; then
+		drop_caches
+		if timed "$BIN" replicate "$WORK/s3store" \
+			--workers "$S3_WORKERS" >>"$LOG" 2>&1; then
+			RFS_T=$ELAPSED
+		fi
+	fi
+	rm -rf "$WORK/s3store"
 }
 
 # s3_rate BYTES SECONDS: MiB/s, or FAIL.
