@@ -285,16 +285,36 @@ struct fs_dirent {
 	struct stat st;
 };
 
+/* The listing of an open directory: made at its first read (offset 0)
+ * and kept for the reads that follow; the handle of OPENDIR. */
+struct fs_listing {
+	struct fs_dirent *e;
+	size_t n, cap;
+	int filled;
+};
+
+/* Add an entry (a copy of @name): 0 or -ENOMEM. */
+int fs_listing_add(struct fs_listing *l, const char *name,
+		   enum fs_kind kind, const struct stat *st);
+/* Drop the entries, keeping the array. */
+void fs_listing_clear(struct fs_listing *l);
+
 /*
- * Reply to READDIR (@plus 0) or READDIRPLUS of @size bytes at offset @off
- * of directory @dir (inode @ino), whose entries are "." and "..", then
- * @e[0..@n).  With @plus each entry sent gets a node, counted as a
- * lookup, and @fix (may be NULL) may adjust the attributes sent for it.
+ * READDIR (@plus 0) or READDIRPLUS of @size bytes at offset @off of the
+ * open directory @ino listed by @l: @fill (re)makes @l at offset 0 or when
+ * not yet made; the entries sent are "." and "..", then @l's.  With @plus
+ * each entry sent gets a node, counted as a lookup, and @fix (may be
+ * NULL) may adjust the attributes sent for it.
  */
-void fs_reply_dir(fuse_req_t req, struct fs_node *dir, fuse_ino_t ino,
-		  size_t size, off_t off, int plus, const struct fs_dirent *e,
-		  size_t n, void (*fix)(struct fs *fs, struct fs_node *node,
-					struct stat *st));
+void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		int plus, struct fs_listing *l,
+		int (*fill)(struct fs *fs, struct fs_node *dir,
+			    struct fs_listing *l),
+		void (*fix)(struct fs *fs, struct fs_node *node,
+			    struct stat *st));
+
+/* RELEASEDIR: free @l's entries and the handle @h that holds @l. */
+void fs_releasedir(fuse_req_t req, struct fs_listing *l, void *h);
 
 /* ---- loop.c ---- */
 

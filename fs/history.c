@@ -768,11 +768,10 @@ static void h_release(fuse_req_t req, fuse_ino_t ino,
 
 /* ---- listing ------------------------------------------------------------ */
 
-/* A listing, made at its first read (offset 0) and kept for the rest. */
+/* The handle of an open history directory: its listing (first, so that
+ * the listing's address is the handle's) and what the callbacks need. */
 struct hdir {
-	struct fs_dirent *e;
-	size_t n, cap;
-	int filled;
+	struct fs_listing l;
 	struct fs *fs;		/* for the callbacks */
 	struct store_meta bm;	/* of the bucket listed */
 	int at;
@@ -782,31 +781,7 @@ struct hdir {
 static int hdir_add(struct hdir *d, const char *name, enum fs_kind kind,
 		    const struct stat *st)
 {
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		struct fs_dirent *e = realloc(d->e, cap * sizeof(*e));
-
-		if (!e)
-			return -ENOMEM;
-		d->e = e;
-		d->cap = cap;
-	}
-	d->e[d->n].name = strdup(name);
-	if (!d->e[d->n].name)
-		return -ENOMEM;
-	d->e[d->n].kind = kind;
-	d->e[d->n].st = *st;
-	d->n++;
-	return 0;
-}
-
-static void hdir_clear(struct hdir *d)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		free(d->e[i].name);
-	d->n = 0;
+	return fs_listing_add(&d->l, name, kind, st);
 }
 
 static int dirent_cmp(const void *a, const void *b)
@@ -858,15 +833,16 @@ static int add_key(void *arg, const char *name, const struct store_obj *o)
 	return hdir_add(d, name, FS_HV_DIR, &st);
 }
 
-static int hdir_fill(struct fs *fs, struct fs_node *dir, struct hdir *d)
+static int hdir_fill(struct fs *fs, struct fs_node *dir, struct fs_listing *l)
 {
+	struct hdir *d = (struct hdir *)l;
 	struct hpath *p;
 	struct stat st;
 	enum fs_kind kind;
 	size_t i, j;
 	int ret;
 
-	hdir_clear(d);
+	fs_listing_clear(&d->l);
 	p = malloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -900,16 +876,16 @@ static int hdir_fill(struct fs *fs, struct fs_node *dir, struct hdir *d)
 		goto out;
 	/* Name order, and a name once (a key that looks like a version's
 	 * entry loses to the entry, as in lookup). */
-	if (d->n > 1)
-		qsort(d->e, d->n, sizeof(*d->e), dirent_cmp);
-	for (i = j = 0; i < d->n; i++) {
-		if (j && !strcmp(d->e[j - 1].name, d->e[i].name)) {
-			free(d->e[i].name);
+	if (l->n > 1)
+		qsort(l->e, l->n, sizeof(*l->e), dirent_cmp);
+	for (i = j = 0; i < l->n; i++) {
+		if (j && !strcmp(l->e[j - 1].name, l->e[i].name)) {
+			free(l->e[i].name);
 			continue;
 		}
-		d->e[j++] = d->e[i];
+		l->e[j++] = l->e[i];
 	}
-	d->n = j;
+	l->n = j;
 out:
 	free(p);
 	return ret;
@@ -939,37 +915,18 @@ static void h_opendir(fuse_req_t req, fuse_ino_t ino,
 		free(d);
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t off, struct fuse_file_info *fi, int plus)
-{
-	struct fs *fs = FS(req);
-	struct fs_node *dir = node_or_reply(req, ino);
-	struct hdir *d = (struct hdir *)(uintptr_t)fi->fh;
-	int ret;
-
-	if (!dir)
-		return;
-	if (off == 0 || !d->filled) {
-		ret = hdir_fill(fs, dir, d);
-		if (ret) {
-			fuse_reply_err(req, -ret);
-			return;
-		}
-		d->filled = 1;
-	}
-	fs_reply_dir(req, dir, ino, size, off, plus, d->e, d->n, NULL);
-}
-
 static void h_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, 0);
+	fs_readdir(req, ino, size, off, 0,
+		   (struct fs_listing *)(uintptr_t)fi->fh, hdir_fill, NULL);
 }
 
 static void h_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			  off_t off, struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, 1);
+	fs_readdir(req, ino, size, off, 1,
+		   (struct fs_listing *)(uintptr_t)fi->fh, hdir_fill, NULL);
 }
 
 static void h_releasedir(fuse_req_t req, fuse_ino_t ino,
@@ -977,10 +934,7 @@ static void h_releasedir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct hdir *d = (struct hdir *)(uintptr_t)fi->fh;
 
-	hdir_clear(d);
-	free(d->e);
-	free(d);
-	fuse_reply_err(req, 0);
+	fs_releasedir(req, &d->l, d);
 }
 
 /* ---- extended attributes ------------------------------------------------ */

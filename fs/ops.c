@@ -1689,41 +1689,34 @@ reply:
 
 /* ---- Listing ----------------------------------------------------------- */
 
-struct dir_handle {
-	struct fs_dirent *e;
-	size_t n, cap;
-	int filled;
-	int err;
-};
-
-static int snap_add(struct dir_handle *d, const char *name, enum fs_kind kind,
-		    const struct stat *st)
+int fs_listing_add(struct fs_listing *l, const char *name,
+		   enum fs_kind kind, const struct stat *st)
 {
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		struct fs_dirent *e = realloc(d->e, cap * sizeof(*e));
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct fs_dirent *e = realloc(l->e, cap * sizeof(*e));
 
 		if (!e)
 			return -ENOMEM;
-		d->e = e;
-		d->cap = cap;
+		l->e = e;
+		l->cap = cap;
 	}
-	d->e[d->n].name = strdup(name);
-	if (!d->e[d->n].name)
+	l->e[l->n].name = strdup(name);
+	if (!l->e[l->n].name)
 		return -ENOMEM;
-	d->e[d->n].kind = kind;
-	d->e[d->n].st = *st;
-	d->n++;
+	l->e[l->n].kind = kind;
+	l->e[l->n].st = *st;
+	l->n++;
 	return 0;
 }
 
-static void snap_clear(struct dir_handle *d)
+void fs_listing_clear(struct fs_listing *l)
 {
 	size_t i;
 
-	for (i = 0; i < d->n; i++)
-		free(d->e[i].name);
-	d->n = 0;
+	for (i = 0; i < l->n; i++)
+		free(l->e[i].name);
+	l->n = 0;
 }
 
 static int snap_bucket(void *arg, const char *name,
@@ -1736,7 +1729,7 @@ static int snap_bucket(void *arg, const char *name,
 	memset(&st, 0, sizeof(st));
 	m.mode = S_IFDIR | (m.mode & 07777);
 	meta_to_stat(&m, 4096, &st);
-	return snap_add(arg, name, FS_BUCKET, &st);
+	return fs_listing_add(arg, name, FS_BUCKET, &st);
 }
 
 static int snap_obj(void *arg, const char *name, const struct store_obj *obj)
@@ -1746,7 +1739,7 @@ static int snap_obj(void *arg, const char *name, const struct store_obj *obj)
 	memset(&st, 0, sizeof(st));
 	meta_to_stat(&obj->meta, obj->kind == STORE_DIR ? 4096 : obj->size,
 		     &st);
-	return snap_add(arg, name, kind_of(obj->kind), &st);
+	return fs_listing_add(arg, name, kind_of(obj->kind), &st);
 }
 
 static int snap_cmp(const void *a, const void *b)
@@ -1756,7 +1749,7 @@ static int snap_cmp(const void *a, const void *b)
 }
 
 struct pending_collect {
-	struct dir_handle *d;
+	struct fs_listing *d;
 	size_t listed;		/* the sorted part from the store */
 	int err;
 };
@@ -1772,16 +1765,16 @@ static void pending_add(void *arg, struct fs_node *n)
 		return;
 	memset(&st, 0, sizeof(st));
 	st.st_mode = S_IFREG | 0644;
-	pc->err = snap_add(pc->d, n->name, FS_FILE, &st);
+	pc->err = fs_listing_add(pc->d, n->name, FS_FILE, &st);
 }
 
-static int snap_fill(struct fs *fs, struct fs_node *dir, struct dir_handle *d)
+static int snap_fill(struct fs *fs, struct fs_node *dir, struct fs_listing *d)
 {
 	char bucket[64], key[KEYBUF];
 	struct pending_collect pc = { .d = d };
 	int ret;
 
-	snap_clear(d);
+	fs_listing_clear(d);
 	if (dir->kind == FS_ROOT)
 		return store_bucket_list(fs->st, snap_bucket, d);
 	ret = fs_node_path(fs, dir, bucket, key);
@@ -1804,7 +1797,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs_node *n = node_or_reply(req, ino);
-	struct dir_handle *d;
+	struct fs_listing *d;
 
 	if (!n)
 		return;
@@ -1823,10 +1816,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		free(d);
 }
 
-void fs_reply_dir(fuse_req_t req, struct fs_node *dir, fuse_ino_t ino,
-		  size_t size, off_t off, int plus, const struct fs_dirent *e,
-		  size_t n, void (*fix)(struct fs *fs, struct fs_node *node,
-					struct stat *st))
+/* Reply to READDIR(PLUS) with ".", ".." and @e[0..@n), from @off on. */
+static void reply_dir(fuse_req_t req, struct fs_node *dir, fuse_ino_t ino,
+		      size_t size, off_t off, int plus,
+		      const struct fs_dirent *e, size_t n,
+		      void (*fix)(struct fs *fs, struct fs_node *node,
+				  struct stat *st))
 {
 	struct fs *fs = FS(req);
 	struct fuse_entry_param ep;
@@ -1903,48 +1898,59 @@ static void live_fix(struct fs *fs, struct fs_node *n, struct stat *st)
 	dir_attr_set(n, st);
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t off, struct fuse_file_info *fi, int plus)
+void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		int plus, struct fs_listing *l,
+		int (*fill)(struct fs *fs, struct fs_node *dir,
+			    struct fs_listing *l),
+		void (*fix)(struct fs *fs, struct fs_node *node,
+			    struct stat *st))
 {
 	struct fs *fs = FS(req);
 	struct fs_node *dir = node_or_reply(req, ino);
-	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
 	int ret;
 
 	if (!dir)
 		return;
-	if (off == 0 || !d->filled) {
-		ret = snap_fill(fs, dir, d);
+	if (off == 0 || !l->filled) {
+		ret = fill(fs, dir, l);
 		if (ret) {
 			fuse_reply_err(req, -ret);
 			return;
 		}
-		d->filled = 1;
+		l->filled = 1;
 	}
-	fs_reply_dir(req, dir, ino, size, off, plus, d->e, d->n, live_fix);
+	reply_dir(req, dir, ino, size, off, plus, l->e, l->n, fix);
+}
+
+void fs_releasedir(fuse_req_t req, struct fs_listing *l, void *h)
+{
+	fs_listing_clear(l);
+	free(l->e);
+	free(h);
+	fuse_reply_err(req, 0);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, 0);
+	fs_readdir(req, ino, size, off, 0,
+		   (struct fs_listing *)(uintptr_t)fi->fh, snap_fill, NULL);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, 1);
+	fs_readdir(req, ino, size, off, 1,
+		   (struct fs_listing *)(uintptr_t)fi->fh, snap_fill,
+		   live_fix);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
-	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct fs_listing *d = (struct fs_listing *)(uintptr_t)fi->fh;
 
-	snap_clear(d);
-	free(d->e);
-	free(d);
-	fuse_reply_err(req, 0);
+	fs_releasedir(req, d, d);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
