@@ -300,16 +300,14 @@ static void release(struct prepared *p)
 	p->v.fd = -1;
 }
 
-/* Deliver @t: 0 or a negative errno with @msg set. */
-static int deliver(struct repl_engine *e, const struct store_repl_task *t,
-		   struct prepared *p, char *msg, size_t msglen)
+/* Deliver @t to @d, its destination: 0 or a negative errno with @msg
+ * set. */
+static int deliver(struct repl_engine *e, struct dest *d,
+		   const struct store_repl_task *t, struct prepared *p,
+		   char *msg, size_t msglen)
 {
-	struct dest *d;
-	int err = 0;
+	int err;
 
-	d = dest_get(e, t->dest, &err, msg, msglen);
-	if (!d)
-		return err;
 	err = prepare(e, t, p, msg, msglen);
 	if (!err && t->obj.kind == STORE_DELETE_MARKER)
 		err = d->ops->delete_marker(d, &p->v, msg, msglen);
@@ -432,7 +430,8 @@ static void work(struct repl_engine *e, struct slot *sl, size_t n,
 		d = dest_get(e, sl[i].t.dest, &err, msgs, MSG_LEN);
 		if (!d || !d->ops->put_many) {
 			if (d)
-				err = deliver(e, &sl[i].t, pv, msgs, MSG_LEN);
+				err = deliver(e, d, &sl[i].t, pv, msgs,
+					      MSG_LEN);
 			settle(e, &sl[i], err, msgs, rnd);
 			sl[i].handled = 1;
 			continue;
@@ -584,15 +583,15 @@ static void *worker(void *arg)
 			store_repl_overdue(e->st, overdue_cb, e);
 		}
 		err = store_repl_claim(e->st, limit, LEASE_NS, tasks, &n);
-		if (!err && n == limit && limit < CLAIM_MAX)
-			limit *= 2;
-		else if (!err && n < limit)
-			limit = CLAIM_MIN;
 		if (!err && n == limit) {
 			/* there may be more: wake the sleepers to help */
 			pthread_mutex_lock(&e->lock);
 			pthread_cond_broadcast(&e->wake);
 			pthread_mutex_unlock(&e->lock);
+			if (limit < CLAIM_MAX)
+				limit *= 2;
+		} else if (!err) {
+			limit = CLAIM_MIN;
 		}
 		if (!err && n) {
 			for (i = 0; i < n; i++) {
@@ -608,18 +607,20 @@ static void *worker(void *arg)
 
 		pthread_mutex_lock(&e->lock);
 		e->busy--;
-		if (!e->stopping && (err || n == 0) && !e->kicked &&
-		    e->poller) {
-			pthread_cond_wait(&e->wake, &e->lock);
-		} else if (!e->stopping && (err || n == 0) && !e->kicked) {
-			e->poller = 1;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += e->o.poll_ns % 1000000000;
-			until.tv_sec += e->o.poll_ns / 1000000000 +
-					until.tv_nsec / 1000000000;
-			until.tv_nsec %= 1000000000;
-			pthread_cond_timedwait(&e->wake, &e->lock, &until);
-			e->poller = 0;
+		if (!e->stopping && (err || n == 0) && !e->kicked) {
+			if (e->poller) {
+				pthread_cond_wait(&e->wake, &e->lock);
+			} else {
+				e->poller = 1;
+				clock_gettime(CLOCK_REALTIME, &until);
+				until.tv_nsec += e->o.poll_ns % 1000000000;
+				until.tv_sec += e->o.poll_ns / 1000000000 +
+						until.tv_nsec / 1000000000;
+				until.tv_nsec %= 1000000000;
+				pthread_cond_timedwait(&e->wake, &e->lock,
+						       &until);
+				e->poller = 0;
+			}
 		}
 		e->kicked = 0;
 		pthread_mutex_unlock(&e->lock);
