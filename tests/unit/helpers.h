@@ -17,6 +17,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* In a forked writer child: on failure say where on stderr and _exit(2),
+ * which the parent sees (Criterion's asserts cannot run there). */
+#define CHECK(x)                                                              \
+	do {                                                                  \
+		if (!(x)) {                                                   \
+			fprintf(stderr, "writer: %s failed at line %d\n", #x, \
+				__LINE__);                                    \
+			_exit(2);                                             \
+		}                                                             \
+	} while (0)
+
 static inline int rm_one(const char *p, const struct stat *sb, int flag,
 			 struct FTW *f)
 {

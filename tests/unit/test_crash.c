@@ -59,15 +59,6 @@ static void report(int fd, const char *fmt, ...)
 		_exit(3);
 }
 
-#define CHECK(x)                                                              \
-	do {                                                                  \
-		if (!(x)) {                                                   \
-			fprintf(stderr, "writer: %s failed at line %d\n", #x, \
-				__LINE__);                                    \
-			_exit(2);                                             \
-		}                                                             \
-	} while (0)
-
 static void writer(const char *path, const char *log, int round)
 {
 	struct store_put dp = { .kind = STORE_DIR, .fd = -1 };

@@ -343,15 +343,6 @@ Test(walvfs, checkpoint)
 
 /* ---- kill_writer ---------------------------------------------------- */
 
-#define CHECK(x)                                                               \
-	do {                                                                   \
-		if (!(x)) {                                                    \
-			fprintf(stderr, "writer: %s failed at line %d\n", #x,  \
-				__LINE__);                                     \
-			_exit(2);                                              \
-		}                                                              \
-	} while (0)
-
 static int wexec(sqlite3 *db, const char *sql)
 {
 	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
