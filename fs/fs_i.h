@@ -313,6 +313,10 @@ void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		void (*fix)(struct fs *fs, struct fs_node *node,
 			    struct stat *st));
 
+/* OPENDIR: reply with a zeroed handle of @size bytes, which begins
+ * with its struct fs_listing. */
+void fs_opendir(fuse_req_t req, struct fuse_file_info *fi, size_t size);
+
 /* RELEASEDIR: free @l's entries and the handle @h that holds @l. */
 void fs_releasedir(fuse_req_t req, struct fs_listing *l, void *h);
 

@@ -895,7 +895,6 @@ static void h_opendir(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi)
 {
 	struct fs_node *n = node_or_reply(req, ino);
-	struct hdir *d;
 
 	if (!n)
 		return;
@@ -904,15 +903,7 @@ static void h_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	d = calloc(1, sizeof(*d));
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	fi->fh = (uintptr_t)d;
-	fi->cache_readdir = 0;
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		free(d);
+	fs_opendir(req, fi, sizeof(struct hdir));
 }
 
 static void h_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

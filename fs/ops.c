@@ -1793,11 +1793,24 @@ static int snap_fill(struct fs *fs, struct fs_node *dir, struct fs_listing *d)
 	return pc.err;
 }
 
+void fs_opendir(fuse_req_t req, struct fuse_file_info *fi, size_t size)
+{
+	void *h = calloc(1, size);
+
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	fi->cache_readdir = 0;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		free(h);	/* interrupted: no RELEASEDIR will come */
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs_node *n = node_or_reply(req, ino);
-	struct fs_listing *d;
 
 	if (!n)
 		return;
@@ -1805,15 +1818,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	d = calloc(1, sizeof(*d));
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	fi->fh = (uintptr_t)d;
-	fi->cache_readdir = 0;
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		free(d);
+	fs_opendir(req, fi, sizeof(struct fs_listing));
 }
 
 /* Reply to READDIR(PLUS) with ".", ".." and @e[0..@n), from @off on. */
