@@ -170,6 +170,13 @@ static int wal_flush(struct wfile *f)
 	return rc;
 }
 
+/* Invariant 1: before any call but an appending write, a WAL file's
+ * buffer goes out. */
+static int flush_first(struct wfile *f)
+{
+	return f->kind == WF_WAL ? wal_flush(f) : SQLITE_OK;
+}
+
 /* Forget the buffer's content and the committing state (invariant 3). */
 static void wal_drop(struct wfile *f)
 {
@@ -252,7 +259,7 @@ static int f_close(sqlite3_file *file)
 static int f_read(sqlite3_file *file, void *data, int amt, sqlite3_int64 off)
 {
 	struct wfile *f = (struct wfile *)file;
-	int rc = f->kind == WF_WAL ? wal_flush(f) : SQLITE_OK;
+	int rc = flush_first(f);
 
 	if (rc != SQLITE_OK)
 		return rc;
@@ -272,7 +279,7 @@ static int f_write(sqlite3_file *file, const void *data, int amt,
 static int f_truncate(sqlite3_file *file, sqlite3_int64 size)
 {
 	struct wfile *f = (struct wfile *)file;
-	int rc = f->kind == WF_WAL ? wal_flush(f) : SQLITE_OK;
+	int rc = flush_first(f);
 
 	if (rc != SQLITE_OK)
 		return rc;
@@ -282,7 +289,7 @@ static int f_truncate(sqlite3_file *file, sqlite3_int64 size)
 static int f_sync(sqlite3_file *file, int flags)
 {
 	struct wfile *f = (struct wfile *)file;
-	int rc = f->kind == WF_WAL ? wal_flush(f) : SQLITE_OK;
+	int rc = flush_first(f);
 
 	if (rc != SQLITE_OK)
 		return rc;
@@ -292,7 +299,7 @@ static int f_sync(sqlite3_file *file, int flags)
 static int f_file_size(sqlite3_file *file, sqlite3_int64 *size)
 {
 	struct wfile *f = (struct wfile *)file;
-	int rc = f->kind == WF_WAL ? wal_flush(f) : SQLITE_OK;
+	int rc = flush_first(f);
 
 	if (rc != SQLITE_OK)
 		return rc;
@@ -323,7 +330,7 @@ static int f_check_reserved_lock(sqlite3_file *file, int *out)
 static int f_file_control(sqlite3_file *file, int op, void *arg)
 {
 	struct wfile *f = (struct wfile *)file;
-	int rc = f->kind == WF_WAL ? wal_flush(f) : SQLITE_OK;
+	int rc = flush_first(f);
 
 	if (rc != SQLITE_OK)
 		return rc;
@@ -389,7 +396,7 @@ static int f_shm_unmap(sqlite3_file *file, int delete_flag)
 static int f_fetch(sqlite3_file *file, sqlite3_int64 off, int amt, void **pp)
 {
 	struct wfile *f = (struct wfile *)file;
-	int rc = f->kind == WF_WAL ? wal_flush(f) : SQLITE_OK;
+	int rc = flush_first(f);
 
 	if (rc != SQLITE_OK) {
 		*pp = NULL;
