@@ -11,8 +11,9 @@
 # plus the wakeups on its side) and their sum; then the command's wall
 # time beside the sum over all requests.  What the sum leaves of the wall
 # time is the command's own work, the kernel's, and the waking of the
-# command after each reply.  Needs root (or perf_event_paranoid <= -1)
-# and a kernel with the fuse tracepoints (6.10 and later).
+# command after each reply (the wall time also holds perf's own start).
+# Needs root (or perf_event_paranoid <= -1) and a kernel with these
+# trace events (`perf list fuse` shows them).
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
@@ -25,11 +26,13 @@ command -v perf >/dev/null || {
 	echo "fuse-lat: perf is not installed (Debian: linux-perf)" >&2
 	exit 2
 }
-[ "$(stat -f -c %T "$mnt")" = fuseblk ] ||
-	[ "$(stat -f -c %T "$mnt")" = fuse ] || {
+case $(stat -f -c %T "$mnt") in
+fuse | fuseblk) ;;
+*)
 	echo "fuse-lat: $mnt is not a FUSE mount" >&2
 	exit 2
-}
+	;;
+esac
 # The tracepoints name the connection by the mount's device minor.
 dev=$(stat -c %d "$mnt")
 conn=$(( (dev & 0xff) | ((dev >> 12) & ~0xff) ))
