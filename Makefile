@@ -64,6 +64,11 @@ $(B)/tests/%: $(B)/tests/stress/%.o $(REPL_OBJ) $(STORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# The pass-through mount that `make bench` measures as the floor of any
+# FUSE file system on this machine (tests/bench/passfs.c).
+$(B)/passfs: $(B)/tests/bench/passfs.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs fuse3) -lpthread
+
 deps:
 	@scripts/deps.sh
 
@@ -71,7 +76,7 @@ deps:
 # fail a Criterion test by itself, so the log is scanned for any report.
 test: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 build-san/replicafs \
-		$(patsubst build/%,build-san/%,$(UNIT_BIN) $(STRESS_BIN))
+		build-san/passfs $(patsubst build/%,build-san/%,$(UNIT_BIN) $(STRESS_BIN))
 	@scripts/test.sh build-san
 
 unit: deps
@@ -84,14 +89,14 @@ run: deps
 	@scripts/run.sh build/replicafs
 
 bench: deps
-	@$(MAKE) --no-print-directory build/replicafs
+	@$(MAKE) --no-print-directory build/replicafs build/passfs
 	@scripts/bench.sh build/replicafs; a=$$?; \
 	scripts/bench-batch.sh build/replicafs; b=$$?; \
 	[ $$a = 0 ] && [ $$b = 0 ]
 
 format:
 	clang-format -i $(STORE_SRC) $(REPL_SRC) $(FS_SRC) $(UNIT_SRC) \
-		$(wildcard */*.h)
+		tests/bench/passfs.c $(wildcard */*.h)
 
 clean:
 	rm -rf build build-san

@@ -35,6 +35,16 @@
 #                         is 10 requests at once)
 #   BENCH_KEEP=1          keep bench-out/work (the store and native files)
 #   BENCH_STRICT=1        exit 3 when a row MISSes its target
+#   BENCH_PASSFS=PATH     the pass-through FUSE file system measured as the
+#                         floor (default: passfs beside BIN; "none": no floor)
+#
+# The floor.  The small-file and tree workloads run a third time, on a
+# mount of passfs (tests/bench/passfs.c): a FUSE file system that forwards
+# each request to a directory and does nothing else, mounted with what
+# replicafs asks of the kernel.  Its ratio to native is what any FUSE file
+# system pays on this machine for the kernel's round trips; replicafs's
+# ratio to it is what replicafs itself adds.  They print as a second table
+# under each group's, with result "info".
 #
 # The s3 group starts its own Ceph RGW on 127.0.0.1 (scripts/rgw.sh) and
 # compares replicafs's replication to it with awscli's uploads of the same
@@ -68,6 +78,14 @@ ONLY=${BENCH_ONLY:-fio,small,history,tree,s3}
 HIST_VERSIONS=${BENCH_HIST_VERSIONS:-10000}
 S3_BIG=${BENCH_S3_BIG:-1G}
 S3_WORKERS=${BENCH_S3_WORKERS:-10}
+PASSFS=${BENCH_PASSFS:-$(dirname "$BIN")/passfs}
+if [ "$PASSFS" = none ]; then
+	PASSFS=""
+elif [ ! -x "$PASSFS" ]; then
+	echo "bench: no pass-through floor at $PASSFS (make build/passfs," \
+		"or BENCH_PASSFS=none to run without it)" >&2
+	exit 2
+fi
 
 for t in fio rsync jq fusermount3 timeout awk; do
 	command -v "$t" >/dev/null || {
@@ -83,6 +101,10 @@ STORE=$WORK/store
 MNT=$WORK/mnt
 BUCKET=bench
 LOG=$OUT/replicafs.log
+FLOOR_SRC=$WORK/floor-src
+FLOOR_MNT=$WORK/floor-mnt
+FLOOR_LOG=$OUT/passfs.log
+FLOOR_PID=""
 ROWS=$OUT/rows.tsv
 NOTES=()
 FAILS=0
@@ -156,6 +178,60 @@ mount_ok() {
 		is_mounted "$MNT" && stat "$MNT/$BUCKET/." >/dev/null 2>&1
 }
 
+# The bdi knobs replicafs sets on its own mount (fs/mount.c,
+# fs_bdi_tune()), for the floor's.
+bdi_tune() {
+	local dev
+	dev=$(mountpoint -d "$1") || return 0
+	[ -w "/sys/class/bdi/$dev/read_ahead_kb" ] || return 0
+	echo 1008 >"/sys/class/bdi/$dev/read_ahead_kb"
+	echo 0 >"/sys/class/bdi/$dev/strict_limit"
+	echo 100 >"/sys/class/bdi/$dev/max_ratio"
+}
+
+# floor_umount: unmount the floor and wait for our passfs (kill it, only
+# it, if it does not leave).
+floor_umount() {
+	if is_mounted "$FLOOR_MNT"; then
+		fusermount3 -u "$FLOOR_MNT" 2>/dev/null ||
+			{ sleep 1 && fusermount3 -u "$FLOOR_MNT" 2>/dev/null; } ||
+			fusermount3 -uz "$FLOOR_MNT" 2>/dev/null
+	fi
+	if [ -n "$FLOOR_PID" ]; then
+		local i
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$FLOOR_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$FLOOR_PID" 2>/dev/null
+		wait "$FLOOR_PID" 2>/dev/null
+		FLOOR_PID=""
+	fi
+}
+
+# floor_fresh: a new, empty floor mount (passfs holds a descriptor per
+# inode the kernel keeps, so each repetition starts on a new one).
+floor_fresh() {
+	floor_umount
+	rm -rf "$FLOOR_SRC"
+	mkdir -p "$FLOOR_SRC" "$FLOOR_MNT"
+	echo "== $(date -Is) passfs $FLOOR_SRC $FLOOR_MNT" >>"$FLOOR_LOG"
+	"$PASSFS" "$FLOOR_SRC" "$FLOOR_MNT" >>"$FLOOR_LOG" 2>&1 &
+	FLOOR_PID=$!
+	local i
+	for ((i = 0; i < 200; i++)); do
+		is_mounted "$FLOOR_MNT" && break
+		kill -0 "$FLOOR_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if ! is_mounted "$FLOOR_MNT"; then
+		echo "bench: passfs did not mount (see $FLOOR_LOG)" >&2
+		floor_umount
+		return 1
+	fi
+	bdi_tune "$FLOOR_MNT"
+}
+
 # Before each replicafs workload: if the mount died, say so and bring it
 # back on the same store, so that one crash costs one row, not the rest.
 REMOUNTS=0
@@ -171,6 +247,7 @@ ensure_mount() {
 cleanup() {
 	trap - EXIT INT TERM
 	umount_fs
+	floor_umount
 	s3_cleanup
 	if [ "${BENCH_KEEP:-0}" != 1 ]; then
 		rm -rf "$WORK"
@@ -221,11 +298,13 @@ median() {
 		      else printf f "\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
-# row NAME UNIT KIND NATIVE RFS TARGET
+# row NAME UNIT KIND NATIVE RFS TARGET [FLOOR]
 #   KIND: time (lower is better) or rate (higher is better)
 #   TARGET: a ratio bound ("2" means <= 2x for time, ">= 2x" for rate) or "-"
+#   FLOOR: the same workload's figure on passfs, for results.json
 row() {
-	local name=$1 unit=$2 kind=$3 nat=$4 rfs=$5 target=$6 ratio verdict
+	local name=$1 unit=$2 kind=$3 nat=$4 rfs=$5 target=$6 flo=${7:--}
+	local ratio verdict
 	if [ "$nat" = FAIL ] || [ "$rfs" = FAIL ]; then
 		ratio=-
 		verdict=FAIL
@@ -243,8 +322,9 @@ row() {
 			MISSES=$((MISSES + 1))
 		fi
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$unit" "$kind" \
-		"$nat" "$rfs" "$ratio" "$target" "$verdict" >>"$ROWS"
+	[ "$flo" = FAIL ] && FAILS=$((FAILS + 1))
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$unit" \
+		"$kind" "$nat" "$rfs" "$ratio" "$target" "$verdict" "$flo" >>"$ROWS"
 	printf '  %-50s %11s %11s %6s %7s  %s\n' "$name ($unit)" "$nat" "$rfs" \
 		"$ratio" "$(target_text "$kind" "$target")" "$verdict"
 }
@@ -266,7 +346,7 @@ row_abs() {
 			MISSES=$((MISSES + 1))
 		fi
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$unit" time \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\n' "$name" "$unit" time \
 		"$nat" "$rfs" "$ratio" - "$verdict" >>"$ROWS"
 	printf '  %-50s %11s %11s %6s %7s  %s\n' "$name ($unit)" "$nat" "$rfs" \
 		"$ratio" "<${bound}s" "$verdict"
@@ -285,6 +365,39 @@ target_text() {
 header() {
 	printf '  %-50s %11s %11s %6s %7s  %s\n' workload native replicafs \
 		ratio target result
+}
+
+# floor_median V...: the median of a floor's figures, or "-" when the
+# bench runs without a floor.
+floor_median() {
+	if [ -n "$PASSFS" ]; then
+		median "$@"
+	else
+		echo -
+	fi
+}
+
+floor_header() {
+	echo "  on the pass-through floor ($PASSFS):"
+	printf '  %-50s %11s %11s %6s %7s  %s\n' workload native passfs \
+		ratio target "replicafs/passfs"
+}
+
+# floor_row NAME UNIT NATIVE FLOOR RFS: print a time on the floor, its
+# ratio to native, and replicafs's ratio to it (row() puts FLOOR in
+# results.json).
+floor_row() {
+	local name=$1 unit=$2 nat=$3 flo=$4 rfs=$5 ratio=- over=-
+	if [ "$nat" != FAIL ] && [ "$flo" != FAIL ]; then
+		ratio=$(awk -v n="$nat" -v r="$flo" 'BEGIN {
+			if (n > 0) printf "%.2f", r / n; else print "-" }')
+	fi
+	if [ "$flo" != FAIL ] && [ "$rfs" != FAIL ]; then
+		over=$(awk -v f="$flo" -v r="$rfs" 'BEGIN {
+			if (f > 0) printf "%.2f", r / f; else print "-" }')
+	fi
+	printf '  %-50s %11s %11s %6s %7s  %s\n' "$name ($unit)" "$nat" "$flo" \
+		"$ratio" - "$over"
 }
 
 # ---- fio ------------------------------------------------------------------
@@ -316,6 +429,9 @@ side_dir() {
 	if [ "$1" = native ]; then
 		DIR=$NATIVE
 		mkdir -p "$DIR"
+	elif [ "$1" = floor ]; then
+		DIR=$FLOOR_MNT
+		is_mounted "$FLOOR_MNT"
 	else
 		DIR=$MNT/$BUCKET
 		ensure_mount
@@ -455,17 +571,20 @@ LSLR='ls -lR "$1" >/dev/null'
 CATALL='find "$1" -type f -print0 | xargs -0 -r cat >/dev/null'
 
 run_small() {
-	local n=$((NDIRS * NPER)) rep side t op rc
+	local n=$((NDIRS * NPER)) rep side t op rc sides=(native replicafs)
 	declare -A S
+	[ -n "$PASSFS" ] && sides+=(floor)
 	for op in create ls cat rm; do
 		S[$op,native]=""
 		S[$op,replicafs]=""
+		S[$op,floor]=""
 	done
 	echo
 	echo "$n files of 4 KiB in $NDIRS folders (median of $REPS)"
 	for ((rep = 1; rep <= REPS; rep++)); do
 		echo "  ... repetition $rep of $REPS" >&2
-		for side in native replicafs; do
+		for side in "${sides[@]}"; do
+			[ "$side" = floor ] && floor_fresh
 			drop_caches
 			if ! side_dir "$side"; then
 				for op in create ls cat rm; do
@@ -497,14 +616,34 @@ run_small() {
 	# shellcheck disable=SC2086
 	{
 		row "create $n files" s time "$(median ${S[create,native]})" \
-			"$(median ${S[create,replicafs]})" 2
+			"$(median ${S[create,replicafs]})" 2 \
+			"$(floor_median ${S[create,floor]})"
 		row "ls -lR" s time "$(median ${S[ls,native]})" \
-			"$(median ${S[ls,replicafs]})" 2
+			"$(median ${S[ls,replicafs]})" 2 \
+			"$(floor_median ${S[ls,floor]})"
 		row "read all (find | xargs cat)" s time \
 			"$(median ${S[cat,native]})" \
-			"$(median ${S[cat,replicafs]})" -
+			"$(median ${S[cat,replicafs]})" - \
+			"$(floor_median ${S[cat,floor]})"
 		row "rm -rf" s time "$(median ${S[rm,native]})" \
-			"$(median ${S[rm,replicafs]})" -
+			"$(median ${S[rm,replicafs]})" - \
+			"$(floor_median ${S[rm,floor]})"
+	}
+	[ -n "$PASSFS" ] || return 0
+	floor_umount
+	floor_header
+	# shellcheck disable=SC2086
+	{
+		floor_row "create $n files" s "$(median ${S[create,native]})" \
+			"$(median ${S[create,floor]})" \
+			"$(median ${S[create,replicafs]})"
+		floor_row "ls -lR" s "$(median ${S[ls,native]})" \
+			"$(median ${S[ls,floor]})" "$(median ${S[ls,replicafs]})"
+		floor_row "read all (find | xargs cat)" s \
+			"$(median ${S[cat,native]})" "$(median ${S[cat,floor]})" \
+			"$(median ${S[cat,replicafs]})"
+		floor_row "rm -rf" s "$(median ${S[rm,native]})" \
+			"$(median ${S[rm,floor]})" "$(median ${S[rm,replicafs]})"
 	}
 }
 
@@ -574,9 +713,10 @@ run_history() {
 WARM='find "$1" -type f -print0 | xargs -0 -r cat >/dev/null'
 
 run_tree() {
-	local rep side tool files size rc
+	local rep side tool files size rc sides=(native replicafs)
 	declare -A S=([cp,native]="" [cp,replicafs]="" [rsync,native]=""
-		[rsync,replicafs]="")
+		[rsync,replicafs]="" [cp,floor]="" [rsync,floor]="")
+	[ -n "$PASSFS" ] && sides+=(floor)
 	files=$(find "$TREE" -type f | wc -l)
 	size=$(du -sh "$TREE" | cut -f1)
 	echo
@@ -584,11 +724,12 @@ run_tree() {
 	for ((rep = 1; rep <= REPS; rep++)); do
 		echo "  ... repetition $rep of $REPS" >&2
 		for tool in cp rsync; do
-			for side in native replicafs; do
+			for side in "${sides[@]}"; do
 				if [ "$side" = replicafs ] && ! fresh_store; then
 					S[$tool,$side]+=" FAIL"
 					continue
 				fi
+				[ "$side" = floor ] && floor_fresh
 				drop_caches
 				bash -c "$WARM" _ "$TREE"
 				if ! side_dir "$side"; then
@@ -617,9 +758,22 @@ run_tree() {
 	# shellcheck disable=SC2086
 	{
 		row "cp -r $TREE" s time "$(median ${S[cp,native]})" \
-			"$(median ${S[cp,replicafs]})" 2
+			"$(median ${S[cp,replicafs]})" 2 \
+			"$(floor_median ${S[cp,floor]})"
 		row "rsync -a $TREE" s time "$(median ${S[rsync,native]})" \
-			"$(median ${S[rsync,replicafs]})" 2
+			"$(median ${S[rsync,replicafs]})" 2 \
+			"$(floor_median ${S[rsync,floor]})"
+	}
+	[ -n "$PASSFS" ] || return 0
+	floor_umount
+	floor_header
+	# shellcheck disable=SC2086
+	{
+		floor_row "cp -r $TREE" s "$(median ${S[cp,native]})" \
+			"$(median ${S[cp,floor]})" "$(median ${S[cp,replicafs]})"
+		floor_row "rsync -a $TREE" s "$(median ${S[rsync,native]})" \
+			"$(median ${S[rsync,floor]})" \
+			"$(median ${S[rsync,replicafs]})"
 	}
 }
 
@@ -835,7 +989,7 @@ jq -R -s --arg date "$(date -Is)" --arg kernel "$(uname -r)" \
 		 better: (if .[2] == "time" then "lower" else "higher" end),
 		 native: (.[3] | num), replicafs: (.[4] | num),
 		 ratio: (.[5] | num), target_ratio: (.[6] | num),
-		 result: .[7]}]}' "${NOTES[@]}" <"$ROWS" >"$OUT/results.json"
+		 result: .[7], passfs: ((.[8] // "-") | num)}]}' "${NOTES[@]}" <"$ROWS" >"$OUT/results.json"
 rm -f "$ROWS"
 echo "results: $OUT/results.json"
 

@@ -1,0 +1,79 @@
+#!/bin/bash
+#
+# test_passfs.sh - the pass-through file system that `make bench` measures
+# as the floor of any FUSE mount (tests/bench/passfs.c) is a faithful one
+# for the bench's workloads: the small-file loop, cp -r and rsync -a of
+# /usr/include (contents, types, sizes, modes, owners, mtimes, symlinks as
+# links), ls -lR, a rename, rm -rf; and it unmounts cleanly.  A floor that
+# quietly failed would make the bench's comparison meaningless.
+#
+# PASSFS=PATH tests another build (default: passfs beside $REPLICAFS).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+PASSFS=${PASSFS:-$(dirname "$REPLICAFS")/passfs}
+[ -x "$PASSFS" ] || fail "no passfs at $PASSFS (make SANITIZE=1 build-san/passfs)"
+SRC_TREE=/usr/include
+
+setup
+F=$T/floor
+
+step "mount passfs on an empty directory"
+mkdir -p "$F"
+MOUNT_COUNT=$((MOUNT_COUNT + 1))
+"$PASSFS" "$F" "$MNT" >"$(daemon_log)" 2>&1 &
+P=$!
+track_pid "$P"
+track_mount "$MNT"
+for _ in $(seq 200); do
+	is_mounted "$MNT" && break
+	pid_running "$P" || { show_daemon_log; fail "passfs exited before mounting"; }
+	sleep 0.05
+done
+is_mounted "$MNT" || fail "passfs did not mount $MNT in 10 s"
+assert_eq "$(awk -v m="$MNT" '$2 == m { print $3 }' /proc/self/mounts)" \
+	fuse.passfs "the mount's type"
+ok "mounted (pid $P)"
+
+step "the bench's small-file loop"
+for ((i = 0; i < 5; i++)); do
+	mkdir "$MNT/d$i"
+	for ((j = 0; j < 40; j++)); do
+		gen_small 4096 "$i.$j" >"$MNT/d$i/f$j"
+	done
+done
+for ((i = 0; i < 5; i++)); do
+	for ((j = 0; j < 40; j += 13)); do
+		assert_eq "$(cat "$F/d$i/f$j")" "$(gen_small 4096 "$i.$j")" \
+			"d$i/f$j in the source directory"
+	done
+done
+assert_eq "$(find "$MNT" -type f | wc -l)" 200 "files seen through the mount"
+assert_eq "$(ls -lR "$MNT" | grep -c '^-rw')" 200 "files in ls -lR"
+ok "200 files of 4 KiB, the same through the mount and below it"
+
+step "cp -r and rsync -a of $SRC_TREE"
+cp -r "$SRC_TREE" "$MNT/cp"
+diff -r --no-dereference "$SRC_TREE" "$MNT/cp" >"$T/diff.out" 2>&1 ||
+	{ head -n 20 "$T/diff.out"; fail "cp -r: the copy differs"; }
+rsync -a "$SRC_TREE/" "$MNT/rsync/"
+diff -r --no-dereference "$SRC_TREE" "$MNT/rsync" >"$T/diff.out" 2>&1 ||
+	{ head -n 20 "$T/diff.out"; fail "rsync -a: the copy differs"; }
+stat_list "$SRC_TREE" >"$T/src.stat"
+stat_list "$MNT/rsync" >"$T/mnt.stat"
+diff "$T/src.stat" "$T/mnt.stat" >"$T/diff.out" ||
+	{ head -n 20 "$T/diff.out"; fail "rsync -a: stat differs (< source, > copy)"; }
+ok "same contents; rsync -a kept types, sizes, modes, owners and mtimes"
+
+step "rename, rm -rf, unmount"
+mv "$MNT/cp" "$MNT/moved"
+assert_missing "$MNT/cp"
+assert_exists "$MNT/moved/stdio.h"
+rm -rf "$MNT/moved" "$MNT/rsync" "$MNT"/d*
+assert_eq "$(find "$MNT" -mindepth 1 | wc -l)" 0 "entries left in the mount"
+assert_eq "$(find "$F" -mindepth 1 | wc -l)" 0 "entries left in the source"
+fusermount3 -u "$MNT"
+rc=0
+wait "$P" || rc=$?
+assert_eq "$rc" 0 "passfs exit status after fusermount3 -u"
+ok "empty, unmounted, passfs exited with 0"
