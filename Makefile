@@ -65,8 +65,9 @@ $(B)/tests/%: $(B)/tests/stress/%.o $(REPL_OBJ) $(STORE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # The pass-through mount that `make bench` measures as the floor of any
-# FUSE file system on this machine (tests/bench/passfs.c).
-$(B)/passfs: $(B)/tests/bench/passfs.o
+# FUSE file system on this machine (tests/bench/passfs.c), on replicafs's
+# own request loop.
+$(B)/passfs: $(B)/tests/bench/passfs.o $(B)/fs/loop.o $(B)/store/log.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs fuse3) -lpthread
 
 deps:

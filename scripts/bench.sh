@@ -447,15 +447,18 @@ fresh_store() {
 
 # fio_both NAME FILE FIELD SCALE NREPS FRESH ARGS...: run one fio job NREPS
 # times on each side (sides alternating, the file removed first when FRESH
-# is 1); R[native] and R[replicafs] get the median of FIELD (e.g.
-# write.bw_bytes) / SCALE, or FAIL.
+# is 1); R[native], R[replicafs] and R[floor] (passfs, mounted by the
+# caller; "-" without one) get the median of FIELD (e.g. write.bw_bytes) /
+# SCALE, or FAIL.
 declare -A R
 fio_both() {
 	local name=$1 file=$2 field=$3 scale=$4 nreps=$5 fresh=$6 side rep
-	local -A vals=([native]="" [replicafs]="")
+	local -A vals=([native]="" [replicafs]="" [floor]="")
+	local sides=(native replicafs)
 	shift 6
+	[ -n "$PASSFS" ] && sides+=(floor)
 	for ((rep = 1; rep <= nreps; rep++)); do
-		for side in native replicafs; do
+		for side in "${sides[@]}"; do
 			if ! side_dir "$side"; then
 				vals[$side]+=" FAIL"
 				continue
@@ -475,26 +478,40 @@ fio_both() {
 		# shellcheck disable=SC2086
 		R[$side]=$(MEDIAN_FMT=%.1f median ${vals[$side]})
 	done
+	# shellcheck disable=SC2086
+	R[floor]=$(MEDIAN_FMT=%.1f floor_median ${vals[floor]})
+}
+
+# fio_row NAME UNIT TARGET: row() of R[native] and R[replicafs], and the
+# floor's figure kept for the group's floor table.
+FLOOR_LINES=()
+fio_row() {
+	row "$1" "$2" rate "${R[native]}" "${R[replicafs]}" "$3" "${R[floor]}"
+	FLOOR_LINES+=("$1|$2|${R[native]}|${R[floor]}|${R[replicafs]}")
 }
 
 run_fio() {
-	local mib=1048576 bytes side rep v
-	local -A dd=([native]="" [replicafs]="")
+	local mib=1048576 bytes side rep v line sides=(native replicafs)
+	local -A dd=([native]="" [replicafs]="" [floor]="")
 	bytes=$(numfmt --from=iec "$SEQ_SIZE")
+	FLOOR_LINES=()
+	if [ -n "$PASSFS" ]; then
+		sides+=(floor)
+		floor_fresh
+	fi
 	echo "fio (ioengine=psync, buffered, 1 job; rates from fio's JSON;"
 	echo "sequential: median of $REPS, random: $RAND_REPS run of ${RUNTIME} s)"
 	header
 
 	fio_both seqwrite seq.dat write.bw_bytes $mib "$REPS" 1 \
 		--rw=write --bs=1M --size="$SEQ_SIZE"
-	row "seq write $SEQ_SIZE, 1 MiB blocks" MiB/s rate "${R[native]}" \
-		"${R[replicafs]}" 0.9
+	fio_row "seq write $SEQ_SIZE, 1 MiB blocks" MiB/s 0.9
 
 	# fio's rate stops before close(), and replicafs commits the version
 	# (hash + catalog transaction) in close: time a plain dd of the same
 	# size from start to exit, close included.
 	for ((rep = 1; rep <= REPS; rep++)); do
-		for side in native replicafs; do
+		for side in "${sides[@]}"; do
 			if ! side_dir "$side"; then
 				dd[$side]+=" FAIL"
 				continue
@@ -513,21 +530,22 @@ run_fio() {
 			fi
 		done
 	done
-	rm -f "$NATIVE/dd.dat"
+	rm -f "$NATIVE/dd.dat" "$FLOOR_MNT/dd.dat"
 	# shellcheck disable=SC2086
-	row "seq write $SEQ_SIZE (dd), wall time incl. close" MiB/s rate \
-		"$(MEDIAN_FMT=%.1f median ${dd[native]})" \
-		"$(MEDIAN_FMT=%.1f median ${dd[replicafs]})" 0.9
+	R[native]=$(MEDIAN_FMT=%.1f median ${dd[native]})
+	# shellcheck disable=SC2086
+	R[replicafs]=$(MEDIAN_FMT=%.1f median ${dd[replicafs]})
+	# shellcheck disable=SC2086
+	R[floor]=$(MEDIAN_FMT=%.1f floor_median ${dd[floor]})
+	fio_row "seq write $SEQ_SIZE (dd), wall time incl. close" MiB/s 0.9
 
 	fio_both seqread seq.dat read.bw_bytes $mib "$REPS" 0 \
 		--rw=read --bs=1M --size="$SEQ_SIZE"
-	row "seq read $SEQ_SIZE, 1 MiB blocks" MiB/s rate "${R[native]}" \
-		"${R[replicafs]}" 0.9
+	fio_row "seq read $SEQ_SIZE, 1 MiB blocks" MiB/s 0.9
 
 	fio_both seqwrite-fsync seq-sync.dat write.bw_bytes $mib "$REPS" 1 \
 		--rw=write --bs=1M --size="$SEQ_SIZE" --end_fsync=1
-	row "seq write $SEQ_SIZE + end_fsync (durable)" MiB/s rate \
-		"${R[native]}" "${R[replicafs]}" 0.9
+	fio_row "seq write $SEQ_SIZE + end_fsync (durable)" MiB/s 0.9
 
 	# The random runs need a laid-out file; make it untimed.
 	fio_both layout rand.dat write.bw_bytes 1 1 1 \
@@ -535,20 +553,24 @@ run_fio() {
 	fio_both randread rand.dat read.iops 1 "$RAND_REPS" 0 \
 		--rw=randread --bs=4k --size="$RAND_SIZE" --runtime="$RUNTIME" \
 		--time_based
-	row "rand read 4 KiB, ${RAND_SIZE} file, ${RUNTIME} s" IOPS rate \
-		"${R[native]}" "${R[replicafs]}" -
+	fio_row "rand read 4 KiB, ${RAND_SIZE} file, ${RUNTIME} s" IOPS -
 	fio_both randwrite rand.dat write.iops 1 "$RAND_REPS" 0 \
 		--rw=randwrite --bs=4k --size="$RAND_SIZE" --runtime="$RUNTIME" \
 		--time_based
-	row "rand write 4 KiB, ${RAND_SIZE} file, ${RUNTIME} s" IOPS rate \
-		"${R[native]}" "${R[replicafs]}" -
+	fio_row "rand write 4 KiB, ${RAND_SIZE} file, ${RUNTIME} s" IOPS -
 	fio_both randwrite-fsync rand.dat write.iops 1 "$RAND_REPS" 0 \
 		--rw=randwrite --bs=4k --size="$RAND_SIZE" --runtime="$RUNTIME" \
 		--time_based --end_fsync=1
-	row "rand write 4 KiB + end_fsync (durable)" IOPS rate \
-		"${R[native]}" "${R[replicafs]}" -
+	fio_row "rand write 4 KiB + end_fsync (durable)" IOPS -
 
 	rm -f "$NATIVE"/seq.dat "$NATIVE"/seq-sync.dat "$NATIVE"/rand.dat
+	[ -n "$PASSFS" ] || return 0
+	floor_umount
+	floor_header
+	for line in "${FLOOR_LINES[@]}"; do
+		IFS='|' read -r -a v <<<"$line"
+		floor_row "${v[@]}"
+	done
 }
 
 # ---- small files ----------------------------------------------------------

@@ -13,18 +13,22 @@
  * same run; replicafs's time over passfs's is what replicafs itself adds
  * (versions, hashing, the catalog).  It is not part of replicafs.
  *
- * So that the kernel sends it the same requests as replicafs, it asks for
- * what replicafs asks for in its INIT reply (fs/ops.c, op_init(): the
- * writeback cache, splice for reads, parallel directory operations, atomic
- * O_TRUNC, max_read and readahead of FS_MAX_READ), mounts with
- * default_permissions, gives entries, negative entries and attributes the
- * same one-second timeout, and answers every xattr request with
- * EOPNOTSUPP, as replicafs does outside user.* (so both get one GETXATTR
- * of security.capability per file written).  It differs where replicafs's
- * design is what is measured: it answers each request in libfuse's own
- * multi-threaded loop, without fs/loop.c's spinning, and keeps no state
- * but its inodes.  bench.sh tunes its bdi as replicafs tunes its own
- * (fs/mount.c, fs_bdi_tune()).
+ * So that the kernel sends it the same requests as replicafs and they are
+ * answered the same way, it runs replicafs's own request loop (fs/loop.c,
+ * fs_loop_run(): the same threads and polling, and the same INIT reply,
+ * HANDLE_KILLPRIV_V2 included), asks for what replicafs asks for in its
+ * INIT (fs/ops.c, op_init(): the writeback cache, splice for reads,
+ * parallel directory operations, atomic O_TRUNC, max_read and readahead of
+ * FS_MAX_READ), mounts with default_permissions, gives entries, negative
+ * entries and attributes the same one-second timeout, marks itself an
+ * I/O flusher, and answers every xattr request with EOPNOTSUPP, as
+ * replicafs does outside user.* (so both get one GETXATTR of
+ * security.capability per file written).  bench.sh tunes its bdi as
+ * replicafs tunes its own (fs/mount.c, fs_bdi_tune()).  What is left is
+ * the file system's own work: passfs keeps no state but its inodes, and
+ * lists directories with READDIR where replicafs answers READDIRPLUS.
+ * Unlike replicafs it does not clear set-ID bits on a write, which
+ * HANDLE_KILLPRIV_V2 leaves to the daemon: the bench writes no such files.
  *
  * Design, after libfuse's example/passthrough_ll.c: each inode the kernel
  * knows is a struct pnode holding an O_PATH descriptor of the file, found
@@ -37,25 +41,25 @@
  * holds a descriptor per inode the kernel keeps, so it raises its limit
  * on open files to the hard limit.
  */
-#define FUSE_USE_VERSION 312
+#include "fs/fs_i.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fuse_lowlevel.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #define PASS_TIMEOUT 1.0		/* as replicafs's default timeout */
-#define PASS_MAX_READ (1008 * 1024)	/* as fs/fs_i.h's FS_MAX_READ */
+#define PASS_THREADS 16			/* as replicafs's default threads */
 #define PASS_BUCKETS 65536		/* power of two */
 
 struct pnode {
@@ -217,8 +221,8 @@ static void p_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_SPLICE_READ;
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
-	conn->max_readahead = PASS_MAX_READ;
-	conn->max_read = PASS_MAX_READ;
+	conn->max_readahead = FS_MAX_READ;
+	conn->max_read = FS_MAX_READ;
 }
 
 static void p_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -597,9 +601,9 @@ static const struct fuse_lowlevel_ops pass_ops = {
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config *lc = NULL;
 	struct fuse_session *se = NULL;
 	struct rlimit rl;
+	int killpriv = 0;
 	struct pfs *fs;
 	char o[160];
 	int ret = 1;
@@ -626,7 +630,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(o, sizeof(o),
 		 "fsname=passfs,subtype=passfs,default_permissions,"
-		 "max_read=%d", PASS_MAX_READ);
+		 "max_read=%d", FS_MAX_READ);
 	if (fuse_opt_add_arg(&args, argv[0]) ||
 	    fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, o))
 		goto out;
@@ -639,12 +643,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "passfs: cannot mount on %s\n", argv[2]);
 		goto out_signals;
 	}
-	lc = fuse_loop_cfg_create();
-	if (!lc)
-		goto out_unmount;
-	ret = fuse_session_loop_mt(se, lc) ? 1 : 0;
-	fuse_loop_cfg_destroy(lc);
-out_unmount:
+	/* As replicafs (fs/mount.c): its writes to SOURCE_DIR clean the
+	 * mount's dirty pages, so they must not wait on them. */
+	if (geteuid() == 0)
+		prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0);
+	ret = fs_loop_run(se, PASS_THREADS, FS_SPIN_US, &killpriv) ? 1 : 0;
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
