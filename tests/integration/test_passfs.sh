@@ -49,6 +49,7 @@ for ((i = 0; i < 5; i++)); do
 	done
 done
 assert_eq "$(find "$MNT" -type f | wc -l)" 200 "files seen through the mount"
+# shellcheck disable=SC2010  # ls -lR itself is what is tested
 assert_eq "$(ls -lR "$MNT" | grep -c '^-rw')" 200 "files in ls -lR"
 ok "200 files of 4 KiB, the same through the mount and below it"
 
