@@ -58,6 +58,11 @@ static inline int fs_kind_is_hist(enum fs_kind k)
 	return k >= FS_HV_ROOT;
 }
 
+/* Ranges written past the in-order end of a staging file that the running
+ * hash waits for (WRITEs handled by two threads may take the node's lock
+ * out of order; see ops.c, hash_extend()). */
+#define FS_HASH_PEND 8
+
 struct fs_node {
 	fuse_ino_t ino;		/* immutable */
 	enum fs_kind kind;	/* immutable */
@@ -73,6 +78,24 @@ struct fs_node {
 	struct fs_node *ino_next;
 	struct fs_node *name_next;
 
+	/*
+	 * The running hash of the staging file (ops.c, hash_follow()).
+	 * Protected by hash_mu, taken after lock; hash and stage_fd change
+	 * only with lock, and hash_mu held while hash_busy is 0: a thread
+	 * that hashes sets hash_busy and reads the staging file without
+	 * either lock.
+	 */
+	pthread_mutex_t hash_mu;
+	pthread_cond_t hash_cv;	/* hash_busy went to 0 */
+	struct store_hash *hash;/* SHA-256 of staging bytes [0, hashed) */
+	uint64_t hashed;
+	uint64_t hash_goal;	/* bytes [0, hash_goal) written in order */
+	uint64_t hash_pend[FS_HASH_PEND][2];	/* written past hash_goal:
+						 * offset, length */
+	int hash_npend;
+	int hash_busy;
+	int hash_bad;		/* rewritten, or a hole left too long */
+
 	/* protected by lock */
 	pthread_mutex_t lock;
 	unsigned nwriters;	/* handles open for writing */
@@ -82,8 +105,6 @@ struct fs_node {
 				 * by O_TRUNC or O_CREAT at open */
 	uint32_t killpriv;	/* set-ID bits the next commit drops */
 	uint64_t size;		/* size of the content (staging or base) */
-	struct store_hash *hash;/* SHA-256 of staging bytes [0, hashed) */
-	uint64_t hashed;
 	int base_known;		/* base_sha and size describe the content */
 	char base_sha[65];	/* blob of the last committed version */
 	int base_fd;		/* open blob, -1 until needed */
@@ -268,6 +289,7 @@ int fs_mount(const struct fs_opts *opts);
  * hands the device to another thread before a READ that large. */
 #define FS_SLOW_IO (128 * 1024)
 
+
 /* How long the reader polls for the next request before it sleeps, in
  * microseconds, unless -o spin=N (see loop.c). */
 #define FS_SPIN_US 100
@@ -331,6 +353,14 @@ void fs_releasedir(fuse_req_t req, struct fs_listing *l, void *h);
  */
 int fs_loop_run(struct fuse_session *se, unsigned max_threads,
 		unsigned spin_us, int *killpriv);
+
+/*
+ * From a request's handler, after its reply: let another thread read the
+ * next request while this one goes on with work that needs no reply (the
+ * loop then treats this thread as it treats one that handled a slow
+ * request).  Nothing outside the loop's threads, or twice.
+ */
+void fs_loop_detach(void);
 
 /* ---- cli.c: commands other than mount ---- */
 

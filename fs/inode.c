@@ -109,6 +109,8 @@ static struct fs_node *node_new(struct fs *fs, enum fs_kind kind)
 	n->stage_fd = -1;
 	n->base_fd = -1;
 	pthread_mutex_init(&n->lock, NULL);
+	pthread_mutex_init(&n->hash_mu, NULL);
+	pthread_cond_init(&n->hash_cv, NULL);
 	if (fs->nnodes + 1 > fs->ino_cap)
 		tables_grow(fs);
 	i = hash_ino(n->ino, fs->ino_cap);
@@ -128,12 +130,20 @@ static void node_free(struct fs *fs, struct fs_node *n)
 			break;
 		}
 	fs->nnodes--;
+	/* A WRITE's handler may still be hashing after its reply (ops.c,
+	 * hash_follow()); in practice the RELEASE's commit waited for it. */
+	pthread_mutex_lock(&n->hash_mu);
+	while (n->hash_busy)
+		pthread_cond_wait(&n->hash_cv, &n->hash_mu);
+	pthread_mutex_unlock(&n->hash_mu);
 	if (n->stage_fd >= 0)
 		store_stage_abort(fs->st, n->stage_fd);
 	if (n->base_fd >= 0)
 		close(n->base_fd);
 	if (n->hash)
 		store_hash_free(n->hash);
+	pthread_cond_destroy(&n->hash_cv);
+	pthread_mutex_destroy(&n->hash_mu);
 	pthread_mutex_destroy(&n->lock);
 	free(n->miss_name);
 	free(n->name);

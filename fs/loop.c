@@ -14,12 +14,12 @@
  *
  * Here one thread at a time is the reader.  It handles what it reads
  * itself and stays the reader, so a stream of requests runs on one
- * thread and one warm connection, in the order the kernel sent them
- * (WRITEs in order keep the SHA-256 incremental).  Only before a request
- * that may block for long (fs_loop_slow(): a large READ, an FSYNC) does
- * it hand the device to an idle thread, starting one if none is idle and
- * fewer than the maximum run, and after handling that request it goes
- * idle itself.
+ * thread and one warm connection, in the order the kernel sent them.
+ * Only before a request that may block for long (fs_loop_slow(): a large
+ * READ, an FSYNC) does it hand the device to an idle thread, starting one
+ * if none is idle and fewer than the maximum run, and after handling that
+ * request it goes idle itself.  A handler may do the same once it has
+ * replied, with fs_loop_detach() (a WRITE that has hashing left to do).
  *
  *   idle --(signalled: no reader)--> reader --(fast request)--> reader
  *                                      |
@@ -79,7 +79,11 @@ struct worker {
 	pthread_t thread;
 	struct fuse_buf buf;	/* owned; freed after the join */
 	struct worker *next;	/* protected by loop->lock */
+	int detached;		/* not the reader since this request */
 };
+
+/* The worker this thread runs, for fs_loop_detach(). */
+static _Thread_local struct worker *this_worker;
 
 struct loop {
 	struct fuse_session *se;
@@ -117,7 +121,8 @@ static int fs_loop_slow(const struct fuse_buf *buf)
 		       ((const struct fuse_read_in *)arg)->size >= FS_SLOW_IO;
 	default:
 		/* WRITEs stay with the reader, so that they are handled in
-		 * the order they came and the hash stays incremental. */
+		 * the order they came; one that leaves hashing to do after
+		 * its reply lets another thread read (fs_loop_detach()). */
 		return 0;
 	}
 }
@@ -272,6 +277,7 @@ static void *worker_main(void *arg)
 	int64_t since = 0;
 	int res, slow, mine = 0;
 
+	this_worker = w;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
@@ -310,6 +316,7 @@ static void *worker_main(void *arg)
 			l->reader = 0;
 			hand_over_locked(l);
 		}
+		w->detached = slow;
 		pthread_mutex_unlock(&l->lock);
 
 		if (is_init(&w->buf))
@@ -319,6 +326,7 @@ static void *worker_main(void *arg)
 		since = mono_ns();
 
 		pthread_mutex_lock(&l->lock);
+		slow = w->detached;
 		if (l->exiting || fuse_session_exited(l->se)) {
 			if (!slow)
 				l->reader = 0;
@@ -329,6 +337,21 @@ static void *worker_main(void *arg)
 	}
 	pthread_mutex_unlock(&l->lock);
 	return NULL;
+}
+
+void fs_loop_detach(void)
+{
+	struct worker *w = this_worker;
+	struct loop *l;
+
+	if (!w || w->detached)
+		return;
+	l = w->loop;
+	pthread_mutex_lock(&l->lock);
+	l->reader = 0;
+	hand_over_locked(l);
+	w->detached = 1;
+	pthread_mutex_unlock(&l->lock);
 }
 
 int fs_loop_run(struct fuse_session *se, unsigned max_threads,

@@ -566,28 +566,198 @@ static int content_known(struct fs *fs, struct fs_node *n, int refresh)
 	return 0;
 }
 
-static void hash_reset(struct fs_node *n)
+/*
+ * The running hash.  A staging file written from its start and in order
+ * is hashed as it is written, so that the close that commits it need not
+ * read it again: each such write moves hash_goal, the end of the bytes
+ * written in order, and hash_follow() hashes the staging file up to it.
+ * When FS_SLOW_IO bytes or more wait, the WRITE that finds them calls it
+ * after its reply, reading the bytes back from the page cache, and first
+ * lets another thread read the next request (fs_loop_detach()), which
+ * copies the next WRITE into the staging file on the other CPU meanwhile.  A smaller write at the end of
+ * what is hashed is hashed at once from the request.  A write past the
+ * end waits for the bytes before it (hash_extend()); a rewrite marks the
+ * hash bad, and the commit reads the whole file.
+ *
+ * Who touches what (the fields are documented in fs_i.h): a thread that
+ * hashes sets hash_busy under hash_mu, and then reads the staging file and
+ * updates the hash with no lock held; everything else that changes hash,
+ * hashed or stage_fd holds n->lock and hash_hold(), which waits for
+ * hash_busy to clear.  The hashing thread never takes n->lock, so the
+ * wait cannot deadlock.
+ */
+
+/* Lock hash_mu once no thread is hashing. */
+static void hash_hold(struct fs_node *n)
+{
+	pthread_mutex_lock(&n->hash_mu);
+	while (n->hash_busy)
+		pthread_cond_wait(&n->hash_cv, &n->hash_mu);
+}
+
+static void hash_unhold(struct fs_node *n)
+{
+	pthread_mutex_unlock(&n->hash_mu);
+}
+
+/* A new hash for an empty staging file.  Caller holds hash_hold(). */
+static void hash_reset_held(struct fs_node *n)
 {
 	if (n->hash)
 		store_hash_free(n->hash);
 	n->hash = store_hash_new();
 	n->hashed = 0;
+	n->hash_goal = 0;
+	n->hash_npend = 0;
+	n->hash_bad = 0;
 }
 
-static void hash_drop(struct fs_node *n)
+/* No running hash.  Caller holds hash_hold(). */
+static void hash_drop_held(struct fs_node *n)
 {
 	if (n->hash)
 		store_hash_free(n->hash);
 	n->hash = NULL;
+	n->hashed = 0;
+	n->hash_goal = 0;
+	n->hash_npend = 0;
+	n->hash_bad = 0;
+}
+
+/*
+ * Bytes [@off, @off + @len) of the staging file were written: the
+ * in-order prefix [0, hash_goal) grows, taking in the ranges written past
+ * it that it now reaches, or the range waits in hash_pend for the bytes
+ * before it.  A rewrite of bytes before hash_goal, an overlap, or more
+ * waiting ranges than FS_HASH_PEND make the hash bad.  Caller holds
+ * hash_mu.
+ */
+static void hash_extend(struct fs_node *n, uint64_t off, uint64_t len)
+{
+	int i;
+
+	if (!n->hash || n->hash_bad)
+		return;
+	for (i = 0; i < n->hash_npend; i++)
+		if (off < n->hash_pend[i][0] + n->hash_pend[i][1] &&
+		    n->hash_pend[i][0] < off + len)
+			goto bad;
+	if (off < n->hash_goal)
+		goto bad;
+	if (off > n->hash_goal) {
+		if (n->hash_npend == FS_HASH_PEND)
+			goto bad;
+		n->hash_pend[n->hash_npend][0] = off;
+		n->hash_pend[n->hash_npend][1] = len;
+		n->hash_npend++;
+		return;
+	}
+	n->hash_goal += len;
+	for (i = 0; i < n->hash_npend; i++) {
+		if (n->hash_pend[i][0] != n->hash_goal)
+			continue;
+		n->hash_goal += n->hash_pend[i][1];
+		n->hash_npend--;
+		n->hash_pend[i][0] = n->hash_pend[n->hash_npend][0];
+		n->hash_pend[i][1] = n->hash_pend[n->hash_npend][1];
+		i = -1;		/* another may follow on */
+	}
+	return;
+bad:
+	n->hash_bad = 1;
+}
+
+/* Read [@off, @off + @len) of @fd into @buf: 0, or -1 (short or failed). */
+static int pread_full(int fd, char *buf, size_t len, uint64_t off)
+{
+	ssize_t r;
+
+	while (len) {
+		r = pread(fd, buf, len, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		buf += r;
+		len -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* Hash the staging file up to hash_goal, and on to where later writes
+ * move it.  The caller set hash_busy (it is this thread's to clear). */
+static void hash_follow(struct fs_node *n)
+{
+	char buf[128 * 1024];
+	struct store_hash *h;
+	uint64_t from;
+	size_t len;
+	int fd, bad;
+
+	pthread_mutex_lock(&n->hash_mu);
+	while (n->hash && !n->hash_bad && n->hashed < n->hash_goal) {
+		h = n->hash;
+		fd = n->stage_fd;
+		from = n->hashed;
+		len = n->hash_goal - from < sizeof(buf)
+			      ? (size_t)(n->hash_goal - from)
+			      : sizeof(buf);
+		pthread_mutex_unlock(&n->hash_mu);
+		bad = pread_full(fd, buf, len, from);
+		if (!bad)
+			store_hash_update(h, buf, len);
+		pthread_mutex_lock(&n->hash_mu);
+		if (bad)
+			n->hash_bad = 1;	/* the commit reads the file */
+		else
+			n->hashed = from + len;
+	}
+	n->hash_busy = 0;
+	pthread_cond_broadcast(&n->hash_cv);
+	pthread_mutex_unlock(&n->hash_mu);
+}
+
+/* Finish the running hash into @sha, reading what hash_follow() has not
+ * hashed yet: 0, or -1 when there is no good hash of the whole content.
+ * Caller holds n->lock and hash_hold(); the hash is gone after. */
+static int hash_finish_held(struct fs_node *n, char sha[65])
+{
+	char buf[128 * 1024];
+	size_t len;
+
+	if (!n->hash || n->hash_bad || n->hash_goal != n->size)
+		return -1;
+	while (n->hashed < n->hash_goal) {
+		len = n->hash_goal - n->hashed < sizeof(buf)
+			      ? (size_t)(n->hash_goal - n->hashed)
+			      : sizeof(buf);
+		if (pread_full(n->stage_fd, buf, len, n->hashed))
+			return -1;
+		store_hash_update(n->hash, buf, len);
+		n->hashed += len;
+	}
+	store_hash_final(n->hash, sha);
+	n->hash = NULL;
+	return 0;
+}
+
+/* Close the staging file, if any.  Caller holds n->lock. */
+static void stage_drop(struct fs *fs, struct fs_node *n)
+{
+	hash_hold(n);
+	if (n->stage_fd >= 0) {
+		store_stage_abort(fs->st, n->stage_fd);
+		n->stage_fd = -1;
+	}
+	hash_drop_held(n);
+	hash_unhold(n);
 }
 
 /* Make the content empty, dropping any staging file. Caller holds lock. */
 static void content_empty(struct fs *fs, struct fs_node *n)
 {
-	if (n->stage_fd >= 0) {
-		store_stage_abort(fs->st, n->stage_fd);
-		n->stage_fd = -1;
-	}
+	stage_drop(fs, n);
 	if (n->base_fd >= 0 && strcmp(n->base_sha, EMPTY_SHA) != 0) {
 		close(n->base_fd);
 		n->base_fd = -1;
@@ -595,7 +765,6 @@ static void content_empty(struct fs *fs, struct fs_node *n)
 	memcpy(n->base_sha, EMPTY_SHA, sizeof(n->base_sha));
 	n->base_known = 1;
 	n->size = 0;
-	hash_drop(n);
 }
 
 /* Give the node a staging file holding its content (cut to @len bytes
@@ -614,12 +783,14 @@ static int stage_ensure(struct fs *fs, struct fs_node *n, uint64_t len)
 	ret = store_stage_new(fs->st, keep ? n->base_sha : NULL, keep, &fd);
 	if (ret)
 		return ret;
+	hash_hold(n);
 	n->stage_fd = fd;
 	n->size = keep;
 	if (keep == 0)
-		hash_reset(n);
+		hash_reset_held(n);
 	else
-		hash_drop(n);
+		hash_drop_held(n);
+	hash_unhold(n);
 	return 0;
 }
 
@@ -656,12 +827,12 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	struct store_obj cur, obj;
 	int ret, pending, unlinked, have_sha = 0;
 
-	if (n->stage_fd >= 0 && n->hash && n->hashed == n->size) {
-		store_hash_final(n->hash, sha);
-		n->hash = NULL;
+	hash_hold(n);
+	if (n->stage_fd >= 0 && hash_finish_held(n, sha) == 0)
 		have_sha = 1;
-	} else if (n->stage_fd >= 0) {
-		hash_drop(n);
+	hash_drop_held(n);
+	hash_unhold(n);
+	if (n->stage_fd >= 0 && !have_sha) {
 		ret = store_hash_fd(n->stage_fd, sha);
 		if (ret)
 			goto fail;
@@ -679,9 +850,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		if (ret)
 			goto fail;
 		/* removed while open: nothing to keep */
-		if (n->stage_fd >= 0)
-			store_stage_abort(fs->st, n->stage_fd);
-		n->stage_fd = -1;
+		stage_drop(fs, n);
 		n->dirty = 0;
 		n->wrote = 0;
 		n->killpriv = 0;
@@ -704,7 +873,9 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	put.sha256 = have_sha ? sha : NULL;
 	put.durable = durable;
 	put.keep_xattrs = 1;
+	hash_hold(n);
 	n->stage_fd = -1;	/* store_put consumes it */
+	hash_unhold(n);
 	ret = store_put(fs->st, bucket, key, &put, vid, &obj);
 	/* The node stops being pending before a rename or an unlink can
 	 * look at it (they take ns_lock for writing): one that saw it still
@@ -742,11 +913,8 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	return 0;
 
 fail:
-	if (n->stage_fd >= 0)
-		store_stage_abort(fs->st, n->stage_fd);
-	n->stage_fd = -1;
+	stage_drop(fs, n);
 fail_consumed:
-	hash_drop(n);
 	n->dirty = 0;
 	n->wrote = 0;
 	n->killpriv = 0;
@@ -864,7 +1032,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	struct fs_node *n = node_or_reply(req, ino);
 	size_t done = 0;
 	ssize_t w;
-	int ret;
+	int ret, follow = 0;
 
 	if (!n)
 		return;
@@ -881,14 +1049,25 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 			done += (size_t)w;
 	}
 	if (done) {
-		if (n->hash && (uint64_t)off == n->hashed) {
+		pthread_mutex_lock(&n->hash_mu);
+		if (n->hash && !n->hash_bad && !n->hash_busy &&
+		    n->hash_npend == 0 && (uint64_t)off == n->hashed &&
+		    n->hashed == n->hash_goal && done < FS_SLOW_IO) {
 			store_hash_update(n->hash, data, done);
 			n->hashed += done;
-		} else if (n->hash && (uint64_t)off < n->hashed) {
-			hash_drop(n);	/* rewrote bytes already hashed */
-		} else if (n->hash) {
-			hash_drop(n);	/* a hole, or out of order */
+			n->hash_goal += done;
+		} else {
+			hash_extend(n, (uint64_t)off, done);
+			/* This thread hashes, unless one already does and
+			 * will go on to the new goal. */
+			follow = n->hash && !n->hash_bad && !n->hash_busy &&
+				 n->hashed < n->hash_goal;
+			if (follow)
+				n->hash_busy = 1;
+			if (follow && n->hash_goal - n->hashed >= FS_SLOW_IO)
+				follow = 2;	/* long: after the reply */
 		}
+		pthread_mutex_unlock(&n->hash_mu);
 		if ((uint64_t)off + done > n->size)
 			n->size = (uint64_t)off + done;
 		n->dirty = 1;
@@ -900,10 +1079,19 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 			kill_priv(req, n);
 	}
 	pthread_mutex_unlock(&n->lock);
+	if (follow == 1)
+		hash_follow(n);
 	if (done)
 		fuse_reply_write(req, done);
 	else
 		fuse_reply_err(req, -ret);
+	if (follow == 2) {
+		/* The next WRITE is read, and copied in, meanwhile.  The
+		 * node lives on: node_free() waits for hash_busy to clear
+		 * (inode.c). */
+		fs_loop_detach();
+		hash_follow(n);
+	}
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -944,10 +1132,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 					 (unsigned long)ino, strerror(-ret));
 		}
 	}
-	if (n->nwriters == 0 && n->stage_fd >= 0 && !n->dirty) {
-		store_stage_abort(fs->st, n->stage_fd);
-		n->stage_fd = -1;
-	}
+	if (n->nwriters == 0 && n->stage_fd >= 0 && !n->dirty)
+		stage_drop(fs, n);
 	pthread_mutex_unlock(&n->lock);
 	pthread_mutex_lock(&fs->lock);
 	n->nopen--;
@@ -1514,13 +1700,18 @@ static int truncate_node(struct fs *fs, struct fs_node *n, uint64_t size)
 		content_empty(fs, n);
 	} else {
 		ret = stage_ensure(fs, n, size);
-		if (ret == 0 && ftruncate(n->stage_fd, (off_t)size) < 0)
-			ret = -errno;
 		if (ret == 0) {
-			if (n->hashed != size)
-				hash_drop(n);
-			n->size = size;
+			hash_hold(n);
+			if (ftruncate(n->stage_fd, (off_t)size) < 0)
+				ret = -errno;
+			else if (size >= n->hashed && n->hash_npend == 0)
+				n->hash_goal = size;	/* zeros, in order */
+			else
+				n->hash_bad = 1;
+			hash_unhold(n);
 		}
+		if (ret == 0)
+			n->size = size;
 	}
 	if (ret == 0) {
 		n->dirty = 1;
