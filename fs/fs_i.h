@@ -355,6 +355,14 @@ int fs_loop_run(struct fuse_session *se, unsigned max_threads,
 		unsigned spin_us, int *killpriv);
 
 /*
+ * What the daemon asks of the kernel in its INIT reply (the writeback
+ * cache when @writeback, splice, parallel directory operations, atomic
+ * O_TRUNC, FS_MAX_READ, the background limits): replicafs's op_init()
+ * and the bench's pass-through floor share it.
+ */
+void fs_loop_conn_want(struct fuse_conn_info *conn, int writeback);
+
+/*
  * From a request's handler, after its reply: let another thread read the
  * next request while this one goes on with work that needs no reply (the
  * loop then treats this thread as it treats one that handled a slow

@@ -2403,21 +2403,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct fs *fs = userdata;
 
-	if (fs->opts.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
-		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
-	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
-		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
-	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
-		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
-	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
-		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
-	conn->want &= ~FUSE_CAP_SPLICE_READ;	/* writes are hashed */
-	conn->max_background = 64;
-	conn->congestion_threshold = 48;
-	/* The kernel takes the smaller of this and the bdi's readahead,
-	 * which fs_bdi_tune() raises before the reply is read. */
-	conn->max_readahead = FS_MAX_READ;
-	conn->max_read = FS_MAX_READ;	/* as mounted: see FS_MAX_READ */
+	fs_loop_conn_want(conn, fs->opts.writeback);
 	fs_bdi_tune(fs);
 }
 

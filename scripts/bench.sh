@@ -149,28 +149,32 @@ mount_fs() {
 	}
 }
 
-# Unmount and wait for our daemon; kill it (only it) if it does not leave.
+# unmount_wait MNT PID NAME: unmount MNT and wait for our daemon PID (if
+# any); kill it (only it) if it does not leave.
+unmount_wait() {
+	local mnt=$1 pid=$2 name=$3 i
+	if is_mounted "$mnt"; then
+		fusermount3 -u "$mnt" 2>/dev/null ||
+			{ sleep 1 && fusermount3 -u "$mnt" 2>/dev/null; } ||
+			fusermount3 -uz "$mnt" 2>/dev/null
+	fi
+	[ -n "$pid" ] || return 0
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "bench: $name (pid $pid) still running after unmount; killing it" >&2
+		kill -TERM "$pid" 2>/dev/null
+		sleep 1
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+}
+
 umount_fs() {
-	if is_mounted "$MNT"; then
-		fusermount3 -u "$MNT" 2>/dev/null ||
-			{ sleep 1 && fusermount3 -u "$MNT" 2>/dev/null; } ||
-			fusermount3 -uz "$MNT" 2>/dev/null
-	fi
-	if [ -n "$DAEMON_PID" ]; then
-		local i
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$DAEMON_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$DAEMON_PID" 2>/dev/null; then
-			echo "bench: replicafs (pid $DAEMON_PID) still running after unmount; killing it" >&2
-			kill -TERM "$DAEMON_PID" 2>/dev/null
-			sleep 1
-			kill -KILL "$DAEMON_PID" 2>/dev/null
-		fi
-		wait "$DAEMON_PID" 2>/dev/null
-		DAEMON_PID=""
-	fi
+	unmount_wait "$MNT" "$DAEMON_PID" replicafs
+	DAEMON_PID=""
 }
 
 mount_ok() {
@@ -189,24 +193,10 @@ bdi_tune() {
 	echo 100 >"/sys/class/bdi/$dev/max_ratio"
 }
 
-# floor_umount: unmount the floor and wait for our passfs (kill it, only
-# it, if it does not leave).
+# floor_umount: unmount the floor and wait for our passfs.
 floor_umount() {
-	if is_mounted "$FLOOR_MNT"; then
-		fusermount3 -u "$FLOOR_MNT" 2>/dev/null ||
-			{ sleep 1 && fusermount3 -u "$FLOOR_MNT" 2>/dev/null; } ||
-			fusermount3 -uz "$FLOOR_MNT" 2>/dev/null
-	fi
-	if [ -n "$FLOOR_PID" ]; then
-		local i
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$FLOOR_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$FLOOR_PID" 2>/dev/null
-		wait "$FLOOR_PID" 2>/dev/null
-		FLOOR_PID=""
-	fi
+	unmount_wait "$FLOOR_MNT" "$FLOOR_PID" passfs
+	FLOOR_PID=""
 }
 
 # floor_fresh: a new, empty floor mount (passfs holds a descriptor per

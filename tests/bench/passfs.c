@@ -17,7 +17,7 @@
  * answered the same way, it runs replicafs's own request loop (fs/loop.c,
  * fs_loop_run(): the same threads and polling, and the same INIT reply,
  * HANDLE_KILLPRIV_V2 included), asks for what replicafs asks for in its
- * INIT (fs/ops.c, op_init(): the writeback cache, splice for reads,
+ * INIT (fs_loop_conn_want(): the writeback cache, splice for reads,
  * parallel directory operations, atomic O_TRUNC, max_read and readahead of
  * FS_MAX_READ), mounts with default_permissions, gives entries, negative
  * entries and attributes the same one-second timeout, marks itself an
@@ -210,19 +210,7 @@ static void forget_one(struct pfs *fs, fuse_ino_t ino, uint64_t nlookup)
 
 static void p_init(void *userdata, struct fuse_conn_info *conn)
 {
-	if (conn->capable & FUSE_CAP_WRITEBACK_CACHE)
-		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
-	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
-		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
-	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
-		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
-	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
-		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
-	conn->want &= ~FUSE_CAP_SPLICE_READ;
-	conn->max_background = 64;
-	conn->congestion_threshold = 48;
-	conn->max_readahead = FS_MAX_READ;
-	conn->max_read = FS_MAX_READ;
+	fs_loop_conn_want(conn, 1);
 }
 
 static void p_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
