@@ -24,6 +24,7 @@
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 
 #include "replicator/engine.h"
 #include "store/store.h"
@@ -112,6 +113,21 @@ struct fs_node {
 	struct store_meta meta;	/* of a pending file; mtime of last write */
 
 	/*
+	 * Passthrough (ops.c, pt_*), protected by lock.  While pt_id is
+	 * set, stage_fd is the backing file of every handle open in
+	 * passthrough mode and the kernel writes it without telling us:
+	 * pt_size, pt_mtime and pt_ctime are what fstat() said of it last,
+	 * and a change is a write.
+	 */
+	int pt_id;		/* backing id of stage_fd; 0: none */
+	unsigned pt_open;	/* handles open in passthrough mode */
+	unsigned cached_open;	/* handles open in the page cache's mode */
+	uint32_t pt_killbits;	/* set-ID bits their writes drop */
+	int64_t pt_size;
+	struct timespec pt_mtime;
+	struct timespec pt_ctime;
+
+	/*
 	 * Protected by lock.  Directories and buckets: their attributes as
 	 * the store last gave them, and when (CLOCK_MONOTONIC), so that a
 	 * GETATTR within the attribute timeout is answered without the
@@ -133,6 +149,7 @@ struct fs_opts {
 	int foreground;
 	int debug;
 	int writeback;		/* kernel writeback cache */
+	int passthrough;	/* FUSE passthrough where it can be had */
 	int allow_other;
 	double timeout;		/* entry and attribute timeout, seconds */
 	unsigned threads;
@@ -155,6 +172,8 @@ struct fs {
 	pthread_rwlock_t ns_lock;
 	int killpriv;		/* set by INIT (loop.c): we clear set-ID
 				 * bits on write, truncate and chown */
+	int passthrough;	/* asked for at mount; set by INIT (loop.c)
+				 * when the kernel was asked for it */
 
 	pthread_mutex_t lock;
 	/* protected by lock */
@@ -347,12 +366,48 @@ void fs_releasedir(fuse_req_t req, struct fs_listing *l, void *h);
 /*
  * Run the session until it ends, with at most @max_threads threads
  * handling requests, the reader polling for up to @spin_us after each
- * request before it sleeps (see loop.c).  *@killpriv is set, before any request
- * after INIT is handled, when the kernel was told that the daemon clears
- * set-user-ID and set-group-ID bits itself.  0 or a negative errno.
+ * request before it sleeps (see loop.c).  Before any request after INIT is
+ * handled: *@killpriv is set when the kernel was told that the daemon
+ * clears set-user-ID and set-group-ID bits itself, and *@passthrough,
+ * nonzero on the way in to ask for FUSE passthrough, is left nonzero only
+ * when the INIT reply asked for it (the kernel can still refuse it, which
+ * fs_loop_backing_open() then says).  0 or a negative errno.
  */
 int fs_loop_run(struct fuse_session *se, unsigned max_threads,
-		unsigned spin_us, int *killpriv);
+		unsigned spin_us, int *killpriv, int *passthrough);
+
+/*
+ * FUSE passthrough, as Linux 7.40 defines it (libfuse 3.14 predates it).
+ * A backing file is registered with the connection (BACKING_OPEN, which
+ * needs CAP_SYS_ADMIN) and named by its id in the reply to an OPEN or a
+ * CREATE; the kernel then does the file's reads, writes and mmap on it.
+ * All the files open at once on one inode must name the same backing id,
+ * and none may be open in the page cache's usual mode meanwhile.
+ */
+#define FS_FUSE_PASSTHROUGH_FLAGS2 (1u << 5)	/* FUSE_PASSTHROUGH >> 32 */
+#define FS_FOPEN_PASSTHROUGH (1u << 7)
+struct fs_backing_map {
+	int32_t fd;
+	uint32_t flags;
+	uint64_t padding;
+};
+#define FS_DEV_IOC_BACKING_OPEN _IOW(229, 1, struct fs_backing_map)
+#define FS_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
+
+/* Register @fd as a backing file: its id (> 0) or a negative errno. */
+int fs_loop_backing_open(struct fuse_session *se, int fd);
+void fs_loop_backing_close(struct fuse_session *se, int id);
+
+/* fuse_reply_open() and fuse_reply_create() for a file opened in
+ * passthrough mode on backing file @backing_id (fi->keep_cache and
+ * fi->direct_io do not apply to such a file). */
+int fs_loop_reply_open_backing(fuse_req_t req,
+			       const struct fuse_file_info *fi,
+			       int backing_id);
+int fs_loop_reply_create_backing(fuse_req_t req,
+				 const struct fuse_entry_param *e,
+				 const struct fuse_file_info *fi,
+				 int backing_id);
 
 /*
  * What the daemon asks of the kernel in its INIT reply (the writeback

@@ -57,6 +57,13 @@
  * truncate and chown to the daemon, which ops.c does.  So the loop lets
  * libfuse answer INIT into a pipe put in the device's place for that one
  * reply, adds the flag, and writes the reply to the device itself.
+ *
+ * Passthrough (Linux 6.9+): asked for, the same rewrite adds
+ * FUSE_PASSTHROUGH and a stack depth of one to the reply and takes the
+ * writeback cache out of it (the kernel refuses the pair).  A file opened
+ * in passthrough mode has its reads, writes and mmap done by the kernel on
+ * a backing file the daemon names in the open's reply (fs_loop_backing_*,
+ * fs_loop_reply_*_backing below): the daemon sees none of them.
  */
 #include "fs/fs_i.h"
 
@@ -69,6 +76,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,6 +98,7 @@ struct loop {
 	unsigned max_threads;
 	int64_t spin_ns;	/* poll this long before sleeping; 0: never */
 	int *killpriv;		/* set once INIT asked for KILLPRIV_V2 */
+	int *passthrough;	/* in: ask for it; out: 0 unless asked */
 	sem_t finish;		/* posted by a worker that sees the end */
 
 	pthread_mutex_t lock;
@@ -129,7 +138,8 @@ static int fs_loop_slow(const struct fuse_buf *buf)
 
 /*
  * Let libfuse handle the INIT request in @buf, adding
- * FUSE_HANDLE_KILLPRIV_V2 to its reply (see the top).  Runs before any
+ * FUSE_HANDLE_KILLPRIV_V2, and passthrough when asked, to its reply (see
+ * the top).  Runs before any
  * other request is read, so nothing else writes to the device meanwhile.
  * Where anything fails the reply goes out as libfuse made it.
  */
@@ -142,22 +152,36 @@ static void process_init(struct loop *l, const struct fuse_buf *buf)
 	struct fuse_out_header *out = (struct fuse_out_header *)reply;
 	struct fuse_init_out *init = (struct fuse_init_out *)(out + 1);
 	int fd = fuse_session_fd(l->se), dev = -1, p[2] = { -1, -1 };
+	int pt = *l->passthrough;
 	ssize_t n = -1;
 
-	if (buf->size < sizeof(*in) + offsetof(struct fuse_init_in, flags2) ||
+	if (buf->size < sizeof(*in) + offsetof(struct fuse_init_in, flags2) +
+			    sizeof(arg->flags2) ||
 	    !(arg->flags & FUSE_HANDLE_KILLPRIV_V2)) {
+		*l->passthrough = 0;
 		fuse_session_process_buf(l->se, buf);	/* an older kernel */
 		return;
 	}
+	if (pt && (!(arg->flags & FUSE_INIT_EXT) ||
+		   !(arg->flags2 & FS_FUSE_PASSTHROUGH_FLAGS2))) {
+		log_info("this kernel has no FUSE passthrough: the daemon "
+			 "reads and writes files itself");
+		pt = 0;
+	}
+	/* What op_init() sees: it leaves the writeback cache out for
+	 * passthrough.  Cleared below if the reply cannot ask for it. */
+	*l->passthrough = pt;
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) ||
 	    (dev = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0 ||
 	    dup3(p[1], fd, O_CLOEXEC) < 0) {
 		log_warn("INIT: cannot redirect the reply: %s",
 			 strerror(errno));
+		*l->passthrough = 0;
 		fuse_session_process_buf(l->se, buf);
 		goto out;
 	}
 	fuse_session_process_buf(l->se, buf);
+	*l->passthrough = 0;
 	if (dup3(dev, fd, O_CLOEXEC) < 0) {
 		/* The device is gone from its number: nothing can work. */
 		log_err("INIT: cannot put the device back: %s",
@@ -171,6 +195,15 @@ static void process_init(struct loop *l, const struct fuse_buf *buf)
 	    (size_t)n == out->len && out->error == 0) {
 		init->flags |= FUSE_HANDLE_KILLPRIV_V2;
 		*l->killpriv = 1;
+		if (pt && (size_t)n == sizeof(reply)) {
+			init->flags &= ~FUSE_WRITEBACK_CACHE;
+			init->flags |= FUSE_INIT_EXT;
+			init->flags2 |= FS_FUSE_PASSTHROUGH_FLAGS2;
+			init->unused[0] = 1;	/* max_stack_depth */
+			*l->passthrough = 1;
+			log_info("FUSE passthrough: the kernel reads and "
+				 "writes files open for writing itself");
+		}
 	}
 	if (n > 0 && write(fd, reply, (size_t)n) != n)
 		log_err("INIT: cannot reply: %s", strerror(errno));
@@ -373,8 +406,109 @@ void fs_loop_detach(void)
 	pthread_mutex_unlock(&l->lock);
 }
 
+int fs_loop_backing_open(struct fuse_session *se, int fd)
+{
+	struct fs_backing_map map = { .fd = fd };
+	int id = ioctl(fuse_session_fd(se), FS_DEV_IOC_BACKING_OPEN, &map);
+
+	return id < 0 ? -errno : id;
+}
+
+void fs_loop_backing_close(struct fuse_session *se, int id)
+{
+	uint32_t arg = (uint32_t)id;
+
+	if (ioctl(fuse_session_fd(se), FS_DEV_IOC_BACKING_CLOSE, &arg) < 0)
+		log_warn("FUSE backing file %d: cannot close: %s", id,
+			 strerror(errno));
+}
+
+/* libfuse 3.14's fuse_open_out has no backing_id: this is the kernel's
+ * (7.40). */
+struct fs_open_out {
+	uint64_t fh;
+	uint32_t open_flags;
+	int32_t backing_id;
+};
+
+static uint64_t timeout_sec(double t)
+{
+	if (t <= 0)
+		return 0;
+	if (t >= (double)UINT32_MAX)
+		return UINT32_MAX;
+	return (uint64_t)t;
+}
+
+static uint32_t timeout_nsec(double t)
+{
+	double f = t - (double)timeout_sec(t);
+
+	return t <= 0 || f < 0 ? 0 : (uint32_t)(f * 1.0e9) % 1000000000u;
+}
+
+static void open_out(struct fs_open_out *o, const struct fuse_file_info *fi,
+		     int backing_id)
+{
+	memset(o, 0, sizeof(*o));
+	o->fh = fi->fh;
+	o->open_flags = FS_FOPEN_PASSTHROUGH;
+	if (fi->noflush)
+		o->open_flags |= FOPEN_NOFLUSH;
+	o->backing_id = backing_id;
+}
+
+int fs_loop_reply_open_backing(fuse_req_t req,
+			       const struct fuse_file_info *fi, int backing_id)
+{
+	struct fs_open_out o;
+	struct iovec iov = { .iov_base = &o, .iov_len = sizeof(o) };
+
+	open_out(&o, fi, backing_id);
+	return fuse_reply_iov(req, &iov, 1);
+}
+
+int fs_loop_reply_create_backing(fuse_req_t req,
+				 const struct fuse_entry_param *e,
+				 const struct fuse_file_info *fi,
+				 int backing_id)
+{
+	const struct stat *st = &e->attr;
+	struct fuse_entry_out eo;
+	struct fs_open_out o;
+	struct iovec iov[2] = {
+		{ .iov_base = &eo, .iov_len = sizeof(eo) },
+		{ .iov_base = &o, .iov_len = sizeof(o) },
+	};
+
+	memset(&eo, 0, sizeof(eo));
+	eo.nodeid = e->ino;
+	eo.generation = e->generation;
+	eo.entry_valid = timeout_sec(e->entry_timeout);
+	eo.entry_valid_nsec = timeout_nsec(e->entry_timeout);
+	eo.attr_valid = timeout_sec(e->attr_timeout);
+	eo.attr_valid_nsec = timeout_nsec(e->attr_timeout);
+	eo.attr.ino = st->st_ino;
+	eo.attr.mode = st->st_mode;
+	eo.attr.nlink = (uint32_t)st->st_nlink;
+	eo.attr.uid = st->st_uid;
+	eo.attr.gid = st->st_gid;
+	eo.attr.rdev = (uint32_t)st->st_rdev;
+	eo.attr.size = (uint64_t)st->st_size;
+	eo.attr.blksize = (uint32_t)st->st_blksize;
+	eo.attr.blocks = (uint64_t)st->st_blocks;
+	eo.attr.atime = (uint64_t)st->st_atim.tv_sec;
+	eo.attr.mtime = (uint64_t)st->st_mtim.tv_sec;
+	eo.attr.ctime = (uint64_t)st->st_ctim.tv_sec;
+	eo.attr.atimensec = (uint32_t)st->st_atim.tv_nsec;
+	eo.attr.mtimensec = (uint32_t)st->st_mtim.tv_nsec;
+	eo.attr.ctimensec = (uint32_t)st->st_ctim.tv_nsec;
+	open_out(&o, fi, backing_id);
+	return fuse_reply_iov(req, iov, 2);
+}
+
 int fs_loop_run(struct fuse_session *se, unsigned max_threads,
-		unsigned spin_us, int *killpriv)
+		unsigned spin_us, int *killpriv, int *passthrough)
 {
 	struct loop l;
 	struct worker *w, *next;
@@ -385,6 +519,7 @@ int fs_loop_run(struct fuse_session *se, unsigned max_threads,
 	l.se = se;
 	l.max_threads = max_threads ? max_threads : 1;
 	l.killpriv = killpriv;
+	l.passthrough = passthrough;
 	if (spin_us && sysconf(_SC_NPROCESSORS_ONLN) > 1) {
 		fl = fcntl(fd, F_GETFL);
 		if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0)

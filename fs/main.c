@@ -45,7 +45,8 @@ static void usage(FILE *f)
 	      "              [--ca-file F] [--multipart-threshold SIZE] "
 	      "[--part-size SIZE] [--parallel N]\n"
 	      "       replicafs remote list [--json] | remote remove NAME\n"
-	      "mount options: allow_other, nowriteback, nobdi, debug,"
+	      "mount options: allow_other, nopassthrough, nowriteback, nobdi, "
+	      "debug,"
 	      " timeout=SECONDS, threads=N, spin=MICROSECONDS,\n"
 	      "  repl_workers=N (0: no replication in this mount), "
 	      "repl_attempts=N, repl_backoff_ms=MS\n"
@@ -64,6 +65,10 @@ static int parse_opts(char *list, struct fs_opts *o)
 			o->allow_other = 1;
 		} else if (strcmp(tok, "nowriteback") == 0) {
 			o->writeback = 0;
+		} else if (strcmp(tok, "passthrough") == 0) {
+			o->passthrough = 1;
+		} else if (strcmp(tok, "nopassthrough") == 0) {
+			o->passthrough = 0;
 		} else if (strcmp(tok, "writeback") == 0) {
 			o->writeback = 1;
 		} else if (strcmp(tok, "nobdi") == 0) {
@@ -168,6 +173,7 @@ static int cmd_mount(int argc, char **argv)
 {
 	struct fs_opts o = {
 		.writeback = 1,
+		.passthrough = 1,
 		.timeout = 1.0,
 		.threads = 16,
 		.spin_us = FS_SPIN_US,

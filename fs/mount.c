@@ -19,6 +19,13 @@
  * against the global limits as any disk's do.  Nothing about durability
  * changes: a close still writes every dirty page to the daemon, which
  * commits them, before it returns.
+ *
+ * A mount asks for FUSE passthrough (ops.c, pt_sync(), explains how files
+ * use it) unless -o nopassthrough, where it can work: the daemon must be
+ * allowed to register backing files (CAP_SYS_ADMIN), and the store must be
+ * on a file system whose ctime moves at every write the daemon could
+ * otherwise miss (pt_possible()).  Elsewhere the mount says why and goes
+ * on without it, with the writeback cache.
  */
 #include "fs/fs_i.h"
 
@@ -27,7 +34,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <linux/magic.h>
 #include <sys/prctl.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -109,6 +121,59 @@ void fs_bdi_tune(const struct fs *fs)
 	bdi_set(dev, "max_ratio", "100");
 }
 
+/*
+ * Whether a store in @dir can be served with FUSE passthrough.  The
+ * kernel writes a passthrough file's staging file without a word to the
+ * daemon, which finds the writes by the staging file's ctime: that must
+ * change at every write, even one in the same clock tick as the fstat()
+ * before it, which "multigrain" timestamps guarantee (Linux 6.13, on
+ * ext4, xfs, btrfs and tmpfs).  Registering a backing file needs
+ * CAP_SYS_ADMIN.  Logs why not.
+ */
+static int pt_possible(const char *dir)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct d[2];
+	struct utsname u;
+	struct statfs sf;
+	int major = 0, minor = 0;
+
+	if (syscall(SYS_capget, &h, d) ||
+	    !(d[CAP_SYS_ADMIN / 32].effective &
+	      (1u << (CAP_SYS_ADMIN % 32)))) {
+		log_info("no FUSE passthrough without CAP_SYS_ADMIN: the "
+			 "daemon reads and writes files itself");
+		return 0;
+	}
+	if (uname(&u) || sscanf(u.release, "%d.%d", &major, &minor) != 2 ||
+	    major < 6 || (major == 6 && minor < 13)) {
+		log_info("no FUSE passthrough before Linux 6.13 (this is "
+			 "%s): the daemon reads and writes files itself",
+			 u.release);
+		return 0;
+	}
+	if (statfs(dir, &sf)) {
+		log_info("no FUSE passthrough: %s: %s", dir,
+			 strerror(errno));
+		return 0;
+	}
+	switch ((unsigned long)sf.f_type) {
+	case EXT4_SUPER_MAGIC:
+	case XFS_SUPER_MAGIC:
+	case BTRFS_SUPER_MAGIC:
+	case TMPFS_MAGIC:
+		return 1;
+	default:
+		log_info("no FUSE passthrough: the store's file system "
+			 "(type %#lx) may not show every write in a file's "
+			 "ctime; the daemon reads and writes files itself",
+			 (unsigned long)sf.f_type);
+		return 0;
+	}
+}
+
 int fs_mount(const struct fs_opts *opts)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -139,6 +204,7 @@ int fs_mount(const struct fs_opts *opts)
 	}
 	store_close(st);
 	st = NULL;
+	fs->passthrough = opts->passthrough && pt_possible(opts->store_dir);
 	ret = fs_nodes_init(fs);
 	if (ret)
 		goto out;
@@ -201,7 +267,8 @@ int fs_mount(const struct fs_opts *opts)
 	if (opts->bdi_tune && geteuid() == 0 &&
 	    prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
 		log_debug("PR_SET_IO_FLUSHER: %s", strerror(errno));
-	ret = fs_loop_run(se, opts->threads, opts->spin_us, &fs->killpriv);
+	ret = fs_loop_run(se, opts->threads, opts->spin_us, &fs->killpriv,
+			  &fs->passthrough);
 	if (ret)
 		log_err("session ended: %s", strerror(-ret));
 	log_info("unmounted %s", opts->mountpoint);

@@ -52,6 +52,7 @@
 #include "store/log.h"
 
 #define FH_WRITE 0x1
+#define FH_PT 0x2		/* open in passthrough mode */
 
 #define EMPTY_SHA "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -270,11 +271,82 @@ static void kill_priv(fuse_req_t req, struct fs_node *n)
 	fuse_lowlevel_notify_inval_inode(FS(req)->se, n->ino, -1, 0);
 }
 
+/*
+ * Passthrough.  A file opened for writing, where the mount has FUSE
+ * passthrough (loop.c) and no handle of the node is open in the page
+ * cache's mode, is opened in passthrough mode on the node's staging file:
+ * the kernel does its reads, writes and mmap on that file directly, and
+ * the daemon sees none of them.  Handles opened while one such is open
+ * share the staging file (the kernel takes one backing file per inode),
+ * read-only ones included; a read-only open of a file no one writes stays
+ * in the page cache's mode, where committed content is cached, and while
+ * any handle is open that way a writer is too, with the writes coming to
+ * op_write() as without passthrough.
+ *
+ * What the daemon does not see it finds out: pt_sync() compares the
+ * staging file's size, mtime and ctime with what fstat() said last, and a
+ * change is a write.  Only where ctime changes at every write the
+ * daemon could miss does the mount take passthrough (file systems with
+ * fine-grained timestamps once they have been looked at: ext4, xfs,
+ * btrfs and tmpfs on Linux 6.13 and later; fs/mount.c).  The staging
+ * file stays the backing file until the last passthrough handle is
+ * released, so a commit before that (a close while other handles, or
+ * duplicates of this one, can still write) puts a copy of it, and only
+ * the commit at the last release links the staging file itself.
+ */
+
+static int64_t ts_ns(struct timespec t)
+{
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Remember the staging file as it is now.  Caller holds n->lock. */
+static void pt_stamp(struct fs_node *n)
+{
+	struct stat st;
+
+	if (n->stage_fd < 0 || fstat(n->stage_fd, &st) < 0) {
+		n->pt_size = -1;	/* the next look sees a change */
+		return;
+	}
+	n->pt_size = st.st_size;
+	n->pt_mtime = st.st_mtim;
+	n->pt_ctime = st.st_ctim;
+}
+
+/* Take in what the kernel wrote to a passthrough node's staging file
+ * since pt_stamp(), and tell the kernel when that drops set-ID bits (as
+ * kill_priv() does).  Caller holds n->lock. */
+static void pt_sync(struct fs *fs, struct fs_node *n)
+{
+	struct stat st;
+
+	if (!n->pt_id || n->stage_fd < 0 || fstat(n->stage_fd, &st) < 0)
+		return;
+	if (st.st_size == n->pt_size &&
+	    ts_ns(st.st_mtim) == ts_ns(n->pt_mtime) &&
+	    ts_ns(st.st_ctim) == ts_ns(n->pt_ctime))
+		return;
+	n->pt_size = st.st_size;
+	n->pt_mtime = st.st_mtim;
+	n->pt_ctime = st.st_ctim;
+	n->size = (uint64_t)st.st_size;
+	n->meta.mtime_ns = ts_ns(st.st_mtim);
+	n->dirty = 1;
+	n->wrote = 1;
+	if (n->pt_killbits & n->meta.mode & ~n->killpriv) {
+		n->killpriv |= n->pt_killbits;
+		fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
+	}
+}
+
 /* Attributes of a file node from its open state, if it has one that the
  * store does not: a pending file or uncommitted writes.  Caller holds
  * node->lock.  Returns 1 when @st was filled. */
-static int open_state_stat(struct fs_node *n, int pending, struct stat *st)
+static int open_state_stat(struct fs *fs, struct fs_node *n, int pending,
+			   struct stat *st)
 {
+	pt_sync(fs, n);
 	if (!pending && n->stage_fd < 0 && !n->dirty)
 		return 0;
 	memset(st, 0, sizeof(*st));
@@ -331,7 +403,7 @@ static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 	if (n->kind == FS_FILE) {
 		pending = node_pending(fs, n);
 		pthread_mutex_lock(&n->lock);
-		ret = open_state_stat(n, pending, st);
+		ret = open_state_stat(fs, n, pending, st);
 		if (!ret && n->base_known && cache_fresh(fs, n->attr_ns)) {
 			/* What the store said, or what we committed, within
 			 * the attribute timeout. */
@@ -484,7 +556,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	meta_to_stat(&obj.meta, kind == FS_DIR ? 4096 : obj.size, &st);
 	if (kind == FS_FILE) {
 		pthread_mutex_lock(&n->lock);
-		open_state_stat(n, 0, &st);
+		open_state_stat(fs, n, 0, &st);
 		pthread_mutex_unlock(&n->lock);
 	}
 	dir_attr_set(n, &st);
@@ -742,9 +814,12 @@ static int hash_finish_held(struct fs_node *n, char sha[65])
 	return 0;
 }
 
-/* Close the staging file, if any.  Caller holds n->lock. */
+/* Close the staging file, if any and if it is no backing file.  Caller
+ * holds n->lock. */
 static void stage_drop(struct fs *fs, struct fs_node *n)
 {
+	if (n->pt_id)
+		return;		/* the last passthrough release drops it */
 	hash_hold(n);
 	if (n->stage_fd >= 0) {
 		store_stage_abort(fs->st, n->stage_fd);
@@ -815,6 +890,66 @@ static int content_fd(struct fs *fs, struct fs_node *n, int *fd)
 	return 0;
 }
 
+/* A passthrough commit of this many bytes or more copies the staging file
+ * on another thread while this one hashes it. */
+#define PT_COPY_SPLIT (8 << 20)
+
+struct pt_copy_job {
+	struct store *st;
+	int src;
+	int fd;
+	int err;
+};
+
+static void *pt_copy_main(void *arg)
+{
+	struct pt_copy_job *j = arg;
+
+	j->err = store_stage_copy(j->st, j->src, &j->fd);
+	return NULL;
+}
+
+static int same_file_state(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size &&
+	       ts_ns(a->st_mtim) == ts_ns(b->st_mtim) &&
+	       ts_ns(a->st_ctim) == ts_ns(b->st_ctim);
+}
+
+/*
+ * The copy of a passthrough node's staging file that its commit puts, in
+ * *@fd, and in @sha its SHA-256 when it is known ("" when not: store_put()
+ * then hashes the copy).  A large file is copied on another thread while
+ * this one hashes the staging file; the hash is the copy's only if the
+ * staging file did not change meanwhile (see pt_sync() on why a change
+ * shows).  Caller holds n->lock.
+ */
+static int pt_copy(struct fs *fs, struct fs_node *n, int *fd, char sha[65])
+{
+	struct pt_copy_job j = { .st = fs->st, .src = n->stage_fd, .fd = -1 };
+	struct stat before, after;
+	pthread_t t;
+	int herr;
+
+	sha[0] = '\0';
+	if (fstat(n->stage_fd, &before) < 0)
+		return -errno;
+	if (before.st_size < PT_COPY_SPLIT ||
+	    pthread_create(&t, NULL, pt_copy_main, &j) != 0)
+		return store_stage_copy(fs->st, n->stage_fd, fd);
+	herr = store_hash_fd(n->stage_fd, sha);
+	pthread_join(t, NULL);
+	if (j.err) {
+		sha[0] = '\0';
+		return j.err;
+	}
+	*fd = j.fd;
+	if (herr || fstat(n->stage_fd, &after) < 0 ||
+	    !same_file_state(&before, &after))
+		sha[0] = '\0';
+	return 0;
+}
+
 /*
  * Commit the node's content as a new version of its key.  Caller holds
  * n->lock.  On failure the uncommitted data is gone (as an S3 PUT that
@@ -825,14 +960,24 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	char bucket[64], key[KEYBUF], sha[65], vid[STORE_VID_MAX + 1];
 	struct store_put put;
 	struct store_obj cur, obj;
-	int ret, pending, unlinked, have_sha = 0;
+	int ret, pending, unlinked, have_sha = 0, fd = -1;
 
+	if (n->pt_id) {
+		/* The kernel may still write the staging file: put a copy.
+		 * A write during the copy shows as a change at the next
+		 * pt_sync(). */
+		pt_sync(fs, n);
+		ret = pt_copy(fs, n, &fd, sha);
+		if (ret)
+			goto fail;
+		have_sha = sha[0] != '\0';
+	}
 	hash_hold(n);
-	if (n->stage_fd >= 0 && hash_finish_held(n, sha) == 0)
+	if (fd < 0 && n->stage_fd >= 0 && hash_finish_held(n, sha) == 0)
 		have_sha = 1;
 	hash_drop_held(n);
 	hash_unhold(n);
-	if (n->stage_fd >= 0 && !have_sha) {
+	if (fd < 0 && n->stage_fd >= 0 && !have_sha) {
 		ret = store_hash_fd(n->stage_fd, sha);
 		if (ret)
 			goto fail;
@@ -847,6 +992,8 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	pthread_mutex_unlock(&fs->lock);
 	if (unlinked || ret) {
 		pthread_rwlock_unlock(&fs->ns_lock);
+		if (fd >= 0)
+			store_stage_abort(fs->st, fd);
 		if (ret)
 			goto fail;
 		/* removed while open: nothing to keep */
@@ -869,13 +1016,15 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	put.meta.mode = S_IFREG | (put.meta.mode & 07777);
 	put.meta.mode &= ~n->killpriv;
 	put.meta.ctime_ns = now_ns();
-	put.fd = n->stage_fd;
+	put.fd = fd >= 0 ? fd : n->stage_fd;
 	put.sha256 = have_sha ? sha : NULL;
 	put.durable = durable;
 	put.keep_xattrs = 1;
-	hash_hold(n);
-	n->stage_fd = -1;	/* store_put consumes it */
-	hash_unhold(n);
+	if (fd < 0) {
+		hash_hold(n);
+		n->stage_fd = -1;	/* store_put consumes it */
+		hash_unhold(n);
+	}
 	ret = store_put(fs->st, bucket, key, &put, vid, &obj);
 	/* The node stops being pending before a rename or an unlink can
 	 * look at it (they take ns_lock for writing): one that saw it still
@@ -907,7 +1056,12 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		n->base_fd = -1;
 	}
 	memcpy(n->base_sha, obj.sha256, sizeof(n->base_sha));
-	memcpy(n->cached_sha, obj.sha256, sizeof(n->cached_sha));
+	/* What the kernel wrote in passthrough mode is not in the page
+	 * cache of the mount's inode: the next open there drops it. */
+	if (n->pt_id)
+		n->cached_sha[0] = '\0';
+	else
+		memcpy(n->cached_sha, obj.sha256, sizeof(n->cached_sha));
 	n->base_known = 1;
 	n->attr_ns = mono_ns();
 	return 0;
@@ -933,11 +1087,113 @@ static void node_open_count(struct fs *fs, struct fs_node *n, int delta)
 	pthread_mutex_unlock(&fs->lock);
 }
 
+/*
+ * Open a handle of @n in passthrough mode (see pt_sync()): on the backing
+ * file its open handles share, or on its staging file, made if need be,
+ * registered as the backing file.  Caller holds n->lock.
+ */
+static int pt_attach(struct fs *fs, struct fs_node *n)
+{
+	int ret, id;
+
+	if (n->pt_id) {
+		n->pt_open++;
+		return 0;
+	}
+	ret = stage_ensure(fs, n, UINT64_MAX);
+	if (ret)
+		return ret;
+	/* Its writes will not pass by op_write(): no running hash. */
+	hash_hold(n);
+	hash_drop_held(n);
+	hash_unhold(n);
+	id = fs_loop_backing_open(fs->se, n->stage_fd);
+	if (id < 0) {
+		log_warn("inode %lu: cannot register a backing file: %s; "
+			 "opened without passthrough",
+			 (unsigned long)n->ino, strerror(-id));
+		return id;
+	}
+	n->pt_id = id;
+	n->pt_open = 1;
+	pt_stamp(n);
+	return 0;
+}
+
+/* A passthrough handle of @n is gone.  Caller holds n->lock. */
+static void pt_detach(struct fs *fs, struct fs_node *n)
+{
+	pt_sync(fs, n);
+	if (--n->pt_open)
+		return;
+	fs_loop_backing_close(fs->se, n->pt_id);
+	n->pt_id = 0;
+	n->pt_killbits = 0;
+}
+
+/*
+ * Count a new handle of @n, open for writing when @writable, in the mode
+ * pt_sync() explains: passthrough where the mount has it and either a
+ * passthrough handle is open or a writer finds no handle in the page
+ * cache's mode.  Its fi->fh flags, and the backing id when passthrough.
+ * Caller holds n->lock.
+ */
+static uint64_t handle_open(fuse_req_t req, struct fs_node *n, int writable,
+			    int *backing_id)
+{
+	struct fs *fs = FS(req);
+	uint64_t fh = writable ? FH_WRITE : 0;
+
+	*backing_id = 0;
+	if (fs->passthrough && (n->pt_open || (writable && !n->cached_open)) &&
+	    pt_attach(fs, n) == 0) {
+		fh |= FH_PT;
+		*backing_id = n->pt_id;
+		if (writable)
+			n->pt_killbits |= killpriv_bits(req, n->meta.mode,
+							n->meta.gid, 0);
+	} else {
+		n->cached_open++;
+	}
+	if (writable)
+		n->nwriters++;
+	return fh;
+}
+
+/* Uncount a handle that handle_open() counted.  Caller holds n->lock. */
+static void handle_close(struct fs *fs, struct fs_node *n, uint64_t fh)
+{
+	if (fh & FH_PT)
+		pt_detach(fs, n);
+	else
+		n->cached_open--;
+	if (fh & FH_WRITE)
+		n->nwriters--;
+}
+
+/* Empty the content of @n for an open with O_TRUNC.  Caller holds lock. */
+static void open_trunc(fuse_req_t req, struct fs *fs, struct fs_node *n)
+{
+	if (n->pt_id) {
+		/* The backing file stays: empty it (a failure leaves the
+		 * content, which the next look at it keeps). */
+		pt_sync(fs, n);
+		if (ftruncate(n->stage_fd, 0) == 0)
+			n->size = 0;
+		pt_stamp(n);
+	} else {
+		content_empty(fs, n);
+	}
+	n->dirty = 1;
+	n->meta.mtime_ns = now_ns();
+	kill_priv(req, n);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
 	struct fs_node *n = node_or_reply(req, ino);
-	int writable, ret;
+	int writable, ret, keep, id = 0;
 
 	if (!n)
 		return;
@@ -950,22 +1206,20 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	ret = content_known(fs, n, n->nwriters == 0);
 	if (ret)
 		goto out;
-	if (n->stage_fd >= 0 || n->dirty ||
-	    strcmp(n->cached_sha, n->base_sha) == 0) {
+	keep = n->stage_fd >= 0 || n->dirty ||
+	       strcmp(n->cached_sha, n->base_sha) == 0;
+	if (writable && (fi->flags & O_TRUNC))
+		open_trunc(req, fs, n);
+	fi->fh = handle_open(req, n, writable, &id);
+	if (fi->fh & FH_PT) {
+		/* The kernel drops the inode's page cache at such an open,
+		 * and its I/O bypasses it. */
+		n->cached_sha[0] = '\0';
+	} else if (keep) {
 		fi->keep_cache = 1;
 	} else {
 		memcpy(n->cached_sha, n->base_sha, sizeof(n->cached_sha));
 		fi->keep_cache = 0;
-	}
-	if (writable) {
-		n->nwriters++;
-		if (fi->flags & O_TRUNC) {
-			content_empty(fs, n);
-			n->dirty = 1;
-			n->meta.mtime_ns = now_ns();
-			kill_priv(req, n);
-		}
-		fi->fh = FH_WRITE;
 	}
 out:
 	pthread_mutex_unlock(&n->lock);
@@ -974,11 +1228,11 @@ out:
 		return;
 	}
 	node_open_count(fs, n, 1);
-	if (fuse_reply_open(req, fi) == -ENOENT) {
+	if ((id ? fs_loop_reply_open_backing(req, fi, id)
+		: fuse_reply_open(req, fi)) == -ENOENT) {
 		/* interrupted: the kernel will send no release */
 		pthread_mutex_lock(&n->lock);
-		if (writable)
-			n->nwriters--;
+		handle_close(fs, n, fi->fh);
 		pthread_mutex_unlock(&n->lock);
 		node_open_count(fs, n, -1);
 	}
@@ -1104,6 +1358,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	if (fi->fh & FH_WRITE) {
 		pthread_mutex_lock(&n->lock);
+		pt_sync(fs, n);
 		if (n->dirty && n->wrote)
 			ret = commit(fs, n, 0);
 		pthread_mutex_unlock(&n->lock);
@@ -1123,8 +1378,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	pthread_mutex_lock(&n->lock);
+	handle_close(fs, n, fi->fh);
 	if (fi->fh & FH_WRITE) {
-		n->nwriters--;
 		if (n->nwriters == 0 && n->dirty) {
 			ret = commit(fs, n, 0);
 			if (ret)
@@ -1152,6 +1407,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	if (!n)
 		return;
 	pthread_mutex_lock(&n->lock);
+	pt_sync(fs, n);
 	if (n->dirty) {
 		ret = commit(fs, n, 1);
 	} else {
@@ -1182,9 +1438,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct fs_node *dir = node_or_reply(req, parent), *n, *old;
 	char bucket[64], key[KEYBUF];
+	struct fuse_entry_param e;
 	struct store_obj obj;
 	struct stat st;
-	int ret;
+	int ret, id;
 
 	if (!dir)
 		return;
@@ -1258,35 +1515,30 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 
 	pthread_mutex_lock(&n->lock);
-	n->nwriters++;
-	if ((fi->flags & O_TRUNC) && !n->dirty) {
-		content_empty(fs, n);
-		n->dirty = 1;
-		n->meta.mtime_ns = now_ns();
-	}
-	fi->fh = FH_WRITE;
-	if (!open_state_stat(n, 1, &st))
+	if ((fi->flags & O_TRUNC) && !n->dirty)
+		open_trunc(req, fs, n);
+	fi->fh = handle_open(req, n, 1, &id);
+	if (fi->fh & FH_PT)
+		n->cached_sha[0] = '\0';
+	if (!open_state_stat(fs, n, 1, &st))
 		memset(&st, 0, sizeof(st));
 	fi->keep_cache = 1;
 	pthread_mutex_unlock(&n->lock);
 	node_open_count(fs, n, 1);
 
-	{
-		struct fuse_entry_param e;
-
-		memset(&e, 0, sizeof(e));
-		e.ino = n->ino;
-		e.attr = st;
-		e.attr.st_ino = n->ino;
-		e.attr_timeout = fs->opts.timeout;
-		e.entry_timeout = fs->opts.timeout;
-		if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-			pthread_mutex_lock(&n->lock);
-			n->nwriters--;
-			pthread_mutex_unlock(&n->lock);
-			node_open_count(fs, n, -1);
-			fs_node_forget(fs, n, 1);
-		}
+	memset(&e, 0, sizeof(e));
+	e.ino = n->ino;
+	e.attr = st;
+	e.attr.st_ino = n->ino;
+	e.attr_timeout = fs->opts.timeout;
+	e.entry_timeout = fs->opts.timeout;
+	if ((id ? fs_loop_reply_create_backing(req, &e, fi, id)
+		: fuse_reply_create(req, &e, fi)) == -ENOENT) {
+		pthread_mutex_lock(&n->lock);
+		handle_close(fs, n, fi->fh);
+		pthread_mutex_unlock(&n->lock);
+		node_open_count(fs, n, -1);
+		fs_node_forget(fs, n, 1);
 	}
 }
 
@@ -1696,6 +1948,7 @@ static int truncate_node(struct fs *fs, struct fs_node *n, uint64_t size)
 	int ret = 0;
 
 	pthread_mutex_lock(&n->lock);
+	pt_sync(fs, n);
 	if (size == 0 && n->stage_fd < 0) {
 		content_empty(fs, n);
 	} else {
@@ -1709,6 +1962,8 @@ static int truncate_node(struct fs *fs, struct fs_node *n, uint64_t size)
 			else
 				n->hash_bad = 1;
 			hash_unhold(n);
+			if (n->pt_id)
+				pt_stamp(n);	/* our change, not a write */
 		}
 		if (ret == 0)
 			n->size = size;
@@ -1808,6 +2063,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		int pending = node_pending(fs, n), dirty, same;
 
 		pthread_mutex_lock(&n->lock);
+		pt_sync(fs, n);	/* writes before this utimens are older */
 		/* The kernel writes back the times of an inode whose ctime it
 		 * moved (a rename does): an mtime the version has already
 		 * needs no transaction. */
@@ -2088,7 +2344,7 @@ static void live_fix(struct fs *fs, struct fs_node *n, struct stat *st)
 		int pend = node_pending(fs, n);
 
 		pthread_mutex_lock(&n->lock);
-		open_state_stat(n, pend, st);
+		open_state_stat(fs, n, pend, st);
 		pthread_mutex_unlock(&n->lock);
 	}
 	dir_attr_set(n, st);
@@ -2403,7 +2659,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct fs *fs = userdata;
 
-	fs_loop_conn_want(conn, fs->opts.writeback);
+	fs_loop_conn_want(conn, fs->opts.writeback && !fs->passthrough);
 	fs_bdi_tune(fs);
 }
 

@@ -37,6 +37,9 @@
 #   BENCH_STRICT=1        exit 3 when a row MISSes its target
 #   BENCH_PASSFS=PATH     the pass-through FUSE file system measured as the
 #                         floor (default: passfs beside BIN; "none": no floor)
+#   BENCH_PASSFS_OPTS=    options for passfs: "-o passthrough" measures the
+#                         floor of a file system whose file I/O the kernel
+#                         does itself (FUSE passthrough, Linux 6.9+)
 #
 # The floor.  The small-file and tree workloads run a third time, on a
 # mount of passfs (tests/bench/passfs.c): a FUSE file system that forwards
@@ -79,6 +82,7 @@ HIST_VERSIONS=${BENCH_HIST_VERSIONS:-10000}
 S3_BIG=${BENCH_S3_BIG:-1G}
 S3_WORKERS=${BENCH_S3_WORKERS:-10}
 PASSFS=${BENCH_PASSFS:-$(dirname "$BIN")/passfs}
+read -r -a PASSFS_OPTS <<<"${BENCH_PASSFS_OPTS:-}"
 if [ "$PASSFS" = none ]; then
 	PASSFS=""
 elif [ ! -x "$PASSFS" ]; then
@@ -205,8 +209,8 @@ floor_fresh() {
 	floor_umount
 	rm -rf "$FLOOR_SRC"
 	mkdir -p "$FLOOR_SRC" "$FLOOR_MNT"
-	echo "== $(date -Is) passfs $FLOOR_SRC $FLOOR_MNT" >>"$FLOOR_LOG"
-	"$PASSFS" "$FLOOR_SRC" "$FLOOR_MNT" >>"$FLOOR_LOG" 2>&1 &
+	echo "== $(date -Is) passfs ${PASSFS_OPTS[*]} $FLOOR_SRC $FLOOR_MNT" >>"$FLOOR_LOG"
+	"$PASSFS" "${PASSFS_OPTS[@]}" "$FLOOR_SRC" "$FLOOR_MNT" >>"$FLOOR_LOG" 2>&1 &
 	FLOOR_PID=$!
 	local i
 	for ((i = 0; i < 200; i++)); do
@@ -368,7 +372,7 @@ floor_median() {
 }
 
 floor_header() {
-	echo "  on the pass-through floor ($PASSFS):"
+	echo "  on the pass-through floor ($PASSFS${PASSFS_OPTS[*]:+ ${PASSFS_OPTS[*]}}):"
 	printf '  %-50s %11s %11s %6s %7s  %s\n' workload native passfs \
 		ratio target "replicafs/passfs"
 }

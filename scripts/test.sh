@@ -24,6 +24,12 @@
 #                       name ends in .d, which the Makefile would include)
 #   KEEP_TMP=1          integration tests keep their temporary directories
 #   TEST_TIMEOUT=S      one time limit for every integration test
+#   TEST_MOUNT_OPTS=O   -o options every test's replicafs mounts start with
+#
+# Mounts take FUSE passthrough by default where the kernel has it (fs/ops.c,
+# pt_sync()); the tests in NOPT_TESTS run a second time, as NAME-nopt, on
+# mounts with -o nopassthrough, where writes reach the daemon as WRITE
+# requests through the writeback cache.
 
 set -uo pipefail
 
@@ -158,14 +164,24 @@ sweep() {
 	echo "    (swept what $1 left behind)"
 }
 
+NOPT_TESTS="test_basic test_versions test_cp_rsync test_bigfile test_crash
+	test_enospc test_sqlite test_parallel"
+
+# run_integration SCRIPT [nopt]: run one integration test, with nopt on
+# mounts without passthrough (named NAME-nopt).
 run_integration() {
-	local t=$1 name log limit rc=0 t0 t1
+	local t=$1 name log limit rc=0 t0 t1 opts=${TEST_MOUNT_OPTS:-}
 	name=$(basename "$t" .sh)
-	log=$LOGS/$name.log
 	limit=$(time_limit "$name")
+	if [ "${2:-}" = nopt ]; then
+		name=$name-nopt
+		opts=${opts:+$opts,}nopassthrough
+	fi
+	log=$LOGS/$name.log
 	mkdir -p "$LOGS/$name-daemons"
 	t0=$(date +%s)
 	REPLICAFS=$B/replicafs RFS_LOG_DIR=$LOGS/$name-daemons \
+		TEST_MOUNT_OPTS=$opts \
 		timeout -k 15 "$limit" bash "$t" >"$log" 2>&1 </dev/null || rc=$?
 	t1=$(date +%s)
 	sweep "$name"
@@ -206,6 +222,12 @@ if [ "${UNIT_ONLY:-0}" != 1 ]; then
 		[ -e "$t" ] || continue
 		selected "$(basename "$t" .sh)" || continue
 		run_integration "$t"
+	done
+	for n in $NOPT_TESTS; do
+		t=tests/integration/$n.sh
+		[ -e "$t" ] || { flunk "$n-nopt" /dev/null "no $t"; continue; }
+		selected "$n-nopt" || continue
+		run_integration "$t" nopt
 	done
 fi
 

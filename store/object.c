@@ -487,9 +487,7 @@ out:
 
 /* ---- replicas ------------------------------------------------------- */
 
-/* A staging file holding a copy of what @src holds from offset 0; the
- * caller closes it with stage_close().  @src's offset is not moved. */
-static int stage_copy(struct store *st, int src, int *fd)
+int store_stage_copy(struct store *st, int src, int *fd)
 {
 	static const size_t chunk = 1 << 20;
 	off_t in = 0;
@@ -642,7 +640,7 @@ static int replica_prepare(struct store *st, const char *bucket,
 		memcpy(p->sha, r->sha256, 65);
 		p->nv.size = sb.st_size;
 	} else if (r->kind == STORE_FILE && r->fd >= 0) {
-		err = stage_copy(st, r->fd, &p->fd);
+		err = store_stage_copy(st, r->fd, &p->fd);
 	}
 	if (err)
 		return err;

@@ -217,6 +217,10 @@ int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 		    int *fd_out);
 void store_stage_abort(struct store *st, int fd);
 
+/* A staging file holding a copy of what @src holds from offset 0
+ * (copy_file_range() where it can); @src's offset is not moved. */
+int store_stage_copy(struct store *st, int src, int *fd_out);
+
 /* Incremental SHA-256 for callers that see the data as it is written. */
 struct store_hash;
 struct store_hash *store_hash_new(void);	/* NULL on ENOMEM */

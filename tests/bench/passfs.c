@@ -2,7 +2,7 @@
  * passfs.c - a plain pass-through FUSE file system: the floor that
  * `make bench` measures beside replicafs.
  *
- *   passfs SOURCE_DIR MOUNTPOINT        (stays in the foreground)
+ *   passfs [-o passthrough] SOURCE_DIR MOUNTPOINT   (stays in the foreground)
  *
  * What it is for.  A workload on any FUSE mount pays, per system call the
  * kernel cannot answer from its caches, a round trip to the daemon: the
@@ -40,6 +40,14 @@
  * It serves one user: files are made by the daemon's credentials.  It
  * holds a descriptor per inode the kernel keeps, so it raises its limit
  * on open files to the hard limit.
+ *
+ * With -o passthrough it asks the kernel for FUSE passthrough instead of
+ * the writeback cache (fs/loop.c): every file is opened in passthrough
+ * mode on a descriptor of the real file, so reads, writes and mmap never
+ * reach the daemon.  The first open of an inode registers its descriptor
+ * (opened read-write where it can be, as every later open of the inode
+ * must share that backing file) and the last release drops it.  This is
+ * the floor of a file system that lets the kernel do its file I/O.
  */
 #include "fs/fs_i.h"
 
@@ -68,10 +76,16 @@ struct pnode {
 	dev_t dev;
 	ino_t ino;
 	uint64_t nlookup;	/* protected by pfs.lock */
+	/* passthrough: the backing id of the inode's open files */
+	int backing_id;		/* protected by pfs.lock */
+	unsigned nopen;		/* protected by pfs.lock */
 };
 
 struct pfs {
-	pthread_mutex_t lock;	/* the table and every node's nlookup */
+	struct fuse_session *se;
+	int passthrough;	/* asked for; 0 once INIT did not get it */
+	int said_passthrough;	/* protected by lock */
+	pthread_mutex_t lock;	/* the table, nlookup, backing_id, nopen */
 	struct pnode root;	/* never freed; not in the table */
 	struct pnode *tab[PASS_BUCKETS];
 };
@@ -210,7 +224,9 @@ static void forget_one(struct pfs *fs, fuse_ino_t ino, uint64_t nlookup)
 
 static void p_init(void *userdata, struct fuse_conn_info *conn)
 {
-	fs_loop_conn_want(conn, 1);
+	struct pfs *fs = userdata;
+
+	fs_loop_conn_want(conn, !fs->passthrough);
 }
 
 static void p_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -360,14 +376,77 @@ static int open_flags(int flags)
 	return (flags & ~(O_APPEND | O_NOFOLLOW)) | O_CLOEXEC;
 }
 
+/*
+ * Passthrough: the backing id for an open of @n whose descriptor is @fd,
+ * registering @fd if no file of @n is open; counts the open.  0 when the
+ * mount is not in passthrough mode, else an id or a negative errno.
+ */
+static int backing_get(struct pfs *fs, struct pnode *n, int fd)
+{
+	int id;
+
+	if (!fs->passthrough)
+		return 0;
+	pthread_mutex_lock(&fs->lock);
+	if (n->nopen == 0) {
+		id = fs_loop_backing_open(fs->se, fd);
+		if (id > 0)
+			n->backing_id = id;
+		if (id > 0 && !fs->said_passthrough) {
+			fprintf(stderr, "passfs: files open in passthrough "
+					"mode\n");
+			fs->said_passthrough = 1;
+		}
+		if (id < 0)
+			fprintf(stderr, "passfs: BACKING_OPEN: %s\n",
+				strerror(-id));
+	} else {
+		id = n->backing_id;
+	}
+	if (id > 0)
+		n->nopen++;
+	pthread_mutex_unlock(&fs->lock);
+	return id;
+}
+
+static void backing_put(struct pfs *fs, struct pnode *n)
+{
+	if (!fs->passthrough)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	if (--n->nopen == 0) {
+		fs_loop_backing_close(fs->se, n->backing_id);
+		n->backing_id = 0;
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* The descriptor for an open of @path with @flags: read-write where that
+ * can be in passthrough mode (the inode's later opens share it). */
+static int open_file(struct pfs *fs, int dirfd, const char *path, int flags,
+		     mode_t mode)
+{
+	int fd;
+
+	flags = open_flags(flags);
+	if (fs->passthrough && (flags & O_ACCMODE) == O_RDONLY) {
+		fd = openat(dirfd, path, (flags & ~O_ACCMODE) | O_RDWR, mode);
+		if (fd >= 0 || (errno != EACCES && errno != EROFS &&
+				 errno != ETXTBSY))
+			return fd;
+	}
+	return openat(dirfd, path, flags, mode);
+}
+
 static void p_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, struct fuse_file_info *fi)
 {
+	struct pfs *fs = PFS(req);
 	struct fuse_entry_param e;
-	int fd, err;
+	int fd, err, id;
 
-	fd = openat(node(req, parent)->fd, name,
-		    open_flags((int)fi->flags) | O_CREAT, mode);
+	fd = open_file(fs, node(req, parent)->fd, name,
+		       (int)fi->flags | O_CREAT, mode);
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		return;
@@ -381,28 +460,48 @@ static void p_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fi->fh = (uint64_t)fd;
-	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+	id = backing_get(fs, node(req, e.ino), fd);
+	if (id < 0) {
+		fuse_reply_err(req, -id);	/* the kernel forgets e.ino */
+		forget_one(fs, e.ino, 1);
+		close(fd);
+		return;
+	}
+	if ((id ? fs_loop_reply_create_backing(req, &e, fi, id)
+		: fuse_reply_create(req, &e, fi)) == -ENOENT) {
 		/* interrupted: no RELEASE will come */
-		forget_one(PFS(req), e.ino, 1);
+		backing_put(fs, node(req, e.ino));
+		forget_one(fs, e.ino, 1);
 		close(fd);
 	}
 }
 
 static void p_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct pfs *fs = PFS(req);
 	char path[64];
-	int fd;
+	int fd, id;
 
-	fd = open(proc_path(path, sizeof(path), node(req, ino)),
-		  open_flags((int)fi->flags));
+	fd = open_file(fs, AT_FDCWD, proc_path(path, sizeof(path),
+					       node(req, ino)),
+		       (int)fi->flags, 0);
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		return;
 	}
 	fi->fh = (uint64_t)fd;
 	fi->keep_cache = 1;	/* no one changes SOURCE_DIR meanwhile */
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	id = backing_get(fs, node(req, ino), fd);
+	if (id < 0) {
 		close(fd);
+		fuse_reply_err(req, -id);
+		return;
+	}
+	if ((id ? fs_loop_reply_open_backing(req, fi, id)
+		: fuse_reply_open(req, fi)) == -ENOENT) {
+		backing_put(fs, node(req, ino));
+		close(fd);
+	}
 }
 
 static void p_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -441,6 +540,7 @@ static void p_release(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi)
 {
 	close((int)fi->fh);
+	backing_put(PFS(req), node(req, ino));
 	fuse_reply_err(req, 0);
 }
 
@@ -591,13 +691,21 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
 	struct rlimit rl;
-	int killpriv = 0;
+	int killpriv = 0, pt = 0;
 	struct pfs *fs;
 	char o[160];
 	int ret = 1;
 
+	if (argc == 5 && strcmp(argv[1], "-o") == 0 &&
+	    strcmp(argv[2], "passthrough") == 0) {
+		pt = 1;
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s SOURCE_DIR MOUNTPOINT\n", argv[0]);
+		fprintf(stderr,
+			"usage: %s [-o passthrough] SOURCE_DIR MOUNTPOINT\n",
+			argv[0]);
 		return 2;
 	}
 	/* One descriptor per inode the kernel knows: take all we may. */
@@ -611,6 +719,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pthread_mutex_init(&fs->lock, NULL);
+	fs->passthrough = pt;
 	fs->root.fd = open(argv[1], O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fs->root.fd < 0) {
 		fprintf(stderr, "passfs: %s: %s\n", argv[1], strerror(errno));
@@ -625,6 +734,7 @@ int main(int argc, char **argv)
 	se = fuse_session_new(&args, &pass_ops, sizeof(pass_ops), fs);
 	if (!se)
 		goto out;
+	fs->se = se;
 	if (fuse_set_signal_handlers(se))
 		goto out_session;
 	if (fuse_session_mount(se, argv[2])) {
@@ -635,7 +745,8 @@ int main(int argc, char **argv)
 	 * mount's dirty pages, so they must not wait on them. */
 	if (geteuid() == 0)
 		prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0);
-	ret = fs_loop_run(se, PASS_THREADS, FS_SPIN_US, &killpriv) ? 1 : 0;
+	ret = fs_loop_run(se, PASS_THREADS, FS_SPIN_US, &killpriv,
+			  &fs->passthrough) ? 1 : 0;
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

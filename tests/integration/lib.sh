@@ -213,12 +213,15 @@ show_daemon_log() {
 }
 
 # mount_fs [OPT[,OPT...]]: start `replicafs mount -f` on STORE and MNT in the
-# background and wait (20 s at most) until the mount answers.
+# background and wait (20 s at most) until the mount answers.  The options
+# in TEST_MOUNT_OPTS (scripts/test.sh passes it on) come first.
 mount_fs() {
-	local opts=() i
+	local opts=() o i
 	[ -z "$DAEMON_PID" ] || fail "mount_fs: a daemon ($DAEMON_PID) is already running"
 	is_mounted "$MNT" && fail "mount_fs: $MNT is already mounted"
-	[ $# -gt 0 ] && [ -n "$1" ] && opts=(-o "$1")
+	o=${TEST_MOUNT_OPTS:-}
+	[ $# -gt 0 ] && [ -n "$1" ] && o=${o:+$o,}$1
+	[ -n "$o" ] && opts=(-o "$o")
 	MOUNT_COUNT=$((MOUNT_COUNT + 1))
 	"$REPLICAFS" mount -f "${opts[@]}" "$STORE" "$MNT" >"$(daemon_log)" 2>&1 &
 	DAEMON_PID=$!

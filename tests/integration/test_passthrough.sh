@@ -1,0 +1,131 @@
+#!/bin/bash
+#
+# test_passthrough.sh - a mount with -o passthrough, where the kernel reads
+# and writes the staging file of a file open for writing itself (fs/ops.c,
+# pt_sync()), keeps S3's versions as a mount without it does: one version
+# per close that wrote, with the bytes written at that close, even when a
+# duplicate of the descriptor writes on after it (the commit copies the
+# staging file, which the kernel may still write); writes through mmap;
+# readers and writers open at once, in either order; O_TRUNC and
+# truncate(2) of a file another handle has open; an mtime set on the open
+# file before its close; set-user-ID bits dropped by a non-root writer;
+# and, after all of it, a store that passes `replicafs check`.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+setup
+mount_fs passthrough
+grep -q "FUSE passthrough" "$(daemon_log)" ||
+	{ show_daemon_log; fail "the mount did not take passthrough (this kernel needs 6.13+ and CONFIG_FUSE_PASSTHROUGH)"; }
+B=$MNT/bkt
+mkdir "$B"
+
+# version_shas FILE: the sha256 of each version of FILE, oldest first.
+version_shas() {
+	versions_json_get "$1" "' '.join(x['sha256'] for x in reversed(v))"
+}
+
+step "a file written and closed: one version, its bytes"
+gen_data 300000 1 >"$T/ref/a"
+cp "$T/ref/a" "$B/a"
+assert_eq 1 "$(nversions "$B/a")" "versions"
+assert_same_file "$T/ref/a" "$B/a" "content"
+assert_eq "$(sha_of "$T/ref/a")" "$(getfattr --only-values -n user.replicafs.sha256 "$B/a")" \
+	"user.replicafs.sha256"
+assert_eq "$(sha_of "$T/ref/a")" "$(version_shas "$B/a")" "sha256 of the version"
+ok "one version, with the bytes written"
+
+step "writes through a duplicate after a close: each close keeps what it saw"
+# `echo 1 >&3` closes a duplicate of fd 3 (a FLUSH: version "1"); the
+# subshell's exit closes another (version "1 2"); the last close adds none.
+(
+	exec 3>"$B/dup"
+	echo 1 >&3
+	(echo 2 >&3)
+	exec 3>&-
+)
+printf '1\n' >"$T/ref/d1"
+printf '1\n2\n' >"$T/ref/d2"
+assert_eq "$(sha_of "$T/ref/d1") $(sha_of "$T/ref/d2")" "$(version_shas "$B/dup")" \
+	"sha256 of the versions, oldest first"
+first=$(rfs versions "$B/dup" | tail -n 1 | cut -f1)
+assert_same_file "$T/ref/d1" "$MNT/.versions/bkt/dup/$(ls "$MNT/.versions/bkt/dup" | grep "_$first\$")" \
+	"the first version's content, read back after the later write"
+check_store
+ok "the later write did not reach the first version's blob"
+
+step "mmap writes after the descriptor's close reach a version at munmap"
+"$PYTHON" - "$B/mm" <<'EOF'
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+os.ftruncate(fd, 65536)
+m = mmap.mmap(fd, 65536)
+os.close(fd)                    # a FLUSH: the zeros are a version
+m[1000:1006] = b"mapped"
+m.flush()
+m.close()                       # the RELEASE: the mapped bytes are one
+EOF
+assert_eq "mapped" "$(dd if="$B/mm" bs=1 skip=1000 count=6 2>/dev/null)" "bytes at 1000"
+assert_eq "$(dd if="$B/mm" bs=64k 2>/dev/null | sha256sum | cut -d' ' -f1)" \
+	"$(getfattr --only-values -n user.replicafs.sha256 "$B/mm")" \
+	"the current version's sha256 against its bytes"
+ok "$(nversions "$B/mm") versions; the last holds the mapped bytes"
+
+step "a reader opened first, then a writer; a writer first, then a reader"
+echo first >"$B/rw"
+exec 8<"$B/rw"
+echo second >>"$B/rw"
+assert_eq "$(printf 'first\nsecond')" "$(cat <&8)" "read through the older descriptor"
+exec 8<&-
+exec 8>>"$B/rw"
+echo third >&8
+assert_eq "$(printf 'first\nsecond\nthird')" "$(cat "$B/rw")" "read while the writer is open"
+exec 8>&-
+assert_eq "$(printf 'first\nsecond\nthird')" "$(cat "$B/rw")" "after the close"
+ok "both orders see every write"
+
+step "O_TRUNC and truncate(2) of a file another handle has open"
+gen_data 50000 2 >"$B/tr"
+exec 8<"$B/tr"
+exec 9>>"$B/tr"
+echo tail >&9
+: >"$B/tr"
+assert_eq 0 "$(stat -c %s "$B/tr")" "size after an O_TRUNC open"
+echo again >&9
+truncate -s 3 "$B/tr"
+assert_eq "aga" "$(cat "$B/tr")" "content after truncate(2)"
+exec 8<&- 9>&-
+assert_eq "aga" "$(cat "$B/tr")" "content after the closes"
+assert_eq "$(printf aga | sha256sum | cut -d' ' -f1)" \
+	"$(getfattr --only-values -n user.replicafs.sha256 "$B/tr")" "sha256 of the current version"
+ok "the handles share one file"
+
+step "an mtime set on the open file before its close is the version's"
+"$PYTHON" - "$B/mt" <<'EOF'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b"x" * 10000)
+os.utime(fd, (1000000000, 1000000000))
+os.close(fd)
+EOF
+assert_eq 1000000000 "$(stat -c %Y "$B/mt")" "mtime after the close"
+remount passthrough
+assert_eq 1000000000 "$(stat -c %Y "$B/mt")" "mtime after a remount"
+ok "cp -p and rsync keep their times"
+
+step "a non-root writer's write drops set-user-ID"
+# Another user reaches the mount only through allow_other and a path it
+# may walk.
+remount passthrough,allow_other
+chmod o+x "$T"
+echo x >"$B/suid"
+chmod 4777 "$B/suid"
+setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "echo y >>'$B/suid'"
+mode=$(stat -c %a "$B/suid")
+[ "$mode" = 777 ] || fail "mode after a non-root write: $mode, expected 777"
+ok "mode 4777 became 777"
+
+step "the store after all this"
+unmount_fs
+check_store
+ok "replicafs check: ok"
