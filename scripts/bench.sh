@@ -37,11 +37,11 @@
 #   BENCH_STRICT=1        exit 3 when a row MISSes its target
 #   BENCH_PASSFS=PATH     the pass-through FUSE file system measured as the
 #                         floor (default: passfs beside BIN; "none": no floor)
-#   BENCH_PASSFS_OPTS=    options for passfs: "-o passthrough" measures the
-#                         floor of a file system whose file I/O the kernel
-#                         does itself (FUSE passthrough, Linux 6.9+)
+#   BENCH_PASSFS_OPTS=    options for passfs (default "-o passthrough", as
+#                         replicafs mounts by default; none with
+#                         BENCH_MOUNT_OPTS=nopassthrough)
 #
-# The floor.  The small-file and tree workloads run a third time, on a
+# The floor.  The fio, small-file and tree workloads run a third time, on a
 # mount of passfs (tests/bench/passfs.c): a FUSE file system that forwards
 # each request to a directory and does nothing else, mounted with what
 # replicafs asks of the kernel.  Its ratio to native is what any FUSE file
@@ -82,7 +82,11 @@ HIST_VERSIONS=${BENCH_HIST_VERSIONS:-10000}
 S3_BIG=${BENCH_S3_BIG:-1G}
 S3_WORKERS=${BENCH_S3_WORKERS:-10}
 PASSFS=${BENCH_PASSFS:-$(dirname "$BIN")/passfs}
-read -r -a PASSFS_OPTS <<<"${BENCH_PASSFS_OPTS:-}"
+case ,${BENCH_MOUNT_OPTS:-}, in
+*,nopassthrough,*) PASSFS_OPTS_DEFAULT="" ;;
+*) PASSFS_OPTS_DEFAULT="-o passthrough" ;;
+esac
+read -r -a PASSFS_OPTS <<<"${BENCH_PASSFS_OPTS-$PASSFS_OPTS_DEFAULT}"
 if [ "$PASSFS" = none ]; then
 	PASSFS=""
 elif [ ! -x "$PASSFS" ]; then

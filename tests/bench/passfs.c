@@ -42,12 +42,12 @@
  * on open files to the hard limit.
  *
  * With -o passthrough it asks the kernel for FUSE passthrough instead of
- * the writeback cache (fs/loop.c): every file is opened in passthrough
- * mode on a descriptor of the real file, so reads, writes and mmap never
- * reach the daemon.  The first open of an inode registers its descriptor
- * (opened read-write where it can be, as every later open of the inode
- * must share that backing file) and the last release drops it.  This is
- * the floor of a file system that lets the kernel do its file I/O.
+ * the writeback cache (fs/loop.c), as replicafs does by default, and
+ * chooses as replicafs does which files to open in passthrough mode, on
+ * a descriptor of the real file (backing_get()): their reads, writes and
+ * mmap never reach the daemon.  The first such open of an inode registers
+ * its descriptor (opened read-write where it can be, as every later one
+ * must share that backing file) and the last release drops it.
  */
 #include "fs/fs_i.h"
 
@@ -76,9 +76,11 @@ struct pnode {
 	dev_t dev;
 	ino_t ino;
 	uint64_t nlookup;	/* protected by pfs.lock */
-	/* passthrough: the backing id of the inode's open files */
+	/* passthrough: the backing id of the inode's files open in that
+	 * mode, how many are, and how many are open in the other */
 	int backing_id;		/* protected by pfs.lock */
 	unsigned nopen;		/* protected by pfs.lock */
+	unsigned ncached;	/* protected by pfs.lock */
 };
 
 struct pfs {
@@ -95,6 +97,15 @@ struct pdir {
 	off_t off;		/* where dp stands, as telldir() said */
 	struct dirent *de;	/* read but not yet given to the kernel */
 };
+
+/* fi->fh: the descriptor, and this bit for a file open in passthrough
+ * mode. */
+#define PASS_FH_PT (1ULL << 32)
+
+static int fh_fd(const struct fuse_file_info *fi)
+{
+	return (int)(fi->fh & 0xffffffffu);
+}
 
 static struct pfs *PFS(fuse_req_t req)
 {
@@ -278,7 +289,7 @@ static void p_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int res = 0;
 
 	if (valid & FUSE_SET_ATTR_MODE)
-		res = fi ? fchmod((int)fi->fh, attr->st_mode)
+		res = fi ? fchmod(fh_fd(fi), attr->st_mode)
 			 : chmod(proc_path(path, sizeof(path), n),
 				 attr->st_mode);
 	if (res == 0 && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
@@ -289,7 +300,7 @@ static void p_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 							 : (gid_t)-1,
 			       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
 	if (res == 0 && (valid & FUSE_SET_ATTR_SIZE))
-		res = fi ? ftruncate((int)fi->fh, attr->st_size)
+		res = fi ? ftruncate(fh_fd(fi), attr->st_size)
 			 : truncate(proc_path(path, sizeof(path), n),
 				    attr->st_size);
 	if (res == 0 && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
@@ -301,7 +312,7 @@ static void p_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			ts[1].tv_nsec = UTIME_NOW;
 		else if (valid & FUSE_SET_ATTR_MTIME)
 			ts[1] = attr->st_mtim;
-		res = fi ? futimens((int)fi->fh, ts)
+		res = fi ? futimens(fh_fd(fi), ts)
 			 : utimensat(n->fd, "", ts,
 				     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
 	}
@@ -377,18 +388,24 @@ static int open_flags(int flags)
 }
 
 /*
- * Passthrough: the backing id for an open of @n whose descriptor is @fd,
- * registering @fd if no file of @n is open; counts the open.  0 when the
- * mount is not in passthrough mode, else an id or a negative errno.
+ * Passthrough, as replicafs chooses it (fs/ops.c, handle_open()): an open
+ * for writing that finds no file of @n open in the page cache's mode, and
+ * any open while a passthrough one is, is in passthrough mode; the others
+ * are not.  The backing id for an open of @n whose descriptor is @fd,
+ * registering @fd if it is the first in passthrough mode; counts the open.
+ * 0 for an open in the page cache's mode, else an id or a negative errno.
  */
-static int backing_get(struct pfs *fs, struct pnode *n, int fd)
+static int backing_get(struct pfs *fs, struct pnode *n, int fd, int writable)
 {
 	int id;
 
 	if (!fs->passthrough)
 		return 0;
 	pthread_mutex_lock(&fs->lock);
-	if (n->nopen == 0) {
+	if (n->nopen == 0 && (!writable || n->ncached)) {
+		n->ncached++;
+		id = 0;
+	} else if (n->nopen == 0) {
 		id = fs_loop_backing_open(fs->se, fd);
 		if (id > 0)
 			n->backing_id = id;
@@ -409,12 +426,14 @@ static int backing_get(struct pfs *fs, struct pnode *n, int fd)
 	return id;
 }
 
-static void backing_put(struct pfs *fs, struct pnode *n)
+static void backing_put(struct pfs *fs, struct pnode *n, uint64_t fh)
 {
 	if (!fs->passthrough)
 		return;
 	pthread_mutex_lock(&fs->lock);
-	if (--n->nopen == 0) {
+	if (!(fh & PASS_FH_PT)) {
+		n->ncached--;
+	} else if (--n->nopen == 0) {
 		fs_loop_backing_close(fs->se, n->backing_id);
 		n->backing_id = 0;
 	}
@@ -459,8 +478,8 @@ static void p_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, err);
 		return;
 	}
-	fi->fh = (uint64_t)fd;
-	id = backing_get(fs, node(req, e.ino), fd);
+	id = backing_get(fs, node(req, e.ino), fd, 1);
+	fi->fh = (uint64_t)fd | (id > 0 ? PASS_FH_PT : 0);
 	if (id < 0) {
 		fuse_reply_err(req, -id);	/* the kernel forgets e.ino */
 		forget_one(fs, e.ino, 1);
@@ -470,7 +489,7 @@ static void p_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if ((id ? fs_loop_reply_create_backing(req, &e, fi, id)
 		: fuse_reply_create(req, &e, fi)) == -ENOENT) {
 		/* interrupted: no RELEASE will come */
-		backing_put(fs, node(req, e.ino));
+		backing_put(fs, node(req, e.ino), fi->fh);
 		forget_one(fs, e.ino, 1);
 		close(fd);
 	}
@@ -489,9 +508,10 @@ static void p_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, errno);
 		return;
 	}
-	fi->fh = (uint64_t)fd;
 	fi->keep_cache = 1;	/* no one changes SOURCE_DIR meanwhile */
-	id = backing_get(fs, node(req, ino), fd);
+	id = backing_get(fs, node(req, ino), fd,
+			 (fi->flags & O_ACCMODE) != O_RDONLY);
+	fi->fh = (uint64_t)fd | (id > 0 ? PASS_FH_PT : 0);
 	if (id < 0) {
 		close(fd);
 		fuse_reply_err(req, -id);
@@ -499,7 +519,7 @@ static void p_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if ((id ? fs_loop_reply_open_backing(req, fi, id)
 		: fuse_reply_open(req, fi)) == -ENOENT) {
-		backing_put(fs, node(req, ino));
+		backing_put(fs, node(req, ino), fi->fh);
 		close(fd);
 	}
 }
@@ -510,7 +530,7 @@ static void p_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = (int)fi->fh;
+	buf.buf[0].fd = fh_fd(fi);
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
@@ -518,7 +538,7 @@ static void p_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void p_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		    size_t size, off_t off, struct fuse_file_info *fi)
 {
-	ssize_t res = pwrite((int)fi->fh, data, size, off);
+	ssize_t res = pwrite(fh_fd(fi), data, size, off);
 
 	if (res < 0)
 		fuse_reply_err(req, errno);
@@ -528,7 +548,7 @@ static void p_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 
 static void p_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int fd = dup((int)fi->fh);
+	int fd = dup(fh_fd(fi));
 
 	if (fd < 0 || close(fd) < 0)
 		fuse_reply_err(req, errno);
@@ -539,15 +559,15 @@ static void p_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void p_release(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi)
 {
-	close((int)fi->fh);
-	backing_put(PFS(req), node(req, ino));
+	close(fh_fd(fi));
+	backing_put(PFS(req), node(req, ino), fi->fh);
 	fuse_reply_err(req, 0);
 }
 
 static void p_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		    struct fuse_file_info *fi)
 {
-	int res = datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh);
+	int res = datasync ? fdatasync(fh_fd(fi)) : fsync(fh_fd(fi));
 
 	fuse_reply_err(req, res ? errno : 0);
 }
