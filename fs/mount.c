@@ -267,6 +267,8 @@ int fs_mount(const struct fs_opts *opts)
 	if (opts->bdi_tune && geteuid() == 0 &&
 	    prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
 		log_debug("PR_SET_IO_FLUSHER: %s", strerror(errno));
+	/* CREATEs and commits take staging files made ahead (blob.c). */
+	store_stage_pool(fs->st, 16);
 	ret = fs_loop_run(se, opts->threads, opts->spin_us, &fs->killpriv,
 			  &fs->passthrough);
 	if (ret)

@@ -893,6 +893,8 @@ static int content_fd(struct fs *fs, struct fs_node *n, int *fd)
 /* A passthrough commit of this many bytes or more copies the staging file
  * on another thread while this one hashes it. */
 #define PT_COPY_SPLIT (8 << 20)
+/* ... and one of this many or fewer copies through memory. */
+#define PT_COPY_SMALL (256 << 10)
 
 struct pt_copy_job {
 	struct store *st;
@@ -917,6 +919,57 @@ static int same_file_state(const struct stat *a, const struct stat *b)
 }
 
 /*
+ * pt_copy() of a small file (@st: its fstat()), through memory: one read,
+ * hashed there and written to the copy, where copy_file_range() and a
+ * second read to hash the copy cost more than the bytes.
+ */
+static int pt_copy_small(struct fs *fs, struct fs_node *n,
+			 const struct stat *st, int *fd, char sha[65])
+{
+	size_t len = (size_t)st->st_size, done;
+	struct store_hash *h;
+	struct stat after;
+	char *buf;
+	ssize_t w;
+	int ret;
+
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	if (pread_full(n->stage_fd, buf, len, 0)) {
+		/* cut meanwhile: copy what is there */
+		free(buf);
+		return store_stage_copy(fs->st, n->stage_fd, fd);
+	}
+	ret = store_stage_new(fs->st, NULL, 0, fd);
+	for (done = 0; ret == 0 && done < len; done += (size_t)w) {
+		w = pwrite(*fd, buf + done, len - done, (off_t)done);
+		if (w < 0 && errno == EINTR)
+			w = 0;
+		else if (w <= 0)
+			ret = w < 0 ? -errno : -EIO;
+	}
+	if (ret) {
+		if (*fd >= 0)
+			store_stage_abort(fs->st, *fd);
+		*fd = -1;
+		free(buf);
+		return ret;
+	}
+	/* The hash is the copy's if the file did not change meanwhile. */
+	h = store_hash_new();
+	if (h && fstat(n->stage_fd, &after) == 0 &&
+	    same_file_state(st, &after)) {
+		store_hash_update(h, buf, len);
+		store_hash_final(h, sha);
+	} else if (h) {
+		store_hash_free(h);
+	}
+	free(buf);
+	return 0;
+}
+
+/*
  * The copy of a passthrough node's staging file that its commit puts, in
  * *@fd, and in @sha its SHA-256 when it is known ("" when not: store_put()
  * then hashes the copy).  A large file is copied on another thread while
@@ -934,6 +987,8 @@ static int pt_copy(struct fs *fs, struct fs_node *n, int *fd, char sha[65])
 	sha[0] = '\0';
 	if (fstat(n->stage_fd, &before) < 0)
 		return -errno;
+	if (before.st_size <= PT_COPY_SMALL)
+		return pt_copy_small(fs, n, &before, fd, sha);
 	if (before.st_size < PT_COPY_SPLIT ||
 	    pthread_create(&t, NULL, pt_copy_main, &j) != 0)
 		return store_stage_copy(fs->st, n->stage_fd, fd);

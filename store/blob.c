@@ -44,6 +44,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HASH_CHUNK (1 << 20)
@@ -290,6 +291,110 @@ static int copy_range(int src, int dst, uint64_t len)
 	return 0;
 }
 
+/* A new, empty O_TMPFILE staging file in the next fan-out directory, or
+ * -1 with errno set. */
+static int stage_tmpfile(struct store *st)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/blobs/%02x", st->dir,
+		 atomic_fetch_add(&stage_turn, 1) & 0xff);
+	/* Born read-only, as a blob is (the fd stays writable): placing
+	 * it then needs no fchmod(). */
+	return open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0444);
+}
+
+/*
+ * The staging pool.  Making an O_TMPFILE costs tens of microseconds that
+ * a mount's request loop would otherwise spend before its reply (a
+ * CREATE, a commit's copy), while the CPUs idle between requests.  So a
+ * mount asks for a pool (store_stage_pool()): a thread keeps up to
+ * pool_want empty staging files made, and store_stage_new() takes one
+ * when there is one.  They have no name, so a crash leaves nothing; where
+ * the file system has no O_TMPFILE the thread stops.
+ */
+static void *pool_main(void *arg)
+{
+	struct store *st = arg;
+	struct timespec ts;
+	int fd, err;
+
+	pthread_mutex_lock(&st->pool_lock);
+	for (;;) {
+		while (!st->pool_stop && st->pool_n >= st->pool_want)
+			pthread_cond_wait(&st->pool_cv, &st->pool_lock);
+		if (st->pool_stop)
+			break;
+		pthread_mutex_unlock(&st->pool_lock);
+		fd = stage_tmpfile(st);
+		err = fd < 0 ? errno : 0;
+		pthread_mutex_lock(&st->pool_lock);
+		if (fd < 0) {
+			if (err != EMFILE && err != ENFILE && err != ENOSPC) {
+				st->pool_want = 0;	/* none to be had */
+				break;
+			}
+			/* out of room: try again in a second */
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec++;
+			pthread_cond_timedwait(&st->pool_cv, &st->pool_lock,
+					       &ts);
+			continue;
+		}
+		if (st->pool_stop || st->pool_n >= st->pool_want) {
+			close(fd);
+			continue;
+		}
+		st->pool_fd[st->pool_n++] = fd;
+	}
+	pthread_mutex_unlock(&st->pool_lock);
+	return NULL;
+}
+
+void store_stage_pool(struct store *st, int n)
+{
+	if (n > STAGE_POOL_MAX)
+		n = STAGE_POOL_MAX;
+	pthread_mutex_lock(&st->pool_lock);
+	if (!st->pool_running && !st->pool_stop && n > 0) {
+		st->pool_want = n;
+		if (pthread_create(&st->pool_thread, NULL, pool_main, st))
+			st->pool_want = 0;
+		else
+			st->pool_running = 1;
+	}
+	pthread_mutex_unlock(&st->pool_lock);
+}
+
+void stage_pool_stop(struct store *st)
+{
+	int running;
+
+	pthread_mutex_lock(&st->pool_lock);
+	st->pool_stop = 1;
+	running = st->pool_running;
+	pthread_cond_signal(&st->pool_cv);
+	pthread_mutex_unlock(&st->pool_lock);
+	if (running)
+		pthread_join(st->pool_thread, NULL);
+	while (st->pool_n > 0)
+		close(st->pool_fd[--st->pool_n]);
+}
+
+/* An empty staging file from the pool, or -1. */
+static int pool_take(struct store *st)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&st->pool_lock);
+	if (st->pool_n > 0) {
+		fd = st->pool_fd[--st->pool_n];
+		pthread_cond_signal(&st->pool_cv);
+	}
+	pthread_mutex_unlock(&st->pool_lock);
+	return fd;
+}
+
 int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 		    int *fd_out)
 {
@@ -299,11 +404,9 @@ int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 	*fd_out = -1;
 	if (seed && !sha_valid(seed))
 		return -EINVAL;
-	snprintf(path, sizeof(path), "%s/blobs/%02x", st->dir,
-		 atomic_fetch_add(&stage_turn, 1) & 0xff);
-	/* Born read-only, as a blob is (the fd stays writable): placing
-	 * it then needs no fchmod(). */
-	fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0444);
+	fd = pool_take(st);
+	if (fd < 0)
+		fd = stage_tmpfile(st);
 	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
 		       errno == EINVAL)) {
 		atomic_store(&named_staging, 1);

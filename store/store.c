@@ -949,6 +949,8 @@ int store_open(const char *dir, int flags, struct store **out)
 	pthread_mutex_init(&st->write_lock, NULL);
 	pthread_mutex_init(&st->ckpt_lock, NULL);
 	pthread_cond_init(&st->ckpt_cv, NULL);
+	pthread_mutex_init(&st->pool_lock, NULL);
+	pthread_cond_init(&st->pool_cv, NULL);
 	st->dir = realpath(dir, NULL);
 	if (!st->dir) {
 		err = -errno;
@@ -1064,6 +1066,7 @@ void store_close(struct store *st)
 	if (!st)
 		return;
 	ckpt_stop(st);	/* its connection goes with its thread */
+	stage_pool_stop(st);
 	pthread_mutex_lock(&st->conns_lock);
 	c = st->conns;
 	st->conns = NULL;

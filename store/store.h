@@ -217,6 +217,10 @@ int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 		    int *fd_out);
 void store_stage_abort(struct store *st, int fd);
 
+/* Keep up to @n empty staging files made ahead, on a thread of the
+ * store's, for store_stage_new() to take (a mount asks for this). */
+void store_stage_pool(struct store *st, int n);
+
 /* A staging file holding a copy of what @src holds from offset 0
  * (copy_file_range() where it can); @src's offset is not moved. */
 int store_stage_copy(struct store *st, int src, int *fd_out);

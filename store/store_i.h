@@ -99,6 +99,8 @@ struct conn {
 	struct store *st;
 };
 
+#define STAGE_POOL_MAX 32
+
 struct store {
 	char *dir;		/* absolute path; freed by store_close() */
 	char *db_path;		/* DIR/catalog.db */
@@ -124,7 +126,20 @@ struct store {
 	int ckpt_running;	/* protected by ckpt_lock */
 	int ckpt_wanted;	/* protected by ckpt_lock */
 	int ckpt_stop;		/* protected by ckpt_lock */
+
+	/* Empty staging files made ahead (blob.c, store_stage_pool()) */
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cv;
+	pthread_t pool_thread;	/* protected by pool_lock */
+	int pool_fd[STAGE_POOL_MAX];	/* protected by pool_lock */
+	int pool_n;		/* protected by pool_lock */
+	int pool_want;		/* protected by pool_lock; 0: no pool */
+	int pool_running;	/* protected by pool_lock */
+	int pool_stop;		/* protected by pool_lock */
 };
+
+/* Stop the staging pool's thread and close what it holds. */
+void stage_pool_stop(struct store *st);
 
 /* ---- store.c -------------------------------------------------------- */
 
