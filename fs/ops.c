@@ -281,7 +281,8 @@ static void kill_priv(fuse_req_t req, struct fs_node *n)
  * read-only ones included; a read-only open of a file no one writes stays
  * in the page cache's mode, where committed content is cached, and while
  * any handle is open that way a writer is too, with the writes coming to
- * op_write() as without passthrough.
+ * op_write() as without passthrough (but one WRITE per write(2): the
+ * mount has no writeback cache in this mode).
  *
  * What the daemon does not see it finds out: pt_sync() compares the
  * staging file's size, mtime and ctime with what fstat() said last, and a
