@@ -116,16 +116,14 @@ struct fs_node {
 	 * Passthrough (ops.c, pt_*), protected by lock.  While pt_id is
 	 * set, stage_fd is the backing file of every handle open in
 	 * passthrough mode and the kernel writes it without telling us:
-	 * pt_size, pt_mtime and pt_ctime are what fstat() said of it last,
-	 * and a change is a write.
+	 * pt_st is what fstat() said of it last, and a change of its size,
+	 * mtime or ctime is a write.
 	 */
 	int pt_id;		/* backing id of stage_fd; 0: none */
 	unsigned pt_open;	/* handles open in passthrough mode */
 	unsigned cached_open;	/* handles open in the page cache's mode */
 	uint32_t pt_killbits;	/* set-ID bits their writes drop */
-	int64_t pt_size;
-	struct timespec pt_mtime;
-	struct timespec pt_ctime;
+	struct stat pt_st;
 
 	/*
 	 * Protected by lock.  Directories and buckets: their attributes as

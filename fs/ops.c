@@ -301,18 +301,19 @@ static int64_t ts_ns(struct timespec t)
 	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+/* Whether a file fstat() saw as @a and later as @b was left unwritten. */
+static int same_file_state(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size &&
+	       ts_ns(a->st_mtim) == ts_ns(b->st_mtim) &&
+	       ts_ns(a->st_ctim) == ts_ns(b->st_ctim);
+}
+
 /* Remember the staging file as it is now.  Caller holds n->lock. */
 static void pt_stamp(struct fs_node *n)
 {
-	struct stat st;
-
-	if (n->stage_fd < 0 || fstat(n->stage_fd, &st) < 0) {
-		n->pt_size = -1;	/* the next look sees a change */
-		return;
-	}
-	n->pt_size = st.st_size;
-	n->pt_mtime = st.st_mtim;
-	n->pt_ctime = st.st_ctim;
+	if (n->stage_fd < 0 || fstat(n->stage_fd, &n->pt_st) < 0)
+		n->pt_st.st_size = -1;	/* the next look sees a change */
 }
 
 /* Take in what the kernel wrote to a passthrough node's staging file
@@ -324,13 +325,9 @@ static void pt_sync(struct fs *fs, struct fs_node *n)
 
 	if (!n->pt_id || n->stage_fd < 0 || fstat(n->stage_fd, &st) < 0)
 		return;
-	if (st.st_size == n->pt_size &&
-	    ts_ns(st.st_mtim) == ts_ns(n->pt_mtime) &&
-	    ts_ns(st.st_ctim) == ts_ns(n->pt_ctime))
+	if (same_file_state(&st, &n->pt_st))
 		return;
-	n->pt_size = st.st_size;
-	n->pt_mtime = st.st_mtim;
-	n->pt_ctime = st.st_ctim;
+	n->pt_st = st;
 	n->size = (uint64_t)st.st_size;
 	n->meta.mtime_ns = ts_ns(st.st_mtim);
 	n->dirty = 1;
@@ -912,13 +909,6 @@ static void *pt_copy_main(void *arg)
 	return NULL;
 }
 
-static int same_file_state(const struct stat *a, const struct stat *b)
-{
-	return a->st_size == b->st_size &&
-	       ts_ns(a->st_mtim) == ts_ns(b->st_mtim) &&
-	       ts_ns(a->st_ctim) == ts_ns(b->st_ctim);
-}
-
 /*
  * pt_copy() of a small file (@st: its fstat()), through memory: one read,
  * hashed there and written to the copy, where copy_file_range() and a
@@ -927,11 +917,10 @@ static int same_file_state(const struct stat *a, const struct stat *b)
 static int pt_copy_small(struct fs *fs, struct fs_node *n,
 			 const struct stat *st, int *fd, char sha[65])
 {
-	size_t len = (size_t)st->st_size, done;
+	size_t len = (size_t)st->st_size;
 	struct store_hash *h;
 	struct stat after;
 	char *buf;
-	ssize_t w;
 	int ret;
 
 	buf = malloc(len ? len : 1);
@@ -942,23 +931,9 @@ static int pt_copy_small(struct fs *fs, struct fs_node *n,
 		free(buf);
 		return store_stage_copy(fs->st, n->stage_fd, fd);
 	}
-	ret = store_stage_new(fs->st, NULL, 0, fd);
-	for (done = 0; ret == 0 && done < len; done += (size_t)w) {
-		w = pwrite(*fd, buf + done, len - done, (off_t)done);
-		if (w < 0 && errno == EINTR)
-			w = 0;
-		else if (w <= 0)
-			ret = w < 0 ? -errno : -EIO;
-	}
-	if (ret) {
-		if (*fd >= 0)
-			store_stage_abort(fs->st, *fd);
-		*fd = -1;
-		free(buf);
-		return ret;
-	}
+	ret = store_stage_mem(fs->st, buf, len, fd);
 	/* The hash is the copy's if the file did not change meanwhile. */
-	h = store_hash_new();
+	h = ret ? NULL : store_hash_new();
 	if (h && fstat(n->stage_fd, &after) == 0 &&
 	    same_file_state(st, &after)) {
 		store_hash_update(h, buf, len);
@@ -967,7 +942,7 @@ static int pt_copy_small(struct fs *fs, struct fs_node *n,
 		store_hash_free(h);
 	}
 	free(buf);
-	return 0;
+	return ret;
 }
 
 /*
@@ -1205,6 +1180,9 @@ static uint64_t handle_open(fuse_req_t req, struct fs_node *n, int writable,
 	    pt_attach(fs, n) == 0) {
 		fh |= FH_PT;
 		*backing_id = n->pt_id;
+		/* The kernel drops the inode's page cache at such an open,
+		 * and its I/O bypasses it. */
+		n->cached_sha[0] = '\0';
 		if (writable)
 			n->pt_killbits |= killpriv_bits(req, n->meta.mode,
 							n->meta.gid, 0);
@@ -1267,13 +1245,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (writable && (fi->flags & O_TRUNC))
 		open_trunc(req, fs, n);
 	fi->fh = handle_open(req, n, writable, &id);
-	if (fi->fh & FH_PT) {
-		/* The kernel drops the inode's page cache at such an open,
-		 * and its I/O bypasses it. */
-		n->cached_sha[0] = '\0';
-	} else if (keep) {
+	if (keep) {
 		fi->keep_cache = 1;
-	} else {
+	} else if (!(fi->fh & FH_PT)) {	/* it drops the page cache */
 		memcpy(n->cached_sha, n->base_sha, sizeof(n->cached_sha));
 		fi->keep_cache = 0;
 	}
@@ -1574,8 +1548,6 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if ((fi->flags & O_TRUNC) && !n->dirty)
 		open_trunc(req, fs, n);
 	fi->fh = handle_open(req, n, 1, &id);
-	if (fi->fh & FH_PT)
-		n->cached_sha[0] = '\0';
 	if (!open_state_stat(fs, n, 1, &st))
 		memset(&st, 0, sizeof(st));
 	fi->keep_cache = 1;

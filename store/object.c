@@ -363,9 +363,7 @@ static uint32_t type_bits(enum store_kind kind)
 	}
 }
 
-/* A staging file holding @len bytes of @buf; the caller closes it with
- * stage_close(). */
-static int stage_mem(struct store *st, const char *buf, size_t len, int *fd)
+int store_stage_mem(struct store *st, const char *buf, size_t len, int *fd)
 {
 	size_t done = 0;
 	ssize_t n;
@@ -430,7 +428,7 @@ int store_put(struct store *st, const char *bucket, const char *key,
 		}
 		/* The blob of a symlink holds its target, as s3fs keeps
 		 * it, so size and hash describe the content. */
-		err = stage_mem(st, put->link_target, nv.size, &fd);
+		err = store_stage_mem(st, put->link_target, nv.size, &fd);
 		if (err)
 			goto out;
 		nv.link = put->link_target;
@@ -628,7 +626,7 @@ static int replica_prepare(struct store *st, const char *bucket,
 		p->nv.size = strlen(r->link_target);
 		if (p->nv.size > LINK_MAX_LEN)
 			return -ENAMETOOLONG;
-		err = stage_mem(st, r->link_target, p->nv.size, &p->fd);
+		err = store_stage_mem(st, r->link_target, p->nv.size, &p->fd);
 		p->nv.link = r->link_target;
 	} else if (r->kind == STORE_FILE && r->fd >= 0 && r->fd_is_blob &&
 		   r->sha256 && sha_valid(r->sha256) &&

@@ -217,6 +217,10 @@ int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 		    int *fd_out);
 void store_stage_abort(struct store *st, int fd);
 
+/* A staging file holding the @len bytes of @buf (on failure, none). */
+int store_stage_mem(struct store *st, const char *buf, size_t len,
+		    int *fd_out);
+
 /* Keep up to @n empty staging files made ahead, on a thread of the
  * store's, for store_stage_new() to take (a mount asks for this). */
 void store_stage_pool(struct store *st, int n);
