@@ -319,16 +319,16 @@ static void *pool_main(void *arg)
 	struct timespec ts;
 	int fd, err;
 
-	pthread_mutex_lock(&st->pool_lock);
+	pthread_mutex_lock(&st->pool.lock);
 	for (;;) {
-		while (!st->pool_stop && st->pool_n >= st->pool_want)
-			pthread_cond_wait(&st->pool_cv, &st->pool_lock);
-		if (st->pool_stop)
+		while (!st->pool.stop && st->pool_n >= st->pool_want)
+			pthread_cond_wait(&st->pool.cv, &st->pool.lock);
+		if (st->pool.stop)
 			break;
-		pthread_mutex_unlock(&st->pool_lock);
+		pthread_mutex_unlock(&st->pool.lock);
 		fd = stage_tmpfile(st);
 		err = fd < 0 ? errno : 0;
-		pthread_mutex_lock(&st->pool_lock);
+		pthread_mutex_lock(&st->pool.lock);
 		if (fd < 0) {
 			if (err != EMFILE && err != ENFILE && err != ENOSPC) {
 				st->pool_want = 0;	/* none to be had */
@@ -337,17 +337,17 @@ static void *pool_main(void *arg)
 			/* out of room: try again in a second */
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec++;
-			pthread_cond_timedwait(&st->pool_cv, &st->pool_lock,
+			pthread_cond_timedwait(&st->pool.cv, &st->pool.lock,
 					       &ts);
 			continue;
 		}
-		if (st->pool_stop || st->pool_n >= st->pool_want) {
+		if (st->pool.stop || st->pool_n >= st->pool_want) {
 			close(fd);
 			continue;
 		}
 		st->pool_fd[st->pool_n++] = fd;
 	}
-	pthread_mutex_unlock(&st->pool_lock);
+	pthread_mutex_unlock(&st->pool.lock);
 	return NULL;
 }
 
@@ -355,28 +355,18 @@ void store_stage_pool(struct store *st, int n)
 {
 	if (n > STAGE_POOL_MAX)
 		n = STAGE_POOL_MAX;
-	pthread_mutex_lock(&st->pool_lock);
-	if (!st->pool_running && !st->pool_stop && n > 0) {
+	pthread_mutex_lock(&st->pool.lock);
+	if (n > 0 && !st->pool.running) {
 		st->pool_want = n;
-		if (pthread_create(&st->pool_thread, NULL, pool_main, st))
+		if (store_thread_start_locked(&st->pool, pool_main, st))
 			st->pool_want = 0;
-		else
-			st->pool_running = 1;
 	}
-	pthread_mutex_unlock(&st->pool_lock);
+	pthread_mutex_unlock(&st->pool.lock);
 }
 
 void stage_pool_stop(struct store *st)
 {
-	int running;
-
-	pthread_mutex_lock(&st->pool_lock);
-	st->pool_stop = 1;
-	running = st->pool_running;
-	pthread_cond_signal(&st->pool_cv);
-	pthread_mutex_unlock(&st->pool_lock);
-	if (running)
-		pthread_join(st->pool_thread, NULL);
+	store_thread_stop(&st->pool);
 	while (st->pool_n > 0)
 		close(st->pool_fd[--st->pool_n]);
 }
@@ -386,12 +376,12 @@ static int pool_take(struct store *st)
 {
 	int fd = -1;
 
-	pthread_mutex_lock(&st->pool_lock);
+	pthread_mutex_lock(&st->pool.lock);
 	if (st->pool_n > 0) {
 		fd = st->pool_fd[--st->pool_n];
-		pthread_cond_signal(&st->pool_cv);
+		pthread_cond_signal(&st->pool.cv);
 	}
-	pthread_mutex_unlock(&st->pool_lock);
+	pthread_mutex_unlock(&st->pool.lock);
 	return fd;
 }
 

@@ -423,14 +423,14 @@ static void *ckpt_main(void *arg)
 	struct conn *c;
 	int rc;
 
-	pthread_mutex_lock(&st->ckpt_lock);
+	pthread_mutex_lock(&st->ckpt.lock);
 	for (;;) {
-		while (!st->ckpt_wanted && !st->ckpt_stop)
-			pthread_cond_wait(&st->ckpt_cv, &st->ckpt_lock);
-		if (st->ckpt_stop)
+		while (!st->ckpt_wanted && !st->ckpt.stop)
+			pthread_cond_wait(&st->ckpt.cv, &st->ckpt.lock);
+		if (st->ckpt.stop)
 			break;
 		st->ckpt_wanted = 0;
-		pthread_mutex_unlock(&st->ckpt_lock);
+		pthread_mutex_unlock(&st->ckpt.lock);
 		if (conn_get(st, &c) == 0) {
 			rc = sqlite3_wal_checkpoint_v2(
 				c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
@@ -438,9 +438,9 @@ static void *ckpt_main(void *arg)
 			if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 				db_err(c, rc, "checkpoint");
 		}
-		pthread_mutex_lock(&st->ckpt_lock);
+		pthread_mutex_lock(&st->ckpt.lock);
 	}
-	pthread_mutex_unlock(&st->ckpt_lock);
+	pthread_mutex_unlock(&st->ckpt.lock);
 	return NULL;	/* conn_destructor() closes the connection */
 }
 
@@ -448,37 +448,55 @@ static void *ckpt_main(void *arg)
  * cannot run. */
 static int ckpt_kick(struct store *st)
 {
-	int ret = 0;
+	int ret;
 
-	pthread_mutex_lock(&st->ckpt_lock);
-	if (st->ckpt_stop) {
-		ret = -1;
-	} else if (!st->ckpt_running) {
-		if (pthread_create(&st->ckpt_thread, NULL, ckpt_main, st))
-			ret = -1;
-		else
-			st->ckpt_running = 1;
-	}
+	pthread_mutex_lock(&st->ckpt.lock);
+	ret = store_thread_start_locked(&st->ckpt, ckpt_main, st);
 	if (ret == 0) {
 		st->ckpt_wanted = 1;
-		pthread_cond_signal(&st->ckpt_cv);
+		pthread_cond_signal(&st->ckpt.cv);
 	}
-	pthread_mutex_unlock(&st->ckpt_lock);
+	pthread_mutex_unlock(&st->ckpt.lock);
 	return ret;
 }
 
-/* Stop and join the checkpointer, if it runs. */
-static void ckpt_stop(struct store *st)
+void store_thread_init(struct store_thread *t)
+{
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->cv, NULL);
+}
+
+void store_thread_destroy(struct store_thread *t)
+{
+	pthread_mutex_destroy(&t->lock);
+	pthread_cond_destroy(&t->cv);
+}
+
+int store_thread_start_locked(struct store_thread *t, void *(*fn)(void *),
+			      void *arg)
+{
+	if (t->stop)
+		return -1;
+	if (t->running)
+		return 0;
+	if (pthread_create(&t->thread, NULL, fn, arg))
+		return -1;
+	t->running = 1;
+	return 0;
+}
+
+void store_thread_stop(struct store_thread *t)
 {
 	int running;
 
-	pthread_mutex_lock(&st->ckpt_lock);
-	st->ckpt_stop = 1;
-	running = st->ckpt_running;
-	pthread_cond_signal(&st->ckpt_cv);
-	pthread_mutex_unlock(&st->ckpt_lock);
+	pthread_mutex_lock(&t->lock);
+	t->stop = 1;
+	running = t->running;
+	pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->lock);
 	if (running)
-		pthread_join(st->ckpt_thread, NULL);
+		pthread_join(t->thread, NULL);
 }
 
 /* sqlite3_wal_hook(): called after each commit, with the write lock
@@ -918,8 +936,8 @@ static void store_free(struct store *st)
 {
 	pthread_mutex_destroy(&st->conns_lock);
 	pthread_mutex_destroy(&st->write_lock);
-	pthread_mutex_destroy(&st->ckpt_lock);
-	pthread_cond_destroy(&st->ckpt_cv);
+	store_thread_destroy(&st->ckpt);
+	store_thread_destroy(&st->pool);
 	free(st->db_path);
 	free(st->dir);
 	free(st);
@@ -947,10 +965,8 @@ int store_open(const char *dir, int flags, struct store **out)
 	st->marker_fd = -1;
 	pthread_mutex_init(&st->conns_lock, NULL);
 	pthread_mutex_init(&st->write_lock, NULL);
-	pthread_mutex_init(&st->ckpt_lock, NULL);
-	pthread_cond_init(&st->ckpt_cv, NULL);
-	pthread_mutex_init(&st->pool_lock, NULL);
-	pthread_cond_init(&st->pool_cv, NULL);
+	store_thread_init(&st->ckpt);
+	store_thread_init(&st->pool);
 	st->dir = realpath(dir, NULL);
 	if (!st->dir) {
 		err = -errno;
@@ -1065,7 +1081,7 @@ void store_close(struct store *st)
 
 	if (!st)
 		return;
-	ckpt_stop(st);	/* its connection goes with its thread */
+	store_thread_stop(&st->ckpt);	/* its connection goes with it */
 	stage_pool_stop(st);
 	pthread_mutex_lock(&st->conns_lock);
 	c = st->conns;

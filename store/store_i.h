@@ -101,6 +101,26 @@ struct conn {
 
 #define STAGE_POOL_MAX 32
 
+/* A thread of the store's that waits for work on cv, started on first
+ * need and stopped by store_close() (store.c): the checkpointer, the
+ * staging pool. */
+struct store_thread {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;	/* work for the thread, or stop */
+	pthread_t thread;	/* protected by lock */
+	int running;		/* protected by lock */
+	int stop;		/* protected by lock; the thread then ends */
+};
+
+void store_thread_init(struct store_thread *t);
+void store_thread_destroy(struct store_thread *t);
+/* Start @t's thread on @fn(@arg) unless it runs already; caller holds
+ * t->lock.  0, or -1 when it cannot run (stopped, or no thread). */
+int store_thread_start_locked(struct store_thread *t, void *(*fn)(void *),
+			      void *arg);
+/* Tell @t's thread to stop, and join it if it ran. */
+void store_thread_stop(struct store_thread *t);
+
 struct store {
 	char *dir;		/* absolute path; freed by store_close() */
 	char *db_path;		/* DIR/catalog.db */
@@ -119,23 +139,15 @@ struct store {
 	atomic_int garbage;	/* a transaction that linked a new blob did
 				 * not commit: keep the marker at close */
 
-	/* The checkpointer (store.c), started on first need */
-	pthread_mutex_t ckpt_lock;
-	pthread_cond_t ckpt_cv;
-	pthread_t ckpt_thread;	/* protected by ckpt_lock */
-	int ckpt_running;	/* protected by ckpt_lock */
-	int ckpt_wanted;	/* protected by ckpt_lock */
-	int ckpt_stop;		/* protected by ckpt_lock */
+	/* The checkpointer (store.c) */
+	struct store_thread ckpt;
+	int ckpt_wanted;	/* protected by ckpt.lock */
 
 	/* Empty staging files made ahead (blob.c, store_stage_pool()) */
-	pthread_mutex_t pool_lock;
-	pthread_cond_t pool_cv;
-	pthread_t pool_thread;	/* protected by pool_lock */
-	int pool_fd[STAGE_POOL_MAX];	/* protected by pool_lock */
-	int pool_n;		/* protected by pool_lock */
-	int pool_want;		/* protected by pool_lock; 0: no pool */
-	int pool_running;	/* protected by pool_lock */
-	int pool_stop;		/* protected by pool_lock */
+	struct store_thread pool;
+	int pool_fd[STAGE_POOL_MAX];	/* protected by pool.lock */
+	int pool_n;		/* protected by pool.lock */
+	int pool_want;		/* protected by pool.lock; 0: no pool */
 };
 
 /* Stop the staging pool's thread and close what it holds. */
