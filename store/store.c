@@ -1252,37 +1252,59 @@ int store_check(struct store *st, int deep)
 	return bad ? -EIO : 0;
 }
 
-static int fsync_path(const char *path, int flags, int missing_ok)
+/* fsync a file of @c's database through SQLite's own handle of it (@op:
+ * SQLITE_FCNTL_FILE_POINTER for catalog.db, SQLITE_FCNTL_JOURNAL_POINTER
+ * for its WAL); a handle SQLite has not opened has nothing to sync. */
+static int conn_sync(struct conn *c, int op, const char *what)
 {
-	int fd, err = 0;
+	sqlite3_file *f = NULL;
+	int rc;
 
-	fd = open(path, flags | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT && missing_ok)
-			return 0;
-		err = -errno;
-		log_err("store: open %s: %s", path, strerror(-err));
-		return err;
+	rc = sqlite3_file_control(c->db, "main", op, &f);
+	if (rc != SQLITE_OK || !f || !f->pMethods)
+		return 0;
+	rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+	if (rc != SQLITE_OK) {
+		log_err("store: fsync %s: %s", what, sqlite3_errstr(rc));
+		return -EIO;
 	}
-	if (fsync(fd)) {
-		err = -errno;
-		log_err("store: fsync %s: %s", path, strerror(-err));
-	}
-	close(fd);
-	return err;
+	return 0;
 }
 
+/*
+ * Never through open(2) and close(2) of catalog.db or its WAL: closing any
+ * descriptor of a file drops every POSIX lock the process holds on it
+ * (fcntl(2)), SQLite's SHARED lock among them, which SQLite would not
+ * know.  The next process to close the store (`replicafs versions`, say)
+ * would then get the EXCLUSIVE lock, take itself for the last user,
+ * checkpoint and delete the WAL and its index while this process goes on
+ * committing into the deleted files: lost at the next crash, and unseen
+ * by any other process meanwhile.
+ */
 int store_sync(struct store *st)
 {
-	char path[PATH_MAX];
-	int err;
+	struct conn *c;
+	int err, fd;
 
-	snprintf(path, sizeof(path), "%s-wal", st->db_path);
-	err = fsync_path(path, O_RDONLY, 1);
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	/* A read opens the WAL, should this connection not have yet. */
+	if (sqlite3_exec(c->db, "PRAGMA schema_version", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return db_err(c, sqlite3_errcode(c->db), "sync");
+	err = conn_sync(c, SQLITE_FCNTL_JOURNAL_POINTER, "catalog.db-wal");
 	if (!err)
-		err = fsync_path(st->db_path, O_RDONLY, 0);
-	if (!err)
-		err = fsync_path(st->dir, O_RDONLY | O_DIRECTORY, 0);
+		err = conn_sync(c, SQLITE_FCNTL_FILE_POINTER, "catalog.db");
+	if (err)
+		return err;
+	fd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd)) {
+		err = -errno;
+		log_err("store: fsync %s: %s", st->dir, strerror(-err));
+	}
+	if (fd >= 0)
+		close(fd);
 	return err;
 }
 

@@ -234,3 +234,35 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 unmount_fs
 check_store --deep
+
+step "an fsync in the mount, then a command that opens and closes the store: the mount keeps its WAL"
+# A descriptor of catalog.db opened and closed beside SQLite's (to fsync
+# it) dropped the daemon's SQLite locks; the next process to close the
+# store took itself for the last, deleted the WAL, and every later commit
+# went into the deleted file: unseen by others, lost at a crash.
+mount_fs
+S=$MNT/fsync
+mkdir "$S"
+"$PYTHON" - "$S" <<'PY'
+import os, sys
+fd = os.open(os.path.join(sys.argv[1], "synced"), os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b"synced\n")
+os.fsync(fd)      # commits the version and makes it durable
+os.write(fd, b"again\n")
+os.close(fd)
+fd = os.open(os.path.join(sys.argv[1], "synced"), os.O_RDONLY)
+os.fsync(fd)      # nothing to commit: makes the version durable
+os.close(fd)
+PY
+assert_eq 2 "$(nversions "$S/synced")" "versions of the fsynced file"
+echo after >"$S/after"
+assert_eq 1 "$(nversions "$S/after")" "versions, seen by another process, of a file closed after the fsync"
+deleted=$(find "/proc/$DAEMON_PID/fd" -lname '*catalog.db*(deleted)' | wc -l)
+assert_eq 0 "$deleted" "descriptors of a deleted catalog.db, WAL or index in the daemon"
+assert_exists "$STORE/catalog.db-wal" "the WAL, while the mount runs"
+kill9_fs
+check_store
+mount_fs
+assert_eq after "$(cat "$S/after")" "the file closed after the fsync, after kill -9"
+assert_eq "$(printf 'synced\nagain')" "$(cat "$S/synced")" "the fsynced file, after kill -9"
+unmount_fs
