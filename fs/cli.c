@@ -2,8 +2,8 @@
  * cli.c - the subcommands that are not `mount`.
  *
  * A PATH names something inside a mount.  The mount answers two hidden
- * extended attributes on every node, user.replicafs.store (the store's
- * directory) and user.replicafs.path (BUCKET/KEY), so a command finds the
+ * extended attributes on every node, system.replicafs.store (the store's
+ * directory) and system.replicafs.path (BUCKET/KEY), so a command finds the
  * store behind a path without parsing mount tables; a path is asked of
  * its directory, so a path that does not exist any more (a deleted file)
  * works too.  The command then opens the store itself: several processes
@@ -75,7 +75,7 @@ static int resolve(const char *path, struct target *t)
 			asked = parent;
 		if (slash)
 			*slash = '\0';
-		ret = get_attr(asked, "user.replicafs.store", t->store,
+		ret = get_attr(asked, XA_STORE, t->store,
 			       sizeof(t->store));
 	}
 	if (ret) {
@@ -83,7 +83,7 @@ static int resolve(const char *path, struct target *t)
 		 * every mount (PATH may be a mount's root). */
 		base = NULL;
 		asked = path;
-		ret = get_attr(path, "user.replicafs.store", t->store,
+		ret = get_attr(path, XA_STORE, t->store,
 			       sizeof(t->store));
 	}
 	if (ret) {
@@ -92,7 +92,7 @@ static int resolve(const char *path, struct target *t)
 				       : "not inside a replicafs mount");
 		return -1;
 	}
-	ret = get_attr(asked, "user.replicafs.path", where, sizeof(where));
+	ret = get_attr(asked, XA_PATH, where, sizeof(where));
 	if (ret) {
 		fprintf(stderr, "replicafs: %s: %s\n", path, strerror(-ret));
 		return -1;

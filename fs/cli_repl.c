@@ -62,9 +62,9 @@ static int locate(const char *path, struct where *w)
 	int err;
 
 	memset(w, 0, sizeof(*w));
-	err = attr(path, "user.replicafs.store", w->store, sizeof(w->store));
+	err = attr(path, XA_STORE, w->store, sizeof(w->store));
 	if (!err)
-		err = attr(path, "user.replicafs.path", p, sizeof(p));
+		err = attr(path, XA_PATH, p, sizeof(p));
 	if (err) {
 		fprintf(stderr, "replicafs: %s: %s\n", path,
 			err == -ENOENT ? "no such file or directory"

@@ -256,16 +256,16 @@ void fs_hist_ops(const struct fuse_lowlevel_ops *live,
 
 /* ---- vattr.c: the attributes of a version as extended attributes ---- */
 
-#define XA_OWN "user.replicafs."
-#define XA_VID "user.replicafs.version-id"
-#define XA_LATEST "user.replicafs.is-latest"	/* "true" or "false" */
-#define XA_SIZE "user.replicafs.size"		/* bytes, in decimal */
-#define XA_SHA "user.replicafs.sha256"
-#define XA_ETAG "user.replicafs.etag"		/* "\"MD5\"", as S3 */
+#define XA_OWN "system.replicafs."
+#define XA_VID "system.replicafs.version-id"
+#define XA_LATEST "system.replicafs.is-latest"	/* "true" or "false" */
+#define XA_SIZE "system.replicafs.size"		/* bytes, in decimal */
+#define XA_SHA "system.replicafs.sha256"
+#define XA_ETAG "system.replicafs.etag"		/* "\"MD5\"", as S3 */
 /* the overall replication status; "XA_REPL.DEST-URL" for each destination */
-#define XA_REPL "user.replicafs.replication-status"
-#define XA_STORE "user.replicafs.store"	/* hidden: for the command line */
-#define XA_PATH "user.replicafs.path"	/* hidden: bucket/key */
+#define XA_REPL "system.replicafs.replication-status"
+#define XA_STORE "system.replicafs.store"	/* hidden: for the command line */
+#define XA_PATH "system.replicafs.path"	/* hidden: bucket/key */
 
 /* Room for the value of any attribute of a version. */
 #define FS_VATTR_MAX 96

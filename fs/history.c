@@ -972,8 +972,10 @@ static void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			    strlen(store_path(fs->st)), size);
 		return;
 	}
-	if (strncmp(name, "user.", 5)) {
-		fuse_reply_err(req, EOPNOTSUPP);
+	if (strncmp(name, XA_OWN, strlen(XA_OWN))) {
+		/* user.* of a version: not shown in the history views */
+		fuse_reply_err(req, strncmp(name, "user.", 5) ? EOPNOTSUPP
+							     : ENODATA);
 		return;
 	}
 	if (strcmp(name, XA_PATH) && !(fs_vattr_is(name) &&

@@ -2493,6 +2493,12 @@ static void reply_value(fuse_req_t req, const void *val, size_t len,
 		fuse_reply_buf(req, val, len);
 }
 
+/* Whether @name is one of replicafs's own attributes (XA_OWN). */
+static int xattr_own(const char *name)
+{
+	return strncmp(name, XA_OWN, strlen(XA_OWN)) == 0;
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
@@ -2511,7 +2517,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		reply_value(req, p, strlen(p), size);
 		return;
 	}
-	if (strncmp(name, "user.", 5) != 0) {
+	if (strncmp(name, "user.", 5) != 0 && !xattr_own(name)) {
 		/* No other namespace is kept (setxattr refuses them the
 		 * same way), and saying so lets `ls -l` stop asking for
 		 * security.selinux and POSIX ACLs after the first file,
@@ -2556,7 +2562,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			reply_value(req, val, (size_t)ret, size);
 		return;
 	}
-	if (n->kind == FS_FILE && node_pending(fs, n)) {
+	if (xattr_own(name) || (n->kind == FS_FILE && node_pending(fs, n))) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
@@ -2632,13 +2638,14 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(buf);
 }
 
+/* Only user.* attributes are kept, as S3 keeps user metadata.  Those of
+ * replicafs itself (XA_OWN) are read-only; ENOTSUP, not EPERM, for them
+ * too, which `cp -a` and `tar` take as "this file system does not keep
+ * that name" and pass over in silence when they copy from one mount to
+ * another. */
 static int xattr_writable(const char *name)
 {
-	if (strncmp(name, XA_OWN, strlen(XA_OWN)) == 0)
-		return -EPERM;	/* kept by replicafs itself */
-	if (strncmp(name, "user.", 5) != 0)
-		return -ENOTSUP;
-	return 0;
+	return strncmp(name, "user.", 5) == 0 ? 0 : -ENOTSUP;
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

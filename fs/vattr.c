@@ -3,22 +3,29 @@
  * attributes: on a live file for its current version (ops.c), and on each
  * entry of .versions and .at for the version it stands for (history.c).
  *
- *   user.replicafs.version-id     S3's version ID ("null" for the null
+ *   system.replicafs.version-id   S3's version ID ("null" for the null
  *                                 version)
- *   user.replicafs.is-latest      "true" when it is the current version
- *   user.replicafs.size           its content length, in decimal
- *   user.replicafs.sha256         hex SHA-256 of its content
- *   user.replicafs.etag           S3's ETag for a single-part upload: the
+ *   system.replicafs.is-latest    "true" when it is the current version
+ *   system.replicafs.size         its content length, in decimal
+ *   system.replicafs.sha256       hex SHA-256 of its content
+ *   system.replicafs.etag         S3's ETag for a single-part upload: the
  *                                 hex MD5 of the content in double quotes,
  *                                 computed from the blob when asked (and
  *                                 kept when large: store_version_etag())
- *   user.replicafs.replication-status       its overall replication
+ *   system.replicafs.replication-status     its overall replication
  *                                 status, when a rule sent it anywhere
- *   user.replicafs.replication-status.URL   its status at destination URL
+ *   system.replicafs.replication-status.URL its status at destination URL
  *
  * A delete marker has only the version ID, is-latest and size ("0").  The
- * names are read-only: ops.c refuses to set anything under
- * user.replicafs.
+ * names are read-only: ops.c keeps user.* alone and refuses the rest.
+ *
+ * Why system.* and not user.*: they describe one version in one store,
+ * not the content, so they must not travel with a copy.  `rsync -X`
+ * never copies system.* (it copies user.* and, as root, trusted.* and
+ * security.*); `cp -a` and `tar --xattrs` try to, get ENOTSUP from the
+ * target (ext4, or another mount) and go on in silence.  Under user.*
+ * they landed on every backup made with `cp -a`, and restoring one with
+ * `rsync -aX` failed on them.  getfattr shows them with `-m -`.
  */
 #include "fs/fs_i.h"
 

@@ -146,18 +146,18 @@ setfattr -x user.gone "$B/meta"
 expect_error "No such attribute" getfattr -n user.gone "$B/meta"
 all=$(getfattr -d -m - "$B/meta")
 log "$all"
-[[ $all == *"user.replicafs.version-id="* ]] || fail "getfattr -d -m - does not show user.replicafs.version-id: $all"
-[[ $all == *"user.replicafs.sha256="* ]] || fail "getfattr -d -m - does not show user.replicafs.sha256: $all"
+[[ $all == *"system.replicafs.version-id="* ]] || fail "getfattr -d -m - does not show system.replicafs.version-id: $all"
+[[ $all == *"system.replicafs.sha256="* ]] || fail "getfattr -d -m - does not show system.replicafs.sha256: $all"
 assert_eq "$(sha_of "$B/meta")" \
-	"$(getfattr --only-values -n user.replicafs.sha256 "$B/meta")" \
-	"user.replicafs.sha256 against sha256sum"
+	"$(getfattr --only-values -n system.replicafs.sha256 "$B/meta")" \
+	"system.replicafs.sha256 against sha256sum"
 assert_eq "$(version_field "$B/meta" 1 1)" \
-	"$(getfattr --only-values -n user.replicafs.version-id "$B/meta")" \
-	"user.replicafs.version-id against the latest of 'replicafs versions'"
-expect_fail setfattr -n user.replicafs.sha256 -v 0000 "$B/meta"
+	"$(getfattr --only-values -n system.replicafs.version-id "$B/meta")" \
+	"system.replicafs.version-id against the latest of 'replicafs versions'"
+expect_fail setfattr -n system.replicafs.sha256 -v 0000 "$B/meta"
 assert_eq "$(sha_of "$B/meta")" \
-	"$(getfattr --only-values -n user.replicafs.sha256 "$B/meta")" \
-	"user.replicafs.sha256 after an attempt to set it"
+	"$(getfattr --only-values -n system.replicafs.sha256 "$B/meta")" \
+	"system.replicafs.sha256 after an attempt to set it"
 
 step "keys longer than 1024 bytes are refused with ENAMETOOLONG"
 long=$B

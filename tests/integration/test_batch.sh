@@ -83,7 +83,7 @@ assert_eq "$(rfs versions "$MNT/src/history" | cut -f1)" "$(replica_versions "$S
 [ -s "$T/report1.csv" ] || fail "no report written"
 assert_eq "bucket,key,version_id,destination,outcome,error" "$(head -1 "$T/report1.csv")" "report header"
 assert_eq 25 "$(grep -c ',COMPLETED,' "$T/report1.csv")" "COMPLETED rows in the report"
-assert_eq COMPLETED "$(getfattr --only-values -n user.replicafs.replication-status "$MNT/src/docs/d7")" \
+assert_eq COMPLETED "$(getfattr --only-values -n system.replicafs.replication-status "$MNT/src/docs/d7")" \
 	"status of an object sent by the job"
 
 step "a second job finds nothing left to send (no item sent twice)"
@@ -106,7 +106,7 @@ touch "$MIRROR"
 mkdir "$MNT/src/new"
 for i in $(seq 10); do echo "new $i" >"$MNT/src/new/n$i"; done
 rfs wait "$MNT/src" --timeout 30 || true
-assert_eq FAILED "$(getfattr --only-values -n user.replicafs.replication-status "$MNT/src/new/n3")" \
+assert_eq FAILED "$(getfattr --only-values -n system.replicafs.replication-status "$MNT/src/new/n3")" \
 	"status while the mirror is gone"
 rfs status "$MNT/src" | grep -q "last error" || fail "status shows no reason for the failures"
 rm "$MIRROR"
@@ -115,7 +115,7 @@ job=$(rfs batch create "$MNT/src" --status FAILED --report "$T/report2.csv")
 wait_job "$job"
 assert_eq 11 "$(job_field "$job" "j['succeeded']")" "FAILED versions sent again (10 files and their folder)"
 for i in $(seq 10); do assert_eq "new $i" "$(cat "$MIRROR/new/n$i")" "new/n$i in the mirror"; done
-assert_eq COMPLETED "$(getfattr --only-values -n user.replicafs.replication-status "$MNT/src/new/n3")" \
+assert_eq COMPLETED "$(getfattr --only-values -n system.replicafs.replication-status "$MNT/src/new/n3")" \
 	"status after the job"
 
 step "COMPLETED versions go to a newly added destination"

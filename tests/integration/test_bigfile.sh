@@ -38,8 +38,8 @@ step "read it back"
 t0=$SECONDS
 assert_eq "$written" "$(sha_of "$F")" "sha256sum of the file read back"
 ok "read in $((SECONDS - t0)) s"
-assert_eq "$written" "$(getfattr --only-values -n user.replicafs.sha256 "$F")" \
-	"user.replicafs.sha256"
+assert_eq "$written" "$(getfattr --only-values -n system.replicafs.sha256 "$F")" \
+	"system.replicafs.sha256"
 assert_eq 1 "$(nversions "$F")" "versions of the file"
 
 step "after a remount"
@@ -107,7 +107,7 @@ for name, ops in cases.items():
     meant = hashlib.sha256(want).hexdigest()
     with open(path, "rb") as f:
         got = hashlib.sha256(f.read()).hexdigest()
-    attr = os.getxattr(path, "user.replicafs.sha256").decode()
+    attr = os.getxattr(path, "system.replicafs.sha256").decode()
     if not (meant == got == attr):
         sys.exit("%s: meant %s, read back %s, attribute %s"
                  % (name, meant, got, attr))

@@ -109,6 +109,45 @@ if ! diff <(stat_list "$T/cp-out") <(stat_list "$B/cp") >"$T/diff.out"; then
 fi
 ok "cp -a tree after remount: same stat"
 
+step "user.* attributes travel with cp -a, rsync -aX and tar --xattrs; replicafs's own stay behind"
+X=$T/xsrc
+mkdir -p "$X/d"
+echo one >"$X/d/a"
+echo two >"$X/b"
+setfattr -n user.color -v blue "$X/d/a"
+setfattr -n user.owner.note -v 'kept by the user' "$X/b"
+# own_attrs DIR: the names of replicafs's own attributes found under DIR.
+own_attrs() { getfattr -R -d -m - --absolute-names "$1" 2>/dev/null | grep '^system\.replicafs\.' || true; }
+# user_attrs DIR: FILE NAME=VALUE lines of the user.* attributes under DIR.
+user_attrs() {
+	(cd "$1" && getfattr -R -d --absolute-names . 2>/dev/null) |
+		awk '/^# file: /{f=$3; next} /=/{print f, $0}' | sort
+}
+user_attrs "$X" >"$T/xattr.src"
+[ -s "$T/xattr.src" ] || fail "the source has no user.* attributes to copy"
+expect_out() { # WHAT COMMAND...: COMMAND succeeds and says nothing
+	local out
+	out=$("${@:2}" 2>&1) || fail "$1 failed: $out"
+	[ -z "$out" ] || fail "$1 printed: $out"
+}
+expect_out "rsync -aX into the mount" rsync -aX "$X/" "$B/xrs/"
+expect_out "cp -a within the mount" cp -a "$B/xrs" "$B/xcp"
+expect_out "rsync -aX within the mount" rsync -aX "$B/xrs/" "$B/xrs2/"
+expect_out "cp -a out of the mount" cp -a "$B/xcp" "$T/xcp-out"
+expect_out "rsync -aX out of the mount" rsync -aX "$B/xrs/" "$T/xrs-out/"
+expect_out "tar --xattrs out of the mount" tar --xattrs -C "$B/xrs" -cf "$T/x.tar" .
+mkdir "$B/xtar" "$T/xtar-out"
+expect_out "tar --xattrs into the mount" tar --xattrs -C "$B/xtar" -xf "$T/x.tar"
+expect_out "tar --xattrs onto a local disk" tar --xattrs -C "$T/xtar-out" -xf "$T/x.tar"
+for d in "$B/xrs" "$B/xcp" "$B/xrs2" "$B/xtar" "$T/xcp-out" "$T/xrs-out" "$T/xtar-out"; do
+	assert_eq "$(cat "$T/xattr.src")" "$(user_attrs "$d")" "user.* attributes of $d"
+done
+[ -n "$(own_attrs "$B/xcp")" ] || fail "getfattr -m - shows no system.replicafs.* on the mount"
+for d in "$T/xcp-out" "$T/xrs-out" "$T/xtar-out"; do
+	[ -z "$(own_attrs "$d")" ] || fail "replicafs's own attributes were copied to $d: $(own_attrs "$d")"
+done
+ok "cp -a, rsync -aX and tar --xattrs: user.* attributes kept, system.replicafs.* left behind, no warnings"
+
 step "unmount and check"
 unmount_fs
 check_store

@@ -59,20 +59,20 @@ assert_eq "$(ls -t "$V/doc" | tac | tr '\n' ' ')" "$(ls "$V/doc" | tr '\n' ' ')"
 ok "names, contents and attributes"
 
 step "extended attributes of a live file and of each version"
-assert_eq true "$(xattr user.replicafs.is-latest "$F")" "is-latest of the live file"
-assert_eq "$(stat -c %s "$F")" "$(xattr user.replicafs.size "$F")" "size of the live file"
-assert_eq "$(md5_of "$F")" "$(xattr user.replicafs.etag "$F")" "ETag of the live file"
-assert_eq "$(sha_of "$F")" "$(xattr user.replicafs.sha256 "$F")" "sha256 of the live file"
+assert_eq true "$(xattr system.replicafs.is-latest "$F")" "is-latest of the live file"
+assert_eq "$(stat -c %s "$F")" "$(xattr system.replicafs.size "$F")" "size of the live file"
+assert_eq "$(md5_of "$F")" "$(xattr system.replicafs.etag "$F")" "ETag of the live file"
+assert_eq "$(sha_of "$F")" "$(xattr system.replicafs.sha256 "$F")" "sha256 of the live file"
 for i in 1 2 3; do
 	e=$V/doc/${E[i - 1]}
-	assert_eq "${E[i - 1]#*_}" "$(xattr user.replicafs.version-id "$e")" "version-id of entry $i"
-	assert_eq "$([ $i = 3 ] && echo true || echo false)" "$(xattr user.replicafs.is-latest "$e")" \
+	assert_eq "${E[i - 1]#*_}" "$(xattr system.replicafs.version-id "$e")" "version-id of entry $i"
+	assert_eq "$([ $i = 3 ] && echo true || echo false)" "$(xattr system.replicafs.is-latest "$e")" \
 		"is-latest of entry $i"
-	assert_eq "$(md5_of "$T/ref/v$i")" "$(xattr user.replicafs.etag "$e")" "ETag of entry $i"
-	assert_eq "$(sha_of "$T/ref/v$i")" "$(xattr user.replicafs.sha256 "$e")" "sha256 of entry $i"
-	assert_eq "$(stat -c %s "$T/ref/v$i")" "$(xattr user.replicafs.size "$e")" "size xattr of entry $i"
+	assert_eq "$(md5_of "$T/ref/v$i")" "$(xattr system.replicafs.etag "$e")" "ETag of entry $i"
+	assert_eq "$(sha_of "$T/ref/v$i")" "$(xattr system.replicafs.sha256 "$e")" "sha256 of entry $i"
+	assert_eq "$(stat -c %s "$T/ref/v$i")" "$(xattr system.replicafs.size "$e")" "size xattr of entry $i"
 done
-names=$(getfattr --absolute-names -d -m - "$V/doc/${E[0]}" | grep -c '^user\.replicafs\.') || true
+names=$(getfattr --absolute-names -d -m - "$V/doc/${E[0]}" | grep -c '^system\.replicafs\.') || true
 assert_eq 5 "$names" "attributes listed by getfattr -d -m - on an entry"
 ok "version-id, is-latest, size, sha256 and etag"
 
@@ -102,8 +102,8 @@ assert_eq 4 "${#E[@]}" "entries after rm"
 assert_eq 0 "$(stat -c %s "$V/doc/${E[3]}")" "size of the marker's entry"
 assert_eq "" "$(cat "$V/doc/${E[3]}")" "content of the marker's entry"
 assert_eq "$(version_field "$F" 1 1).deleted" "${E[3]#*_}" "the marker's entry is named by its ID"
-assert_eq true "$(xattr user.replicafs.is-latest "$V/doc/${E[3]}")" "is-latest of the marker"
-expect_fail xattr user.replicafs.sha256 "$V/doc/${E[3]}"
+assert_eq true "$(xattr system.replicafs.is-latest "$V/doc/${E[3]}")" "is-latest of the marker"
+expect_fail xattr system.replicafs.sha256 "$V/doc/${E[3]}"
 rm "$V/doc/${E[3]}"
 assert_same_file "$T/ref/v3" "$F" "the file after rm of its marker's entry"
 assert_eq 3 "$(nversions "$F")" "versions after the undelete"
@@ -135,7 +135,7 @@ cp "$V/doc/${E[0]}" "$F"
 assert_same_file "$T/ref/v1" "$F" "the file after cp of its oldest version"
 assert_eq 4 "$(nversions "$F")" "versions after the cp"
 assert_eq 4 "$(ls "$V/doc" | wc -l)" "entries after the cp"
-assert_eq "$(xattr user.replicafs.sha256 "$V/doc/${E[0]}")" "$(xattr user.replicafs.sha256 "$F")" \
+assert_eq "$(xattr system.replicafs.sha256 "$V/doc/${E[0]}")" "$(xattr system.replicafs.sha256 "$F")" \
 	"the new version's content is the old one's"
 
 # -------------------------------------------------------------------------
@@ -217,7 +217,7 @@ assert_eq "" "$(ls "$MNT/.at")" "ls of .at"
 expect_error "Read-only file system" touch "$MNT/.at/$T1/bkt/tree/new"
 expect_error "Read-only file system" rm "$MNT/.at/$T1/bkt/tree/d0/f0"
 expect_error "Read-only file system" sh -c "echo x >'$MNT/.at/$T1/bkt/tree/d0/f0'"
-assert_eq "$(xattr user.replicafs.version-id "$MNT/.at/$T1/bkt/tree/d3/f0")" \
+assert_eq "$(xattr system.replicafs.version-id "$MNT/.at/$T1/bkt/tree/d3/f0")" \
 	"$(version_field "$W/d3/f0" 3 1)" "the version ID of a file at T1"
 ok "dates, times and names"
 
@@ -253,15 +253,15 @@ echo two >"$R"
 rfs wait "$B" --timeout 60
 mapfile -t E < <(ls "$V/replicated")
 for e in "${E[@]}"; do
-	assert_eq COMPLETED "$(xattr user.replicafs.replication-status "$V/replicated/$e")" "replication status of $e"
-	assert_eq COMPLETED "$(xattr "user.replicafs.replication-status.dir://$T/mirror" "$V/replicated/$e")" \
+	assert_eq COMPLETED "$(xattr system.replicafs.replication-status "$V/replicated/$e")" "replication status of $e"
+	assert_eq COMPLETED "$(xattr "system.replicafs.replication-status.dir://$T/mirror" "$V/replicated/$e")" \
 		"status of $e at the mirror"
 done
 getfattr --absolute-names -d -m - "$V/replicated/${E[0]}" | grep -q 'replication-status=' ||
 	fail "getfattr -d -m - does not list the replication status of a version"
 assert_eq COMPLETED "$(version_field "$R" 1 5)" "status column of versions"
 assert_eq COMPLETED "$(versions_json_get "$R" "v[1]['replication_status']")" "replication_status in --json"
-expect_fail xattr user.replicafs.replication-status "$V/doc/$(ls "$V/doc" | head -n 1)"
+expect_fail xattr system.replicafs.replication-status "$V/doc/$(ls "$V/doc" | head -n 1)"
 assert_eq "-" "$(version_field "$F" 1 5)" "status column of a version no rule sent"
 assert_eq None "$(versions_json_get "$F" "v[0]['replication_status']")" "replication_status in --json when none"
 rfs replication delete "$B" >/dev/null
@@ -276,8 +276,8 @@ out=$(rfs restore "$G" "$v1")
 [[ $out == *"$v1"* ]] || fail "restore said '$out'"
 assert_eq "cli 1" "$(cat "$G")" "content after restore of the oldest version"
 assert_eq 4 "$(nversions "$G")" "versions after restore"
-assert_eq "$(xattr user.replicafs.sha256 "$V/cli/$(ls "$V/cli" | head -n 1)")" \
-	"$(xattr user.replicafs.sha256 "$G")" "the restored version's content"
+assert_eq "$(xattr system.replicafs.sha256 "$V/cli/$(ls "$V/cli" | head -n 1)")" \
+	"$(xattr system.replicafs.sha256 "$G")" "the restored version's content"
 assert_eq latest "$(version_field "$G" 1 4)" "the restored version is the latest"
 [ "$(version_field "$G" 1 1)" != "$v1" ] || fail "restore reused the version ID"
 

@@ -30,8 +30,8 @@ gen_data 300000 1 >"$T/ref/a"
 cp "$T/ref/a" "$B/a"
 assert_eq 1 "$(nversions "$B/a")" "versions"
 assert_same_file "$T/ref/a" "$B/a" "content"
-assert_eq "$(sha_of "$T/ref/a")" "$(getfattr --only-values -n user.replicafs.sha256 "$B/a")" \
-	"user.replicafs.sha256"
+assert_eq "$(sha_of "$T/ref/a")" "$(getfattr --only-values -n system.replicafs.sha256 "$B/a")" \
+	"system.replicafs.sha256"
 assert_eq "$(sha_of "$T/ref/a")" "$(version_shas "$B/a")" "sha256 of the version"
 ok "one version, with the bytes written"
 
@@ -67,7 +67,7 @@ m.close()                       # the RELEASE: the mapped bytes are one
 EOF
 assert_eq "mapped" "$(dd if="$B/mm" bs=1 skip=1000 count=6 2>/dev/null)" "bytes at 1000"
 assert_eq "$(dd if="$B/mm" bs=64k 2>/dev/null | sha256sum | cut -d' ' -f1)" \
-	"$(getfattr --only-values -n user.replicafs.sha256 "$B/mm")" \
+	"$(getfattr --only-values -n system.replicafs.sha256 "$B/mm")" \
 	"the current version's sha256 against its bytes"
 ok "$(nversions "$B/mm") versions; the last holds the mapped bytes"
 
@@ -97,7 +97,7 @@ assert_eq "aga" "$(cat "$B/tr")" "content after truncate(2)"
 exec 8<&- 9>&-
 assert_eq "aga" "$(cat "$B/tr")" "content after the closes"
 assert_eq "$(printf aga | sha256sum | cut -d' ' -f1)" \
-	"$(getfattr --only-values -n user.replicafs.sha256 "$B/tr")" "sha256 of the current version"
+	"$(getfattr --only-values -n system.replicafs.sha256 "$B/tr")" "sha256 of the current version"
 ok "the handles share one file"
 
 step "an mtime set on the open file before its close is the version's"

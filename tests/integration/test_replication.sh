@@ -48,8 +48,8 @@ wait_for() {
 	fail "$1 did not appear within $2 s"
 }
 
-vid() { getfattr --only-values -n user.replicafs.version-id "$1"; }
-rstatus() { getfattr --only-values -n user.replicafs.replication-status "$1" 2>/dev/null || echo none; }
+vid() { getfattr --only-values -n system.replicafs.version-id "$1"; }
+rstatus() { getfattr --only-values -n system.replicafs.replication-status "$1" 2>/dev/null || echo none; }
 
 # rules FILE DM_TO_B: a configuration of two rules, to B and to the mirror.
 rules() {
@@ -113,7 +113,7 @@ assert_eq "$(stat -c %a "$MNT/src/f1")" "$(stat -c %a "$MNT2/dst/f1")" "mode of 
 rfs wait "$MNT/src" --timeout 30
 assert_eq COMPLETED "$(rstatus "$MNT/src/f1")" "replication status of the source"
 assert_eq REPLICA "$(rstatus "$MNT2/dst/f1")" "replication status of the replica"
-assert_eq COMPLETED "$(getfattr --only-values -n "user.replicafs.replication-status.store://$STORE_B/dst" "$MNT/src/f1")" \
+assert_eq COMPLETED "$(getfattr --only-values -n "system.replicafs.replication-status.store://$STORE_B/dst" "$MNT/src/f1")" \
 	"per-destination status"
 getfattr -d -m - "$MNT/src/f1" | grep -q "replication-status" ||
 	fail "getfattr -d -m - does not list the replication status"

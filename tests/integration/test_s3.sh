@@ -263,7 +263,7 @@ sleep 2
 t0=$SECONDS
 rfs wait "$MNT/src" --timeout 120
 ok "the big file arrived $((SECONDS - t0))s after radosgw came back"
-assert_eq COMPLETED "$(xattr user.replicafs.replication-status "$MNT/src/big")" \
+assert_eq COMPLETED "$(xattr system.replicafs.replication-status "$MNT/src/big")" \
 	"replication status of big"
 grep -E "big .*(retrying)" "$(daemon_log)" | head -3 ||
 	fail "the delivery of big to region-a was not retried: was radosgw stopped too late?"
@@ -317,7 +317,7 @@ for s in a b; do
 	assert_eq "$(printf %d 0100644)" "$(py 'd["Metadata"]["mode"]' "$dir/f5.json")" "mode of f5 in region-$s"
 	assert_eq "1234 5678" "$(py 'd["Metadata"]["uid"]+" "+d["Metadata"]["gid"]' "$dir/f5.json")" \
 		"uid and gid of f5 in region-$s"
-	assert_eq "$(xattr user.replicafs.version-id "$MNT/src/tree/sub/f5")" \
+	assert_eq "$(xattr system.replicafs.version-id "$MNT/src/tree/sub/f5")" \
 		"$(py 'd["Metadata"]["replicafs-version-id"]' "$dir/f5.json")" "source version ID of f5 in region-$s"
 	assert_eq "$(printf %d 0120777)" "$(py 'd["Metadata"]["mode"]' "$dir/link.json")" "mode of the symlink in region-$s"
 	assert_eq "$(printf %d 040751)" "$(py 'd["Metadata"]["mode"]' "$dir/dir.json")" "mode of the directory marker in region-$s"
@@ -369,7 +369,7 @@ took=$((($(date +%s%N) - t0) / 1000000))
 sleep 0.5	# radosgw's log is written behind
 n1=$(grep -c '"[A-Z]* /dst-a/flaky/' "$T/rgw-a/log/client.rgw.a.log" || true)
 for i in 1 2 3; do
-	assert_eq FAILED "$(xattr user.replicafs.replication-status "$MNT/src2/bad$i")" \
+	assert_eq FAILED "$(xattr system.replicafs.replication-status "$MNT/src2/bad$i")" \
 		"status of bad$i with a wrong secret"
 done
 rfs status "$MNT/src2" | tee "$T/status2.out"
@@ -383,7 +383,7 @@ sleep 1.2
 for i in 1 2; do echo "good $i" >"$MNT/src2/good$i"; done
 rfs wait "$MNT/src2" --timeout 60
 for i in 1 2; do
-	assert_eq COMPLETED "$(xattr user.replicafs.replication-status "$MNT/src2/good$i")" \
+	assert_eq COMPLETED "$(xattr system.replicafs.replication-status "$MNT/src2/good$i")" \
 		"status of good$i with the right secret"
 done
 # The versions that FAILED with the wrong secret go by a batch job.
@@ -397,7 +397,7 @@ rfs batch status "$job" "$MNT" --json >"$T/job.json"
 assert_eq "Complete 3 0" "$(py 'd["state"], d["succeeded"], d["failed"]' "$T/job.json" | tr -d "(),'")" \
 	"batch job of the FAILED versions: state, succeeded, failed"
 for i in 1 2 3; do
-	assert_eq COMPLETED "$(xattr user.replicafs.replication-status "$MNT/src2/bad$i")" \
+	assert_eq COMPLETED "$(xattr system.replicafs.replication-status "$MNT/src2/bad$i")" \
 		"status of bad$i after the batch job"
 done
 aa s3api list-object-versions --bucket dst-a --prefix flaky/ >"$T/c.json"
