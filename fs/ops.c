@@ -1378,6 +1378,70 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	}
 }
 
+/*
+ * fallocate(2), on the staging file; the kernel sends it in passthrough
+ * mode too, and passes on only KEEP_SIZE, PUNCH_HOLE and ZERO_RANGE.
+ * What makes the next close commit is a change of content or size: space
+ * kept with KEEP_SIZE is not content, nor is allocating a range inside
+ * the file, whose holes read as zeros before and after.
+ */
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+			 off_t len, struct fuse_file_info *fi)
+{
+	const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
+			  FALLOC_FL_ZERO_RANGE;
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	int ret, zeros = 0, grows = 0;
+	uint64_t end;
+
+	if (!n)
+		return;
+	if (!(fi->fh & FH_WRITE) || n->kind != FS_FILE) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if ((mode & ~known) || off < 0 || len <= 0) {
+		fuse_reply_err(req, mode & ~known ? EOPNOTSUPP : EINVAL);
+		return;
+	}
+	end = (uint64_t)off + (uint64_t)len;
+	pthread_mutex_lock(&n->lock);
+	pt_sync(fs, n);
+	ret = stage_ensure(fs, n, UINT64_MAX);
+	if (ret == 0) {
+		hash_hold(n);
+		if (fallocate(n->stage_fd, mode, off, len) < 0) {
+			ret = -errno;
+		} else {
+			zeros = (mode & (FALLOC_FL_PUNCH_HOLE |
+					 FALLOC_FL_ZERO_RANGE)) &&
+				(uint64_t)off < n->size;
+			grows = !(mode & FALLOC_FL_KEEP_SIZE) && end > n->size;
+			if (zeros)
+				n->hash_bad = 1;	/* hashed again at commit */
+			else if (grows && n->size >= n->hashed &&
+				 n->hash_npend == 0)
+				n->hash_goal = end;	/* zeros, in order */
+			else if (grows)
+				n->hash_bad = 1;
+		}
+		if (n->pt_id)
+			pt_stamp(n);	/* our change, not a write */
+		hash_unhold(n);
+	}
+	if (zeros || grows) {
+		if (grows)
+			n->size = end;
+		n->dirty = 1;
+		n->wrote = 1;
+		n->meta.mtime_ns = now_ns();
+		kill_priv(req, n);
+	}
+	pthread_mutex_unlock(&n->lock);
+	fuse_reply_err(req, -ret);
+}
+
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
@@ -2719,6 +2783,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.flush = op_flush,
 	.release = op_release,
 	.fsync = op_fsync,
+	.fallocate = op_fallocate,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,

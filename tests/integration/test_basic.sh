@@ -85,6 +85,35 @@ gen_data 12345 3 >"$R"
 cp "$R" "$F"
 same "cp of a file into the mount"
 
+# fallocate(1): each run is an open, one fallocate(2) and a close.  Only
+# a change of size or content makes a version.
+R=$T/ref/fal
+F=$B/fal
+both() { "$@" "$R" && "$@" "$F"; }
+has_versions() { # N WHAT
+	assert_eq "$1" "$(nversions "$F")" "versions after $2"
+	assert_eq "$(sha_of "$F")" \
+		"$(getfattr --only-values -n system.replicafs.sha256 "$F")" \
+		"system.replicafs.sha256 after $2"
+}
+both fallocate -l 100000
+same "fallocate -l 100000 of a new file"
+has_versions 1 "fallocate of a new file"
+patch_at() { dd if="$T/patch" of="$1" bs=1 seek=90000 conv=notrunc status=none; }
+both patch_at
+both fallocate -n -l 1000000
+same "fallocate --keep-size"
+has_versions 2 "fallocate --keep-size (no version)"
+both fallocate -o 50000 -l 200000
+same "fallocate -o 50000 -l 200000 (grows)"
+has_versions 3 "fallocate that grows the file"
+both fallocate -p -o 90100 -l 3000
+same "fallocate --punch-hole"
+has_versions 4 "fallocate --punch-hole"
+both fallocate -z -o 249000 -l 5000
+same "fallocate --zero-range past the end"
+has_versions 5 "fallocate --zero-range"
+
 step "directories"
 mkdir "$B/d"
 touch "$B/d/x"

@@ -31,6 +31,17 @@ done
 ok "4 files, 10 MiB"
 df -h "$SMALL" | tail -n 1
 
+step "fallocate of more than the tmpfs holds: ENOSPC, and the file keeps its version"
+rc=0
+fallocate -l 200M "$B/before1" 2>"$T/fa.err" || rc=$?
+cat "$T/fa.err"
+[ "$rc" != 0 ] || fail "fallocate of 200 MiB onto a 64 MiB store succeeded"
+grep -q "No space left on device" "$T/fa.err" ||
+	fail "fallocate failed (status $rc) but not with 'No space left on device'"
+assert_eq "${sums[before1]}" "$(sha_of "$B/before1")" "before1 after the failed fallocate"
+assert_eq 1 "$(nversions "$B/before1")" "versions of before1 after the failed fallocate"
+ok "fallocate fails with ENOSPC and changes nothing"
+
 step "a file bigger than the tmpfs: the writer gets ENOSPC"
 rc=0
 gen_data $((100 * 1024 * 1024)) 50 |
