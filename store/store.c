@@ -999,6 +999,20 @@ int store_open(const char *dir, int flags, struct store **out)
 			err = err ? err : -EEXIST;
 			goto out;
 		}
+		/* Made here, before SQLite makes it 0644: the catalog holds
+		 * every key and attribute of every user of a mount, and its
+		 * WAL and index take its mode.  (No SQLite handle of it is
+		 * open yet in this process, so the close drops no lock.) */
+		err = open(st->db_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+			   0600);
+		if (err < 0 && errno != EEXIST) {
+			err = -errno;
+			log_err("store: create %s: %s", st->db_path,
+				strerror(-err));
+			goto out;
+		}
+		if (err >= 0)
+			close(err);
 	}
 	err = blob_dirs_init(st);
 	if (err)

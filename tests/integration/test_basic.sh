@@ -8,8 +8,12 @@
 . "$(dirname "$0")/lib.sh"
 
 setup
+# A store directory made by the user, open to all: the catalog (every key
+# and attribute) is still the owner's alone.
+mkdir -m 0755 "$STORE"
 mount_fs
 B=$MNT/bkt
+assert_eq 600 "$(stat -c %a "$STORE/catalog.db")" "mode of catalog.db in a directory of mode 0755"
 
 step "buckets: mkdir at the root makes one; bad names are refused"
 mkdir "$B"
