@@ -1709,8 +1709,11 @@ reply:
 	reply_entry(req, n, &st);
 }
 
-static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
-		       const char *name)
+/* A new key under @parent: an empty file (@link NULL, @mode its
+ * permission bits) or a symbolic link to @link.  EEXIST if the name is
+ * taken; else committed, and answered with its entry. */
+static void make_leaf(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, const char *link)
 {
 	struct fs *fs = FS(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -1734,10 +1737,10 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		return;
 	}
 	memset(&put, 0, sizeof(put));
-	put.kind = STORE_SYMLINK;
+	put.kind = link ? STORE_SYMLINK : STORE_FILE;
 	put.fd = -1;
 	put.link_target = link;
-	put.meta.mode = S_IFLNK | 0777;
+	put.meta.mode = link ? S_IFLNK | 0777 : S_IFREG | (mode & 07777);
 	put.meta.uid = ctx->uid;
 	put.meta.gid = ctx->gid;
 	put.meta.mtime_ns = put.meta.ctime_ns = now_ns();
@@ -1746,65 +1749,30 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	n = fs_node_child(fs, dir, name, FS_SYMLINK, 1);
+	n = fs_node_child(fs, dir, name, link ? FS_SYMLINK : FS_FILE, 1);
 	if (!n) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	node_learn(n, &obj);	/* files only */
 	memset(&st, 0, sizeof(st));
-	meta_to_stat(&obj.meta, strlen(link), &st);
+	meta_to_stat(&obj.meta, link ? strlen(link) : 0, &st);
 	reply_entry(req, n, &st);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	make_leaf(req, parent, name, 0, link);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
-	struct fs *fs = FS(req);
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct fs_node *dir = node_or_reply(req, parent), *n;
-	char bucket[64], key[KEYBUF];
-	struct store_obj obj;
-	struct store_put put;
-	struct stat st;
-	int ret;
-
-	if (!dir)
-		return;
-	if (!S_ISREG(mode)) {
+	if (!S_ISREG(mode))
 		fuse_reply_err(req, EPERM);	/* S3 has no special files */
-		return;
-	}
-	ret = check_parent(dir);
-	if (ret == 0)
-		ret = child_path(fs, dir, name, bucket, key);
-	if (ret == 0 && !dir_miss_take(fs, dir, name) &&
-	    store_lookup(fs->st, bucket, key, &obj) == 0)
-		ret = -EEXIST;
-	if (ret) {
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	memset(&put, 0, sizeof(put));
-	put.kind = STORE_FILE;
-	put.fd = -1;
-	put.meta.mode = S_IFREG | (mode & 07777);
-	put.meta.uid = ctx->uid;
-	put.meta.gid = ctx->gid;
-	put.meta.mtime_ns = put.meta.ctime_ns = now_ns();
-	ret = store_put(fs->st, bucket, key, &put, NULL, &obj);
-	if (ret) {
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	n = fs_node_child(fs, dir, name, FS_FILE, 1);
-	if (!n) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	node_learn(n, &obj);
-	memset(&st, 0, sizeof(st));
-	meta_to_stat(&obj.meta, 0, &st);
-	reply_entry(req, n, &st);
+	else
+		make_leaf(req, parent, name, mode, NULL);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
