@@ -274,12 +274,13 @@ void fs_hist_ops(const struct fuse_lowlevel_ops *live,
  * XA_PATH). */
 int fs_vattr_is(const char *name);
 
-/* Attribute @name of version @obj of @key in @bucket into @val: its length
- * (not NUL-terminated), -ENODATA when this version has none, or another
- * negative errno. */
-int fs_vattr_get(struct fs *fs, const char *bucket, const char *key,
-		 const struct store_obj *obj, const char *name,
-		 char val[FS_VATTR_MAX]);
+/* Attribute @name of version @obj of @key in @bucket into @val, for the
+ * caller of @req: its length (not NUL-terminated), -ENODATA when this
+ * version has none, -EACCES when the caller may not read the version, or
+ * another negative errno. */
+int fs_vattr_get(fuse_req_t req, struct fs *fs, const char *bucket,
+		 const char *key, const struct store_obj *obj,
+		 const char *name, char val[FS_VATTR_MAX]);
 
 /* The names of the attributes version @obj has, each NUL-terminated,
  * appended to @buf at *@len (capacity @cap); a name that does not fit is

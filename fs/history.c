@@ -997,7 +997,7 @@ static void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			len = (size_t)snprintf(path, sizeof(p->bucket), "%s",
 					       p->bucket);
 	} else if (ret == 0) {
-		ret = fs_vattr_get(fs, p->bucket, p->key, &o, name, val);
+		ret = fs_vattr_get(req, fs, p->bucket, p->key, &o, name, val);
 		len = ret > 0 ? (size_t)ret : 0;
 		ret = ret < 0 ? ret : 0;
 	}

@@ -2587,7 +2587,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		if (ret == 0)
 			ret = store_lookup(fs->st, bucket, key, &obj);
 		if (ret == 0)
-			ret = fs_vattr_get(fs, bucket, key, &obj, name, val);
+			ret = fs_vattr_get(req, fs, bucket, key, &obj, name, val);
 		if (ret < 0)
 			fuse_reply_err(req, ret == -ENOENT ? ENODATA : -ret);
 		else

@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *const names[] = {
 	XA_VID, XA_LATEST, XA_SIZE, XA_SHA, XA_ETAG,
@@ -122,13 +123,42 @@ static int copy_val(char *val, const char *s)
 	return (int)len;
 }
 
-int fs_vattr_get(struct fs *fs, const char *bucket, const char *key,
-		 const struct store_obj *obj, const char *name,
-		 char val[FS_VATTR_MAX])
+/*
+ * Whether the caller of @req may read version @obj, by its mode bits as
+ * the kernel reads them (owner, else group, else others; root always).
+ * The kernel asks as much before it gives out a user.* value; system.* it
+ * leaves to the file system, and a sha256 or ETag tells of the content.
+ */
+static int may_read(fuse_req_t req, const struct store_obj *obj)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	const struct store_meta *m = &obj->meta;
+	gid_t groups[64];
+	int i, n;
+
+	if (c->uid == 0)
+		return 1;
+	if (c->uid == m->uid)
+		return (m->mode & S_IRUSR) != 0;
+	if (c->gid == m->gid)
+		return (m->mode & S_IRGRP) != 0;
+	n = fuse_req_getgroups(req, 64, groups);
+	for (i = 0; i < n && i < 64; i++)
+		if (groups[i] == m->gid)
+			return (m->mode & S_IRGRP) != 0;
+	return (m->mode & S_IROTH) != 0;
+}
+
+int fs_vattr_get(fuse_req_t req, struct fs *fs, const char *bucket,
+		 const char *key, const struct store_obj *obj,
+		 const char *name, char val[FS_VATTR_MAX])
 {
 	int marker = obj->kind == STORE_DELETE_MARKER;
 	char md5[33];
 	int ret;
+
+	if (!marker && !may_read(req, obj))
+		return -EACCES;
 
 	if (!strcmp(name, XA_VID))
 		return copy_val(val, obj->version_id);

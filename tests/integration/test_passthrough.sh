@@ -125,6 +125,21 @@ mode=$(stat -c %a "$B/suid")
 [ "$mode" = 777 ] || fail "mode after a non-root write: $mode, expected 777"
 ok "mode 4777 became 777"
 
+step "another user reads a version's attributes only where it may read the file"
+echo secret >"$B/private"
+chmod 600 "$B/private"
+echo open >"$B/public"
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+sha_attr() { getfattr --only-values -n system.replicafs.sha256 "$1"; }
+assert_eq "$(sha_of "$B/public")" "$(as_nobody getfattr --only-values -n system.replicafs.sha256 "$B/public")" \
+	"sha256 of a file of mode 644, for another user"
+expect_error "Permission denied" as_nobody getfattr -n system.replicafs.sha256 "$B/private"
+expect_error "Permission denied" as_nobody getfattr -n system.replicafs.etag "$B/private"
+entry=$(ls "$MNT/.versions/bkt/private")
+expect_error "Permission denied" as_nobody getfattr -n system.replicafs.sha256 "$MNT/.versions/bkt/private/$entry"
+assert_eq "$(sha_of "$B/private")" "$(sha_attr "$B/private")" "sha256 of the file of mode 600, for root"
+ok "sha256 and ETag of a file of mode 600 refused to another user, as its content is"
+
 step "the store after all this"
 unmount_fs
 check_store
