@@ -1483,6 +1483,14 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (n->nwriters == 0 && n->stage_fd >= 0 && !n->dirty)
 		stage_drop(fs, n);
+	if (n->pt_open == 0 && n->cached_open == 0 && n->base_fd >= 0) {
+		/* No handle reads it any more.  Kept, a tree read once held
+		 * a descriptor per file for as long as the kernel kept the
+		 * inodes, and reading more files than RLIMIT_NOFILE failed
+		 * with EMFILE. */
+		close(n->base_fd);
+		n->base_fd = -1;
+	}
 	pthread_mutex_unlock(&n->lock);
 	pthread_mutex_lock(&fs->lock);
 	n->nopen--;

@@ -252,6 +252,17 @@ mv "$B/z" "$MNT/other/z"
 assert_eq "C" "$(cat "$MNT/other/z")" "mv to another bucket"
 assert_missing "$B/z"
 
+step "reading more files than the daemon may have open"
+# The daemon kept each file's blob open for as long as the kernel kept
+# its inode, and failed opens with EMFILE past RLIMIT_NOFILE.
+mkdir "$B/many"
+for i in $(seq 1 700); do echo "file $i" >"$B/many/f$i"; done
+remount
+prlimit --pid "$DAEMON_PID" --nofile=256:256
+assert_eq 700 "$(cat "$B"/many/f* | wc -l)" "lines read from 700 files, the daemon limited to 256 descriptors"
+assert_eq 700 "$(cat "$B"/many/f* | wc -l)" "the same, read again"
+ok "700 files read twice with 256 descriptors (the limit stays until the remount below)"
+
 step "everything survives a remount (without spinning: the other read loop)"
 # (directories' mtimes are compared in test_cp_rsync, where cp -a sets them)
 stat_list "$B" nodirtime >"$T/before"
