@@ -45,14 +45,16 @@ static int get_attr(const char *path, const char *name, char *buf,
  * component is a name is asked of its directory (BUCKET/KEY is the
  * directory's and the name), so that a deleted file's path works and the
  * command never makes the kernel remember that the name is missing: after
- * `replicafs undelete F`, F is there at once.  Else (the root of a mount,
- * "..", a directory outside the mount) the path is asked itself.
+ * `replicafs undelete F`, F is there at once.  A directory that is gone
+ * too (`rm -rf DIR`) is passed over for the nearest one that is there,
+ * the names below it making the key.  Else (the root of a mount, "..",
+ * a directory outside the mount) the path is asked itself.
  */
 static int resolve(const char *path, struct target *t)
 {
 	char where[64 + STORE_KEY_MAX + 2], parent[PATH_MAX];
 	const char *base = NULL, *asked = path;
-	size_t len;
+	size_t len, i;
 	char *slash;
 	int ret = -ENOENT;
 
@@ -61,22 +63,43 @@ static int resolve(const char *path, struct target *t)
 		fprintf(stderr, "replicafs: %s: name too long\n", path);
 		return -1;
 	}
-	memcpy(parent, path, len + 1);
+	for (i = 0, len = 0; path[i]; i++)	/* "a//b" is "a/b" */
+		if (path[i] != '/' || !len || parent[len - 1] != '/')
+			parent[len++] = path[i];
+	parent[len] = '\0';
 	while (len > 1 && parent[len - 1] == '/')
 		parent[--len] = '\0';
 	slash = strrchr(parent, '/');
 	base = slash ? slash + 1 : parent;
 	if (*base && strcmp(base, ".") && strcmp(base, "..")) {
-		if (!slash)
-			asked = ".";
-		else if (slash == parent)
-			asked = "/";
-		else
-			asked = parent;
-		if (slash)
-			*slash = '\0';
-		ret = get_attr(asked, XA_STORE, t->store,
-			       sizeof(t->store));
+		for (;;) {
+			if (!slash)
+				asked = ".";
+			else if (slash == parent)
+				asked = "/";
+			else
+				asked = parent;
+			if (slash)
+				*slash = '\0';
+			base = slash ? slash + 1 : parent;
+			ret = get_attr(asked, XA_STORE, t->store,
+				       sizeof(t->store));
+			if (ret != -ENOENT || !slash || slash == parent)
+				break;
+			/* The directory is gone: try its parent, with one
+			 * more name in the key. */
+			*slash = '/';
+			while (--slash > parent && *slash != '/')
+				;
+			if (*slash != '/')
+				slash = NULL;
+			if (slash ? !strcmp(slash + 1, "..") ||
+					    !strncmp(slash + 1, "../", 3) ||
+					    !strncmp(slash + 1, "./", 2)
+				  : !strncmp(parent, "../", 3) ||
+					    !strncmp(parent, "./", 2))
+				break;	/* no name to put in a key */
+		}
 	}
 	if (ret) {
 		/* Not asked of a directory, or the directory is outside
