@@ -757,9 +757,21 @@ static int pread_full(int fd, char *buf, size_t len, uint64_t off)
 
 /* Hash the staging file up to hash_goal, and on to where later writes
  * move it.  The caller set hash_busy (it is this thread's to clear). */
+/* Hash this much at a time, so that writers wait for at most that. */
+#define HASH_STEP (128 * 1024)
+
+/* Hash @len bytes of @fd from @from into @h (holes without reading them,
+ * store_hash_range()): 0, or -1 when the file is shorter or unreadable. */
+static int hash_part(struct store_hash *h, int fd, uint64_t from, size_t len)
+{
+	uint64_t done;
+
+	return store_hash_range(h, fd, from, len, &done) || done != len ? -1
+									 : 0;
+}
+
 static void hash_follow(struct fs_node *n)
 {
-	char buf[128 * 1024];
 	struct store_hash *h;
 	uint64_t from;
 	size_t len;
@@ -770,13 +782,11 @@ static void hash_follow(struct fs_node *n)
 		h = n->hash;
 		fd = n->stage_fd;
 		from = n->hashed;
-		len = n->hash_goal - from < sizeof(buf)
+		len = n->hash_goal - from < HASH_STEP
 			      ? (size_t)(n->hash_goal - from)
-			      : sizeof(buf);
+			      : HASH_STEP;
 		pthread_mutex_unlock(&n->hash_mu);
-		bad = pread_full(fd, buf, len, from);
-		if (!bad)
-			store_hash_update(h, buf, len);
+		bad = hash_part(h, fd, from, len);
 		pthread_mutex_lock(&n->hash_mu);
 		if (bad)
 			n->hash_bad = 1;	/* the commit reads the file */
@@ -793,18 +803,15 @@ static void hash_follow(struct fs_node *n)
  * Caller holds n->lock and hash_hold(); the hash is gone after. */
 static int hash_finish_held(struct fs_node *n, char sha[65])
 {
-	char buf[128 * 1024];
-	size_t len;
+	uint64_t len;
 
 	if (!n->hash || n->hash_bad || n->hash_goal != n->size)
 		return -1;
-	while (n->hashed < n->hash_goal) {
-		len = n->hash_goal - n->hashed < sizeof(buf)
-			      ? (size_t)(n->hash_goal - n->hashed)
-			      : sizeof(buf);
-		if (pread_full(n->stage_fd, buf, len, n->hashed))
+	if (n->hashed < n->hash_goal) {
+		len = n->hash_goal - n->hashed;
+		if (len > SIZE_MAX ||
+		    hash_part(n->hash, n->stage_fd, n->hashed, (size_t)len))
 			return -1;
-		store_hash_update(n->hash, buf, len);
 		n->hashed += len;
 	}
 	store_hash_final(n->hash, sha);

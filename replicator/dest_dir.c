@@ -95,7 +95,6 @@
 #define TMP_RAND 6
 /* How much of NAME a temporary name keeps so that it fits NAME_MAX. */
 #define TMP_NAME_KEEP (NAME_MAX - 1 - TMP_TAG_LEN - TMP_RAND)
-#define COPY_CHUNK (1 << 20)
 /* Attempts when another worker changes a directory under us; past them,
  * -EAGAIN (the engine retries later), never the ENOENT of the race. */
 #define RACE_TRIES 16
@@ -462,85 +461,6 @@ static int attrs_set(struct dest_dir *dd, const struct repl_version *v,
 
 /* ---- writing -------------------------------------------------------- */
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/* Copy from @in at *off to its end, by read and write. */
-static int copy_plain(int in, int out, loff_t *off)
-{
-	char *buf = malloc(COPY_CHUNK);
-	ssize_t n;
-	int ret = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		n = pread(in, buf, COPY_CHUNK, *off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ret = n ? -errno : 0;
-			break;
-		}
-		ret = write_all(out, buf, n);
-		if (ret)
-			break;
-		*off += n;
-	}
-	free(buf);
-	return ret;
-}
-
-/*
- * Copy all of @in (from offset 0) to @out (at its file offset), with
- * copy_file_range() (in the kernel, a reflink where the file system
- * shares blocks) and read/write where that cannot be.  *copied gets the
- * number of bytes.
- */
-static int copy_content(int in, int out, uint64_t *copied)
-{
-	loff_t off = 0;
-	ssize_t n;
-	char probe;
-	int ret = 0;
-
-	for (;;) {
-		n = copy_file_range(in, &off, out, NULL, COPY_CHUNK, 0);
-		if (n > 0)
-			continue;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n == 0) {
-			/* Some file systems answer 0 before the end. */
-			n = pread(in, &probe, 1, off);
-			if (n == 0)
-				break;
-		} else if (errno != EXDEV && errno != EINVAL &&
-			   errno != ENOSYS && errno != EOPNOTSUPP &&
-			   errno != EBADF) {
-			ret = -errno;
-			break;
-		}
-		ret = copy_plain(in, out, &off);
-		break;
-	}
-	*copied = off;
-	return ret;
-}
-
 /*
  * Rename @tmp onto @name in @dirfd, first removing an empty directory
  * that stands there (the kind changed).  A directory that is not empty is
@@ -593,7 +513,8 @@ static int put_file(struct dest_dir *dd, const struct repl_version *v,
 				 "%s: %s: cannot create a temporary file: %s",
 				 dd->url, v->key, strerror(-fd));
 	if (v->fd >= 0) {
-		ret = copy_content(v->fd, fd, &copied);
+		/* holes stay holes, where this file system has them */
+		ret = store_copy(v->fd, fd, UINT64_MAX, &copied);
 		if (ret) {
 			dest_fail(err, errlen, ret,
 				  "%s: %s: cannot copy the content: %s",

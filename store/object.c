@@ -487,68 +487,17 @@ out:
 
 int store_stage_copy(struct store *st, int src, int *fd)
 {
-	static const size_t chunk = 1 << 20;
-	off_t in = 0;
-	char *buf = NULL;
-	ssize_t n, w;
 	int err;
 
 	err = store_stage_new(st, NULL, 0, fd);
 	if (err)
 		return err;
-	for (;;) {
-		n = copy_file_range(src, &in, *fd, NULL, 1 << 30, 0);
-		if (n >= 0 || errno != EINTR)
-			break;
+	err = store_copy(src, *fd, UINT64_MAX, NULL);
+	if (err) {
+		log_err("store: copy content: %s", strerror(-err));
+		stage_close(st, *fd);
+		*fd = -1;
 	}
-	if (n >= 0) {
-		while (n > 0)
-			n = copy_file_range(src, &in, *fd, NULL, 1 << 30, 0);
-		if (n == 0)
-			return 0;
-		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
-		    errno != EOPNOTSUPP) {
-			err = -errno;
-			goto fail;
-		}
-	}
-	/* No copy_file_range() between these files: copy by hand, from
-	 * where it stopped. */
-	buf = malloc(chunk);
-	if (!buf) {
-		err = -ENOMEM;
-		goto fail;
-	}
-	for (;;) {
-		n = pread(src, buf, chunk, in);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		for (w = 0; w < n;) {
-			ssize_t m = write(*fd, buf + w, n - w);
-
-			if (m < 0 && errno == EINTR)
-				continue;
-			if (m < 0) {
-				err = -errno;
-				goto fail;
-			}
-			w += m;
-		}
-		in += n;
-	}
-	if (n < 0) {
-		err = -errno;
-		goto fail;
-	}
-	free(buf);
-	return 0;
-fail:
-	log_err("store: copy replica content: %s", strerror(-err));
-	free(buf);
-	stage_close(st, *fd);
-	*fd = -1;
 	return err;
 }
 

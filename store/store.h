@@ -225,9 +225,17 @@ int store_stage_mem(struct store *st, const char *buf, size_t len,
  * store's, for store_stage_new() to take (a mount asks for this). */
 void store_stage_pool(struct store *st, int n);
 
-/* A staging file holding a copy of what @src holds from offset 0
- * (copy_file_range() where it can); @src's offset is not moved. */
+/* A staging file holding a copy of what @src holds (store_copy()); @src's
+ * offset is not moved. */
 int store_stage_copy(struct store *st, int src, int *fd_out);
+
+/* Copy the first @len bytes of @src (UINT64_MAX: all of it) to the same
+ * offsets of @dst, holes left holes: a reflink where the file system has
+ * them, else only the extents that hold data (SEEK_DATA, SEEK_HOLE), by
+ * copy_file_range() or read and write.  @dst then ends where the copy
+ * does: at @len, or sooner where @src ends (cut while copied); *@copied,
+ * if not NULL, gets that length.  0 or a negative errno. */
+int store_copy(int src, int dst, uint64_t len, uint64_t *copied);
 
 /* Incremental SHA-256 for callers that see the data as it is written. */
 struct store_hash;
@@ -239,6 +247,11 @@ void store_hash_free(struct store_hash *h);
 
 /* SHA-256 of the whole file open at @fd, from offset 0, into @hex. */
 int store_hash_fd(int fd, char hex[65]);
+/* Hash @len bytes of @fd from @off (UINT64_MAX: to its end) into @h,
+ * holes as zeros without reading them; *@done gets how many, short when
+ * the file ends first.  0 or a negative errno. */
+int store_hash_range(struct store_hash *h, int fd, uint64_t off,
+		     uint64_t len, uint64_t *done);
 
 /* What store_put() writes. */
 struct store_put {

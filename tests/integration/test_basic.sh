@@ -252,6 +252,23 @@ mv "$B/z" "$MNT/other/z"
 assert_eq "C" "$(cat "$MNT/other/z")" "mv to another bucket"
 assert_missing "$B/z"
 
+step "a sparse file stays sparse in the store"
+# truncate(1) of a new file to 256 MiB, then a write in the middle: the
+# versions' blobs keep the holes (they were written out as zeros).
+for x in "$T/ref/sparse" "$B/sparse"; do
+	truncate -s 256M "$x"
+	printf mid | dd of="$x" bs=1 seek=100000000 conv=notrunc status=none
+done
+assert_eq "$(sha_of "$T/ref/sparse")" "$(getfattr --only-values -n system.replicafs.sha256 "$B/sparse")" \
+	"sha256 of the sparse file"
+assert_same_file "$T/ref/sparse" "$B/sparse" "the sparse file read back"
+for v in 1 2; do
+	sha=$(getfattr --only-values -n system.replicafs.sha256 "$MNT/.versions/bkt/sparse/$(ls "$MNT/.versions/bkt/sparse" | sed -n ${v}p)")
+	blocks=$(stat -c %b "$STORE/blobs/${sha:0:2}/$sha")
+	[ "$blocks" -lt 1024 ] || fail "the blob of version $v of a sparse 256 MiB file takes $blocks blocks of 512 bytes"
+done
+ok "both versions' blobs take under 512 KiB"
+
 step "reading more files than the daemon may have open"
 # The daemon kept each file's blob open for as long as the kernel kept
 # its inode, and failed opens with EMFILE past RLIMIT_NOFILE.
