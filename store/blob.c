@@ -169,6 +169,30 @@ void store_hash_free(struct store_hash *h)
 	free(h);
 }
 
+/* The first extent of @fd that holds data at or after @pos and before
+ * @end: [*@data, *@hole), *@hole no further than @end.  1 when there is
+ * none (holes to the end, or the file ends first).  Where the file system
+ * has no SEEK_DATA, all of [@pos, @end) is data. */
+static int next_data(int fd, uint64_t pos, uint64_t end, uint64_t *data,
+		     uint64_t *hole)
+{
+	off_t d = lseek(fd, (off_t)pos, SEEK_DATA), h;
+
+	if (d < 0 && errno == ENXIO)
+		return 1;
+	if (d < 0) {
+		*data = pos;
+		*hole = end;
+		return 0;
+	}
+	if ((uint64_t)d >= end)
+		return 1;
+	h = lseek(fd, d, SEEK_HOLE);
+	*data = (uint64_t)d;
+	*hole = h < 0 || (uint64_t)h > end ? end : (uint64_t)h;
+	return 0;
+}
+
 /* Zeros to hash where a file has a hole: read, a hole costs the kernel a
  * page of zeros in the page cache, written one by one, which on our VM
  * made hashing a sparse file five times slower than hashing its bytes. */
@@ -188,72 +212,54 @@ int store_hash_range(struct store_hash *h, int fd, uint64_t off,
 		     uint64_t len, uint64_t *done)
 {
 	uint64_t end = len == UINT64_MAX ? UINT64_MAX : off + len;
-	off_t data, hole = -1;
+	uint64_t data, hole;
+	struct stat sb;
 	char *buf = NULL;
 	ssize_t n;
 	int err = 0;
 
 	*done = 0;
 	while (off < end) {
-		if (hole < 0 || (uint64_t)hole <= off) {
-			data = lseek(fd, (off_t)off, SEEK_DATA);
-			if (data < 0 && errno == ENXIO) {
-				/* a hole to the end of the file */
-				struct stat sb;
-
-				if (fstat(fd, &sb) < 0) {
-					err = -errno;
-					break;
-				}
-				if ((uint64_t)sb.st_size > off) {
-					uint64_t z = (uint64_t)sb.st_size - off;
-
-					z = z < end - off ? z : end - off;
-					hash_zeros(h, z);
-					off += z;
-					*done += z;
-				}
+		if (next_data(fd, off, end, &data, &hole)) {
+			/* holes to the end of the file, or to @end */
+			if (fstat(fd, &sb) < 0) {
+				err = -errno;
 				break;
 			}
-			if (data < 0) {
-				data = (off_t)off;	/* no SEEK_DATA: all data */
-				hole = INT64_MAX;
-			} else {
-				hole = lseek(fd, data, SEEK_HOLE);
-				if (hole < 0)
-					hole = INT64_MAX;
-			}
-			if ((uint64_t)data > off) {
-				uint64_t z = (uint64_t)data - off;
-
-				z = z < end - off ? z : end - off;
-				hash_zeros(h, z);
-				off += z;
-				*done += z;
-				continue;
-			}
+			data = (uint64_t)sb.st_size < end ? (uint64_t)sb.st_size
+							  : end;
+			hole = data;
 		}
+		if (data > off) {
+			hash_zeros(h, data - off);
+			*done += data - off;
+			off = data;
+		}
+		if (off >= hole)
+			break;
 		if (!buf && !(buf = malloc(HASH_CHUNK))) {
 			err = -ENOMEM;
 			break;
 		}
-		n = (ssize_t)((uint64_t)hole - off < end - off
-				      ? (uint64_t)hole - off
-				      : end - off);
-		n = pread(fd, buf, n < HASH_CHUNK ? (size_t)n : HASH_CHUNK,
-			  (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			break;
+		while (off < hole) {
+			n = pread(fd, buf,
+				  hole - off < HASH_CHUNK ? (size_t)(hole - off)
+							  : HASH_CHUNK,
+				  (off_t)off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				err = -errno;
+				goto out;
+			}
+			if (n == 0)
+				goto out;	/* the end of the file */
+			store_hash_update(h, buf, (size_t)n);
+			off += (uint64_t)n;
+			*done += (uint64_t)n;
 		}
-		if (n == 0)
-			break;	/* the end of the file */
-		store_hash_update(h, buf, (size_t)n);
-		off += (uint64_t)n;
-		*done += (uint64_t)n;
 	}
+out:
 	free(buf);
 	return err;
 }
@@ -383,8 +389,7 @@ static int64_t copy_extent(int src, int dst, off_t off, uint64_t len)
 
 int store_copy(int src, int dst, uint64_t len, uint64_t *copied)
 {
-	uint64_t end = len;
-	off_t pos = 0, data, hole;
+	uint64_t end = len, pos = 0, data, hole;
 	struct stat sb;
 	int64_t n;
 
@@ -394,26 +399,18 @@ int store_copy(int src, int dst, uint64_t len, uint64_t *copied)
 		end = (uint64_t)sb.st_size;
 	if (ioctl(dst, FICLONE, src) == 0)
 		goto size;	/* a reflink: shared blocks, holes and all */
-	while ((uint64_t)pos < end) {
-		data = lseek(src, pos, SEEK_DATA);
-		if (data < 0 && errno == ENXIO) {
+	while (pos < end) {
+		if (next_data(src, pos, end, &data, &hole)) {
 			/* Holes to the end, or @src cut meanwhile. */
 			if (fstat(src, &sb) == 0 && (uint64_t)sb.st_size < end)
 				end = (uint64_t)sb.st_size;
 			break;
 		}
-		if (data < 0)
-			data = pos;	/* no SEEK_DATA here: all is data */
-		if ((uint64_t)data >= end)
-			break;
-		hole = lseek(src, data, SEEK_HOLE);
-		if (hole < 0 || (uint64_t)hole > end)
-			hole = (off_t)end;
-		n = copy_extent(src, dst, data, (uint64_t)(hole - data));
+		n = copy_extent(src, dst, (off_t)data, hole - data);
 		if (n < 0)
 			return (int)n;
-		if ((uint64_t)n < (uint64_t)(hole - data)) {
-			end = (uint64_t)data + (uint64_t)n;	/* cut */
+		if ((uint64_t)n < hole - data) {
+			end = data + (uint64_t)n;	/* cut */
 			break;
 		}
 		pos = hole;
