@@ -93,11 +93,8 @@ static int resolve(const char *path, struct target *t)
 				;
 			if (*slash != '/')
 				slash = NULL;
-			if (slash ? !strcmp(slash + 1, "..") ||
-					    !strncmp(slash + 1, "../", 3) ||
-					    !strncmp(slash + 1, "./", 2)
-				  : !strncmp(parent, "../", 3) ||
-					    !strncmp(parent, "./", 2))
+			base = slash ? slash + 1 : parent;
+			if (!strncmp(base, "./", 2) || !strncmp(base, "../", 3))
 				break;	/* no name to put in a key */
 		}
 	}

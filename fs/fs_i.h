@@ -270,6 +270,9 @@ void fs_hist_ops(const struct fuse_lowlevel_ops *live,
 /* Room for the value of any attribute of a version. */
 #define FS_VATTR_MAX 96
 
+/* Whether @name is one of replicafs's own attributes (under XA_OWN). */
+int fs_vattr_own(const char *name);
+
 /* Whether @name is an attribute of a version (above, but XA_STORE and
  * XA_PATH). */
 int fs_vattr_is(const char *name);

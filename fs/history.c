@@ -972,7 +972,7 @@ static void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			    strlen(store_path(fs->st)), size);
 		return;
 	}
-	if (strncmp(name, XA_OWN, strlen(XA_OWN))) {
+	if (!fs_vattr_own(name)) {
 		/* user.* of a version: not shown in the history views */
 		fuse_reply_err(req, strncmp(name, "user.", 5) ? EOPNOTSUPP
 							     : ENODATA);

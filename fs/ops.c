@@ -755,14 +755,13 @@ static int pread_full(int fd, char *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* Hash the staging file up to hash_goal, and on to where later writes
- * move it.  The caller set hash_busy (it is this thread's to clear). */
 /* Hash this much at a time, so that writers wait for at most that. */
 #define HASH_STEP (128 * 1024)
 
 /* Hash @len bytes of @fd from @from into @h (holes without reading them,
  * store_hash_range()): 0, or -1 when the file is shorter or unreadable. */
-static int hash_part(struct store_hash *h, int fd, uint64_t from, size_t len)
+static int hash_part(struct store_hash *h, int fd, uint64_t from,
+		     uint64_t len)
 {
 	uint64_t done;
 
@@ -770,6 +769,8 @@ static int hash_part(struct store_hash *h, int fd, uint64_t from, size_t len)
 									 : 0;
 }
 
+/* Hash the staging file up to hash_goal, and on to where later writes
+ * move it.  The caller set hash_busy (it is this thread's to clear). */
 static void hash_follow(struct fs_node *n)
 {
 	struct store_hash *h;
@@ -809,8 +810,7 @@ static int hash_finish_held(struct fs_node *n, char sha[65])
 		return -1;
 	if (n->hashed < n->hash_goal) {
 		len = n->hash_goal - n->hashed;
-		if (len > SIZE_MAX ||
-		    hash_part(n->hash, n->stage_fd, n->hashed, (size_t)len))
+		if (hash_part(n->hash, n->stage_fd, n->hashed, len))
 			return -1;
 		n->hashed += len;
 	}
@@ -2540,12 +2540,6 @@ static void reply_value(fuse_req_t req, const void *val, size_t len,
 		fuse_reply_buf(req, val, len);
 }
 
-/* Whether @name is one of replicafs's own attributes (XA_OWN). */
-static int xattr_own(const char *name)
-{
-	return strncmp(name, XA_OWN, strlen(XA_OWN)) == 0;
-}
-
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
@@ -2564,7 +2558,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		reply_value(req, p, strlen(p), size);
 		return;
 	}
-	if (strncmp(name, "user.", 5) != 0 && !xattr_own(name)) {
+	if (strncmp(name, "user.", 5) != 0 && !fs_vattr_own(name)) {
 		/* No other namespace is kept (setxattr refuses them the
 		 * same way), and saying so lets `ls -l` stop asking for
 		 * security.selinux and POSIX ACLs after the first file,
@@ -2609,7 +2603,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			reply_value(req, val, (size_t)ret, size);
 		return;
 	}
-	if (xattr_own(name) || (n->kind == FS_FILE && node_pending(fs, n))) {
+	if (fs_vattr_own(name) || (n->kind == FS_FILE && node_pending(fs, n))) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}

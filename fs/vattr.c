@@ -38,6 +38,11 @@ static const char *const names[] = {
 	XA_VID, XA_LATEST, XA_SIZE, XA_SHA, XA_ETAG,
 };
 
+int fs_vattr_own(const char *name)
+{
+	return strncmp(name, XA_OWN, strlen(XA_OWN)) == 0;
+}
+
 int fs_vattr_is(const char *name)
 {
 	size_t i, rl = strlen(XA_REPL);
