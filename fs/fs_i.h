@@ -106,6 +106,7 @@ struct fs_node {
 				 * by O_TRUNC or O_CREAT at open */
 	uint32_t killpriv;	/* set-ID bits the next commit drops */
 	uint64_t size;		/* size of the content (staging or base) */
+	int64_t blocks;		/* st_blocks of the base blob; -1: unknown */
 	int base_known;		/* base_sha and size describe the content */
 	char base_sha[65];	/* blob of the last committed version */
 	int base_fd;		/* open blob, -1 until needed */
@@ -170,6 +171,8 @@ struct fs {
 	pthread_rwlock_t ns_lock;
 	int killpriv;		/* set by INIT (loop.c): we clear set-ID
 				 * bits on write, truncate and chown */
+	int wbcache;		/* set by INIT: the kernel caches writes and
+				 * sends them later */
 	int passthrough;	/* asked for at mount; set by INIT (loop.c)
 				 * when the kernel was asked for it */
 

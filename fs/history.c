@@ -310,6 +310,14 @@ static void fill_stat(struct stat *st, uint32_t mode, uint32_t uid,
 	st->st_ctim = ns_to_ts(ctime_ns ? ctime_ns : mtime_ns);
 }
 
+/* A file version's blocks on disk, where the store knows them (holes take
+ * none). */
+static void file_blocks(const struct store_obj *o, struct stat *st)
+{
+	if (o->kind == STORE_FILE && o->blocks >= 0)
+		st->st_blocks = (blkcnt_t)o->blocks;
+}
+
 /* A directory of the view itself (.versions, .at, .at/TIME). */
 static void view_dir_stat(struct fs *fs, int64_t t, struct stat *st)
 {
@@ -340,6 +348,7 @@ static enum fs_kind version_stat(struct fs *fs, const struct store_obj *o,
 			      (o->meta.mode & 07777),
 		  o->meta.uid, o->meta.gid, o->size, o->meta.mtime_ns,
 		  o->meta.ctime_ns);
+	file_blocks(o, st);
 	return o->kind == STORE_SYMLINK ? FS_HV_LINK : FS_HV_FILE;
 }
 
@@ -354,6 +363,7 @@ static enum fs_kind at_stat(const struct store_obj *o, struct stat *st)
 	}
 	fill_stat(st, o->meta.mode, o->meta.uid, o->meta.gid, o->size,
 		  o->meta.mtime_ns, o->meta.ctime_ns);
+	file_blocks(o, st);
 	return o->kind == STORE_SYMLINK ? FS_HA_LINK : FS_HA_FILE;
 }
 
@@ -753,6 +763,25 @@ static void h_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	buf.buf[0].fd = h->fd;
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+/* SEEK_DATA, SEEK_HOLE: a version's blob keeps its holes; a delete
+ * marker reads as empty. */
+static void h_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		    struct fuse_file_info *fi)
+{
+	struct hfile *h = (struct hfile *)(uintptr_t)fi->fh;
+	off_t res;
+
+	if (h->fd < 0) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	res = lseek(h->fd, off, whence);
+	if (res < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, res);
 }
 
 static void h_release(fuse_req_t req, fuse_ino_t ino,
@@ -1313,7 +1342,7 @@ static void r_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		    struct fuse_file_info *fi)
 {
 	if (is_hist(ino))
-		fuse_reply_err(req, ENOSYS);	/* the kernel's own lseek */
+		h_lseek(req, ino, off, whence, fi);
 	else
 		live->lseek(req, ino, off, whence, fi);
 }

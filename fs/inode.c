@@ -108,6 +108,7 @@ static struct fs_node *node_new(struct fs *fs, enum fs_kind kind)
 	n->kind = kind;
 	n->stage_fd = -1;
 	n->base_fd = -1;
+	n->blocks = -1;
 	pthread_mutex_init(&n->lock, NULL);
 	pthread_mutex_init(&n->hash_mu, NULL);
 	pthread_cond_init(&n->hash_cv, NULL);

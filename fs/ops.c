@@ -113,19 +113,29 @@ static enum fs_kind kind_of(enum store_kind k)
 	}
 }
 
+/* @blocks: the 512-byte blocks the content takes on disk, -1 for what its
+ * size would take without holes. */
 static void meta_to_stat(const struct store_meta *m, uint64_t size,
-			 struct stat *st)
+			 int64_t blocks, struct stat *st)
 {
 	st->st_mode = m->mode;
 	st->st_uid = m->uid;
 	st->st_gid = m->gid;
 	st->st_size = (off_t)size;
-	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	st->st_blocks = blocks >= 0 ? (blkcnt_t)blocks
+				    : (blkcnt_t)((size + 511) / 512);
 	st->st_blksize = 128 * 1024;
 	st->st_nlink = S_ISDIR(m->mode) ? 2 : 1;
 	st->st_mtim = ns_to_ts(m->mtime_ns);
 	st->st_atim = st->st_mtim;
 	st->st_ctim = ns_to_ts(m->ctime_ns ? m->ctime_ns : m->mtime_ns);
+}
+
+/* The blocks meta_to_stat() reports for @o: its blob's for a file; for a
+ * symlink or a directory what its size makes. */
+static int64_t obj_blocks(const struct store_obj *o)
+{
+	return o->kind == STORE_FILE ? o->blocks : -1;
 }
 
 static void root_stat(struct fs *fs, struct stat *st)
@@ -139,7 +149,7 @@ static void root_stat(struct fs *fs, struct stat *st)
 	};
 
 	memset(st, 0, sizeof(*st));
-	meta_to_stat(&m, 4096, st);
+	meta_to_stat(&m, 4096, -1, st);
 	st->st_ino = FUSE_ROOT_ID;
 }
 
@@ -338,6 +348,19 @@ static void pt_sync(struct fs *fs, struct fs_node *n)
 	}
 }
 
+/* st_blocks of the node's staging file, or -1.  Caller holds n->lock and
+ * has run pt_sync(). */
+static int64_t stage_blocks(struct fs_node *n)
+{
+	struct stat st;
+
+	if (n->stage_fd < 0)
+		return -1;
+	if (n->pt_id)
+		return n->pt_st.st_size >= 0 ? (int64_t)n->pt_st.st_blocks : -1;
+	return fstat(n->stage_fd, &st) ? -1 : (int64_t)st.st_blocks;
+}
+
 /* Attributes of a file node from its open state, if it has one that the
  * store does not: a pending file or uncommitted writes.  Caller holds
  * node->lock.  Returns 1 when @st was filled. */
@@ -348,7 +371,7 @@ static int open_state_stat(struct fs *fs, struct fs_node *n, int pending,
 	if (!pending && n->stage_fd < 0 && !n->dirty)
 		return 0;
 	memset(st, 0, sizeof(*st));
-	meta_to_stat(&n->meta, n->size, st);
+	meta_to_stat(&n->meta, n->size, stage_blocks(n), st);
 	st->st_mode &= ~n->killpriv;
 	st->st_ino = n->ino;
 	return 1;
@@ -373,6 +396,7 @@ static void node_learn(struct fs_node *n, const struct store_obj *obj)
 	if (n->stage_fd < 0 && !n->dirty) {
 		n->meta = obj->meta;
 		n->size = obj->size;
+		n->blocks = obj->blocks;
 		if (strcmp(n->base_sha, obj->sha256) != 0) {
 			memcpy(n->base_sha, obj->sha256, sizeof(n->base_sha));
 			if (n->base_fd >= 0) {
@@ -406,7 +430,7 @@ static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 			/* What the store said, or what we committed, within
 			 * the attribute timeout. */
 			memset(st, 0, sizeof(*st));
-			meta_to_stat(&n->meta, n->size, st);
+			meta_to_stat(&n->meta, n->size, n->blocks, st);
 			st->st_ino = n->ino;
 			ret = 1;
 		}
@@ -425,7 +449,7 @@ static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 		if (ret)
 			return ret;
 		m.mode = S_IFDIR | (m.mode & 07777);
-		meta_to_stat(&m, 4096, st);
+		meta_to_stat(&m, 4096, -1, st);
 	} else {
 		ret = store_lookup(fs->st, bucket, key, &obj);
 		if (ret)
@@ -434,7 +458,7 @@ static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 			return -ENOENT;
 		node_learn(n, &obj);
 		meta_to_stat(&obj.meta, obj.kind == STORE_DIR ? 4096 : obj.size,
-			     st);
+			     obj_blocks(&obj), st);
 	}
 	st->st_ino = n->ino;
 	dir_attr_set(n, st);
@@ -502,7 +526,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		}
 		memset(&st, 0, sizeof(st));
 		m.mode = S_IFDIR | (m.mode & 07777);
-		meta_to_stat(&m, 4096, &st);
+		meta_to_stat(&m, 4096, -1, &st);
 		dir_attr_set(n, &st);
 		reply_entry(req, n, &st);
 		return;
@@ -551,7 +575,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	node_learn(n, &obj);
 	memset(&st, 0, sizeof(st));
-	meta_to_stat(&obj.meta, kind == FS_DIR ? 4096 : obj.size, &st);
+	meta_to_stat(&obj.meta, kind == FS_DIR ? 4096 : obj.size,
+		     obj_blocks(&obj), &st);
 	if (kind == FS_FILE) {
 		pthread_mutex_lock(&n->lock);
 		open_state_stat(fs, n, 0, &st);
@@ -624,6 +649,7 @@ static int content_known(struct fs *fs, struct fs_node *n, int refresh)
 		return ret;
 	n->meta = obj.meta;
 	n->size = obj.size;
+	n->blocks = obj.blocks;
 	if (strcmp(n->base_sha, obj.sha256) != 0) {
 		memcpy(n->base_sha, obj.sha256, sizeof(n->base_sha));
 		if (n->base_fd >= 0) {
@@ -1089,6 +1115,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	n->killpriv = 0;
 	n->meta = obj.meta;
 	n->size = obj.size;
+	n->blocks = obj.blocks;
 	if (n->base_fd >= 0) {
 		close(n->base_fd);
 		n->base_fd = -1;
@@ -1392,6 +1419,43 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
  * kept with KEEP_SIZE is not content, nor is allocating a range inside
  * the file, whose holes read as zeros before and after.
  */
+/*
+ * lseek(2)'s SEEK_DATA and SEEK_HOLE (the kernel does the others): asked
+ * of the content's file, staging file or blob, where holes stay holes (see
+ * store_copy()), so that cp, tar and the like keep a sparse file sparse.
+ * Under the writeback cache a writer's latest writes may still be in the
+ * kernel, unseen here, and a hole said to be where they are would lose
+ * them in a copy: while the file is open for writing the answer is
+ * EINVAL, which tools take as "no hole information" and copy all.
+ */
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	off_t res = -1;
+	int fd, ret;
+
+	if (!n)
+		return;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	pt_sync(fs, n);
+	ret = fs->wbcache && n->nwriters ? -EINVAL : content_fd(fs, n, &fd);
+	if (ret == 0) {
+		res = lseek(fd, off, whence);
+		ret = res < 0 ? -errno : 0;
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_lseek(req, res);
+}
+
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 			 off_t len, struct fuse_file_info *fi)
 {
@@ -1719,7 +1783,7 @@ reply:
 		return;
 	}
 	memset(&st, 0, sizeof(st));
-	meta_to_stat(&m, 4096, &st);
+	meta_to_stat(&m, 4096, -1, &st);
 	dir_attr_set(n, &st);
 	reply_entry(req, n, &st);
 }
@@ -1771,7 +1835,7 @@ static void make_leaf(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	node_learn(n, &obj);	/* files only */
 	memset(&st, 0, sizeof(st));
-	meta_to_stat(&obj.meta, link ? strlen(link) : 0, &st);
+	meta_to_stat(&obj.meta, link ? strlen(link) : 0, -1, &st);
 	reply_entry(req, n, &st);
 }
 
@@ -2250,7 +2314,7 @@ static int snap_bucket(void *arg, const char *name,
 
 	memset(&st, 0, sizeof(st));
 	m.mode = S_IFDIR | (m.mode & 07777);
-	meta_to_stat(&m, 4096, &st);
+	meta_to_stat(&m, 4096, -1, &st);
 	return fs_listing_add(arg, name, FS_BUCKET, &st);
 }
 
@@ -2260,7 +2324,7 @@ static int snap_obj(void *arg, const char *name, const struct store_obj *obj)
 
 	memset(&st, 0, sizeof(st));
 	meta_to_stat(&obj->meta, obj->kind == STORE_DIR ? 4096 : obj->size,
-		     &st);
+		     obj_blocks(obj), &st);
 	return fs_listing_add(arg, name, kind_of(obj->kind), &st);
 }
 
@@ -2736,6 +2800,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	struct fs *fs = userdata;
 
 	fs_loop_conn_want(conn, fs->opts.writeback && !fs->passthrough);
+	fs->wbcache = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
 	fs_bdi_tune(fs);
 }
 
@@ -2761,6 +2826,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.release = op_release,
 	.fsync = op_fsync,
 	.fallocate = op_fallocate,
+	.lseek = op_lseek,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,

@@ -662,6 +662,7 @@ int store_restore(struct store *st, const char *bucket, const char *key,
 	nv.kind = o.kind;
 	nv.sha = o.sha256[0] ? o.sha256 : NULL;
 	nv.size = o.size;
+	nv.blocks = o.blocks;
 	nv.meta = o.meta;
 	nv.meta.ctime_ns = now_ns();
 	nv.link = o.kind == STORE_SYMLINK ? link : NULL;

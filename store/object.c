@@ -239,6 +239,8 @@ int ver_write(struct store *st, struct conn *c,
 	if (nv->link)
 		bind_text(s, 12, nv->link, -1);
 	sqlite3_bind_int(s, 13, nv->vid != NULL);
+	if (nv->blocks >= 0)
+		sqlite3_bind_int64(s, 14, nv->blocks);
 	err = stmt_run(c, s, "insert version");
 	if (err)
 		return err;
@@ -292,6 +294,7 @@ int ver_write(struct store *st, struct conn *c,
 			snprintf(obj_out->sha256, sizeof(obj_out->sha256),
 				 "%s", nv->sha);
 		obj_out->size = nv->size;
+		obj_out->blocks = nv->blocks;
 		obj_out->meta = nv->meta;
 		if (!obj_out->meta.mtime_ns)
 			obj_out->meta.mtime_ns = now;
@@ -451,6 +454,7 @@ int store_put(struct store *st, const char *bucket, const char *key,
 		}
 		if (put->kind == STORE_FILE)
 			nv.size = sb.st_size;
+		nv.blocks = sb.st_blocks;
 		if (put->durable && fsync(fd)) {
 			err = -errno;
 			log_err("store: fsync staging file: %s",
@@ -586,6 +590,7 @@ static int replica_prepare(struct store *st, const char *bucket,
 		p->link_fd = r->fd;
 		memcpy(p->sha, r->sha256, 65);
 		p->nv.size = sb.st_size;
+		p->nv.blocks = sb.st_blocks;
 	} else if (r->kind == STORE_FILE && r->fd >= 0) {
 		err = store_stage_copy(st, r->fd, &p->fd);
 	}
@@ -606,6 +611,7 @@ static int replica_prepare(struct store *st, const char *bucket,
 			return -errno;
 		if (r->kind == STORE_FILE)
 			p->nv.size = sb.st_size;
+		p->nv.blocks = sb.st_blocks;
 	}
 	p->nv.sha = r->kind == STORE_DELETE_MARKER ? NULL : p->sha;
 	p->nv.meta = r->meta;
@@ -963,6 +969,7 @@ static int move_key(struct store *st, struct conn *c,
 	nv.kind = o.kind;
 	nv.sha = o.sha256[0] ? o.sha256 : NULL;
 	nv.size = o.size;
+	nv.blocks = o.blocks;
 	nv.meta = o.meta;
 	nv.meta.ctime_ns = now_ns();
 	nv.link = o.kind == STORE_SYMLINK ? link : NULL;

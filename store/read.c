@@ -68,6 +68,9 @@ void ver_row_read(sqlite3_stmt *s, int col, struct store_obj *o,
 	o->meta.ctime_ns = sqlite3_column_int64(s, col + 9);
 	o->created_ns = sqlite3_column_int64(s, col + 10);
 	o->is_replica = sqlite3_column_int(s, col + 11);
+	o->blocks = sqlite3_column_type(s, col + 12) == SQLITE_NULL
+			    ? -1
+			    : sqlite3_column_int64(s, col + 12);
 }
 
 /* A directory entry made from marker version @o, or with no marker (@o

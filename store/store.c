@@ -83,7 +83,7 @@
 #include <unistd.h>
 
 /* Schema version this code writes; see migrations[]. */
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -124,8 +124,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 			 "ORDER BY v.id DESC LIMIT ?",
 	[ST_VER_INSERT] = "INSERT INTO versions(object, vid, kind, sha256, "
 			  "size, mode, uid, gid, mtime_ns, ctime_ns, "
-			  "created_ns, link, replica) "
-			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			  "created_ns, link, replica, blocks) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[ST_VER_SET_VID] = "UPDATE versions SET vid = ? WHERE id = ?",
 	[ST_VER_DELETE] = "DELETE FROM versions WHERE id = ?",
 	[ST_VER_SET_META] = "UPDATE versions SET mode = ?, uid = ?, gid = ?, "
@@ -722,12 +722,19 @@ static const char schema_v3[] =
 static const char schema_v4[] =
 	"CREATE INDEX versions_time ON versions(object, created_ns);";
 
+/* Version 4 to 5: the 512-byte blocks a version's content takes on disk
+ * (st_blocks: a sparse file's holes take none); NULL where written before
+ * it was kept. */
+static const char schema_v5[] =
+	"ALTER TABLE versions ADD COLUMN blocks INT;";
+
 /* migrations[i] takes the catalog from user_version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
 	schema_v4,
+	schema_v5,
 };
 
 static int schema_migrate(struct store *st, struct conn *c)

@@ -72,6 +72,10 @@ struct store_obj {
 	char version_id[STORE_VID_MAX + 1];	/* "" for an implicit dir */
 	char sha256[65];	/* hex; "" for markers of delete and dirs */
 	uint64_t size;		/* content length; target length for links */
+	int64_t blocks;		/* 512-byte blocks the content takes on disk
+				 * (fewer than size / 512 where it has
+				 * holes); -1: not known (written before
+				 * schema 5) */
 	struct store_meta meta;
 	int64_t created_ns;	/* when this version was written (S3's
 				 * LastModified) */

@@ -239,6 +239,7 @@ struct newver {
 	enum store_kind kind;	/* FILE, SYMLINK, DIR or DELETE_MARKER */
 	const char *sha;	/* NULL for a delete marker */
 	uint64_t size;
+	int64_t blocks;		/* 512-byte blocks on disk; -1: not known */
 	struct store_meta meta;
 	const char *link;	/* SYMLINK, else NULL */
 	int keep_xattrs;	/* copy the xattrs of the current version */
@@ -270,8 +271,8 @@ int tx_end(struct store *st, struct conn *c, int err, struct trash *t);
  * ver_row_read(). */
 #define VER_COLS                                                              \
 	"v.id, v.vid, v.kind, v.sha256, v.size, v.mode, v.uid, v.gid, "      \
-	"v.mtime_ns, v.ctime_ns, v.created_ns, v.replica"
-#define VER_NCOLS 12
+	"v.mtime_ns, v.ctime_ns, v.created_ns, v.replica, v.blocks"
+#define VER_NCOLS 13
 
 /* Fill @o and *@id (may be NULL) from the VER_COLS of @s at column @col. */
 void ver_row_read(sqlite3_stmt *s, int col, struct store_obj *o,

@@ -269,6 +269,65 @@ for v in 1 2; do
 done
 ok "both versions' blobs take under 512 KiB"
 
+step "holes show to du, to lseek's SEEK_DATA and SEEK_HOLE, and to cp"
+blocks=$(stat -c %b "$B/sparse")
+[ "$blocks" -lt 1024 ] || fail "st_blocks of a sparse 256 MiB file on the mount is $blocks"
+ok "st_blocks $blocks (native: $(stat -c %b "$T/ref/sparse"))"
+python3 - "$T/ref/sparse" "$B/sparse" "$MNT/.versions/bkt/sparse/$(ls "$MNT/.versions/bkt/sparse" | tail -1)" <<'EOF2'
+import errno, os, sys
+def seek(path, off, whence):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.lseek(fd, off, whence)
+    except OSError as e:
+        return errno.errorcode[e.errno]
+    finally:
+        os.close(fd)
+ref = sys.argv[1]
+for path in sys.argv[2:]:
+    for off in (0, 4096, 99999999, 100000002, 200000000, 256 << 20):
+        for whence, name in ((os.SEEK_DATA, "SEEK_DATA"), (os.SEEK_HOLE, "SEEK_HOLE")):
+            want, got = seek(ref, off, whence), seek(path, off, whence)
+            assert got == want, "%s %s from %d: %s, native %s" % (path, name, off, got, want)
+print("   ok: SEEK_DATA and SEEK_HOLE from 6 offsets as on the native disk, live file and version")
+EOF2
+cp "$B/sparse" "$T/sparse.copy"
+cp "$MNT/.versions/bkt/sparse/$(ls "$MNT/.versions/bkt/sparse" | tail -1)" "$T/sparse.vcopy"
+for x in "$T/sparse.copy" "$T/sparse.vcopy"; do
+	assert_same_file "$T/ref/sparse" "$x" "$x"
+	blocks=$(stat -c %b "$x")
+	[ "$blocks" -lt 1024 ] || fail "cp out of the mount wrote the holes of $x out: $blocks blocks"
+done
+rm -f "$T/sparse.copy" "$T/sparse.vcopy"
+ok "cp out of the mount keeps the holes, from the live file and from .versions"
+# A file open for writing: what the daemon has seen is all there is with
+# passthrough; under the writeback cache the kernel may hold writes back,
+# and the answer is EINVAL (tools then copy everything).
+pt=writeback
+grep -q "FUSE passthrough: the kernel" "$(daemon_log)" && pt=passthrough
+python3 - "$B/sparse-open" "$pt" <<'EOF2'
+import errno, os, sys
+path, mode = sys.argv[1:]
+w = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.pwrite(w, b"x" * 4096, 8 << 20)
+os.ftruncate(w, 16 << 20)
+r = os.open(path, os.O_RDONLY)
+try:
+    got = os.lseek(r, 0, os.SEEK_DATA)
+except OSError as e:
+    got = errno.errorcode[e.errno]
+os.close(w)
+if mode == "writeback":
+    assert got == "EINVAL", "SEEK_DATA while open for writing, writeback cache: %s" % got
+else:
+    assert got == 8 << 20, "SEEK_DATA while open for writing: %s" % got
+got = os.lseek(r, 0, os.SEEK_DATA), os.lseek(r, 8 << 20, os.SEEK_HOLE)
+assert got == (8 << 20, (8 << 20) + 4096), "SEEK_DATA, SEEK_HOLE after the close: %s" % (got,)
+os.close(r)
+print("   ok: SEEK_DATA of a file open for writing (%s), and after its close" % mode)
+EOF2
+rm "$B/sparse-open"
+
 step "random writes, truncates and holes match the native disk"
 # Files from 70 KB to 9 MB (copied through memory, copied, copied on a
 # thread at the close), each made sparse, written at random offsets,

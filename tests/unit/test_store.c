@@ -220,7 +220,7 @@ Test(store, schema)
 	struct store *again;
 
 	snprintf(db, sizeof(db), "%s/store/catalog.db", dir);
-	cr_expect_eq(pragma(db, "PRAGMA user_version"), 4);
+	cr_expect_eq(pragma(db, "PRAGMA user_version"), 5);
 	cr_expect_eq(pragma(db, "PRAGMA journal_mode"), 1, "WAL");
 	cr_expect_eq(pragma(db, "SELECT count(*) FROM sqlite_master WHERE "
 				"name = 'objects_live'"),
@@ -593,6 +593,38 @@ Test(store, put_with_known_sha_and_durable_and_seed)
 	cr_assert_eq(store_stage_new(st, sha, 0, &fd), 0);
 	store_stage_abort(st, fd);
 	cr_expect_eq(store_stage_new(st, EMPTY_SHA "x", 0, &fd), -EINVAL);
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+/* A version keeps the blocks its content takes on disk, where a sparse
+ * file's holes take none; a rename carries them; a row from before schema
+ * 5 says -1. */
+Test(store, blocks_of_sparse_content)
+{
+	struct store_put p = { .kind = STORE_FILE };
+	struct store_obj o, r;
+	char db[128];
+	int fd;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(store_stage_new(st, NULL, 0, &fd), 0);
+	cr_assert_eq(ftruncate(fd, 64 << 20), 0);
+	cr_assert_eq(pwrite(fd, "data", 4, 32 << 20), 4);
+	p.fd = fd;
+	p.meta = meta_of(0644);
+	cr_assert_eq(store_put(st, "bkt", "sparse", &p, NULL, &o), 0);
+	cr_expect_eq(o.size, 64 << 20);
+	cr_expect(o.blocks > 0 && o.blocks < 1024, "blocks: %lld",
+		  (long long)o.blocks);
+	cr_assert_eq(store_lookup(st, "bkt", "sparse", &r), 0);
+	cr_expect_eq(r.blocks, o.blocks);
+	cr_assert_eq(store_rename(st, "bkt", "sparse", "bkt", "moved", 0), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "moved", &r), 0);
+	cr_expect_eq(r.blocks, o.blocks);
+	snprintf(db, sizeof(db), "%s/store/catalog.db", dir);
+	pragma(db, "UPDATE versions SET blocks = NULL");
+	cr_assert_eq(store_lookup(st, "bkt", "moved", &r), 0);
+	cr_expect_eq(r.blocks, -1);
 	cr_expect_eq(store_check(st, 1), 0);
 }
 
