@@ -434,29 +434,156 @@ static int cmd_restore(int argc, char **argv)
 	return ret ? 1 : 0;
 }
 
-/* `undelete PATH`: remove the delete marker that hides an object. */
+/* What `undelete -r` found below a folder: names and kinds of one
+ * level, listed before any of them is changed. */
+struct undel_level {
+	char **names;
+	enum store_kind *kinds;
+	size_t n, cap;
+};
+
+static int undel_add(void *arg, const char *name, const struct store_obj *o)
+{
+	struct undel_level *l = arg;
+
+	if (o->kind != STORE_DIR && o->kind != STORE_DELETE_MARKER)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		char **names = realloc(l->names, cap * sizeof(*names));
+		enum store_kind *kinds;
+
+		if (!names)
+			return -ENOMEM;
+		l->names = names;
+		kinds = realloc(l->kinds, cap * sizeof(*kinds));
+		if (!kinds)
+			return -ENOMEM;
+		l->kinds = kinds;
+		l->cap = cap;
+	}
+	l->names[l->n] = strdup(name);
+	if (!l->names[l->n])
+		return -ENOMEM;
+	l->kinds[l->n++] = o->kind;
+	return 0;
+}
+
+/* Undelete every key below folder @dir ("" for the whole bucket) whose
+ * current version is a delete marker, folder markers included: as S3's
+ * console undeletes a folder, by removing those markers.  Counts into
+ * *@done; 0, or the first error (after going on with the rest). */
+static int undelete_tree(struct store *st, const char *bucket,
+			 const char *dir, const char *shown,
+			 unsigned long *done)
+{
+	struct undel_level l = { 0 };
+	char key[STORE_KEY_MAX + 2];
+	int ret, err = 0;
+	size_t i;
+
+	ret = store_list_all(st, bucket, dir, undel_add, &l);
+	if (ret)
+		err = ret;
+	for (i = 0; i <= l.n; i++) {
+		/* the folder's own marker last, where there is one */
+		const char *name = i < l.n ? l.names[i] : "";
+		int sub = i < l.n && l.kinds[i] == STORE_DIR;
+
+		if (i == l.n && !*dir)
+			break;
+		if ((size_t)snprintf(key, sizeof(key), "%s%s%s", dir,
+				     *dir && *name ? "/" : "",
+				     i < l.n ? name : "/") >= sizeof(key)) {
+			ret = -ENAMETOOLONG;
+		} else if (sub) {
+			ret = undelete_tree(st, bucket, key, shown, done);
+		} else {
+			ret = store_undelete(st, bucket, key, NULL);
+			if (ret == 0)
+				(*done)++;
+			else if (i == l.n && ret == -ENOENT)
+				ret = 0;	/* no marker: a folder of keys */
+		}
+		if (ret && ret != -EEXIST) {
+			fprintf(stderr, "replicafs: %s: %s/%s: %s\n", shown,
+				bucket, key, strerror(-ret));
+			if (!err)
+				err = ret;
+		}
+		if (i < l.n)
+			free(l.names[i]);
+	}
+	free(l.names);
+	free(l.kinds);
+	return err;
+}
+
+/* `undelete [-r] PATH`: remove the delete marker that hides an object;
+ * with -r, those of every key below a folder (or a whole bucket). */
 static int cmd_undelete(int argc, char **argv)
 {
 	char marker[STORE_VID_MAX + 1];
-	const char *vid;
+	const char *path = NULL;
+	struct store_obj o;
 	struct target t;
 	struct store *st;
-	int ret;
+	unsigned long done = 0;
+	int i, rec = 0, ret;
 
-	ret = object_args(argc, argv, 0, "undelete PATH", &t, &vid, &st);
-	if (ret)
-		return ret;
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-r") || !strcmp(argv[i], "--recursive"))
+			rec = 1;
+		else if (!path && argv[i][0] != '-')
+			path = argv[i];
+		else
+			break;
+	}
+	if (!path || i < argc) {
+		fprintf(stderr, "usage: replicafs undelete [-r] PATH\n");
+		return 2;
+	}
+	if (resolve(path, &t))
+		return 1;
+	if (!t.key[0] && !rec) {
+		fprintf(stderr, "replicafs: %s is a bucket: `replicafs "
+				"undelete -r %s` undeletes every key in it\n",
+			path, path);
+		return 2;
+	}
+	if (open_store(t.store, &st))
+		return 1;
+	if (rec) {
+		ret = undelete_tree(st, t.bucket, t.key, path, &done);
+		if (ret == 0 && done == 0 &&
+		    store_lookup_all(st, t.bucket, t.key, &o) == -ENOENT) {
+			fprintf(stderr, "replicafs: %s: no versions: nothing "
+					"was ever written there\n", path);
+			ret = -ENOENT;
+		} else if (ret == 0) {
+			printf("undeleted %lu key%s below %s\n", done,
+			       done == 1 ? "" : "s", path);
+		}
+		store_close(st);
+		return ret ? 1 : 0;
+	}
 	ret = store_undelete(st, t.bucket, t.key, marker);
-	if (ret == -ENOENT)
+	if (ret == -ENOENT &&
+	    store_lookup_all(st, t.bucket, t.key, &o) == 0 &&
+	    o.kind == STORE_DIR)
+		fprintf(stderr, "replicafs: %s is a folder: `replicafs "
+				"undelete -r %s` undeletes every key below "
+				"it\n", path, path);
+	else if (ret == -ENOENT)
 		fprintf(stderr, "replicafs: %s: no versions: this key was "
-				"never written\n", argv[1]);
+				"never written\n", path);
 	else if (ret == -EEXIST)
 		fprintf(stderr, "replicafs: %s: not deleted: its current "
-				"version is not a delete marker\n", argv[1]);
+				"version is not a delete marker\n", path);
 	else if (ret)
-		fprintf(stderr, "replicafs: %s: %s\n", argv[1], strerror(-ret));
+		fprintf(stderr, "replicafs: %s: %s\n", path, strerror(-ret));
 	else
-		printf("undeleted %s (removed delete marker %s)\n", argv[1],
+		printf("undeleted %s (removed delete marker %s)\n", path,
 		       marker);
 	store_close(st);
 	return ret ? 1 : 0;

@@ -4,7 +4,7 @@
  *   replicafs mount [-f] [-o OPTIONS] STORE MOUNTPOINT
  *   replicafs versioning PATH [enable|suspend]
  *   replicafs versions PATH [--json]
- *   replicafs restore PATH VERSION-ID | undelete PATH
+ *   replicafs restore PATH VERSION-ID | undelete [-r] PATH
  *   replicafs check STORE [--deep]
  *   replicafs remote add|list|remove ...   (cli_remote.c)
  *
@@ -27,7 +27,7 @@ static void usage(FILE *f)
 	      "       replicafs versioning PATH [enable|suspend]\n"
 	      "       replicafs versions PATH [--json]\n"
 	      "       replicafs rm-version PATH VERSION-ID [--yes]\n"
-	      "       replicafs restore PATH VERSION-ID | undelete PATH\n"
+	      "       replicafs restore PATH VERSION-ID | undelete [-r] PATH\n"
 	      "       replicafs check STORE [--deep]\n"
 	      "       replicafs replication put BUCKET-PATH FILE.json "
 	      "[--hook CMD] | get BUCKET-PATH | delete BUCKET-PATH\n"

@@ -228,13 +228,18 @@ static int dir_miss_take(struct fs *fs, struct fs_node *dir, const char *name)
 	return hit;
 }
 
-/* The key of @name below directory node @dir into @key (KEYBUF bytes). */
+/* The key of @name below directory node @dir into @key (KEYBUF bytes).
+ * A name is at most NAME_MAX bytes, as statfs says and as on the disks
+ * a tree is copied to (S3 itself only bounds the whole key). */
 static int child_path(struct fs *fs, struct fs_node *dir, const char *name,
 		      char *bucket, char *key)
 {
-	int ret = fs_node_path(fs, dir, bucket, key);
 	size_t len, nl = strlen(name);
+	int ret;
 
+	if (nl > NAME_MAX)
+		return -ENAMETOOLONG;
+	ret = fs_node_path(fs, dir, bucket, key);
 	if (ret)
 		return ret;
 	len = strlen(key);

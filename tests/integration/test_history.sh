@@ -302,6 +302,23 @@ assert_eq deep "$(cat "$B/tree/sub/f")" "a file undeleted from a removed folder"
 assert_missing "$B/tree/g" "the other file of that folder"
 ok "versions and undelete of files in a folder removed with rm -rf"
 
+# undelete -r: a whole folder back, its empty subfolder and symlink too.
+mkdir -p "$B/proj/src/empty"
+echo main >"$B/proj/src/main.c"
+ln -s src/main.c "$B/proj/link"
+echo readme >"$B/proj/README"
+find "$B/proj" | sed "s|^$B/||" | sort >"$T/proj.before"
+rm -rf "$B/proj"
+expect_error "is a folder: \`replicafs undelete -r" rfs undelete "$B/proj"
+assert_eq "undeleted 6 keys below $B/proj" "$(rfs undelete -r "$B/proj")" "undelete -r of a removed folder"
+for _ in $(seq 1 50); do [ -e "$B/proj/README" ] && break; sleep 0.1; done
+assert_eq "$(cat "$T/proj.before")" "$(find "$B/proj" | sed "s|^$B/||" | sort)" "the folder after undelete -r"
+assert_eq main "$(cat "$B/proj/link")" "a symlink undeleted with its folder"
+assert_eq 1 "$(nversions "$B/proj/src/main.c")" "versions of an undeleted file (its delete marker is gone)"
+assert_eq "undeleted 0 keys below $B/proj" "$(rfs undelete -r "$B/proj")" "undelete -r of a folder with nothing deleted"
+expect_error "nothing was ever written" rfs undelete -r "$B/no-such-folder"
+ok "undelete -r of a folder removed with rm -rf"
+
 v2=$(version_field "$G" 3 1)
 rfs rm-version "$G" "$v2" --yes >/dev/null
 assert_eq 3 "$(nversions "$G")" "versions after rm-version"
