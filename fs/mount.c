@@ -63,10 +63,12 @@ static void unescape(char *s)
 	*d = '\0';
 }
 
-/* The device ("MAJOR:MINOR") of the last mount on @mnt into @dev. */
-static int mount_dev(const char *mnt, char *dev, size_t size)
+/* The device ("MAJOR:MINOR") and file system type of the last mount on
+ * @mnt (the one on top) into @dev and @type (either may be NULL). */
+static int mount_dev(const char *mnt, char *dev, size_t size, char *type,
+		     size_t tsize)
 {
-	char line[3 * PATH_MAX], *f[5], *save = NULL;
+	char line[3 * PATH_MAX], *f[5], *t, *save = NULL;
 	FILE *mi = fopen("/proc/self/mountinfo", "re");
 	int found = 0, i;
 
@@ -79,10 +81,17 @@ static int mount_dev(const char *mnt, char *dev, size_t size)
 		if (i < 5 || !f[4])
 			continue;
 		unescape(f[4]);
-		if (strcmp(f[4], mnt) == 0) {
+		if (strcmp(f[4], mnt) != 0)
+			continue;
+		found = 1;
+		if (dev)
 			snprintf(dev, size, "%s", f[2]);
-			found = 1;
-		}
+		/* after the optional fields, "-" and the type */
+		while ((t = strtok_r(NULL, " ", &save)) && strcmp(t, "-"))
+			;
+		t = t ? strtok_r(NULL, " \n", &save) : NULL;
+		if (type)
+			snprintf(type, tsize, "%s", t ? t : "");
 	}
 	fclose(mi);
 	return found ? 0 : -ENOENT;
@@ -111,7 +120,7 @@ void fs_bdi_tune(const struct fs *fs)
 
 	if (!fs->opts.bdi_tune || geteuid() != 0)
 		return;
-	if (mount_dev(fs->opts.mountpoint, dev, sizeof(dev))) {
+	if (mount_dev(fs->opts.mountpoint, dev, sizeof(dev), NULL, 0)) {
 		log_debug("no mount at %s in mountinfo", fs->opts.mountpoint);
 		return;
 	}
@@ -181,7 +190,7 @@ int fs_mount(const struct fs_opts *opts)
 	struct fuse_lowlevel_ops ops;
 	struct store *st = NULL;
 	struct timespec ts;
-	char o[256];
+	char o[256], type[64];
 	struct fs *fs;
 	int ret;
 
@@ -229,6 +238,16 @@ int fs_mount(const struct fs_opts *opts)
 	if (fuse_set_signal_handlers(se)) {
 		ret = -EIO;
 		goto out_session;
+	}
+	/* A second mount would hide the first, whose daemon would go on
+	 * serving nobody until an unmount that seems to do nothing. */
+	if (mount_dev(opts->mountpoint, NULL, 0, type, sizeof(type)) == 0 &&
+	    strcmp(type, "fuse.replicafs") == 0) {
+		fprintf(stderr, "replicafs: %s is a replicafs mount already; "
+				"unmount it first (fusermount3 -u %s)\n",
+			opts->mountpoint, opts->mountpoint);
+		ret = -EBUSY;
+		goto out_signals;
 	}
 	if (fuse_session_mount(se, opts->mountpoint)) {
 		fprintf(stderr, "replicafs: cannot mount on %s\n",

@@ -15,6 +15,10 @@ mount_fs
 B=$MNT/bkt
 assert_eq 600 "$(stat -c %a "$STORE/catalog.db")" "mode of catalog.db in a directory of mode 0755"
 
+step "a second mount on the same mount point is refused"
+expect_error "is a replicafs mount already" "$REPLICAFS" mount "$STORE" "$MNT"
+assert_eq 1 "$(awk -v m="$MNT" '$5 == m' /proc/self/mountinfo | wc -l)" "mounts on $MNT"
+
 step "buckets: mkdir at the root makes one; bad names are refused"
 mkdir "$B"
 [ -d "$B" ] || fail "mkdir $B did not make a directory"
