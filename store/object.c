@@ -568,9 +568,12 @@ static int replica_prepare(struct store *st, const char *bucket,
 	if (err)
 		return err;
 	klen = strlen(key);
+	/* A delete marker may hide a folder's marker ("a/") as well as a
+	 * file: it is the one kind whose key may end either way. */
 	if (!r->version_id || !*r->version_id ||
 	    strlen(r->version_id) > STORE_VID_MAX ||
-	    (r->kind == STORE_DIR) != (key[klen - 1] == '/') ||
+	    (r->kind != STORE_DELETE_MARKER &&
+	     (r->kind == STORE_DIR) != (key[klen - 1] == '/')) ||
 	    (r->kind == STORE_SYMLINK && !r->link_target) ||
 	    (r->kind != STORE_FILE && r->kind != STORE_SYMLINK &&
 	     r->kind != STORE_DIR && r->kind != STORE_DELETE_MARKER))

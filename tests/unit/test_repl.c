@@ -384,6 +384,24 @@ Test(repl, replicas_keep_identity_are_idempotent_and_never_chain)
 	cr_assert_eq(store_version_get(st, "src", "k", "v1abc", &o), 0);
 	close(fd);
 
+	/* A folder's marker, then the delete marker that hides it (rmdir,
+	 * or rm -rf of a folder made by mkdir); a file's kind on a folder
+	 * key is still refused. */
+	r.kind = STORE_DIR;
+	r.version_id = "v4dir";
+	r.meta = meta_of(S_IFDIR | 0755);
+	cr_assert_eq(store_put_replica(st, "src", "d/", &r), 0);
+	cr_assert_eq(store_lookup(st, "src", "d", &o), 0);
+	cr_assert(o.has_marker);
+	r.kind = STORE_DELETE_MARKER;
+	r.version_id = "v5dm";
+	cr_assert_eq(store_put_replica(st, "src", "d/", &r), 0);
+	cr_assert_eq(store_lookup(st, "src", "d", &o), -ENOENT);
+	cr_assert_eq(store_version_get(st, "src", "d/", "v4dir", &o), 0);
+	r.kind = STORE_FILE;
+	r.version_id = "v6";
+	cr_assert_eq(store_put_replica(st, "src", "d/", &r), -EINVAL);
+
 	/* A bucket that is not Enabled takes no replicas. */
 	bucket_new(st, "plain", STORE_UNVERSIONED);
 	r.kind = STORE_DIR;
