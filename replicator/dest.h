@@ -45,6 +45,11 @@ struct repl_version {
 				 * obj.sha256 (see store_replica) */
 	const struct store_xattr *xattrs;	/* user xattrs of the version */
 	size_t nxattrs;
+	unsigned gone_parents;	/* DELETE_MARKER: how many of the key's
+				 * parent folders, deepest first, the source
+				 * no longer has (no current key below them,
+				 * no marker) when it is delivered; a plain
+				 * directory removes them once empty */
 };
 
 struct dest_ops {

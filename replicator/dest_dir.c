@@ -55,7 +55,9 @@
  * delete marker removes only its own kind: deleting "a" leaves a directory
  * "a" (the prefix of other keys) and deleting the marker "a/" leaves a
  * file "a".  Empty parent directories are left when their last file goes,
- * since the mirror cannot know whether a marker object keeps them.
+ * unless the source no longer has them either (no current key below, no
+ * marker; the engine counts them for each delete marker): then the
+ * delete that empties one removes it, and the empty parents above it.
  *
  * Parent directories that do not exist are made with mode 0755 (less the
  * umask).  A directory's mtime is set when its marker arrives; entries
@@ -711,6 +713,34 @@ out:
 }
 
 /*
+ * Remove the @n deepest parent folders of @path (a checked key without its
+ * trailing '/'), each once it is empty: the source no longer has them
+ * (repl_version.gone_parents), and a folder emptied by the delete of its
+ * last file would otherwise stay in the mirror after the source's rename
+ * or rm -rf.  One that still holds anything stays, and so do those above
+ * it: the deliveries that empty it come later, with the same count.
+ */
+static void remove_gone_parents(struct dest_dir *dd, const char *key,
+				char *path, unsigned n)
+{
+	char msg[256], *slash;
+	const char *name;
+	int dirfd, ret;
+
+	for (; n > 0 && (slash = strrchr(path, '/')); n--) {
+		*slash = '\0';
+		if (walk(dd, key, path, 0, &dirfd, &name, msg, sizeof(msg)))
+			return;
+		ret = unlinkat(dirfd, name, AT_REMOVEDIR);
+		close(dirfd);
+		if (ret)
+			return;
+		log_debug("%s: removed the folder %s, gone at the source",
+			  dd->url, path);
+	}
+}
+
+/*
  * Remove what the key names, if it is there in its own kind: a file or
  * link for a key, an empty directory for a marker.  Anything else (gone
  * already, another kind, a directory that still holds files) is success.
@@ -742,7 +772,9 @@ static int dir_delete_marker(struct dest *d, const struct repl_version *v,
 	}
 	if (unlinkat(dirfd, name, marker ? AT_REMOVEDIR : 0)) {
 		e = errno;
-		if (e == ENOENT || (!marker && e == EISDIR) ||
+		if (e == ENOENT)
+			goto parents;	/* delivered before */
+		if ((!marker && e == EISDIR) ||
 		    (marker && (e == ENOTEMPTY || e == EEXIST ||
 				e == ENOTDIR)))
 			goto out;
@@ -752,6 +784,10 @@ static int dir_delete_marker(struct dest *d, const struct repl_version *v,
 	}
 	log_debug("%s: deleted %s (marker %s)", dd->url, v->key,
 		  v->obj.version_id);
+parents:
+	close(dirfd);
+	dirfd = -1;
+	remove_gone_parents(dd, v->key, path, v->gone_parents);
 out:
 	if (dirfd >= 0)
 		close(dirfd);

@@ -247,6 +247,31 @@ struct prepared {
 	char link[4096];	/* v.link_target of a symlink */
 };
 
+/* How many of @key's parent folders, deepest first, @bucket no longer has
+ * at the source: no current key below, no current marker. */
+static unsigned gone_parents(struct store *st, const char *bucket,
+			     const char *key)
+{
+	char path[STORE_KEY_MAX + 1];
+	struct store_obj o;
+	size_t len = strlen(key);
+	unsigned n = 0;
+	char *slash;
+
+	if (len > STORE_KEY_MAX)
+		return 0;
+	memcpy(path, key, len + 1);
+	if (len && path[len - 1] == '/')
+		path[len - 1] = '\0';	/* a folder's marker: its parents */
+	while ((slash = strrchr(path, '/'))) {
+		*slash = '\0';
+		if (store_lookup(st, bucket, path, &o) != -ENOENT)
+			break;
+		n++;
+	}
+	return n;
+}
+
 /* Fill @p for task @t: 0 or a negative errno with @msg set.  The caller
  * calls release() in both cases. */
 static int prepare(struct repl_engine *e, const struct store_repl_task *t,
@@ -260,8 +285,10 @@ static int prepare(struct repl_engine *e, const struct store_repl_task *t,
 	p->v.key = t->key;
 	p->v.obj = t->obj;
 	p->v.fd = -1;
-	if (t->obj.kind == STORE_DELETE_MARKER)
+	if (t->obj.kind == STORE_DELETE_MARKER) {
+		p->v.gone_parents = gone_parents(e->st, t->bucket, t->key);
 		return 0;
+	}
 	if (t->obj.kind == STORE_FILE && t->obj.size) {
 		err = store_blob_open(e->st, t->obj.sha256, &p->v.fd);
 		p->v.fd_is_blob = !err;

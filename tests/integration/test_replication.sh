@@ -190,6 +190,21 @@ rm "$MNT/src/tree/sub/f2"
 rfs wait "$MNT/src" --timeout 30
 assert_missing "$MIRROR/tree/sub/f2" "a file removed at the source, in the mirror"
 [ -z "$(find "$MIRROR" -name '*replicafs-tmp*')" ] || fail "temporary files left in the mirror"
+# A folder renamed, then removed, at the source: the mirror keeps no
+# empty folder of it (the deletes of its markers can arrive before those
+# of the files in it).
+mv "$MNT/src/tree/sub" "$MNT/src/tree/moved"
+rfs wait "$MNT/src" --timeout 60
+assert_missing "$MIRROR/tree/sub" "the old name of a renamed folder, in the mirror"
+assert_eq "$(cd "$MNT/src/tree" && find . | sort)" "$(cd "$MIRROR/tree" && find . | sort)" \
+	"the mirror's tree after mv of a folder"
+rm -rf "$MNT/src/tree/moved"
+rfs wait "$MNT/src" --timeout 60
+assert_missing "$MIRROR/tree/moved" "a folder removed with rm -rf, in the mirror"
+assert_eq "$(cd "$MNT/src/tree" && find . | sort)" "$(cd "$MIRROR/tree" && find . | sort)" \
+	"the mirror's tree after rm -rf of a folder"
+assert_exists "$MIRROR/tree/empty" "an empty folder the source still has"
+ok "mv and rm -rf of a folder leave no empty folder in the mirror"
 
 step "status shows each rule and destination"
 rfs status "$MNT/src"

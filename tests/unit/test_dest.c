@@ -433,6 +433,48 @@ Test(dest_dir, delete_marker_of_a_dir_marker)
 	content_is("g", "g");
 }
 
+static int del_gone(const char *key, unsigned gone)
+{
+	struct repl_version v = version(key, STORE_DELETE_MARKER, 0, 0);
+
+	v.gone_parents = gone;
+	msg[0] = '\0';
+	return d->ops->delete_marker(d, &v, msg, sizeof(msg));
+}
+
+/* After a rename or rm -rf of a folder at the source, the deletes of its
+ * keys come in any order; the folders the source no longer has go as
+ * they empty, not those it still has, nor any that holds something. */
+Test(dest_dir, folders_gone_at_the_source_go_once_empty)
+{
+	cr_assert_eq(put_marker("a/", 0755), 0, "%s", msg);
+	cr_assert_eq(put_marker("a/b/", 0755), 0, "%s", msg);
+	cr_assert_eq(put_file("a/b/f", "f", 0644, 1), 0, "%s", msg);
+	cr_assert_eq(put_file("a/g", "g", 0644, 1), 0, "%s", msg);
+	cr_assert_eq(put_file("keep/sub/h", "h", 0644, 1), 0, "%s", msg);
+	/* The folders' markers first: they still hold files. */
+	cr_assert_eq(del_gone("a/", 0), 0, "%s", msg);
+	cr_assert_eq(del_gone("a/b/", 1), 0, "%s", msg);
+	cr_assert(exists("a/b/f"));
+	/* The last file of a/b takes a/b; a still holds g. */
+	cr_assert_eq(del_gone("a/b/f", 2), 0, "%s", msg);
+	cr_assert(!exists("a/b"));
+	content_is("a/g", "g");
+	cr_assert_eq(del_gone("a/g", 1), 0, "%s", msg);
+	cr_assert(!exists("a"));
+	/* Delivered again: nothing left to do. */
+	cr_assert_eq(del_gone("a/b/f", 2), 0, "%s", msg);
+	/* A folder the source still has stays, empty (count 1: sub only). */
+	cr_assert_eq(del_gone("keep/sub/h", 1), 0, "%s", msg);
+	cr_assert(!exists("keep/sub"));
+	cr_assert(S_ISDIR(lstat_of("keep").st_mode));
+	/* Never above the mirror's root, whatever the count. */
+	cr_assert_eq(put_file("x/y", "y", 0644, 1), 0, "%s", msg);
+	cr_assert_eq(del_gone("x/y", 9), 0, "%s", msg);
+	cr_assert(!exists("x"));
+	cr_assert(S_ISDIR(lstat_of(".").st_mode));
+}
+
 Test(dest_dir, delete_marker_needs_the_kind)
 {
 	struct repl_version v = version("x", STORE_FILE, S_IFREG | 0644, 1);
