@@ -519,6 +519,19 @@ static int undelete_tree(struct store *st, const char *bucket,
 	return err;
 }
 
+/* After an undelete in @bucket: where the bucket replicates, say that
+ * the undelete does not travel (S3 does not replicate the removal of a
+ * delete marker), and what does. */
+static void undelete_note(struct store *st, const char *bucket)
+{
+	if (store_repl_config_get(st, bucket, NULL, NULL) != 0)
+		return;
+	fprintf(stderr, "replicafs: note: an undelete is not replicated (as "
+			"in S3): destinations that took the delete markers "
+			"keep them; `replicafs restore PATH VERSION-ID` "
+			"writes a version that is\n");
+}
+
 /* `undelete [-r] PATH`: remove the delete marker that hides an object;
  * with -r, those of every key below a folder (or a whole bucket). */
 static int cmd_undelete(int argc, char **argv)
@@ -563,6 +576,8 @@ static int cmd_undelete(int argc, char **argv)
 		} else if (ret == 0) {
 			printf("undeleted %lu key%s below %s\n", done,
 			       done == 1 ? "" : "s", path);
+			if (done)
+				undelete_note(st, t.bucket);
 		}
 		store_close(st);
 		return ret ? 1 : 0;
@@ -582,9 +597,11 @@ static int cmd_undelete(int argc, char **argv)
 				"version is not a delete marker\n", path);
 	else if (ret)
 		fprintf(stderr, "replicafs: %s: %s\n", path, strerror(-ret));
-	else
+	else {
 		printf("undeleted %s (removed delete marker %s)\n", path,
 		       marker);
+		undelete_note(st, t.bucket);
+	}
 	store_close(st);
 	return ret ? 1 : 0;
 }

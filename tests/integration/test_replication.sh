@@ -141,6 +141,14 @@ sleep 1.2
 assert_missing "$MNT2/dst/f2" "f2 on the replica after rm with delete-marker replication"
 assert_eq "delete-marker" "$(version_field "$MNT2/dst/f2" 1 4 | sed 's/latest,//')" \
 	"the newest version of f2 on the replica"
+# An undelete stays at the source, as in S3, and the command says so.
+out=$(rfs undelete "$MNT/src/f2" 2>&1)
+[[ $out == *"an undelete is not replicated"* ]] || fail "undelete in a replicated bucket said: $out"
+rfs wait "$MNT/src" --timeout 30
+sleep 1.2
+assert_exists "$MNT/src/f2" "f2 at the source after its undelete"
+assert_missing "$MNT2/dst/f2" "f2 on the replica after the undelete at the source"
+ok "an undelete is not replicated, and the command says so"
 
 step "no chaining: B's rule to C does not carry A's objects"
 cat >"$T/bc.json" <<EOF
