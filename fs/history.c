@@ -977,6 +977,53 @@ static int is_version_node(const struct fs_node *n)
 }
 
 /*
+ * The user.* attributes of the version entry @n stands for, as they were
+ * set on that version, into *@x (malloc()ed, see store_version_xattrs();
+ * none for a delete marker): so that cp -a out of .versions or .at
+ * brings them along, as out of the live tree.
+ */
+static int version_user_xattrs(struct fs *fs, struct fs_node *n,
+			       struct store_xattr **x, size_t *nx)
+{
+	struct store_obj o;
+	struct hpath *p;
+	struct stat st;
+	int ret;
+
+	*x = NULL;
+	*nx = 0;
+	if (!is_version_node(n))
+		return 0;
+	p = malloc(sizeof(*p));
+	ret = p ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
+	if (ret == 0 && o.kind != STORE_DELETE_MARKER)
+		ret = store_version_xattrs(fs->st, p->bucket, p->key,
+					   o.version_id, x, nx);
+	free(p);
+	return ret;
+}
+
+static void h_user_xattr(fuse_req_t req, struct fs *fs, struct fs_node *n,
+			 const char *name, size_t size)
+{
+	struct store_xattr *x;
+	size_t nx, i;
+	int ret = version_user_xattrs(fs, n, &x, &nx);
+
+	if (ret) {
+		fuse_reply_err(req, ret == -ENOENT ? ENODATA : -ret);
+		return;
+	}
+	for (i = 0; i < nx && strcmp(x[i].name, name); i++)
+		;
+	if (i == nx)
+		fuse_reply_err(req, ENODATA);
+	else
+		reply_value(req, x[i].value, x[i].size, size);
+	free(x);
+}
+
+/*
  * The attributes of a version (vattr.c) on the entries that stand for
  * one, and the command line's hidden two on every node: the store, and
  * BUCKET/KEY of the key a node is about (so that `replicafs versions`
@@ -1001,10 +1048,12 @@ static void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			    strlen(store_path(fs->st)), size);
 		return;
 	}
+	if (!fs_vattr_own(name) && strncmp(name, "user.", 5)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	if (!fs_vattr_own(name)) {
-		/* user.* of a version: not shown in the history views */
-		fuse_reply_err(req, strncmp(name, "user.", 5) ? EOPNOTSUPP
-							     : ENODATA);
+		h_user_xattr(req, fs, n, name, size);
 		return;
 	}
 	if (strcmp(name, XA_PATH) && !(fs_vattr_is(name) &&
@@ -1045,7 +1094,8 @@ static void h_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct store_obj o;
 	struct hpath *p;
 	struct stat st;
-	size_t len = 0, cap = 65536;
+	size_t len = 0, cap = 65536, nx = 0, i;
+	struct store_xattr *x = NULL;
 	char *buf = NULL;
 	int ret = 0;
 
@@ -1059,11 +1109,24 @@ static void h_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	buf = malloc(cap);
 	ret = p && buf ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
 	if (ret == 0)
+		ret = version_user_xattrs(fs, n, &x, &nx);
+	for (i = 0; ret == 0 && i < nx; i++) {
+		size_t l = strlen(x[i].name) + 1;
+
+		if (len + l > cap) {
+			ret = -E2BIG;
+			break;
+		}
+		memcpy(buf + len, x[i].name, l);
+		len += l;
+	}
+	if (ret == 0)
 		ret = fs_vattr_list(fs, p->bucket, p->key, &o, buf, &len, cap);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
 		reply_value(req, buf, len, size);
+	free(x);
 	free(buf);
 	free(p);
 }

@@ -75,6 +75,26 @@ done
 names=$(getfattr --absolute-names -d -m - "$V/doc/${E[0]}" | grep -c '^system\.replicafs\.') || true
 assert_eq 5 "$names" "attributes listed by getfattr -d -m - on an entry"
 ok "version-id, is-latest, size, sha256 and etag"
+# user.* attributes are per version: set on the live file, they are the
+# newest version's; a version written before has its own, and cp -a out
+# of .versions or .at takes them along.
+echo one >"$B/tagged"
+setfattr -n user.colour -v blue "$B/tagged"
+echo two >"$B/tagged"	# the new version starts with the key's xattrs
+setfattr -n user.colour -v green "$B/tagged"
+echo three >"$B/tagged"
+setfattr -x user.colour "$B/tagged"
+mapfile -t E4 < <(ls "$V/tagged")
+assert_eq 3 "${#E4[@]}" "entries of tagged"
+assert_eq blue "$(xattr user.colour "$V/tagged/${E4[0]}")" "user.colour of the first version"
+assert_eq green "$(xattr user.colour "$V/tagged/${E4[1]}")" "user.colour of the second version"
+expect_error "No such attribute" getfattr -n user.colour "$V/tagged/${E4[2]}"
+getfattr --absolute-names -d "$V/tagged/${E4[0]}" | grep -q '^user.colour="blue"' ||
+	fail "getfattr -d does not list user.colour of a version"
+cp -a "$V/tagged/${E4[0]}" "$T/v1.copy"
+assert_eq blue "$(xattr user.colour "$T/v1.copy")" "user.colour after cp -a out of .versions"
+rm -f "$T/v1.copy"
+ok "user.* attributes of each version, in .versions and through cp -a"
 
 # -------------------------------------------------------------------------
 step "neither .versions nor .at shows to tools that walk the tree"
