@@ -40,6 +40,16 @@ static int get_attr(const char *path, const char *name, char *buf,
 	return 0;
 }
 
+/* Whether @t names a folder: a marker, or any key that ever was below
+ * it (deleted ones too, as after rm -rf). */
+static int is_folder(struct store *st, const struct target *t)
+{
+	struct store_obj o;
+
+	return store_lookup_all(st, t->bucket, t->key, &o) == 0 &&
+	       o.kind == STORE_DIR;
+}
+
 /*
  * Find the store, bucket and key behind @path.  A path whose last
  * component is a name is asked of its directory (BUCKET/KEY is the
@@ -250,7 +260,7 @@ static int print_version(void *arg, const struct store_obj *obj)
 		       "\"%s\", \"size\": %llu, \"is_latest\": %s, "
 		       "\"is_delete_marker\": %s, \"sha256\": %s%s%s, "
 		       "\"replication_status\": %s%s%s}",
-		       o->count ? "," : "", obj->version_id, when,
+		       o->count ? "," : "[", obj->version_id, when,
 		       (unsigned long long)obj->size,
 		       obj->is_latest ? "true" : "false", dm ? "true" : "false",
 		       dm ? "" : "\"", dm ? "null" : obj->sha256,
@@ -299,12 +309,16 @@ static int cmd_versions(int argc, char **argv)
 		return 1;
 	o.st = st;
 	o.t = &t;
-	if (o.json)
-		printf("[");
+	/* The JSON array opens with its first entry, so that a failure
+	 * prints none of it. */
 	ret = store_versions(st, t.bucket, t.key, print_version, &o);
 	if (o.json && ret == 0)
-		printf("\n]\n");
-	if (ret)
+		printf("%s\n]\n", o.count ? "" : "[");
+	if (ret == -ENOENT && is_folder(st, &t))
+		fprintf(stderr, "replicafs: %s is a folder: versions are kept "
+				"per file (.versions/%s/%s/ in the mount lists "
+				"the keys below it)\n", path, t.bucket, t.key);
+	else if (ret)
 		fprintf(stderr, "replicafs: %s: %s\n", path,
 			ret == -ENOENT ? "no versions: this key was never "
 					 "written"
@@ -583,9 +597,7 @@ static int cmd_undelete(int argc, char **argv)
 		return ret ? 1 : 0;
 	}
 	ret = store_undelete(st, t.bucket, t.key, marker);
-	if (ret == -ENOENT &&
-	    store_lookup_all(st, t.bucket, t.key, &o) == 0 &&
-	    o.kind == STORE_DIR)
+	if (ret == -ENOENT && is_folder(st, &t))
 		fprintf(stderr, "replicafs: %s is a folder: `replicafs "
 				"undelete -r %s` undeletes every key below "
 				"it\n", path, path);

@@ -337,6 +337,9 @@ assert_eq main "$(cat "$B/proj/link")" "a symlink undeleted with its folder"
 assert_eq 1 "$(nversions "$B/proj/src/main.c")" "versions of an undeleted file (its delete marker is gone)"
 assert_eq "undeleted 0 keys below $B/proj" "$(rfs undelete -r "$B/proj")" "undelete -r of a folder with nothing deleted"
 expect_error "nothing was ever written" rfs undelete -r "$B/no-such-folder"
+expect_error "is a folder: versions are kept per file" rfs versions "$B/proj/src"
+assert_eq "" "$("$REPLICAFS" versions --json "$B/never-was" 2>/dev/null)" \
+	"what versions --json prints to stdout for a key never written"
 ok "undelete -r of a folder removed with rm -rf"
 
 v2=$(version_field "$G" 3 1)
