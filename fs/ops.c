@@ -1952,6 +1952,12 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		ret = -ENOTEMPTY;
 	} else if (dir->kind == FS_ROOT) {
 		ret = store_bucket_delete(fs->st, name);
+		if (ret == -ENOTEMPTY)
+			log_info("rmdir %s: the bucket still holds versions "
+				 "(older versions and delete markers, which "
+				 "ls does not show: see .versions/%s); as in "
+				 "S3, only an empty bucket can be removed",
+				 name, name);
 	} else {
 		ret = check_parent(dir);
 		if (ret == 0)

@@ -139,6 +139,8 @@ echo data >"$MNT/versioned/f"
 rm "$MNT/versioned/f"
 assert_eq "" "$(ls -A "$MNT/versioned")" "listing of a bucket whose only object is deleted"
 expect_error "Directory not empty" rmdir "$MNT/versioned"
+grep -q "rmdir versioned: the bucket still holds versions" "$(daemon_log)" ||
+	fail "the daemon's log does not say why rmdir of a bucket with versions failed"
 mkdir "$MNT/emptyb"
 rmdir "$MNT/emptyb"
 assert_missing "$MNT/emptyb" "a removed empty bucket"
