@@ -1418,13 +1418,6 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 }
 
 /*
- * fallocate(2), on the staging file; the kernel sends it in passthrough
- * mode too, and passes on only KEEP_SIZE, PUNCH_HOLE and ZERO_RANGE.
- * What makes the next close commit is a change of content or size: space
- * kept with KEEP_SIZE is not content, nor is allocating a range inside
- * the file, whose holes read as zeros before and after.
- */
-/*
  * lseek(2)'s SEEK_DATA and SEEK_HOLE (the kernel does the others): asked
  * of the content's file, staging file or blob, where holes stay holes (see
  * store_copy()), so that cp, tar and the like keep a sparse file sparse.
@@ -1461,6 +1454,13 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_lseek(req, res);
 }
 
+/*
+ * fallocate(2), on the staging file; the kernel sends it in passthrough
+ * mode too, and passes on only KEEP_SIZE, PUNCH_HOLE and ZERO_RANGE.
+ * What makes the next close commit is a change of content or size: space
+ * kept with KEEP_SIZE is not content, nor is allocating a range inside
+ * the file, whose holes read as zeros before and after.
+ */
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 			 off_t len, struct fuse_file_info *fi)
 {
