@@ -977,39 +977,40 @@ static int is_version_node(const struct fs_node *n)
 }
 
 /*
- * The user.* attributes of the version entry @n stands for, as they were
- * set on that version, into *@x (malloc()ed, see store_version_xattrs();
- * none for a delete marker): so that cp -a out of .versions or .at
- * brings them along, as out of the live tree.
+ * The user.* attributes of version @o of @p's key, as they were set on
+ * that version, into *@x (malloc()ed, see store_version_xattrs(); none
+ * for a delete marker): so that cp -a out of .versions or .at brings them
+ * along, as out of the live tree.
  */
-static int version_user_xattrs(struct fs *fs, struct fs_node *n,
+static int version_user_xattrs(struct fs *fs, const struct hpath *p,
+			       const struct store_obj *o,
 			       struct store_xattr **x, size_t *nx)
 {
-	struct store_obj o;
-	struct hpath *p;
-	struct stat st;
-	int ret;
-
 	*x = NULL;
 	*nx = 0;
-	if (!is_version_node(n))
+	if (o->kind == STORE_DELETE_MARKER)
 		return 0;
-	p = malloc(sizeof(*p));
-	ret = p ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
-	if (ret == 0 && o.kind != STORE_DELETE_MARKER)
-		ret = store_version_xattrs(fs->st, p->bucket, p->key,
-					   o.version_id, x, nx);
-	free(p);
-	return ret;
+	return store_version_xattrs(fs->st, p->bucket, p->key, o->version_id,
+				    x, nx);
 }
 
 static void h_user_xattr(fuse_req_t req, struct fs *fs, struct fs_node *n,
 			 const char *name, size_t size)
 {
-	struct store_xattr *x;
-	size_t nx, i;
-	int ret = version_user_xattrs(fs, n, &x, &nx);
+	struct store_xattr *x = NULL;
+	struct store_obj o;
+	struct hpath *p;
+	struct stat st;
+	size_t nx = 0, i;
+	int ret = 0;
 
+	if (is_version_node(n)) {
+		p = malloc(sizeof(*p));
+		ret = p ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
+		if (ret == 0)
+			ret = version_user_xattrs(fs, p, &o, &x, &nx);
+		free(p);
+	}
 	if (ret) {
 		fuse_reply_err(req, ret == -ENOENT ? ENODATA : -ret);
 		return;
@@ -1109,7 +1110,7 @@ static void h_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	buf = malloc(cap);
 	ret = p && buf ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
 	if (ret == 0)
-		ret = version_user_xattrs(fs, n, &x, &nx);
+		ret = version_user_xattrs(fs, p, &o, &x, &nx);
 	for (i = 0; ret == 0 && i < nx; i++) {
 		size_t l = strlen(x[i].name) + 1;
 
