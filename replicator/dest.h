@@ -48,12 +48,15 @@ struct repl_version {
 	unsigned gone_parents;	/* DELETE_MARKER: how many of the key's
 				 * parent folders, deepest first, the source
 				 * no longer has (no current key below them,
-				 * no marker) when it is delivered; a plain
-				 * directory removes them once empty */
+				 * no marker) when it is delivered, for a
+				 * destination with folders, which removes
+				 * them once empty; else 0 */
 };
 
 struct dest_ops {
 	const char *scheme;	/* "store", "dir", "s3" */
+	int folders;		/* folders are real here (a directory tree):
+				 * delete markers come with gone_parents */
 	/*
 	 * Parse @url (its scheme is ours) and open the destination; on
 	 * success *out is freed by close().  Does not check that the

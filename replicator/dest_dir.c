@@ -881,6 +881,7 @@ static int dir_open(const char *url, struct dest **out, char *err,
 
 const struct dest_ops dest_dir_ops = {
 	.scheme = "dir",
+	.folders = 1,
 	.open = dir_open,
 	.check = dir_check,
 	.put = dir_put,

@@ -272,10 +272,11 @@ static unsigned gone_parents(struct store *st, const char *bucket,
 	return n;
 }
 
-/* Fill @p for task @t: 0 or a negative errno with @msg set.  The caller
- * calls release() in both cases. */
-static int prepare(struct repl_engine *e, const struct store_repl_task *t,
-		   struct prepared *p, char *msg, size_t msglen)
+/* Fill @p for task @t, to go to @d: 0 or a negative errno with @msg set.
+ * The caller calls release() in both cases. */
+static int prepare(struct repl_engine *e, const struct dest *d,
+		   const struct store_repl_task *t, struct prepared *p,
+		   char *msg, size_t msglen)
 {
 	int err;
 
@@ -286,7 +287,9 @@ static int prepare(struct repl_engine *e, const struct store_repl_task *t,
 	p->v.obj = t->obj;
 	p->v.fd = -1;
 	if (t->obj.kind == STORE_DELETE_MARKER) {
-		p->v.gone_parents = gone_parents(e->st, t->bucket, t->key);
+		if (d->ops->folders)
+			p->v.gone_parents =
+				gone_parents(e->st, t->bucket, t->key);
 		return 0;
 	}
 	if (t->obj.kind == STORE_FILE && t->obj.size) {
@@ -335,7 +338,7 @@ static int deliver(struct repl_engine *e, struct dest *d,
 {
 	int err;
 
-	err = prepare(e, t, p, msg, msglen);
+	err = prepare(e, d, t, p, msg, msglen);
 	if (!err && t->obj.kind == STORE_DELETE_MARKER)
 		err = d->ops->delete_marker(d, &p->v, msg, msglen);
 	else if (!err)
@@ -470,8 +473,8 @@ static void work(struct repl_engine *e, struct slot *sl, size_t n,
 				continue;
 			sl[j].handled = 1;
 			msgs[k * MSG_LEN] = '\0';
-			err = prepare(e, &sl[j].t, &pv[k], msgs + k * MSG_LEN,
-				      MSG_LEN);
+			err = prepare(e, d, &sl[j].t, &pv[k],
+				      msgs + k * MSG_LEN, MSG_LEN);
 			if (err) {
 				settle(e, &sl[j], err, msgs + k * MSG_LEN,
 				       rnd);
