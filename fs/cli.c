@@ -327,8 +327,257 @@ static int cmd_versions(int argc, char **argv)
 	return ret ? 1 : 0;
 }
 
+/* What walk_keys() found in one folder: names and kinds of one level,
+ * listed before any of them is changed. */
+struct walk_level {
+	char **names;
+	enum store_kind *kinds;
+	size_t n, cap;
+};
+
+static int walk_add(void *arg, const char *name, const struct store_obj *o)
+{
+	struct walk_level *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		char **names = realloc(l->names, cap * sizeof(*names));
+		enum store_kind *kinds;
+
+		if (!names)
+			return -ENOMEM;
+		l->names = names;
+		kinds = realloc(l->kinds, cap * sizeof(*kinds));
+		if (!kinds)
+			return -ENOMEM;
+		l->kinds = kinds;
+		l->cap = cap;
+	}
+	l->names[l->n] = strdup(name);
+	if (!l->names[l->n])
+		return -ENOMEM;
+	l->kinds[l->n++] = o->kind;
+	return 0;
+}
+
+/* Called by walk_keys() for each key: its current kind (STORE_DIR for a
+ * folder's marker key, which may have no version).  0 to go on; an error
+ * is reported with the key and the walk goes on. */
+typedef int (*walk_cb)(void *arg, const char *bucket, const char *key,
+		       enum store_kind kind);
+
+/* Visit every key that has any version below folder @dir ("" for the
+ * whole bucket), depth first, each folder's own marker key ("dir/")
+ * after what it holds, so that a callback that removes keys empties a
+ * folder before its marker.  Each level is listed before the callback
+ * runs on any of it.  An error is reported on stderr (@shown is the path
+ * the user gave) and the walk goes on; returns the first. */
+static int walk_keys(struct store *st, const char *bucket, const char *dir,
+		     const char *shown, walk_cb cb, void *arg)
+{
+	struct walk_level l = { 0 };
+	char key[STORE_KEY_MAX + 2];
+	int ret, err = 0;
+	size_t i;
+
+	ret = store_list_all(st, bucket, dir, walk_add, &l);
+	if (ret == -ENOENT && !*dir)
+		fprintf(stderr, "replicafs: %s: there is no bucket %s\n", shown,
+			bucket);
+	else if (ret)
+		fprintf(stderr, "replicafs: %s: %s/%s: %s\n", shown, bucket,
+			dir, strerror(-ret));
+	if (ret)
+		err = ret;
+	for (i = 0; i <= l.n; i++) {
+		const char *name = i < l.n ? l.names[i] : "";
+		enum store_kind kind = i < l.n ? l.kinds[i] : STORE_DIR;
+
+		if (i == l.n && !*dir)
+			break;	/* a bucket has no marker */
+		if ((size_t)snprintf(key, sizeof(key), "%s%s%s", dir,
+				     *dir && *name ? "/" : "",
+				     i < l.n ? name : "/") >= sizeof(key))
+			ret = -ENAMETOOLONG;
+		else if (i < l.n && kind == STORE_DIR)
+			ret = walk_keys(st, bucket, key, shown, cb, arg);
+		else
+			ret = cb(arg, bucket, key, kind);
+		if (ret && !(i < l.n && kind == STORE_DIR))
+			fprintf(stderr, "replicafs: %s: %s/%s: %s\n", shown,
+				bucket, key, strerror(-ret));
+		if (ret && !err)
+			err = ret;
+		if (i < l.n)
+			free(l.names[i]);
+	}
+	free(l.names);
+	free(l.kinds);
+	return err;
+}
+
+/* What a walk_cb works on and counts. */
+struct tree_op {
+	struct store *st;
+	int dry;		/* rm_all_one: count, remove nothing */
+	unsigned long keys;	/* keys undeleted, or with versions removed */
+	unsigned long versions;	/* versions removed, delete markers too */
+	unsigned long long bytes;
+};
+
+/* walk_cb of `undelete -r`: remove the delete marker of a key whose
+ * current version is one, as S3's console undeletes a folder. */
+static int undelete_one(void *arg, const char *bucket, const char *key,
+			enum store_kind kind)
+{
+	struct tree_op *op = arg;
+	int ret;
+
+	if (kind != STORE_DELETE_MARKER && kind != STORE_DIR)
+		return 0;
+	ret = store_undelete(op->st, bucket, key, NULL);
+	if (ret == 0)
+		op->keys++;
+	else if (ret == -EEXIST || (kind == STORE_DIR && ret == -ENOENT))
+		ret = 0;	/* a live marker, or a folder without one */
+	return ret;
+}
+
+/* Undelete every key below folder @dir ("" for the whole bucket) whose
+ * current version is a delete marker, folder markers included.  Counts
+ * into *@done; 0, or the first error (after going on with the rest). */
+static int undelete_tree(struct store *st, const char *bucket,
+			 const char *dir, const char *shown,
+			 unsigned long *done)
+{
+	struct tree_op op = { .st = st };
+	int ret;
+
+	ret = walk_keys(st, bucket, dir, shown, undelete_one, &op);
+	*done = op.keys;
+	return ret;
+}
+
+/* The version IDs of one key, listed before any is removed. */
+struct vid_list {
+	char (*ids)[STORE_VID_MAX + 1];
+	size_t n, cap;
+	unsigned long long bytes;
+};
+
+static int vid_add(void *arg, const struct store_obj *o)
+{
+	struct vid_list *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		void *ids = realloc(l->ids, cap * sizeof(*l->ids));
+
+		if (!ids)
+			return -ENOMEM;
+		l->ids = ids;
+		l->cap = cap;
+	}
+	snprintf(l->ids[l->n++], sizeof(*l->ids), "%s", o->version_id);
+	if (o->kind != STORE_DELETE_MARKER)
+		l->bytes += o->size;
+	return 0;
+}
+
+/* walk_cb of `rm-version -r` (and of a key it names): every version of
+ * @key, delete markers too, removed for good, or only counted. */
+static int rm_all_one(void *arg, const char *bucket, const char *key,
+		      enum store_kind kind)
+{
+	struct tree_op *op = arg;
+	struct vid_list l = { 0 };
+	size_t i;
+	int ret;
+
+	ret = store_versions(op->st, bucket, key, vid_add, &l);
+	if (ret == -ENOENT && kind == STORE_DIR)
+		ret = 0;	/* a folder without a marker */
+	if (ret == 0 && l.n)
+		op->keys++;
+	op->bytes += l.bytes;
+	for (i = 0; ret == 0 && i < l.n; i++) {
+		if (!op->dry)
+			ret = store_delete_version(op->st, bucket, key,
+						   l.ids[i]);
+		if (ret == 0)
+			op->versions++;
+	}
+	free(l.ids);
+	return ret;
+}
+
+/* `rm-version -r PATH [--yes]`: every version of every key at or below
+ * PATH (a file, a folder or a whole bucket) removed for good, as S3's
+ * console empties a bucket; a bucket so emptied can then be removed with
+ * rmdir.  Asks first, with what it will remove. */
+static int rm_version_tree(const char *path, const struct target *t,
+			   struct store *st, int yes)
+{
+	struct tree_op op = { .st = st, .dry = 1 };
+	const char *what = t->key[0] ? "at or below" : "in bucket";
+	char answer[16] = "";
+	int ret;
+
+	ret = walk_keys(st, t->bucket, t->key, path, rm_all_one, &op);
+	if (ret == 0 && t->key[0])
+		ret = rm_all_one(&op, t->bucket, t->key, STORE_DIR);
+	if (ret)
+		return ret;
+	if (op.versions == 0) {
+		struct store_obj o;
+
+		if (t->key[0] &&
+		    store_lookup_all(st, t->bucket, t->key, &o) == -ENOENT) {
+			fprintf(stderr, "replicafs: %s: no versions: nothing "
+					"was ever written there\n", path);
+			return -ENOENT;
+		}
+		printf("removed 0 versions %s %s\n", what, path);
+		return 0;
+	}
+	if (!yes) {
+		if (!isatty(0)) {
+			fprintf(stderr, "replicafs: rm-version -r would remove "
+					"%lu versions of %lu keys %s %s for "
+					"good: confirm with --yes\n",
+				op.versions, op.keys, what, path);
+			return -EPERM;
+		}
+		fprintf(stderr, "remove all %lu versions of %lu keys %s %s "
+				"for good (%llu bytes)? [y/N] ", op.versions,
+			op.keys, what, path, op.bytes);
+		if (!fgets(answer, sizeof(answer), stdin) ||
+		    (answer[0] != 'y' && answer[0] != 'Y')) {
+			fprintf(stderr, "replicafs: nothing removed\n");
+			return -ECANCELED;
+		}
+	}
+	op = (struct tree_op){ .st = st };
+	ret = walk_keys(st, t->bucket, t->key, path, rm_all_one, &op);
+	if (t->key[0]) {
+		int r = rm_all_one(&op, t->bucket, t->key, STORE_DIR);
+
+		if (r && r != -ENOENT) {
+			fprintf(stderr, "replicafs: %s: %s\n", path,
+				strerror(-r));
+			if (!ret)
+				ret = r;
+		}
+	}
+	printf("removed %lu version%s of %lu key%s %s %s\n", op.versions,
+	       op.versions == 1 ? "" : "s", op.keys, op.keys == 1 ? "" : "s",
+	       what, path);
+	return ret;
+}
+
 /* `rm-version PATH VERSION-ID [--yes]`: S3's DELETE with a version ID,
- * which removes that version for good and is never replicated. */
+ * which removes that version for good and is never replicated; with -r
+ * and no ID, every version at or below PATH (rm_version_tree()). */
 static int cmd_rm_version(int argc, char **argv)
 {
 	const char *path = NULL, *vid = NULL;
@@ -336,11 +585,14 @@ static int cmd_rm_version(int argc, char **argv)
 	struct store_obj o;
 	struct target t;
 	struct store *st;
-	int yes = 0, i, ret;
+	int yes = 0, rec = 0, i, ret;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--yes") == 0 || strcmp(argv[i], "-y") == 0)
 			yes = 1;
+		else if (!strcmp(argv[i], "-r") ||
+			 !strcmp(argv[i], "--recursive"))
+			rec = 1;
 		else if (!path && argv[i][0] != '-')
 			path = argv[i];
 		else if (!vid && argv[i][0] != '-')
@@ -348,21 +600,31 @@ static int cmd_rm_version(int argc, char **argv)
 		else
 			path = NULL, i = argc + 1;
 	}
-	if (!path || !vid || i > argc) {
-		fprintf(stderr, "usage: replicafs rm-version PATH VERSION-ID "
-				"[--yes]\n");
-		return 2;
-	}
+	if (!path || (vid && rec) || i > argc)
+		goto usage;
 	if (resolve(path, &t))
 		return 1;
-	if (!t.key[0]) {
-		fprintf(stderr, "replicafs: %s is a bucket, not an object\n",
-			path);
+	if (!t.key[0] && !rec) {
+		fprintf(stderr, "replicafs: %s is a bucket: `replicafs "
+				"rm-version -r %s` removes every version in "
+				"it\n", path, path);
 		return 2;
 	}
+	if (!vid && !rec)
+		goto usage;
 	if (open_store(t.store, &st))
 		return 1;
+	if (rec) {
+		ret = rm_version_tree(path, &t, st, yes);
+		goto out;
+	}
 	ret = store_version_get(st, t.bucket, t.key, vid, &o);
+	if (ret == -ENOENT && is_folder(st, &t)) {
+		fprintf(stderr, "replicafs: %s is a folder: `replicafs "
+				"rm-version -r %s` removes every version below "
+				"it\n", path, path);
+		goto out;
+	}
 	if (ret) {
 		fprintf(stderr, "replicafs: %s: %s\n", path,
 			ret == -ENOENT ? "no version with that ID"
@@ -395,6 +657,10 @@ static int cmd_rm_version(int argc, char **argv)
 out:
 	store_close(st);
 	return ret ? 1 : 0;
+usage:
+	fprintf(stderr, "usage: replicafs rm-version PATH VERSION-ID [--yes] | "
+			"rm-version -r PATH [--yes]\n");
+	return 2;
 }
 
 /* Parse `CMD PATH [VERSION-ID]` (@want_vid: with the ID) into @path and
@@ -446,91 +712,6 @@ static int cmd_restore(int argc, char **argv)
 		printf("restored %s of %s as %s\n", vid, argv[1], nv);
 	store_close(st);
 	return ret ? 1 : 0;
-}
-
-/* What `undelete -r` found below a folder: names and kinds of one
- * level, listed before any of them is changed. */
-struct undel_level {
-	char **names;
-	enum store_kind *kinds;
-	size_t n, cap;
-};
-
-static int undel_add(void *arg, const char *name, const struct store_obj *o)
-{
-	struct undel_level *l = arg;
-
-	if (o->kind != STORE_DIR && o->kind != STORE_DELETE_MARKER)
-		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		char **names = realloc(l->names, cap * sizeof(*names));
-		enum store_kind *kinds;
-
-		if (!names)
-			return -ENOMEM;
-		l->names = names;
-		kinds = realloc(l->kinds, cap * sizeof(*kinds));
-		if (!kinds)
-			return -ENOMEM;
-		l->kinds = kinds;
-		l->cap = cap;
-	}
-	l->names[l->n] = strdup(name);
-	if (!l->names[l->n])
-		return -ENOMEM;
-	l->kinds[l->n++] = o->kind;
-	return 0;
-}
-
-/* Undelete every key below folder @dir ("" for the whole bucket) whose
- * current version is a delete marker, folder markers included: as S3's
- * console undeletes a folder, by removing those markers.  Counts into
- * *@done; 0, or the first error (after going on with the rest). */
-static int undelete_tree(struct store *st, const char *bucket,
-			 const char *dir, const char *shown,
-			 unsigned long *done)
-{
-	struct undel_level l = { 0 };
-	char key[STORE_KEY_MAX + 2];
-	int ret, err = 0;
-	size_t i;
-
-	ret = store_list_all(st, bucket, dir, undel_add, &l);
-	if (ret)
-		err = ret;
-	for (i = 0; i <= l.n; i++) {
-		/* the folder's own marker last, where there is one */
-		const char *name = i < l.n ? l.names[i] : "";
-		int sub = i < l.n && l.kinds[i] == STORE_DIR;
-
-		if (i == l.n && !*dir)
-			break;
-		if ((size_t)snprintf(key, sizeof(key), "%s%s%s", dir,
-				     *dir && *name ? "/" : "",
-				     i < l.n ? name : "/") >= sizeof(key)) {
-			ret = -ENAMETOOLONG;
-		} else if (sub) {
-			ret = undelete_tree(st, bucket, key, shown, done);
-		} else {
-			ret = store_undelete(st, bucket, key, NULL);
-			if (ret == 0)
-				(*done)++;
-			else if (i == l.n && ret == -ENOENT)
-				ret = 0;	/* no marker: a folder of keys */
-		}
-		if (ret && ret != -EEXIST) {
-			fprintf(stderr, "replicafs: %s: %s/%s: %s\n", shown,
-				bucket, key, strerror(-ret));
-			if (!err)
-				err = ret;
-		}
-		if (i < l.n)
-			free(l.names[i]);
-	}
-	free(l.names);
-	free(l.kinds);
-	return err;
 }
 
 /* After an undelete in @bucket: where the bucket replicates, say that

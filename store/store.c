@@ -770,8 +770,9 @@ static int schema_migrate(struct store *st, struct conn *c)
 			err = db_err(c, rc, "migrate catalog");
 			goto out;
 		}
-		log_info("store: %s: catalog migrated to schema %d", st->dir,
-			 version + 1);
+		if (start)	/* 0: a new catalog, not a migration */
+			log_info("store: %s: catalog migrated to schema %d",
+				 st->dir, version + 1);
 	}
 	if (version == start) {
 		/* Nothing to write: a full disk must not keep a store from

@@ -342,6 +342,34 @@ assert_eq "" "$("$REPLICAFS" versions --json "$B/never-was" 2>/dev/null)" \
 	"what versions --json prints to stdout for a key never written"
 ok "undelete -r of a folder removed with rm -rf"
 
+# rm-version -r: a bucket emptied of every version, so that rmdir removes
+# it, as S3's console empties a bucket before deleting it.
+E=$MNT/emptied
+mkdir -p "$E/keep/sub" "$E/gone/empty"
+for i in 1 2 3; do echo "v$i" >"$E/keep/sub/f"; done
+echo top >"$E/top"
+ln -s top "$E/gone/link"
+echo g >"$E/gone/g"
+rm -rf "$E/gone"
+expect_error "is a folder: \`replicafs rm-version -r" rfs rm-version "$E/gone" "$v1"
+assert_eq "removed 8 versions of 4 keys at or below $E/gone" \
+	"$(rfs rm-version -r "$E/gone" --yes)" "rm-version -r of a removed folder"
+assert_eq "" "$(ls "$MNT/.versions/emptied/" | grep -x gone)" ".versions after rm-version -r of a folder"
+assert_eq 3 "$(nversions "$E/keep/sub/f")" "versions beside the folder removed for good"
+rm -rf "$E"/*
+expect_error "Directory not empty" rmdir "$E"
+expect_error "is a bucket: \`replicafs rm-version -r" rfs rm-version "$E"
+expect_error "would remove 10 versions of 4 keys in bucket $E for good: confirm with --yes" \
+	rfs rm-version -r "$E" </dev/null
+assert_eq 4 "$(nversions "$E/keep/sub/f")" "versions after an rm-version -r that was not confirmed"
+assert_eq "removed 10 versions of 4 keys in bucket $E" "$(rfs rm-version -r "$E" --yes)" \
+	"rm-version -r of a bucket"
+for _ in $(seq 1 50); do rmdir "$E" 2>/dev/null && break; sleep 0.1; done
+assert_missing "$E" "a bucket emptied by rm-version -r, after rmdir"
+expect_error "there is no bucket nobucket" rfs rm-version -r "$MNT/nobucket" --yes
+expect_error "nothing was ever written" rfs rm-version -r "$B/no-such-folder" --yes
+ok "rm-version -r empties a folder, then a bucket, which rmdir then removes"
+
 v2=$(version_field "$G" 3 1)
 rfs rm-version "$G" "$v2" --yes >/dev/null
 assert_eq 3 "$(nversions "$G")" "versions after rm-version"
