@@ -413,8 +413,22 @@ static const char *conn_vfs;
  * cannot be started), the committing thread checkpoints itself, as
  * SQLite would.  Durability is unchanged: a commit is not fsynced either
  * way (synchronous = NORMAL); store_sync() is what makes it durable.
+ *
+ * A PASSIVE checkpoint copies what was committed when it began; the WAL
+ * starts over from its beginning only at a write that finds every frame
+ * copied, which under a steady stream of commits (a `cp -r` of a large
+ * tree) never comes: the file would grow to CKPT_INLINE.  So when a
+ * pass leaves frames behind, the checkpointer runs a RESTART checkpoint,
+ * which holds writers back (they wait in the busy handler) while it
+ * copies the few frames committed during the pass and syncs, then lets
+ * the next writer start the WAL over: one such wait per CKPT_PAGES of
+ * commits, and only while commits come faster than the pass.  It waits
+ * for the write lock and then for readers of old snapshots (a listing,
+ * a replication in progress) at most CKPT_WAIT_MS, holding writers back
+ * meanwhile, and gives up (as a PASSIVE one) after that.
  */
 #define CKPT_PAGES 4000		/* 16 MiB of WAL at 4 KiB pages */
+#define CKPT_WAIT_MS 20
 #define CKPT_INLINE (16 * CKPT_PAGES)
 
 static void *ckpt_main(void *arg)
@@ -432,9 +446,17 @@ static void *ckpt_main(void *arg)
 		st->ckpt_wanted = 0;
 		pthread_mutex_unlock(&st->ckpt.lock);
 		if (conn_get(st, &c) == 0) {
+			int log = 0, done = 0;
+
 			rc = sqlite3_wal_checkpoint_v2(
-				c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
-				NULL);
+				c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
+				&done);
+			if (rc == SQLITE_OK && done < log) {
+				sqlite3_busy_timeout(c->db, CKPT_WAIT_MS);
+				rc = sqlite3_wal_checkpoint_v2(
+					c->db, NULL, SQLITE_CHECKPOINT_RESTART,
+					NULL, NULL);
+			}
 			if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 				db_err(c, rc, "checkpoint");
 		}
