@@ -15,6 +15,10 @@
  *                 rmdir, so that a commit can never land on a path that a
  *                 rename has just moved away
  *   fs->lock      the inode tables and each node's place in the tree
+ *
+ * A directory's node->lock guards only its caches (attributes, the name
+ * last found missing) and is held for a few stores, never while taking
+ * another lock, so it may be taken with any of these held.
  */
 #ifndef REPLICAFS_FS_I_H
 #define REPLICAFS_FS_I_H
@@ -112,6 +116,7 @@ struct fs_node {
 	int base_fd;		/* open blob, -1 until needed */
 	char cached_sha[65];	/* content the kernel's page cache holds */
 	struct store_meta meta;	/* of a pending file; mtime of last write */
+	int64_t created_ns;	/* a pending file: when it was created */
 
 	/*
 	 * Passthrough (ops.c, pt_*), protected by lock.  While pt_id is
@@ -135,11 +140,18 @@ struct fs_node {
 	 * and not found, and when, so that the CREATE that follows such a
 	 * LOOKUP need not ask the store again.  Files: attr_ns is when meta
 	 * and size were last read from the store or committed to it.
+	 *
+	 * touched_ns: a directory's mtime as names made below it through
+	 * this mount have moved it (ops.c, dir_touched()), ahead of the
+	 * store while a file created there is not committed yet; what it
+	 * reports is never older.  An explicit mtime (touch, cp -a) clears
+	 * it.
 	 */
 	struct stat attr;
 	int64_t attr_ns;	/* 0: nothing cached */
 	char *miss_name;	/* owned; NULL: none */
 	int64_t miss_ns;
+	int64_t touched_ns;	/* 0: none */
 };
 
 struct fs_opts {

@@ -160,7 +160,30 @@ static int is_dir_node(const struct fs_node *n)
 	return n->kind == FS_DIR || n->kind == FS_BUCKET;
 }
 
-static void dir_attr_set(struct fs_node *n, const struct stat *st)
+static int64_t ts_ns(struct timespec t)
+{
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Raise the mtime and ctime in @st to directory @n's touched_ns.  Caller
+ * holds n->lock. */
+static void dir_raise(const struct fs_node *n, struct stat *st)
+{
+	int64_t t = n->touched_ns;
+
+	if (t > ts_ns(st->st_mtim)) {
+		st->st_mtim.tv_sec = t / 1000000000;
+		st->st_mtim.tv_nsec = t % 1000000000;
+	}
+	if (t > ts_ns(st->st_ctim)) {
+		st->st_ctim.tv_sec = t / 1000000000;
+		st->st_ctim.tv_nsec = t % 1000000000;
+	}
+}
+
+/* Cache @st, the store's attributes of directory @n, and raise it to what
+ * names made here since have moved it to (the answer to give). */
+static void dir_attr_set(struct fs_node *n, struct stat *st)
 {
 	if (!is_dir_node(n))
 		return;
@@ -168,6 +191,7 @@ static void dir_attr_set(struct fs_node *n, const struct stat *st)
 	n->attr = *st;
 	n->attr.st_ino = n->ino;
 	n->attr_ns = mono_ns();
+	dir_raise(n, st);
 	pthread_mutex_unlock(&n->lock);
 }
 
@@ -177,8 +201,10 @@ static int dir_attr_get(struct fs *fs, struct fs_node *n, struct stat *st)
 
 	pthread_mutex_lock(&n->lock);
 	hit = cache_fresh(fs, n->attr_ns);
-	if (hit)
+	if (hit) {
 		*st = n->attr;
+		dir_raise(n, st);
+	}
 	pthread_mutex_unlock(&n->lock);
 	return hit;
 }
@@ -193,6 +219,25 @@ static void dir_changed(struct fs_node *dir)
 	pthread_mutex_lock(&dir->lock);
 	dir->attr_ns = 0;
 	dir->miss_ns = 0;
+	pthread_mutex_unlock(&dir->lock);
+}
+
+/*
+ * A name was made below @dir at @ns: its mtime and ctime move there, as
+ * a directory's do on a disk at creat(2) (git's untracked cache looks
+ * while the new file is still open).  The store does the same when it
+ * commits the name (store_put(), named_ns), which for a created file is
+ * at its close; until then this node answers for it.  Names removed or
+ * renamed need nothing here: the store has their time at once, and
+ * dir_changed() drops the cached attributes.
+ */
+static void dir_touched(struct fs_node *dir, int64_t ns)
+{
+	if (!dir || !is_dir_node(dir))
+		return;
+	pthread_mutex_lock(&dir->lock);
+	if (ns > dir->touched_ns)
+		dir->touched_ns = ns;
 	pthread_mutex_unlock(&dir->lock);
 }
 
@@ -310,11 +355,6 @@ static void kill_priv(fuse_req_t req, struct fs_node *n)
  * duplicates of this one, can still write) puts a copy of it, and only
  * the commit at the last release links the staging file itself.
  */
-
-static int64_t ts_ns(struct timespec t)
-{
-	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
 
 /* Whether a file fstat() saw as @a and later as @b was left unwritten. */
 static int same_file_state(const struct stat *a, const struct stat *b)
@@ -1089,6 +1129,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	put.sha256 = have_sha ? sha : NULL;
 	put.durable = durable;
 	put.keep_xattrs = 1;
+	put.named_ns = pending ? n->created_ns : 0;
 	if (fd < 0) {
 		hash_hold(n);
 		n->stage_fd = -1;	/* store_put consumes it */
@@ -1681,9 +1722,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		n->meta.uid = ctx->uid;
 		n->meta.gid = ctx->gid;
 		n->meta.mtime_ns = n->meta.ctime_ns = now_ns();
+		n->created_ns = n->meta.ctime_ns;
 		n->dirty = 1;
 		memcpy(n->cached_sha, EMPTY_SHA, sizeof(n->cached_sha));
 		pthread_mutex_unlock(&n->lock);
+		dir_touched(dir, n->created_ns);
 		pthread_mutex_lock(&fs->lock);
 		if (!n->pending) {
 			n->pending = 1;
@@ -1776,11 +1819,12 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	put.kind = STORE_DIR;
 	put.fd = -1;
 	put.meta = m;
-	ret = store_put(fs->st, bucket, key, &put, NULL, NULL);
+	ret = store_put(fs->st, bucket, key, &put, NULL, &obj);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	dir_touched(dir, obj.created_ns);
 	n = fs_node_child(fs, dir, name, FS_DIR, 1);
 reply:
 	if (!n) {
@@ -1833,6 +1877,7 @@ static void make_leaf(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	dir_touched(dir, obj.created_ns);
 	n = fs_node_child(fs, dir, name, link ? FS_SYMLINK : FS_FILE, 1);
 	if (!n) {
 		fuse_reply_err(req, ENOMEM);
@@ -2276,6 +2321,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 reply:
 	dir_changed(n);
+	if (ret == 0 && is_dir_node(n) && (mask & STORE_SET_MTIME)) {
+		pthread_mutex_lock(&n->lock);
+		n->touched_ns = 0;	/* the mtime given is the answer */
+		pthread_mutex_unlock(&n->lock);
+	}
 	if (ret == 0)
 		ret = node_stat(fs, n, &st);
 	if (ret)

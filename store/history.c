@@ -736,7 +736,7 @@ static int marker_remove(struct store *st, const char *bucket,
 	}
 	err = ver_remove(st, q.c, id, "", &t);
 	if (!err)
-		err = obj_refresh(q.c, oid);
+		err = obj_refresh(q.c, &b, key, oid, live);
 	if (!err && vid_out)
 		snprintf(vid_out, STORE_VID_MAX + 1, "%s", o.version_id);
 out:

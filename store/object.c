@@ -108,9 +108,58 @@ static int ver_by_id(struct conn *c, int64_t id, struct store_obj *o,
 	return err;
 }
 
-/* Point object @oid at its newest version, or remove it when it has
- * none left. */
-int obj_refresh(struct conn *c, int64_t oid)
+/*
+ * A name came or went in the folder that holds @key (a key of bucket @b;
+ * a marker "dir/" is a name in its parent): the folder's mtime and ctime
+ * become @now, as a directory's do on a disk when an entry is created,
+ * removed or renamed, so that tools that watch a directory's mtime (git's
+ * untracked cache, make, backup tools) see the change; never back, as a
+ * file created before another in the same folder may be committed after
+ * it.  The folder's metadata is its live marker's, changed in place as
+ * chmod changes it, or the bucket's for a key at the top; a folder
+ * without a marker has none of its own to change.
+ */
+int parent_touch(struct conn *c, const struct bucket_row *b, const char *key,
+		 int64_t now)
+{
+	char dir[STORE_KEY_MAX + 1];
+	size_t len = strlen(key);
+	sqlite3_stmt *s;
+	int64_t oid, cur;
+	int err, live;
+
+	if (len && key[len - 1] == '/')
+		len--;
+	while (len && key[len - 1] != '/')
+		len--;
+	if (!len) {
+		s = stmt_get(c, ST_BUCKET_SET_TIMES);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, now);
+		sqlite3_bind_int64(s, 2, now);
+		sqlite3_bind_int64(s, 3, b->id);
+		return stmt_run(c, s, "touch bucket");
+	}
+	memcpy(dir, key, len);
+	dir[len] = '\0';
+	err = obj_get(c, b->id, dir, &oid, &cur, &live);
+	if (err <= 0 || !live)
+		return err < 0 ? err : 0;
+	s = stmt_get(c, ST_VER_SET_TIMES);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, cur);
+	return stmt_run(c, s, "touch folder");
+}
+
+/* Point object @oid (key @key of bucket @b) at its newest version, or
+ * remove it when it has none left; when that changes whether the key is
+ * there (@was_live: it was), its folder changes (parent_touch()). */
+int obj_refresh(struct conn *c, const struct bucket_row *b, const char *key,
+		int64_t oid, int was_live)
 {
 	sqlite3_stmt *s = stmt_get(c, ST_VER_NEWEST);
 	int64_t id = 0;
@@ -132,15 +181,19 @@ int obj_refresh(struct conn *c, int64_t oid)
 		if (!s)
 			return -EIO;
 		sqlite3_bind_int64(s, 1, oid);
-		return stmt_run(c, s, "delete object");
+		err = stmt_run(c, s, "delete object");
+	} else {
+		s = stmt_get(c, ST_OBJ_SET_CUR);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int(s, 2, kind != STORE_DELETE_MARKER);
+		sqlite3_bind_int64(s, 3, oid);
+		err = stmt_run(c, s, "set current version");
 	}
-	s = stmt_get(c, ST_OBJ_SET_CUR);
-	if (!s)
-		return -EIO;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int(s, 2, kind != STORE_DELETE_MARKER);
-	sqlite3_bind_int64(s, 3, oid);
-	return stmt_run(c, s, "set current version");
+	if (!err && was_live != (id && kind != STORE_DELETE_MARKER))
+		err = parent_touch(c, b, key, now_ns());
+	return err;
 }
 
 /* Delete version row @id (its xattrs go with it) and let go of its blob
@@ -276,6 +329,10 @@ int ver_write(struct store *st, struct conn *c,
 	sqlite3_bind_int(s, 2, nv->kind != STORE_DELETE_MARKER);
 	sqlite3_bind_int64(s, 3, oid);
 	err = stmt_run(c, s, "set current version");
+	if (!err && (nv->touch_parent ||
+		     live != (nv->kind != STORE_DELETE_MARKER)))
+		err = parent_touch(c, b, key,
+				   nv->named_ns ? nv->named_ns : now);
 	if (!err && !nv->vid) {
 		queued = repl_enqueue(c, b, key, oid, id, nv->kind);
 		err = queued < 0 ? queued : 0;
@@ -333,7 +390,7 @@ static int obj_delete_current(struct store *st, struct conn *c,
 	err = ver_remove(st, c, id, sha, t);
 	if (err)
 		return err;
-	return obj_refresh(c, oid);
+	return obj_refresh(c, b, key, oid, 1);
 }
 
 /* Finish the transaction of an operation that returned @err: commit, or
@@ -466,6 +523,7 @@ int store_put(struct store *st, const char *bucket, const char *key,
 	nv.meta = put->meta;
 	nv.meta.mode = type_bits(put->kind) | (put->meta.mode & 07777);
 	nv.keep_xattrs = put->keep_xattrs;
+	nv.named_ns = put->named_ns;
 
 	err = conn_get(st, &c);
 	if (err)
@@ -830,7 +888,7 @@ int store_delete_version(struct store *st, const char *bucket,
 	}
 	err = ver_remove(st, c, id, sha, &t);
 	if (!err)
-		err = obj_refresh(c, oid);
+		err = obj_refresh(c, &b, key, oid, live);
 out:
 	return tx_end(st, c, err, &t);
 }
@@ -977,6 +1035,7 @@ static int move_key(struct store *st, struct conn *c,
 	nv.meta.ctime_ns = now_ns();
 	nv.link = o.kind == STORE_SYMLINK ? link : NULL;
 	nv.xattr_src = cur;
+	nv.touch_parent = 1;
 	err = ver_write(st, c, tb, to, &nv, NULL, NULL, t);
 	if (err)
 		return err;

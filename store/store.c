@@ -107,6 +107,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BUCKET_SET_META] = "UPDATE buckets SET mode = ?, uid = ?, "
 			       "gid = ?, mtime_ns = ?, ctime_ns = ? "
 			       "WHERE id = ?",
+	[ST_BUCKET_SET_TIMES] = "UPDATE buckets "
+				"SET mtime_ns = max(mtime_ns, ?), "
+				"ctime_ns = max(ctime_ns, ?) WHERE id = ?",
 	[ST_OBJ_GET] = "SELECT id, cur, live FROM objects "
 		       "WHERE bucket = ? AND key = ?",
 	[ST_OBJ_INSERT] = "INSERT INTO objects(bucket, key) VALUES (?, ?)",
@@ -131,6 +134,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_VER_SET_META] = "UPDATE versions SET mode = ?, uid = ?, gid = ?, "
 			    "mtime_ns = ?, ctime_ns = ? WHERE id = ?",
 	[ST_VER_SET_CTIME] = "UPDATE versions SET ctime_ns = ? WHERE id = ?",
+	[ST_VER_SET_TIMES] = "UPDATE versions "
+			     "SET mtime_ns = max(mtime_ns, ?), "
+			     "ctime_ns = max(ctime_ns, ?) WHERE id = ?",
 	[ST_SHA_REFERENCED] = "SELECT 1 FROM versions WHERE sha256 = ? "
 			      "LIMIT 1",
 	[ST_XATTR_COPY] = "INSERT INTO xattrs(version, name, value) "

@@ -272,6 +272,9 @@ struct store_put {
 	struct store_meta meta;	/* mode with type bits */
 	int durable;		/* fsync blob and catalog before returning */
 	int keep_xattrs;	/* copy user xattrs of the current version */
+	int64_t named_ns;	/* when the name was made, if before this
+				 * call (a file created, then written and
+				 * closed); 0: now.  See below. */
 };
 
 /*
@@ -283,6 +286,16 @@ struct store_put {
  * committed, in one transaction with everything else.  On success the new
  * version's ID is copied to @vid_out (may be NULL, else
  * STORE_VID_MAX + 1 bytes), and *obj_out (may be NULL) describes it.
+ *
+ * Folders: a write that makes a key appear in its folder (a new key, or
+ * one whose current version was a delete marker), a delete marker on a
+ * key that was there, a rename (both folders) and a store_undelete() or
+ * store_delete_version() that changes whether a key is there each move
+ * the folder's mtime and ctime forward to the time of the change, as on a
+ * disk (put->named_ns for a put).  The folder's metadata is that of its
+ * live marker "dir/", or the bucket's for a key at the top; a folder with
+ * no marker has none to change.  They never move back, except by an
+ * explicit store_set_meta().
  */
 int store_put(struct store *st, const char *bucket, const char *key,
 	      struct store_put *put, char *vid_out, struct store_obj *obj_out);

@@ -41,6 +41,7 @@ enum stmt_id {
 	ST_BUCKET_HAS_OBJECTS,
 	ST_BUCKET_SET_VERSIONING,
 	ST_BUCKET_SET_META,
+	ST_BUCKET_SET_TIMES,
 	ST_OBJ_GET,
 	ST_OBJ_INSERT,
 	ST_OBJ_SET_CUR,
@@ -54,6 +55,7 @@ enum stmt_id {
 	ST_VER_DELETE,
 	ST_VER_SET_META,
 	ST_VER_SET_CTIME,
+	ST_VER_SET_TIMES,
 	ST_SHA_REFERENCED,
 	ST_XATTR_COPY,
 	ST_XATTR_GET,
@@ -246,6 +248,9 @@ struct newver {
 	int64_t xattr_src;	/* else copy those of this version (0: none) */
 	const char *vid;	/* a replica's version ID, else NULL */
 	int64_t created_ns;	/* a replica's time of writing, else 0 */
+	int touch_parent;	/* a rename's target: its folder changes
+				 * even when the key was there before */
+	int64_t named_ns;	/* the folder's new time; 0: now */
 };
 
 /* The rows of the write path, each within a write transaction; see their
@@ -255,7 +260,10 @@ int obj_get(struct conn *c, int64_t bid, const char *key, int64_t *oid,
 	    int64_t *cur, int *live);
 int ver_find(struct conn *c, int64_t oid, const char *vid, int64_t *id,
 	     char sha[65]);
-int obj_refresh(struct conn *c, int64_t oid);
+int obj_refresh(struct conn *c, const struct bucket_row *b, const char *key,
+		int64_t oid, int was_live);
+int parent_touch(struct conn *c, const struct bucket_row *b, const char *key,
+		 int64_t now);
 int ver_remove(struct store *st, struct conn *c, int64_t id, const char *sha,
 	       struct trash *t);
 int ver_write(struct store *st, struct conn *c, const struct bucket_row *b,

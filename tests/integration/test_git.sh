@@ -1,8 +1,9 @@
 #!/bin/bash
 #
 # test_git.sh - git works on a repository inside a mount: init, add,
-# commit, log, status, fsck, gc (packs and renames, and link() that falls
-# back to rename()), and clones from the mount to the native disk and back.
+# commit, log, status (with the untracked cache too), fsck, gc (packs and
+# renames, and link() that falls back to rename()), and clones from the
+# mount to the native disk and back.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -55,6 +56,24 @@ for i in $(seq 1 5); do
 	git commit -q -am "commit $((i + 2))"
 done
 assert_eq 7 "$(git rev-list --count HEAD)" "commits"
+
+step "git's untracked cache, which trusts folders' mtimes"
+# git update-index --test-untracked-cache makes, removes and renames names
+# in a folder and checks that its mtime moves each time; with
+# core.untrackedCache on, git status then reads only folders whose mtime
+# moved, so a folder that kept its mtime would hide a new file.
+git update-index --test-untracked-cache
+git config core.untrackedCache true
+git update-index --untracked-cache
+assert_eq "" "$(git status --porcelain)" "git status with the untracked cache"
+sleep 1	# past git's racy window, so that the cache is used
+echo new >docs/untracked.txt
+assert_eq "?? docs/untracked.txt" "$(git status --porcelain)" "a new file seen through the untracked cache"
+rm docs/untracked.txt
+assert_eq "" "$(git status --porcelain)" "its removal seen too"
+git config core.untrackedCache false
+git update-index --no-untracked-cache
+ok "untracked cache"
 
 step "git fsck and git gc"
 git fsck --full --strict

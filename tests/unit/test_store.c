@@ -1133,6 +1133,113 @@ Test(store, set_meta_in_place)
 		     -ENOENT);
 }
 
+/* The mtime of folder @folder ("" for the bucket) of "bkt". */
+static int64_t folder_mtime(const char *folder)
+{
+	struct store_meta m;
+	struct store_obj o;
+
+	if (!*folder) {
+		cr_assert_eq(store_bucket_get(st, "bkt", &m, NULL), 0);
+		cr_assert_eq(m.ctime_ns, m.mtime_ns);
+		return m.mtime_ns;
+	}
+	cr_assert_eq(store_lookup(st, "bkt", folder, &o), 0, "%s", folder);
+	cr_assert_eq(o.kind, STORE_DIR);
+	cr_assert_eq(o.meta.ctime_ns, o.meta.mtime_ns, "%s", folder);
+	return o.meta.mtime_ns;
+}
+
+static int64_t created_of(const char *key)
+{
+	struct store_obj o;
+
+	cr_assert_eq(store_lookup_all(st, "bkt", key, &o), 0, "%s", key);
+	return o.created_ns;
+}
+
+Test(store, folder_times_follow_names)
+{
+	struct store_put mk = { .kind = STORE_DIR, .fd = -1 };
+	struct store_meta m = { .mtime_ns = 5 };
+	char vid[STORE_VID_MAX + 1];
+	struct store_obj o;
+	int64_t t;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	mk.meta = meta_of(0755);
+	mk.meta.mtime_ns = mk.meta.ctime_ns = 100;
+	cr_assert_eq(store_put(st, "bkt", "d/", &mk, NULL, NULL), 0);
+	cr_assert_eq(store_put(st, "bkt", "e/", &mk, NULL, NULL), 0);
+	cr_expect_eq(folder_mtime("d"), 100, "a marker's own time");
+	cr_expect_eq(folder_mtime(""), created_of("e/"),
+		     "a marker is a name in its parent");
+
+	/* A new name moves its folder to the version's time. */
+	cr_assert_eq(put_str(st, "bkt", "d/f", "one", NULL), 0);
+	cr_expect_eq(folder_mtime("d"), created_of("d/f"));
+	t = folder_mtime("d");
+	usleep(1000);
+	cr_assert_eq(put_str(st, "bkt", "d/f", "two", NULL), 0);
+	cr_expect_eq(folder_mtime("d"), t, "an overwrite changes no name");
+
+	/* A delete marker, an undelete and a rename move it too. */
+	usleep(1000);
+	cr_assert_eq(store_delete(st, "bkt", "d/f", NULL), 0);
+	cr_expect_eq(folder_mtime("d"), created_of("d/f"), "rm");
+	t = folder_mtime("d");
+	usleep(1000);
+	cr_assert_eq(store_undelete(st, "bkt", "d/f", NULL), 0);
+	cr_expect_gt(folder_mtime("d"), t, "undelete");
+	t = folder_mtime("d");
+	cr_expect_eq(folder_mtime("e"), 100);
+	usleep(1000);
+	cr_assert_eq(store_rename(st, "bkt", "d/f", "bkt", "e/f", 0), 0);
+	cr_expect_gt(folder_mtime("d"), t, "rename: the source folder");
+	cr_expect_gt(folder_mtime("e"), t, "rename: the target folder");
+	t = folder_mtime("e");
+	usleep(1000);
+	cr_assert_eq(put_str(st, "bkt", "d/g", "g", NULL), 0);
+	cr_assert_eq(store_rename(st, "bkt", "d/g", "bkt", "e/f", 0), 0);
+	cr_expect_gt(folder_mtime("e"), t, "a rename onto a name there");
+
+	/* A folder whose marker is gone: its names move nothing, and a
+	 * whole folder renamed moves both parents. */
+	cr_assert_eq(put_str(st, "bkt", "e/sub/x", "x", NULL), 0);
+	cr_assert_eq(store_delete(st, "bkt", "e/sub/", NULL), -ENOENT);
+	t = folder_mtime("");
+	usleep(1000);
+	cr_assert_eq(store_rename(st, "bkt", "e", "bkt", "moved", 0), 0);
+	cr_expect_gt(folder_mtime(""), t, "the bucket, after mv e moved");
+	cr_assert_eq(store_rename(st, "bkt", "moved", "bkt", "e", 0), 0);
+
+	/* A name made earlier (a file created, then closed) never moves
+	 * the folder back. */
+	t = folder_mtime("e");
+	mk.kind = STORE_FILE;
+	mk.named_ns = t - 1000;
+	cr_assert_eq(store_put(st, "bkt", "e/late", &mk, NULL, NULL), 0);
+	cr_expect_eq(folder_mtime("e"), t, "not moved back");
+	mk.named_ns = t + 7;
+	cr_assert_eq(store_put(st, "bkt", "e/later", &mk, NULL, NULL), 0);
+	cr_expect_eq(folder_mtime("e"), t + 7, "named_ns is the new time");
+
+	/* Removing the only version of a key removes the name. */
+	t = folder_mtime("");
+	usleep(1000);
+	cr_assert_eq(put_str(st, "bkt", "top", "x", vid), 0);
+	cr_expect_eq(folder_mtime(""), created_of("top"), "the bucket's");
+	t = folder_mtime("");
+	usleep(1000);
+	cr_assert_eq(store_delete_version(st, "bkt", "top", vid), 0);
+	cr_expect_gt(folder_mtime(""), t, "rm-version of the last version");
+
+	/* An explicit time (touch, cp -a) is kept, even an older one. */
+	cr_assert_eq(store_set_meta(st, "bkt", "e/", &m, STORE_SET_MTIME), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "e", &o), 0);
+	cr_expect_eq(o.meta.mtime_ns, 5, "an explicit mtime");
+}
+
 /* ---- garbage collection, check, generation, threads ----------------- */
 
 static void touch(const char *path)
