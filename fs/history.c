@@ -279,43 +279,31 @@ out:
 
 /* ---- what is there ---------------------------------------------------- */
 
-static struct timespec ns_to_ts(int64_t ns)
-{
-	struct timespec ts = {
-		.tv_sec = ns / 1000000000,
-		.tv_nsec = ns % 1000000000,
-	};
-
-	if (ts.tv_nsec < 0) {
-		ts.tv_sec--;
-		ts.tv_nsec += 1000000000;
-	}
-	return ts;
-}
-
 static void fill_stat(struct stat *st, uint32_t mode, uint32_t uid,
 		      uint32_t gid, uint64_t size, int64_t mtime_ns,
 		      int64_t ctime_ns)
 {
+	struct store_meta m = {
+		.mode = mode,
+		.uid = uid,
+		.gid = gid,
+		.mtime_ns = mtime_ns,
+		.ctime_ns = ctime_ns,
+	};
+
 	memset(st, 0, sizeof(*st));
-	st->st_mode = mode;
-	st->st_uid = uid;
-	st->st_gid = gid;
-	st->st_size = (off_t)size;
-	st->st_blocks = (blkcnt_t)((size + 511) / 512);
-	st->st_blksize = 128 * 1024;
-	st->st_nlink = S_ISDIR(mode) ? 2 : 1;
-	st->st_mtim = ns_to_ts(mtime_ns);
-	st->st_atim = st->st_mtim;
-	st->st_ctim = ns_to_ts(ctime_ns ? ctime_ns : mtime_ns);
+	fs_meta_stat(&m, size, -1, st);
 }
 
-/* A file version's blocks on disk, where the store knows them (holes take
- * none). */
-static void file_blocks(const struct store_obj *o, struct stat *st)
+/* The entry of file or symlink version @o, whose mode is @mode. */
+static void obj_stat(const struct store_obj *o, uint32_t mode,
+		     struct stat *st)
 {
-	if (o->kind == STORE_FILE && o->blocks >= 0)
-		st->st_blocks = (blkcnt_t)o->blocks;
+	struct store_meta m = o->meta;
+
+	m.mode = mode;
+	memset(st, 0, sizeof(*st));
+	fs_meta_stat(&m, o->size, fs_obj_blocks(o), st);
 }
 
 /* A directory of the view itself (.versions, .at, .at/TIME). */
@@ -344,11 +332,8 @@ static enum fs_kind version_stat(struct fs *fs, const struct store_obj *o,
 			  o->created_ns, o->created_ns);
 		return FS_HV_FILE;
 	}
-	fill_stat(st, (o->kind == STORE_SYMLINK ? S_IFLNK : S_IFREG) |
-			      (o->meta.mode & 07777),
-		  o->meta.uid, o->meta.gid, o->size, o->meta.mtime_ns,
-		  o->meta.ctime_ns);
-	file_blocks(o, st);
+	obj_stat(o, (o->kind == STORE_SYMLINK ? S_IFLNK : S_IFREG) |
+			    (o->meta.mode & 07777), st);
 	return o->kind == STORE_SYMLINK ? FS_HV_LINK : FS_HV_FILE;
 }
 
@@ -361,9 +346,7 @@ static enum fs_kind at_stat(const struct store_obj *o, struct stat *st)
 			  o->meta.ctime_ns);
 		return FS_HA_DIR;
 	}
-	fill_stat(st, o->meta.mode, o->meta.uid, o->meta.gid, o->size,
-		  o->meta.mtime_ns, o->meta.ctime_ns);
-	file_blocks(o, st);
+	obj_stat(o, o->meta.mode, st);
 	return o->kind == STORE_SYMLINK ? FS_HA_LINK : FS_HA_FILE;
 }
 

@@ -113,9 +113,7 @@ static enum fs_kind kind_of(enum store_kind k)
 	}
 }
 
-/* @blocks: the 512-byte blocks the content takes on disk, -1 for what its
- * size would take without holes. */
-static void meta_to_stat(const struct store_meta *m, uint64_t size,
+void fs_meta_stat(const struct store_meta *m, uint64_t size,
 			 int64_t blocks, struct stat *st)
 {
 	st->st_mode = m->mode;
@@ -131,9 +129,7 @@ static void meta_to_stat(const struct store_meta *m, uint64_t size,
 	st->st_ctim = ns_to_ts(m->ctime_ns ? m->ctime_ns : m->mtime_ns);
 }
 
-/* The blocks meta_to_stat() reports for @o: its blob's for a file; for a
- * symlink or a directory what its size makes. */
-static int64_t obj_blocks(const struct store_obj *o)
+int64_t fs_obj_blocks(const struct store_obj *o)
 {
 	return o->kind == STORE_FILE ? o->blocks : -1;
 }
@@ -149,7 +145,7 @@ static void root_stat(struct fs *fs, struct stat *st)
 	};
 
 	memset(st, 0, sizeof(*st));
-	meta_to_stat(&m, 4096, -1, st);
+	fs_meta_stat(&m, 4096, -1, st);
 	st->st_ino = FUSE_ROOT_ID;
 }
 
@@ -171,14 +167,10 @@ static void dir_raise(const struct fs_node *n, struct stat *st)
 {
 	int64_t t = n->touched_ns;
 
-	if (t > ts_ns(st->st_mtim)) {
-		st->st_mtim.tv_sec = t / 1000000000;
-		st->st_mtim.tv_nsec = t % 1000000000;
-	}
-	if (t > ts_ns(st->st_ctim)) {
-		st->st_ctim.tv_sec = t / 1000000000;
-		st->st_ctim.tv_nsec = t % 1000000000;
-	}
+	if (t > ts_ns(st->st_mtim))
+		st->st_mtim = ns_to_ts(t);
+	if (t > ts_ns(st->st_ctim))
+		st->st_ctim = ns_to_ts(t);
 }
 
 /* Cache @st, the store's attributes of directory @n, and raise it to what
@@ -416,7 +408,7 @@ static int open_state_stat(struct fs *fs, struct fs_node *n, int pending,
 	if (!pending && n->stage_fd < 0 && !n->dirty)
 		return 0;
 	memset(st, 0, sizeof(*st));
-	meta_to_stat(&n->meta, n->size, stage_blocks(n), st);
+	fs_meta_stat(&n->meta, n->size, stage_blocks(n), st);
 	st->st_mode &= ~n->killpriv;
 	st->st_ino = n->ino;
 	return 1;
@@ -475,7 +467,7 @@ static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 			/* What the store said, or what we committed, within
 			 * the attribute timeout. */
 			memset(st, 0, sizeof(*st));
-			meta_to_stat(&n->meta, n->size, n->blocks, st);
+			fs_meta_stat(&n->meta, n->size, n->blocks, st);
 			st->st_ino = n->ino;
 			ret = 1;
 		}
@@ -494,7 +486,7 @@ static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 		if (ret)
 			return ret;
 		m.mode = S_IFDIR | (m.mode & 07777);
-		meta_to_stat(&m, 4096, -1, st);
+		fs_meta_stat(&m, 4096, -1, st);
 	} else {
 		ret = store_lookup(fs->st, bucket, key, &obj);
 		if (ret)
@@ -502,8 +494,8 @@ static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 		if (kind_of(obj.kind) != n->kind)
 			return -ENOENT;
 		node_learn(n, &obj);
-		meta_to_stat(&obj.meta, obj.kind == STORE_DIR ? 4096 : obj.size,
-			     obj_blocks(&obj), st);
+		fs_meta_stat(&obj.meta, obj.kind == STORE_DIR ? 4096 : obj.size,
+			     fs_obj_blocks(&obj), st);
 	}
 	st->st_ino = n->ino;
 	dir_attr_set(n, st);
@@ -571,7 +563,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		}
 		memset(&st, 0, sizeof(st));
 		m.mode = S_IFDIR | (m.mode & 07777);
-		meta_to_stat(&m, 4096, -1, &st);
+		fs_meta_stat(&m, 4096, -1, &st);
 		dir_attr_set(n, &st);
 		reply_entry(req, n, &st);
 		return;
@@ -620,8 +612,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	node_learn(n, &obj);
 	memset(&st, 0, sizeof(st));
-	meta_to_stat(&obj.meta, kind == FS_DIR ? 4096 : obj.size,
-		     obj_blocks(&obj), &st);
+	fs_meta_stat(&obj.meta, kind == FS_DIR ? 4096 : obj.size,
+		     fs_obj_blocks(&obj), &st);
 	if (kind == FS_FILE) {
 		pthread_mutex_lock(&n->lock);
 		open_state_stat(fs, n, 0, &st);
@@ -1832,7 +1824,7 @@ reply:
 		return;
 	}
 	memset(&st, 0, sizeof(st));
-	meta_to_stat(&m, 4096, -1, &st);
+	fs_meta_stat(&m, 4096, -1, &st);
 	dir_attr_set(n, &st);
 	reply_entry(req, n, &st);
 }
@@ -1885,7 +1877,7 @@ static void make_leaf(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	node_learn(n, &obj);	/* files only */
 	memset(&st, 0, sizeof(st));
-	meta_to_stat(&obj.meta, link ? strlen(link) : 0, -1, &st);
+	fs_meta_stat(&obj.meta, link ? strlen(link) : 0, -1, &st);
 	reply_entry(req, n, &st);
 }
 
@@ -2375,7 +2367,7 @@ static int snap_bucket(void *arg, const char *name,
 
 	memset(&st, 0, sizeof(st));
 	m.mode = S_IFDIR | (m.mode & 07777);
-	meta_to_stat(&m, 4096, -1, &st);
+	fs_meta_stat(&m, 4096, -1, &st);
 	return fs_listing_add(arg, name, FS_BUCKET, &st);
 }
 
@@ -2384,8 +2376,8 @@ static int snap_obj(void *arg, const char *name, const struct store_obj *obj)
 	struct stat st;
 
 	memset(&st, 0, sizeof(st));
-	meta_to_stat(&obj->meta, obj->kind == STORE_DIR ? 4096 : obj->size,
-		     obj_blocks(obj), &st);
+	fs_meta_stat(&obj->meta, obj->kind == STORE_DIR ? 4096 : obj->size,
+		     fs_obj_blocks(obj), &st);
 	return fs_listing_add(arg, name, kind_of(obj->kind), &st);
 }
 
