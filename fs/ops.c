@@ -221,11 +221,13 @@ static void dir_changed(struct fs_node *dir)
  * commits the name (store_put(), named_ns), which for a created file is
  * at its close; until then this node answers for it.  Names removed or
  * renamed need nothing here: the store has their time at once, and
- * dir_changed() drops the cached attributes.
+ * dir_changed() drops the cached attributes.  The root, whose times are
+ * the mount's (no store keeps them), moves only here: at a bucket made or
+ * removed through this mount.
  */
 static void dir_touched(struct fs_node *dir, int64_t ns)
 {
-	if (!dir || !is_dir_node(dir))
+	if (!dir || (!is_dir_node(dir) && dir->kind != FS_ROOT))
 		return;
 	pthread_mutex_lock(&dir->lock);
 	if (ns > dir->touched_ns)
@@ -457,6 +459,9 @@ static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 
 	if (n->kind == FS_ROOT) {
 		root_stat(fs, st);
+		pthread_mutex_lock(&n->lock);
+		dir_raise(n, st);
+		pthread_mutex_unlock(&n->lock);
 		return 0;
 	}
 	if (n->kind == FS_FILE) {
@@ -1789,6 +1794,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 			fuse_reply_err(req, -ret);
 			return;
 		}
+		dir_touched(dir, m.ctime_ns);
 		n = fs_node_child(fs, dir, name, FS_BUCKET, 1);
 		goto reply;
 	}
@@ -1989,6 +1995,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		ret = -ENOTEMPTY;
 	} else if (dir->kind == FS_ROOT) {
 		ret = store_bucket_delete(fs->st, name);
+		if (ret == 0)
+			dir_touched(dir, now_ns());
 		if (ret == -ENOTEMPTY)
 			log_info("rmdir %s: the bucket still holds versions "
 				 "(older versions and delete markers, which "

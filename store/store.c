@@ -421,17 +421,20 @@ static const char *conn_vfs;
  * way (synchronous = NORMAL); store_sync() is what makes it durable.
  *
  * A PASSIVE checkpoint copies what was committed when it began; the WAL
- * starts over from its beginning only at a write that finds every frame
- * copied, which under a steady stream of commits (a `cp -r` of a large
- * tree) never comes: the file would grow to CKPT_INLINE.  So when a
- * pass leaves frames behind, the checkpointer runs a RESTART checkpoint,
- * which holds writers back (they wait in the busy handler) while it
- * copies the few frames committed during the pass and syncs, then lets
- * the next writer start the WAL over: one such wait per CKPT_PAGES of
- * commits, and only while commits come faster than the pass.  It waits
- * for the write lock and then for readers of old snapshots (a listing,
- * a replication in progress) at most CKPT_WAIT_MS, holding writers back
- * meanwhile, and gives up (as a PASSIVE one) after that.
+ * starts over from its beginning only at a write transaction that began
+ * once every frame was copied.  Under a steady stream of commits (a
+ * `cp -r` of a large tree) that moment seldom comes, since the next
+ * commit begins while a pass runs: the WAL went on growing, and each
+ * commit past CKPT_PAGES woke the checkpointer for another pass and sync
+ * (679 passes in a 10,000-file create, 0.65 s of work beside it).  So
+ * after its pass the checkpointer runs a RESTART checkpoint, which holds
+ * writers back (they wait in the busy handler) while it copies the few
+ * frames committed during the pass and syncs, then lets the next writer
+ * start the WAL over: one such wait, of about a millisecond, per
+ * CKPT_PAGES of commits.  It waits for the write lock and then for
+ * readers of old snapshots (a listing, a replication in progress) at
+ * most CKPT_WAIT_MS, holding writers back meanwhile, and gives up (as a
+ * PASSIVE one) after that.
  */
 #define CKPT_PAGES 4000		/* 16 MiB of WAL at 4 KiB pages */
 #define CKPT_WAIT_MS 20
@@ -452,12 +455,10 @@ static void *ckpt_main(void *arg)
 		st->ckpt_wanted = 0;
 		pthread_mutex_unlock(&st->ckpt.lock);
 		if (conn_get(st, &c) == 0) {
-			int log = 0, done = 0;
-
 			rc = sqlite3_wal_checkpoint_v2(
-				c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
-				&done);
-			if (rc == SQLITE_OK && done < log) {
+				c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+				NULL);
+			if (rc == SQLITE_OK) {
 				sqlite3_busy_timeout(c->db, CKPT_WAIT_MS);
 				rc = sqlite3_wal_checkpoint_v2(
 					c->db, NULL, SQLITE_CHECKPOINT_RESTART,

@@ -430,11 +430,17 @@ b0=$(stat -c %.9Y "$B")
 echo top >"$B/top-level-name"
 [[ $(stat -c %.9Y "$B") > $b0 ]] || fail "a bucket's mtime did not move at a new name in it"
 rm "$B/top-level-name"
+r0=$(stat -c %.9Y "$MNT")
+mkdir "$MNT/root-mtime"
+r1=$(stat -c %.9Y "$MNT")
+rmdir "$MNT/root-mtime"
+[[ $r1 > $r0 && $(stat -c %.9Y "$MNT") > $r1 ]] ||
+	fail "the root's mtime did not move at a bucket made, then removed"
 touch -d @1000000000 "$D"
 echo more >"$D/another"
 touch -d @1000000000 "$D"
 assert_eq 1000000000 "$(stat -c %Y "$D")" "an mtime set after the names were made (cp -a, tar)"
-ok "a bucket's too; an explicit mtime stays (the remount below keeps every folder's)"
+ok "a bucket's and the root's too; an explicit mtime stays (the remount below keeps every folder's)"
 
 step "reading more files than the daemon may have open"
 # The daemon kept each file's blob open for as long as the kernel kept
