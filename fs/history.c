@@ -337,13 +337,18 @@ static enum fs_kind version_stat(struct fs *fs, const struct store_obj *o,
 	return o->kind == STORE_SYMLINK ? FS_HV_LINK : FS_HV_FILE;
 }
 
-/* An entry of .at from what the store says was there. */
-static enum fs_kind at_stat(const struct store_obj *o, struct stat *st)
+/* An entry of .at/TIME (@t_ns) from what the store says was there.  A
+ * folder's times are its marker's (or bucket's) as they are now, moved by
+ * names made in it since (store.h): what it showed at TIME was at most
+ * TIME. */
+static enum fs_kind at_stat(const struct store_obj *o, int64_t t_ns,
+			    struct stat *st)
 {
 	if (o->kind == STORE_DIR) {
 		fill_stat(st, S_IFDIR | (o->meta.mode & 07777), o->meta.uid,
-			  o->meta.gid, 4096, o->meta.mtime_ns,
-			  o->meta.ctime_ns);
+			  o->meta.gid, 4096,
+			  o->meta.mtime_ns < t_ns ? o->meta.mtime_ns : t_ns,
+			  o->meta.ctime_ns < t_ns ? o->meta.ctime_ns : t_ns);
 		return FS_HA_DIR;
 	}
 	obj_stat(o, o->meta.mode, st);
@@ -417,7 +422,7 @@ static int view_resolve(struct fs *fs, const struct hpath *p,
 	ret = store_lookup_at(fs->st, p->bucket, p->key, p->t_ns, v);
 	if (ret)
 		return ret == -EINVAL ? -ENOENT : ret;
-	*kind = at_stat(v, st);
+	*kind = at_stat(v, p->t_ns, st);
 	return 0;
 }
 
@@ -816,7 +821,7 @@ static int add_bucket(void *arg, const char *name,
 	}
 	if (store_lookup_at(d->fs->st, name, "", d->t_ns, &o))
 		return 0;	/* made after that time */
-	at_stat(&o, &st);
+	at_stat(&o, d->t_ns, &st);
 	return hdir_add(d, name, FS_HA_DIR, &st);
 }
 
@@ -840,7 +845,7 @@ static int add_key(void *arg, const char *name, const struct store_obj *o)
 	struct stat st;
 
 	if (d->at)
-		return hdir_add(d, name, at_stat(o, &st), &st);
+		return hdir_add(d, name, at_stat(o, d->t_ns, &st), &st);
 	hv_dir_stat(&d->bm, o, &st);
 	return hdir_add(d, name, FS_HV_DIR, &st);
 }

@@ -218,6 +218,10 @@ for t in "$T1" "$T2" "$T3"; do
 	diff -r --no-dereference "$T/ref/s$i" "$T/copy$i" >/dev/null ||
 		fail "cp -a of .at/$t: contents differ from state $i"
 	ok "state $i at $t: diff -r, stat (mode, owner, mtime, links) and cp -a"
+	# Folders' mtimes have moved since (names made in them), but not
+	# as seen at $t.
+	late=$(find "$A" -type d -newermt "$t" | head -n 3)
+	[ -z "$late" ] || fail "folders of .at/$t with an mtime after it: $late"
 done
 [ "$(find "$MNT/.at/$T1/bkt/tree" -type f | wc -l)" -eq 100 ] ||
 	fail "state 1 has $(find "$MNT/.at/$T1/bkt/tree" -type f | wc -l) files, not 100"
