@@ -327,6 +327,28 @@ static int cmd_versions(int argc, char **argv)
 	return ret ? 1 : 0;
 }
 
+/* What S3 does not replicate, and what the destinations have then. */
+static const char *const undelete_note[2] = {
+	"an undelete",
+	"destinations that took the delete markers keep them; `replicafs "
+	"restore PATH VERSION-ID` writes a version that is",
+};
+static const char *const rm_version_note[2] = {
+	"a permanent delete",
+	"destinations keep their copies of the versions removed",
+};
+
+/* After such a change in @bucket (@note: what, and what then): where the
+ * bucket replicates, say so. */
+static void not_replicated_note(struct store *st, const char *bucket,
+				const char *const note[2])
+{
+	if (store_repl_config_get(st, bucket, NULL, NULL) != 0)
+		return;
+	fprintf(stderr, "replicafs: note: %s is not replicated (as in S3): "
+			"%s\n", note[0], note[1]);
+}
+
 /* What walk_keys() found in one folder: names and kinds of one level,
  * listed before any of them is changed. */
 struct walk_level {
@@ -572,6 +594,8 @@ static int rm_version_tree(const char *path, const struct target *t,
 	printf("removed %lu version%s of %lu key%s %s %s\n", op.versions,
 	       op.versions == 1 ? "" : "s", op.keys, op.keys == 1 ? "" : "s",
 	       what, path);
+	if (op.versions)
+		not_replicated_note(st, t->bucket, rm_version_note);
 	return ret;
 }
 
@@ -652,8 +676,10 @@ static int cmd_rm_version(int argc, char **argv)
 	ret = store_delete_version(st, t.bucket, t.key, vid);
 	if (ret)
 		fprintf(stderr, "replicafs: %s: %s\n", path, strerror(-ret));
-	else
+	else {
 		printf("removed %s of %s\n", vid, path);
+		not_replicated_note(st, t.bucket, rm_version_note);
+	}
 out:
 	store_close(st);
 	return ret ? 1 : 0;
@@ -714,19 +740,6 @@ static int cmd_restore(int argc, char **argv)
 	return ret ? 1 : 0;
 }
 
-/* After an undelete in @bucket: where the bucket replicates, say that
- * the undelete does not travel (S3 does not replicate the removal of a
- * delete marker), and what does. */
-static void undelete_note(struct store *st, const char *bucket)
-{
-	if (store_repl_config_get(st, bucket, NULL, NULL) != 0)
-		return;
-	fprintf(stderr, "replicafs: note: an undelete is not replicated (as "
-			"in S3): destinations that took the delete markers "
-			"keep them; `replicafs restore PATH VERSION-ID` "
-			"writes a version that is\n");
-}
-
 /* `undelete [-r] PATH`: remove the delete marker that hides an object;
  * with -r, those of every key below a folder (or a whole bucket). */
 static int cmd_undelete(int argc, char **argv)
@@ -772,7 +785,8 @@ static int cmd_undelete(int argc, char **argv)
 			printf("undeleted %lu key%s below %s\n", done,
 			       done == 1 ? "" : "s", path);
 			if (done)
-				undelete_note(st, t.bucket);
+				not_replicated_note(st, t.bucket,
+						    undelete_note);
 		}
 		store_close(st);
 		return ret ? 1 : 0;
@@ -793,7 +807,7 @@ static int cmd_undelete(int argc, char **argv)
 	else {
 		printf("undeleted %s (removed delete marker %s)\n", path,
 		       marker);
-		undelete_note(st, t.bucket);
+		not_replicated_note(st, t.bucket, undelete_note);
 	}
 	store_close(st);
 	return ret ? 1 : 0;

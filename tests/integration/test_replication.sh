@@ -168,7 +168,9 @@ assert_missing "$MNT3/far/chain" "A's object on C (chained)"
 step "a permanent delete of a version is never replicated"
 v=$(vid "$MNT/src/chain")
 expect_error "confirm with --yes" rfs rm-version "$MNT/src/chain" "$v" </dev/null
-rfs rm-version "$MNT/src/chain" "$v" --yes
+out=$(rfs rm-version "$MNT/src/chain" "$v" --yes 2>&1)
+[[ $out == *"a permanent delete is not replicated (as in S3): destinations keep their copies"* ]] ||
+	fail "rm-version in a replicated bucket said: $out"
 sleep 1.2	# the kernel's cache of the mount (-o timeout=1)
 assert_missing "$MNT/src/chain" "chain at the source after its only version was removed"
 rfs wait "$MNT/src" --timeout 30
