@@ -424,48 +424,82 @@ static const char *conn_vfs;
  * starts over from its beginning only at a write transaction that began
  * once every frame was copied.  Under a steady stream of commits (a
  * `cp -r` of a large tree) that moment seldom comes, since the next
- * commit begins while a pass runs: the WAL went on growing, and each
- * commit past CKPT_PAGES woke the checkpointer for another pass and sync
- * (679 passes in a 10,000-file create, 0.65 s of work beside it).  So
- * after its pass the checkpointer runs a RESTART checkpoint, which holds
- * writers back (they wait in the busy handler) while it copies the few
- * frames committed during the pass and syncs, then lets the next writer
- * start the WAL over: one such wait, of about a millisecond, per
- * CKPT_PAGES of commits.  It waits for the write lock and then for
- * readers of old snapshots (a listing, a replication in progress) at
- * most CKPT_WAIT_MS, holding writers back meanwhile, and gives up (as a
- * PASSIVE one) after that.
+ * commit begins while a pass runs, so the WAL grows while the stream
+ * lasts.  A RESTART checkpoint would start it over, but it holds writers
+ * back while it syncs both files, and under the stream's own writeback
+ * an fsync can take seconds (tried: `cp -r` took 16 s instead of 4).  So
+ * passes run while commits come, each after CKPT_STEP more pages (not
+ * after every commit past CKPT_PAGES: 679 passes and 0.65 s of work in a
+ * 10,000-file create), and once no commit has come for CKPT_IDLE_MS the
+ * checkpointer runs a TRUNCATE checkpoint, which starts the WAL over and
+ * gives its disk space back.  That one waits for readers of old
+ * snapshots at most CKPT_WAIT_MS, and a writer that comes meanwhile
+ * waits for its sync.
  */
 #define CKPT_PAGES 4000		/* 16 MiB of WAL at 4 KiB pages */
+#define CKPT_STEP (CKPT_PAGES / 4)
+#define CKPT_IDLE_MS 100
 #define CKPT_WAIT_MS 20
 #define CKPT_INLINE (16 * CKPT_PAGES)
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void *ckpt_main(void *arg)
 {
 	struct store *st = arg;
+	struct timespec until;
+	int pass, idle, truncate = 0;
 	struct conn *c;
-	int rc;
+	int rc, log;
 
 	pthread_mutex_lock(&st->ckpt.lock);
 	for (;;) {
-		while (!st->ckpt_wanted && !st->ckpt.stop)
-			pthread_cond_wait(&st->ckpt.cv, &st->ckpt.lock);
+		while (!st->ckpt_wanted && !st->ckpt.stop) {
+			if (!truncate) {
+				pthread_cond_wait(&st->ckpt.cv,
+						  &st->ckpt.lock);
+				continue;
+			}
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += CKPT_IDLE_MS * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			if (pthread_cond_timedwait(&st->ckpt.cv,
+						   &st->ckpt.lock, &until) &&
+			    mono_ms() - atomic_load(&st->ckpt_commit_ms) >=
+				    CKPT_IDLE_MS)
+				break;
+		}
 		if (st->ckpt.stop)
 			break;
+		pass = st->ckpt_wanted;
+		idle = !pass;
 		st->ckpt_wanted = 0;
 		pthread_mutex_unlock(&st->ckpt.lock);
 		if (conn_get(st, &c) == 0) {
+			log = 0;
+			sqlite3_busy_timeout(c->db, CKPT_WAIT_MS);
 			rc = sqlite3_wal_checkpoint_v2(
-				c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
-				NULL);
-			if (rc == SQLITE_OK) {
-				sqlite3_busy_timeout(c->db, CKPT_WAIT_MS);
-				rc = sqlite3_wal_checkpoint_v2(
-					c->db, NULL, SQLITE_CHECKPOINT_RESTART,
-					NULL, NULL);
-			}
+				c->db, NULL,
+				idle ? SQLITE_CHECKPOINT_TRUNCATE
+				     : SQLITE_CHECKPOINT_PASSIVE,
+				&log, NULL);
+			if (pass)
+				atomic_store(&st->ckpt_pages, log);
 			if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 				db_err(c, rc, "checkpoint");
+			/* After a pass, truncate once idle; after a
+			 * truncate that readers kept from finishing, try
+			 * again at the next idle moment. */
+			truncate = pass || rc == SQLITE_BUSY;
 		}
 		pthread_mutex_lock(&st->ckpt.lock);
 	}
@@ -533,9 +567,14 @@ void store_thread_stop(struct store_thread *t)
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
 	struct store *st = arg;
+	int last;
 
+	atomic_store(&st->ckpt_commit_ms, mono_ms());
 	if (pages < CKPT_PAGES)
 		return SQLITE_OK;
+	last = atomic_load(&st->ckpt_pages);
+	if (pages < CKPT_INLINE && pages >= last && pages - last < CKPT_STEP)
+		return SQLITE_OK;	/* a pass ran a moment ago */
 	if (pages >= CKPT_INLINE || ckpt_kick(st))
 		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
 					  NULL, NULL);

@@ -144,6 +144,8 @@ struct store {
 	/* The checkpointer (store.c) */
 	struct store_thread ckpt;
 	int ckpt_wanted;	/* protected by ckpt.lock */
+	atomic_int ckpt_pages;	/* WAL pages at the last pass */
+	atomic_int_fast64_t ckpt_commit_ms;	/* last commit, monotonic */
 
 	/* Empty staging files made ahead (blob.c, store_stage_pool()) */
 	struct store_thread pool;
