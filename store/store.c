@@ -434,13 +434,26 @@ static const char *conn_vfs;
  * checkpointer runs a TRUNCATE checkpoint, which starts the WAL over and
  * gives its disk space back.  That one waits for readers of old
  * snapshots at most CKPT_WAIT_MS, and a writer that comes meanwhile
- * waits for its sync.
+ * waits for its sync.  A burst that does not stop (rsync of millions of
+ * files, about 37 KB of WAL each) would fill the disk with WAL, so a pass
+ * that leaves CKPT_RESTART pages or more is followed by a RESTART, which
+ * holds writers back for its sync: once per GiB of WAL, some 28,000
+ * files.  (At 128 MiB that cost `cp -r` of /usr/include a second in two
+ * such waits.)  REPLICAFS_TEST_WAL_RESTART_PAGES sets it for tests.
  */
 #define CKPT_PAGES 4000		/* 16 MiB of WAL at 4 KiB pages */
 #define CKPT_STEP (CKPT_PAGES / 4)
+#define CKPT_RESTART (64 * CKPT_PAGES)
 #define CKPT_IDLE_MS 100
 #define CKPT_WAIT_MS 20
 #define CKPT_INLINE (16 * CKPT_PAGES)
+
+static int ckpt_restart_pages(void)
+{
+	const char *e = getenv("REPLICAFS_TEST_WAL_RESTART_PAGES");
+
+	return e && atoi(e) > 0 ? atoi(e) : CKPT_RESTART;
+}
 
 static int64_t mono_ms(void)
 {
@@ -492,6 +505,11 @@ static void *ckpt_main(void *arg)
 				idle ? SQLITE_CHECKPOINT_TRUNCATE
 				     : SQLITE_CHECKPOINT_PASSIVE,
 				&log, NULL);
+			if (pass && rc == SQLITE_OK &&
+			    log >= ckpt_restart_pages())
+				rc = sqlite3_wal_checkpoint_v2(
+					c->db, NULL, SQLITE_CHECKPOINT_RESTART,
+					NULL, NULL);
 			if (pass)
 				atomic_store(&st->ckpt_pages, log);
 			if (rc != SQLITE_OK && rc != SQLITE_BUSY)

@@ -1430,27 +1430,32 @@ Test(store, threads)
 
 /* The store's checkpointer thread copies the WAL back while commits come
  * (passes, which never hold writers back) and starts it over, giving its
- * disk space back, once they stop for a moment.  Three thousand puts
- * append about 100 MiB of frames (each touches some eight pages); a
- * moment after the last, the WAL is empty (with passes alone it kept
- * them all, 111 MB). */
+ * disk space back, once they stop for a moment; a burst that does not
+ * stop has it start over every GiB, here every 125 MiB.  Five thousand
+ * puts append about 180 MiB of frames (each touches some nine pages):
+ * the WAL stays below 160 MiB (with passes alone it held them all), and a
+ * moment after the last put it is empty. */
 Test(store, checkpoints_bound_the_wal)
 {
 	char path[128], key[32];
 	struct stat sb;
 	int i;
 
+	setenv("REPLICAFS_TEST_WAL_RESTART_PAGES", "32000", 1);
 	bucket_new(st, "bkt", STORE_ENABLED);
-	for (i = 0; i < 3000; i++) {
+	for (i = 0; i < 5000; i++) {
 		snprintf(key, sizeof(key), "d%d/f%d", i % 50, i);
 		cr_assert_eq(put_str(st, "bkt", key, "x", NULL), 0);
 	}
 	snprintf(path, sizeof(path), "%s/catalog.db-wal", store_path(st));
 	cr_assert_eq(stat(path, &sb), 0);
+	cr_expect_lt(sb.st_size, 160 << 20, "WAL of %lld bytes",
+		     (long long)sb.st_size);
 	for (i = 0; i < 100 && stat(path, &sb) == 0 && sb.st_size; i++)
 		usleep(20000);
 	cr_expect_eq(sb.st_size, 0, "WAL of %lld bytes 2 s after the last "
 		     "commit", (long long)sb.st_size);
+	unsetenv("REPLICAFS_TEST_WAL_RESTART_PAGES");
 	cr_expect_eq(list("bkt", "", NULL).n, 50);
 	cr_expect_eq(store_check(st, 0), 0);
 }
