@@ -451,8 +451,14 @@ static const char *conn_vfs;
 static int ckpt_restart_pages(void)
 {
 	const char *e = getenv("REPLICAFS_TEST_WAL_RESTART_PAGES");
+	char *end;
+	long n;
 
-	return e && atoi(e) > 0 ? atoi(e) : CKPT_RESTART;
+	if (!e)
+		return CKPT_RESTART;
+	n = strtol(e, &end, 10);
+	return *e && !*end && n > 0 && n <= CKPT_RESTART ? (int)n
+							  : CKPT_RESTART;
 }
 
 static int64_t mono_ms(void)
