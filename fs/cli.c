@@ -533,6 +533,23 @@ static int rm_all_one(void *arg, const char *bucket, const char *key,
 	return ret;
 }
 
+/* One pass of rm-version -r over @t: the keys below it (walk_keys()),
+ * then @t's own key, which may be a file's or have no version (a folder,
+ * whose marker the walk took); errors are reported, the first returned. */
+static int rm_tree_pass(struct tree_op *op, const struct target *t,
+			const char *path)
+{
+	int ret, r;
+
+	ret = walk_keys(op->st, t->bucket, t->key, path, rm_all_one, op);
+	if (!t->key[0])
+		return ret;
+	r = rm_all_one(op, t->bucket, t->key, STORE_DIR);
+	if (r)
+		fprintf(stderr, "replicafs: %s: %s\n", path, strerror(-r));
+	return ret ? ret : r;
+}
+
 /* `rm-version -r PATH [--yes]`: every version of every key at or below
  * PATH (a file, a folder or a whole bucket) removed for good, as S3's
  * console empties a bucket; a bucket so emptied can then be removed with
@@ -545,9 +562,7 @@ static int rm_version_tree(const char *path, const struct target *t,
 	char answer[16] = "";
 	int ret;
 
-	ret = walk_keys(st, t->bucket, t->key, path, rm_all_one, &op);
-	if (ret == 0 && t->key[0])
-		ret = rm_all_one(&op, t->bucket, t->key, STORE_DIR);
+	ret = rm_tree_pass(&op, t, path);
 	if (ret)
 		return ret;
 	if (op.versions == 0) {
@@ -580,17 +595,7 @@ static int rm_version_tree(const char *path, const struct target *t,
 		}
 	}
 	op = (struct tree_op){ .st = st };
-	ret = walk_keys(st, t->bucket, t->key, path, rm_all_one, &op);
-	if (t->key[0]) {
-		int r = rm_all_one(&op, t->bucket, t->key, STORE_DIR);
-
-		if (r && r != -ENOENT) {
-			fprintf(stderr, "replicafs: %s: %s\n", path,
-				strerror(-r));
-			if (!ret)
-				ret = r;
-		}
-	}
+	ret = rm_tree_pass(&op, t, path);
 	printf("removed %lu version%s of %lu key%s %s %s\n", op.versions,
 	       op.versions == 1 ? "" : "s", op.keys, op.keys == 1 ? "" : "s",
 	       what, path);

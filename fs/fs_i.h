@@ -258,6 +258,18 @@ void fs_node_each_pending_locked(struct fs *fs, struct fs_node *dir,
  * takes an inode must be routed there too. */
 extern const struct fuse_lowlevel_ops fs_ops;
 
+/*
+ * Attributes (ops.c), for the live tree and the history views alike:
+ * fs_meta_stat() fills @st's mode, owner, size, blocks, times and link
+ * count from @m (other fields are left as they are); @blocks is the
+ * 512-byte blocks the content takes on disk, -1 for what @size takes
+ * without holes.  fs_obj_blocks() is that for version @o: its blob's for
+ * a file (-1 when not known), what its size makes for the others.
+ */
+void fs_meta_stat(const struct store_meta *m, uint64_t size, int64_t blocks,
+		  struct stat *st);
+int64_t fs_obj_blocks(const struct store_obj *o);
+
 /* ---- history.c: .versions and .at ---- */
 
 #define FS_VERSIONS_NAME ".versions"
@@ -379,18 +391,6 @@ void fs_opendir(fuse_req_t req, struct fuse_file_info *fi, size_t size);
 void fs_releasedir(fuse_req_t req, struct fs_listing *l, void *h);
 
 /* ---- loop.c ---- */
-
-/*
- * Attributes (ops.c), for the live tree and the history views alike:
- * fs_meta_stat() fills @st's mode, owner, size, blocks, times and link
- * count from @m (other fields are left as they are); @blocks is the
- * 512-byte blocks the content takes on disk, -1 for what @size takes
- * without holes.  fs_obj_blocks() is that for version @o: its blob's for
- * a file (-1 when not known), what its size makes for the others.
- */
-void fs_meta_stat(const struct store_meta *m, uint64_t size, int64_t blocks,
-		  struct stat *st);
-int64_t fs_obj_blocks(const struct store_obj *o);
 
 /*
  * Run the session until it ends, with at most @max_threads threads

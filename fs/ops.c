@@ -113,8 +113,8 @@ static enum fs_kind kind_of(enum store_kind k)
 	}
 }
 
-void fs_meta_stat(const struct store_meta *m, uint64_t size,
-			 int64_t blocks, struct stat *st)
+void fs_meta_stat(const struct store_meta *m, uint64_t size, int64_t blocks,
+		  struct stat *st)
 {
 	st->st_mode = m->mode;
 	st->st_uid = m->uid;
