@@ -1183,7 +1183,41 @@ fail_consumed:
 	n->base_known = 0;
 	n->attr_ns = 0;
 	n->cached_sha[0] = '\0';
+	/* The kernel counted the failed writes in its size. */
+	fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
 	return ret;
+}
+
+/*
+ * After the commit of a file that never had a version failed (a full
+ * disk): nothing of it was kept, as of an S3 PUT that failed, so its name
+ * goes too.  Left, it showed the size and mtime of what failed (with the
+ * writeback cache, its pages as well) until a remount, and `rsync -a`
+ * took it for a finished copy and skipped it.  A handle still open on it
+ * gets ENOENT at its close.  Call without locks: the kernel takes the
+ * directory's lock to drop the entry, and a LOOKUP under that lock may be
+ * waiting for n->lock.
+ */
+static void drop_failed(struct fs *fs, struct fs_node *n)
+{
+	char name[NAME_MAX + 1];
+	fuse_ino_t parent = 0;
+
+	pthread_mutex_lock(&n->lock);
+	pthread_rwlock_wrlock(&fs->ns_lock);
+	pthread_mutex_lock(&fs->lock);
+	if (n->pending && !n->dirty && n->parent && n->name &&
+	    strlen(n->name) <= NAME_MAX) {
+		parent = n->parent->ino;
+		memcpy(name, n->name, strlen(n->name) + 1);
+		fs_node_detach_locked(fs, n);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	pthread_mutex_unlock(&n->lock);
+	if (parent && fs->se)
+		fuse_lowlevel_notify_inval_entry(fs->se, parent, name,
+						 strlen(name));
 }
 
 /* ---- Open files ------------------------------------------------------ */
@@ -1570,6 +1604,8 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (n->dirty && n->wrote)
 			ret = commit(fs, n, 0);
 		pthread_mutex_unlock(&n->lock);
+		if (ret)
+			drop_failed(fs, n);
 	}
 	fuse_reply_err(req, -ret);
 }
@@ -1579,7 +1615,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 {
 	struct fs *fs = FS(req);
 	struct fs_node *n = fs_node_get(fs, ino);
-	int ret;
+	int ret = 0;
 
 	if (!n) {
 		fuse_reply_err(req, 0);
@@ -1606,6 +1642,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 		n->base_fd = -1;
 	}
 	pthread_mutex_unlock(&n->lock);
+	if (ret)
+		drop_failed(fs, n);
 	pthread_mutex_lock(&fs->lock);
 	n->nopen--;
 	pthread_mutex_unlock(&fs->lock);

@@ -740,6 +740,41 @@ void trash_empty(struct store *st, struct trash *t)
 	trash_release(t);
 }
 
+int blob_drop_unnamed(struct store *st, struct conn *c, const char *sha)
+{
+	char path[PATH_MAX];
+	sqlite3_stmt *s;
+	int err;
+
+	if (!strcmp(sha, BLOB_EMPTY_SHA))
+		return 0;
+	/* Every linkat() into blobs/ happens inside a write transaction,
+	 * so under ours no writer is between placing this blob (or finding
+	 * it in place) and naming it. */
+	err = tx_begin(c);
+	if (err)
+		return err;
+	s = stmt_get(c, ST_SHA_REFERENCED);
+	if (!s) {
+		err = -EIO;
+		goto out;
+	}
+	bind_text(s, 1, sha, -1);
+	err = stmt_step(c, s, "blob referenced");
+	stmt_done(s);
+	if (err)
+		goto out;	/* named meanwhile, or an error */
+	store_blob_path(st, sha, path, sizeof(path));
+	if (unlink(path) && errno != ENOENT) {
+		err = -errno;
+		log_warn("store: unlink unnamed blob %s: %s", sha,
+			 strerror(-err));
+	}
+out:
+	tx_rollback(c);	/* it wrote nothing */
+	return err < 0 ? err : 0;
+}
+
 /* ---- creation, garbage collection ----------------------------------- */
 
 static int mkdir_ok(const char *path)

@@ -53,6 +53,14 @@ void trash_empty(struct store *st, struct trash *t);
  */
 int blob_place(struct store *st, int fd, const char *sha, int durable);
 
+/*
+ * Outside a transaction: remove blob @sha if no version names it, as
+ * after a put that placed it failed to commit.  Else its space stayed
+ * taken until the next exclusive open collected it, and on a full disk
+ * each failed close kept the room the next one needed.
+ */
+int blob_drop_unnamed(struct store *st, struct conn *c, const char *sha);
+
 /* Make blob @sha from @len bytes at @buf (a symlink's target). */
 int blob_place_mem(struct store *st, const void *buf, size_t len,
 		   char sha_out[65]);

@@ -459,7 +459,7 @@ int store_put(struct store *st, const char *bucket, const char *key,
 	struct stat sb;
 	struct conn *c;
 	size_t klen;
-	int fd = put->fd, err;
+	int fd = put->fd, err, placed;
 
 	trash_init(&t);
 	err = store_key_check(key);
@@ -534,9 +534,12 @@ int store_put(struct store *st, const char *bucket, const char *key,
 	err = bucket_row_get(c, bucket, &b);
 	if (!err && fd >= 0)
 		err = blob_place(st, fd, sha, put->durable);
+	placed = c->placed;
 	if (!err)
 		err = ver_write(st, c, &b, key, &nv, vid_out, obj_out, &t);
 	err = tx_end(st, c, err, &t);
+	if (err && placed)
+		blob_drop_unnamed(st, c, sha);
 	if (!err && put->durable)
 		err = store_sync(st);
 out:
