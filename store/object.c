@@ -856,8 +856,8 @@ int store_delete(struct store *st, const char *bucket, const char *key,
 	return tx_end(st, c, err, &t);
 }
 
-int store_delete_version(struct store *st, const char *bucket,
-			 const char *key, const char *version_id)
+static int delete_version(struct store *st, const char *bucket,
+			  const char *key, const char *version_id)
 {
 	struct bucket_row b;
 	struct trash t;
@@ -894,6 +894,19 @@ int store_delete_version(struct store *st, const char *bucket,
 		err = obj_refresh(c, &b, key, oid, live);
 out:
 	return tx_end(st, c, err, &t);
+}
+
+int store_delete_version(struct store *st, const char *bucket,
+			 const char *key, const char *version_id)
+{
+	int err = delete_version(st, bucket, key, version_id);
+
+	if (store_reserve_retry(st, err)) {
+		err = delete_version(st, bucket, key, version_id);
+		if (!err)
+			store_reserve_make(st);
+	}
+	return err;
 }
 
 /* ---- metadata ------------------------------------------------------- */

@@ -79,6 +79,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -910,7 +911,7 @@ static int dir_is_fresh(const char *dir)
 	static const char *const ours[] = {
 		".", "..", "blobs", "staging", "trash", "lock", "open",
 		"catalog.db", "catalog.db-wal", "catalog.db-shm",
-		"catalog.db-journal",
+		"catalog.db-journal", "reserve",
 	};
 	struct dirent *de;
 	DIR *d = opendir(dir);
@@ -1043,6 +1044,80 @@ static void store_free(struct store *st)
 	free(st);
 }
 
+/* ---- the reserve ---------------------------------------------------- */
+
+/*
+ * A full disk must not lock the store up: removing versions, the way to
+ * free space, is itself a transaction whose pages need room in the WAL,
+ * and a checkpoint needs room in catalog.db.  Once writes had taken the
+ * last byte, `rm-version` failed with ENOSPC, and so did every remount.
+ * So STORE/reserve holds some room (1/256 of the file system, between
+ * RESERVE_MIN and RESERVE_MAX) that only store_delete_version() gives
+ * back, when it fails with ENOSPC, before it tries once more; the room
+ * its removal frees then pays for the next.  The reserve is made again at
+ * an open, or after a removal that used it, when the file system has room
+ * for it twice over, so that it never takes the last of what was freed.
+ */
+#define RESERVE_NAME "reserve"
+#define RESERVE_MIN (1LL << 20)
+#define RESERVE_MAX (64LL << 20)
+
+static long long reserve_size(const struct statvfs *v)
+{
+	long long want = (long long)(v->f_blocks / 256) * (long long)v->f_frsize;
+
+	return want < RESERVE_MIN ? RESERVE_MIN :
+	       want > RESERVE_MAX ? RESERVE_MAX : want;
+}
+
+void store_reserve_make(struct store *st)
+{
+	char path[PATH_MAX];
+	struct statvfs v;
+	struct stat sb;
+	long long want;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, st->dir);
+	if (statvfs(st->dir, &v))
+		return;
+	want = reserve_size(&v);
+	if (!stat(path, &sb) && sb.st_blocks * 512LL >= want)
+		return;
+	if ((long long)v.f_bavail * (long long)v.f_frsize < 2 * want)
+		return;	/* made when there is room */
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	err = posix_fallocate(fd, 0, (off_t)want);
+	close(fd);
+	if (err) {
+		unlink(path);	/* a part of it would only mislead */
+		log_warn("store: %s: cannot keep a reserve for a full disk: %s",
+			 st->dir, strerror(err));
+	}
+}
+
+/* Give the reserve back: 1 if there was one. */
+static int reserve_use(struct store *st)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, st->dir);
+	if (stat(path, &sb) || unlink(path))
+		return 0;
+	log_warn("store: %s: the disk is full: gave back its reserve of %lld "
+		 "KiB to remove versions", st->dir,
+		 (long long)sb.st_blocks / 2);
+	return 1;
+}
+
+int store_reserve_retry(struct store *st, int err)
+{
+	return err == -ENOSPC && reserve_use(st);
+}
+
 int store_open(const char *dir, int flags, struct store **out)
 {
 	struct store *st;
@@ -1166,6 +1241,7 @@ int store_open(const char *dir, int flags, struct store **out)
 		log_warn("store: %s: opened without a marker in open/; if "
 			 "this process dies, its unreferenced blobs stay until "
 			 "the store is next collected", st->dir);
+	store_reserve_make(st);
 	if (exclusive) {
 		/* Not atomic, but harmless: whoever gets the lock in the
 		 * gap collects garbage before we write anything. */

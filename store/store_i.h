@@ -159,6 +159,15 @@ void stage_pool_stop(struct store *st);
 
 /* ---- store.c -------------------------------------------------------- */
 
+/* Make STORE/reserve, the room kept for removing versions on a full
+ * disk, if it is missing and the disk has room (store.c). */
+void store_reserve_make(struct store *st);
+
+/* Whether an operation that failed with @err and frees space should try
+ * again: it did fail with ENOSPC, and the reserve was there and is now
+ * given back. */
+int store_reserve_retry(struct store *st, int err);
+
 /* This thread's connection, opened on first use; owned by the store. */
 int conn_get(struct store *st, struct conn **out);
 

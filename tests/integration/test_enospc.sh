@@ -125,5 +125,40 @@ for f in "${!sums[@]}"; do
 	assert_eq "${sums[$f]}" "$(sha_of "$B/$f")" "$f after the last remount"
 done
 ok "all ${#sums[@]} files"
+
+step "a store full to the last byte, catalog and all, can still be emptied"
+# Big files until one fails, then small ones (each a catalog transaction,
+# whose pages the WAL keeps) until they fail too: before the store kept a
+# reserve, the catalog then had no room for the transaction that removes
+# a version, and rm-version failed with ENOSPC, even after a remount.
+for i in $(seq 64); do
+	gen_data $((1024 * 1024)) $((100 + i)) >"$B/big$i" 2>/dev/null || break
+done
+mkdir "$T/tiny"
+for i in $(seq 3000); do
+	echo "tiny $i" >"$T/tiny/t$i"
+done
+cp -r "$T/tiny" "$B/tiny" 2>/dev/null && fail "3000 more files fit on a full store"
+df -h "$SMALL" | tail -n 1
+unmount_fs
+check_store
+mount_fs
+rfs rm-version -r "$B/big1" --yes >"$T/rmv.out" 2>"$T/rmv.err" || {
+	cat "$T/rmv.out" "$T/rmv.err"
+	fail "rm-version -r of a big file on the full store failed"
+}
+cat "$T/rmv.out"
+grep -q "removed 1 version" "$T/rmv.out" || fail "rm-version did not remove big1"
+rfs rm-version -r "$B/tiny" --yes >/dev/null || fail "rm-version -r of the tiny files"
+gen_data $((256 * 1024)) 99 >"$B/after-full" || fail "a write after emptying"
+sums[after-full]=$(gen_data $((256 * 1024)) 99 | sha256sum | cut -d' ' -f1)
+assert_eq "${sums[after-full]}" "$(sha_of "$B/after-full")" "after-full"
+df -h "$SMALL" | tail -n 1
+ok "versions removed on the full store, and a new file written"
+remount
+for f in "${!sums[@]}"; do
+	assert_eq "${sums[$f]}" "$(sha_of "$B/$f")" "$f after emptying the full store"
+done
+ok "all ${#sums[@]} files read back"
 unmount_fs
 check_store --deep
