@@ -151,13 +151,23 @@ static void root_stat(struct fs *fs, struct stat *st)
 
 /* ---- The cache of directories (see struct fs_node) ------------------- */
 
+#define TS_SEC_MAX (INT64_MAX / 1000000000 - 1)
+#define TS_SEC_MIN (INT64_MIN / 1000000000)
+
 static int is_dir_node(const struct fs_node *n)
 {
 	return n->kind == FS_DIR || n->kind == FS_BUCKET;
 }
 
+/* @t in nanoseconds since the epoch, clamped to what that holds (from
+ * 1677-09-21 to 2262-04-11), as ext4 clamps times to its own range: `touch
+ * -d 2300-01-01` is kept as the last time there is, not wrapped to 1715. */
 static int64_t ts_ns(struct timespec t)
 {
+	if (t.tv_sec > TS_SEC_MAX)
+		return TS_SEC_MAX * 1000000000 + 999999999;
+	if (t.tv_sec < TS_SEC_MIN)
+		return TS_SEC_MIN * 1000000000;
 	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
@@ -167,6 +177,8 @@ static void dir_raise(const struct fs_node *n, struct stat *st)
 {
 	int64_t t = n->touched_ns;
 
+	if (!t)
+		return;	/* none: a time before 1970 stays */
 	if (t > ts_ns(st->st_mtim))
 		st->st_mtim = ns_to_ts(t);
 	if (t > ts_ns(st->st_ctim))
@@ -683,6 +695,10 @@ static int content_known(struct fs *fs, struct fs_node *n, int refresh)
 	if (node_pending(fs, n))
 		return 0;
 	ret = fs_node_path(fs, n, bucket, key);
+	if (ret == -ENOENT && n->base_known)
+		return 0;	/* renamed over or removed: what it held, as a
+				 * disk opens an unlinked inode (a reader that
+				 * looked the name up just before `mv new f`) */
 	if (ret == 0)
 		ret = store_lookup(fs->st, bucket, key, &obj);
 	if (ret == 0 && obj.kind != STORE_FILE)
@@ -2223,7 +2239,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	unsigned mask = 0;
 	size_t len;
-	int ret = 0;
+	int ret = 0, detached = 0;
 
 	if (!n)
 		return;
@@ -2245,8 +2261,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		m.mtime_ns = now_ns();
 	} else if (to_set & FUSE_SET_ATTR_MTIME) {
 		mask |= STORE_SET_MTIME;
-		m.mtime_ns = (int64_t)attr->st_mtim.tv_sec * 1000000000 +
-			     attr->st_mtim.tv_nsec;
+		m.mtime_ns = ts_ns(attr->st_mtim);
 	}
 
 	if (n->kind == FS_ROOT) {
@@ -2286,8 +2301,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (!mask)
 		goto reply;
 	ret = fs_node_path(fs, n, bucket, key);
-	if (ret)
+	if (ret == -ENOENT && n->kind == FS_FILE)
+		detached = 1;	/* removed while open: fchmod() still works */
+	else if (ret)
 		goto reply;
+	ret = 0;
 	if (n->kind == FS_BUCKET) {
 		ret = store_bucket_set_meta(fs->st, bucket, &m, mask);
 		goto reply;
@@ -2318,7 +2336,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		 * one's: the commit takes it from n->meta. */
 		if (dirty || same)
 			mask &= ~STORE_SET_MTIME;
-		if (pending || !mask)
+		if (pending || detached || !mask)
 			goto reply;
 		ret = store_set_meta(fs->st, bucket, key, &m, mask);
 		if (ret) {
