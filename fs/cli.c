@@ -354,6 +354,7 @@ static void not_replicated_note(struct store *st, const char *bucket,
 struct walk_level {
 	char **names;
 	enum store_kind *kinds;
+	unsigned char *moved;	/* a delete marker left by a rename */
 	size_t n, cap;
 };
 
@@ -365,6 +366,7 @@ static int walk_add(void *arg, const char *name, const struct store_obj *o)
 		size_t cap = l->cap ? 2 * l->cap : 64;
 		char **names = realloc(l->names, cap * sizeof(*names));
 		enum store_kind *kinds;
+		unsigned char *moved;
 
 		if (!names)
 			return -ENOMEM;
@@ -373,20 +375,26 @@ static int walk_add(void *arg, const char *name, const struct store_obj *o)
 		if (!kinds)
 			return -ENOMEM;
 		l->kinds = kinds;
+		moved = realloc(l->moved, cap);
+		if (!moved)
+			return -ENOMEM;
+		l->moved = moved;
 		l->cap = cap;
 	}
 	l->names[l->n] = strdup(name);
 	if (!l->names[l->n])
 		return -ENOMEM;
+	l->moved[l->n] = (unsigned char)o->moved;
 	l->kinds[l->n++] = o->kind;
 	return 0;
 }
 
 /* Called by walk_keys() for each key: its current kind (STORE_DIR for a
- * folder's marker key, which may have no version).  0 to go on; an error
- * is reported with the key and the walk goes on. */
+ * folder's marker key, which may have no version), and whether that is a
+ * delete marker a rename left.  0 to go on; an error is reported with the
+ * key and the walk goes on. */
 typedef int (*walk_cb)(void *arg, const char *bucket, const char *key,
-		       enum store_kind kind);
+		       enum store_kind kind, int moved);
 
 /* Visit every key that has any version below folder @dir ("" for the
  * whole bucket), depth first, each folder's own marker key ("dir/")
@@ -424,7 +432,8 @@ static int walk_keys(struct store *st, const char *bucket, const char *dir,
 		else if (i < l.n && kind == STORE_DIR)
 			ret = walk_keys(st, bucket, key, shown, cb, arg);
 		else
-			ret = cb(arg, bucket, key, kind);
+			ret = cb(arg, bucket, key, kind,
+				 i < l.n && l.moved[i]);
 		if (ret && !(i < l.n && kind == STORE_DIR))
 			fprintf(stderr, "replicafs: %s: %s/%s: %s\n", shown,
 				bucket, key, strerror(-ret));
@@ -435,6 +444,7 @@ static int walk_keys(struct store *st, const char *bucket, const char *dir,
 	}
 	free(l.names);
 	free(l.kinds);
+	free(l.moved);
 	return err;
 }
 
@@ -443,20 +453,28 @@ struct tree_op {
 	struct store *st;
 	int dry;		/* rm_all_one: count, remove nothing */
 	unsigned long keys;	/* keys undeleted, or with versions removed */
+	unsigned long moved;	/* undelete: keys left deleted by a rename */
 	unsigned long versions;	/* versions removed, delete markers too */
 	unsigned long long bytes;
 };
 
 /* walk_cb of `undelete -r`: remove the delete marker of a key whose
- * current version is one, as S3's console undeletes a folder. */
+ * current version is one, as S3's console undeletes a folder; but not the
+ * one a rename left where the object was (rsync's and editors' temporary
+ * files, the old names of what was moved): the object lives on at its new
+ * key, and bringing the old one back would make a copy that never was. */
 static int undelete_one(void *arg, const char *bucket, const char *key,
-			enum store_kind kind)
+			enum store_kind kind, int moved)
 {
 	struct tree_op *op = arg;
 	int ret;
 
 	if (kind != STORE_DELETE_MARKER && kind != STORE_DIR)
 		return 0;
+	if (moved) {
+		op->moved++;
+		return 0;
+	}
 	ret = store_undelete(op->st, bucket, key, NULL);
 	if (ret == 0)
 		op->keys++;
@@ -470,13 +488,14 @@ static int undelete_one(void *arg, const char *bucket, const char *key,
  * into *@done; 0, or the first error (after going on with the rest). */
 static int undelete_tree(struct store *st, const char *bucket,
 			 const char *dir, const char *shown,
-			 unsigned long *done)
+			 unsigned long *done, unsigned long *moved)
 {
 	struct tree_op op = { .st = st };
 	int ret;
 
 	ret = walk_keys(st, bucket, dir, shown, undelete_one, &op);
 	*done = op.keys;
+	*moved = op.moved;
 	return ret;
 }
 
@@ -509,7 +528,7 @@ static int vid_add(void *arg, const struct store_obj *o)
 /* walk_cb of `rm-version -r` (and of a key it names): every version of
  * @key, delete markers too, removed for good, or only counted. */
 static int rm_all_one(void *arg, const char *bucket, const char *key,
-		      enum store_kind kind)
+		      enum store_kind kind, int moved)
 {
 	struct tree_op *op = arg;
 	struct vid_list l = { 0 };
@@ -544,7 +563,7 @@ static int rm_tree_pass(struct tree_op *op, const struct target *t,
 	ret = walk_keys(op->st, t->bucket, t->key, path, rm_all_one, op);
 	if (!t->key[0])
 		return ret;
-	r = rm_all_one(op, t->bucket, t->key, STORE_DIR);
+	r = rm_all_one(op, t->bucket, t->key, STORE_DIR, 0);
 	if (r)
 		fprintf(stderr, "replicafs: %s: %s\n", path, strerror(-r));
 	return ret ? ret : r;
@@ -754,7 +773,7 @@ static int cmd_undelete(int argc, char **argv)
 	struct store_obj o;
 	struct target t;
 	struct store *st;
-	unsigned long done = 0;
+	unsigned long done = 0, moved = 0;
 	int i, rec = 0, ret;
 
 	for (i = 1; i < argc; i++) {
@@ -780,7 +799,7 @@ static int cmd_undelete(int argc, char **argv)
 	if (open_store(t.store, &st))
 		return 1;
 	if (rec) {
-		ret = undelete_tree(st, t.bucket, t.key, path, &done);
+		ret = undelete_tree(st, t.bucket, t.key, path, &done, &moved);
 		if (ret == 0 && done == 0 &&
 		    store_lookup_all(st, t.bucket, t.key, &o) == -ENOENT) {
 			fprintf(stderr, "replicafs: %s: no versions: nothing "
@@ -789,6 +808,12 @@ static int cmd_undelete(int argc, char **argv)
 		} else if (ret == 0) {
 			printf("undeleted %lu key%s below %s\n", done,
 			       done == 1 ? "" : "s", path);
+			if (moved)
+				printf("left %lu key%s deleted that a rename "
+				       "moved elsewhere (temporary files of "
+				       "rsync or an editor, old names); "
+				       "`replicafs undelete PATH` brings one "
+				       "back\n", moved, moved == 1 ? "" : "s");
 			if (done)
 				not_replicated_note(st, t.bucket,
 						    undelete_note);

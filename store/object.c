@@ -368,9 +368,11 @@ int ver_write(struct store *st, struct conn *c,
 /* DELETE without a version ID of @key in bucket @b (see the table). */
 static int obj_delete_current(struct store *st, struct conn *c,
 			      const struct bucket_row *b, const char *key,
-			      char *vid_out, struct trash *t)
+			      const char *moved_to, char *vid_out,
+			      struct trash *t)
 {
-	struct newver marker = { .kind = STORE_DELETE_MARKER };
+	struct newver marker = { .kind = STORE_DELETE_MARKER,
+				 .link = moved_to };
 	char sha[65];
 	int64_t oid, cur, id;
 	int err, live;
@@ -852,7 +854,7 @@ int store_delete(struct store *st, const char *bucket, const char *key,
 		return err;
 	err = bucket_row_get(c, bucket, &b);
 	if (!err)
-		err = obj_delete_current(st, c, &b, key, vid_out, &t);
+		err = obj_delete_current(st, c, &b, key, NULL, vid_out, &t);
 	return tx_end(st, c, err, &t);
 }
 
@@ -1055,7 +1057,7 @@ static int move_key(struct store *st, struct conn *c,
 	err = ver_write(st, c, tb, to, &nv, NULL, NULL, t);
 	if (err)
 		return err;
-	return obj_delete_current(st, c, fb, from, NULL, t);
+	return obj_delete_current(st, c, fb, from, to, NULL, t);
 }
 
 /* The live keys of bucket @b under @path/ (its marker included), into a
@@ -1120,7 +1122,7 @@ static int rename_dir(struct store *st, struct conn *c,
 		/* The empty target's marker goes: @from has none to put in
 		 * its place. */
 		snprintf(newkey, sizeof(newkey), "%s/", to);
-		err = obj_delete_current(st, c, tb, newkey, NULL, t);
+		err = obj_delete_current(st, c, tb, newkey, NULL, NULL, t);
 		if (err)
 			goto out;
 	}

@@ -71,6 +71,9 @@ void ver_row_read(sqlite3_stmt *s, int col, struct store_obj *o,
 	o->blocks = sqlite3_column_type(s, col + 12) == SQLITE_NULL
 			    ? -1
 			    : sqlite3_column_int64(s, col + 12);
+	/* A delete marker's link names the key a rename moved it to. */
+	o->moved = o->kind == STORE_DELETE_MARKER &&
+		   sqlite3_column_int(s, col + 13);
 }
 
 /* A directory entry made from marker version @o, or with no marker (@o

@@ -83,6 +83,10 @@ struct store_obj {
 	int is_replica;		/* written by replication (status REPLICA) */
 	unsigned queued;	/* from store_put(): deliveries it queued */
 	int has_marker;		/* STORE_DIR: a "prefix/" object exists */
+	int moved;		/* STORE_DELETE_MARKER: left by a rename at
+				 * the key it took the object from (versions
+				 * .link holds the key it went to; markers
+				 * made before that read as removals) */
 };
 
 /* Open flags for store_open(). */

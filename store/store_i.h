@@ -254,7 +254,8 @@ struct newver {
 	uint64_t size;
 	int64_t blocks;		/* 512-byte blocks on disk; -1: not known */
 	struct store_meta meta;
-	const char *link;	/* SYMLINK, else NULL */
+	const char *link;	/* SYMLINK: its target; the DELETE_MARKER
+				 * a rename leaves: the key it went to */
 	int keep_xattrs;	/* copy the xattrs of the current version */
 	int64_t xattr_src;	/* else copy those of this version (0: none) */
 	const char *vid;	/* a replica's version ID, else NULL */
@@ -290,8 +291,9 @@ int tx_end(struct store *st, struct conn *c, int err, struct trash *t);
  * ver_row_read(). */
 #define VER_COLS                                                              \
 	"v.id, v.vid, v.kind, v.sha256, v.size, v.mode, v.uid, v.gid, "      \
-	"v.mtime_ns, v.ctime_ns, v.created_ns, v.replica, v.blocks"
-#define VER_NCOLS 13
+	"v.mtime_ns, v.ctime_ns, v.created_ns, v.replica, v.blocks, "         \
+	"v.link IS NOT NULL"
+#define VER_NCOLS 14
 
 /* Fill @o and *@id (may be NULL) from the VER_COLS of @s at column @col. */
 void ver_row_read(sqlite3_stmt *s, int col, struct store_obj *o,

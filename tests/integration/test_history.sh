@@ -346,6 +346,28 @@ assert_eq "" "$("$REPLICAFS" versions --json "$B/never-was" 2>/dev/null)" \
 	"what versions --json prints to stdout for a key never written"
 ok "undelete -r of a folder removed with rm -rf"
 
+# undelete -r of a folder filled by rsync: not the temporary names its
+# renames left (.NAME.XXXXXX), nor the old name of a file moved, whose
+# content lives on at the new; a file rsync --delete removed comes back,
+# as S3's undelete brings back what was deleted.
+mkdir "$T/rs"
+for i in 1 2 3; do echo "r$i" >"$T/rs/f$i"; done
+rsync -a "$T/rs/" "$B/rs/"
+rm "$T/rs/f3"
+echo "r1 again" >"$T/rs/f1"
+rsync -a --delete "$T/rs/" "$B/rs/"
+mv "$B/rs/f2" "$B/rs/g2"
+rm -rf "$B/rs"
+rfs undelete -r "$B/rs" >"$T/und.out"
+cat "$T/und.out"
+grep -qx "undeleted 4 keys below $B/rs" "$T/und.out" || fail "undelete -r of the rsync'd folder: $(cat "$T/und.out")"
+grep -q "^left 5 keys deleted that a rename moved elsewhere" "$T/und.out" ||
+	fail "undelete -r did not say it left the renamed keys: $(cat "$T/und.out")"
+for _ in $(seq 1 50); do [ -e "$B/rs/g2" ] && break; sleep 0.1; done
+assert_eq "f1 f3 g2" "$(ls -A "$B/rs" | xargs)" "the rsync'd folder after undelete -r"
+assert_eq "r1 again" "$(cat "$B/rs/f1")" "f1 after undelete -r"
+ok "undelete -r leaves rsync's temporary files and moved names deleted"
+
 # rm-version -r: a bucket emptied of every version, so that rmdir removes
 # it, as S3's console empties a bucket before deleting it.
 E=$MNT/emptied

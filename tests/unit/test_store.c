@@ -930,7 +930,16 @@ Test(store, rename_file)
 	l = versions_of("bkt", "old");
 	cr_assert_eq(l.n, 2, "data + delete marker at the old key");
 	cr_expect_eq(l.v[0].kind, STORE_DELETE_MARKER);
+	cr_expect_eq(l.v[0].moved, 1, "the marker says a rename left it");
+	cr_expect_eq(l.v[1].moved, 0);
 	cr_expect_eq(store_lookup(st, "bkt", "old", &dst), -ENOENT);
+	cr_assert_eq(store_lookup_all(st, "bkt", "old", &dst), 0);
+	cr_expect_eq(dst.moved, 1);
+	cr_assert_eq(put_str(st, "bkt", "removed", "x", NULL), 0);
+	cr_assert_eq(store_delete(st, "bkt", "removed", NULL), 0);
+	cr_assert_eq(store_lookup_all(st, "bkt", "removed", &dst), 0);
+	cr_expect_eq(dst.kind, STORE_DELETE_MARKER);
+	cr_expect_eq(dst.moved, 0, "a delete is not a move");
 	/* Across buckets, into an unversioned one: vid null. */
 	cr_assert_eq(store_rename(st, "bkt", "new", "plain", "moved", 0), 0);
 	l = versions_of("plain", "moved");
