@@ -167,6 +167,18 @@ static int slurp(const char *path, char **out)
 }
 
 /* Check that every destination of @cfg exists and can take versions. */
+/* Whether @a and @b are one directory, by any name (a symlink, a bind
+ * mount). */
+static int same_dir(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (!strcmp(a, b))
+		return 1;
+	return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
 static int check_dests(const struct repl_config *cfg, const char *bucket,
 		       const char *store_dir)
 {
@@ -191,7 +203,7 @@ static int check_dests(const struct repl_config *cfg, const char *bucket,
 			return -1;
 		}
 		if (r->dest.kind == REPL_DEST_STORE &&
-		    !strcmp(r->dest.path, store_dir) &&
+		    same_dir(r->dest.path, store_dir) &&
 		    !strcmp(r->dest.bucket, bucket)) {
 			fprintf(stderr, "replicafs: replication: rule %s: a "
 					"bucket cannot replicate to itself\n",

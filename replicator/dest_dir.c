@@ -796,10 +796,45 @@ out:
 }
 
 /* The root exists, is a directory, and a file can be made in it. */
+/*
+ * Whether directory @path is in a replicafs mount or store, with what it
+ * is into @why: a mirror there writes into a bucket (its own source's,
+ * perhaps, where each file it writes is a new version to mirror again,
+ * without end), or over the store's own files (its catalog.db was
+ * replaced by a key of that name).  store:// is the way to either.
+ */
+static int in_replicafs(const char *path, char *why, size_t len)
+{
+	char buf[PATH_MAX], probe[PATH_MAX + 16], *slash;
+	struct stat sb;
+
+	if (!realpath(path, buf))
+		return 0;
+	if (getxattr(buf, "system.replicafs.store", NULL, 0) >= 0) {
+		snprintf(why, len, "is in a replicafs mount");
+		return 1;
+	}
+	for (;;) {
+		snprintf(probe, sizeof(probe), "%s/catalog.db", buf);
+		if (!stat(probe, &sb) && S_ISREG(sb.st_mode)) {
+			snprintf(probe, sizeof(probe), "%s/blobs", buf);
+			if (!stat(probe, &sb) && S_ISDIR(sb.st_mode)) {
+				snprintf(why, len, "is in the replicafs store "
+					 "%s", buf);
+				return 1;
+			}
+		}
+		slash = strrchr(buf, '/');
+		if (!slash || slash == buf)
+			return 0;
+		*slash = '\0';
+	}
+}
+
 static int dir_check(struct dest *d, char *err, size_t errlen)
 {
 	struct dest_dir *dd = to_dir(d);
-	char tmp[NAME_MAX + 1];
+	char tmp[NAME_MAX + 1], why[PATH_MAX + 64];
 	struct stat sb;
 	int fd, pfd, e;
 
@@ -811,6 +846,12 @@ static int dir_check(struct dest *d, char *err, size_t errlen)
 	if (!S_ISDIR(sb.st_mode))
 		return dest_fail(err, errlen, -ENOTDIR, "%s: %s", dd->url,
 				 strerror(ENOTDIR));
+	if (in_replicafs(dd->root, why, sizeof(why)))
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s %s: a plain directory there would write "
+				 "into its buckets or over its files; use "
+				 "store://STORE/BUCKET for a bucket", dd->url,
+				 why);
 	fd = open(dd->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		e = errno;

@@ -330,6 +330,25 @@ static void release(struct prepared *p)
 	p->v.fd = -1;
 }
 
+/*
+ * Whether @t is no longer its key's current version at the source.  A
+ * destination that keeps only the current version (a directory) skips
+ * such a one, the newer being delivered on its own: sent after it (a
+ * batch job sending an old failure again), it took the mirror back in
+ * time.  Folder markers are not versions of a file: never skipped.
+ */
+static int superseded(struct repl_engine *e, const struct store_repl_task *t)
+{
+	struct store_obj cur;
+
+	if (t->obj.kind == STORE_DIR ||
+	    store_lookup_all(e->st, t->bucket, t->key, &cur) ||
+	    cur.kind == STORE_DIR)
+		return 0;
+	return strcmp(cur.version_id, t->obj.version_id) != 0 &&
+	       cur.created_ns >= t->obj.created_ns;
+}
+
 /* Deliver @t to @d, its destination: 0 or a negative errno with @msg
  * set. */
 static int deliver(struct repl_engine *e, struct dest *d,
@@ -338,6 +357,8 @@ static int deliver(struct repl_engine *e, struct dest *d,
 {
 	int err;
 
+	if (d->ops->folders && superseded(e, t))
+		return 0;
 	err = prepare(e, d, t, p, msg, msglen);
 	if (!err && t->obj.kind == STORE_DELETE_MARKER)
 		err = d->ops->delete_marker(d, &p->v, msg, msglen);

@@ -26,6 +26,7 @@
 #include "store/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,7 +235,7 @@ int ver_write(struct store *st, struct conn *c,
 	int64_t oid, cur = 0, id, null_id = 0, xsrc = nv->xattr_src;
 	int64_t now = now_ns();
 	sqlite3_stmt *s;
-	int err, live = 0, queued = 0;
+	int err, live = 0, queued = 0, older = 0;
 
 	err = obj_get(c, b->id, key, &oid, &cur, &live);
 	if (err < 0)
@@ -322,15 +323,33 @@ int ver_write(struct store *st, struct conn *c,
 		if (err)
 			return err;
 	}
-	s = stmt_get(c, ST_OBJ_SET_CUR);
-	if (!s)
+	if (nv->vid && cur) {
+		/* A replica that arrives after a newer one (a batch job
+		 * sending an old failure again) takes its place in the
+		 * history, not the current version's: the source wrote it
+		 * first, and the replica would go back in time
+		 * (VER_NOT_LATE in store.c). */
+		s = stmt_get(c, ST_VER_NEWEST);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, oid);
+		err = stmt_step(c, s, "newest version");
+		older = err == 1 && sqlite3_column_int64(s, 0) != id;
+		stmt_done(s);
+		if (err < 0)
+			return err;
+	}
+	s = older ? NULL : stmt_get(c, ST_OBJ_SET_CUR);
+	if (!older && !s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int(s, 2, nv->kind != STORE_DELETE_MARKER);
-	sqlite3_bind_int64(s, 3, oid);
-	err = stmt_run(c, s, "set current version");
-	if (!err && (nv->touch_parent ||
-		     live != (nv->kind != STORE_DELETE_MARKER)))
+	if (!older) {
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int(s, 2, nv->kind != STORE_DELETE_MARKER);
+		sqlite3_bind_int64(s, 3, oid);
+		err = stmt_run(c, s, "set current version");
+	}
+	if (!err && !older && (nv->touch_parent ||
+			       live != (nv->kind != STORE_DELETE_MARKER)))
 		err = parent_touch(c, b, key,
 				   nv->named_ns ? nv->named_ns : now);
 	if (!err && !nv->vid) {
@@ -358,7 +377,7 @@ int ver_write(struct store *st, struct conn *c,
 		if (!obj_out->meta.ctime_ns)
 			obj_out->meta.ctime_ns = now;
 		obj_out->created_ns = nv->created_ns ? nv->created_ns : now;
-		obj_out->is_latest = 1;
+		obj_out->is_latest = !older;
 		obj_out->is_replica = nv->vid != NULL;
 		obj_out->queued = queued > 0 ? (unsigned)queued : 0;
 	}
@@ -595,14 +614,23 @@ static int replica_meta(struct conn *c, const struct bucket_row *b,
 	return stmt_run(c, s, "set replica meta");
 }
 
-/* Whether the file open at @fd is on the store's file system (*@sb gets
- * its stat). */
+/* Whether the file open at @fd can be linked into the store (*@sb gets
+ * its stat): the same file system, seen through the same mount, since
+ * link(2) refuses to cross two mounts of one file system (a bind mount)
+ * with EXDEV. */
 static int same_fs(struct store *st, int fd, struct stat *sb)
 {
+	struct statx a, b;
 	struct stat me;
 
-	return !fstat(fd, sb) && S_ISREG(sb->st_mode) &&
-	       !stat(store_path(st), &me) && me.st_dev == sb->st_dev;
+	if (fstat(fd, sb) || !S_ISREG(sb->st_mode) ||
+	    stat(store_path(st), &me) || me.st_dev != sb->st_dev)
+		return 0;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &a) ||
+	    statx(AT_FDCWD, store_path(st), 0, STATX_MNT_ID, &b))
+		return 0;
+	return (a.stx_mask & b.stx_mask & STATX_MNT_ID) &&
+	       a.stx_mnt_id == b.stx_mnt_id;
 }
 
 /* A replica made ready outside the transaction: content staged (or the
@@ -694,7 +722,9 @@ static int replica_apply(struct store *st, struct conn *c,
 			 const struct store_replica *r, struct rep_prep *p,
 			 struct trash *t)
 {
-	int64_t oid, cur;
+	int64_t oid, cur, id = 0;
+	sqlite3_stmt *del;
+	char sha[65];
 	size_t i;
 	int err = 0, live;
 
@@ -705,23 +735,45 @@ static int replica_apply(struct store *st, struct conn *c,
 		err = ver_write(st, c, b, key, &p->nv, NULL, NULL, t);
 	if (err == 1) {
 		/* This version is there already: delivered twice, or again
-		 * after a change of its metadata (chmod, chown, touch),
-		 * which the replica takes in place as the source did. */
+		 * after a change of its metadata (chmod, chown, touch,
+		 * setfattr), which the replica takes in place as the source
+		 * did: its xattrs become the ones sent. */
 		if (r->kind == STORE_DELETE_MARKER)
 			return 0;
-		return replica_meta(c, b, key, r->version_id, &p->nv.meta);
+		err = replica_meta(c, b, key, r->version_id, &p->nv.meta);
+		if (err)
+			return err;
+		err = obj_get(c, b->id, key, &oid, &cur, &live);
+		if (err == 1)
+			err = ver_find(c, oid, r->version_id, &id, sha);
+		if (err == 1)
+			err = stmt_of_sql(c, "DELETE FROM xattrs WHERE "
+					     "version = ?", &del);
+		if (err)
+			return err < 0 ? err : -EIO;
+		sqlite3_bind_int64(del, 1, id);
+		err = stmt_run(c, del, "drop replica xattrs");
+		if (err || !r->nxattrs)
+			return err;
+		goto xattrs;
 	}
 	if (err || !r->nxattrs || r->kind == STORE_DELETE_MARKER)
 		return err;
+	/* The version just written, which need not be the current one. */
 	err = obj_get(c, b->id, key, &oid, &cur, &live);
 	if (err == 1)
+		err = ver_find(c, oid, r->version_id, &id, sha);
+	if (err == 1)
 		err = 0;
+	else if (!err)
+		err = -EIO;
+xattrs:
 	for (i = 0; !err && i < r->nxattrs; i++) {
 		sqlite3_stmt *s = stmt_get(c, ST_XATTR_PUT);
 
 		if (!s)
 			return -EIO;
-		sqlite3_bind_int64(s, 1, cur);
+		sqlite3_bind_int64(s, 1, id);
 		bind_text(s, 2, r->xattrs[i].name, -1);
 		sqlite3_bind_blob(s, 3, r->xattrs[i].value,
 				  (int)r->xattrs[i].size, SQLITE_STATIC);

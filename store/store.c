@@ -83,6 +83,18 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * The current version of an object is the newest one written (the
+ * highest id), except for a replica that arrived late: one the source
+ * wrote before a version this store already had (a batch job sending an
+ * old failure again).  It takes its place in the history, never the
+ * current one's.  This condition, on versions AS v, keeps the others.
+ */
+#define VER_NOT_LATE                                                          \
+	"NOT (v.replica AND EXISTS (SELECT 1 FROM versions AS u WHERE "       \
+	"u.object = v.object AND u.id < v.id AND "                            \
+	"u.created_ns > v.created_ns))"
+
 /* Schema version this code writes; see migrations[]. */
 #define SCHEMA_VERSION 5
 
@@ -117,8 +129,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_OBJ_SET_CUR] = "UPDATE objects SET cur = ?, live = ? "
 			   "WHERE id = ?",
 	[ST_OBJ_DELETE] = "DELETE FROM objects WHERE id = ?",
-	[ST_VER_NEWEST] = "SELECT id, kind FROM versions WHERE object = ? "
-			  "ORDER BY id DESC LIMIT 1",
+	[ST_VER_NEWEST] = "SELECT v.id, v.kind FROM versions AS v "
+			  "WHERE v.object = ? AND " VER_NOT_LATE
+			  " ORDER BY v.id DESC LIMIT 1",
 	[ST_VER_BY_VID] = "SELECT " VER_COLS ", v.link FROM versions AS v "
 			  "WHERE v.object = ? AND v.vid = ?",
 	[ST_VER_BY_ID] = "SELECT " VER_COLS ", v.link FROM versions AS v "
@@ -181,7 +194,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 			   "WHERE sha256 IS NOT NULL ORDER BY sha256",
 	[ST_CHECK_OBJECTS] =
 		"SELECT o.id, o.key FROM objects AS o WHERE o.cur IS NOT "
-		"(SELECT max(v.id) FROM versions AS v WHERE v.object = o.id) "
+		"(SELECT v.id FROM versions AS v WHERE v.object = o.id AND "
+		VER_NOT_LATE " ORDER BY v.id DESC LIMIT 1) "
 		"OR o.live IS NOT (SELECT v.kind != 4 FROM versions AS v "
 		"WHERE v.id = o.cur)",
 };

@@ -72,6 +72,40 @@ static int xattr_exists(struct conn *c, int64_t vid, const char *name)
 	return err;
 }
 
+/*
+ * After an xattr of version @vid (the current one of @key) changed: the
+ * replicas take the change too, as after chmod (object.c), and a rule
+ * with a tag filter (user.s3.tag.*) is asked again whether it sends the
+ * version, which it could not be when the version was written (a tag is
+ * set after the close).  A replica is never sent on (no chaining).
+ */
+static int xattr_requeue(struct conn *c, const char *bucket, const char *key,
+			 int64_t vid)
+{
+	struct bucket_row b;
+	sqlite3_stmt *s;
+	int64_t oid;
+	int err, kind, replica;
+
+	err = bucket_row_get(c, bucket, &b);
+	if (err || !b.repl)
+		return err;
+	err = stmt_of_sql(c, "SELECT object, kind, replica FROM versions "
+			     "WHERE id = ?", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, vid);
+	err = stmt_step(c, s, "version of xattr");
+	oid = sqlite3_column_int64(s, 0);
+	kind = sqlite3_column_int(s, 1);
+	replica = sqlite3_column_int(s, 2);
+	stmt_done(s);
+	if (err <= 0 || replica)
+		return err < 0 ? err : 0;
+	err = repl_enqueue(c, &b, key, oid, vid, (enum store_kind)kind);
+	return err < 0 ? err : 0;
+}
+
 static int touch_ctime(struct conn *c, int64_t vid)
 {
 	sqlite3_stmt *s = stmt_get(c, ST_VER_SET_CTIME);
@@ -132,6 +166,8 @@ int store_xattr_set(struct store *st, const char *bucket, const char *key,
 	err = stmt_run(c, s, "set xattr");
 	if (!err)
 		err = touch_ctime(c, vid);
+	if (!err)
+		err = xattr_requeue(c, bucket, key, vid);
 	if (!err)
 		err = tx_commit(st, c);
 out:
@@ -250,6 +286,8 @@ int store_xattr_remove(struct store *st, const char *bucket, const char *key,
 		err = -ENODATA;
 	if (!err)
 		err = touch_ctime(c, vid);
+	if (!err)
+		err = xattr_requeue(c, bucket, key, vid);
 	if (!err)
 		err = tx_commit(st, c);
 out:

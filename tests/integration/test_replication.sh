@@ -241,6 +241,79 @@ rfs status "$MNT/src" | grep -q "last error" || fail "status does not show the l
 rm "$MIRROR"
 mv "$MIRROR.gone" "$MIRROR"
 
+step "a batch job sending an old failure again does not take the replicas back"
+# v1 fails at both destinations, v2 arrives, then a batch job sends v1:
+# before, the store's replica made v1 its current version and the mirror
+# wrote v1 over v2.
+rfs versioning "$MNT2/dst" suspend >/dev/null
+mv "$MIRROR" "$MIRROR.gone"
+touch "$MIRROR"
+echo "v1" >"$MNT/src/tree/back"
+rfs wait "$MNT/src" --timeout 30 >/dev/null
+assert_eq FAILED "$(rstatus "$MNT/src/tree/back")" "status of v1 while both destinations are broken"
+v1=$(vid "$MNT/src/tree/back")
+rfs versioning "$MNT2/dst" enable >/dev/null
+rm "$MIRROR"
+mv "$MIRROR.gone" "$MIRROR"
+echo "v2" >"$MNT/src/tree/back"
+rfs wait "$MNT/src" --timeout 30
+job=$(rfs batch create "$MNT/src" --status FAILED --prefix tree/back)
+for _ in $(seq 300); do
+	rfs batch status "$job" "$MNT" | grep -q Active || break
+	sleep 0.1
+done
+rfs wait "$MNT/src" --timeout 30
+sleep 1.2	# the second mount's attribute timeout
+rfs versions "$MNT2/dst/tree/back" | cut -f1 | grep -qx "$v1" ||
+	fail "the batch job did not deliver v1: $(rfs batch status "$job" "$MNT")"
+assert_eq "v2" "$(cat "$MNT2/dst/tree/back")" "the replica after v1 arrived late"
+assert_eq "v2" "$(cat "$MIRROR/tree/back")" "the mirror after v1 was sent again"
+assert_eq "$(vid "$MNT/src/tree/back")" "$(vid "$MNT2/dst/tree/back")" "the replica's current version ID"
+ok "v1 arrived after v2: the replica keeps v2 current, the mirror keeps v2"
+
+step "xattrs set after a close reach the replica; a tag set then selects the version"
+echo "tagged later" >"$MNT/src/xa"
+rfs wait "$MNT/src" --timeout 30
+setfattr -n user.note -v one "$MNT/src/xa"
+rfs wait "$MNT/src" --timeout 30
+sleep 1.2
+assert_eq "one" "$(getfattr --only-values -n user.note "$MNT2/dst/xa" 2>/dev/null)" \
+	"an xattr set on the source after the version reached the replica"
+setfattr -x user.note "$MNT/src/xa"
+rfs wait "$MNT/src" --timeout 30
+sleep 1.2
+getfattr --only-values -n user.note "$MNT2/dst/xa" >/dev/null 2>&1 &&
+	fail "an xattr removed at the source is still on the replica"
+ok "setfattr and setfattr -x reach the replica"
+
+step "a directory in a store or in a mount, or the source under another name, is refused"
+sed "s#dir://$MIRROR#dir://$STORE_B/blobs#" "$T/r.json" >"$T/in-store.json"
+expect_error "is in the replicafs store $STORE_B" rfs replication put "$MNT/src" "$T/in-store.json"
+mkdir -p "$MNT/src/loop"
+sed "s#dir://$MIRROR#dir://$MNT/src/loop#" "$T/r.json" >"$T/in-mount.json"
+expect_error "is in a replicafs mount" rfs replication put "$MNT/src" "$T/in-mount.json"
+rmdir "$MNT/src/loop"
+ln -s "$STORE" "$T/alias"
+sed "s#store://$STORE_B/dst#store://$T/alias/src#" "$T/r.json" >"$T/alias.json"
+expect_error "cannot replicate to itself" rfs replication put "$MNT/src" "$T/alias.json"
+rfs replication get "$MNT/src" | grep -q "dir://$MIRROR" || fail "a refused configuration replaced the one in force"
+ok "refused, and the rules in force stay"
+
+step "a store reached through a bind mount takes replicas (copied, as link(2) cannot cross mounts)"
+mkdir "$T/bind"
+mount --bind "$T" "$T/bind"
+track_mount "$T/bind"
+sed "s#store://$STORE_B/dst#store://$T/bind/storeB/dst#" "$T/r.json" >"$T/bind.json"
+rfs replication put "$MNT/src" "$T/bind.json" >/dev/null
+gen_data 200000 7 >"$MNT/src/via-bind"
+rfs wait "$MNT/src" --timeout 30
+assert_eq COMPLETED "$(rstatus "$MNT/src/via-bind")" "status of a version sent through the bind mount"
+sleep 1.2
+assert_same_file "$MNT/src/via-bind" "$MNT2/dst/via-bind" "the replica sent through the bind mount"
+rfs replication put "$MNT/src" "$T/r.json" >/dev/null
+umount -l "$T/bind"	# the daemon may hold the old destination open
+ok "delivered, and the rules put back"
+
 step "kill -9 of the daemon with deliveries queued: they complete after a restart"
 # No workers in this daemon, so that the 30 deliveries are surely queued
 # when it dies.
