@@ -214,6 +214,42 @@ static int check_dests(const struct repl_config *cfg, const char *bucket,
 	return 0;
 }
 
+/* For each enabled rule with ExistingObjectReplication Enabled: a batch
+ * job of the versions written before it that no rule sent (status NONE)
+ * or that failed, as S3 replicates existing objects.  0, or 1 (said). */
+static int existing_jobs(struct store *st, const char *bucket,
+			 const struct repl_config *cfg)
+{
+	struct store_job_spec spec = { .bucket = bucket };
+	char desc[256];
+	int64_t id;
+	size_t i;
+	int err;
+
+	for (i = 0; i < cfg->nrules; i++) {
+		const struct repl_rule *r = &cfg->rules[i];
+
+		if (!r->enabled || !r->existing_objects)
+			continue;
+		snprintf(desc, sizeof(desc),
+			 "ExistingObjectReplication of rule %s", r->id);
+		spec.rule_id = r->id;
+		spec.description = desc;
+		err = store_job_create(st, &spec, NULL, 0, &id);
+		if (err) {
+			fprintf(stderr, "replicafs: replication: rule %s: "
+					"cannot start the replication of "
+					"existing objects: %s\n",
+				r->id, strerror(-err));
+			return 1;
+		}
+		printf("rule %s: existing objects go in batch job %lld "
+		       "(replicafs batch status %lld)\n", r->id,
+		       (long long)id, (long long)id);
+	}
+	return 0;
+}
+
 static int repl_put(struct store *st, const struct where *w,
 		    const char *file, const char *hook)
 {
@@ -299,7 +335,7 @@ static int repl_put(struct store *st, const struct where *w,
 	}
 	printf("replication of %s: %zu rule%s, %zu enabled\n", w->bucket, n,
 	       n == 1 ? "" : "s", k);
-	ret = 0;
+	ret = existing_jobs(st, w->bucket, cfg);
 out:
 	free(json);
 	free(t);

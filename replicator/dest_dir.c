@@ -664,7 +664,8 @@ static int dir_put(struct dest *d, const struct repl_version *v, char *err,
 	enum store_kind kind = v->obj.kind;
 	const char *name;
 	char *path = NULL;
-	int ret, marker, dirfd = -1, tries, gone = 0;
+	struct stat parent;
+	int ret, marker, dirfd = -1, tries, gone = 0, had;
 
 	ret = key_check(dd, v->key, err, errlen);
 	if (ret)
@@ -687,12 +688,22 @@ static int dir_put(struct dest *d, const struct repl_version *v, char *err,
 		ret = walk(dd, v->key, path, 1, &dirfd, &name, err, errlen);
 		if (ret)
 			goto out;
+		/* The folder keeps its times, which are its marker's: a
+		 * file arriving after them (its version sent after the
+		 * folder's last touch) moved its mtime to the delivery. */
+		had = !fstat(dirfd, &parent);
 		if (kind == STORE_FILE)
 			ret = put_file(dd, v, dirfd, name, err, errlen);
 		else if (kind == STORE_SYMLINK)
 			ret = put_link(dd, v, dirfd, name, err, errlen);
 		else
 			ret = put_marker(dd, v, dirfd, name, err, errlen);
+		if (!ret && had) {
+			struct timespec ts[2] = { parent.st_atim,
+						  parent.st_mtim };
+
+			futimens(dirfd, ts);
+		}
 		gone = ret == -ENOENT && dir_gone(dirfd);
 		close(dirfd);
 		if (!gone)

@@ -1082,6 +1082,11 @@ static int parse_rule(char *err, size_t errlen, const char *where,
 		rc = rule_status_obj(err, errlen, where, v,
 				     "DeleteMarkerReplication",
 				     &r->delete_markers);
+	if (!rc && r->delete_markers && r->filter.ntags)
+		return fail(err, errlen, where,
+			    "has DeleteMarkerReplication Enabled and a Tag "
+			    "filter, which S3 refuses: a delete marker has no "
+			    "tags; set it Disabled, or filter by Prefix only");
 	if (!rc)
 		rc = rule_status_obj(err, errlen, where, v,
 				     "ExistingObjectReplication",

@@ -348,8 +348,10 @@ int ver_write(struct store *st, struct conn *c,
 		sqlite3_bind_int64(s, 3, oid);
 		err = stmt_run(c, s, "set current version");
 	}
-	if (!err && !older && (nv->touch_parent ||
-			       live != (nv->kind != STORE_DELETE_MARKER)))
+	/* A replica's folders take their times from the source's markers,
+	 * not from the order of arrival. */
+	if (!err && !older && !nv->vid &&
+	    (nv->touch_parent || live != (nv->kind != STORE_DELETE_MARKER)))
 		err = parent_touch(c, b, key,
 				   nv->named_ns ? nv->named_ns : now);
 	if (!err && !nv->vid) {

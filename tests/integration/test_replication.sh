@@ -314,6 +314,30 @@ rfs replication put "$MNT/src" "$T/r.json" >/dev/null
 umount -l "$T/bind"	# the daemon may hold the old destination open
 ok "delivered, and the rules put back"
 
+step "ExistingObjectReplication Enabled sends what was there before the rule"
+assert_missing "$MNT2/dst/old" "a version written before the rule, before ExistingObjectReplication"
+"$PYTHON" - "$T/r.json" "$T/existing.json" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["Rules"][0]["ExistingObjectReplication"] = {"Status": "Enabled"}
+json.dump(c, open(sys.argv[2], "w"))
+EOF
+rfs replication put "$MNT/src" "$T/existing.json" >"$T/existing.out"
+cat "$T/existing.out"
+job=$(sed -n 's/^rule to-b: existing objects go in batch job \([0-9]*\) .*/\1/p' "$T/existing.out")
+[ -n "$job" ] || fail "replication put with ExistingObjectReplication started no job: $(cat "$T/existing.out")"
+for _ in $(seq 300); do
+	rfs batch status "$job" "$MNT" | grep -q Active || break
+	sleep 0.1
+done
+rfs wait "$MNT/src" --timeout 30
+wait_for "$MNT2/dst/old" 10
+assert_eq "before the rule" "$(cat "$MNT2/dst/old")" "a version written before the rule, on the replica"
+rfs replication get "$MNT/src" | grep -q '"ExistingObjectReplication"' ||
+	fail "replication get does not show ExistingObjectReplication"
+rfs replication put "$MNT/src" "$T/r.json" >/dev/null
+ok "the version written before any rule reached the replica, by batch job $job"
+
 step "kill -9 of the daemon with deliveries queued: they complete after a restart"
 # No workers in this daemon, so that the 30 deliveries are surely queued
 # when it dies.

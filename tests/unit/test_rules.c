@@ -296,7 +296,7 @@ Test(rules, full_rule)
 	    "      \"Time\": {\"Minutes\": 30}},\n"
 	    "    \"Metrics\": {\"Status\": \"Enabled\",\n"
 	    "      \"EventThreshold\": {\"Minutes\": 15}}},\n"
-	    "  \"DeleteMarkerReplication\": {\"Status\": \"Enabled\"},\n"
+	    "  \"DeleteMarkerReplication\": {\"Status\": \"Disabled\"},\n"
 	    "  \"ExistingObjectReplication\": {\"Status\": \"Enabled\"},\n"
 	    "  \"SourceSelectionCriteria\": {\n"
 	    "    \"SseKmsEncryptedObjects\": {\"Status\": \"Enabled\"},\n"
@@ -317,7 +317,7 @@ Test(rules, full_rule)
 	cr_expect_str_eq(r->dest.remote, "aws");
 	cr_expect_str_eq(r->dest.bucket, "backup");
 	cr_expect_str_eq(r->dest.prefix, "docs/");
-	cr_expect(r->delete_markers);
+	cr_expect(!r->delete_markers);	/* S3 refuses it with Tags */
 	cr_expect(r->existing_objects);
 	cr_expect(r->time_enabled);
 	cr_expect_eq(r->time_minutes, 30);
@@ -363,6 +363,13 @@ Test(rules, filter_shapes)
 	cr_expect_str_eq(c->rules[0].filter.prefix, "");
 	round_trip(c);
 	repl_config_free(c);
+
+	/* As S3: a delete marker has no tags for a Tag filter to match. */
+	refused(one_rule("\"ID\": \"t\", \"Status\": \"Enabled\", "
+			 "\"Filter\": {\"Tag\": {\"Key\": \"k\", "
+			 "\"Value\": \"v\"}}, \"DeleteMarkerReplication\": "
+			 "{\"Status\": \"Enabled\"}, " DEST),
+		"Rules[0]", "a delete marker has no tags");
 }
 
 Test(rules, v1_rules)
