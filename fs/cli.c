@@ -215,7 +215,12 @@ static int cmd_versioning(int argc, char **argv)
 	} else {
 		ret = store_bucket_get(st, t.bucket, NULL, &v);
 	}
-	if (ret)
+	if (ret == -EBUSY)
+		fprintf(stderr, "replicafs: versioning of %s: it has "
+				"replication rules, which need its versioning "
+				"Enabled, as in S3 (replicafs replication "
+				"delete PATH first)\n", t.bucket);
+	else if (ret)
 		fprintf(stderr, "replicafs: versioning of %s: %s\n", t.bucket,
 			strerror(-ret));
 	else

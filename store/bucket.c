@@ -184,6 +184,11 @@ int store_bucket_set_versioning(struct store *st, const char *name,
 		err = -EINVAL;
 		goto out;
 	}
+	if (versioning == STORE_SUSPENDED && b.repl) {
+		/* As S3 (InvalidBucketState): replication needs versions. */
+		err = -EBUSY;
+		goto out;
+	}
 	s = stmt_get(c, ST_BUCKET_SET_VERSIONING);
 	if (!s) {
 		err = -EIO;

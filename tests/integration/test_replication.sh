@@ -193,8 +193,11 @@ touch -d '2020-01-02 03:04:05' "$T/tree/sub/f5"
 cp -a "$T/tree" "$MNT/src/tree"
 rfs wait "$MNT/src" --timeout 60
 diff -r "$T/tree" "$MIRROR/tree" || fail "diff -r of the tree and its mirror"
-assert_eq "$(stat_list "$T/tree" nodirtime)" "$(stat_list "$MIRROR/tree" nodirtime)" \
-	"names, types, sizes, modes, owners and mtimes of the mirror"
+sleep 1.2	# the second mount's attribute timeout
+assert_eq "$(stat_list "$T/tree")" "$(stat_list "$MIRROR/tree")" \
+	"names, types, sizes, modes, owners and mtimes (folders' too) of the mirror"
+assert_eq "$(stat_list "$T/tree")" "$(stat_list "$MNT2/dst/tree")" \
+	"names, types, sizes, modes, owners and mtimes (folders' too) of the replica"
 assert_eq "sub/f1" "$(readlink "$MIRROR/tree/link")" "the mirrored symlink"
 rm "$MNT/src/tree/sub/f2"
 rfs wait "$MNT/src" --timeout 30
@@ -245,6 +248,9 @@ step "a batch job sending an old failure again does not take the replicas back"
 # v1 fails at both destinations, v2 arrives, then a batch job sends v1:
 # before, the store's replica made v1 its current version and the mirror
 # wrote v1 over v2.
+expect_error "has replication rules, which need its versioning Enabled" \
+	rfs versioning "$MNT2/dst" suspend
+rfs replication delete "$MNT2/dst" >/dev/null
 rfs versioning "$MNT2/dst" suspend >/dev/null
 mv "$MIRROR" "$MIRROR.gone"
 touch "$MIRROR"
@@ -253,6 +259,7 @@ rfs wait "$MNT/src" --timeout 30 >/dev/null
 assert_eq FAILED "$(rstatus "$MNT/src/tree/back")" "status of v1 while both destinations are broken"
 v1=$(vid "$MNT/src/tree/back")
 rfs versioning "$MNT2/dst" enable >/dev/null
+rfs replication put "$MNT2/dst" "$T/bc.json" >/dev/null
 rm "$MIRROR"
 mv "$MIRROR.gone" "$MIRROR"
 echo "v2" >"$MNT/src/tree/back"
