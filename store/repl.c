@@ -342,6 +342,36 @@ int repl_bucket_forget(struct conn *c, int64_t bid)
 	return config_clear(c, bid);
 }
 
+/*
+ * Live deliveries still pending to a destination that no rule of bucket
+ * @bid names any more (the rules were deleted or replaced): FAILED, with
+ * why, instead of retried for as long as their attempts last.  A batch
+ * job's stay: a job may name its destination itself.
+ */
+static int orphans_fail(struct conn *c, int64_t bid)
+{
+	sqlite3_stmt *s;
+	int err;
+
+	err = prep(c, "UPDATE repl_queue SET status = ?, owner = 0, "
+		      "done_ns = ?, error = 'no rule of the bucket sends to "
+		      "this destination any more' "
+		      "WHERE status = ? AND job = 0 AND object IN "
+		      "(SELECT id FROM objects WHERE bucket = ?) AND NOT EXISTS "
+		      "(SELECT 1 FROM repl_targets AS t WHERE t.bucket = ? AND "
+		      "t.dest = repl_queue.dest)", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int(s, 1, STORE_REPL_FAILED);
+	sqlite3_bind_int64(s, 2, now_ns());
+	sqlite3_bind_int(s, 3, STORE_REPL_PENDING);
+	sqlite3_bind_int64(s, 4, bid);
+	sqlite3_bind_int64(s, 5, bid);
+	err = stmt_step(c, s, "fail orphaned deliveries");
+	stmt_done(s);
+	return err > 0 ? 0 : err;
+}
+
 int store_repl_config_set(struct store *st, const char *bucket,
 			  const char *json, const char *hook,
 			  const struct store_repl_target *targets, size_t n)
@@ -419,6 +449,8 @@ int store_repl_config_set(struct store *st, const char *bucket,
 	if (err > 0)
 		err = 0;
 out:
+	if (!err && !bucket_row_get(c, bucket, &b))
+		err = orphans_fail(c, b.id);
 	if (!err)
 		err = tx_commit(st, c);
 	if (err)

@@ -494,3 +494,38 @@ Test(repl, a_replica_of_a_blob_on_the_same_disk_is_a_hard_link)
 	cr_assert_eq(o.size, strlen("shared content"));
 	store_close(other);
 }
+
+Test(repl, deliveries_of_a_removed_rule_fail_instead_of_waiting)
+{
+	struct store_repl_target t[] = {
+		{ .rule_id = "keep", .prefix = "", .dest = "dir:///keep" },
+		{ .rule_id = "gone", .prefix = "", .dest = "dir:///gone" },
+	};
+	enum store_repl_status s;
+	char vid[STORE_VID_MAX + 1];
+	uint64_t n;
+
+	set_targets(t, 2);
+	cr_assert_eq(put_str(st, "src", "k", "x", vid), 0);
+	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
+	cr_assert_eq(n, 2);
+	/* The rules replaced by one of them: the other's delivery is
+	 * FAILED at once, not retried for as long as its attempts last. */
+	set_targets(t, 1);
+	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(claim_all(tasks, 16), 1);
+	cr_assert_str_eq(tasks[0].dest, "dir:///keep");
+	cr_assert_eq(store_repl_done(st, tasks[0].id, STORE_REPL_COMPLETED, 0,
+				     NULL),
+		     0);
+	cr_assert_eq(store_repl_version_status(st, "src", "k", vid, &s, NULL,
+					       NULL),
+		     0);
+	cr_expect_eq(s, STORE_REPL_FAILED);
+	/* And deleted: nothing is left pending. */
+	cr_assert_eq(put_str(st, "src", "k", "y", NULL), 0);
+	cr_assert_eq(store_repl_config_set(st, "src", NULL, NULL, NULL, 0), 0);
+	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
+	cr_expect_eq(n, 0);
+}
