@@ -1209,8 +1209,11 @@ fail_consumed:
  * disk): nothing of it was kept, as of an S3 PUT that failed, so its name
  * goes too.  Left, it showed the size and mtime of what failed (with the
  * writeback cache, its pages as well) until a remount, and `rsync -a`
- * took it for a finished copy and skipped it.  A handle still open on it
- * gets ENOENT at its close.  Call without locks: the kernel takes the
+ * took it for a finished copy and skipped it.  Under the writeback cache,
+ * which keeps its own size, mtime and pages of a file and never takes the
+ * daemon's, a file that had a version loses its node too: the next lookup
+ * of the name makes a new inode, of the version kept.  A handle still
+ * open on the node gets ENOENT.  Call without locks: the kernel takes the
  * directory's lock to drop the entry, and a LOOKUP under that lock may be
  * waiting for n->lock.
  */
@@ -1222,8 +1225,8 @@ static void drop_failed(struct fs *fs, struct fs_node *n)
 	pthread_mutex_lock(&n->lock);
 	pthread_rwlock_wrlock(&fs->ns_lock);
 	pthread_mutex_lock(&fs->lock);
-	if (n->pending && !n->dirty && n->parent && n->name &&
-	    strlen(n->name) <= NAME_MAX) {
+	if ((n->pending || fs->wbcache) && !n->dirty && n->parent &&
+	    n->name && strlen(n->name) <= NAME_MAX) {
 		parent = n->parent->ino;
 		memcpy(name, n->name, strlen(n->name) + 1);
 		fs_node_detach_locked(fs, n);

@@ -97,6 +97,19 @@ rsync -a "$T/victim" "$B/victim" || fail "rsync -a of victim once there is room"
 cmp "$T/victim" "$B/victim" || fail "victim differs from its source after rsync -a"
 sums[victim]=$(sha_of "$T/victim")
 ok "once there is room, rsync -a copies it"
+# An overwrite that fails the same way keeps the version there was, and
+# shows it: its size, its content (with the writeback cache, the kernel
+# kept the failed size and pages until it forgot the inode).
+avail=$(df -k --output=avail "$SMALL" | tail -n 1)
+fallocate -l $(((avail - free) * 1024)) "$SMALL/filler"
+gen_data $((5 * 1024 * 1024)) 71 >"$T/victim2"
+cp "$T/victim2" "$B/victim" 2>"$T/cp2.err" && fail "an overwrite of 5 MiB with $free KiB free succeeded"
+cat "$T/cp2.err"
+assert_eq $((4 * 1024 * 1024)) "$(stat -c %s "$B/victim")" "size of victim after its overwrite failed"
+cmp "$T/victim" "$B/victim" || fail "victim does not read as its last version after its overwrite failed"
+assert_eq 1 "$(nversions "$B/victim")" "versions of victim after its overwrite failed"
+rm -f "$SMALL/filler"
+ok "an overwrite that failed leaves the last version, as it shows"
 
 step "the store passes check (mount down), and the files survive a remount"
 unmount_fs
