@@ -166,7 +166,6 @@ static int slurp(const char *path, char **out)
 	return 0;
 }
 
-/* Check that every destination of @cfg exists and can take versions. */
 /* Whether @a and @b are one directory, by any name (a symlink, a bind
  * mount). */
 static int same_dir(const char *a, const char *b)
@@ -179,6 +178,7 @@ static int same_dir(const char *a, const char *b)
 	       sa.st_ino == sb.st_ino;
 }
 
+/* Check that every destination of @cfg exists and can take versions. */
 static int check_dests(const struct repl_config *cfg, const char *bucket,
 		       const char *store_dir)
 {

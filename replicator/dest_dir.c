@@ -806,7 +806,6 @@ out:
 	return ret;
 }
 
-/* The root exists, is a directory, and a file can be made in it. */
 /*
  * Whether directory @path is in a replicafs mount or store, with what it
  * is into @why: a mirror there writes into a bucket (its own source's,
@@ -842,6 +841,8 @@ static int in_replicafs(const char *path, char *why, size_t len)
 	}
 }
 
+/* The root exists, is a directory outside every replicafs mount and
+ * store, and a file can be made in it. */
 static int dir_check(struct dest *d, char *err, size_t errlen)
 {
 	struct dest_dir *dd = to_dir(d);

@@ -667,22 +667,30 @@ void trash_release(struct trash *t)
 	trash_init(t);
 }
 
+/* Whether a version names blob @sha: 1, 0 or a negative errno. */
+static int sha_referenced(struct conn *c, const char *sha, const char *what)
+{
+	sqlite3_stmt *s = stmt_get(c, ST_SHA_REFERENCED);
+	int err;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, sha, -1);
+	err = stmt_step(c, s, what);
+	stmt_done(s);
+	return err;
+}
+
 int blob_unref(struct store *st, struct conn *c, const char *sha,
 	       struct trash *t)
 {
 	char path[PATH_MAX], name[PATH_MAX];
 	struct trash_item *items;
-	sqlite3_stmt *s;
 	int err;
 
 	if (!sha || !strcmp(sha, BLOB_EMPTY_SHA))
 		return 0;
-	s = stmt_get(c, ST_SHA_REFERENCED);
-	if (!s)
-		return -EIO;
-	bind_text(s, 1, sha, -1);
-	err = stmt_step(c, s, "blob referenced");
-	stmt_done(s);
+	err = sha_referenced(c, sha, "blob referenced");
 	if (err)
 		return err < 0 ? err : 0;	/* still referenced */
 	if (t->n == t->cap) {
@@ -743,7 +751,6 @@ void trash_empty(struct store *st, struct trash *t)
 int blob_drop_unnamed(struct store *st, struct conn *c, const char *sha)
 {
 	char path[PATH_MAX];
-	sqlite3_stmt *s;
 	int err;
 
 	if (!strcmp(sha, BLOB_EMPTY_SHA))
@@ -754,14 +761,7 @@ int blob_drop_unnamed(struct store *st, struct conn *c, const char *sha)
 	err = tx_begin(c);
 	if (err)
 		return err;
-	s = stmt_get(c, ST_SHA_REFERENCED);
-	if (!s) {
-		err = -EIO;
-		goto out;
-	}
-	bind_text(s, 1, sha, -1);
-	err = stmt_step(c, s, "blob referenced");
-	stmt_done(s);
+	err = sha_referenced(c, sha, "blob referenced");
 	if (err)
 		goto out;	/* named meanwhile, or an error */
 	store_blob_path(st, sha, path, sizeof(path));
@@ -874,20 +874,12 @@ static int sweep(const char *path, int (*keep)(void *, const char *),
 static int blob_keep(void *arg, const char *name)
 {
 	struct conn *c = arg;
-	sqlite3_stmt *s;
-	int err;
 
 	if (!sha_valid(name))
 		return 0;
 	if (!strcmp(name, BLOB_EMPTY_SHA))
 		return 1;
-	s = stmt_get(c, ST_SHA_REFERENCED);
-	if (!s)
-		return -EIO;
-	bind_text(s, 1, name, -1);
-	err = stmt_step(c, s, "gc");
-	stmt_done(s);
-	return err;
+	return sha_referenced(c, name, "gc");
 }
 
 /*

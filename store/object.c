@@ -339,10 +339,10 @@ int ver_write(struct store *st, struct conn *c,
 		if (err < 0)
 			return err;
 	}
-	s = older ? NULL : stmt_get(c, ST_OBJ_SET_CUR);
-	if (!older && !s)
-		return -EIO;
 	if (!older) {
+		s = stmt_get(c, ST_OBJ_SET_CUR);
+		if (!s)
+			return -EIO;
 		sqlite3_bind_int64(s, 1, id);
 		sqlite3_bind_int(s, 2, nv->kind != STORE_DELETE_MARKER);
 		sqlite3_bind_int64(s, 3, oid);
@@ -623,16 +623,16 @@ static int replica_meta(struct conn *c, const struct bucket_row *b,
 static int same_fs(struct store *st, int fd, struct stat *sb)
 {
 	struct statx a, b;
-	struct stat me;
 
 	if (fstat(fd, sb) || !S_ISREG(sb->st_mode) ||
-	    stat(store_path(st), &me) || me.st_dev != sb->st_dev)
-		return 0;
-	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &a) ||
+	    statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &a) ||
 	    statx(AT_FDCWD, store_path(st), 0, STATX_MNT_ID, &b))
 		return 0;
+	/* One device too: btrfs subvolumes share a mount, not links. */
 	return (a.stx_mask & b.stx_mask & STATX_MNT_ID) &&
-	       a.stx_mnt_id == b.stx_mnt_id;
+	       a.stx_mnt_id == b.stx_mnt_id &&
+	       a.stx_dev_major == b.stx_dev_major &&
+	       a.stx_dev_minor == b.stx_dev_minor;
 }
 
 /* A replica made ready outside the transaction: content staged (or the
@@ -728,48 +728,39 @@ static int replica_apply(struct store *st, struct conn *c,
 	sqlite3_stmt *del;
 	char sha[65];
 	size_t i;
-	int err = 0, live;
+	int err = 0, live, again;
 
 	if (p->fd >= 0 || p->link_fd >= 0)
 		err = blob_place(st, p->fd >= 0 ? p->fd : p->link_fd, p->sha,
 				 0);
 	if (!err)
 		err = ver_write(st, c, b, key, &p->nv, NULL, NULL, t);
-	if (err == 1) {
-		/* This version is there already: delivered twice, or again
-		 * after a change of its metadata (chmod, chown, touch,
-		 * setfattr), which the replica takes in place as the source
-		 * did: its xattrs become the ones sent. */
-		if (r->kind == STORE_DELETE_MARKER)
-			return 0;
+	if (err < 0 || r->kind == STORE_DELETE_MARKER)
+		return err < 0 ? err : 0;
+	/* err 1: this version is there already: delivered twice, or again
+	 * after a change of its metadata (chmod, chown, touch, setfattr),
+	 * which the replica takes in place as the source did, its xattrs
+	 * becoming the ones sent. */
+	again = err == 1;
+	if (again)
 		err = replica_meta(c, b, key, r->version_id, &p->nv.meta);
-		if (err)
-			return err;
-		err = obj_get(c, b->id, key, &oid, &cur, &live);
-		if (err == 1)
-			err = ver_find(c, oid, r->version_id, &id, sha);
-		if (err == 1)
-			err = stmt_of_sql(c, "DELETE FROM xattrs WHERE "
-					     "version = ?", &del);
-		if (err)
-			return err < 0 ? err : -EIO;
-		sqlite3_bind_int64(del, 1, id);
-		err = stmt_run(c, del, "drop replica xattrs");
-		if (err || !r->nxattrs)
-			return err;
-		goto xattrs;
-	}
-	if (err || !r->nxattrs || r->kind == STORE_DELETE_MARKER)
+	if (err || (!again && !r->nxattrs))
 		return err;
-	/* The version just written, which need not be the current one. */
+	/* The version, which need not be the current one. */
 	err = obj_get(c, b->id, key, &oid, &cur, &live);
 	if (err == 1)
 		err = ver_find(c, oid, r->version_id, &id, sha);
-	if (err == 1)
-		err = 0;
-	else if (!err)
-		err = -EIO;
-xattrs:
+	if (err <= 0)
+		return err < 0 ? err : -EIO;
+	err = 0;
+	if (again) {
+		err = stmt_of_sql(c, "DELETE FROM xattrs WHERE version = ?",
+				  &del);
+		if (err)
+			return err;
+		sqlite3_bind_int64(del, 1, id);
+		err = stmt_run(c, del, "drop replica xattrs");
+	}
 	for (i = 0; !err && i < r->nxattrs; i++) {
 		sqlite3_stmt *s = stmt_get(c, ST_XATTR_PUT);
 

@@ -449,7 +449,7 @@ int store_repl_config_set(struct store *st, const char *bucket,
 	if (err > 0)
 		err = 0;
 out:
-	if (!err && !bucket_row_get(c, bucket, &b))
+	if (!err)	/* b was read at the start */
 		err = orphans_fail(c, b.id);
 	if (!err)
 		err = tx_commit(st, c);

@@ -18,24 +18,23 @@
 #define XATTR_VALUE_MAX (64 * 1024)
 
 /* The row id of the current (not delete-marked) version of @key into
- * *@vid, or -ENOENT. */
+ * *@vid, and its bucket's row into *@b, or -ENOENT. */
 static int current_version(struct conn *c, const char *bucket,
-			   const char *key, int64_t *vid)
+			   const char *key, int64_t *vid, struct bucket_row *b)
 {
-	struct bucket_row b;
 	sqlite3_stmt *s;
 	int err;
 
 	err = store_key_check(key);
 	if (err)
 		return err;
-	err = bucket_row_get(c, bucket, &b);
+	err = bucket_row_get(c, bucket, b);
 	if (err)
 		return err;
 	s = stmt_get(c, ST_OBJ_GET);
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, b.id);
+	sqlite3_bind_int64(s, 1, b->id);
 	bind_text(s, 2, key, -1);
 	err = stmt_step(c, s, "get object");
 	if (err == 1 && !sqlite3_column_int(s, 2))
@@ -79,17 +78,15 @@ static int xattr_exists(struct conn *c, int64_t vid, const char *name)
  * version, which it could not be when the version was written (a tag is
  * set after the close).  A replica is never sent on (no chaining).
  */
-static int xattr_requeue(struct conn *c, const char *bucket, const char *key,
-			 int64_t vid)
+static int xattr_requeue(struct conn *c, const struct bucket_row *b,
+			 const char *key, int64_t vid)
 {
-	struct bucket_row b;
 	sqlite3_stmt *s;
 	int64_t oid;
 	int err, kind, replica;
 
-	err = bucket_row_get(c, bucket, &b);
-	if (err || !b.repl)
-		return err;
+	if (!b->repl)
+		return 0;
 	err = stmt_of_sql(c, "SELECT object, kind, replica FROM versions "
 			     "WHERE id = ?", &s);
 	if (err)
@@ -102,7 +99,7 @@ static int xattr_requeue(struct conn *c, const char *bucket, const char *key,
 	stmt_done(s);
 	if (err <= 0 || replica)
 		return err < 0 ? err : 0;
-	err = repl_enqueue(c, &b, key, oid, vid, (enum store_kind)kind);
+	err = repl_enqueue(c, b, key, oid, vid, (enum store_kind)kind);
 	return err < 0 ? err : 0;
 }
 
@@ -121,6 +118,7 @@ int store_xattr_set(struct store *st, const char *bucket, const char *key,
 		    const char *name, const void *value, size_t size,
 		    int flags)
 {
+	struct bucket_row b;
 	struct conn *c;
 	sqlite3_stmt *s;
 	int64_t vid;
@@ -139,7 +137,7 @@ int store_xattr_set(struct store *st, const char *bucket, const char *key,
 	err = tx_begin(c);
 	if (err)
 		return err;
-	err = current_version(c, bucket, key, &vid);
+	err = current_version(c, bucket, key, &vid, &b);
 	if (err)
 		goto out;
 	if (flags) {
@@ -167,7 +165,7 @@ int store_xattr_set(struct store *st, const char *bucket, const char *key,
 	if (!err)
 		err = touch_ctime(c, vid);
 	if (!err)
-		err = xattr_requeue(c, bucket, key, vid);
+		err = xattr_requeue(c, &b, key, vid);
 	if (!err)
 		err = tx_commit(st, c);
 out:
@@ -178,6 +176,7 @@ out:
 ssize_t store_xattr_get(struct store *st, const char *bucket, const char *key,
 			const char *name, void *buf, size_t size)
 {
+	struct bucket_row b;
 	struct conn *c;
 	sqlite3_stmt *s;
 	int64_t vid;
@@ -191,7 +190,7 @@ ssize_t store_xattr_get(struct store *st, const char *bucket, const char *key,
 	if (err)
 		return err;
 	began = rtx_begin(c);
-	err = current_version(c, bucket, key, &vid);
+	err = current_version(c, bucket, key, &vid, &b);
 	if (err) {
 		len = err;
 		goto out;
@@ -222,6 +221,7 @@ out:
 ssize_t store_xattr_list(struct store *st, const char *bucket,
 			 const char *key, char *buf, size_t size)
 {
+	struct bucket_row b;
 	struct conn *c;
 	sqlite3_stmt *s;
 	int64_t vid;
@@ -232,7 +232,7 @@ ssize_t store_xattr_list(struct store *st, const char *bucket,
 	if (err)
 		return err;
 	began = rtx_begin(c);
-	err = current_version(c, bucket, key, &vid);
+	err = current_version(c, bucket, key, &vid, &b);
 	s = err ? NULL : stmt_get(c, ST_XATTR_NAMES);
 	if (!s) {
 		rtx_end(c, began);
@@ -257,6 +257,7 @@ ssize_t store_xattr_list(struct store *st, const char *bucket,
 int store_xattr_remove(struct store *st, const char *bucket, const char *key,
 		       const char *name)
 {
+	struct bucket_row b;
 	struct conn *c;
 	sqlite3_stmt *s;
 	int64_t vid;
@@ -271,7 +272,7 @@ int store_xattr_remove(struct store *st, const char *bucket, const char *key,
 	err = tx_begin(c);
 	if (err)
 		return err;
-	err = current_version(c, bucket, key, &vid);
+	err = current_version(c, bucket, key, &vid, &b);
 	if (err)
 		goto out;
 	s = stmt_get(c, ST_XATTR_DELETE);
@@ -287,7 +288,7 @@ int store_xattr_remove(struct store *st, const char *bucket, const char *key,
 	if (!err)
 		err = touch_ctime(c, vid);
 	if (!err)
-		err = xattr_requeue(c, bucket, key, vid);
+		err = xattr_requeue(c, &b, key, vid);
 	if (!err)
 		err = tx_commit(st, c);
 out:
