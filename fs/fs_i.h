@@ -28,6 +28,7 @@
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/ioctl.h>
 
 #include "replicator/engine.h"
@@ -116,6 +117,10 @@ struct fs_node {
 	int base_fd;		/* open blob, -1 until needed */
 	char cached_sha[65];	/* content the kernel's page cache holds */
 	struct store_meta meta;	/* of a pending file; mtime of last write */
+	void *acl;		/* owned: a pending file's access ACL, from
+				 * its folder's default ACL (acl.c), which
+				 * its first version takes; NULL: none */
+	size_t acl_len;
 	int64_t created_ns;	/* a pending file: when it was created */
 
 	/*
@@ -169,6 +174,7 @@ struct fs_opts {
 	int repl_off;		/* -o repl_workers=0: none in this mount */
 	int bdi_tune;		/* raise readahead, lift the strict dirty
 				 * limit of the mount's bdi (see mount.c) */
+	int acl;		/* ask for POSIX ACLs (-o noacl: not) */
 };
 
 struct fs {
@@ -187,6 +193,8 @@ struct fs {
 				 * sends them later */
 	int passthrough;	/* asked for at mount; set by INIT (loop.c)
 				 * when the kernel was asked for it */
+	int acl;		/* set by INIT: the kernel enforces POSIX
+				 * ACLs and leaves the umask to us */
 
 	pthread_mutex_t lock;
 	/* protected by lock */
@@ -318,6 +326,48 @@ int fs_vattr_get(fuse_req_t req, struct fs *fs, const char *bucket,
 int fs_vattr_list(struct fs *fs, const char *bucket, const char *key,
 		  const struct store_obj *obj, char *buf, size_t *len,
 		  size_t cap);
+
+/* ---- acl.c: POSIX ACLs ---- */
+
+#define FS_ACL_ACCESS "system.posix_acl_access"
+#define FS_ACL_DEFAULT "system.posix_acl_default"
+
+/* The kernel passes at most a page: (4096 - 4) / 8 entries. */
+#define FS_ACL_MAX 511
+
+struct fs_acl_entry {
+	uint16_t tag;
+	uint16_t perm;
+	uint32_t id;
+};
+
+struct fs_acl {
+	size_t n;
+	struct fs_acl_entry e[FS_ACL_MAX];
+};
+
+/* Whether @name is the name of an ACL (access or default). */
+static inline int fs_acl_name(const char *name)
+{
+	return strcmp(name, FS_ACL_ACCESS) == 0 ||
+	       strcmp(name, FS_ACL_DEFAULT) == 0;
+}
+
+/* An ACL from its xattr value: 0, -EINVAL for a malformed or invalid
+ * one, -EOPNOTSUPP for another format version. */
+int fs_acl_parse(const void *value, size_t size, struct fs_acl *acl);
+/* Its xattr value: fs_acl_size() bytes written by fs_acl_write(). */
+size_t fs_acl_size(const struct fs_acl *acl);
+void fs_acl_write(const struct fs_acl *acl, void *out);
+/* Set the permission bits of *@mode to those @acl gives; 0 when the mode
+ * says all @acl says (no ACL need be kept), 1 otherwise. */
+int fs_acl_equiv_mode(const struct fs_acl *acl, uint32_t *mode);
+/* Make default ACL @acl the access ACL of a node created with *@mode,
+ * and narrow *@mode's permission bits as the ACL allows; 0 when the
+ * result says no more than the mode, 1 otherwise. */
+int fs_acl_create_masq(struct fs_acl *acl, uint32_t *mode);
+/* The access ACL @acl after chmod to @mode. */
+void fs_acl_chmod(struct fs_acl *acl, uint32_t mode);
 
 /* ---- mount.c ---- */
 

@@ -1037,11 +1037,14 @@ static void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			    strlen(store_path(fs->st)), size);
 		return;
 	}
-	if (!fs_vattr_own(name) && strncmp(name, "user.", 5)) {
+	if (!fs_vattr_own(name) && strncmp(name, "user.", 5) &&
+	    !(fs->acl && fs_acl_name(name))) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
 	if (!fs_vattr_own(name)) {
+		/* user.* and a version's ACL, which the kernel enforces
+		 * here as on the live tree */
 		h_user_xattr(req, fs, n, name, size);
 		return;
 	}

@@ -147,6 +147,7 @@ static void node_free(struct fs *fs, struct fs_node *n)
 	pthread_mutex_destroy(&n->hash_mu);
 	pthread_mutex_destroy(&n->lock);
 	free(n->miss_name);
+	free(n->acl);
 	free(n->name);
 	free(n);
 }

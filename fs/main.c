@@ -46,7 +46,8 @@ static void usage(FILE *f)
 	      "              [--ca-file F] [--multipart-threshold SIZE] "
 	      "[--part-size SIZE] [--parallel N]\n"
 	      "       replicafs remote list [--json] | remote remove NAME\n"
-	      "mount options: allow_other, nopassthrough, nowriteback, nobdi, "
+	      "mount options: allow_other, noacl, nopassthrough, nowriteback, "
+	      "nobdi, "
 	      "debug,"
 	      " timeout=SECONDS, threads=N, spin=MICROSECONDS,\n"
 	      "  repl_workers=N (0: no replication in this mount), "
@@ -72,6 +73,10 @@ static int parse_opts(char *list, struct fs_opts *o)
 			o->passthrough = 0;
 		} else if (strcmp(tok, "writeback") == 0) {
 			o->writeback = 1;
+		} else if (strcmp(tok, "acl") == 0) {
+			o->acl = 1;
+		} else if (strcmp(tok, "noacl") == 0) {
+			o->acl = 0;
 		} else if (strcmp(tok, "nobdi") == 0) {
 			o->bdi_tune = 0;
 		} else if (strcmp(tok, "debug") == 0) {
@@ -179,6 +184,7 @@ static int cmd_mount(int argc, char **argv)
 		.threads = 16,
 		.spin_us = FS_SPIN_US,
 		.bdi_tune = 1,
+		.acl = 1,
 	};
 	char store[PATH_MAX], mnt[PATH_MAX];
 	const char *pos[2];

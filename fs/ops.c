@@ -1081,6 +1081,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 {
 	char bucket[64], key[KEYBUF], sha[65], vid[STORE_VID_MAX + 1];
 	struct store_put put;
+	struct store_xattr acl;
 	struct store_obj cur, obj;
 	int ret, pending, unlinked, have_sha = 0, fd = -1;
 
@@ -1143,6 +1144,13 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	put.durable = durable;
 	put.keep_xattrs = 1;
 	put.named_ns = pending ? n->created_ns : 0;
+	if (pending && n->acl) {
+		acl.name = FS_ACL_ACCESS;
+		acl.value = n->acl;
+		acl.size = n->acl_len;
+		put.xattrs = &acl;
+		put.nxattrs = 1;
+	}
 	if (fd < 0) {
 		hash_hold(n);
 		n->stage_fd = -1;	/* store_put consumes it */
@@ -1169,6 +1177,10 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	}
 	if (obj.queued)
 		repl_engine_kick(fs->repl);	/* deliver it now */
+	if (pending) {
+		free(n->acl);	/* the version has it now */
+		n->acl = NULL;
+	}
 	n->dirty = 0;
 	n->wrote = 0;
 	n->killpriv = 0;
@@ -1695,6 +1707,233 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	fuse_reply_err(req, -ret);
 }
 
+/* ---- POSIX ACLs (acl.c) ------------------------------------------------ */
+
+static int xattr_key(struct fs *fs, struct fs_node *n, char *bucket,
+		     char *key);
+static int xattr_prepare(struct fs *fs, struct fs_node *n);
+
+/* An ACL's xattr value, at most what the kernel passes. */
+#define ACL_BUF (4 + 8 * FS_ACL_MAX)
+
+/* What a node made in a folder takes from it: xattrs for its first
+ * version (an access ACL, and a folder's default ACL). */
+struct inherit {
+	struct store_xattr x[2];
+	size_t n;
+	unsigned char dflt[ACL_BUF];
+	unsigned char access[ACL_BUF];
+};
+
+/*
+ * The mode and ACLs of a node made in @dir with *@mode (the permission
+ * bits the creator asked for, before its umask), as posix_acl_create()
+ * makes them on a disk; with ACLs on, the kernel leaves both the umask
+ * and the folder's default ACL to us.  Without a default ACL, the umask
+ * narrows the mode.  With one, the umask is not used: the default ACL,
+ * narrowed by the mode, becomes the node's access ACL (kept only if it
+ * says more than the mode), and a folder also takes the default ACL
+ * itself.  Buckets keep no ACLs.
+ */
+static int acl_inherit(fuse_req_t req, struct fs *fs, struct fs_node *dir,
+		       int is_dir, uint32_t *mode, struct inherit *in)
+{
+	uint32_t umask = fuse_req_ctx(req)->umask;
+	char bucket[64], key[KEYBUF];
+	struct fs_acl *acl;
+	ssize_t len = -ENODATA;
+	int ret;
+
+	in->n = 0;
+	if (!fs->acl)
+		return 0;	/* the kernel applied the umask */
+	if (dir->kind == FS_DIR) {
+		ret = xattr_key(fs, dir, bucket, key);
+		len = ret ? ret
+			  : store_xattr_get(fs->st, bucket, key, FS_ACL_DEFAULT,
+					    in->dflt, sizeof(in->dflt));
+	}
+	if (len == -ENODATA || len == -ENOENT) {
+		*mode &= ~umask;
+		return 0;
+	}
+	if (len < 0)
+		return (int)len;
+	acl = malloc(sizeof(*acl));
+	if (!acl)
+		return -ENOMEM;
+	ret = fs_acl_parse(in->dflt, (size_t)len, acl);
+	if (ret) {
+		log_warn("%s/%s: default ACL not readable (%s): the umask "
+			 "applies", bucket, key, strerror(-ret));
+		free(acl);
+		*mode &= ~umask;
+		return 0;
+	}
+	if (is_dir)
+		in->x[in->n++] = (struct store_xattr){
+			FS_ACL_DEFAULT, in->dflt, (size_t)len };
+	if (fs_acl_create_masq(acl, mode)) {
+		fs_acl_write(acl, in->access);
+		in->x[in->n++] = (struct store_xattr){
+			FS_ACL_ACCESS, in->access, fs_acl_size(acl) };
+	}
+	free(acl);
+	return 0;
+}
+
+/* After chmod to @mode, the access ACL of @key as chmod leaves it, into
+ * @x (value in @buf, ACL_BUF bytes): 1 if the key has one, 0 if not, or
+ * a negative errno.  The kernel holds the inode's lock across chmod and
+ * setfacl, so the ACL read here is not changed before it is written. */
+static int acl_chmod(struct fs *fs, const char *bucket, const char *key,
+		     uint32_t mode, struct store_xattr *x, unsigned char *buf)
+{
+	struct fs_acl *acl;
+	ssize_t len;
+	int ret;
+
+	if (!fs->acl)
+		return 0;
+	len = store_xattr_get(fs->st, bucket, key, FS_ACL_ACCESS, buf,
+			      ACL_BUF);
+	if (len == -ENODATA || len == -ENOENT)
+		return 0;
+	if (len < 0)
+		return (int)len;
+	acl = malloc(sizeof(*acl));
+	if (!acl)
+		return -ENOMEM;
+	ret = fs_acl_parse(buf, (size_t)len, acl);
+	if (ret == 0) {
+		fs_acl_chmod(acl, mode);
+		fs_acl_write(acl, buf);
+		x->name = FS_ACL_ACCESS;
+		x->value = buf;
+		x->size = fs_acl_size(acl);
+	} else {
+		log_warn("%s/%s: access ACL not readable (%s): chmod leaves "
+			 "it as it is", bucket, key, strerror(-ret));
+	}
+	free(acl);
+	return ret ? 0 : 1;
+}
+
+/* store_set_meta(), and with a chmod, the access ACL as chmod leaves it,
+ * in the same transaction. */
+static int set_meta(struct fs *fs, const char *bucket, const char *key,
+		    const struct store_meta *m, unsigned mask)
+{
+	unsigned char buf[ACL_BUF];
+	struct store_xattr x;
+	int ret = 0;
+
+	if (mask & STORE_SET_MODE)
+		ret = acl_chmod(fs, bucket, key, m->mode, &x, buf);
+	if (ret < 0)
+		return ret;
+	return store_set_meta_xattr(fs->st, bucket, key, m, mask,
+				    ret ? &x : NULL);
+}
+
+/* chmod of a pending file: its ACL, not yet in the store, follows.
+ * Caller holds n->lock. */
+static void pending_acl_chmod(struct fs_node *n, uint32_t mode)
+{
+	struct fs_acl *acl;
+
+	if (!n->acl)
+		return;
+	acl = malloc(sizeof(*acl));
+	if (acl && fs_acl_parse(n->acl, n->acl_len, acl) == 0) {
+		fs_acl_chmod(acl, mode);
+		fs_acl_write(acl, n->acl);	/* the same size */
+	}
+	free(acl);
+}
+
+/* Whether the caller of @req may keep a set-group-ID bit of a file of
+ * group @gid: root, or a member of the group. */
+static int in_group(fuse_req_t req, uint32_t gid)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	gid_t groups[64];
+	int n, i;
+
+	if (c->uid == 0 || c->gid == gid)
+		return 1;
+	n = fuse_req_getgroups(req, 64, groups);
+	for (i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
+}
+
+/*
+ * setxattr of an ACL, which the kernel hands over once it has checked
+ * that the caller owns the node (or is root) and that a default ACL goes
+ * on a folder.  A default ACL is kept as it is.  An access ACL sets the
+ * mode's permission bits, in the same transaction, and is kept only if it
+ * says more than they do (`setfacl -b` sends one that does not); like
+ * the kernel's set_posix_acl(), it drops set-group-ID when the caller is
+ * not of the file's group.
+ */
+static int acl_set(fuse_req_t req, struct fs *fs, struct fs_node *n,
+		   const char *name, const char *value, size_t size)
+{
+	char bucket[64], key[KEYBUF];
+	struct store_xattr x;
+	struct store_meta m;
+	struct fs_acl *acl;
+	struct stat st;
+	uint32_t mode;
+	int ret, keep;
+
+	if (!fs->acl || (n->kind != FS_FILE && n->kind != FS_DIR))
+		return -EOPNOTSUPP;
+	if (strcmp(name, FS_ACL_DEFAULT) == 0 && n->kind != FS_DIR)
+		return -EACCES;
+	acl = malloc(sizeof(*acl));
+	if (!acl)
+		return -ENOMEM;
+	ret = fs_acl_parse(value, size, acl);
+	if (ret == 0)
+		ret = xattr_prepare(fs, n);
+	if (ret == 0)
+		ret = xattr_key(fs, n, bucket, key);
+	if (ret == 0 && strcmp(name, FS_ACL_DEFAULT) == 0) {
+		free(acl);
+		return store_xattr_set(fs->st, bucket, key, name, value, size,
+				       0);
+	}
+	if (ret == 0)
+		ret = node_stat(fs, n, &st);
+	if (ret) {
+		free(acl);
+		return ret;
+	}
+	mode = st.st_mode;
+	keep = fs_acl_equiv_mode(acl, &mode);
+	free(acl);
+	if ((mode & S_ISGID) && !in_group(req, st.st_gid))
+		mode &= ~(uint32_t)S_ISGID;
+	memset(&m, 0, sizeof(m));
+	m.mode = mode & 07777;
+	x.name = name;
+	x.value = keep ? value : NULL;
+	x.size = size;
+	ret = store_set_meta_xattr(fs->st, bucket, key, &m, STORE_SET_MODE,
+				   &x);
+	if (ret == 0 && n->kind == FS_FILE) {
+		pthread_mutex_lock(&n->lock);
+		n->meta.mode = (n->meta.mode & S_IFMT) | m.mode;
+		n->attr_ns = 0;
+		pthread_mutex_unlock(&n->lock);
+	}
+	dir_changed(n);
+	return ret;
+}
+
 static int check_parent(struct fs_node *dir)
 {
 	if (dir->kind == FS_ROOT)
@@ -1713,6 +1952,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	char bucket[64], key[KEYBUF];
 	struct fuse_entry_param e;
 	struct store_obj obj;
+	struct inherit in;
 	struct stat st;
 	int ret, id;
 
@@ -1749,10 +1989,26 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -ret);
 		return;
 	} else {
+		uint32_t m = mode;
+		void *acl = NULL;
+
+		ret = acl_inherit(req, fs, dir, 0, &m, &in);
+		if (ret == 0 && in.n) {
+			acl = malloc(in.x[0].size);
+			if (acl)
+				memcpy(acl, in.x[0].value, in.x[0].size);
+			else
+				ret = -ENOMEM;
+		}
+		if (ret) {
+			fuse_reply_err(req, -ret);
+			return;
+		}
 		pthread_mutex_lock(&fs->lock);
 		old = fs_node_find_locked(fs, dir, name);
 		if (old && old->pending && (fi->flags & O_EXCL)) {
 			pthread_mutex_unlock(&fs->lock);
+			free(acl);
 			fuse_reply_err(req, EEXIST);
 			return;
 		}
@@ -1767,12 +2023,16 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			fs_node_forget(fs, old, 0);
 		n = fs_node_child(fs, dir, name, FS_FILE, 1);
 		if (!n) {
+			free(acl);
 			fuse_reply_err(req, ENOMEM);
 			return;
 		}
 		pthread_mutex_lock(&n->lock);
 		content_empty(fs, n);
-		n->meta.mode = S_IFREG | (mode & 07777);
+		n->meta.mode = S_IFREG | (m & 07777);
+		free(n->acl);
+		n->acl = acl;
+		n->acl_len = acl ? in.x[0].size : 0;
 		n->meta.uid = ctx->uid;
 		n->meta.gid = ctx->gid;
 		n->meta.mtime_ns = n->meta.ctime_ns = now_ns();
@@ -1827,6 +2087,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct store_obj obj;
 	struct store_put put;
 	struct store_meta m;
+	struct inherit in;
 	const char *why = NULL;
 	struct stat st;
 	size_t len;
@@ -1839,6 +2100,11 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	m.uid = ctx->uid;
 	m.gid = ctx->gid;
 	m.mtime_ns = m.ctime_ns = now_ns();
+	ret = acl_inherit(req, fs, dir, 1, &m.mode, &in);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
 	if (dir->kind == FS_ROOT) {
 		if (store_bucket_name_check(name, &why)) {
 			log_warn("mkdir %s: not a valid bucket name: %s", name,
@@ -1874,6 +2140,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	put.kind = STORE_DIR;
 	put.fd = -1;
 	put.meta = m;
+	put.xattrs = in.x;
+	put.nxattrs = in.n;
 	ret = store_put(fs->st, bucket, key, &put, NULL, &obj);
 	if (ret) {
 		fuse_reply_err(req, -ret);
@@ -1904,6 +2172,7 @@ static void make_leaf(fuse_req_t req, fuse_ino_t parent, const char *name,
 	char bucket[64], key[KEYBUF];
 	struct store_obj obj;
 	struct store_put put;
+	struct inherit in;
 	struct stat st;
 	int ret;
 
@@ -1924,6 +2193,15 @@ static void make_leaf(fuse_req_t req, fuse_ino_t parent, const char *name,
 	put.fd = -1;
 	put.link_target = link;
 	put.meta.mode = link ? S_IFLNK | 0777 : S_IFREG | (mode & 07777);
+	if (!link) {
+		ret = acl_inherit(req, fs, dir, 0, &put.meta.mode, &in);
+		if (ret) {
+			fuse_reply_err(req, -ret);
+			return;
+		}
+		put.xattrs = in.x;
+		put.nxattrs = in.n;
+	}
 	put.meta.uid = ctx->uid;
 	put.meta.gid = ctx->gid;
 	put.meta.mtime_ns = put.meta.ctime_ns = now_ns();
@@ -2323,8 +2601,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		 * needs no transaction. */
 		same = mask == STORE_SET_MTIME && n->base_known &&
 		       n->meta.mtime_ns == m.mtime_ns;
-		if (mask & STORE_SET_MODE)
+		if (mask & STORE_SET_MODE) {
 			n->meta.mode = (n->meta.mode & S_IFMT) | m.mode;
+			pending_acl_chmod(n, m.mode);
+		}
 		if (mask & STORE_SET_UID)
 			n->meta.uid = m.uid;
 		if (mask & STORE_SET_GID)
@@ -2341,7 +2621,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			mask &= ~STORE_SET_MTIME;
 		if (pending || detached || !mask)
 			goto reply;
-		ret = store_set_meta(fs->st, bucket, key, &m, mask);
+		ret = set_meta(fs, bucket, key, &m, mask);
 		if (ret) {
 			pthread_mutex_lock(&n->lock);
 			n->attr_ns = 0;	/* ask the store again */
@@ -2359,7 +2639,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	len = strlen(key);
 	key[len] = '/';
 	key[len + 1] = '\0';
-	ret = store_set_meta(fs->st, bucket, key, &m, mask);
+	ret = set_meta(fs, bucket, key, &m, mask);
 	if (ret == -ENOENT) {
 		key[len] = '\0';
 		ret = node_stat(fs, n, &st);
@@ -2742,11 +3022,12 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		reply_value(req, p, strlen(p), size);
 		return;
 	}
-	if (strncmp(name, "user.", 5) != 0 && !fs_vattr_own(name)) {
+	if (strncmp(name, "user.", 5) != 0 && !fs_vattr_own(name) &&
+	    !(fs->acl && fs_acl_name(name))) {
 		/* No other namespace is kept (setxattr refuses them the
 		 * same way), and saying so lets `ls -l` stop asking for
-		 * security.selinux and POSIX ACLs after the first file,
-		 * where ENODATA cost two requests per file. */
+		 * security.selinux after the first file, where ENODATA
+		 * cost a request per file. */
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
@@ -2787,7 +3068,20 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			reply_value(req, val, (size_t)ret, size);
 		return;
 	}
-	if (fs_vattr_own(name) || (n->kind == FS_FILE && node_pending(fs, n))) {
+	if (n->kind == FS_FILE && node_pending(fs, n) &&
+	    strcmp(name, FS_ACL_ACCESS) == 0) {
+		/* The ACL it took from its folder, kept until its first
+		 * version. */
+		pthread_mutex_lock(&n->lock);
+		if (n->acl)
+			reply_value(req, n->acl, n->acl_len, size);
+		else
+			fuse_reply_err(req, ENODATA);
+		pthread_mutex_unlock(&n->lock);
+		return;
+	}
+	if (fs_vattr_own(name) || n->kind == FS_SYMLINK ||
+	    (n->kind == FS_FILE && node_pending(fs, n))) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
@@ -2863,11 +3157,11 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(buf);
 }
 
-/* Only user.* attributes are kept, as S3 keeps user metadata.  Those of
- * replicafs itself (XA_OWN) are read-only; ENOTSUP, not EPERM, for them
- * too, which `cp -a` and `tar` take as "this file system does not keep
- * that name" and pass over in silence when they copy from one mount to
- * another. */
+/* Only user.* attributes are kept, as S3 keeps user metadata, and POSIX
+ * ACLs (acl_set()).  Those of replicafs itself (XA_OWN) are read-only;
+ * ENOTSUP, not EPERM, for them too, which `cp -a` and `tar` take as "this
+ * file system does not keep that name" and pass over in silence when
+ * they copy from one mount to another. */
 static int xattr_writable(const char *name)
 {
 	return strncmp(name, "user.", 5) == 0 ? 0 : -ENOTSUP;
@@ -2883,6 +3177,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (!n)
 		return;
+	if (fs->acl && fs_acl_name(name)) {
+		fuse_reply_err(req, -acl_set(req, fs, n, name, value, size));
+		return;
+	}
 	ret = xattr_writable(name);
 	if (ret == 0)
 		ret = xattr_prepare(fs, n);
@@ -2899,17 +3197,26 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct fs *fs = FS(req);
 	struct fs_node *n = node_or_reply(req, ino);
 	char bucket[64], key[KEYBUF];
-	int ret;
+	int ret, acl;
 
 	if (!n)
 		return;
-	ret = xattr_writable(name);
+	acl = fs->acl && fs_acl_name(name);
+	ret = acl ? 0 : xattr_writable(name);
+	if (ret == 0 && acl && n->kind != FS_FILE && n->kind != FS_DIR)
+		ret = -EOPNOTSUPP;
 	if (ret == 0)
 		ret = xattr_prepare(fs, n);
 	if (ret == 0)
 		ret = xattr_key(fs, n, bucket, key);
 	if (ret == 0)
 		ret = store_xattr_remove(fs->st, bucket, key, name);
+	/* Removing an ACL that is not there is no error, as on a disk
+	 * (`setfacl -b` of a file without one). */
+	if (acl && ret == -ENODATA)
+		ret = 0;
+	if (acl)
+		dir_changed(n);
 	fuse_reply_err(req, ret == -ENOENT ? ENODATA : -ret);
 }
 
@@ -2921,6 +3228,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 	fs_loop_conn_want(conn, fs->opts.writeback && !fs->passthrough);
 	fs->wbcache = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
+	/* POSIX ACLs: the kernel enforces them, and leaves the umask to us
+	 * so that a folder's default ACL can take its place (acl_inherit()). */
+	if (fs->opts.acl && (conn->capable & FUSE_CAP_POSIX_ACL) &&
+	    (conn->capable & FUSE_CAP_DONT_MASK)) {
+		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+		fs->acl = 1;
+	}
 	fs_bdi_tune(fs);
 }
 

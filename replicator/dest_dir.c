@@ -63,8 +63,9 @@
  * umask).  A directory's mtime is set when its marker arrives; entries
  * written there afterwards move it, as in any live copy.  Owners are kept
  * where the process may set them (root); where it may not, EPERM is
- * ignored and logged once per destination.  Only "user." xattrs are
- * copied, and a file system without xattrs (ENOTSUP) gets none.
+ * ignored and logged once per destination.  Only "user." xattrs and
+ * POSIX ACLs are copied; a file system without xattrs (ENOTSUP) gets
+ * none, and one without ACLs keeps the mode alone.
  *
  * Concurrency: the only state shared between calls is a flag of the log,
  * so workers call in at once for different keys.  A parent directory made
@@ -369,8 +370,17 @@ static int xattr_wanted(const struct repl_version *v, const char *name)
 	return 0;
 }
 
-/* Remove the user xattrs of @fd that the version does not have (a
- * directory that already existed). */
+/* Whether a mirror takes xattr @name: user.* and the POSIX ACLs (which
+ * the mirror's file system turns back into ACLs, as setfacl's do). */
+static int xattr_mirrored(const char *name)
+{
+	return strncmp(name, "user.", 5) == 0 ||
+	       strcmp(name, "system.posix_acl_access") == 0 ||
+	       strcmp(name, "system.posix_acl_default") == 0;
+}
+
+/* Remove the user xattrs and ACLs of @fd that the version does not have
+ * (a directory that already existed). */
 static int xattrs_prune(struct dest_dir *dd, const struct repl_version *v,
 			int fd, char *err, size_t errlen)
 {
@@ -387,7 +397,7 @@ static int xattrs_prune(struct dest_dir *dd, const struct repl_version *v,
 				 dd->url, v->key);
 	again = flistxattr(fd, names, n);
 	for (p = names; again > 0 && p < names + again; p += strlen(p) + 1) {
-		if (strncmp(p, "user.", 5) || xattr_wanted(v, p))
+		if (!xattr_mirrored(p) || xattr_wanted(v, p))
 			continue;
 		if (fremovexattr(fd, p) && errno != ENODATA) {
 			e = errno;
@@ -401,7 +411,7 @@ static int xattrs_prune(struct dest_dir *dd, const struct repl_version *v,
 	return 0;
 }
 
-/* Set the version's user xattrs on @fd. */
+/* Set the version's user xattrs and POSIX ACLs on @fd. */
 static int xattrs_set(struct dest_dir *dd, const struct repl_version *v,
 		      int fd, char *err, size_t errlen)
 {
@@ -411,11 +421,13 @@ static int xattrs_set(struct dest_dir *dd, const struct repl_version *v,
 
 	for (i = 0; i < v->nxattrs; i++) {
 		x = &v->xattrs[i];
-		if (strncmp(x->name, "user.", 5))
+		if (!xattr_mirrored(x->name))
 			continue;	/* never trusted.* or security.* */
 		if (!fsetxattr(fd, x->name, x->value, x->size, 0))
 			continue;
 		e = errno;
+		if (e == ENOTSUP && strncmp(x->name, "user.", 5))
+			continue;	/* no ACLs there: the mode stands */
 		if (e == ENOTSUP)
 			return 0;	/* the file system has none */
 		return dest_fail(err, errlen, -e,

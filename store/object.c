@@ -235,6 +235,7 @@ int ver_write(struct store *st, struct conn *c,
 	int64_t oid, cur = 0, id, null_id = 0, xsrc = nv->xattr_src;
 	int64_t now = now_ns();
 	sqlite3_stmt *s;
+	size_t i;
 	int err, live = 0, queued = 0, older = 0;
 
 	err = obj_get(c, b->id, key, &oid, &cur, &live);
@@ -307,6 +308,18 @@ int ver_write(struct store *st, struct conn *c,
 		sqlite3_bind_int64(s, 1, id);
 		sqlite3_bind_int64(s, 2, xsrc);
 		err = stmt_run(c, s, "copy xattrs");
+		if (err)
+			return err;
+	}
+	for (i = 0; i < nv->nxattrs; i++) {
+		s = stmt_get(c, ST_XATTR_PUT);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, id);
+		bind_text(s, 2, nv->xattrs[i].name, -1);
+		sqlite3_bind_blob(s, 3, nv->xattrs[i].value,
+				  (int)nv->xattrs[i].size, SQLITE_STATIC);
+		err = stmt_run(c, s, "put xattr");
 		if (err)
 			return err;
 	}
@@ -546,6 +559,8 @@ int store_put(struct store *st, const char *bucket, const char *key,
 	nv.meta = put->meta;
 	nv.meta.mode = type_bits(put->kind) | (put->meta.mode & 07777);
 	nv.keep_xattrs = put->keep_xattrs;
+	nv.xattrs = put->xattrs;
+	nv.nxattrs = put->nxattrs;
 	nv.named_ns = put->named_ns;
 
 	err = conn_get(st, &c);
@@ -961,6 +976,13 @@ int store_delete_version(struct store *st, const char *bucket,
 int store_set_meta(struct store *st, const char *bucket, const char *key,
 		   const struct store_meta *meta, unsigned mask)
 {
+	return store_set_meta_xattr(st, bucket, key, meta, mask, NULL);
+}
+
+int store_set_meta_xattr(struct store *st, const char *bucket,
+			 const char *key, const struct store_meta *meta,
+			 unsigned mask, const struct store_xattr *x)
+{
 	char link[LINK_MAX_LEN + 1];
 	struct bucket_row b;
 	struct store_obj o;
@@ -1011,6 +1033,19 @@ int store_set_meta(struct store *st, const char *bucket, const char *key,
 	sqlite3_bind_int64(s, 5, now_ns());
 	sqlite3_bind_int64(s, 6, cur);
 	err = stmt_run(c, s, "set meta");
+	if (!err && x) {
+		s = stmt_get(c, x->value ? ST_XATTR_PUT : ST_XATTR_DELETE);
+		if (!s) {
+			err = -EIO;
+			goto out;
+		}
+		sqlite3_bind_int64(s, 1, cur);
+		bind_text(s, 2, x->name, -1);
+		if (x->value)
+			sqlite3_bind_blob(s, 3, x->value, (int)x->size,
+					  SQLITE_STATIC);
+		err = stmt_run(c, s, x->value ? "set xattr" : "remove xattr");
+	}
 	/* The replicas take the change too: the version goes again. */
 	if (!err && !o.is_replica) {
 		err = repl_enqueue(c, &b, key, oid, cur, o.kind);

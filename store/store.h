@@ -262,6 +262,13 @@ int store_hash_range(struct store_hash *h, int fd, uint64_t off,
 		     uint64_t len, uint64_t *done);
 
 /* What store_put() writes. */
+/* One extended attribute, by name ("user.*", or a POSIX ACL's "system.posix_acl_*") and value. */
+struct store_xattr {
+	const char *name;
+	const void *value;
+	size_t size;
+};
+
 struct store_put {
 	enum store_kind kind;	/* STORE_FILE, STORE_SYMLINK, or STORE_DIR
 				 * (a directory marker: the key ends in '/'
@@ -276,6 +283,9 @@ struct store_put {
 	struct store_meta meta;	/* mode with type bits */
 	int durable;		/* fsync blob and catalog before returning */
 	int keep_xattrs;	/* copy user xattrs of the current version */
+	const struct store_xattr *xattrs;	/* then set these (names as
+						 * store_xattr_set() takes) */
+	size_t nxattrs;
 	int64_t named_ns;	/* when the name was made, if before this
 				 * call (a file created, then written and
 				 * closed); 0: now.  See below. */
@@ -336,6 +346,12 @@ int store_delete_version(struct store *st, const char *bucket,
  */
 int store_set_meta(struct store *st, const char *bucket, const char *key,
 		   const struct store_meta *meta, unsigned mask);
+/* The same, and in the same transaction set xattr @x (or remove it, if
+ * x->value is NULL; there need be none), when @x is not NULL: a POSIX ACL
+ * and the mode bits that go with it. */
+int store_set_meta_xattr(struct store *st, const char *bucket,
+			 const char *key, const struct store_meta *meta,
+			 unsigned mask, const struct store_xattr *x);
 
 /* Flags of store_rename(). */
 #define STORE_RENAME_NOREPLACE 0x1
@@ -362,13 +378,6 @@ int store_rename(struct store *st, const char *from_bucket, const char *from,
 		 const char *to_bucket, const char *to, unsigned flags);
 
 /* ---- Replicas (written by replicator/dest_store.c) ------------------ */
-
-/* One extended attribute, by name ("user.*") and value. */
-struct store_xattr {
-	const char *name;
-	const void *value;
-	size_t size;
-};
 
 /* A version that arrives by replication, keeping the source's identity. */
 struct store_replica {

@@ -258,6 +258,8 @@ struct newver {
 				 * a rename leaves: the key it went to */
 	int keep_xattrs;	/* copy the xattrs of the current version */
 	int64_t xattr_src;	/* else copy those of this version (0: none) */
+	const struct store_xattr *xattrs;	/* then set these */
+	size_t nxattrs;
 	const char *vid;	/* a replica's version ID, else NULL */
 	int64_t created_ns;	/* a replica's time of writing, else 0 */
 	int touch_parent;	/* a rename's target: its folder changes

@@ -293,6 +293,22 @@ getfattr --only-values -n user.note "$MNT2/dst/xa" >/dev/null 2>&1 &&
 	fail "an xattr removed at the source is still on the replica"
 ok "setfattr and setfattr -x reach the replica"
 
+step "POSIX ACLs reach the replica and the mirror, and a chmod after them too"
+mkdir "$MNT/src/tree/shared"
+setfacl -d -m u:nobody:rwx "$MNT/src/tree/shared"
+echo "for nobody" >"$MNT/src/tree/shared/doc"
+setfacl -m g:users:r "$MNT/src/tree/shared/doc"
+chmod 640 "$MNT/src/tree/shared/doc"
+rfs wait "$MNT/src" --timeout 30
+sleep 1.2
+for p in tree/shared tree/shared/doc; do
+	want=$(cd "$MNT/src" && getfacl -p "$p")
+	[ -n "$(cd "$MNT/src" && getfacl -p -s "$p")" ] || fail "the source's $p has no ACL"
+	assert_eq "$want" "$(cd "$MNT2/dst" && getfacl -p "$p")" "getfacl of $p on the replica"
+	assert_eq "$want" "$(cd "$MIRROR" && getfacl -p "$p")" "getfacl of $p in the mirror"
+done
+ok "getfacl of a folder with a default ACL and of a file it made: the same in all three"
+
 step "a directory in a store or in a mount, or the source under another name, is refused"
 sed "s#dir://$MIRROR#dir://$STORE_B/blobs#" "$T/r.json" >"$T/in-store.json"
 expect_error "is in the replicafs store $STORE_B" rfs replication put "$MNT/src" "$T/in-store.json"

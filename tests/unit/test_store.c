@@ -1110,6 +1110,64 @@ Test(store, xattrs)
 	cr_expect_eq(store_check(st, 0), 0);
 }
 
+/* What POSIX ACLs need of the store: xattrs given with a new version, and
+ * an xattr set or removed in the same transaction as the mode. */
+Test(store, xattrs_with_version_and_mode)
+{
+	const struct store_xattr x[2] = {
+		{ "system.posix_acl_access", "acl", 3 },
+		{ "user.keep", "k", 1 },
+	};
+	struct store_put p = { .kind = STORE_FILE, .fd = -1 };
+	struct store_meta m = { .mode = 0640 };
+	struct store_xattr one = { "system.posix_acl_access", "new", 3 };
+	struct store_obj o;
+	char buf[8];
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	p.meta = meta_of(0644);
+	p.xattrs = x;
+	p.nxattrs = 2;
+	cr_assert_eq(store_put(st, "bkt", "k", &p, NULL, NULL), 0);
+	cr_expect_eq(store_xattr_list(st, "bkt", "k", NULL, 0), 34);
+	cr_assert_eq(store_xattr_get(st, "bkt", "k", x[0].name, buf, 8), 3);
+	cr_expect_eq(memcmp(buf, "acl", 3), 0);
+	/* Given xattrs win over the ones kept from the version before. */
+	p.keep_xattrs = 1;
+	p.xattrs = &one;
+	p.nxattrs = 1;
+	cr_assert_eq(store_put(st, "bkt", "k", &p, NULL, NULL), 0);
+	cr_assert_eq(store_xattr_get(st, "bkt", "k", x[0].name, buf, 8), 3);
+	cr_expect_eq(memcmp(buf, "new", 3), 0);
+	cr_expect_eq(store_xattr_get(st, "bkt", "k", "user.keep", NULL, 0), 1);
+
+	one.value = "set";
+	cr_assert_eq(store_set_meta_xattr(st, "bkt", "k", &m, STORE_SET_MODE,
+					  &one),
+		     0);
+	cr_assert_eq(store_lookup(st, "bkt", "k", &o), 0);
+	cr_expect_eq(o.meta.mode, S_IFREG | 0640);
+	cr_assert_eq(store_xattr_get(st, "bkt", "k", x[0].name, buf, 8), 3);
+	cr_expect_eq(memcmp(buf, "set", 3), 0);
+	/* NULL value: removed, and removing what is not there is no error. */
+	one.value = NULL;
+	m.mode = 0600;
+	cr_assert_eq(store_set_meta_xattr(st, "bkt", "k", &m, STORE_SET_MODE,
+					  &one),
+		     0);
+	cr_expect_eq(store_xattr_get(st, "bkt", "k", x[0].name, NULL, 0),
+		     -ENODATA);
+	cr_assert_eq(store_set_meta_xattr(st, "bkt", "k", &m, STORE_SET_MODE,
+					  &one),
+		     0);
+	cr_assert_eq(store_lookup(st, "bkt", "k", &o), 0);
+	cr_expect_eq(o.meta.mode, S_IFREG | 0600);
+	cr_expect_eq(store_set_meta_xattr(st, "bkt", "none", &m,
+					  STORE_SET_MODE, &one),
+		     -ENOENT);
+	cr_expect_eq(store_check(st, 0), 0);
+}
+
 Test(store, set_meta_in_place)
 {
 	struct store_meta m = { .mode = 0600, .uid = 7, .gid = 8,

@@ -1,0 +1,148 @@
+#!/bin/bash
+#
+# test_acl.sh - POSIX ACLs, judged against the native disk: the same
+# setfacl, chmod, umask, mkdir and file writes are run in a directory on
+# the native file system and in the mount, and the two must then agree on
+# every getfacl and every mode, after a remount too; a user the ACLs name
+# (nobody) must be let in and kept out at the same places; `cp -a`,
+# `rsync -aAX` and `tar --acls` must copy a tree with ACLs in and out
+# without an error and without losing one; a new version, a rename and the
+# .versions view keep them; and `-o noacl` turns them off.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+setup
+chmod 755 "$T"	# so that nobody can walk to the mount and the native copy
+NAT=$T/nat
+mkdir "$NAT"
+
+# sequence DIR: what a user does, the same in both places.
+sequence() (
+	set -e
+	cd "$1"
+	umask 022
+	echo a >plain
+	setfacl -m u:nobody:rw plain
+	mkdir dd
+	setfacl -d -m g:users:rx,u:nobody:rwx dd
+	setfacl -m o::---,u:nobody:rx dd
+	umask 077
+	echo b >dd/f
+	mkdir dd/sub
+	echo c >dd/sub/g
+	touch dd/empty
+	umask 022
+	mkdir noacl
+	echo x >noacl/x
+	umask 027
+	echo y >noacl/y
+	mkdir noacl/z
+	umask 022
+	cp plain plain2
+	chmod 640 plain
+	echo q >q
+	setfacl -m u:nobody:r q
+	setfacl -b q
+	echo r >r
+	setfacl -m g:users:rw r
+	chmod g-w r
+	echo s >s
+	chmod 2775 s
+	setfacl -m u:nobody:r s
+	mkdir -p deep/er
+	setfacl -R -m u:nobody:rX deep
+	setfacl -k dd/sub
+)
+
+# acls DIR: every path below DIR (sorted), its getfacl and its mode.
+acls() (
+	cd "$1"
+	find . | LC_ALL=C sort | while read -r p; do
+		getfacl -p "$p"
+		stat -c '%n %A %s' "$p"
+	done
+)
+
+# same_acls DIR WHAT: DIR's ACLs and modes are the native tree's.
+same_acls() {
+	acls "$1" >"$T/got.txt"
+	if ! diff "$T/want.txt" "$T/got.txt" >"$T/diff.txt"; then
+		cat "$T/diff.txt"
+		fail "$2: getfacl and modes differ from the native disk's (< native, > mount)"
+	fi
+	ok "$2: $(grep -c '^# file' "$T/got.txt") paths, the same ACLs and modes as on the native disk"
+}
+
+# as_nobody DIR: what user nobody can do there, with DIR written as D.
+as_nobody() {
+	runuser -u nobody -- sh -c '
+		D=$1
+		cat "$D/plain"; echo w >>"$D/plain" && echo wrote plain
+		cat "$D/dd/f"; echo more >>"$D/dd/f" && echo appended dd/f
+		echo n >"$D/dd/new" && echo created dd/new
+		ls "$D/dd/sub"; cat "$D/dd/sub/g"
+		cat "$D/q"; cat "$D/r"; cat "$D/s"; cat "$D/noacl/y"
+		ls "$D/deep"
+		true' sh "$1" 2>&1 | sed "s#$1#D#g"
+}
+
+step "the same ACL commands on the native disk and in the mount"
+sequence "$NAT"
+acls "$NAT" >"$T/want.txt"
+grep -q 'user:nobody:rw-' "$T/want.txt" || fail "the native disk kept no ACL: is it mounted without acl?"
+mount_fs allow_other
+B=$MNT/bkt
+mkdir "$B" "$B/t"
+sequence "$B/t"
+same_acls "$B/t" "in the mount"
+ls -l "$B/t" | grep -q '^-rw-r-----+ .* plain$' || fail "ls -l shows no + for an ACL: $(ls -l "$B/t")"
+ok "ls -l marks the files that have an ACL"
+
+step "the kernel enforces them: user nobody is let in and kept out as on the disk"
+as_nobody "$NAT" >"$T/nobody.want"
+as_nobody "$B/t" >"$T/nobody.got"
+if ! diff "$T/nobody.want" "$T/nobody.got"; then
+	fail "nobody's access differs from the native disk's (< native, > mount)"
+fi
+grep -q '^appended dd/f$' "$T/nobody.got" || fail "nobody could not write through an inherited ACL: $(cat "$T/nobody.got")"
+grep -q 'dd/new: Permission denied' "$T/nobody.got" || fail "nobody created a file without the right: $(cat "$T/nobody.got")"
+ok "$(grep -c . "$T/nobody.got") results, the same on both"
+acls "$NAT" >"$T/want.txt"	# nobody's writes changed sizes
+
+step "they survive a remount"
+remount allow_other
+same_acls "$B/t" "after a remount"
+
+step "cp -a, rsync -aAX and tar --acls copy a tree with ACLs in and out"
+cp -a "$NAT" "$B/cpa"
+same_acls "$B/cpa" "cp -a into the mount"
+rsync -aAX "$NAT/" "$B/rsync/"
+same_acls "$B/rsync" "rsync -aAX into the mount"
+mkdir "$B/tar"
+tar -C "$NAT" --acls -cf - . | tar -C "$B/tar" --acls -xpf -
+same_acls "$B/tar" "tar --acls into the mount"
+[ -z "$(rsync -aAXn --itemize-changes "$NAT/" "$B/rsync/")" ] ||
+	fail "a second rsync -aAX finds changes: $(rsync -aAXn --itemize-changes "$NAT/" "$B/rsync/")"
+ok "a second rsync -aAX has nothing to do"
+rsync -aAX "$B/rsync/" "$T/back/"
+same_acls "$T/back" "rsync -aAX out of the mount"
+
+step "a new version and a rename keep the ACL; .versions shows each version's"
+echo v2 >>"$B/t/plain"
+mv "$B/t/plain" "$B/t/plain.moved"
+getfacl -p "$B/t/plain.moved" | grep -qx 'user:nobody:rw-.*' ||
+	fail "the ACL did not follow a new version and a rename: $(getfacl -p "$B/t/plain.moved")"
+first=$(find "$MNT/.versions/bkt/t/plain.moved/" -mindepth 1 | LC_ALL=C sort | head -1)
+getfacl -p "$first" | grep -qx 'user:nobody:rw-.*' || fail "the first version in .versions has no ACL: $(getfacl -p "$first")"
+assert_eq "a" "$(runuser -u nobody -- head -1 "$first")" "nobody reads the first version through its ACL"
+ok "ACLs stay with new versions, renames and .versions"
+
+step "-o noacl: no ACLs, and the kernel applies the umask"
+unmount_fs
+mount_fs noacl
+expect_error "Operation not supported" setfacl -m u:nobody:r "$B/t/q"
+(umask 077 && echo z >"$B/t/private")
+assert_eq "-rw-------" "$(stat -c %A "$B/t/private")" "a file made under umask 077 with -o noacl"
+ok "setfacl is refused and the umask applies"
+unmount_fs
+check_store
