@@ -1782,6 +1782,25 @@ static int acl_inherit(fuse_req_t req, struct fs *fs, struct fs_node *dir,
 	return 0;
 }
 
+/*
+ * A folder with set-group-ID gives what is made in it its group, and a
+ * folder made in it the bit too, as on a disk (inode_init_owner()), so
+ * that a shared folder stays its group's.  The kernel has already taken
+ * the bit off a new file whose creator is not of that group.
+ */
+static void setgid_inherit(struct fs *fs, struct fs_node *dir, int is_dir,
+			   uint32_t *mode, uint32_t *gid)
+{
+	struct stat st;
+
+	if (dir->kind == FS_ROOT || node_stat(fs, dir, &st) ||
+	    !(st.st_mode & S_ISGID))
+		return;
+	*gid = st.st_gid;
+	if (is_dir)
+		*mode |= S_ISGID;
+}
+
 /* After chmod to @mode, the access ACL of @key as chmod leaves it, into
  * @x (value in @buf, ACL_BUF bytes): 1 if the key has one, 0 if not, or
  * a negative errno.  The kernel holds the inode's lock across chmod and
@@ -1989,10 +2008,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -ret);
 		return;
 	} else {
-		uint32_t m = mode;
+		uint32_t m = mode, gid = ctx->gid;
 		void *acl = NULL;
 
 		ret = acl_inherit(req, fs, dir, 0, &m, &in);
+		setgid_inherit(fs, dir, 0, &m, &gid);
 		if (ret == 0 && in.n) {
 			acl = malloc(in.x[0].size);
 			if (acl)
@@ -2034,7 +2054,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		n->acl = acl;
 		n->acl_len = acl ? in.x[0].size : 0;
 		n->meta.uid = ctx->uid;
-		n->meta.gid = ctx->gid;
+		n->meta.gid = gid;
 		n->meta.mtime_ns = n->meta.ctime_ns = now_ns();
 		n->created_ns = n->meta.ctime_ns;
 		n->dirty = 1;
@@ -2105,6 +2125,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	setgid_inherit(fs, dir, 1, &m.mode, &m.gid);
 	if (dir->kind == FS_ROOT) {
 		if (store_bucket_name_check(name, &why)) {
 			log_warn("mkdir %s: not a valid bucket name: %s", name,
@@ -2204,6 +2225,7 @@ static void make_leaf(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	put.meta.uid = ctx->uid;
 	put.meta.gid = ctx->gid;
+	setgid_inherit(fs, dir, 0, &put.meta.mode, &put.meta.gid);
 	put.meta.mtime_ns = put.meta.ctime_ns = now_ns();
 	ret = store_put(fs->st, bucket, key, &put, NULL, &obj);
 	if (ret) {

@@ -7,7 +7,9 @@
 # (nobody) must be let in and kept out at the same places; `cp -a`,
 # `rsync -aAX` and `tar --acls` must copy a tree with ACLs in and out
 # without an error and without losing one; a new version, a rename and the
-# .versions view keep them; and `-o noacl` turns them off.
+# .versions view keep them; and `-o noacl` turns them off.  The sequence
+# also has a set-group-ID folder, whose group and bit pass to what is made
+# in it, as on the disk.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -52,6 +54,12 @@ sequence() (
 	mkdir -p deep/er
 	setfacl -R -m u:nobody:rX deep
 	setfacl -k dd/sub
+	mkdir shared
+	chgrp users shared
+	chmod 2775 shared
+	echo t >shared/f
+	mkdir -p shared/sub/deeper
+	ln -s f shared/l
 )
 
 # acls DIR: every path below DIR (sorted), its getfacl and its mode.
@@ -59,7 +67,7 @@ acls() (
 	cd "$1"
 	find . | LC_ALL=C sort | while read -r p; do
 		getfacl -p "$p"
-		stat -c '%n %A %s' "$p"
+		stat -c '%n %A %s %G' "$p"
 	done
 )
 
