@@ -6,6 +6,7 @@
  *   replicafs replication delete BUCKET-PATH
  *   replicafs status [PATH | --store DIR] [--json]
  *   replicafs wait [PATH | --store DIR] [--timeout SECONDS]
+ *            (0: all delivered; 1: error or timeout; 3: some FAILED)
  *   replicafs replicate STORE [--follow] [--workers N]
  *   replicafs batch create BUCKET-PATH [--rule ID | --destination URL]
  *            [--status NONE,FAILED,COMPLETED,REPLICA] [--prefix P]
@@ -600,10 +601,17 @@ static int cmd_wait(int argc, char **argv)
 			(unsigned long long)pending, timeout);
 		return 1;
 	}
-	if (fc.failed)
+	if (fc.failed) {
+		/* Not replicated, and no worker will try again: a script
+		 * that waits for its backup to reach the replica must not
+		 * take this for done. */
 		fprintf(stderr, "replicafs: wait: nothing pending, but %llu "
-				"deliveries FAILED (see replicafs status)\n",
+				"deliveries FAILED (see replicafs status; a "
+				"batch job with --status FAILED sends them "
+				"again)\n",
 			(unsigned long long)fc.failed);
+		return 3;
+	}
 	return 0;
 }
 

@@ -105,7 +105,9 @@ mv "$MIRROR" "$MIRROR.away"
 touch "$MIRROR"
 mkdir "$MNT/src/new"
 for i in $(seq 10); do echo "new $i" >"$MNT/src/new/n$i"; done
-rfs wait "$MNT/src" --timeout 30 || true
+rc=0
+rfs wait "$MNT/src" --timeout 30 || rc=$?
+assert_eq 3 "$rc" "exit status of replicafs wait with deliveries FAILED"
 assert_eq FAILED "$(getfattr --only-values -n system.replicafs.replication-status "$MNT/src/new/n3")" \
 	"status while the mirror is gone"
 rfs status "$MNT/src" | grep -q "last error" || fail "status shows no reason for the failures"
@@ -117,6 +119,8 @@ assert_eq 11 "$(job_field "$job" "j['succeeded']")" "FAILED versions sent again 
 for i in $(seq 10); do assert_eq "new $i" "$(cat "$MIRROR/new/n$i")" "new/n$i in the mirror"; done
 assert_eq COMPLETED "$(getfattr --only-values -n system.replicafs.replication-status "$MNT/src/new/n3")" \
 	"status after the job"
+rfs wait "$MNT/src" --timeout 30 || fail "replicafs wait: status $? once the job sent the FAILED versions again"
+ok "replicafs wait exits 0 once nothing is FAILED any more"
 
 step "COMPLETED versions go to a newly added destination"
 mkdir -p "$T/newdisk"

@@ -49,6 +49,13 @@ wait_for() {
 }
 
 vid() { getfattr --only-values -n system.replicafs.version-id "$1"; }
+# wait_delivered ARGS: replicafs wait, once the failures the test made on
+# purpose are there: nothing pending, FAILED deliveries allowed (status 3).
+wait_delivered() {
+	local rc=0
+	rfs wait "$@" || rc=$?
+	[ "$rc" = 0 ] || [ "$rc" = 3 ] || fail "replicafs wait $*: status $rc"
+}
 rstatus() { getfattr --only-values -n system.replicafs.replication-status "$1" 2>/dev/null || echo none; }
 
 # rules FILE DM_TO_B: a configuration of two rules, to B and to the mirror.
@@ -238,7 +245,11 @@ step "a destination that cannot be written fails fast, with its reason"
 mv "$MIRROR" "$MIRROR.gone"
 touch "$MIRROR"		# a file where the directory was
 echo "late" >"$MNT/src/tree/late"
-rfs wait "$MNT/src" --timeout 30
+rc=0
+rfs wait "$MNT/src" --timeout 30 2>"$T/wait.err" || rc=$?
+assert_eq 3 "$rc" "exit status of replicafs wait with a delivery FAILED"
+grep -q 'deliveries FAILED' "$T/wait.err" || fail "replicafs wait did not say why: $(cat "$T/wait.err")"
+ok "replicafs wait exits 3 and says that deliveries FAILED"
 assert_eq FAILED "$(rstatus "$MNT/src/tree/late")" "status of a version whose destination is gone"
 rfs status "$MNT/src" | grep -q "last error" || fail "status does not show the last error"
 rm "$MIRROR"
@@ -255,7 +266,7 @@ rfs versioning "$MNT2/dst" suspend >/dev/null
 mv "$MIRROR" "$MIRROR.gone"
 touch "$MIRROR"
 echo "v1" >"$MNT/src/tree/back"
-rfs wait "$MNT/src" --timeout 30 >/dev/null
+wait_delivered "$MNT/src" --timeout 30 >/dev/null
 assert_eq FAILED "$(rstatus "$MNT/src/tree/back")" "status of v1 while both destinations are broken"
 v1=$(vid "$MNT/src/tree/back")
 rfs versioning "$MNT2/dst" enable >/dev/null
@@ -263,13 +274,13 @@ rfs replication put "$MNT2/dst" "$T/bc.json" >/dev/null
 rm "$MIRROR"
 mv "$MIRROR.gone" "$MIRROR"
 echo "v2" >"$MNT/src/tree/back"
-rfs wait "$MNT/src" --timeout 30
+wait_delivered "$MNT/src" --timeout 30
 job=$(rfs batch create "$MNT/src" --status FAILED --prefix tree/back)
 for _ in $(seq 300); do
 	rfs batch status "$job" "$MNT" | grep -q Active || break
 	sleep 0.1
 done
-rfs wait "$MNT/src" --timeout 30
+wait_delivered "$MNT/src" --timeout 30
 sleep 1.2	# the second mount's attribute timeout
 rfs versions "$MNT2/dst/tree/back" | cut -f1 | grep -qx "$v1" ||
 	fail "the batch job did not deliver v1: $(rfs batch status "$job" "$MNT")"
@@ -280,14 +291,14 @@ ok "v1 arrived after v2: the replica keeps v2 current, the mirror keeps v2"
 
 step "xattrs set after a close reach the replica; a tag set then selects the version"
 echo "tagged later" >"$MNT/src/xa"
-rfs wait "$MNT/src" --timeout 30
+wait_delivered "$MNT/src" --timeout 30
 setfattr -n user.note -v one "$MNT/src/xa"
-rfs wait "$MNT/src" --timeout 30
+wait_delivered "$MNT/src" --timeout 30
 sleep 1.2
 assert_eq "one" "$(getfattr --only-values -n user.note "$MNT2/dst/xa" 2>/dev/null)" \
 	"an xattr set on the source after the version reached the replica"
 setfattr -x user.note "$MNT/src/xa"
-rfs wait "$MNT/src" --timeout 30
+wait_delivered "$MNT/src" --timeout 30
 sleep 1.2
 getfattr --only-values -n user.note "$MNT2/dst/xa" >/dev/null 2>&1 &&
 	fail "an xattr removed at the source is still on the replica"
@@ -299,7 +310,7 @@ setfacl -d -m u:nobody:rwx "$MNT/src/tree/shared"
 echo "for nobody" >"$MNT/src/tree/shared/doc"
 setfacl -m g:users:r "$MNT/src/tree/shared/doc"
 chmod 640 "$MNT/src/tree/shared/doc"
-rfs wait "$MNT/src" --timeout 30
+wait_delivered "$MNT/src" --timeout 30
 sleep 1.2
 for p in tree/shared tree/shared/doc; do
 	want=$(cd "$MNT/src" && getfacl -p "$p")
@@ -329,7 +340,7 @@ track_mount "$T/bind"
 sed "s#store://$STORE_B/dst#store://$T/bind/storeB/dst#" "$T/r.json" >"$T/bind.json"
 rfs replication put "$MNT/src" "$T/bind.json" >/dev/null
 gen_data 200000 7 >"$MNT/src/via-bind"
-rfs wait "$MNT/src" --timeout 30
+wait_delivered "$MNT/src" --timeout 30
 assert_eq COMPLETED "$(rstatus "$MNT/src/via-bind")" "status of a version sent through the bind mount"
 sleep 1.2
 assert_same_file "$MNT/src/via-bind" "$MNT2/dst/via-bind" "the replica sent through the bind mount"
@@ -353,7 +364,7 @@ for _ in $(seq 300); do
 	rfs batch status "$job" "$MNT" | grep -q Active || break
 	sleep 0.1
 done
-rfs wait "$MNT/src" --timeout 30
+wait_delivered "$MNT/src" --timeout 30
 wait_for "$MNT2/dst/old" 10
 assert_eq "before the rule" "$(cat "$MNT2/dst/old")" "a version written before the rule, on the replica"
 rfs replication get "$MNT/src" | grep -q '"ExistingObjectReplication"' ||
@@ -369,7 +380,7 @@ for i in $(seq 30); do echo "crash $i" >"$MNT/src/c$i"; done
 crash_fs
 lazy_unmount
 mount_fs
-rfs wait "$MNT/src" --timeout 60
+wait_delivered "$MNT/src" --timeout 60
 for i in $(seq 30); do
 	assert_eq "crash $i" "$(cat "$MNT2/dst/c$i")" "c$i on the replica after the crash"
 done
@@ -400,7 +411,7 @@ REPLICAFS_TEST_MINUTE_MS=300 rfs replication put "$MNT/src" "$T/rtc.json" \
 echo "slow" >"$MNT/src/slow"
 sleep 1
 remount
-rfs wait "$MNT/src" --timeout 30
+wait_delivered "$MNT/src" --timeout 30
 for i in $(seq 50); do [ -s "$T/hook.out" ] && break; sleep 0.1; done
 assert_eq "slow rtc" "$(cat "$T/hook.out" 2>/dev/null)" "what the threshold hook was told"
 grep -q "past the threshold of rule rtc" "$(daemon_log)" ||

@@ -364,7 +364,9 @@ sleep 1.2	# credentials are looked at again once a second
 n0=$(grep -c '"[A-Z]* /dst-a/flaky/' "$T/rgw-a/log/client.rgw.a.log" || true)
 t0=$(date +%s%N)
 for i in 1 2 3; do echo "bad $i" >"$MNT/src2/bad$i"; done
-rfs wait "$MNT/src2" --timeout 60
+rc=0
+rfs wait "$MNT/src2" --timeout 60 || rc=$?
+assert_eq 3 "$rc" "exit status of replicafs wait with deliveries FAILED"
 took=$((($(date +%s%N) - t0) / 1000000))
 sleep 0.5	# radosgw's log is written behind
 n1=$(grep -c '"[A-Z]* /dst-a/flaky/' "$T/rgw-a/log/client.rgw.a.log" || true)
@@ -381,7 +383,9 @@ ok "FAILED in $took ms, $((n1 - n0)) requests for 3 versions"
 creds_file "$SECRET"
 sleep 1.2
 for i in 1 2; do echo "good $i" >"$MNT/src2/good$i"; done
-rfs wait "$MNT/src2" --timeout 60
+rc=0
+rfs wait "$MNT/src2" --timeout 60 || rc=$?
+assert_eq 3 "$rc" "exit status of replicafs wait while bad1..3 stay FAILED"
 for i in 1 2; do
 	assert_eq COMPLETED "$(xattr system.replicafs.replication-status "$MNT/src2/good$i")" \
 		"status of good$i with the right secret"
@@ -400,6 +404,7 @@ for i in 1 2 3; do
 	assert_eq COMPLETED "$(xattr system.replicafs.replication-status "$MNT/src2/bad$i")" \
 		"status of bad$i after the batch job"
 done
+rfs wait "$MNT/src2" --timeout 60 || fail "replicafs wait: status $? once the batch job sent the FAILED versions"
 aa s3api list-object-versions --bucket dst-a --prefix flaky/ >"$T/c.json"
 assert_eq "flaky/bad1 flaky/bad2 flaky/bad3 flaky/good1 flaky/good2" \
 	"$(py '" ".join(sorted(v["Key"] for v in d["Versions"]))' "$T/c.json")" \
