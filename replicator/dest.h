@@ -57,6 +57,8 @@ struct dest_ops {
 	const char *scheme;	/* "store", "dir", "s3" */
 	int folders;		/* folders are real here (a directory tree):
 				 * delete markers come with gone_parents */
+	int last_is_newest;	/* the version put last becomes the current
+				 * one there, whatever its age (S3) */
 	/*
 	 * Parse @url (its scheme is ours) and open the destination; on
 	 * success *out is freed by close().  Does not check that the

@@ -1432,6 +1432,7 @@ out:
 
 const struct dest_ops dest_s3_ops = {
 	.scheme = "s3",
+	.last_is_newest = 1,
 	.open = s3_open,
 	.check = s3_check,
 	.put = s3_put,

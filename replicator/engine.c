@@ -245,6 +245,7 @@ struct prepared {
 	struct repl_version v;
 	struct store_xattr *x;	/* v.xattrs, owned */
 	char link[4096];	/* v.link_target of a symlink */
+	struct store_obj cur;	/* the source's current version (deliver()) */
 };
 
 /* How many of @key's parent folders, deepest first, @bucket no longer has
@@ -337,16 +338,48 @@ static void release(struct prepared *p)
  * batch job sending an old failure again), it took the mirror back in
  * time.  Folder markers are not versions of a file: never skipped.
  */
-static int superseded(struct repl_engine *e, const struct store_repl_task *t)
+static int superseded(struct repl_engine *e, const struct store_repl_task *t,
+		      struct store_obj *cur)
 {
-	struct store_obj cur;
-
 	if (t->obj.kind == STORE_DIR ||
-	    store_lookup_all(e->st, t->bucket, t->key, &cur) ||
-	    cur.kind == STORE_DIR)
+	    store_lookup_all(e->st, t->bucket, t->key, cur) ||
+	    cur->kind == STORE_DIR)
 		return 0;
-	return strcmp(cur.version_id, t->obj.version_id) != 0 &&
-	       cur.created_ns >= t->obj.created_ns;
+	return strcmp(cur->version_id, t->obj.version_id) != 0 &&
+	       cur->created_ns >= t->obj.created_ns;
+}
+
+/* Whether a version was delivered to destination @dest. */
+struct sent_to {
+	const char *dest;
+	int completed;
+};
+
+static int sent_cb(void *arg, const char *dest, const char *rule_id,
+		   enum store_repl_status status, const char *error)
+{
+	struct sent_to *s = arg;
+
+	(void)rule_id;
+	(void)error;
+	if (!strcmp(dest, s->dest) && status == STORE_REPL_COMPLETED)
+		s->completed = 1;
+	return 0;
+}
+
+/* Put version @t (a data version or a delete marker) to @d. */
+static int put_one(struct repl_engine *e, struct dest *d,
+		   const struct store_repl_task *t, struct prepared *p,
+		   char *msg, size_t msglen)
+{
+	int err = prepare(e, d, t, p, msg, msglen);
+
+	if (!err && t->obj.kind == STORE_DELETE_MARKER)
+		err = d->ops->delete_marker(d, &p->v, msg, msglen);
+	else if (!err)
+		err = d->ops->put(d, &p->v, msg, msglen);
+	release(p);
+	return err;
 }
 
 /* Deliver @t to @d, its destination: 0 or a negative errno with @msg
@@ -355,16 +388,36 @@ static int deliver(struct repl_engine *e, struct dest *d,
 		   const struct store_repl_task *t, struct prepared *p,
 		   char *msg, size_t msglen)
 {
+	struct store_repl_task *cur;
+	struct sent_to sent = { t->dest, 0 };
+	enum store_repl_status overall;
 	int err;
 
-	if (d->ops->folders && superseded(e, t))
+	if (d->ops->folders && superseded(e, t, &p->cur))
 		return 0;
-	err = prepare(e, d, t, p, msg, msglen);
-	if (!err && t->obj.kind == STORE_DELETE_MARKER)
-		err = d->ops->delete_marker(d, &p->v, msg, msglen);
-	else if (!err)
-		err = d->ops->put(d, &p->v, msg, msglen);
-	release(p);
+	err = put_one(e, d, t, p, msg, msglen);
+	if (err || !d->ops->last_is_newest || !superseded(e, t, &p->cur))
+		return err;
+	/* A late version (a batch job sending an old failure again) went
+	 * to a destination where the last PUT is the current version: it
+	 * is in the history there now, and the source's current version
+	 * (or delete marker) goes again after it, if it had gone there
+	 * before, so that the newest there is the source's.  One still
+	 * pending goes on its own, after this one. */
+	if (store_repl_version_status(e->st, t->bucket, t->key,
+				      p->cur.version_id, &overall, sent_cb,
+				      &sent) ||
+	    !sent.completed)
+		return 0;
+	cur = malloc(sizeof(*cur));
+	if (!cur) {
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	*cur = *t;
+	cur->obj = p->cur;
+	err = put_one(e, d, cur, p, msg, msglen);
+	free(cur);
 	return err;
 }
 
