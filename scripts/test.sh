@@ -165,7 +165,7 @@ sweep() {
 }
 
 NOPT_TESTS="test_basic test_versions test_cp_rsync test_bigfile test_crash
-	test_enospc test_sqlite test_parallel"
+	test_enospc test_sqlite test_parallel test_acl"
 
 # run_integration SCRIPT [nopt]: run one integration test, with nopt on
 # mounts without passthrough (named NAME-nopt).
