@@ -60,6 +60,9 @@ $(B)/tests/%: $(B)/tests/unit/%.o $(REPL_OBJ) $(STORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
 
+# The ACL arithmetic of the mount, tested on its own.
+$(B)/tests/test_acl: $(B)/fs/acl.o
+
 $(B)/tests/%: $(B)/tests/stress/%.o $(REPL_OBJ) $(STORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
