@@ -1903,10 +1903,11 @@ static int acl_set(fuse_req_t req, struct fs *fs, struct fs_node *n,
 	char bucket[64], key[KEYBUF];
 	struct store_xattr x;
 	struct store_meta m;
+	struct store_put put;
 	struct fs_acl *acl;
 	struct stat st;
 	uint32_t mode;
-	int ret, keep;
+	int ret, keep = 1;
 
 	if (!fs->acl || (n->kind != FS_FILE && n->kind != FS_DIR))
 		return -EOPNOTSUPP;
@@ -1920,11 +1921,6 @@ static int acl_set(fuse_req_t req, struct fs *fs, struct fs_node *n,
 		ret = xattr_prepare(fs, n);
 	if (ret == 0)
 		ret = xattr_key(fs, n, bucket, key);
-	if (ret == 0 && strcmp(name, FS_ACL_DEFAULT) == 0) {
-		free(acl);
-		return store_xattr_set(fs->st, bucket, key, name, value, size,
-				       0);
-	}
 	if (ret == 0)
 		ret = node_stat(fs, n, &st);
 	if (ret) {
@@ -1932,10 +1928,12 @@ static int acl_set(fuse_req_t req, struct fs *fs, struct fs_node *n,
 		return ret;
 	}
 	mode = st.st_mode;
-	keep = fs_acl_equiv_mode(acl, &mode);
+	if (strcmp(name, FS_ACL_ACCESS) == 0) {
+		keep = fs_acl_equiv_mode(acl, &mode);
+		if ((mode & S_ISGID) && !in_group(req, st.st_gid))
+			mode &= ~(uint32_t)S_ISGID;
+	}
 	free(acl);
-	if ((mode & S_ISGID) && !in_group(req, st.st_gid))
-		mode &= ~(uint32_t)S_ISGID;
 	memset(&m, 0, sizeof(m));
 	m.mode = mode & 07777;
 	x.name = name;
@@ -1943,6 +1941,21 @@ static int acl_set(fuse_req_t req, struct fs *fs, struct fs_node *n,
 	x.size = size;
 	ret = store_set_meta_xattr(fs->st, bucket, key, &m, STORE_SET_MODE,
 				   &x);
+	if (ret == -ENOENT && n->kind == FS_DIR) {
+		/* A folder that so far existed only as a prefix keeps its
+		 * ACL on a marker made now, as a chmod makes one. */
+		memset(&put, 0, sizeof(put));
+		put.kind = STORE_DIR;
+		put.fd = -1;
+		put.meta.mode = S_IFDIR | m.mode;
+		put.meta.uid = st.st_uid;
+		put.meta.gid = st.st_gid;
+		put.meta.mtime_ns = ts_ns(st.st_mtim);
+		put.meta.ctime_ns = now_ns();
+		put.xattrs = &x;
+		put.nxattrs = keep;
+		ret = store_put(fs->st, bucket, key, &put, NULL, NULL);
+	}
 	if (ret == 0 && n->kind == FS_FILE) {
 		pthread_mutex_lock(&n->lock);
 		n->meta.mode = (n->meta.mode & S_IFMT) | m.mode;
