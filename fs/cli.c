@@ -472,6 +472,7 @@ static int undelete_one(void *arg, const char *bucket, const char *key,
 			enum store_kind kind, int moved)
 {
 	struct tree_op *op = arg;
+	unsigned folders = 0;
 	int ret;
 
 	if (kind != STORE_DELETE_MARKER && kind != STORE_DIR)
@@ -480,9 +481,11 @@ static int undelete_one(void *arg, const char *bucket, const char *key,
 		op->moved++;
 		return 0;
 	}
-	ret = store_undelete(op->st, bucket, key, NULL);
+	/* The folders of a key come back with it: a folder's own marker,
+	 * visited after what it holds, is then live already. */
+	ret = store_undelete_n(op->st, bucket, key, NULL, &folders);
 	if (ret == 0)
-		op->keys++;
+		op->keys += 1 + folders;
 	else if (ret == -EEXIST || (kind == STORE_DIR && ret == -ENOENT))
 		ret = 0;	/* a live marker, or a folder without one */
 	return ret;

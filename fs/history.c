@@ -312,8 +312,69 @@ static void view_dir_stat(struct fs *fs, int64_t t, struct stat *st)
 	fill_stat(st, S_IFDIR | 0555, fs->uid, fs->gid, 4096, t, t);
 }
 
-/* A directory of .versions: the bucket's owner and permissions, and the
- * time of the newest version of its key, if it is one. */
+static int newest_cb(void *arg, const struct store_obj *o)
+{
+	if (o->kind == STORE_DELETE_MARKER)
+		return 0;
+	*(struct store_obj *)arg = *o;
+	return 1;
+}
+
+/* The newest version of @key that is not a delete marker, into @o: 0, or
+ * -ENOENT when it has none. */
+static int newest_data(struct fs *fs, const char *bucket, const char *key,
+		       struct store_obj *o)
+{
+	int ret = store_versions(fs->st, bucket, key, newest_cb, o);
+
+	return ret == 1 ? 0 : ret ? ret : -ENOENT;
+}
+
+/* @key's folder marker "@key/" into @mkey (HKEYBUF bytes). */
+static int marker_key(const char *key, char *mkey)
+{
+	size_t len = strlen(key);
+
+	if (len + 1 > STORE_KEY_MAX)
+		return -ENAMETOOLONG;
+	memcpy(mkey, key, len);
+	mkey[len] = '/';
+	mkey[len + 1] = '\0';
+	return 0;
+}
+
+/*
+ * Who may walk into directory @key of .versions, as into the live tree:
+ * a folder has the owner, group and permission bits of its marker (the
+ * newest one, if the folder was removed), so that a folder of mode 0700
+ * keeps others out of its history as out of itself; a key that is only a
+ * file has its newest version's owner and group, mode 0755 (like a
+ * folder that holds it: who may see the file in its folder may list its
+ * versions, and only its owner may remove a delete marker there, which
+ * is an undelete).  A folder that never had a marker keeps the bucket's,
+ * as in the live tree.  Into *@bm.
+ */
+static void hv_dir_owner(struct fs *fs, const char *bucket, const char *key,
+			 const struct store_obj *o, struct store_meta *bm)
+{
+	char mkey[HKEYBUF];
+	struct store_obj v;
+
+	if (!marker_key(key, mkey) && !newest_data(fs, bucket, mkey, &v)) {
+		bm->mode = v.meta.mode;
+		bm->uid = v.meta.uid;
+		bm->gid = v.meta.gid;
+	} else if (o->kind != STORE_DIR &&
+		   !newest_data(fs, bucket, key, &v)) {
+		bm->mode = 0755;
+		bm->uid = v.meta.uid;
+		bm->gid = v.meta.gid;
+	}
+}
+
+/* A directory of .versions: the owner and permissions hv_dir_owner()
+ * gave @bm, and the time of the newest version of its key, if it is
+ * one. */
 static void hv_dir_stat(const struct store_meta *bm,
 			const struct store_obj *o, struct stat *st)
 {
@@ -406,6 +467,8 @@ static int view_resolve(struct fs *fs, const struct hpath *p,
 		if (ret)
 			return ret == -EINVAL ? -ENOENT : ret;
 		*kind = FS_HV_DIR;
+		if (p->key[0])
+			hv_dir_owner(fs, p->bucket, p->key, v, &bm);
 		hv_dir_stat(&bm, p->key[0] ? v : NULL, st);
 		return 0;
 	}
@@ -791,6 +854,8 @@ struct hdir {
 	struct fs_listing l;
 	struct fs *fs;		/* for the callbacks */
 	struct store_meta bm;	/* of the bucket listed */
+	const struct hpath *p;	/* the directory listed */
+	char *key;		/* room for a key below it (HKEYBUF) */
 	int at;
 	int64_t t_ns;
 };
@@ -844,9 +909,16 @@ static int add_key(void *arg, const char *name, const struct store_obj *o)
 	struct hdir *d = arg;
 	struct stat st;
 
+	struct store_meta bm = d->bm;
+
 	if (d->at)
 		return hdir_add(d, name, at_stat(o, d->t_ns, &st), &st);
-	hv_dir_stat(&d->bm, o, &st);
+	/* The attributes the kernel checks permissions with, as a lookup
+	 * of the entry gives them. */
+	if ((size_t)snprintf(d->key, HKEYBUF, "%s%s%s", d->p->key,
+			     d->p->key[0] ? "/" : "", name) < HKEYBUF)
+		hv_dir_owner(d->fs, d->p->bucket, d->key, o, &bm);
+	hv_dir_stat(&bm, o, &st);
 	return hdir_add(d, name, FS_HV_DIR, &st);
 }
 
@@ -861,13 +933,17 @@ static int hdir_fill(struct fs *fs, struct fs_node *dir, struct fs_listing *l)
 
 	fs_listing_clear(&d->l);
 	p = malloc(sizeof(*p));
-	if (!p)
-		return -ENOMEM;
+	d->key = malloc(HKEYBUF);
+	if (!p || !d->key) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	ret = node_resolve(fs, dir, p, &st, NULL);
 	if (ret)
 		goto out;
 	kind = dir->kind;
 	d->fs = fs;
+	d->p = p;
 	d->at = p->at;
 	d->t_ns = p->t_ns;
 	if (kind == FS_HV_ROOT || kind == FS_HA_TIME) {
@@ -904,6 +980,8 @@ static int hdir_fill(struct fs *fs, struct fs_node *dir, struct fs_listing *l)
 	}
 	l->n = j;
 out:
+	free(d->key);
+	d->key = NULL;
 	free(p);
 	return ret;
 }
@@ -982,6 +1060,38 @@ static int version_user_xattrs(struct fs *fs, const struct hpath *p,
 				    x, nx);
 }
 
+/*
+ * The xattrs of folder @p's marker, for its ACLs, which the kernel then
+ * enforces here as in the live tree: in .versions the newest marker's,
+ * in .at the marker alive then (@o, resolved).  None for a bucket or a
+ * folder without a marker.
+ */
+static int folder_xattrs(struct fs *fs, struct fs_node *n,
+			 const struct hpath *p, const struct store_obj *o,
+			 struct store_xattr **x, size_t *nx)
+{
+	char mkey[HKEYBUF];
+	struct store_obj v;
+	int ret;
+
+	*x = NULL;
+	*nx = 0;
+	if (!p->key[0] || marker_key(p->key, mkey))
+		return 0;
+	if (n->kind == FS_HA_DIR) {
+		if (!o->has_marker)
+			return 0;
+		v = *o;
+	} else {
+		ret = newest_data(fs, p->bucket, mkey, &v);
+		if (ret)
+			return ret == -ENOENT ? 0 : ret;
+	}
+	ret = store_version_xattrs(fs->st, p->bucket, mkey, v.version_id, x,
+				   nx);
+	return ret == -ENOENT ? 0 : ret;
+}
+
 static void h_user_xattr(fuse_req_t req, struct fs *fs, struct fs_node *n,
 			 const char *name, size_t size)
 {
@@ -997,6 +1107,13 @@ static void h_user_xattr(fuse_req_t req, struct fs *fs, struct fs_node *n,
 		ret = p ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
 		if (ret == 0)
 			ret = version_user_xattrs(fs, p, &o, &x, &nx);
+		free(p);
+	} else if ((n->kind == FS_HV_DIR || n->kind == FS_HA_DIR) &&
+		   fs_acl_name(name)) {
+		p = malloc(sizeof(*p));
+		ret = p ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
+		if (ret == 0)
+			ret = folder_xattrs(fs, n, p, &o, &x, &nx);
 		free(p);
 	}
 	if (ret) {

@@ -1889,6 +1889,49 @@ static int in_group(fuse_req_t req, uint32_t gid)
 }
 
 /*
+ * An access ACL set on a file that has no version yet (`cp -a` sets one
+ * on the file it is writing, before its close) is kept in its node with
+ * the mode it gives, for the first version, as an inherited one is: no
+ * version is made before the close.  0 when done so, 1 when the file
+ * has a version (the caller stores the ACL), or a negative errno.
+ */
+static int acl_set_pending(fuse_req_t req, struct fs *fs, struct fs_node *n,
+			   struct fs_acl *acl, const char *value, size_t size)
+{
+	uint32_t mode;
+	void *copy = NULL;
+	int keep, pending;
+
+	pthread_mutex_lock(&n->lock);
+	pthread_mutex_lock(&fs->lock);
+	pending = n->pending && !n->unlinked;
+	pthread_mutex_unlock(&fs->lock);
+	if (!pending) {
+		pthread_mutex_unlock(&n->lock);
+		return 1;
+	}
+	mode = n->meta.mode;
+	keep = fs_acl_equiv_mode(acl, &mode);
+	if (keep) {
+		copy = malloc(size);
+		if (!copy) {
+			pthread_mutex_unlock(&n->lock);
+			return -ENOMEM;
+		}
+		memcpy(copy, value, size);
+	}
+	if ((mode & S_ISGID) && !in_group(req, n->meta.gid))
+		mode &= ~(uint32_t)S_ISGID;
+	n->meta.mode = mode;
+	n->meta.ctime_ns = now_ns();
+	free(n->acl);
+	n->acl = copy;
+	n->acl_len = copy ? size : 0;
+	pthread_mutex_unlock(&n->lock);
+	return 0;
+}
+
+/*
  * setxattr of an ACL, which the kernel hands over once it has checked
  * that the caller owns the node (or is root) and that a default ACL goes
  * on a folder.  A default ACL is kept as it is.  An access ACL sets the
@@ -1917,6 +1960,15 @@ static int acl_set(fuse_req_t req, struct fs *fs, struct fs_node *n,
 	if (!acl)
 		return -ENOMEM;
 	ret = fs_acl_parse(value, size, acl);
+	if (ret == 0 && n->kind == FS_FILE) {
+		ret = acl_set_pending(req, fs, n, acl, value, size);
+		if (ret == 0) {
+			free(acl);	/* kept with the pending file */
+			return 0;
+		}
+		if (ret == 1)
+			ret = 0;
+	}
 	if (ret == 0)
 		ret = xattr_prepare(fs, n);
 	if (ret == 0)

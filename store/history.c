@@ -677,13 +677,64 @@ out_free:
 	return err;
 }
 
+/*
+ * Within the write transaction of an undelete that made @key live again:
+ * the folders above it that a delete marker hides (rm -rf took them) come
+ * back too, by the removal of that marker, so that the folder a file is
+ * in has the owner, mode and ACL it had, not the bucket's.
+ */
+static int parents_back(struct store *st, struct hq *q,
+			const struct bucket_row *b, const char *key,
+			struct trash *t, unsigned *n)
+{
+	char pfx[STORE_KEY_MAX + 2];
+	const char *slash;
+	struct store_obj o;
+	sqlite3_stmt *s;
+	int64_t oid, cur;
+	int err, live;
+	size_t len;
+
+	for (slash = strchr(key, '/'); slash; slash = strchr(slash + 1, '/')) {
+		len = (size_t)(slash - key) + 1;
+		memcpy(pfx, key, len);
+		pfx[len] = '\0';
+		err = obj_get(q->c, b->id, pfx, &oid, &cur, &live);
+		if (err < 0)
+			return err;
+		if (!err || live)
+			continue;
+		s = hq_get(q, HQ_VER_ID);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, cur);
+		err = stmt_step(q->c, s, "current version");
+		if (err == 1)
+			ver_row_read(s, 0, &o, NULL);
+		stmt_done(s);
+		if (err < 0)
+			return err;
+		if (err == 0 || o.kind != STORE_DELETE_MARKER)
+			continue;
+		err = ver_remove(st, q->c, cur, "", t);
+		if (!err)
+			err = obj_refresh(q->c, b, pfx, oid, 0);
+		if (err)
+			return err;
+		(*n)++;
+	}
+	return 0;
+}
+
 /* Remove delete marker @version_id of @key, or with @version_id NULL the
  * current version, which must be a delete marker (-EEXIST otherwise); its
- * ID into @vid_out (may be NULL). */
+ * ID into @vid_out (may be NULL).  A key live again brings back its
+ * folders (parents_back()). */
 static int marker_remove(struct store *st, const char *bucket,
 			 const char *key, const char *version_id,
-			 char *vid_out)
+			 char *vid_out, unsigned *folders)
 {
+	unsigned nfolders = 0;
 	struct store_obj o;
 	struct bucket_row b;
 	struct trash t;
@@ -737,10 +788,18 @@ static int marker_remove(struct store *st, const char *bucket,
 	err = ver_remove(st, q.c, id, "", &t);
 	if (!err)
 		err = obj_refresh(q.c, &b, key, oid, live);
+	if (!err && !live)
+		err = obj_get(q.c, b.id, key, &oid, &cur, &live);
+	if (err > 0 && live)
+		err = parents_back(st, &q, &b, key, &t, &nfolders);
+	else if (err > 0)
+		err = 0;
 	if (!err && vid_out)
 		snprintf(vid_out, STORE_VID_MAX + 1, "%s", o.version_id);
 out:
 	err = tx_end(st, q.c, err, &t);
+	if (!err && folders)
+		*folders = nfolders;
 out_free:
 	hq_release(&q);
 	trash_release(&t);
@@ -750,7 +809,13 @@ out_free:
 int store_undelete(struct store *st, const char *bucket, const char *key,
 		   char *vid_out)
 {
-	return marker_remove(st, bucket, key, NULL, vid_out);
+	return marker_remove(st, bucket, key, NULL, vid_out, NULL);
+}
+
+int store_undelete_n(struct store *st, const char *bucket, const char *key,
+		     char *vid_out, unsigned *folders)
+{
+	return marker_remove(st, bucket, key, NULL, vid_out, folders);
 }
 
 int store_delete_marker(struct store *st, const char *bucket,
@@ -758,7 +823,7 @@ int store_delete_marker(struct store *st, const char *bucket,
 {
 	if (!version_id)
 		return -EINVAL;
-	return marker_remove(st, bucket, key, version_id, NULL);
+	return marker_remove(st, bucket, key, version_id, NULL, NULL);
 }
 
 /* ---- ETag ----------------------------------------------------------- */

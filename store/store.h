@@ -834,10 +834,14 @@ int store_restore(struct store *st, const char *bucket, const char *key,
  * (S3: DELETE of the marker's version ID), so that the version below it
  * is current again.  Its ID goes to @vid_out (may be NULL).  -ENOENT when
  * the key has no version, -EEXIST when its current version is not a
- * delete marker.  Never replicated.
+ * delete marker.  Never replicated.  The folders above the key that a
+ * delete marker hides (rm -rf) come back with it, with their marker's
+ * owner, mode and ACL; store_undelete_n() says how many in *@folders.
  */
 int store_undelete(struct store *st, const char *bucket, const char *key,
 		   char *vid_out);
+int store_undelete_n(struct store *st, const char *bucket, const char *key,
+		     char *vid_out, unsigned *folders);
 
 /* Remove version @version_id of @key only if it is a delete marker
  * (current or not): -EPERM for a data version, -ENOENT for none. */

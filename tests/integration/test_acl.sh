@@ -145,6 +145,44 @@ getfacl -p "$first" | grep -qx 'user:nobody:rw-.*' || fail "the first version in
 assert_eq "a" "$(runuser -u nobody -- head -1 "$first")" "nobody reads the first version through its ACL"
 ok "ACLs stay with new versions, renames and .versions"
 
+step "the history views keep out whom the live folders keep out"
+H=$B/hist
+mkdir "$H"
+mkdir "$H/priv" "$H/deny" "$H/grant" "$H/gone"
+for d in priv deny grant gone; do echo "$d data" >"$H/$d/f"; done
+chmod 700 "$H/priv" "$H/grant" "$H/gone"
+setfacl -m u:nobody:--- "$H/deny"
+setfacl -m u:nobody:rx "$H/grant"
+chown nobody "$H/gone"
+setfacl -m u:nobody:rx "$H/gone"
+sleep 0.1
+NOW=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+sleep 0.1
+rm -rf "$H/gone"
+# reads DIR: what nobody gets of DIR/f: its content, or "denied".
+reads() { runuser -u nobody -- cat "$1/f" 2>/dev/null || echo denied; }
+reads_version() {
+	runuser -u nobody -- sh -c 'cat "$1"/f/*[0-9a-z]' sh "$1" 2>/dev/null ||
+		echo denied
+}
+for d in priv deny grant; do
+	want=$(reads "$H/$d")
+	assert_eq "$want" "$(reads "$MNT/.at/$NOW/bkt/hist/$d")" "nobody reading $d/f in .at"
+	assert_eq "$want" "$(reads_version "$MNT/.versions/bkt/hist/$d")" "nobody reading $d/f's versions"
+done
+assert_eq "gone data" "$(reads "$MNT/.at/$NOW/bkt/hist/gone")" "nobody reading, in .at, a file its folder's ACL let it read"
+assert_eq "denied denied grant data" "$(reads "$H/priv") $(reads "$H/deny") $(reads "$H/grant")" \
+	"what nobody reads in the live folders"
+ok "a 0700 folder, a folder whose ACL denies and one whose ACL grants: the same in .at and .versions"
+entry=$(find "$MNT/.versions/bkt/hist/gone/f/" -name '*.deleted')
+expect_error "Permission denied" runuser -u nobody -- rm "$entry"
+ok "a user who does not own a file cannot undelete it through .versions"
+rfs undelete "$H/gone/f" >/dev/null
+for _ in $(seq 1 30); do [ -e "$H/gone/f" ] && break; sleep 0.1; done
+assert_eq "drwxr-x--- nobody" "$(stat -c '%A %U' "$H/gone")" "the folder of an undeleted file, removed with rm -rf"
+getfacl -p "$H/gone" | grep -qx 'user:nobody:r-x' || fail "the undeleted folder lost its ACL: $(getfacl -p "$H/gone")"
+ok "undelete of a file brings back its folder with its mode, owner and ACL"
+
 step "-o noacl: no ACLs, and the kernel applies the umask"
 unmount_fs
 mount_fs noacl
