@@ -453,6 +453,11 @@ static int walk_keys(struct store *st, const char *bucket, const char *dir,
 	return err;
 }
 
+/* Why an undelete or a restore is refused with EISDIR or ENOTDIR. */
+static const char name_taken[] =
+	"a folder and a file would have one name (a folder has the "
+	"file's name now, or a file a folder's above it); move it away first";
+
 /* What a walk_cb works on and counts. */
 struct tree_op {
 	struct store *st;
@@ -764,6 +769,9 @@ static int cmd_restore(int argc, char **argv)
 	else if (ret == -EINVAL)
 		fprintf(stderr, "replicafs: %s: version %s is a delete marker: "
 				"it has nothing to restore\n", argv[1], vid);
+	else if (ret == -EISDIR || ret == -ENOTDIR)
+		fprintf(stderr, "replicafs: %s: %s: %s\n", argv[1],
+			strerror(-ret), name_taken);
 	else if (ret)
 		fprintf(stderr, "replicafs: %s: %s\n", argv[1], strerror(-ret));
 	else
@@ -840,6 +848,9 @@ static int cmd_undelete(int argc, char **argv)
 	else if (ret == -EEXIST)
 		fprintf(stderr, "replicafs: %s: not deleted: its current "
 				"version is not a delete marker\n", path);
+	else if (ret == -EISDIR || ret == -ENOTDIR)
+		fprintf(stderr, "replicafs: %s: %s: %s\n", path, strerror(-ret),
+			name_taken);
 	else if (ret)
 		fprintf(stderr, "replicafs: %s: %s\n", path, strerror(-ret));
 	else {

@@ -617,6 +617,68 @@ out:
 
 /* ---- restore, undelete ---------------------------------------------- */
 
+/*
+ * A restore brings back a version's content, not who may read it: the
+ * key's current owner, group and permission bits (into @m, from version
+ * row @cur) and its POSIX ACLs (keep_acls(), once the new version is
+ * written) stay, as with `cp` of the version onto the file.  Otherwise a
+ * chmod 600 made after a version was written would be undone by
+ * restoring it.
+ */
+static int keep_access(struct hq *q, int64_t cur, struct store_meta *m)
+{
+	struct store_obj c;
+	sqlite3_stmt *s = hq_get(q, HQ_VER_ID);
+	int err;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, cur);
+	err = stmt_step(q->c, s, "current version");
+	if (err == 1)
+		ver_row_read(s, 0, &c, NULL);
+	stmt_done(s);
+	if (err <= 0)
+		return err < 0 ? err : -EIO;
+	if (c.kind != STORE_FILE && c.kind != STORE_SYMLINK)
+		return 0;
+	m->mode = (m->mode & S_IFMT) | (c.meta.mode & 07777);
+	m->uid = c.meta.uid;
+	m->gid = c.meta.gid;
+	return 0;
+}
+
+static int keep_acls(struct hq *q, const struct bucket_row *b,
+		     const char *key, int64_t old)
+{
+	sqlite3_stmt *s;
+	int64_t oid, cur;
+	int err, live;
+
+	err = obj_get(q->c, b->id, key, &oid, &cur, &live);
+	if (err <= 0 || !live || cur == old)
+		return err < 0 ? err : 0;
+	err = stmt_of_sql(q->c, "DELETE FROM xattrs WHERE version = ?1 AND "
+				"name IN ('system.posix_acl_access', "
+				"'system.posix_acl_default')", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, cur);
+	err = stmt_run(q->c, s, "drop restored ACL");
+	if (err)
+		return err;
+	err = stmt_of_sql(q->c, "INSERT INTO xattrs(version, name, value) "
+				"SELECT ?1, name, value FROM xattrs WHERE "
+				"version = ?2 AND name IN "
+				"('system.posix_acl_access', "
+				"'system.posix_acl_default')", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, cur);
+	sqlite3_bind_int64(s, 2, old);
+	return stmt_run(q->c, s, "keep ACL");
+}
+
 int store_restore(struct store *st, const char *bucket, const char *key,
 		  const char *version_id, char *vid_out,
 		  struct store_obj *obj_out)
@@ -658,16 +720,26 @@ int store_restore(struct store *st, const char *bucket, const char *key,
 		err = -EINVAL;
 		goto out;
 	}
+	err = name_free(q.c, &b, key);
+	if (err)
+		goto out;
 	memset(&nv, 0, sizeof(nv));
 	nv.kind = o.kind;
 	nv.sha = o.sha256[0] ? o.sha256 : NULL;
 	nv.size = o.size;
 	nv.blocks = o.blocks;
 	nv.meta = o.meta;
+	if (live) {
+		err = keep_access(&q, cur, &nv.meta);
+		if (err)
+			goto out;
+	}
 	nv.meta.ctime_ns = now_ns();
 	nv.link = o.kind == STORE_SYMLINK ? link : NULL;
 	nv.xattr_src = id;
 	err = ver_write(st, q.c, &b, key, &nv, vid_out, obj_out, &t);
+	if (!err && live)
+		err = keep_acls(&q, &b, key, cur);
 out:
 	err = tx_end(st, q.c, err, &t);
 out_free:
@@ -790,7 +862,11 @@ static int marker_remove(struct store *st, const char *bucket,
 		err = obj_refresh(q.c, &b, key, oid, live);
 	if (!err && !live)
 		err = obj_get(q.c, b.id, key, &oid, &cur, &live);
+	/* Live again, it must not take a name a folder (or file) has now:
+	 * a file and a folder of one name hide each other. */
 	if (err > 0 && live)
+		err = name_free(q.c, &b, key);
+	if (!err && live)
 		err = parents_back(st, &q, &b, key, &t, &nfolders);
 	else if (err > 0)
 		err = 0;

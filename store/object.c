@@ -1101,6 +1101,56 @@ static int resolve(struct conn *c, const struct bucket_row *b,
 	return err ? R_DIR : R_NONE;
 }
 
+int name_free(struct conn *c, const struct bucket_row *b, const char *key)
+{
+	char path[STORE_KEY_MAX + 2], hi[STORE_KEY_MAX + 2];
+	size_t len = strlen(key), end;
+	const char *slash;
+	sqlite3_stmt *s;
+	int64_t oid, cur;
+	int err, live, marker = len && key[len - 1] == '/';
+
+	end = marker ? len - 1 : len;
+	if (marker) {
+		/* A folder where a file is. */
+		memcpy(path, key, end);
+		path[end] = '\0';
+		err = obj_get(c, b->id, path, &oid, &cur, &live);
+		if (err < 0 || (err && live))
+			return err < 0 ? err : -ENOTDIR;
+	} else if (len + 1 <= STORE_KEY_MAX) {
+		/* A file where a folder is: its marker, or a key below. */
+		memcpy(path, key, len);
+		path[len] = '/';
+		path[len + 1] = '\0';
+		err = obj_get(c, b->id, path, &oid, &cur, &live);
+		if (err < 0 || (err && live))
+			return err < 0 ? err : -EISDIR;
+		memcpy(hi, key, len);
+		hi[len] = '0';
+		s = stmt_get(c, ST_LIVE_RANGE);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, b->id);
+		bind_text(s, 2, path, len + 1);
+		bind_text(s, 3, hi, len + 1);
+		err = stmt_step(c, s, "name free");
+		stmt_done(s);
+		if (err)
+			return err < 0 ? err : -EISDIR;
+	}
+	/* A file where a folder above it is. */
+	for (slash = strchr(key, '/'); slash && (size_t)(slash - key) < end;
+	     slash = strchr(slash + 1, '/')) {
+		memcpy(path, key, (size_t)(slash - key));
+		path[slash - key] = '\0';
+		err = obj_get(c, b->id, path, &oid, &cur, &live);
+		if (err < 0 || (err && live))
+			return err < 0 ? err : -ENOTDIR;
+	}
+	return 0;
+}
+
 /* Copy the current version of @from in @fb as a new version of @to in
  * @tb (blob, metadata, link and xattrs shared; ctime now), then DELETE
  * @from. */

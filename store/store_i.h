@@ -276,6 +276,12 @@ int ver_find(struct conn *c, int64_t oid, const char *vid, int64_t *id,
 	     char sha[65]);
 int obj_refresh(struct conn *c, const struct bucket_row *b, const char *key,
 		int64_t oid, int was_live);
+/* Whether @key (a file's key, or a folder's marker "dir/") may be live
+ * without a file and a folder of one name, as on a disk: 0; -EISDIR when
+ * a live folder has a file key's name; -ENOTDIR when a live file has a
+ * marker's name, or that of a folder above the key.  The key's own state
+ * is not looked at. */
+int name_free(struct conn *c, const struct bucket_row *b, const char *key);
 int parent_touch(struct conn *c, const struct bucket_row *b, const char *key,
 		 int64_t now);
 int ver_remove(struct store *st, struct conn *c, int64_t id, const char *sha,

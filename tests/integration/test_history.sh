@@ -420,6 +420,40 @@ expect_error "delete marker" rfs restore "$B/doc" "$marker"
 rfs undelete "$B/doc" >/dev/null
 
 # -------------------------------------------------------------------------
+step "undelete and restore never give a file and a folder one name"
+mkdir "$B/kz"
+echo precious >"$B/kz/x"
+rm "$B/kz/x"
+mkdir "$B/kz/x"
+touch "$B/kz/x/inner"
+expect_error "Is a directory" rfs undelete "$B/kz/x"
+expect_error "Is a directory" rm "$V/kz/x/"*.deleted
+x1=$(version_field "$B/kz/x" 2 1)
+expect_error "Is a directory" rfs restore "$B/kz/x" "$x1"
+assert_eq "x" "$(ls "$B/kz")" "names in the folder"
+[ -d "$B/kz/x" ] && [ -e "$B/kz/x/inner" ] || fail "the folder kz/x is gone"
+echo y >"$B/kz/y-dir-was"
+mkdir "$B/kz/y"
+echo inside >"$B/kz/y/f"
+rm -rf "$B/kz/y"
+echo now-a-file >"$B/kz/y"
+expect_error "Not a directory" rfs undelete "$B/kz/y/f"
+assert_eq "now-a-file" "$(cat "$B/kz/y")" "the file that took a removed folder's name"
+ok "refused, with the reason; the live file and folder are as they were"
+
+step "restore brings back content, not the permissions of the time"
+echo o1 >"$B/own"
+echo o2 >"$B/own"
+o1=$(version_field "$B/own" 2 1)
+chown 4242:4343 "$B/own"
+chmod 600 "$B/own"
+rfs restore "$B/own" "$o1" >/dev/null
+sleep 1.2	# the kernel's attribute timeout
+assert_eq "o1" "$(cat "$B/own")" "content after restore"
+assert_eq "600 4242 4343" "$(stat -c '%a %u %g' "$B/own")" "mode and owner after restore"
+ok "the current owner and mode stay"
+
+# -------------------------------------------------------------------------
 step "a key with 10,000 versions lists through the mount"
 H=$B/hot
 t0=$(date +%s%N)
