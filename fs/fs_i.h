@@ -133,7 +133,12 @@ struct fs_node {
 	int pt_id;		/* backing id of stage_fd; 0: none */
 	unsigned pt_open;	/* handles open in passthrough mode */
 	unsigned cached_open;	/* handles open in the page cache's mode */
-	uint32_t pt_killbits;	/* set-ID bits their writes drop */
+	uint32_t pt_killbits;	/* set-ID bits their writes drop, whenever
+				 * the mode has them (a chmod after the
+				 * open too) */
+	int pt_nonroot;		/* one was opened by a caller other than
+				 * root: set-group-ID goes too while group
+				 * execute is set */
 	struct stat pt_st;
 
 	/*

@@ -307,10 +307,11 @@ static int child_path(struct fs *fs, struct fs_node *dir, const char *name,
  * loop.c).  As Linux does it: a write, a truncate or an open with O_TRUNC
  * by a caller without CAP_FSETID (here: not root) drops set-user-ID, and
  * set-group-ID where group execute is set or the caller is not of the
- * file's group (supplementary groups are not looked at: when in doubt the
- * bit goes); a chown drops set-user-ID whoever does it, and set-group-ID
+ * file's group (its own or a supplementary one); a chown drops set-user-ID whoever does it, and set-group-ID
  * by the same rule.  Returns the bits of @mode to drop.
  */
+static int in_group(fuse_req_t req, uint32_t gid);
+
 static uint32_t killpriv_bits(fuse_req_t req, uint32_t mode, uint32_t gid,
 			      int chown)
 {
@@ -319,7 +320,7 @@ static uint32_t killpriv_bits(fuse_req_t req, uint32_t mode, uint32_t gid,
 
 	if (!FS(req)->killpriv || (c->uid == 0 && !chown))
 		return 0;
-	if ((mode & S_IXGRP) || (c->uid != 0 && c->gid != gid))
+	if ((mode & S_IXGRP) || !in_group(req, gid))
 		bits |= S_ISGID;
 	return bits & mode;
 }
@@ -383,6 +384,7 @@ static void pt_stamp(struct fs_node *n)
 static void pt_sync(struct fs *fs, struct fs_node *n)
 {
 	struct stat st;
+	uint32_t bits;
 
 	if (!n->pt_id || n->stage_fd < 0 || fstat(n->stage_fd, &st) < 0)
 		return;
@@ -393,8 +395,11 @@ static void pt_sync(struct fs *fs, struct fs_node *n)
 	n->meta.mtime_ns = ts_ns(st.st_mtim);
 	n->dirty = 1;
 	n->wrote = 1;
-	if (n->pt_killbits & n->meta.mode & ~n->killpriv) {
-		n->killpriv |= n->pt_killbits;
+	bits = n->pt_killbits;
+	if (n->pt_nonroot && (n->meta.mode & S_IXGRP))
+		bits |= S_ISGID;
+	if (bits & n->meta.mode & ~n->killpriv) {
+		n->killpriv |= bits & n->meta.mode;
 		fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
 	}
 }
@@ -1302,6 +1307,7 @@ static void pt_detach(struct fs *fs, struct fs_node *n)
 	fs_loop_backing_close(fs->se, n->pt_id);
 	n->pt_id = 0;
 	n->pt_killbits = 0;
+	n->pt_nonroot = 0;
 }
 
 /*
@@ -1325,9 +1331,14 @@ static uint64_t handle_open(fuse_req_t req, struct fs_node *n, int writable,
 		/* The kernel drops the inode's page cache at such an open,
 		 * and its I/O bypasses it. */
 		n->cached_sha[0] = '\0';
-		if (writable)
-			n->pt_killbits |= killpriv_bits(req, n->meta.mode,
-							n->meta.gid, 0);
+		/* Which bits this writer's writes drop, should the mode
+		 * have them then: a chmod 4755 after the open counts. */
+		if (writable && fs->killpriv && fuse_req_ctx(req)->uid) {
+			n->pt_killbits |= S_ISUID;
+			if (!in_group(req, n->meta.gid))
+				n->pt_killbits |= S_ISGID;
+			n->pt_nonroot = 1;
+		}
 	} else {
 		n->cached_open++;
 	}

@@ -183,6 +183,38 @@ assert_eq "drwxr-x--- nobody" "$(stat -c '%A %U' "$H/gone")" "the folder of an u
 getfacl -p "$H/gone" | grep -qx 'user:nobody:r-x' || fail "the undeleted folder lost its ACL: $(getfacl -p "$H/gone")"
 ok "undelete of a file brings back its folder with its mode, owner and ACL"
 
+step "a write by another user drops set-ID bits set after its open, as on the disk"
+# writes_after_chmod DIR MODE: nobody opens DIR/kp (0666), root chmods it
+# to MODE, nobody writes and closes; the mode that is left.
+writes_after_chmod() {
+	local go=$T/tmp/go pid
+	rm -f "$1/kp" "$go"
+	echo a >"$1/kp"
+	chmod 666 "$1/kp"
+	runuser -u nobody -- "$PYTHON" -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+open(sys.argv[2] + ".open", "w").close()
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.02)
+os.write(fd, b"more")
+os.close(fd)' "$1/kp" "$go" &
+	pid=$!
+	for _ in $(seq 250); do [ -e "$go.open" ] && break; sleep 0.02; done
+	chmod "$2" "$1/kp"
+	touch "$go"
+	wait "$pid"
+	rm -f "$go" "$go.open"
+	sleep 1.1	# the kernel's attribute timeout
+	stat -c %A "$1/kp"
+}
+mkdir -m 1777 "$T/tmp"	# the native side, where nobody also leaves its signal
+for m in 6777 2767 4755 2775; do
+	assert_eq "$(writes_after_chmod "$T/tmp" "$m")" "$(writes_after_chmod "$B/t" "$m")" \
+		"mode after nobody's write to a file made $m after its open"
+done
+ok "set-user-ID and set-group-ID go as ext4 lets them go"
+
 step "-o noacl: no ACLs, and the kernel applies the umask"
 unmount_fs
 mount_fs noacl
