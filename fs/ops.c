@@ -3326,6 +3326,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 	fs_loop_conn_want(conn, fs->opts.writeback && !fs->passthrough);
 	fs->wbcache = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
+	/* Every listing is a READDIRPLUS: in a plain READDIR an entry not
+	 * looked up yet has no inode number (FUSE_UNKNOWN_INO), and the
+	 * kernel, left to choose, lists a large folder's entries past the
+	 * first few hundred that way, so `find -inum` and anything that
+	 * trusts d_ino missed them. */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	/* POSIX ACLs: the kernel enforces them, and leaves the umask to us
 	 * so that a folder's default ACL can take its place (acl_inherit()). */
 	if (fs->opts.acl && (conn->capable & FUSE_CAP_POSIX_ACL) &&

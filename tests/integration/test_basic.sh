@@ -532,5 +532,19 @@ assert_eq "edge" "$(cat "$long/$name19")" "the 1024-byte key after remount"
 expect_error "Directory not empty" rmdir "$MNT/versioned"
 ok "remount"
 
+step "a listing of 2,000 names gives each its inode number"
+mkdir "$B/dino"
+(cd "$B/dino" && seq 1 2000 | sed 's/^/f/' | xargs touch)
+# What readdir says (d_ino) against what stat says, name by name.
+bad=$("$PYTHON" -c '
+import os, sys
+d = sys.argv[1]
+print(sum(e.inode() != os.stat(os.path.join(d, e.name)).st_ino
+          for e in os.scandir(d)))' "$B/dino")
+assert_eq 0 "$bad" "entries whose d_ino is not their st_ino"
+f=$B/dino/f1999
+assert_eq "$f" "$(find "$B/dino" -inum "$(stat -c %i "$f")")" "find -inum of the 1999th file"
+ok "readdir's inode numbers are stat's"
+
 unmount_fs
 check_store --deep
