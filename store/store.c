@@ -1176,8 +1176,15 @@ int store_open(const char *dir, int flags, struct store **out)
 	if (stat(st->db_path, &sb)) {
 		if (errno != ENOENT || !(flags & STORE_CREATE)) {
 			err = -errno;
-			log_err("store: %s is not a store: %s", st->dir,
-				strerror(-err));
+			if (err == -EACCES)
+				/* The catalog is the owner's alone (0600). */
+				log_err("store: %s: permission denied: only its "
+					"owner (or root) may open a store; other "
+					"users see history in a mount's "
+					".versions and .at", st->dir);
+			else
+				log_err("store: %s is not a store: %s", st->dir,
+					strerror(-err));
 			goto out;
 		}
 		err = dir_is_fresh(st->dir);
