@@ -1727,6 +1727,39 @@ static int xattr_prepare(struct fs *fs, struct fs_node *n);
 /* An ACL's xattr value, at most what the kernel passes. */
 #define ACL_BUF (4 + 8 * FS_ACL_MAX)
 
+/*
+ * ACL @name of @key, read into @buf (ACL_BUF bytes, *@len of them) and
+ * parsed into *@out (malloc()ed): 1; 0 when there is none, or it cannot
+ * be parsed (logged: it is then taken as none); or a negative errno.
+ */
+static int acl_load(struct fs *fs, const char *bucket, const char *key,
+		    const char *name, unsigned char *buf, size_t *len,
+		    struct fs_acl **out)
+{
+	ssize_t got = store_xattr_get(fs->st, bucket, key, name, buf,
+				      ACL_BUF);
+	int ret;
+
+	*out = NULL;
+	if (got == -ENODATA || got == -ENOENT)
+		return 0;
+	if (got < 0)
+		return (int)got;
+	*out = malloc(sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	ret = fs_acl_parse(buf, (size_t)got, *out);
+	if (ret) {
+		log_warn("%s/%s: %s not readable (%s): taken as none", bucket,
+			 key, name, strerror(-ret));
+		free(*out);
+		*out = NULL;
+		return 0;
+	}
+	*len = (size_t)got;
+	return 1;
+}
+
 /* What a node made in a folder takes from it: xattrs for its first
  * version (an access ACL, and a folder's default ACL). */
 struct inherit {
@@ -1749,41 +1782,30 @@ struct inherit {
 static int acl_inherit(fuse_req_t req, struct fs *fs, struct fs_node *dir,
 		       int is_dir, uint32_t *mode, struct inherit *in)
 {
-	uint32_t umask = fuse_req_ctx(req)->umask;
 	char bucket[64], key[KEYBUF];
-	struct fs_acl *acl;
-	ssize_t len = -ENODATA;
-	int ret;
+	struct fs_acl *acl = NULL;
+	size_t len = 0;
+	int ret = 0;
 
 	in->n = 0;
 	if (!fs->acl)
 		return 0;	/* the kernel applied the umask */
 	if (dir->kind == FS_DIR) {
 		ret = xattr_key(fs, dir, bucket, key);
-		len = ret ? ret
-			  : store_xattr_get(fs->st, bucket, key, FS_ACL_DEFAULT,
-					    in->dflt, sizeof(in->dflt));
+		if (ret == 0)
+			ret = acl_load(fs, bucket, key, FS_ACL_DEFAULT,
+				       in->dflt, &len, &acl);
+		else if (ret == -ENOENT)
+			ret = 0;
 	}
-	if (len == -ENODATA || len == -ENOENT) {
-		*mode &= ~umask;
-		return 0;
-	}
-	if (len < 0)
-		return (int)len;
-	acl = malloc(sizeof(*acl));
-	if (!acl)
-		return -ENOMEM;
-	ret = fs_acl_parse(in->dflt, (size_t)len, acl);
-	if (ret) {
-		log_warn("%s/%s: default ACL not readable (%s): the umask "
-			 "applies", bucket, key, strerror(-ret));
-		free(acl);
-		*mode &= ~umask;
-		return 0;
+	if (ret <= 0) {
+		if (ret == 0)
+			*mode &= ~(uint32_t)fuse_req_ctx(req)->umask;
+		return ret;
 	}
 	if (is_dir)
-		in->x[in->n++] = (struct store_xattr){
-			FS_ACL_DEFAULT, in->dflt, (size_t)len };
+		in->x[in->n++] = (struct store_xattr){ FS_ACL_DEFAULT,
+						       in->dflt, len };
 	if (fs_acl_create_masq(acl, mode)) {
 		fs_acl_write(acl, in->access);
 		in->x[in->n++] = (struct store_xattr){
@@ -1820,33 +1842,21 @@ static int acl_chmod(struct fs *fs, const char *bucket, const char *key,
 		     uint32_t mode, struct store_xattr *x, unsigned char *buf)
 {
 	struct fs_acl *acl;
-	ssize_t len;
+	size_t len;
 	int ret;
 
 	if (!fs->acl)
 		return 0;
-	len = store_xattr_get(fs->st, bucket, key, FS_ACL_ACCESS, buf,
-			      ACL_BUF);
-	if (len == -ENODATA || len == -ENOENT)
-		return 0;
-	if (len < 0)
-		return (int)len;
-	acl = malloc(sizeof(*acl));
-	if (!acl)
-		return -ENOMEM;
-	ret = fs_acl_parse(buf, (size_t)len, acl);
-	if (ret == 0) {
-		fs_acl_chmod(acl, mode);
-		fs_acl_write(acl, buf);
-		x->name = FS_ACL_ACCESS;
-		x->value = buf;
-		x->size = fs_acl_size(acl);
-	} else {
-		log_warn("%s/%s: access ACL not readable (%s): chmod leaves "
-			 "it as it is", bucket, key, strerror(-ret));
-	}
+	ret = acl_load(fs, bucket, key, FS_ACL_ACCESS, buf, &len, &acl);
+	if (ret <= 0)
+		return ret;
+	fs_acl_chmod(acl, mode);
+	fs_acl_write(acl, buf);
+	x->name = FS_ACL_ACCESS;
+	x->value = buf;
+	x->size = fs_acl_size(acl);
 	free(acl);
-	return ret ? 0 : 1;
+	return 1;
 }
 
 /* store_set_meta(), and with a chmod, the access ACL as chmod leaves it,
@@ -1899,6 +1909,19 @@ static int in_group(fuse_req_t req, uint32_t gid)
 	return 0;
 }
 
+/* The mode an access ACL set by @req gives a node of mode @mode and group
+ * @gid: the ACL's permission bits, and no set-group-ID when the caller is
+ * not of the group, as set_posix_acl() makes it.  *@keep: whether the
+ * ACL says more than the mode, and so is kept. */
+static uint32_t acl_mode(fuse_req_t req, const struct fs_acl *acl,
+			 uint32_t mode, uint32_t gid, int *keep)
+{
+	*keep = fs_acl_equiv_mode(acl, &mode);
+	if ((mode & S_ISGID) && !in_group(req, gid))
+		mode &= ~(uint32_t)S_ISGID;
+	return mode;
+}
+
 /*
  * An access ACL set on a file that has no version yet (`cp -a` sets one
  * on the file it is writing, before its close) is kept in its node with
@@ -1921,8 +1944,7 @@ static int acl_set_pending(fuse_req_t req, struct fs *fs, struct fs_node *n,
 		pthread_mutex_unlock(&n->lock);
 		return 1;
 	}
-	mode = n->meta.mode;
-	keep = fs_acl_equiv_mode(acl, &mode);
+	mode = acl_mode(req, acl, n->meta.mode, n->meta.gid, &keep);
 	if (keep) {
 		copy = malloc(size);
 		if (!copy) {
@@ -1931,8 +1953,6 @@ static int acl_set_pending(fuse_req_t req, struct fs *fs, struct fs_node *n,
 		}
 		memcpy(copy, value, size);
 	}
-	if ((mode & S_ISGID) && !in_group(req, n->meta.gid))
-		mode &= ~(uint32_t)S_ISGID;
 	n->meta.mode = mode;
 	n->meta.ctime_ns = now_ns();
 	free(n->acl);
@@ -1991,11 +2011,8 @@ static int acl_set(fuse_req_t req, struct fs *fs, struct fs_node *n,
 		return ret;
 	}
 	mode = st.st_mode;
-	if (strcmp(name, FS_ACL_ACCESS) == 0) {
-		keep = fs_acl_equiv_mode(acl, &mode);
-		if ((mode & S_ISGID) && !in_group(req, st.st_gid))
-			mode &= ~(uint32_t)S_ISGID;
-	}
+	if (strcmp(name, FS_ACL_ACCESS) == 0)
+		mode = acl_mode(req, acl, mode, st.st_gid, &keep);
 	free(acl);
 	memset(&m, 0, sizeof(m));
 	m.mode = mode & 07777;

@@ -617,6 +617,23 @@ out:
 
 /* ---- restore, undelete ---------------------------------------------- */
 
+/* Version row @id into @o: 1, 0 when there is none, or a negative
+ * errno. */
+static int hq_version(struct hq *q, int64_t id, struct store_obj *o)
+{
+	sqlite3_stmt *s = hq_get(q, HQ_VER_ID);
+	int err;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	err = stmt_step(q->c, s, "version row");
+	if (err == 1)
+		ver_row_read(s, 0, o, NULL);
+	stmt_done(s);
+	return err;
+}
+
 /*
  * A restore brings back a version's content, not who may read it: the
  * key's current owner, group and permission bits (into @m, from version
@@ -628,16 +645,8 @@ out:
 static int keep_access(struct hq *q, int64_t cur, struct store_meta *m)
 {
 	struct store_obj c;
-	sqlite3_stmt *s = hq_get(q, HQ_VER_ID);
-	int err;
+	int err = hq_version(q, cur, &c);
 
-	if (!s)
-		return -EIO;
-	sqlite3_bind_int64(s, 1, cur);
-	err = stmt_step(q->c, s, "current version");
-	if (err == 1)
-		ver_row_read(s, 0, &c, NULL);
-	stmt_done(s);
 	if (err <= 0)
 		return err < 0 ? err : -EIO;
 	if (c.kind != STORE_FILE && c.kind != STORE_SYMLINK)
@@ -762,7 +771,6 @@ static int parents_back(struct store *st, struct hq *q,
 	char pfx[STORE_KEY_MAX + 2];
 	const char *slash;
 	struct store_obj o;
-	sqlite3_stmt *s;
 	int64_t oid, cur;
 	int err, live;
 	size_t len;
@@ -776,14 +784,7 @@ static int parents_back(struct store *st, struct hq *q,
 			return err;
 		if (!err || live)
 			continue;
-		s = hq_get(q, HQ_VER_ID);
-		if (!s)
-			return -EIO;
-		sqlite3_bind_int64(s, 1, cur);
-		err = stmt_step(q->c, s, "current version");
-		if (err == 1)
-			ver_row_read(s, 0, &o, NULL);
-		stmt_done(s);
+		err = hq_version(q, cur, &o);
 		if (err < 0)
 			return err;
 		if (err == 0 || o.kind != STORE_DELETE_MARKER)
@@ -810,7 +811,6 @@ static int marker_remove(struct store *st, const char *bucket,
 	struct store_obj o;
 	struct bucket_row b;
 	struct trash t;
-	sqlite3_stmt *s;
 	struct hq q;
 	int64_t oid, cur, id;
 	int err, live;
@@ -839,15 +839,7 @@ static int marker_remove(struct store *st, const char *bucket,
 		err = -EEXIST;
 	} else {
 		id = cur;
-		s = hq_get(&q, HQ_VER_ID);
-		err = s ? 0 : -EIO;
-		if (s) {
-			sqlite3_bind_int64(s, 1, cur);
-			err = stmt_step(q.c, s, "current version");
-			if (err == 1)
-				ver_row_read(s, 0, &o, NULL);
-			stmt_done(s);
-		}
+		err = hq_version(&q, cur, &o);
 	}
 	if (err == 0)
 		err = -ENOENT;

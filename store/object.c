@@ -1059,10 +1059,11 @@ out:
 
 enum { R_NONE, R_FILE, R_DIR };
 
-/* What @path of bucket @b is: R_NONE, R_FILE or R_DIR (then *@marker
- * says whether "path/" exists), or a negative errno. */
-static int resolve(struct conn *c, const struct bucket_row *b,
-		   const char *path, int *marker)
+/* Whether folder @path of bucket @b is live: 1 with *@marker set when its
+ * marker "@path/" is, else 1 when a live key is below it, 0 when neither,
+ * or a negative errno. */
+static int folder_live(struct conn *c, const struct bucket_row *b,
+		       const char *path, int *marker)
 {
 	char lo[STORE_KEY_MAX + 2], hi[STORE_KEY_MAX + 2];
 	size_t len = strlen(path);
@@ -1070,13 +1071,9 @@ static int resolve(struct conn *c, const struct bucket_row *b,
 	int64_t oid, cur;
 	int err, live;
 
-	err = obj_get(c, b->id, path, &oid, &cur, &live);
-	if (err < 0)
-		return err;
-	if (err && live)
-		return R_FILE;
+	*marker = 0;
 	if (len + 1 > STORE_KEY_MAX)
-		return R_NONE;
+		return 0;
 	memcpy(lo, path, len);
 	lo[len] = '/';
 	lo[len + 1] = '\0';
@@ -1087,15 +1084,32 @@ static int resolve(struct conn *c, const struct bucket_row *b,
 		return err;
 	*marker = err && live;
 	if (*marker)
-		return R_DIR;
+		return 1;
 	s = stmt_get(c, ST_LIVE_RANGE);
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, b->id);
 	bind_text(s, 2, lo, len + 1);
 	bind_text(s, 3, hi, len + 1);
-	err = stmt_step(c, s, "resolve");
+	err = stmt_step(c, s, "live below");
 	stmt_done(s);
+	return err;
+}
+
+/* What @path of bucket @b is: R_NONE, R_FILE or R_DIR (then *@marker
+ * says whether "path/" exists), or a negative errno. */
+static int resolve(struct conn *c, const struct bucket_row *b,
+		   const char *path, int *marker)
+{
+	int64_t oid, cur;
+	int err, live;
+
+	err = obj_get(c, b->id, path, &oid, &cur, &live);
+	if (err < 0)
+		return err;
+	if (err && live)
+		return R_FILE;
+	err = folder_live(c, b, path, marker);
 	if (err < 0)
 		return err;
 	return err ? R_DIR : R_NONE;
@@ -1103,10 +1117,9 @@ static int resolve(struct conn *c, const struct bucket_row *b,
 
 int name_free(struct conn *c, const struct bucket_row *b, const char *key)
 {
-	char path[STORE_KEY_MAX + 2], hi[STORE_KEY_MAX + 2];
+	char path[STORE_KEY_MAX + 2];
 	size_t len = strlen(key), end;
 	const char *slash;
-	sqlite3_stmt *s;
 	int64_t oid, cur;
 	int err, live, marker = len && key[len - 1] == '/';
 
@@ -1118,24 +1131,9 @@ int name_free(struct conn *c, const struct bucket_row *b, const char *key)
 		err = obj_get(c, b->id, path, &oid, &cur, &live);
 		if (err < 0 || (err && live))
 			return err < 0 ? err : -ENOTDIR;
-	} else if (len + 1 <= STORE_KEY_MAX) {
+	} else {
 		/* A file where a folder is: its marker, or a key below. */
-		memcpy(path, key, len);
-		path[len] = '/';
-		path[len + 1] = '\0';
-		err = obj_get(c, b->id, path, &oid, &cur, &live);
-		if (err < 0 || (err && live))
-			return err < 0 ? err : -EISDIR;
-		memcpy(hi, key, len);
-		hi[len] = '0';
-		s = stmt_get(c, ST_LIVE_RANGE);
-		if (!s)
-			return -EIO;
-		sqlite3_bind_int64(s, 1, b->id);
-		bind_text(s, 2, path, len + 1);
-		bind_text(s, 3, hi, len + 1);
-		err = stmt_step(c, s, "name free");
-		stmt_done(s);
+		err = folder_live(c, b, key, &marker);
 		if (err)
 			return err < 0 ? err : -EISDIR;
 	}
