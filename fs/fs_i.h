@@ -70,7 +70,9 @@ static inline int fs_kind_is_hist(enum fs_kind k)
 #define FS_HASH_PEND 8
 
 struct fs_node {
-	fuse_ino_t ino;		/* immutable */
+	fuse_ino_t ino;		/* immutable: the kernel's name for it */
+	uint64_t st_ino;	/* immutable: st_ino, the store's inode
+				 * number of its key (inode.c) */
 	enum fs_kind kind;	/* immutable */
 
 	/* protected by fs->lock */
@@ -83,6 +85,7 @@ struct fs_node {
 	int unlinked;		/* removed while known: never commit */
 	struct fs_node *ino_next;
 	struct fs_node *name_next;
+	struct fs_node *sti_next;
 
 	/*
 	 * The running hash of the staging file (ops.c, hash_follow()).
@@ -207,10 +210,17 @@ struct fs {
 	size_t ino_cap;
 	struct fs_node **name_tab;
 	size_t name_cap;
+	struct fs_node **sti_tab;	/* by st_ino; ino_cap slots */
+	uint64_t own_next;	/* st_ino of a node whose key's is taken */
 	size_t nnodes;
 	size_t npending;	/* nodes with pending set */
 	fuse_ino_t next_ino;
 	struct fs_node *root;
+
+	/* Inode numbers set aside in the store for files made here
+	 * (fs_ino_new()), [ino_res, ino_res_end). */
+	pthread_mutex_t ino_mu;
+	uint64_t ino_res, ino_res_end;
 };
 
 /* ---- inode.c: the node tables ---- */
@@ -223,13 +233,21 @@ struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino);
 
 /*
  * The node named @name in @parent: the existing one if its kind is @kind,
- * else a new one (an existing node of another kind is detached).  Adds
+ * else a new one (an existing node of another kind is detached), whose
+ * st_ino is @st_ino (the store's, store_obj.ino) unless another node has
+ * that, which a file removed while open and then undeleted can.  Adds
  * @lookups to its kernel references.  Returns NULL on ENOMEM.  Takes
  * fs->lock.
  */
 struct fs_node *fs_node_child(struct fs *fs, struct fs_node *parent,
 			      const char *name, enum fs_kind kind,
-			      uint64_t lookups);
+			      uint64_t lookups, uint64_t st_ino);
+
+/* An inode number for a key made through this mount, which the store
+ * will keep (store_put.ino); fs_ino_kept() tells whether @st_ino is one
+ * the store keeps, not one of the mount's own. */
+uint64_t fs_ino_new(struct fs *fs);
+int fs_ino_kept(uint64_t st_ino);
 
 /* The node named @name in @parent if one is known, else NULL.  Caller
  * holds fs->lock. */

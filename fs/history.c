@@ -605,7 +605,7 @@ static void h_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	n = fs_node_child(fs, dir, name, kind, 1);
+	n = fs_node_child(fs, dir, name, kind, 1, 0);
 	if (!n) {
 		fuse_reply_err(req, ENOMEM);
 		return;

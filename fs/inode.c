@@ -5,11 +5,19 @@
  * inode number.  A node stands for one name in one directory, as a dentry
  * does: it knows its parent and its name, so its path is found by walking
  * up, and a rename of a directory of any size moves one node.  Inode
- * numbers are handed out from a 64-bit counter and never reused, so no
- * generation numbers are needed.
+ * numbers (the kernel's node IDs) are handed out from a 64-bit counter
+ * and never reused, so no generation numbers are needed.
  *
- * Two chained hash tables index the nodes: by inode number, and by
- * (parent, name).  A node lives while the kernel holds references to it
+ * What stat() shows as st_ino is another number: the store's for the key
+ * (store.h, store_ino_reserve()), which is the same after a remount, so
+ * that `tar -g`, git's index and `find -inum` know a file again.  A
+ * node keeps its st_ino through a rename, as the store does.  Two nodes
+ * that are there at once never show the same one: a node whose key's
+ * number another node still has (a file removed while open, whose key was
+ * then undeleted) gets one of the mount's own, from STORE_INO_OWN up.
+ *
+ * Three chained hash tables index the nodes: by inode number, by
+ * (parent, name), and by st_ino.  A node lives while the kernel holds references to it
  * (nlookup), while handles are open on it, or while it has children; a
  * child keeps its parent alive so that its path can always be walked.
  * Everything here is protected by fs->lock.
@@ -35,6 +43,16 @@ static size_t hash_name(const struct fs_node *parent, const char *name,
 	for (; *name; name++)
 		h = (h ^ (unsigned char)*name) * 1099511628211ULL;
 	return (size_t)(h ^ (h >> 29)) & (cap - 1);
+}
+
+/* Whether a node has @st_ino. */
+static int sti_used(const struct fs *fs, uint64_t st_ino)
+{
+	const struct fs_node *n = fs->sti_tab[hash_ino(st_ino, fs->ino_cap)];
+
+	while (n && n->st_ino != st_ino)
+		n = n->sti_next;
+	return n != NULL;
 }
 
 static void name_unhash(struct fs *fs, struct fs_node *node)
@@ -65,13 +83,15 @@ static void name_hash(struct fs *fs, struct fs_node *node)
 static void tables_grow(struct fs *fs)
 {
 	size_t cap = fs->ino_cap * 2, i;
-	struct fs_node **it, **nt, *n, *next;
+	struct fs_node **it, **nt, **st, *n, *next;
 
 	it = calloc(cap, sizeof(*it));
 	nt = calloc(cap, sizeof(*nt));
-	if (!it || !nt) {
+	st = calloc(cap, sizeof(*st));
+	if (!it || !nt || !st) {
 		free(it);
 		free(nt);
+		free(st);
 		return;
 	}
 	for (i = 0; i < fs->ino_cap; i++)
@@ -79,6 +99,8 @@ static void tables_grow(struct fs *fs)
 			next = n->ino_next;
 			n->ino_next = it[hash_ino(n->ino, cap)];
 			it[hash_ino(n->ino, cap)] = n;
+			n->sti_next = st[hash_ino(n->st_ino, cap)];
+			st[hash_ino(n->st_ino, cap)] = n;
 		}
 	for (i = 0; i < fs->name_cap; i++)
 		for (n = fs->name_tab[i]; n; n = next) {
@@ -90,12 +112,15 @@ static void tables_grow(struct fs *fs)
 		}
 	free(fs->ino_tab);
 	free(fs->name_tab);
+	free(fs->sti_tab);
 	fs->ino_tab = it;
 	fs->name_tab = nt;
+	fs->sti_tab = st;
 	fs->ino_cap = fs->name_cap = cap;
 }
 
-static struct fs_node *node_new(struct fs *fs, enum fs_kind kind)
+static struct fs_node *node_new(struct fs *fs, enum fs_kind kind,
+				uint64_t st_ino)
 {
 	struct fs_node *n = calloc(1, sizeof(*n));
 	size_t i;
@@ -105,6 +130,11 @@ static struct fs_node *node_new(struct fs *fs, enum fs_kind kind)
 	n->ino = fs->next_ino++;
 	if (fs_kind_is_hist(kind))
 		n->ino |= FS_HIST_INO;	/* routed to history.c */
+	if (fs_kind_is_hist(kind) || kind == FS_ROOT)
+		st_ino = n->ino;
+	else if (!st_ino || sti_used(fs, st_ino))
+		st_ino = STORE_INO_OWN | fs->own_next++;
+	n->st_ino = st_ino;
 	n->kind = kind;
 	n->stage_fd = -1;
 	n->base_fd = -1;
@@ -117,6 +147,9 @@ static struct fs_node *node_new(struct fs *fs, enum fs_kind kind)
 	i = hash_ino(n->ino, fs->ino_cap);
 	n->ino_next = fs->ino_tab[i];
 	fs->ino_tab[i] = n;
+	i = hash_ino(n->st_ino, fs->ino_cap);
+	n->sti_next = fs->sti_tab[i];
+	fs->sti_tab[i] = n;
 	fs->nnodes++;
 	return n;
 }
@@ -128,6 +161,12 @@ static void node_free(struct fs *fs, struct fs_node *n)
 	for (; *pp; pp = &(*pp)->ino_next)
 		if (*pp == n) {
 			*pp = n->ino_next;
+			break;
+		}
+	pp = &fs->sti_tab[hash_ino(n->st_ino, fs->ino_cap)];
+	for (; *pp; pp = &(*pp)->sti_next)
+		if (*pp == n) {
+			*pp = n->sti_next;
 			break;
 		}
 	fs->nnodes--;
@@ -175,10 +214,11 @@ int fs_nodes_init(struct fs *fs)
 	fs->ino_cap = fs->name_cap = 1024;
 	fs->ino_tab = calloc(fs->ino_cap, sizeof(*fs->ino_tab));
 	fs->name_tab = calloc(fs->name_cap, sizeof(*fs->name_tab));
-	if (!fs->ino_tab || !fs->name_tab)
+	fs->sti_tab = calloc(fs->ino_cap, sizeof(*fs->sti_tab));
+	if (!fs->ino_tab || !fs->name_tab || !fs->sti_tab)
 		return -ENOMEM;
 	fs->next_ino = FUSE_ROOT_ID;
-	fs->root = node_new(fs, FS_ROOT);
+	fs->root = node_new(fs, FS_ROOT, 0);
 	if (!fs->root)
 		return -ENOMEM;
 	fs->root->nlookup = 1;
@@ -197,7 +237,8 @@ void fs_nodes_release(struct fs *fs)
 		}
 	free(fs->ino_tab);
 	free(fs->name_tab);
-	fs->ino_tab = fs->name_tab = NULL;
+	free(fs->sti_tab);
+	fs->ino_tab = fs->name_tab = fs->sti_tab = NULL;
 }
 
 struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino)
@@ -246,7 +287,7 @@ void fs_node_detach_locked(struct fs *fs, struct fs_node *node)
 
 struct fs_node *fs_node_child(struct fs *fs, struct fs_node *parent,
 			      const char *name, enum fs_kind kind,
-			      uint64_t lookups)
+			      uint64_t lookups, uint64_t st_ino)
 {
 	struct fs_node *n;
 
@@ -260,7 +301,7 @@ struct fs_node *fs_node_child(struct fs *fs, struct fs_node *parent,
 		n = NULL;
 	}
 	if (!n) {
-		n = node_new(fs, kind);
+		n = node_new(fs, kind, st_ino);
 		if (!n)
 			goto out;
 		n->name = strdup(name);
@@ -365,4 +406,32 @@ void fs_node_each_pending_locked(struct fs *fs, struct fs_node *dir,
 		for (n = fs->ino_tab[i]; n; n = n->ino_next)
 			if (n->pending && n->parent == dir)
 				cb(arg, n);
+}
+
+/* How many numbers one visit to the store sets aside. */
+#define INO_BATCH 4096
+
+uint64_t fs_ino_new(struct fs *fs)
+{
+	uint64_t ino = 0, first;
+
+	pthread_mutex_lock(&fs->ino_mu);
+	if (fs->ino_res == fs->ino_res_end &&
+	    store_ino_reserve(fs->st, INO_BATCH, &first) == 0) {
+		fs->ino_res = first;
+		fs->ino_res_end = first + INO_BATCH;
+	}
+	/* else (a full disk): 0, and the node gets one of the mount's own;
+	 * the store gives the key one when it is committed. */
+	if (fs->ino_res < fs->ino_res_end)
+		ino = fs->ino_res++;
+	pthread_mutex_unlock(&fs->ino_mu);
+	return ino;
+}
+
+int fs_ino_kept(uint64_t st_ino)
+{
+	return st_ino > FUSE_ROOT_ID &&
+	       (st_ino < STORE_INO_OWN || st_ino >= 2 * STORE_INO_OWN) &&
+	       !(st_ino & FS_HIST_INO);
 }

@@ -193,7 +193,7 @@ static void dir_attr_set(struct fs_node *n, struct stat *st)
 		return;
 	pthread_mutex_lock(&n->lock);
 	n->attr = *st;
-	n->attr.st_ino = n->ino;
+	n->attr.st_ino = n->st_ino;
 	n->attr_ns = mono_ns();
 	dir_raise(n, st);
 	pthread_mutex_unlock(&n->lock);
@@ -429,7 +429,7 @@ static int open_state_stat(struct fs *fs, struct fs_node *n, int pending,
 	memset(st, 0, sizeof(*st));
 	fs_meta_stat(&n->meta, n->size, stage_blocks(n), st);
 	st->st_mode &= ~n->killpriv;
-	st->st_ino = n->ino;
+	st->st_ino = n->st_ino;
 	return 1;
 }
 
@@ -490,7 +490,7 @@ static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 			 * the attribute timeout. */
 			memset(st, 0, sizeof(*st));
 			fs_meta_stat(&n->meta, n->size, n->blocks, st);
-			st->st_ino = n->ino;
+			st->st_ino = n->st_ino;
 			ret = 1;
 		}
 		pthread_mutex_unlock(&n->lock);
@@ -519,7 +519,7 @@ static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 		fs_meta_stat(&obj.meta, obj.kind == STORE_DIR ? 4096 : obj.size,
 			     fs_obj_blocks(&obj), st);
 	}
-	st->st_ino = n->ino;
+	st->st_ino = n->st_ino;
 	dir_attr_set(n, st);
 	return 0;
 }
@@ -533,7 +533,7 @@ static void reply_entry(fuse_req_t req, struct fs_node *n,
 	memset(&e, 0, sizeof(e));
 	e.ino = n->ino;
 	e.attr = *st;
-	e.attr.st_ino = n->ino;
+	e.attr.st_ino = n->st_ino;
 	e.attr_timeout = fs->opts.timeout;
 	e.entry_timeout = fs->opts.timeout;
 	if (fuse_reply_entry(req, &e) == -ENOENT)
@@ -578,7 +578,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			reply_negative(req);
 			return;
 		}
-		n = fs_node_child(fs, dir, name, FS_BUCKET, 1);
+		n = fs_node_child(fs, dir, name, FS_BUCKET, 1,
+				  store_name_ino(name, "", 0));
 		if (!n) {
 			fuse_reply_err(req, ENOMEM);
 			return;
@@ -627,7 +628,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	kind = kind_of(obj.kind);
-	n = fs_node_child(fs, dir, name, kind, 1);
+	n = fs_node_child(fs, dir, name, kind, 1, obj.ino);
 	if (!n) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -1149,6 +1150,8 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	put.durable = durable;
 	put.keep_xattrs = 1;
 	put.named_ns = pending ? n->created_ns : 0;
+	if (pending && fs_ino_kept(n->st_ino))
+		put.ino = n->st_ino;
 	if (pending && n->acl) {
 		acl.name = FS_ACL_ACCESS;
 		acl.value = n->acl;
@@ -2034,6 +2037,8 @@ static int acl_set(fuse_req_t req, struct fs *fs, struct fs_node *n,
 		put.meta.ctime_ns = now_ns();
 		put.xattrs = &x;
 		put.nxattrs = keep;
+		if (fs_ino_kept(n->st_ino))
+			put.ino = n->st_ino;
 		ret = store_put(fs->st, bucket, key, &put, NULL, NULL);
 	}
 	if (ret == 0 && n->kind == FS_FILE) {
@@ -2091,7 +2096,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 								  : EEXIST);
 			return;
 		}
-		n = fs_node_child(fs, dir, name, FS_FILE, 1);
+		n = fs_node_child(fs, dir, name, FS_FILE, 1, obj.ino);
 		if (!n) {
 			fuse_reply_err(req, ENOMEM);
 			return;
@@ -2134,7 +2139,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		pthread_mutex_unlock(&fs->lock);
 		if (old)
 			fs_node_forget(fs, old, 0);
-		n = fs_node_child(fs, dir, name, FS_FILE, 1);
+		n = fs_node_child(fs, dir, name, FS_FILE, 1, fs_ino_new(fs));
 		if (!n) {
 			free(acl);
 			fuse_reply_err(req, ENOMEM);
@@ -2175,7 +2180,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	memset(&e, 0, sizeof(e));
 	e.ino = n->ino;
 	e.attr = st;
-	e.attr.st_ino = n->ino;
+	e.attr.st_ino = n->st_ino;
 	e.attr_timeout = fs->opts.timeout;
 	e.entry_timeout = fs->opts.timeout;
 	if ((id ? fs_loop_reply_create_backing(req, &e, fi, id)
@@ -2232,7 +2237,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 			return;
 		}
 		dir_touched(dir, m.ctime_ns);
-		n = fs_node_child(fs, dir, name, FS_BUCKET, 1);
+		n = fs_node_child(fs, dir, name, FS_BUCKET, 1,
+				  store_name_ino(name, "", 0));
 		goto reply;
 	}
 	ret = check_parent(dir);
@@ -2256,13 +2262,14 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	put.meta = m;
 	put.xattrs = in.x;
 	put.nxattrs = in.n;
+	put.ino = fs_ino_new(fs);
 	ret = store_put(fs->st, bucket, key, &put, NULL, &obj);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
 	dir_touched(dir, obj.created_ns);
-	n = fs_node_child(fs, dir, name, FS_DIR, 1);
+	n = fs_node_child(fs, dir, name, FS_DIR, 1, obj.ino);
 reply:
 	if (!n) {
 		fuse_reply_err(req, ENOMEM);
@@ -2320,13 +2327,15 @@ static void make_leaf(fuse_req_t req, fuse_ino_t parent, const char *name,
 	put.meta.gid = ctx->gid;
 	setgid_inherit(fs, dir, 0, &put.meta.mode, &put.meta.gid);
 	put.meta.mtime_ns = put.meta.ctime_ns = now_ns();
+	put.ino = fs_ino_new(fs);
 	ret = store_put(fs->st, bucket, key, &put, NULL, &obj);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
 	dir_touched(dir, obj.created_ns);
-	n = fs_node_child(fs, dir, name, link ? FS_SYMLINK : FS_FILE, 1);
+	n = fs_node_child(fs, dir, name, link ? FS_SYMLINK : FS_FILE, 1,
+			  obj.ino);
 	if (!n) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -2830,6 +2839,7 @@ static int snap_bucket(void *arg, const char *name,
 	memset(&st, 0, sizeof(st));
 	m.mode = S_IFDIR | (m.mode & 07777);
 	fs_meta_stat(&m, 4096, -1, &st);
+	st.st_ino = store_name_ino(name, "", 0);
 	return fs_listing_add(arg, name, FS_BUCKET, &st);
 }
 
@@ -2840,6 +2850,7 @@ static int snap_obj(void *arg, const char *name, const struct store_obj *obj)
 	memset(&st, 0, sizeof(st));
 	fs_meta_stat(&obj->meta, obj->kind == STORE_DIR ? 4096 : obj->size,
 		     fs_obj_blocks(obj), &st);
+	st.st_ino = obj->ino;
 	return fs_listing_add(arg, name, kind_of(obj->kind), &st);
 }
 
@@ -2866,6 +2877,7 @@ static void pending_add(void *arg, struct fs_node *n)
 		return;
 	memset(&st, 0, sizeof(st));
 	st.st_mode = S_IFREG | 0644;
+	st.st_ino = n->st_ino;
 	pc->err = fs_listing_add(pc->d, n->name, FS_FILE, &st);
 }
 
@@ -2923,9 +2935,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 }
 
 /* Reply to READDIR(PLUS) with ".", ".." and @e[0..@n), from @off on. */
-static void reply_dir(fuse_req_t req, struct fs_node *dir, fuse_ino_t ino,
-		      size_t size, off_t off, int plus,
-		      const struct fs_dirent *e, size_t n,
+static void reply_dir(fuse_req_t req, struct fs_node *dir, size_t size,
+		      off_t off, int plus, const struct fs_dirent *e, size_t n,
 		      void (*fix)(struct fs *fs, struct fs_node *node,
 				  struct stat *st))
 {
@@ -2934,6 +2945,7 @@ static void reply_dir(fuse_req_t req, struct fs_node *dir, fuse_ino_t ino,
 	struct fs_node *child;
 	char *buf, *p;
 	size_t rem = size, len;
+	uint64_t dotdot;
 	off_t i;
 
 	buf = malloc(size);
@@ -2941,6 +2953,9 @@ static void reply_dir(fuse_req_t req, struct fs_node *dir, fuse_ino_t ino,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	pthread_mutex_lock(&fs->lock);
+	dotdot = dir->parent ? dir->parent->st_ino : FUSE_ROOT_ID;
+	pthread_mutex_unlock(&fs->lock);
 	p = buf;
 	for (i = off; i < (off_t)n + 2; i++) {
 		const char *name;
@@ -2950,7 +2965,7 @@ static void reply_dir(fuse_req_t req, struct fs_node *dir, fuse_ino_t ino,
 		if (i < 2) {
 			name = i == 0 ? "." : "..";
 			ep.attr.st_mode = S_IFDIR;
-			ep.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID;
+			ep.attr.st_ino = i == 0 ? dir->st_ino : dotdot;
 		} else {
 			const struct fs_dirent *s = &e[i - 2];
 
@@ -2958,11 +2973,11 @@ static void reply_dir(fuse_req_t req, struct fs_node *dir, fuse_ino_t ino,
 			ep.attr = s->st;
 			if (plus) {
 				child = fs_node_child(fs, dir, name, s->kind,
-						      1);
+						      1, s->st.st_ino);
 				if (!child)
 					break;
 				ep.ino = child->ino;
-				ep.attr.st_ino = child->ino;
+				ep.attr.st_ino = child->st_ino;
 				ep.attr_timeout = fs->opts.timeout;
 				ep.entry_timeout = fs->opts.timeout;
 				if (fix)
@@ -3025,7 +3040,7 @@ void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 		l->filled = 1;
 	}
-	reply_dir(req, dir, ino, size, off, plus, l->e, l->n, fix);
+	reply_dir(req, dir, size, off, plus, l->e, l->n, fix);
 }
 
 void fs_releasedir(fuse_req_t req, struct fs_listing *l, void *h)

@@ -40,8 +40,9 @@
 
 /* The objects row of @key: 1 with id, current version and liveness, 0 if
  * none, or a negative errno. */
-int obj_get(struct conn *c, int64_t bid, const char *key,
-	    int64_t *oid, int64_t *cur, int *live)
+/* obj_get(), and the object's inode number into *@ino (may be NULL). */
+static int obj_get_ino(struct conn *c, int64_t bid, const char *key,
+		       int64_t *oid, int64_t *cur, int *live, uint64_t *ino)
 {
 	sqlite3_stmt *s = stmt_get(c, ST_OBJ_GET);
 	int err;
@@ -55,9 +56,96 @@ int obj_get(struct conn *c, int64_t bid, const char *key,
 		*oid = sqlite3_column_int64(s, 0);
 		*cur = sqlite3_column_int64(s, 1);
 		*live = sqlite3_column_int(s, 2);
+		if (ino)
+			*ino = (uint64_t)sqlite3_column_int64(s, 3);
 	}
 	stmt_done(s);
 	return err;
+}
+
+int obj_get(struct conn *c, int64_t bid, const char *key,
+	    int64_t *oid, int64_t *cur, int *live)
+{
+	return obj_get_ino(c, bid, key, oid, cur, live, NULL);
+}
+
+int obj_ino(struct conn *c, int64_t oid, uint64_t *ino)
+{
+	sqlite3_stmt *s = stmt_get(c, ST_OBJ_INO);
+	int err;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, oid);
+	err = stmt_step(c, s, "read inode number");
+	if (err == 1)
+		*ino = (uint64_t)sqlite3_column_int64(s, 0);
+	stmt_done(s);
+	return err == 1 ? 0 : err < 0 ? err : -EIO;
+}
+
+/* Object @oid's inode number becomes @ino. */
+static int obj_set_ino(struct conn *c, int64_t oid, uint64_t ino)
+{
+	sqlite3_stmt *s = stmt_get(c, ST_OBJ_SET_INO);
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	sqlite3_bind_int64(s, 2, oid);
+	return stmt_run(c, s, "set inode number");
+}
+
+int ino_take(struct conn *c, uint64_t n, uint64_t *first)
+{
+	sqlite3_stmt *s = stmt_get(c, ST_INO_TAKE);
+	int err;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, (int64_t)n);
+	err = stmt_step(c, s, "take inode numbers");
+	if (err == 1)
+		*first = (uint64_t)sqlite3_column_int64(s, 0);
+	stmt_done(s);
+	if (err == 1 && *first + n > STORE_INO_OWN) {
+		log_err("store: no inode numbers left");
+		return -ENOSPC;
+	}
+	return err == 1 ? 0 : err < 0 ? err : -EIO;
+}
+
+int store_ino_reserve(struct store *st, uint64_t n, uint64_t *first)
+{
+	struct conn *c;
+	int err;
+
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	err = tx_begin(c);
+	if (err)
+		return err;
+	err = ino_take(c, n, first);
+	if (err)
+		tx_rollback(c);
+	else
+		err = tx_commit(st, c);
+	return err;
+}
+
+uint64_t store_name_ino(const char *bucket, const char *path, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+	const unsigned char *p;
+	size_t i;
+
+	for (p = (const unsigned char *)bucket; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ULL;
+	h = (h ^ '/') * 0x100000001b3ULL;
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)path[i]) * 0x100000001b3ULL;
+	return (2 * STORE_INO_OWN) | (h & (STORE_INO_OWN - 1));
 }
 
 /* Version @vid of object @oid: 1 with its row id and sha256 ("" for a
@@ -234,25 +322,38 @@ int ver_write(struct store *st, struct conn *c,
 	char vid[STORE_VID_MAX + 1], null_sha[65] = "";
 	int64_t oid, cur = 0, id, null_id = 0, xsrc = nv->xattr_src;
 	int64_t now = now_ns();
+	uint64_t ino = 0;
 	sqlite3_stmt *s;
 	size_t i;
 	int err, live = 0, queued = 0, older = 0;
 
-	err = obj_get(c, b->id, key, &oid, &cur, &live);
+	err = obj_get_ino(c, b->id, key, &oid, &cur, &live, &ino);
 	if (err < 0)
 		return err;
 	if (!err) {
+		ino = nv->ino;
+		if (!ino) {
+			err = ino_take(c, 1, &ino);
+			if (err)
+				return err;
+		}
 		s = stmt_get(c, ST_OBJ_INSERT);
 		if (!s)
 			return -EIO;
 		sqlite3_bind_int64(s, 1, b->id);
 		bind_text(s, 2, key, -1);
+		sqlite3_bind_int64(s, 3, (int64_t)ino);
 		err = stmt_run(c, s, "insert object");
 		if (err)
 			return err;
 		oid = sqlite3_last_insert_rowid(c->db);
 		cur = 0;
 		live = 0;
+	} else if (nv->ino && nv->ino != ino) {
+		ino = nv->ino;
+		err = obj_set_ino(c, oid, ino);
+		if (err)
+			return err;
 	}
 	if (nv->keep_xattrs && live)
 		xsrc = cur;
@@ -395,6 +496,7 @@ int ver_write(struct store *st, struct conn *c,
 		obj_out->is_latest = !older;
 		obj_out->is_replica = nv->vid != NULL;
 		obj_out->queued = queued > 0 ? (unsigned)queued : 0;
+		obj_out->ino = ino;
 	}
 	return 0;
 }
@@ -562,6 +664,7 @@ int store_put(struct store *st, const char *bucket, const char *key,
 	nv.xattrs = put->xattrs;
 	nv.nxattrs = put->nxattrs;
 	nv.named_ns = put->named_ns;
+	nv.ino = put->ino;
 
 	err = conn_get(st, &c);
 	if (err)
@@ -1151,7 +1254,8 @@ int name_free(struct conn *c, const struct bucket_row *b, const char *key)
 
 /* Copy the current version of @from in @fb as a new version of @to in
  * @tb (blob, metadata, link and xattrs shared; ctime now), then DELETE
- * @from. */
+ * @from.  The inode number goes with it, as on a disk; @from gets a new
+ * one, for a file made there later. */
 static int move_key(struct store *st, struct conn *c,
 		    const struct bucket_row *fb, const char *from,
 		    const struct bucket_row *tb, const char *to,
@@ -1161,15 +1265,20 @@ static int move_key(struct store *st, struct conn *c,
 	struct store_obj o;
 	struct newver nv;
 	int64_t oid, cur;
+	uint64_t ino, fresh;
 	int err, live;
 
 	err = store_key_check(to);
 	if (err)
 		return err;
-	err = obj_get(c, fb->id, from, &oid, &cur, &live);
+	err = obj_get_ino(c, fb->id, from, &oid, &cur, &live, &ino);
 	if (err <= 0 || !live)
 		return err < 0 ? err : -ENOENT;
 	err = ver_by_id(c, cur, &o, link);
+	if (!err)
+		err = ino_take(c, 1, &fresh);
+	if (!err)
+		err = obj_set_ino(c, oid, fresh);
 	if (err)
 		return err;
 	memset(&nv, 0, sizeof(nv));
@@ -1182,6 +1291,7 @@ static int move_key(struct store *st, struct conn *c,
 	nv.link = o.kind == STORE_SYMLINK ? link : NULL;
 	nv.xattr_src = cur;
 	nv.touch_parent = 1;
+	nv.ino = ino;
 	err = ver_write(st, c, tb, to, &nv, NULL, NULL, t);
 	if (err)
 		return err;

@@ -77,9 +77,11 @@ void ver_row_read(sqlite3_stmt *s, int col, struct store_obj *o,
 }
 
 /* A directory entry made from marker version @o, or with no marker (@o
- * NULL) from the bucket's metadata. */
+ * NULL) from the bucket's metadata; the folder is @path[0..@len) of
+ * bucket @name. */
 static void dir_obj(struct store_obj *out, const struct store_obj *marker,
-		    const struct bucket_row *b)
+		    const struct bucket_row *b, const char *name,
+		    const char *path, size_t len)
 {
 	if (marker) {
 		*out = *marker;
@@ -90,6 +92,7 @@ static void dir_obj(struct store_obj *out, const struct store_obj *marker,
 		out->meta = b->meta;
 		out->meta.mode = S_IFDIR | 0755;
 		out->created_ns = b->meta.ctime_ns;
+		out->ino = store_name_ino(name, path, len);
 	}
 	out->kind = STORE_DIR;
 	out->sha256[0] = '\0';
@@ -130,6 +133,7 @@ static int live_first(struct conn *c, int64_t bid, const char *lo,
 			*keylen = n;
 		ver_row_read(s, 1, o, NULL);
 		o->is_latest = 1;
+		o->ino = (uint64_t)sqlite3_column_int64(s, 1 + VER_NCOLS);
 	}
 	stmt_done(s);
 	return err;
@@ -154,6 +158,7 @@ static int live_get(struct conn *c, int64_t bid, const char *key,
 		store_test_count_row();
 		ver_row_read(s, 1, o, NULL);
 		o->is_latest = 1;
+		o->ino = (uint64_t)sqlite3_column_int64(s, 2 + VER_NCOLS);
 		if (link) {
 			t = sqlite3_column_text(s, 1 + VER_NCOLS);
 			if (!t)
@@ -205,7 +210,8 @@ int store_lookup(struct store *st, const char *bucket, const char *path,
 	hi[len] = '0';
 	err = live_first(c, b.id, lo, len + 1, hi, len + 1, key, &klen, &o);
 	if (err > 0) {
-		dir_obj(out, klen == len + 1 ? &o : NULL, &b);
+		dir_obj(out, klen == len + 1 ? &o : NULL, &b, bucket, path,
+			len);
 		err = 0;
 	} else if (err == 0) {
 		err = -ENOENT;
@@ -337,7 +343,7 @@ int store_list(struct store *st, const char *bucket, const char *prefix,
 		if (slash) {
 			/* The subtree's least key is its marker, if any. */
 			dir_obj(&d, klen == l->plen + clen + 1 ? &o : NULL,
-				&b);
+				&b, bucket, l->key, l->plen + clen);
 			err = cb(arg, l->name, &d);
 			seek_after(l, l->name, clen, '0');
 		} else {

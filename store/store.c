@@ -96,7 +96,7 @@
 	"u.created_ns > v.created_ns))"
 
 /* Schema version this code writes; see migrations[]. */
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -123,12 +123,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BUCKET_SET_TIMES] = "UPDATE buckets "
 				"SET mtime_ns = max(mtime_ns, ?), "
 				"ctime_ns = max(ctime_ns, ?) WHERE id = ?",
-	[ST_OBJ_GET] = "SELECT id, cur, live FROM objects "
+	[ST_OBJ_GET] = "SELECT id, cur, live, ino FROM objects "
 		       "WHERE bucket = ? AND key = ?",
-	[ST_OBJ_INSERT] = "INSERT INTO objects(bucket, key) VALUES (?, ?)",
+	[ST_OBJ_INSERT] = "INSERT INTO objects(bucket, key, ino) "
+			  "VALUES (?, ?, ?)",
 	[ST_OBJ_SET_CUR] = "UPDATE objects SET cur = ?, live = ? "
 			   "WHERE id = ?",
 	[ST_OBJ_DELETE] = "DELETE FROM objects WHERE id = ?",
+	[ST_OBJ_INO] = "SELECT ino FROM objects WHERE id = ?",
+	[ST_OBJ_SET_INO] = "UPDATE objects SET ino = ? WHERE id = ?",
+	[ST_INO_TAKE] = "UPDATE ino_next SET n = n + ?1 RETURNING n - ?1",
 	[ST_VER_NEWEST] = "SELECT v.id, v.kind FROM versions AS v "
 			  "WHERE v.object = ? AND " VER_NOT_LATE
 			  " ORDER BY v.id DESC LIMIT 1",
@@ -164,16 +168,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 			   "ORDER BY name",
 	/* The listing and lookup seeks name the partial index, so that a
 	 * change of plan can never turn a seek into a scan of dead keys. */
-	[ST_LIVE_GET] = "SELECT o.key, " VER_COLS ", v.link "
+	[ST_LIVE_GET] = "SELECT o.key, " VER_COLS ", v.link, o.ino "
 			"FROM objects AS o INDEXED BY objects_live "
 			"JOIN versions AS v ON v.id = o.cur "
 			"WHERE o.bucket = ? AND o.live = 1 AND o.key = ?",
-	[ST_LIVE_FIRST] = "SELECT o.key, " VER_COLS " "
+	[ST_LIVE_FIRST] = "SELECT o.key, " VER_COLS ", o.ino "
 			  "FROM objects AS o INDEXED BY objects_live "
 			  "JOIN versions AS v ON v.id = o.cur "
 			  "WHERE o.bucket = ? AND o.live = 1 AND o.key >= ? "
 			  "ORDER BY o.key LIMIT 1",
-	[ST_LIVE_FIRST_BELOW] = "SELECT o.key, " VER_COLS " "
+	[ST_LIVE_FIRST_BELOW] = "SELECT o.key, " VER_COLS ", o.ino "
 				"FROM objects AS o INDEXED BY objects_live "
 				"JOIN versions AS v ON v.id = o.cur "
 				"WHERE o.bucket = ? AND o.live = 1 "
@@ -835,6 +839,19 @@ static const char schema_v4[] =
 static const char schema_v5[] =
 	"ALTER TABLE versions ADD COLUMN blocks INT;";
 
+/* Version 5 to 6: inode numbers that outlive a mount.  Each object has
+ * one (objects.ino), which a rename carries to the key it moves the
+ * object to, and which a file created through a mount takes from the
+ * mount (fs/inode.c), so that `tar -g`, git's index and `find -inum` see
+ * the same file as the same inode after a remount.  New numbers come from
+ * ino_next, never given twice; 1 is the mount's root, and numbers from
+ * 2^60 up are the mount's own (store.h, STORE_INO_MAX). */
+static const char schema_v6[] =
+	"ALTER TABLE objects ADD COLUMN ino INT;"
+	"UPDATE objects SET ino = id + 16;"
+	"CREATE TABLE ino_next(n INT NOT NULL);"
+	"INSERT INTO ino_next SELECT coalesce(max(id), 0) + 17 FROM objects;";
+
 /* migrations[i] takes the catalog from user_version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v1,
@@ -842,6 +859,7 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v3,
 	schema_v4,
 	schema_v5,
+	schema_v6,
 };
 
 static int schema_migrate(struct store *st, struct conn *c)

@@ -87,6 +87,11 @@ struct store_obj {
 				 * the key it took the object from (versions
 				 * .link holds the key it went to; markers
 				 * made before that read as removals) */
+	uint64_t ino;		/* the key's inode number (see
+				 * store_ino_reserve()), in store_lookup(),
+				 * store_list() and store_put() answers;
+				 * a folder without a marker has
+				 * store_name_ino()'s */
 };
 
 /* Open flags for store_open(). */
@@ -168,6 +173,23 @@ typedef int (*store_bucket_cb)(void *arg, const char *name,
 int store_bucket_list(struct store *st, store_bucket_cb cb, void *arg);
 
 /* ---- Objects -------------------------------------------------------- */
+
+/*
+ * Inode numbers.  Every key has one that outlives a mount: a new key
+ * takes a number never given before, a rename carries it to the key the
+ * object moves to, and the old key gets a new one.  Numbers from the
+ * catalog are from 17 to below STORE_INO_OWN; from there up, a mount
+ * keeps its own (store_name_ino() and fs/inode.c).
+ *
+ * store_ino_reserve() sets aside @n numbers for a mount to give the files
+ * it creates (store_put.ino), the first into *@first: one transaction for
+ * many creates.  store_name_ino() is the number of a name that has no
+ * object of its own (a bucket, @path ""; a folder without a marker): a
+ * hash of the bucket and @path[0..@len), from 2^61 up.
+ */
+#define STORE_INO_OWN (1ULL << 60)
+int store_ino_reserve(struct store *st, uint64_t n, uint64_t *first);
+uint64_t store_name_ino(const char *bucket, const char *path, size_t len);
 
 /*
  * Look up @path in @bucket as a mount sees it.  @path has no leading or
@@ -289,6 +311,11 @@ struct store_put {
 	int64_t named_ns;	/* when the name was made, if before this
 				 * call (a file created, then written and
 				 * closed); 0: now.  See below. */
+	uint64_t ino;		/* the key's inode number from now on: one
+				 * the caller had from store_ino_reserve()
+				 * (a file a mount created) or
+				 * store_name_ino(); 0: the key keeps its
+				 * own, or a new key gets a new one */
 };
 
 /*

@@ -46,6 +46,9 @@ enum stmt_id {
 	ST_OBJ_INSERT,
 	ST_OBJ_SET_CUR,
 	ST_OBJ_DELETE,
+	ST_OBJ_INO,
+	ST_OBJ_SET_INO,
+	ST_INO_TAKE,
 	ST_VER_NEWEST,
 	ST_VER_BY_VID,
 	ST_VER_BY_ID,
@@ -265,6 +268,10 @@ struct newver {
 	int touch_parent;	/* a rename's target: its folder changes
 				 * even when the key was there before */
 	int64_t named_ns;	/* the folder's new time; 0: now */
+	uint64_t ino;		/* the object's inode number from now on (a
+				 * file created by a mount, a rename's
+				 * target); 0: kept, or a new one for a new
+				 * object */
 };
 
 /* The rows of the write path, each within a write transaction; see their
@@ -272,6 +279,10 @@ struct newver {
  * negative errno. */
 int obj_get(struct conn *c, int64_t bid, const char *key, int64_t *oid,
 	    int64_t *cur, int *live);
+/* The inode number of object @oid into *@ino: 0 or a negative errno. */
+int obj_ino(struct conn *c, int64_t oid, uint64_t *ino);
+/* @n inode numbers no object has had, the first into *@first. */
+int ino_take(struct conn *c, uint64_t n, uint64_t *first);
 int ver_find(struct conn *c, int64_t oid, const char *vid, int64_t *id,
 	     char sha[65]);
 int obj_refresh(struct conn *c, const struct bucket_row *b, const char *key,

@@ -220,7 +220,7 @@ Test(store, schema)
 	struct store *again;
 
 	snprintf(db, sizeof(db), "%s/store/catalog.db", dir);
-	cr_expect_eq(pragma(db, "PRAGMA user_version"), 5);
+	cr_expect_eq(pragma(db, "PRAGMA user_version"), 6);
 	cr_expect_eq(pragma(db, "PRAGMA journal_mode"), 1, "WAL");
 	cr_expect_eq(pragma(db, "SELECT count(*) FROM sqlite_master WHERE "
 				"name = 'objects_live'"),
@@ -1558,5 +1558,111 @@ Test(store, trash_of_a_dead_transaction)
 	cr_assert_eq(store_open(path, 0, &st), 0);
 	cr_expect_eq(stat(blob, &sb), 0);
 	cr_expect_neq(stat(trash, &sb), 0);
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+/* ---- inode numbers -------------------------------------------------- */
+
+static uint64_t ino_of(const char *bucket, const char *key)
+{
+	struct store_obj o;
+
+	cr_assert_eq(store_lookup(st, bucket, key, &o), 0, "%s", key);
+	return o.ino;
+}
+
+/* Each key has an inode number that stays: a rename carries it and the
+ * old name gets a new one; a file made with a reserved number keeps it;
+ * lookup and listing agree; a folder without a marker has its name's. */
+Test(store, inode_numbers)
+{
+	struct store_put p = { .kind = STORE_FILE, .fd = -1 };
+	struct store_put m = { .kind = STORE_DIR, .fd = -1 };
+	uint64_t a, first, next, d, x;
+	struct store_obj o;
+	struct entries e;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "a", "A", NULL), 0);
+	a = ino_of("bkt", "a");
+	cr_expect(a > 16 && a < STORE_INO_OWN, "ino %llu",
+		  (unsigned long long)a);
+	cr_assert_eq(put_str(st, "bkt", "a", "A2", NULL), 0);
+	cr_expect_eq(ino_of("bkt", "a"), a, "a new version keeps it");
+
+	cr_assert_eq(store_ino_reserve(st, 8, &first), 0);
+	cr_assert_eq(store_ino_reserve(st, 8, &next), 0);
+	cr_expect_geq(next, first + 8);
+	cr_expect_gt(first, a);
+	p.meta = meta_of(0644);
+	p.ino = first + 3;
+	cr_assert_eq(store_put(st, "bkt", "made", &p, NULL, &o), 0);
+	cr_expect_eq(o.ino, first + 3);
+	cr_expect_eq(ino_of("bkt", "made"), first + 3);
+
+	cr_assert_eq(store_rename(st, "bkt", "a", "bkt", "c", 0), 0);
+	cr_expect_eq(ino_of("bkt", "c"), a, "a rename carries it");
+	cr_assert_eq(put_str(st, "bkt", "a", "new A", NULL), 0);
+	x = ino_of("bkt", "a");
+	cr_expect(x != a && x != first + 3 && x < STORE_INO_OWN);
+	/* Onto a file that is there: the moved one's number wins. */
+	cr_assert_eq(store_rename(st, "bkt", "c", "bkt", "made", 0), 0);
+	cr_expect_eq(ino_of("bkt", "made"), a);
+
+	/* A folder and what is below it, renamed. */
+	m.meta = meta_of(S_IFDIR | 0755);
+	cr_assert_eq(store_put(st, "bkt", "d/", &m, NULL, &o), 0);
+	d = o.ino;
+	cr_assert_eq(put_str(st, "bkt", "d/x", "X", NULL), 0);
+	x = ino_of("bkt", "d/x");
+	cr_expect_eq(ino_of("bkt", "d"), d);
+	cr_assert_eq(store_rename(st, "bkt", "d", "bkt", "e", 0), 0);
+	cr_expect_eq(ino_of("bkt", "e"), d);
+	cr_expect_eq(ino_of("bkt", "e/x"), x);
+
+	/* A folder with no marker: its name's number, high up. */
+	cr_assert_eq(put_str(st, "bkt", "p/q", "Q", NULL), 0);
+	cr_expect_eq(ino_of("bkt", "p"), store_name_ino("bkt", "p", 1));
+	cr_expect_geq(ino_of("bkt", "p"), 2 * STORE_INO_OWN);
+	cr_expect_neq(store_name_ino("bkt", "p", 1),
+		      store_name_ino("bkt", "q", 1));
+	cr_expect_neq(store_name_ino("bkt", "", 0),
+		      store_name_ino("bkt2", "", 0));
+
+	e = list("bkt", "", NULL);
+	cr_assert_eq(e.n, 4);	/* a, e, made, p */
+	for (int i = 0; i < e.n; i++) {
+		const char *key = e.names[i];
+
+		cr_expect_eq(e.o[i].ino, ino_of("bkt", key), "%s", key);
+	}
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+/* A catalog from before schema 6 gets numbers for the keys it has, and
+ * new keys get numbers none of them has. */
+Test(store, inode_numbers_of_an_old_catalog)
+{
+	char db[160], path[128];
+	uint64_t a, b, c;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "a", "A", NULL), 0);
+	cr_assert_eq(put_str(st, "bkt", "b", "B", NULL), 0);
+	snprintf(path, sizeof(path), "%s", store_path(st));
+	store_close(st);
+	snprintf(db, sizeof(db), "%s/catalog.db", path);
+	pragma(db, "ALTER TABLE objects DROP COLUMN ino");
+	pragma(db, "DROP TABLE ino_next");
+	pragma(db, "PRAGMA user_version = 5");
+	cr_assert_eq(store_open(path, 0, &st), 0);
+	a = ino_of("bkt", "a");
+	b = ino_of("bkt", "b");
+	cr_expect(a > 16 && b > 16 && a != b);
+	cr_assert_eq(put_str(st, "bkt", "c", "C", NULL), 0);
+	c = ino_of("bkt", "c");
+	cr_expect(c > a && c > b, "%llu after %llu, %llu",
+		  (unsigned long long)c, (unsigned long long)a,
+		  (unsigned long long)b);
 	cr_expect_eq(store_check(st, 1), 0);
 }
