@@ -125,7 +125,7 @@ void fs_meta_stat(const struct store_meta *m, uint64_t size, int64_t blocks,
 	st->st_blksize = 128 * 1024;
 	st->st_nlink = S_ISDIR(m->mode) ? 2 : 1;
 	st->st_mtim = ns_to_ts(m->mtime_ns);
-	st->st_atim = st->st_mtim;
+	st->st_atim = m->atime_ns ? ns_to_ts(m->atime_ns) : st->st_mtim;
 	st->st_ctim = ns_to_ts(m->ctime_ns ? m->ctime_ns : m->mtime_ns);
 }
 
@@ -2154,6 +2154,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		n->meta.uid = ctx->uid;
 		n->meta.gid = gid;
 		n->meta.mtime_ns = n->meta.ctime_ns = now_ns();
+		n->meta.atime_ns = n->meta.mtime_ns;
 		n->created_ns = n->meta.ctime_ns;
 		n->dirty = 1;
 		memcpy(n->cached_sha, EMPTY_SHA, sizeof(n->cached_sha));
@@ -2217,7 +2218,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	m.mode = S_IFDIR | (mode & 07777);
 	m.uid = ctx->uid;
 	m.gid = ctx->gid;
-	m.mtime_ns = m.ctime_ns = now_ns();
+	m.mtime_ns = m.ctime_ns = m.atime_ns = now_ns();
 	ret = acl_inherit(req, fs, dir, 1, &m.mode, &in);
 	if (ret) {
 		fuse_reply_err(req, -ret);
@@ -2327,6 +2328,7 @@ static void make_leaf(fuse_req_t req, fuse_ino_t parent, const char *name,
 	put.meta.gid = ctx->gid;
 	setgid_inherit(fs, dir, 0, &put.meta.mode, &put.meta.gid);
 	put.meta.mtime_ns = put.meta.ctime_ns = now_ns();
+	put.meta.atime_ns = put.meta.mtime_ns;
 	put.ino = fs_ino_new(fs);
 	ret = store_put(fs->st, bucket, key, &put, NULL, &obj);
 	if (ret) {
@@ -2668,6 +2670,17 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		mask |= STORE_SET_MTIME;
 		m.mtime_ns = ts_ns(attr->st_mtim);
 	}
+	/* An atime of exactly the epoch is kept as 1 ns after it: 0 stands
+	 * for "the mtime" in the store. */
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+		mask |= STORE_SET_ATIME;
+		m.atime_ns = now_ns();
+	} else if (to_set & FUSE_SET_ATTR_ATIME) {
+		mask |= STORE_SET_ATIME;
+		m.atime_ns = ts_ns(attr->st_atim);
+		if (!m.atime_ns)
+			m.atime_ns = 1;
+	}
 
 	if (n->kind == FS_ROOT) {
 		ret = mask ? -EPERM : 0;
@@ -2723,8 +2736,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		/* The kernel writes back the times of an inode whose ctime it
 		 * moved (a rename does): an mtime the version has already
 		 * needs no transaction. */
-		same = mask == STORE_SET_MTIME && n->base_known &&
-		       n->meta.mtime_ns == m.mtime_ns;
+		same = !(mask & ~(STORE_SET_MTIME | STORE_SET_ATIME)) &&
+		       n->base_known &&
+		       (!(mask & STORE_SET_MTIME) ||
+			n->meta.mtime_ns == m.mtime_ns) &&
+		       (!(mask & STORE_SET_ATIME) ||
+			n->meta.atime_ns == m.atime_ns);
 		if (mask & STORE_SET_MODE) {
 			n->meta.mode = (n->meta.mode & S_IFMT) | m.mode;
 			pending_acl_chmod(n, m.mode);
@@ -2735,6 +2752,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			n->meta.gid = m.gid;
 		if (mask & STORE_SET_MTIME)
 			n->meta.mtime_ns = m.mtime_ns;
+		if (mask & STORE_SET_ATIME)
+			n->meta.atime_ns = m.atime_ns;
 		n->meta.ctime_ns = now_ns();
 		dirty = n->dirty;
 		pthread_mutex_unlock(&n->lock);
@@ -2742,7 +2761,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		 * writeback cache) is the next version's, not the current
 		 * one's: the commit takes it from n->meta. */
 		if (dirty || same)
-			mask &= ~STORE_SET_MTIME;
+			mask &= ~(STORE_SET_MTIME | STORE_SET_ATIME);
 		if (pending || detached || !mask)
 			goto reply;
 		ret = set_meta(fs, bucket, key, &m, mask);
@@ -2779,6 +2798,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		put.meta.gid = (mask & STORE_SET_GID) ? m.gid : st.st_gid;
 		put.meta.mtime_ns = (mask & STORE_SET_MTIME) ? m.mtime_ns
 							    : now_ns();
+		put.meta.atime_ns = (mask & STORE_SET_ATIME) ? m.atime_ns : 0;
 		put.meta.ctime_ns = now_ns();
 		ret = store_put(fs->st, bucket, key, &put, NULL, NULL);
 	}

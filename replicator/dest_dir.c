@@ -230,19 +230,25 @@ static int tmp_create(int dirfd, const char *name, char *tmp, size_t size)
 	return -EEXIST;
 }
 
-static void mtime_of(const struct repl_version *v, struct timespec ts[2])
+/* @ns nanoseconds since the epoch as a timespec (before 1970 the
+ * nanoseconds count up). */
+static struct timespec ts_of(int64_t ns)
 {
-	int64_t ns = v->obj.meta.mtime_ns;
-	int64_t s = ns / 1000000000, r = ns % 1000000000;
+	struct timespec t;
+	int64_t r = ns % 1000000000;
 
-	if (r < 0) {	/* before 1970: the nanoseconds count up */
-		r += 1000000000;
-		s--;
-	}
-	ts[0].tv_sec = 0;
-	ts[0].tv_nsec = UTIME_OMIT;	/* atime: not kept by the store */
-	ts[1].tv_sec = (time_t)s;
-	ts[1].tv_nsec = (long)r;
+	t.tv_sec = (time_t)(ns / 1000000000 - (r < 0));
+	t.tv_nsec = (long)(r < 0 ? r + 1000000000 : r);
+	return t;
+}
+
+/* The atime and mtime of version @v, as utimensat() takes them. */
+static void times_of(const struct repl_version *v, struct timespec ts[2])
+{
+	const struct store_meta *m = &v->obj.meta;
+
+	ts[1] = ts_of(m->mtime_ns);
+	ts[0] = m->atime_ns ? ts_of(m->atime_ns) : ts[1];
 }
 
 /* Whether directory @fd has been removed (its last link is gone). */
@@ -463,7 +469,7 @@ static int attrs_set(struct dest_dir *dd, const struct repl_version *v,
 	ret = xattrs_set(dd, v, fd, err, errlen);
 	if (ret)
 		return ret;
-	mtime_of(v, ts);
+	times_of(v, ts);
 	if (futimens(fd, ts)) {
 		e = errno;
 		return dest_fail(err, errlen, -e,
@@ -594,7 +600,7 @@ static int put_link(struct dest_dir *dd, const struct repl_version *v,
 		if (ret)
 			goto fail;
 	}
-	mtime_of(v, ts);
+	times_of(v, ts);
 	if (utimensat(dirfd, tmp, ts, AT_SYMLINK_NOFOLLOW)) {
 		ret = -errno;
 		dest_fail(err, errlen, ret, "%s: %s: cannot set the mtime: %s",

@@ -27,6 +27,7 @@ static void bucket_meta_read(sqlite3_stmt *s, int col, struct store_meta *m)
 	m->gid = sqlite3_column_int64(s, col + 2);
 	m->mtime_ns = sqlite3_column_int64(s, col + 3);
 	m->ctime_ns = sqlite3_column_int64(s, col + 4);
+	m->atime_ns = sqlite3_column_int64(s, col + 5);	/* NULL: 0 */
 }
 
 int bucket_row_get(struct conn *c, const char *name, struct bucket_row *b)
@@ -42,7 +43,7 @@ int bucket_row_get(struct conn *c, const char *name, struct bucket_row *b)
 		b->id = sqlite3_column_int64(s, 0);
 		b->versioning = sqlite3_column_int(s, 1);
 		bucket_meta_read(s, 2, &b->meta);
-		b->repl = sqlite3_column_int(s, 7);
+		b->repl = sqlite3_column_int(s, 8);
 		err = 0;
 	} else if (err == 0) {
 		err = -ENOENT;
@@ -229,6 +230,8 @@ int store_bucket_set_meta(struct store *st, const char *name,
 		b.meta.gid = meta->gid;
 	if (mask & STORE_SET_MTIME)
 		b.meta.mtime_ns = meta->mtime_ns;
+	if (mask & STORE_SET_ATIME)
+		b.meta.atime_ns = meta->atime_ns;
 	s = stmt_get(c, ST_BUCKET_SET_META);
 	if (!s) {
 		err = -EIO;
@@ -239,7 +242,8 @@ int store_bucket_set_meta(struct store *st, const char *name,
 	sqlite3_bind_int64(s, 3, b.meta.gid);
 	sqlite3_bind_int64(s, 4, b.meta.mtime_ns);
 	sqlite3_bind_int64(s, 5, now_ns());
-	sqlite3_bind_int64(s, 6, b.id);
+	bind_atime(s, 6, b.meta.atime_ns);
+	sqlite3_bind_int64(s, 7, b.id);
 	err = stmt_run(c, s, "set bucket meta");
 	if (!err)
 		err = tx_commit(st, c);

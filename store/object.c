@@ -397,6 +397,7 @@ int ver_write(struct store *st, struct conn *c,
 	sqlite3_bind_int(s, 13, nv->vid != NULL);
 	if (nv->blocks >= 0)
 		sqlite3_bind_int64(s, 14, nv->blocks);
+	bind_atime(s, 15, nv->meta.atime_ns);
 	err = stmt_run(c, s, "insert version");
 	if (err)
 		return err;
@@ -730,7 +731,8 @@ static int replica_meta(struct conn *c, const struct bucket_row *b,
 	sqlite3_bind_int64(s, 3, meta->gid);
 	sqlite3_bind_int64(s, 4, meta->mtime_ns);
 	sqlite3_bind_int64(s, 5, meta->ctime_ns ? meta->ctime_ns : now_ns());
-	sqlite3_bind_int64(s, 6, id);
+	bind_atime(s, 6, meta->atime_ns);
+	sqlite3_bind_int64(s, 7, id);
 	return stmt_run(c, s, "set replica meta");
 }
 
@@ -1124,6 +1126,8 @@ int store_set_meta_xattr(struct store *st, const char *bucket,
 		o.meta.gid = meta->gid;
 	if (mask & STORE_SET_MTIME)
 		o.meta.mtime_ns = meta->mtime_ns;
+	if (mask & STORE_SET_ATIME)
+		o.meta.atime_ns = meta->atime_ns;
 	s = stmt_get(c, ST_VER_SET_META);
 	if (!s) {
 		err = -EIO;
@@ -1134,7 +1138,8 @@ int store_set_meta_xattr(struct store *st, const char *bucket,
 	sqlite3_bind_int64(s, 3, o.meta.gid);
 	sqlite3_bind_int64(s, 4, o.meta.mtime_ns);
 	sqlite3_bind_int64(s, 5, now_ns());
-	sqlite3_bind_int64(s, 6, cur);
+	bind_atime(s, 6, o.meta.atime_ns);
+	sqlite3_bind_int64(s, 7, cur);
 	err = stmt_run(c, s, "set meta");
 	if (!err && x) {
 		s = stmt_get(c, x->value ? ST_XATTR_PUT : ST_XATTR_DELETE);
@@ -1149,8 +1154,10 @@ int store_set_meta_xattr(struct store *st, const char *bucket,
 					  SQLITE_STATIC);
 		err = stmt_run(c, s, x->value ? "set xattr" : "remove xattr");
 	}
-	/* The replicas take the change too: the version goes again. */
-	if (!err && !o.is_replica) {
+	/* The replicas take the change too: the version goes again; not for
+	 * a new atime alone, which is not worth sending a file again for
+	 * (S3 keeps none). */
+	if (!err && !o.is_replica && (mask & ~STORE_SET_ATIME)) {
 		err = repl_enqueue(c, &b, key, oid, cur, o.kind);
 		err = err < 0 ? err : 0;
 	}

@@ -74,6 +74,7 @@ void ver_row_read(sqlite3_stmt *s, int col, struct store_obj *o,
 	/* A delete marker's link names the key a rename moved it to. */
 	o->moved = o->kind == STORE_DELETE_MARKER &&
 		   sqlite3_column_int(s, col + 13);
+	o->meta.atime_ns = sqlite3_column_int64(s, col + 14);	/* NULL: 0 */
 }
 
 /* A directory entry made from marker version @o, or with no marker (@o

@@ -96,7 +96,7 @@
 	"u.created_ns > v.created_ns))"
 
 /* Schema version this code writes; see migrations[]. */
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -105,10 +105,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_DATA_VERSION] = "PRAGMA data_version",
 	[ST_BUCKET_GET] = "SELECT id, versioning, mode, uid, gid, mtime_ns, "
-			  "ctime_ns, repl FROM buckets WHERE name = ?",
+			  "ctime_ns, atime_ns, repl FROM buckets "
+			  "WHERE name = ?",
 	[ST_BUCKET_NEXT] = "SELECT name, versioning, mode, uid, gid, "
-			   "mtime_ns, ctime_ns FROM buckets WHERE name > ? "
-			   "ORDER BY name LIMIT 1",
+			   "mtime_ns, ctime_ns, atime_ns FROM buckets "
+			   "WHERE name > ? ORDER BY name LIMIT 1",
 	[ST_BUCKET_INSERT] = "INSERT INTO buckets(name, versioning, mode, "
 			     "uid, gid, mtime_ns, ctime_ns, created_ns) "
 			     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -118,8 +119,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BUCKET_SET_VERSIONING] = "UPDATE buckets SET versioning = ? "
 				     "WHERE id = ?",
 	[ST_BUCKET_SET_META] = "UPDATE buckets SET mode = ?, uid = ?, "
-			       "gid = ?, mtime_ns = ?, ctime_ns = ? "
-			       "WHERE id = ?",
+			       "gid = ?, mtime_ns = ?, ctime_ns = ?, "
+			       "atime_ns = ? WHERE id = ?",
 	[ST_BUCKET_SET_TIMES] = "UPDATE buckets "
 				"SET mtime_ns = max(mtime_ns, ?), "
 				"ctime_ns = max(ctime_ns, ?) WHERE id = ?",
@@ -145,12 +146,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 			 "ORDER BY v.id DESC LIMIT ?",
 	[ST_VER_INSERT] = "INSERT INTO versions(object, vid, kind, sha256, "
 			  "size, mode, uid, gid, mtime_ns, ctime_ns, "
-			  "created_ns, link, replica, blocks) "
-			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			  "created_ns, link, replica, blocks, atime_ns) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+			  "?)",
 	[ST_VER_SET_VID] = "UPDATE versions SET vid = ? WHERE id = ?",
 	[ST_VER_DELETE] = "DELETE FROM versions WHERE id = ?",
 	[ST_VER_SET_META] = "UPDATE versions SET mode = ?, uid = ?, gid = ?, "
-			    "mtime_ns = ?, ctime_ns = ? WHERE id = ?",
+			    "mtime_ns = ?, ctime_ns = ?, atime_ns = ? "
+			    "WHERE id = ?",
 	[ST_VER_SET_CTIME] = "UPDATE versions SET ctime_ns = ? WHERE id = ?",
 	[ST_VER_SET_TIMES] = "UPDATE versions "
 			     "SET mtime_ns = max(mtime_ns, ?), "
@@ -323,6 +326,12 @@ int stmt_run(struct conn *c, sqlite3_stmt *s, const char *what)
 int bind_text(sqlite3_stmt *s, int i, const char *t, int len)
 {
 	return sqlite3_bind_text(s, i, t, len, SQLITE_STATIC);
+}
+
+int bind_atime(sqlite3_stmt *s, int i, int64_t atime_ns)
+{
+	return atime_ns ? sqlite3_bind_int64(s, i, atime_ns)
+			: sqlite3_bind_null(s, i);
 }
 
 /* ---- transactions --------------------------------------------------- */
@@ -852,6 +861,12 @@ static const char schema_v6[] =
 	"CREATE TABLE ino_next(n INT NOT NULL);"
 	"INSERT INTO ino_next SELECT coalesce(max(id), 0) + 17 FROM objects;";
 
+/* Version 6 to 7: the time of last access, as touch -a, cp -a and tar set
+ * it; NULL: the mtime (rows from before, and what S3 wrote). */
+static const char schema_v7[] =
+	"ALTER TABLE versions ADD COLUMN atime_ns INT;"
+	"ALTER TABLE buckets ADD COLUMN atime_ns INT;";
+
 /* migrations[i] takes the catalog from user_version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v1,
@@ -860,6 +875,7 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v4,
 	schema_v5,
 	schema_v6,
+	schema_v7,
 };
 
 static int schema_migrate(struct store *st, struct conn *c)

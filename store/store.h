@@ -61,6 +61,9 @@ struct store_meta {
 	uint32_t gid;
 	int64_t mtime_ns;	/* nanoseconds since the epoch, UTC */
 	int64_t ctime_ns;	/* last change of data or metadata */
+	int64_t atime_ns;	/* last access as set by utimensat (the
+				 * store never moves it on a read); 0: the
+				 * same as mtime_ns */
 };
 
 /*
@@ -365,6 +368,7 @@ int store_delete_version(struct store *st, const char *bucket,
 #define STORE_SET_UID	0x2
 #define STORE_SET_GID	0x4
 #define STORE_SET_MTIME	0x8
+#define STORE_SET_ATIME	0x10	/* alone, not sent to replicas again */
 /*
  * Change the metadata of the current version of @key in place (no new
  * version), as chmod, chown and touch do; ctime becomes now.  For a

@@ -223,6 +223,8 @@ int64_t now_ns(void);
 
 /* Bind text @s of @len bytes (or strlen when @len < 0). */
 int bind_text(sqlite3_stmt *s, int i, const char *t, int len);
+/* Bind an atime: NULL for 0, which reads back as "the mtime". */
+int bind_atime(sqlite3_stmt *s, int i, int64_t atime_ns);
 
 /* ---- names.c -------------------------------------------------------- */
 
@@ -311,8 +313,8 @@ int tx_end(struct store *st, struct conn *c, int err, struct trash *t);
 #define VER_COLS                                                              \
 	"v.id, v.vid, v.kind, v.sha256, v.size, v.mode, v.uid, v.gid, "      \
 	"v.mtime_ns, v.ctime_ns, v.created_ns, v.replica, v.blocks, "         \
-	"v.link IS NOT NULL"
-#define VER_NCOLS 14
+	"v.link IS NOT NULL, v.atime_ns"
+#define VER_NCOLS 15
 
 /* Fill @o and *@id (may be NULL) from the VER_COLS of @s at column @col. */
 void ver_row_read(sqlite3_stmt *s, int col, struct store_obj *o,

@@ -3,7 +3,7 @@
 # test_basic.sh - the POSIX surface of a mount, used with ordinary tools:
 # buckets and their names, file I/O against a reference file on the native
 # disk, directories, hard and symbolic links, metadata, extended attributes,
-# long keys, statfs and rename flags.
+# long keys, statfs, rename flags, inode numbers in listings and atimes.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -545,6 +545,60 @@ assert_eq 0 "$bad" "entries whose d_ino is not their st_ino"
 f=$B/dino/f1999
 assert_eq "$f" "$(find "$B/dino" -inum "$(stat -c %i "$f")")" "find -inum of the 1999th file"
 ok "readdir's inode numbers are stat's"
+
+step "atime: set by touch -a and cp -a, kept, moved by no read or write"
+A=$B/atime
+mkdir "$A"
+echo one >"$A/f"
+touch -m -d '2015-05-05 05:05:05' "$A/f"
+touch -a -d '2001-02-03 04:05:06.5' "$A/f"
+want_a=$(date -d '2001-02-03 04:05:06.5' +%s.%N)
+want_m=$(date -d '2015-05-05 05:05:05' +%s)
+assert_eq "$want_a $want_m" "$(stat -c '%.9X %Y' "$A/f")" "atime and mtime after touch -a"
+touch -m -d '2016-06-06' "$A/f"
+cat "$A/f" >/dev/null
+echo two >>"$A/f"
+assert_eq "$want_a" "$(stat -c %.9X "$A/f")" "atime after touch -m, a read and an append"
+# A tree on the native disk with its own atimes, listed before cp reads it
+# (a read moves them there).
+mkdir -p "$T/at/sub"
+echo x >"$T/at/file"
+echo y >"$T/at/sub/deep"
+ln -s file "$T/at/link"
+touch -h -m -d '2012-01-01 01:00:00' "$T/at/link"
+touch -h -a -d '2011-01-01 01:00:00' "$T/at/link"
+i=0
+for p in file sub/deep sub .; do
+	i=$((i + 1))
+	touch -m -d "2020-0$i-01 12:00:00" "$T/at/$p"
+	touch -a -d "2019-0$i-02 13:00:00.25" "$T/at/$p"
+done
+# A folder's atime is left out: cp reads a folder before it stats it for
+# the times it copies, and on the native disk that read moves the atime.
+times() {
+	(cd "$1" && find . \( -type d -printf '%p - %T@\n' \) -o \
+		-printf '%p %A@ %T@\n' | sort)
+}
+times "$T/at" >"$T/at.times"
+cp -a "$T/at" "$A/copy"
+if ! diff "$T/at.times" <(times "$A/copy") >"$T/diff.out"; then
+	cat "$T/diff.out"
+	fail "cp -a: atime or mtime differs from the source's (< native, > mount)"
+fi
+ok "cp -a keeps the atime of files and symlinks"
+touch -a -d '2002-02-02 02:02:02' "$A/copy/sub" "$B"
+want_d=$(date -d '2002-02-02 02:02:02' +%s)
+assert_eq "$want_d $want_d" "$(stat -c %X "$A/copy/sub" "$B" | tr '\n' ' ' | sed 's/ $//')" \
+	"atime of a folder and of a bucket after touch -a"
+remount
+assert_eq "$want_a" "$(stat -c %.9X "$A/f")" "atime after a remount"
+assert_eq "$want_d $want_d" "$(stat -c %X "$A/copy/sub" "$B" | tr '\n' ' ' | sed 's/ $//')" \
+	"atime of a folder and of a bucket after a remount"
+if ! diff "$T/at.times" <(times "$A/copy") >"$T/diff.out"; then
+	cat "$T/diff.out"
+	fail "after a remount: atime or mtime differs (< native, > mount)"
+fi
+ok "atimes survive a remount"
 
 unmount_fs
 check_store --deep

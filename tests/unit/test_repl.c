@@ -529,3 +529,32 @@ Test(repl, deliveries_of_a_removed_rule_fail_instead_of_waiting)
 	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
 	cr_expect_eq(n, 0);
 }
+
+/* A new atime alone (touch -a) changes no content worth sending again;
+ * an mtime, a mode or an owner does. */
+Test(repl, an_atime_alone_is_not_sent_again)
+{
+	struct store_repl_target t = { .rule_id = "r", .prefix = "",
+				       .dest = "dir:///x" };
+	struct store_meta m = { .atime_ns = 5 * SEC };
+	uint64_t n;
+
+	set_targets(&t, 1);
+	cr_assert_eq(put_str(st, "src", "k", "x", NULL), 0);
+	cr_assert_eq(claim_all(tasks, 16), 1);
+	cr_assert_eq(store_repl_done(st, tasks[0].id, STORE_REPL_COMPLETED, 0,
+				     NULL),
+		     0);
+	cr_assert_eq(store_set_meta(st, "src", "k", &m, STORE_SET_ATIME), 0);
+	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
+	cr_expect_eq(n, 0);
+	m.mtime_ns = 6 * SEC;
+	cr_assert_eq(store_set_meta(st, "src", "k", &m,
+				    STORE_SET_ATIME | STORE_SET_MTIME),
+		     0);
+	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
+	cr_expect_eq(n, 1);
+	cr_assert_eq(claim_all(tasks, 16), 1);
+	cr_expect_eq(tasks[0].obj.meta.atime_ns, 5 * SEC);
+	cr_expect_eq(tasks[0].obj.meta.mtime_ns, 6 * SEC);
+}

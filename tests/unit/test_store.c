@@ -220,7 +220,7 @@ Test(store, schema)
 	struct store *again;
 
 	snprintf(db, sizeof(db), "%s/store/catalog.db", dir);
-	cr_expect_eq(pragma(db, "PRAGMA user_version"), 6);
+	cr_expect_eq(pragma(db, "PRAGMA user_version"), 7);
 	cr_expect_eq(pragma(db, "PRAGMA journal_mode"), 1, "WAL");
 	cr_expect_eq(pragma(db, "SELECT count(*) FROM sqlite_master WHERE "
 				"name = 'objects_live'"),
@@ -1640,10 +1640,12 @@ Test(store, inode_numbers)
 }
 
 /* A catalog from before schema 6 gets numbers for the keys it has, and
- * new keys get numbers none of them has. */
+ * new keys get numbers none of them has; its rows read no atime of their
+ * own. */
 Test(store, inode_numbers_of_an_old_catalog)
 {
 	char db[160], path[128];
+	struct store_obj o;
 	uint64_t a, b, c;
 
 	bucket_new(st, "bkt", STORE_ENABLED);
@@ -1654,15 +1656,61 @@ Test(store, inode_numbers_of_an_old_catalog)
 	snprintf(db, sizeof(db), "%s/catalog.db", path);
 	pragma(db, "ALTER TABLE objects DROP COLUMN ino");
 	pragma(db, "DROP TABLE ino_next");
+	pragma(db, "ALTER TABLE versions DROP COLUMN atime_ns");
+	pragma(db, "ALTER TABLE buckets DROP COLUMN atime_ns");
 	pragma(db, "PRAGMA user_version = 5");
 	cr_assert_eq(store_open(path, 0, &st), 0);
 	a = ino_of("bkt", "a");
 	b = ino_of("bkt", "b");
 	cr_expect(a > 16 && b > 16 && a != b);
+	cr_assert_eq(store_lookup(st, "bkt", "a", &o), 0);
+	cr_expect_eq(o.meta.atime_ns, 0);
 	cr_assert_eq(put_str(st, "bkt", "c", "C", NULL), 0);
 	c = ino_of("bkt", "c");
 	cr_expect(c > a && c > b, "%llu after %llu, %llu",
 		  (unsigned long long)c, (unsigned long long)a,
 		  (unsigned long long)b);
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+/* ---- atime ---------------------------------------------------------- */
+
+/* A version keeps the atime it was given or set to (0, none: the mtime's);
+ * setting the mtime leaves it; a rename and a new version given it carry
+ * it; a bucket keeps one too. */
+Test(store, atime)
+{
+	struct store_put p = { .kind = STORE_FILE, .fd = -1 };
+	struct store_meta m = { .atime_ns = 1234567890123456789LL };
+	struct store_obj o;
+	struct entries e;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "k", "K", NULL), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "k", &o), 0);
+	cr_expect_eq(o.meta.atime_ns, 0);
+	cr_assert_eq(store_set_meta(st, "bkt", "k", &m, STORE_SET_ATIME), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "k", &o), 0);
+	cr_expect_eq(o.meta.atime_ns, m.atime_ns);
+	cr_expect_neq(o.meta.mtime_ns, m.atime_ns);
+	m.mtime_ns = 42;
+	cr_assert_eq(store_set_meta(st, "bkt", "k", &m, STORE_SET_MTIME), 0);
+	cr_assert_eq(store_rename(st, "bkt", "k", "bkt", "k2", 0), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "k2", &o), 0);
+	cr_expect_eq(o.meta.atime_ns, m.atime_ns);
+	cr_expect_eq(o.meta.mtime_ns, 42);
+	e = list("bkt", "", NULL);
+	cr_assert_eq(e.n, 1);
+	cr_expect_eq(e.o[0].meta.atime_ns, m.atime_ns);
+
+	p.meta = meta_of(0644);
+	p.meta.atime_ns = 77;
+	cr_assert_eq(store_put(st, "bkt", "k2", &p, NULL, &o), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "k2", &o), 0);
+	cr_expect_eq(o.meta.atime_ns, 77);
+
+	cr_assert_eq(store_bucket_set_meta(st, "bkt", &m, STORE_SET_ATIME), 0);
+	cr_assert_eq(store_bucket_get(st, "bkt", &o.meta, NULL), 0);
+	cr_expect_eq(o.meta.atime_ns, m.atime_ns);
 	cr_expect_eq(store_check(st, 1), 0);
 }
