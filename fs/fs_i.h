@@ -112,6 +112,8 @@ struct fs_node {
 	int dirty;		/* content differs from the last version */
 	int wrote;		/* dirty by write() or truncate(), not only
 				 * by O_TRUNC or O_CREAT at open */
+	int caps_kept;		/* a file capability was set after the last
+				 * write: the commit keeps it */
 	uint32_t killpriv;	/* set-ID bits the next commit drops */
 	uint64_t size;		/* size of the content (staging or base) */
 	int64_t blocks;		/* st_blocks of the base blob; -1: unknown */
@@ -315,6 +317,11 @@ void fs_hist_ops(const struct fuse_lowlevel_ops *live,
 /* ---- vattr.c: the attributes of a version as extended attributes ---- */
 
 #define XA_OWN "system.replicafs."
+#define XA_TRUSTED "trusted."
+#define XA_SECURITY "security."
+/* A file capability (setcap): dropped by every write, truncate and chown,
+ * as the kernel leaves to us (FUSE_HANDLE_KILLPRIV_V2, loop.c). */
+#define XA_CAPS "security.capability"
 #define XA_VID "system.replicafs.version-id"
 #define XA_LATEST "system.replicafs.is-latest"	/* "true" or "false" */
 #define XA_SIZE "system.replicafs.size"		/* bytes, in decimal */

@@ -395,6 +395,7 @@ static void pt_sync(struct fs *fs, struct fs_node *n)
 	n->meta.mtime_ns = ts_ns(st.st_mtim);
 	n->dirty = 1;
 	n->wrote = 1;
+	n->caps_kept = 0;
 	bits = n->pt_killbits;
 	if (n->pt_nonroot && (n->meta.mode & S_IXGRP))
 		bits |= S_ISGID;
@@ -1158,6 +1159,15 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		acl.size = n->acl_len;
 		put.xattrs = &acl;
 		put.nxattrs = 1;
+	} else if (!pending && !n->caps_kept) {
+		/* New content drops a file capability, as a write does on a
+		 * disk (the kernel leaves it to us: loop.c, INIT); not one
+		 * set after the last write (tar sets it before the close). */
+		acl.name = XA_CAPS;
+		acl.value = NULL;
+		acl.size = 0;
+		put.xattrs = &acl;
+		put.nxattrs = 1;
 	}
 	if (fd < 0) {
 		hash_hold(n);
@@ -1192,6 +1202,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	n->dirty = 0;
 	n->wrote = 0;
 	n->killpriv = 0;
+	n->caps_kept = 0;
 	n->meta = obj.meta;
 	n->size = obj.size;
 	n->blocks = obj.blocks;
@@ -1375,6 +1386,7 @@ static void open_trunc(fuse_req_t req, struct fs *fs, struct fs_node *n)
 		content_empty(fs, n);
 	}
 	n->dirty = 1;
+	n->caps_kept = 0;
 	n->meta.mtime_ns = now_ns();
 	kill_priv(req, n);
 }
@@ -1512,6 +1524,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 			n->size = (uint64_t)off + done;
 		n->dirty = 1;
 		n->wrote = 1;
+		n->caps_kept = 0;
 		n->meta.mtime_ns = now_ns();
 		/* Writes the page cache took (writepage) never need it: the
 		 * kernel writes set-ID files through. */
@@ -1628,6 +1641,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 			n->size = end;
 		n->dirty = 1;
 		n->wrote = 1;
+		n->caps_kept = 0;
 		n->meta.mtime_ns = now_ns();
 		kill_priv(req, n);
 	}
@@ -1868,15 +1882,23 @@ static int set_meta(struct fs *fs, const char *bucket, const char *key,
 		    const struct store_meta *m, unsigned mask)
 {
 	unsigned char buf[ACL_BUF];
-	struct store_xattr x;
+	struct store_xattr x[2];
+	size_t nx = 0;
 	int ret = 0;
 
 	if (mask & STORE_SET_MODE)
-		ret = acl_chmod(fs, bucket, key, m->mode, &x, buf);
+		ret = acl_chmod(fs, bucket, key, m->mode, &x[0], buf);
 	if (ret < 0)
 		return ret;
-	return store_set_meta_xattr(fs->st, bucket, key, m, mask,
-				    ret ? &x : NULL);
+	nx = ret ? 1 : 0;
+	if (mask & (STORE_SET_UID | STORE_SET_GID)) {
+		/* chown drops a file capability, as on a disk */
+		x[nx].name = XA_CAPS;
+		x[nx].value = NULL;
+		x[nx].size = 0;
+		nx++;
+	}
+	return store_set_meta_xattr(fs->st, bucket, key, m, mask, x, nx);
 }
 
 /* chmod of a pending file: its ACL, not yet in the store, follows.
@@ -2023,7 +2045,7 @@ static int acl_set(fuse_req_t req, struct fs *fs, struct fs_node *n,
 	x.value = keep ? value : NULL;
 	x.size = size;
 	ret = store_set_meta_xattr(fs->st, bucket, key, &m, STORE_SET_MODE,
-				   &x);
+				   &x, 1);
 	if (ret == -ENOENT && n->kind == FS_DIR) {
 		/* A folder that so far existed only as a prefix keeps its
 		 * ACL on a marker made now, as a chmod makes one. */
@@ -2627,6 +2649,7 @@ static int truncate_node(struct fs *fs, struct fs_node *n, uint64_t size)
 	if (ret == 0) {
 		n->dirty = 1;
 		n->wrote = 1;
+		n->caps_kept = 0;
 		n->meta.mtime_ns = now_ns();
 		if (n->nwriters == 0)	/* truncate(2): no close will come */
 			ret = commit(fs, n, 0);
@@ -3108,6 +3131,51 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- Extended attributes ------------------------------------------------ */
 
+/* Whether the mount keeps xattr @name for its user (xattr_writable()). */
+static int xattr_kept(const char *name)
+{
+	return strncmp(name, "user.", 5) == 0 ||
+	       strncmp(name, XA_TRUSTED, strlen(XA_TRUSTED)) == 0 ||
+	       (strncmp(name, XA_SECURITY, strlen(XA_SECURITY)) == 0 &&
+		strcmp(name, "security.selinux") != 0);
+}
+
+/* The names setxattr keeps, besides POSIX ACLs (acl_set()): user.*, as S3
+ * keeps user metadata, and on files and folders trusted.* and security.*
+ * (`rsync -aX` and `cp -a` as root copy them; security.capability is what
+ * lets ping run unprivileged).  Not security.selinux: a FUSE mount's
+ * labels come from the policy, and `ls -l` asks for it on every file
+ * until it hears ENOTSUP.  Those of replicafs itself (XA_OWN) are
+ * read-only; ENOTSUP, not EPERM, for them too, which `cp -a` and `tar`
+ * take as "this file system does not keep that name" and pass over in
+ * silence when they copy from one mount to another. */
+static int xattr_writable(const struct fs_node *n, const char *name)
+{
+	if (strncmp(name, "user.", 5) == 0)
+		return 0;
+	return xattr_kept(name) && (n->kind == FS_FILE || n->kind == FS_DIR)
+		       ? 0
+		       : -ENOTSUP;
+}
+
+/* Drop the trusted.* names from the NUL-separated list @buf of *@len
+ * bytes: only a privileged caller sees them, as on a disk. */
+static void xattr_hide_trusted(char *buf, size_t *len)
+{
+	char *in = buf, *out = buf, *end = buf + *len;
+	size_t l;
+
+	for (; in < end; in += l) {
+		l = strnlen(in, (size_t)(end - in));
+		l += l < (size_t)(end - in);	/* and its NUL */
+		if (strncmp(in, XA_TRUSTED, strlen(XA_TRUSTED)) == 0)
+			continue;
+		memmove(out, in, l);
+		out += l;
+	}
+	*len = (size_t)(out - buf);
+}
+
 /* The key whose xattrs stand for node @n: the object's key, or a
  * directory's marker.  -ENOTSUP for the root and buckets. */
 static int xattr_key(struct fs *fs, struct fs_node *n, char *bucket,
@@ -3172,10 +3240,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		reply_value(req, p, strlen(p), size);
 		return;
 	}
-	if (strncmp(name, "user.", 5) != 0 && !fs_vattr_own(name) &&
+	if (!xattr_kept(name) && !fs_vattr_own(name) &&
 	    !(fs->acl && fs_acl_name(name))) {
-		/* No other namespace is kept (setxattr refuses them the
-		 * same way), and saying so lets `ls -l` stop asking for
+		/* No other name is kept (setxattr refuses them the same
+		 * way), and saying so lets `ls -l` stop asking for
 		 * security.selinux after the first file, where ENODATA
 		 * cost a request per file. */
 		fuse_reply_err(req, EOPNOTSUPP);
@@ -3300,21 +3368,16 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			       cap - ownlen);
 	if (len == -ENOENT)
 		len = 0;
-	if (len < 0)
+	if (len < 0) {
 		fuse_reply_err(req, (int)-len);
-	else
-		reply_value(req, buf, ownlen + (size_t)len, size);
-	free(buf);
-}
+	} else {
+		size_t l = (size_t)len;
 
-/* Only user.* attributes are kept, as S3 keeps user metadata, and POSIX
- * ACLs (acl_set()).  Those of replicafs itself (XA_OWN) are read-only;
- * ENOTSUP, not EPERM, for them too, which `cp -a` and `tar` take as "this
- * file system does not keep that name" and pass over in silence when
- * they copy from one mount to another. */
-static int xattr_writable(const char *name)
-{
-	return strncmp(name, "user.", 5) == 0 ? 0 : -ENOTSUP;
+		if (fuse_req_ctx(req)->uid != 0)
+			xattr_hide_trusted(buf + ownlen, &l);
+		reply_value(req, buf, ownlen + l, size);
+	}
+	free(buf);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -3323,7 +3386,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct fs *fs = FS(req);
 	struct fs_node *n = node_or_reply(req, ino);
 	char bucket[64], key[KEYBUF];
-	int ret;
+	int ret, caps;
 
 	if (!n)
 		return;
@@ -3331,14 +3394,27 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, -acl_set(req, fs, n, name, value, size));
 		return;
 	}
-	ret = xattr_writable(name);
+	ret = xattr_writable(n, name);
 	if (ret == 0)
 		ret = xattr_prepare(fs, n);
 	if (ret == 0)
 		ret = xattr_key(fs, n, bucket, key);
+	caps = ret == 0 && n->kind == FS_FILE && strcmp(name, XA_CAPS) == 0;
+	if (caps) {
+		/* Writes made before this are older than the capability,
+		 * which their commit then keeps. */
+		pthread_mutex_lock(&n->lock);
+		pt_sync(fs, n);
+		pthread_mutex_unlock(&n->lock);
+	}
 	if (ret == 0)
 		ret = store_xattr_set(fs->st, bucket, key, name, value, size,
 				      flags);
+	if (ret == 0 && caps) {
+		pthread_mutex_lock(&n->lock);
+		n->caps_kept = 1;
+		pthread_mutex_unlock(&n->lock);
+	}
 	fuse_reply_err(req, -ret);
 }
 
@@ -3352,7 +3428,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (!n)
 		return;
 	acl = fs->acl && fs_acl_name(name);
-	ret = acl ? 0 : xattr_writable(name);
+	ret = acl ? 0 : xattr_writable(n, name);
 	if (ret == 0 && acl && n->kind != FS_FILE && n->kind != FS_DIR)
 		ret = -EOPNOTSUPP;
 	if (ret == 0)

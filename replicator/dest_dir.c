@@ -376,17 +376,28 @@ static int xattr_wanted(const struct repl_version *v, const char *name)
 	return 0;
 }
 
-/* Whether a mirror takes xattr @name: user.* and the POSIX ACLs (which
- * the mirror's file system turns back into ACLs, as setfacl's do). */
+/* Whether a mirror takes xattr @name: user.*, the POSIX ACLs (which the
+ * mirror's file system turns back into ACLs, as setfacl's do), trusted.*
+ * and a file capability; not the rest of security.*, which the mirror's
+ * own kernel keeps there (SELinux labels, IMA hashes). */
 static int xattr_mirrored(const char *name)
 {
 	return strncmp(name, "user.", 5) == 0 ||
+	       strncmp(name, "trusted.", 8) == 0 ||
+	       strcmp(name, "security.capability") == 0 ||
 	       strcmp(name, "system.posix_acl_access") == 0 ||
 	       strcmp(name, "system.posix_acl_default") == 0;
 }
 
-/* Remove the user xattrs and ACLs of @fd that the version does not have
- * (a directory that already existed). */
+/* Whether only a privileged replicator may set or remove xattr @name. */
+static int xattr_privileged(const char *name)
+{
+	return strncmp(name, "trusted.", 8) == 0 ||
+	       strncmp(name, "security.", 9) == 0;
+}
+
+/* Remove the mirrored xattrs of @fd that the version does not have (a
+ * directory that already existed). */
 static int xattrs_prune(struct dest_dir *dd, const struct repl_version *v,
 			int fd, char *err, size_t errlen)
 {
@@ -405,7 +416,8 @@ static int xattrs_prune(struct dest_dir *dd, const struct repl_version *v,
 	for (p = names; again > 0 && p < names + again; p += strlen(p) + 1) {
 		if (!xattr_mirrored(p) || xattr_wanted(v, p))
 			continue;
-		if (fremovexattr(fd, p) && errno != ENODATA) {
+		if (fremovexattr(fd, p) && errno != ENODATA &&
+		    !(errno == EPERM && xattr_privileged(p))) {
 			e = errno;
 			free(names);
 			return dest_fail(err, errlen, -e,
@@ -417,7 +429,9 @@ static int xattrs_prune(struct dest_dir *dd, const struct repl_version *v,
 	return 0;
 }
 
-/* Set the version's user xattrs and POSIX ACLs on @fd. */
+/* Set the version's user xattrs, POSIX ACLs, trusted.* and file
+ * capability on @fd; the last two need a privileged replicator, and a
+ * mirror written by another goes on without them. */
 static int xattrs_set(struct dest_dir *dd, const struct repl_version *v,
 		      int fd, char *err, size_t errlen)
 {
@@ -428,10 +442,12 @@ static int xattrs_set(struct dest_dir *dd, const struct repl_version *v,
 	for (i = 0; i < v->nxattrs; i++) {
 		x = &v->xattrs[i];
 		if (!xattr_mirrored(x->name))
-			continue;	/* never trusted.* or security.* */
+			continue;
 		if (!fsetxattr(fd, x->name, x->value, x->size, 0))
 			continue;
 		e = errno;
+		if (e == EPERM && xattr_privileged(x->name))
+			continue;	/* not root */
 		if (e == ENOTSUP && strncmp(x->name, "user.", 5))
 			continue;	/* no ACLs there: the mode stands */
 		if (e == ENOTSUP)

@@ -307,6 +307,21 @@ int ver_remove(struct store *st, struct conn *c, int64_t id,
 	return *sha ? blob_unref(st, c, sha, t) : 0;
 }
 
+/* Set xattr @x of version @id, or remove it when x->value is NULL (there
+ * need be none). */
+static int xattr_write(struct conn *c, int64_t id, const struct store_xattr *x)
+{
+	sqlite3_stmt *s = stmt_get(c, x->value ? ST_XATTR_PUT : ST_XATTR_DELETE);
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, x->name, -1);
+	if (x->value)
+		sqlite3_bind_blob(s, 3, x->value, (int)x->size, SQLITE_STATIC);
+	return stmt_run(c, s, x->value ? "set xattr" : "remove xattr");
+}
+
 /*
  * Write @nv as the newest version of @key in bucket @b with the rules of
  * the bucket's versioning (see the table above), and queue it for
@@ -414,14 +429,7 @@ int ver_write(struct store *st, struct conn *c,
 			return err;
 	}
 	for (i = 0; i < nv->nxattrs; i++) {
-		s = stmt_get(c, ST_XATTR_PUT);
-		if (!s)
-			return -EIO;
-		sqlite3_bind_int64(s, 1, id);
-		bind_text(s, 2, nv->xattrs[i].name, -1);
-		sqlite3_bind_blob(s, 3, nv->xattrs[i].value,
-				  (int)nv->xattrs[i].size, SQLITE_STATIC);
-		err = stmt_run(c, s, "put xattr");
+		err = xattr_write(c, id, &nv->xattrs[i]);
 		if (err)
 			return err;
 	}
@@ -1081,12 +1089,13 @@ int store_delete_version(struct store *st, const char *bucket,
 int store_set_meta(struct store *st, const char *bucket, const char *key,
 		   const struct store_meta *meta, unsigned mask)
 {
-	return store_set_meta_xattr(st, bucket, key, meta, mask, NULL);
+	return store_set_meta_xattr(st, bucket, key, meta, mask, NULL, 0);
 }
 
 int store_set_meta_xattr(struct store *st, const char *bucket,
 			 const char *key, const struct store_meta *meta,
-			 unsigned mask, const struct store_xattr *x)
+			 unsigned mask, const struct store_xattr *x,
+			 size_t nx)
 {
 	char link[LINK_MAX_LEN + 1];
 	struct bucket_row b;
@@ -1095,6 +1104,7 @@ int store_set_meta_xattr(struct store *st, const char *bucket,
 	struct conn *c;
 	sqlite3_stmt *s;
 	int64_t oid, cur;
+	size_t i;
 	int err, live;
 
 	err = store_key_check(key);
@@ -1141,19 +1151,8 @@ int store_set_meta_xattr(struct store *st, const char *bucket,
 	bind_atime(s, 6, o.meta.atime_ns);
 	sqlite3_bind_int64(s, 7, cur);
 	err = stmt_run(c, s, "set meta");
-	if (!err && x) {
-		s = stmt_get(c, x->value ? ST_XATTR_PUT : ST_XATTR_DELETE);
-		if (!s) {
-			err = -EIO;
-			goto out;
-		}
-		sqlite3_bind_int64(s, 1, cur);
-		bind_text(s, 2, x->name, -1);
-		if (x->value)
-			sqlite3_bind_blob(s, 3, x->value, (int)x->size,
-					  SQLITE_STATIC);
-		err = stmt_run(c, s, x->value ? "set xattr" : "remove xattr");
-	}
+	for (i = 0; !err && i < nx; i++)
+		err = xattr_write(c, cur, &x[i]);
 	/* The replicas take the change too: the version goes again; not for
 	 * a new atime alone, which is not worth sending a file again for
 	 * (S3 keeps none). */

@@ -309,7 +309,9 @@ struct store_put {
 	int durable;		/* fsync blob and catalog before returning */
 	int keep_xattrs;	/* copy user xattrs of the current version */
 	const struct store_xattr *xattrs;	/* then set these (names as
-						 * store_xattr_set() takes) */
+						 * store_xattr_set() takes;
+						 * a NULL value removes the
+						 * name) */
 	size_t nxattrs;
 	int64_t named_ns;	/* when the name was made, if before this
 				 * call (a file created, then written and
@@ -377,12 +379,13 @@ int store_delete_version(struct store *st, const char *bucket,
  */
 int store_set_meta(struct store *st, const char *bucket, const char *key,
 		   const struct store_meta *meta, unsigned mask);
-/* The same, and in the same transaction set xattr @x (or remove it, if
- * x->value is NULL; there need be none), when @x is not NULL: a POSIX ACL
- * and the mode bits that go with it. */
+/* The same, and in the same transaction set the @nx xattrs @x (or remove
+ * one whose value is NULL; there need be none): a POSIX ACL and the mode
+ * bits that go with it, a chown and the file capability it drops. */
 int store_set_meta_xattr(struct store *st, const char *bucket,
 			 const char *key, const struct store_meta *meta,
-			 unsigned mask, const struct store_xattr *x);
+			 unsigned mask, const struct store_xattr *x,
+			 size_t nx);
 
 /* Flags of store_rename(). */
 #define STORE_RENAME_NOREPLACE 0x1

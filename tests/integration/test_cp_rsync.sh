@@ -109,22 +109,32 @@ if ! diff <(stat_list "$T/cp-out") <(stat_list "$B/cp") >"$T/diff.out"; then
 fi
 ok "cp -a tree after remount: same stat"
 
-step "user.* attributes travel with cp -a, rsync -aX and tar --xattrs; replicafs's own stay behind"
+step "user.*, trusted.* and file capabilities travel with cp -a, rsync -aX and tar --xattrs; replicafs's own stay behind"
 X=$T/xsrc
 mkdir -p "$X/d"
 echo one >"$X/d/a"
 echo two >"$X/b"
 setfattr -n user.color -v blue "$X/d/a"
 setfattr -n user.owner.note -v 'kept by the user' "$X/b"
+# What `setcap cap_net_raw+ep` writes, as ping has it.
+CAP=0sAQAAAgAgAAAAAAAAAAAAAAAAAAA=
+setfattr -n security.capability -v "$CAP" "$X/d/a"
+setfattr -n trusted.origin -v backup "$X/b"
+setfattr -n trusted.dir -v tag "$X/d"
 # own_attrs DIR: the names of replicafs's own attributes found under DIR.
 own_attrs() { getfattr -R -d -m - --absolute-names "$1" 2>/dev/null | grep '^system\.replicafs\.' || true; }
-# user_attrs DIR: FILE NAME=VALUE lines of the user.* attributes under DIR.
+# user_attrs DIR: FILE NAME=VALUE lines of the user.* and trusted.*
+# attributes and file capabilities under DIR.
 user_attrs() {
-	(cd "$1" && getfattr -R -d --absolute-names . 2>/dev/null) |
+	(cd "$1" && getfattr -R -d -m '^(user\.|trusted\.|security\.capability$)' \
+		--absolute-names . 2>/dev/null) |
 		awk '/^# file: /{f=$3; next} /=/{print f, $0}' | sort
 }
 user_attrs "$X" >"$T/xattr.src"
-[ -s "$T/xattr.src" ] || fail "the source has no user.* attributes to copy"
+assert_eq 5 "$(wc -l <"$T/xattr.src")" "attributes of the source tree"
+# tar keeps only user.* unless told: all of them but system.*, on the way
+# out and in.
+XT=(--xattrs --xattrs-include='*' --xattrs-exclude='system.*')
 expect_out() { # WHAT COMMAND...: COMMAND succeeds and says nothing
 	local out
 	out=$("${@:2}" 2>&1) || fail "$1 failed: $out"
@@ -135,18 +145,59 @@ expect_out "cp -a within the mount" cp -a "$B/xrs" "$B/xcp"
 expect_out "rsync -aX within the mount" rsync -aX "$B/xrs/" "$B/xrs2/"
 expect_out "cp -a out of the mount" cp -a "$B/xcp" "$T/xcp-out"
 expect_out "rsync -aX out of the mount" rsync -aX "$B/xrs/" "$T/xrs-out/"
-expect_out "tar --xattrs out of the mount" tar --xattrs -C "$B/xrs" -cf "$T/x.tar" .
+expect_out "tar --xattrs out of the mount" tar "${XT[@]}" -C "$B/xrs" -cf "$T/x.tar" .
 mkdir "$B/xtar" "$T/xtar-out"
-expect_out "tar --xattrs into the mount" tar --xattrs -C "$B/xtar" -xf "$T/x.tar"
-expect_out "tar --xattrs onto a local disk" tar --xattrs -C "$T/xtar-out" -xf "$T/x.tar"
+expect_out "tar --xattrs into the mount" tar "${XT[@]}" -C "$B/xtar" -xf "$T/x.tar"
+expect_out "tar --xattrs onto a local disk" tar "${XT[@]}" -C "$T/xtar-out" -xf "$T/x.tar"
 for d in "$B/xrs" "$B/xcp" "$B/xrs2" "$B/xtar" "$T/xcp-out" "$T/xrs-out" "$T/xtar-out"; do
-	assert_eq "$(cat "$T/xattr.src")" "$(user_attrs "$d")" "user.* attributes of $d"
+	assert_eq "$(cat "$T/xattr.src")" "$(user_attrs "$d")" "attributes of $d"
 done
 [ -n "$(own_attrs "$B/xcp")" ] || fail "getfattr -m - shows no system.replicafs.* on the mount"
 for d in "$T/xcp-out" "$T/xrs-out" "$T/xtar-out"; do
 	[ -z "$(own_attrs "$d")" ] || fail "replicafs's own attributes were copied to $d: $(own_attrs "$d")"
 done
-ok "cp -a, rsync -aX and tar --xattrs: user.* attributes kept, system.replicafs.* left behind, no warnings"
+ok "cp -a, rsync -aX and tar --xattrs: user.*, trusted.* and capabilities kept, system.replicafs.* left behind, no warnings"
+
+step "a file capability goes at a write, a truncate and a chown; trusted.* is root's; as on the native disk"
+# caps_after DIR: what each change leaves of a capability set on DIR/f.
+caps_after() {
+	local d=$1 out="" how
+	for how in append truncate chown chmod touch; do
+		echo data >"$d/f"
+		setfattr -n security.capability -v "$CAP" "$d/f"
+		case $how in
+		append) echo more >>"$d/f" ;;
+		truncate) truncate -s 2 "$d/f" ;;
+		chown) chown 4242 "$d/f" ;;
+		chmod) chmod 700 "$d/f" ;;
+		touch) touch -d '2001-01-01' "$d/f" ;;
+		esac
+		out+="$how: $({ getfattr --only-values -n security.capability "$d/f" 2>/dev/null || true; } | base64 -w0) "
+		rm -f "$d/f"
+	done
+	printf '%s\n' "$out"
+}
+mkdir "$T/capn" "$B/capm"
+native=$(caps_after "$T/capn")
+log "native: $native"
+assert_eq "$native" "$(caps_after "$B/capm")" "what a change leaves of a capability, and what nobody lists"
+echo x >"$B/capm/sel"
+expect_error "Operation not supported" setfattr -n security.selinux -v x "$B/capm/sel"
+# names DIR: the user.* and trusted.* names of DIR/t, as root and as nobody.
+names() {
+	local f=$1/t
+	echo x >"$f"
+	setfattr -n trusted.t -v 1 "$f"
+	setfattr -n user.u -v 1 "$f"
+	getfattr -d -m - "$f" 2>/dev/null | grep -E '^(user|trusted)\.' | cut -d= -f1 | tr '\n' ' '
+	echo "/ $(runuser -u nobody -- getfattr -d -m - "$f" 2>/dev/null |
+		grep -E '^(user|trusted)\.' | cut -d= -f1 | tr '\n' ' ')"
+}
+chmod 755 "$T" # so that nobody can walk to the mount and the native copy
+remount allow_other
+assert_eq "trusted.t user.u / user.u " "$(names "$T/capn")" "xattr names root and nobody list natively"
+assert_eq "trusted.t user.u / user.u " "$(names "$B/capm")" "xattr names root and nobody list in the mount"
+ok "capabilities dropped as on the native disk; trusted.* hidden from nobody; security.selinux refused"
 
 step "unmount and check"
 unmount_fs

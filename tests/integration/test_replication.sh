@@ -320,6 +320,31 @@ for p in tree/shared tree/shared/doc; do
 done
 ok "getfacl of a folder with a default ACL and of a file it made: the same in all three"
 
+step "a file capability and trusted.* reach the replica and the mirror; a write drops the capability everywhere"
+echo tool >"$MNT/src/tree/tool"
+setfattr -n security.capability -v 0sAQAAAgAgAAAAAAAAAAAAAAAAAAA= "$MNT/src/tree/tool"
+setfattr -n trusted.origin -v src "$MNT/src/tree/tool"
+wait_delivered "$MNT/src" --timeout 30
+sleep 1.2
+# privileged DIR: the capability and trusted.* attributes of DIR/tree/tool.
+privileged() {
+	getfattr -d -m '^(trusted\.|security\.capability$)' "$1/tree/tool" 2>/dev/null |
+		grep -v -e '^#' -e '^$' | sort | tr '\n' ' '
+}
+want=$(privileged "$MNT/src")
+[[ $want == *security.capability=* && $want == *trusted.origin=* ]] ||
+	fail "the source's tool lacks its attributes: $want"
+assert_eq "$want" "$(privileged "$MNT2/dst")" "capability and trusted.* on the replica"
+assert_eq "$want" "$(privileged "$MIRROR")" "capability and trusted.* in the mirror"
+echo more >>"$MNT/src/tree/tool"
+wait_delivered "$MNT/src" --timeout 30
+sleep 1.2
+want='trusted.origin="src" '
+for d in "$MNT/src" "$MNT2/dst" "$MIRROR"; do
+	assert_eq "$want" "$(privileged "$d")" "attributes in $d after a write"
+done
+ok "security.capability and trusted.* replicated; a write drops the capability in all three"
+
 step "a directory in a store or in a mount, or the source under another name, is refused"
 sed "s#dir://$MIRROR#dir://$STORE_B/blobs#" "$T/r.json" >"$T/in-store.json"
 expect_error "is in the replicafs store $STORE_B" rfs replication put "$MNT/src" "$T/in-store.json"

@@ -325,21 +325,26 @@ Test(dest_dir, big_file_is_copied_whole)
 	free(back);
 }
 
+/* user.* always; trusted.* and a file capability where the replicator
+ * is root, as rsync -aX copies them; never the rest of security.*. */
 Test(dest_dir, user_xattrs_are_copied)
 {
+	static const char cap[20] = { 1, 0, 0, 2, 0, 0x20 };
 	struct store_xattr xs[] = {
 		{ "user.color", "blue", 4 },
 		{ "trusted.secret", "no", 2 },
+		{ "security.capability", cap, sizeof(cap) },
+		{ "security.ima", "hash", 4 },
 	};
 	struct repl_version v = version("x.txt", STORE_FILE, S_IFREG | 0644,
 					MTIME_NS);
-	char path[PATH_MAX], buf[16];
+	char path[PATH_MAX], buf[32];
 	ssize_t n;
 
 	v.fd = src_fd("x");
 	v.obj.size = 1;
 	v.xattrs = xs;
-	v.nxattrs = 2;
+	v.nxattrs = 4;
 	cr_assert_eq(d->ops->put(d, &v, msg, sizeof(msg)), 0, "%s", msg);
 	close(v.fd);
 	at("x.txt", path);
@@ -348,7 +353,17 @@ Test(dest_dir, user_xattrs_are_copied)
 		cr_skip_test("no user xattrs on this file system");
 	cr_assert_eq(n, 4);
 	cr_assert_eq(memcmp(buf, "blue", 4), 0);
-	cr_assert_eq(getxattr(path, "trusted.secret", buf, sizeof(buf)), -1);
+	if (geteuid() == 0) {
+		cr_expect_eq(getxattr(path, "trusted.secret", buf, sizeof(buf)),
+			     2);
+		cr_expect_eq(getxattr(path, "security.capability", buf,
+				      sizeof(buf)),
+			     (ssize_t)sizeof(cap));
+	} else {
+		cr_expect_eq(getxattr(path, "trusted.secret", buf, sizeof(buf)),
+			     -1);
+	}
+	cr_expect_eq(getxattr(path, "security.ima", buf, sizeof(buf)), -1);
 }
 
 /* ---- symlinks and directories --------------------------------------- */

@@ -1121,6 +1121,7 @@ Test(store, xattrs_with_version_and_mode)
 	struct store_put p = { .kind = STORE_FILE, .fd = -1 };
 	struct store_meta m = { .mode = 0640 };
 	struct store_xattr one = { "system.posix_acl_access", "new", 3 };
+	struct store_xattr drop = { .name = "user.keep" };
 	struct store_obj o;
 	char buf[8];
 
@@ -1140,10 +1141,16 @@ Test(store, xattrs_with_version_and_mode)
 	cr_assert_eq(store_xattr_get(st, "bkt", "k", x[0].name, buf, 8), 3);
 	cr_expect_eq(memcmp(buf, "new", 3), 0);
 	cr_expect_eq(store_xattr_get(st, "bkt", "k", "user.keep", NULL, 0), 1);
+	/* A NULL value drops one the version before had. */
+	p.xattrs = &drop;
+	cr_assert_eq(store_put(st, "bkt", "k", &p, NULL, NULL), 0);
+	cr_expect_eq(store_xattr_get(st, "bkt", "k", "user.keep", NULL, 0),
+		     -ENODATA);
+	cr_expect_eq(store_xattr_get(st, "bkt", "k", x[0].name, NULL, 0), 3);
 
 	one.value = "set";
 	cr_assert_eq(store_set_meta_xattr(st, "bkt", "k", &m, STORE_SET_MODE,
-					  &one),
+					  &one, 1),
 		     0);
 	cr_assert_eq(store_lookup(st, "bkt", "k", &o), 0);
 	cr_expect_eq(o.meta.mode, S_IFREG | 0640);
@@ -1153,17 +1160,17 @@ Test(store, xattrs_with_version_and_mode)
 	one.value = NULL;
 	m.mode = 0600;
 	cr_assert_eq(store_set_meta_xattr(st, "bkt", "k", &m, STORE_SET_MODE,
-					  &one),
+					  &one, 1),
 		     0);
 	cr_expect_eq(store_xattr_get(st, "bkt", "k", x[0].name, NULL, 0),
 		     -ENODATA);
 	cr_assert_eq(store_set_meta_xattr(st, "bkt", "k", &m, STORE_SET_MODE,
-					  &one),
+					  &one, 1),
 		     0);
 	cr_assert_eq(store_lookup(st, "bkt", "k", &o), 0);
 	cr_expect_eq(o.meta.mode, S_IFREG | 0600);
 	cr_expect_eq(store_set_meta_xattr(st, "bkt", "none", &m,
-					  STORE_SET_MODE, &one),
+					  STORE_SET_MODE, &one, 1),
 		     -ENOENT);
 	cr_expect_eq(store_check(st, 0), 0);
 }
