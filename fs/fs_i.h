@@ -114,6 +114,9 @@ struct fs_node {
 				 * by O_TRUNC or O_CREAT at open */
 	int caps_kept;		/* a file capability was set after the last
 				 * write: the commit keeps it */
+	int commit_err;		/* a commit failed and its data is gone: every
+				 * flush and commit gives this error until
+				 * the writers have all closed */
 	uint32_t killpriv;	/* set-ID bits the next commit drops */
 	uint64_t size;		/* size of the content (staging or base) */
 	int64_t blocks;		/* st_blocks of the base blob; -1: unknown */

@@ -37,6 +37,7 @@
 #include <linux/capability.h>
 #include <linux/magic.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -183,6 +184,32 @@ static int pt_possible(const char *dir)
 	}
 }
 
+/*
+ * The daemon holds a descriptor per file open for writing (its staging
+ * file) for every process of every user of the mount, so the limit it
+ * inherits (often 1024) is not its own measure: a program within its own
+ * limit got EMFILE from its writes and closes, and lost a new file.
+ * Raise it as a server does: to FD_LIMIT where allowed (root), else to
+ * the hard limit.
+ */
+#define FD_LIMIT (1 << 20)
+
+static void fd_limit_raise(void)
+{
+	struct rlimit rl, want = { FD_LIMIT, FD_LIMIT };
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= FD_LIMIT)
+		return;
+	if (rl.rlim_max > FD_LIMIT)
+		want.rlim_max = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &want) == 0 || rl.rlim_cur == rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		log_warn("cannot raise the open file limit to %llu: %s",
+			 (unsigned long long)rl.rlim_max, strerror(errno));
+}
+
 int fs_mount(const struct fs_opts *opts)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -206,6 +233,7 @@ int fs_mount(const struct fs_opts *opts)
 	pthread_mutex_init(&fs->ino_mu, NULL);
 	pthread_rwlock_init(&fs->ns_lock, NULL);
 
+	fd_limit_raise();
 	ret = store_open(opts->store_dir, STORE_CREATE, &st);
 	if (ret) {
 		fprintf(stderr, "replicafs: cannot open store %s: %s\n",

@@ -1092,6 +1092,12 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	struct store_obj cur, obj;
 	int ret, pending, unlinked, have_sha = 0, fd = -1;
 
+	if (n->commit_err) {
+		/* What was written before the failure is gone: what came
+		 * after is no whole file to keep. */
+		ret = n->commit_err;
+		goto fail;
+	}
 	if (n->pt_id) {
 		/* The kernel may still write the staging file: put a copy.
 		 * A write during the copy shows as a change at the next
@@ -1224,6 +1230,10 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 fail:
 	stage_drop(fs, n);
 fail_consumed:
+	if (n->nwriters)	/* else no close will come to say it */
+		n->commit_err = ret;
+	if (node_pending(fs, n))
+		n->size = 0;	/* nothing of it is kept */
 	n->dirty = 0;
 	n->wrote = 0;
 	n->killpriv = 0;
@@ -1662,6 +1672,9 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		pt_sync(fs, n);
 		if (n->dirty && n->wrote)
 			ret = commit(fs, n, 0);
+		else
+			ret = n->commit_err;	/* an fsync's, say: the close
+						 * says it again */
 		pthread_mutex_unlock(&n->lock);
 		if (ret)
 			drop_failed(fs, n);
@@ -1692,6 +1705,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (n->nwriters == 0 && n->stage_fd >= 0 && !n->dirty)
 		stage_drop(fs, n);
+	if (n->nwriters == 0)
+		n->commit_err = 0;	/* the next open starts afresh */
 	if (n->pt_open == 0 && n->cached_open == 0 && n->base_fd >= 0) {
 		/* No handle reads it any more.  Kept, a tree read once held
 		 * a descriptor per file for as long as the kernel kept the
@@ -3158,6 +3173,20 @@ static int xattr_writable(const struct fs_node *n, const char *name)
 		       : -ENOTSUP;
 }
 
+/* An xattr of @n was set or removed: the store moved its ctime, which the
+ * attributes @n caches do not have yet. */
+static void xattr_changed(struct fs_node *n)
+{
+	if (n->kind == FS_FILE) {
+		pthread_mutex_lock(&n->lock);
+		n->attr_ns = 0;
+		n->meta.ctime_ns = now_ns();	/* while it is open and
+						 * written, n->meta answers */
+		pthread_mutex_unlock(&n->lock);
+	}
+	dir_changed(n);	/* a folder's; nothing for a file */
+}
+
 /* Drop the trusted.* names from the NUL-separated list @buf of *@len
  * bytes: only a privileged caller sees them, as on a disk. */
 static void xattr_hide_trusted(char *buf, size_t *len)
@@ -3415,6 +3444,8 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		n->caps_kept = 1;
 		pthread_mutex_unlock(&n->lock);
 	}
+	if (ret == 0)
+		xattr_changed(n);
 	fuse_reply_err(req, -ret);
 }
 
@@ -3441,8 +3472,8 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	 * (`setfacl -b` of a file without one). */
 	if (acl && ret == -ENODATA)
 		ret = 0;
-	if (acl)
-		dir_changed(n);
+	if (acl || ret == 0)
+		xattr_changed(n);
 	fuse_reply_err(req, ret == -ENOENT ? ENODATA : -ret);
 }
 

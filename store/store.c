@@ -1166,6 +1166,18 @@ int store_reserve_retry(struct store *st, int err)
 	return err == -ENOSPC && reserve_use(st);
 }
 
+/* Say why store @st cannot be opened: its catalog gave @err. */
+static void store_open_refused(const struct store *st, int err)
+{
+	if (err == -EACCES)
+		log_err("store: %s: permission denied: only its owner (or "
+			"root) may open a store; other users see history in a "
+			"mount's .versions and .at", st->dir);
+	else
+		log_err("store: %s is not a store: %s", st->dir,
+			strerror(-err));
+}
+
 int store_open(const char *dir, int flags, struct store **out)
 {
 	struct store *st;
@@ -1207,18 +1219,17 @@ int store_open(const char *dir, int flags, struct store **out)
 		goto out;
 	}
 	key_made = 1;
+	/* The catalog is the owner's alone (0600): say so, before a
+	 * directory below the store refuses another user in other words. */
+	if (stat(st->db_path, &sb) == 0 && access(st->db_path, R_OK | W_OK)) {
+		err = -errno;
+		store_open_refused(st, err);
+		goto out;
+	}
 	if (stat(st->db_path, &sb)) {
 		if (errno != ENOENT || !(flags & STORE_CREATE)) {
 			err = -errno;
-			if (err == -EACCES)
-				/* The catalog is the owner's alone (0600). */
-				log_err("store: %s: permission denied: only its "
-					"owner (or root) may open a store; other "
-					"users see history in a mount's "
-					".versions and .at", st->dir);
-			else
-				log_err("store: %s is not a store: %s", st->dir,
-					strerror(-err));
+			store_open_refused(st, err);
 			goto out;
 		}
 		err = dir_is_fresh(st->dir);

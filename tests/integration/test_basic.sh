@@ -15,6 +15,16 @@ mount_fs
 B=$MNT/bkt
 assert_eq 600 "$(stat -c %a "$STORE/catalog.db")" "mode of catalog.db in a directory of mode 0755"
 
+step "another user cannot open the store, and is told why"
+chmod 755 "$T" # so that nobody can walk to the store, whose directory is 0755
+rc=0
+out=$(runuser -u nobody -- "$REPLICAFS" check "$STORE" 2>&1) || rc=$?
+chmod 700 "$T"
+[ "$rc" != 0 ] || fail "nobody opened root's store: $out"
+[[ $out == *"only its owner (or root) may open a store"* ]] ||
+	fail "nobody was refused the store without the reason: $out"
+ok "refused: $out"
+
 step "a second mount on the same mount point is refused"
 expect_error "is a replicafs mount already" "$REPLICAFS" mount "$STORE" "$MNT"
 assert_eq 1 "$(awk -v m="$MNT" '$5 == m' /proc/self/mountinfo | wc -l)" "mounts on $MNT"
@@ -238,6 +248,15 @@ setfattr -n user.gone -v soon "$B/meta"
 assert_eq "blue" "$(getfattr --only-values -n user.color "$B/meta")" "user.color"
 setfattr -x user.gone "$B/meta"
 expect_error "No such attribute" getfattr -n user.gone "$B/meta"
+c0=$(stat -c %.9Z "$B/meta")
+sleep 0.05
+setfattr -n user.ct -v 1 "$B/meta"
+c1=$(stat -c %.9Z "$B/meta")
+sleep 0.05
+setfattr -x user.ct "$B/meta"
+c2=$(stat -c %.9Z "$B/meta")
+[ "$c0" != "$c1" ] && [ "$c1" != "$c2" ] ||
+	fail "ctime at setfattr and setfattr -x, as stat shows at once: $c0 $c1 $c2"
 all=$(getfattr -d -m - "$B/meta")
 log "$all"
 [[ $all == *"system.replicafs.version-id="* ]] || fail "getfattr -d -m - does not show system.replicafs.version-id: $all"
@@ -507,6 +526,43 @@ prlimit --pid "$DAEMON_PID" --nofile=256:256
 assert_eq 700 "$(cat "$B"/many/f* | wc -l)" "lines read from 700 files, the daemon limited to 256 descriptors"
 assert_eq 700 "$(cat "$B"/many/f* | wc -l)" "the same, read again"
 ok "700 files read twice with 256 descriptors (the limit stays until the remount below)"
+
+step "a program with more files open for writing than the daemon's shell allowed"
+# The daemon holds a descriptor per file open for writing; with the soft
+# limit it inherited (1024 here), the writes and closes of a program
+# within its own limit failed with EMFILE, and a new file was lost.
+soft=$(ulimit -Sn)
+ulimit -Sn 1024
+remount
+ulimit -Sn "$soft"
+dlimit=$(awk '/^Max open files/ { print $4 }' "/proc/$DAEMON_PID/limits")
+[ "$dlimit" -gt 4096 ] || fail "the daemon's open file limit is $dlimit, started under 1024"
+mkdir "$B/open"
+"$PYTHON" - "$B/open" 3000 <<'PY' >"$T/open.out"
+import os, resource, sys
+d, n = sys.argv[1], int(sys.argv[2])
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+fds = [os.open("%s/f%04d" % (d, i), os.O_CREAT | os.O_WRONLY, 0o644)
+       for i in range(n)]
+bad = 0
+for i, fd in enumerate(fds):
+    try:
+        os.write(fd, b"data %d\n" % i)
+    except OSError:
+        bad += 1
+for fd in fds:
+    try:
+        os.close(fd)
+    except OSError:
+        bad += 1
+for i in range(n):
+    with open("%s/f%04d" % (d, i), "rb") as f:
+        bad += f.read() != b"data %d\n" % i
+print(bad)
+PY
+assert_eq 0 "$(cat "$T/open.out")" "failed writes, closes and wrong files of 3000 open at once"
+ok "3000 files open for writing at once (the daemon's limit: $dlimit)"
 
 step "everything survives a remount (without spinning: the other read loop)"
 stat_list "$B" >"$T/before"

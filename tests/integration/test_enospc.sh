@@ -122,6 +122,39 @@ assert_eq 1 "$(nversions "$B/victim")" "versions of victim after its overwrite f
 rm -f "$SMALL/filler"
 ok "an overwrite that failed leaves the last version, as it shows"
 
+# An fsync that fails loses what it was to keep, as the close would: the
+# close says so again, so that a writer that looks only at close (cp, a
+# shell's >) is told.  Before, the close returned 0, and the file showed
+# the failed size, read as empty, then went.
+avail=$(df -k --output=avail "$SMALL" | tail -n 1)
+fallocate -l $(((avail - free) * 1024)) "$SMALL/filler"
+"$PYTHON" - "$B/synced" <<'PY' >"$T/fsync.out"
+import errno, os, sys
+def attempt(what, f):
+    try:
+        f()
+        return what + ":ok"
+    except OSError as e:
+        return what + ":" + errno.errorcode[e.errno]
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+out = [attempt("write", lambda: os.write(fd, os.urandom(4 << 20)))]
+out.append(attempt("fsync", lambda: os.fsync(fd)))
+out.append(attempt("close", lambda: os.close(fd)))
+print(" ".join(out))
+PY
+log "$(cat "$T/fsync.out")"
+case $(cat "$T/fsync.out") in
+*"fsync:ENOSPC close:ENOSPC"*) ;;
+*) fail "write, fsync and close of 4 MiB with $free KiB free: $(cat "$T/fsync.out"); expected fsync and close to fail with ENOSPC" ;;
+esac
+for _ in $(seq 50); do	# the RELEASE, as above
+	[ -e "$B/synced" ] || break
+	sleep 0.1
+done
+assert_missing "$B/synced"
+rm -f "$SMALL/filler"
+ok "an fsync that fails: its close fails too, and nothing is left"
+
 step "the store passes check (mount down), and the files survive a remount"
 unmount_fs
 check_store
