@@ -179,6 +179,56 @@ static int same_dir(const char *a, const char *b)
 	       sa.st_ino == sb.st_ino;
 }
 
+/* Whether directory @inner is @outer or below it (both resolved). */
+static int dir_within(const char *inner, const char *outer)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	size_t n;
+
+	if (!realpath(inner, a) || !realpath(outer, b))
+		return 0;
+	n = strlen(b);
+	if (n == 1)	/* "/" */
+		return 1;
+	return !strncmp(a, b, n) && (a[n] == '\0' || a[n] == '/');
+}
+
+/*
+ * Whether mirror directory @dir holds the store @store_dir or a replicafs
+ * mount, with which into @what: a mirror there writes its keys over the
+ * store's own files (its catalog.db replaced by a key of that name), or
+ * into a bucket, whose new versions it may then mirror again.
+ */
+static int mirror_holds_replicafs(const char *dir, const char *store_dir,
+				  char *what, size_t len)
+{
+	char line[4096], mnt[PATH_MAX], fstype[64];
+	FILE *f;
+	int found = 0;
+
+	if (dir_within(store_dir, dir)) {
+		snprintf(what, len, "the store %.400s", store_dir);
+		return 1;
+	}
+	f = fopen("/proc/self/mountinfo", "re");
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - TYPE ... */
+		const char *dash = strstr(line, " - ");
+
+		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+		    sscanf(dash + 3, "%63s", fstype) != 1 ||
+		    strcmp(fstype, "fuse.replicafs"))
+			continue;
+		if (!strchr(mnt, '\\') && dir_within(mnt, dir)) {
+			snprintf(what, len, "the replicafs mount %.400s", mnt);
+			found = 1;
+		}
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
 /* Check that every destination of @cfg exists and can take versions. */
 static int check_dests(const struct repl_config *cfg, const char *bucket,
 		       const char *store_dir)
@@ -201,6 +251,16 @@ static int check_dests(const struct repl_config *cfg, const char *bucket,
 		if (err) {
 			fprintf(stderr, "replicafs: replication: rule %s: %s\n",
 				r->id, msg);
+			return -1;
+		}
+		if (r->dest.kind == REPL_DEST_DIR &&
+		    mirror_holds_replicafs(r->dest.path, store_dir, msg,
+					   sizeof(msg))) {
+			fprintf(stderr, "replicafs: replication: rule %s: "
+					"%s holds %s: a mirror there would "
+					"write over it; choose a directory "
+					"outside it\n",
+				r->id, r->dest.url, msg);
 			return -1;
 		}
 		if (r->dest.kind == REPL_DEST_STORE &&

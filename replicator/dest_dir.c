@@ -261,6 +261,18 @@ static int dir_gone(int fd)
 
 /* ---- walking -------------------------------------------------------- */
 
+/* Whether open directory @fd is a replicafs store (catalog.db and blobs/
+ * in it). */
+static int is_store_dir(int fd)
+{
+	struct stat sb;
+
+	return !fstatat(fd, "catalog.db", &sb, AT_SYMLINK_NOFOLLOW) &&
+	       S_ISREG(sb.st_mode) &&
+	       !fstatat(fd, "blobs", &sb, AT_SYMLINK_NOFOLLOW) &&
+	       S_ISDIR(sb.st_mode);
+}
+
 /*
  * Open directory @comp in @dirfd (its path from the root is @prefix, for
  * messages) into *out, which the caller closes.  With @create it is made
@@ -277,6 +289,16 @@ static int walk_step(struct dest_dir *dd, const char *key, const char *prefix,
 	for (tries = 0; tries < RACE_TRIES; tries++) {
 		fd = openat(dirfd, comp,
 			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && is_store_dir(fd)) {
+			/* A store below the mirror's root (checked when the
+			 * rule was set, and again here, where a key would
+			 * put its files over the store's own). */
+			close(fd);
+			return dest_fail(err, errlen, -EINVAL,
+					 "%s: %s: %s is a replicafs store: a "
+					 "mirror never writes into one",
+					 dd->url, key, prefix);
+		}
 		if (fd >= 0) {
 			*out = fd;
 			return 0;
@@ -325,6 +347,12 @@ static int walk(struct dest_dir *dd, const char *key, char *path, int create,
 		e = errno;
 		return dest_fail(err, errlen, -e, "%s: %s", dd->url,
 				 strerror(e));
+	}
+	if (is_store_dir(fd)) {
+		close(fd);
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s is a replicafs store: a mirror never "
+				 "writes into one", dd->url);
 	}
 	while ((slash = strchr(p, '/'))) {
 		*slash = '\0';

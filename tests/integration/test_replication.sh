@@ -352,11 +352,35 @@ mkdir -p "$MNT/src/loop"
 sed "s#dir://$MIRROR#dir://$MNT/src/loop#" "$T/r.json" >"$T/in-mount.json"
 expect_error "is in a replicafs mount" rfs replication put "$MNT/src" "$T/in-mount.json"
 rmdir "$MNT/src/loop"
+# A mirror that holds the store or a mount: its keys would land on the
+# store's own files (a key st/catalog.db replaced the catalog), or in a
+# bucket.  $T holds both; $T/holder only a mount of another store.
+sed "s#dir://$MIRROR#dir://$T#" "$T/r.json" >"$T/holds.json"
+expect_error "holds the store $STORE" rfs replication put "$MNT/src" "$T/holds.json"
+mkdir -p "$T/holder/m"
+"$REPLICAFS" mount "$T/storeH" "$T/holder/m"
+track_mount "$T/holder/m"
+sed "s#dir://$MIRROR#dir://$T/holder#" "$T/r.json" >"$T/holds-mount.json"
+expect_error "holds the replicafs mount $T/holder/m" rfs replication put "$MNT/src" "$T/holds-mount.json"
+fusermount3 -u "$T/holder/m"
 ln -s "$STORE" "$T/alias"
 sed "s#store://$STORE_B/dst#store://$T/alias/src#" "$T/r.json" >"$T/alias.json"
 expect_error "cannot replicate to itself" rfs replication put "$MNT/src" "$T/alias.json"
 rfs replication get "$MNT/src" | grep -q "dir://$MIRROR" || fail "a refused configuration replaced the one in force"
 ok "refused, and the rules in force stay"
+
+step "a store made inside the mirror later is never written into"
+mkdir -p "$MIRROR/tree/later/blobs"
+: >"$MIRROR/tree/later/catalog.db"
+mkdir -p "$MNT/src/tree/later"
+echo over >"$MNT/src/tree/later/catalog.db"
+wait_delivered "$MNT/src" --timeout 30
+assert_eq FAILED "$(rstatus "$MNT/src/tree/later/catalog.db")" "status of a key that would land in a store"
+assert_eq 0 "$(stat -c %s "$MIRROR/tree/later/catalog.db")" "size of the catalog.db of the store in the mirror"
+rfs status "$MNT/src" 2>&1 | grep -q "is a replicafs store: a mirror never writes into one" ||
+	fail "replicafs status does not say why the delivery failed: $(rfs status "$MNT/src" 2>&1)"
+rm -rf "$MNT/src/tree/later" "$MIRROR/tree/later"
+ok "the delivery fails, and says why; the store's files stay"
 
 step "a store reached through a bind mount takes replicas (copied, as link(2) cannot cross mounts)"
 mkdir "$T/bind"
