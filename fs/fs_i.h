@@ -306,6 +306,13 @@ void fs_meta_stat(const struct store_meta *m, uint64_t size, int64_t blocks,
 		  struct stat *st);
 int64_t fs_obj_blocks(const struct store_obj *o);
 
+/* The xattr names the mount keeps for its users, besides ACLs: user.*,
+ * trusted.*, and security.* but security.selinux (ops.c).  A caller that
+ * is not root lists no trusted.* names: fs_xattr_hide_trusted() drops
+ * them from the NUL-separated list @buf of *@len bytes. */
+int fs_xattr_kept(const char *name);
+void fs_xattr_hide_trusted(char *buf, size_t *len);
+
 /* ---- history.c: .versions and .at ---- */
 
 #define FS_VERSIONS_NAME ".versions"

@@ -1043,10 +1043,11 @@ static int is_version_node(const struct fs_node *n)
 }
 
 /*
- * The user.* attributes of version @o of @p's key, as they were set on
- * that version, into *@x (malloc()ed, see store_version_xattrs(); none
- * for a delete marker): so that cp -a out of .versions or .at brings them
- * along, as out of the live tree.
+ * The attributes of version @o of @p's key (user.*, trusted.*, security.*,
+ * ACLs), as they were set on that version, into *@x (malloc()ed, see
+ * store_version_xattrs(); none for a delete marker): so that cp -a and
+ * rsync -aX out of .versions or .at bring them along, as out of the live
+ * tree.
  */
 static int version_user_xattrs(struct fs *fs, const struct hpath *p,
 			       const struct store_obj *o,
@@ -1061,10 +1062,10 @@ static int version_user_xattrs(struct fs *fs, const struct hpath *p,
 }
 
 /*
- * The xattrs of folder @p's marker, for its ACLs, which the kernel then
- * enforces here as in the live tree: in .versions the newest marker's,
- * in .at the marker alive then (@o, resolved).  None for a bucket or a
- * folder without a marker.
+ * The xattrs of folder @p's marker: its ACLs, which the kernel then
+ * enforces here as in the live tree, and the user's own: in .versions the
+ * newest marker's, in .at the marker alive then (@o, resolved).  None for
+ * a bucket or a folder without a marker.
  */
 static int folder_xattrs(struct fs *fs, struct fs_node *n,
 			 const struct hpath *p, const struct store_obj *o,
@@ -1108,8 +1109,7 @@ static void h_user_xattr(fuse_req_t req, struct fs *fs, struct fs_node *n,
 		if (ret == 0)
 			ret = version_user_xattrs(fs, p, &o, &x, &nx);
 		free(p);
-	} else if ((n->kind == FS_HV_DIR || n->kind == FS_HA_DIR) &&
-		   fs_acl_name(name)) {
+	} else if (n->kind == FS_HV_DIR || n->kind == FS_HA_DIR) {
 		p = malloc(sizeof(*p));
 		ret = p ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
 		if (ret == 0)
@@ -1154,14 +1154,14 @@ static void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			    strlen(store_path(fs->st)), size);
 		return;
 	}
-	if (!fs_vattr_own(name) && strncmp(name, "user.", 5) &&
+	if (!fs_vattr_own(name) && !fs_xattr_kept(name) &&
 	    !(fs->acl && fs_acl_name(name))) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
 	if (!fs_vattr_own(name)) {
-		/* user.* and a version's ACL, which the kernel enforces
-		 * here as on the live tree */
+		/* the user's, and a version's ACL, which the kernel
+		 * enforces here as on the live tree */
 		h_user_xattr(req, fs, n, name, size);
 		return;
 	}
@@ -1210,15 +1210,18 @@ static void h_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	if (!n)
 		return;
-	if (!is_version_node(n)) {
+	if (!is_version_node(n) && n->kind != FS_HV_DIR &&
+	    n->kind != FS_HA_DIR) {
 		reply_value(req, "", 0, size);
 		return;
 	}
 	p = malloc(sizeof(*p));
 	buf = malloc(cap);
 	ret = p && buf ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
-	if (ret == 0)
+	if (ret == 0 && is_version_node(n))
 		ret = version_user_xattrs(fs, p, &o, &x, &nx);
+	else if (ret == 0)
+		ret = folder_xattrs(fs, n, p, &o, &x, &nx);
 	for (i = 0; ret == 0 && i < nx; i++) {
 		size_t l = strlen(x[i].name) + 1;
 
@@ -1229,7 +1232,9 @@ static void h_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		memcpy(buf + len, x[i].name, l);
 		len += l;
 	}
-	if (ret == 0)
+	if (ret == 0 && fuse_req_ctx(req)->uid != 0)
+		fs_xattr_hide_trusted(buf, &len);
+	if (ret == 0 && is_version_node(n))
 		ret = fs_vattr_list(fs, p->bucket, p->key, &o, buf, &len, cap);
 	if (ret)
 		fuse_reply_err(req, -ret);

@@ -3146,8 +3146,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- Extended attributes ------------------------------------------------ */
 
-/* Whether the mount keeps xattr @name for its user (xattr_writable()). */
-static int xattr_kept(const char *name)
+int fs_xattr_kept(const char *name)
 {
 	return strncmp(name, "user.", 5) == 0 ||
 	       strncmp(name, XA_TRUSTED, strlen(XA_TRUSTED)) == 0 ||
@@ -3168,7 +3167,7 @@ static int xattr_writable(const struct fs_node *n, const char *name)
 {
 	if (strncmp(name, "user.", 5) == 0)
 		return 0;
-	return xattr_kept(name) && (n->kind == FS_FILE || n->kind == FS_DIR)
+	return fs_xattr_kept(name) && (n->kind == FS_FILE || n->kind == FS_DIR)
 		       ? 0
 		       : -ENOTSUP;
 }
@@ -3187,9 +3186,7 @@ static void xattr_changed(struct fs_node *n)
 	dir_changed(n);	/* a folder's; nothing for a file */
 }
 
-/* Drop the trusted.* names from the NUL-separated list @buf of *@len
- * bytes: only a privileged caller sees them, as on a disk. */
-static void xattr_hide_trusted(char *buf, size_t *len)
+void fs_xattr_hide_trusted(char *buf, size_t *len)
 {
 	char *in = buf, *out = buf, *end = buf + *len;
 	size_t l;
@@ -3269,7 +3266,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		reply_value(req, p, strlen(p), size);
 		return;
 	}
-	if (!xattr_kept(name) && !fs_vattr_own(name) &&
+	if (!fs_xattr_kept(name) && !fs_vattr_own(name) &&
 	    !(fs->acl && fs_acl_name(name))) {
 		/* No other name is kept (setxattr refuses them the same
 		 * way), and saying so lets `ls -l` stop asking for
@@ -3403,7 +3400,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		size_t l = (size_t)len;
 
 		if (fuse_req_ctx(req)->uid != 0)
-			xattr_hide_trusted(buf + ownlen, &l);
+			fs_xattr_hide_trusted(buf + ownlen, &l);
 		reply_value(req, buf, ownlen + l, size);
 	}
 	free(buf);

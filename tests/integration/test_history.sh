@@ -228,6 +228,38 @@ done
 assert_eq "$(readlink "$T/ref/s1/link")" "$(readlink "$MNT/.at/$T1/bkt/tree/link")" "a symlink as it was"
 assert_missing "$MNT/.at/$T2/bkt/tree/d9" "a folder removed before T2, at T2"
 
+step "a restore out of .at with rsync -aAX or cp -a keeps every attribute the live tree keeps"
+R=$B/attrs
+mkdir -p "$R/d"
+setfattr -n user.note -v hi "$R/d"
+setfacl -m u:nobody:rx "$R/d"
+echo tool >"$R/tool"
+setfattr -n security.capability -v 0sAQAAAgAgAAAAAAAAAAAAAAAAAAA= "$R/tool"
+echo t >"$R/t.txt"
+setfattr -n trusted.k -v v "$R/t.txt"
+setfattr -n user.u -v 1 "$R/t.txt"
+TA=$(now_iso)
+echo later >>"$R/t.txt"	# the live tree moves on
+# attrs DIR: every attribute but replicafs's own, file by file.
+attrs() {
+	(cd "$1" && getfattr -R -d -m - --absolute-names . 2>/dev/null) |
+		grep -v '^system\.replicafs\.' |
+		awk '/^# file: /{f=$3; next} /=/{print f, $0}' | sort
+}
+rsync -aAX "$MNT/.at/$TA/bkt/attrs/" "$T/r-rsync/" || fail "rsync -aAX out of .at/$TA failed"
+cp -a "$MNT/.at/$TA/bkt/attrs" "$T/r-cp" || fail "cp -a out of .at/$TA failed"
+want=$(attrs "$MNT/.at/$TA/bkt/attrs")
+[[ $want == *"./d user.note="* && $want == *"./tool security.capability="* &&
+	$want == *"./t.txt trusted.k="* && $want == *"./d system.posix_acl_access="* ]] ||
+	fail ".at/$TA does not list the attributes the tree had: $want"
+assert_eq "$want" "$(attrs "$T/r-rsync")" "attributes restored by rsync -aAX from .at"
+assert_eq "$want" "$(attrs "$T/r-cp")" "attributes restored by cp -a from .at"
+mapfile -t E5 < <(ls "$V/attrs/tool")
+assert_eq "$(getfattr --absolute-names -e base64 -n security.capability "$R/tool" | grep '^security')" \
+	"$(getfattr --absolute-names -e base64 -n security.capability "$V/attrs/tool/${E5[0]}" | grep '^security')" \
+	"the capability of a version in .versions"
+ok "capability, trusted.*, user.* and ACLs of files and folders, through .at and .versions"
+
 step ".at: a date alone, the future, before the bucket, and bad names"
 diff -r --no-dereference "$W" "$MNT/.at/2999-01-01/bkt/tree" >/dev/null ||
 	fail ".at/2999-01-01 (the future) is not the live tree"
