@@ -780,7 +780,8 @@ static void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto out;
 	h->fd = -1;
 	if (o.kind != STORE_DELETE_MARKER)
-		ret = store_blob_open(fs->st, o.sha256, &h->fd);
+		ret = store_blob_open_sized(fs->st, o.sha256, o.size,
+					    &h->fd);
 	if (ret)
 		goto out;
 	fi->fh = (uintptr_t)h;

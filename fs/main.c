@@ -187,6 +187,7 @@ static int cmd_mount(int argc, char **argv)
 		.acl = 1,
 	};
 	char store[PATH_MAX], mnt[PATH_MAX];
+	struct stat sb;
 	const char *pos[2];
 	int npos = 0, i;
 
@@ -218,6 +219,13 @@ static int cmd_mount(int argc, char **argv)
 	if (!realpath(pos[1], mnt)) {
 		fprintf(stderr, "replicafs: mount point %s: %s\n", pos[1],
 			strerror(errno));
+		return 1;
+	}
+	/* The kernel lets a FUSE file system mount on a file, whose
+	 * root then fails every stat with EIO: say so instead. */
+	if (stat(mnt, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "replicafs: mount point %s: %s\n", pos[1],
+			strerror(ENOTDIR));
 		return 1;
 	}
 	/* The store may not exist yet: resolve its parent. */

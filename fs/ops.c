@@ -978,7 +978,8 @@ static int content_fd(struct fs *fs, struct fs_node *n, int *fd)
 	if (ret)
 		return ret;
 	if (n->base_fd < 0) {
-		ret = store_blob_open(fs->st, n->base_sha, &n->base_fd);
+		ret = store_blob_open_sized(fs->st, n->base_sha, n->size,
+					    &n->base_fd);
 		if (ret)
 			return ret;
 	}

@@ -106,6 +106,25 @@ int store_blob_open(struct store *st, const char *sha256, int *fd_out)
 	return 0;
 }
 
+int store_blob_open_sized(struct store *st, const char *sha256,
+			  uint64_t size, int *fd_out)
+{
+	struct stat sb;
+	int err;
+
+	err = store_blob_open(st, sha256, fd_out);
+	if (err)
+		return err == -ENOENT ? -EIO : err;	/* logged */
+	if (fstat(*fd_out, &sb) == 0 && (uint64_t)sb.st_size == size)
+		return 0;
+	log_err("store: blob %s has %lld bytes where its version has %llu: "
+		"it is damaged (replicafs check lists such blobs)", sha256,
+		(long long)sb.st_size, (unsigned long long)size);
+	close(*fd_out);
+	*fd_out = -1;
+	return -EIO;
+}
+
 /* ---- hashing -------------------------------------------------------- */
 
 struct store_hash {

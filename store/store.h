@@ -749,6 +749,11 @@ int store_job_items(struct store *st, int64_t id, store_job_item_cb cb,
 
 /* Open the blob @sha256 (hex) read-only; the caller closes the fd. */
 int store_blob_open(struct store *st, const char *sha256, int *fd_out);
+/* The same for a version of @size bytes: -EIO (logged) when the blob is
+ * missing or has another size, as a disk's read error, rather than hand
+ * out damaged content or "no such file" for a file that is there. */
+int store_blob_open_sized(struct store *st, const char *sha256,
+			  uint64_t size, int *fd_out);
 
 /* Path of blob @sha256 into @buf (PATH_MAX bytes). */
 void store_blob_path(const struct store *st, const char *sha256, char *buf,

@@ -25,8 +25,12 @@ chmod 700 "$T"
 	fail "nobody was refused the store without the reason: $out"
 ok "refused: $out"
 
-step "a second mount on the same mount point is refused"
+step "a second mount on the same mount point is refused, and one on a file"
 expect_error "is a replicafs mount already" "$REPLICAFS" mount "$STORE" "$MNT"
+echo hi >"$T/afile"
+expect_error "Not a directory" "$REPLICAFS" mount "$T/other-store" "$T/afile"
+awk -v m="$T/afile" '$2 == m { exit 1 }' /proc/self/mounts || fail "a mount on a regular file is there"
+assert_missing "$T/other-store"
 assert_eq 1 "$(awk -v m="$MNT" '$5 == m' /proc/self/mountinfo | wc -l)" "mounts on $MNT"
 
 step "buckets: mkdir at the root makes one; bad names are refused"
@@ -655,6 +659,28 @@ if ! diff "$T/at.times" <(times "$A/copy") >"$T/diff.out"; then
 	fail "after a remount: atime or mtime differs (< native, > mount)"
 fi
 ok "atimes survive a remount"
+
+step "a damaged or missing blob reads as an I/O error, not as other data"
+echo "fourteen bytes" >"$B/damaged"
+echo "gone soon" >"$B/lost"
+sha_d=$(getfattr --absolute-names --only-values -n system.replicafs.sha256 "$B/damaged")
+sha_l=$(getfattr --absolute-names --only-values -n system.replicafs.sha256 "$B/lost")
+unmount_fs
+blob_d=$STORE/blobs/${sha_d:0:2}/$sha_d
+blob_l=$STORE/blobs/${sha_l:0:2}/$sha_l
+cp -p "$blob_d" "$T/blob_d"
+mv "$blob_l" "$T/blob_l"
+chmod u+w "$blob_d"
+echo CORRUPT >"$blob_d"
+mount_fs
+expect_error "Input/output error" cat "$B/damaged"
+expect_error "Input/output error" cat "$B/lost"
+unmount_fs
+cp -p "$T/blob_d" "$blob_d"
+mv "$T/blob_l" "$blob_l"
+mount_fs
+assert_eq "fourteen bytes" "$(cat "$B/damaged")" "the file once its blob is back"
+ok "EIO for both, and the data once the blobs are back"
 
 unmount_fs
 check_store --deep
