@@ -1823,7 +1823,7 @@ static int acl_inherit(fuse_req_t req, struct fs *fs, struct fs_node *dir,
 	in->n = 0;
 	if (!fs->acl)
 		return 0;	/* the kernel applied the umask */
-	if (dir->kind == FS_DIR) {
+	if (is_dir_node(dir)) {
 		ret = xattr_key(fs, dir, bucket, key);
 		if (ret == 0)
 			ret = acl_load(fs, bucket, key, FS_ACL_DEFAULT,
@@ -2024,9 +2024,9 @@ static int acl_set(fuse_req_t req, struct fs *fs, struct fs_node *n,
 	uint32_t mode;
 	int ret, keep = 1;
 
-	if (!fs->acl || (n->kind != FS_FILE && n->kind != FS_DIR))
+	if (!fs->acl || (n->kind != FS_FILE && !is_dir_node(n)))
 		return -EOPNOTSUPP;
-	if (strcmp(name, FS_ACL_DEFAULT) == 0 && n->kind != FS_DIR)
+	if (strcmp(name, FS_ACL_DEFAULT) == 0 && !is_dir_node(n))
 		return -EACCES;
 	acl = malloc(sizeof(*acl));
 	if (!acl)
@@ -2764,7 +2764,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		goto reply;
 	ret = 0;
 	if (n->kind == FS_BUCKET) {
-		ret = store_bucket_set_meta(fs->st, bucket, &m, mask);
+		/* chmod keeps the mask of its ACL in step, as a folder's */
+		ret = set_meta(fs, bucket, "", &m, mask);
 		goto reply;
 	}
 	if (n->kind == FS_FILE) {
@@ -3168,7 +3169,8 @@ static int xattr_writable(const struct fs_node *n, const char *name)
 {
 	if (strncmp(name, "user.", 5) == 0)
 		return 0;
-	return fs_xattr_kept(name) && (n->kind == FS_FILE || n->kind == FS_DIR)
+	return fs_xattr_kept(name) && (n->kind == FS_FILE ||
+					n->kind == FS_DIR || n->kind == FS_BUCKET)
 		       ? 0
 		       : -ENOTSUP;
 }
@@ -3203,15 +3205,15 @@ void fs_xattr_hide_trusted(char *buf, size_t *len)
 	*len = (size_t)(out - buf);
 }
 
-/* The key whose xattrs stand for node @n: the object's key, or a
- * directory's marker.  -ENOTSUP for the root and buckets. */
+/* The key whose xattrs stand for node @n: the object's key, a
+ * directory's marker, or "" for a bucket's own.  -ENOTSUP for the root. */
 static int xattr_key(struct fs *fs, struct fs_node *n, char *bucket,
 		     char *key)
 {
 	size_t len;
 	int ret;
 
-	if (n->kind == FS_ROOT || n->kind == FS_BUCKET)
+	if (n->kind == FS_ROOT)
 		return -ENOTSUP;
 	ret = fs_node_path(fs, n, bucket, key);
 	if (ret)
@@ -3362,7 +3364,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	if (!n)
 		return;
-	if (n->kind == FS_ROOT || n->kind == FS_BUCKET) {
+	if (n->kind == FS_ROOT) {
 		reply_value(req, "", 0, size);
 		return;
 	}
@@ -3458,7 +3460,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		return;
 	acl = fs->acl && fs_acl_name(name);
 	ret = acl ? 0 : xattr_writable(n, name);
-	if (ret == 0 && acl && n->kind != FS_FILE && n->kind != FS_DIR)
+	if (ret == 0 && acl && n->kind != FS_FILE && !is_dir_node(n))
 		ret = -EOPNOTSUPP;
 	if (ret == 0)
 		ret = xattr_prepare(fs, n);

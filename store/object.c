@@ -98,9 +98,15 @@ static int obj_set_ino(struct conn *c, int64_t oid, uint64_t ino)
 
 int ino_take(struct conn *c, uint64_t n, uint64_t *first)
 {
-	sqlite3_stmt *s = stmt_get(c, ST_INO_TAKE);
+	struct store *st = c->st;
+	sqlite3_stmt *s;
 	int err;
 
+	if (n == 1 && st->ino_next < st->ino_end) {
+		*first = st->ino_next++;
+		return 0;
+	}
+	s = stmt_get(c, ST_INO_TAKE);
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, (int64_t)n);
@@ -113,6 +119,27 @@ int ino_take(struct conn *c, uint64_t n, uint64_t *first)
 		return -ENOSPC;
 	}
 	return err == 1 ? 0 : err < 0 ? err : -EIO;
+}
+
+/* How many numbers ino_refill() sets aside at a time. */
+#define INO_RESERVE 1024
+
+void ino_refill(struct store *st)
+{
+	uint64_t first;
+	int empty;
+
+	pthread_mutex_lock(&st->write_lock);
+	empty = st->ino_next == st->ino_end;
+	pthread_mutex_unlock(&st->write_lock);
+	if (!empty || store_ino_reserve(st, INO_RESERVE, &first))
+		return;	/* else ino_take() writes ino_next itself */
+	pthread_mutex_lock(&st->write_lock);
+	if (st->ino_next == st->ino_end) {
+		st->ino_next = first;
+		st->ino_end = first + INO_RESERVE;
+	}
+	pthread_mutex_unlock(&st->write_lock);
 }
 
 int store_ino_reserve(struct store *st, uint64_t n, uint64_t *first)
@@ -675,6 +702,8 @@ int store_put(struct store *st, const char *bucket, const char *key,
 	nv.named_ns = put->named_ns;
 	nv.ino = put->ino;
 
+	if (!nv.ino)
+		ino_refill(st);
 	err = conn_get(st, &c);
 	if (err)
 		goto out;
@@ -948,6 +977,8 @@ int store_put_replicas(struct store *st, const char *bucket,
 		rets[i] = replica_prepare(st, bucket, keys[i], &r[i], &p[i]);
 		ok += !rets[i];
 	}
+	if (ok)
+		ino_refill(st);
 	err = ok ? conn_get(st, &c) : 0;
 	if (!err && ok)
 		err = tx_begin(c);
@@ -1107,6 +1138,8 @@ int store_set_meta_xattr(struct store *st, const char *bucket,
 	size_t i;
 	int err, live;
 
+	if (!key[0])	/* the bucket itself */
+		return bucket_set_meta_xattr(st, bucket, meta, mask, x, nx);
 	err = store_key_check(key);
 	if (err)
 		return err;
@@ -1410,6 +1443,7 @@ int store_rename(struct store *st, const char *from_bucket, const char *from,
 	tlen = strlen(to);
 	if (from[flen - 1] == '/' || to[tlen - 1] == '/')
 		return -EINVAL;
+	ino_refill(st);
 	err = conn_get(st, &c);
 	if (err)
 		return err;

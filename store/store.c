@@ -96,7 +96,7 @@
 	"u.created_ns > v.created_ns))"
 
 /* Schema version this code writes; see migrations[]. */
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -167,6 +167,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_XATTR_PUT] = "INSERT OR REPLACE INTO xattrs(version, name, value) "
 			 "VALUES (?, ?, ?)",
 	[ST_XATTR_DELETE] = "DELETE FROM xattrs WHERE version = ? AND name = ?",
+	[ST_BXATTR_GET] = "SELECT value FROM bucket_xattrs "
+			  "WHERE bucket = ? AND name = ?",
+	[ST_BXATTR_PUT] = "INSERT OR REPLACE INTO bucket_xattrs(bucket, name, "
+			  "value) VALUES (?, ?, ?)",
+	[ST_BXATTR_DELETE] = "DELETE FROM bucket_xattrs "
+			     "WHERE bucket = ? AND name = ?",
+	[ST_BXATTR_NAMES] = "SELECT name FROM bucket_xattrs WHERE bucket = ? "
+			    "ORDER BY name",
+	[ST_BUCKET_SET_CTIME] = "UPDATE buckets SET ctime_ns = ? WHERE id = ?",
 	[ST_XATTR_NAMES] = "SELECT name FROM xattrs WHERE version = ? "
 			   "ORDER BY name",
 	/* The listing and lookup seeks name the partial index, so that a
@@ -867,6 +876,15 @@ static const char schema_v7[] =
 	"ALTER TABLE versions ADD COLUMN atime_ns INT;"
 	"ALTER TABLE buckets ADD COLUMN atime_ns INT;";
 
+/* Version 7 to 8: a bucket's own xattrs (its ACLs, user.*), as the top
+ * folder of a tree copied in with rsync -aAX or tar --acls has them. */
+static const char schema_v8[] =
+	"CREATE TABLE bucket_xattrs("
+	" bucket INT NOT NULL REFERENCES buckets ON DELETE CASCADE,"
+	" name TEXT NOT NULL,"
+	" value BLOB,"
+	" PRIMARY KEY(bucket, name)) WITHOUT ROWID;";
+
 /* migrations[i] takes the catalog from user_version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v1,
@@ -876,6 +894,7 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v5,
 	schema_v6,
 	schema_v7,
+	schema_v8,
 };
 
 static int schema_migrate(struct store *st, struct conn *c)

@@ -381,7 +381,8 @@ int store_set_meta(struct store *st, const char *bucket, const char *key,
 		   const struct store_meta *meta, unsigned mask);
 /* The same, and in the same transaction set the @nx xattrs @x (or remove
  * one whose value is NULL; there need be none): a POSIX ACL and the mode
- * bits that go with it, a chown and the file capability it drops. */
+ * bits that go with it, a chown and the file capability it drops.  The
+ * key "" stands for the bucket itself, here and in store_xattr_*(). */
 int store_set_meta_xattr(struct store *st, const char *bucket,
 			 const char *key, const struct store_meta *meta,
 			 unsigned mask, const struct store_xattr *x,

@@ -65,6 +65,11 @@ enum stmt_id {
 	ST_XATTR_PUT,
 	ST_XATTR_DELETE,
 	ST_XATTR_NAMES,
+	ST_BXATTR_GET,
+	ST_BXATTR_PUT,
+	ST_BXATTR_DELETE,
+	ST_BXATTR_NAMES,
+	ST_BUCKET_SET_CTIME,
 	ST_LIVE_GET,
 	ST_LIVE_FIRST,
 	ST_LIVE_FIRST_BELOW,
@@ -138,6 +143,10 @@ struct store {
 	pthread_mutex_t write_lock;	/* held by this process's writing
 					 * transaction, from tx_begin() to
 					 * tx_commit() or tx_rollback() */
+	/* Inode numbers set aside for new keys, [ino_next, ino_end):
+	 * taken by ino_take() without a write of ino_next per key.
+	 * Protected by write_lock. */
+	uint64_t ino_next, ino_end;
 	struct conn *conns;	/* protected by conns_lock */
 	atomic_uint_fast64_t generation;	/* see store_generation() */
 	atomic_uint_fast64_t trash_seq;		/* unique trash names */
@@ -245,6 +254,13 @@ struct bucket_row {
 	int repl;	/* how many replication targets it has */
 };
 
+/* store_bucket_set_meta(), and in the same transaction the bucket's
+ * xattrs @x (a NULL value removes one): store_set_meta_xattr() of the
+ * key "", which stands for the bucket. */
+int bucket_set_meta_xattr(struct store *st, const char *name,
+			  const struct store_meta *meta, unsigned mask,
+			  const struct store_xattr *x, size_t nx);
+
 /* Read bucket @name into @b: 0, -ENOENT or another negative errno. */
 int bucket_row_get(struct conn *c, const char *name, struct bucket_row *b);
 
@@ -283,8 +299,12 @@ int obj_get(struct conn *c, int64_t bid, const char *key, int64_t *oid,
 	    int64_t *cur, int *live);
 /* The inode number of object @oid into *@ino: 0 or a negative errno. */
 int obj_ino(struct conn *c, int64_t oid, uint64_t *ino);
-/* @n inode numbers no object has had, the first into *@first. */
+/* @n inode numbers no object has had, the first into *@first; in a
+ * writing transaction (write_lock held).  One number comes from the
+ * store's reserve, refilled in a transaction of its own by
+ * ino_refill() before the caller's began. */
 int ino_take(struct conn *c, uint64_t n, uint64_t *first);
+void ino_refill(struct store *st);
 int ver_find(struct conn *c, int64_t oid, const char *vid, int64_t *id,
 	     char sha[65]);
 int obj_refresh(struct conn *c, const struct bucket_row *b, const char *key,

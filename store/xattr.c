@@ -2,10 +2,11 @@
  * xattr.c - extended attributes, kept per version in the xattrs table
  * (removed with their version by ON DELETE CASCADE).  They belong to the
  * current version of a key; a new version copies them when the writer
- * asks (put->keep_xattrs) and a rename always does (object.c).  Limits
+ * asks (put->keep_xattrs) and a rename always does (object.c).  The key
+ * "" stands for the bucket itself, whose own are in bucket_xattrs.  Limits
  * are Linux's: names up to 255 bytes (-ERANGE), values up to 64 KiB
  * (-E2BIG).  A change of an xattr is a change of metadata: the version's
- * ctime becomes now, and no new version is made.
+ * (or bucket's) ctime becomes now, and no new version is made.
  */
 #include "store/store.h"
 #include "store/store_i.h"
@@ -17,14 +18,51 @@
 #define XATTR_NAME_MAX_LEN 255
 #define XATTR_VALUE_MAX (64 * 1024)
 
-/* The row id of the current (not delete-marked) version of @key into
- * *@vid, and its bucket's row into *@b, or -ENOENT. */
-static int current_version(struct conn *c, const char *bucket,
-			   const char *key, int64_t *vid, struct bucket_row *b)
+/* Whose xattrs a call is about: version @id, or with @bucket set the
+ * bucket of row @id. */
+struct owner {
+	int64_t id;
+	int bucket;
+};
+
+/* The statement @id (one of version xattrs) for owner @o. */
+static sqlite3_stmt *ostmt(struct conn *c, const struct owner *o,
+			   enum stmt_id id)
+{
+	static const enum stmt_id of_bucket[][2] = {
+		{ ST_XATTR_GET, ST_BXATTR_GET },
+		{ ST_XATTR_PUT, ST_BXATTR_PUT },
+		{ ST_XATTR_DELETE, ST_BXATTR_DELETE },
+		{ ST_XATTR_NAMES, ST_BXATTR_NAMES },
+		{ ST_VER_SET_CTIME, ST_BUCKET_SET_CTIME },
+	};
+	size_t i;
+
+	for (i = 0; o->bucket && i < sizeof(of_bucket) / sizeof(*of_bucket);
+	     i++)
+		if (of_bucket[i][0] == id) {
+			id = of_bucket[i][1];
+			break;
+		}
+	return stmt_get(c, id);
+}
+
+/* The owner of @key's xattrs: the current (not delete-marked) version of
+ * @key, or the bucket for "", into *@o, and its bucket's row into *@b;
+ * or -ENOENT. */
+static int current_owner(struct conn *c, const char *bucket,
+			 const char *key, struct owner *o,
+			 struct bucket_row *b)
 {
 	sqlite3_stmt *s;
 	int err;
 
+	o->bucket = !key[0];
+	if (o->bucket) {
+		err = bucket_row_get(c, bucket, b);
+		o->id = b->id;
+		return err;
+	}
 	err = store_key_check(key);
 	if (err)
 		return err;
@@ -40,7 +78,7 @@ static int current_version(struct conn *c, const char *bucket,
 	if (err == 1 && !sqlite3_column_int(s, 2))
 		err = 0;
 	if (err == 1)
-		*vid = sqlite3_column_int64(s, 1);
+		o->id = sqlite3_column_int64(s, 1);
 	stmt_done(s);
 	if (err < 0)
 		return err;
@@ -56,15 +94,16 @@ static int name_check(const char *name)
 	return len > XATTR_NAME_MAX_LEN ? -ERANGE : 0;
 }
 
-/* Whether version @vid has xattr @name: 1, 0 or a negative errno. */
-static int xattr_exists(struct conn *c, int64_t vid, const char *name)
+/* Whether owner @o has xattr @name: 1, 0 or a negative errno. */
+static int xattr_exists(struct conn *c, const struct owner *o,
+			const char *name)
 {
-	sqlite3_stmt *s = stmt_get(c, ST_XATTR_GET);
+	sqlite3_stmt *s = ostmt(c, o, ST_XATTR_GET);
 	int err;
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, vid);
+	sqlite3_bind_int64(s, 1, o->id);
 	bind_text(s, 2, name, -1);
 	err = stmt_step(c, s, "get xattr");
 	stmt_done(s);
@@ -79,14 +118,14 @@ static int xattr_exists(struct conn *c, int64_t vid, const char *name)
  * set after the close).  A replica is never sent on (no chaining).
  */
 static int xattr_requeue(struct conn *c, const struct bucket_row *b,
-			 const char *key, int64_t vid)
+			 const char *key, const struct owner *o)
 {
 	sqlite3_stmt *s;
-	int64_t oid;
+	int64_t oid, vid = o->id;
 	int err, kind, replica;
 
-	if (!b->repl)
-		return 0;
+	if (!b->repl || o->bucket)
+		return 0;	/* a bucket's own are not replicated */
 	err = stmt_of_sql(c, "SELECT object, kind, replica FROM versions "
 			     "WHERE id = ?", &s);
 	if (err)
@@ -103,14 +142,14 @@ static int xattr_requeue(struct conn *c, const struct bucket_row *b,
 	return err < 0 ? err : 0;
 }
 
-static int touch_ctime(struct conn *c, int64_t vid)
+static int touch_ctime(struct conn *c, const struct owner *o)
 {
-	sqlite3_stmt *s = stmt_get(c, ST_VER_SET_CTIME);
+	sqlite3_stmt *s = ostmt(c, o, ST_VER_SET_CTIME);
 
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, now_ns());
-	sqlite3_bind_int64(s, 2, vid);
+	sqlite3_bind_int64(s, 2, o->id);
 	return stmt_run(c, s, "set ctime");
 }
 
@@ -119,9 +158,9 @@ int store_xattr_set(struct store *st, const char *bucket, const char *key,
 		    int flags)
 {
 	struct bucket_row b;
+	struct owner o;
 	struct conn *c;
 	sqlite3_stmt *s;
-	int64_t vid;
 	int err;
 
 	err = name_check(name);
@@ -137,11 +176,11 @@ int store_xattr_set(struct store *st, const char *bucket, const char *key,
 	err = tx_begin(c);
 	if (err)
 		return err;
-	err = current_version(c, bucket, key, &vid, &b);
+	err = current_owner(c, bucket, key, &o, &b);
 	if (err)
 		goto out;
 	if (flags) {
-		err = xattr_exists(c, vid, name);
+		err = xattr_exists(c, &o, name);
 		if (err < 0)
 			goto out;
 		if (err && (flags & XATTR_CREATE)) {
@@ -153,19 +192,19 @@ int store_xattr_set(struct store *st, const char *bucket, const char *key,
 			goto out;
 		}
 	}
-	s = stmt_get(c, ST_XATTR_PUT);
+	s = ostmt(c, &o, ST_XATTR_PUT);
 	if (!s) {
 		err = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(s, 1, vid);
+	sqlite3_bind_int64(s, 1, o.id);
 	bind_text(s, 2, name, -1);
 	sqlite3_bind_blob(s, 3, size ? value : "", size, SQLITE_STATIC);
 	err = stmt_run(c, s, "set xattr");
 	if (!err)
-		err = touch_ctime(c, vid);
+		err = touch_ctime(c, &o);
 	if (!err)
-		err = xattr_requeue(c, &b, key, vid);
+		err = xattr_requeue(c, &b, key, &o);
 	if (!err)
 		err = tx_commit(st, c);
 out:
@@ -177,9 +216,9 @@ ssize_t store_xattr_get(struct store *st, const char *bucket, const char *key,
 			const char *name, void *buf, size_t size)
 {
 	struct bucket_row b;
+	struct owner o;
 	struct conn *c;
 	sqlite3_stmt *s;
-	int64_t vid;
 	ssize_t len;
 	int err, began;
 
@@ -190,17 +229,17 @@ ssize_t store_xattr_get(struct store *st, const char *bucket, const char *key,
 	if (err)
 		return err;
 	began = rtx_begin(c);
-	err = current_version(c, bucket, key, &vid, &b);
+	err = current_owner(c, bucket, key, &o, &b);
 	if (err) {
 		len = err;
 		goto out;
 	}
-	s = stmt_get(c, ST_XATTR_GET);
+	s = ostmt(c, &o, ST_XATTR_GET);
 	if (!s) {
 		len = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(s, 1, vid);
+	sqlite3_bind_int64(s, 1, o.id);
 	bind_text(s, 2, name, -1);
 	err = stmt_step(c, s, "get xattr");
 	if (err == 1) {
@@ -222,9 +261,9 @@ ssize_t store_xattr_list(struct store *st, const char *bucket,
 			 const char *key, char *buf, size_t size)
 {
 	struct bucket_row b;
+	struct owner o;
 	struct conn *c;
 	sqlite3_stmt *s;
-	int64_t vid;
 	size_t total = 0, n;
 	int err, began;
 
@@ -232,13 +271,13 @@ ssize_t store_xattr_list(struct store *st, const char *bucket,
 	if (err)
 		return err;
 	began = rtx_begin(c);
-	err = current_version(c, bucket, key, &vid, &b);
-	s = err ? NULL : stmt_get(c, ST_XATTR_NAMES);
+	err = current_owner(c, bucket, key, &o, &b);
+	s = err ? NULL : ostmt(c, &o, ST_XATTR_NAMES);
 	if (!s) {
 		rtx_end(c, began);
 		return err ? err : -EIO;
 	}
-	sqlite3_bind_int64(s, 1, vid);
+	sqlite3_bind_int64(s, 1, o.id);
 	while ((err = stmt_step(c, s, "list xattrs")) == 1) {
 		n = sqlite3_column_bytes(s, 0) + 1;
 		if (size && total + n > size) {
@@ -258,9 +297,9 @@ int store_xattr_remove(struct store *st, const char *bucket, const char *key,
 		       const char *name)
 {
 	struct bucket_row b;
+	struct owner o;
 	struct conn *c;
 	sqlite3_stmt *s;
-	int64_t vid;
 	int err;
 
 	err = name_check(name);
@@ -272,23 +311,23 @@ int store_xattr_remove(struct store *st, const char *bucket, const char *key,
 	err = tx_begin(c);
 	if (err)
 		return err;
-	err = current_version(c, bucket, key, &vid, &b);
+	err = current_owner(c, bucket, key, &o, &b);
 	if (err)
 		goto out;
-	s = stmt_get(c, ST_XATTR_DELETE);
+	s = ostmt(c, &o, ST_XATTR_DELETE);
 	if (!s) {
 		err = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(s, 1, vid);
+	sqlite3_bind_int64(s, 1, o.id);
 	bind_text(s, 2, name, -1);
 	err = stmt_run(c, s, "remove xattr");
 	if (!err && !sqlite3_changes(c->db))
 		err = -ENODATA;
 	if (!err)
-		err = touch_ctime(c, vid);
+		err = touch_ctime(c, &o);
 	if (!err)
-		err = xattr_requeue(c, &b, key, vid);
+		err = xattr_requeue(c, &b, key, &o);
 	if (!err)
 		err = tx_commit(st, c);
 out:

@@ -215,6 +215,38 @@ for m in 6777 2767 4755 2775; do
 done
 ok "set-user-ID and set-group-ID go as ext4 lets them go"
 
+step "a bucket keeps its own ACLs and xattrs: copies into a bucket's top folder are whole"
+S=$T/top
+mkdir "$S"
+setfacl -m u:nobody:rx "$S"
+setfacl -d -m u:nobody:rwx,g:users:rx "$S"
+setfattr -n user.top -v 1 "$S"
+echo f >"$S/f"
+# top DIR: the ACL and user.* of DIR itself, and a file made in it now.
+top() {
+	(cd "$1" && getfacl -p . && getfattr -d . 2>/dev/null | grep -v '^#' &&
+		echo new >made && getfacl -p made)
+}
+want=$(top "$S")
+for how in rsync cp tar; do
+	mkdir "$MNT/top-$how"
+	case $how in
+	rsync) out=$(rsync -aAX "$S/" "$MNT/top-$how/" 2>&1) ;;
+	cp) out=$(cp -a "$S/." "$MNT/top-$how/" 2>&1) ;;
+	tar) out=$(tar --acls --xattrs -C "$S" -cf - . | tar --acls --xattrs -C "$MNT/top-$how" -xf - 2>&1) ;;
+	esac || fail "$how into the bucket top-$how failed: $out"
+	[ -z "$out" ] || fail "$how into the bucket top-$how said: $out"
+	rm -f "$S/made"
+	assert_eq "$want" "$(top "$MNT/top-$how")" "the bucket's ACL, xattrs and what it gives a new file, after $how"
+	rm -f "$MNT/top-$how/made" "$S/made"
+done
+chmod 750 "$MNT/top-cp"
+chmod 750 "$S"
+assert_eq "$(getfacl -p "$S" | grep -v '^#')" "$(getfacl -p "$MNT/top-cp" | grep -v '^#')" "the bucket's ACL after chmod 750"
+remount allow_other
+assert_eq "$(getfacl -p "$S" | grep -v '^#')" "$(getfacl -p "$MNT/top-cp" | grep -v '^#')" "the bucket's ACL after a remount"
+ok "rsync -aAX, cp -a and tar --acls --xattrs into a bucket: no error, same ACL and xattrs, inherited, kept"
+
 step "-o noacl: no ACLs, and the kernel applies the umask"
 unmount_fs
 mount_fs noacl

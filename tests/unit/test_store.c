@@ -220,7 +220,7 @@ Test(store, schema)
 	struct store *again;
 
 	snprintf(db, sizeof(db), "%s/store/catalog.db", dir);
-	cr_expect_eq(pragma(db, "PRAGMA user_version"), 7);
+	cr_expect_eq(pragma(db, "PRAGMA user_version"), 8);
 	cr_expect_eq(pragma(db, "PRAGMA journal_mode"), 1, "WAL");
 	cr_expect_eq(pragma(db, "SELECT count(*) FROM sqlite_master WHERE "
 				"name = 'objects_live'"),
@@ -1665,6 +1665,7 @@ Test(store, inode_numbers_of_an_old_catalog)
 	pragma(db, "DROP TABLE ino_next");
 	pragma(db, "ALTER TABLE versions DROP COLUMN atime_ns");
 	pragma(db, "ALTER TABLE buckets DROP COLUMN atime_ns");
+	pragma(db, "DROP TABLE bucket_xattrs");
 	pragma(db, "PRAGMA user_version = 5");
 	cr_assert_eq(store_open(path, 0, &st), 0);
 	a = ino_of("bkt", "a");
@@ -1719,5 +1720,49 @@ Test(store, atime)
 	cr_assert_eq(store_bucket_set_meta(st, "bkt", &m, STORE_SET_ATIME), 0);
 	cr_assert_eq(store_bucket_get(st, "bkt", &o.meta, NULL), 0);
 	cr_expect_eq(o.meta.atime_ns, m.atime_ns);
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+/* ---- a bucket's own xattrs ------------------------------------------ */
+
+/* The key "" stands for the bucket: its xattrs are its own, set with its
+ * mode in one transaction, and go with it. */
+Test(store, bucket_xattrs)
+{
+	struct store_xattr acl = { "system.posix_acl_access", "acl", 3 };
+	struct store_meta m = { .mode = 0750 };
+	char buf[16], names[64], vid[STORE_VID_MAX + 1];
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_expect_eq(store_xattr_list(st, "bkt", "", NULL, 0), 0);
+	cr_expect_eq(store_xattr_get(st, "bkt", "", "user.a", NULL, 0),
+		     -ENODATA);
+	cr_assert_eq(store_xattr_set(st, "bkt", "", "user.a", "1", 1, 0), 0);
+	cr_expect_eq(store_xattr_set(st, "bkt", "", "user.a", "2", 1,
+				     XATTR_CREATE),
+		     -EEXIST);
+	cr_assert_eq(store_xattr_get(st, "bkt", "", "user.a", buf, 16), 1);
+	cr_expect_eq(buf[0], '1');
+	cr_assert_eq(store_set_meta_xattr(st, "bkt", "", &m, STORE_SET_MODE,
+					  &acl, 1),
+		     0);
+	cr_assert_eq(store_bucket_get(st, "bkt", &m, NULL), 0);
+	cr_expect_eq(m.mode & 07777, 0750);
+	cr_assert_eq(store_xattr_list(st, "bkt", "", names, sizeof(names)),
+		     31);
+	cr_expect_str_eq(names, "system.posix_acl_access");
+	cr_expect_str_eq(names + 24, "user.a");
+	/* Not a key's: the bucket's keys have none of them. */
+	cr_assert_eq(put_str(st, "bkt", "k", "K", vid), 0);
+	cr_expect_eq(store_xattr_list(st, "bkt", "k", NULL, 0), 0);
+	cr_assert_eq(store_xattr_remove(st, "bkt", "", "user.a"), 0);
+	cr_expect_eq(store_xattr_remove(st, "bkt", "", "user.a"), -ENODATA);
+	cr_expect_eq(store_xattr_get(st, "nope", "", "user.a", NULL, 0),
+		     -ENOENT);
+	/* Removed with the bucket: a new one of that name has none. */
+	cr_assert_eq(store_delete_version(st, "bkt", "k", vid), 0);
+	cr_assert_eq(store_bucket_delete(st, "bkt"), 0);
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_expect_eq(store_xattr_list(st, "bkt", "", NULL, 0), 0);
 	cr_expect_eq(store_check(st, 1), 0);
 }
