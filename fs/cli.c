@@ -464,15 +464,36 @@ struct tree_op {
 	int dry;		/* rm_all_one: count, remove nothing */
 	unsigned long keys;	/* keys undeleted, or with versions removed */
 	unsigned long moved;	/* undelete: keys left deleted by a rename */
+	unsigned long older;	/* undelete: keys left deleted whose name a
+				 * file or folder removed after them has */
 	unsigned long versions;	/* versions removed, delete markers too */
 	unsigned long long bytes;
 };
+
+/* Whether deleted file @key of @bucket was removed before a folder of its
+ * name was (a file made a folder, then rm -rf): the folder's marker was
+ * deleted after the file's.  A walk meets the file first ("x" sorts
+ * before "x/..."), so the newer of the two comes back. */
+static int shadowed_by_folder(struct store *st, const char *bucket,
+			      const char *key)
+{
+	char mkey[STORE_KEY_MAX + 2];
+	struct store_obj f, m;
+
+	if ((size_t)snprintf(mkey, sizeof(mkey), "%s/", key) >= sizeof(mkey))
+		return 0;
+	return store_lookup_all(st, bucket, key, &f) == 0 &&
+	       store_lookup_all(st, bucket, mkey, &m) == 0 &&
+	       m.kind == STORE_DELETE_MARKER && m.created_ns > f.created_ns;
+}
 
 /* walk_cb of `undelete -r`: remove the delete marker of a key whose
  * current version is one, as S3's console undeletes a folder; but not the
  * one a rename left where the object was (rsync's and editors' temporary
  * files, the old names of what was moved): the object lives on at its new
- * key, and bringing the old one back would make a copy that never was. */
+ * key, and bringing the old one back would make a copy that never was.
+ * Where a file and a folder of one name were both removed, the one removed
+ * last comes back, and the other stays deleted. */
 static int undelete_one(void *arg, const char *bucket, const char *key,
 			enum store_kind kind, int moved)
 {
@@ -486,6 +507,11 @@ static int undelete_one(void *arg, const char *bucket, const char *key,
 		op->moved++;
 		return 0;
 	}
+	if (kind == STORE_DELETE_MARKER &&
+	    shadowed_by_folder(op->st, bucket, key)) {
+		op->older++;
+		return 0;
+	}
 	/* The folders of a key come back with it: a folder's own marker,
 	 * visited after what it holds, is then live already. */
 	ret = store_undelete_n(op->st, bucket, key, NULL, &folders);
@@ -493,6 +519,10 @@ static int undelete_one(void *arg, const char *bucket, const char *key,
 		op->keys += 1 + folders;
 	else if (ret == -EEXIST || (kind == STORE_DIR && ret == -ENOENT))
 		ret = 0;	/* a live marker, or a folder without one */
+	else if (ret == -ENOTDIR || ret == -EISDIR) {
+		op->older++;	/* below a file removed after it */
+		ret = 0;
+	}
 	return ret;
 }
 
@@ -501,7 +531,8 @@ static int undelete_one(void *arg, const char *bucket, const char *key,
  * into *@done; 0, or the first error (after going on with the rest). */
 static int undelete_tree(struct store *st, const char *bucket,
 			 const char *dir, const char *shown,
-			 unsigned long *done, unsigned long *moved)
+			 unsigned long *done, unsigned long *moved,
+			 unsigned long *older)
 {
 	struct tree_op op = { .st = st };
 	int ret;
@@ -509,6 +540,7 @@ static int undelete_tree(struct store *st, const char *bucket,
 	ret = walk_keys(st, bucket, dir, shown, undelete_one, &op);
 	*done = op.keys;
 	*moved = op.moved;
+	*older = op.older;
 	return ret;
 }
 
@@ -789,7 +821,7 @@ static int cmd_undelete(int argc, char **argv)
 	struct store_obj o;
 	struct target t;
 	struct store *st;
-	unsigned long done = 0, moved = 0;
+	unsigned long done = 0, moved = 0, older = 0;
 	int i, rec = 0, ret;
 
 	for (i = 1; i < argc; i++) {
@@ -815,7 +847,8 @@ static int cmd_undelete(int argc, char **argv)
 	if (open_store(t.store, &st))
 		return 1;
 	if (rec) {
-		ret = undelete_tree(st, t.bucket, t.key, path, &done, &moved);
+		ret = undelete_tree(st, t.bucket, t.key, path, &done, &moved,
+				    &older);
 		if (ret == 0 && done == 0 &&
 		    store_lookup_all(st, t.bucket, t.key, &o) == -ENOENT) {
 			fprintf(stderr, "replicafs: %s: no versions: nothing "
@@ -830,6 +863,12 @@ static int cmd_undelete(int argc, char **argv)
 				       "rsync or an editor, old names); "
 				       "`replicafs undelete PATH` brings one "
 				       "back\n", moved, moved == 1 ? "" : "s");
+			if (older)
+				printf("left %lu key%s deleted whose name a "
+				       "file or folder removed after %s has "
+				       "(it came back instead)\n", older,
+				       older == 1 ? "" : "s",
+				       older == 1 ? "it" : "them");
 			if (done)
 				not_replicated_note(st, t.bucket,
 						    undelete_note);
