@@ -221,11 +221,6 @@ struct fs {
 	size_t npending;	/* nodes with pending set */
 	fuse_ino_t next_ino;
 	struct fs_node *root;
-
-	/* Inode numbers set aside in the store for files made here
-	 * (fs_ino_new()), [ino_res, ino_res_end). */
-	pthread_mutex_t ino_mu;
-	uint64_t ino_res, ino_res_end;
 };
 
 /* ---- inode.c: the node tables ---- */

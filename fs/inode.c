@@ -408,25 +408,13 @@ void fs_node_each_pending_locked(struct fs *fs, struct fs_node *dir,
 				cb(arg, n);
 }
 
-/* How many numbers one visit to the store sets aside. */
-#define INO_BATCH 4096
-
 uint64_t fs_ino_new(struct fs *fs)
 {
-	uint64_t ino = 0, first;
+	uint64_t ino;
 
-	pthread_mutex_lock(&fs->ino_mu);
-	if (fs->ino_res == fs->ino_res_end &&
-	    store_ino_reserve(fs->st, INO_BATCH, &first) == 0) {
-		fs->ino_res = first;
-		fs->ino_res_end = first + INO_BATCH;
-	}
-	/* else (a full disk): 0, and the node gets one of the mount's own;
-	 * the store gives the key one when it is committed. */
-	if (fs->ino_res < fs->ino_res_end)
-		ino = fs->ino_res++;
-	pthread_mutex_unlock(&fs->ino_mu);
-	return ino;
+	/* None (a full disk): 0, and the node gets one of the mount's
+	 * own; the store gives the key one when it is committed. */
+	return store_ino_new(fs->st, &ino) ? 0 : ino;
 }
 
 int fs_ino_kept(uint64_t st_ino)

@@ -230,7 +230,6 @@ int fs_mount(const struct fs_opts *opts)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	fs->start_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	pthread_mutex_init(&fs->lock, NULL);
-	pthread_mutex_init(&fs->ino_mu, NULL);
 	pthread_rwlock_init(&fs->ns_lock, NULL);
 
 	fd_limit_raise();
@@ -339,7 +338,6 @@ out:
 		store_close(fs->st);
 	pthread_rwlock_destroy(&fs->ns_lock);
 	pthread_mutex_destroy(&fs->lock);
-	pthread_mutex_destroy(&fs->ino_mu);
 	free(fs);
 	return ret;
 }

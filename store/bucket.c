@@ -253,19 +253,8 @@ int bucket_set_meta_xattr(struct store *st, const char *name,
 	bind_atime(s, 6, b.meta.atime_ns);
 	sqlite3_bind_int64(s, 7, b.id);
 	err = stmt_run(c, s, "set bucket meta");
-	for (i = 0; !err && i < nx; i++) {
-		s = stmt_get(c, x[i].value ? ST_BXATTR_PUT : ST_BXATTR_DELETE);
-		if (!s) {
-			err = -EIO;
-			break;
-		}
-		sqlite3_bind_int64(s, 1, b.id);
-		bind_text(s, 2, x[i].name, -1);
-		if (x[i].value)
-			sqlite3_bind_blob(s, 3, x[i].value, (int)x[i].size,
-					  SQLITE_STATIC);
-		err = stmt_run(c, s, "set bucket xattr");
-	}
+	for (i = 0; !err && i < nx; i++)
+		err = xattr_write(c, 1, b.id, &x[i]);
 	if (!err)
 		err = tx_commit(st, c);
 out:

@@ -38,9 +38,8 @@
 
 /* ---- rows ----------------------------------------------------------- */
 
-/* The objects row of @key: 1 with id, current version and liveness, 0 if
- * none, or a negative errno. */
-/* obj_get(), and the object's inode number into *@ino (may be NULL). */
+/* The objects row of @key: 1 with id, current version, liveness and
+ * inode number (@ino may be NULL), 0 if none, or a negative errno. */
 static int obj_get_ino(struct conn *c, int64_t bid, const char *key,
 		       int64_t *oid, int64_t *cur, int *live, uint64_t *ino)
 {
@@ -69,21 +68,6 @@ int obj_get(struct conn *c, int64_t bid, const char *key,
 	return obj_get_ino(c, bid, key, oid, cur, live, NULL);
 }
 
-int obj_ino(struct conn *c, int64_t oid, uint64_t *ino)
-{
-	sqlite3_stmt *s = stmt_get(c, ST_OBJ_INO);
-	int err;
-
-	if (!s)
-		return -EIO;
-	sqlite3_bind_int64(s, 1, oid);
-	err = stmt_step(c, s, "read inode number");
-	if (err == 1)
-		*ino = (uint64_t)sqlite3_column_int64(s, 0);
-	stmt_done(s);
-	return err == 1 ? 0 : err < 0 ? err : -EIO;
-}
-
 /* Object @oid's inode number becomes @ino. */
 static int obj_set_ino(struct conn *c, int64_t oid, uint64_t ino)
 {
@@ -96,16 +80,27 @@ static int obj_set_ino(struct conn *c, int64_t oid, uint64_t ino)
 	return stmt_run(c, s, "set inode number");
 }
 
+/* One number from the store's reserve into *@ino: 1, or 0 when it is
+ * empty. */
+static int ino_reserved(struct store *st, uint64_t *ino)
+{
+	int got;
+
+	pthread_mutex_lock(&st->ino_mu);
+	got = st->ino_next < st->ino_end;
+	if (got)
+		*ino = st->ino_next++;
+	pthread_mutex_unlock(&st->ino_mu);
+	return got;
+}
+
 int ino_take(struct conn *c, uint64_t n, uint64_t *first)
 {
-	struct store *st = c->st;
 	sqlite3_stmt *s;
 	int err;
 
-	if (n == 1 && st->ino_next < st->ino_end) {
-		*first = st->ino_next++;
+	if (n == 1 && ino_reserved(c->st, first))
 		return 0;
-	}
 	s = stmt_get(c, ST_INO_TAKE);
 	if (!s)
 		return -EIO;
@@ -121,25 +116,32 @@ int ino_take(struct conn *c, uint64_t n, uint64_t *first)
 	return err == 1 ? 0 : err < 0 ? err : -EIO;
 }
 
-/* How many numbers ino_refill() sets aside at a time. */
-#define INO_RESERVE 1024
+/* How many numbers ino_refill() sets aside at a time: one catalog write
+ * for as many creates through a mount. */
+#define INO_RESERVE 4096
 
 void ino_refill(struct store *st)
 {
 	uint64_t first;
 	int empty;
 
-	pthread_mutex_lock(&st->write_lock);
+	pthread_mutex_lock(&st->ino_mu);
 	empty = st->ino_next == st->ino_end;
-	pthread_mutex_unlock(&st->write_lock);
+	pthread_mutex_unlock(&st->ino_mu);
 	if (!empty || store_ino_reserve(st, INO_RESERVE, &first))
 		return;	/* else ino_take() writes ino_next itself */
-	pthread_mutex_lock(&st->write_lock);
+	pthread_mutex_lock(&st->ino_mu);
 	if (st->ino_next == st->ino_end) {
 		st->ino_next = first;
 		st->ino_end = first + INO_RESERVE;
 	}
-	pthread_mutex_unlock(&st->write_lock);
+	pthread_mutex_unlock(&st->ino_mu);
+}
+
+int store_ino_new(struct store *st, uint64_t *ino)
+{
+	ino_refill(st);
+	return ino_reserved(st, ino) ? 0 : -ENOSPC;
 }
 
 int store_ino_reserve(struct store *st, uint64_t n, uint64_t *first)
@@ -334,21 +336,6 @@ int ver_remove(struct store *st, struct conn *c, int64_t id,
 	return *sha ? blob_unref(st, c, sha, t) : 0;
 }
 
-/* Set xattr @x of version @id, or remove it when x->value is NULL (there
- * need be none). */
-static int xattr_write(struct conn *c, int64_t id, const struct store_xattr *x)
-{
-	sqlite3_stmt *s = stmt_get(c, x->value ? ST_XATTR_PUT : ST_XATTR_DELETE);
-
-	if (!s)
-		return -EIO;
-	sqlite3_bind_int64(s, 1, id);
-	bind_text(s, 2, x->name, -1);
-	if (x->value)
-		sqlite3_bind_blob(s, 3, x->value, (int)x->size, SQLITE_STATIC);
-	return stmt_run(c, s, x->value ? "set xattr" : "remove xattr");
-}
-
 /*
  * Write @nv as the newest version of @key in bucket @b with the rules of
  * the bucket's versioning (see the table above), and queue it for
@@ -456,7 +443,7 @@ int ver_write(struct store *st, struct conn *c,
 			return err;
 	}
 	for (i = 0; i < nv->nxattrs; i++) {
-		err = xattr_write(c, id, &nv->xattrs[i]);
+		err = xattr_write(c, 0, id, &nv->xattrs[i]);
 		if (err)
 			return err;
 	}
@@ -1185,7 +1172,7 @@ int store_set_meta_xattr(struct store *st, const char *bucket,
 	sqlite3_bind_int64(s, 7, cur);
 	err = stmt_run(c, s, "set meta");
 	for (i = 0; !err && i < nx; i++)
-		err = xattr_write(c, cur, &x[i]);
+		err = xattr_write(c, 0, cur, &x[i]);
 	/* The replicas take the change too: the version goes again; not for
 	 * a new atime alone, which is not worth sending a file again for
 	 * (S3 keeps none). */

@@ -131,7 +131,6 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_OBJ_SET_CUR] = "UPDATE objects SET cur = ?, live = ? "
 			   "WHERE id = ?",
 	[ST_OBJ_DELETE] = "DELETE FROM objects WHERE id = ?",
-	[ST_OBJ_INO] = "SELECT ino FROM objects WHERE id = ?",
 	[ST_OBJ_SET_INO] = "UPDATE objects SET ino = ? WHERE id = ?",
 	[ST_INO_TAKE] = "UPDATE ino_next SET n = n + ?1 RETURNING n - ?1",
 	[ST_VER_NEWEST] = "SELECT v.id, v.kind FROM versions AS v "
@@ -863,7 +862,7 @@ static const char schema_v5[] =
  * mount (fs/inode.c), so that `tar -g`, git's index and `find -inum` see
  * the same file as the same inode after a remount.  New numbers come from
  * ino_next, never given twice; 1 is the mount's root, and numbers from
- * 2^60 up are the mount's own (store.h, STORE_INO_MAX). */
+ * 2^60 up are the mount's own (store.h, STORE_INO_OWN). */
 static const char schema_v6[] =
 	"ALTER TABLE objects ADD COLUMN ino INT;"
 	"UPDATE objects SET ino = id + 16;"
@@ -1104,6 +1103,7 @@ static void store_free(struct store *st)
 {
 	pthread_mutex_destroy(&st->conns_lock);
 	pthread_mutex_destroy(&st->write_lock);
+	pthread_mutex_destroy(&st->ino_mu);
 	store_thread_destroy(&st->ckpt);
 	store_thread_destroy(&st->pool);
 	free(st->db_path);
@@ -1219,6 +1219,7 @@ int store_open(const char *dir, int flags, struct store **out)
 	st->marker_fd = -1;
 	pthread_mutex_init(&st->conns_lock, NULL);
 	pthread_mutex_init(&st->write_lock, NULL);
+	pthread_mutex_init(&st->ino_mu, NULL);
 	store_thread_init(&st->ckpt);
 	store_thread_init(&st->pool);
 	st->dir = realpath(dir, NULL);

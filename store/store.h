@@ -184,13 +184,16 @@ int store_bucket_list(struct store *st, store_bucket_cb cb, void *arg);
  * catalog are from 17 to below STORE_INO_OWN; from there up, a mount
  * keeps its own (store_name_ino() and fs/inode.c).
  *
- * store_ino_reserve() sets aside @n numbers for a mount to give the files
- * it creates (store_put.ino), the first into *@first: one transaction for
- * many creates.  store_name_ino() is the number of a name that has no
+ * store_ino_new() gives a mount a number for a file it creates
+ * (store_put.ino), from numbers set aside many at a time: one
+ * transaction for many creates; -ENOSPC when none can be set aside (a
+ * full disk).  store_ino_reserve() sets aside @n numbers, the first into
+ * *@first.  store_name_ino() is the number of a name that has no
  * object of its own (a bucket, @path ""; a folder without a marker): a
  * hash of the bucket and @path[0..@len), from 2^61 up.
  */
 #define STORE_INO_OWN (1ULL << 60)
+int store_ino_new(struct store *st, uint64_t *ino);
 int store_ino_reserve(struct store *st, uint64_t n, uint64_t *first);
 uint64_t store_name_ino(const char *bucket, const char *path, size_t len);
 

@@ -46,7 +46,6 @@ enum stmt_id {
 	ST_OBJ_INSERT,
 	ST_OBJ_SET_CUR,
 	ST_OBJ_DELETE,
-	ST_OBJ_INO,
 	ST_OBJ_SET_INO,
 	ST_INO_TAKE,
 	ST_VER_NEWEST,
@@ -144,8 +143,9 @@ struct store {
 					 * transaction, from tx_begin() to
 					 * tx_commit() or tx_rollback() */
 	/* Inode numbers set aside for new keys, [ino_next, ino_end):
-	 * taken by ino_take() without a write of ino_next per key.
-	 * Protected by write_lock. */
+	 * taken by ino_take() and store_ino_new() without a write of
+	 * ino_next per key. */
+	pthread_mutex_t ino_mu;
 	uint64_t ino_next, ino_end;
 	struct conn *conns;	/* protected by conns_lock */
 	atomic_uint_fast64_t generation;	/* see store_generation() */
@@ -297,14 +297,17 @@ struct newver {
  * negative errno. */
 int obj_get(struct conn *c, int64_t bid, const char *key, int64_t *oid,
 	    int64_t *cur, int *live);
-/* The inode number of object @oid into *@ino: 0 or a negative errno. */
-int obj_ino(struct conn *c, int64_t oid, uint64_t *ino);
 /* @n inode numbers no object has had, the first into *@first; in a
- * writing transaction (write_lock held).  One number comes from the
- * store's reserve, refilled in a transaction of its own by
- * ino_refill() before the caller's began. */
+ * writing transaction.  One number comes from the store's reserve,
+ * refilled in a transaction of its own by ino_refill() before the
+ * caller's began. */
 int ino_take(struct conn *c, uint64_t n, uint64_t *first);
 void ino_refill(struct store *st);
+
+/* Set xattr @x of version @id (with @bucket, of bucket row @id), or
+ * remove it when x->value is NULL (there need be none); xattr.c. */
+int xattr_write(struct conn *c, int bucket, int64_t id,
+		const struct store_xattr *x);
 int ver_find(struct conn *c, int64_t oid, const char *vid, int64_t *id,
 	     char sha[65]);
 int obj_refresh(struct conn *c, const struct bucket_row *b, const char *key,

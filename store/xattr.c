@@ -47,6 +47,22 @@ static sqlite3_stmt *ostmt(struct conn *c, const struct owner *o,
 	return stmt_get(c, id);
 }
 
+int xattr_write(struct conn *c, int bucket, int64_t id,
+		const struct store_xattr *x)
+{
+	const struct owner o = { id, bucket };
+	sqlite3_stmt *s = ostmt(c, &o, x->value ? ST_XATTR_PUT
+						 : ST_XATTR_DELETE);
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, x->name, -1);
+	if (x->value)
+		sqlite3_bind_blob(s, 3, x->value, (int)x->size, SQLITE_STATIC);
+	return stmt_run(c, s, x->value ? "set xattr" : "remove xattr");
+}
+
 /* The owner of @key's xattrs: the current (not delete-marked) version of
  * @key, or the bucket for "", into *@o, and its bucket's row into *@b;
  * or -ENOENT. */
