@@ -1092,9 +1092,9 @@ out:
 int store_delete_version(struct store *st, const char *bucket,
 			 const char *key, const char *version_id)
 {
-	int err = delete_version(st, bucket, key, version_id);
+	int err = delete_version(st, bucket, key, version_id), tries = 0;
 
-	if (store_reserve_retry(st, err)) {
+	while (store_room_retry(st, err, tries++)) {
 		err = delete_version(st, bucket, key, version_id);
 		if (!err)
 			store_reserve_make(st);

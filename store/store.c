@@ -476,25 +476,57 @@ static const char *conn_vfs;
  * holds writers back for its sync: once per GiB of WAL, some 28,000
  * files.  (At 128 MiB that cost `cp -r` of /usr/include a second in two
  * such waits.)  REPLICAFS_TEST_WAL_RESTART_PAGES sets it for tests.
+ *
+ * On a small file system these bounds are smaller (ckpt_bounds()): the
+ * WAL may take 1/32 of it, at least 4 MiB.  A 64 MiB store that a long
+ * rsync filled had 34 MB of it in the WAL, and the checkpoint that would
+ * have given them back needed room in catalog.db that it no longer had.
+ * Should a checkpoint still fail for want of room, the checkpointer tries
+ * again every CKPT_FULL_MS, so that once others free room (rm-version)
+ * the WAL's is given back without an unmount.  (It leaves the reserve
+ * below alone: writers that fail for want of room would take it.)
  */
 #define CKPT_PAGES 4000		/* 16 MiB of WAL at 4 KiB pages */
-#define CKPT_STEP (CKPT_PAGES / 4)
 #define CKPT_RESTART (64 * CKPT_PAGES)
 #define CKPT_IDLE_MS 100
+#define CKPT_FULL_MS 1000
 #define CKPT_WAIT_MS 20
 #define CKPT_INLINE (16 * CKPT_PAGES)
+#define CKPT_MIN_BYTES (4LL << 20)
 
-static int ckpt_restart_pages(void)
+/* Set st->ckpt_start, ckpt_step and ckpt_restart for the file system
+ * of @st: the WAL's pages at which passes start, between passes, and at
+ * which a pass is followed by a RESTART. */
+static void ckpt_bounds(struct store *st)
 {
 	const char *e = getenv("REPLICAFS_TEST_WAL_RESTART_PAGES");
+	long long bytes = (long long)CKPT_RESTART * 4096;
+	struct statvfs v;
 	char *end;
 	long n;
 
-	if (!e)
-		return CKPT_RESTART;
-	n = strtol(e, &end, 10);
-	return *e && !*end && n > 0 && n <= CKPT_RESTART ? (int)n
-							  : CKPT_RESTART;
+	if (!statvfs(st->dir, &v)) {
+		bytes = (long long)(v.f_blocks / 32) * (long long)v.f_frsize;
+		if (bytes < CKPT_MIN_BYTES)
+			bytes = CKPT_MIN_BYTES;
+	}
+	st->ckpt_restart = bytes / 4096 < CKPT_RESTART ? (int)(bytes / 4096)
+						       : CKPT_RESTART;
+	if (e) {	/* read at each open: tests set it */
+		n = strtol(e, &end, 10);
+		if (*e && !*end && n > 0 && n < st->ckpt_restart)
+			st->ckpt_restart = (int)n;
+	}
+	st->ckpt_start = st->ckpt_restart / 2 < CKPT_PAGES
+				 ? st->ckpt_restart / 2
+				 : CKPT_PAGES;
+	st->ckpt_step = st->ckpt_start / 4;
+}
+
+/* Whether SQLite's @rc says the disk is full. */
+static int rc_full(int rc)
+{
+	return (rc & 0xff) == SQLITE_FULL;
 }
 
 static int64_t mono_ms(void)
@@ -509,7 +541,7 @@ static void *ckpt_main(void *arg)
 {
 	struct store *st = arg;
 	struct timespec until;
-	int pass, idle, truncate = 0;
+	int pass, idle, truncate = 0, full = 0, wait_ms;
 	struct conn *c;
 	int rc, log;
 
@@ -521,8 +553,10 @@ static void *ckpt_main(void *arg)
 						  &st->ckpt.lock);
 				continue;
 			}
+			wait_ms = full ? CKPT_FULL_MS : CKPT_IDLE_MS;
 			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += CKPT_IDLE_MS * 1000000L;
+			until.tv_sec += wait_ms / 1000;
+			until.tv_nsec += (wait_ms % 1000) * 1000000L;
 			if (until.tv_nsec >= 1000000000L) {
 				until.tv_sec++;
 				until.tv_nsec -= 1000000000L;
@@ -533,8 +567,21 @@ static void *ckpt_main(void *arg)
 				    CKPT_IDLE_MS)
 				break;
 		}
-		if (st->ckpt.stop)
+		if (st->ckpt.stop) {
+			/* A process that closes the store soon after its
+			 * commits (a command) gives the WAL's room back
+			 * now: another that keeps the store open (a mount)
+			 * would copy it back only after its own commits. */
+			pthread_mutex_unlock(&st->ckpt.lock);
+			if (truncate && conn_get(st, &c) == 0) {
+				sqlite3_busy_timeout(c->db, CKPT_WAIT_MS);
+				sqlite3_wal_checkpoint_v2(
+					c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+					NULL, NULL);
+			}
+			pthread_mutex_lock(&st->ckpt.lock);
 			break;
+		}
 		pass = st->ckpt_wanted;
 		idle = !pass;
 		st->ckpt_wanted = 0;
@@ -548,18 +595,24 @@ static void *ckpt_main(void *arg)
 				     : SQLITE_CHECKPOINT_PASSIVE,
 				&log, NULL);
 			if (pass && rc == SQLITE_OK &&
-			    log >= ckpt_restart_pages())
+			    log >= st->ckpt_restart)
 				rc = sqlite3_wal_checkpoint_v2(
 					c->db, NULL, SQLITE_CHECKPOINT_RESTART,
 					NULL, NULL);
 			if (pass)
 				atomic_store(&st->ckpt_pages, log);
-			if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			/* A full disk is said once, not every second. */
+			if (rc != SQLITE_OK && rc != SQLITE_BUSY &&
+			    !(full && rc_full(rc)))
 				db_err(c, rc, "checkpoint");
+			if (rc == SQLITE_OK && full)
+				log_info("store: %s: the WAL is copied back "
+					 "again", st->dir);
+			full = rc_full(rc);
 			/* After a pass, truncate once idle; after a
-			 * truncate that readers kept from finishing, try
-			 * again at the next idle moment. */
-			truncate = pass || rc == SQLITE_BUSY;
+			 * truncate that readers kept from finishing, or
+			 * that found no room, try again later. */
+			truncate = pass || rc == SQLITE_BUSY || full;
 		}
 		pthread_mutex_lock(&st->ckpt.lock);
 	}
@@ -630,10 +683,11 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	int last;
 
 	atomic_store(&st->ckpt_commit_ms, mono_ms());
-	if (pages < CKPT_PAGES)
+	if (pages < st->ckpt_start)
 		return SQLITE_OK;
 	last = atomic_load(&st->ckpt_pages);
-	if (pages < CKPT_INLINE && pages >= last && pages - last < CKPT_STEP)
+	if (pages < CKPT_INLINE && pages >= last &&
+	    pages - last < st->ckpt_step)
 		return SQLITE_OK;	/* a pass ran a moment ago */
 	if (pages >= CKPT_INLINE || ckpt_kick(st))
 		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
@@ -1120,8 +1174,9 @@ static void store_free(struct store *st)
  * last byte, `rm-version` failed with ENOSPC, and so did every remount.
  * So STORE/reserve holds some room (1/256 of the file system, between
  * RESERVE_MIN and RESERVE_MAX) that only store_delete_version() gives
- * back, when it fails with ENOSPC, before it tries once more; the room
- * its removal frees then pays for the next.  The reserve is made again at
+ * back, when it fails with ENOSPC, before it tries once more (and after
+ * that, the WAL's room: store_room_retry()); the room a removal frees
+ * then pays for the next.  The reserve is made again at
  * an open, or after a removal that used it, when the file system has room
  * for it twice over, so that it never takes the last of what was freed.
  */
@@ -1180,9 +1235,42 @@ static int reserve_use(struct store *st)
 	return 1;
 }
 
-int store_reserve_retry(struct store *st, int err)
+/* Copy the WAL back and start it over, giving its room back: 1 if it
+ * held something and now holds nothing. */
+static int wal_reclaim(struct store *st)
 {
-	return err == -ENOSPC && reserve_use(st);
+	char path[PATH_MAX];
+	struct stat sb;
+	struct conn *c;
+	int rc, tries = 0;
+
+	snprintf(path, sizeof(path), "%s-wal", st->db_path);
+	if (stat(path, &sb) || sb.st_size == 0 || conn_get(st, &c))
+		return 0;
+	/* Another process's checkpointer may be trying too (a mount's,
+	 * every CKPT_FULL_MS while the disk is full): SQLITE_BUSY at once,
+	 * with no busy handler. */
+	while ((rc = sqlite3_wal_checkpoint_v2(c->db, NULL,
+					       SQLITE_CHECKPOINT_TRUNCATE,
+					       NULL, NULL)) == SQLITE_BUSY &&
+	       ++tries < 40)
+		usleep(50000);
+	if (rc != SQLITE_OK) {
+		db_err(c, rc, "checkpoint to make room");
+		return 0;
+	}
+	log_warn("store: %s: the disk is full: the WAL's %lld KiB given back "
+		 "to remove versions", st->dir, (long long)sb.st_blocks / 2);
+	return 1;
+}
+
+int store_room_retry(struct store *st, int err, int tries)
+{
+	if (err != -ENOSPC || tries > 1)
+		return 0;
+	if (tries == 0 && reserve_use(st))
+		return 1;
+	return wal_reclaim(st);
 }
 
 /* Say why store @st cannot be opened: its catalog gave @err. */
@@ -1230,6 +1318,7 @@ int store_open(const char *dir, int flags, struct store **out)
 	}
 	st->db_path = path_join(st->dir, "catalog.db");
 	lock_path = path_join(st->dir, "lock");
+	ckpt_bounds(st);
 	if (!st->db_path || !lock_path) {
 		err = -ENOMEM;
 		goto out;

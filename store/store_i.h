@@ -157,6 +157,7 @@ struct store {
 	struct store_thread ckpt;
 	int ckpt_wanted;	/* protected by ckpt.lock */
 	atomic_int ckpt_pages;	/* WAL pages at the last pass */
+	int ckpt_start, ckpt_step, ckpt_restart;	/* see ckpt_bounds() */
 	atomic_int_fast64_t ckpt_commit_ms;	/* last commit, monotonic */
 
 	/* Empty staging files made ahead (blob.c, store_stage_pool()) */
@@ -176,9 +177,10 @@ void stage_pool_stop(struct store *st);
 void store_reserve_make(struct store *st);
 
 /* Whether an operation that failed with @err and frees space should try
- * again: it did fail with ENOSPC, and the reserve was there and is now
- * given back. */
-int store_reserve_retry(struct store *st, int err);
+ * again, for the (@tries + 1)th time: it did fail with ENOSPC, and room
+ * was made, by giving back the reserve (the first time it is there), or
+ * else by copying the WAL back and starting it over. */
+int store_room_retry(struct store *st, int err, int tries);
 
 /* This thread's connection, opened on first use; owned by the store. */
 int conn_get(struct store *st, struct conn **out);

@@ -13,7 +13,12 @@
 #      some writes are in flight when the daemon dies.
 #   2. after a random 0.2-1.5 s, kill -9 the daemon; the writers must fail
 #      and stop, none of them before the kill; lazy unmount.
-#   3. `replicafs check STORE --deep` passes (with the mount down).
+#   3. `replicafs check STORE` passes (with the mount down): the catalog's
+#      integrity check, and a blob of the right size under every version;
+#      every fifth round, and at the end, `--deep` also hashes every blob.
+#      (Blobs never change once named, so one found bad at the end was bad
+#      when its round wrote it; hashing the whole store every round made
+#      the test quadratic, 20 s a round by the end.)
 #   4. remount: every file in the journals is there with its SHA-256, every
 #      removal stuck, the overwritten key holds the last or the interrupted
 #      write, and no file of the round is torn (present but not complete).
@@ -218,7 +223,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	done
 	log "   killed after $ms ms; journal lines: $(cat "$J/$r".* 2>/dev/null | wc -l)"
 	t1=$EPOCHREALTIME
-	check_store --deep
+	if [ $((r % 5)) = 0 ]; then check_store --deep; else check_store; fi
 	t2=$EPOCHREALTIME
 	mount_fs
 	"$PYTHON" "$T/check.py" "$B" "$J" "$r" || fail "round $r: files lost or torn by the crash (above)"

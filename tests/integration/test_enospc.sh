@@ -219,3 +219,45 @@ done
 ok "all ${#sums[@]} files read back"
 unmount_fs
 check_store --deep
+
+step "a long copy fills a store while it is mounted; rm-version -r gives the room back, with no unmount"
+# Small files, each a catalog transaction: the WAL grows while commits
+# come.  It took 34 MB of a 64 MiB store (its checkpoint then found no
+# room in catalog.db, and kept it all), and rm-version -r failed part-way
+# and freed what it removed only once the mount went down.
+SMALL2=$T/small2
+mkdir "$SMALL2"
+mount -t tmpfs -o size=64m tmpfs "$SMALL2"
+track_mount "$SMALL2"
+STORE=$SMALL2/store
+mount_fs
+mkdir "$B"
+"$PYTHON" - "$T/tree" <<'PY'
+import os, sys
+for d in range(40):
+    os.makedirs(os.path.join(sys.argv[1], "d%d" % d))
+    for f in range(500):
+        with open(os.path.join(sys.argv[1], "d%d" % d, "f%d" % f), "wb") as o:
+            o.write(os.urandom(4096))
+PY
+gen_data $((2 * 1024 * 1024)) 7 >"$B/kept"
+kept=$(gen_data $((2 * 1024 * 1024)) 7 | sha256sum | cut -d' ' -f1)
+cp -r "$T/tree" "$B/tree" 2>"$T/cp.err" && fail "80 MB of files fit in a 64 MiB store"
+grep -q 'No space left on device' "$T/cp.err" || fail "cp failed, not with ENOSPC: $(head -3 "$T/cp.err")"
+df -k "$SMALL2" | tail -n 1
+wal=$(stat -c %s "$STORE/catalog.db-wal")
+log "WAL at ENOSPC: $wal bytes"
+[ "$wal" -le $((8 * 1024 * 1024)) ] || fail "the WAL took $wal bytes of a 64 MiB store"
+rfs rm-version -r "$B/tree" --yes >"$T/rmv.out" 2>"$T/rmv.err" || {
+	cat "$T/rmv.out" "$T/rmv.err"
+	fail "rm-version -r of the copy on the full store (mounted) failed"
+}
+cat "$T/rmv.out"
+free=$(df -k --output=avail "$SMALL2" | tail -n 1)
+[ "$free" -ge $((48 * 1024)) ] || fail "only $free KiB free after removing the copy, with the mount up"
+ok "$free KiB free after rm-version -r, the mount up"
+gen_data $((8 * 1024 * 1024)) 8 >"$B/after" || fail "an 8 MiB write after emptying"
+assert_eq "$(gen_data $((8 * 1024 * 1024)) 8 | sha256sum | cut -d' ' -f1)" "$(sha_of "$B/after")" "the file written after"
+assert_eq "$kept" "$(sha_of "$B/kept")" "the file written before the disk filled"
+unmount_fs
+check_store --deep

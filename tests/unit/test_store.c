@@ -1516,6 +1516,8 @@ Test(store, checkpoints_bound_the_wal)
 	int i;
 
 	setenv("REPLICAFS_TEST_WAL_RESTART_PAGES", "32000", 1);
+	store_close(st);	/* the bound is read at open */
+	st = store_new(dir);
 	bucket_new(st, "bkt", STORE_ENABLED);
 	for (i = 0; i < 5000; i++) {
 		snprintf(key, sizeof(key), "d%d/f%d", i % 50, i);
