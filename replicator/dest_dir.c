@@ -37,12 +37,16 @@
  *     nothing, since the kernel still holds the writes.
  *  3. A crash leaves at worst a temporary file, which is never taken for
  *     content: no key may have a component of that shape (refused with
- *     -EINVAL), so no key and no temporary file ever share a name.  They
- *     are hidden dot files; remove them with
- *         find PATH -name '.*.replicafs-tmp.??????' -delete
- *     while no replicator writes there.  check() does not walk the tree to
- *     collect them: a backup can be large, and check() runs whenever a
- *     rule is put.
+ *     -EINVAL), so no key and no temporary file ever share a name.  NAME
+ *     has one temporary name, .NAME.replicafs-tmp.000000, and its writer
+ *     holds flock(LOCK_EX) on it from its creation to its rename: one that
+ *     nobody holds was left by a writer that died (kill -9), and the next
+ *     delivery to NAME (the version again, after the restart, or a later
+ *     one, or a delete marker) removes it first (tmp_clear()).  One that
+ *     a live writer holds (another process delivering the same key) is
+ *     -EAGAIN, retried later.  (Random names, before, were left for good:
+ *     no later delivery knew them, and finding them meant walking the
+ *     whole backup.)
  *  4. Delivering a version twice is harmless: put() writes the same file
  *     again, and a delete of something that is already gone succeeds.
  *
@@ -86,7 +90,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -185,49 +189,88 @@ static int key_check(struct dest_dir *dd, const char *key, char *err,
 	return 0;
 }
 
-/* A temporary name for @name into @buf (NAME_MAX + 1 bytes). */
+/* The temporary name of @name into @buf (NAME_MAX + 1 bytes). */
 static void tmp_name(const char *name, char *buf, size_t size)
 {
-	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-	static atomic_uint counter;
-	unsigned char rnd[TMP_RAND];
-	char sfx[TMP_RAND + 1];
-	unsigned mix;
-	size_t i;
-
-	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd)) {
-		/* O_EXCL catches a collision; this only has to vary. */
-		mix = (unsigned)getpid() * 2654435761u ^
-		      atomic_fetch_add(&counter, 1) * 40503u ^
-		      (unsigned)time(NULL);
-		for (i = 0; i < sizeof(rnd); i++)
-			rnd[i] = (unsigned char)(mix >> (i * 5));
-	}
-	for (i = 0; i < TMP_RAND; i++)
-		sfx[i] = digits[rnd[i] % 36];
-	sfx[TMP_RAND] = '\0';
-	snprintf(buf, size, ".%.*s%s%s", (int)TMP_NAME_KEEP, name, TMP_TAG,
-		 sfx);
+	snprintf(buf, size, ".%.*s%s000000", (int)TMP_NAME_KEEP, name,
+		 TMP_TAG);
 }
 
-/* Create a temporary file for @name in @dirfd, its name into @tmp
- * (NAME_MAX + 1 bytes): an fd the caller closes, or a negative errno. */
+/* Whether @fd is still the file named @tmp in @dirfd. */
+static int tmp_same(int fd, int dirfd, const char *tmp)
+{
+	struct stat a, b;
+
+	return !fstat(fd, &a) &&
+	       !fstatat(dirfd, tmp, &b, AT_SYMLINK_NOFOLLOW) &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/*
+ * Remove temporary file @tmp of @dirfd if its writer died (invariant 3):
+ * 0 when there is none now, -EAGAIN when a live writer holds it.  A
+ * symlink's is never held (it is made, set and renamed at once): one
+ * found is a dead writer's.  A file system without flock() (ENOLCK,
+ * EOPNOTSUPP) cannot tell, and takes any it finds for a dead writer's.
+ */
+static int tmp_clear(int dirfd, const char *tmp)
+{
+	int fd, e, ret = 0;
+
+	fd = openat(dirfd, tmp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+		if (e == ENOENT)
+			return 0;
+		if (e != ELOOP)
+			return -e;
+	} else if (flock(fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK) {
+		close(fd);
+		return -EAGAIN;
+	} else if (!tmp_same(fd, dirfd, tmp)) {
+		close(fd);	/* replaced meanwhile: look again later */
+		return errno == ENOENT ? 0 : -EAGAIN;
+	}
+	if (unlinkat(dirfd, tmp, 0) && errno != ENOENT)
+		ret = -errno;
+	else
+		log_info("removed %s, left by a delivery that was killed", tmp);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* Create the temporary file for @name in @dirfd, its name into @tmp
+ * (NAME_MAX + 1 bytes), and hold its lock: an fd the caller closes, or a
+ * negative errno. */
 static int tmp_create(int dirfd, const char *name, char *tmp, size_t size)
 {
-	int fd, i;
+	int fd, i, ret;
 
-	for (i = 0; i < 16; i++) {
-		tmp_name(name, tmp, size);
+	tmp_name(name, tmp, size);
+	for (i = 0; i < RACE_TRIES; i++) {
+		ret = tmp_clear(dirfd, tmp);
+		if (ret)
+			return ret;
 		fd = openat(dirfd, tmp,
 			    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 				    O_CLOEXEC,
 			    0600);
-		if (fd >= 0)
-			return fd;
-		if (errno != EEXIST)
+		if (fd < 0 && errno == EEXIST)
+			continue;
+		if (fd < 0)
 			return -errno;
+		if (flock(fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK) {
+			/* another took it for a dead writer's, and removes
+			 * it */
+			close(fd);
+			return -EAGAIN;
+		}
+		if (tmp_same(fd, dirfd, tmp))
+			return fd;
+		close(fd);
 	}
-	return -EEXIST;
+	return -EAGAIN;
 }
 
 /* @ns nanoseconds since the epoch as a timespec (before 1970 the
@@ -565,7 +608,7 @@ static int put_file(struct dest_dir *dd, const struct repl_version *v,
 {
 	char tmp[NAME_MAX + 1];
 	uint64_t copied = 0;
-	int fd, ret;
+	int fd, ret, lock = -1;
 
 	if (v->fd < 0 && v->obj.size)
 		return dest_fail(err, errlen, -EINVAL,
@@ -597,6 +640,13 @@ static int put_file(struct dest_dir *dd, const struct repl_version *v,
 	ret = attrs_set(dd, v, fd, 0, err, errlen);
 	if (ret)
 		goto fail;
+	/* The lock goes with the last descriptor: held until the rename. */
+	lock = dup(fd);
+	if (lock < 0) {
+		ret = dest_fail(err, errlen, -errno, "%s: %s: dup: %s",
+				dd->url, v->key, strerror(errno));
+		goto fail;
+	}
 	ret = close(fd) ? -errno : 0;
 	fd = -1;
 	if (ret) {
@@ -607,11 +657,14 @@ static int put_file(struct dest_dir *dd, const struct repl_version *v,
 	ret = place(dd, v->key, dirfd, tmp, name, err, errlen);
 	if (ret)
 		goto fail;
+	close(lock);
 	return 0;
 fail:
 	if (fd >= 0)
 		close(fd);
 	unlinkat(dirfd, tmp, 0);
+	if (lock >= 0)
+		close(lock);
 	return ret;
 }
 
@@ -628,13 +681,20 @@ static int put_link(struct dest_dir *dd, const struct repl_version *v,
 		return dest_fail(err, errlen, -EINVAL,
 				 "%s: %s: a symlink without a target",
 				 dd->url, v->key);
+	tmp_name(name, tmp, sizeof(tmp));
 	for (i = 0;; i++) {
-		tmp_name(name, tmp, sizeof(tmp));
+		ret = tmp_clear(dirfd, tmp);
+		if (ret)
+			return dest_fail(err, errlen, ret,
+					 "%s: %s: the temporary name is in "
+					 "use: %s", dd->url, v->key,
+					 strerror(-ret));
 		if (!symlinkat(v->link_target, dirfd, tmp))
 			break;
 		e = errno;
-		if (e != EEXIST || i == 16)
-			return dest_fail(err, errlen, -e,
+		if (e != EEXIST || i == RACE_TRIES)
+			return dest_fail(err, errlen,
+					 e == EEXIST ? -EAGAIN : -e,
 					 "%s: %s: cannot make the symlink: %s",
 					 dd->url, v->key, strerror(e));
 	}
@@ -842,6 +902,12 @@ static int dir_delete_marker(struct dest *d, const struct repl_version *v,
 		if (ret == 1)	/* no parent: nothing to delete */
 			ret = 0;
 		goto out;
+	}
+	if (!marker) {	/* what a killed delivery left (invariant 3) */
+		char tmp[NAME_MAX + 1];
+
+		tmp_name(name, tmp, sizeof(tmp));
+		tmp_clear(dirfd, tmp);
 	}
 	if (unlinkat(dirfd, name, marker ? AT_REMOVEDIR : 0)) {
 		e = errno;

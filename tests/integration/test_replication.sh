@@ -435,6 +435,34 @@ for i in $(seq 30); do
 done
 ok "30 versions queued before kill -9 reached the replica"
 
+step "kill -9 in the middle of a delivery to the mirror: its temporary file goes with the restart"
+# Before, a temporary file of a random name stayed in the mirror for good.
+mkdir -p "$MNT/src/tree/kill"
+gen_data $((512 * 1024 * 1024)) 11 >"$MNT/src/tree/kill/big"
+# Watch without a fork per look (compgen is built in): the copy of 512
+# MiB takes a fraction of a second.
+seen=0
+end=$((SECONDS + 20))
+while [ "$SECONDS" -lt "$end" ]; do
+	if compgen -G "$MIRROR/tree/kill/.big.replicafs-tmp.*" >/dev/null; then
+		seen=1
+		break
+	fi
+done
+[ "$seen" = 1 ] || fail "no delivery of big to the mirror was seen under way"
+crash_fs
+lazy_unmount
+[ -n "$(find "$MIRROR/tree/kill" -name '.big.replicafs-tmp.*')" ] ||
+	fail "the delivery finished before the kill: nothing was tested"
+log "   left by the kill: $(ls -a "$MIRROR/tree/kill" | tr '\n' ' ')"
+big_sha=$(gen_data $((512 * 1024 * 1024)) 11 | sha256sum | cut -d' ' -f1)
+mount_fs
+wait_delivered "$MNT/src" --timeout 120
+assert_eq "$big_sha" "$(sha_of "$MIRROR/tree/kill/big")" "big in the mirror after the restart"
+assert_eq "" "$(find "$MIRROR" -name '*replicafs-tmp*')" "temporary files in the mirror after the restart"
+rm -r "$MNT/src/tree/kill"
+wait_delivered "$MNT/src" --timeout 60
+
 step "replicafs replicate works without a mount"
 # Queue one more version through a mount with no workers, then deliver it
 # with the command.

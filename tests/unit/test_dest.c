@@ -16,6 +16,7 @@
 #include <linux/fs.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/xattr.h>
 
@@ -276,6 +277,61 @@ Test(dest_dir, put_twice_leaves_one_correct_file)
 	content_is("dir/twice", "same bytes");
 	cr_assert_eq(entries("dir"), 1);
 	cr_assert_eq(entries(""), 1);
+	no_tmp();
+}
+
+/* Make @rel under the mirror as a killed delivery leaves it: a partial
+ * temporary file nobody holds; with @held, an fd of it that holds its
+ * lock, as a live writer's (else -1). */
+static int tmp_left(const char *rel, const char *data, int held)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	at(rel, path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	if (held) {
+		cr_assert_eq(flock(fd, LOCK_EX), 0);
+		return fd;
+	}
+	close(fd);
+	return -1;
+}
+
+/* A delivery killed mid-copy left its temporary file: the next delivery
+ * of that key, or a delete marker of it, removes it; one that a live
+ * writer holds is left to it (EAGAIN, retried). */
+Test(dest_dir, temporary_files_of_killed_deliveries_go)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	at("d", path);
+	cr_assert_eq(mkdir(path, 0755), 0);
+	tmp_left("d/.f.replicafs-tmp.000000", "partial", 0);
+	cr_assert_eq(put_file("d/f", "whole", 0644, MTIME_NS), 0, "%s", msg);
+	content_is("d/f", "whole");
+	cr_expect_eq(entries("d"), 1);
+
+	tmp_left("d/.g.replicafs-tmp.000000", "partial", 0);
+	cr_assert_eq(del("d/g"), 0, "%s", msg);
+	cr_expect_eq(entries("d"), 1);
+
+	tmp_left("d/.l.replicafs-tmp.000000", "partial", 0);
+	cr_assert_eq(put_link("d/l", "f"), 0, "%s", msg);
+	cr_expect_eq(entries("d"), 2);
+	no_tmp();
+
+	fd = tmp_left("d/.h.replicafs-tmp.000000", "another writer's", 1);
+	cr_expect_eq(put_file("d/h", "mine", 0644, MTIME_NS), -EAGAIN,
+		     "%s", msg);
+	cr_expect_eq(exists("d/h"), 0);
+	cr_expect_eq(exists("d/.h.replicafs-tmp.000000"), 1);
+	close(fd);	/* that writer dies */
+	cr_assert_eq(put_file("d/h", "mine", 0644, MTIME_NS), 0, "%s", msg);
+	content_is("d/h", "mine");
 	no_tmp();
 }
 
