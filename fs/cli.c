@@ -336,7 +336,7 @@ static int cmd_versions(int argc, char **argv)
 static const char *const undelete_note[2] = {
 	"an undelete",
 	"destinations that took the delete markers keep them; `replicafs "
-	"restore PATH VERSION-ID` writes a version that is",
+	"restore PATH VERSION-ID` writes a version that is replicated",
 };
 static const char *const rm_version_note[2] = {
 	"a permanent delete",

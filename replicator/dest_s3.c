@@ -49,6 +49,14 @@
  * check() refuses a bucket that is missing or whose versioning is not
  * Enabled (GetBucketVersioning), and one that lives in another region
  * than the remote's (GetBucketLocation), as S3 refuses such a rule.
+ * Versioning suspended after the rule was put would have each PUT
+ * replace the bucket's null version and each DELETE remove it, the
+ * backup lost while every version showed COMPLETED: so every write is
+ * preceded by a look at the versioning no older than VERSIONING_NS
+ * (versioning_guard()), and a PUT, multipart upload or DELETE whose
+ * answer names no version ID, or "null", fails too (versioned()); not a
+ * CopyObject, whose answer RGW sends without one.  Both fail with EPERM,
+ * which the engine takes as FAILED, as a second store's refusal is.
  *
  * Credentials are read at open and read again when the remotes file or
  * one of the AWS files changes (looked at no more than once a second), so
@@ -78,6 +86,8 @@
 
 /* How often the configuration files are looked at for changes. */
 #define REFRESH_NS (1000LL * 1000 * 1000)
+/* How long a look at the bucket's versioning holds. */
+#define VERSIONING_NS (5LL * 1000 * 1000 * 1000)
 /* Objects this small are read into memory once. */
 #define SMALL_MAX (1 << 20)
 /* The chunk a body is hashed in. */
@@ -127,6 +137,9 @@ struct dest_s3 {
 				 * protected by lock */
 	char *creds_hint;	/* what to set when there are none;
 				 * protected by lock */
+
+	int64_t versioning_ns;	/* when versioning was last seen Enabled,
+				 * 0: not lately; protected by lock */
 
 	pthread_mutex_t sent_lock;
 	struct sent *sent;	/* SENT_SLOTS, direct-mapped by the key's
@@ -436,6 +449,82 @@ static void meta_hdrs_release(struct meta_hdrs *m)
 
 /* ---- versions sent lately ------------------------------------------ */
 
+/*
+ * GetBucketVersioning: 0 when Enabled, else @notok (-EINVAL for check(),
+ * -EPERM for a delivery) with what to do in @err; -ENOENT when there is no
+ * bucket.  Notes the time of an Enabled answer.
+ */
+static int versioning_get(struct dest_s3 *ds, int notok, char *err,
+			  size_t errlen)
+{
+	struct s3_kv q[] = { { "versioning", NULL } };
+	struct s3_request r = { .method = "GET", .query = q, .nquery = 1,
+				.what = "GetBucketVersioning" };
+	struct s3_response resp;
+	char status[32] = "";
+	int ret;
+
+	ret = request(ds, &r, &resp, err, errlen);
+	if (ret == -ENOENT && !strcmp(resp.code, "NoSuchBucket"))
+		ret = dest_fail(err, errlen, -ENOENT,
+				"%s: bucket %s does not exist on remote %s "
+				"(%s)", ds->url, ds->bucket, ds->remote,
+				ds->endpoint);
+	if (!ret)
+		s3_xml_text(resp.body, resp.body_len, "Status", status,
+			    sizeof(status));
+	s3_response_release(&resp);
+	if (ret)
+		return ret;
+	if (strcmp(status, "Enabled"))
+		return dest_fail(err, errlen, notok,
+				 "%s: versioning of bucket %s on remote %s is "
+				 "not Enabled (it is %s): aws s3api "
+				 "put-bucket-versioning --bucket %s "
+				 "--versioning-configuration Status=Enabled",
+				 ds->url, ds->bucket, ds->remote,
+				 status[0] ? status : "not versioned",
+				 ds->bucket);
+	pthread_mutex_lock(&ds->lock);
+	ds->versioning_ns = mono_ns();
+	pthread_mutex_unlock(&ds->lock);
+	return 0;
+}
+
+/* Before a write: versioning seen Enabled within VERSIONING_NS, or asked
+ * again (see the top). */
+static int versioning_guard(struct dest_s3 *ds, char *err, size_t errlen)
+{
+	int64_t seen;
+
+	pthread_mutex_lock(&ds->lock);
+	seen = ds->versioning_ns;
+	pthread_mutex_unlock(&ds->lock);
+	if (seen && mono_ns() - seen < VERSIONING_NS)
+		return 0;
+	return versioning_get(ds, -EPERM, err, errlen);
+}
+
+/* After write @what of @key answered by @resp: 0 when it made a version,
+ * else EPERM, and versioning is asked again before the next write. */
+static int versioned(struct dest_s3 *ds, const struct s3_response *resp,
+		     const char *what, const char *key, char *err,
+		     size_t errlen)
+{
+	if (resp->version_id[0] && strcmp(resp->version_id, "null"))
+		return 0;
+	pthread_mutex_lock(&ds->lock);
+	ds->versioning_ns = 0;
+	pthread_mutex_unlock(&ds->lock);
+	return dest_fail(err, errlen, -EPERM,
+			 "%s: %s: %s made no version (%s): versioning of "
+			 "bucket %s on remote %s is no longer Enabled",
+			 ds->url, key, what,
+			 resp->version_id[0] ? "version ID null"
+					     : "no version ID",
+			 ds->bucket, ds->remote);
+}
+
 static struct sent *sent_slot(struct dest_s3 *ds, const char *dkey)
 {
 	uint32_t h = 2166136261u;	/* FNV-1a */
@@ -716,6 +805,8 @@ static int put_single(struct dest_s3 *ds, const struct repl_version *v,
 	r.nheaders = i;
 	r.payload_hash = sha;
 	ret = request(ds, &r, &resp, err, errlen);
+	if (!ret)
+		ret = versioned(ds, &resp, "PutObject", dkey, err, errlen);
 	if (!ret)
 		log_debug("%s: %s: version %s stored as %s", ds->url, v->key,
 			  v->obj.version_id,
@@ -1002,6 +1093,9 @@ static int complete(struct dest_s3 *ds, struct mp *mp, char *err,
 			  message);
 	}
 	if (!ret)
+		ret = versioned(ds, &resp, "CompleteMultipartUpload",
+				mp->dkey, err, errlen);
+	if (!ret)
 		log_debug("%s: %s: version %s stored in %u parts as %s",
 			  ds->url, mp->v->key, mp->v->obj.version_id,
 			  mp->nparts,
@@ -1111,6 +1205,8 @@ static int s3_put(struct dest *d, const struct repl_version *v, char *err,
 				 "%s: %s: a directory marker's key ends in "
 				 "'/'", ds->url, v->key);
 	ret = refresh(ds, err, errlen);
+	if (!ret)
+		ret = versioning_guard(ds, err, errlen);
 	if (ret)
 		return ret;
 	dkey = dest_key(ds, v->key);
@@ -1192,6 +1288,8 @@ static int s3_delete_marker(struct dest *d, const struct repl_version *v,
 				 "%s: %s: version %s is not a delete marker",
 				 ds->url, v->key, v->obj.version_id);
 	ret = refresh(ds, err, errlen);
+	if (!ret)
+		ret = versioning_guard(ds, err, errlen);
 	if (ret)
 		return ret;
 	dkey = dest_key(ds, v->key);
@@ -1204,6 +1302,9 @@ static int s3_delete_marker(struct dest *d, const struct repl_version *v,
 	} else if (!ret) {
 		r.key = dkey;
 		ret = request(ds, &r, &resp, err, errlen);
+		if (!ret)
+			ret = versioned(ds, &resp, "DeleteObject", dkey, err,
+					errlen);
 		if (!ret)
 			log_debug("%s: %s: delete marker %s made", ds->url,
 				  v->key, resp.version_id);
@@ -1218,42 +1319,19 @@ static int s3_delete_marker(struct dest *d, const struct repl_version *v,
 static int s3_check(struct dest *d, char *err, size_t errlen)
 {
 	struct dest_s3 *ds = to_s3(d);
-	struct s3_kv qv[] = { { "versioning", NULL } };
 	struct s3_kv ql[] = { { "location", NULL } };
-	struct s3_request r = { .method = "GET", .query = qv, .nquery = 1,
-				.what = "GetBucketVersioning" };
+	struct s3_request r = { .method = "GET", .query = ql, .nquery = 1,
+				.what = "GetBucketLocation" };
 	struct s3_response resp;
-	char status[32] = "", loc[64] = "";
+	char loc[64] = "";
 	const char *region = s3_client_region(ds->client);
 	int ret;
 
 	ret = refresh(ds, err, errlen);
-	if (ret)
-		return ret;
-	ret = request(ds, &r, &resp, err, errlen);
-	if (ret == -ENOENT && !strcmp(resp.code, "NoSuchBucket"))
-		ret = dest_fail(err, errlen, -ENOENT,
-				"%s: bucket %s does not exist on remote %s "
-				"(%s)", ds->url, ds->bucket, ds->remote,
-				ds->endpoint);
 	if (!ret)
-		s3_xml_text(resp.body, resp.body_len, "Status", status,
-			    sizeof(status));
-	s3_response_release(&resp);
+		ret = versioning_get(ds, -EINVAL, err, errlen);
 	if (ret)
 		return ret;
-	if (strcmp(status, "Enabled"))
-		return dest_fail(err, errlen, -EINVAL,
-				 "%s: versioning of bucket %s on remote %s is "
-				 "not Enabled (it is %s): aws s3api "
-				 "put-bucket-versioning --bucket %s "
-				 "--versioning-configuration Status=Enabled",
-				 ds->url, ds->bucket, ds->remote,
-				 status[0] ? status : "not versioned",
-				 ds->bucket);
-
-	r.query = ql;
-	r.what = "GetBucketLocation";
 	ret = request(ds, &r, &resp, err, errlen);
 	if (!ret)
 		s3_xml_text(resp.body, resp.body_len, "LocationConstraint",

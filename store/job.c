@@ -232,8 +232,10 @@ int store_job_create(struct store *st, const struct store_job_spec *spec,
 				continue;
 			}
 			if (strcmp(r->bucket, spec->bucket)) {
+				j.bucket = r->bucket;	/* as the row says */
 				err = note(&j, NULL, "FAILED",
 					   "not the job's bucket");
+				j.bucket = spec->bucket;
 				continue;
 			}
 			sqlite3_reset(one);

@@ -152,11 +152,14 @@ mkdir -p "$T/third"
 	echo "src,docs/no-such-key,$v1"
 	echo 'src,"unterminated'
 	echo "src,docs%2Fd2,$v2"
+	echo "other,docs/d1,$v1"
 } >"$T/manifest.csv"
 job=$(rfs batch create "$MNT/src" --manifest "$T/manifest.csv" --destination "dir://$T/third" --report "$T/report3.csv")
 wait_job "$job"
 assert_eq 2 "$(job_field "$job" "j['succeeded']")" "manifest rows delivered"
-assert_eq 2 "$(job_field "$job" "j['failed']")" "manifest rows refused"
+assert_eq 3 "$(job_field "$job" "j['failed']")" "manifest rows refused"
+grep -q "^other,docs/d1,$v1,.*not the job's bucket" "$T/report3.csv" ||
+	fail "the report does not give the row of another bucket as it was: $(cat "$T/report3.csv")"
 assert_eq "doc 1" "$(cat "$T/third/docs/d1")" "d1 from the manifest"
 assert_eq "doc 2" "$(cat "$T/third/docs/d2")" "d2 from the manifest (URL-encoded key)"
 grep -q "NoSuchVersion" "$T/report3.csv" || fail "the report does not say why the missing key failed: $(cat "$T/report3.csv")"

@@ -420,6 +420,44 @@ aa s3api get-object --bucket dst-a --key flaky/bad1 "$T/bad1.out" >/dev/null
 assert_eq "bad 1" "$(cat "$T/bad1.out")" "content of flaky/bad1 at region-a"
 ok "a late version is kept in the history and the current one stays newest"
 
+step "versioning suspended at the destination after the rule: deliveries FAIL, the backup is untouched"
+# Before, each PUT replaced the bucket's null version and the DELETE of
+# the delete marker removed it, while every version showed COMPLETED.
+mkb a susp-a versioned
+mkdir "$MNT/src3"
+rule "$T/s.json" s3://a/susp-a
+rfs replication put "$MNT/src3" "$T/s.json" >/dev/null
+echo one >"$MNT/src3/keep"
+rfs wait "$MNT/src3" --timeout 60
+aa s3api put-bucket-versioning --bucket susp-a --versioning-configuration Status=Suspended
+sleep 5.2	# a look at the versioning holds 5 s
+echo two >"$MNT/src3/keep"
+echo new >"$MNT/src3/new"
+rm "$MNT/src3/keep"
+rc=0
+rfs wait "$MNT/src3" --timeout 60 || rc=$?
+assert_eq 3 "$rc" "exit status of replicafs wait, versioning suspended at the destination"
+assert_eq FAILED "$(xattr system.replicafs.replication-status "$MNT/src3/new")" "status of a new file"
+rfs status "$MNT/src3" | grep -q "not Enabled" || fail "status does not say the versioning is not Enabled"
+aa s3api list-object-versions --bucket susp-a >"$T/susp.json"
+assert_eq "keep" "$(py '" ".join(v["Key"] for v in d.get("Versions", []))' "$T/susp.json")" \
+	"versions at the suspended bucket"
+assert_eq 0 "$(py 'len(d.get("DeleteMarkers", []))' "$T/susp.json")" "delete markers at the suspended bucket"
+aa s3api get-object --bucket susp-a --key keep "$T/keep.out" >/dev/null
+assert_eq one "$(cat "$T/keep.out")" "the version there before the suspension"
+aa s3api put-bucket-versioning --bucket susp-a --versioning-configuration Status=Enabled
+job=$(rfs batch create "$MNT/src3" --status FAILED)
+end=$((SECONDS + 120))
+while [ "$(rfs batch status "$job" "$MNT" --json | py 'd["state"]' /dev/stdin)" = Active ]; do
+	[ $SECONDS -lt $end ] || fail "batch job $job still active after 120 s"
+	sleep 0.2
+done
+rfs wait "$MNT/src3" --timeout 60 || fail "replicafs wait: status $? once versioning is Enabled again and the batch job ran"
+aa s3api list-object-versions --bucket susp-a >"$T/susp.json"
+assert_eq "keep keep new" "$(py '" ".join(sorted(v["Key"] for v in d.get("Versions", [])))' "$T/susp.json")" \
+	"versions at the bucket once Enabled again"
+assert_eq 1 "$(py 'len(d.get("DeleteMarkers", []))' "$T/susp.json")" "delete markers once Enabled again"
+
 step "no secret in any log or message"
 unmount_fs
 for f in "$T"/daemon.*.log "$T"/status2.out "$T"/list.out "$T/config/remotes"; do
