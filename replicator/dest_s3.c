@@ -104,6 +104,7 @@ struct sent {
 	char *dkey;		/* the key at the destination; NULL: empty */
 	char vid[STORE_VID_MAX + 1];
 	char mode[16], uid[16], gid[16], mtime[32];
+	char *tagging;		/* x-amz-tagging sent, NULL: none */
 };
 
 struct stamp {
@@ -549,7 +550,9 @@ static int sent_already(struct dest_s3 *ds, const char *dkey,
 	same = e->dkey && !strcmp(e->dkey, dkey) &&
 	       !strcmp(e->vid, v->obj.version_id) &&
 	       !strcmp(e->mode, m->mode) && !strcmp(e->uid, m->uid) &&
-	       !strcmp(e->gid, m->gid) && !strcmp(e->mtime, m->mtime);
+	       !strcmp(e->gid, m->gid) && !strcmp(e->mtime, m->mtime) &&
+	       !strcmp(e->tagging ? e->tagging : "",
+		       m->tagging ? m->tagging : "");
 	pthread_mutex_unlock(&ds->sent_lock);
 	return same;
 }
@@ -561,15 +564,25 @@ static void sent_note(struct dest_s3 *ds, const char *dkey,
 		      const struct repl_version *v, const struct meta_hdrs *m)
 {
 	struct sent *e;
-	char *k = NULL;
+	char *k = NULL, *tg = NULL;
 
 	if (v)
 		k = strdup(dkey);
+	if (v && m->tagging)
+		tg = strdup(m->tagging);
+	if (v && m->tagging && !tg) {	/* no memory: no note */
+		free(k);
+		k = NULL;
+	}
 	pthread_mutex_lock(&ds->sent_lock);
 	e = sent_slot(ds, dkey);
 	if (v || (e->dkey && !strcmp(e->dkey, dkey))) {
 		free(e->dkey);
+		free(e->tagging);
 		e->dkey = k;
+		e->tagging = k ? tg : NULL;
+		if (!k)
+			free(tg);
 		k = NULL;
 		if (v && e->dkey) {
 			snprintf(e->vid, sizeof(e->vid), "%s",
@@ -620,6 +633,160 @@ static int already_there(struct dest_s3 *ds, const char *dkey,
 		ret = HAVE_OTHER;
 	}
 	s3_response_release(&resp);
+	return ret;
+}
+
+/* ---- tags of a version that is there ------------------------------ */
+
+struct tagset {
+	struct s3_kv *kv;	/* name and value malloc()ed */
+	size_t n, cap;
+};
+
+static int tagset_add(void *arg, const char *key, const char *value)
+{
+	struct tagset *t = arg;
+	struct s3_kv *kv;
+	char *k, *v;
+
+	if (t->n == t->cap) {
+		kv = realloc(t->kv, (t->cap ? 2 * t->cap : 8) * sizeof(*kv));
+		if (!kv)
+			return -ENOMEM;
+		t->kv = kv;
+		t->cap = t->cap ? 2 * t->cap : 8;
+	}
+	k = strdup(key);
+	v = strdup(value);
+	if (!k || !v) {
+		free(k);
+		free(v);
+		return -ENOMEM;
+	}
+	t->kv[t->n++] = (struct s3_kv){ k, v };
+	return 0;
+}
+
+static void tagset_free(struct tagset *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		free((char *)t->kv[i].name);
+		free((char *)t->kv[i].value);
+	}
+	free(t->kv);
+	memset(t, 0, sizeof(*t));
+}
+
+static int kv_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct s3_kv *)a)->name,
+		      ((const struct s3_kv *)b)->name);
+}
+
+static int tagset_eq(struct tagset *a, struct tagset *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return 0;
+	qsort(a->kv, a->n, sizeof(*a->kv), kv_cmp);
+	qsort(b->kv, b->n, sizeof(*b->kv), kv_cmp);
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->kv[i].name, b->kv[i].name) ||
+		    strcmp(a->kv[i].value, b->kv[i].value))
+			return 0;
+	return 1;
+}
+
+/* The tags of @v (its user.s3.tag.* xattrs) into @t. */
+static int tagset_of(const struct repl_version *v, struct tagset *t)
+{
+	static const char pfx[] = "user.s3.tag.";
+	char *val;
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; !ret && i < v->nxattrs; i++) {
+		const struct store_xattr *x = &v->xattrs[i];
+
+		if (strncmp(x->name, pfx, sizeof(pfx) - 1) ||
+		    !x->name[sizeof(pfx) - 1])
+			continue;
+		val = strndup(x->value ? x->value : "", x->size);
+		if (!val)
+			return -ENOMEM;
+		ret = tagset_add(t, x->name + sizeof(pfx) - 1, val);
+		free(val);
+	}
+	return ret;
+}
+
+/*
+ * Make the tags of version @dvid of @dkey (its current one when @dvid is
+ * "") those of @v: a version that is there already takes the tags set
+ * since (a tag set after the close), and one that CopyObject made (RGW's
+ * copy drops them) gets them back.  GetObjectTagging, then, only when
+ * they differ, PutObjectTagging or DeleteObjectTagging; no new version.
+ */
+static int tags_sync(struct dest_s3 *ds, const char *dkey, const char *dvid,
+		     const struct repl_version *v, char *err, size_t errlen)
+{
+	struct s3_kv q[] = { { "tagging", NULL }, { "versionId", dvid } };
+	struct s3_kv h[1];
+	struct s3_request r = { .method = "GET", .key = dkey, .query = q,
+				.nquery = dvid[0] && strcmp(dvid, "null") ? 2
+									  : 1,
+				.what = "GetObjectTagging" };
+	struct s3_response resp;
+	struct tagset want = { 0 }, have = { 0 };
+	char md5[S3_MD5_B64_SIZE];
+	char *doc = NULL;
+	int ret;
+
+	ret = tagset_of(v, &want);
+	if (ret)
+		goto out;
+	ret = request(ds, &r, &resp, err, errlen);
+	/* RGW answers an object without tags with no document at all. */
+	if (!ret && resp.body_len &&
+	    s3_xml_tagset(resp.body, resp.body_len, tagset_add, &have))
+		ret = dest_fail(err, errlen, -EBADMSG, "%s: %s: "
+				"GetObjectTagging: not a Tagging document: "
+				"%.200s", ds->url, v->key,
+				resp.body ? resp.body : "(empty)");
+	s3_response_release(&resp);
+	if (ret || tagset_eq(&want, &have))
+		goto out;
+	r.body.fd = -1;
+	if (!want.n) {
+		r.method = "DELETE";
+		r.what = "DeleteObjectTagging";
+	} else {
+		doc = s3_xml_tagging_doc(want.kv, want.n);
+		ret = doc ? s3_md5_base64(doc, strlen(doc), md5) : -ENOMEM;
+		if (ret) {
+			dest_fail(err, errlen, ret, "out of memory");
+			goto out;
+		}
+		h[0] = (struct s3_kv){ "content-md5", md5 };
+		r.method = "PUT";
+		r.what = "PutObjectTagging";
+		r.headers = h;
+		r.nheaders = 1;
+		r.body.buf = doc;
+		r.body.len = strlen(doc);
+	}
+	ret = request(ds, &r, &resp, err, errlen);
+	s3_response_release(&resp);
+	if (!ret)
+		log_debug("%s: %s: version %s: %zu tags set", ds->url, v->key,
+			  v->obj.version_id, want.n);
+out:
+	free(doc);
+	tagset_free(&want);
+	tagset_free(&have);
 	return ret;
 }
 
@@ -1194,7 +1361,7 @@ static int s3_put(struct dest *d, const struct repl_version *v, char *err,
 	struct meta_hdrs m;
 	enum store_kind k = v->obj.kind;
 	char *dkey = NULL, dvid[128] = "";
-	int ret, have;
+	int ret, have, from_sent;
 
 	if (k != STORE_FILE && k != STORE_SYMLINK && k != STORE_DIR)
 		return dest_fail(err, errlen, -EINVAL,
@@ -1218,7 +1385,8 @@ static int s3_put(struct dest *d, const struct repl_version *v, char *err,
 			  strerror(-ret));
 		goto out;
 	}
-	if (sent_already(ds, dkey, v, &m))
+	from_sent = sent_already(ds, dkey, v, &m);
+	if (from_sent)
 		have = HAVE_SAME;
 	else
 		have = already_there(ds, dkey, v, &m, dvid, sizeof(dvid), err,
@@ -1228,11 +1396,15 @@ static int s3_put(struct dest *d, const struct repl_version *v, char *err,
 	} else if (have == HAVE_SAME) {
 		log_debug("%s: %s: version %s is there already", ds->url,
 			  v->key, v->obj.version_id);
-		ret = 0;
+		/* Asked of the server: the tags may have changed since. */
+		ret = from_sent ? 0 : tags_sync(ds, dkey, dvid, v, err,
+						errlen);
 	} else {
 		ret = -EINVAL;
 		if (have == HAVE_OLD_META) {
 			ret = put_meta(ds, dkey, dvid, &m, err, errlen);
+			if (!ret)
+				ret = tags_sync(ds, dkey, "", v, err, errlen);
 			if (!ret)
 				log_debug("%s: %s: version %s: attributes "
 					  "changed", ds->url, v->key,
@@ -1367,8 +1539,10 @@ static void s3_close(struct dest *d)
 		return;
 	s3_client_free(ds->client);
 	if (ds->sent) {
-		for (i = 0; i < SENT_SLOTS; i++)
+		for (i = 0; i < SENT_SLOTS; i++) {
 			free(ds->sent[i].dkey);
+			free(ds->sent[i].tagging);
+		}
 		free(ds->sent);
 	}
 	pthread_mutex_destroy(&ds->sent_lock);

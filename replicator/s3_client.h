@@ -201,4 +201,16 @@ int s3_xml_first_version(const char *xml, size_t len, char *key,
 			 size_t keylen, int *is_delete_marker,
 			 int *is_latest);
 
+/*
+ * Call @cb for each <Tag> of a GetObjectTagging answer with its Key and
+ * Value; a non-zero return of @cb stops the walk and is returned.
+ * -EINVAL for a document that is not such an answer.
+ */
+typedef int (*s3_tag_cb)(void *arg, const char *key, const char *value);
+int s3_xml_tagset(const char *xml, size_t len, s3_tag_cb cb, void *arg);
+
+/* The <Tagging> document of PutObjectTagging for the @n tags @tags (name:
+ * the tag's key, value: its value), escaped: malloc()ed, or NULL. */
+char *s3_xml_tagging_doc(const struct s3_kv *tags, size_t n);
+
 #endif

@@ -227,3 +227,76 @@ out:
 	xmlFreeDoc(doc);
 	return ret;
 }
+
+int s3_xml_tagset(const char *xml, size_t len, s3_tag_cb cb, void *arg)
+{
+	xmlDocPtr doc = parse(xml, len);
+	xmlNodePtr root, set, n;
+	xmlChar *k, *v;
+	int ret = 0;
+
+	if (!doc)
+		return -EINVAL;
+	root = xmlDocGetRootElement(doc);
+	if (!is_named(root, "Tagging")) {
+		ret = -EINVAL;
+		goto out;
+	}
+	set = child(root, "TagSet");
+	for (n = set ? set->children : NULL; n && !ret; n = n->next) {
+		if (!is_named(n, "Tag"))
+			continue;
+		k = child(n, "Key") ? xmlNodeGetContent(child(n, "Key"))
+				    : NULL;
+		v = child(n, "Value") ? xmlNodeGetContent(child(n, "Value"))
+				      : NULL;
+		if (k)
+			ret = cb(arg, (const char *)k,
+				 v ? (const char *)v : "");
+		xmlFree(k);
+		xmlFree(v);
+	}
+out:
+	xmlFreeDoc(doc);
+	return ret;
+}
+
+char *s3_xml_tagging_doc(const struct s3_kv *tags, size_t n)
+{
+	xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+	xmlNodePtr root, set, tag;
+	xmlChar *mem = NULL;
+	char *out = NULL;
+	int size = 0;
+	size_t i;
+
+	if (!doc)
+		return NULL;
+	root = xmlNewNode(NULL, BAD_CAST "Tagging");
+	if (!root)
+		goto out;
+	xmlDocSetRootElement(doc, root);
+	xmlSetNs(root, xmlNewNs(root,
+				BAD_CAST "http://s3.amazonaws.com/doc/2006-03-01/",
+				NULL));
+	set = xmlNewChild(root, NULL, BAD_CAST "TagSet", NULL);
+	for (i = 0; set && i < n; i++) {
+		/* xmlNewTextChild escapes; xmlNewChild would not */
+		tag = xmlNewChild(set, NULL, BAD_CAST "Tag", NULL);
+		if (!tag ||
+		    !xmlNewTextChild(tag, NULL, BAD_CAST "Key",
+				     BAD_CAST tags[i].name) ||
+		    !xmlNewTextChild(tag, NULL, BAD_CAST "Value",
+				     BAD_CAST tags[i].value))
+			goto out;
+	}
+	if (!set)
+		goto out;
+	xmlDocDumpMemory(doc, &mem, &size);
+	if (mem && size > 0)
+		out = strndup((const char *)mem, (size_t)size);
+out:
+	xmlFree(mem);
+	xmlFreeDoc(doc);
+	return out;
+}

@@ -356,6 +356,36 @@ rfs wait "$MNT/src" --timeout 60
 aa s3api head-object --bucket dst-a --key tree/sub/f1 >"$T/f1.json"
 assert_eq "$(printf %d 0100640)" "$(py 'd["Metadata"]["mode"]' "$T/f1.json")" "mode of f1 after chmod"
 
+step "tags set, changed and removed after the delivery reach the S3 version, and a chmod keeps them"
+# Before, a tag set after the version had gone reached a second store but
+# not S3, and RGW's CopyObject (a chmod) dropped the tags there.
+tags_of() {	# tags_of KEY: the tag set of KEY at dst-a, "k=v" sorted
+	aa s3api get-object-tagging --bucket dst-a --key "$1" >"$T/tags.json"
+	py '" ".join(sorted(t["Key"] + "=" + t["Value"] for t in d["TagSet"]))' "$T/tags.json"
+}
+nv_of() {	# nv_of KEY: how many versions KEY has at dst-a
+	aa s3api list-object-versions --bucket dst-a --prefix "$1" >"$T/nv.json"
+	py "sum(v['Key'] == '$1' for v in d.get('Versions', []))" "$T/nv.json"
+}
+f=$MNT/src/tree/sub/f2
+echo tagged >"$f"
+rfs wait "$MNT/src" --timeout 60
+n0=$(nv_of tree/sub/f2)
+setfattr -n user.s3.tag.env -v prod "$f"
+setfattr -n user.s3.tag.team -v "a&b <c>" "$f"
+rfs wait "$MNT/src" --timeout 60
+assert_eq "env=prod team=a&b <c>" "$(tags_of tree/sub/f2)" "tags at dst-a after setfattr"
+assert_eq "$n0" "$(nv_of tree/sub/f2)" "versions at dst-a after a tag change (none new)"
+setfattr -x user.s3.tag.team "$f"
+rfs wait "$MNT/src" --timeout 60
+assert_eq "env=prod" "$(tags_of tree/sub/f2)" "tags at dst-a after setfattr -x"
+chmod 604 "$f"
+rfs wait "$MNT/src" --timeout 60
+assert_eq "env=prod" "$(tags_of tree/sub/f2)" "tags at dst-a after a chmod"
+setfattr -x user.s3.tag.env "$f"
+rfs wait "$MNT/src" --timeout 60
+assert_eq "" "$(tags_of tree/sub/f2)" "tags at dst-a once all are removed"
+
 step "a wrong secret fails fast with S3's reason; the right one heals"
 rule "$T/c.json" s3://c/dst-a/flaky
 rfs replication put "$MNT/src2" "$T/c.json" >/dev/null
