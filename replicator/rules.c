@@ -921,10 +921,18 @@ static int parse_rtime(char *err, size_t errlen, const char *where,
 }
 
 /* A rule's Destination at @where into @r. */
+/* Destination fields S3 documents that replicafs accepts and does not
+ * use (see repl_config_parse()). */
+static const char *const unused_dest[] = {
+	"StorageClass", "Account", "AccessControlTranslation",
+	"EncryptionConfiguration", "Metrics", NULL,
+};
+
 static int parse_dest(char *err, size_t errlen, const char *where,
 		      json_t *v, struct repl_rule *r)
 {
 	char sub[WHERE_MAX], uerr[512];
+	const char *const *u;
 	json_t *b, *rt, *metrics;
 	const char *url;
 	int rc;
@@ -944,6 +952,9 @@ static int parse_dest(char *err, size_t errlen, const char *where,
 		return fail(err, errlen, sub, "%s", uerr);
 	if (rc)
 		return rc;
+	for (u = unused_dest; *u && !r->unused; u++)
+		if (json_object_get(v, *u))
+			r->unused = *u;
 	rc = check_ignored_sub(err, errlen, where, v,
 			       "AccessControlTranslation", acl_fields);
 	if (!rc)

@@ -132,6 +132,9 @@ struct repl_rule {
 	bool time_enabled;	   /* Destination.ReplicationTime.Status */
 	unsigned time_minutes;	   /* ... .Time.Minutes, REPL_MINUTES_DEFAULT
 				    * when absent */
+	const char *unused;	   /* the first field of Destination given
+				    * and not used (StorageClass, ...), for
+				    * a note; NULL: none */
 };
 
 struct repl_config {

@@ -106,6 +106,15 @@ rfs replication get "$MNT/src" >"$T/got.json"
 grep -q '"to-b"' "$T/got.json" || fail "replication get does not show rule to-b: $(cat "$T/got.json")"
 rfs replication get "$MNT/src" | rfs replication put "$MNT/src" - >/dev/null ||
 	fail "the output of 'replication get' is not accepted by 'replication put'"
+# A field S3 documents and replicafs does not use is accepted with a note
+# (before, with nothing said).
+sed 's#"Destination": {"Bucket": "store#"Destination": {"StorageClass": "STANDARD_IA", "Bucket": "store#' \
+	"$T/r.json" >"$T/sc.json"
+out=$(rfs replication put "$MNT/src" "$T/sc.json" 2>&1)
+[[ $out == *"rule to-b: Destination.StorageClass is accepted, as S3 accepts it, and not used"* ]] ||
+	fail "replication put with a StorageClass said: $out"
+out=$(rfs replication put "$MNT/src" "$T/r.json" 2>&1)
+[[ $out == *"note"* ]] && fail "replication put without a StorageClass said: $out"
 
 step "a file closed on the first mount is readable on the second, same content, version ID and mtime"
 gen_data 300000 1 >"$T/ref/f1"
@@ -150,7 +159,7 @@ assert_eq "delete-marker" "$(version_field "$MNT2/dst/f2" 1 4 | sed 's/latest,//
 	"the newest version of f2 on the replica"
 # An undelete stays at the source, as in S3, and the command says so.
 out=$(rfs undelete "$MNT/src/f2" 2>&1)
-[[ $out == *"an undelete is not replicated"*"writes a version that is replicated" ]] || fail "undelete in a replicated bucket said: $out"
+[[ $out == *"an undelete is not replicated"*"writes a version that is replicated"* ]] || fail "undelete in a replicated bucket said: $out"
 rfs wait "$MNT/src" --timeout 30
 sleep 1.2
 assert_exists "$MNT/src/f2" "f2 at the source after its undelete"

@@ -304,6 +304,7 @@ Test(rules, full_rule)
 	const struct repl_rule *r = &c->rules[0];
 
 	cr_expect_str_eq(r->id, "docs to backup");
+	cr_expect_str_eq(r->unused, "StorageClass", "the field for the note");
 	cr_expect_eq(r->priority, 7);
 	cr_expect(!r->enabled);
 	cr_expect_str_eq(r->filter.prefix, "docs/");
