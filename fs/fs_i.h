@@ -190,6 +190,8 @@ struct fs_opts {
 	int acl;		/* ask for POSIX ACLs (-o noacl: not) */
 };
 
+struct fs_notifier;
+
 struct fs {
 	struct store *st;
 	struct fuse_session *se;	/* set before requests come */
@@ -209,6 +211,8 @@ struct fs {
 	int acl;		/* set by INIT: the kernel enforces POSIX
 				 * ACLs and leaves the umask to us */
 
+	struct fs_notifier *notify;	/* notify.c; NULL: not started */
+
 	pthread_mutex_t lock;
 	/* protected by lock */
 	struct fs_node **ino_tab;
@@ -222,6 +226,19 @@ struct fs {
 	fuse_ino_t next_ino;
 	struct fs_node *root;
 };
+
+/* ---- notify.c: names gone, told to the kernel by a thread ---- */
+
+#define FS_NOTIFY_WAIT_MS 100
+
+/* Start and stop the thread; fs->se is set before the start. */
+int fs_notify_start(struct fs *fs);
+void fs_notify_stop(struct fs *fs);
+
+/* Tell the kernel that @name in directory @parent is gone, from that
+ * thread, waiting for it at most FS_NOTIFY_WAIT_MS (notify.c's top says
+ * why).  Call without locks. */
+void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name);
 
 /* ---- inode.c: the node tables ---- */
 

@@ -662,8 +662,8 @@ static void live_forget(struct fs *fs, const char *bucket, const char *key)
 	if (n && (n->kind == FS_BUCKET || n->kind == FS_DIR))
 		parent = n->ino;
 	pthread_mutex_unlock(&fs->lock);
-	if (parent && fs->se)
-		fuse_lowlevel_notify_inval_entry(fs->se, parent, c, strlen(c));
+	if (parent)
+		fs_notify_entry(fs, parent, c);
 }
 
 /* rm in .versions: of a delete marker's entry, the removal of that marker;

@@ -263,6 +263,9 @@ int fs_mount(const struct fs_opts *opts)
 		goto out;
 	}
 	fs->se = se;
+	ret = fs_notify_start(fs);
+	if (ret)
+		goto out_session;
 	if (fuse_set_signal_handlers(se)) {
 		ret = -EIO;
 		goto out_session;
@@ -330,6 +333,7 @@ out_unmount:
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
+	fs_notify_stop(fs);
 	fuse_session_destroy(se);
 out:
 	fuse_opt_free_args(&args);

@@ -1257,7 +1257,8 @@ fail_consumed:
  * of the name makes a new inode, of the version kept.  A handle still
  * open on the node gets ENOENT.  Call without locks: the kernel takes the
  * directory's lock to drop the entry, and a LOOKUP under that lock may be
- * waiting for n->lock.
+ * waiting for n->lock (and the notification goes from a thread of its
+ * own: notify.c).
  */
 static void drop_failed(struct fs *fs, struct fs_node *n)
 {
@@ -1276,9 +1277,8 @@ static void drop_failed(struct fs *fs, struct fs_node *n)
 	pthread_mutex_unlock(&fs->lock);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	pthread_mutex_unlock(&n->lock);
-	if (parent && fs->se)
-		fuse_lowlevel_notify_inval_entry(fs->se, parent, name,
-						 strlen(name));
+	if (parent)
+		fs_notify_entry(fs, parent, name);
 }
 
 /* ---- Open files ------------------------------------------------------ */

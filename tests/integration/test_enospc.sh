@@ -242,8 +242,41 @@ for d in range(40):
 PY
 gen_data $((2 * 1024 * 1024)) 7 >"$B/kept"
 kept=$(gen_data $((2 * 1024 * 1024)) 7 | sha256sum | cut -d' ' -f1)
+mkdir "$B/ed"	# for the swap files below
 cp -r "$T/tree" "$B/tree" 2>"$T/cp.err" && fail "80 MB of files fit in a 64 MiB store"
 grep -q 'No space left on device' "$T/cp.err" || fail "cp failed, not with ENOSPC: $(head -3 "$T/cp.err")"
+# An editor's swap files on the full disk: two made, closed, removed.
+# The removal of the first froze the whole mount: the failed commit at its
+# release told the kernel that the name was gone while the unlink, which
+# held the directory's lock, waited for that commit.  (A new file with
+# nothing written is committed at its release, after the close returned:
+# the close cannot tell, since a FLUSH comes for every close of a dup.)
+timeout -s KILL 30 "$PYTHON" - "$B/ed" >"$T/swap.out" 2>&1 <<'PY'
+import errno, os, sys
+d = sys.argv[1]
+def closed(fd):
+    try:
+        os.close(fd)
+        return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+def unlinked(p):
+    try:
+        os.unlink(p)
+        return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+a = os.open(d + "/.doc.swp", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+b = os.open(d + "/.doc.swx", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+print("close swx", closed(b), "unlink swx", unlinked(d + "/.doc.swx"))
+print("close swp", closed(a), "unlink swp", unlinked(d + "/.doc.swp"))
+print("left", sorted(os.listdir(d)))
+PY
+rc=$?
+cat "$T/swap.out"
+[ "$rc" = 0 ] || fail "the swap-file script did not finish in 30 s (status $rc): the mount hangs"
+assert_eq "left []" "$(tail -n 1 "$T/swap.out")" "what is left of the swap files on the full store"
+timeout 10 ls "$B" >/dev/null || fail "ls of the bucket hangs after the swap files"
 df -k "$SMALL2" | tail -n 1
 wal=$(stat -c %s "$STORE/catalog.db-wal")
 log "WAL at ENOSPC: $wal bytes"
