@@ -392,7 +392,7 @@ static void pt_sync(struct fs *fs, struct fs_node *n)
 		return;
 	n->pt_st = st;
 	n->size = (uint64_t)st.st_size;
-	n->meta.mtime_ns = ts_ns(st.st_mtim);
+	n->meta.mtime_ns = n->meta.ctime_ns = ts_ns(st.st_mtim);
 	n->dirty = 1;
 	n->wrote = 1;
 	n->caps_kept = 0;
@@ -1152,7 +1152,12 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	}
 	put.meta.mode = S_IFREG | (put.meta.mode & 07777);
 	put.meta.mode &= ~n->killpriv;
-	put.meta.ctime_ns = now_ns();
+	/* The time of the last change, as the kernel was shown it: a
+	 * commit's own time made ctime move at the close, and tar, which
+	 * compares it before and after reading, said "file changed as we
+	 * read it" of a file just truncated. */
+	if (!put.meta.ctime_ns)
+		put.meta.ctime_ns = now_ns();
 	put.fd = fd >= 0 ? fd : n->stage_fd;
 	put.sha256 = have_sha ? sha : NULL;
 	put.durable = durable;
@@ -1398,7 +1403,7 @@ static void open_trunc(fuse_req_t req, struct fs *fs, struct fs_node *n)
 	}
 	n->dirty = 1;
 	n->caps_kept = 0;
-	n->meta.mtime_ns = now_ns();
+	n->meta.mtime_ns = n->meta.ctime_ns = now_ns();
 	kill_priv(req, n);
 }
 
@@ -1536,7 +1541,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		n->dirty = 1;
 		n->wrote = 1;
 		n->caps_kept = 0;
-		n->meta.mtime_ns = now_ns();
+		n->meta.mtime_ns = n->meta.ctime_ns = now_ns();
 		/* Writes the page cache took (writepage) never need it: the
 		 * kernel writes set-ID files through. */
 		if (!fi->writepage)
@@ -1653,7 +1658,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 		n->dirty = 1;
 		n->wrote = 1;
 		n->caps_kept = 0;
-		n->meta.mtime_ns = now_ns();
+		n->meta.mtime_ns = n->meta.ctime_ns = now_ns();
 		kill_priv(req, n);
 	}
 	pthread_mutex_unlock(&n->lock);
@@ -2666,7 +2671,7 @@ static int truncate_node(struct fs *fs, struct fs_node *n, uint64_t size)
 		n->dirty = 1;
 		n->wrote = 1;
 		n->caps_kept = 0;
-		n->meta.mtime_ns = now_ns();
+		n->meta.mtime_ns = n->meta.ctime_ns = now_ns();
 		if (n->nwriters == 0)	/* truncate(2): no close will come */
 			ret = commit(fs, n, 0);
 	}
@@ -2795,6 +2800,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		if (mask & STORE_SET_ATIME)
 			n->meta.atime_ns = m.atime_ns;
 		n->meta.ctime_ns = now_ns();
+		m.ctime_ns = n->meta.ctime_ns;	/* the store keeps what
+						 * the reply shows */
 		dirty = n->dirty;
 		pthread_mutex_unlock(&n->lock);
 		/* The mtime of data not committed yet (the kernel's, with the
@@ -2804,7 +2811,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			mask &= ~(STORE_SET_MTIME | STORE_SET_ATIME);
 		if (pending || detached || !mask)
 			goto reply;
-		ret = set_meta(fs, bucket, key, &m, mask);
+		ret = set_meta(fs, bucket, key, &m, mask | STORE_SET_CTIME);
 		if (ret) {
 			pthread_mutex_lock(&n->lock);
 			n->attr_ns = 0;	/* ask the store again */

@@ -1167,7 +1167,9 @@ int store_set_meta_xattr(struct store *st, const char *bucket,
 	sqlite3_bind_int64(s, 2, o.meta.uid);
 	sqlite3_bind_int64(s, 3, o.meta.gid);
 	sqlite3_bind_int64(s, 4, o.meta.mtime_ns);
-	sqlite3_bind_int64(s, 5, now_ns());
+	sqlite3_bind_int64(s, 5, (mask & STORE_SET_CTIME) && meta->ctime_ns
+					 ? meta->ctime_ns
+					 : now_ns());
 	bind_atime(s, 6, o.meta.atime_ns);
 	sqlite3_bind_int64(s, 7, cur);
 	err = stmt_run(c, s, "set meta");
@@ -1176,7 +1178,8 @@ int store_set_meta_xattr(struct store *st, const char *bucket,
 	/* The replicas take the change too: the version goes again; not for
 	 * a new atime alone, which is not worth sending a file again for
 	 * (S3 keeps none). */
-	if (!err && !o.is_replica && (mask & ~STORE_SET_ATIME)) {
+	if (!err && !o.is_replica &&
+	    (mask & ~(STORE_SET_ATIME | STORE_SET_CTIME))) {
 		err = repl_enqueue(c, &b, key, oid, cur, o.kind);
 		err = err < 0 ? err : 0;
 	}

@@ -374,9 +374,13 @@ int store_delete_version(struct store *st, const char *bucket,
 #define STORE_SET_GID	0x4
 #define STORE_SET_MTIME	0x8
 #define STORE_SET_ATIME	0x10	/* alone, not sent to replicas again */
+#define STORE_SET_CTIME	0x20	/* with others: ctime is @meta's, the
+				 * time the caller showed (a mount's
+				 * SETATTR reply), not the store's now */
 /*
  * Change the metadata of the current version of @key in place (no new
- * version), as chmod, chown and touch do; ctime becomes now.  For a
+ * version), as chmod, chown and touch do; ctime becomes now (or @meta's,
+ * with STORE_SET_CTIME).  For a
  * directory pass the marker's key with its trailing '/'; -ENOENT if there
  * is no current version.
  */
