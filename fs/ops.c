@@ -561,6 +561,47 @@ static struct fs_node *node_or_reply(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- Names --------------------------------------------------------- */
 
+/*
+ * Under the writeback cache the kernel keeps its own size of a file and
+ * never takes ours; only a new inode has the size we give.  So when the
+ * content of file @name in @dir changed behind the node (a restore, an
+ * rm-version, a write through another mount of the store) and no handle
+ * has it open here, the node leaves the tree and this lookup makes a new
+ * one.  Kept, the kernel showed the old size: a restored shorter version
+ * read with NULs at its end, a longer one cut short, and an append then
+ * kept that as a new version.
+ */
+static void stale_drop(struct fs *fs, struct fs_node *dir, const char *name,
+		       const struct store_obj *obj)
+{
+	struct fs_node *n;
+	int stale;
+
+	pthread_mutex_lock(&fs->lock);
+	n = fs_node_find_locked(fs, dir, name);
+	if (n && (n->kind != FS_FILE || n->pending || n->nopen))
+		n = NULL;
+	if (n)
+		n->nlookup++;	/* hold it while its lock is taken */
+	pthread_mutex_unlock(&fs->lock);
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->lock);
+	stale = n->base_known && !n->dirty && n->stage_fd < 0 &&
+		strcmp(n->base_sha, obj->sha256) != 0;
+	if (stale) {
+		pthread_rwlock_wrlock(&fs->ns_lock);
+		pthread_mutex_lock(&fs->lock);
+		if (n->nopen == 0 && n->parent == dir && n->name &&
+		    !strcmp(n->name, name))
+			fs_node_detach_locked(fs, n);
+		pthread_mutex_unlock(&fs->lock);
+		pthread_rwlock_unlock(&fs->ns_lock);
+	}
+	pthread_mutex_unlock(&n->lock);
+	fs_node_forget(fs, n, 1);
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = FS(req);
@@ -629,6 +670,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	kind = kind_of(obj.kind);
+	if (fs->wbcache && kind == FS_FILE)
+		stale_drop(fs, dir, name, &obj);
 	n = fs_node_child(fs, dir, name, kind, 1, obj.ino);
 	if (!n) {
 		fuse_reply_err(req, ENOMEM);

@@ -140,5 +140,29 @@ diff "$T/v.before" "$T/v.after" || fail "version listings changed across a remou
 assert_eq "Enabled" "$(rfs versioning "$B")" "versioning after remount"
 ok "listings unchanged"
 
+step "a restore or rm-version while mounted: the next open reads the current version, whole"
+# With -o nopassthrough (the writeback cache) the kernel kept the size it
+# had: a shorter version restored read with NULs at its end, a longer one
+# cut short, and an append then kept that as a new version.
+R=$B/restored
+echo short >"$R"
+echo "a much longer second version" >"$R"
+cat "$R" >/dev/null	# the kernel holds the inode, with its size
+rfs restore "$R" "$(rfs versions "$R" | sed -n 2p | cut -f1)" >/dev/null
+sleep 1.2	# the entry and attribute timeout
+assert_eq "short" "$(cat "$R")" "the file after restoring its shorter version"
+assert_eq 6 "$(stat -c %s "$R")" "its size"
+echo appended >>"$R"
+assert_eq "short
+appended" "$(cat "$R")" "after an append"
+rfs restore "$R" "$(rfs versions "$R" | sed -n 3p | cut -f1)" >/dev/null
+sleep 1.2
+assert_eq "a much longer second version" "$(cat "$R")" "the file after restoring its longer version"
+rfs rm-version "$R" "$(rfs versions "$R" | sed -n 1p | cut -f1)" --yes >/dev/null 2>&1
+sleep 1.2
+assert_eq "short
+appended" "$(cat "$R")" "the file after rm-version of its newest version"
+ok "restores and rm-version seen whole"
+
 unmount_fs
 check_store --deep
