@@ -691,6 +691,8 @@ static int tagset_eq(struct tagset *a, struct tagset *b)
 
 	if (a->n != b->n)
 		return 0;
+	if (!a->n)
+		return 1;	/* and no array to sort */
 	qsort(a->kv, a->n, sizeof(*a->kv), kv_cmp);
 	qsort(b->kv, b->n, sizeof(*b->kv), kv_cmp);
 	for (i = 0; i < a->n; i++)
