@@ -122,13 +122,17 @@ static int digits(const char *s, int n, unsigned *v)
 /*
  * Parse a time of ISO 8601 in UTC: YYYY-MM-DD (1970 to 9999), optionally
  * followed by THH:MM:SS, a fraction of up to 9 digits, and a Z.  A date
- * alone is its start.  Into *@ns (since the epoch); 0, or -EINVAL.
+ * alone is its start, a time to the second that second's start; a time
+ * with a fraction is the end of its last digit's unit (.123 is up to
+ * .123999999), so that the millisecond time of a .versions name, which
+ * cuts the nanoseconds off, shows that version.  Into *@ns (since the
+ * epoch); 0, or -EINVAL.
  */
 static int parse_time(const char *s, int64_t *ns)
 {
 	static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30,
 					  31, 31, 30, 31, 30, 31 };
-	unsigned y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
+	unsigned y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, unit = 1;
 	int n = 0;
 
 	if (strlen(s) < 10 || digits(s, 4, &y) || s[4] != '-' ||
@@ -147,8 +151,13 @@ static int parse_time(const char *s, int64_t *ns)
 					frac = frac * 10 + (unsigned)(*s - '0');
 			if (n == 0 || n > 9)
 				return -EINVAL;
-			for (; n < 9; n++)
+			for (; n < 9; n++) {
 				frac *= 10;
+				unit *= 10;
+			}
+			/* To its last digit: the time of a .versions name
+			 * (milliseconds) shows that version. */
+			frac += unit - 1;
 		}
 		if (*s == 'Z')
 			s++;

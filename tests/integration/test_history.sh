@@ -219,8 +219,8 @@ for t in "$T1" "$T2" "$T3"; do
 		fail "cp -a of .at/$t: contents differ from state $i"
 	ok "state $i at $t: diff -r, stat (mode, owner, mtime, links) and cp -a"
 	# Folders' mtimes have moved since (names made in them), but not
-	# as seen at $t.
-	late=$(find "$A" -type d -newermt "$t" | head -n 3)
+	# as seen at $t (which runs to the end of its millisecond).
+	late=$(find "$A" -type d -newermt "@$(date -u -d "$t" +%s.%3N)999999" | head -n 3)
 	[ -z "$late" ] || fail "folders of .at/$t with an mtime after it: $late"
 done
 [ "$(find "$MNT/.at/$T1/bkt/tree" -type f | wc -l)" -eq 100 ] ||
@@ -275,6 +275,13 @@ expect_error "Read-only file system" rm "$MNT/.at/$T1/bkt/tree/d0/f0"
 expect_error "Read-only file system" sh -c "echo x >'$MNT/.at/$T1/bkt/tree/d0/f0'"
 assert_eq "$(xattr system.replicafs.version-id "$MNT/.at/$T1/bkt/tree/d3/f0")" \
 	"$(version_field "$W/d3/f0" 3 1)" "the version ID of a file at T1"
+# The time of a .versions name (to the millisecond) shows that version:
+# before, .at/TIME was the start of that millisecond, before the version.
+echo "first" >"$B/named"
+sleep 0.01
+echo "second" >"$B/named"
+first=$(ls "$V/named" | head -n 1)
+assert_eq first "$(cat "$MNT/.at/${first%%_*}/bkt/named")" ".at at the time of the first version's name"
 ok "dates, times and names"
 
 step ".versions mirrors folders, deleted keys included"
