@@ -263,9 +263,6 @@ int fs_mount(const struct fs_opts *opts)
 		goto out;
 	}
 	fs->se = se;
-	ret = fs_notify_start(fs);
-	if (ret)
-		goto out_session;
 	if (fuse_set_signal_handlers(se)) {
 		ret = -EIO;
 		goto out_session;
@@ -292,6 +289,10 @@ int fs_mount(const struct fs_opts *opts)
 		ret = -EIO;
 		goto out_unmount;
 	}
+	/* After the fork: a thread made before it stays in the parent. */
+	ret = fs_notify_start(fs);
+	if (ret)
+		goto out_unmount;
 	ret = store_open(opts->store_dir, 0, &fs->st);
 	if (ret) {
 		log_err("cannot open store %s: %s", opts->store_dir,

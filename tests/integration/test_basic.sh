@@ -684,3 +684,27 @@ ok "EIO for both, and the data once the blobs are back"
 
 unmount_fs
 check_store --deep
+
+step "a daemon (no -f) tells the kernel of names back, and exits at its unmount"
+# Its notification thread was started before the fork that makes the
+# daemon, so the daemon had none: no name removed in .versions came back
+# before its entry timed out, and at the unmount the daemon waited for
+# ever for a thread it did not have.
+DS=$T/store-daemon
+DM=$T/mnt-daemon
+mkdir "$DM"
+"$REPLICAFS" mount ${TEST_MOUNT_OPTS:+-o "$TEST_MOUNT_OPTS"} "$DS" "$DM" ||
+	fail "replicafs mount (as a daemon) failed"
+track_mount "$DM"
+dpid=$(pgrep -f -x "$REPLICAFS mount .*$DS $DM") || fail "no daemon found for $DM"
+track_pid "$dpid"
+mkdir "$DM/bkt"
+echo back >"$DM/bkt/f"
+rm "$DM/bkt/f"
+assert_missing "$DM/bkt/f" "f after rm"	# the kernel keeps the miss
+rm "$DM"/.versions/bkt/f/*.deleted
+assert_eq back "$(cat "$DM/bkt/f")" "f at once after rm of its delete marker in .versions"
+fusermount3 -u "$DM"
+for i in $(seq 100); do pid_running "$dpid" || break; sleep 0.1; done
+pid_running "$dpid" && fail "the daemon still runs 10 s after its unmount"
+ok "back at once, and the daemon exited"
