@@ -1719,7 +1719,13 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fi->fh & FH_WRITE) {
 		pthread_mutex_lock(&n->lock);
 		pt_sync(fs, n);
-		if (n->dirty && n->wrote)
+		/* A close that only made or truncated the file commits
+		 * nothing: the shell's `>` closes a dup before it writes,
+		 * and a commit here made an empty version before each
+		 * file's.  The release commits it, after the close
+		 * returned, so on a full disk the close commits it, to
+		 * report a failure. */
+		if (n->dirty && (n->wrote || store_room_low(fs->st)))
 			ret = commit(fs, n, 0);
 		else
 			ret = n->commit_err;	/* an fsync's, say: the close
@@ -2195,6 +2201,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		uint32_t m = mode, gid = ctx->gid;
 		void *acl = NULL;
 
+		/* Its commit comes at the release, after the close returned
+		 * (op_flush()): on a full disk, say so now. */
+		if (store_room_low(fs->st)) {
+			fuse_reply_err(req, ENOSPC);
+			return;
+		}
 		ret = acl_inherit(req, fs, dir, 0, &m, &in);
 		setgid_inherit(fs, dir, 0, &m, &gid);
 		if (ret == 0 && in.n) {

@@ -1273,6 +1273,35 @@ int store_room_retry(struct store *st, int err, int tries)
 	return wal_reclaim(st);
 }
 
+/*
+ * The room a commit of an empty file needs, in the WAL, with a margin.
+ * Below it a create fails with ENOSPC, rather than its close returning 0
+ * and the commit at the release that follows failing (fs/ops.c).  With
+ * more than ROOM_PLENTY free, the answer holds for ROOM_RECHECK_NS.
+ */
+#define ROOM_MIN (256LL << 10)
+#define ROOM_PLENTY (64LL << 20)
+#define ROOM_RECHECK_NS (100LL * 1000 * 1000)
+
+int store_room_low(struct store *st)
+{
+	struct timespec ts;
+	struct statvfs v;
+	int64_t now;
+	long long room;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	if (now < atomic_load(&st->room_until_ns) || statvfs(st->dir, &v))
+		return 0;
+	/* root writes into the blocks kept for root, as the daemon does */
+	room = (long long)(geteuid() == 0 ? v.f_bfree : v.f_bavail) *
+	       (long long)v.f_frsize;
+	if (room >= ROOM_PLENTY)
+		atomic_store(&st->room_until_ns, now + ROOM_RECHECK_NS);
+	return room < ROOM_MIN;
+}
+
 /* Say why store @st cannot be opened: its catalog gave @err. */
 static void store_open_refused(const struct store *st, int err)
 {

@@ -195,6 +195,14 @@ int store_bucket_list(struct store *st, store_bucket_cb cb, void *arg);
 #define STORE_INO_OWN (1ULL << 60)
 int store_ino_new(struct store *st, uint64_t *ino);
 int store_ino_reserve(struct store *st, uint64_t n, uint64_t *first);
+
+/*
+ * 1 if the file system that holds @st has less room than the commit of
+ * an empty file needs, so that making a file should fail with ENOSPC
+ * rather than later; 0 otherwise, or when that cannot be told.  Cheap:
+ * with plenty of room the answer is kept for a tenth of a second.
+ */
+int store_room_low(struct store *st);
 uint64_t store_name_ino(const char *bucket, const char *path, size_t len);
 
 /*

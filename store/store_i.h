@@ -160,6 +160,10 @@ struct store {
 	int ckpt_start, ckpt_step, ckpt_restart;	/* see ckpt_bounds() */
 	atomic_int_fast64_t ckpt_commit_ms;	/* last commit, monotonic */
 
+	/* store_room_low(): no need to ask statvfs() again before this
+	 * (monotonic ns) */
+	atomic_int_fast64_t room_until_ns;
+
 	/* Empty staging files made ahead (blob.c, store_stage_pool()) */
 	struct store_thread pool;
 	int pool_fd[STAGE_POOL_MAX];	/* protected by pool.lock */

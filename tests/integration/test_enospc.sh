@@ -266,16 +266,52 @@ def unlinked(p):
         return "ok"
     except OSError as e:
         return errno.errorcode[e.errno]
-a = os.open(d + "/.doc.swp", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-b = os.open(d + "/.doc.swx", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-print("close swx", closed(b), "unlink swx", unlinked(d + "/.doc.swx"))
-print("close swp", closed(a), "unlink swp", unlinked(d + "/.doc.swp"))
+def made(p):
+    try:
+        return os.open(p, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as e:
+        print("open", os.path.basename(p), errno.errorcode[e.errno])
+        return -1
+# Either the open fails with ENOSPC or the close returns 0 and the file
+# is there: never a close that returned 0 for a file that then went.
+a = made(d + "/.doc.swp")
+b = made(d + "/.doc.swx")
+for fd, p in ((b, d + "/.doc.swx"), (a, d + "/.doc.swp")):
+    if fd < 0:
+        continue
+    c = closed(fd)
+    there = os.path.exists(p)
+    print("close", os.path.basename(p), c, "there" if there else "gone",
+          "unlink", unlinked(p))
+    if c == "ok" and not there:
+        print("LOST: the close returned 0 and the file went")
 print("left", sorted(os.listdir(d)))
 PY
 rc=$?
 cat "$T/swap.out"
 [ "$rc" = 0 ] || fail "the swap-file script did not finish in 30 s (status $rc): the mount hangs"
 assert_eq "left []" "$(tail -n 1 "$T/swap.out")" "what is left of the swap files on the full store"
+grep -q LOST "$T/swap.out" && fail "a swap file's close returned 0 on the full store and the file went"
+# touch and the shell's > on the full disk: an error, or a file that
+# stays.  Before, each returned 0 and the file was gone a moment later
+# (its commit came at the release, after the close).
+for how in touch redirect; do
+	f=$B/ed/empty-$how
+	if case $how in
+		touch) touch "$f" ;;
+		redirect) : >"$f" ;;
+	   esac 2>"$T/empty.err"; then
+		sleep 0.2	# the release, and its commit, come after the close
+		[ -e "$f" ] || fail "$how of a new file on the full store returned 0, and the file is gone"
+		rm -f "$f"
+		ok "$how on the full store made the file"
+	else
+		grep -q 'No space left on device' "$T/empty.err" ||
+			fail "$how on the full store failed, not with ENOSPC: $(cat "$T/empty.err")"
+		[ ! -e "$f" ] || fail "$how failed but left $f"
+		ok "$how on the full store: ENOSPC"
+	fi
+done
 timeout 10 ls "$B" >/dev/null || fail "ls of the bucket hangs after the swap files"
 df -k "$SMALL2" | tail -n 1
 wal=$(stat -c %s "$STORE/catalog.db-wal")
