@@ -464,8 +464,8 @@ int store_versions(struct store *st, const char *bucket, const char *key,
 	struct bucket_row b;
 	struct conn *c;
 	sqlite3_stmt *s;
-	int64_t oid, cur, last = INT64_MAX;
-	int err, first = 1, i, n;
+	int64_t oid, cur, last = INT64_MAX, last_ns = INT64_MAX, id;
+	int err, i, n;
 
 	err = store_key_check(key);
 	if (err)
@@ -490,16 +490,21 @@ int store_versions(struct store *st, const char *bucket, const char *key,
 			break;
 		}
 		sqlite3_bind_int64(s, 1, oid);
-		sqlite3_bind_int64(s, 2, last);
-		sqlite3_bind_int(s, 3, VER_BATCH);
+		sqlite3_bind_int64(s, 2, last_ns);
+		sqlite3_bind_int64(s, 3, last);
+		sqlite3_bind_int(s, 4, VER_BATCH);
 		for (n = 0; n < VER_BATCH; n++) {
 			err = stmt_step(c, s, "list versions");
 			if (err <= 0)
 				break;
 			store_test_count_row();
-			ver_row_read(s, 0, &o[n], &last);
-			o[n].is_latest = first;
-			first = 0;
+			ver_row_read(s, 0, &o[n], &id);
+			/* The current version, which is not the newest
+			 * by time when the clock went back between two
+			 * writes. */
+			o[n].is_latest = id == cur;
+			last = id;
+			last_ns = o[n].created_ns;
 		}
 		stmt_done(s);
 		if (err < 0)

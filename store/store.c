@@ -140,9 +140,13 @@ static const char *const stmt_sql[ST_COUNT] = {
 			  "WHERE v.object = ? AND v.vid = ?",
 	[ST_VER_BY_ID] = "SELECT " VER_COLS ", v.link FROM versions AS v "
 			 "WHERE v.id = ?",
+	/* History order: the time each version was written (a replica's
+	 * at its source, so one that arrived late falls in its place),
+	 * then the order of arrival.  Paged on (created_ns, id). */
 	[ST_VER_OLDER] = "SELECT " VER_COLS " FROM versions AS v "
-			 "WHERE v.object = ? AND v.id < ? "
-			 "ORDER BY v.id DESC LIMIT ?",
+			 "WHERE v.object = ?1 AND v.created_ns <= ?2 AND "
+			 "(v.created_ns < ?2 OR v.id < ?3) "
+			 "ORDER BY v.created_ns DESC, v.id DESC LIMIT ?4",
 	[ST_VER_INSERT] = "INSERT INTO versions(object, vid, kind, sha256, "
 			  "size, mode, uid, gid, mtime_ns, ctime_ns, "
 			  "created_ns, link, replica, blocks, atime_ns) "

@@ -780,9 +780,11 @@ void store_blob_path(const struct store *st, const char *sha256, char *buf,
 int store_version_get(struct store *st, const char *bucket, const char *key,
 		      const char *version_id, struct store_obj *out);
 
-/* Call @cb for every version of @key, newest first, delete markers
- * included (kind STORE_DELETE_MARKER), with is_latest set on the first.
- * -ENOENT if the key never had a version. */
+/* Call @cb for every version of @key, newest first by the time it was
+ * written (a replica's at its source: one that arrived late falls in its
+ * place), delete markers included (kind STORE_DELETE_MARKER), with
+ * is_latest set on the current version.  -ENOENT if the key never had a
+ * version. */
 typedef int (*store_version_cb)(void *arg, const struct store_obj *obj);
 int store_versions(struct store *st, const char *bucket, const char *key,
 		   store_version_cb cb, void *arg);

@@ -558,3 +558,60 @@ Test(repl, an_atime_alone_is_not_sent_again)
 	cr_expect_eq(tasks[0].obj.meta.atime_ns, 5 * SEC);
 	cr_expect_eq(tasks[0].obj.meta.mtime_ns, 6 * SEC);
 }
+
+struct vlist {
+	char vid[4][STORE_VID_MAX + 1];
+	int latest[4];
+	int n;
+};
+
+static int vlist_add(void *arg, const struct store_obj *o)
+{
+	struct vlist *l = arg;
+
+	cr_assert_lt(l->n, 4);
+	snprintf(l->vid[l->n], sizeof(l->vid[0]), "%s", o->version_id);
+	l->latest[l->n++] = o->is_latest;
+	return 0;
+}
+
+/* A batch job sends a version that failed after a newer one got there:
+ * it takes its place in the history, the newer stays current, and the
+ * listing says so (it listed the late one first, as latest, and
+ * rm-version of the "older" one then removed the current content). */
+Test(repl, a_late_replica_takes_its_place_in_history)
+{
+	struct store_replica r = { .kind = STORE_FILE, .fd = -1 };
+	struct store_obj o;
+	struct vlist l = { .n = 0 };
+	char buf[16];
+	int fd[2], i;
+
+	for (i = 0; i < 2; i++) {
+		fd[i] = open(dir, O_TMPFILE | O_RDWR, 0600);
+		cr_assert_geq(fd[i], 0);
+		cr_assert_eq(write(fd[i], i ? "two" : "one", 3), 3);
+	}
+	r.meta = meta_of(0644);
+	r.fd = fd[1];
+	r.version_id = "v2two";
+	r.created_ns = 200 * SEC;
+	cr_assert_eq(store_put_replica(st, "src", "k", &r), 0);
+	r.fd = fd[0];
+	r.version_id = "v1one";
+	r.created_ns = 100 * SEC;
+	cr_assert_eq(store_put_replica(st, "src", "k", &r), 0, "late");
+	cr_assert_eq(store_lookup(st, "src", "k", &o), 0);
+	cr_assert_str_eq(o.version_id, "v2two");
+	cr_assert_eq(store_versions(st, "src", "k", vlist_add, &l), 0);
+	cr_assert_eq(l.n, 2);
+	cr_assert_str_eq(l.vid[0], "v2two");
+	cr_assert(l.latest[0], "the current version is the latest");
+	cr_assert_str_eq(l.vid[1], "v1one");
+	cr_assert(!l.latest[1], "the late one is not");
+	cr_assert_eq(store_delete_version(st, "src", "k", "v1one"), 0);
+	read_cur(st, "src", "k", buf, sizeof(buf));
+	cr_assert_str_eq(buf, "two");
+	close(fd[0]);
+	close(fd[1]);
+}
