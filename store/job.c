@@ -84,15 +84,17 @@ static int job_item(void *arg, const struct route_tgt *t)
 	int err, status = -1;
 	int64_t old = 0;
 
+	/* The newest delivery there is the version's status there
+	 * (REPL_NEWEST): a chmod that failed after the data went is a
+	 * failure to send again. */
 	sqlite3_reset(j->existing);
 	sqlite3_bind_int64(j->existing, 1, j->ver);
 	bind_text(j->existing, 2, t->dest, -1);
-	while ((err = stmt_step(j->c, j->existing, "existing delivery")) == 1)
-		if (status != STORE_REPL_PENDING &&
-		    status != STORE_REPL_COMPLETED) {
-			status = sqlite3_column_int(j->existing, 0);
-			old = sqlite3_column_int64(j->existing, 1);
-		}
+	err = stmt_step(j->c, j->existing, "existing delivery");
+	if (err == 1) {
+		status = sqlite3_column_int(j->existing, 0);
+		old = sqlite3_column_int64(j->existing, 1);
+	}
 	if (err < 0)
 		return err;
 	if (status == STORE_REPL_PENDING)
@@ -203,8 +205,8 @@ int store_job_create(struct store *st, const struct store_job_spec *spec,
 	j.job = sqlite3_last_insert_rowid(j.c->db);
 	j.bucket = spec->bucket;
 	err = prep(j.c, "SELECT status, id FROM repl_queue "
-			"WHERE version = ? AND dest = ? ORDER BY id DESC",
-		   &j.existing);
+			"WHERE version = ? AND dest = ? ORDER BY id DESC "
+			"LIMIT 1", &j.existing);
 	if (!err)
 		err = prep(j.c, "DELETE FROM repl_queue WHERE id = ?", &j.drop);
 	if (!err)
@@ -212,8 +214,9 @@ int store_job_create(struct store *st, const struct store_job_spec *spec,
 				"vid, dest, outcome, error) "
 				"VALUES (?, ?, ?, ?, ?, ?, ?)", &j.note);
 	if (!err)
-		err = prep(j.c, "SELECT status FROM repl_queue "
-				"WHERE version = ?", &vs);
+		err = prep(j.c, "SELECT q.status FROM repl_queue AS q "
+				"WHERE q.version = ? AND " REPL_NEWEST("q"),
+			   &vs);
 	if (err)
 		goto out;
 

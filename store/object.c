@@ -1180,7 +1180,7 @@ int store_set_meta_xattr(struct store *st, const char *bucket,
 	 * (S3 keeps none). */
 	if (!err && !o.is_replica &&
 	    (mask & ~(STORE_SET_ATIME | STORE_SET_CTIME))) {
-		err = repl_enqueue(c, &b, key, oid, cur, o.kind);
+		err = repl_enqueue_update(c, &b, key, oid, cur, o.kind);
 		err = err < 0 ? err : 0;
 	}
 out:

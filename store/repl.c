@@ -229,13 +229,39 @@ int repl_route(struct conn *c, const struct route_tgt *t, size_t n,
 struct enqueue_arg {
 	struct conn *c;
 	int64_t oid, vid, now, job;
+	int only_sent;	/* only to destinations the version went to */
 };
+
+/* Whether version row @vid was queued for @dest before: 1, 0, or a
+ * negative errno. */
+static int sent_before(struct conn *c, int64_t vid, const char *dest)
+{
+	sqlite3_stmt *s;
+	int err;
+
+	err = prep(c, "SELECT 1 FROM repl_queue WHERE version = ? AND "
+		      "dest = ? LIMIT 1", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, vid);
+	bind_text(s, 2, dest, -1);
+	err = stmt_step(c, s, "delivered before");
+	stmt_done(s);
+	return err;
+}
 
 static int enqueue_one(void *arg, const struct route_tgt *t)
 {
 	struct enqueue_arg *a = arg;
-	sqlite3_stmt *q = stmt_get(a->c, ST_REPL_ENQUEUE);
+	sqlite3_stmt *q;
+	int err;
 
+	if (a->only_sent) {
+		err = sent_before(a->c, a->vid, t->dest);
+		if (err <= 0)
+			return err;
+	}
+	q = stmt_get(a->c, ST_REPL_ENQUEUE);
 	if (!q)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, a->vid);
@@ -250,28 +276,60 @@ static int enqueue_one(void *arg, const struct route_tgt *t)
 int repl_queue_insert(struct conn *c, int64_t oid, int64_t vid,
 		      const struct route_tgt *t, int64_t job)
 {
-	struct enqueue_arg a = { c, oid, vid, now_ns(), job };
+	struct enqueue_arg a = { c, oid, vid, now_ns(), job, 0 };
 
 	return enqueue_one(&a, t);
+}
+
+static int enqueue(struct enqueue_arg *a, const struct bucket_row *b,
+		   const char *key, enum store_kind kind)
+{
+	struct conn *c = a->c;
+	struct route_tgt *t;
+	size_t n;
+	int err, before;
+
+	err = repl_targets_load(c, b->id, NULL, &t, &n);
+	if (err)
+		return err;
+	before = sqlite3_total_changes(c->db);
+	err = repl_route(c, t, n, key, a->vid, kind, enqueue_one, a);
+	repl_targets_free(t, n);
+	return err < 0 ? err : sqlite3_total_changes(c->db) - before;
 }
 
 int repl_enqueue(struct conn *c, const struct bucket_row *b, const char *key,
 		 int64_t oid, int64_t vid, enum store_kind kind)
 {
-	struct enqueue_arg a = { c, oid, vid, now_ns(), 0 };
-	struct route_tgt *t;
-	size_t n;
-	int err, before;
+	struct enqueue_arg a = { c, oid, vid, now_ns(), 0, 0 };
+
+	return b->repl ? enqueue(&a, b, key, kind) : 0;
+}
+
+int repl_enqueue_update(struct conn *c, const struct bucket_row *b,
+			const char *key, int64_t oid, int64_t vid,
+			enum store_kind kind)
+{
+	struct enqueue_arg a = { c, oid, vid, now_ns(), 0, 0 };
+	sqlite3_stmt *s;
+	int err;
 
 	if (!b->repl)
 		return 0;
-	err = repl_targets_load(c, b->id, NULL, &t, &n);
+	/* Written before the rules were put: only where it went (a batch
+	 * job sent it). */
+	err = prep(c, "SELECT v.created_ns < r.set_ns FROM versions AS v, "
+		      "repl_config AS r WHERE v.id = ? AND r.bucket = ?", &s);
 	if (err)
 		return err;
-	before = sqlite3_total_changes(c->db);
-	err = repl_route(c, t, n, key, vid, kind, enqueue_one, &a);
-	repl_targets_free(t, n);
-	return err < 0 ? err : sqlite3_total_changes(c->db) - before;
+	sqlite3_bind_int64(s, 1, vid);
+	sqlite3_bind_int64(s, 2, b->id);
+	err = stmt_step(c, s, "version before the rules");
+	a.only_sent = err == 1 && sqlite3_column_int(s, 0);
+	stmt_done(s);
+	if (err < 0)
+		return err;
+	return enqueue(&a, b, key, kind);
 }
 
 int repl_unqueue(struct conn *c, int64_t vid)
@@ -709,7 +767,7 @@ out:
 int store_repl_done_many(struct store *st,
 			 const struct store_repl_outcome *o, size_t n)
 {
-	sqlite3_stmt *retry = NULL, *fin = NULL, *s;
+	sqlite3_stmt *retry = NULL, *fin = NULL, *prune = NULL, *s;
 	int64_t now = now_ns();
 	struct conn *c;
 	size_t i;
@@ -723,6 +781,16 @@ int store_repl_done_many(struct store *st,
 	if (!err)
 		err = prep(c, "UPDATE repl_queue SET status = ?, owner = 0, "
 			      "done_ns = ?, error = ? WHERE id = ?", &fin);
+	/* A delivery done makes the older ones of its version and
+	 * destination history (REPL_NEWEST): they go, but for a batch
+	 * job's, which its progress counts.  Else every chmod of a file
+	 * left a row, and a name in its listxattr. */
+	if (!err)
+		err = prep(c, "DELETE FROM repl_queue WHERE version = "
+			      "(SELECT version FROM repl_queue WHERE id = ?1) "
+			      "AND dest = (SELECT dest FROM repl_queue "
+			      "WHERE id = ?1) AND id < ?1 AND status != 0 "
+			      "AND job = 0", &prune);
 	if (!err)
 		err = tx_begin(c);
 	for (i = 0; !err && i < n; i++) {
@@ -747,11 +815,17 @@ int store_repl_done_many(struct store *st,
 			sqlite3_bind_int64(s, 4, o[i].id);
 		}
 		err = stmt_step(c, s, "record delivery");
+		if (err >= 0 && o[i].status == STORE_REPL_COMPLETED) {
+			sqlite3_reset(prune);
+			sqlite3_bind_int64(prune, 1, o[i].id);
+			err = stmt_step(c, prune, "forget older deliveries");
+		}
 		if (err > 0)
 			err = 0;
 	}
 	stmt_done(retry);
 	stmt_done(fin);
+	stmt_done(prune);
 	if (!err)
 		return tx_commit(st, c);
 	tx_rollback(c);
@@ -893,9 +967,9 @@ int store_repl_version_status(struct store *st, const char *bucket,
 		int64_t vid = sqlite3_column_int64(s, 0);
 
 		stmt_done(s);
-		err = prep(c, "SELECT dest, rule, status, error "
-			      "FROM repl_queue WHERE version = ? ORDER BY id",
-			   &s);
+		err = prep(c, "SELECT q.dest, q.rule, q.status, q.error "
+			      "FROM repl_queue AS q WHERE q.version = ? AND "
+			      REPL_NEWEST("q") " ORDER BY q.id", &s);
 		if (err)
 			return err;
 		sqlite3_bind_int64(s, 1, vid);
@@ -998,6 +1072,7 @@ int store_repl_stats(struct store *st, const char *bucket,
 		      "JOIN objects AS o ON o.id = q.object "
 		      "JOIN buckets AS b ON b.id = o.bucket "
 		      "WHERE q.status != 1 AND (?1 IS NULL OR b.name = ?1) "
+		      "AND (q.status = 0 OR " REPL_NEWEST("q") ") "
 		      "GROUP BY b.name, q.rule, q.dest, q.status", &s);
 	if (err)
 		goto out;
@@ -1029,7 +1104,8 @@ int store_repl_stats(struct store *st, const char *bucket,
 	err = prep(c, "SELECT q.error, coalesce(q.done_ns, q.next_ns) "
 		      "FROM repl_queue AS q INDEXED BY repl_queue_open "
 		      "WHERE q.status != 1 AND q.dest = ? AND q.rule = ? "
-		      "AND q.error IS NOT NULL ORDER BY q.id DESC LIMIT 1",
+		      "AND q.error IS NOT NULL AND (q.status = 0 OR "
+		      REPL_NEWEST("q") ") ORDER BY q.id DESC LIMIT 1",
 		   &s);
 	if (err)
 		goto out;

@@ -388,6 +388,27 @@ int repl_queue_insert(struct conn *c, int64_t oid, int64_t vid,
 int repl_enqueue(struct conn *c, const struct bucket_row *b, const char *key,
 		 int64_t oid, int64_t vid, enum store_kind kind);
 
+/*
+ * SQL: repl_queue row @q (an alias) is the newest of its version and
+ * destination.  Each row sends the version with its metadata as it is
+ * then (a chmod queues another), so the newest row is the version's
+ * status there: a failure that a later delivery made good is no failure.
+ */
+#define REPL_NEWEST(q)                                                        \
+	"NOT EXISTS (SELECT 1 FROM repl_queue AS nq WHERE nq.version = "      \
+	q ".version AND nq.dest = " q ".dest AND nq.id > " q ".id)"
+
+/*
+ * repl_enqueue() after the metadata of version row @vid changed in place
+ * (chmod, touch, an xattr): the version goes again to each destination
+ * it went to before, and to those whose rules came before it was written
+ * (a tag set after the close can make a tag filter match); not to one
+ * whose rule came after, as live replication never sends older versions.
+ */
+int repl_enqueue_update(struct conn *c, const struct bucket_row *b,
+			const char *key, int64_t oid, int64_t vid,
+			enum store_kind kind);
+
 /* Within a write transaction: forget the deliveries of version row @vid,
  * which is being removed. */
 int repl_unqueue(struct conn *c, int64_t vid);

@@ -154,7 +154,7 @@ static int xattr_requeue(struct conn *c, const struct bucket_row *b,
 	stmt_done(s);
 	if (err <= 0 || replica)
 		return err < 0 ? err : 0;
-	err = repl_enqueue(c, b, key, oid, vid, (enum store_kind)kind);
+	err = repl_enqueue_update(c, b, key, oid, vid, (enum store_kind)kind);
 	return err < 0 ? err : 0;
 }
 

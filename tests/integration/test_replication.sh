@@ -133,6 +133,13 @@ assert_eq COMPLETED "$(getfattr --only-values -n "system.replicafs.replication-s
 	"per-destination status"
 getfattr -d -m - "$MNT/src/f1" | grep -q "replication-status" ||
 	fail "getfattr -d -m - does not list the replication status"
+# Each change sends the version again; its status stays one name per
+# destination (each touch listed the name once more, until listxattr
+# failed with E2BIG and cp -a dropped the file's xattrs).
+for i in 1 2 3; do touch "$MNT/src/f1"; done
+rfs wait "$MNT/src" --timeout 30
+dups=$(getfattr -d -m - "$MNT/src/f1" | grep 'replication-status\.' | sort | uniq -d)
+[ -z "$dups" ] || fail "a status listed more than once after three touches: $dups"
 assert_missing "$MNT2/dst/old" "a version written before the rule, on the replica"
 
 step "three versions arrive in order, with their IDs"
@@ -296,6 +303,11 @@ rfs versions "$MNT2/dst/tree/back" | cut -f1 | grep -qx "$v1" ||
 assert_eq "v2" "$(cat "$MNT2/dst/tree/back")" "the replica after v1 arrived late"
 assert_eq "v2" "$(cat "$MIRROR/tree/back")" "the mirror after v1 was sent again"
 assert_eq "$(vid "$MNT/src/tree/back")" "$(vid "$MNT2/dst/tree/back")" "the replica's current version ID"
+# versions lists them as the mount serves them: it showed v1 on top as
+# latest, and rm-version of the "older" v2 then removed the current one.
+assert_eq "$(vid "$MNT/src/tree/back") latest" \
+	"$(rfs versions "$MNT2/dst/tree/back" | head -n 1 | cut -f1,4 | tr '\t' ' ')" \
+	"the first row of versions on the replica"
 ok "v1 arrived after v2: the replica keeps v2 current, the mirror keeps v2"
 
 step "xattrs set after a close reach the replica; a tag set then selects the version"

@@ -235,3 +235,37 @@ Test(batch, report_lists_every_item)
 	fclose(f);
 	cr_assert_eq(lines, 3);
 }
+
+/* A chmod that failed to reach the destination after the data got there
+ * is FAILED there, and a job for FAILED versions sends it again (it was
+ * SKIPPED, "already at this destination", and stayed FAILED for good). */
+Test(batch, a_failed_change_is_sent_again)
+{
+	struct store_repl_target tg = { .rule_id = "r", .prefix = "",
+					.dest = "dir:///backup" };
+	struct store_job_spec spec = { .bucket = "src",
+				       .status_mask = STORE_JOB_FAILED };
+	struct store_meta m = { .mode = 0600 };
+	enum store_repl_status all;
+	struct store_repl_task t[8];
+	char vid[STORE_VID_MAX + 1];
+	int64_t id;
+	size_t n;
+
+	cr_assert_eq(store_repl_config_set(st, "src", "{}", NULL, &tg, 1), 0);
+	cr_assert_eq(put_str(st, "src", "k", "x", vid), 0);
+	cr_assert_eq(deliver_all(), 1);
+	cr_assert_eq(store_set_meta(st, "src", "k", &m, STORE_SET_MODE), 0);
+	cr_assert_eq(store_repl_claim(st, 8, 3600000000000LL, t, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(store_repl_done(st, t[0].id, STORE_REPL_FAILED, 0, "down"),
+		     0);
+	cr_assert_eq(store_job_create(st, &spec, NULL, 0, &id), 0);
+	cr_assert_eq(job(id).skipped, 0, "the failed change was skipped");
+	cr_assert_eq(job(id).items, 1);
+	cr_assert_eq(deliver_all(), 1);
+	cr_assert_eq(store_repl_version_status(st, "src", "k", vid, &all, NULL,
+					       NULL),
+		     0);
+	cr_assert_eq(all, STORE_REPL_COMPLETED);
+}
