@@ -396,14 +396,22 @@ static int repl_put(struct store *st, const struct where *w,
 	}
 	printf("replication of %s: %zu rule%s, %zu enabled\n", w->bucket, n,
 	       n == 1 ? "" : "s", k);
-	for (i = 0; i < cfg->nrules; i++)
+	for (i = 0; i < cfg->nrules; i++) {
 		if (cfg->rules[i].unused)
 			fprintf(stderr, "replicafs: note: rule %s: "
-					"Destination.%s is accepted, as S3 "
+					"%s is accepted, as S3 "
 					"accepts it, and not used: replicas "
 					"take the destination's defaults, and "
 					"replication get leaves it out\n",
 				cfg->rules[i].id, cfg->rules[i].unused);
+		if (cfg->rules[i].unused_ssc)
+			fprintf(stderr, "replicafs: note: rule %s: %s "
+					"Enabled is accepted, as S3 accepts "
+					"it, and not done: changes made to "
+					"replicas are not sent back, and "
+					"replication get leaves it out\n",
+				cfg->rules[i].id, cfg->rules[i].unused_ssc);
+	}
 	ret = existing_jobs(st, w->bucket, cfg);
 out:
 	free(json);

@@ -739,6 +739,7 @@ void repl_config_free(struct repl_config *c)
 	for (i = 0; i < c->nrules; i++)
 		rule_release(&rules_w(c)[i]);
 	free(rules_w(c));
+	free((char *)c->role);
 	free(c);
 }
 
@@ -927,6 +928,11 @@ static const char *const unused_dest[] = {
 	"StorageClass", "Account", "AccessControlTranslation",
 	"EncryptionConfiguration", "Metrics", NULL,
 };
+static const char *const unused_dest_path[] = {
+	"Destination.StorageClass", "Destination.Account",
+	"Destination.AccessControlTranslation",
+	"Destination.EncryptionConfiguration", "Destination.Metrics", NULL,
+};
 
 static int parse_dest(char *err, size_t errlen, const char *where,
 		      json_t *v, struct repl_rule *r)
@@ -954,7 +960,7 @@ static int parse_dest(char *err, size_t errlen, const char *where,
 		return rc;
 	for (u = unused_dest; *u && !r->unused; u++)
 		if (json_object_get(v, *u))
-			r->unused = *u;
+			r->unused = unused_dest_path[u - unused_dest];
 	rc = check_ignored_sub(err, errlen, where, v,
 			       "AccessControlTranslation", acl_fields);
 	if (!rc)
@@ -980,8 +986,18 @@ static int parse_dest(char *err, size_t errlen, const char *where,
 	return rc;
 }
 
-/* SourceSelectionCriteria at @where: checked, then dropped. */
-static int check_ssc(char *err, size_t errlen, const char *where, json_t *v)
+/* Whether {"Status": "Enabled"} is field @name of @v (checked before). */
+static bool sub_enabled(json_t *v, const char *name)
+{
+	json_t *st = json_object_get(json_object_get(v, name), "Status");
+
+	return json_is_string(st) && !strcmp(json_string_value(st), "Enabled");
+}
+
+/* SourceSelectionCriteria at @where: checked, then dropped; what it
+ * asks for and is not done goes to @r->unused_ssc, for a note. */
+static int check_ssc(char *err, size_t errlen, const char *where, json_t *v,
+		     struct repl_rule *r)
 {
 	int rc;
 
@@ -992,6 +1008,10 @@ static int check_ssc(char *err, size_t errlen, const char *where, json_t *v)
 	if (!rc)
 		rc = check_ignored_sub(err, errlen, where, v,
 				       "ReplicaModifications", status_fields);
+	if (!rc && sub_enabled(v, "ReplicaModifications"))
+		r->unused_ssc = "SourceSelectionCriteria.ReplicaModifications";
+	else if (!rc && sub_enabled(v, "SseKmsEncryptedObjects"))
+		r->unused_ssc = "SourceSelectionCriteria.SseKmsEncryptedObjects";
 	return rc;
 }
 
@@ -1105,7 +1125,7 @@ static int parse_rule(char *err, size_t errlen, const char *where,
 	ssc = json_object_get(v, "SourceSelectionCriteria");
 	if (!rc && ssc) {
 		where_field(sub, where, "SourceSelectionCriteria");
-		rc = check_ssc(err, errlen, sub, ssc);
+		rc = check_ssc(err, errlen, sub, ssc, r);
 	}
 	return rc;
 }
@@ -1262,6 +1282,9 @@ static int parse_top(json_t *top, struct repl_config **out, char *err,
 		goto out;
 	}
 	c->nrules = n;
+	if (json_object_get(top, "Role"))
+		rc = dup_str(err, errlen, "Role", json_object_get(top, "Role"),
+			     0, 2048, &c->role);
 	for (i = 0; i < n && !rc; i++) {
 		where_index(where, "Rules", i);
 		rc = parse_rule(err, errlen, where, json_array_get(rules, i),
@@ -1457,7 +1480,11 @@ char *repl_config_to_json(const struct repl_config *c)
 	size_t i, len = 0;
 	bool ok;
 
-	ok = top && rules && !json_object_set(top, "Rules", rules);
+	ok = top && rules;
+	if (ok && c->role)
+		ok = !json_object_set_new(top, "Role",
+					  json_string(c->role));
+	ok = ok && !json_object_set(top, "Rules", rules);
 	for (i = 0; ok && i < c->nrules; i++)
 		ok = !json_array_append_new(rules, rule_json(&c->rules[i]));
 	/* Into a buffer of ours (so that free() frees it whatever
@@ -1512,7 +1539,8 @@ bool repl_config_equal(const struct repl_config *a,
 {
 	size_t i;
 
-	if (a->nrules != b->nrules)
+	if (a->nrules != b->nrules || !a->role != !b->role ||
+	    (a->role && strcmp(a->role, b->role)))
 		return false;
 	for (i = 0; i < a->nrules; i++)
 		if (!rule_equal(&a->rules[i], &b->rules[i]))

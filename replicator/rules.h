@@ -133,24 +133,29 @@ struct repl_rule {
 	unsigned time_minutes;	   /* ... .Time.Minutes, REPL_MINUTES_DEFAULT
 				    * when absent */
 	const char *unused;	   /* the first field of Destination given
-				    * and not used (StorageClass, ...), for
-				    * a note; NULL: none */
+				    * and not used ("Destination.StorageClass"
+				    * ...), for a note; NULL: none */
+	const char *unused_ssc;	   /* the first of SourceSelectionCriteria
+				    * Enabled and not done, for a note;
+				    * NULL: none */
 };
 
 struct repl_config {
 	const struct repl_rule *rules; /* in the order given */
 	size_t nrules;		       /* 1..REPL_RULES_MAX */
+	const char *role;	       /* Role, kept for get; NULL: none */
 };
 
 /*
  * Parse and validate the configuration in @json (@len bytes, need not end
  * in NUL).  Accepted as S3 accepts it:
  *
- *   - Role is accepted and ignored, as are SourceSelectionCriteria and
- *     Destination.StorageClass, .Account, .AccessControlTranslation,
- *     .EncryptionConfiguration and .Metrics, whose types are still
- *     checked.  They are not kept, so repl_config_to_json() leaves them
- *     out.  A text wrapped as get-bucket-replication prints it,
+ *   - Role is kept (for repl_config_to_json()) and not used.
+ *     SourceSelectionCriteria and Destination.StorageClass, .Account,
+ *     .AccessControlTranslation, .EncryptionConfiguration and .Metrics
+ *     are accepted and ignored, their types still checked; they are not
+ *     kept, so repl_config_to_json() leaves them out, and the rule's
+ *     unused and unused_ssc name them for a note.  A text wrapped as get-bucket-replication prints it,
  *     {"ReplicationConfiguration": {...}}, is unwrapped.
  *   - A V2 rule has a Filter: {} (every key), {"Prefix": P},
  *     {"Tag": {"Key": K, "Value": V}} or {"And": {"Prefix": P, "Tags":

@@ -185,10 +185,21 @@ int store_bucket_set_versioning(struct store *st, const char *name,
 		err = -EINVAL;
 		goto out;
 	}
-	if (versioning == STORE_SUSPENDED && b.repl) {
-		/* As S3 (InvalidBucketState): replication needs versions. */
-		err = -EBUSY;
-		goto out;
+	if (versioning == STORE_SUSPENDED) {
+		/* As S3 (InvalidBucketState): a replication configuration,
+		 * even of Disabled rules only, needs versions. */
+		err = stmt_of_sql(c, "SELECT 1 FROM repl_config "
+				     "WHERE bucket = ?", &s);
+		if (err)
+			goto out;
+		sqlite3_bind_int64(s, 1, b.id);
+		err = stmt_step(c, s, "replication configuration");
+		stmt_done(s);
+		s = NULL;
+		if (err)
+			err = err < 0 ? err : -EBUSY;
+		if (err)
+			goto out;
 	}
 	s = stmt_get(c, ST_BUCKET_SET_VERSIONING);
 	if (!s) {

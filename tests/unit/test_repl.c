@@ -711,3 +711,15 @@ Test(repl, a_change_to_an_older_version_does_not_send_it)
 	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
 	cr_assert_eq(n, 1, "a change to a version the job sent goes too");
 }
+
+/* As S3 (InvalidBucketState): no Suspended versioning under a replication
+ * configuration, even one whose rules are all Disabled (no targets). */
+Test(repl, a_configuration_of_disabled_rules_keeps_versioning_on)
+{
+	cr_assert_eq(store_repl_config_set(st, "src", "{}", NULL, NULL, 0), 0);
+	cr_assert_eq(store_bucket_set_versioning(st, "src", STORE_SUSPENDED),
+		     -EBUSY);
+	cr_assert_eq(store_repl_config_set(st, "src", NULL, NULL, NULL, 0), 0);
+	cr_assert_eq(store_bucket_set_versioning(st, "src", STORE_SUSPENDED),
+		     0);
+}

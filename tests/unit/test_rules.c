@@ -77,6 +77,8 @@ static void round_trip(const struct repl_config *c)
 	text = repl_config_to_json(c);
 	cr_assert_not_null(text);
 	cr_assert_eq(text[strlen(text) - 1], '\n');
+	cr_assert(!c->role || strstr(text, "\"Role\""),
+		  "get drops the Role:\n%s", text);
 	d = ok(text);
 	cr_assert(repl_config_equal(c, d), "not equal after:\n%s", text);
 	again = repl_config_to_json(d);
@@ -304,7 +306,14 @@ Test(rules, full_rule)
 	const struct repl_rule *r = &c->rules[0];
 
 	cr_expect_str_eq(r->id, "docs to backup");
-	cr_expect_str_eq(r->unused, "StorageClass", "the field for the note");
+	cr_expect_str_eq(r->unused, "Destination.StorageClass",
+			 "the field for the note");
+	cr_expect_str_eq(r->unused_ssc,
+			 "SourceSelectionCriteria.SseKmsEncryptedObjects",
+			 "Enabled, and not done: for a note");
+	cr_expect_str_eq(c->role,
+			 "arn:aws:iam::123456789012:role/replication",
+			 "Role, kept for get");
 	cr_expect_eq(r->priority, 7);
 	cr_expect(!r->enabled);
 	cr_expect_str_eq(r->filter.prefix, "docs/");
