@@ -10,6 +10,7 @@
  */
 #include "store/store.h"
 #include "store/store_i.h"
+#include "store/log.h"
 
 #include <errno.h>
 #include <string.h>
@@ -126,6 +127,62 @@ static int xattr_exists(struct conn *c, const struct owner *o,
 	return err;
 }
 
+/* S3's limits on an object's tags (PutObjectTagging refuses more). */
+#define TAGS_MAX 10
+#define TAG_KEY_MAX 128		/* characters */
+#define TAG_VALUE_MAX 256
+
+/* Characters (UTF-8 code points) in the @len bytes at @p. */
+static size_t utf8_chars(const char *p, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++)
+		n += ((unsigned char)p[i] & 0xc0) != 0x80;
+	return n;
+}
+
+/*
+ * Whether tag xattr @name = @value (@size bytes) may be set on version
+ * owner @o: 0, or -E2BIG past S3's limits, which a replica in S3 would
+ * refuse at every delivery (a version with 11 tags stayed FAILED).
+ */
+static int tag_check(struct conn *c, const struct owner *o, const char *name,
+		     const char *value, size_t size)
+{
+	const size_t plen = sizeof(STORE_TAG_XATTR) - 1;
+	const char *tag = name + plen;
+	sqlite3_stmt *s;
+	int err;
+
+	if (o->bucket || strncmp(name, STORE_TAG_XATTR, plen))
+		return 0;
+	if (utf8_chars(tag, strlen(tag)) > TAG_KEY_MAX ||
+	    utf8_chars(value, size) > TAG_VALUE_MAX) {
+		log_warn("store: tag %s: S3 takes keys of at most %d and "
+			 "values of at most %d characters", tag, TAG_KEY_MAX,
+			 TAG_VALUE_MAX);
+		return -E2BIG;
+	}
+	err = xattr_exists(c, o, name);
+	if (err)
+		return err < 0 ? err : 0;	/* a new value: as many */
+	err = stmt_of_sql(c, "SELECT count(*) FROM xattrs WHERE version = ? "
+			     "AND name >= '" STORE_TAG_XATTR "' AND "
+			     "name < 'user.s3.tag/'", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, o->id);
+	err = stmt_step(c, s, "count tags");
+	if (err == 1 && sqlite3_column_int(s, 0) >= TAGS_MAX) {
+		log_warn("store: tag %s: an object has at most %d tags, in S3 "
+			 "as here", tag, TAGS_MAX);
+		err = -E2BIG;
+	}
+	stmt_done(s);
+	return err < 0 ? err : 0;
+}
+
 /*
  * After an xattr of version @vid (the current one of @key) changed: the
  * replicas take the change too, as after chmod (object.c), and a rule
@@ -193,6 +250,8 @@ int store_xattr_set(struct store *st, const char *bucket, const char *key,
 	if (err)
 		return err;
 	err = current_owner(c, bucket, key, &o, &b);
+	if (!err)
+		err = tag_check(c, &o, name, value, size);
 	if (err)
 		goto out;
 	if (flags) {

@@ -1768,3 +1768,43 @@ Test(store, bucket_xattrs)
 	cr_expect_eq(store_xattr_list(st, "bkt", "", NULL, 0), 0);
 	cr_expect_eq(store_check(st, 1), 0);
 }
+
+/* An object's tags keep to S3's limits (10 tags, keys of 128 and values
+ * of 256 characters): past them a replica in S3 refused every delivery,
+ * and the version stayed FAILED. */
+Test(store, tags_keep_to_s3s_limits)
+{
+	char name[64], key[160], value[300];
+	int i;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "k", "x", NULL), 0);
+	for (i = 1; i <= 10; i++) {
+		snprintf(name, sizeof(name), STORE_TAG_XATTR "k%d", i);
+		cr_assert_eq(store_xattr_set(st, "bkt", "k", name, "v", 1, 0),
+			     0);
+	}
+	cr_assert_eq(store_xattr_set(st, "bkt", "k", STORE_TAG_XATTR "k11",
+				     "v", 1, 0),
+		     -E2BIG, "an 11th tag");
+	cr_assert_eq(store_xattr_set(st, "bkt", "k", STORE_TAG_XATTR "k3",
+				     "new", 3, 0),
+		     0, "a new value of a tag there");
+	cr_assert_eq(store_xattr_set(st, "bkt", "k", "user.other", "v", 1, 0),
+		     0, "other xattrs are not tags");
+	cr_assert_eq(store_xattr_remove(st, "bkt", "k", STORE_TAG_XATTR "k1"),
+		     0);
+	memset(value, 'v', sizeof(value));
+	cr_assert_eq(store_xattr_set(st, "bkt", "k", STORE_TAG_XATTR "k1",
+				     value, 257, 0),
+		     -E2BIG, "a value of 257 characters");
+	cr_assert_eq(store_xattr_set(st, "bkt", "k", STORE_TAG_XATTR "k1",
+				     "\xc3\xa9\xc3\xa9", 4, 0),
+		     0);
+	snprintf(key, sizeof(key), STORE_TAG_XATTR "%0129d", 0);
+	cr_assert_eq(store_xattr_set(st, "bkt", "k", key, "v", 1, 0), -E2BIG,
+		     "a key of 129 characters");
+	cr_assert_eq(store_xattr_set(st, "bkt", "k", STORE_TAG_XATTR "k1",
+				     value, 256, 0),
+		     0, "a value of 256 characters");
+}
