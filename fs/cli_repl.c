@@ -615,8 +615,8 @@ static int cmd_status(int argc, char **argv)
 		return 1;
 	if (o.json)
 		printf("[");
-	err = store_repl_stats(st, w.bucket[0] ? w.bucket : NULL, print_stat,
-			       &o);
+	err = store_repl_stats(st, w.bucket[0] ? w.bucket : NULL, w.key,
+			       print_stat, &o);
 	if (o.json)
 		printf("%s]\n", o.n ? "\n" : "");
 	else if (!err && !o.n)
@@ -656,7 +656,7 @@ static int cmd_wait(int argc, char **argv)
 		return 1;
 	for (;;) {
 		err = store_repl_pending(st, w.bucket[0] ? w.bucket : NULL,
-					 &pending);
+					 w.key, &pending);
 		if (err || !pending)
 			break;
 		if (timeout >= 0 && wall_now() - start > timeout * 1e9)
@@ -664,7 +664,7 @@ static int cmd_wait(int argc, char **argv)
 		nanosleep(&pause, NULL);
 	}
 	if (!err)
-		err = store_repl_stats(st, w.bucket[0] ? w.bucket : NULL,
+		err = store_repl_stats(st, w.bucket[0] ? w.bucket : NULL, w.key,
 				       count_failed, &fc);
 	store_close(st);
 	if (err) {
@@ -752,7 +752,7 @@ static int cmd_replicate(int argc, char **argv)
 		nanosleep(&pause, NULL);
 		if (follow)
 			continue;
-		err = store_repl_pending(st, NULL, &pending);
+		err = store_repl_pending(st, NULL, NULL, &pending);
 		if (err)
 			break;
 		idle = !pending && !repl_engine_busy(e) ? idle + 1 : 0;

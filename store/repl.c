@@ -894,13 +894,21 @@ int store_repl_release_dead(struct store *st, size_t *n)
 	return err;
 }
 
-int store_repl_pending(struct store *st, const char *bucket, uint64_t *n)
+/* SQL: objects row "o" is @key (?k) or below it; NULL ?k: any. */
+#define IN_SCOPE(k)                                                           \
+	"(" k " IS NULL OR o.key = " k " OR (o.key >= " k " || '/' AND "      \
+	"o.key < " k " || '0'))"
+
+int store_repl_pending(struct store *st, const char *bucket, const char *key,
+		       uint64_t *n)
 {
 	sqlite3_stmt *s;
 	struct conn *c;
 	int err;
 
 	*n = 0;
+	if (key && !*key)
+		key = NULL;
 	err = conn_get(st, &c);
 	if (err)
 		return err;
@@ -909,15 +917,19 @@ int store_repl_pending(struct store *st, const char *bucket, uint64_t *n)
 			      "INDEXED BY repl_queue_due "
 			      "JOIN objects AS o ON o.id = q.object "
 			      "JOIN buckets AS b ON b.id = o.bucket "
-			      "WHERE q.status = 0 AND b.name = ?", &s);
+			      "WHERE q.status = 0 AND b.name = ?1 AND "
+			      IN_SCOPE("?2"), &s);
 	else
 		err = prep(c, "SELECT count(*) FROM repl_queue "
 			      "INDEXED BY repl_queue_due WHERE status = 0",
 			   &s);
 	if (err)
 		return err;
-	if (bucket)
+	if (bucket) {
 		bind_text(s, 1, bucket, -1);
+		if (key)
+			bind_text(s, 2, key, -1);
+	}
 	err = stmt_step(c, s, "count pending");
 	if (err == 1) {
 		*n = (uint64_t)sqlite3_column_int64(s, 0);
@@ -1024,7 +1036,7 @@ static struct store_repl_stat *stat_row(struct store_repl_stat **stats,
 	return r;
 }
 
-int store_repl_stats(struct store *st, const char *bucket,
+int store_repl_stats(struct store *st, const char *bucket, const char *key,
 		     store_repl_stat_cb cb, void *arg)
 {
 	struct store_repl_stat *stats = NULL, *r;
@@ -1072,12 +1084,15 @@ int store_repl_stats(struct store *st, const char *bucket,
 		      "JOIN objects AS o ON o.id = q.object "
 		      "JOIN buckets AS b ON b.id = o.bucket "
 		      "WHERE q.status != 1 AND (?1 IS NULL OR b.name = ?1) "
-		      "AND (q.status = 0 OR " REPL_NEWEST("q") ") "
+		      "AND (q.status = 0 OR " REPL_NEWEST("q") ") AND "
+		      IN_SCOPE("?2") " "
 		      "GROUP BY b.name, q.rule, q.dest, q.status", &s);
 	if (err)
 		goto out;
 	if (bucket)
 		bind_text(s, 1, bucket, -1);
+	if (bucket && key)
+		bind_text(s, 2, key, -1);
 	while ((err = stmt_step(c, s, "count deliveries")) == 1) {
 		r = stat_row(&stats, &n,
 			     (const char *)sqlite3_column_text(s, 0),
@@ -1103,10 +1118,12 @@ int store_repl_stats(struct store *st, const char *bucket,
 	 * failed attempt of a pending one. */
 	err = prep(c, "SELECT q.error, coalesce(q.done_ns, q.next_ns) "
 		      "FROM repl_queue AS q INDEXED BY repl_queue_open "
-		      "WHERE q.status != 1 AND q.dest = ? AND q.rule = ? "
-		      "AND q.error IS NOT NULL AND (q.status = 0 OR "
-		      REPL_NEWEST("q") ") ORDER BY q.id DESC LIMIT 1",
-		   &s);
+		      "JOIN objects AS o ON o.id = q.object "
+		      "JOIN buckets AS b ON b.id = o.bucket "
+		      "WHERE q.status != 1 AND q.dest = ?1 AND q.rule = ?2 "
+		      "AND b.name = ?3 AND q.error IS NOT NULL AND "
+		      "(q.status = 0 OR " REPL_NEWEST("q") ") AND "
+		      IN_SCOPE("?4") " ORDER BY q.id DESC LIMIT 1", &s);
 	if (err)
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -1114,6 +1131,11 @@ int store_repl_stats(struct store *st, const char *bucket,
 		sqlite3_reset(s);
 		bind_text(s, 1, r->dest, -1);
 		bind_text(s, 2, r->rule_id, -1);
+		bind_text(s, 3, r->bucket, -1);
+		if (bucket && key)
+			bind_text(s, 4, key, -1);
+		else
+			sqlite3_bind_null(s, 4);
 		err = stmt_step(c, s, "read last error");
 		if (err < 0)
 			goto out;

@@ -609,8 +609,10 @@ int store_repl_done_many(struct store *st,
  * (after a crash).  *@n (may be NULL) gets how many. */
 int store_repl_release_dead(struct store *st, size_t *n);
 
-/* Pending deliveries in @bucket (NULL: in the whole store). */
-int store_repl_pending(struct store *st, const char *bucket, uint64_t *n);
+/* Pending deliveries in @bucket (NULL: in the whole store), of @key and
+ * the keys below it (NULL or "": all of the bucket's). */
+int store_repl_pending(struct store *st, const char *bucket, const char *key,
+		       uint64_t *n);
 
 /* The overall replication status of version @version_id of @key: REPLICA
  * for a replica, NONE when it was not queued, else FAILED if any
@@ -639,10 +641,12 @@ struct store_repl_stat {
 };
 
 /* Call @cb for each rule and destination of @bucket (NULL: every bucket),
- * those with rules now and those with deliveries pending or failed. */
+ * those with rules now and those with deliveries pending or failed; the
+ * counts of deliveries of @key and the keys below it (NULL or "": of the
+ * whole bucket; ignored without @bucket). */
 typedef int (*store_repl_stat_cb)(void *arg,
 				  const struct store_repl_stat *stat);
-int store_repl_stats(struct store *st, const char *bucket,
+int store_repl_stats(struct store *st, const char *bucket, const char *key,
 		     store_repl_stat_cb cb, void *arg);
 
 /* The user xattrs of version @version_id of @key, for the replicator:

@@ -54,7 +54,7 @@ Test(repl, nothing_is_queued_without_rules)
 	uint64_t n;
 
 	cr_assert_eq(put_str(st, "src", "a", "x", NULL), 0);
-	cr_assert_eq(store_repl_pending(st, NULL, &n), 0);
+	cr_assert_eq(store_repl_pending(st, NULL, NULL, &n), 0);
 	cr_assert_eq(n, 0);
 	cr_assert_eq(claim_all(tasks, 16), 0);
 }
@@ -69,7 +69,7 @@ Test(repl, only_versions_written_after_the_rule)
 	cr_assert_eq(put_str(st, "src", "old", "x", NULL), 0);
 	set_targets(&t, 1);
 	cr_assert_eq(put_str(st, "src", "new", "y", vid), 0);
-	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
+	cr_assert_eq(store_repl_pending(st, "src", NULL, &n), 0);
 	cr_assert_eq(n, 1);
 	cr_assert_eq(claim_all(tasks, 16), 1);
 	cr_assert_str_eq(tasks[0].key, "new");
@@ -283,7 +283,7 @@ Test(repl, statistics_per_rule_and_destination)
 	cr_assert_eq(put_str(st, "src", "c", "1", NULL), 0);
 	cr_assert_eq(claim_all(tasks, 1), 1);
 	store_repl_done(st, tasks[0].id, STORE_REPL_FAILED, 0, "no space");
-	cr_assert_eq(store_repl_stats(st, NULL, stat_cb, &o), 0);
+	cr_assert_eq(store_repl_stats(st, NULL, NULL, stat_cb, &o), 0);
 	cr_assert_eq(o.n, 1);
 	cr_assert_str_eq(o.s[0].bucket, "src");
 	cr_assert_str_eq(o.s[0].rule_id, "r");
@@ -305,7 +305,7 @@ Test(repl, a_permanent_delete_is_never_queued_and_unqueues)
 	set_targets(&t, 1);
 	cr_assert_eq(put_str(st, "src", "k", "x", vid), 0);
 	cr_assert_eq(store_delete_version(st, "src", "k", vid), 0);
-	cr_assert_eq(store_repl_pending(st, NULL, &n), 0);
+	cr_assert_eq(store_repl_pending(st, NULL, NULL, &n), 0);
 	cr_assert_eq(n, 0, "the delivery of a removed version must go too");
 	cr_assert_eq(claim_all(tasks, 16), 0);
 }
@@ -380,7 +380,7 @@ Test(repl, replicas_keep_identity_are_idempotent_and_never_chain)
 	cr_assert_str_eq(buf, data);
 	len = store_xattr_get(st, "src", "k", "user.colour", buf, sizeof(buf));
 	cr_assert_eq(len, 4);
-	cr_assert_eq(store_repl_pending(st, NULL, &n), 0);
+	cr_assert_eq(store_repl_pending(st, NULL, NULL, &n), 0);
 	cr_assert_eq(n, 0, "a replica must not be replicated again");
 
 	/* A delete marker arrives with its ID, after the data. */
@@ -456,7 +456,7 @@ Test(repl, configuration_round_trip_and_removal)
 	cr_assert_eq(store_repl_config_set(st, "src", NULL, NULL, NULL, 0), 0);
 	cr_assert_eq(store_repl_config_get(st, "src", NULL, NULL), -ENOENT);
 	cr_assert_eq(put_str(st, "src", "k", "x", NULL), 0);
-	cr_assert_eq(store_repl_pending(st, NULL, &n), 0);
+	cr_assert_eq(store_repl_pending(st, NULL, NULL, &n), 0);
 	cr_assert_eq(n, 0);
 	cr_assert_eq(store_repl_config_set(st, "nobucket", "{}", NULL, NULL,
 					   0), -ENOENT);
@@ -507,12 +507,12 @@ Test(repl, deliveries_of_a_removed_rule_fail_instead_of_waiting)
 
 	set_targets(t, 2);
 	cr_assert_eq(put_str(st, "src", "k", "x", vid), 0);
-	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
+	cr_assert_eq(store_repl_pending(st, "src", NULL, &n), 0);
 	cr_assert_eq(n, 2);
 	/* The rules replaced by one of them: the other's delivery is
 	 * FAILED at once, not retried for as long as its attempts last. */
 	set_targets(t, 1);
-	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
+	cr_assert_eq(store_repl_pending(st, "src", NULL, &n), 0);
 	cr_assert_eq(n, 1);
 	cr_assert_eq(claim_all(tasks, 16), 1);
 	cr_assert_str_eq(tasks[0].dest, "dir:///keep");
@@ -526,7 +526,7 @@ Test(repl, deliveries_of_a_removed_rule_fail_instead_of_waiting)
 	/* And deleted: nothing is left pending. */
 	cr_assert_eq(put_str(st, "src", "k", "y", NULL), 0);
 	cr_assert_eq(store_repl_config_set(st, "src", NULL, NULL, NULL, 0), 0);
-	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
+	cr_assert_eq(store_repl_pending(st, "src", NULL, &n), 0);
 	cr_expect_eq(n, 0);
 }
 
@@ -546,13 +546,13 @@ Test(repl, an_atime_alone_is_not_sent_again)
 				     NULL),
 		     0);
 	cr_assert_eq(store_set_meta(st, "src", "k", &m, STORE_SET_ATIME), 0);
-	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
+	cr_assert_eq(store_repl_pending(st, "src", NULL, &n), 0);
 	cr_expect_eq(n, 0);
 	m.mtime_ns = 6 * SEC;
 	cr_assert_eq(store_set_meta(st, "src", "k", &m,
 				    STORE_SET_ATIME | STORE_SET_MTIME),
 		     0);
-	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
+	cr_assert_eq(store_repl_pending(st, "src", NULL, &n), 0);
 	cr_expect_eq(n, 1);
 	cr_assert_eq(claim_all(tasks, 16), 1);
 	cr_expect_eq(tasks[0].obj.meta.atime_ns, 5 * SEC);
@@ -666,7 +666,7 @@ Test(repl, a_later_delivery_makes_a_failed_one_good)
 					       NULL),
 		     0);
 	cr_assert_eq(all, STORE_REPL_FAILED);
-	cr_assert_eq(store_repl_stats(st, "src", stat_failed, &failed), 0);
+	cr_assert_eq(store_repl_stats(st, "src", NULL, stat_failed, &failed), 0);
 	cr_assert_eq(failed, 1);
 	for (i = 0; i < 5; i++) {
 		m.mode = 0640 + i;
@@ -681,7 +681,7 @@ Test(repl, a_later_delivery_makes_a_failed_one_good)
 	cr_assert_eq(all, STORE_REPL_COMPLETED);
 	cr_assert_eq(dests, 1, "one status per destination, not %d", dests);
 	failed = 0;
-	cr_assert_eq(store_repl_stats(st, "src", stat_failed, &failed), 0);
+	cr_assert_eq(store_repl_stats(st, "src", NULL, stat_failed, &failed), 0);
 	cr_assert_eq(failed, 0);
 }
 
@@ -702,13 +702,13 @@ Test(repl, a_change_to_an_older_version_does_not_send_it)
 	cr_assert_eq(store_set_meta(st, "src", "old", &m, STORE_SET_MODE), 0);
 	cr_assert_eq(store_xattr_set(st, "src", "old", "user.a", "1", 1, 0),
 		     0);
-	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
+	cr_assert_eq(store_repl_pending(st, "src", NULL, &n), 0);
 	cr_assert_eq(n, 0, "an older version was sent by a change");
 	cr_assert_eq(store_job_create(st, &spec, NULL, 0, &job), 0);
 	cr_assert_eq(finish_all(STORE_REPL_COMPLETED), 1);
 	m.mode = 0640;
 	cr_assert_eq(store_set_meta(st, "src", "old", &m, STORE_SET_MODE), 0);
-	cr_assert_eq(store_repl_pending(st, "src", &n), 0);
+	cr_assert_eq(store_repl_pending(st, "src", NULL, &n), 0);
 	cr_assert_eq(n, 1, "a change to a version the job sent goes too");
 }
 
@@ -722,4 +722,32 @@ Test(repl, a_configuration_of_disabled_rules_keeps_versioning_on)
 	cr_assert_eq(store_repl_config_set(st, "src", NULL, NULL, NULL, 0), 0);
 	cr_assert_eq(store_bucket_set_versioning(st, "src", STORE_SUSPENDED),
 		     0);
+}
+
+/* `wait PATH` and `status PATH` count the deliveries of PATH's keys: a
+ * file, or a folder and what is below it, not the whole bucket. */
+Test(repl, pending_and_failures_of_a_key_or_folder)
+{
+	struct store_repl_target t = { .rule_id = "r", .prefix = "",
+				       .dest = "dir:///x" };
+	uint64_t n, failed = 0;
+
+	set_targets(&t, 1);
+	cr_assert_eq(put_str(st, "src", "a/f", "x", NULL), 0);
+	cr_assert_eq(put_str(st, "src", "a/sub/g", "x", NULL), 0);
+	cr_assert_eq(put_str(st, "src", "ab", "x", NULL), 0);
+	cr_assert_eq(store_repl_pending(st, "src", "a", &n), 0);
+	cr_assert_eq(n, 2, "a/ holds two, not ab");
+	cr_assert_eq(store_repl_pending(st, "src", "a/f", &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(store_repl_pending(st, "src", "", &n), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(finish_all(STORE_REPL_FAILED), 3);
+	cr_assert_eq(store_repl_stats(st, "src", "a/sub", stat_failed, &failed),
+		     0);
+	cr_assert_eq(failed, 1);
+	failed = 0;
+	cr_assert_eq(store_repl_stats(st, "src", NULL, stat_failed, &failed),
+		     0);
+	cr_assert_eq(failed, 3);
 }
