@@ -1045,6 +1045,9 @@ int store_repl_stats(struct store *st, const char *bucket, const char *key,
 	size_t n = 0, i;
 	int err;
 
+	if (key && !*key)
+		key = NULL;
+
 	err = conn_get(st, &c);
 	if (err)
 		return err;

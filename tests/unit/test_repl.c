@@ -750,4 +750,7 @@ Test(repl, pending_and_failures_of_a_key_or_folder)
 	cr_assert_eq(store_repl_stats(st, "src", NULL, stat_failed, &failed),
 		     0);
 	cr_assert_eq(failed, 3);
+	failed = 0;
+	cr_assert_eq(store_repl_stats(st, "src", "", stat_failed, &failed), 0);
+	cr_assert_eq(failed, 3, "\"\": the whole bucket");
 }
