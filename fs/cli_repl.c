@@ -976,11 +976,19 @@ static int batch_create(int argc, char **argv)
 	}
 	store_close(st);
 	if (err) {
-		fprintf(stderr, "replicafs: batch: cannot create the job: %s\n",
-			err == -EINVAL ? "the bucket has no enabled rule to go "
-					 "by (see replicafs replication get), "
-					 "and no --destination was given"
-				       : strerror(-err));
+		if (err == -EINVAL && spec.rule_id)
+			fprintf(stderr, "replicafs: batch: cannot create the "
+					"job: %s has no enabled rule %s (see "
+					"replicafs replication get)\n",
+				w.bucket, spec.rule_id);
+		else
+			fprintf(stderr, "replicafs: batch: cannot create the "
+					"job: %s\n",
+				err == -EINVAL
+					? "the bucket has no enabled rule to "
+					  "go by (see replicafs replication "
+					  "get), and no --destination was given"
+					: strerror(-err));
 		goto out;
 	}
 	printf("%lld\n", (long long)id);
@@ -1025,7 +1033,7 @@ static void print_job(const struct store_job_info *j, int json)
 	int64_t end = j->done_ns ? j->done_ns : wall_now();
 	double secs = (end - j->created_ns) / 1e9;
 	double rate = secs > 0 ? j->bytes_done / secs : 0;
-	char b1[32], b2[32], r[32];
+	char b1[32], b2[32], r[32], c[48];
 
 	if (json) {
 		printf("{\"id\": %lld, \"bucket\": ", (long long)j->id);
@@ -1035,6 +1043,7 @@ static void print_job(const struct store_job_info *j, int json)
 		json_str(j->description);
 		printf(", \"items\": %llu, \"pending\": %llu, \"succeeded\": "
 		       "%llu, \"failed\": %llu, \"skipped\": %llu, "
+		       "\"cancelled\": %llu, "
 		       "\"bytes\": %llu, \"bytes_done\": %llu, "
 		       "\"seconds\": %.3f, \"report\": ",
 		       (unsigned long long)j->items,
@@ -1042,6 +1051,7 @@ static void print_job(const struct store_job_info *j, int json)
 		       (unsigned long long)j->completed,
 		       (unsigned long long)j->failed,
 		       (unsigned long long)j->skipped,
+		       (unsigned long long)j->cancelled,
 		       (unsigned long long)j->bytes,
 		       (unsigned long long)j->bytes_done, secs);
 		if (j->report[0])
@@ -1054,13 +1064,15 @@ static void print_job(const struct store_job_info *j, int json)
 	human_bytes(j->bytes_done, b1, sizeof(b1));
 	human_bytes(j->bytes, b2, sizeof(b2));
 	human_bytes((uint64_t)rate, r, sizeof(r));
+	snprintf(c, sizeof(c), ", %llu cancelled",
+		 (unsigned long long)j->cancelled);
 	printf("job %lld on %s: %s, %llu/%llu items (%llu succeeded, %llu "
-	       "failed, %llu skipped), %s of %s, %s/s, %.1f s\n",
+	       "failed, %llu skipped%s), %s of %s, %s/s, %.1f s\n",
 	       (long long)j->id, j->bucket, job_state_name(j->state),
 	       (unsigned long long)done, (unsigned long long)j->items,
 	       (unsigned long long)j->completed,
 	       (unsigned long long)j->failed, (unsigned long long)j->skipped,
-	       b1, b2, r, secs);
+	       j->cancelled ? c : "", b1, b2, r, secs);
 	if (j->report[0])
 		printf("  report: %s%s\n", j->report,
 		       j->state == STORE_JOB_ACTIVE ? " (when complete)" : "");

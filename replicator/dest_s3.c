@@ -124,6 +124,8 @@ struct dest_s3 {
 	char *profile;		/* the remote's own profile, or NULL */
 	char *remotes_path;
 	char *endpoint;		/* as used, for messages */
+	char *region_profile;	/* the AWS config's profile the region
+				 * came from; NULL: from the remote */
 	uint64_t threshold;
 	uint64_t part_size;
 	int parallel;
@@ -1526,9 +1528,16 @@ static int s3_check(struct dest *d, char *err, size_t errlen)
 	if (strcmp(loc, region))
 		return dest_fail(err, errlen, -EINVAL,
 				 "%s: bucket %s is in region %s, but remote %s "
-				 "is for region %s (replicafs remote add ... "
-				 "--region %s)", ds->url, ds->bucket, loc,
-				 ds->remote, region, loc);
+				 "is for region %s (%s%s%s%s%s --region %s)",
+				 ds->url, ds->bucket, loc, ds->remote, region,
+				 ds->region_profile ? "region = " : "",
+				 ds->region_profile ? loc : "",
+				 ds->region_profile ? " in profile " : "",
+				 ds->region_profile ? ds->region_profile : "",
+				 ds->region_profile
+					 ? " of the AWS config, or a remote "
+					   "with"
+					 : "replicafs remote add ...", loc);
 	return 0;
 }
 
@@ -1554,6 +1563,7 @@ static void s3_close(struct dest *d)
 	free(ds->bucket);
 	free(ds->prefix);
 	free(ds->profile);
+	free(ds->region_profile);
 	free(ds->remotes_path);
 	free(ds->endpoint);
 	free(ds->creds_source);
@@ -1638,8 +1648,14 @@ static int s3_open(const char *url, struct dest **out, char *err,
 	ds->remotes_path = strdup(path);
 	ds->endpoint = strdup(endpoint);
 	ds->profile = rem && rem->profile ? strdup(rem->profile) : NULL;
+	/* The fix, where the region came from: a remote's own setting,
+	 * else the AWS config's profile (the remote "default" may be no
+	 * more than that). */
+	if (!(rem && rem->region))
+		ds->region_profile = strdup(p.profile ? p.profile : "default");
 	if (!ds->sent || !ds->prefix || !ds->url || !ds->remote ||
 	    !ds->bucket || !ds->remotes_path || !ds->endpoint ||
+	    (!(rem && rem->region) && !ds->region_profile) ||
 	    (rem && rem->profile && !ds->profile)) {
 		ret = dest_fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;

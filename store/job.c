@@ -179,11 +179,7 @@ int store_job_create(struct store *st, const struct store_job_spec *spec,
 		if (err)
 			goto out;
 		if (!nt) {
-			log_err("batch: bucket %s has no enabled rule%s%s to "
-				"go by; give a destination", spec->bucket,
-				spec->rule_id ? " " : "",
-				spec->rule_id ? spec->rule_id : "");
-			err = -EINVAL;
+			err = -EINVAL;	/* the caller says why */
 			goto out;
 		}
 	}
@@ -230,15 +226,18 @@ int store_job_create(struct store *st, const struct store_job_spec *spec,
 
 			j.key = r->key;
 			j.vid = r->version_id;
-			if (r->error) {
-				err = note(&j, NULL, "FAILED", r->error);
-				continue;
-			}
-			if (strcmp(r->bucket, spec->bucket)) {
-				j.bucket = r->bucket;	/* as the row says */
+			if (r->bucket && strcmp(r->bucket, spec->bucket)) {
+				/* first, and in the row's bucket: a row of
+				 * another bucket without a version ID was
+				 * reported in the job's, for the ID */
+				j.bucket = r->bucket;
 				err = note(&j, NULL, "FAILED",
 					   "not the job's bucket");
 				j.bucket = spec->bucket;
+				continue;
+			}
+			if (r->error) {
+				err = note(&j, NULL, "FAILED", r->error);
 				continue;
 			}
 			sqlite3_reset(one);
@@ -404,6 +403,9 @@ static int job_fill(struct conn *c, sqlite3_stmt *s, struct store_job_info *o)
 		o->items += n;
 		if (!strcmp((const char *)sqlite3_column_text(q, 0), "SKIPPED"))
 			o->skipped += n;
+		else if (!strcmp((const char *)sqlite3_column_text(q, 0),
+				 "CANCELLED"))
+			o->cancelled += n;
 		else
 			o->failed += n;
 	}
@@ -523,7 +525,21 @@ int store_job_cancel(struct store *st, int64_t id)
 			       ? -ENOENT
 			       : -EALREADY;
 	}
+	/* What was still to send stays in the job's count and report, as
+	 * CANCELLED (it showed 0/0 items). */
 	if (n > 0)
+		n = job_write(st, "INSERT INTO repl_job_notes(job, bucket, key, "
+				  "vid, dest, outcome) "
+				  "SELECT q.job, b.name, o.key, v.vid, q.dest, "
+				  "'CANCELLED' FROM repl_queue AS q "
+				  "INDEXED BY repl_queue_job "
+				  "JOIN versions AS v ON v.id = q.version "
+				  "JOIN objects AS o ON o.id = q.object "
+				  "JOIN buckets AS b ON b.id = o.bucket "
+				  "WHERE q.job = ?1 AND q.job != 0 AND "
+				  "q.status = 0 AND ?2 IS NOT NULL "
+				  "ORDER BY q.id", id);
+	if (n >= 0)
 		n = job_write(st, "DELETE FROM repl_queue "
 				  "WHERE job = ?1 AND status = 0 "
 				  "AND ?2 IS NOT NULL", id);

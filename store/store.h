@@ -731,6 +731,8 @@ struct store_job_info {
 	uint64_t failed;	/* failed deliveries and failed notes */
 	uint64_t skipped;	/* notes of items already at their
 				 * destination or queued */
+	uint64_t cancelled;	/* items still to send when it was
+				 * cancelled */
 	uint64_t bytes;		/* of all deliveries */
 	uint64_t bytes_done;	/* of those completed */
 };

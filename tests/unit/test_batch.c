@@ -144,6 +144,10 @@ Test(batch, cancel_drops_what_is_pending)
 	cr_assert_eq(store_job_cancel(st, id), 0);
 	cr_assert_eq(job(id).state, STORE_JOB_CANCELLED);
 	cr_assert_eq(job(id).pending, 0);
+	/* Still counted, as cancelled (they showed 0/0 items). */
+	cr_assert_eq(job(id).items, 2);
+	cr_assert_eq(job(id).cancelled, 2);
+	cr_assert_eq(job(id).failed, 0);
 	cr_assert_eq(deliver_all(), 0);
 	cr_assert_eq(store_job_cancel(st, id), -EALREADY);
 	cr_assert_eq(store_job_cancel(st, 999), -ENOENT);
@@ -268,4 +272,38 @@ Test(batch, a_failed_change_is_sent_again)
 					       NULL),
 		     0);
 	cr_assert_eq(all, STORE_REPL_COMPLETED);
+}
+
+struct one_note {
+	char bucket[64];
+	char error[128];
+};
+
+static int last_note(void *arg, const char *bucket, const char *key,
+		     const char *vid, const char *dest, const char *outcome,
+		     const char *error)
+{
+	struct one_note *o = arg;
+
+	snprintf(o->bucket, sizeof(o->bucket), "%s", bucket ? bucket : "");
+	snprintf(o->error, sizeof(o->error), "%s", error ? error : "");
+	return 0;
+}
+
+/* A manifest row of another bucket without a version ID is reported in
+ * its own bucket, for the bucket (it was reported in the job's, for the
+ * missing ID). */
+Test(batch, a_row_of_another_bucket_says_so)
+{
+	struct store_job_spec spec = { .bucket = "src",
+				       .dest = "dir:///backup" };
+	struct store_job_row row = { "other", "c", NULL,
+				     "manifest line 5: no version ID" };
+	struct one_note o;
+	int64_t id;
+
+	cr_assert_eq(store_job_create(st, &spec, &row, 1, &id), 0);
+	cr_assert_eq(store_job_items(st, id, last_note, &o), 0);
+	cr_assert_str_eq(o.bucket, "other");
+	cr_assert_str_eq(o.error, "not the job's bucket");
 }
