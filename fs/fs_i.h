@@ -147,6 +147,8 @@ struct fs_node {
 	int pt_nonroot;		/* one was opened by a caller other than
 				 * root: set-group-ID goes too while group
 				 * execute is set */
+	int pt_rdwr;		/* one was opened O_RDWR, so a shared
+				 * mapping may write it: see pt_detach() */
 	struct stat pt_st;
 
 	/*

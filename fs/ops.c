@@ -1371,16 +1371,46 @@ static int pt_attach(struct fs *fs, struct fs_node *n)
 	return 0;
 }
 
+/*
+ * Whether the staging file of @n holds other content than its last
+ * commit although pt_sync() saw no change: a write through a shared
+ * mapping to a page that was already dirty and writable takes no fault,
+ * so it moves no timestamp.  (A program that mmaps, writes, closes the
+ * descriptor, writes the same page again and munmaps lost its last
+ * write.)  Only a handle open O_RDWR can map a file for writing, so only
+ * then is the content hashed, at the last release.  Caller holds n->lock.
+ */
+static int pt_mapped_change(struct fs_node *n)
+{
+	char sha[65];
+	struct stat st;
+
+	if (!n->pt_rdwr || n->dirty || n->stage_fd < 0 || !n->base_known ||
+	    fstat(n->stage_fd, &st) < 0)
+		return 0;
+	if (st.st_size > (off_t)FS_MAX_READ)
+		fs_loop_detach();	/* hashing: let others be served */
+	return store_hash_fd(n->stage_fd, sha) == 0 &&
+	       strcmp(sha, n->base_sha) != 0;
+}
+
 /* A passthrough handle of @n is gone.  Caller holds n->lock. */
 static void pt_detach(struct fs *fs, struct fs_node *n)
 {
 	pt_sync(fs, n);
 	if (--n->pt_open)
 		return;
+	if (pt_mapped_change(n)) {
+		n->dirty = 1;
+		n->wrote = 1;
+		n->caps_kept = 0;
+		n->meta.mtime_ns = n->meta.ctime_ns = now_ns();
+	}
 	fs_loop_backing_close(fs->se, n->pt_id);
 	n->pt_id = 0;
 	n->pt_killbits = 0;
 	n->pt_nonroot = 0;
+	n->pt_rdwr = 0;
 }
 
 /*
@@ -1472,6 +1502,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (writable && (fi->flags & O_TRUNC))
 		open_trunc(req, fs, n);
 	fi->fh = handle_open(req, n, writable, &id);
+	if ((fi->fh & FH_PT) && (fi->flags & O_ACCMODE) == O_RDWR)
+		n->pt_rdwr = 1;
 	if (keep) {
 		fi->keep_cache = 1;
 	} else if (!(fi->fh & FH_PT)) {	/* it drops the page cache */
@@ -2270,6 +2302,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if ((fi->flags & O_TRUNC) && !n->dirty)
 		open_trunc(req, fs, n);
 	fi->fh = handle_open(req, n, 1, &id);
+	if ((fi->fh & FH_PT) && (fi->flags & O_ACCMODE) == O_RDWR)
+		n->pt_rdwr = 1;
 	if (!open_state_stat(fs, n, 1, &st))
 		memset(&st, 0, sizeof(st));
 	fi->keep_cache = 1;

@@ -70,6 +70,22 @@ assert_eq "$(dd if="$B/mm" bs=64k 2>/dev/null | sha256sum | cut -d' ' -f1)" \
 	"$(getfattr --only-values -n system.replicafs.sha256 "$B/mm")" \
 	"the current version's sha256 against its bytes"
 ok "$(nversions "$B/mm") versions; the last holds the mapped bytes"
+# The same page written before the close and again after it: no fault
+# the second time, so no timestamp moves (the second write was lost).
+"$PYTHON" - "$B/mm2" <<'EOF'
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+os.ftruncate(fd, 4096)
+m = mmap.mmap(fd, 4096)
+m[0:5] = b"AAAAA"               # the page dirty and writable
+os.close(fd)                    # a FLUSH: AAAAA is a version
+m[0:5] = b"BBBBB"               # the same page: no fault
+m.flush()
+m.close()
+EOF
+sleep 0.2	# the RELEASE comes after munmap returned
+assert_eq "BBBBB" "$(head -c 5 "$B/mm2")" "a page written again after the close"
+assert_eq 2 "$(nversions "$B/mm2")" "versions of the file written twice through its mapping"
 
 step "a reader opened first, then a writer; a writer first, then a reader"
 echo first >"$B/rw"
