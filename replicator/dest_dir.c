@@ -252,8 +252,8 @@ static int tmp_create(int dirfd, const char *name, char *tmp, size_t size)
 		ret = tmp_clear(dirfd, tmp);
 		if (ret)
 			return ret;
-		fd = openat(dirfd, tmp,
-			    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		fd = openat(dirfd, tmp,	/* read too: copy_check() */
+			    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
 				    O_CLOEXEC,
 			    0600);
 		if (fd < 0 && errno == EEXIST)
@@ -602,6 +602,29 @@ static int place(struct dest_dir *dd, const char *key, int dirfd,
 			 dd->url, key);
 }
 
+/* Whether the copy in @fd has the SHA-256 of version @v: 0, or a
+ * permanent error (no retry heals a damaged source). */
+static int copy_check(struct dest_dir *dd, const struct repl_version *v,
+		      int fd, char *err, size_t errlen)
+{
+	char sha[65];
+	int ret;
+
+	if (v->obj.sha256[0] == '\0')
+		return 0;
+	ret = store_hash_fd(fd, sha);
+	if (ret)
+		return dest_fail(err, errlen, ret, "%s: %s: cannot hash the "
+				 "copy: %s", dd->url, v->key, strerror(-ret));
+	if (strcmp(sha, v->obj.sha256))
+		return dest_fail(err, errlen, -EBADMSG,
+				 "%s: %s: the source's content does not "
+				 "match its SHA-256 %s (a damaged blob: no "
+				 "retry heals it)", dd->url, v->key,
+				 v->obj.sha256);
+	return 0;
+}
+
 /* A FILE version as @name in @dirfd (invariant 2). */
 static int put_file(struct dest_dir *dd, const struct repl_version *v,
 		    int dirfd, const char *name, char *err, size_t errlen)
@@ -637,6 +660,11 @@ static int put_file(struct dest_dir *dd, const struct repl_version *v,
 				(unsigned long long)v->obj.size);
 		goto fail;
 	}
+	/* What the mirror got is the version: a blob the disk damaged was
+	 * copied, and COMPLETED. */
+	ret = copy_check(dd, v, fd, err, errlen);
+	if (ret)
+		goto fail;
 	ret = attrs_set(dd, v, fd, 0, err, errlen);
 	if (ret)
 		goto fail;

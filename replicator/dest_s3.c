@@ -963,10 +963,10 @@ static int put_single(struct dest_s3 *ds, const struct repl_version *v,
 	 * no longer matches it, and the server refuses it. */
 	if (v->obj.kind == STORE_FILE && len && is_sha_hex(v->obj.sha256) &&
 	    strcmp(sha, v->obj.sha256)) {
-		ret = dest_fail(err, errlen, -EIO,
+		ret = dest_fail(err, errlen, -EBADMSG,
 				"%s: %s: the source's content does not match "
-				"its SHA-256 %s", ds->url, v->key,
-				v->obj.sha256);
+				"its SHA-256 %s (a damaged blob: no retry "
+				"heals it)", ds->url, v->key, v->obj.sha256);
 		goto out;
 	}
 	for (i = 0; i < m->n; i++)

@@ -826,9 +826,18 @@ static int replica_prepare(struct store *st, const char *bucket,
 		   same_fs(st, r->fd, &sb)) {
 		/* The source's blob is immutable and named by its hash: on
 		 * the same file system it becomes ours by a hard link, with
-		 * no data copied. */
+		 * no data copied.  It is hashed all the same: a blob the
+		 * disk damaged was linked, and the replica COMPLETED. */
+		err = store_hash_fd(r->fd, p->sha);
+		if (err)
+			return err;
+		if (strcmp(p->sha, r->sha256)) {
+			log_err("store: replica %s/%s %s: the source's blob "
+				"does not match its SHA-256 (damaged?)",
+				bucket, key, r->version_id);
+			return -EBADMSG;
+		}
 		p->link_fd = r->fd;
-		memcpy(p->sha, r->sha256, 65);
 		p->nv.size = sb.st_size;
 		p->nv.blocks = sb.st_blocks;
 	} else if (r->kind == STORE_FILE && r->fd >= 0) {
@@ -845,7 +854,7 @@ static int replica_prepare(struct store *st, const char *bucket,
 			log_err("store: replica %s/%s %s: content does not "
 				"match its SHA-256", bucket, key,
 				r->version_id);
-			return -EIO;
+			return -EBADMSG;	/* no retry heals it */
 		}
 		if (fstat(p->fd, &sb))
 			return -errno;

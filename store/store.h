@@ -438,7 +438,7 @@ struct store_replica {
 				 * from offset 0; neither consumed nor
 				 * closed; -1 for an empty object */
 	const char *sha256;	/* FILE: hex SHA-256 the source has for the
-				 * content; a mismatch is -EIO */
+				 * content; a mismatch is -EBADMSG */
 	int fd_is_blob;		/* FILE: @fd is the source store's blob
 				 * named @sha256 (immutable, its content
 				 * checked when written): on the same file

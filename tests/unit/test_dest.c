@@ -1005,3 +1005,30 @@ Test(dest_store, wrong_kinds_are_refused)
 	cr_assert_eq(d->ops->put(d, &v, msg, sizeof(msg)), -EINVAL);
 	cr_assert_not_null(strstr(msg, "without an ID"), "%s", msg);
 }
+
+/* A source blob the disk damaged does not reach the mirror as the
+ * version: the copy is hashed, and the error is one no retry heals (it
+ * was copied, and COMPLETED). */
+Test(dest_dir, a_damaged_source_is_refused_for_good)
+{
+	struct repl_version v = version("rot", STORE_FILE, S_IFREG | 0644,
+					MTIME_NS);
+	int ret;
+
+	v.fd = src_fd("abd");	/* the version is "abc" */
+	v.obj.size = 3;
+	snprintf(v.obj.sha256, sizeof(v.obj.sha256), "%s",
+		 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	ret = d->ops->put(d, &v, msg, sizeof(msg));
+	close(v.fd);
+	cr_assert_eq(ret, -EBADMSG, "%s", msg);
+	cr_assert(dest_error_permanent(ret));
+	cr_assert_not_null(strstr(msg, "does not match"), "%s", msg);
+	cr_assert(!exists("rot"));
+	no_tmp();
+	v.fd = src_fd("abc");
+	ret = d->ops->put(d, &v, msg, sizeof(msg));
+	close(v.fd);
+	cr_assert_eq(ret, 0, "%s", msg);
+	content_is("rot", "abc");
+}

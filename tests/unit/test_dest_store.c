@@ -227,8 +227,8 @@ Test(dest_store, content_that_does_not_match_its_hash)
 	v.obj.sha256[0] = v.obj.sha256[0] == '0' ? '1' : '0';
 	ret = d->ops->put(d, &v, msg, sizeof(msg));
 	close(v.fd);
-	cr_assert_eq(ret, -EIO, "%d %s", ret, msg);
-	cr_assert(!dest_error_permanent(ret));
+	cr_assert_eq(ret, -EBADMSG, "%d %s", ret, msg);
+	cr_assert(dest_error_permanent(ret), "a damaged blob does not heal");
 	cr_assert_eq(store_versions(dst, "replica", "h", count_versions,
 				    &(int){ 0 }), -ENOENT);
 }
@@ -247,14 +247,14 @@ Test(dest_store, put_many_one_bad_version_leaves_the_others_in)
 		source_version(keys[i], vid[i], &v[i], target,
 			       sizeof(target));
 	}
-	/* The third does not match its hash: -EIO for it alone. */
+	/* The third does not match its hash: -EBADMSG for it alone. */
 	v[2].obj.sha256[0] = v[2].obj.sha256[0] == '0' ? '1' : '0';
 	d->ops->put_many(d, v, 4, rets, &errs[0][0], sizeof(errs[0]));
 	for (i = 0; i < 4; i++)
 		close(v[i].fd);
 	cr_assert_eq(rets[0], 0, "%s", errs[0]);
 	cr_assert_eq(rets[1], 0, "%s", errs[1]);
-	cr_assert_eq(rets[2], -EIO, "%d %s", rets[2], errs[2]);
+	cr_assert_eq(rets[2], -EBADMSG, "%d %s", rets[2], errs[2]);
 	cr_assert(strstr(errs[2], "m/bad"), "%s", errs[2]);
 	cr_assert_eq(rets[3], 0, "%s", errs[3]);
 	for (i = 0; i < 4; i++) {
@@ -368,4 +368,34 @@ Test(dest_store, bucket_not_enabled_or_missing)
 	cr_assert_eq(put_to("nobucket"), -ENOENT);
 	cr_assert_not_null(strstr(msg, "does not exist"), "%s", msg);
 	cr_assert(dest_error_permanent(-ENOENT));
+}
+
+/* A source blob the disk damaged is not linked into the replica (same
+ * file system) as the version: it was, and COMPLETED, and the replica's
+ * check --deep then failed.  No retry heals it. */
+Test(dest_store, a_damaged_source_blob_is_refused_for_good)
+{
+	struct repl_version v;
+	char vid[STORE_VID_MAX + 1], target[8], path[4096];
+	struct store_obj o;
+	int fd, ret;
+
+	cr_assert_eq(put_str(src, "src", "rot", "intact", vid), 0);
+	source_version("rot", vid, &v, target, sizeof(target));
+	v.fd_is_blob = 1;	/* the same file system: a hard link */
+	store_blob_path(src, v.obj.sha256, path, sizeof(path));
+	fd = open(path, O_WRONLY);
+	if (fd < 0) {	/* blobs are read-only: as root, or by chmod */
+		cr_assert_eq(chmod(path, 0644), 0);
+		fd = open(path, O_WRONLY);
+	}
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pwrite(fd, "X", 1, 0), 1);
+	close(fd);
+	msg[0] = '\0';
+	ret = d->ops->put(d, &v, msg, sizeof(msg));
+	close(v.fd);
+	cr_assert_eq(ret, -EBADMSG, "%s", msg);
+	cr_assert(dest_error_permanent(ret));
+	cr_assert_eq(store_lookup(dst, "replica", "rot", &o), -ENOENT);
 }

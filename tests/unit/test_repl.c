@@ -365,7 +365,7 @@ Test(repl, replicas_keep_identity_are_idempotent_and_never_chain)
 	r.created_ns = 99 * SEC;
 	r.xattrs = &x;
 	r.nxattrs = 1;
-	cr_assert_eq(store_put_replica(st, "src", "k", &r), -EIO,
+	cr_assert_eq(store_put_replica(st, "src", "k", &r), -EBADMSG,
 		     "a wrong hash is refused");
 	r.sha256 = NULL;
 	cr_assert_eq(store_put_replica(st, "src", "k", &r), 0);
