@@ -85,6 +85,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -106,11 +107,15 @@
  * -EAGAIN (the engine retries later), never the ENOENT of the race. */
 #define RACE_TRIES 16
 
+/* Stripes of the folder locks (folder_lock()). */
+#define FOLDER_LOCKS 64
+
 struct dest_dir {
 	struct dest d;		/* first: the table */
 	char *url;		/* as given, for messages */
 	char *root;		/* absolute, no trailing '/' but for "/" */
 	atomic_int owner_warned;/* logged that owners cannot be kept */
+	pthread_mutex_t folder[FOLDER_LOCKS];	/* see folder_lock() */
 };
 
 static struct dest_dir *to_dir(struct dest *d)
@@ -807,6 +812,59 @@ static char *key_path(const char *key, int *marker)
 	return p;
 }
 
+/*
+ * A folder's mtime is kept across a put into it (dir_put()): read before,
+ * set back after.  Two workers putting into one folder at once undid each
+ * other (one read the time the other's entry had just moved), and the
+ * mirror's folders kept the time of the delivery.  So puts that touch a
+ * folder's time hold its lock: the stripe of the folder's path, and for a
+ * marker, of its parent's too, taken in stripe order.
+ */
+static unsigned folder_stripe(const char *path, size_t len)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)path[i]) * 16777619u;
+	return h % FOLDER_LOCKS;
+}
+
+/* The stripes of the folders a put of key @key touches, into @s[2]. */
+static void folder_stripes(const char *key, unsigned s[2])
+{
+	size_t len = strlen(key);
+	const char *slash;
+
+	if (len && key[len - 1] == '/')
+		len--;			/* a marker: the folder itself */
+	s[1] = folder_stripe(key, len);	/* the marker's folder, or unused */
+	slash = memrchr(key, '/', len);
+	s[0] = folder_stripe(key, slash ? (size_t)(slash - key) : 0);
+	if (key[strlen(key) - 1] != '/')
+		s[1] = s[0];		/* a file: its parent only */
+	if (s[1] < s[0]) {
+		unsigned t = s[0];
+
+		s[0] = s[1];
+		s[1] = t;
+	}
+}
+
+static void folder_lock(struct dest_dir *dd, const unsigned s[2])
+{
+	pthread_mutex_lock(&dd->folder[s[0]]);
+	if (s[1] != s[0])
+		pthread_mutex_lock(&dd->folder[s[1]]);
+}
+
+static void folder_unlock(struct dest_dir *dd, const unsigned s[2])
+{
+	if (s[1] != s[0])
+		pthread_mutex_unlock(&dd->folder[s[1]]);
+	pthread_mutex_unlock(&dd->folder[s[0]]);
+}
+
 static int dir_put(struct dest *d, const struct repl_version *v, char *err,
 		   size_t errlen)
 {
@@ -815,6 +873,7 @@ static int dir_put(struct dest *d, const struct repl_version *v, char *err,
 	const char *name;
 	char *path = NULL;
 	struct stat parent;
+	unsigned stripes[2];
 	int ret, marker, dirfd = -1, tries, gone = 0, had;
 
 	ret = key_check(dd, v->key, err, errlen);
@@ -834,6 +893,7 @@ static int dir_put(struct dest *d, const struct repl_version *v, char *err,
 				(int)kind);
 		goto out;
 	}
+	folder_stripes(v->key, stripes);
 	for (tries = 0; tries < RACE_TRIES; tries++) {
 		ret = walk(dd, v->key, path, 1, &dirfd, &name, err, errlen);
 		if (ret)
@@ -841,6 +901,7 @@ static int dir_put(struct dest *d, const struct repl_version *v, char *err,
 		/* The folder keeps its times, which are its marker's: a
 		 * file arriving after them (its version sent after the
 		 * folder's last touch) moved its mtime to the delivery. */
+		folder_lock(dd, stripes);
 		had = !fstat(dirfd, &parent);
 		if (kind == STORE_FILE)
 			ret = put_file(dd, v, dirfd, name, err, errlen);
@@ -854,6 +915,7 @@ static int dir_put(struct dest *d, const struct repl_version *v, char *err,
 
 			futimens(dirfd, ts);
 		}
+		folder_unlock(dd, stripes);
 		gone = ret == -ENOENT && dir_gone(dirfd);
 		close(dirfd);
 		if (!gone)
@@ -1051,9 +1113,12 @@ static int dir_sync(struct dest *d, char *err, size_t errlen)
 static void dir_close(struct dest *d)
 {
 	struct dest_dir *dd = to_dir(d);
+	size_t i;
 
 	if (!dd)
 		return;
+	for (i = 0; i < FOLDER_LOCKS; i++)
+		pthread_mutex_destroy(&dd->folder[i]);
 	free(dd->url);
 	free(dd->root);
 	free(dd);
@@ -1066,6 +1131,7 @@ static int dir_open(const char *url, struct dest **out, char *err,
 {
 	struct dest_dir *dd;
 	const char *path;
+	size_t i;
 	int ret;
 
 	*out = NULL;
@@ -1077,6 +1143,8 @@ static int dir_open(const char *url, struct dest **out, char *err,
 		return dest_fail(err, errlen, -ENOMEM, "%s: out of memory",
 				 url);
 	dd->d.ops = &dest_dir_ops;
+	for (i = 0; i < FOLDER_LOCKS; i++)
+		pthread_mutex_init(&dd->folder[i], NULL);
 	dd->url = strdup(url);
 	dd->root = dest_path_dup(path);
 	if (!dd->url || !dd->root) {

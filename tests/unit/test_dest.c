@@ -1032,3 +1032,43 @@ Test(dest_dir, a_damaged_source_is_refused_for_good)
 	cr_assert_eq(ret, 0, "%s", msg);
 	content_is("rot", "abc");
 }
+
+static void *folder_worker(void *arg)
+{
+	long id = (long)arg;
+	char key[64], data[32];
+	int i;
+
+	for (i = 0; i < PER_WORKER; i++) {
+		snprintf(key, sizeof(key), "kept/w%ld-%d", id, i);
+		snprintf(data, sizeof(data), "worker %ld file %d", id, i);
+		if (worker_put(id, key, data, worker_msg[id]))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+/* Workers putting into one folder at once leave it its marker's mtime:
+ * each read it, put, and set it back, and undid the others (one read the
+ * time another's entry had just moved), so the mirror's folders kept
+ * delivery times. */
+Test(dest_dir, a_folders_mtime_survives_workers_at_once)
+{
+	pthread_t t[WORKERS];
+	void *res[WORKERS];
+	struct stat sb;
+	int made = 0;
+	long i;
+
+	cr_assert_eq(put_marker("kept/", 0755), 0, "%s", msg);
+	for (i = 0; i < WORKERS; i++)
+		if (!pthread_create(&t[i], NULL, folder_worker, (void *)i))
+			made++;
+	for (i = 0; i < made; i++)
+		pthread_join(t[i], &res[i]);
+	cr_assert_eq(made, WORKERS);
+	for (i = 0; i < WORKERS; i++)
+		cr_assert_null(res[i], "worker %ld: %s", i, worker_msg[i]);
+	sb = lstat_of("kept");
+	mtime_is(&sb, MTIME_NS);
+}
