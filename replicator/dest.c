@@ -9,6 +9,7 @@
  */
 #include "replicator/dest.h"
 #include "replicator/dest_i.h"
+#include "store/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +35,7 @@ int dest_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 
 	if (err && errlen) {
 		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
+		msg_vformat(err, errlen, fmt, ap);
 		va_end(ap);
 	}
 	errno = saved;

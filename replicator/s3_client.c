@@ -102,7 +102,7 @@ static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 
 	if (err && errlen) {
 		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
+		msg_vformat(err, errlen, fmt, ap);
 		va_end(ap);
 	}
 	return ret;

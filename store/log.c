@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,6 +18,50 @@ void store_log_use_syslog(int on)
 	use_syslog = on;
 	if (on)
 		openlog("replicafs", LOG_PID, LOG_DAEMON);
+}
+
+/* Bytes of @s from @i back to the start of the UTF-8 character there. */
+static size_t char_start(const char *s, size_t i)
+{
+	while (i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80)
+		i--;
+	return i;
+}
+
+void msg_fit(char *dst, size_t size, const char *src)
+{
+	static const char cut[] = " ... ";
+	size_t len = strlen(src), head, tail, start;
+
+	if (!size)
+		return;
+	if (len < size || size < 64) {
+		snprintf(dst, size, "%s", src);
+		return;
+	}
+	head = char_start(src, (size - sizeof(cut)) / 3);
+	tail = size - sizeof(cut) - head;	/* bytes of the end kept */
+	start = len - tail;
+	while (((unsigned char)src[start] & 0xc0) == 0x80)
+		start++;			/* a whole first character */
+	tail = len - start;
+	memcpy(dst, src, head);
+	memcpy(dst + head, cut, sizeof(cut) - 1);
+	memcpy(dst + head + sizeof(cut) - 1, src + len - tail, tail);
+	dst[head + sizeof(cut) - 1 + tail] = '\0';
+}
+
+void msg_vformat(char *dst, size_t size, const char *fmt, va_list ap)
+{
+	char *full = NULL;
+
+	if (vasprintf(&full, fmt, ap) < 0) {
+		if (size)
+			snprintf(dst, size, "(out of memory for a message)");
+		return;
+	}
+	msg_fit(dst, size, full);
+	free(full);
 }
 
 void store_log(int level, const char *fmt, ...)
@@ -39,10 +84,9 @@ void store_log(int level, const char *fmt, ...)
 	}
 	n = snprintf(line, sizeof(line), "replicafs: %s: ",
 		     names[level & 7]);
-	n += vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	msg_vformat(line + n, sizeof(line) - n - 1, fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(line) - 2)
-		n = sizeof(line) - 2;
+	n += strlen(line + n);
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, n) < 0)
 		return;

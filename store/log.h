@@ -9,6 +9,8 @@
 #ifndef REPLICAFS_LOG_H
 #define REPLICAFS_LOG_H
 
+#include <stdarg.h>
+#include <stddef.h>
 #include <syslog.h>
 
 /* Lines above this level are dropped; LOG_INFO unless set. */
@@ -29,5 +31,17 @@ void store_log(int level, const char *fmt, ...)
 #define log_warn(...) LOG_AT(LOG_WARNING, __VA_ARGS__)
 #define log_info(...) LOG_AT(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) LOG_AT(LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * @src into @dst of @size bytes.  A message that does not fit keeps its
+ * start and its end, " ... " between: what failed comes first and why it
+ * failed last, and a long key in between is what gives way (a 1000-byte
+ * key cut off S3's error code).
+ */
+void msg_fit(char *dst, size_t size, const char *src);
+
+/* vsnprintf() into @dst of @size bytes, with msg_fit()'s cut. */
+void msg_vformat(char *dst, size_t size, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 #endif

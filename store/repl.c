@@ -1143,7 +1143,8 @@ int store_repl_stats(struct store *st, const char *bucket, const char *key,
 		if (err < 0)
 			goto out;
 		if (err == 1) {
-			copy_col(r->last_error, sizeof(r->last_error), s, 0);
+			msg_fit(r->last_error, sizeof(r->last_error),
+				(const char *)sqlite3_column_text(s, 0));
 			r->last_error_ns = sqlite3_column_int64(s, 1);
 		}
 	}

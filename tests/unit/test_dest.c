@@ -10,6 +10,8 @@
  * DIR/outside what no key may reach.
  */
 #include "replicator/dest.h"
+#include "replicator/dest_i.h"
+#include "store/log.h"
 #include "tests/unit/helpers.h"
 
 #include <dirent.h>
@@ -1071,4 +1073,40 @@ Test(dest_dir, a_folders_mtime_survives_workers_at_once)
 		cr_assert_null(res[i], "worker %ld: %s", i, worker_msg[i]);
 	sb = lstat_of("kept");
 	mtime_is(&sb, MTIME_NS);
+}
+
+/* A message too long for its buffer keeps its start (what failed) and its
+ * end (why), and gives way in the middle (a long key cut off S3's error
+ * code); a message that fits is kept whole. */
+Test(dest_dir, long_messages_keep_their_reason)
+{
+	char key[1100], out[512], small[16];
+
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	cr_assert_eq(dest_fail(out, sizeof(out), -EINVAL,
+			       "s3://lab/dst: %s: HTTP 400 KeyTooLongError",
+			       key),
+		     -EINVAL);
+	cr_assert_lt(strlen(out), sizeof(out));
+	cr_assert_eq(strncmp(out, "s3://lab/dst: kkk", 17), 0, "%s", out);
+	cr_assert_not_null(strstr(out, " ... "), "%s", out);
+	cr_assert_str_eq(out + strlen(out) - 24, "HTTP 400 KeyTooLongError");
+	dest_fail(small, sizeof(small), 0, "%s", "short");
+	cr_assert_str_eq(small, "short");
+	/* A multi-byte character is kept whole or not at all. */
+	msg_fit(out, 100, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+			  "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+			  "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+			  "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+			  "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+			  "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+			  "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+			  "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+			  "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+			  "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+	cr_assert_lt(strlen(out), 100);
+	cr_assert_eq((unsigned char)out[0], 0xc3);
+	cr_assert_eq((unsigned char)out[strlen(out) - 1], 0xa9);
+	cr_assert_eq((unsigned char)out[strlen(out) - 2], 0xc3);
 }
