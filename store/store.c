@@ -246,7 +246,16 @@ int db_err(struct conn *c, int rc, const char *what)
 		err = -EIO;
 		break;
 	}
-	if (err != -EEXIST)
+	/* A full disk is the caller's to tell (ENOSPC to a close, a room
+	 * made and a retry that works: store_room_retry()): as an error
+	 * here, rm-version on a full store printed dozens while it
+	 * succeeded. */
+	if (err == -ENOSPC)
+		log_debug("store: %s: %s (sqlite %d)", what,
+			  c && c->db ? sqlite3_errmsg(c->db)
+				     : sqlite3_errstr(rc),
+			  rc);
+	else if (err != -EEXIST)
 		log_err("store: %s: %s (sqlite %d)", what,
 			c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc),
 			rc);
@@ -1233,9 +1242,11 @@ static int reserve_use(struct store *st)
 	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, st->dir);
 	if (stat(path, &sb) || unlink(path))
 		return 0;
-	log_warn("store: %s: the disk is full: gave back its reserve of %lld "
-		 "KiB to remove versions", st->dir,
-		 (long long)sb.st_blocks / 2);
+	/* Once per store opened: an rm-version -r said it per version. */
+	if (!atomic_exchange(&st->full_told, 1))
+		log_warn("store: %s: the disk is full: gave back its reserve "
+			 "of %lld KiB to remove versions", st->dir,
+			 (long long)sb.st_blocks / 2);
 	return 1;
 }
 
@@ -1263,18 +1274,29 @@ static int wal_reclaim(struct store *st)
 		db_err(c, rc, "checkpoint to make room");
 		return 0;
 	}
-	log_warn("store: %s: the disk is full: the WAL's %lld KiB given back "
-		 "to remove versions", st->dir, (long long)sb.st_blocks / 2);
+	if (!atomic_exchange(&st->wal_told, 1))
+		log_warn("store: %s: the disk is full: the WAL's %lld KiB "
+			 "given back to remove versions", st->dir,
+			 (long long)sb.st_blocks / 2);
 	return 1;
 }
 
 int store_room_retry(struct store *st, int err, int tries)
 {
-	if (err != -ENOSPC || tries > 1)
+	if (err != -ENOSPC || tries > 2)
 		return 0;
-	if (tries == 0 && reserve_use(st))
+	if (wal_reclaim(st))
 		return 1;
-	return wal_reclaim(st);
+	/* The checkpoint that empties the WAL may need room in
+	 * catalog.db: the reserve goes to it first.  Spent on the WAL's
+	 * growth by the removals that came next, it left a store whose
+	 * checkpoint could not run, and rm-version -r failed on a disk
+	 * that another file had filled. */
+	if (reserve_use(st)) {
+		wal_reclaim(st);
+		return 1;
+	}
+	return 0;
 }
 
 /*

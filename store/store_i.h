@@ -163,6 +163,7 @@ struct store {
 	/* store_room_low(): no need to ask statvfs() again before this
 	 * (monotonic ns) */
 	atomic_int_fast64_t room_until_ns;
+	atomic_int full_told, wal_told;	/* said that the disk is full */
 
 	/* Empty staging files made ahead (blob.c, store_stage_pool()) */
 	struct store_thread pool;
@@ -181,9 +182,10 @@ void stage_pool_stop(struct store *st);
 void store_reserve_make(struct store *st);
 
 /* Whether an operation that failed with @err and frees space should try
- * again, for the (@tries + 1)th time: it did fail with ENOSPC, and room
- * was made, by giving back the reserve (the first time it is there), or
- * else by copying the WAL back and starting it over. */
+ * again, for the (@tries + 1)th time (at most three): it did fail with
+ * ENOSPC, and room was made, by copying the WAL back and starting it
+ * over, or else by giving back the reserve (the first time it is there)
+ * and then doing so. */
 int store_room_retry(struct store *st, int err, int tries);
 
 /* This thread's connection, opened on first use; owned by the store. */

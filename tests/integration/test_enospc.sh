@@ -317,11 +317,22 @@ df -k "$SMALL2" | tail -n 1
 wal=$(stat -c %s "$STORE/catalog.db-wal")
 log "WAL at ENOSPC: $wal bytes"
 [ "$wal" -le $((8 * 1024 * 1024)) ] || fail "the WAL took $wal bytes of a 64 MiB store"
+# All but 512 KiB taken (by another file on the disk), so that the
+# removal needs the reserve.
+avail=$(df -k --output=avail "$SMALL2" | tail -n 1)
+[ "$avail" -le 512 ] ||
+	dd if=/dev/zero of="$SMALL2/filler" bs=64k count=$(((avail - 512) / 64)) 2>/dev/null
 rfs rm-version -r "$B/tree" --yes >"$T/rmv.out" 2>"$T/rmv.err" || {
 	cat "$T/rmv.out" "$T/rmv.err"
 	fail "rm-version -r of the copy on the full store (mounted) failed"
 }
 cat "$T/rmv.out"
+# One word that the disk was full, no error for what a retry made good
+# (it printed dozens of "error: ... disk is full" lines, and exited 0).
+cat "$T/rmv.err"
+! grep -q 'error:' "$T/rmv.err" || fail "rm-version -r succeeded with error lines: $(grep -c 'error:' "$T/rmv.err")"
+[ "$(grep -c 'gave back' "$T/rmv.err")" -le 2 ] || fail "the reserve and the WAL were said to be given back $(grep -c 'gave back' "$T/rmv.err") times"
+rm -f "$SMALL2/filler"
 free=$(df -k --output=avail "$SMALL2" | tail -n 1)
 [ "$free" -ge $((48 * 1024)) ] || fail "only $free KiB free after removing the copy, with the mount up"
 ok "$free KiB free after rm-version -r, the mount up"
