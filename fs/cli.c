@@ -335,12 +335,14 @@ static int cmd_versions(int argc, char **argv)
 /* What S3 does not replicate, and what the destinations have then. */
 static const char *const undelete_note[2] = {
 	"an undelete",
-	"destinations that took the delete markers keep them; `replicafs "
-	"restore PATH VERSION-ID` writes a version that is replicated",
+	"destinations that took the delete markers keep them (a dir:// "
+	"mirror gets the version now current); `replicafs restore PATH "
+	"VERSION-ID` writes a version that is replicated",
 };
 static const char *const rm_version_note[2] = {
 	"a permanent delete",
-	"destinations keep their copies of the versions removed",
+	"destinations keep their copies of the versions removed (a dir:// "
+	"mirror gets the version now current)",
 };
 
 /* After such a change in @bucket (@note: what, and what then): where the

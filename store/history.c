@@ -792,6 +792,8 @@ static int parents_back(struct store *st, struct hq *q,
 		err = ver_remove(st, q->c, cur, "", t);
 		if (!err)
 			err = obj_refresh(q->c, b, pfx, oid, 0);
+		if (!err)
+			err = repl_mirror_current(q->c, b, pfx);
 		if (err)
 			return err;
 		(*n)++;
@@ -852,6 +854,8 @@ static int marker_remove(struct store *st, const char *bucket,
 	err = ver_remove(st, q.c, id, "", &t);
 	if (!err)
 		err = obj_refresh(q.c, &b, key, oid, live);
+	if (!err && id == cur)
+		err = repl_mirror_current(q.c, &b, key);
 	if (!err && !live)
 		err = obj_get(q.c, b.id, key, &oid, &cur, &live);
 	/* Live again, it must not take a name a folder (or file) has now:

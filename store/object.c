@@ -1094,6 +1094,8 @@ static int delete_version(struct store *st, const char *bucket,
 	err = ver_remove(st, c, id, sha, &t);
 	if (!err)
 		err = obj_refresh(c, &b, key, oid, live);
+	if (!err && id == cur)
+		err = repl_mirror_current(c, &b, key);
 out:
 	return tx_end(st, c, err, &t);
 }

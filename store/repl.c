@@ -230,6 +230,7 @@ struct enqueue_arg {
 	struct conn *c;
 	int64_t oid, vid, now, job;
 	int only_sent;	/* only to destinations the version went to */
+	int mirrors;	/* only to dir:// destinations */
 };
 
 /* Whether version row @vid was queued for @dest before: 1, 0, or a
@@ -256,6 +257,8 @@ static int enqueue_one(void *arg, const struct route_tgt *t)
 	sqlite3_stmt *q;
 	int err;
 
+	if (a->mirrors && strncmp(t->dest, "dir://", 6))
+		return 0;
 	if (a->only_sent) {
 		err = sent_before(a->c, a->vid, t->dest);
 		if (err <= 0)
@@ -276,7 +279,7 @@ static int enqueue_one(void *arg, const struct route_tgt *t)
 int repl_queue_insert(struct conn *c, int64_t oid, int64_t vid,
 		      const struct route_tgt *t, int64_t job)
 {
-	struct enqueue_arg a = { c, oid, vid, now_ns(), job, 0 };
+	struct enqueue_arg a = { c, oid, vid, now_ns(), job, 0, 0 };
 
 	return enqueue_one(&a, t);
 }
@@ -301,7 +304,7 @@ static int enqueue(struct enqueue_arg *a, const struct bucket_row *b,
 int repl_enqueue(struct conn *c, const struct bucket_row *b, const char *key,
 		 int64_t oid, int64_t vid, enum store_kind kind)
 {
-	struct enqueue_arg a = { c, oid, vid, now_ns(), 0, 0 };
+	struct enqueue_arg a = { c, oid, vid, now_ns(), 0, 0, 0 };
 
 	return b->repl ? enqueue(&a, b, key, kind) : 0;
 }
@@ -310,7 +313,7 @@ int repl_enqueue_update(struct conn *c, const struct bucket_row *b,
 			const char *key, int64_t oid, int64_t vid,
 			enum store_kind kind)
 {
-	struct enqueue_arg a = { c, oid, vid, now_ns(), 0, 0 };
+	struct enqueue_arg a = { c, oid, vid, now_ns(), 0, 0, 0 };
 	sqlite3_stmt *s;
 	int err;
 
@@ -330,6 +333,42 @@ int repl_enqueue_update(struct conn *c, const struct bucket_row *b,
 	if (err < 0)
 		return err;
 	return enqueue(&a, b, key, kind);
+}
+
+int repl_enqueue_mirrors(struct conn *c, const struct bucket_row *b,
+			 const char *key, int64_t oid, int64_t vid,
+			 enum store_kind kind)
+{
+	struct enqueue_arg a = { c, oid, vid, now_ns(), 0, 0, 1 };
+
+	return b->repl ? enqueue(&a, b, key, kind) : 0;
+}
+
+int repl_mirror_current(struct conn *c, const struct bucket_row *b,
+			const char *key)
+{
+	sqlite3_stmt *s;
+	int64_t oid, cur;
+	int err, live, kind, replica;
+
+	if (!b->repl)
+		return 0;
+	err = obj_get(c, b->id, key, &oid, &cur, &live);
+	if (err <= 0 || !cur)
+		return err < 0 ? err : 0;	/* no version left */
+	err = stmt_of_sql(c, "SELECT kind, replica FROM versions "
+			     "WHERE id = ?", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, cur);
+	err = stmt_step(c, s, "current version");
+	kind = sqlite3_column_int(s, 0);
+	replica = sqlite3_column_int(s, 1);
+	stmt_done(s);
+	if (err <= 0 || replica)
+		return err < 0 ? err : 0;
+	err = repl_enqueue_mirrors(c, b, key, oid, cur, (enum store_kind)kind);
+	return err < 0 ? err : 0;
 }
 
 int repl_unqueue(struct conn *c, int64_t vid)

@@ -391,6 +391,23 @@ int repl_enqueue(struct conn *c, const struct bucket_row *b, const char *key,
 		 int64_t oid, int64_t vid, enum store_kind kind);
 
 /*
+ * repl_enqueue() of version row @vid, which a permanent delete of the
+ * current version made current (an undelete, say), to the destinations
+ * that keep only the current version, dir:// mirrors: a permanent delete
+ * is not replicated, as in S3, but a mirror of what is current would
+ * keep what is gone (after rm -rf and undelete -r, an empty mirror).
+ */
+int repl_enqueue_mirrors(struct conn *c, const struct bucket_row *b,
+			 const char *key, int64_t oid, int64_t vid,
+			 enum store_kind kind);
+
+/* Within the write transaction that removed the current version of @key
+ * for good: repl_enqueue_mirrors() of the version now current, unless
+ * there is none or it is a replica (no chaining). */
+int repl_mirror_current(struct conn *c, const struct bucket_row *b,
+			const char *key);
+
+/*
  * SQL: repl_queue row @q (an alias) is the newest of its version and
  * destination.  Each row sends the version with its metadata as it is
  * then (a chmod queues another), so the newest row is the version's

@@ -241,6 +241,14 @@ assert_eq "$(cd "$MNT/src/tree" && find . | sort)" "$(cd "$MIRROR/tree" && find 
 	"the mirror's tree after rm -rf of a folder"
 assert_exists "$MIRROR/tree/empty" "an empty folder the source still has"
 ok "mv and rm -rf of a folder leave no empty folder in the mirror"
+# An undelete is not replicated, but a mirror of what is current gets
+# what it made current: the mirror stayed empty, all COMPLETED.
+rfs undelete -r "$MNT/src/tree/moved" >/dev/null 2>&1 || fail "undelete -r of the removed folder"
+rfs wait "$MNT/src" --timeout 60
+assert_eq "$(cd "$MNT/src/tree" && find . | sort)" "$(cd "$MIRROR/tree" && find . | sort)" \
+	"the mirror's tree after undelete -r of the folder"
+diff -r "$MNT/src/tree/moved" "$MIRROR/tree/moved" || fail "diff -r of the undeleted folder and its mirror"
+ok "undelete -r brings the folder back in the mirror"
 
 step "status shows each rule and destination"
 rfs status "$MNT/src"

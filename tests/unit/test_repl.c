@@ -754,3 +754,30 @@ Test(repl, pending_and_failures_of_a_key_or_folder)
 	cr_assert_eq(store_repl_stats(st, "src", "", stat_failed, &failed), 0);
 	cr_assert_eq(failed, 3, "\"\": the whole bucket");
 }
+
+/* An undelete (the delete marker removed for good) sends the version
+ * now current to a dir:// mirror, which had removed the file, and to no
+ * other destination (as in S3): after rm -rf and undelete -r the mirror
+ * stayed empty while everything said COMPLETED. */
+Test(repl, an_undelete_reaches_mirrors_only)
+{
+	struct store_repl_target t[2] = {
+		{ .rule_id = "m", .prefix = "", .dest = "dir:///mirror",
+		  .delete_markers = 1 },
+		{ .rule_id = "s", .prefix = "", .dest = "store:///s/b",
+		  .delete_markers = 1 },
+	};
+	char vid[STORE_VID_MAX + 1], dm[STORE_VID_MAX + 1];
+	size_t n;
+
+	set_targets(t, 2);
+	cr_assert_eq(put_str(st, "src", "k", "x", vid), 0);
+	cr_assert_eq(finish_all(STORE_REPL_COMPLETED), 2);
+	cr_assert_eq(store_delete(st, "src", "k", dm), 0);
+	cr_assert_eq(finish_all(STORE_REPL_COMPLETED), 2);
+	cr_assert_eq(store_delete_version(st, "src", "k", dm), 0);
+	n = claim_all(tasks, 16);
+	cr_assert_eq(n, 1, "the mirror only, not %zu", n);
+	cr_assert_str_eq(tasks[0].dest, "dir:///mirror");
+	cr_assert_str_eq(tasks[0].obj.version_id, vid);
+}
