@@ -594,8 +594,16 @@ static int print_stat(void *arg, const struct store_repl_stat *s)
 		       s->rule_id, s->dest, (unsigned long long)s->ops_pending,
 		       (unsigned long long)s->bytes_pending, a,
 		       (unsigned long long)s->ops_failed);
-		if (s->last_error[0])
-			printf("  last error: %s\n", s->last_error);
+		if (s->last_error[0]) {
+			/* When: an old one must not read as a current one.
+			 * A pending delivery's time is its next attempt. */
+			int64_t now = wall_now(), t = s->last_error_ns;
+
+			age(t > now ? t - now : now - t, a, sizeof(a));
+			printf("  last error (%s%s%s): %s\n",
+			       t > now ? "next try in " : "", a,
+			       t > now ? "" : " ago", s->last_error);
+		}
 	}
 	o->n++;
 	return 0;
