@@ -398,7 +398,10 @@ static enum fs_kind version_stat(struct fs *fs, const struct store_obj *o,
 				 struct stat *st)
 {
 	if (o->kind == STORE_DELETE_MARKER) {
-		fill_stat(st, S_IFREG | 0444, fs->uid, fs->gid, 0,
+		/* Its remover, where the marker names one (mode set). */
+		fill_stat(st, S_IFREG | 0444,
+			  o->meta.mode ? o->meta.uid : fs->uid,
+			  o->meta.mode ? o->meta.gid : fs->gid, 0,
 			  o->created_ns, o->created_ns);
 		return FS_HV_FILE;
 	}

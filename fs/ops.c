@@ -2546,7 +2546,9 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (n && n->kind == FS_DIR)
 		ret = -EISDIR;
 	else if (!pending)
-		ret = store_delete(fs->st, bucket, key, NULL);
+		ret = store_delete_by(fs->st, bucket, key,
+				      fuse_req_ctx(req)->uid,
+				      fuse_req_ctx(req)->gid, NULL);
 	if (ret == 0 && n)
 		detach(fs, n);
 	pthread_rwlock_unlock(&fs->ns_lock);
@@ -2613,7 +2615,9 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 			len = strlen(key);
 			key[len] = '/';
 			key[len + 1] = '\0';
-			ret = store_delete(fs->st, bucket, key, NULL);
+			ret = store_delete_by(fs->st, bucket, key,
+					      fuse_req_ctx(req)->uid,
+					      fuse_req_ctx(req)->gid, NULL);
 		}
 	}
 	if (ret == 0 && n)

@@ -525,10 +525,25 @@ int ver_write(struct store *st, struct conn *c,
 }
 
 /* DELETE without a version ID of @key in bucket @b (see the table). */
+static int obj_delete_as(struct store *st, struct conn *c,
+			 const struct bucket_row *b, const char *key,
+			 const char *moved_to, const struct store_meta *who,
+			 char *vid_out, struct trash *t);
+
 static int obj_delete_current(struct store *st, struct conn *c,
 			      const struct bucket_row *b, const char *key,
 			      const char *moved_to, char *vid_out,
 			      struct trash *t)
+{
+	return obj_delete_as(st, c, b, key, moved_to, NULL, vid_out, t);
+}
+
+/* obj_delete_current() whose delete marker names @who's uid and gid as
+ * its owner, with mode 0444 to say so (NULL: none, mode 0). */
+static int obj_delete_as(struct store *st, struct conn *c,
+			 const struct bucket_row *b, const char *key,
+			 const char *moved_to, const struct store_meta *who,
+			 char *vid_out, struct trash *t)
 {
 	struct newver marker = { .kind = STORE_DELETE_MARKER,
 				 .link = moved_to };
@@ -538,6 +553,11 @@ static int obj_delete_current(struct store *st, struct conn *c,
 
 	if (vid_out)
 		vid_out[0] = '\0';
+	if (who) {
+		marker.meta.mode = 0444;
+		marker.meta.uid = who->uid;
+		marker.meta.gid = who->gid;
+	}
 	err = obj_get(c, b->id, key, &oid, &cur, &live);
 	if (err < 0)
 		return err;
@@ -1032,8 +1052,27 @@ int store_put_replica(struct store *st, const char *bucket, const char *key,
 
 /* ---- DELETE --------------------------------------------------------- */
 
+static int delete_current(struct store *st, const char *bucket,
+			  const char *key, const struct store_meta *who,
+			  char *vid_out);
+
 int store_delete(struct store *st, const char *bucket, const char *key,
 		 char *vid_out)
+{
+	return delete_current(st, bucket, key, NULL, vid_out);
+}
+
+int store_delete_by(struct store *st, const char *bucket, const char *key,
+		    uint32_t uid, uint32_t gid, char *vid_out)
+{
+	struct store_meta who = { .uid = uid, .gid = gid };
+
+	return delete_current(st, bucket, key, &who, vid_out);
+}
+
+static int delete_current(struct store *st, const char *bucket,
+			  const char *key, const struct store_meta *who,
+			  char *vid_out)
 {
 	struct bucket_row b;
 	struct trash t;
@@ -1054,7 +1093,7 @@ int store_delete(struct store *st, const char *bucket, const char *key,
 		return err;
 	err = bucket_row_get(c, bucket, &b);
 	if (!err)
-		err = obj_delete_current(st, c, &b, key, NULL, vid_out, &t);
+		err = obj_delete_as(st, c, &b, key, NULL, who, vid_out, &t);
 	return tx_end(st, c, err, &t);
 }
 

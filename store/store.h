@@ -367,6 +367,11 @@ int store_put(struct store *st, const char *bucket, const char *key,
 int store_delete(struct store *st, const char *bucket, const char *key,
 		 char *vid_out);
 
+/* store_delete() by user @uid, group @gid, whom the delete marker names
+ * as its owner (a marker of store_delete() names none: mode 0). */
+int store_delete_by(struct store *st, const char *bucket, const char *key,
+		    uint32_t uid, uint32_t gid, char *vid_out);
+
 /*
  * DELETE with a version ID: removes that one version for good (data or
  * delete marker); if it was current, the next newest becomes current.

@@ -247,6 +247,16 @@ remount allow_other
 assert_eq "$(getfacl -p "$S" | grep -v '^#')" "$(getfacl -p "$MNT/top-cp" | grep -v '^#')" "the bucket's ACL after a remount"
 ok "rsync -aAX, cp -a and tar --acls --xattrs into a bucket: no error, same ACL and xattrs, inherited, kept"
 
+step "a delete marker shows who removed the file, in .versions"
+mkdir "$MNT/top-cp/shared"
+chmod 1777 "$MNT/top-cp/shared"
+runuser -u nobody -- sh -c 'echo x >"$1/by-nobody" && rm "$1/by-nobody"' sh "$MNT/top-cp/shared" ||
+	fail "user nobody could not write and remove in a folder of mode 1777"
+dm=$(cd "$MNT/.versions/top-cp/shared/by-nobody" && ls -- *.deleted)
+assert_eq "$(id -u nobody)" "$(stat -c %u "$MNT/.versions/top-cp/shared/by-nobody/$dm")" \
+	"the owner of the delete marker (it was the mount's)"
+ok "the delete marker is user nobody's"
+
 step "-o noacl: no ACLs, and the kernel applies the umask"
 unmount_fs
 mount_fs noacl
