@@ -1417,11 +1417,12 @@ static void pt_detach(struct fs *fs, struct fs_node *n)
  * Count a new handle of @n, open for writing when @writable, in the mode
  * pt_sync() explains: passthrough where the mount has it and either a
  * passthrough handle is open or a writer finds no handle in the page
- * cache's mode.  Its fi->fh flags, and the backing id when passthrough.
- * Caller holds n->lock.
+ * cache's mode; @flags are the open's (O_RDWR: see pt_mapped_change()).
+ * Its fi->fh flags, and the backing id when passthrough.  Caller holds
+ * n->lock.
  */
 static uint64_t handle_open(fuse_req_t req, struct fs_node *n, int writable,
-			    int *backing_id)
+			    int flags, int *backing_id)
 {
 	struct fs *fs = FS(req);
 	uint64_t fh = writable ? FH_WRITE : 0;
@@ -1431,6 +1432,8 @@ static uint64_t handle_open(fuse_req_t req, struct fs_node *n, int writable,
 	    pt_attach(fs, n) == 0) {
 		fh |= FH_PT;
 		*backing_id = n->pt_id;
+		if ((flags & O_ACCMODE) == O_RDWR)
+			n->pt_rdwr = 1;	/* it may be mapped for writing */
 		/* The kernel drops the inode's page cache at such an open,
 		 * and its I/O bypasses it. */
 		n->cached_sha[0] = '\0';
@@ -1501,9 +1504,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	       strcmp(n->cached_sha, n->base_sha) == 0;
 	if (writable && (fi->flags & O_TRUNC))
 		open_trunc(req, fs, n);
-	fi->fh = handle_open(req, n, writable, &id);
-	if ((fi->fh & FH_PT) && (fi->flags & O_ACCMODE) == O_RDWR)
-		n->pt_rdwr = 1;
+	fi->fh = handle_open(req, n, writable, fi->flags, &id);
 	if (keep) {
 		fi->keep_cache = 1;
 	} else if (!(fi->fh & FH_PT)) {	/* it drops the page cache */
@@ -2301,9 +2302,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	pthread_mutex_lock(&n->lock);
 	if ((fi->flags & O_TRUNC) && !n->dirty)
 		open_trunc(req, fs, n);
-	fi->fh = handle_open(req, n, 1, &id);
-	if ((fi->fh & FH_PT) && (fi->flags & O_ACCMODE) == O_RDWR)
-		n->pt_rdwr = 1;
+	fi->fh = handle_open(req, n, 1, fi->flags, &id);
 	if (!open_state_stat(fs, n, 1, &st))
 		memset(&st, 0, sizeof(st));
 	fi->keep_cache = 1;

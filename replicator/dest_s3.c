@@ -1525,20 +1525,20 @@ static int s3_check(struct dest *d, char *err, size_t errlen)
 		snprintf(loc, sizeof(loc), "us-east-1");
 	else if (!strcmp(loc, "EU"))
 		snprintf(loc, sizeof(loc), "eu-west-1");
-	if (strcmp(loc, region))
+	if (!strcmp(loc, region))
+		return 0;
+	if (ds->region_profile)
 		return dest_fail(err, errlen, -EINVAL,
 				 "%s: bucket %s is in region %s, but remote %s "
-				 "is for region %s (%s%s%s%s%s --region %s)",
-				 ds->url, ds->bucket, loc, ds->remote, region,
-				 ds->region_profile ? "region = " : "",
-				 ds->region_profile ? loc : "",
-				 ds->region_profile ? " in profile " : "",
-				 ds->region_profile ? ds->region_profile : "",
-				 ds->region_profile
-					 ? " of the AWS config, or a remote "
-					   "with"
-					 : "replicafs remote add ...", loc);
-	return 0;
+				 "is for region %s (region = %s in profile %s "
+				 "of the AWS config, or a remote with "
+				 "--region %s)", ds->url, ds->bucket, loc,
+				 ds->remote, region, loc, ds->region_profile,
+				 loc);
+	return dest_fail(err, errlen, -EINVAL,
+			 "%s: bucket %s is in region %s, but remote %s is for "
+			 "region %s (replicafs remote add ... --region %s)",
+			 ds->url, ds->bucket, loc, ds->remote, region, loc);
 }
 
 static void s3_close(struct dest *d)

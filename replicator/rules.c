@@ -924,14 +924,11 @@ static int parse_rtime(char *err, size_t errlen, const char *where,
 /* A rule's Destination at @where into @r. */
 /* Destination fields S3 documents that replicafs accepts and does not
  * use (see repl_config_parse()). */
+#define DEST_PFX "Destination."
 static const char *const unused_dest[] = {
-	"StorageClass", "Account", "AccessControlTranslation",
-	"EncryptionConfiguration", "Metrics", NULL,
-};
-static const char *const unused_dest_path[] = {
-	"Destination.StorageClass", "Destination.Account",
-	"Destination.AccessControlTranslation",
-	"Destination.EncryptionConfiguration", "Destination.Metrics", NULL,
+	DEST_PFX "StorageClass", DEST_PFX "Account",
+	DEST_PFX "AccessControlTranslation", DEST_PFX "EncryptionConfiguration",
+	DEST_PFX "Metrics", NULL,
 };
 
 static int parse_dest(char *err, size_t errlen, const char *where,
@@ -959,8 +956,8 @@ static int parse_dest(char *err, size_t errlen, const char *where,
 	if (rc)
 		return rc;
 	for (u = unused_dest; *u && !r->unused; u++)
-		if (json_object_get(v, *u))
-			r->unused = unused_dest_path[u - unused_dest];
+		if (json_object_get(v, *u + sizeof(DEST_PFX) - 1))
+			r->unused = *u;
 	rc = check_ignored_sub(err, errlen, where, v,
 			       "AccessControlTranslation", acl_fields);
 	if (!rc)

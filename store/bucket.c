@@ -195,9 +195,8 @@ int store_bucket_set_versioning(struct store *st, const char *name,
 		sqlite3_bind_int64(s, 1, b.id);
 		err = stmt_step(c, s, "replication configuration");
 		stmt_done(s);
-		s = NULL;
-		if (err)
-			err = err < 0 ? err : -EBUSY;
+		if (err > 0)
+			err = -EBUSY;	/* there is one */
 		if (err)
 			goto out;
 	}

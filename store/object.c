@@ -179,6 +179,25 @@ uint64_t store_name_ino(const char *bucket, const char *path, size_t len)
 
 /* Version @vid of object @oid: 1 with its row id and sha256 ("" for a
  * marker), 0 if none, or a negative errno. */
+int ver_kind(struct conn *c, int64_t id, int64_t *oid, enum store_kind *kind,
+	     int *replica)
+{
+	sqlite3_stmt *s;
+	int err;
+
+	err = stmt_of_sql(c, "SELECT object, kind, replica FROM versions "
+			     "WHERE id = ?", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, id);
+	err = stmt_step(c, s, "version kind");
+	*oid = sqlite3_column_int64(s, 0);
+	*kind = (enum store_kind)sqlite3_column_int(s, 1);
+	*replica = sqlite3_column_int(s, 2);
+	stmt_done(s);
+	return err;
+}
+
 int ver_find(struct conn *c, int64_t oid, const char *vid,
 	     int64_t *id, char sha[65])
 {
@@ -524,26 +543,14 @@ int ver_write(struct store *st, struct conn *c,
 	return 0;
 }
 
-/* DELETE without a version ID of @key in bucket @b (see the table). */
-static int obj_delete_as(struct store *st, struct conn *c,
-			 const struct bucket_row *b, const char *key,
-			 const char *moved_to, const struct store_meta *who,
-			 char *vid_out, struct trash *t);
-
+/* DELETE without a version ID of @key in bucket @b (see the table).  A
+ * delete marker names @who's uid and gid as its owner, with mode 0444 to
+ * say so (@who NULL: none, mode 0). */
 static int obj_delete_current(struct store *st, struct conn *c,
 			      const struct bucket_row *b, const char *key,
-			      const char *moved_to, char *vid_out,
+			      const char *moved_to,
+			      const struct store_meta *who, char *vid_out,
 			      struct trash *t)
-{
-	return obj_delete_as(st, c, b, key, moved_to, NULL, vid_out, t);
-}
-
-/* obj_delete_current() whose delete marker names @who's uid and gid as
- * its owner, with mode 0444 to say so (NULL: none, mode 0). */
-static int obj_delete_as(struct store *st, struct conn *c,
-			 const struct bucket_row *b, const char *key,
-			 const char *moved_to, const struct store_meta *who,
-			 char *vid_out, struct trash *t)
 {
 	struct newver marker = { .kind = STORE_DELETE_MARKER,
 				 .link = moved_to };
@@ -1054,24 +1061,6 @@ int store_put_replica(struct store *st, const char *bucket, const char *key,
 
 static int delete_current(struct store *st, const char *bucket,
 			  const char *key, const struct store_meta *who,
-			  char *vid_out);
-
-int store_delete(struct store *st, const char *bucket, const char *key,
-		 char *vid_out)
-{
-	return delete_current(st, bucket, key, NULL, vid_out);
-}
-
-int store_delete_by(struct store *st, const char *bucket, const char *key,
-		    uint32_t uid, uint32_t gid, char *vid_out)
-{
-	struct store_meta who = { .uid = uid, .gid = gid };
-
-	return delete_current(st, bucket, key, &who, vid_out);
-}
-
-static int delete_current(struct store *st, const char *bucket,
-			  const char *key, const struct store_meta *who,
 			  char *vid_out)
 {
 	struct bucket_row b;
@@ -1093,8 +1082,23 @@ static int delete_current(struct store *st, const char *bucket,
 		return err;
 	err = bucket_row_get(c, bucket, &b);
 	if (!err)
-		err = obj_delete_as(st, c, &b, key, NULL, who, vid_out, &t);
+		err = obj_delete_current(st, c, &b, key, NULL, who, vid_out,
+					 &t);
 	return tx_end(st, c, err, &t);
+}
+
+int store_delete(struct store *st, const char *bucket, const char *key,
+		 char *vid_out)
+{
+	return delete_current(st, bucket, key, NULL, vid_out);
+}
+
+int store_delete_by(struct store *st, const char *bucket, const char *key,
+		    uint32_t uid, uint32_t gid, char *vid_out)
+{
+	struct store_meta who = { .uid = uid, .gid = gid };
+
+	return delete_current(st, bucket, key, &who, vid_out);
 }
 
 static int delete_version(struct store *st, const char *bucket,
@@ -1374,7 +1378,7 @@ static int move_key(struct store *st, struct conn *c,
 	err = ver_write(st, c, tb, to, &nv, NULL, NULL, t);
 	if (err)
 		return err;
-	return obj_delete_current(st, c, fb, from, to, NULL, t);
+	return obj_delete_current(st, c, fb, from, to, NULL, NULL, t);
 }
 
 /* The live keys of bucket @b under @path/ (its marker included), into a
@@ -1439,7 +1443,8 @@ static int rename_dir(struct store *st, struct conn *c,
 		/* The empty target's marker goes: @from has none to put in
 		 * its place. */
 		snprintf(newkey, sizeof(newkey), "%s/", to);
-		err = obj_delete_current(st, c, tb, newkey, NULL, NULL, t);
+		err = obj_delete_current(st, c, tb, newkey, NULL, NULL, NULL,
+					 t);
 		if (err)
 			goto out;
 	}

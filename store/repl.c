@@ -347,27 +347,19 @@ int repl_enqueue_mirrors(struct conn *c, const struct bucket_row *b,
 int repl_mirror_current(struct conn *c, const struct bucket_row *b,
 			const char *key)
 {
-	sqlite3_stmt *s;
+	enum store_kind kind;
 	int64_t oid, cur;
-	int err, live, kind, replica;
+	int err, live, replica;
 
 	if (!b->repl)
 		return 0;
 	err = obj_get(c, b->id, key, &oid, &cur, &live);
 	if (err <= 0 || !cur)
 		return err < 0 ? err : 0;	/* no version left */
-	err = stmt_of_sql(c, "SELECT kind, replica FROM versions "
-			     "WHERE id = ?", &s);
-	if (err)
-		return err;
-	sqlite3_bind_int64(s, 1, cur);
-	err = stmt_step(c, s, "current version");
-	kind = sqlite3_column_int(s, 0);
-	replica = sqlite3_column_int(s, 1);
-	stmt_done(s);
+	err = ver_kind(c, cur, &oid, &kind, &replica);
 	if (err <= 0 || replica)
 		return err < 0 ? err : 0;
-	err = repl_enqueue_mirrors(c, b, key, oid, cur, (enum store_kind)kind);
+	err = repl_enqueue_mirrors(c, b, key, oid, cur, kind);
 	return err < 0 ? err : 0;
 }
 

@@ -1303,28 +1303,25 @@ int store_room_retry(struct store *st, int err, int tries)
  * The room a commit of an empty file needs, in the WAL, with a margin.
  * Below it a create fails with ENOSPC, rather than its close returning 0
  * and the commit at the release that follows failing (fs/ops.c).  With
- * more than ROOM_PLENTY free, the answer holds for ROOM_RECHECK_NS.
+ * more than ROOM_PLENTY free, the answer holds for ROOM_RECHECK_MS.
  */
 #define ROOM_MIN (256LL << 10)
 #define ROOM_PLENTY (64LL << 20)
-#define ROOM_RECHECK_NS (100LL * 1000 * 1000)
+#define ROOM_RECHECK_MS 100
 
 int store_room_low(struct store *st)
 {
-	struct timespec ts;
+	int64_t now = mono_ms();
 	struct statvfs v;
-	int64_t now;
 	long long room;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-	if (now < atomic_load(&st->room_until_ns) || statvfs(st->dir, &v))
+	if (now < atomic_load(&st->room_until_ms) || statvfs(st->dir, &v))
 		return 0;
 	/* root writes into the blocks kept for root, as the daemon does */
 	room = (long long)(geteuid() == 0 ? v.f_bfree : v.f_bavail) *
 	       (long long)v.f_frsize;
 	if (room >= ROOM_PLENTY)
-		atomic_store(&st->room_until_ns, now + ROOM_RECHECK_NS);
+		atomic_store(&st->room_until_ms, now + ROOM_RECHECK_MS);
 	return room < ROOM_MIN;
 }
 

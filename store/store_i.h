@@ -161,8 +161,8 @@ struct store {
 	atomic_int_fast64_t ckpt_commit_ms;	/* last commit, monotonic */
 
 	/* store_room_low(): no need to ask statvfs() again before this
-	 * (monotonic ns) */
-	atomic_int_fast64_t room_until_ns;
+	 * (monotonic ms) */
+	atomic_int_fast64_t room_until_ms;
 	atomic_int full_told, wal_told;	/* said that the disk is full */
 
 	/* Empty staging files made ahead (blob.c, store_stage_pool()) */
@@ -318,6 +318,10 @@ int xattr_write(struct conn *c, int bucket, int64_t id,
 		const struct store_xattr *x);
 int ver_find(struct conn *c, int64_t oid, const char *vid, int64_t *id,
 	     char sha[65]);
+/* Object, kind and whether a replica, of version row @id: 1, 0 when
+ * there is no such row, or a negative errno. */
+int ver_kind(struct conn *c, int64_t id, int64_t *oid, enum store_kind *kind,
+	     int *replica);
 int obj_refresh(struct conn *c, const struct bucket_row *b, const char *key,
 		int64_t oid, int was_live);
 /* Whether @key (a file's key, or a folder's marker "dir/") may be live

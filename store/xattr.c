@@ -193,25 +193,16 @@ static int tag_check(struct conn *c, const struct owner *o, const char *name,
 static int xattr_requeue(struct conn *c, const struct bucket_row *b,
 			 const char *key, const struct owner *o)
 {
-	sqlite3_stmt *s;
-	int64_t oid, vid = o->id;
-	int err, kind, replica;
+	enum store_kind kind;
+	int64_t oid;
+	int err, replica;
 
 	if (!b->repl || o->bucket)
 		return 0;	/* a bucket's own are not replicated */
-	err = stmt_of_sql(c, "SELECT object, kind, replica FROM versions "
-			     "WHERE id = ?", &s);
-	if (err)
-		return err;
-	sqlite3_bind_int64(s, 1, vid);
-	err = stmt_step(c, s, "version of xattr");
-	oid = sqlite3_column_int64(s, 0);
-	kind = sqlite3_column_int(s, 1);
-	replica = sqlite3_column_int(s, 2);
-	stmt_done(s);
+	err = ver_kind(c, o->id, &oid, &kind, &replica);
 	if (err <= 0 || replica)
 		return err < 0 ? err : 0;
-	err = repl_enqueue_update(c, b, key, oid, vid, (enum store_kind)kind);
+	err = repl_enqueue_update(c, b, key, oid, o->id, kind);
 	return err < 0 ? err : 0;
 }
 
