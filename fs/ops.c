@@ -2680,15 +2680,20 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			else if (obj.kind == STORE_DIR)
 				ret = -EISDIR;
 			else
-				ret = store_delete(fs->st, b2, k2, NULL);
+				ret = store_delete_by(fs->st, b2, k2,
+						      fuse_req_ctx(req)->uid,
+						      fuse_req_ctx(req)->gid,
+						      NULL);
 		}
 	} else if (dpend && (flags & RENAME_NOREPLACE)) {
 		ret = -EEXIST;
 	} else {
-		ret = store_rename(fs->st, b1, k1, b2, k2,
-				   (flags & RENAME_NOREPLACE)
-					   ? STORE_RENAME_NOREPLACE
-					   : 0);
+		ret = store_rename_by(fs->st, b1, k1, b2, k2,
+				      (flags & RENAME_NOREPLACE)
+					      ? STORE_RENAME_NOREPLACE
+					      : 0,
+				      fuse_req_ctx(req)->uid,
+				      fuse_req_ctx(req)->gid);
 	}
 	if (ret == 0) {
 		if (dst)

@@ -1342,7 +1342,7 @@ int name_free(struct conn *c, const struct bucket_row *b, const char *key)
 static int move_key(struct store *st, struct conn *c,
 		    const struct bucket_row *fb, const char *from,
 		    const struct bucket_row *tb, const char *to,
-		    struct trash *t)
+		    const struct store_meta *who, struct trash *t)
 {
 	char link[LINK_MAX_LEN + 1];
 	struct store_obj o;
@@ -1378,7 +1378,7 @@ static int move_key(struct store *st, struct conn *c,
 	err = ver_write(st, c, tb, to, &nv, NULL, NULL, t);
 	if (err)
 		return err;
-	return obj_delete_current(st, c, fb, from, to, NULL, NULL, t);
+	return obj_delete_current(st, c, fb, from, to, who, NULL, t);
 }
 
 /* The live keys of bucket @b under @path/ (its marker included), into a
@@ -1429,7 +1429,7 @@ static int rename_dir(struct store *st, struct conn *c,
 		      const struct bucket_row *fb, const char *from,
 		      const struct bucket_row *tb, const char *to,
 		      int from_marker, int to_marker,
-		      struct trash *t)
+		      const struct store_meta *who, struct trash *t)
 {
 	size_t flen = strlen(from), tlen = strlen(to), n = 0, i, klen;
 	char newkey[STORE_KEY_MAX + 2];
@@ -1443,7 +1443,7 @@ static int rename_dir(struct store *st, struct conn *c,
 		/* The empty target's marker goes: @from has none to put in
 		 * its place. */
 		snprintf(newkey, sizeof(newkey), "%s/", to);
-		err = obj_delete_current(st, c, tb, newkey, NULL, NULL, NULL,
+		err = obj_delete_current(st, c, tb, newkey, NULL, who, NULL,
 					 t);
 		if (err)
 			goto out;
@@ -1456,7 +1456,7 @@ static int rename_dir(struct store *st, struct conn *c,
 		}
 		memcpy(newkey, to, tlen);
 		memcpy(newkey + tlen, keys[i] + flen, klen - flen + 1);
-		err = move_key(st, c, fb, keys[i], tb, newkey, t);
+		err = move_key(st, c, fb, keys[i], tb, newkey, who, t);
 		if (err)
 			goto out;
 	}
@@ -1467,8 +1467,9 @@ out:
 	return err;
 }
 
-int store_rename(struct store *st, const char *from_bucket, const char *from,
-		 const char *to_bucket, const char *to, unsigned flags)
+static int rename_as(struct store *st, const char *from_bucket,
+		     const char *from, const char *to_bucket, const char *to,
+		     unsigned flags, const struct store_meta *who)
 {
 	struct bucket_row fb, tb;
 	struct trash t;
@@ -1526,7 +1527,7 @@ int store_rename(struct store *st, const char *from_bucket, const char *from,
 		if (dst == R_DIR)
 			err = -EISDIR;
 		else
-			err = move_key(st, c, &fb, from, &tb, to, &t);
+			err = move_key(st, c, &fb, from, &tb, to, who, &t);
 		goto out;
 	}
 	if (dst == R_FILE) {
@@ -1541,7 +1542,22 @@ int store_rename(struct store *st, const char *from_bucket, const char *from,
 		}
 	}
 	err = rename_dir(st, c, &fb, from, &tb, to, from_marker, to_marker,
-			 &t);
+			 who, &t);
 out:
 	return tx_end(st, c, err, &t);
+}
+
+int store_rename(struct store *st, const char *from_bucket, const char *from,
+		 const char *to_bucket, const char *to, unsigned flags)
+{
+	return rename_as(st, from_bucket, from, to_bucket, to, flags, NULL);
+}
+
+int store_rename_by(struct store *st, const char *from_bucket,
+		    const char *from, const char *to_bucket, const char *to,
+		    unsigned flags, uint32_t uid, uint32_t gid)
+{
+	struct store_meta who = { .uid = uid, .gid = gid };
+
+	return rename_as(st, from_bucket, from, to_bucket, to, flags, &who);
 }

@@ -432,6 +432,12 @@ int store_set_meta_xattr(struct store *st, const char *bucket,
 int store_rename(struct store *st, const char *from_bucket, const char *from,
 		 const char *to_bucket, const char *to, unsigned flags);
 
+/* store_rename() by user @uid, group @gid, whom the delete markers it
+ * leaves name as their owner (as store_delete_by()). */
+int store_rename_by(struct store *st, const char *from_bucket,
+		    const char *from, const char *to_bucket, const char *to,
+		    unsigned flags, uint32_t uid, uint32_t gid);
+
 /* ---- Replicas (written by replicator/dest_store.c) ------------------ */
 
 /* A version that arrives by replication, keeping the source's identity. */

@@ -255,7 +255,12 @@ runuser -u nobody -- sh -c 'echo x >"$1/by-nobody" && rm "$1/by-nobody"' sh "$MN
 dm=$(cd "$MNT/.versions/top-cp/shared/by-nobody" && ls -- *.deleted)
 assert_eq "$(id -u nobody)" "$(stat -c %u "$MNT/.versions/top-cp/shared/by-nobody/$dm")" \
 	"the owner of the delete marker (it was the mount's)"
-ok "the delete marker is user nobody's"
+runuser -u nobody -- sh -c 'echo y >"$1/mv-by-nobody" && mv "$1/mv-by-nobody" "$1/moved"' sh "$MNT/top-cp/shared" ||
+	fail "user nobody could not write and rename in a folder of mode 1777"
+dm=$(cd "$MNT/.versions/top-cp/shared/mv-by-nobody" && ls -- *.deleted)
+assert_eq "$(id -u nobody)" "$(stat -c %u "$MNT/.versions/top-cp/shared/mv-by-nobody/$dm")" \
+	"the owner of the delete marker a rename left (it was the mount's)"
+ok "the delete markers of rm and mv are user nobody's"
 
 step "-o noacl: no ACLs, and the kernel applies the umask"
 unmount_fs
