@@ -149,6 +149,10 @@ struct fs_node {
 				 * execute is set */
 	int pt_rdwr;		/* one was opened O_RDWR, so a shared
 				 * mapping may write it: see pt_detach() */
+	int pt_mapped;		/* after the last passthrough handle, a
+				 * mapping still holds the staging file:
+				 * kept, and watched (mapped.c); counts
+				 * in nopen */
 	struct stat pt_st;
 
 	/*
@@ -214,6 +218,7 @@ struct fs {
 				 * ACLs and leaves the umask to us */
 
 	struct fs_notifier *notify;	/* notify.c; NULL: not started */
+	struct fs_mapwatch *mapwatch;	/* mapped.c; NULL: not started */
 
 	pthread_mutex_t lock;
 	/* protected by lock */
@@ -241,6 +246,21 @@ void fs_notify_stop(struct fs *fs);
  * thread, waiting for it at most FS_NOTIFY_WAIT_MS (notify.c's top says
  * why).  Call without locks. */
 void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name);
+
+/* ---- mapped.c: files mapped after their last release ---- */
+
+/* Start and stop the thread; the stop commits each node left as it
+ * stands (fs_mapped_poll() with @final). */
+int fs_mapped_start(struct fs *fs);
+void fs_mapped_stop(struct fs *fs);
+
+/* Watch @n, whose pt_mapped the caller set (holding n->lock). */
+int fs_mapped_watch(struct fs *fs, struct fs_node *n);
+
+/* ops.c: whether @n is still mapped (1: look again later), else commit
+ * what the mapping wrote and let go of @n (0); @final: the mount is
+ * gone, let go of it anyway.  Call without locks. */
+int fs_mapped_poll(struct fs *fs, struct fs_node *n, int final);
 
 /* ---- inode.c: the node tables ---- */
 

@@ -291,6 +291,8 @@ int fs_mount(const struct fs_opts *opts)
 	}
 	/* After the fork: a thread made before it stays in the parent. */
 	ret = fs_notify_start(fs);
+	if (!ret)
+		ret = fs_mapped_start(fs);
 	if (ret)
 		goto out_unmount;
 	ret = store_open(opts->store_dir, 0, &fs->st);
@@ -327,6 +329,7 @@ int fs_mount(const struct fs_opts *opts)
 	log_info("unmounted %s", opts->mountpoint);
 
 out_unmount:
+	fs_mapped_stop(fs);	/* before the store closes */
 	/* Deliveries under way finish; the rest stay queued in the store. */
 	repl_engine_stop(fs->repl);
 	fs->repl = NULL;

@@ -957,8 +957,9 @@ static int hash_finish_held(struct fs_node *n, char sha[65])
  * holds n->lock. */
 static void stage_drop(struct fs *fs, struct fs_node *n)
 {
-	if (n->pt_id)
-		return;		/* the last passthrough release drops it */
+	if (n->pt_id || n->pt_mapped)
+		return;		/* the last passthrough release, or the
+				 * end of the mapping, drops it */
 	hash_hold(n);
 	if (n->stage_fd >= 0) {
 		store_stage_abort(fs->st, n->stage_fd);
@@ -971,6 +972,13 @@ static void stage_drop(struct fs *fs, struct fs_node *n)
 /* Make the content empty, dropping any staging file. Caller holds lock. */
 static void content_empty(struct fs *fs, struct fs_node *n)
 {
+	if (n->pt_mapped && n->stage_fd >= 0 &&
+	    ftruncate(n->stage_fd, 0) == 0) {
+		/* A mapping still holds it: it stays the content, empty,
+		 * as a disk's file cut under a mapping. */
+		n->size = 0;
+		return;
+	}
 	stage_drop(fs, n);
 	if (n->base_fd >= 0 && strcmp(n->base_sha, EMPTY_SHA) != 0) {
 		close(n->base_fd);
@@ -1142,10 +1150,10 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		ret = n->commit_err;
 		goto fail;
 	}
-	if (n->pt_id) {
+	if (n->pt_id || n->pt_mapped) {
 		/* The kernel may still write the staging file: put a copy.
 		 * A write during the copy shows as a change at the next
-		 * pt_sync(). */
+		 * pt_sync() (or mapped.c's next look). */
 		pt_sync(fs, n);
 		ret = pt_copy(fs, n, &fd, sha);
 		if (ret)
@@ -1394,23 +1402,101 @@ static int pt_mapped_change(struct fs_node *n)
 	       strcmp(sha, n->base_sha) != 0;
 }
 
+/*
+ * Whether a file other than the daemon's own holds @fd's file open: a
+ * write lease is granted only to a sole opener.  After the last
+ * passthrough release such a file is a shared mapping, which the kernel
+ * made on the backing file itself and which outlives the handle (mmap,
+ * close, write on, munmap: mapped.c).  1: held; 0: not; -1: leases cannot
+ * tell (they are off, say), so the caller cannot wait for it.
+ */
+static int stage_held(int fd)
+{
+	if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+		return 0;
+	}
+	return errno == EAGAIN ? 1 : -1;
+}
+
+/* Take in a change pt_mapped_change() found.  Caller holds n->lock. */
+static void mapped_dirty(struct fs_node *n)
+{
+	n->dirty = 1;
+	n->wrote = 1;
+	n->caps_kept = 0;
+	n->meta.mtime_ns = n->meta.ctime_ns = now_ns();
+}
+
 /* A passthrough handle of @n is gone.  Caller holds n->lock. */
 static void pt_detach(struct fs *fs, struct fs_node *n)
 {
 	pt_sync(fs, n);
 	if (--n->pt_open)
 		return;
-	if (pt_mapped_change(n)) {
-		n->dirty = 1;
-		n->wrote = 1;
-		n->caps_kept = 0;
-		n->meta.mtime_ns = n->meta.ctime_ns = now_ns();
-	}
 	fs_loop_backing_close(fs->se, n->pt_id);
 	n->pt_id = 0;
 	n->pt_killbits = 0;
 	n->pt_nonroot = 0;
+	if (n->pt_rdwr && !n->pt_mapped && n->stage_fd >= 0 &&
+	    stage_held(n->stage_fd) > 0) {
+		/* Still mapped: kept, and looked at again (mapped.c);
+		 * pt_rdwr stays, for a passthrough open meanwhile. */
+		n->pt_mapped = 1;
+		node_open_count(fs, n, 1);
+		if (fs_mapped_watch(fs, n) == 0)
+			return;
+		n->pt_mapped = 0;
+		node_open_count(fs, n, -1);
+	}
+	if (n->pt_mapped)
+		return;		/* watched already */
+	if (pt_mapped_change(n))
+		mapped_dirty(n);
 	n->pt_rdwr = 0;
+}
+
+int fs_mapped_poll(struct fs *fs, struct fs_node *n, int final)
+{
+	char bucket[64], key[KEYBUF];
+	int ret = 0, held;
+
+	pthread_mutex_lock(&n->lock);
+	if (n->pt_id && !final) {
+		/* Open in passthrough mode again: its last release looks
+		 * again, as pt_rdwr is still set. */
+		n->pt_mapped = 0;
+		goto done;
+	}
+	held = n->stage_fd >= 0 ? stage_held(n->stage_fd) : 0;
+	if (held > 0 && !final) {
+		pthread_mutex_unlock(&n->lock);
+		return 1;
+	}
+	if (held > 0 && fs_node_path(fs, n, bucket, key) == 0)
+		log_warn("%s/%s: unmounted while mapped: what the mapping "
+			 "writes from now on is not kept", bucket, key);
+	n->pt_mapped = 0;
+	if (!n->pt_id) {
+		if (pt_mapped_change(n))
+			mapped_dirty(n);
+		n->pt_rdwr = 0;
+	}
+	if (n->dirty && n->nwriters == 0 && !n->pt_id) {
+		ret = commit(fs, n, 0);
+		if (ret)
+			log_warn("inode %lu: commit after its mapping: %s",
+				 (unsigned long)n->ino, strerror(-ret));
+	}
+	if (n->nwriters == 0 && n->stage_fd >= 0 && !n->dirty)
+		stage_drop(fs, n);
+done:
+	pthread_mutex_unlock(&n->lock);
+	if (ret)
+		drop_failed(fs, n);
+	node_open_count(fs, n, -1);
+	fs_node_forget(fs, n, 0);	/* frees it if nothing holds it */
+	return 0;
 }
 
 /*

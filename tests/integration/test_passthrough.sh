@@ -87,6 +87,47 @@ sleep 0.2	# the RELEASE comes after munmap returned
 assert_eq "BBBBB" "$(head -c 5 "$B/mm2")" "a page written again after the close"
 assert_eq 2 "$(nversions "$B/mm2")" "versions of the file written twice through its mapping"
 
+step "a mapping that outlives its descriptor: writes after the close and the release"
+# Python's mmap keeps a duplicate of the descriptor; C programs do not:
+# mmap, close, write through the mapping, msync, munmap.  The RELEASE
+# comes at the close, before any of the writes (the build before kept
+# zeros, and msync said nothing).
+cat >"$T/mapw.py" <<'EOF'
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                      ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+libc.msync.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+path, text, hold = sys.argv[1], sys.argv[2].encode(), float(sys.argv[3])
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+if os.fstat(fd).st_size < 8192:
+    os.ftruncate(fd, 8192)
+p = libc.mmap(None, 8192, 3, 1, fd, 0)     # PROT_READ|WRITE, MAP_SHARED
+assert p not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+os.close(fd)
+time.sleep(hold)                            # the RELEASE is long past
+ctypes.memmove(p + 4096, text, len(text))
+assert libc.msync(p, 8192, 4) == 0          # MS_SYNC
+assert libc.munmap(p, 8192) == 0
+EOF
+"$PYTHON" "$T/mapw.py" "$B/mapc" "after-close" 0.3
+sleep 0.6	# mapped.c looks every 250 ms
+assert_eq "after-close" "$(dd if="$B/mapc" bs=1 skip=4096 count=11 2>/dev/null)" \
+	"bytes written through the mapping after the close"
+assert_eq "$(sha_of "$B/mapc")" "$(getfattr --only-values -n system.replicafs.sha256 "$B/mapc")" \
+	"the current version's sha256 against its bytes"
+"$PYTHON" "$T/mapw.py" "$B/mapc" "second-time" 0
+sleep 0.6
+assert_eq "second-time" "$(dd if="$B/mapc" bs=1 skip=4096 count=11 2>/dev/null)" \
+	"an existing file mapped again"
+unmount_fs
+mount_fs passthrough
+assert_eq "second-time" "$(dd if="$B/mapc" bs=1 skip=4096 count=11 2>/dev/null)" \
+	"after a remount"
+ok "the writes reach a version once the mapping is gone ($(nversions "$B/mapc") versions)"
+
 step "a reader opened first, then a writer; a writer first, then a reader"
 echo first >"$B/rw"
 exec 8<"$B/rw"
