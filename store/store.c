@@ -465,8 +465,9 @@ static const char *conn_vfs;
  * by store_close(), which runs a PASSIVE checkpoint on its own connection
  * while writers go on.  Should the WAL still grow past CKPT_INLINE pages
  * (the checkpointer cannot finish while readers hold old snapshots, or
- * cannot be started), the committing thread checkpoints itself, as
- * SQLite would.  Durability is unchanged: a commit is not fsynced either
+ * cannot be started, or the machine's load keeps it from running; on a
+ * small disk, 1.5 times the RESTART bound below), the committing thread
+ * checkpoints itself, as SQLite would.  Durability is unchanged: a commit is not fsynced either
  * way (synchronous = NORMAL); store_sync() is what makes it durable.
  *
  * A PASSIVE checkpoint copies what was committed when it began; the WAL
@@ -507,9 +508,10 @@ static const char *conn_vfs;
 #define CKPT_INLINE (16 * CKPT_PAGES)
 #define CKPT_MIN_BYTES (4LL << 20)
 
-/* Set st->ckpt_start, ckpt_step and ckpt_restart for the file system
- * of @st: the WAL's pages at which passes start, between passes, and at
- * which a pass is followed by a RESTART. */
+/* Set st->ckpt_start, ckpt_step, ckpt_restart and ckpt_inline for the
+ * file system of @st: the WAL's pages at which passes start, between
+ * passes, at which a pass is followed by a RESTART, and at which the
+ * committing thread checkpoints itself. */
 static void ckpt_bounds(struct store *st)
 {
 	const char *e = getenv("REPLICAFS_TEST_WAL_RESTART_PAGES");
@@ -534,6 +536,12 @@ static void ckpt_bounds(struct store *st)
 				 ? st->ckpt_restart / 2
 				 : CKPT_PAGES;
 	st->ckpt_step = st->ckpt_start / 4;
+	/* On a small disk, not long after the RESTART that should have
+	 * come: a checkpointer that the machine's load keeps from running
+	 * let the WAL of a 64 MiB store grow to 24 MB. */
+	st->ckpt_inline = st->ckpt_restart / 2 * 3 < CKPT_INLINE
+				  ? st->ckpt_restart / 2 * 3
+				  : CKPT_INLINE;
 }
 
 /* Whether SQLite's @rc says the disk is full. */
@@ -699,10 +707,10 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	if (pages < st->ckpt_start)
 		return SQLITE_OK;
 	last = atomic_load(&st->ckpt_pages);
-	if (pages < CKPT_INLINE && pages >= last &&
+	if (pages < st->ckpt_inline && pages >= last &&
 	    pages - last < st->ckpt_step)
 		return SQLITE_OK;	/* a pass ran a moment ago */
-	if (pages >= CKPT_INLINE || ckpt_kick(st))
+	if (pages >= st->ckpt_inline || ckpt_kick(st))
 		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
 					  NULL, NULL);
 	return SQLITE_OK;

@@ -157,7 +157,8 @@ struct store {
 	struct store_thread ckpt;
 	int ckpt_wanted;	/* protected by ckpt.lock */
 	atomic_int ckpt_pages;	/* WAL pages at the last pass */
-	int ckpt_start, ckpt_step, ckpt_restart;	/* see ckpt_bounds() */
+	int ckpt_start, ckpt_step, ckpt_restart, ckpt_inline;	/* see
+							 * ckpt_bounds() */
 	atomic_int_fast64_t ckpt_commit_ms;	/* last commit, monotonic */
 
 	/* store_room_low(): no need to ask statvfs() again before this
