@@ -106,6 +106,27 @@ int store_blob_open(struct store *st, const char *sha256, int *fd_out)
 	return 0;
 }
 
+/* Whether blob @fd of @size bytes holds what its name @sha256 says, when
+ * it is small enough to hash at each open (store.h): 0, or -EIO
+ * (logged). */
+static int blob_verify(int fd, const char *sha256, uint64_t size)
+{
+	char got[65];
+	int err;
+
+	if (size > STORE_VERIFY_MAX || !strcmp(sha256, BLOB_EMPTY_SHA))
+		return 0;
+	err = store_hash_fd(fd, got);
+	if (err)
+		return -EIO;	/* logged */
+	if (strcmp(got, sha256) == 0)
+		return 0;
+	log_err("store: blob %s holds other content (SHA-256 %s): it is "
+		"damaged, and reads of it fail (replicafs check --deep lists "
+		"such blobs)", sha256, got);
+	return -EIO;
+}
+
 int store_blob_open_sized(struct store *st, const char *sha256,
 			  uint64_t size, int *fd_out)
 {
@@ -115,14 +136,20 @@ int store_blob_open_sized(struct store *st, const char *sha256,
 	err = store_blob_open(st, sha256, fd_out);
 	if (err)
 		return err == -ENOENT ? -EIO : err;	/* logged */
-	if (fstat(*fd_out, &sb) == 0 && (uint64_t)sb.st_size == size)
-		return 0;
-	log_err("store: blob %s has %lld bytes where its version has %llu: "
-		"it is damaged (replicafs check lists such blobs)", sha256,
-		(long long)sb.st_size, (unsigned long long)size);
-	close(*fd_out);
-	*fd_out = -1;
-	return -EIO;
+	if (fstat(*fd_out, &sb) || (uint64_t)sb.st_size != size) {
+		log_err("store: blob %s has %lld bytes where its version has "
+			"%llu: it is damaged (replicafs check lists such "
+			"blobs)", sha256, (long long)sb.st_size,
+			(unsigned long long)size);
+		err = -EIO;
+	} else {
+		err = blob_verify(*fd_out, sha256, size);
+	}
+	if (err) {
+		close(*fd_out);
+		*fd_out = -1;
+	}
+	return err;
 }
 
 /* ---- hashing -------------------------------------------------------- */
@@ -567,7 +594,11 @@ int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 		return err;
 	}
 	if (seed) {
+		struct stat sb;
+
 		err = store_blob_open(st, seed, &src);
+		if (!err && fstat(src, &sb) == 0)
+			err = blob_verify(src, seed, (uint64_t)sb.st_size);
 		if (err)
 			goto out;
 		err = store_copy(src, fd, seed_len, NULL);

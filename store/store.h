@@ -255,7 +255,9 @@ int store_dir_has_children(struct store *st, const char *bucket,
  * returns an fd open O_RDWR (the caller owns it and never closes it
  * directly: pass it to store_put() or store_stage_abort()).  When @seed is
  * a hex SHA-256, the file starts as a copy of that blob (a reflink where
- * the file system can, else copy_file_range()), truncated to @seed_len.
+ * the file system can, else copy_file_range()), truncated to @seed_len;
+ * a damaged blob of at most STORE_VERIFY_MAX bytes is -EIO (as in
+ * store_blob_open_sized()), not the start of a new version.
  */
 int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 		    int *fd_out);
@@ -783,8 +785,12 @@ int store_job_items(struct store *st, int64_t id, store_job_item_cb cb,
 /* Open the blob @sha256 (hex) read-only; the caller closes the fd. */
 int store_blob_open(struct store *st, const char *sha256, int *fd_out);
 /* The same for a version of @size bytes: -EIO (logged) when the blob is
- * missing or has another size, as a disk's read error, rather than hand
- * out damaged content or "no such file" for a file that is there. */
+ * missing or has another size, or, up to STORE_VERIFY_MAX bytes, other
+ * content than its name says, as a disk's read error, rather than hand
+ * out damaged content or "no such file" for a file that is there.
+ * Larger blobs are not hashed here (a read of 1 GiB would first read it
+ * all): `replicafs check --deep` finds their damage. */
+#define STORE_VERIFY_MAX (1 << 20)
 int store_blob_open_sized(struct store *st, const char *sha256,
 			  uint64_t size, int *fd_out);
 

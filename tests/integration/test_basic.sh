@@ -663,6 +663,9 @@ ok "atimes survive a remount"
 step "a damaged or missing blob reads as an I/O error, not as other data"
 echo "fourteen bytes" >"$B/damaged"
 echo "gone soon" >"$B/lost"
+echo "same size, other bytes" >"$B/flipped"
+sha_f=$(getfattr --absolute-names --only-values -n system.replicafs.sha256 "$B/flipped")
+vid_f=$(getfattr --absolute-names --only-values -n system.replicafs.version-id "$B/flipped")
 sha_d=$(getfattr --absolute-names --only-values -n system.replicafs.sha256 "$B/damaged")
 sha_l=$(getfattr --absolute-names --only-values -n system.replicafs.sha256 "$B/lost")
 unmount_fs
@@ -672,15 +675,28 @@ cp -p "$blob_d" "$T/blob_d"
 mv "$blob_l" "$T/blob_l"
 chmod u+w "$blob_d"
 echo CORRUPT >"$blob_d"
+# Bit rot: the same size, other bytes (the build before read them out).
+blob_f=$STORE/blobs/${sha_f:0:2}/$sha_f
+cp -p "$blob_f" "$T/blob_f"
+chmod u+w "$blob_f"
+echo "SAME SIZE, OTHER BYTES" >"$blob_f"
 mount_fs
 expect_error "Input/output error" cat "$B/damaged"
 expect_error "Input/output error" cat "$B/lost"
+expect_error "Input/output error" cat "$B/flipped"
+expect_error "Input/output error" cat "$MNT/.versions/${B##*/}/flipped/"*"_$vid_f"
+expect_error "Input/output error" bash -c 'echo more >>"$1"' bash "$B/flipped"
+assert_eq 1 "$(nversions "$B/flipped")" "versions of the damaged file after an append that failed"
+grep -q "blob $sha_f holds other content" "$(daemon_log)" ||
+	fail "the daemon's log does not name the damaged blob"
 unmount_fs
 cp -p "$T/blob_d" "$blob_d"
 mv "$T/blob_l" "$blob_l"
+cp -p "$T/blob_f" "$blob_f"
 mount_fs
 assert_eq "fourteen bytes" "$(cat "$B/damaged")" "the file once its blob is back"
-ok "EIO for both, and the data once the blobs are back"
+assert_eq "same size, other bytes" "$(cat "$B/flipped")" "the flipped file once its blob is back"
+ok "EIO for all three, and the data once the blobs are back"
 
 unmount_fs
 check_store --deep
