@@ -169,6 +169,22 @@ static int open_store(const char *dir, struct store **st)
 	return ret;
 }
 
+/* open_store() of the store behind @t; a user who may not open it is
+ * told where the mount shows the same to everyone. */
+static int open_target_store(const struct target *t, struct store **st)
+{
+	int ret = open_store(t->store, st);
+
+	if (ret == -EACCES)
+		fprintf(stderr,
+			"replicafs: in the mount, `ls -l .versions/%s%s%s` "
+			"lists the versions any user may read, and removing "
+			"a delete marker there (its .deleted entry) "
+			"undeletes\n",
+			t->bucket, t->key[0] ? "/" : "", t->key);
+	return ret;
+}
+
 static const char *versioning_name(enum store_versioning v)
 {
 	switch (v) {
@@ -206,7 +222,7 @@ static int cmd_versioning(int argc, char **argv)
 				"is set per bucket)\n", argv[1]);
 		return 2;
 	}
-	if (open_store(t.store, &st))
+	if (open_target_store(&t, &st))
 		return 1;
 	if (argc == 3) {
 		v = strcmp(argv[2], "enable") == 0 ? STORE_ENABLED
@@ -310,7 +326,7 @@ static int cmd_versions(int argc, char **argv)
 			path);
 		return 2;
 	}
-	if (open_store(t.store, &st))
+	if (open_target_store(&t, &st))
 		return 1;
 	o.st = st;
 	o.t = &t;
@@ -707,7 +723,7 @@ static int cmd_rm_version(int argc, char **argv)
 	}
 	if (!vid && !rec)
 		goto usage;
-	if (open_store(t.store, &st))
+	if (open_target_store(&t, &st))
 		return 1;
 	if (rec) {
 		ret = rm_version_tree(path, &t, st, yes);
@@ -780,7 +796,7 @@ static int object_args(int argc, char **argv, int want_vid,
 		return 2;
 	}
 	*vid = want_vid ? argv[2] : NULL;
-	return open_store(t->store, st) ? 1 : 0;
+	return open_target_store(t, st) ? 1 : 0;
 }
 
 /* `restore PATH VERSION-ID`: S3's copy of a version onto its own key, a
@@ -846,7 +862,7 @@ static int cmd_undelete(int argc, char **argv)
 			path, path);
 		return 2;
 	}
-	if (open_store(t.store, &st))
+	if (open_target_store(&t, &st))
 		return 1;
 	if (rec) {
 		ret = undelete_tree(st, t.bucket, t.key, path, &done, &moved,

@@ -1078,7 +1078,8 @@ static int version_user_xattrs(struct fs *fs, const struct hpath *p,
  * The xattrs of folder @p's marker: its ACLs, which the kernel then
  * enforces here as in the live tree, and the user's own: in .versions the
  * newest marker's, in .at the marker alive then (@o, resolved).  None for
- * a bucket or a folder without a marker.
+ * a folder without a marker; a bucket's are its own, as now (they have no
+ * history), so that a user whom its ACL lets in gets in here too.
  */
 static int folder_xattrs(struct fs *fs, struct fs_node *n,
 			 const struct hpath *p, const struct store_obj *o,
@@ -1090,7 +1091,11 @@ static int folder_xattrs(struct fs *fs, struct fs_node *n,
 
 	*x = NULL;
 	*nx = 0;
-	if (!p->key[0] || marker_key(p->key, mkey))
+	if (!p->key[0]) {
+		ret = store_version_xattrs(fs->st, p->bucket, "", "", x, nx);
+		return ret == -ENOENT ? 0 : ret;
+	}
+	if (marker_key(p->key, mkey))
 		return 0;
 	if (n->kind == FS_HA_DIR) {
 		if (!o->has_marker)

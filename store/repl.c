@@ -1210,17 +1210,24 @@ int store_version_xattrs(struct store *st, const char *bucket,
 	err = conn_get(st, &c);
 	if (err)
 		return err;
-	err = prep(c, "SELECT x.name, x.value FROM xattrs AS x "
-		      "JOIN versions AS v ON v.id = x.version "
-		      "JOIN objects AS o ON o.id = v.object "
-		      "JOIN buckets AS b ON b.id = o.bucket "
-		      "WHERE b.name = ? AND o.key = ? AND v.vid = ? "
-		      "ORDER BY x.name", &s);
+	if (!key[0])	/* the bucket's own, which have no versions */
+		err = prep(c, "SELECT x.name, x.value FROM bucket_xattrs "
+			      "AS x JOIN buckets AS b ON b.id = x.bucket "
+			      "WHERE b.name = ? ORDER BY x.name", &s);
+	else
+		err = prep(c, "SELECT x.name, x.value FROM xattrs AS x "
+			      "JOIN versions AS v ON v.id = x.version "
+			      "JOIN objects AS o ON o.id = v.object "
+			      "JOIN buckets AS b ON b.id = o.bucket "
+			      "WHERE b.name = ? AND o.key = ? AND v.vid = ? "
+			      "ORDER BY x.name", &s);
 	if (err)
 		return err;
 	bind_text(s, 1, bucket, -1);
-	bind_text(s, 2, key, -1);
-	bind_text(s, 3, version_id, -1);
+	if (key[0]) {
+		bind_text(s, 2, key, -1);
+		bind_text(s, 3, version_id, -1);
+	}
 	/* First pass: count and size; values are copied below, into one
 	 * block after the array, so one free() releases everything. */
 	while ((err = stmt_step(c, s, "read xattrs")) == 1) {

@@ -664,7 +664,8 @@ int store_repl_stats(struct store *st, const char *bucket, const char *key,
 
 /* The user xattrs of version @version_id of @key, for the replicator:
  * *@out is a malloc()ed array (names and values inside the same block),
- * freed by the caller with free(). */
+ * freed by the caller with free().  @key "": the bucket's own (its ACLs),
+ * whatever @version_id. */
 int store_version_xattrs(struct store *st, const char *bucket,
 			 const char *key, const char *version_id,
 			 struct store_xattr **out, size_t *n);

@@ -252,8 +252,8 @@ mkdir "$MNT/top-cp/shared"
 chmod 1777 "$MNT/top-cp/shared"
 runuser -u nobody -- sh -c 'echo x >"$1/by-nobody" && rm "$1/by-nobody"' sh "$MNT/top-cp/shared" ||
 	fail "user nobody could not write and remove in a folder of mode 1777"
-dm=$(cd "$MNT/.versions/top-cp/shared/by-nobody" && ls -- *.deleted)
-assert_eq "$(id -u nobody)" "$(stat -c %u "$MNT/.versions/top-cp/shared/by-nobody/$dm")" \
+dm0=$(cd "$MNT/.versions/top-cp/shared/by-nobody" && ls -- *.deleted)
+assert_eq "$(id -u nobody)" "$(stat -c %u "$MNT/.versions/top-cp/shared/by-nobody/$dm0")" \
 	"the owner of the delete marker (it was the mount's)"
 runuser -u nobody -- sh -c 'echo y >"$1/mv-by-nobody" && mv "$1/mv-by-nobody" "$1/moved"' sh "$MNT/top-cp/shared" ||
 	fail "user nobody could not write and rename in a folder of mode 1777"
@@ -261,6 +261,20 @@ dm=$(cd "$MNT/.versions/top-cp/shared/mv-by-nobody" && ls -- *.deleted)
 assert_eq "$(id -u nobody)" "$(stat -c %u "$MNT/.versions/top-cp/shared/mv-by-nobody/$dm")" \
 	"the owner of the delete marker a rename left (it was the mount's)"
 ok "the delete markers of rm and mv are user nobody's"
+# The CLI opens the store, which only its owner may: another user is
+# told where the mount shows the same.
+runuser -u nobody -- "$REPLICAFS" versions "$MNT/top-cp/shared/by-nobody" 2>"$T/cli.err" &&
+	fail "user nobody opened a store that is root's"
+grep -q '`ls -l .versions/top-cp/shared/by-nobody`' "$T/cli.err" ||
+	fail "the refusal does not say where to look instead: $(cat "$T/cli.err")"
+# The bucket's own ACL lets nobody in, in .versions too (it had none
+# there, and mode 750 kept nobody out).
+assert_eq "$(getfacl -p "$MNT/top-cp" | grep -v '^#')" "$(getfacl -p "$MNT/.versions/top-cp" | grep -v '^#')" \
+	"the bucket's ACL in .versions"
+runuser -u nobody -- rm "$MNT/.versions/top-cp/shared/by-nobody/$dm0" ||
+	fail "user nobody could not remove its own delete marker in .versions"
+assert_eq "x" "$(cat "$MNT/top-cp/shared/by-nobody")" "the file user nobody undeleted through .versions"
+ok "another user's CLI refused with a pointer to .versions, where it undeletes"
 
 step "-o noacl: no ACLs, and the kernel applies the umask"
 unmount_fs
