@@ -1211,6 +1211,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		put.meta.ctime_ns = now_ns();
 	put.fd = fd >= 0 ? fd : n->stage_fd;
 	put.sha256 = have_sha ? sha : NULL;
+	put.mtime_set = 1;	/* the last write's, or a utimens's: 0 too */
 	put.durable = durable;
 	put.keep_xattrs = 1;
 	put.named_ns = pending ? n->created_ns : 0;
@@ -3028,6 +3029,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		put.meta.gid = (mask & STORE_SET_GID) ? m.gid : st.st_gid;
 		put.meta.mtime_ns = (mask & STORE_SET_MTIME) ? m.mtime_ns
 							    : now_ns();
+		put.mtime_set = 1;
 		put.meta.atime_ns = (mask & STORE_SET_ATIME) ? m.atime_ns : 0;
 		put.meta.ctime_ns = now_ns();
 		ret = store_put(fs->st, bucket, key, &put, NULL, NULL);

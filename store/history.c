@@ -744,6 +744,7 @@ int store_restore(struct store *st, const char *bucket, const char *key,
 			goto out;
 	}
 	nv.meta.ctime_ns = now_ns();
+	nv.mtime_set = 1;	/* the version's, the epoch too */
 	nv.link = o.kind == STORE_SYMLINK ? link : NULL;
 	nv.xattr_src = id;
 	err = ver_write(st, q.c, &b, key, &nv, vid_out, obj_out, &t);

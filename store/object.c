@@ -437,7 +437,9 @@ int ver_write(struct store *st, struct conn *c,
 	sqlite3_bind_int64(s, 6, nv->meta.mode);
 	sqlite3_bind_int64(s, 7, nv->meta.uid);
 	sqlite3_bind_int64(s, 8, nv->meta.gid);
-	sqlite3_bind_int64(s, 9, nv->meta.mtime_ns ? nv->meta.mtime_ns : now);
+	sqlite3_bind_int64(s, 9, nv->meta.mtime_ns || nv->mtime_set
+					 ? nv->meta.mtime_ns
+					 : now);
 	sqlite3_bind_int64(s, 10, nv->meta.ctime_ns ? nv->meta.ctime_ns : now);
 	sqlite3_bind_int64(s, 11, nv->created_ns ? nv->created_ns : now);
 	if (nv->link)
@@ -530,7 +532,7 @@ int ver_write(struct store *st, struct conn *c,
 		obj_out->size = nv->size;
 		obj_out->blocks = nv->blocks;
 		obj_out->meta = nv->meta;
-		if (!obj_out->meta.mtime_ns)
+		if (!obj_out->meta.mtime_ns && !nv->mtime_set)
 			obj_out->meta.mtime_ns = now;
 		if (!obj_out->meta.ctime_ns)
 			obj_out->meta.ctime_ns = now;
@@ -710,6 +712,7 @@ int store_put(struct store *st, const char *bucket, const char *key,
 	nv.sha = sha;
 	nv.meta = put->meta;
 	nv.meta.mode = type_bits(put->kind) | (put->meta.mode & 07777);
+	nv.mtime_set = put->mtime_set;
 	nv.keep_xattrs = put->keep_xattrs;
 	nv.xattrs = put->xattrs;
 	nv.nxattrs = put->nxattrs;
@@ -891,6 +894,7 @@ static int replica_prepare(struct store *st, const char *bucket,
 	}
 	p->nv.sha = r->kind == STORE_DELETE_MARKER ? NULL : p->sha;
 	p->nv.meta = r->meta;
+	p->nv.mtime_set = 1;	/* the source's, the epoch too */
 	if (r->kind != STORE_DELETE_MARKER)
 		p->nv.meta.mode = type_bits(r->kind) | (r->meta.mode & 07777);
 	p->nv.vid = r->version_id;
@@ -1371,6 +1375,7 @@ static int move_key(struct store *st, struct conn *c,
 	nv.blocks = o.blocks;
 	nv.meta = o.meta;
 	nv.meta.ctime_ns = now_ns();
+	nv.mtime_set = 1;	/* a rename keeps it, the epoch too */
 	nv.link = o.kind == STORE_SYMLINK ? link : NULL;
 	nv.xattr_src = cur;
 	nv.touch_parent = 1;

@@ -329,6 +329,9 @@ struct store_put {
 	int64_t named_ns;	/* when the name was made, if before this
 				 * call (a file created, then written and
 				 * closed); 0: now.  See below. */
+	int mtime_set;		/* meta.mtime_ns is the mtime even when 0
+				 * (the epoch, as tar --mtime=@0 sets it);
+				 * else 0 there means now */
 	uint64_t ino;		/* the key's inode number from now on: one
 				 * the caller had from store_ino_reserve()
 				 * (a file a mount created) or

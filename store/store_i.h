@@ -295,6 +295,8 @@ struct newver {
 	int touch_parent;	/* a rename's target: its folder changes
 				 * even when the key was there before */
 	int64_t named_ns;	/* the folder's new time; 0: now */
+	int mtime_set;		/* meta.mtime_ns is the mtime even when 0
+				 * (the epoch); else 0 there is now */
 	uint64_t ino;		/* the object's inode number from now on (a
 				 * file created by a mount, a rename's
 				 * target); 0: kept, or a new one for a new

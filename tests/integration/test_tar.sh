@@ -102,5 +102,26 @@ for op in "chmod 600" "chown 5:6" "touch -d 2020-01-02" "truncate -s 100K" "fall
 done
 ok "tar exits 0 after each change, and the ctime the kernel showed is the store's"
 
+step "files dated the epoch (tar --mtime=@0, cp -p, a futimens before the close, mv)"
+# mtime 0 meant "now" to the store: a file given it while open, or renamed
+# after, took the time of its close or rename (rsync -a sent it each run).
+mkdir "$T/epoch" "$B/epoch"
+echo hi >"$T/epoch/a"
+touch -d @0 "$T/epoch/a"
+tar --mtime=@0 -cf "$T/epoch.tar" -C "$T/epoch" a
+tar -xf "$T/epoch.tar" -C "$B/epoch"
+mv "$B/epoch/a" "$B/epoch/tar-x"
+cp -p "$T/epoch/a" "$B/epoch/cp-p"
+"$PYTHON" -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b"x"); os.utime(fd, (0, 0)); os.close(fd)' "$B/epoch/futimens"
+echo x >"$B/epoch/plain"
+touch -d @0 "$B/epoch/plain"
+mv "$B/epoch/plain" "$B/epoch/renamed"
+remount
+assert_eq "0 0 0 0" "$(stat -c %Y "$B/epoch/tar-x" "$B/epoch/cp-p" "$B/epoch/futimens" "$B/epoch/renamed" | tr '\n' ' ' | sed 's/ $//')" \
+	"mtimes after a remount"
+ok "the epoch is kept as an mtime"
+
 unmount_fs
 check_store
