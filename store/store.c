@@ -466,8 +466,9 @@ static const char *conn_vfs;
  * while writers go on.  Should the WAL still grow past CKPT_INLINE pages
  * (the checkpointer cannot finish while readers hold old snapshots, or
  * cannot be started, or the machine's load keeps it from running; on a
- * small disk, 1.5 times the RESTART bound below), the committing thread
- * checkpoints itself, as SQLite would.  Durability is unchanged: a commit is not fsynced either
+ * small disk, 1.25 times the RESTART bound below), the committing thread
+ * checkpoints itself, as SQLite would: the writer that follows such a
+ * pass, which copied every frame, starts the WAL over.  Durability is unchanged: a commit is not fsynced either
  * way (synchronous = NORMAL); store_sync() is what makes it durable.
  *
  * A PASSIVE checkpoint copies what was committed when it began; the WAL
@@ -539,8 +540,8 @@ static void ckpt_bounds(struct store *st)
 	/* On a small disk, not long after the RESTART that should have
 	 * come: a checkpointer that the machine's load keeps from running
 	 * let the WAL of a 64 MiB store grow to 24 MB. */
-	st->ckpt_inline = st->ckpt_restart / 2 * 3 < CKPT_INLINE
-				  ? st->ckpt_restart / 2 * 3
+	st->ckpt_inline = st->ckpt_restart / 4 * 5 < CKPT_INLINE
+				  ? st->ckpt_restart / 4 * 5
 				  : CKPT_INLINE;
 }
 
