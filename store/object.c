@@ -509,6 +509,7 @@ int ver_write(struct store *st, struct conn *c,
 	/* A replica's folders take their times from the source's markers,
 	 * not from the order of arrival. */
 	if (!err && !older && !nv->vid &&
+	    !nv->no_touch &&
 	    (nv->touch_parent || live != (nv->kind != STORE_DELETE_MARKER)))
 		err = parent_touch(c, b, key,
 				   nv->named_ns ? nv->named_ns : now);
@@ -547,15 +548,16 @@ int ver_write(struct store *st, struct conn *c,
 
 /* DELETE without a version ID of @key in bucket @b (see the table).  A
  * delete marker names @who's uid and gid as its owner, with mode 0444 to
- * say so (@who NULL: none, mode 0). */
+ * say so (@who NULL: none, mode 0).  @quiet: the key's folder keeps its
+ * mtime (a key inside a folder that a rename moves). */
 static int obj_delete_current(struct store *st, struct conn *c,
 			      const struct bucket_row *b, const char *key,
 			      const char *moved_to,
-			      const struct store_meta *who, char *vid_out,
-			      struct trash *t)
+			      const struct store_meta *who, int quiet,
+			      char *vid_out, struct trash *t)
 {
 	struct newver marker = { .kind = STORE_DELETE_MARKER,
-				 .link = moved_to };
+				 .link = moved_to, .no_touch = quiet };
 	char sha[65];
 	int64_t oid, cur, id;
 	int err, live;
@@ -580,7 +582,7 @@ static int obj_delete_current(struct store *st, struct conn *c,
 	err = ver_remove(st, c, id, sha, t);
 	if (err)
 		return err;
-	return obj_refresh(c, b, key, oid, 1);
+	return obj_refresh(c, b, key, oid, !quiet);
 }
 
 /* Finish the transaction of an operation that returned @err: commit, or
@@ -1086,7 +1088,7 @@ static int delete_current(struct store *st, const char *bucket,
 		return err;
 	err = bucket_row_get(c, bucket, &b);
 	if (!err)
-		err = obj_delete_current(st, c, &b, key, NULL, who, vid_out,
+		err = obj_delete_current(st, c, &b, key, NULL, who, 0, vid_out,
 					 &t);
 	return tx_end(st, c, err, &t);
 }
@@ -1342,11 +1344,13 @@ int name_free(struct conn *c, const struct bucket_row *b, const char *key)
 /* Copy the current version of @from in @fb as a new version of @to in
  * @tb (blob, metadata, link and xattrs shared; ctime now), then DELETE
  * @from.  The inode number goes with it, as on a disk; @from gets a new
- * one, for a file made there later. */
+ * one, for a file made there later.  @quiet: neither folder's mtime
+ * changes (a key inside a folder being renamed: only the folders the
+ * folder leaves and lands in change, as on a disk). */
 static int move_key(struct store *st, struct conn *c,
 		    const struct bucket_row *fb, const char *from,
 		    const struct bucket_row *tb, const char *to,
-		    const struct store_meta *who, struct trash *t)
+		    const struct store_meta *who, int quiet, struct trash *t)
 {
 	char link[LINK_MAX_LEN + 1];
 	struct store_obj o;
@@ -1378,12 +1382,13 @@ static int move_key(struct store *st, struct conn *c,
 	nv.mtime_set = 1;	/* a rename keeps it, the epoch too */
 	nv.link = o.kind == STORE_SYMLINK ? link : NULL;
 	nv.xattr_src = cur;
-	nv.touch_parent = 1;
+	nv.touch_parent = !quiet;
+	nv.no_touch = quiet;
 	nv.ino = ino;
 	err = ver_write(st, c, tb, to, &nv, NULL, NULL, t);
 	if (err)
 		return err;
-	return obj_delete_current(st, c, fb, from, to, who, NULL, t);
+	return obj_delete_current(st, c, fb, from, to, who, quiet, NULL, t);
 }
 
 /* The live keys of bucket @b under @path/ (its marker included), into a
@@ -1448,7 +1453,7 @@ static int rename_dir(struct store *st, struct conn *c,
 		/* The empty target's marker goes: @from has none to put in
 		 * its place. */
 		snprintf(newkey, sizeof(newkey), "%s/", to);
-		err = obj_delete_current(st, c, tb, newkey, NULL, who, NULL,
+		err = obj_delete_current(st, c, tb, newkey, NULL, who, 0, NULL,
 					 t);
 		if (err)
 			goto out;
@@ -1461,10 +1466,14 @@ static int rename_dir(struct store *st, struct conn *c,
 		}
 		memcpy(newkey, to, tlen);
 		memcpy(newkey + tlen, keys[i] + flen, klen - flen + 1);
-		err = move_key(st, c, fb, keys[i], tb, newkey, who, t);
+		err = move_key(st, c, fb, keys[i], tb, newkey, who, 1, t);
 		if (err)
 			goto out;
 	}
+	/* The folders it left and landed in change; none inside it. */
+	err = parent_touch(c, fb, from, now_ns());
+	if (!err)
+		err = parent_touch(c, tb, to, now_ns());
 out:
 	for (i = 0; i < n; i++)
 		free(keys[i]);
@@ -1532,7 +1541,7 @@ static int rename_as(struct store *st, const char *from_bucket,
 		if (dst == R_DIR)
 			err = -EISDIR;
 		else
-			err = move_key(st, c, &fb, from, &tb, to, who, &t);
+			err = move_key(st, c, &fb, from, &tb, to, who, 0, &t);
 		goto out;
 	}
 	if (dst == R_FILE) {

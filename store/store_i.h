@@ -294,6 +294,8 @@ struct newver {
 	int64_t created_ns;	/* a replica's time of writing, else 0 */
 	int touch_parent;	/* a rename's target: its folder changes
 				 * even when the key was there before */
+	int no_touch;		/* its folder does not change (a key inside
+				 * a folder that a rename moves) */
 	int64_t named_ns;	/* the folder's new time; 0: now */
 	int mtime_set;		/* meta.mtime_ns is the mtime even when 0
 				 * (the epoch); else 0 there is now */

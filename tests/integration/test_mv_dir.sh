@@ -80,5 +80,21 @@ mv -T "$B/target-empty" "$B/new"
 check_new_again() { rm -rf "$B/full"; check_new "$1"; }
 check_new_again "after more renames"
 
+step "mv of a tree keeps the mtimes of the folders in it"
+# Each key that arrived in a moved folder set the folder's mtime to the
+# rename's time, so every folder of the tree changed (rsync -a sent them
+# all again); on a disk only the folders it leaves and lands in change.
+mkdir -p "$B/tree/a/b" "$B/land"
+echo x >"$B/tree/a/b/f"
+echo y >"$B/tree/g"
+touch -d @1000000000 "$B/tree/a/b" "$B/tree/a" "$B/tree" "$B/land"
+mv "$B/tree" "$B/land/moved"
+remount
+assert_eq "1000000000 1000000000 1000000000" \
+	"$(stat -c %Y "$B/land/moved" "$B/land/moved/a" "$B/land/moved/a/b" | tr '\n' ' ' | sed 's/ $//')" \
+	"mtimes of the moved folders after a remount"
+[ "$(stat -c %Y "$B/land")" -gt 1000000000 ] || fail "the folder the tree landed in kept its mtime"
+ok "the moved folders keep their mtimes; the one it landed in changed"
+
 unmount_fs
 check_store
