@@ -233,3 +233,57 @@ void fs_acl_chmod(struct fs_acl *acl, uint32_t mode)
 	else if (group)
 		group->perm = (mode >> 3) & PERM_BITS;
 }
+
+static int in_gids(uint32_t gid, const uint32_t *gids, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (gids[i] == gid)
+			return 1;
+	return 0;
+}
+
+int fs_acl_permits(const struct fs_acl *acl, uint32_t owner, uint32_t group,
+		   uint32_t uid, const uint32_t *gids, size_t ngids,
+		   unsigned want)
+{
+	unsigned mask = PERM_BITS, other = 0;
+	int found = 0, matched = 0;
+	size_t i;
+
+	for (i = 0; i < acl->n; i++) {
+		if (acl->e[i].tag == TAG_MASK)
+			mask = acl->e[i].perm & PERM_BITS;
+		if (acl->e[i].tag == TAG_OTHER)
+			other = acl->e[i].perm & PERM_BITS;
+	}
+	for (i = 0; i < acl->n; i++) {
+		const struct fs_acl_entry *e = &acl->e[i];
+
+		switch (e->tag) {
+		case TAG_USER_OBJ:
+			if (uid == owner)
+				return (e->perm & want) == want;
+			break;
+		case TAG_USER:
+			if (e->id == uid)
+				return (e->perm & mask & want) == want;
+			break;
+		case TAG_GROUP_OBJ:
+		case TAG_GROUP:
+			if (in_gids(e->tag == TAG_GROUP ? e->id : group, gids,
+				    ngids)) {
+				matched = 1;
+				if ((e->perm & mask & want) == want)
+					found = 1;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	if (matched)
+		return found;
+	return (other & want) == want;
+}

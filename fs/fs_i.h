@@ -390,6 +390,12 @@ int fs_vattr_is(const char *name);
  * caller of @req: its length (not NUL-terminated), -ENODATA when this
  * version has none, -EACCES when the caller may not read the version, or
  * another negative errno. */
+struct fs_acl;
+
+/* Whether the caller of @req may read a node of @m's owner, group and
+ * mode, and access ACL @acl (NULL: none); root always. */
+int fs_may_read(fuse_req_t req, const struct store_meta *m,
+		const struct fs_acl *acl);
 int fs_vattr_get(fuse_req_t req, struct fs *fs, const char *bucket,
 		 const char *key, const struct store_obj *obj,
 		 const char *name, char val[FS_VATTR_MAX]);
@@ -442,6 +448,13 @@ int fs_acl_equiv_mode(const struct fs_acl *acl, uint32_t *mode);
 int fs_acl_create_masq(struct fs_acl *acl, uint32_t *mode);
 /* The access ACL @acl after chmod to @mode. */
 void fs_acl_chmod(struct fs_acl *acl, uint32_t mode);
+/* Whether @acl, the access ACL of a node owned by @owner and group
+ * @group, grants the permission bits @want (4 read, 2 write, 1 execute)
+ * to user @uid in groups @gids (its primary group among them), as the
+ * kernel's posix_acl_permission() decides. */
+int fs_acl_permits(const struct fs_acl *acl, uint32_t owner, uint32_t group,
+		   uint32_t uid, const uint32_t *gids, size_t ngids,
+		   unsigned want);
 
 /* ---- mount.c ---- */
 

@@ -764,6 +764,39 @@ struct hfile {
 	int fd;
 };
 
+/*
+ * Whether the caller of @req may read a past version of @bucket/@key as
+ * the key stands now: history shows nobody what the live tree hides from
+ * them, so after a chmod 600 others read none of the file's versions, as
+ * they read none of it.  The key's newest content version (the current
+ * one, or the last before its delete marker) says, with its access ACL;
+ * the kernel has checked the version's own mode already.  0 or -EACCES.
+ */
+static int may_read_now(fuse_req_t req, struct fs *fs, const char *bucket,
+			const char *key, const struct store_obj *o)
+{
+	struct store_xattr *x = NULL;
+	struct fs_acl acl, *a = NULL;
+	struct store_obj now;
+	size_t nx = 0, i;
+	int ok;
+
+	if (fuse_req_ctx(req)->uid == 0 ||
+	    newest_data(fs, bucket, key, &now) != 0 ||
+	    strcmp(now.version_id, o->version_id) == 0)
+		return 0;
+	if (store_version_xattrs(fs->st, bucket, key, now.version_id, &x,
+				 &nx) == 0) {
+		for (i = 0; i < nx && strcmp(x[i].name, FS_ACL_ACCESS); i++)
+			;
+		if (i < nx && fs_acl_parse(x[i].value, x[i].size, &acl) == 0)
+			a = &acl;
+	}
+	ok = fs_may_read(req, &now.meta, a);
+	free(x);
+	return ok ? 0 : -EACCES;
+}
+
 static void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
@@ -792,6 +825,8 @@ static void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto out;
 	h->fd = -1;
 	if (o.kind != STORE_DELETE_MARKER)
+		ret = may_read_now(req, fs, p->bucket, p->key, &o);
+	if (ret == 0 && o.kind != STORE_DELETE_MARKER)
 		ret = store_blob_open_sized(fs->st, o.sha256, o.size,
 					    &h->fd);
 	if (ret)

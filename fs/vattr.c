@@ -128,21 +128,24 @@ static int copy_val(char *val, const char *s)
 	return (int)len;
 }
 
-/*
- * Whether the caller of @req may read version @obj, by its mode bits as
- * the kernel reads them (owner, else group, else others; root always).
- * The kernel asks as much before it gives out a user.* value; system.* it
- * leaves to the file system, and a sha256 or ETag tells of the content.
- */
-static int may_read(fuse_req_t req, const struct store_obj *obj)
+int fs_may_read(fuse_req_t req, const struct store_meta *m,
+		const struct fs_acl *acl)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
-	const struct store_meta *m = &obj->meta;
 	gid_t groups[64];
+	uint32_t gids[65];
 	int i, n;
 
 	if (c->uid == 0)
 		return 1;
+	if (acl) {
+		n = fuse_req_getgroups(req, 64, groups);
+		gids[0] = c->gid;
+		for (i = 0; i < n && i < 64; i++)
+			gids[i + 1] = groups[i];
+		return fs_acl_permits(acl, m->uid, m->gid, c->uid, gids,
+				      (size_t)i + 1, 4);
+	}
 	if (c->uid == m->uid)
 		return (m->mode & S_IRUSR) != 0;
 	if (c->gid == m->gid)
@@ -152,6 +155,17 @@ static int may_read(fuse_req_t req, const struct store_obj *obj)
 		if (groups[i] == m->gid)
 			return (m->mode & S_IRGRP) != 0;
 	return (m->mode & S_IROTH) != 0;
+}
+
+/*
+ * Whether the caller of @req may read version @obj, by its mode bits as
+ * the kernel reads them (owner, else group, else others; root always).
+ * The kernel asks as much before it gives out a user.* value; system.* it
+ * leaves to the file system, and a sha256 or ETag tells of the content.
+ */
+static int may_read(fuse_req_t req, const struct store_obj *obj)
+{
+	return fs_may_read(req, &obj->meta, NULL);
 }
 
 int fs_vattr_get(fuse_req_t req, struct fs *fs, const char *bucket,

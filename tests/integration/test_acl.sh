@@ -183,6 +183,26 @@ assert_eq "drwxr-x--- nobody" "$(stat -c '%A %U' "$H/gone")" "the folder of an u
 getfacl -p "$H/gone" | grep -qx 'user:nobody:r-x' || fail "the undeleted folder lost its ACL: $(getfacl -p "$H/gone")"
 ok "undelete of a file brings back its folder with its mode, owner and ACL"
 
+step "a file made private hides its past versions too (chmod 600, then an ACL)"
+# Each version kept the mode it was written with: after chmod 600 others
+# still read the earlier saves of the file in .versions and .at.
+mkdir "$H/open"
+echo "first save" >"$H/open/f"
+sleep 0.1
+BEFORE=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+sleep 0.1
+echo "second save" >"$H/open/f"
+assert_eq "first save" "$(reads "$MNT/.at/$BEFORE/bkt/hist/open")" "nobody reading the first save while the file is 0644"
+chmod 600 "$H/open/f"
+assert_eq "denied" "$(reads "$H/open")" "nobody reading the file of mode 600"
+assert_eq "denied" "$(reads "$MNT/.at/$BEFORE/bkt/hist/open")" "nobody reading the first save in .at after chmod 600"
+assert_eq "denied" "$(reads_version "$MNT/.versions/bkt/hist/open")" "nobody reading the versions after chmod 600"
+setfacl -m u:nobody:r "$H/open/f"
+assert_eq "first save" "$(reads "$MNT/.at/$BEFORE/bkt/hist/open")" "nobody reading the first save once an ACL lets it read the file"
+rm "$H/open/f"
+assert_eq "first save" "$(reads "$MNT/.at/$BEFORE/bkt/hist/open")" "the same after rm (its last content version says)"
+ok "the file's mode and ACL now decide who reads its history"
+
 step "a write by another user drops set-ID bits set after its open, as on the disk"
 # writes_after_chmod DIR MODE: nobody opens DIR/kp (0666), root chmods it
 # to MODE, nobody writes and closes; the mode that is left.

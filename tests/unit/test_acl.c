@@ -210,3 +210,24 @@ Test(acl, chmod)
 	cr_expect_eq(a->e[2].perm, 0);
 	free(a);
 }
+
+Test(acl, permits)
+{
+	/* Owner 10, group 20; user 1000 named, group 30 named; a mask. */
+	const struct ent e[] = { { U_OBJ, 6, NOID }, { U, 6, 1000 },
+				 { G_OBJ, 4, NOID }, { G, 4, 30 },
+				 { M, 4, NOID }, { O, 0, NOID } };
+	const uint32_t in20[] = { 20 }, in30[] = { 99, 30 }, none[] = { 99 };
+	struct fs_acl *a = acl_new();
+
+	cr_assert_eq(parse(e, 6, a), 0);
+	cr_expect(fs_acl_permits(a, 10, 20, 10, none, 1, 6), "the owner");
+	cr_expect(fs_acl_permits(a, 10, 20, 1000, none, 1, 4),
+		  "a named user, read");
+	cr_expect(!fs_acl_permits(a, 10, 20, 1000, none, 1, 2),
+		  "a named user's write, masked out");
+	cr_expect(fs_acl_permits(a, 10, 20, 7, in20, 1, 4), "the group");
+	cr_expect(fs_acl_permits(a, 10, 20, 7, in30, 2, 4), "a named group");
+	cr_expect(!fs_acl_permits(a, 10, 20, 7, none, 1, 4), "others");
+	free(a);
+}
