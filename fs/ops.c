@@ -468,6 +468,34 @@ static void node_learn(struct fs_node *n, const struct store_obj *obj)
 }
 
 /* Fill @st for @n, from its open state or the store. */
+/*
+ * The attributes of an open file whose version the store no longer has
+ * (`replicafs rm-version` from another process): what it had, with no
+ * link, as a disk's unlinked inode that a process holds open.  A read
+ * past the size the kernel knows asks for them, and failed with ENOENT.
+ * 1 when @st was filled.
+ */
+static int open_gone_stat(struct fs *fs, struct fs_node *n, struct stat *st)
+{
+	int open;
+
+	if (n->kind != FS_FILE)
+		return 0;
+	pthread_mutex_lock(&fs->lock);
+	open = n->nopen > 0;
+	pthread_mutex_unlock(&fs->lock);
+	pthread_mutex_lock(&n->lock);
+	open = open && n->base_known;
+	if (open) {
+		memset(st, 0, sizeof(*st));
+		fs_meta_stat(&n->meta, n->size, n->blocks, st);
+		st->st_ino = n->st_ino;
+		st->st_nlink = 0;
+	}
+	pthread_mutex_unlock(&n->lock);
+	return open;
+}
+
 static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 {
 	char bucket[64], key[KEYBUF];
@@ -512,10 +540,12 @@ static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 		fs_meta_stat(&m, 4096, -1, st);
 	} else {
 		ret = store_lookup(fs->st, bucket, key, &obj);
+		if (ret == 0 && kind_of(obj.kind) != n->kind)
+			ret = -ENOENT;
+		if (ret == -ENOENT && open_gone_stat(fs, n, st))
+			return 0;
 		if (ret)
 			return ret;
-		if (kind_of(obj.kind) != n->kind)
-			return -ENOENT;
 		node_learn(n, &obj);
 		fs_meta_stat(&obj.meta, obj.kind == STORE_DIR ? 4096 : obj.size,
 			     fs_obj_blocks(&obj), st);

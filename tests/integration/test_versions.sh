@@ -164,5 +164,19 @@ assert_eq "short
 appended" "$(cat "$R")" "the file after rm-version of its newest version"
 ok "restores and rm-version seen whole"
 
+step "rm-version of the version a reader has open: the reader reads on"
+# As a process reads on after rm of a file it has open.  A read past the
+# size the kernel knew asked for attributes, and got ENOENT.
+gen_data $((3 * 1024 * 1024)) 31 >"$B/held"
+exec 7<"$B/held"
+head -c 4096 <&7 >/dev/null
+rfs rm-version "$B/held" "$(rfs versions "$B/held" | sed -n 1p | cut -f1)" --yes >/dev/null 2>&1 ||
+	fail "rm-version of the only version of held"
+sleep 1.2	# past the attribute timeout
+assert_eq $((3 * 1024 * 1024 - 4096)) "$(cat <&7 | wc -c)" "bytes the reader read after the rm-version"
+exec 7<&-
+[ ! -e "$B/held" ] || fail "held is still there after its only version was removed"
+ok "the open file reads to its end"
+
 unmount_fs
 check_store --deep
