@@ -62,6 +62,13 @@ struct dest_slot {
 	struct dest_slot *next;
 };
 
+/* Workers delivering to one destination (protected by repl_engine.lock). */
+struct dest_busy {
+	char *url;
+	int n;
+	struct dest_busy *next;
+};
+
 struct repl_engine {
 	struct store *st;
 	struct repl_engine_opts o;
@@ -77,6 +84,7 @@ struct repl_engine {
 	uint64_t done, failed;	/* protected by lock */
 	int64_t last_release_ns;/* protected by lock */
 	struct dest_slot *dests;/* protected by lock */
+	struct dest_busy *busy_dests;	/* protected by lock */
 };
 
 static int64_t mono_ns(void)
@@ -644,8 +652,52 @@ static void record(struct repl_engine *e, struct slot *sl, size_t n)
 	pthread_mutex_unlock(&e->lock);
 }
 
+/*
+ * A destination that does not answer (an S3 service that takes the
+ * connection and never replies) holds each worker that claims its
+ * deliveries until curl gives up, a minute per request.  Claims are of
+ * one destination each, and no destination may hold more than all the
+ * workers but one: the others' deliveries (a dir:// mirror, another
+ * bucket's rules) go on meanwhile.  Into @skip (at most @max), the
+ * destinations at that bound.  Caller holds e->lock.
+ */
+static size_t busy_full_locked(struct repl_engine *e, const char **skip,
+			       size_t max)
+{
+	struct dest_busy *b;
+	size_t n = 0;
+
+	if (e->o.workers < 2)
+		return 0;
+	for (b = e->busy_dests; b && n < max; b = b->next)
+		if (b->n >= e->o.workers - 1)
+			skip[n++] = b->url;
+	return n;
+}
+
+/* Count a worker in or out of destination @url.  Caller holds e->lock. */
+static void busy_add_locked(struct repl_engine *e, const char *url, int d)
+{
+	struct dest_busy *b;
+
+	for (b = e->busy_dests; b && strcmp(b->url, url); b = b->next)
+		;
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b || !(b->url = strdup(url))) {
+			free(b);
+			return;	/* not counted: no bound for it */
+		}
+		b->next = e->busy_dests;
+		e->busy_dests = b;
+	}
+	b->n += d;
+}
+
 static void *worker(void *arg)
 {
+	const char *skip[8];
+	size_t nskip;
 	struct store_repl_task *tasks;
 	struct repl_engine *e = arg;
 	struct repl_version *vv;
@@ -680,13 +732,21 @@ static void *worker(void *arg)
 		if (release)
 			e->last_release_ns = mono_ns();
 		e->busy++;
+		/* Its URLs stay until the engine stops. */
+		nskip = busy_full_locked(e, skip, 8);
 		pthread_mutex_unlock(&e->lock);
 
 		if (release) {
 			store_repl_release_dead(e->st, NULL);
 			store_repl_overdue(e->st, overdue_cb, e);
 		}
-		err = store_repl_claim(e->st, limit, LEASE_NS, tasks, &n);
+		err = store_repl_claim_from(e->st, limit, LEASE_NS, skip, nskip,
+					    tasks, &n);
+		if (!err && n) {
+			pthread_mutex_lock(&e->lock);
+			busy_add_locked(e, tasks[0].dest, 1);
+			pthread_mutex_unlock(&e->lock);
+		}
 		if (!err && n == limit) {
 			/* there may be more: wake the sleepers to help */
 			pthread_mutex_lock(&e->lock);
@@ -707,6 +767,9 @@ static void *worker(void *arg)
 				rnd = (uint64_t)mono_ns();
 			sync_claim(e, sl, n, rnd);
 			record(e, sl, n);
+			pthread_mutex_lock(&e->lock);
+			busy_add_locked(e, tasks[0].dest, -1);
+			pthread_mutex_unlock(&e->lock);
 		}
 
 		pthread_mutex_lock(&e->lock);
@@ -817,6 +880,7 @@ int repl_engine_busy(struct repl_engine *e)
 void repl_engine_stop(struct repl_engine *e)
 {
 	struct dest_slot *s, *next;
+	struct dest_busy *b;
 	int i;
 
 	if (!e)
@@ -832,6 +896,11 @@ void repl_engine_stop(struct repl_engine *e)
 		dest_close(s->d);
 		free(s->url);
 		free(s);
+	}
+	while ((b = e->busy_dests)) {
+		e->busy_dests = b->next;
+		free(b->url);
+		free(b);
 	}
 	free(e->threads);
 	pthread_cond_destroy(&e->wake);

@@ -598,6 +598,22 @@ int store_repl_config_get(struct store *st, const char *bucket,
 	"WHERE t.bucket = b.id AND t.rule = q.rule AND t.dest = q.dest), 0), " \
 	"q.late, " VER_COLS
 
+/* The claim's query, with @skip: "" or CLAIM_SKIP, destinations left
+ * out (?3 to ?10; at most CLAIM_SKIP_MAX of them). */
+#define CLAIM_SKIP_MAX 8
+#define CLAIM_SKIP "AND q.dest NOT IN (?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+#define CLAIM_SQL(skip)                                                        \
+	"SELECT " TASK_COLS                                                    \
+	" FROM repl_queue AS q INDEXED BY repl_queue_due "                     \
+	"JOIN versions AS v ON v.id = q.version "                              \
+	"JOIN objects AS o ON o.id = q.object "                                \
+	"JOIN buckets AS b ON b.id = o.bucket "                                \
+	"WHERE q.status = 0 AND q.next_ns <= ?1 " skip "AND NOT EXISTS "       \
+	"(SELECT 1 FROM repl_queue AS p INDEXED BY repl_queue_order "          \
+	"WHERE p.status = 0 AND p.object = q.object "                          \
+	"AND p.dest = q.dest AND p.id < q.id) "                                \
+	"ORDER BY q.next_ns, q.id LIMIT ?2"
+
 static void task_read(sqlite3_stmt *s, struct store_repl_task *t)
 {
 	t->id = sqlite3_column_int64(s, 0);
@@ -712,10 +728,29 @@ int store_repl_mark_late(struct store *st, int64_t id)
 /* Bytes of content past which a claim takes no further delivery. */
 #define CLAIM_BATCH_BYTES (1u << 20)
 
+static int claim(struct store *st, size_t max, int64_t lease_ns,
+		 const char *const *skip, size_t nskip, int one_dest,
+		 struct store_repl_task *out, size_t *n);
+
 int store_repl_claim(struct store *st, size_t max, int64_t lease_ns,
 		     struct store_repl_task *out, size_t *n)
 {
+	return claim(st, max, lease_ns, NULL, 0, 0, out, n);
+}
+
+int store_repl_claim_from(struct store *st, size_t max, int64_t lease_ns,
+			  const char *const *skip, size_t nskip,
+			  struct store_repl_task *out, size_t *n)
+{
+	return claim(st, max, lease_ns, skip, nskip, 1, out, n);
+}
+
+static int claim(struct store *st, size_t max, int64_t lease_ns,
+		 const char *const *skip, size_t nskip, int one_dest,
+		 struct store_repl_task *out, size_t *n)
+{
 	uint64_t bytes = 0;
+	size_t i;
 	sqlite3_stmt *s = NULL, *u = NULL;
 	int64_t now = now_ns();
 	struct conn *c;
@@ -741,18 +776,7 @@ int store_repl_claim(struct store *st, size_t max, int64_t lease_ns,
 	err = tx_begin(c);
 	if (err)
 		return err;
-	err = prep(c,
-		   "SELECT " TASK_COLS
-		   " FROM repl_queue AS q INDEXED BY repl_queue_due "
-		   "JOIN versions AS v ON v.id = q.version "
-		   "JOIN objects AS o ON o.id = q.object "
-		   "JOIN buckets AS b ON b.id = o.bucket "
-		   "WHERE q.status = 0 AND q.next_ns <= ?1 AND NOT EXISTS "
-		   "(SELECT 1 FROM repl_queue AS p INDEXED BY repl_queue_order "
-		   "WHERE p.status = 0 AND p.object = q.object "
-		   "AND p.dest = q.dest AND p.id < q.id) "
-		   "ORDER BY q.next_ns, q.id LIMIT ?2",
-		   &s);
+	err = prep(c, nskip ? CLAIM_SQL(CLAIM_SKIP) : CLAIM_SQL(""), &s);
 	if (!err)
 		err = prep(c, "UPDATE repl_queue SET next_ns = ?, owner = ? "
 			      "WHERE id = ?", &u);
@@ -760,10 +784,17 @@ int store_repl_claim(struct store *st, size_t max, int64_t lease_ns,
 		goto out;
 	sqlite3_bind_int64(s, 1, now);
 	sqlite3_bind_int64(s, 2, (int64_t)max);
+	/* No destination is "": a slot not used skips nothing. */
+	for (i = 0; nskip && i < CLAIM_SKIP_MAX; i++)
+		bind_text(s, (int)i + 3, i < nskip ? skip[i] : "", -1);
 	while (k < max && (err = stmt_step(c, s, "claim")) == 1) {
 		struct store_repl_task *t = &out[k];
 
 		task_read(s, t);
+		/* One destination per claim: a slow one holds up only its
+		 * own deliveries. */
+		if (one_dest && k && strcmp(t->dest, out[0].dest))
+			continue;
 		/* Small deliveries go in batches; a large one alone, so that
 		 * large ones are sent in parallel by several workers. */
 		if (k && bytes + t->obj.size > CLAIM_BATCH_BYTES)

@@ -583,6 +583,12 @@ struct store_repl_task {
  * oldest pending delivery of a key to a destination is ever due, so the
  * versions of a key reach a destination in the order they were written.
  */
+/* The same, to one destination only (the first one due), and none of
+ * the @nskip destinations @skip: an engine keeps a destination that does
+ * not answer from taking every worker (replicator/engine.c). */
+int store_repl_claim_from(struct store *st, size_t max, int64_t lease_ns,
+			  const char *const *skip, size_t nskip,
+			  struct store_repl_task *out, size_t *n);
 int store_repl_claim(struct store *st, size_t max, int64_t lease_ns,
 		     struct store_repl_task *out, size_t *n);
 

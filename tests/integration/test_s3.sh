@@ -488,6 +488,28 @@ assert_eq "keep keep new" "$(py '" ".join(sorted(v["Key"] for v in d.get("Versio
 	"versions at the bucket once Enabled again"
 assert_eq 1 "$(py 'len(d.get("DeleteMarkers", []))' "$T/susp.json")" "delete markers once Enabled again"
 
+step "a region that takes connections and never answers holds up no dir:// mirror"
+# Each delivery to it waits a minute for curl to give up; four of them
+# held every worker, and the mirror of another bucket got nothing.
+mkb b hang-b versioned
+mkdir "$MNT/tohang" "$MNT/todir" "$T/hangmirror"
+rule "$T/h.json" s3://b/hang-b
+rfs replication put "$MNT/tohang" "$T/h.json" >/dev/null
+rule "$T/d.json" "dir://$T/hangmirror"
+rfs replication put "$MNT/todir" "$T/d.json" >/dev/null
+rgwb=$(awk '$1 == "rgw.a" {print $2}' "$T/rgw-b/pids")
+kill -STOP "$rgwb"
+for i in $(seq 1 12); do echo "$i" >"$MNT/tohang/f$i"; done
+sleep 2	# the workers take the deliveries to region-b first
+echo mirrored >"$MNT/todir/m"
+for _ in $(seq 1 100); do [ -e "$T/hangmirror/m" ] && break; sleep 0.2; done
+kill -CONT "$rgwb"
+[ -e "$T/hangmirror/m" ] || fail "the dir:// mirror got nothing in 20 s while region-b hung"
+rfs wait "$MNT/tohang" --timeout 120 || fail "replicafs wait: status $? once region-b answers again"
+assert_eq 12 "$(ab s3api list-object-versions --bucket hang-b | py 'len(d.get("Versions", []))' /dev/stdin)" \
+	"versions at region-b once it answers"
+ok "the mirror got its file while region-b hung; region-b got all 12 after"
+
 step "no secret in any log or message"
 unmount_fs
 for f in "$T"/daemon.*.log "$T"/status2.out "$T"/list.out "$T/config/remotes"; do

@@ -148,6 +148,32 @@ Test(repl, prefix_tags_and_delete_markers)
 	}
 }
 
+/* The engine's claims: one destination each, and none of those it skips
+ * (one that does not answer holds the workers it has, no more). */
+Test(repl, claims_of_one_destination)
+{
+	const struct store_repl_target t[] = {
+		{ .rule_id = "one", .priority = 2, .dest = "dir:///one" },
+		{ .rule_id = "two", .priority = 1, .dest = "dir:///two" },
+	};
+	const char *skip[] = { "dir:///one" };
+	size_t n, i;
+
+	set_targets(t, 2);
+	cr_assert_eq(put_str(st, "src", "a", "1", NULL), 0);
+	cr_assert_eq(put_str(st, "src", "b", "2", NULL), 0);
+	cr_assert_eq(store_repl_claim_from(st, 16, 3600 * SEC, skip, 1, tasks,
+					   &n), 0);
+	cr_assert_eq(n, 2, "the deliveries to the destination not skipped");
+	for (i = 0; i < n; i++)
+		cr_expect_str_eq(tasks[i].dest, "dir:///two");
+	cr_assert_eq(store_repl_claim_from(st, 16, 3600 * SEC, NULL, 0, tasks,
+					   &n), 0);
+	cr_assert_eq(n, 2, "the other destination's, in one claim");
+	for (i = 0; i < n; i++)
+		cr_expect_str_eq(tasks[i].dest, "dir:///one");
+}
+
 Test(repl, highest_priority_decides_per_destination)
 {
 	struct store_repl_target t[] = {
