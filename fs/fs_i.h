@@ -315,6 +315,16 @@ int fs_node_path_locked(struct fs_node *node, char *bucket, char *key);
 int fs_node_path(struct fs *fs, struct fs_node *node, char *bucket,
 		 char *key);
 
+/* Call @cb for each node; caller holds fs->lock, which @cb must not
+ * take (nor free the node). */
+void fs_node_each_locked(struct fs *fs,
+			 void (*cb)(void *arg, struct fs_node *n), void *arg);
+
+/* ops.c: at the end of a session, commit what files still open for
+ * writing hold (a SIGTERM while a writer had one open), each named in
+ * the log.  No request may come any more. */
+void fs_commit_open(struct fs *fs);
+
 /* Call @cb for each pending node whose parent is @dir; caller holds
  * fs->lock. */
 void fs_node_each_pending_locked(struct fs *fs, struct fs_node *dir,

@@ -408,6 +408,19 @@ void fs_node_each_pending_locked(struct fs *fs, struct fs_node *dir,
 				cb(arg, n);
 }
 
+void fs_node_each_locked(struct fs *fs,
+			 void (*cb)(void *arg, struct fs_node *n), void *arg)
+{
+	struct fs_node *n, *next;
+	size_t i;
+
+	for (i = 0; i < fs->ino_cap; i++)
+		for (n = fs->ino_tab[i]; n; n = next) {
+			next = n->ino_next;
+			cb(arg, n);
+		}
+}
+
 uint64_t fs_ino_new(struct fs *fs)
 {
 	uint64_t ino;

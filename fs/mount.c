@@ -326,6 +326,7 @@ int fs_mount(const struct fs_opts *opts)
 			  &fs->passthrough);
 	if (ret)
 		log_err("session ended: %s", strerror(-ret));
+	fs_commit_open(fs);
 	log_info("unmounted %s", opts->mountpoint);
 
 out_unmount:

@@ -3757,3 +3757,62 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.removexattr = op_removexattr,
 	.create = op_create,
 };
+
+/* ---- The end of a session ---------------------------------------------- */
+
+struct open_nodes {
+	struct fs_node **v;
+	size_t n, cap;
+};
+
+static void open_collect(void *arg, struct fs_node *n)
+{
+	struct open_nodes *o = arg;
+	struct fs_node **grown;
+
+	if (n->kind != FS_FILE || n->nopen == 0)
+		return;
+	if (o->n == o->cap) {
+		grown = realloc(o->v, (o->cap * 2 + 16) * sizeof(*grown));
+		if (!grown)
+			return;	/* not kept: logged by the caller's count */
+		o->v = grown;
+		o->cap = o->cap * 2 + 16;
+	}
+	n->nopen++;	/* held while committed */
+	o->v[o->n++] = n;
+}
+
+void fs_commit_open(struct fs *fs)
+{
+	char bucket[64], key[KEYBUF];
+	struct open_nodes o = { NULL, 0, 0 };
+	struct fs_node *n;
+	size_t i;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	fs_node_each_locked(fs, open_collect, &o);
+	pthread_mutex_unlock(&fs->lock);
+	for (i = 0; i < o.n; i++) {
+		n = o.v[i];
+		pthread_mutex_lock(&n->lock);
+		pt_sync(fs, n);
+		if (n->nwriters && n->dirty && fs_node_path(fs, n, bucket,
+							    key) == 0) {
+			ret = commit(fs, n, 0);
+			if (ret)
+				log_err("%s/%s: open for writing as the mount "
+					"ended; what was written is lost: %s",
+					bucket, key, strerror(-ret));
+			else
+				log_warn("%s/%s: open for writing as the mount "
+					 "ended: what was written up to now is "
+					 "kept as a version; later writes and "
+					 "the close fail", bucket, key);
+		}
+		pthread_mutex_unlock(&n->lock);
+		node_open_count(fs, n, -1);
+	}
+	free(o.v);
+}

@@ -701,6 +701,33 @@ ok "EIO for all three, and the data once the blobs are back"
 unmount_fs
 check_store --deep
 
+step "SIGTERM while a file is open for writing: what was written is kept, and said"
+# The daemon went down with the data of files still open (a shutdown, a
+# systemctl stop): a new file was gone, and the log said only "unmounted".
+mount_fs
+"$PYTHON" -c 'import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b"A" * 100000)
+time.sleep(3)
+try:
+    os.write(fd, b"B" * 100000)
+    os.close(fd)
+except OSError:
+    pass' "$B/open-at-term" &
+writer=$!
+sleep 1
+kill -TERM "$DAEMON_PID"
+wait_daemon_exit 30
+wait "$writer" || true
+grep -q "bkt/open-at-term: open for writing as the mount ended" "$(daemon_log)" ||
+	{ show_daemon_log; fail "the log does not name the file open at SIGTERM"; }
+mount_fs
+assert_eq 100000 "$(stat -c %s "$B/open-at-term")" "size of the file open at SIGTERM, after a remount"
+assert_eq "$(head -c 100000 /dev/zero | tr '\0' A | sha256sum | cut -d' ' -f1)" "$(sha_of "$B/open-at-term")" \
+	"content of the file open at SIGTERM"
+unmount_fs
+ok "its first 100000 bytes are a version, and the log names it"
+
 step "a daemon (no -f) tells the kernel of names back, and exits at its unmount"
 # Its notification thread was started before the fork that makes the
 # daemon, so the daemon had none: no name removed in .versions came back
