@@ -324,6 +324,10 @@ void fs_node_each_locked(struct fs *fs,
  * writing hold (a SIGTERM while a writer had one open), each named in
  * the log.  No request may come any more. */
 void fs_commit_open(struct fs *fs);
+/* Before that, while requests are still served: have the kernel write
+ * what its cache holds of files open for writing (fs_loop_catch_signals()
+ * calls it with the fs). */
+void fs_drain_writers(void *fs);
 
 /* Call @cb for each pending node whose parent is @dir; caller holds
  * fs->lock. */
@@ -551,6 +555,14 @@ void fs_releasedir(fuse_req_t req, struct fs_listing *l, void *h);
  */
 int fs_loop_run(struct fuse_session *se, unsigned max_threads,
 		unsigned spin_us, int *killpriv, int *passthrough);
+
+/*
+ * Catch SIGINT, SIGTERM and SIGHUP for fs_loop_run() (instead of
+ * libfuse's handlers, which end the session at once): it then calls
+ * @drain(@arg) while the workers still serve requests, and ends the
+ * session after it.  Call after fuse_set_signal_handlers().
+ */
+void fs_loop_catch_signals(void (*drain)(void *), void *arg);
 
 /*
  * FUSE passthrough, as Linux 7.40 defines it (libfuse 3.14 predates it).

@@ -507,6 +507,30 @@ int fs_loop_reply_create_backing(fuse_req_t req,
 	return fuse_reply_iov(req, iov, 2);
 }
 
+static volatile sig_atomic_t term_caught;
+static void (*term_drain)(void *);
+static void *term_arg;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	term_caught = 1;
+}
+
+void fs_loop_catch_signals(void (*drain)(void *), void *arg)
+{
+	struct sigaction sa;
+
+	term_drain = drain;
+	term_arg = arg;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
 int fs_loop_run(struct fuse_session *se, unsigned max_threads,
 		unsigned spin_us, int *killpriv, int *passthrough)
 {
@@ -556,6 +580,15 @@ int fs_loop_run(struct fuse_session *se, unsigned max_threads,
 			break;
 		}
 		pthread_mutex_unlock(&l.lock);
+		if (term_caught) {
+			/* The workers serve what the drain asks of the
+			 * kernel (the writes its cache holds) first. */
+			log_info("signal: ending the session");
+			if (term_drain)
+				term_drain(term_arg);
+			fuse_session_exit(se);
+			break;
+		}
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec++;
 		sem_timedwait(&l.finish, &ts);

@@ -267,6 +267,7 @@ int fs_mount(const struct fs_opts *opts)
 		ret = -EIO;
 		goto out_session;
 	}
+	fs_loop_catch_signals(fs_drain_writers, fs);
 	/* A second mount would hide the first, whose daemon would go on
 	 * serving nobody until an unmount that seems to do nothing. */
 	if (mount_dev(opts->mountpoint, NULL, 0, type, sizeof(type)) == 0 &&

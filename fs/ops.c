@@ -3816,3 +3816,28 @@ void fs_commit_open(struct fs *fs)
 	}
 	free(o.v);
 }
+
+void fs_drain_writers(void *arg)
+{
+	struct fs *fs = arg;
+	struct open_nodes o = { NULL, 0, 0 };
+	struct fs_node *n;
+	size_t i;
+	int cached;
+
+	pthread_mutex_lock(&fs->lock);
+	fs_node_each_locked(fs, open_collect, &o);
+	pthread_mutex_unlock(&fs->lock);
+	for (i = 0; i < o.n; i++) {
+		n = o.v[i];
+		pthread_mutex_lock(&n->lock);
+		cached = n->nwriters && n->cached_open;
+		pthread_mutex_unlock(&n->lock);
+		/* The kernel writes the dirty pages it drops (WRITEs the
+		 * workers serve), so fs_commit_open() finds them. */
+		if (cached)
+			fuse_lowlevel_notify_inval_inode(fs->se, n->ino, 0, 0);
+		node_open_count(fs, n, -1);
+	}
+	free(o.v);
+}
