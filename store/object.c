@@ -904,6 +904,27 @@ static int replica_prepare(struct store *st, const char *bucket,
 	return 0;
 }
 
+/* A replica written at @t_ns (the source's time) into bucket @b: the
+ * bucket holds history from then on, which .at shows (a backup bucket
+ * made after the data it is sent). */
+static int bucket_since(struct conn *c, const struct bucket_row *b,
+			int64_t t_ns)
+{
+	static const char sql[] = "UPDATE buckets SET created_ns = ?1 "
+				  "WHERE id = ?2 AND created_ns > ?1";
+	sqlite3_stmt *s;
+	int err;
+
+	if (t_ns <= 0)
+		return 0;
+	err = stmt_of_sql(c, sql, &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, t_ns);
+	sqlite3_bind_int64(s, 2, b->id);
+	return stmt_run(c, s, "bucket since");
+}
+
 /* The replica's rows, within the caller's transaction on @c. */
 static int replica_apply(struct store *st, struct conn *c,
 			 const struct bucket_row *b, const char *key,
@@ -921,6 +942,8 @@ static int replica_apply(struct store *st, struct conn *c,
 				 0);
 	if (!err)
 		err = ver_write(st, c, b, key, &p->nv, NULL, NULL, t);
+	if (err == 0)
+		err = bucket_since(c, b, r->created_ns);
 	if (err < 0 || r->kind == STORE_DELETE_MARKER)
 		return err < 0 ? err : 0;
 	/* err 1: this version is there already: delivered twice, or again

@@ -96,7 +96,7 @@
 	"u.created_ns > v.created_ns))"
 
 /* Schema version this code writes; see migrations[]. */
-#define SCHEMA_VERSION 8
+#define SCHEMA_VERSION 9
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -960,6 +960,15 @@ static const char schema_v8[] =
 	" value BLOB,"
 	" PRIMARY KEY(bucket, name)) WITHOUT ROWID;";
 
+/* Version 8 to 9: a bucket holds history from its oldest version, which
+ * a replica may have from before the bucket was made (.at showed no
+ * bucket there, object.c's bucket_since() keeps it from now on). */
+static const char schema_v9[] =
+	"UPDATE buckets SET created_ns = min(created_ns, coalesce("
+	"(SELECT min(v.created_ns) FROM versions AS v "
+	"JOIN objects AS o ON o.id = v.object WHERE o.bucket = buckets.id), "
+	"created_ns));";
+
 /* migrations[i] takes the catalog from user_version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v1,
@@ -970,6 +979,7 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v6,
 	schema_v7,
 	schema_v8,
+	schema_v9,
 };
 
 static int schema_migrate(struct store *st, struct conn *c)

@@ -129,6 +129,24 @@ wait_job "$job"
 assert_eq 21 "$(job_field "$job" "j['succeeded']")" "docs and their folder sent to the new disk"
 diff -r "$MNT/src/docs" "$T/newdisk/docs" || fail "the new disk's docs differ"
 
+step "a backup bucket made after the data: .at shows it at the data's times"
+# The replica keeps the source's times, but .at/TIME had no bucket
+# before the bucket's mkdir, so a point-in-time restore from the backup
+# found nothing.
+before=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+sleep 0.1
+make_store "$STORE_C" late
+job=$(rfs batch create "$MNT/src" --status COMPLETED --destination "store://$STORE_C/late" --prefix docs/)
+wait_job "$job"
+m=$T/look
+mkdir -p "$m"
+"$REPLICAFS" mount "$STORE_C" "$m"
+assert_eq "$(ls "$MNT/.at/$before/src/docs")" "$(ls "$m/.at/$before/late/docs" 2>&1)" \
+	"the backup's docs in .at before its bucket was made"
+fusermount3 -u "$m"
+for i in $(seq 100); do is_mounted "$m" || break; sleep 0.05; done
+ok ".at of the backup shows the docs at a time before its bucket"
+
 step "REPLICA versions: a batch job may send replicas on (live replication does not)"
 unmount_fs
 STORE_A=$STORE

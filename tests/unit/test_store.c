@@ -220,7 +220,7 @@ Test(store, schema)
 	struct store *again;
 
 	snprintf(db, sizeof(db), "%s/store/catalog.db", dir);
-	cr_expect_eq(pragma(db, "PRAGMA user_version"), 8);
+	cr_expect_eq(pragma(db, "PRAGMA user_version"), 9);
 	cr_expect_eq(pragma(db, "PRAGMA journal_mode"), 1, "WAL");
 	cr_expect_eq(pragma(db, "SELECT count(*) FROM sqlite_master WHERE "
 				"name = 'objects_live'"),
@@ -1687,6 +1687,27 @@ Test(store, inode_numbers_of_an_old_catalog)
 		  (unsigned long long)c, (unsigned long long)a,
 		  (unsigned long long)b);
 	cr_expect_eq(store_check(st, 1), 0);
+}
+
+/* A catalog from before schema 9 whose bucket was made after its oldest
+ * version (a backup bucket filled by a batch job): the bucket holds
+ * history from that version on, which .at asks of it. */
+Test(store, bucket_since_its_oldest_version)
+{
+	char db[160], path[128];
+	struct store_obj o;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "a", "A", NULL), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "a", &o), 0);
+	snprintf(path, sizeof(path), "%s", store_path(st));
+	store_close(st);
+	snprintf(db, sizeof(db), "%s/catalog.db", path);
+	pragma(db, "UPDATE buckets SET created_ns = created_ns + 1000000000");
+	pragma(db, "PRAGMA user_version = 8");
+	cr_assert_eq(store_open(path, 0, &st), 0);
+	cr_expect_eq(store_lookup_at(st, "bkt", "", o.created_ns, &o), 0,
+		     "the bucket at its oldest version's time");
 }
 
 /* ---- atime ---------------------------------------------------------- */
