@@ -62,10 +62,15 @@ struct dest_slot {
 	struct dest_slot *next;
 };
 
-/* Workers delivering to one destination (protected by repl_engine.lock). */
+/* Per destination URL, protected by repl_engine.lock: the workers
+ * delivering to it, and whether its deliveries are failing (then each
+ * retry after the first is logged at debug level, not once per delivery
+ * and attempt: a backlog of thousands while a service is down). */
 struct dest_busy {
 	char *url;
 	int n;
+	int failing;
+	uint64_t quiet;		/* retries logged at debug level since */
 	struct dest_busy *next;
 };
 
@@ -472,6 +477,59 @@ struct slot {
 	int handled;	/* delivered (or not) in this round */
 };
 
+/*
+ * A destination that does not answer (an S3 service that takes the
+ * connection and never replies) holds each worker that claims its
+ * deliveries until curl gives up, a minute per request.  Claims are of
+ * one destination each, and no destination may hold more than all the
+ * workers but one: the others' deliveries (a dir:// mirror, another
+ * bucket's rules) go on meanwhile.  Into @skip (at most @max), the
+ * destinations at that bound.  Caller holds e->lock.
+ */
+static size_t busy_full_locked(struct repl_engine *e, const char **skip,
+			       size_t max)
+{
+	struct dest_busy *b;
+	size_t n = 0;
+
+	if (e->o.workers < 2)
+		return 0;
+	for (b = e->busy_dests; b && n < max; b = b->next)
+		if (b->n >= e->o.workers - 1)
+			skip[n++] = b->url;
+	return n;
+}
+
+/* The entry of destination @url, made if need be (NULL: out of memory).
+ * Caller holds e->lock. */
+static struct dest_busy *busy_get_locked(struct repl_engine *e,
+					 const char *url)
+{
+	struct dest_busy *b;
+
+	for (b = e->busy_dests; b && strcmp(b->url, url); b = b->next)
+		;
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b || !(b->url = strdup(url))) {
+			free(b);
+			return NULL;
+		}
+		b->next = e->busy_dests;
+		e->busy_dests = b;
+	}
+	return b;
+}
+
+/* Count a worker in or out of destination @url.  Caller holds e->lock. */
+static void busy_add_locked(struct repl_engine *e, const char *url, int d)
+{
+	struct dest_busy *b = busy_get_locked(e, url);
+
+	if (b)	/* else not counted: no bound for it */
+		b->n += d;
+}
+
 /* Decide the outcome of the task of @sl, delivered with @err (0 or a
  * negative errno, with @msg saying why). */
 static void settle(struct repl_engine *e, struct slot *sl, int err,
@@ -479,11 +537,28 @@ static void settle(struct repl_engine *e, struct slot *sl, int err,
 {
 	const struct store_repl_task *t = &sl->t;
 
+	struct dest_busy *b;
+	uint64_t quiet = 0;
+	int first = 1;
+
 	memset(&sl->o, 0, sizeof(sl->o));
 	sl->o.id = t->id;
 	sl->failed = 0;
 	if (!err) {
 		sl->o.status = STORE_REPL_COMPLETED;
+		pthread_mutex_lock(&e->lock);
+		b = busy_get_locked(e, t->dest);
+		if (b && b->failing) {
+			quiet = b->quiet;
+			b->failing = 0;
+			b->quiet = 0;
+			first = 0;
+		}
+		pthread_mutex_unlock(&e->lock);
+		if (!first)
+			log_info("replication: deliveries to %s succeed again "
+				 "(%llu retries meanwhile logged at debug "
+				 "level)", t->dest, (unsigned long long)quiet);
 		return;
 	}
 	if (!*msg)
@@ -508,10 +583,27 @@ static void settle(struct repl_engine *e, struct slot *sl, int err,
 	if (sl->failed)
 		log_err("replication: %s/%s %s to %s FAILED: %s", t->bucket,
 			t->key, t->obj.version_id, t->dest, sl->why);
+	if (sl->failed)
+		return;
+	pthread_mutex_lock(&e->lock);
+	b = busy_get_locked(e, t->dest);
+	if (b && b->failing) {
+		b->quiet++;
+		first = 0;
+	} else if (b) {
+		b->failing = 1;
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (first)
+		log_warn("replication: %s/%s %s to %s: %s (attempt %d, "
+			 "retrying; further retries to %s are logged at debug "
+			 "level until a delivery there succeeds)", t->bucket,
+			 t->key, t->obj.version_id, t->dest, sl->why,
+			 t->attempts + 1, t->dest);
 	else
-		log_info("replication: %s/%s %s to %s: %s (attempt %d, "
-			 "retrying)", t->bucket, t->key, t->obj.version_id,
-			 t->dest, sl->why, t->attempts + 1);
+		log_debug("replication: %s/%s %s to %s: %s (attempt %d, "
+			  "retrying)", t->bucket, t->key, t->obj.version_id,
+			  t->dest, sl->why, t->attempts + 1);
 }
 
 #define MSG_LEN 512
@@ -650,48 +742,6 @@ static void record(struct repl_engine *e, struct slot *sl, size_t n)
 	e->done += done;
 	e->failed += failed;
 	pthread_mutex_unlock(&e->lock);
-}
-
-/*
- * A destination that does not answer (an S3 service that takes the
- * connection and never replies) holds each worker that claims its
- * deliveries until curl gives up, a minute per request.  Claims are of
- * one destination each, and no destination may hold more than all the
- * workers but one: the others' deliveries (a dir:// mirror, another
- * bucket's rules) go on meanwhile.  Into @skip (at most @max), the
- * destinations at that bound.  Caller holds e->lock.
- */
-static size_t busy_full_locked(struct repl_engine *e, const char **skip,
-			       size_t max)
-{
-	struct dest_busy *b;
-	size_t n = 0;
-
-	if (e->o.workers < 2)
-		return 0;
-	for (b = e->busy_dests; b && n < max; b = b->next)
-		if (b->n >= e->o.workers - 1)
-			skip[n++] = b->url;
-	return n;
-}
-
-/* Count a worker in or out of destination @url.  Caller holds e->lock. */
-static void busy_add_locked(struct repl_engine *e, const char *url, int d)
-{
-	struct dest_busy *b;
-
-	for (b = e->busy_dests; b && strcmp(b->url, url); b = b->next)
-		;
-	if (!b) {
-		b = calloc(1, sizeof(*b));
-		if (!b || !(b->url = strdup(url))) {
-			free(b);
-			return;	/* not counted: no bound for it */
-		}
-		b->next = e->busy_dests;
-		e->busy_dests = b;
-	}
-	b->n += d;
 }
 
 static void *worker(void *arg)

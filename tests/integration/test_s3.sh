@@ -510,6 +510,20 @@ assert_eq 12 "$(ab s3api list-object-versions --bucket hang-b | py 'len(d.get("V
 	"versions at region-b once it answers"
 ok "the mirror got its file while region-b hung; region-b got all 12 after"
 
+step "a destination down: one log line for its retries, one when it is back"
+# Each retry of each delivery was a line: thousands a minute for a
+# backlog while a service was down.
+"$RFS_ROOT/scripts/rgw.sh" stop-rgw "$T/rgw-b"
+for i in $(seq 1 30); do echo "$i" >"$MNT/tohang/down$i"; done
+sleep 3	# retries every 200 ms and more (repl_backoff_ms=200)
+n=$(grep -c "to s3://b/hang-b: .*retrying" "$(daemon_log)" || true)
+"$RFS_ROOT/scripts/rgw.sh" start-rgw "$T/rgw-b"
+rfs wait "$MNT/tohang" --timeout 120 || fail "replicafs wait: status $? once region-b is back"
+assert_eq 1 "$n" "log lines of retries to region-b while it was down"
+grep -q "deliveries to s3://b/hang-b succeed again" "$(daemon_log)" ||
+	fail "the log does not say that region-b is back"
+ok "one line for the retries, one for the recovery"
+
 step "no secret in any log or message"
 unmount_fs
 for f in "$T"/daemon.*.log "$T"/status2.out "$T"/list.out "$T/config/remotes"; do
