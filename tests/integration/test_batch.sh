@@ -141,6 +141,7 @@ wait_job "$job"
 m=$T/look
 mkdir -p "$m"
 "$REPLICAFS" mount "$STORE_C" "$m"
+track_mount "$m"
 assert_eq "$(ls "$MNT/.at/$before/src/docs")" "$(ls "$m/.at/$before/late/docs" 2>&1)" \
 	"the backup's docs in .at before its bucket was made"
 fusermount3 -u "$m"
