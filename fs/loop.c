@@ -88,6 +88,7 @@ struct worker {
 	struct fuse_buf buf;	/* owned; freed after the join */
 	struct worker *next;	/* protected by loop->lock */
 	int detached;		/* not the reader since this request */
+	int done;		/* returned; protected by loop->lock */
 };
 
 /* The worker this thread runs, for fs_loop_detach(). */
@@ -256,6 +257,8 @@ static int receive(struct loop *l, struct fuse_buf *buf, int64_t since)
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		if (res < 0 && errno != EINTR)
 			return -errno;
+		if (res < 0 && fuse_session_exited(l->se))
+			return -EINTR;	/* woken to end (fs_loop_run()) */
 		since = 0;	/* woken: read without spinning */
 	}
 }
@@ -335,7 +338,8 @@ static void *worker_main(void *arg)
 		}
 
 		pthread_mutex_lock(&l->lock);
-		if (res == -EINTR && !fuse_session_exited(l->se)) {
+		if (res == -EINTR && !l->exiting &&
+		    !fuse_session_exited(l->se)) {
 			mine = 1;
 			continue;
 		}
@@ -368,6 +372,7 @@ static void *worker_main(void *arg)
 		}
 		mine = !slow;
 	}
+	w->done = 1;
 	pthread_mutex_unlock(&l->lock);
 	return NULL;
 }
@@ -508,6 +513,15 @@ int fs_loop_reply_create_backing(fuse_req_t req,
 }
 
 static volatile sig_atomic_t term_caught;
+
+/* SIGUSR1 wakes a worker from read() or poll() at the end of a session
+ * (EINTR: no SA_RESTART), where pthread_cancel() made AddressSanitizer
+ * report its own sigaltstack at the thread's exit (google/sanitizers
+ * #1399) when a signal ended the session. */
+static void on_wake(int sig)
+{
+	(void)sig;
+}
 static void (*term_drain)(void *);
 static void *term_arg;
 
@@ -536,8 +550,9 @@ int fs_loop_run(struct fuse_session *se, unsigned max_threads,
 {
 	struct loop l;
 	struct worker *w, *next;
+	struct sigaction sa;
 	sigset_t block, old;
-	int err, fd = fuse_session_fd(se), fl;
+	int err, fd = fuse_session_fd(se), fl, tries, left = 0;
 
 	memset(&l, 0, sizeof(l));
 	l.se = se;
@@ -557,6 +572,10 @@ int fs_loop_run(struct fuse_session *se, unsigned max_threads,
 	pthread_mutex_init(&l.lock, NULL);
 	pthread_cond_init(&l.idle_cv, NULL);
 
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_wake;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
 	/* Workers inherit a mask without the exit signals: those go to
 	 * this thread, whose sem_wait() they interrupt. */
 	sigemptyset(&block);
@@ -594,13 +613,29 @@ int fs_loop_run(struct fuse_session *se, unsigned max_threads,
 		sem_timedwait(&l.finish, &ts);
 	}
 
+	fuse_session_exit(se);	/* what a woken worker looks at */
 	pthread_mutex_lock(&l.lock);
 	l.exiting = 1;
 	pthread_cond_broadcast(&l.idle_cv);
-	/* Only a thread blocked in read() or poll() has cancellation
-	 * enabled. */
-	for (w = l.workers; w; w = w->next)
-		pthread_cancel(w->thread);
+	/* A worker in read() or poll() is woken by SIGUSR1, sent again
+	 * every 20 ms: one may have looked at the session just before and
+	 * not be blocked yet.  After 5 s, cancelled (only a thread in read()
+	 * or poll() has cancellation enabled). */
+	for (tries = 0; tries < 250; tries++) {
+		for (left = 0, w = l.workers; w; w = w->next)
+			if (!w->done) {
+				pthread_kill(w->thread, SIGUSR1);
+				left++;
+			}
+		if (!left)
+			break;
+		pthread_mutex_unlock(&l.lock);
+		usleep(20000);
+		pthread_mutex_lock(&l.lock);
+	}
+	for (w = l.workers; left && w; w = w->next)
+		if (!w->done)
+			pthread_cancel(w->thread);
 	pthread_mutex_unlock(&l.lock);
 	for (w = l.workers; w; w = next) {
 		next = w->next;
