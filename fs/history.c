@@ -1159,6 +1159,11 @@ static void h_user_xattr(fuse_req_t req, struct fs *fs, struct fs_node *n,
 	if (is_version_node(n)) {
 		p = malloc(sizeof(*p));
 		ret = p ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
+		/* As the content: the kernel checked the version's own
+		 * mode; the file's now says too (may_read_now()). */
+		if (ret == 0 && o.kind != STORE_DELETE_MARKER &&
+		    !fs_acl_name(name))
+			ret = may_read_now(req, fs, p->bucket, p->key, &o);
 		if (ret == 0)
 			ret = version_user_xattrs(fs, p, &o, &x, &nx);
 		free(p);
@@ -1237,7 +1242,13 @@ static void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			len = (size_t)snprintf(path, sizeof(p->bucket), "%s",
 					       p->bucket);
 	} else if (ret == 0) {
-		ret = fs_vattr_get(req, fs, p->bucket, p->key, &o, name, val);
+		/* A hash tells of the content: who may not read that now
+		 * gets neither. */
+		if (o.kind != STORE_DELETE_MARKER)
+			ret = may_read_now(req, fs, p->bucket, p->key, &o);
+		if (ret == 0)
+			ret = fs_vattr_get(req, fs, p->bucket, p->key, &o,
+					   name, val);
 		len = ret > 0 ? (size_t)ret : 0;
 		ret = ret < 0 ? ret : 0;
 	}

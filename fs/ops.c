@@ -3808,8 +3808,9 @@ void fs_commit_open(struct fs *fs)
 			else
 				log_warn("%s/%s: open for writing as the mount "
 					 "ended: what was written up to now is "
-					 "kept as a version; later writes and "
-					 "the close fail", bucket, key);
+					 "kept as a version; what the writer "
+					 "writes after this is lost, and its "
+					 "close fails", bucket, key);
 		}
 		pthread_mutex_unlock(&n->lock);
 		node_open_count(fs, n, -1);

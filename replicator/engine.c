@@ -139,27 +139,39 @@ static struct dest *dest_get(struct repl_engine *e, const char *url,
 		pthread_mutex_unlock(&e->lock);
 		return s->d;
 	}
-	/* Opening is cheap (no I/O beyond a store_open()), so it is done
-	 * under the lock, and retried each time until it works. */
+	pthread_mutex_unlock(&e->lock);
+	/* Opened without the lock, and again each time until it works: a
+	 * destination on a file system that does not answer (a hung mount)
+	 * held the lock, and with it every worker, for as long as it hung. */
 	*err = dest_open(url, &d, msg, msglen);
-	if (!*err) {
-		if (!s) {
-			s = calloc(1, sizeof(*s));
-			if (s)
-				s->url = strdup(url);
-			if (!s || !s->url) {
-				free(s);
-				dest_close(d);
-				d = NULL;
-				*err = -ENOMEM;
-				snprintf(msg, msglen, "out of memory");
-				goto out;
-			}
-			s->next = e->dests;
-			e->dests = s;
-		}
-		s->d = d;
+	if (*err)
+		return NULL;
+	pthread_mutex_lock(&e->lock);
+	for (s = e->dests; s; s = s->next)
+		if (!strcmp(s->url, url))
+			break;
+	if (s && s->d) {
+		/* Another worker opened it meanwhile: share that one. */
+		dest_close(d);
+		d = s->d;
+		goto out;
 	}
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (s)
+			s->url = strdup(url);
+		if (!s || !s->url) {
+			free(s);
+			dest_close(d);
+			d = NULL;
+			*err = -ENOMEM;
+			snprintf(msg, msglen, "out of memory");
+			goto out;
+		}
+		s->next = e->dests;
+		e->dests = s;
+	}
+	s->d = d;
 out:
 	pthread_mutex_unlock(&e->lock);
 	return d;

@@ -595,6 +595,7 @@ int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 	}
 	if (seed) {
 		struct stat sb;
+		char got[65];
 
 		err = store_blob_open(st, seed, &src);
 		if (!err && fstat(src, &sb) == 0)
@@ -605,6 +606,19 @@ int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 		if (err) {
 			log_err("store: seed staging file from %s: %s", seed,
 				strerror(-err));
+			goto out;
+		}
+		/* A larger blob is hashed in its copy, when it is whole: a
+		 * damaged one would become a new version (an append) whose
+		 * hash is right for the wrong bytes. */
+		if ((uint64_t)sb.st_size > STORE_VERIFY_MAX &&
+		    seed_len >= (uint64_t)sb.st_size &&
+		    store_hash_fd(fd, got) == 0 && strcmp(got, seed)) {
+			log_err("store: blob %s holds other content (SHA-256 "
+				"%s): it is damaged, and no new version is "
+				"made from it (replicafs check --deep lists "
+				"such blobs)", seed, got);
+			err = -EIO;
 			goto out;
 		}
 	}

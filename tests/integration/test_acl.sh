@@ -188,6 +188,7 @@ step "a file made private hides its past versions too (chmod 600, then an ACL)"
 # still read the earlier saves of the file in .versions and .at.
 mkdir "$H/open"
 echo "first save" >"$H/open/f"
+setfattr -n user.note -v "about the first save" "$H/open/f"
 sleep 0.1
 BEFORE=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
 sleep 0.1
@@ -197,6 +198,10 @@ chmod 600 "$H/open/f"
 assert_eq "denied" "$(reads "$H/open")" "nobody reading the file of mode 600"
 assert_eq "denied" "$(reads "$MNT/.at/$BEFORE/bkt/hist/open")" "nobody reading the first save in .at after chmod 600"
 assert_eq "denied" "$(reads_version "$MNT/.versions/bkt/hist/open")" "nobody reading the versions after chmod 600"
+# Nor what tells of the content: a hash, the user's attributes.
+v1=$(find "$MNT/.versions/bkt/hist/open/f/" -mindepth 1 | LC_ALL=C sort | head -1)
+expect_error "Permission denied" runuser -u nobody -- getfattr -n system.replicafs.sha256 "$v1"
+expect_error "Permission denied" runuser -u nobody -- getfattr -n user.note "$v1"
 setfacl -m u:nobody:r "$H/open/f"
 assert_eq "first save" "$(reads "$MNT/.at/$BEFORE/bkt/hist/open")" "nobody reading the first save once an ACL lets it read the file"
 rm "$H/open/f"
