@@ -194,6 +194,11 @@ static int pt_possible(const char *dir)
  */
 #define FD_LIMIT (1 << 20)
 
+/* How long an unmount waits for deliveries under way: S3's requests give
+ * up after a minute of silence; a dir:// destination on a file system
+ * that hangs, never. */
+#define REPL_STOP_WAIT_S 10
+
 static void fd_limit_raise(void)
 {
 	struct rlimit rl, want = { FD_LIMIT, FD_LIMIT };
@@ -332,8 +337,15 @@ int fs_mount(const struct fs_opts *opts)
 
 out_unmount:
 	fs_mapped_stop(fs);	/* before the store closes */
-	/* Deliveries under way finish; the rest stay queued in the store. */
-	repl_engine_stop(fs->repl);
+	/* Deliveries under way finish; the rest stay queued in the store.
+	 * One that does not (its destination hangs) is left to the process's
+	 * end, which nothing after the unmount may wait for: the store is
+	 * not closed under it. */
+	if (repl_engine_stop_within(fs->repl, REPL_STOP_WAIT_S)) {
+		fuse_session_unmount(se);
+		log_info("exiting with a delivery under way");
+		_exit(ret ? 1 : 0);
+	}
 	fs->repl = NULL;
 	fuse_session_unmount(se);
 out_signals:

@@ -939,10 +939,10 @@ int repl_engine_busy(struct repl_engine *e)
 	return busy;
 }
 
+static void engine_free(struct repl_engine *e);
+
 void repl_engine_stop(struct repl_engine *e)
 {
-	struct dest_slot *s, *next;
-	struct dest_busy *b;
 	int i;
 
 	if (!e)
@@ -953,6 +953,43 @@ void repl_engine_stop(struct repl_engine *e)
 	pthread_mutex_unlock(&e->lock);
 	for (i = 0; i < e->nthreads; i++)
 		pthread_join(e->threads[i], NULL);
+	engine_free(e);
+}
+
+int repl_engine_stop_within(struct repl_engine *e, int seconds)
+{
+	struct timespec until;
+	int i, joined = 0;
+
+	if (!e)
+		return 0;
+	pthread_mutex_lock(&e->lock);
+	e->stopping = 1;
+	pthread_cond_broadcast(&e->wake);
+	pthread_mutex_unlock(&e->lock);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += seconds;
+	for (i = 0; i < e->nthreads; i++) {
+		if (pthread_timedjoin_np(e->threads[i], NULL, &until))
+			break;
+		joined++;
+	}
+	if (joined < e->nthreads) {
+		log_warn("replication: a delivery is still under way %d s "
+			 "after the stop (a destination that does not "
+			 "answer): ending without it; it is due again at the "
+			 "next start", seconds);
+		return -ETIMEDOUT;
+	}
+	engine_free(e);
+	return 0;
+}
+
+static void engine_free(struct repl_engine *e)
+{
+	struct dest_slot *s, *next;
+	struct dest_busy *b;
+
 	for (s = e->dests; s; s = next) {
 		next = s->next;
 		dest_close(s->d);

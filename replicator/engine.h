@@ -53,6 +53,12 @@ int repl_engine_busy(struct repl_engine *e);
  * @e; NULL is fine. */
 void repl_engine_stop(struct repl_engine *e);
 
+/* The same, waiting at most @seconds for deliveries under way: -ETIMEDOUT
+ * (logged) when one is still running then (a destination that does not
+ * answer), and @e is left as it is, for the process to exit without it:
+ * its lease is released when the next process finds it dead. */
+int repl_engine_stop_within(struct repl_engine *e, int seconds);
+
 /*
  * The wait before retry @attempt (1 for the first retry): exponential
  * from @base, capped at @max, with "full jitter" (a uniform draw in

@@ -503,8 +503,15 @@ for i in $(seq 1 12); do echo "$i" >"$MNT/tohang/f$i"; done
 sleep 2	# the workers take the deliveries to region-b first
 echo mirrored >"$MNT/todir/m"
 for _ in $(seq 1 100); do [ -e "$T/hangmirror/m" ] && break; sleep 0.2; done
+[ -e "$T/hangmirror/m" ] || { kill -CONT "$rgwb"; fail "the dir:// mirror got nothing in 20 s while region-b hung"; }
+# An unmount while region-b still hangs: the daemon waited for each
+# delivery under way (a minute each, again at each retry).
+t0=$SECONDS
+unmount_fs
 kill -CONT "$rgwb"
-[ -e "$T/hangmirror/m" ] || fail "the dir:// mirror got nothing in 20 s while region-b hung"
+[ $((SECONDS - t0)) -lt 30 ] || fail "the daemon took $((SECONDS - t0)) s to exit while region-b hung"
+grep -q "ending without it" "$(daemon_log)" || fail "the log does not say a delivery was left under way"
+mount_fs repl_backoff_ms=200,repl_attempts=40
 rfs wait "$MNT/tohang" --timeout 120 || fail "replicafs wait: status $? once region-b answers again"
 assert_eq 12 "$(ab s3api list-object-versions --bucket hang-b | py 'len(d.get("Versions", []))' /dev/stdin)" \
 	"versions at region-b once it answers"
