@@ -90,6 +90,7 @@ struct repl_engine {
 	int64_t last_release_ns;/* protected by lock */
 	struct dest_slot *dests;/* protected by lock */
 	struct dest_busy *busy_dests;	/* protected by lock */
+	pthread_mutex_t claim_lock;	/* one claim at a time; before lock */
 };
 
 static int64_t mono_ns(void)
@@ -794,14 +795,20 @@ static void *worker(void *arg)
 		if (release)
 			e->last_release_ns = mono_ns();
 		e->busy++;
-		/* Its URLs stay until the engine stops. */
-		nskip = busy_full_locked(e, skip, 8);
 		pthread_mutex_unlock(&e->lock);
 
 		if (release) {
 			store_repl_release_dead(e->st, NULL);
 			store_repl_overdue(e->st, overdue_cb, e);
 		}
+		/* One claim at a time (they take the catalog's write lock
+		 * anyway): workers woken together all saw no destination
+		 * at its bound, and all claimed the one that hangs. */
+		pthread_mutex_lock(&e->claim_lock);
+		pthread_mutex_lock(&e->lock);
+		nskip = busy_full_locked(e, skip, 8);	/* URLs stay until
+							 * the engine stops */
+		pthread_mutex_unlock(&e->lock);
 		err = store_repl_claim_from(e->st, limit, LEASE_NS, skip, nskip,
 					    tasks, &n);
 		if (!err && n) {
@@ -809,6 +816,7 @@ static void *worker(void *arg)
 			busy_add_locked(e, tasks[0].dest, 1);
 			pthread_mutex_unlock(&e->lock);
 		}
+		pthread_mutex_unlock(&e->claim_lock);
 		if (!err && n == limit) {
 			/* there may be more: wake the sleepers to help */
 			pthread_mutex_lock(&e->lock);
@@ -890,6 +898,7 @@ int repl_engine_start(struct store *st, const struct repl_engine_opts *opts,
 		e->o.poll_ns = REPL_DEFAULT_POLL_NS;
 	e->last_release_ns = mono_ns() - RELEASE_EVERY_NS - 1;
 	pthread_mutex_init(&e->lock, NULL);
+	pthread_mutex_init(&e->claim_lock, NULL);
 	pthread_cond_init(&e->wake, NULL);
 	e->threads = calloc(e->o.workers, sizeof(*e->threads));
 	if (!e->threads) {
@@ -1004,5 +1013,6 @@ static void engine_free(struct repl_engine *e)
 	free(e->threads);
 	pthread_cond_destroy(&e->wake);
 	pthread_mutex_destroy(&e->lock);
+	pthread_mutex_destroy(&e->claim_lock);
 	free(e);
 }
