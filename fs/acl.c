@@ -234,6 +234,20 @@ void fs_acl_chmod(struct fs_acl *acl, uint32_t mode)
 		group->perm = (mode >> 3) & PERM_BITS;
 }
 
+void fs_acl_from_mode(struct fs_acl *acl, uint32_t mode)
+{
+	static const uint16_t tags[] = { TAG_USER_OBJ, TAG_GROUP_OBJ,
+					 TAG_OTHER };
+	size_t i;
+
+	acl->n = 3;
+	for (i = 0; i < 3; i++) {
+		acl->e[i].tag = tags[i];
+		acl->e[i].perm = (mode >> (6 - 3 * i)) & PERM_BITS;
+		acl->e[i].id = ACL_UNDEFINED_ID;
+	}
+}
+
 static int in_gids(uint32_t gid, const uint32_t *gids, size_t n)
 {
 	size_t i;

@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 
 #include "replicator/engine.h"
 #include "store/store.h"
@@ -233,6 +234,19 @@ struct fs {
 	fuse_ino_t next_ino;
 	struct fs_node *root;
 };
+
+/* *@ts: @ms milliseconds from now by CLOCK_REALTIME, for
+ * pthread_cond_timedwait(). */
+static inline void fs_deadline(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
 
 /* ---- notify.c: names gone, told to the kernel by a thread ---- */
 
@@ -462,6 +476,8 @@ int fs_acl_equiv_mode(const struct fs_acl *acl, uint32_t *mode);
 int fs_acl_create_masq(struct fs_acl *acl, uint32_t *mode);
 /* The access ACL @acl after chmod to @mode. */
 void fs_acl_chmod(struct fs_acl *acl, uint32_t mode);
+/* The ACL that says what mode @mode's permission bits say. */
+void fs_acl_from_mode(struct fs_acl *acl, uint32_t mode);
 /* Whether @acl, the access ACL of a node owned by @owner and group
  * @group, grants the permission bits @want (4 read, 2 write, 1 execute)
  * to user @uid in groups @gids (its primary group among them), as the

@@ -770,7 +770,8 @@ struct hfile {
  * them, so after a chmod 600 others read none of the file's versions, as
  * they read none of it.  The key's newest content version (the current
  * one, or the last before its delete marker) says, with its access ACL;
- * the kernel has checked the version's own mode already.  0 or -EACCES.
+ * the kernel has checked the version's own mode already.  A delete
+ * marker has nothing to read.  0 or -EACCES.
  */
 static int may_read_now(fuse_req_t req, struct fs *fs, const char *bucket,
 			const char *key, const struct store_obj *o)
@@ -781,7 +782,7 @@ static int may_read_now(fuse_req_t req, struct fs *fs, const char *bucket,
 	size_t nx = 0, i;
 	int ok;
 
-	if (fuse_req_ctx(req)->uid == 0 ||
+	if (fuse_req_ctx(req)->uid == 0 || o->kind == STORE_DELETE_MARKER ||
 	    newest_data(fs, bucket, key, &now) != 0 ||
 	    strcmp(now.version_id, o->version_id) == 0)
 		return 0;
@@ -824,8 +825,7 @@ static void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret)
 		goto out;
 	h->fd = -1;
-	if (o.kind != STORE_DELETE_MARKER)
-		ret = may_read_now(req, fs, p->bucket, p->key, &o);
+	ret = may_read_now(req, fs, p->bucket, p->key, &o);
 	if (ret == 0 && o.kind != STORE_DELETE_MARKER)
 		ret = store_blob_open_sized(fs->st, o.sha256, o.size,
 					    &h->fd);
@@ -1161,8 +1161,7 @@ static void h_user_xattr(fuse_req_t req, struct fs *fs, struct fs_node *n,
 		ret = p ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
 		/* As the content: the kernel checked the version's own
 		 * mode; the file's now says too (may_read_now()). */
-		if (ret == 0 && o.kind != STORE_DELETE_MARKER &&
-		    !fs_acl_name(name))
+		if (ret == 0 && !fs_acl_name(name))
 			ret = may_read_now(req, fs, p->bucket, p->key, &o);
 		if (ret == 0)
 			ret = version_user_xattrs(fs, p, &o, &x, &nx);
@@ -1244,8 +1243,7 @@ static void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	} else if (ret == 0) {
 		/* A hash tells of the content: who may not read that now
 		 * gets neither. */
-		if (o.kind != STORE_DELETE_MARKER)
-			ret = may_read_now(req, fs, p->bucket, p->key, &o);
+		ret = may_read_now(req, fs, p->bucket, p->key, &o);
 		if (ret == 0)
 			ret = fs_vattr_get(req, fs, p->bucket, p->key, &o,
 					   name, val);

@@ -512,8 +512,6 @@ int fs_loop_reply_create_backing(fuse_req_t req,
 	return fuse_reply_iov(req, iov, 2);
 }
 
-static volatile sig_atomic_t term_caught;
-
 /* SIGUSR1 wakes a worker from read() or poll() at the end of a session
  * (EINTR: no SA_RESTART), where pthread_cancel() made AddressSanitizer
  * report its own sigaltstack at the thread's exit (google/sanitizers
@@ -522,6 +520,9 @@ static void on_wake(int sig)
 {
 	(void)sig;
 }
+
+/* What fs_loop_catch_signals() set up, and whether a signal came. */
+static volatile sig_atomic_t term_caught;
 static void (*term_drain)(void *);
 static void *term_arg;
 

@@ -35,17 +35,6 @@ struct fs_mapwatch {
 	int stop;		/* protected by lock */
 };
 
-static void deadline(struct timespec *ts, long ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* Ask ops.c about each node; drop those it is done with.  Called with
  * mw->lock held; drops it while asking. */
 static void poll_all(struct fs *fs, struct fs_mapwatch *mw, int final)
@@ -83,7 +72,7 @@ static void *mapwatch_main(void *arg)
 			pthread_cond_wait(&mw->cv, &mw->lock);
 			continue;
 		}
-		deadline(&until, mw->added ? MAP_FIRST_MS : MAP_POLL_MS);
+		fs_deadline(&until, mw->added ? MAP_FIRST_MS : MAP_POLL_MS);
 		mw->added = 0;
 		while (!mw->stop &&
 		       pthread_cond_timedwait(&mw->cv, &mw->lock, &until) !=

@@ -129,12 +129,7 @@ void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name)
 	it->next = NULL;
 	it->parent = parent;
 	memcpy(it->name, name, len + 1);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += FS_NOTIFY_WAIT_MS * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	fs_deadline(&until, FS_NOTIFY_WAIT_MS);
 	pthread_mutex_lock(&nt->lock);
 	seq = it->seq = ++nt->queued;
 	if (nt->tail)

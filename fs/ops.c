@@ -467,7 +467,6 @@ static void node_learn(struct fs_node *n, const struct store_obj *obj)
 	pthread_mutex_unlock(&n->lock);
 }
 
-/* Fill @st for @n, from its open state or the store. */
 /*
  * The attributes of an open file whose version the store no longer has
  * (`replicafs rm-version` from another process): what it had, with no
@@ -496,6 +495,7 @@ static int open_gone_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 	return open;
 }
 
+/* Fill @st for @n, from its open state or the store. */
 static int node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 {
 	char bucket[64], key[KEYBUF];
@@ -3775,70 +3775,73 @@ static void open_collect(void *arg, struct fs_node *n)
 	if (o->n == o->cap) {
 		grown = realloc(o->v, (o->cap * 2 + 16) * sizeof(*grown));
 		if (!grown)
-			return;	/* not kept: logged by the caller's count */
+			return;	/* out of memory: this one is left out */
 		o->v = grown;
 		o->cap = o->cap * 2 + 16;
 	}
-	n->nopen++;	/* held while committed */
+	n->nopen++;	/* held while @fn looks at it */
 	o->v[o->n++] = n;
+}
+
+/* Call @fn for each file open now, held meanwhile, without fs->lock. */
+static void each_open_file(struct fs *fs,
+			   void (*fn)(struct fs *fs, struct fs_node *n))
+{
+	struct open_nodes o = { NULL, 0, 0 };
+	size_t i;
+
+	pthread_mutex_lock(&fs->lock);
+	fs_node_each_locked(fs, open_collect, &o);
+	pthread_mutex_unlock(&fs->lock);
+	for (i = 0; i < o.n; i++) {
+		fn(fs, o.v[i]);
+		node_open_count(fs, o.v[i], -1);
+	}
+	free(o.v);
+}
+
+static void commit_open(struct fs *fs, struct fs_node *n)
+{
+	char bucket[64], key[KEYBUF];
+	int ret;
+
+	pthread_mutex_lock(&n->lock);
+	pt_sync(fs, n);
+	if (n->nwriters && n->dirty &&
+	    fs_node_path(fs, n, bucket, key) == 0) {
+		ret = commit(fs, n, 0);
+		if (ret)
+			log_err("%s/%s: open for writing as the mount ended; "
+				"what was written is lost: %s", bucket, key,
+				strerror(-ret));
+		else
+			log_warn("%s/%s: open for writing as the mount ended: "
+				 "what was written up to now is kept as a "
+				 "version; what the writer writes after this is "
+				 "lost, and its close fails", bucket, key);
+	}
+	pthread_mutex_unlock(&n->lock);
 }
 
 void fs_commit_open(struct fs *fs)
 {
-	char bucket[64], key[KEYBUF];
-	struct open_nodes o = { NULL, 0, 0 };
-	struct fs_node *n;
-	size_t i;
-	int ret;
+	each_open_file(fs, commit_open);
+}
 
-	pthread_mutex_lock(&fs->lock);
-	fs_node_each_locked(fs, open_collect, &o);
-	pthread_mutex_unlock(&fs->lock);
-	for (i = 0; i < o.n; i++) {
-		n = o.v[i];
-		pthread_mutex_lock(&n->lock);
-		pt_sync(fs, n);
-		if (n->nwriters && n->dirty && fs_node_path(fs, n, bucket,
-							    key) == 0) {
-			ret = commit(fs, n, 0);
-			if (ret)
-				log_err("%s/%s: open for writing as the mount "
-					"ended; what was written is lost: %s",
-					bucket, key, strerror(-ret));
-			else
-				log_warn("%s/%s: open for writing as the mount "
-					 "ended: what was written up to now is "
-					 "kept as a version; what the writer "
-					 "writes after this is lost, and its "
-					 "close fails", bucket, key);
-		}
-		pthread_mutex_unlock(&n->lock);
-		node_open_count(fs, n, -1);
-	}
-	free(o.v);
+/* The kernel writes the dirty pages it drops (WRITEs the workers serve),
+ * so that fs_commit_open() finds them. */
+static void drain_writer(struct fs *fs, struct fs_node *n)
+{
+	int cached;
+
+	pthread_mutex_lock(&n->lock);
+	cached = n->nwriters && n->cached_open;
+	pthread_mutex_unlock(&n->lock);
+	if (cached)
+		fuse_lowlevel_notify_inval_inode(fs->se, n->ino, 0, 0);
 }
 
 void fs_drain_writers(void *arg)
 {
-	struct fs *fs = arg;
-	struct open_nodes o = { NULL, 0, 0 };
-	struct fs_node *n;
-	size_t i;
-	int cached;
-
-	pthread_mutex_lock(&fs->lock);
-	fs_node_each_locked(fs, open_collect, &o);
-	pthread_mutex_unlock(&fs->lock);
-	for (i = 0; i < o.n; i++) {
-		n = o.v[i];
-		pthread_mutex_lock(&n->lock);
-		cached = n->nwriters && n->cached_open;
-		pthread_mutex_unlock(&n->lock);
-		/* The kernel writes the dirty pages it drops (WRITEs the
-		 * workers serve), so fs_commit_open() finds them. */
-		if (cached)
-			fuse_lowlevel_notify_inval_inode(fs->se, n->ino, 0, 0);
-		node_open_count(fs, n, -1);
-	}
-	free(o.v);
+	each_open_file(arg, drain_writer);
 }

@@ -132,29 +132,23 @@ int fs_may_read(fuse_req_t req, const struct store_meta *m,
 		const struct fs_acl *acl)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct fs_acl bits;
 	gid_t groups[64];
 	uint32_t gids[65];
 	int i, n;
 
 	if (c->uid == 0)
 		return 1;
-	if (acl) {
-		n = fuse_req_getgroups(req, 64, groups);
-		gids[0] = c->gid;
-		for (i = 0; i < n && i < 64; i++)
-			gids[i + 1] = groups[i];
-		return fs_acl_permits(acl, m->uid, m->gid, c->uid, gids,
-				      (size_t)i + 1, 4);
+	if (!acl) {	/* the mode alone: the same rule */
+		fs_acl_from_mode(&bits, m->mode);
+		acl = &bits;
 	}
-	if (c->uid == m->uid)
-		return (m->mode & S_IRUSR) != 0;
-	if (c->gid == m->gid)
-		return (m->mode & S_IRGRP) != 0;
 	n = fuse_req_getgroups(req, 64, groups);
+	gids[0] = c->gid;
 	for (i = 0; i < n && i < 64; i++)
-		if (groups[i] == m->gid)
-			return (m->mode & S_IRGRP) != 0;
-	return (m->mode & S_IROTH) != 0;
+		gids[i + 1] = groups[i];
+	return fs_acl_permits(acl, m->uid, m->gid, c->uid, gids,
+			      (size_t)i + 1, 4);
 }
 
 /*

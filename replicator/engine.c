@@ -549,7 +549,6 @@ static void settle(struct repl_engine *e, struct slot *sl, int err,
 		   const char *msg, uint64_t rnd)
 {
 	const struct store_repl_task *t = &sl->t;
-
 	struct dest_busy *b;
 	uint64_t quiet = 0;
 	int first = 1;
@@ -759,7 +758,7 @@ static void record(struct repl_engine *e, struct slot *sl, size_t n)
 
 static void *worker(void *arg)
 {
-	const char *skip[8];
+	const char *skip[STORE_CLAIM_SKIP_MAX];
 	size_t nskip;
 	struct store_repl_task *tasks;
 	struct repl_engine *e = arg;
@@ -806,8 +805,8 @@ static void *worker(void *arg)
 		 * at its bound, and all claimed the one that hangs. */
 		pthread_mutex_lock(&e->claim_lock);
 		pthread_mutex_lock(&e->lock);
-		nskip = busy_full_locked(e, skip, 8);	/* URLs stay until
-							 * the engine stops */
+		/* Its URLs stay until the engine stops. */
+		nskip = busy_full_locked(e, skip, STORE_CLAIM_SKIP_MAX);
 		pthread_mutex_unlock(&e->lock);
 		err = store_repl_claim_from(e->st, limit, LEASE_NS, skip, nskip,
 					    tasks, &n);
@@ -950,16 +949,22 @@ int repl_engine_busy(struct repl_engine *e)
 
 static void engine_free(struct repl_engine *e);
 
+/* Tell the workers to stop once their deliveries under way are done. */
+static void engine_stopping(struct repl_engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	e->stopping = 1;
+	pthread_cond_broadcast(&e->wake);
+	pthread_mutex_unlock(&e->lock);
+}
+
 void repl_engine_stop(struct repl_engine *e)
 {
 	int i;
 
 	if (!e)
 		return;
-	pthread_mutex_lock(&e->lock);
-	e->stopping = 1;
-	pthread_cond_broadcast(&e->wake);
-	pthread_mutex_unlock(&e->lock);
+	engine_stopping(e);
 	for (i = 0; i < e->nthreads; i++)
 		pthread_join(e->threads[i], NULL);
 	engine_free(e);
@@ -972,10 +977,7 @@ int repl_engine_stop_within(struct repl_engine *e, int seconds)
 
 	if (!e)
 		return 0;
-	pthread_mutex_lock(&e->lock);
-	e->stopping = 1;
-	pthread_cond_broadcast(&e->wake);
-	pthread_mutex_unlock(&e->lock);
+	engine_stopping(e);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += seconds;
 	for (i = 0; i < e->nthreads; i++) {

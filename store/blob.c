@@ -106,15 +106,16 @@ int store_blob_open(struct store *st, const char *sha256, int *fd_out)
 	return 0;
 }
 
-/* Whether blob @fd of @size bytes holds what its name @sha256 says, when
- * it is small enough to hash at each open (store.h): 0, or -EIO
- * (logged). */
-static int blob_verify(int fd, const char *sha256, uint64_t size)
+/* Whether @fd, @size bytes of blob @sha256 (or a whole copy of it),
+ * holds what that name says, when @size is at most @max (larger: not
+ * looked at): 0, or -EIO (logged). */
+static int blob_verify(int fd, const char *sha256, uint64_t size,
+		       uint64_t max)
 {
 	char got[65];
 	int err;
 
-	if (size > STORE_VERIFY_MAX || !strcmp(sha256, BLOB_EMPTY_SHA))
+	if (size > max || !strcmp(sha256, BLOB_EMPTY_SHA))
 		return 0;
 	err = store_hash_fd(fd, got);
 	if (err)
@@ -122,8 +123,8 @@ static int blob_verify(int fd, const char *sha256, uint64_t size)
 	if (strcmp(got, sha256) == 0)
 		return 0;
 	log_err("store: blob %s holds other content (SHA-256 %s): it is "
-		"damaged, and reads of it fail (replicafs check --deep lists "
-		"such blobs)", sha256, got);
+		"damaged, and what is read or written from it fails "
+		"(replicafs check --deep lists such blobs)", sha256, got);
 	return -EIO;
 }
 
@@ -143,7 +144,7 @@ int store_blob_open_sized(struct store *st, const char *sha256,
 			(unsigned long long)size);
 		err = -EIO;
 	} else {
-		err = blob_verify(*fd_out, sha256, size);
+		err = blob_verify(*fd_out, sha256, size, STORE_VERIFY_MAX);
 	}
 	if (err) {
 		close(*fd_out);
@@ -595,11 +596,19 @@ int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 	}
 	if (seed) {
 		struct stat sb;
-		char got[65];
+		uint64_t size;
 
 		err = store_blob_open(st, seed, &src);
-		if (!err && fstat(src, &sb) == 0)
-			err = blob_verify(src, seed, (uint64_t)sb.st_size);
+		if (!err && fstat(src, &sb))
+			err = -errno;
+		if (err)
+			goto out;
+		/* A damaged blob would become a new version (an append)
+		 * whose hash is right for the wrong bytes.  A whole copy is
+		 * hashed, whatever its size; else only a small blob. */
+		size = (uint64_t)sb.st_size;
+		if (seed_len < size)
+			err = blob_verify(src, seed, size, STORE_VERIFY_MAX);
 		if (err)
 			goto out;
 		err = store_copy(src, fd, seed_len, NULL);
@@ -608,19 +617,10 @@ int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 				strerror(-err));
 			goto out;
 		}
-		/* A larger blob is hashed in its copy, when it is whole: a
-		 * damaged one would become a new version (an append) whose
-		 * hash is right for the wrong bytes. */
-		if ((uint64_t)sb.st_size > STORE_VERIFY_MAX &&
-		    seed_len >= (uint64_t)sb.st_size &&
-		    store_hash_fd(fd, got) == 0 && strcmp(got, seed)) {
-			log_err("store: blob %s holds other content (SHA-256 "
-				"%s): it is damaged, and no new version is "
-				"made from it (replicafs check --deep lists "
-				"such blobs)", seed, got);
-			err = -EIO;
+		if (seed_len >= size)
+			err = blob_verify(fd, seed, size, UINT64_MAX);
+		if (err)
 			goto out;
-		}
 	}
 	*fd_out = fd;
 out:

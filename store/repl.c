@@ -599,8 +599,7 @@ int store_repl_config_get(struct store *st, const char *bucket,
 	"q.late, " VER_COLS
 
 /* The claim's query, with @skip: "" or CLAIM_SKIP, destinations left
- * out (?3 to ?10; at most CLAIM_SKIP_MAX of them). */
-#define CLAIM_SKIP_MAX 8
+ * out (?3 to ?10: STORE_CLAIM_SKIP_MAX of them). */
 #define CLAIM_SKIP "AND q.dest NOT IN (?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
 #define CLAIM_SQL(skip)                                                        \
 	"SELECT " TASK_COLS                                                    \
@@ -785,7 +784,7 @@ static int claim(struct store *st, size_t max, int64_t lease_ns,
 	sqlite3_bind_int64(s, 1, now);
 	sqlite3_bind_int64(s, 2, (int64_t)max);
 	/* No destination is "": a slot not used skips nothing. */
-	for (i = 0; nskip && i < CLAIM_SKIP_MAX; i++)
+	for (i = 0; nskip && i < STORE_CLAIM_SKIP_MAX; i++)
 		bind_text(s, (int)i + 3, i < nskip ? skip[i] : "", -1);
 	while (k < max && (err = stmt_step(c, s, "claim")) == 1) {
 		struct store_repl_task *t = &out[k];

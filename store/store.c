@@ -468,8 +468,9 @@ static const char *conn_vfs;
  * cannot be started, or the machine's load keeps it from running; on a
  * small disk, 1.25 times the RESTART bound below), the committing thread
  * checkpoints itself, as SQLite would: the writer that follows such a
- * pass, which copied every frame, starts the WAL over.  Durability is unchanged: a commit is not fsynced either
- * way (synchronous = NORMAL); store_sync() is what makes it durable.
+ * pass, which copied every frame, starts the WAL over.  Durability is
+ * unchanged: a commit is not fsynced either way (synchronous = NORMAL);
+ * store_sync() is what makes it durable.
  *
  * A PASSIVE checkpoint copies what was committed when it began; the WAL
  * starts over from its beginning only at a write transaction that began

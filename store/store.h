@@ -584,8 +584,10 @@ struct store_repl_task {
  * versions of a key reach a destination in the order they were written.
  */
 /* The same, to one destination only (the first one due), and none of
- * the @nskip destinations @skip: an engine keeps a destination that does
- * not answer from taking every worker (replicator/engine.c). */
+ * the @nskip destinations @skip (at most STORE_CLAIM_SKIP_MAX are looked
+ * at): an engine keeps a destination that does not answer from taking
+ * every worker (replicator/engine.c). */
+#define STORE_CLAIM_SKIP_MAX 8
 int store_repl_claim_from(struct store *st, size_t max, int64_t lease_ns,
 			  const char *const *skip, size_t nskip,
 			  struct store_repl_task *out, size_t *n);

@@ -231,3 +231,19 @@ Test(acl, permits)
 	cr_expect(!fs_acl_permits(a, 10, 20, 7, none, 1, 4), "others");
 	free(a);
 }
+
+/* The mode's permission bits as an ACL: the same answers as the bits. */
+Test(acl, from_mode)
+{
+	const uint32_t in20[] = { 20 }, none[] = { 99 };
+	struct fs_acl *a = acl_new();
+
+	fs_acl_from_mode(a, 0640);
+	cr_assert_eq(a->n, 3);
+	cr_expect(fs_acl_permits(a, 10, 20, 10, none, 1, 6), "the owner");
+	cr_expect(fs_acl_permits(a, 10, 20, 7, in20, 1, 4), "the group");
+	cr_expect(!fs_acl_permits(a, 10, 20, 7, in20, 1, 2),
+		  "the group's write");
+	cr_expect(!fs_acl_permits(a, 10, 20, 7, none, 1, 4), "others");
+	free(a);
+}
