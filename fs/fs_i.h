@@ -150,6 +150,9 @@ struct fs_node {
 				 * execute is set */
 	int pt_rdwr;		/* one was opened O_RDWR, so a shared
 				 * mapping may write it: see pt_detach() */
+	int pt_reader;		/* one was opened only for reading, so the
+				 * staging file may be held where no lease
+				 * shows it: see stage_drop() */
 	int pt_mapped;		/* after the last passthrough handle, a
 				 * mapping still holds the staging file:
 				 * kept, and watched (mapped.c); counts

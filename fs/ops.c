@@ -983,8 +983,17 @@ static int hash_finish_held(struct fs_node *n, char sha[65])
 	return 0;
 }
 
-/* Close the staging file, if any and if it is no backing file.  Caller
- * holds n->lock. */
+/*
+ * Close the staging file, if any and if it is no backing file, or give it
+ * back to the store for reuse (store_stage_recycle()), which reuses it
+ * once a write lease shows no other file open on it.  Each handle open
+ * for writing had a backing file of its own, open for writing, which the
+ * kernel closes a moment after the RELEASE, or later if a mapping holds
+ * it.  A handle open only for reading had one open only for reading,
+ * which a lease sees only on a kernel that counts such opens; elsewhere
+ * its mapping could outlive it unseen and show the next file's bytes, so
+ * a staging file such a handle had is closed.  Caller holds n->lock.
+ */
 static void stage_drop(struct fs *fs, struct fs_node *n)
 {
 	if (n->pt_id || n->pt_mapped)
@@ -992,9 +1001,13 @@ static void stage_drop(struct fs *fs, struct fs_node *n)
 				 * end of the mapping, drops it */
 	hash_hold(n);
 	if (n->stage_fd >= 0) {
-		store_stage_abort(fs->st, n->stage_fd);
+		if (!n->pt_reader)
+			store_stage_recycle(fs->st, n->stage_fd);
+		else
+			store_stage_abort(fs->st, n->stage_fd);
 		n->stage_fd = -1;
 	}
+	n->pt_reader = 0;
 	hash_drop_held(n);
 	hash_unhold(n);
 }
@@ -1037,6 +1050,7 @@ static int stage_ensure(struct fs *fs, struct fs_node *n, uint64_t len)
 		return ret;
 	hash_hold(n);
 	n->stage_fd = fd;
+	n->pt_reader = 0;	/* no handle has had this one */
 	n->size = keep;
 	if (keep == 0)
 		hash_reset_held(n);
@@ -1551,6 +1565,8 @@ static uint64_t handle_open(fuse_req_t req, struct fs_node *n, int writable,
 		*backing_id = n->pt_id;
 		if ((flags & O_ACCMODE) == O_RDWR)
 			n->pt_rdwr = 1;	/* it may be mapped for writing */
+		if (!writable)
+			n->pt_reader = 1;	/* see stage_drop() */
 		/* The kernel drops the inode's page cache at such an open,
 		 * and its I/O bypasses it. */
 		n->cached_sha[0] = '\0';

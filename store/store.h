@@ -263,6 +263,12 @@ int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 		    int *fd_out);
 void store_stage_abort(struct store *st, int fd);
 
+/* Give back staging file @fd for a later store_stage_new() to take, once
+ * no other file is open on it (a write lease tells), emptied; or close it
+ * as store_stage_abort() does.  The caller vouches that nothing opened it
+ * read-only, which a lease does not see. */
+void store_stage_recycle(struct store *st, int fd);
+
 /* A staging file holding the @len bytes of @buf (on failure, none). */
 int store_stage_mem(struct store *st, const char *buf, size_t len,
 		    int *fd_out);

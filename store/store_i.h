@@ -109,6 +109,7 @@ struct conn {
 };
 
 #define STAGE_POOL_MAX 32
+#define STAGE_LIMBO_MAX 16
 
 /* A thread of the store's that waits for work on cv, started on first
  * need and stopped by store_close() (store.c): the checkpointer, the
@@ -171,6 +172,12 @@ struct store {
 	int pool_fd[STAGE_POOL_MAX];	/* protected by pool.lock */
 	int pool_n;		/* protected by pool.lock */
 	int pool_want;		/* protected by pool.lock; 0: no pool */
+	/* Staging files given back while something else still held them
+	 * (blob.c, store_stage_recycle()), oldest first, and since when
+	 * (monotonic ns); protected by pool.lock */
+	int limbo_fd[STAGE_LIMBO_MAX];
+	int64_t limbo_ns[STAGE_LIMBO_MAX];
+	int limbo_n;
 };
 
 /* Stop the staging pool's thread and close what it holds. */

@@ -9,6 +9,7 @@
 # readers and writers open at once, in either order; O_TRUNC and
 # truncate(2) of a file another handle has open; an mtime set on the open
 # file before its close; set-user-ID bits dropped by a non-root writer;
+# staging files reused only when nothing else holds them;
 # and, after all of it, a store that passes `replicafs check`.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -127,6 +128,43 @@ mount_fs passthrough
 assert_eq "second-time" "$(dd if="$B/mapc" bs=1 skip=4096 count=11 2>/dev/null)" \
 	"after a remount"
 ok "the writes reach a version once the mapping is gone ($(nversions "$B/mapc") versions)"
+
+step "a reader's mapping of a file being written keeps its bytes after later files"
+# A staging file whose commit took a copy goes back to the store's pool,
+# emptied, when nothing else has it open (store_stage_recycle()).  A
+# reader opened while a writer is open reads the staging file; its
+# mapping outlives its descriptor and is counted by nothing a lease sees,
+# so that staging file must not be reused: the mapping would show the
+# next files' bytes.
+cat >"$T/mapr.py" <<'EOF'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                      ctypes.c_int, ctypes.c_int, ctypes.c_long]
+d = sys.argv[1]
+w = os.open(d + "/held", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(w, b"A" * 4096)
+r = os.open(d + "/held", os.O_RDONLY)
+p = libc.mmap(None, 4096, 1, 1, r, 0)      # PROT_READ, MAP_SHARED
+assert p not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+os.close(r)
+os.close(w)                                 # commit; the writer's release
+def body(i):
+    return bytes([ord("a") + i % 26]) * 4096
+for i in range(40):
+    with open("%s/later%02d" % (d, i), "wb") as f:
+        f.write(body(i))
+seen = ctypes.string_at(p, 4096)
+assert seen == b"A" * 4096, "the mapping shows %r" % seen[:16]
+for i in range(40):
+    with open("%s/later%02d" % (d, i), "rb") as f:
+        assert f.read() == body(i), "later%02d" % i
+with open(d + "/held", "rb") as f:
+    assert f.read() == b"A" * 4096, "held"
+EOF
+"$PYTHON" "$T/mapr.py" "$B" || fail "a reader's mapping or a later file changed"
+ok "the mapping kept its bytes; each later file has its own"
 
 step "a reader opened first, then a writer; a writer first, then a reader"
 echo first >"$B/rw"
