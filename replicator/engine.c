@@ -71,8 +71,21 @@ struct dest_busy {
 	int n;
 	int failing;
 	uint64_t quiet;		/* retries logged at debug level since */
+	int failed_told;	/* FAILED deliveries logged as errors since
+				 * the last delivery there that succeeded */
+	uint64_t failed_quiet;	/* FAILED ones logged at debug level since
+				 * the last count of them */
+	int64_t failed_count_ns; /* when they were last counted (monotonic) */
 	struct dest_busy *next;
 };
+
+/* A destination that fails every delivery (permission denied on a bucket,
+ * a mirror's disk gone) would fill the log with a line per version: the
+ * first FAILED_LOG_MAX of them are logged as errors, the rest at debug
+ * level, with their number every FAILED_COUNT_NS and when deliveries
+ * there succeed again.  `replicafs status` shows every one. */
+#define FAILED_LOG_MAX 5
+#define FAILED_COUNT_NS (60 * 1000000000LL)
 
 struct repl_engine {
 	struct store *st;
@@ -543,6 +556,47 @@ static void busy_add_locked(struct repl_engine *e, const char *url, int d)
 		b->n += d;
 }
 
+/* Log that the delivery of @t FAILED (@why), as FAILED_LOG_MAX says. */
+static void failed_log(struct repl_engine *e, const struct store_repl_task *t,
+		       const char *why)
+{
+	struct dest_busy *b;
+	uint64_t count = 0;
+	int told = 0;
+	int64_t now = mono_ns();
+
+	pthread_mutex_lock(&e->lock);
+	b = busy_get_locked(e, t->dest);
+	if (!b) {
+		told = 1;
+	} else if (b->failed_told < FAILED_LOG_MAX) {
+		told = ++b->failed_told;
+		b->failed_count_ns = now;
+	} else {
+		b->failed_quiet++;
+		if (now - b->failed_count_ns >= FAILED_COUNT_NS) {
+			count = b->failed_quiet;
+			b->failed_quiet = 0;
+			b->failed_count_ns = now;
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (told)
+		log_err("replication: %s/%s %s to %s FAILED: %s%s", t->bucket,
+			t->key, t->obj.version_id, t->dest, why,
+			told == FAILED_LOG_MAX
+				? " (further FAILED deliveries there are "
+				  "logged at debug level and counted; "
+				  "`replicafs status` shows them)"
+				: "");
+	else
+		log_debug("replication: %s/%s %s to %s FAILED: %s", t->bucket,
+			  t->key, t->obj.version_id, t->dest, why);
+	if (count)
+		log_err("replication: %llu more deliveries to %s FAILED",
+			(unsigned long long)count, t->dest);
+}
+
 /* Decide the outcome of the task of @sl, delivered with @err (0 or a
  * negative errno, with @msg saying why). */
 static void settle(struct repl_engine *e, struct slot *sl, int err,
@@ -557,20 +611,27 @@ static void settle(struct repl_engine *e, struct slot *sl, int err,
 	sl->o.id = t->id;
 	sl->failed = 0;
 	if (!err) {
+		uint64_t failed = 0;
+
 		sl->o.status = STORE_REPL_COMPLETED;
 		pthread_mutex_lock(&e->lock);
 		b = busy_get_locked(e, t->dest);
-		if (b && b->failing) {
+		if (b && (b->failing || b->failed_told)) {
 			quiet = b->quiet;
+			failed = b->failed_quiet;
 			b->failing = 0;
 			b->quiet = 0;
+			b->failed_told = 0;
+			b->failed_quiet = 0;
 			first = 0;
 		}
 		pthread_mutex_unlock(&e->lock);
 		if (!first)
 			log_info("replication: deliveries to %s succeed again "
-				 "(%llu retries meanwhile logged at debug "
-				 "level)", t->dest, (unsigned long long)quiet);
+				 "(%llu retries and %llu more FAILED meanwhile "
+				 "logged at debug level)", t->dest,
+				 (unsigned long long)quiet,
+				 (unsigned long long)failed);
 		return;
 	}
 	if (!*msg)
@@ -592,11 +653,10 @@ static void settle(struct repl_engine *e, struct slot *sl, int err,
 	}
 	sl->o.error = sl->why;
 	sl->failed = sl->o.status == STORE_REPL_FAILED;
-	if (sl->failed)
-		log_err("replication: %s/%s %s to %s FAILED: %s", t->bucket,
-			t->key, t->obj.version_id, t->dest, sl->why);
-	if (sl->failed)
+	if (sl->failed) {
+		failed_log(e, t, sl->why);
 		return;
+	}
 	pthread_mutex_lock(&e->lock);
 	b = busy_get_locked(e, t->dest);
 	if (b && b->failing) {

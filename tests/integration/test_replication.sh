@@ -276,6 +276,21 @@ grep -q 'deliveries FAILED' "$T/wait.err" || fail "replicafs wait did not say wh
 ok "replicafs wait exits 3 and says that deliveries FAILED"
 assert_eq FAILED "$(rstatus "$MNT/src/tree/late")" "status of a version whose destination is gone"
 rfs status "$MNT/src" | grep -q "last error" || fail "status does not show the last error"
+# Ten more: the log names the first five FAILED deliveries there (one
+# above), then says the rest are counted; status counts all eleven.
+for i in $(seq 10); do echo "late $i" >"$MNT/src/tree/late$i"; done
+rfs wait "$MNT/src" --timeout 30 2>/dev/null && fail "replicafs wait passed with deliveries FAILED"
+n=$(grep -c "to dir://$MIRROR FAILED" "$(daemon_log)")
+assert_eq 5 "$n" "error lines for FAILED deliveries to the mirror"
+grep -q "further FAILED deliveries there are logged at debug level" "$(daemon_log)" ||
+	fail "the log does not say that further failures are counted"
+rfs status "$MNT/src" --json >"$T/status.json"
+"$PYTHON" - "$T/status.json" "dir://$MIRROR" <<'EOF'
+import json, sys
+d = {x["destination"]: x for x in json.load(open(sys.argv[1]))}
+assert d[sys.argv[2]]["operations_failed"] == 11, d[sys.argv[2]]
+EOF
+ok "five error lines, eleven FAILED in replicafs status"
 rm "$MIRROR"
 mv "$MIRROR.gone" "$MIRROR"
 
