@@ -1565,7 +1565,7 @@ static uint64_t handle_open(fuse_req_t req, struct fs_node *n, int writable,
 		*backing_id = n->pt_id;
 		if ((flags & O_ACCMODE) == O_RDWR)
 			n->pt_rdwr = 1;	/* it may be mapped for writing */
-		if (!writable)
+		if ((flags & O_ACCMODE) == O_RDONLY)
 			n->pt_reader = 1;	/* see stage_drop() */
 		/* The kernel drops the inode's page cache at such an open,
 		 * and its I/O bypasses it. */
@@ -1628,14 +1628,20 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, n->kind == FS_SYMLINK ? ELOOP : EISDIR);
 		return;
 	}
-	writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+	/* O_RDONLY | O_TRUNC empties the file too, as Linux does on a disk
+	 * for a caller who may write it (the kernel checked): the handle
+	 * then counts as a writer, so that its close keeps the empty file
+	 * as a version.  Before, the mount showed it empty and kept the
+	 * old content. */
+	writable = (fi->flags & O_ACCMODE) != O_RDONLY ||
+		   (fi->flags & O_TRUNC);
 	pthread_mutex_lock(&n->lock);
 	ret = content_known(fs, n, n->nwriters == 0);
 	if (ret)
 		goto out;
 	keep = n->stage_fd >= 0 || n->dirty ||
 	       strcmp(n->cached_sha, n->base_sha) == 0;
-	if (writable && (fi->flags & O_TRUNC))
+	if (fi->flags & O_TRUNC)
 		open_trunc(req, fs, n);
 	fi->fh = handle_open(req, n, writable, fi->flags, &id);
 	if (keep) {

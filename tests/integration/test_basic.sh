@@ -103,6 +103,18 @@ assert_eq "$(dd if="$R" bs=1000 skip=65 count=3 status=none | sha256sum)" \
 : >"$R"
 : >"$F"
 same "truncate to 0 by O_TRUNC"
+# O_RDONLY | O_TRUNC: Linux empties the file for a caller who may write
+# it; the close keeps the empty file as a version (the build before
+# showed it empty, kept the old content, and showed it again later).
+for x in "$R" "$F"; do
+	printf 'hello world\n' >"$x"
+	"$PYTHON" -c 'import os, sys; os.close(os.open(sys.argv[1], os.O_RDONLY | os.O_TRUNC))' "$x"
+done
+same "open(O_RDONLY | O_TRUNC)"
+assert_eq "$(sha_of "$F")" "$(getfattr --only-values -n system.replicafs.sha256 "$F")" \
+	"system.replicafs.sha256 after open(O_RDONLY | O_TRUNC)"
+echo 3 >/proc/sys/vm/drop_caches
+assert_eq 0 "$(stat -c %s "$F")" "size after open(O_RDONLY | O_TRUNC) and a cache drop"
 gen_data 12345 3 >"$R"
 cp "$R" "$F"
 same "cp of a file into the mount"
