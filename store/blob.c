@@ -583,11 +583,12 @@ static int64_t mono_now(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Whether @fd is a staging file of ours that no other file has open. */
+/* Whether no other file is open on staging file @fd: 1, 0 (another is),
+ * or -1 when leases cannot tell (fs.leases-enable = 0, say). */
 static int stage_sole(int fd)
 {
 	if (fcntl(fd, F_SETLEASE, F_WRLCK))
-		return 0;
+		return errno == EAGAIN ? 0 : -1;
 	fcntl(fd, F_SETLEASE, F_UNLCK);
 	return 1;
 }
@@ -642,7 +643,7 @@ void store_stage_recycle(struct store *st, int fd)
 		return;
 	}
 	sole = stage_sole(fd);
-	if (sole && stage_empty(fd)) {
+	if (sole < 0 || (sole && stage_empty(fd))) {
 		close(fd);
 		return;
 	}
@@ -682,7 +683,7 @@ static void limbo_sweep_locked(struct store *st)
 	for (i = j = 0; i < st->limbo_n; i++) {
 		int fd = st->limbo_fd[i];
 
-		if (stage_sole(fd)) {
+		if (stage_sole(fd) > 0) {
 			if (stage_empty(fd) || pool_put_locked(st, fd))
 				close(fd);
 			continue;
