@@ -1756,7 +1756,14 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		n->dirty = 1;
 		n->wrote = 1;
 		n->caps_kept = 0;
-		n->meta.mtime_ns = n->meta.ctime_ns = now_ns();
+		/* The times of what the writeback cache writes back are the
+		 * kernel's, which it sends in a SETATTR when they changed (at
+		 * its clock's tick: two writes in one tick change nothing).
+		 * Set here, a writeback's later time became the version's,
+		 * and the mtime stat had shown moved after a cache drop or a
+		 * remount (git's index took such files as changed). */
+		if (!fi->writepage)
+			n->meta.mtime_ns = n->meta.ctime_ns = now_ns();
 		/* Writes the page cache took (writepage) never need it: the
 		 * kernel writes set-ID files through. */
 		if (!fi->writepage)
@@ -3035,7 +3042,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			n->meta.mtime_ns = m.mtime_ns;
 		if (mask & STORE_SET_ATIME)
 			n->meta.atime_ns = m.atime_ns;
-		n->meta.ctime_ns = now_ns();
+		/* Under the writeback cache the kernel sends the ctime it
+		 * shows (it moved it itself, at a write or this change):
+		 * kept, so that it does not move at a cache drop (git's
+		 * index compares it). */
+		n->meta.ctime_ns = (to_set & FUSE_SET_ATTR_CTIME)
+					   ? ts_ns(attr->st_ctim)
+					   : now_ns();
 		m.ctime_ns = n->meta.ctime_ns;	/* the store keeps what
 						 * the reply shows */
 		dirty = n->dirty;
