@@ -222,6 +222,14 @@ chmod 4755 "$B/target"
 chown -h 42:43 "$B/rel-link"
 assert_eq "4755" "$(stat -c %a "$B/target")" "setuid mode"
 assert_eq "42 43" "$(stat -c '%u %g' "$B/rel-link")" "owner of a link (chown -h)"
+# touch with no time sets mtime and ctime to one time, as a disk does
+# (the build before: mtime a microsecond before ctime).
+echo x >"$B/touched"
+touch "$B/touched"
+assert_eq "$(stat -c %z "$B/touched")" "$(stat -c %y "$B/touched")" "mtime against ctime after touch"
+echo 3 >/proc/sys/vm/drop_caches
+assert_eq "$(stat -c %z "$B/touched")" "$(stat -c %y "$B/touched")" \
+	"mtime against ctime after touch and a cache drop"
 
 step "times outside what a nanosecond count holds are clamped, not wrapped"
 # As ext4 clamps to its range; before, 2300 came back as 1715, and a
