@@ -1447,23 +1447,6 @@ static int pt_mapped_change(struct fs_node *n)
 	       strcmp(sha, n->base_sha) != 0;
 }
 
-/*
- * Whether a file other than the daemon's own holds @fd's file open: a
- * write lease is granted only to a sole opener.  After the last
- * passthrough release such a file is a shared mapping, which the kernel
- * made on the backing file itself and which outlives the handle (mmap,
- * close, write on, munmap: mapped.c).  1: held; 0: not; -1: leases cannot
- * tell (they are off, say), so the caller cannot wait for it.
- */
-static int stage_held(int fd)
-{
-	if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
-		fcntl(fd, F_SETLEASE, F_UNLCK);
-		return 0;
-	}
-	return errno == EAGAIN ? 1 : -1;
-}
-
 /* Take in a change pt_mapped_change() found.  Caller holds n->lock. */
 static void mapped_dirty(struct fs_node *n)
 {
@@ -1484,9 +1467,13 @@ static void pt_detach(struct fs *fs, struct fs_node *n)
 	n->pt_killbits = 0;
 	n->pt_nonroot = 0;
 	if (n->pt_rdwr && !n->pt_mapped && n->stage_fd >= 0 &&
-	    stage_held(n->stage_fd) > 0) {
-		/* Still mapped: kept, and looked at again (mapped.c);
-		 * pt_rdwr stays, for a passthrough open meanwhile. */
+	    store_stage_held(n->stage_fd) > 0) {
+		/* Still held after the last passthrough release: by a
+		 * shared mapping, which the kernel made on the backing file
+		 * itself and which outlives the handle (mmap, close, write
+		 * on, munmap).  Kept, and looked at again (mapped.c);
+		 * pt_rdwr stays, for a passthrough open meanwhile.  Where
+		 * leases cannot tell (-1), it cannot be waited for. */
 		n->pt_mapped = 1;
 		node_open_count(fs, n, 1);
 		if (fs_mapped_watch(fs, n) == 0)
@@ -1513,7 +1500,7 @@ int fs_mapped_poll(struct fs *fs, struct fs_node *n, int final)
 		n->pt_mapped = 0;
 		goto done;
 	}
-	held = n->stage_fd >= 0 ? stage_held(n->stage_fd) : 0;
+	held = n->stage_fd >= 0 ? store_stage_held(n->stage_fd) : 0;
 	if (held > 0 && !final) {
 		pthread_mutex_unlock(&n->lock);
 		return 1;
@@ -1756,18 +1743,18 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		n->dirty = 1;
 		n->wrote = 1;
 		n->caps_kept = 0;
-		/* The times of what the writeback cache writes back are the
-		 * kernel's, which it sends in a SETATTR when they changed (at
-		 * its clock's tick: two writes in one tick change nothing).
-		 * Set here, a writeback's later time became the version's,
-		 * and the mtime stat had shown moved after a cache drop or a
-		 * remount (git's index took such files as changed). */
-		if (!fi->writepage)
+		/* What the writeback cache writes back (writepage) keeps the
+		 * kernel's times, which it sends in a SETATTR when they
+		 * changed (at its clock's tick: two writes in one tick change
+		 * nothing); set here, a writeback's later time became the
+		 * version's, and the mtime stat had shown moved after a cache
+		 * drop or a remount (git's index took such files as changed).
+		 * Nor does it need kill_priv(): the kernel writes set-ID
+		 * files through. */
+		if (!fi->writepage) {
 			n->meta.mtime_ns = n->meta.ctime_ns = now_ns();
-		/* Writes the page cache took (writepage) never need it: the
-		 * kernel writes set-ID files through. */
-		if (!fi->writepage)
 			kill_priv(req, n);
+		}
 	}
 	pthread_mutex_unlock(&n->lock);
 	if (follow == 1)

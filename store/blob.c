@@ -554,11 +554,11 @@ void stage_pool_stop(struct store *st)
 
 /*
  * Reuse.  An O_TMPFILE dropped is an inode freed, and on ext4 without a
- * journal each new inode is looked for past those freed in the last five
- * to ten seconds (recently_deleted(), which reads each candidate's inode
- * block): a mount that made and dropped a staging file per small file
- * spent a tenth of its time there, and more the more it had just
- * dropped.  So a staging file that held a file's content while it was
+ * journal each new inode is looked for past those freed in the last 60 s
+ * (360 s while their inode block is unwritten: recently_deleted(), which
+ * reads each candidate's inode block): a mount that made and dropped a
+ * staging file per small file spent a tenth of its time there, and more
+ * the more it had just dropped.  So a staging file that held a file's content while it was
  * open, and whose commit took a copy, comes back here
  * (store_stage_recycle()) and is emptied and put in the pool instead of
  * being closed.
@@ -568,29 +568,20 @@ void stage_pool_stop(struct store *st)
  * file a moment after it sends the RELEASE, so a file still held is kept
  * in limbo, oldest first, and taken from there by the next
  * store_stage_new() once the lease is granted.  One held for
- * STAGE_LIMBO_NS (by a mapping, say) is closed, as one that does not fit,
+ * STAGE_LIMBO_MS (by a mapping, say) is closed, as one that does not fit,
  * and so is one larger than STAGE_REUSE_MAX, whose inode costs little
  * beside its bytes and whose truncate would hold the pool's lock.
  */
 #define STAGE_REUSE_MAX (1 << 20)
-#define STAGE_LIMBO_NS (2 * 1000000000LL)
+#define STAGE_LIMBO_MS 2000
 
-static int64_t mono_now(void)
+int store_stage_held(int fd)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* Whether no other file is open on staging file @fd: 1, 0 (another is),
- * or -1 when leases cannot tell (fs.leases-enable = 0, say). */
-static int stage_sole(int fd)
-{
-	if (fcntl(fd, F_SETLEASE, F_WRLCK))
-		return errno == EAGAIN ? 0 : -1;
-	fcntl(fd, F_SETLEASE, F_UNLCK);
-	return 1;
+	if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+		return 0;
+	}
+	return errno == EAGAIN ? 1 : -1;
 }
 
 /*
@@ -631,7 +622,7 @@ static int pool_put_locked(struct store *st, int fd)
 void store_stage_recycle(struct store *st, int fd)
 {
 	struct stat sb;
-	int drop = -1, sole;
+	int drop = -1, held;
 
 	if (fd < 0)
 		return;
@@ -642,13 +633,13 @@ void store_stage_recycle(struct store *st, int fd)
 		stage_close(st, fd);
 		return;
 	}
-	sole = stage_sole(fd);
-	if (sole < 0 || (sole && stage_empty(fd))) {
+	held = store_stage_held(fd);
+	if (held < 0 || (!held && stage_empty(fd))) {
 		close(fd);
 		return;
 	}
 	pthread_mutex_lock(&st->pool.lock);
-	if (sole) {
+	if (!held) {
 		if (pool_put_locked(st, fd))
 			drop = fd;
 	} else if (!st->pool.running || st->pool.stop) {
@@ -659,11 +650,11 @@ void store_stage_recycle(struct store *st, int fd)
 			st->limbo_n--;
 			memmove(st->limbo_fd, st->limbo_fd + 1,
 				sizeof(int) * (size_t)st->limbo_n);
-			memmove(st->limbo_ns, st->limbo_ns + 1,
+			memmove(st->limbo_ms, st->limbo_ms + 1,
 				sizeof(int64_t) * (size_t)st->limbo_n);
 		}
 		st->limbo_fd[st->limbo_n] = fd;
-		st->limbo_ns[st->limbo_n++] = mono_now();
+		st->limbo_ms[st->limbo_n++] = mono_ms();
 	}
 	pthread_mutex_unlock(&st->pool.lock);
 	if (drop >= 0)
@@ -679,21 +670,21 @@ static void limbo_sweep_locked(struct store *st)
 
 	if (!st->limbo_n)
 		return;
-	now = mono_now();
+	now = mono_ms();
 	for (i = j = 0; i < st->limbo_n; i++) {
 		int fd = st->limbo_fd[i];
 
-		if (stage_sole(fd) > 0) {
+		if (store_stage_held(fd) == 0) {
 			if (stage_empty(fd) || pool_put_locked(st, fd))
 				close(fd);
 			continue;
 		}
-		if (now - st->limbo_ns[i] > STAGE_LIMBO_NS) {
+		if (now - st->limbo_ms[i] > STAGE_LIMBO_MS) {
 			close(fd);
 			continue;
 		}
 		st->limbo_fd[j] = fd;
-		st->limbo_ns[j++] = st->limbo_ns[i];
+		st->limbo_ms[j++] = st->limbo_ms[i];
 	}
 	st->limbo_n = j;
 }

@@ -552,7 +552,7 @@ static int rc_full(int rc)
 	return (rc & 0xff) == SQLITE_FULL;
 }
 
-static int64_t mono_ms(void)
+int64_t mono_ms(void)
 {
 	struct timespec ts;
 

@@ -263,6 +263,12 @@ int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 		    int *fd_out);
 void store_stage_abort(struct store *st, int fd);
 
+/* Whether a file other than @fd's own is open on staging file @fd, as a
+ * write lease tells (one is granted only to a sole opener): 1, 0, or -1
+ * when leases cannot tell (fs.leases-enable = 0, say).  A file open only
+ * for reading counts where the kernel counts such opens for leases. */
+int store_stage_held(int fd);
+
 /* Give back staging file @fd for a later store_stage_new() to take, once
  * no other file is open on it (a write lease tells), emptied; or close it
  * as store_stage_abort() does.  The caller vouches that nothing opened it

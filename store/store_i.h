@@ -174,9 +174,9 @@ struct store {
 	int pool_want;		/* protected by pool.lock; 0: no pool */
 	/* Staging files given back while something else still held them
 	 * (blob.c, store_stage_recycle()), oldest first, and since when
-	 * (monotonic ns); protected by pool.lock */
+	 * (mono_ms()); protected by pool.lock */
 	int limbo_fd[STAGE_LIMBO_MAX];
-	int64_t limbo_ns[STAGE_LIMBO_MAX];
+	int64_t limbo_ms[STAGE_LIMBO_MAX];
 	int limbo_n;
 };
 
@@ -245,6 +245,7 @@ void tx_rollback(struct conn *c);
 
 /* Nanoseconds since the epoch (CLOCK_REALTIME). */
 int64_t now_ns(void);
+int64_t mono_ms(void);		/* CLOCK_MONOTONIC, in ms (store.c) */
 
 /* Bind text @s of @len bytes (or strlen when @len < 0). */
 int bind_text(sqlite3_stmt *s, int i, const char *t, int len);

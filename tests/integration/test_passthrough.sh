@@ -93,20 +93,30 @@ step "a mapping that outlives its descriptor: writes after the close and the rel
 # mmap, close, write through the mapping, msync, munmap.  The RELEASE
 # comes at the close, before any of the writes (the build before kept
 # zeros, and msync said nothing).
-cat >"$T/mapw.py" <<'EOF'
-import ctypes, os, sys, time
+# cmap.py: mmap(2) as C calls it, for the scripts below.
+cat >"$T/cmap.py" <<'EOF'
+import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 libc.mmap.restype = ctypes.c_void_p
 libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
                       ctypes.c_int, ctypes.c_int, ctypes.c_long]
 libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 libc.msync.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+
+def cmap(fd, size, prot):
+    """A MAP_SHARED mapping of @size bytes of @fd: its address."""
+    p = libc.mmap(None, size, prot, 1, fd, 0)
+    assert p not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+    return p
+EOF
+cat >"$T/mapw.py" <<'EOF'
+import ctypes, os, sys, time
+from cmap import libc, cmap
 path, text, hold = sys.argv[1], sys.argv[2].encode(), float(sys.argv[3])
 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
 if os.fstat(fd).st_size < 8192:
     os.ftruncate(fd, 8192)
-p = libc.mmap(None, 8192, 3, 1, fd, 0)     # PROT_READ|WRITE, MAP_SHARED
-assert p not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+p = cmap(fd, 8192, 3)                       # PROT_READ|WRITE
 os.close(fd)
 time.sleep(hold)                            # the RELEASE is long past
 ctypes.memmove(p + 4096, text, len(text))
@@ -133,21 +143,17 @@ step "a reader's mapping of a file being written keeps its bytes after later fil
 # A staging file whose commit took a copy goes back to the store's pool,
 # emptied, when nothing else has it open (store_stage_recycle()).  A
 # reader opened while a writer is open reads the staging file; its
-# mapping outlives its descriptor and is counted by nothing a lease sees,
-# so that staging file must not be reused: the mapping would show the
-# next files' bytes.
+# mapping outlives its descriptor, and a lease sees it only where the
+# kernel counts read-only opens, so that staging file must not be
+# reused: the mapping would show the next files' bytes.
 cat >"$T/mapr.py" <<'EOF'
 import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mmap.restype = ctypes.c_void_p
-libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
-                      ctypes.c_int, ctypes.c_int, ctypes.c_long]
+from cmap import cmap
 d = sys.argv[1]
 w = os.open(d + "/held", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 os.write(w, b"A" * 4096)
 r = os.open(d + "/held", os.O_RDONLY)
-p = libc.mmap(None, 4096, 1, 1, r, 0)      # PROT_READ, MAP_SHARED
-assert p not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+p = cmap(r, 4096, 1)                        # PROT_READ
 os.close(r)
 os.close(w)                                 # commit; the writer's release
 def body(i):
