@@ -149,14 +149,6 @@ static int64_t sql_int(const char *sql)
 	return v;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- schema --------------------------------------------------------- */
 
 Test(history, schema_has_the_time_index)
