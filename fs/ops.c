@@ -120,8 +120,13 @@ void fs_meta_stat(const struct store_meta *m, uint64_t size, int64_t blocks,
 	st->st_uid = m->uid;
 	st->st_gid = m->gid;
 	st->st_size = (off_t)size;
-	st->st_blocks = blocks >= 0 ? (blkcnt_t)blocks
-				    : (blkcnt_t)((size + 511) / 512);
+	/* A symlink's target lives in the catalog row and takes no block,
+	 * as an ext4 fast symlink's does; du counts it 0. */
+	if (S_ISLNK(m->mode))
+		st->st_blocks = 0;
+	else
+		st->st_blocks = blocks >= 0 ? (blkcnt_t)blocks
+					    : (blkcnt_t)((size + 511) / 512);
 	st->st_blksize = 128 * 1024;
 	st->st_nlink = S_ISDIR(m->mode) ? 2 : 1;
 	st->st_mtim = ns_to_ts(m->mtime_ns);

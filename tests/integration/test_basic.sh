@@ -204,6 +204,8 @@ assert_eq "target" "$(readlink "$B/rel-link")" "readlink of a relative link"
 assert_eq "/etc/hostname" "$(readlink "$B/abs-link")" "readlink of an absolute link"
 assert_eq "does-not-exist" "$(readlink "$B/dangling")" "readlink of a dangling link"
 assert_eq "symbolic link" "$(stat -c %F "$B/rel-link")" "type of a link"
+assert_eq "0 0" "$(stat -c '%b' "$B/rel-link" "$B/abs-link" | xargs)" \
+	"blocks of a link (du counts none, as for a fast symlink on ext4)"
 assert_eq "target-data" "$(cat "$B/rel-link")" "reading through a link"
 ln -s ../target "$B/deep/up-link"
 assert_eq "target-data" "$(cat "$B/deep/up-link")" "reading through ../ in a link"
