@@ -111,6 +111,9 @@ struct fs_node {
 	unsigned nwriters;	/* handles open for writing */
 	int stage_fd;		/* -1: content is the base blob */
 	int dirty;		/* content differs from the last version */
+	int orphan;		/* removed with writes no version keeps: the
+				 * staging file is the content for what is
+				 * still open on it, till the node goes */
 	int wrote;		/* dirty by write() or truncate(), not only
 				 * by O_TRUNC or O_CREAT at open */
 	int caps_kept;		/* a file capability was set after the last

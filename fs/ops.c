@@ -1233,8 +1233,14 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 			store_stage_abort(fs->st, fd);
 		if (ret)
 			goto fail;
-		/* removed while open: nothing to keep */
-		stage_drop(fs, n);
+		/* Removed while open: no version keeps it.  What was
+		 * written stays the content for the handles still open on
+		 * it and for an open that looked the name up before the
+		 * removal, as a disk's unlinked inode keeps it (dropped,
+		 * the node had the old version's size over no content:
+		 * EIO, or NULs, for a reader that opened it next). */
+		if (n->stage_fd >= 0)
+			n->orphan = 1;
 		n->dirty = 0;
 		n->wrote = 0;
 		n->killpriv = 0;
@@ -1525,7 +1531,7 @@ int fs_mapped_poll(struct fs *fs, struct fs_node *n, int final)
 			log_warn("inode %lu: commit after its mapping: %s",
 				 (unsigned long)n->ino, strerror(-ret));
 	}
-	if (n->nwriters == 0 && n->stage_fd >= 0 && !n->dirty)
+	if (n->nwriters == 0 && n->stage_fd >= 0 && !n->dirty && !n->orphan)
 		stage_drop(fs, n);
 done:
 	pthread_mutex_unlock(&n->lock);
@@ -1929,7 +1935,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 					 (unsigned long)ino, strerror(-ret));
 		}
 	}
-	if (n->nwriters == 0 && n->stage_fd >= 0 && !n->dirty)
+	if (n->nwriters == 0 && n->stage_fd >= 0 && !n->dirty && !n->orphan)
 		stage_drop(fs, n);
 	if (n->nwriters == 0)
 		n->commit_err = 0;	/* the next open starts afresh */

@@ -264,7 +264,7 @@ step "a file renamed over or removed can still be opened through a descriptor"
 # it found, as on a disk; before, the open failed with ENOENT, and a cat
 # racing an editor's save or a config writer's rename failed now and then.
 "$PYTHON" - "$B" <<'EOF'
-import os, sys
+import os, sys, time
 d = sys.argv[1]
 p = d + "/opened"
 open(p, "w").write("old")
@@ -285,7 +285,24 @@ os.utime(fd, (1, 1))
 st = os.fstat(fd)
 assert (st.st_mode & 0o7777, int(st.st_mtime)) == (0o600, 1), "fchmod and futimens of a removed file"
 assert not os.path.exists(q)
-print("   ok: opened after mv over it and after rm; fchmod and futimens work after rm")
+# Written, then renamed over before its close: the close keeps no version,
+# and what it wrote stays the content of what is still open on it.  Before,
+# the node kept the old size over no content: EIO (or NULs) for a reader.
+w = d + "/rewritten"
+open(w, "w").write("old content, longer than the new")
+fd = os.open(w, os.O_PATH)
+wfd = os.open(w, os.O_WRONLY | os.O_TRUNC)
+os.write(wfd, b"new content")
+open(d + "/rewritten.new", "w").write("renamed over it")
+os.rename(d + "/rewritten.new", w)
+os.close(wfd)
+time.sleep(0.2)	# the kernel's release, sent after the close
+f = os.open("/proc/self/fd/%d" % fd, os.O_RDONLY)
+got = os.read(f, 100)
+assert got == b"new content", "a file written and renamed over reads %r" % got
+assert open(w).read() == "renamed over it"
+print("   ok: opened after mv over it and after rm; fchmod and futimens work after rm;"
+      " a file renamed over while written keeps what was written for who has it open")
 EOF
 
 step "extended attributes"
