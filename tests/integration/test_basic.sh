@@ -31,6 +31,13 @@ echo hi >"$T/afile"
 expect_error "Not a directory" "$REPLICAFS" mount "$T/other-store" "$T/afile"
 awk -v m="$T/afile" '$2 == m { exit 1 }' /proc/self/mounts || fail "a mount on a regular file is there"
 assert_missing "$T/other-store"
+# A store under its mount point, or a mount point in its store, hung the
+# first mkdir for good (the daemon waited on its own mount).
+mkdir -p "$T/nest/store/in"
+expect_error "must lie outside each other" "$REPLICAFS" mount "$T/nest/new-store" "$T/nest"
+expect_error "must lie outside each other" "$REPLICAFS" mount "$T/nest/store" "$T/nest/store/in"
+assert_missing "$T/nest/new-store"
+awk -v t="$T/nest" 'index($2, t) == 1 { exit 1 }' /proc/self/mounts || fail "a nested mount is there"
 assert_eq 1 "$(awk -v m="$MNT" '$5 == m' /proc/self/mountinfo | wc -l)" "mounts on $MNT"
 
 step "buckets: mkdir at the root makes one; bad names are refused"
