@@ -430,6 +430,9 @@ struct fs_acl;
  * mode, and access ACL @acl (NULL: none); root always. */
 int fs_may_read(fuse_req_t req, const struct store_meta *m,
 		const struct fs_acl *acl);
+/* The same for @want: 4 read, 2 write, 1 search (or execute). */
+int fs_may(fuse_req_t req, const struct store_meta *m,
+	   const struct fs_acl *acl, unsigned want);
 int fs_vattr_get(fuse_req_t req, struct fs *fs, const char *bucket,
 		 const char *key, const struct store_obj *obj,
 		 const char *name, char val[FS_VATTR_MAX]);

@@ -764,38 +764,104 @@ struct hfile {
 	int fd;
 };
 
-/*
- * Whether the caller of @req may read a past version of @bucket/@key as
- * the key stands now: history shows nobody what the live tree hides from
- * them, so after a chmod 600 others read none of the file's versions, as
- * they read none of it.  The key's newest content version (the current
- * one, or the last before its delete marker) says, with its access ACL;
- * the kernel has checked the version's own mode already.  A delete
- * marker has nothing to read.  0 or -EACCES.
- */
-static int may_read_now(fuse_req_t req, struct fs *fs, const char *bucket,
-			const char *key, const struct store_obj *o)
+/* Whether the caller of @req may @want (fs_may()) version @v of
+ * @bucket/@key, by its mode and access ACL as they stand. */
+static int may_version(fuse_req_t req, struct fs *fs, const char *bucket,
+		       const char *key, const struct store_obj *v,
+		       unsigned want)
 {
 	struct store_xattr *x = NULL;
 	struct fs_acl acl, *a = NULL;
-	struct store_obj now;
 	size_t nx = 0, i;
 	int ok;
 
-	if (fuse_req_ctx(req)->uid == 0 || o->kind == STORE_DELETE_MARKER ||
-	    newest_data(fs, bucket, key, &now) != 0 ||
-	    strcmp(now.version_id, o->version_id) == 0)
-		return 0;
-	if (store_version_xattrs(fs->st, bucket, key, now.version_id, &x,
+	if (store_version_xattrs(fs->st, bucket, key, v->version_id, &x,
 				 &nx) == 0) {
 		for (i = 0; i < nx && strcmp(x[i].name, FS_ACL_ACCESS); i++)
 			;
 		if (i < nx && fs_acl_parse(x[i].value, x[i].size, &acl) == 0)
 			a = &acl;
 	}
-	ok = fs_may_read(req, &now.meta, a);
+	ok = fs_may(req, &v->meta, a, want);
 	free(x);
-	return ok ? 0 : -EACCES;
+	return ok;
+}
+
+struct later {
+	fuse_req_t req;
+	struct fs *fs;
+	const char *bucket, *key;
+	const char *until;	/* version ID to stop before, or NULL */
+	int64_t since_ns;	/* else the last one to look at is the one
+				 * current at this time */
+	unsigned want;
+	int denied;
+};
+
+static int later_cb(void *arg, const struct store_obj *v)
+{
+	struct later *l = arg;
+
+	if (l->until && strcmp(v->version_id, l->until) == 0)
+		return 1;
+	if (v->kind != STORE_DELETE_MARKER &&
+	    !may_version(l->req, l->fs, l->bucket, l->key, v, l->want)) {
+		l->denied = 1;
+		return 1;
+	}
+	return !l->until && v->created_ns <= l->since_ns;
+}
+
+/* Whether every version of @key newer than version @until, or (@until
+ * NULL) since the one current at @since_ns, lets the caller @want it.
+ * Delete markers let anyone, and so does a key with no versions. */
+static int may_all(fuse_req_t req, struct fs *fs, const char *bucket,
+		   const char *key, const char *until, int64_t since_ns,
+		   unsigned want)
+{
+	struct later l = {
+		.req = req, .fs = fs, .bucket = bucket, .key = key,
+		.until = until, .since_ns = since_ns, .want = want,
+	};
+	int ret = store_versions(fs->st, bucket, key, later_cb, &l);
+
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	return l.denied ? -EACCES : 0;
+}
+
+/*
+ * Whether the caller of @req may read past version @o of @bucket/@key:
+ * history shows nobody what the live tree hides, or hid, from them.  So
+ * the version must let them read it (the kernel checked its own mode),
+ * and so must every newer version of the key, as they stand: after a
+ * chmod 600 others read none of the file's history, and none of it
+ * either once another user took the name over (rm, then a file of their
+ * own; before, "the file now" was theirs).  And every form each folder
+ * above it has had since the version was written (its marker's versions
+ * from the one current then) must let them in: a private folder renamed
+ * or removed, and made again by another user under its name, hid its
+ * files from that user, and still does.  0 or -EACCES.
+ */
+static int may_read_past(fuse_req_t req, struct fs *fs, const char *bucket,
+			 const char *key, const struct store_obj *o)
+{
+	char mkey[HKEYBUF];
+	const char *slash;
+	size_t len;
+	int ret;
+
+	if (fuse_req_ctx(req)->uid == 0 || o->kind == STORE_DELETE_MARKER)
+		return 0;
+	ret = may_all(req, fs, bucket, key, o->version_id, 0, 4);
+	for (slash = strchr(key, '/'); ret == 0 && slash;
+	     slash = strchr(slash + 1, '/')) {
+		len = (size_t)(slash - key) + 1;
+		memcpy(mkey, key, len);
+		mkey[len] = '\0';
+		ret = may_all(req, fs, bucket, mkey, NULL, o->created_ns, 1);
+	}
+	return ret;
 }
 
 static void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -825,7 +891,7 @@ static void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret)
 		goto out;
 	h->fd = -1;
-	ret = may_read_now(req, fs, p->bucket, p->key, &o);
+	ret = may_read_past(req, fs, p->bucket, p->key, &o);
 	if (ret == 0 && o.kind != STORE_DELETE_MARKER)
 		ret = store_blob_open_sized(fs->st, o.sha256, o.size,
 					    &h->fd);
@@ -1160,9 +1226,9 @@ static void h_user_xattr(fuse_req_t req, struct fs *fs, struct fs_node *n,
 		p = malloc(sizeof(*p));
 		ret = p ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
 		/* As the content: the kernel checked the version's own
-		 * mode; the file's now says too (may_read_now()). */
+		 * mode; the rest says may_read_past(). */
 		if (ret == 0 && !fs_acl_name(name))
-			ret = may_read_now(req, fs, p->bucket, p->key, &o);
+			ret = may_read_past(req, fs, p->bucket, p->key, &o);
 		if (ret == 0)
 			ret = version_user_xattrs(fs, p, &o, &x, &nx);
 		free(p);
@@ -1243,7 +1309,7 @@ static void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	} else if (ret == 0) {
 		/* A hash tells of the content: who may not read that now
 		 * gets neither. */
-		ret = may_read_now(req, fs, p->bucket, p->key, &o);
+		ret = may_read_past(req, fs, p->bucket, p->key, &o);
 		if (ret == 0)
 			ret = fs_vattr_get(req, fs, p->bucket, p->key, &o,
 					   name, val);

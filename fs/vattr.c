@@ -131,6 +131,12 @@ static int copy_val(char *val, const char *s)
 int fs_may_read(fuse_req_t req, const struct store_meta *m,
 		const struct fs_acl *acl)
 {
+	return fs_may(req, m, acl, 4);
+}
+
+int fs_may(fuse_req_t req, const struct store_meta *m,
+	   const struct fs_acl *acl, unsigned want)
+{
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	struct fs_acl bits;
 	gid_t groups[64];
@@ -148,7 +154,7 @@ int fs_may_read(fuse_req_t req, const struct store_meta *m,
 	for (i = 0; i < n && i < 64; i++)
 		gids[i + 1] = groups[i];
 	return fs_acl_permits(acl, m->uid, m->gid, c->uid, gids,
-			      (size_t)i + 1, 4);
+			      (size_t)i + 1, want);
 }
 
 /*

@@ -208,6 +208,37 @@ rm "$H/open/f"
 assert_eq "first save" "$(reads "$MNT/.at/$BEFORE/bkt/hist/open")" "the same after rm (its last content version says)"
 ok "the file's mode and ACL now decide who reads its history"
 
+step "a name taken over by another user shows them none of the history they could not read"
+# Before, the file "now" was whoever held the name now: nobody removed
+# root's file in a folder open to all, wrote its own, and read root's
+# first save (0644 once, hidden by the chmod 600 of the second).  And a
+# private folder, moved away and made again by nobody, let nobody read
+# its files' versions in .versions.
+mkdir -m 777 "$H/open2" "$H/share"
+chmod 1777 "$H/share"
+echo "root's first save" >"$H/open2/f"
+sleep 0.1
+BEFORE2=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+sleep 0.1
+echo "root's second save" >"$H/open2/f"
+chmod 600 "$H/open2/f"
+runuser -u nobody -- sh -c 'rm -f "$1/f" && echo "nobody now" >"$1/f"' sh "$H/open2"
+mkdir -m 700 "$H/share/priv"
+echo "root private" >"$H/share/priv/f"
+mv "$H/share/priv" "$H/share/priv-old"
+runuser -u nobody -- sh -c 'mkdir "$1/priv" && echo "nobody own" >"$1/priv/own"' sh "$H/share"
+sleep 1.2	# the kernel's attribute timeout
+mapfile -t TV < <(find "$MNT/.versions/bkt/hist/open2/f/" -mindepth 1 ! -name '*.deleted' | LC_ALL=C sort)
+assert_eq 3 "${#TV[@]}" "versions of the file taken over"
+assert_eq "denied" "$(runuser -u nobody -- cat "${TV[0]}" 2>/dev/null || echo denied)" "nobody reading root's first save after taking the name"
+assert_eq "denied" "$(reads "$MNT/.at/$BEFORE2/bkt/hist/open2")" "the same through .at"
+assert_eq "nobody now" "$(runuser -u nobody -- cat "${TV[2]}")" "nobody reading its own version"
+expect_error "Permission denied" runuser -u nobody -- getfattr -n system.replicafs.sha256 "${TV[0]}"
+assert_eq "denied" "$(reads_version "$MNT/.versions/bkt/hist/share/priv")" "nobody reading a private folder's file in the folder it made again"
+assert_eq "nobody own" "$(runuser -u nobody -- sh -c 'cat "$1"/*' sh "$MNT/.versions/bkt/hist/share/priv/own")" \
+	"nobody reading the versions of its own file there"
+ok "a later version's mode, and each form of each folder above since, decide too"
+
 step "a write by another user drops set-ID bits set after its open, as on the disk"
 # writes_after_chmod DIR MODE: nobody opens DIR/kp (0666), root chmods it
 # to MODE, nobody writes and closes; the mode that is left.
