@@ -3836,26 +3836,58 @@ static void each_open_file(struct fs *fs,
 	free(o.v);
 }
 
+/*
+ * A file still open for writing as the mount ends: its writer's close will
+ * fail, so, as an S3 PUT that failed, the key stays as it was: its last
+ * version, or none.  Before, what was written became the current version
+ * (half a rewrite, for a writer told it had failed).  In a bucket that
+ * keeps versions it is kept all the same, as a version below the current
+ * one, and the log says which; elsewhere it would take the last version's
+ * place, and is dropped.
+ */
 static void commit_open(struct fs *fs, struct fs_node *n)
 {
-	char bucket[64], key[KEYBUF];
-	int ret;
+	char bucket[64], key[KEYBUF], vid[STORE_VID_MAX + 1] = "";
+	enum store_versioning ver = STORE_UNVERSIONED;
+	struct store_obj prev, obj;
+	int ret, had;
 
 	pthread_mutex_lock(&n->lock);
 	pt_sync(fs, n);
-	if (n->nwriters && n->dirty &&
-	    fs_node_path(fs, n, bucket, key) == 0) {
-		ret = commit(fs, n, 0);
-		if (ret)
-			log_err("%s/%s: open for writing as the mount ended; "
-				"what was written is lost: %s", bucket, key,
-				strerror(-ret));
-		else
-			log_warn("%s/%s: open for writing as the mount ended: "
-				 "what was written up to now is kept as a "
-				 "version; what the writer writes after this is "
-				 "lost, and its close fails", bucket, key);
+	if (!n->nwriters || !n->dirty || fs_node_path(fs, n, bucket, key))
+		goto out;
+	if (store_bucket_get(fs->st, bucket, NULL, &ver) == 0 &&
+	    ver != STORE_ENABLED) {
+		log_err("%s/%s: open for writing as the mount ended: what was "
+			"written since its last close is lost (the bucket keeps "
+			"no versions), and its close fails", bucket, key);
+		goto out;
 	}
+	had = store_lookup(fs->st, bucket, key, &prev) == 0 &&
+	      prev.kind == STORE_FILE;
+	ret = commit(fs, n, 0);
+	if (ret) {
+		log_err("%s/%s: open for writing as the mount ended; what was "
+			"written since its last close is lost: %s", bucket, key,
+			strerror(-ret));
+		goto out;
+	}
+	if (store_lookup(fs->st, bucket, key, &obj) == 0)
+		memcpy(vid, obj.version_id, sizeof(vid));
+	ret = had ? store_restore(fs->st, bucket, key, prev.version_id, NULL,
+				  NULL)
+		  : store_delete(fs->st, bucket, key, NULL);
+	if (ret)
+		log_err("%s/%s: open for writing as the mount ended; what was "
+			"written is its current version %s, as the one before "
+			"could not be made current again: %s", bucket, key, vid,
+			strerror(-ret));
+	else
+		log_warn("%s/%s: open for writing as the mount ended: its close "
+			 "fails, and the key stays as it was; what was written "
+			 "is kept as version %s (in .versions)", bucket, key,
+			 vid);
+out:
 	pthread_mutex_unlock(&n->lock);
 }
 

@@ -782,32 +782,45 @@ ok "EIO for all three, and the data once the blobs are back"
 unmount_fs
 check_store --deep
 
-step "SIGTERM while a file is open for writing: what was written is kept, and said"
+step "SIGTERM while files are open for writing: the keys stay as they were, what was written is a version below"
 # The daemon went down with the data of files still open (a shutdown, a
 # systemctl stop): a new file was gone, and the log said only "unmounted".
+# Then what was written became the current version, half a rewrite whose
+# writer's close failed.  Now, as an S3 PUT that failed, the key keeps its
+# last version (or none), and what was written is kept below it.
 mount_fs
+gen_data 300000 7 >"$B/rewrite-at-term"
+good=$(sha_of "$B/rewrite-at-term")
 "$PYTHON" -c 'import os, sys, time
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 os.write(fd, b"A" * 100000)
+fd2 = os.open(sys.argv[2], os.O_WRONLY | os.O_TRUNC)
+os.write(fd2, b"C" * 1000)
 time.sleep(3)
-try:
-    os.write(fd, b"B" * 100000)
-    os.close(fd)
-except OSError:
-    pass' "$B/open-at-term" &
+for f in (fd, fd2):
+    try:
+        os.write(f, b"B" * 100000)
+        os.close(f)
+    except OSError:
+        pass' "$B/open-at-term" "$B/rewrite-at-term" &
 writer=$!
 sleep 1
 kill -TERM "$DAEMON_PID"
 wait_daemon_exit 30
 wait "$writer" || true
-grep -q "bkt/open-at-term: open for writing as the mount ended" "$(daemon_log)" ||
+grep -q "bkt/open-at-term: open for writing as the mount ended: its close fails, and the key stays as it was" "$(daemon_log)" ||
 	{ show_daemon_log; fail "the log does not name the file open at SIGTERM"; }
 mount_fs
-assert_eq 100000 "$(stat -c %s "$B/open-at-term")" "size of the file open at SIGTERM, after a remount"
-assert_eq "$(head -c 100000 /dev/zero | tr '\0' A | sha256sum | cut -d' ' -f1)" "$(sha_of "$B/open-at-term")" \
-	"content of the file open at SIGTERM"
+assert_missing "$B/open-at-term" "a new file whose writer's close failed"
+assert_eq "$good" "$(sha_of "$B/rewrite-at-term")" "a file rewritten as the mount ended, after a remount"
+mapfile -t NV < <(find "$MNT/.versions/bkt/open-at-term/" -mindepth 1 ! -name '*.deleted')
+assert_eq 1 "${#NV[@]}" "versions of the new file in .versions"
+assert_eq "$(head -c 100000 /dev/zero | tr '\0' A | sha256sum | cut -d' ' -f1)" "$(sha_of "${NV[0]}")" \
+	"what was written to the new file, in .versions"
+assert_eq "300000 1000 300000" "$(rfs versions "$B/rewrite-at-term" | awk '{print $3}' | tac | xargs)" \
+	"sizes of the rewritten file's versions, oldest first"
 unmount_fs
-ok "its first 100000 bytes are a version, and the log names it"
+ok "the live keys as before, what was written in .versions, and the log names each"
 
 step "a daemon (no -f) tells the kernel of names back, and exits at its unmount"
 # Its notification thread was started before the fork that makes the
