@@ -81,6 +81,9 @@ struct fs_node {
 	char *name;		/* owned; NULL when detached */
 	uint64_t nlookup;	/* references the kernel holds */
 	unsigned nchildren;	/* nodes whose parent this is */
+	uint64_t gone_gen;	/* names taken out of this folder, counted:
+				 * a listing made before a change shows
+				 * names no more there (ops.c, reply_dir) */
 	unsigned nopen;		/* open handles */
 	int pending;		/* created, no version committed yet */
 	int unlinked;		/* removed while known: never commit */
@@ -537,6 +540,7 @@ struct fs_listing {
 	struct fs_dirent *e;
 	size_t n, cap;
 	int filled;
+	uint64_t gen;		/* the folder's gone_gen before the fill */
 };
 
 /* Add an entry (a copy of @name): 0 or -ENOMEM. */

@@ -280,6 +280,7 @@ void fs_node_detach_locked(struct fs *fs, struct fs_node *node)
 	}
 	if (parent) {
 		parent->nchildren--;
+		parent->gone_gen++;
 		node_put_locked(fs, parent);
 	}
 	node_put_locked(fs, node);

@@ -120,6 +120,37 @@ for w in $(seq 1 $P); do
 done
 ok "overwrites and renames"
 
+step "files made and removed while another process lists the folder"
+# A READDIRPLUS made from a listing taken before a name was removed gave
+# the kernel an entry for it: stat showed the name for a second, and an
+# O_CREAT open of it failed with ENOENT (half the creates under `ls -f`).
+mkdir "$B/listed"
+for i in $(seq 1 1000); do echo x >"$B/listed/s$i"; done
+( while :; do ls -f "$B/listed" >/dev/null; done ) &
+lister=$!
+out=$("$PYTHON" - "$B/listed" <<'EOF'
+import errno, os, sys, time
+d, end, made, failed = sys.argv[1], time.time() + 3, 0, []
+while time.time() < end:
+    p = "%s/u%d" % (d, made % 50)
+    try:
+        os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+    except OSError as e:
+        failed.append(errno.errorcode[e.errno])
+        continue
+    made += 1
+    os.unlink(p)
+print(made, len(failed), " ".join(sorted(set(failed))))
+EOF
+)
+kill "$lister"
+wait "$lister" 2>/dev/null || true
+read -r made nfail kinds <<<"$out"
+log "   $made files made and removed, $nfail creates failed ($kinds)"
+[ "$made" -ge 100 ] || fail "only $made creates in 3 s"
+assert_eq 0 "$nfail" "creates that failed while the folder was listed ($kinds)"
+ok "no create failed, none of $made"
+
 step "check --deep after the unmount, and the files after a remount"
 unmount_fs
 check_store --deep
