@@ -767,8 +767,11 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 
 /* ---- File content ---------------------------------------------------- */
 
-/* Make sure the node knows its current content (base_sha, size). Caller
- * holds n->lock. */
+/* Make sure the node knows its current content (base_sha, size), looking
+ * again at the store when @refresh.  With @refresh CK_OPEN, under the
+ * writeback cache, content that changed behind a node no handle has open
+ * is not taken: -ESTALE (see op_open()).  Caller holds n->lock. */
+#define CK_OPEN 2
 static int content_known(struct fs *fs, struct fs_node *n, int refresh)
 {
 	char bucket[64], key[KEYBUF];
@@ -790,6 +793,14 @@ static int content_known(struct fs *fs, struct fs_node *n, int refresh)
 		ret = -ENOENT;
 	if (ret)
 		return ret;
+	if (refresh == CK_OPEN && fs->wbcache && n->base_known &&
+	    strcmp(n->base_sha, obj.sha256) != 0) {
+		pthread_mutex_lock(&fs->lock);
+		ret = n->nopen ? 0 : -ESTALE;
+		pthread_mutex_unlock(&fs->lock);
+		if (ret)
+			return ret;
+	}
 	n->meta = obj.meta;
 	n->size = obj.size;
 	n->blocks = obj.blocks;
@@ -1634,7 +1645,27 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	writable = (fi->flags & O_ACCMODE) != O_RDONLY ||
 		   (fi->flags & O_TRUNC);
 	pthread_mutex_lock(&n->lock);
-	ret = content_known(fs, n, n->nwriters == 0);
+	ret = content_known(fs, n, n->nwriters == 0 ? CK_OPEN : 0);
+	if (ret == -ESTALE) {
+		/*
+		 * A restore, an rm-version or another mount changed the
+		 * content behind this node.  Under the writeback cache the
+		 * kernel keeps its own size of an inode it has, so taken in
+		 * here the new content read cut at the old size, or padded
+		 * with NULs, for as long as the inode lived, and an append
+		 * kept that as a version.  The node leaves the tree, and
+		 * ESTALE has the kernel look the name up again (as
+		 * stale_drop() does at a LOOKUP): a new inode, of the right
+		 * size, which it then opens.
+		 */
+		pthread_rwlock_wrlock(&fs->ns_lock);
+		pthread_mutex_lock(&fs->lock);
+		if (n->nopen == 0 && n->parent)
+			fs_node_detach_locked(fs, n);
+		pthread_mutex_unlock(&fs->lock);
+		pthread_rwlock_unlock(&fs->ns_lock);
+		goto out;
+	}
 	if (ret)
 		goto out;
 	keep = n->stage_fd >= 0 || n->dirty ||

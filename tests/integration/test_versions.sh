@@ -162,6 +162,21 @@ rfs rm-version "$R" "$(rfs versions "$R" | sed -n 1p | cut -f1)" --yes >/dev/nul
 sleep 1.2
 assert_eq "short
 appended" "$(cat "$R")" "the file after rm-version of its newest version"
+# And at once, within the entry timeout: the open took the new content
+# into the inode the kernel had, whose size it kept for good (NULs at the
+# end, or the content cut), and the append kept that.
+Q=$B/restored-now
+echo short >"$Q"
+echo "a much longer second version" >"$Q"
+cat "$Q" >/dev/null
+rfs restore "$Q" "$(rfs versions "$Q" | sed -n 2p | cut -f1)" >/dev/null
+assert_eq "short" "$(cat "$Q")" "the file read at once after restoring its shorter version"
+echo appended >>"$Q"
+assert_eq "short
+appended" "$(cat "$Q")" "after an append at once"
+rfs restore "$Q" "$(rfs versions "$Q" | sed -n 3p | cut -f1)" >/dev/null
+assert_eq "a much longer second version" "$(cat "$Q")" "the file read at once after restoring its longer version"
+assert_eq "$(rfs versions "$Q" | sed -n 1p | cut -f3)" "$(stat -c %s "$Q")" "its size"
 ok "restores and rm-version seen whole"
 
 step "rm-version of the version a reader has open: the reader reads on"
