@@ -208,7 +208,22 @@ static int cmd_mount(int argc, char **argv)
 			o.debug = 1;
 			o.foreground = 1;
 		} else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
-			if (parse_opts(argv[++i], &o))
+			/* On a copy: strtok_r() cut argv, and ps showed
+			 * "-o timeout=2 threads=2" where the command had
+			 * commas, which pgrep -f did not find.  Kept for
+			 * the process's life, as the options point into
+			 * it. */
+			static char *opt_copy[8];
+			static size_t ncopy;
+			char *copy = strdup(argv[++i]);
+
+			if (!copy) {
+				perror("replicafs");
+				return 1;
+			}
+			if (ncopy < sizeof(opt_copy) / sizeof(opt_copy[0]))
+				opt_copy[ncopy++] = copy;
+			if (parse_opts(copy, &o))
 				return 2;
 		} else if (argv[i][0] == '-') {
 			fprintf(stderr, "replicafs: mount: unknown flag '%s'\n",

@@ -222,7 +222,8 @@ int fs_mount(const struct fs_opts *opts)
 	struct fuse_lowlevel_ops ops;
 	struct store *st = NULL;
 	struct timespec ts;
-	char o[256], type[64];
+	char o[2 * PATH_MAX + 256], src[2 * PATH_MAX], type[64];
+	size_t i, j;
 	struct fs *fs;
 	int ret;
 
@@ -251,10 +252,18 @@ int fs_mount(const struct fs_opts *opts)
 	if (ret)
 		goto out;
 
+	/* The store is the mount's source (findmnt, df), its commas and
+	 * backslashes escaped for libfuse's option parser. */
+	for (i = 0, j = 0; opts->store_dir[i] && j + 2 < sizeof(src); i++) {
+		if (opts->store_dir[i] == ',' || opts->store_dir[i] == '\\')
+			src[j++] = '\\';
+		src[j++] = opts->store_dir[i];
+	}
+	src[j] = '\0';
 	snprintf(o, sizeof(o),
-		 "fsname=replicafs,subtype=replicafs,default_permissions,"
+		 "fsname=%s,subtype=replicafs,default_permissions,"
 		 "max_read=%d%s",
-		 FS_MAX_READ, opts->allow_other ? ",allow_other" : "");
+		 src, FS_MAX_READ, opts->allow_other ? ",allow_other" : "");
 	if (fuse_opt_add_arg(&args, "replicafs") ||
 	    fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, o) ||
 	    (opts->debug && fuse_opt_add_arg(&args, "-d"))) {

@@ -830,11 +830,15 @@ step "a daemon (no -f) tells the kernel of names back, and exits at its unmount"
 DS=$T/store-daemon
 DM=$T/mnt-daemon
 mkdir "$DM"
-"$REPLICAFS" mount ${TEST_MOUNT_OPTS:+-o "$TEST_MOUNT_OPTS"} "$DS" "$DM" ||
+DO=${TEST_MOUNT_OPTS:+$TEST_MOUNT_OPTS,}timeout=1,nobdi
+"$REPLICAFS" mount -o "$DO" "$DS" "$DM" ||
 	fail "replicafs mount (as a daemon) failed"
 track_mount "$DM"
-dpid=$(pgrep -f -x "$REPLICAFS mount .*$DS $DM") || fail "no daemon found for $DM"
+# As typed: the option parser cut argv at its commas, and ps showed
+# "-o timeout=1 nobdi", which pgrep -f did not find.
+dpid=$(pgrep -f -x "$REPLICAFS mount -o $DO $DS $DM") || fail "no daemon found for $DM by its command line"
 track_pid "$dpid"
+assert_eq "$DS" "$(findmnt -n -o SOURCE "$DM")" "the mount's source"
 mkdir "$DM/bkt"
 echo back >"$DM/bkt/f"
 rm "$DM/bkt/f"
