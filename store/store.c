@@ -1352,6 +1352,10 @@ static void store_open_refused(const struct store *st, int err)
 		log_err("store: %s: permission denied: only its owner (or "
 			"root) may open a store; other users see history in a "
 			"mount's .versions and .at", st->dir);
+	else if (err == -EROFS)
+		log_err("store: %s is on a read-only file system: a store is "
+			"opened for writing, to mount or to check it (copy it "
+			"to a writable disk)", st->dir);
 	else
 		log_err("store: %s is not a store: %s", st->dir,
 			strerror(-err));
@@ -1421,6 +1425,14 @@ int store_open(const char *dir, int flags, struct store **out)
 			err = err ? err : -EEXIST;
 			goto out;
 		}
+		/* An empty folder made a store is the owner's alone, as
+		 * one made here: given a 1777 one (a fresh tmpfs), others
+		 * could add files to the store, or block its catalog's
+		 * WAL with a symlink of that name. */
+		if (stat(st->dir, &sb) == 0 && (sb.st_mode & 07777) != 0700 &&
+		    chmod(st->dir, 0700) == 0)
+			log_info("store: %s: mode %04o, now 0700", st->dir,
+				 (unsigned)(sb.st_mode & 07777));
 		/* Made here, before SQLite makes it 0644: the catalog holds
 		 * every key and attribute of every user of a mount, and its
 		 * WAL and index take its mode.  (No SQLite handle of it is
