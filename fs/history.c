@@ -680,6 +680,60 @@ static void live_forget(struct fs *fs, const char *bucket, const char *key)
 
 /* rm in .versions: of a delete marker's entry, the removal of that marker;
  * of anything else, a refusal. */
+/*
+ * Whether the caller of @req may make @key's name in the live tree, as
+ * removing its delete marker does: write and search permission on its
+ * folder, or, where that was removed too (an undelete brings it back),
+ * on the nearest folder above it that is there.  Before, the owner of a
+ * file undeleted it into a folder she could no longer write.  0 or
+ * -EACCES.
+ */
+static int may_name_live(fuse_req_t req, struct fs *fs, const char *bucket,
+			 const char *key)
+{
+	struct store_xattr *x = NULL;
+	struct fs_acl acl, *a = NULL;
+	struct store_meta meta;
+	struct store_obj o;
+	char dir[HKEYBUF], *slash;
+	size_t nx = 0, i, len;
+	int ok, ret = 0;
+
+	if (fuse_req_ctx(req)->uid == 0)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", key);
+	while ((slash = strrchr(dir, '/'))) {
+		*slash = '\0';
+		if (store_lookup(fs->st, bucket, dir, &o) == 0 &&
+		    o.kind == STORE_DIR)
+			break;
+	}
+	if (!slash) {
+		ret = store_bucket_get(fs->st, bucket, &meta, NULL);
+		if (ret == 0)
+			ret = store_version_xattrs(fs->st, bucket, "", "", &x,
+						   &nx);
+	} else {
+		meta = o.meta;
+		len = strlen(dir);
+		if (o.has_marker && len + 1 < sizeof(dir)) {
+			dir[len] = '/';
+			dir[len + 1] = '\0';
+			ret = store_version_xattrs(fs->st, bucket, dir,
+						   o.version_id, &x, &nx);
+		}
+	}
+	if (ret && ret != -ENOENT)
+		return ret;
+	for (i = 0; i < nx && strcmp(x[i].name, FS_ACL_ACCESS); i++)
+		;
+	if (i < nx && fs_acl_parse(x[i].value, x[i].size, &acl) == 0)
+		a = &acl;
+	ok = fs_may(req, &meta, a, 3);
+	free(x);
+	return ok ? 0 : -EACCES;
+}
+
 static void h_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	char vid[STORE_VID_MAX + 1];
@@ -705,6 +759,8 @@ static void h_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 			 name);
 		ret = -EPERM;
 	}
+	if (ret == 0)
+		ret = may_name_live(req, fs, p->bucket, p->key);
 	if (ret == 0)
 		ret = store_delete_marker(fs->st, p->bucket, p->key,
 					  o.version_id);

@@ -177,6 +177,20 @@ ok "a 0700 folder, a folder whose ACL denies and one whose ACL grants: the same 
 entry=$(find "$MNT/.versions/bkt/hist/gone/f/" -name '*.deleted')
 expect_error "Permission denied" runuser -u nobody -- rm "$entry"
 ok "a user who does not own a file cannot undelete it through .versions"
+# Nor can its owner where she may not make the name: root removed
+# nobody's file and closed the folder to others.
+mkdir -m 777 "$H/locked"
+runuser -u nobody -- sh -c 'echo junk >"$1/junk"' sh "$H/locked"
+rm "$H/locked/junk"
+chmod 755 "$H/locked"
+entry=$(find "$MNT/.versions/bkt/hist/locked/junk/" -name '*.deleted')
+expect_error "Permission denied" runuser -u nobody -- rm "$entry"
+assert_missing "$H/locked/junk" "a file undeleted by its owner into a folder closed to her"
+chmod 777 "$H/locked"
+sleep 1.2	# the kernel's attribute timeout
+runuser -u nobody -- rm "$entry" || fail "nobody could not undelete its file in a folder open to it"
+assert_eq junk "$(cat "$H/locked/junk")" "the file undeleted by its owner"
+ok "nor can its owner in a folder she may not write"
 rfs undelete "$H/gone/f" >/dev/null
 for _ in $(seq 1 30); do [ -e "$H/gone/f" ] && break; sleep 0.1; done
 assert_eq "drwxr-x--- nobody" "$(stat -c '%A %U' "$H/gone")" "the folder of an undeleted file, removed with rm -rf"
