@@ -79,13 +79,18 @@ int store_bucket_name_check(const char *name, const char **why)
 		msg = "a bucket name has no two adjacent periods";
 	else if (looks_like_ipv4(name))
 		msg = "a bucket name is not shaped like an IP address";
-	else if (!strncmp(name, "xn--", 4) || !strncmp(name, "sthree-", 7))
-		msg = "a bucket name does not start with \"xn--\" or "
-		      "\"sthree-\"";
+	else if (!strncmp(name, "xn--", 4) || !strncmp(name, "sthree-", 7) ||
+		 !strncmp(name, "amzn-s3-demo-", 13))
+		msg = "a bucket name does not start with \"xn--\", "
+		      "\"sthree-\" or \"amzn-s3-demo-\"";
 	else if (ends_with(name, len, "-s3alias") ||
-		 ends_with(name, len, "--ol-s3"))
-		msg = "a bucket name does not end with \"-s3alias\" or "
-		      "\"--ol-s3\"";
+		 ends_with(name, len, "--ol-s3") ||
+		 ends_with(name, len, ".mrap") ||
+		 ends_with(name, len, "--x-s3") ||
+		 ends_with(name, len, "--table-s3"))
+		msg = "a bucket name does not end with \"-s3alias\", "
+		      "\"--ol-s3\", \".mrap\", \"--x-s3\" or "
+		      "\"--table-s3\"";
 out:
 	if (msg && why)
 		*why = msg;

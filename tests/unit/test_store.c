@@ -146,6 +146,7 @@ Test(store, bucket_names)
 		"a..b",		/* two periods */
 		"192.168.5.4",	/* IP-shaped */
 		"xn--abc", "abc-s3alias", "sthree-abc", "abc--ol-s3",
+		"amzn-s3-demo-abc", "abc.mrap", "abc--x-s3", "abc--table-s3",
 		"", "a b c", "abc/d",
 	};
 	const char *why;
