@@ -305,12 +305,14 @@ static int cmd_versions(int argc, char **argv)
 	const char *path = NULL;
 	struct target t;
 	struct store *st;
-	int i, ret;
+	int i, ret, dd = 0;
 
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
+		if (!dd && strcmp(argv[i], "--") == 0)
+			dd = 1;	/* what follows is a path, "-rf" too */
+		else if (!dd && strcmp(argv[i], "--json") == 0)
 			o.json = 1;
-		else if (!path && argv[i][0] != '-')
+		else if (!path && (dd || argv[i][0] != '-'))
 			path = argv[i];
 		else
 			path = NULL, i = argc + 1;
@@ -696,17 +698,20 @@ static int cmd_rm_version(int argc, char **argv)
 	struct store_obj o;
 	struct target t;
 	struct store *st;
-	int yes = 0, rec = 0, i, ret;
+	int yes = 0, rec = 0, i, ret, dd = 0;
 
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--yes") == 0 || strcmp(argv[i], "-y") == 0)
+		if (!dd && strcmp(argv[i], "--") == 0)
+			dd = 1;
+		else if (!dd && (strcmp(argv[i], "--yes") == 0 ||
+				 strcmp(argv[i], "-y") == 0))
 			yes = 1;
-		else if (!strcmp(argv[i], "-r") ||
-			 !strcmp(argv[i], "--recursive"))
+		else if (!dd && (!strcmp(argv[i], "-r") ||
+				 !strcmp(argv[i], "--recursive")))
 			rec = 1;
-		else if (!path && argv[i][0] != '-')
+		else if (!path && (dd || argv[i][0] != '-'))
 			path = argv[i];
-		else if (!vid && argv[i][0] != '-')
+		else if (!vid && (dd || argv[i][0] != '-'))
 			vid = argv[i];
 		else
 			path = NULL, i = argc + 1;
@@ -783,8 +788,13 @@ static int object_args(int argc, char **argv, int want_vid,
 		       const char *usage, struct target *t, const char **vid,
 		       struct store **st)
 {
-	if (argc != 2 + want_vid || argv[1][0] == '-' ||
-	    (want_vid && argv[2][0] == '-')) {
+	if (argc > 1 && strcmp(argv[1], "--") == 0) {
+		argc--;	/* what follows is the path, "-rf" too */
+		argv++;
+	} else if (argc > 1 && argv[1][0] == '-') {
+		argc = 0;
+	}
+	if (argc != 2 + want_vid || (want_vid && argv[2][0] == '-')) {
 		fprintf(stderr, "usage: replicafs %s\n", usage);
 		return 2;
 	}
@@ -840,12 +850,15 @@ static int cmd_undelete(int argc, char **argv)
 	struct target t;
 	struct store *st;
 	unsigned long done = 0, moved = 0, older = 0;
-	int i, rec = 0, ret;
+	int i, rec = 0, ret, dd = 0;
 
 	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-r") || !strcmp(argv[i], "--recursive"))
+		if (!dd && strcmp(argv[i], "--") == 0)
+			dd = 1;
+		else if (!dd && (!strcmp(argv[i], "-r") ||
+				 !strcmp(argv[i], "--recursive")))
 			rec = 1;
-		else if (!path && argv[i][0] != '-')
+		else if (!path && (dd || argv[i][0] != '-'))
 			path = argv[i];
 		else
 			break;

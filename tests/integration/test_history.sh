@@ -503,6 +503,21 @@ sleep 1.2
 assert_eq newer "$(cat "$B/ud2/y")" "the file removed last"
 ok "the newer comes back, the older stays deleted, and the command says so"
 
+step "a file named like a flag, after --"
+echo one >"$B/-rf"
+echo two >"$B/-rf"
+out=$(cd "$B" && rfs versions -- -rf) || fail "versions -- -rf failed"
+assert_eq 2 "$(wc -l <<<"$out")" "versions of -rf"
+first=$(tail -n 1 <<<"$out" | cut -f1)
+(cd "$B" && rfs restore -- -rf "$first" >/dev/null) || fail "restore -- -rf failed"
+rm "$B/-rf"
+(cd "$B" && rfs undelete -- -rf >/dev/null) || fail "undelete -- -rf failed"
+sleep 1.2
+assert_eq one "$(cat "$B/-rf")" "-rf after restore and undelete"
+(cd "$B" && rfs rm-version --yes -- -rf "$first" >/dev/null) || fail "rm-version -- -rf failed"
+expect_error "usage" rfs versions -rf
+ok "versions, restore, undelete and rm-version take a path after --"
+
 step "restore brings back content, not the permissions of the time"
 echo o1 >"$B/own"
 echo o2 >"$B/own"
