@@ -3290,8 +3290,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
  * kernel takes as no entry to keep): an entry for a name just removed
  * made a node, and the kernel a dentry, for a name no more there, which
  * stat showed for a second and on which an O_CREAT open failed with
- * ENOENT (2-4% of creates, while `ls -l` ran in the folder).  ns_lock
- * keeps a removal from coming between the look and the reply.
+ * ENOENT (2-4% of creates, while `ls -l` ran in the folder).  A removal
+ * while the reply is made has it made again, names alone; ns_lock keeps
+ * one from coming between the last look and the reply.  It is not held
+ * while the entries are made: fix() takes node locks, which a LOOKUP or
+ * an OPEN holds while it waits for ns_lock (stale_drop()).
  */
 static void reply_dir(fuse_req_t req, struct fs_node *dir, size_t size,
 		      off_t off, int plus, const struct fs_dirent *e, size_t n,
@@ -3301,24 +3304,28 @@ static void reply_dir(fuse_req_t req, struct fs_node *dir, size_t size,
 {
 	struct fs *fs = FS(req);
 	struct fuse_entry_param ep;
-	struct fs_node *child;
+	struct fs_node *child, **made;
 	char *buf, *p;
-	size_t rem = size, len;
+	size_t rem, len, nmade, k;
 	uint64_t dotdot;
-	int names_only;
+	int names_only, gone;
 	off_t i;
 
 	buf = malloc(size);
-	if (!buf) {
+	made = plus ? calloc(n + 2, sizeof(*made)) : NULL;
+	if (!buf || (plus && !made)) {
+		free(buf);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&fs->lock);
 	dotdot = dir->parent ? dir->parent->st_ino : FUSE_ROOT_ID;
 	names_only = plus && dir->gone_gen != gen;
 	pthread_mutex_unlock(&fs->lock);
+again:
 	p = buf;
+	rem = size;
+	nmade = 0;
 	for (i = off; i < (off_t)n + 2; i++) {
 		const char *name;
 
@@ -3360,11 +3367,25 @@ static void reply_dir(fuse_req_t req, struct fs_node *dir, size_t size,
 				fs_node_forget(fs, child, 1);
 			break;
 		}
+		if (child)
+			made[nmade++] = child;
 		p += len;
 		rem -= len;
 	}
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	pthread_mutex_lock(&fs->lock);
+	gone = nmade && dir->gone_gen != gen;
+	pthread_mutex_unlock(&fs->lock);
+	if (gone) {
+		pthread_rwlock_unlock(&fs->ns_lock);
+		for (k = 0; k < nmade; k++)
+			fs_node_forget(fs, made[k], 1);
+		names_only = 1;
+		goto again;
+	}
 	fuse_reply_buf(req, buf, size - rem);
 	pthread_rwlock_unlock(&fs->ns_lock);
+	free(made);
 	free(buf);
 }
 
