@@ -5,7 +5,9 @@
  * `bucket,key,version-id` per line, keys URL-encoded, fields optionally
  * in double quotes ("" inside for a quote).  The file is read whole into
  * one buffer that the rows point into (parsing rewrites it in place).
- * Reports are CSV with RFC 4180 quoting where a field needs it.
+ * Reports are CSV with RFC 4180 quoting where a field needs it, keys
+ * URL-encoded as a manifest has them, so that a report's rows can be sent
+ * again as a manifest.
  */
 #include "replicator/batch.h"
 #include "store/log.h"
@@ -248,6 +250,28 @@ static void csv_field(FILE *f, const char *s, int last)
 	fputc(last ? '\n' : ',', f);
 }
 
+/* Write key @s URL-encoded, as a manifest takes it (and S3's reports
+ * write it): letters, digits, "-._~/" as they are, every other byte as
+ * %XX.  Written raw, "a+b" and "100%25" read back as "a b" and "100%",
+ * and a key that is not UTF-8 made the report unreadable as text. */
+static void key_field(FILE *f, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p)) {
+			fputc(*p, f);
+		} else {
+			fputc('%', f);
+			fputc(hex[*p >> 4], f);
+			fputc(hex[*p & 15], f);
+		}
+	}
+	fputc(',', f);
+}
+
 static int report_row(void *arg, const char *bucket, const char *key,
 		      const char *vid, const char *dest, const char *outcome,
 		      const char *error)
@@ -255,7 +279,7 @@ static int report_row(void *arg, const char *bucket, const char *key,
 	FILE *f = arg;
 
 	csv_field(f, bucket, 0);
-	csv_field(f, key, 0);
+	key_field(f, key ? key : "");
 	csv_field(f, vid, 0);
 	csv_field(f, dest, 0);
 	csv_field(f, outcome, 0);

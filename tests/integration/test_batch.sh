@@ -184,6 +184,27 @@ assert_eq "doc 2" "$(cat "$T/third/docs/d2")" "d2 from the manifest (URL-encoded
 grep -q "NoSuchVersion" "$T/report3.csv" || fail "the report does not say why the missing key failed: $(cat "$T/report3.csv")"
 grep -q "manifest line 3" "$T/report3.csv" || fail "the report does not name the bad line: $(cat "$T/report3.csv")"
 
+step "a report's rows go back as a manifest: keys with +, % and spaces"
+# The report wrote keys raw and the manifest decodes them: "a+b" came back
+# as "a b", "100%25" as "100%", and those rows failed.
+mkdir -p "$MNT/src/odd" "$T/fourth" "$T/fifth"
+echo plus >"$MNT/src/odd/a+b"
+echo pct >"$MNT/src/odd/100% done"
+rfs wait "$MNT/src" --timeout 60 || true
+{
+	echo "src,odd/a%2Bb,$(rfs versions "$MNT/src/odd/a+b" | cut -f1)"
+	echo "src,odd/100%25%20done,$(rfs versions "$MNT/src/odd/100% done" | cut -f1)"
+} >"$T/manifest5.csv"
+job=$(rfs batch create "$MNT/src" --manifest "$T/manifest5.csv" --destination "dir://$T/fourth" --report "$T/report5.csv")
+wait_job "$job"
+assert_eq 2 "$(job_field "$job" "j['succeeded']")" "rows of a manifest with encoded keys"
+tail -n +2 "$T/report5.csv" | cut -d, -f1-3 >"$T/manifest6.csv"
+job=$(rfs batch create "$MNT/src" --manifest "$T/manifest6.csv" --destination "dir://$T/fifth" --report "$T/report6.csv")
+wait_job "$job"
+assert_eq 2 "$(job_field "$job" "j['succeeded']")" "the report's rows sent again as a manifest"
+assert_eq "plus pct" "$(cat "$T/fifth/odd/a+b") $(cat "$T/fifth/odd/100% done")" "the files sent by the report's rows"
+ok "keys URL-encoded in the report, as the manifest has them"
+
 step "kill -9 in the middle of a 5,000-item job, then completion, no duplicates"
 mkdir "$MNT/src/many"
 "$PYTHON" - "$MNT/src/many" <<'EOF'
