@@ -777,6 +777,9 @@ out:
 	fuse_reply_err(req, -ret);
 }
 
+static int may_read_past(fuse_req_t req, struct fs *fs, const char *bucket,
+			 const char *key, const struct store_obj *o);
+
 static void h_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = FS(req);
@@ -792,9 +795,13 @@ static void h_readlink(fuse_req_t req, fuse_ino_t ino)
 		return;
 	p = malloc(sizeof(*p));
 	ret = p ? node_resolve(fs, n, p, &st, &o) : -ENOMEM;
-	free(p);
 	if (ret == 0 && o.kind != STORE_SYMLINK)
 		ret = -EINVAL;
+	/* A target is content: a past one is read as a file's is (a link
+	 * of a private folder's, moved away, held a password). */
+	if (ret == 0)
+		ret = may_read_past(req, fs, p->bucket, p->key, &o);
+	free(p);
 	/* A symlink's blob holds its target (store.h). */
 	if (ret == 0)
 		ret = store_blob_open(fs->st, o.sha256, &fd);
@@ -820,68 +827,39 @@ struct hfile {
 	int fd;
 };
 
-/* Whether the caller of @req may @want (fs_may()) version @v of
- * @bucket/@key, by its mode and access ACL as they stand. */
-static int may_version(fuse_req_t req, struct fs *fs, const char *bucket,
-		       const char *key, const struct store_obj *v,
-		       unsigned want)
-{
-	struct store_xattr *x = NULL;
-	struct fs_acl acl, *a = NULL;
-	size_t nx = 0, i;
-	int ok;
-
-	if (store_version_xattrs(fs->st, bucket, key, v->version_id, &x,
-				 &nx) == 0) {
-		for (i = 0; i < nx && strcmp(x[i].name, FS_ACL_ACCESS); i++)
-			;
-		if (i < nx && fs_acl_parse(x[i].value, x[i].size, &acl) == 0)
-			a = &acl;
-	}
-	ok = fs_may(req, &v->meta, a, want);
-	free(x);
-	return ok;
-}
-
-struct later {
+struct life_check {
 	fuse_req_t req;
-	struct fs *fs;
-	const char *bucket, *key;
-	const char *until;	/* version ID to stop before, or NULL */
-	int64_t since_ns;	/* else the last one to look at is the one
-				 * current at this time */
 	unsigned want;
 	int denied;
 };
 
-static int later_cb(void *arg, const struct store_obj *v)
+static int life_cb(void *arg, const struct store_meta *m, const void *acl,
+		   size_t acl_len)
 {
-	struct later *l = arg;
+	struct life_check *l = arg;
+	struct fs_acl parsed, *a = NULL;
 
-	if (l->until && strcmp(v->version_id, l->until) == 0)
-		return 1;
-	if (v->kind != STORE_DELETE_MARKER &&
-	    !may_version(l->req, l->fs, l->bucket, l->key, v, l->want)) {
+	if (acl && fs_acl_parse(acl, acl_len, &parsed) == 0)
+		a = &parsed;
+	if (!fs_may(l->req, m, a, l->want)) {
 		l->denied = 1;
 		return 1;
 	}
-	return !l->until && v->created_ns <= l->since_ns;
+	return 0;
 }
 
-/* Whether every version of @key newer than version @until, or (@until
- * NULL) since the one current at @since_ns, lets the caller @want it.
- * Delete markers let anyone, and so does a key with no versions. */
-static int may_all(fuse_req_t req, struct fs *fs, const char *bucket,
-		   const char *key, const char *until, int64_t since_ns,
-		   unsigned want)
+/* Whether every data version in the life of version @vid of @key (NULL:
+ * of the version current at @t_ns), each with its mode and access ACL as
+ * they stand, lets the caller @want it (store_life_perms()). */
+static int may_life(fuse_req_t req, struct fs *fs, const char *bucket,
+		    const char *key, const char *vid, int64_t t_ns,
+		    unsigned want)
 {
-	struct later l = {
-		.req = req, .fs = fs, .bucket = bucket, .key = key,
-		.until = until, .since_ns = since_ns, .want = want,
-	};
-	int ret = store_versions(fs->st, bucket, key, later_cb, &l);
+	struct life_check l = { .req = req, .want = want };
+	int ret = store_life_perms(fs->st, bucket, key, vid, t_ns, life_cb,
+				   &l);
 
-	if (ret < 0 && ret != -ENOENT)
+	if (ret < 0)
 		return ret;
 	return l.denied ? -EACCES : 0;
 }
@@ -889,15 +867,18 @@ static int may_all(fuse_req_t req, struct fs *fs, const char *bucket,
 /*
  * Whether the caller of @req may read past version @o of @bucket/@key:
  * history shows nobody what the live tree hides, or hid, from them.  So
- * the version must let them read it (the kernel checked its own mode),
- * and so must every newer version of the key, as they stand: after a
- * chmod 600 others read none of the file's history, and none of it
- * either once another user took the name over (rm, then a file of their
- * own; before, "the file now" was theirs).  And every form each folder
- * above it has had since the version was written (its marker's versions
- * from the one current then) must let them in: a private folder renamed
- * or removed, and made again by another user under its name, hid its
- * files from that user, and still does.  0 or -EACCES.
+ * the version must let them read it, and so must every version of the
+ * file after it up to its removal (its life), as they stand: after a
+ * chmod 600 others read none of the file's history, and another user who
+ * removed it and wrote a file of their own under its name (a new life)
+ * reads none of it either (before, "the file now" was theirs).  And each
+ * folder above it, as it was when the version was written (its marker's
+ * version then, and the rest of that folder's life, as they stand), must
+ * let them in: a private folder moved away, and made again by another
+ * user under its name, still hides its old files from that user; its
+ * owner still reads them.  Root is not asked.  A few queries per folder,
+ * whatever the key's history (one scan of the versions after @o).
+ * 0 or -EACCES.
  */
 static int may_read_past(fuse_req_t req, struct fs *fs, const char *bucket,
 			 const char *key, const struct store_obj *o)
@@ -909,13 +890,13 @@ static int may_read_past(fuse_req_t req, struct fs *fs, const char *bucket,
 
 	if (fuse_req_ctx(req)->uid == 0 || o->kind == STORE_DELETE_MARKER)
 		return 0;
-	ret = may_all(req, fs, bucket, key, o->version_id, 0, 4);
+	ret = may_life(req, fs, bucket, key, o->version_id, 0, 4);
 	for (slash = strchr(key, '/'); ret == 0 && slash;
 	     slash = strchr(slash + 1, '/')) {
 		len = (size_t)(slash - key) + 1;
 		memcpy(mkey, key, len);
 		mkey[len] = '\0';
-		ret = may_all(req, fs, bucket, mkey, NULL, o->created_ns, 1);
+		ret = may_life(req, fs, bucket, mkey, NULL, o->created_ns, 1);
 	}
 	return ret;
 }

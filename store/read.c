@@ -454,6 +454,98 @@ int store_version_get(struct store *st, const char *bucket, const char *key,
 	return err ? 0 : -ENOENT;
 }
 
+/* The life of a version: from it to the delete marker after it. */
+static const char sql_life_of_vid[] =
+	"SELECT created_ns, id, kind FROM versions WHERE object = ? AND vid = ?";
+static const char sql_life_at[] =
+	"SELECT created_ns, id, kind FROM versions "
+	"WHERE object = ?1 AND created_ns <= ?2 "
+	"ORDER BY created_ns DESC, id DESC LIMIT 1";
+static const char sql_life_end[] =
+	"SELECT created_ns, id FROM versions "
+	"WHERE object = ?1 AND kind = 4 AND created_ns >= ?2 "
+	"AND (created_ns > ?2 OR id > ?3) "
+	"ORDER BY created_ns, id LIMIT 1";
+static const char sql_life_perms[] =
+	"SELECT DISTINCT v.mode, v.uid, v.gid, x.value FROM versions AS v "
+	"LEFT JOIN xattrs AS x ON x.version = v.id "
+	"AND x.name = 'system.posix_acl_access' "
+	"WHERE v.object = ?1 AND v.kind != 4 "
+	"AND v.created_ns >= ?2 AND (v.created_ns > ?2 OR v.id >= ?3) "
+	"AND v.created_ns <= ?4 AND (v.created_ns < ?4 OR v.id < ?5)";
+
+int store_life_perms(struct store *st, const char *bucket, const char *key,
+		     const char *version_id, int64_t t_ns, store_perm_cb cb,
+		     void *arg)
+{
+	int64_t oid, cur, from_ns, from_id, to_ns = INT64_MAX,
+		to_id = INT64_MAX;
+	struct store_meta m;
+	struct bucket_row b;
+	struct conn *c;
+	sqlite3_stmt *s;
+	int err, kind;
+
+	err = store_key_check(key);
+	if (!err)
+		err = conn_get(st, &c);
+	if (!err)
+		err = bucket_row_get(c, bucket, &b);
+	if (err)
+		return err == -ENOENT ? 0 : err;
+	err = obj_find(c, b.id, key, &oid, &cur);
+	if (err <= 0)
+		return err;
+	err = stmt_of_sql(c, version_id ? sql_life_of_vid : sql_life_at, &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, oid);
+	if (version_id)
+		bind_text(s, 2, version_id, -1);
+	else
+		sqlite3_bind_int64(s, 2, t_ns);
+	err = stmt_step(c, s, "find a version's life");
+	from_ns = err == 1 ? sqlite3_column_int64(s, 0) : 0;
+	from_id = err == 1 ? sqlite3_column_int64(s, 1) : 0;
+	kind = err == 1 ? sqlite3_column_int(s, 2) : STORE_DELETE_MARKER;
+	stmt_done(s);
+	if (err <= 0 || kind == STORE_DELETE_MARKER)
+		return err < 0 ? err : 0;
+	err = stmt_of_sql(c, sql_life_end, &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, oid);
+	sqlite3_bind_int64(s, 2, from_ns);
+	sqlite3_bind_int64(s, 3, from_id);
+	err = stmt_step(c, s, "find a version's life");
+	if (err == 1) {
+		to_ns = sqlite3_column_int64(s, 0);
+		to_id = sqlite3_column_int64(s, 1);
+	}
+	stmt_done(s);
+	if (err < 0)
+		return err;
+	err = stmt_of_sql(c, sql_life_perms, &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, oid);
+	sqlite3_bind_int64(s, 2, from_ns);
+	sqlite3_bind_int64(s, 3, from_id);
+	sqlite3_bind_int64(s, 4, to_ns);
+	sqlite3_bind_int64(s, 5, to_id);
+	memset(&m, 0, sizeof(m));
+	while ((err = stmt_step(c, s, "read a life's permissions")) == 1) {
+		m.mode = (uint32_t)sqlite3_column_int64(s, 0);
+		m.uid = (uint32_t)sqlite3_column_int64(s, 1);
+		m.gid = (uint32_t)sqlite3_column_int64(s, 2);
+		if (cb(arg, &m, sqlite3_column_blob(s, 3),
+		       (size_t)sqlite3_column_bytes(s, 3)))
+			break;
+	}
+	stmt_done(s);
+	return err < 0 ? err : 0;
+}
+
 /* Versions store_versions() reads per seek. */
 #define VER_BATCH 256
 

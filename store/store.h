@@ -836,6 +836,21 @@ typedef int (*store_version_cb)(void *arg, const struct store_obj *obj);
 int store_versions(struct store *st, const char *bucket, const char *key,
 		   store_version_cb cb, void *arg);
 
+/*
+ * The permissions of a life of @key: its data versions from version
+ * @version_id (or, with @version_id NULL, from the version current at
+ * @t_ns) up to the delete marker after it.  @cb gets each distinct
+ * owner, group and mode (in @m) with access ACL (@acl, @acl_len bytes;
+ * NULL, 0 for none), and returns nonzero to stop.  Nothing when the key,
+ * the version or its bucket is not there, or when the version current at
+ * @t_ns was a delete marker or none.  0 or a negative errno.
+ */
+typedef int (*store_perm_cb)(void *arg, const struct store_meta *m,
+			     const void *acl, size_t acl_len);
+int store_life_perms(struct store *st, const char *bucket, const char *key,
+		     const char *version_id, int64_t t_ns, store_perm_cb cb,
+		     void *arg);
+
 /* ---- Extended attributes (of the current version of a key) ---------- */
 
 /* For a directory pass its marker key, with the trailing '/'. */

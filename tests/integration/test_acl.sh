@@ -251,7 +251,22 @@ expect_error "Permission denied" runuser -u nobody -- getfattr -n system.replica
 assert_eq "denied" "$(reads_version "$MNT/.versions/bkt/hist/share/priv")" "nobody reading a private folder's file in the folder it made again"
 assert_eq "nobody own" "$(runuser -u nobody -- sh -c 'cat "$1"/*' sh "$MNT/.versions/bkt/hist/share/priv/own")" \
 	"nobody reading the versions of its own file there"
-ok "a later version's mode, and each form of each folder above since, decide too"
+# The folder's owner still reads her old files, in .at at a time before
+# the other user took the name (that user's private folder does not lock
+# her out: it is a later life of the name).
+mkdir -m 1777 "$H/share2"
+runuser -u daemon -- sh -c 'mkdir -m 700 "$1/dpriv" && echo "daemon private" >"$1/dpriv/f"' sh "$H/share2"
+sleep 0.1
+TD=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+sleep 0.1
+runuser -u daemon -- mv "$H/share2/dpriv" "$H/share2/dpriv-old"
+runuser -u nobody -- mkdir -m 700 "$H/share2/dpriv"
+sleep 1.2
+assert_eq "daemon private" "$(runuser -u daemon -- cat "$MNT/.at/$TD/bkt/hist/share2/dpriv/f")" \
+	"the owner reading her file in .at after another user took the folder's name"
+assert_eq "denied" "$(runuser -u nobody -- cat "$MNT/.at/$TD/bkt/hist/share2/dpriv/f" 2>/dev/null || echo denied)" \
+	"the other user reading it"
+ok "a later version's mode, and each folder above as it was, decide too"
 
 step "a write by another user drops set-ID bits set after its open, as on the disk"
 # writes_after_chmod DIR MODE: nobody opens DIR/kp (0666), root chmods it
