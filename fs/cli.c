@@ -823,6 +823,8 @@ static int cmd_restore(int argc, char **argv)
 			  &st);
 	if (ret)
 		return ret;
+	if (strcmp(argv[1], "--") == 0)
+		argv++;	/* the path, named below */
 	ret = store_restore(st, t.bucket, t.key, vid, nv, NULL);
 	if (ret == -ENOENT)
 		fprintf(stderr, "replicafs: %s: no version %s\n", argv[1], vid);

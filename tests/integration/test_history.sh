@@ -509,7 +509,8 @@ echo two >"$B/-rf"
 out=$(cd "$B" && rfs versions -- -rf) || fail "versions -- -rf failed"
 assert_eq 2 "$(wc -l <<<"$out")" "versions of -rf"
 first=$(tail -n 1 <<<"$out" | cut -f1)
-(cd "$B" && rfs restore -- -rf "$first" >/dev/null) || fail "restore -- -rf failed"
+out=$(cd "$B" && rfs restore -- -rf "$first") || fail "restore -- -rf failed"
+[[ $out == "restored $first of -rf as "* ]] || fail "restore -- -rf said: $out"
 rm "$B/-rf"
 (cd "$B" && rfs undelete -- -rf >/dev/null) || fail "undelete -- -rf failed"
 sleep 1.2
