@@ -597,14 +597,16 @@ static struct fs_node *node_or_reply(fuse_req_t req, fuse_ino_t ino)
 /* ---- Names --------------------------------------------------------- */
 
 /*
- * Under the writeback cache the kernel keeps its own size of a file and
- * never takes ours; only a new inode has the size we give.  So when the
- * content of file @name in @dir changed behind the node (a restore, an
- * rm-version, a write through another mount of the store) and no handle
- * has it open here, the node leaves the tree and this lookup makes a new
- * one.  Kept, the kernel showed the old size: a restored shorter version
- * read with NULs at its end, a longer one cut short, and an append then
- * kept that as a new version.
+ * When the content of file @name in @dir changed behind its node (a
+ * restore, an rm-version, a write through another mount of the store),
+ * the node leaves the tree and this lookup makes a new one, as a rename
+ * onto the name would on a disk: handles open on the old node read what
+ * it held, and the name is a new inode, of the new size.  Kept, the
+ * kernel showed the old size (under the writeback cache it never takes
+ * ours; without it, until the attributes time out): a restored shorter
+ * version read with NULs at its end, a longer one cut short, and an
+ * append wrote at the old end, so that a version kept NULs where the
+ * newer content had been.  Not a node that is being written.
  */
 static void stale_drop(struct fs *fs, struct fs_node *dir, const char *name,
 		       const struct store_obj *obj)
@@ -614,7 +616,7 @@ static void stale_drop(struct fs *fs, struct fs_node *dir, const char *name,
 
 	pthread_mutex_lock(&fs->lock);
 	n = fs_node_find_locked(fs, dir, name);
-	if (n && (n->kind != FS_FILE || n->pending || n->nopen))
+	if (n && (n->kind != FS_FILE || n->pending))
 		n = NULL;
 	if (n)
 		n->nlookup++;	/* hold it while its lock is taken */
@@ -623,12 +625,12 @@ static void stale_drop(struct fs *fs, struct fs_node *dir, const char *name,
 		return;
 	pthread_mutex_lock(&n->lock);
 	stale = n->base_known && !n->dirty && n->stage_fd < 0 &&
+		n->nwriters == 0 && !n->pt_mapped &&
 		strcmp(n->base_sha, obj->sha256) != 0;
 	if (stale) {
 		pthread_rwlock_wrlock(&fs->ns_lock);
 		pthread_mutex_lock(&fs->lock);
-		if (n->nopen == 0 && n->parent == dir && n->name &&
-		    !strcmp(n->name, name))
+		if (n->parent == dir && n->name && !strcmp(n->name, name))
 			fs_node_detach_locked(fs, n);
 		pthread_mutex_unlock(&fs->lock);
 		pthread_rwlock_unlock(&fs->ns_lock);
@@ -705,7 +707,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	kind = kind_of(obj.kind);
-	if (fs->wbcache && kind == FS_FILE)
+	if (kind == FS_FILE)
 		stale_drop(fs, dir, name, &obj);
 	n = fs_node_child(fs, dir, name, kind, 1, obj.ino);
 	if (!n) {
@@ -768,9 +770,9 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 /* ---- File content ---------------------------------------------------- */
 
 /* Make sure the node knows its current content (base_sha, size), looking
- * again at the store when @refresh.  With @refresh CK_OPEN, under the
- * writeback cache, content that changed behind a node no handle has open
- * is not taken: -ESTALE (see op_open()).  Caller holds n->lock. */
+ * again at the store when @refresh.  With @refresh CK_OPEN, content that
+ * changed behind the node is not taken: -ESTALE (see op_open()).  Caller
+ * holds n->lock. */
 #define CK_OPEN 2
 static int content_known(struct fs *fs, struct fs_node *n, int refresh)
 {
@@ -793,14 +795,9 @@ static int content_known(struct fs *fs, struct fs_node *n, int refresh)
 		ret = -ENOENT;
 	if (ret)
 		return ret;
-	if (refresh == CK_OPEN && fs->wbcache && n->base_known &&
-	    strcmp(n->base_sha, obj.sha256) != 0) {
-		pthread_mutex_lock(&fs->lock);
-		ret = n->nopen ? 0 : -ESTALE;
-		pthread_mutex_unlock(&fs->lock);
-		if (ret)
-			return ret;
-	}
+	if (refresh == CK_OPEN && n->base_known && !n->pt_mapped &&
+	    strcmp(n->base_sha, obj.sha256) != 0)
+		return -ESTALE;
 	n->meta = obj.meta;
 	n->size = obj.size;
 	n->blocks = obj.blocks;
@@ -1649,18 +1646,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret == -ESTALE) {
 		/*
 		 * A restore, an rm-version or another mount changed the
-		 * content behind this node.  Under the writeback cache the
-		 * kernel keeps its own size of an inode it has, so taken in
-		 * here the new content read cut at the old size, or padded
-		 * with NULs, for as long as the inode lived, and an append
-		 * kept that as a version.  The node leaves the tree, and
-		 * ESTALE has the kernel look the name up again (as
-		 * stale_drop() does at a LOOKUP): a new inode, of the right
-		 * size, which it then opens.
+		 * content behind this node.  The kernel keeps its size of
+		 * the inode it has, so taken in here the new content read
+		 * cut at the old size, or padded with NULs, and an append
+		 * (O_APPEND writes at the kernel's size) kept NULs in a
+		 * version; a reader that had it open (tail -f) was enough.
+		 * The node leaves the tree, as in stale_drop(), and ESTALE
+		 * has the kernel look the name up again: a new inode, of
+		 * the right size, which it then opens.  Handles open on the
+		 * old node read what it held.
 		 */
 		pthread_rwlock_wrlock(&fs->ns_lock);
 		pthread_mutex_lock(&fs->lock);
-		if (n->nopen == 0 && n->parent)
+		if (n->parent)
 			fs_node_detach_locked(fs, n);
 		pthread_mutex_unlock(&fs->lock);
 		pthread_rwlock_unlock(&fs->ns_lock);

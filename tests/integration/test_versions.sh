@@ -177,6 +177,23 @@ appended" "$(cat "$Q")" "after an append at once"
 rfs restore "$Q" "$(rfs versions "$Q" | sed -n 3p | cut -f1)" >/dev/null
 assert_eq "a much longer second version" "$(cat "$Q")" "the file read at once after restoring its longer version"
 assert_eq "$(rfs versions "$Q" | sed -n 1p | cut -f3)" "$(stat -c %s "$Q")" "its size"
+# And with a reader holding the file open (tail -f, less): the open took
+# the new content into the inode the reader has, and the append wrote at
+# that inode's old end, so that a version kept NULs where the newer lines
+# had been (both write modes).
+L=$B/tailed.log
+printf 'line 1\n' >"$L"
+printf 'line 2\nline 3\n' >>"$L"
+exec 8<"$L"
+rfs restore "$L" "$(rfs versions "$L" | sed -n 2p | cut -f1)" >/dev/null
+printf 'line 4\n' >>"$L"
+assert_eq "line 1
+line 4" "$(cat "$L")" "a file restored under a reader, then appended to"
+assert_eq 14 "$(rfs versions "$L" | sed -n 1p | cut -f3)" "the size of its newest version"
+assert_eq "line 1
+line 2
+line 3" "$(cat <&8)" "what the reader reads on, as from a file replaced under it"
+exec 8<&-
 ok "restores and rm-version seen whole"
 
 step "rm-version of the version a reader has open: the reader reads on"
