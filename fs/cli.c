@@ -204,6 +204,12 @@ static int cmd_versioning(int argc, char **argv)
 	enum store_versioning v;
 	int ret;
 
+	if (argc > 1 && strcmp(argv[1], "--") == 0) {
+		argc--;	/* the path after it, "-x" too */
+		argv++;
+	} else if (argc > 1 && argv[1][0] == '-') {
+		argc = 0;
+	}
 	if (argc < 2 || argc > 3) {
 		fprintf(stderr,
 			"usage: replicafs versioning PATH [enable|suspend]\n");
@@ -939,6 +945,17 @@ static int cmd_check(int argc, char **argv)
 	struct store *st;
 	int deep = 0, ret;
 
+	if (argc > 2 && strcmp(argv[1], "--deep") == 0) {
+		deep = 1;	/* check --deep [--] STORE */
+		argc--;
+		argv++;
+	}
+	if (argc > 1 && strcmp(argv[1], "--") == 0) {
+		argc--;
+		argv++;
+	} else if (argc > 1 && argv[1][0] == '-') {
+		argc = 0;
+	}
 	if (argc == 3 && strcmp(argv[2], "--deep") == 0)
 		deep = 1;
 	else if (argc != 2) {

@@ -492,10 +492,19 @@ static int scope_args(int argc, char **argv, struct where *w, int *json,
 {
 	const char *path = NULL, *store = NULL;
 	char *end;
-	int i;
+	int i, dd = 0;
 
 	for (i = 1; i < argc; i++) {
-		if (json && !strcmp(argv[i], "--json")) {
+		if (!dd && !strcmp(argv[i], "--")) {
+			dd = 1;	/* what follows is the path, "-x" too */
+		} else if (dd) {
+			if (path) {
+				fprintf(stderr, "replicafs: %s: unexpected "
+					"'%s'\n", argv[0], argv[i]);
+				return 2;
+			}
+			path = argv[i];
+		} else if (json && !strcmp(argv[i], "--json")) {
 			*json = 1;
 		} else if (!strcmp(argv[i], "--store") && i + 1 < argc) {
 			store = argv[++i];

@@ -517,7 +517,11 @@ sleep 1.2
 assert_eq one "$(cat "$B/-rf")" "-rf after restore and undelete"
 (cd "$B" && rfs rm-version --yes -- -rf "$first" >/dev/null) || fail "rm-version -- -rf failed"
 expect_error "usage" rfs versions -rf
-ok "versions, restore, undelete and rm-version take a path after --"
+assert_eq Enabled "$(rfs versioning -- "$B")" "versioning -- BUCKET"
+(cd "$B" && rfs status -- -rf >/dev/null) || fail "status -- -rf failed"
+(cd "$B" && rfs wait -- -rf) || fail "wait -- -rf failed"
+(cd "$(dirname "$STORE")" && rfs check -- "$(basename "$STORE")" >/dev/null) || fail "check -- STORE failed"
+ok "versions, restore, undelete, rm-version, versioning, status, wait and check take a path after --"
 
 step "restore brings back content, not the permissions of the time"
 echo o1 >"$B/own"
