@@ -180,17 +180,22 @@ static int same_dir(const char *a, const char *b)
 }
 
 /* Whether directory @inner is @outer or below it (both resolved). */
+int fs_path_within(const char *inner, const char *outer)
+{
+	size_t n = strlen(outer);
+
+	if (n == 1)	/* "/" */
+		return 1;
+	return !strncmp(inner, outer, n) &&
+	       (inner[n] == '\0' || inner[n] == '/');
+}
+
 static int dir_within(const char *inner, const char *outer)
 {
 	char a[PATH_MAX], b[PATH_MAX];
-	size_t n;
 
-	if (!realpath(inner, a) || !realpath(outer, b))
-		return 0;
-	n = strlen(b);
-	if (n == 1)	/* "/" */
-		return 1;
-	return !strncmp(a, b, n) && (a[n] == '\0' || a[n] == '/');
+	return realpath(inner, a) && realpath(outer, b) &&
+	       fs_path_within(a, b);
 }
 
 /*

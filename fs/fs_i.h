@@ -653,6 +653,10 @@ int fs_cli_main(int argc, char **argv);
 int fs_cli_is_repl(const char *name);
 int fs_cli_repl(int argc, char **argv);
 
+/* Whether resolved (absolute, canonical) path @inner is @outer or lies
+ * below it. */
+int fs_path_within(const char *inner, const char *outer);
+
 /* ---- cli_remote.c: `remote add|list|remove` ---- */
 int fs_cli_remote(int argc, char **argv);
 

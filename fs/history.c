@@ -678,8 +678,6 @@ static void live_forget(struct fs *fs, const char *bucket, const char *key)
 		fs_notify_entry(fs, parent, c);
 }
 
-/* rm in .versions: of a delete marker's entry, the removal of that marker;
- * of anything else, a refusal. */
 /*
  * Whether the caller of @req may make @key's name in the live tree, as
  * removing its delete marker does: write and search permission on its
@@ -691,13 +689,14 @@ static void live_forget(struct fs *fs, const char *bucket, const char *key)
 static int may_name_live(fuse_req_t req, struct fs *fs, const char *bucket,
 			 const char *key)
 {
-	struct store_xattr *x = NULL;
+	unsigned char buf[4 + 8 * FS_ACL_MAX];
 	struct fs_acl acl, *a = NULL;
 	struct store_meta meta;
 	struct store_obj o;
 	char dir[HKEYBUF], *slash;
-	size_t nx = 0, i, len;
-	int ok, ret = 0;
+	ssize_t got = -ENODATA;
+	size_t len;
+	int ret;
 
 	if (fuse_req_ctx(req)->uid == 0)
 		return 0;
@@ -710,30 +709,29 @@ static int may_name_live(fuse_req_t req, struct fs *fs, const char *bucket,
 	}
 	if (!slash) {
 		ret = store_bucket_get(fs->st, bucket, &meta, NULL);
-		if (ret == 0)
-			ret = store_version_xattrs(fs->st, bucket, "", "", &x,
-						   &nx);
+		if (ret)
+			return ret;
+		got = store_xattr_get(fs->st, bucket, "", FS_ACL_ACCESS, buf,
+				      sizeof(buf));
 	} else {
 		meta = o.meta;
 		len = strlen(dir);
 		if (o.has_marker && len + 1 < sizeof(dir)) {
 			dir[len] = '/';
 			dir[len + 1] = '\0';
-			ret = store_version_xattrs(fs->st, bucket, dir,
-						   o.version_id, &x, &nx);
+			got = store_xattr_get(fs->st, bucket, dir,
+					      FS_ACL_ACCESS, buf, sizeof(buf));
 		}
 	}
-	if (ret && ret != -ENOENT)
-		return ret;
-	for (i = 0; i < nx && strcmp(x[i].name, FS_ACL_ACCESS); i++)
-		;
-	if (i < nx && fs_acl_parse(x[i].value, x[i].size, &acl) == 0)
+	if (got < 0 && got != -ENODATA && got != -ENOENT)
+		return (int)got;
+	if (got > 0 && fs_acl_parse(buf, (size_t)got, &acl) == 0)
 		a = &acl;
-	ok = fs_may(req, &meta, a, 3);
-	free(x);
-	return ok ? 0 : -EACCES;
+	return fs_may(req, &meta, a, 3) ? 0 : -EACCES;
 }
 
+/* rm in .versions: of a delete marker's entry, the removal of that marker;
+ * of anything else, a refusal. */
 static void h_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	char vid[STORE_VID_MAX + 1];

@@ -175,16 +175,6 @@ static int resolve_new(const char *path, char *out)
 	return 0;
 }
 
-/* Whether resolved path @a is @b or lies below it. */
-static int path_at_or_below(const char *a, const char *b)
-{
-	size_t n = strlen(b);
-
-	if (n == 1 && b[0] == '/')
-		return 1;
-	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
-}
-
 static int cmd_mount(int argc, char **argv)
 {
 	struct fs_opts o = {
@@ -263,7 +253,7 @@ static int cmd_mount(int argc, char **argv)
 	 * mount point in the store puts the mount in its own way: either
 	 * way the daemon's first look at the store waited on a request to
 	 * its own mount, for good (mkdir hung in D state). */
-	if (path_at_or_below(store, mnt) || path_at_or_below(mnt, store)) {
+	if (fs_path_within(store, mnt) || fs_path_within(mnt, store)) {
 		fprintf(stderr, "replicafs: the store %s and the mount point %s "
 			"must lie outside each other\n", store, mnt);
 		return 1;

@@ -3310,7 +3310,10 @@ static void reply_dir(fuse_req_t req, struct fs_node *dir, size_t size,
 	off_t i;
 
 	buf = malloc(size);
-	made = plus ? calloc(n + 2, sizeof(*made)) : NULL;
+	/* The nodes one reply holds: an entry with its attributes takes
+	 * more than 128 bytes.  Sized by the folder's listing, each reply
+	 * of a large folder allocated room for all of it. */
+	made = plus ? calloc(size / 128 + 1, sizeof(*made)) : NULL;
 	if (!buf || (plus && !made)) {
 		free(buf);
 		fuse_reply_err(req, ENOMEM);

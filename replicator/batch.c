@@ -10,6 +10,7 @@
  * again as a manifest.
  */
 #include "replicator/batch.h"
+#include "replicator/s3_sigv4.h"
 #include "store/log.h"
 
 #include <errno.h>
@@ -250,36 +251,21 @@ static void csv_field(FILE *f, const char *s, int last)
 	fputc(last ? '\n' : ',', f);
 }
 
-/* Write key @s URL-encoded, as a manifest takes it (and S3's reports
- * write it): letters, digits, "-._~/" as they are, every other byte as
- * %XX.  Written raw, "a+b" and "100%25" read back as "a b" and "100%",
- * and a key that is not UTF-8 made the report unreadable as text. */
-static void key_field(FILE *f, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p)) {
-			fputc(*p, f);
-		} else {
-			fputc('%', f);
-			fputc(hex[*p >> 4], f);
-			fputc(hex[*p & 15], f);
-		}
-	}
-	fputc(',', f);
-}
-
 static int report_row(void *arg, const char *bucket, const char *key,
 		      const char *vid, const char *dest, const char *outcome,
 		      const char *error)
 {
 	FILE *f = arg;
+	char *ekey;
 
+	/* URL-encoded, as a manifest takes it (and S3's reports write it):
+	 * written raw, "a+b" and "100%25" read back as "a b" and "100%",
+	 * and a key that is not UTF-8 made the report unreadable as text. */
+	if (s3_uri_encode(key ? key : "", 1, &ekey))
+		return -ENOMEM;
 	csv_field(f, bucket, 0);
-	key_field(f, key ? key : "");
+	csv_field(f, ekey, 0);
+	free(ekey);
 	csv_field(f, vid, 0);
 	csv_field(f, dest, 0);
 	csv_field(f, outcome, 0);
