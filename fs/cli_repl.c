@@ -435,6 +435,12 @@ static int cmd_replication(int argc, char **argv)
 	char *json = NULL;
 	int err, ret = 1;
 
+	if (argc > 2 && !strcmp(argv[2], "--")) {
+		/* `replication VERB -- PATH ...`: a path may start with '-' */
+		argv[2] = argv[1];
+		argv++;
+		argc--;
+	}
 	if (!strcmp(verb, "put") && argc == 6 && !strcmp(argv[4], "--hook"))
 		hook = argv[5];
 	else if (!(!strcmp(verb, "put") && argc == 4) &&
@@ -733,10 +739,17 @@ static int cmd_replicate(int argc, char **argv)
 	uint64_t pending, done, failed;
 	struct store *st;
 	char *end;
-	int follow = 0, i, err, idle = 0;
+	int follow = 0, i, err, idle = 0, dd = 0;
 
 	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--follow")) {
+		if (!dd && !strcmp(argv[i], "--")) {
+			dd = 1;
+		} else if ((dd || argv[i][0] != '-') && !dir) {
+			dir = argv[i];
+		} else if (dd) {
+			dir = NULL;
+			break;
+		} else if (!strcmp(argv[i], "--follow")) {
 			follow = 1;
 		} else if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
 			errno = 0;
@@ -746,8 +759,6 @@ static int cmd_replicate(int argc, char **argv)
 						"worker count '%s'\n", argv[i]);
 				return 2;
 			}
-		} else if (argv[i][0] != '-' && !dir) {
-			dir = argv[i];
 		} else {
 			dir = NULL;
 			break;
@@ -891,13 +902,17 @@ static int batch_create(int argc, char **argv)
 	int64_t id;
 	struct where w;
 	struct store *st;
-	int i, err, ret = 1;
+	int i, err, ret = 1, dd = 0;
 	size_t dl = 0;
 
 	for (i = 2; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (a[0] != '-') {
+		if (!dd && !strcmp(a, "--")) {
+			dd = 1;
+			continue;
+		}
+		if (dd || a[0] != '-') {
 			if (path)
 				goto usage;
 			path = a;
@@ -1147,18 +1162,21 @@ static int batch_scope(int argc, char **argv, int first, int want_job,
 {
 	const char *path = NULL, *store = NULL, *jobs = NULL;
 	char *end;
-	int i;
+	int i, dd = 0;
 
 	for (i = first; i < argc; i++) {
-		if (!strcmp(argv[i], "--store") && i + 1 < argc)
-			store = argv[++i];
-		else if (json && !strcmp(argv[i], "--json"))
-			*json = 1;
-		else if (watch && !strcmp(argv[i], "--watch"))
-			*watch = 1;
-		else if (argv[i][0] == '-')
-			return -1;
-		else if (want_job && !jobs)
+		if (!dd && argv[i][0] == '-') {
+			if (!strcmp(argv[i], "--"))
+				dd = 1;
+			else if (!strcmp(argv[i], "--store") && i + 1 < argc)
+				store = argv[++i];
+			else if (json && !strcmp(argv[i], "--json"))
+				*json = 1;
+			else if (watch && !strcmp(argv[i], "--watch"))
+				*watch = 1;
+			else
+				return -1;
+		} else if (want_job && !jobs)
 			jobs = argv[i];
 		else if (!path)
 			path = argv[i];

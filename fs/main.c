@@ -34,7 +34,7 @@ static void usage(FILE *f)
 	      "[--hook CMD] | get BUCKET-PATH | delete BUCKET-PATH\n"
 	      "       replicafs status [PATH] [--json] | wait [PATH] "
 	      "[--timeout SECONDS]\n"
-	      "       replicafs replicate STORE [--follow]\n"
+	      "       replicafs replicate STORE [--follow] [--workers N]\n"
 	      "       replicafs batch create BUCKET-PATH [--rule ID | "
 	      "--destination URL] [--status S,...]\n"
 	      "            [--prefix P] [--created-before TIME] "
@@ -189,10 +189,17 @@ static int cmd_mount(int argc, char **argv)
 	char store[PATH_MAX], mnt[PATH_MAX];
 	struct stat sb;
 	const char *pos[2];
-	int npos = 0, i;
+	int npos = 0, i, dd = 0;
 
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-f") == 0) {
+		if (dd || argv[i][0] != '-') {
+			if (npos < 2)
+				pos[npos++] = argv[i];
+			else
+				npos = 3;
+		} else if (strcmp(argv[i], "--") == 0) {
+			dd = 1;
+		} else if (strcmp(argv[i], "-f") == 0) {
 			o.foreground = 1;
 		} else if (strcmp(argv[i], "-d") == 0) {
 			o.debug = 1;
@@ -215,14 +222,10 @@ static int cmd_mount(int argc, char **argv)
 				opt_copy[ncopy++] = copy;
 			if (parse_opts(copy, &o))
 				return 2;
-		} else if (argv[i][0] == '-') {
+		} else {
 			fprintf(stderr, "replicafs: mount: unknown flag '%s'\n",
 				argv[i]);
 			return 2;
-		} else if (npos < 2) {
-			pos[npos++] = argv[i];
-		} else {
-			npos = 3;
 		}
 	}
 	if (npos != 2) {

@@ -72,10 +72,10 @@ rfs replication put "$MNT/src" "$T/r.json" >/dev/null
 rfs wait "$MNT/src" --timeout 10
 [ "$(rfs status "$MNT/src" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[0]["operations_pending"])')" = 0 ] ||
 	fail "live replication queued versions that existed before the rule"
-job=$(rfs batch create "$MNT/src" --status NONE --report "$T/report1.csv")
+job=$(rfs batch create --status NONE --report "$T/report1.csv" -- "$MNT/src")
 log "   job $job"
 wait_job "$job"
-rfs batch status "$job" "$MNT/src"
+rfs batch status "$job" -- "$MNT/src"
 assert_eq Complete "$(job_field "$job" "j['state']")" "state of the job"
 assert_eq 25 "$(job_field "$job" "j['succeeded']")" "items delivered (3 versions, 20 docs, their folder, a link)"
 assert_eq "$(rfs versions "$MNT/src/history" | cut -f1)" "$(replica_versions "$STORE_B" dst history)" \

@@ -106,6 +106,8 @@ rfs replication get "$MNT/src" >"$T/got.json"
 grep -q '"to-b"' "$T/got.json" || fail "replication get does not show rule to-b: $(cat "$T/got.json")"
 rfs replication get "$MNT/src" | rfs replication put "$MNT/src" - >/dev/null ||
 	fail "the output of 'replication get' is not accepted by 'replication put'"
+(cd "$MNT" && rfs replication get -- src | rfs replication put -- src - >/dev/null) ||
+	fail "replication get/put with -- before the bucket"
 # A field S3 documents and replicafs does not use is accepted with a note
 # (before, with nothing said).
 sed 's#"Destination": {"Bucket": "store#"Destination": {"StorageClass": "STANDARD_IA", "Bucket": "store#' \
