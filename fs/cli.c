@@ -7,8 +7,8 @@
  * store behind a path without parsing mount tables; a path is asked of
  * its directory, so a path that does not exist any more (a deleted file)
  * works too.  The command then opens the store itself: several processes
- * may have a store open at once.  The mount sees a change made so within
- * its timeout (-o timeout=S), as for any other process's.
+ * may have a store open at once.  What it changed it names to the mount
+ * (struct refresh), which has the kernel look those names up again.
  */
 #include "fs/fs_i.h"
 
@@ -27,6 +27,8 @@ struct target {
 	char store[PATH_MAX];
 	char bucket[64];
 	char key[STORE_KEY_MAX + 1];
+	char dir[PATH_MAX];	/* the folder of the mount that was asked */
+	char dir_where[64 + STORE_KEY_MAX + 2];	/* its BUCKET/KEY */
 };
 
 static int get_attr(const char *path, const char *name, char *buf,
@@ -127,6 +129,8 @@ static int resolve(const char *path, struct target *t)
 		fprintf(stderr, "replicafs: %s: %s\n", path, strerror(-ret));
 		return -1;
 	}
+	snprintf(t->dir, sizeof(t->dir), "%s", asked);
+	memcpy(t->dir_where, where, strlen(where) + 1);
 	if (base) {
 		size_t l = strlen(where), bl = strlen(base);
 
@@ -157,6 +161,72 @@ static int resolve(const char *path, struct target *t)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The keys a command changed, told to the mount that shows them by setting
+ * XA_REFRESH on the folder resolve() asked (ops.c, op_refresh()), so that
+ * it does not go on showing what was there, or missing, for its timeout.
+ * A mount too old to know the name refuses it, and its names time out.
+ */
+struct refresh {
+	const struct target *t;
+	size_t len;
+	char buf[32768];	/* paths below t->dir, each ended by a NUL */
+};
+
+static void refresh_flush(struct refresh *r)
+{
+	if (r->len && setxattr(r->t->dir, XA_REFRESH, r->buf, r->len, 0))
+		log_debug("%s: %s: %s", r->t->dir, XA_REFRESH,
+			  strerror(errno));
+	r->len = 0;
+}
+
+static struct refresh *refresh_new(const struct target *t)
+{
+	struct refresh *r = malloc(sizeof(*r));
+
+	if (r) {
+		r->t = t;
+		r->len = 0;
+	}
+	return r;
+}
+
+static void refresh_done(struct refresh *r)
+{
+	if (r)
+		refresh_flush(r);
+	free(r);
+}
+
+static void refresh_add(struct refresh *r, const char *bucket,
+			const char *key)
+{
+	const char *base = r ? r->t->dir_where : "", *rel;
+	char full[64 + STORE_KEY_MAX + 2];
+	size_t bl, l;
+
+	if (!r)
+		return;	/* no memory for it: the names time out */
+	bl = strlen(base);
+	l = (size_t)snprintf(full, sizeof(full), "%s/%s", bucket, key);
+	if (l >= sizeof(full))
+		return;
+	while (l && full[l - 1] == '/')
+		full[--l] = '\0';	/* a folder's marker: the folder */
+	if (!bl)
+		rel = full;
+	else if (!strncmp(full, base, bl) && full[bl] == '/')
+		rel = full + bl + 1;
+	else
+		return;	/* the folder asked itself, or above it */
+	l = strlen(rel) + 1;
+	if (r->len + l > sizeof(r->buf))
+		refresh_flush(r);
+	memcpy(r->buf + r->len, rel, l);
+	r->len += l;
 }
 
 static int open_store(const char *dir, struct store **st)
@@ -487,6 +557,7 @@ static const char name_taken[] =
 /* What a walk_cb works on and counts. */
 struct tree_op {
 	struct store *st;
+	struct refresh *rf;	/* what the mount is told changed */
 	int dry;		/* rm_all_one: count, remove nothing */
 	unsigned long keys;	/* keys undeleted, or with versions removed */
 	unsigned long moved;	/* undelete: keys left deleted by a rename */
@@ -541,8 +612,10 @@ static int undelete_one(void *arg, const char *bucket, const char *key,
 	/* The folders of a key come back with it: a folder's own marker,
 	 * visited after what it holds, is then live already. */
 	ret = store_undelete_n(op->st, bucket, key, NULL, &folders);
-	if (ret == 0)
+	if (ret == 0) {
 		op->keys += 1 + folders;
+		refresh_add(op->rf, bucket, key);
+	}
 	else if (ret == -EEXIST || (kind == STORE_DIR && ret == -ENOENT))
 		ret = 0;	/* a live marker, or a folder without one */
 	else if (ret == -ENOTDIR || ret == -EISDIR) {
@@ -555,12 +628,12 @@ static int undelete_one(void *arg, const char *bucket, const char *key,
 /* Undelete every key below folder @dir ("" for the whole bucket) whose
  * current version is a delete marker, folder markers included.  Counts
  * into *@done; 0, or the first error (after going on with the rest). */
-static int undelete_tree(struct store *st, const char *bucket,
-			 const char *dir, const char *shown,
-			 unsigned long *done, unsigned long *moved,
-			 unsigned long *older)
+static int undelete_tree(struct store *st, struct refresh *rf,
+			 const char *bucket, const char *dir,
+			 const char *shown, unsigned long *done,
+			 unsigned long *moved, unsigned long *older)
 {
-	struct tree_op op = { .st = st };
+	struct tree_op op = { .st = st, .rf = rf };
 	int ret;
 
 	ret = walk_keys(st, bucket, dir, shown, undelete_one, &op);
@@ -619,6 +692,8 @@ static int rm_all_one(void *arg, const char *bucket, const char *key,
 		if (ret == 0)
 			op->versions++;
 	}
+	if (i && !op->dry)
+		refresh_add(op->rf, bucket, key);
 	free(l.ids);
 	return ret;
 }
@@ -645,9 +720,9 @@ static int rm_tree_pass(struct tree_op *op, const struct target *t,
  * console empties a bucket; a bucket so emptied can then be removed with
  * rmdir.  Asks first, with what it will remove. */
 static int rm_version_tree(const char *path, const struct target *t,
-			   struct store *st, int yes)
+			   struct store *st, struct refresh *rf, int yes)
 {
-	struct tree_op op = { .st = st, .dry = 1 };
+	struct tree_op op = { .st = st, .rf = rf, .dry = 1 };
 	const char *what = t->key[0] ? "at or below" : "in bucket";
 	char answer[16] = "";
 	int ret;
@@ -684,7 +759,7 @@ static int rm_version_tree(const char *path, const struct target *t,
 			return -ECANCELED;
 		}
 	}
-	op = (struct tree_op){ .st = st };
+	op = (struct tree_op){ .st = st, .rf = rf };
 	ret = rm_tree_pass(&op, t, path);
 	printf("removed %lu version%s of %lu key%s %s %s\n", op.versions,
 	       op.versions == 1 ? "" : "s", op.keys, op.keys == 1 ? "" : "s",
@@ -700,6 +775,7 @@ static int rm_version_tree(const char *path, const struct target *t,
 static int cmd_rm_version(int argc, char **argv)
 {
 	const char *path = NULL, *vid = NULL;
+	struct refresh *rf = NULL;
 	char answer[16] = "";
 	struct store_obj o;
 	struct target t;
@@ -736,8 +812,9 @@ static int cmd_rm_version(int argc, char **argv)
 		goto usage;
 	if (open_target_store(&t, &st))
 		return 1;
+	rf = refresh_new(&t);
 	if (rec) {
-		ret = rm_version_tree(path, &t, st, yes);
+		ret = rm_version_tree(path, &t, st, rf, yes);
 		goto out;
 	}
 	ret = store_version_get(st, t.bucket, t.key, vid, &o);
@@ -775,10 +852,12 @@ static int cmd_rm_version(int argc, char **argv)
 	if (ret)
 		fprintf(stderr, "replicafs: %s: %s\n", path, strerror(-ret));
 	else {
+		refresh_add(rf, t.bucket, t.key);
 		printf("removed %s of %s\n", vid, path);
 		not_replicated_note(st, t.bucket, rm_version_note);
 	}
 out:
+	refresh_done(rf);
 	store_close(st);
 	return ret ? 1 : 0;
 usage:
@@ -842,8 +921,13 @@ static int cmd_restore(int argc, char **argv)
 			strerror(-ret), name_taken);
 	else if (ret)
 		fprintf(stderr, "replicafs: %s: %s\n", argv[1], strerror(-ret));
-	else
+	else {
+		struct refresh *rf = refresh_new(&t);
+
+		refresh_add(rf, t.bucket, t.key);
+		refresh_done(rf);
 		printf("restored %s of %s as %s\n", vid, argv[1], nv);
+	}
 	store_close(st);
 	return ret ? 1 : 0;
 }
@@ -854,6 +938,7 @@ static int cmd_undelete(int argc, char **argv)
 {
 	char marker[STORE_VID_MAX + 1];
 	const char *path = NULL;
+	struct refresh *rf;
 	struct store_obj o;
 	struct target t;
 	struct store *st;
@@ -885,9 +970,11 @@ static int cmd_undelete(int argc, char **argv)
 	}
 	if (open_target_store(&t, &st))
 		return 1;
+	rf = refresh_new(&t);
 	if (rec) {
-		ret = undelete_tree(st, t.bucket, t.key, path, &done, &moved,
-				    &older);
+		ret = undelete_tree(st, rf, t.bucket, t.key, path, &done,
+				    &moved, &older);
+		refresh_done(rf);
 		if (ret == 0 && done == 0 &&
 		    store_lookup_all(st, t.bucket, t.key, &o) == -ENOENT) {
 			fprintf(stderr, "replicafs: %s: no versions: nothing "
@@ -932,10 +1019,12 @@ static int cmd_undelete(int argc, char **argv)
 	else if (ret)
 		fprintf(stderr, "replicafs: %s: %s\n", path, strerror(-ret));
 	else {
+		refresh_add(rf, t.bucket, t.key);
 		printf("undeleted %s (removed delete marker %s)\n", path,
 		       marker);
 		not_replicated_note(st, t.bucket, undelete_note);
 	}
+	refresh_done(rf);
 	store_close(st);
 	return ret ? 1 : 0;
 }

@@ -270,6 +270,14 @@ void fs_notify_stop(struct fs *fs);
  * why).  Call without locks. */
 void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name);
 
+/* The same in two steps: queue one (fs->lock may be held), and wait for
+ * all queued up to the one that returned @seq (0: none), without locks.
+ * With @expire the kernel keeps the name but looks it up again at its
+ * next use (where the kernel cannot, it drops it). */
+uint64_t fs_notify_queue(struct fs *fs, fuse_ino_t parent, const char *name,
+			 int expire);
+void fs_notify_wait(struct fs *fs, uint64_t seq);
+
 /* ---- mapped.c: files mapped after their last release ---- */
 
 /* Start and stop the thread; the stop commits each node left as it
@@ -412,6 +420,9 @@ void fs_hist_ops(const struct fuse_lowlevel_ops *live,
 #define XA_REPL "system.replicafs.replication-status"
 #define XA_STORE "system.replicafs.store"	/* hidden: for the command line */
 #define XA_PATH "system.replicafs.path"	/* hidden: bucket/key */
+/* hidden, set only: names below a folder the command line changed in the
+ * store (ops.c, op_refresh()) */
+#define XA_REFRESH "system.replicafs.refresh"
 
 /* Room for the value of any attribute of a version. */
 #define FS_VATTR_MAX 96

@@ -27,6 +27,7 @@ struct item {
 	struct item *next;
 	fuse_ino_t parent;
 	uint64_t seq;
+	int expire;	/* look again at the next use; else drop it now */
 	char name[];
 };
 
@@ -57,9 +58,15 @@ static void *notify_main(void *arg)
 		if (!nt->head)
 			nt->tail = NULL;
 		pthread_mutex_unlock(&nt->lock);
-		rc = fuse_lowlevel_notify_inval_entry(fs->se, it->parent,
-						      it->name,
-						      strlen(it->name));
+		rc = -ENOSYS;
+		if (it->expire)	/* Linux 6.2 on */
+			rc = fuse_lowlevel_notify_expire_entry(
+				fs->se, it->parent, it->name,
+				strlen(it->name), FUSE_LL_EXPIRE_ONLY);
+		if (rc == -ENOSYS)
+			rc = fuse_lowlevel_notify_inval_entry(
+				fs->se, it->parent, it->name,
+				strlen(it->name));
 		if (rc && rc != -ENOENT && rc != -ENOTCONN)
 			log_debug("notify: %s gone: %s", it->name,
 				  strerror(-rc));
@@ -113,23 +120,23 @@ void fs_notify_stop(struct fs *fs)
 	free(nt);
 }
 
-void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name)
+uint64_t fs_notify_queue(struct fs *fs, fuse_ino_t parent, const char *name,
+			 int expire)
 {
 	struct fs_notifier *nt = fs->notify;
 	size_t len = strlen(name);
-	struct timespec until;
 	struct item *it;
 	uint64_t seq;
 
 	if (!nt || !fs->se)
-		return;
+		return 0;
 	it = malloc(sizeof(*it) + len + 1);
 	if (!it)
-		return;	/* the entry times out instead */
+		return 0;	/* the entry times out instead */
 	it->next = NULL;
 	it->parent = parent;
+	it->expire = expire;
 	memcpy(it->name, name, len + 1);
-	fs_deadline(&until, FS_NOTIFY_WAIT_MS);
 	pthread_mutex_lock(&nt->lock);
 	seq = it->seq = ++nt->queued;
 	if (nt->tail)
@@ -138,8 +145,26 @@ void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name)
 		nt->head = it;
 	nt->tail = it;
 	pthread_cond_broadcast(&nt->cv);
+	pthread_mutex_unlock(&nt->lock);
+	return seq;
+}
+
+void fs_notify_wait(struct fs *fs, uint64_t seq)
+{
+	struct fs_notifier *nt = fs->notify;
+	struct timespec until;
+
+	if (!nt || !seq)
+		return;
+	fs_deadline(&until, FS_NOTIFY_WAIT_MS);
+	pthread_mutex_lock(&nt->lock);
 	while (nt->done < seq && !nt->stop &&
 	       pthread_cond_timedwait(&nt->cv, &nt->lock, &until) == 0)
 		;
 	pthread_mutex_unlock(&nt->lock);
+}
+
+void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name)
+{
+	fs_notify_wait(fs, fs_notify_queue(fs, parent, name, 0));
 }

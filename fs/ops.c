@@ -3737,6 +3737,67 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(buf);
 }
 
+/*
+ * XA_REFRESH, set on folder @dir by the command line once it changed keys
+ * below it in the store (restore, undelete, rm-version), the mount having
+ * had no part in it.  The kernel keeps a name it looked up, found or
+ * missing, for the mount's timeout without asking again: a file undeleted
+ * just after a look stayed missing for that long, and one whose versions
+ * were all removed stayed there.  @value holds the keys' paths relative to
+ * @dir, each ended by a NUL.  Each is followed down the nodes the kernel
+ * holds, and the name where the walk ends (the first the kernel holds no
+ * node for, which it may keep as missing, or the path's last) is expired:
+ * the kernel looks it up again at its next use, and the mount finds it
+ * gone, back, or with other content (stale_drop()).  Expired, not
+ * dropped: dropping a folder that is still there would cut a shell's
+ * working directory in it off its path.  What changed below a folder is
+ * named on its own.  Anyone may ask: an expired name costs one lookup.
+ */
+static void op_refresh(fuse_req_t req, struct fs_node *dir,
+		       const char *value, size_t size)
+{
+	struct fs *fs = FS(req);
+	const char *p = value, *end = value + size;
+	char path[64 + KEYBUF], *comp, *next, *save;
+	struct fs_node *cur, *child;
+	uint64_t seq = 0, s;
+	size_t len;
+
+	if (dir->kind != FS_ROOT && dir->kind != FS_BUCKET &&
+	    dir->kind != FS_DIR) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
+	for (; p < end; p += len + 1) {
+		len = strnlen(p, (size_t)(end - p));
+		if (len == 0 || len >= sizeof(path))
+			continue;
+		memcpy(path, p, len);
+		path[len] = '\0';
+		pthread_mutex_lock(&fs->lock);
+		cur = dir;
+		comp = strtok_r(path, "/", &save);
+		while (comp) {
+			next = strtok_r(NULL, "/", &save);
+			if (!strcmp(comp, ".") || !strcmp(comp, ".."))
+				break;
+			child = fs_node_find_locked(fs, cur, comp);
+			if (child && next && (child->kind == FS_BUCKET ||
+					      child->kind == FS_DIR)) {
+				cur = child;
+				comp = next;
+				continue;
+			}
+			s = fs_notify_queue(fs, cur->ino, comp, 1);
+			seq = s ? s : seq;
+			break;
+		}
+		pthread_mutex_unlock(&fs->lock);
+	}
+	fs_notify_wait(fs, seq);
+	fuse_reply_err(req, 0);
+}
+
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
@@ -3747,6 +3808,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (!n)
 		return;
+	if (strcmp(name, XA_REFRESH) == 0) {
+		op_refresh(req, n, value, size);
+		return;
+	}
 	if (fs->acl && fs_acl_name(name)) {
 		fuse_reply_err(req, -acl_set(req, fs, n, name, value, size));
 		return;
