@@ -1058,7 +1058,8 @@ static int stage_ensure(struct fs *fs, struct fs_node *n, uint64_t len)
 	if (ret)
 		return ret;
 	keep = n->size < len ? n->size : len;
-	ret = store_stage_new(fs->st, keep ? n->base_sha : NULL, keep, &fd);
+	ret = store_stage_new_fd(fs->st, keep ? n->base_sha : NULL,
+				 keep ? n->base_fd : -1, keep, &fd);
 	if (ret)
 		return ret;
 	hash_hold(n);
@@ -1586,6 +1587,16 @@ static uint64_t handle_open(fuse_req_t req, struct fs_node *n, int writable,
 		}
 	} else {
 		n->cached_open++;
+		/* The first write copies the content from its blob, which
+		 * may come long after (the writeback cache holds writes
+		 * until the close): held open from now, the blob seeds it
+		 * even if rm-version removed it meanwhile. */
+		if (writable && n->stage_fd < 0 && n->size > 0 &&
+		    !(flags & O_TRUNC)) {
+			int fd;
+
+			(void)content_fd(fs, n, &fd);
+		}
 	}
 	if (writable)
 		n->nwriters++;

@@ -707,6 +707,12 @@ static int pool_take(struct store *st)
 int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 		    int *fd_out)
 {
+	return store_stage_new_fd(st, seed, -1, seed_len, fd_out);
+}
+
+int store_stage_new_fd(struct store *st, const char *seed, int seed_fd,
+		       uint64_t seed_len, int *fd_out)
+{
 	char path[PATH_MAX];
 	int fd, src = -1, err = 0;
 
@@ -738,7 +744,12 @@ int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 		struct stat sb;
 		uint64_t size;
 
-		err = store_blob_open(st, seed, &src);
+		if (seed_fd >= 0)
+			src = fcntl(seed_fd, F_DUPFD_CLOEXEC, 0);
+		if (seed_fd >= 0 && src < 0)
+			err = -errno;
+		else if (seed_fd < 0)
+			err = store_blob_open(st, seed, &src);
 		if (!err && fstat(src, &sb))
 			err = -errno;
 		if (err)

@@ -261,6 +261,11 @@ int store_dir_has_children(struct store *st, const char *bucket,
  */
 int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 		    int *fd_out);
+/* The same, reading the seed from @seed_fd, open on blob @seed, unless it
+ * is -1: a writer that holds its blob open starts from it even after the
+ * blob's last version was removed (rm-version) meanwhile. */
+int store_stage_new_fd(struct store *st, const char *seed, int seed_fd,
+		       uint64_t seed_len, int *fd_out);
 void store_stage_abort(struct store *st, int fd);
 
 /* Whether a file other than @fd's own is open on staging file @fd, as a

@@ -210,5 +210,18 @@ exec 7<&-
 [ ! -e "$B/held" ] || fail "held is still there after its only version was removed"
 ok "the open file reads to its end"
 
+step "rm-version -r of a file open for writing: the close keeps what it wrote, on what it opened"
+# With -o nopassthrough the first write reaches the mount at the close
+# (the writeback cache), and copied the content from a blob removed
+# meanwhile: the close failed with EIO.
+printf 'base\n' >"$B/wheld"
+exec 7>>"$B/wheld"
+rfs rm-version -r --yes "$B/wheld" >/dev/null || fail "rm-version -r of wheld"
+echo more >&7
+exec 7>&- || fail "the close of the writer after rm-version -r"
+assert_eq "base more" "$(tr '\n' ' ' <"$B/wheld" | sed 's/ $//')" "wheld after its writer's close"
+assert_eq 1 "$(rfs versions "$B/wheld" | wc -l)" "versions of wheld"
+ok "one version: the removed content and the write on it"
+
 unmount_fs
 check_store --deep
