@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -234,50 +235,133 @@ static int mirror_holds_replicafs(const char *dir, const char *store_dir,
 	return found;
 }
 
-/* Check that every destination of @cfg exists and can take versions. */
+/*
+ * Whether destination @u may take what bucket @bucket of store @store_dir
+ * sends (a rule's, or a batch job's --destination): it exists and can take
+ * versions (check()), it is not the bucket itself, and a mirror does not
+ * hold the store or a mount.  0, or -1 with a sentence in @msg.  On
+ * success *@out (when not NULL) is the open destination, for the caller
+ * to close.
+ */
+static int dest_usable(const struct repl_dest_url *u, const char *bucket,
+		       const char *store_dir, struct dest **out, char *msg,
+		       size_t len)
+{
+	char what[512];
+	struct dest *d;
+
+	if (out)
+		*out = NULL;
+	if (dest_open(u->url, &d, msg, len))
+		return -1;
+	if (d->ops->check(d, msg, len)) {
+		dest_close(d);
+		return -1;
+	}
+	if (u->kind == REPL_DEST_DIR &&
+	    mirror_holds_replicafs(u->path, store_dir, what, sizeof(what))) {
+		snprintf(msg, len, "%s holds %s: a mirror there would write "
+			 "over it; choose a directory outside it", u->url,
+			 what);
+		dest_close(d);
+		return -1;
+	}
+	if (u->kind == REPL_DEST_STORE && same_dir(u->path, store_dir) &&
+	    !strcmp(u->bucket, bucket)) {
+		snprintf(msg, len, "a bucket cannot replicate to itself");
+		dest_close(d);
+		return -1;
+	}
+	if (out)
+		*out = d;
+	else
+		dest_close(d);
+	return 0;
+}
+
+/* Whether endpoint URLs @a and @b are one: case and a trailing '/' aside. */
+static int same_endpoint(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	while (la && a[la - 1] == '/')
+		la--;
+	while (lb && b[lb - 1] == '/')
+		lb--;
+	return la == lb && !strncasecmp(a, b, la);
+}
+
+/* Whether open destinations @da of @a and @db of @b are one place under
+ * two names: a store or a directory through a symbolic link, a bucket
+ * through two remotes (or an ARN) with one endpoint. */
+static int same_place(const struct repl_dest_url *a, struct dest *da,
+		      const struct repl_dest_url *b, struct dest *db)
+{
+	const char *ea, *eb;
+
+	if (a->kind != b->kind || !strcmp(a->url, b->url))
+		return 0;
+	switch (a->kind) {
+	case REPL_DEST_STORE:
+		return !strcmp(a->bucket, b->bucket) &&
+		       same_dir(a->path, b->path);
+	case REPL_DEST_DIR:
+		return same_dir(a->path, b->path);
+	default:
+		ea = dest_s3_endpoint(da);
+		eb = dest_s3_endpoint(db);
+		return ea && eb && same_endpoint(ea, eb) &&
+		       !strcmp(a->bucket, b->bucket) &&
+		       !strcmp(a->prefix, b->prefix);
+	}
+}
+
+/* Check that every destination of @cfg's enabled rules exists and can take
+ * versions, and that no destination is named two ways: the engine tells
+ * destinations by name, and S3 applies only the highest priority of the
+ * rules that send to one bucket. */
 static int check_dests(const struct repl_config *cfg, const char *bucket,
 		       const char *store_dir)
 {
-	char msg[512];
-	struct dest *d;
-	size_t i;
-	int err;
+	struct dest **d = calloc(cfg->nrules ? cfg->nrules : 1, sizeof(*d));
+	char msg[1024];
+	size_t i, j;
+	int ret = 0;
 
-	for (i = 0; i < cfg->nrules; i++) {
+	if (!d) {
+		fprintf(stderr, "replicafs: replication: out of memory\n");
+		return -1;
+	}
+	for (i = 0; i < cfg->nrules && !ret; i++) {
 		const struct repl_rule *r = &cfg->rules[i];
 
 		if (!r->enabled)
 			continue;
-		err = dest_open(r->dest.url, &d, msg, sizeof(msg));
-		if (!err) {
-			err = d->ops->check(d, msg, sizeof(msg));
-			dest_close(d);
-		}
-		if (err) {
-			fprintf(stderr, "replicafs: replication: rule %s: %s\n",
-				r->id, msg);
-			return -1;
-		}
-		if (r->dest.kind == REPL_DEST_DIR &&
-		    mirror_holds_replicafs(r->dest.path, store_dir, msg,
-					   sizeof(msg))) {
+		ret = dest_usable(&r->dest, bucket, store_dir, &d[i], msg,
+				  sizeof(msg));
+		if (ret)
 			fprintf(stderr, "replicafs: replication: rule %s: "
-					"%s holds %s: a mirror there would "
-					"write over it; choose a directory "
-					"outside it\n",
-				r->id, r->dest.url, msg);
-			return -1;
-		}
-		if (r->dest.kind == REPL_DEST_STORE &&
-		    same_dir(r->dest.path, store_dir) &&
-		    !strcmp(r->dest.bucket, bucket)) {
-			fprintf(stderr, "replicafs: replication: rule %s: a "
-					"bucket cannot replicate to itself\n",
-				r->id);
-			return -1;
+					"%s\n", r->id, msg);
+		for (j = 0; j < i && !ret; j++) {
+			const struct repl_rule *o = &cfg->rules[j];
+
+			if (!d[j] || !same_place(&o->dest, d[j], &r->dest,
+						 d[i]))
+				continue;
+			fprintf(stderr, "replicafs: replication: rules %s and "
+					"%s send to one destination under two "
+					"names (%s and %s), where only the "
+					"higher priority applies: name it one "
+					"way\n", o->id, r->id, o->dest.url,
+				r->dest.url);
+			ret = -1;
 		}
 	}
-	return 0;
+	for (i = 0; i < cfg->nrules; i++)
+		if (d[i])
+			dest_close(d[i]);
+	free(d);
+	return ret;
 }
 
 /* For each enabled rule with ExistingObjectReplication Enabled: a batch
@@ -897,7 +981,6 @@ static int batch_create(int argc, char **argv)
 	const char *path = NULL, *manifest = NULL;
 	char report[PATH_MAX], desc[512] = "", msg[512], *mbuf = NULL;
 	struct repl_dest_url u = { 0 };
-	struct dest *d;
 	size_t nrows = 0;
 	int64_t id;
 	struct where w;
@@ -978,11 +1061,8 @@ static int batch_create(int argc, char **argv)
 		err = repl_dest_url_parse(spec.dest, &u, msg, sizeof(msg));
 		if (!err) {
 			spec.dest = u.url;
-			err = dest_open(u.url, &d, msg, sizeof(msg));
-		}
-		if (!err) {
-			err = d->ops->check(d, msg, sizeof(msg));
-			dest_close(d);
+			err = dest_usable(&u, w.bucket, w.store, NULL, msg,
+					  sizeof(msg));
 		}
 		if (err) {
 			fprintf(stderr, "replicafs: batch: %s\n", msg);

@@ -113,6 +113,11 @@ struct dest {
 int dest_open(const char *url, struct dest **out, char *err, size_t errlen);
 void dest_close(struct dest *d);
 
+/* The endpoint an open S3 destination sends to ("https://HOST[:PORT]", as
+ * resolved from its remote or the AWS configuration); NULL for another
+ * kind. */
+const char *dest_s3_endpoint(const struct dest *d);
+
 /* Whether error @err (negative errno) cannot heal by retrying: permission
  * denied, a missing destination or bucket, a read-only file system, a bad
  * argument.  ENOSPC, EIO, timeouts and refused connections can heal. */

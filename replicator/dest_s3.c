@@ -1576,6 +1576,13 @@ static void s3_close(struct dest *d)
  * its profile, make its client.  The caller frees *out with s3_close().
  * Does no network I/O: check() does.
  */
+const char *dest_s3_endpoint(const struct dest *d)
+{
+	return d->ops == &dest_s3_ops
+		       ? ((const struct dest_s3 *)(const void *)d)->endpoint
+		       : NULL;
+}
+
 static int s3_open(const char *url, struct dest **out, char *err,
 		   size_t errlen)
 {

@@ -87,7 +87,7 @@ wait_ready() {
 		alive "$pid" || die "radosgw exited"
 		code=$(curl -s -o /dev/null -w '%{http_code}' -m 5 \
 			--aws-sigv4 "aws:amz:$S3_REGION:s3" \
-			--user "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
+			-K - <<<"user = \"$S3_ACCESS_KEY:$S3_SECRET_KEY\"" \
 			-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
 			"$S3_ENDPOINT/" || true)
 		[ "$code" = 200 ] && break
@@ -121,6 +121,8 @@ make_tls() {
 
 cmd_start() {
 	local rgw_port mon_port region ak sk conf fsid uuid id tls_port="" fe i osd_pid ep
+	# DIR/env and the user's record hold the secret key: for us alone.
+	umask 077
 	DIR=${1:-$(mktemp -d -t replicafs-rgw.XXXXXX)}
 	mkdir -p "$DIR"
 	DIR=$(cd "$DIR" && pwd)

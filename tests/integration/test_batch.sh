@@ -72,6 +72,7 @@ rfs replication put "$MNT/src" "$T/r.json" >/dev/null
 rfs wait "$MNT/src" --timeout 10
 [ "$(rfs status "$MNT/src" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[0]["operations_pending"])')" = 0 ] ||
 	fail "live replication queued versions that existed before the rule"
+expect_error "cannot replicate to itself" rfs batch create "$MNT/src" --status NONE --destination "store://$STORE/src"
 job=$(rfs batch create --status NONE --report "$T/report1.csv" -- "$MNT/src")
 log "   job $job"
 wait_job "$job"

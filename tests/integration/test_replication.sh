@@ -94,6 +94,17 @@ sed 's#"Enabled", "Filter": {}#"enabled", "Filter": {}#' "$T/r.json" >"$T/value.
 expect_error "Rules[0].Status" rfs replication put "$MNT/src" "$T/value.json"
 sed 's#"Priority": 2#"Priority": 1#' "$T/r.json" >"$T/prio.json"
 expect_error "overlap" rfs replication put "$MNT/src" "$T/prio.json"
+ln -s "$STORE_B" "$T/storeB-link"
+"$PYTHON" -c '
+import json, sys
+c = json.load(sys.stdin)
+r = dict(c["Rules"][0])
+r["ID"] = "alias"
+r["Priority"] = 9
+r["Destination"] = {"Bucket": r["Destination"]["Bucket"].replace(sys.argv[1], sys.argv[2])}
+c["Rules"].append(r)
+json.dump(c, sys.stdout)' "$STORE_B" "$T/storeB-link" <"$T/r.json" >"$T/alias.json"
+expect_error "under two names" rfs replication put "$MNT/src" "$T/alias.json"
 rfs versioning "$MNT3/far" suspend >/dev/null
 sed "s#store://$STORE_B/dst#store://$STORE_C/far#" "$T/r.json" >"$T/susp.json"
 expect_error "not Enabled" rfs replication put "$MNT/src" "$T/susp.json"

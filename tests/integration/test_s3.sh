@@ -211,6 +211,10 @@ cat >"$T/src.json" <<EOF
 ]}
 EOF
 rfs replication put "$MNT/src" "$T/src.json"
+# One bucket under two names: S3 applies only the higher priority of the
+# rules that send to one bucket, and the two names made two destinations.
+sed 's#"s3://b/dst-b/copy"#"s3://b/dst-b"#; s#"Prefix": "tree/sub/"##' "$T/src.json" >"$T/alias.json"
+expect_error "under two names" rfs replication put "$MNT/scratch" "$T/alias.json"
 
 step "a cp -a'd tree and three versions of one key"
 TREE=$T/tree
