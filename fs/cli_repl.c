@@ -493,6 +493,13 @@ static int repl_put(struct store *st, const struct where *w,
 					"take the destination's defaults, and "
 					"replication get leaves it out\n",
 				cfg->rules[i].id, cfg->rules[i].unused);
+		if (cfg->rules[i].dm_absent)
+			fprintf(stderr, "replicafs: note: rule %s has a Filter "
+					"and no DeleteMarkerReplication, "
+					"which S3 would refuse: taken as "
+					"Disabled (delete markers are not "
+					"sent); replication get shows it\n",
+				cfg->rules[i].id);
 		if (cfg->rules[i].unused_ssc)
 			fprintf(stderr, "replicafs: note: rule %s: %s "
 					"Enabled is accepted, as S3 accepts "

@@ -1089,6 +1089,7 @@ static int parse_rule(char *err, size_t errlen, const char *where,
 	} else {
 		where_field(sub, where, "Filter");
 		rc = parse_filter(err, errlen, sub, filter, &r->filter);
+		r->dm_absent = !json_object_get(v, "DeleteMarkerReplication");
 	}
 	if (rc)
 		return rc;

@@ -127,6 +127,8 @@ struct repl_rule {
 	struct repl_dest_url dest; /* Destination.Bucket */
 	bool delete_markers;	   /* DeleteMarkerReplication: Disabled when
 				    * absent; always Enabled for a V1 rule */
+	bool dm_absent;		   /* a V2 rule without DeleteMarkerReplication,
+				    * which S3 refuses, for a note */
 	bool existing_objects;	   /* ExistingObjectReplication: Disabled when
 				    * absent */
 	bool time_enabled;	   /* Destination.ReplicationTime.Status */

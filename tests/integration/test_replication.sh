@@ -126,6 +126,14 @@ sed 's#"Destination": {"Bucket": "store#"Destination": {"StorageClass": "STANDAR
 out=$(rfs replication put "$MNT/src" "$T/sc.json" 2>&1)
 [[ $out == *"rule to-b: Destination.StorageClass is accepted, as S3 accepts it, and not used"* ]] ||
 	fail "replication put with a StorageClass said: $out"
+"$PYTHON" -c '
+import json, sys
+c = json.load(sys.stdin)
+del c["Rules"][0]["DeleteMarkerReplication"]
+json.dump(c, sys.stdout)' <"$T/r.json" >"$T/nodm.json"
+out=$(rfs replication put "$MNT/src" "$T/nodm.json" 2>&1)
+[[ $out == *"rule to-b has a Filter and no DeleteMarkerReplication, which S3 would refuse: taken as Disabled"* ]] ||
+	fail "replication put without DeleteMarkerReplication said: $out"
 out=$(rfs replication put "$MNT/src" "$T/r.json" 2>&1)
 [[ $out == *"note"* ]] && fail "replication put without a StorageClass said: $out"
 
