@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "store/log.h"
 
@@ -139,6 +140,26 @@ bad:
 
 /* Resolve @path, which need not exist, by its parent: into @out, PATH_MAX
  * bytes.  Returns 0, or -1 with errno set. */
+/* Whether resolved path @path is directory @top or lies below it, by
+ * device and inode: a bind mount of @top shows it under another name. */
+static int below_dir(const char *path, const struct stat *top)
+{
+	char p[PATH_MAX];
+	struct stat sb;
+	char *slash;
+
+	snprintf(p, sizeof(p), "%s", path);
+	for (;;) {
+		if (stat(p, &sb) == 0 && sb.st_dev == top->st_dev &&
+		    sb.st_ino == top->st_ino)
+			return 1;
+		slash = strrchr(p, '/');
+		if (!slash || slash == p)
+			return 0;
+		*slash = '\0';
+	}
+}
+
 static int resolve_new(const char *path, char *out)
 {
 	char parent[PATH_MAX];
@@ -256,7 +277,8 @@ static int cmd_mount(int argc, char **argv)
 	 * mount point in the store puts the mount in its own way: either
 	 * way the daemon's first look at the store waited on a request to
 	 * its own mount, for good (mkdir hung in D state). */
-	if (fs_path_within(store, mnt) || fs_path_within(mnt, store)) {
+	if (fs_path_within(store, mnt) || fs_path_within(mnt, store) ||
+	    (stat(store, &sb) == 0 && below_dir(mnt, &sb))) {
 		fprintf(stderr, "replicafs: the store %s and the mount point %s "
 			"must lie outside each other\n", store, mnt);
 		return 1;

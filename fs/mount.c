@@ -98,6 +98,39 @@ static int mount_dev(const char *mnt, char *dev, size_t size, char *type,
 	return found ? 0 : -ENOENT;
 }
 
+/*
+ * The device ("MAJ:MIN") of the mount that @path (resolved, no symbolic
+ * links) lies in, by /proc/self/mountinfo alone: the longest mount point
+ * above it, the last of those stacked there.  Nothing is looked up, so a
+ * mount that does not answer yet cannot hold the caller.  0 or -ENOENT.
+ */
+static int mount_holding(const char *path, char *dev, size_t size)
+{
+	char line[3 * PATH_MAX], *f[5], *save = NULL;
+	FILE *mi = fopen("/proc/self/mountinfo", "re");
+	size_t best = 0, len;
+	int found = 0, i;
+
+	if (!mi)
+		return -errno;
+	while (fgets(line, sizeof(line), mi)) {
+		f[0] = strtok_r(line, " ", &save);
+		for (i = 1; i < 5 && f[i - 1]; i++)
+			f[i] = strtok_r(NULL, " ", &save);
+		if (i < 5 || !f[4])
+			continue;
+		unescape(f[4]);
+		len = strlen(f[4]);
+		if (len < best || !fs_path_within(path, f[4]))
+			continue;
+		best = len;
+		found = 1;
+		snprintf(dev, size, "%s", f[2]);
+	}
+	fclose(mi);
+	return found ? 0 : -ENOENT;
+}
+
 static void bdi_set(const char *dev, const char *knob, const char *value)
 {
 	char path[128];
@@ -223,6 +256,7 @@ int fs_mount(const struct fs_opts *opts)
 	struct store *st = NULL;
 	struct timespec ts;
 	char o[2 * PATH_MAX + 256], src[2 * PATH_MAX], type[64];
+	char dev[32], sdev[32];
 	size_t i, j;
 	struct fs *fs;
 	int ret;
@@ -297,6 +331,21 @@ int fs_mount(const struct fs_opts *opts)
 			opts->mountpoint);
 		ret = -EIO;
 		goto out_signals;
+	}
+	/* The paths are apart (main.c), but a bind mount of the mount point
+	 * (shared, so that the new mount shows there too) can put the store
+	 * inside the mount all the same, and the daemon's first look at the
+	 * store would wait on its own mount for good. */
+	if (mount_dev(opts->mountpoint, dev, sizeof(dev), NULL, 0) == 0 &&
+	    mount_holding(opts->store_dir, sdev, sizeof(sdev)) == 0 &&
+	    strcmp(dev, sdev) == 0) {
+		fprintf(stderr, "replicafs: the store %s lies inside the new "
+				"mount on %s (the mount point is mounted "
+				"there too, by a bind mount): put the store "
+				"elsewhere\n", opts->store_dir,
+			opts->mountpoint);
+		ret = -ELOOP;
+		goto out_unmount;
 	}
 	if (!opts->foreground)
 		store_log_use_syslog(1);

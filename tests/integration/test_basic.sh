@@ -52,6 +52,39 @@ expect_error "must lie outside each other" "$REPLICAFS" mount "$T/nest/store" "$
 assert_missing "$T/nest/new-store"
 awk -v t="$T/nest" 'index($2, t) == 1 { exit 1 }' /proc/self/mounts || fail "a nested mount is there"
 assert_eq 1 "$(awk -v m="$MNT" '$5 == m' /proc/self/mountinfo | wc -l)" "mounts on $MNT"
+# The same through a shared bind mount of the mount point: the paths lie
+# apart, but the new mount shows at the alias too, store and all.
+mkdir -p "$T/bn/mnt" "$T/bn/alias"
+mount --bind "$T/bn/mnt" "$T/bn/mnt"
+mount --make-shared "$T/bn/mnt"
+mount --bind "$T/bn/mnt" "$T/bn/alias"
+rc=0
+out=$(timeout 30 "$REPLICAFS" mount "$T/bn/alias/store" "$T/bn/mnt" 2>&1) || rc=$?
+dev=$(awk -v m="$T/bn/mnt" '$5 == m && $9 ~ /^fuse/ { print $3 }' /proc/self/mountinfo | tail -n 1)
+if [ -n "$dev" ]; then
+	# The build before: the daemon waits on its own mount; free it.
+	mountpoint -q /sys/fs/fuse/connections || mount -t fusectl none /sys/fs/fuse/connections
+	echo 1 >"/sys/fs/fuse/connections/${dev#*:}/abort"
+fi
+for m in "$T/bn/alias" "$T/bn/mnt"; do	# each with what is stacked on it
+	while awk -v m="$m" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; do
+		umount -l "$m" || break
+	done
+done
+[ -z "$dev" ] || fail "a mount whose store lies in it through a bind mount was made (status $rc): $out"
+[[ $out == *"lies inside the new mount"* ]] || fail "mount through a bind mount said: $out"
+ok "refused: the store lies in the mount through a bind mount of the mount point"
+mkdir -p "$T/bn/store/in" "$T/bn/alias"
+mount --bind "$T/bn/store" "$T/bn/alias"
+rc=0
+out=$("$REPLICAFS" mount "$T/bn/store" "$T/bn/alias/in" 2>&1) || rc=$?
+while awk -v m="$T/bn/alias/in" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; do
+	fusermount3 -u "$T/bn/alias/in" || break
+done
+umount "$T/bn/alias"
+[[ $rc != 0 && $out == *"must lie outside each other"* ]] ||
+	fail "a mount point in the store through a bind mount: status $rc, $out"
+ok "refused: the mount point lies in the store through a bind mount"
 
 step "buckets: mkdir at the root makes one; bad names are refused"
 mkdir "$B"
