@@ -1587,12 +1587,12 @@ static uint64_t handle_open(fuse_req_t req, struct fs_node *n, int writable,
 		}
 	} else {
 		n->cached_open++;
-		/* The first write copies the content from its blob, which
-		 * may come long after (the writeback cache holds writes
-		 * until the close): held open from now, the blob seeds it
-		 * even if rm-version removed it meanwhile. */
-		if (writable && n->stage_fd < 0 && n->size > 0 &&
-		    !(flags & O_TRUNC)) {
+		/* The blob is read, or copied at the first write, maybe long
+		 * after the open: the page cache may answer the first reads,
+		 * and the writeback cache holds writes until the close.
+		 * Held open from now, it serves them even if rm-version
+		 * removed it meanwhile, as a disk's unlinked inode does. */
+		if (n->stage_fd < 0 && n->size > 0 && !(flags & O_TRUNC)) {
 			int fd;
 
 			(void)content_fd(fs, n, &fd);
