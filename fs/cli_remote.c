@@ -237,9 +237,6 @@ static int cmd_remove(int argc, char **argv)
 		return ret == -EINVAL ? 2 : 1;
 	}
 	printf("remote %s removed\n", argv[2]);
-	fprintf(stderr, "replicafs: note: a mount that has sent to remote %s "
-			"keeps the settings it read until it is mounted "
-			"again\n", argv[2]);
 	return 0;
 }
 

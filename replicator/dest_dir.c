@@ -194,6 +194,23 @@ static int key_check(struct dest_dir *dd, const char *key, char *err,
 	return 0;
 }
 
+/* Whether a component of @key has the shape of a temporary name. */
+static int key_tmp_shaped(const char *key)
+{
+	const char *p = key, *end;
+	size_t len;
+
+	for (;;) {
+		end = strchr(p, '/');
+		len = end ? (size_t)(end - p) : strlen(p);
+		if (is_tmp_name(p, len))
+			return 1;
+		if (!end)
+			return 0;
+		p = end + 1;
+	}
+}
+
 /* The temporary name of @name into @buf (NAME_MAX + 1 bytes). */
 static void tmp_name(const char *name, char *buf, size_t size)
 {
@@ -315,9 +332,16 @@ static int is_store_dir(int fd)
 {
 	struct stat sb;
 
+	/* All four: a folder of a user's with a catalog.db and a blobs/
+	 * was taken for a store, and what it held never reached the
+	 * mirror. */
 	return !fstatat(fd, "catalog.db", &sb, AT_SYMLINK_NOFOLLOW) &&
 	       S_ISREG(sb.st_mode) &&
 	       !fstatat(fd, "blobs", &sb, AT_SYMLINK_NOFOLLOW) &&
+	       S_ISDIR(sb.st_mode) &&
+	       !fstatat(fd, "lock", &sb, AT_SYMLINK_NOFOLLOW) &&
+	       S_ISREG(sb.st_mode) &&
+	       !fstatat(fd, "open", &sb, AT_SYMLINK_NOFOLLOW) &&
 	       S_ISDIR(sb.st_mode);
 }
 
@@ -980,6 +1004,11 @@ static int dir_delete_marker(struct dest *d, const struct repl_version *v,
 		return dest_fail(err, errlen, -EINVAL,
 				 "%s: %s: version %s is not a delete marker",
 				 dd->url, v->key, v->obj.version_id);
+	/* A key of the shape of a temporary name never reaches the mirror
+	 * (key_check()): its delete marker has nothing to remove, and must
+	 * not remove the temporary file of another key. */
+	if (key_tmp_shaped(v->key))
+		return 0;
 	ret = key_check(dd, v->key, err, errlen);
 	if (ret)
 		return ret;

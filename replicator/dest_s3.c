@@ -58,14 +58,19 @@
  * CopyObject, whose answer RGW sends without one.  Both fail with EPERM,
  * which the engine takes as FAILED, as a second store's refusal is.
  *
- * Credentials are read at open and read again when the remotes file or
- * one of the AWS files changes (looked at no more than once a second), so
- * a fixed secret takes effect without a remount.  No secret is kept here:
- * the client holds them, and no message of this file names one.
+ * The remote and its credentials are read at open, and read again into a
+ * new setup (struct setup) when the remotes file or one of the AWS files
+ * changes (looked at no more than once a second), so that a fixed secret,
+ * or a remote added again with another endpoint, takes effect without a
+ * remount.  No secret is kept here: the client holds them, and no message
+ * of this file names one.
  *
  * Concurrency: put(), delete_marker() and check() run in several worker
  * threads at once.  The client is safe for that; ds->lock protects the
- * file stamps and the credentials' source while they are refreshed.
+ * file stamps, the setup pointer and the credentials' source while they
+ * are refreshed.  Each request takes the setup there is (setup_of()); a
+ * setup lives until the destination closes, so one taken stays valid (a
+ * multipart upload cut by a change of endpoint fails, and is retried).
  */
 #include "replicator/dest.h"
 #include "replicator/dest_i.h"
@@ -107,6 +112,26 @@ struct sent {
 	char *tagging;		/* x-amz-tagging sent, NULL: none */
 };
 
+/*
+ * What a destination takes from its remote and the AWS configuration: the
+ * client, and what it was made with.  Made whole and never changed (but
+ * for the client's keys, which the client guards): a remote changed in
+ * the remotes file gets a new one (refresh()), and an operation under
+ * way goes on with the one it took.  Replaced ones are kept until the
+ * destination closes.
+ */
+struct setup {
+	struct s3_client *client;
+	char *endpoint;		/* as used, for messages */
+	char *profile;		/* the remote's own profile, or NULL */
+	char *region_profile;	/* the AWS config's profile the region
+				 * came from; NULL: from the remote */
+	uint64_t threshold;
+	uint64_t part_size;
+	int parallel;
+	struct setup *older;	/* replaced before this one */
+};
+
 struct stamp {
 	dev_t dev;
 	ino_t ino;
@@ -121,15 +146,11 @@ struct dest_s3 {
 	char *remote;
 	char *bucket;
 	char *prefix;		/* "" or ending in '/' */
-	char *profile;		/* the remote's own profile, or NULL */
 	char *remotes_path;
-	char *endpoint;		/* as used, for messages */
-	char *region_profile;	/* the AWS config's profile the region
-				 * came from; NULL: from the remote */
-	uint64_t threshold;
-	uint64_t part_size;
-	int parallel;
-	struct s3_client *client;
+	struct setup *su;	/* the remote as last read; protected by
+				 * lock (setup_of()) */
+	int gone;		/* the remote is no more in the file;
+				 * protected by lock */
 
 	pthread_mutex_t lock;
 	int64_t checked_ns;	/* last look at the files; protected by
@@ -197,33 +218,134 @@ static void stamps_now(const struct dest_s3 *ds, struct stamp *s)
 	stamp_of(config, &s[2]);
 }
 
+static void setup_free(struct setup *su)
+{
+	struct setup *older;
+
+	for (; su; su = older) {
+		older = su->older;
+		s3_client_free(su->client);
+		free(su->endpoint);
+		free(su->profile);
+		free(su->region_profile);
+		free(su);
+	}
+}
+
+/* The setup an operation goes on with. */
+static struct setup *setup_of(struct dest_s3 *ds)
+{
+	struct setup *su;
+
+	pthread_mutex_lock(&ds->lock);
+	su = ds->su;
+	pthread_mutex_unlock(&ds->lock);
+	return su;
+}
+
 /*
- * Read the credentials of the remote's profile and give them to the
- * client.  Called with ds->lock held (or before the destination is
- * shared).  0, or a negative errno with a sentence.
+ * A new setup of remote @remote from remotes file @path and the AWS
+ * configuration, whose profile is read into *@p (released by the caller in
+ * every case; its keys are not given to the client here).  @url is for
+ * messages.  0, or a negative errno with a sentence in @err: -ENOENT when
+ * there is no such remote.
  */
-static int load_creds(struct dest_s3 *ds, const struct s3_aws_profile *given,
+static int setup_make(const char *url, const char *remote, const char *path,
+		      struct setup **out, struct s3_aws_profile *p,
 		      char *err, size_t errlen)
 {
-	struct s3_aws_profile p;
-	const struct s3_aws_profile *use = given;
+	struct s3_remotes rs = { NULL, 0 };
+	struct s3_client_opts o = { 0 };
+	const struct s3_remote *rem;
+	struct setup *su = NULL;
+	const char *region, *endpoint, *bps;
+	char ep[300];
+	int ret;
+
+	*out = NULL;
+	ret = s3_remotes_load(path, &rs, err, errlen);
+	if (ret)
+		goto out;
+	rem = s3_remotes_find(&rs, remote);
+	if (!rem && strcmp(remote, "default")) {
+		ret = dest_fail(err, errlen, -ENOENT,
+				"%s: no remote named %s in %s (replicafs "
+				"remote add %s ENDPOINT-URL)", url, remote,
+				path, remote);
+		goto out;
+	}
+	ret = s3_aws_profile_load(rem ? rem->profile : NULL, p, err, errlen);
+	if (ret)
+		goto out;
+	region = rem && rem->region ? rem->region
+				    : p->region ? p->region : "us-east-1";
+	endpoint = rem && rem->endpoint ? rem->endpoint : p->endpoint_url;
+	if (!endpoint) {
+		/* AWS itself. */
+		snprintf(ep, sizeof(ep), "https://s3.%s.amazonaws.com",
+			 region);
+		endpoint = ep;
+	}
+	su = calloc(1, sizeof(*su));
+	if (su) {
+		su->endpoint = strdup(endpoint);
+		su->profile = rem && rem->profile ? strdup(rem->profile)
+						  : NULL;
+		/* The fix, where the region came from: a remote's own
+		 * setting, else the AWS config's profile (the remote
+		 * "default" may be no more than that). */
+		if (!(rem && rem->region))
+			su->region_profile =
+				strdup(p->profile ? p->profile : "default");
+	}
+	if (!su || !su->endpoint || (rem && rem->profile && !su->profile) ||
+	    (!(rem && rem->region) && !su->region_profile)) {
+		ret = dest_fail(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	su->threshold = rem ? rem->multipart_threshold
+			    : S3_DEFAULT_MULTIPART_THRESHOLD;
+	su->part_size = rem ? rem->part_size : S3_DEFAULT_PART_SIZE;
+	su->parallel = rem ? rem->parallel : S3_DEFAULT_PARALLEL;
+	o.endpoint = endpoint;
+	o.region = region;
+	o.path_style = (rem && rem->path_style) || p->path_style == 1;
+	o.ca_file = rem ? rem->ca_file : NULL;
+	o.insecure = rem ? rem->insecure : 0;
+	o.name = remote;
+	/* Tests slow the uploads down to stop a server in the middle. */
+	bps = getenv("REPLICAFS_TEST_S3_SEND_BPS");
+	if (bps && *bps)
+		o.max_send_bps = strtoull(bps, NULL, 10);
+	ret = s3_client_new(&o, &su->client, err, errlen);
+	if (ret)
+		goto out;
+	*out = su;
+	su = NULL;
+out:
+	setup_free(su);
+	s3_remotes_release(&rs);
+	return ret;
+}
+
+/*
+ * Give the keys of profile @use to @su's client, and note where they came
+ * from.  Called with ds->lock held (or before the destination is shared).
+ * 0, or a negative errno with a sentence.
+ */
+static int load_creds(struct dest_s3 *ds, struct setup *su,
+		      const struct s3_aws_profile *use, char *err,
+		      size_t errlen)
+{
 	struct s3_creds c;
 	char hint[PATH_MAX * 2 + 200];
 	char *src = NULL, *h = NULL;
 	int ret;
 
-	if (!use) {
-		ret = s3_aws_profile_load(ds->profile, &p, err, errlen);
-		if (ret) {
-			s3_aws_profile_release(&p);
-			return ret;
-		}
-		use = &p;
-	}
 	c.access_key_id = use->access_key_id;
 	c.secret_access_key = use->secret_access_key;
 	c.session_token = use->session_token;
-	ret = s3_client_set_creds(ds->client, use->access_key_id ? &c : NULL);
+	ret = s3_client_set_creds(su->client, use->access_key_id ? &c : NULL);
 	if (!ret && use->creds_source)
 		src = strdup(use->creds_source);
 	snprintf(hint, sizeof(hint), "set AWS_ACCESS_KEY_ID and "
@@ -244,45 +366,65 @@ static int load_creds(struct dest_s3 *ds, const struct s3_aws_profile *given,
 	}
 	free(src);
 	free(h);
-	if (use == &p)
-		s3_aws_profile_release(&p);
 	return ret;
 }
 
 /*
- * Before each operation: read the credentials again when a file changed
- * (at most once per REFRESH_NS), and say so clearly when there are none.
+ * Before each operation: when the remotes file or an AWS file changed (a
+ * look at most once per REFRESH_NS), read the remote and its keys again
+ * into a new setup, so that a fixed secret, or a remote removed and added
+ * again with another endpoint, takes effect without a remount.  A file
+ * caught half-written, or wrong for now, leaves the setup as it was, to
+ * be read again later; a remote that is gone fails the operation, to be
+ * tried again.  Says so clearly when there are no keys.
  */
 static int refresh(struct dest_s3 *ds, char *err, size_t errlen)
 {
+	struct s3_aws_profile p = { 0 };
+	struct setup *su = NULL;
 	struct stamp now[3];
 	int64_t t = mono_ns();
 	int ret = 0, i, changed = 0;
 
 	pthread_mutex_lock(&ds->lock);
-	if (t - ds->checked_ns >= REFRESH_NS) {
+	if (t - ds->checked_ns >= REFRESH_NS || ds->gone) {
 		ds->checked_ns = t;
 		stamps_now(ds, now);
 		for (i = 0; i < 3; i++)
 			if (!stamp_eq(&now[i], &ds->stamps[i]))
 				changed = 1;
-		if (changed) {
-			/* A file caught half-written, or wrong for now:
-			 * keep the keys we have and look again later. */
-			ret = load_creds(ds, NULL, err, errlen);
-			if (!ret) {
-				memcpy(ds->stamps, now, sizeof(now));
-				log_info("%s: credentials read again (%s)",
-					 ds->url, ds->creds_source
-						  ? ds->creds_source : "none");
-			} else {
-				log_warn("%s: credentials not read again: %s",
-					 ds->url, err);
-				ret = 0;
-			}
-		}
 	}
-	if (!ret && !s3_client_has_creds(ds->client))
+	if (changed) {
+		p.path_style = -1;
+		ret = setup_make(ds->url, ds->remote, ds->remotes_path, &su,
+				 &p, err, errlen);
+		if (!ret)
+			ret = load_creds(ds, su, &p, err, errlen);
+		s3_aws_profile_release(&p);
+		if (!ret) {
+			memcpy(ds->stamps, now, sizeof(now));
+			su->older = ds->su;
+			ds->su = su;
+			ds->gone = 0;
+			log_info("%s: remote %s read again: %s, keys from %s",
+				 ds->url, ds->remote, su->endpoint,
+				 ds->creds_source ? ds->creds_source : "none");
+		} else if (ret == -ENOENT) {
+			setup_free(su);
+			ds->gone = 1;	/* looked at again each time */
+			ret = -EAGAIN;
+		} else {
+			setup_free(su);
+			log_warn("%s: remote %s not read again: %s", ds->url,
+				 ds->remote, err);
+			ret = 0;
+		}
+	} else if (ds->gone) {
+		ret = dest_fail(err, errlen, -EAGAIN, "%s: no remote named "
+				"%s (replicafs remote add %s ENDPOINT-URL)",
+				ds->url, ds->remote, ds->remote);
+	}
+	if (!ret && !s3_client_has_creds(ds->su->client))
 		ret = dest_fail(err, errlen, -EACCES,
 				"%s: no credentials for remote %s: %s",
 				ds->url, ds->remote,
@@ -320,7 +462,7 @@ static int request(struct dest_s3 *ds, struct s3_request *r,
 	int ret;
 
 	r->bucket = ds->bucket;
-	ret = s3_request(ds->client, r, resp, err, errlen);
+	ret = s3_request(setup_of(ds)->client, r, resp, err, errlen);
 	return ret ? explain(ds, ret, resp->code, err, errlen) : 0;
 }
 
@@ -472,7 +614,7 @@ static int versioning_get(struct dest_s3 *ds, int notok, char *err,
 		ret = dest_fail(err, errlen, -ENOENT,
 				"%s: bucket %s does not exist on remote %s "
 				"(%s)", ds->url, ds->bucket, ds->remote,
-				ds->endpoint);
+				setup_of(ds)->endpoint);
 	if (!ret)
 		s3_xml_text(resp.body, resp.body_len, "Status", status,
 			    sizeof(status));
@@ -1290,6 +1432,7 @@ static int put_multipart(struct dest_s3 *ds, const struct repl_version *v,
 	char upload_id[512], msg[512];
 	pthread_t th[S3_PARALLEL_MAX];
 	int nth = 0, i, ret, aret;
+	struct setup *su;
 	uint64_t ps;
 
 	if (v->fd < 0)
@@ -1311,7 +1454,8 @@ static int put_multipart(struct dest_s3 *ds, const struct repl_version *v,
 		return ret;
 
 	/* Parts of the remote's size, larger when 10000 would not do. */
-	ps = ds->part_size;
+	su = setup_of(ds);
+	ps = su->part_size;
 	if ((v->obj.size + ps - 1) / ps > S3_PARTS_MAX) {
 		ps = (v->obj.size + S3_PARTS_MAX - 1) / S3_PARTS_MAX;
 		ps = (ps + (1 << 20) - 1) & ~((uint64_t)(1 << 20) - 1);
@@ -1330,7 +1474,7 @@ static int put_multipart(struct dest_s3 *ds, const struct repl_version *v,
 		snprintf(mp.msg, sizeof(mp.msg), "out of memory");
 	}
 	/* This thread sends parts too, beside parallel - 1 others. */
-	for (i = 0; !mp.failed && i < ds->parallel - 1 &&
+	for (i = 0; !mp.failed && i < su->parallel - 1 &&
 		    (unsigned)i + 1 < mp.nparts; i++) {
 		if (pthread_create(&th[nth], NULL, part_worker, &mp))
 			break;	/* fewer threads: slower, still right */
@@ -1416,7 +1560,7 @@ static int s3_put(struct dest *d, const struct repl_version *v, char *err,
 		}
 		/* Not there, or too large to copy: send it. */
 		if (ret == -EINVAL && k == STORE_FILE &&
-		    v->obj.size > ds->threshold)
+		    v->obj.size > setup_of(ds)->threshold)
 			ret = put_multipart(ds, v, dkey, &m, err, errlen);
 		else if (ret == -EINVAL)
 			ret = put_single(ds, v, dkey, &m, err, errlen);
@@ -1500,7 +1644,8 @@ static int s3_check(struct dest *d, char *err, size_t errlen)
 				.what = "GetBucketLocation" };
 	struct s3_response resp;
 	char loc[64] = "";
-	const char *region = s3_client_region(ds->client);
+	struct setup *su;
+	const char *region;
 	int ret;
 
 	ret = refresh(ds, err, errlen);
@@ -1508,6 +1653,8 @@ static int s3_check(struct dest *d, char *err, size_t errlen)
 		ret = versioning_get(ds, -EINVAL, err, errlen);
 	if (ret)
 		return ret;
+	su = setup_of(ds);
+	region = s3_client_region(su->client);
 	ret = request(ds, &r, &resp, err, errlen);
 	if (!ret)
 		s3_xml_text(resp.body, resp.body_len, "LocationConstraint",
@@ -1527,13 +1674,13 @@ static int s3_check(struct dest *d, char *err, size_t errlen)
 		snprintf(loc, sizeof(loc), "eu-west-1");
 	if (!strcmp(loc, region))
 		return 0;
-	if (ds->region_profile)
+	if (su->region_profile)
 		return dest_fail(err, errlen, -EINVAL,
 				 "%s: bucket %s is in region %s, but remote %s "
 				 "is for region %s (region = %s in profile %s "
 				 "of the AWS config, or a remote with "
 				 "--region %s)", ds->url, ds->bucket, loc,
-				 ds->remote, region, loc, ds->region_profile,
+				 ds->remote, region, loc, su->region_profile,
 				 loc);
 	return dest_fail(err, errlen, -EINVAL,
 			 "%s: bucket %s is in region %s, but remote %s is for "
@@ -1548,7 +1695,7 @@ static void s3_close(struct dest *d)
 
 	if (!ds)
 		return;
-	s3_client_free(ds->client);
+	setup_free(ds->su);
 	if (ds->sent) {
 		for (i = 0; i < SENT_SLOTS; i++) {
 			free(ds->sent[i].dkey);
@@ -1562,10 +1709,7 @@ static void s3_close(struct dest *d)
 	free(ds->remote);
 	free(ds->bucket);
 	free(ds->prefix);
-	free(ds->profile);
-	free(ds->region_profile);
 	free(ds->remotes_path);
-	free(ds->endpoint);
 	free(ds->creds_source);
 	free(ds->creds_hint);
 	free(ds);
@@ -1579,7 +1723,7 @@ static void s3_close(struct dest *d)
 const char *dest_s3_endpoint(const struct dest *d)
 {
 	return d->ops == &dest_s3_ops
-		       ? ((const struct dest_s3 *)(const void *)d)->endpoint
+		       ? setup_of((struct dest_s3 *)(void *)d)->endpoint
 		       : NULL;
 }
 
@@ -1587,13 +1731,10 @@ static int s3_open(const char *url, struct dest **out, char *err,
 		   size_t errlen)
 {
 	struct repl_dest_url u = { 0 };
-	struct s3_remotes rs = { NULL, 0 };
 	struct s3_aws_profile p = { 0 };
-	struct s3_client_opts o = { 0 };
-	const struct s3_remote *rem;
 	struct dest_s3 *ds = NULL;
-	char path[PATH_MAX], ep[300];
-	const char *region, *endpoint, *bps;
+	struct setup *su = NULL;
+	char path[PATH_MAX];
 	size_t n;
 	int ret;
 
@@ -1613,30 +1754,6 @@ static int s3_open(const char *url, struct dest **out, char *err,
 			  "file: %s", url, strerror(-ret));
 		goto out;
 	}
-	ret = s3_remotes_load(path, &rs, err, errlen);
-	if (ret)
-		goto out;
-	rem = s3_remotes_find(&rs, u.remote);
-	if (!rem && strcmp(u.remote, "default")) {
-		ret = dest_fail(err, errlen, -ENOENT,
-				"%s: no remote named %s in %s (replicafs "
-				"remote add %s ENDPOINT-URL)", url, u.remote,
-				path, u.remote);
-		goto out;
-	}
-	ret = s3_aws_profile_load(rem ? rem->profile : NULL, &p, err,
-				  errlen);
-	if (ret)
-		goto out;
-	region = rem && rem->region ? rem->region
-				    : p.region ? p.region : "us-east-1";
-	endpoint = rem && rem->endpoint ? rem->endpoint : p.endpoint_url;
-	if (!endpoint) {
-		/* AWS itself. */
-		snprintf(ep, sizeof(ep), "https://s3.%s.amazonaws.com",
-			 region);
-		endpoint = ep;
-	}
 
 	ds = calloc(1, sizeof(*ds));
 	if (!ds) {
@@ -1653,48 +1770,26 @@ static int s3_open(const char *url, struct dest **out, char *err,
 	ds->remote = strdup(u.remote);
 	ds->bucket = strdup(u.bucket);
 	ds->remotes_path = strdup(path);
-	ds->endpoint = strdup(endpoint);
-	ds->profile = rem && rem->profile ? strdup(rem->profile) : NULL;
-	/* The fix, where the region came from: a remote's own setting,
-	 * else the AWS config's profile (the remote "default" may be no
-	 * more than that). */
-	if (!(rem && rem->region))
-		ds->region_profile = strdup(p.profile ? p.profile : "default");
 	if (!ds->sent || !ds->prefix || !ds->url || !ds->remote ||
-	    !ds->bucket || !ds->remotes_path || !ds->endpoint ||
-	    (!(rem && rem->region) && !ds->region_profile) ||
-	    (rem && rem->profile && !ds->profile)) {
+	    !ds->bucket || !ds->remotes_path) {
 		ret = dest_fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	n = strlen(u.prefix);
 	snprintf(ds->prefix, n + 2, "%s%s", u.prefix,
 		 n && u.prefix[n - 1] != '/' ? "/" : "");
-	ds->threshold = rem ? rem->multipart_threshold
-			    : S3_DEFAULT_MULTIPART_THRESHOLD;
-	ds->part_size = rem ? rem->part_size : S3_DEFAULT_PART_SIZE;
-	ds->parallel = rem ? rem->parallel : S3_DEFAULT_PARALLEL;
-
-	o.endpoint = endpoint;
-	o.region = region;
-	o.path_style = (rem && rem->path_style) || p.path_style == 1;
-	o.ca_file = rem ? rem->ca_file : NULL;
-	o.insecure = rem ? rem->insecure : 0;
-	o.name = u.remote;
-	/* Tests slow the uploads down to stop a server in the middle. */
-	bps = getenv("REPLICAFS_TEST_S3_SEND_BPS");
-	if (bps && *bps)
-		o.max_send_bps = strtoull(bps, NULL, 10);
-	ret = s3_client_new(&o, &ds->client, err, errlen);
-	if (ret)
-		goto out;
+	/* Stamped before they are read: a change meanwhile is read again. */
 	stamps_now(ds, ds->stamps);
 	ds->checked_ns = mono_ns();
-	ret = load_creds(ds, &p, err, errlen);
+	ret = setup_make(ds->url, ds->remote, path, &su, &p, err, errlen);
+	if (ret)
+		goto out;
+	ds->su = su;
+	ret = load_creds(ds, su, &p, err, errlen);
 	if (ret)
 		goto out;
 	log_debug("%s: remote %s at %s, region %s, keys from %s", ds->url,
-		  ds->remote, endpoint, region,
+		  ds->remote, su->endpoint, s3_client_region(su->client),
 		  ds->creds_source ? ds->creds_source : "nowhere");
 	*out = &ds->d;
 	ds = NULL;
@@ -1702,7 +1797,6 @@ out:
 	if (ds)
 		s3_close(&ds->d);
 	s3_aws_profile_release(&p);
-	s3_remotes_release(&rs);
 	repl_dest_url_release(&u);
 	return ret;
 }

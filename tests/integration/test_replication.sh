@@ -434,9 +434,15 @@ expect_error "cannot replicate to itself" rfs replication put "$MNT/src" "$T/ali
 rfs replication get "$MNT/src" | grep -q "dir://$MIRROR" || fail "a refused configuration replaced the one in force"
 ok "refused, and the rules in force stay"
 
-step "a store made inside the mirror later is never written into"
-mkdir -p "$MIRROR/tree/later/blobs"
+step "a store made inside the mirror later is never written into; a folder that only looks like one is"
+mkdir -p "$MIRROR/tree/later/blobs" "$MIRROR/tree/later/open"
 : >"$MIRROR/tree/later/catalog.db"
+: >"$MIRROR/tree/later/lock"
+# A user's folder with a catalog.db and a blobs/ was taken for a store.
+mkdir -p "$MNT/src/tree/proj/blobs" "$MNT/src/tree/proj/src"
+echo data >"$MNT/src/tree/proj/catalog.db"
+echo pic >"$MNT/src/tree/proj/blobs/cat.jpg"
+echo 'int main(void) {}' >"$MNT/src/tree/proj/src/main.c"
 mkdir -p "$MNT/src/tree/later"
 echo over >"$MNT/src/tree/later/catalog.db"
 wait_delivered "$MNT/src" --timeout 30
@@ -444,8 +450,11 @@ assert_eq FAILED "$(rstatus "$MNT/src/tree/later/catalog.db")" "status of a key 
 assert_eq 0 "$(stat -c %s "$MIRROR/tree/later/catalog.db")" "size of the catalog.db of the store in the mirror"
 rfs status "$MNT/src" 2>&1 | grep -q "is a replicafs store: a mirror never writes into one" ||
 	fail "replicafs status does not say why the delivery failed: $(rfs status "$MNT/src" 2>&1)"
-rm -rf "$MNT/src/tree/later" "$MIRROR/tree/later"
-ok "the delivery fails, and says why; the store's files stay"
+for f in catalog.db blobs/cat.jpg src/main.c; do
+	cmp "$MNT/src/tree/proj/$f" "$MIRROR/tree/proj/$f" || fail "proj/$f in the mirror"
+done
+rm -rf "$MNT/src/tree/later" "$MIRROR/tree/later" "$MNT/src/tree/proj"
+ok "the delivery fails, and says why; the store's files stay; the look-alike folder is mirrored"
 
 step "a store reached through a bind mount takes replicas (copied, as link(2) cannot cross mounts)"
 mkdir "$T/bind"

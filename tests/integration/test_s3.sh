@@ -454,6 +454,32 @@ aa s3api get-object --bucket dst-a --key flaky/bad1 "$T/bad1.out" >/dev/null
 assert_eq "bad 1" "$(cat "$T/bad1.out")" "content of flaky/bad1 at region-a"
 ok "a late version is kept in the history and the current one stays newest"
 
+step "a remote removed and added again with another endpoint: a running mount sends there"
+# The mount read a remote once, at its first delivery, and went on sending
+# to the old endpoint until it was mounted again.
+mkb a moved versioned & p1=$!
+mkb b moved versioned & p2=$!
+wait "$p1" && wait "$p2" || fail "making the buckets moved failed"
+rfs remote add mv "$EP_A" --region region-a
+mkdir "$MNT/srcmv"
+rule "$T/m.json" s3://mv/moved
+rfs replication put "$MNT/srcmv" "$T/m.json" >/dev/null
+echo one >"$MNT/srcmv/one"
+rfs wait "$MNT/srcmv" --timeout 60 || fail "replicafs wait: status $? for one"
+rfs remote remove mv 2>/dev/null
+rfs remote add mv "$EP_B" --region region-b
+sleep 1.2	# the remotes file is looked at again once a second
+echo two >"$MNT/srcmv/two"
+rfs wait "$MNT/srcmv" --timeout 60 || fail "replicafs wait: status $? for two"
+aa s3api list-object-versions --bucket moved >"$T/ma.json"
+ab s3api list-object-versions --bucket moved >"$T/mb.json"
+assert_eq "one" "$(py '" ".join(sorted(v["Key"] for v in d.get("Versions", [])))' "$T/ma.json")" \
+	"what reached moved at region-a (the old endpoint)"
+assert_eq "two" "$(py '" ".join(sorted(v["Key"] for v in d.get("Versions", [])))' "$T/mb.json")" \
+	"what reached moved at region-b (the new endpoint)"
+grep -qF "remote mv read again: $EP_B" "$(daemon_log)" || fail "the log does not say the remote was read again"
+ok "the version written after the change went to the new endpoint"
+
 step "versioning suspended at the destination after the rule: deliveries FAIL, the backup is untouched"
 # Before, each PUT replaced the bucket's null version and the DELETE of
 # the delete marker removed it, while every version showed COMPLETED.
