@@ -171,6 +171,7 @@ static int resolve(const char *path, struct target *t)
  */
 struct refresh {
 	const struct target *t;
+	int sent;		/* names went to the mount */
 	size_t len;
 	char buf[32768];	/* paths below t->dir, each ended by a NUL */
 };
@@ -180,6 +181,8 @@ static void refresh_flush(struct refresh *r)
 	if (r->len && setxattr(r->t->dir, XA_REFRESH, r->buf, r->len, 0))
 		log_debug("%s: %s: %s", r->t->dir, XA_REFRESH,
 			  strerror(errno));
+	else if (r->len)
+		r->sent = 1;
 	r->len = 0;
 }
 
@@ -189,6 +192,7 @@ static struct refresh *refresh_new(const struct target *t)
 
 	if (r) {
 		r->t = t;
+		r->sent = 0;
 		r->len = 0;
 	}
 	return r;
@@ -196,8 +200,16 @@ static struct refresh *refresh_new(const struct target *t)
 
 static void refresh_done(struct refresh *r)
 {
+	char v[8];
+
 	if (r)
 		refresh_flush(r);
+	if (r && r->sent) {
+		/* The mount answers once the kernel has them expired. */
+		if (getxattr(r->t->dir, XA_REFRESH, v, sizeof(v)) < 0)
+			log_debug("%s: %s: %s", r->t->dir, XA_REFRESH,
+				  strerror(errno));
+	}
 	free(r);
 }
 
@@ -245,6 +257,15 @@ static int open_target_store(const struct target *t, struct store **st)
 {
 	int ret = open_store(t->store, st);
 
+	if (ret == 0 && store_bucket_get(*st, t->bucket, NULL, NULL) ==
+				-ENOENT) {
+		/* Said of the key ("never written") before. */
+		fprintf(stderr, "replicafs: there is no bucket %s\n",
+			t->bucket);
+		store_close(*st);
+		*st = NULL;
+		ret = -ENOENT;
+	}
 	if (ret == -EACCES)
 		fprintf(stderr,
 			"replicafs: in the mount, `ls -l .versions/%s%s%s` "

@@ -260,6 +260,9 @@ static inline void fs_deadline(struct timespec *ts, long ms)
 /* ---- notify.c: names gone, told to the kernel by a thread ---- */
 
 #define FS_NOTIFY_WAIT_MS 100
+/* How long a command's GETXATTR of XA_REFRESH waits for the names it had
+ * expired (ops.c). */
+#define FS_REFRESH_WAIT_MS 2000
 
 /* Start and stop the thread; fs->se is set before the start. */
 int fs_notify_start(struct fs *fs);
@@ -277,6 +280,9 @@ void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name);
 uint64_t fs_notify_queue(struct fs *fs, fuse_ino_t parent, const char *name,
 			 int expire);
 void fs_notify_wait(struct fs *fs, uint64_t seq);
+void fs_notify_wait_ms(struct fs *fs, uint64_t seq, long ms);
+/* Wait at most @ms for every notification queued so far. */
+void fs_notify_sync(struct fs *fs, long ms);
 
 /* ---- mapped.c: files mapped after their last release ---- */
 
@@ -667,6 +673,10 @@ int fs_cli_repl(int argc, char **argv);
 /* Whether resolved (absolute, canonical) path @inner is @outer or lies
  * below it. */
 int fs_path_within(const char *inner, const char *outer);
+
+/* Whether resolved path @path lies in a replicafs mount, by
+ * /proc/self/mountinfo alone (mount.c). */
+int fs_path_in_replicafs(const char *path);
 
 /* ---- cli_remote.c: `remote add|list|remove` ---- */
 int fs_cli_remote(int argc, char **argv);

@@ -283,6 +283,13 @@ static int cmd_mount(int argc, char **argv)
 			"must lie outside each other\n", store, mnt);
 		return 1;
 	}
+	/* A store needs what a mount has not (hard links for its blobs):
+	 * made there, it failed half-built, with a message about a blob. */
+	if (fs_path_in_replicafs(store)) {
+		fprintf(stderr, "replicafs: the store %s lies in a replicafs "
+			"mount: put it on a disk of its own\n", store);
+		return 1;
+	}
 	o.store_dir = store;
 	o.mountpoint = mnt;
 	return fs_mount(&o) ? 1 : 0;

@@ -104,9 +104,10 @@ static int mount_dev(const char *mnt, char *dev, size_t size, char *type,
  * above it, the last of those stacked there.  Nothing is looked up, so a
  * mount that does not answer yet cannot hold the caller.  0 or -ENOENT.
  */
-static int mount_holding(const char *path, char *dev, size_t size)
+static int mount_holding(const char *path, char *dev, size_t size,
+			 char *type, size_t tsize)
 {
-	char line[3 * PATH_MAX], *f[5], *save = NULL;
+	char line[3 * PATH_MAX], *f[5], *t, *save = NULL;
 	FILE *mi = fopen("/proc/self/mountinfo", "re");
 	size_t best = 0, len;
 	int found = 0, i;
@@ -125,10 +126,25 @@ static int mount_holding(const char *path, char *dev, size_t size)
 			continue;
 		best = len;
 		found = 1;
-		snprintf(dev, size, "%s", f[2]);
+		if (dev)
+			snprintf(dev, size, "%s", f[2]);
+		/* after the optional fields, "-" and the type */
+		while ((t = strtok_r(NULL, " ", &save)) && strcmp(t, "-"))
+			;
+		t = t ? strtok_r(NULL, " \n", &save) : NULL;
+		if (type)
+			snprintf(type, tsize, "%s", t ? t : "");
 	}
 	fclose(mi);
 	return found ? 0 : -ENOENT;
+}
+
+int fs_path_in_replicafs(const char *path)
+{
+	char type[64];
+
+	return mount_holding(path, NULL, 0, type, sizeof(type)) == 0 &&
+	       strcmp(type, "fuse.replicafs") == 0;
 }
 
 static void bdi_set(const char *dev, const char *knob, const char *value)
@@ -337,7 +353,7 @@ int fs_mount(const struct fs_opts *opts)
 	 * inside the mount all the same, and the daemon's first look at the
 	 * store would wait on its own mount for good. */
 	if (mount_dev(opts->mountpoint, dev, sizeof(dev), NULL, 0) == 0 &&
-	    mount_holding(opts->store_dir, sdev, sizeof(sdev)) == 0 &&
+	    mount_holding(opts->store_dir, sdev, sizeof(sdev), NULL, 0) == 0 &&
 	    strcmp(dev, sdev) == 0) {
 		fprintf(stderr, "replicafs: the store %s lies inside the new "
 				"mount on %s (the mount point is mounted "

@@ -151,12 +151,30 @@ uint64_t fs_notify_queue(struct fs *fs, fuse_ino_t parent, const char *name,
 
 void fs_notify_wait(struct fs *fs, uint64_t seq)
 {
+	fs_notify_wait_ms(fs, seq, FS_NOTIFY_WAIT_MS);
+}
+
+void fs_notify_sync(struct fs *fs, long ms)
+{
+	struct fs_notifier *nt = fs->notify;
+	uint64_t seq;
+
+	if (!nt)
+		return;
+	pthread_mutex_lock(&nt->lock);
+	seq = nt->queued;
+	pthread_mutex_unlock(&nt->lock);
+	fs_notify_wait_ms(fs, seq, ms);
+}
+
+void fs_notify_wait_ms(struct fs *fs, uint64_t seq, long ms)
+{
 	struct fs_notifier *nt = fs->notify;
 	struct timespec until;
 
 	if (!nt || !seq)
 		return;
-	fs_deadline(&until, FS_NOTIFY_WAIT_MS);
+	fs_deadline(&until, ms);
 	pthread_mutex_lock(&nt->lock);
 	while (nt->done < seq && !nt->stop &&
 	       pthread_cond_timedwait(&nt->cv, &nt->lock, &until) == 0)

@@ -3608,6 +3608,12 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		reply_value(req, p, strlen(p), size);
 		return;
 	}
+	if (strcmp(name, XA_REFRESH) == 0) {
+		/* The names a command had expired (op_refresh()) are. */
+		fs_notify_sync(fs, FS_REFRESH_WAIT_MS);
+		reply_value(req, "", 0, size);
+		return;
+	}
 	if (!fs_xattr_kept(name) && !fs_vattr_own(name) &&
 	    !(fs->acl && fs_acl_name(name))) {
 		/* No other name is kept (setxattr refuses them the same
@@ -3762,7 +3768,9 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
  * gone, back, or with other content (stale_drop()).  Expired, not
  * dropped: dropping a folder that is still there would cut a shell's
  * working directory in it off its path.  What changed below a folder is
- * named on its own.  Anyone may ask: an expired name costs one lookup.
+ * named on its own.  The names are queued to the notify thread and the
+ * reply goes at once; the command then waits for them with a GETXATTR of
+ * XA_REFRESH.  Anyone may ask: an expired name costs one lookup.
  */
 static void op_refresh(fuse_req_t req, struct fs_node *dir,
 		       const char *value, size_t size)
@@ -3771,7 +3779,6 @@ static void op_refresh(fuse_req_t req, struct fs_node *dir,
 	const char *p = value, *end = value + size;
 	char path[64 + KEYBUF], *comp, *next, *save;
 	struct fs_node *cur, *child;
-	uint64_t seq = 0, s;
 	size_t len;
 
 	if (dir->kind != FS_ROOT && dir->kind != FS_BUCKET &&
@@ -3799,13 +3806,15 @@ static void op_refresh(fuse_req_t req, struct fs_node *dir,
 				comp = next;
 				continue;
 			}
-			s = fs_notify_queue(fs, cur->ino, comp, 1);
-			seq = s ? s : seq;
+			fs_notify_queue(fs, cur->ino, comp, 1);
 			break;
 		}
 		pthread_mutex_unlock(&fs->lock);
 	}
-	fs_notify_wait(fs, seq);
+	/* Not waited for here: the kernel holds @dir's lock through the
+	 * SETXATTR, and it takes that lock to expire a name in it.  The
+	 * command waits with a GETXATTR of the same name (op_getxattr()),
+	 * which holds no lock. */
 	fuse_reply_err(req, 0);
 }
 
