@@ -136,6 +136,10 @@ struct fs_node {
 				 * its folder's default ACL (acl.c), which
 				 * its first version takes; NULL: none */
 	size_t acl_len;
+	struct store_xattr *pxa;	/* owned, names and values too: the
+					 * xattrs set on a pending file, which
+					 * its first version takes (ops.c) */
+	size_t npxa;
 	int64_t created_ns;	/* a pending file: when it was created */
 
 	/*
@@ -673,6 +677,10 @@ int fs_cli_repl(int argc, char **argv);
 /* Whether resolved (absolute, canonical) path @inner is @outer or lies
  * below it. */
 int fs_path_within(const char *inner, const char *outer);
+
+/* Free a node's pending xattrs (fs_node.pxa).  Caller holds n->lock or
+ * owns the node. */
+void fs_pxa_clear(struct fs_node *n);
 
 /* Whether resolved path @path lies in a replicafs mount, by
  * /proc/self/mountinfo alone (mount.c). */

@@ -187,8 +187,22 @@ static void node_free(struct fs *fs, struct fs_node *n)
 	pthread_mutex_destroy(&n->lock);
 	free(n->miss_name);
 	free(n->acl);
+	fs_pxa_clear(n);
 	free(n->name);
 	free(n);
+}
+
+void fs_pxa_clear(struct fs_node *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->npxa; i++) {
+		free((void *)n->pxa[i].name);
+		free((void *)n->pxa[i].value);
+	}
+	free(n->pxa);
+	n->pxa = NULL;
+	n->npxa = 0;
 }
 
 /* Free @n and then any parent it was the last thing holding. */

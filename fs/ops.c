@@ -1198,9 +1198,10 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 {
 	char bucket[64], key[KEYBUF], sha[65], vid[STORE_VID_MAX + 1];
 	struct store_put put;
-	struct store_xattr acl;
+	struct store_xattr acl, *xs = NULL;
 	struct store_obj cur, obj;
 	int ret, pending, unlinked, have_sha = 0, fd = -1;
+	size_t nxs = 0;
 
 	if (n->commit_err) {
 		/* What was written before the failure is gone: what came
@@ -1230,6 +1231,15 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		have_sha = 1;
 	}
 
+	if (n->acl || n->npxa) {	/* only a pending node has them */
+		xs = calloc(n->npxa + 1, sizeof(*xs));
+		if (!xs) {
+			if (fd >= 0)
+				store_stage_abort(fs->st, fd);
+			ret = -ENOMEM;
+			goto fail;
+		}
+	}
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&fs->lock);
 	pending = n->pending;
@@ -1238,6 +1248,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	pthread_mutex_unlock(&fs->lock);
 	if (unlinked || ret) {
 		pthread_rwlock_unlock(&fs->ns_lock);
+		free(xs);
 		if (fd >= 0)
 			store_stage_abort(fs->st, fd);
 		if (ret)
@@ -1281,12 +1292,19 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	put.named_ns = pending ? n->created_ns : 0;
 	if (pending && fs_ino_kept(n->st_ino))
 		put.ino = n->st_ino;
-	if (pending && n->acl) {
-		acl.name = FS_ACL_ACCESS;
-		acl.value = n->acl;
-		acl.size = n->acl_len;
-		put.xattrs = &acl;
-		put.nxattrs = 1;
+	if (pending && (n->acl || n->npxa)) {
+		/* Its first version takes what was set meanwhile: the ACL
+		 * from its folder, and the xattrs (pxa_set()). */
+		if (n->npxa)
+			memcpy(xs, n->pxa, n->npxa * sizeof(*xs));
+		nxs = n->npxa;
+		if (n->acl) {
+			xs[nxs].name = FS_ACL_ACCESS;
+			xs[nxs].value = n->acl;
+			xs[nxs++].size = n->acl_len;
+		}
+		put.xattrs = xs;
+		put.nxattrs = nxs;
 	} else if (!pending && !n->caps_kept) {
 		/* New content drops a file capability, as a write does on a
 		 * disk (the kernel leaves it to us: loop.c, INIT); not one
@@ -1303,6 +1321,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		hash_unhold(n);
 	}
 	ret = store_put(fs->st, bucket, key, &put, vid, &obj);
+	free(xs);
 	/* The node stops being pending before a rename or an unlink can
 	 * look at it (they take ns_lock for writing): one that saw it still
 	 * pending would move only its name and leave this version behind at
@@ -1324,8 +1343,9 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	if (obj.queued)
 		repl_engine_kick(fs->repl);	/* deliver it now */
 	if (pending) {
-		free(n->acl);	/* the version has it now */
+		free(n->acl);	/* the version has them now */
 		n->acl = NULL;
+		fs_pxa_clear(n);
 	}
 	n->dirty = 0;
 	n->wrote = 0;
@@ -2464,6 +2484,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		content_empty(fs, n);
 		n->meta.mode = S_IFREG | (m & 07777);
 		free(n->acl);
+		fs_pxa_clear(n);
 		n->acl = acl;
 		n->acl_len = acl ? in.x[0].size : 0;
 		n->meta.uid = ctx->uid;
@@ -3579,6 +3600,87 @@ static int xattr_prepare(struct fs *fs, struct fs_node *n)
 	return ret;
 }
 
+/*
+ * The xattrs of a pending file (one with no version yet) are kept with its
+ * node and given to its first version (commit()).  Committing the file at
+ * the first setxattr made an empty version before the one its content
+ * came in: tar --xattrs sets them before it writes, on every file.  Not
+ * the file capability, which a later write drops (and ACLs: acl.c).
+ * Caller holds n->lock and has seen the node pending.
+ */
+static int pxa_pending_name(const struct fs_node *n, const char *name)
+{
+	return n->kind == FS_FILE && strcmp(name, XA_CAPS) != 0;
+}
+
+static struct store_xattr *pxa_find(struct fs_node *n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n->npxa; i++)
+		if (strcmp(n->pxa[i].name, name) == 0)
+			return &n->pxa[i];
+	return NULL;
+}
+
+static int pxa_set(struct fs_node *n, const char *name, const void *value,
+		   size_t size, int flags)
+{
+	struct store_xattr *x = pxa_find(n, name), *v;
+	size_t i, ntags = 0;
+	void *copy;
+	char *nm;
+	int ret;
+
+	if (x && (flags & XATTR_CREATE))
+		return -EEXIST;
+	if (!x && (flags & XATTR_REPLACE))
+		return -ENODATA;
+	for (i = 0; !x && i < n->npxa; i++)
+		ntags += !strncmp(n->pxa[i].name, STORE_TAG_XATTR,
+				  sizeof(STORE_TAG_XATTR) - 1);
+	ret = store_tag_check(name, value, size, ntags);
+	if (ret)
+		return ret;	/* as the store refuses it */
+	copy = malloc(size ? size : 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, value, size);
+	if (x) {
+		free((void *)x->value);
+		x->value = copy;
+		x->size = size;
+		return 0;
+	}
+	nm = strdup(name);
+	v = realloc(n->pxa, (n->npxa + 1) * sizeof(*v));
+	if (!nm || !v) {
+		free(nm);
+		free(copy);
+		if (v)
+			n->pxa = v;
+		return -ENOMEM;
+	}
+	n->pxa = v;
+	n->pxa[n->npxa].name = nm;
+	n->pxa[n->npxa].value = copy;
+	n->pxa[n->npxa].size = size;
+	n->npxa++;
+	return 0;
+}
+
+static int pxa_remove(struct fs_node *n, const char *name)
+{
+	struct store_xattr *x = pxa_find(n, name);
+
+	if (!x)
+		return -ENODATA;
+	free((void *)x->name);
+	free((void *)x->value);
+	*x = n->pxa[--n->npxa];
+	return 0;
+}
+
 static void reply_value(fuse_req_t req, const void *val, size_t len,
 			size_t size)
 {
@@ -3672,6 +3774,17 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		pthread_mutex_unlock(&n->lock);
 		return;
 	}
+	if (n->kind == FS_FILE && !fs_vattr_own(name)) {
+		struct store_xattr *x;
+
+		pthread_mutex_lock(&n->lock);
+		x = node_pending(fs, n) ? pxa_find(n, name) : NULL;
+		if (x)
+			reply_value(req, x->value, x->size, size);
+		pthread_mutex_unlock(&n->lock);
+		if (x)
+			return;
+	}
 	if (fs_vattr_own(name) || n->kind == FS_SYMLINK ||
 	    (n->kind == FS_FILE && node_pending(fs, n))) {
 		fuse_reply_err(req, ENODATA);
@@ -3712,6 +3825,42 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (n->kind == FS_ROOT) {
 		reply_value(req, "", 0, size);
 		return;
+	}
+	if (n->kind == FS_FILE) {
+		/* A pending file: its own, with no version to list. */
+		size_t i, l = 0;
+		char *p = NULL;
+		int pending;
+
+		pthread_mutex_lock(&n->lock);
+		pending = node_pending(fs, n);
+		for (i = 0; pending && i < n->npxa; i++)
+			l += strlen(n->pxa[i].name) + 1;
+		if (pending && n->acl)
+			l += sizeof(FS_ACL_ACCESS);
+		p = pending ? malloc(l ? l : 1) : NULL;
+		if (p) {
+			size_t o = 0;
+
+			for (i = 0; i < n->npxa; i++) {
+				size_t nl = strlen(n->pxa[i].name) + 1;
+
+				memcpy(p + o, n->pxa[i].name, nl);
+				o += nl;
+			}
+			if (n->acl)
+				memcpy(p + o, FS_ACL_ACCESS,
+				       sizeof(FS_ACL_ACCESS));
+			if (fuse_req_ctx(req)->uid != 0)
+				fs_xattr_hide_trusted(p, &l);
+			reply_value(req, p, l, size);
+		} else if (pending) {
+			fuse_reply_err(req, ENOMEM);
+		}
+		pthread_mutex_unlock(&n->lock);
+		free(p);
+		if (pending)
+			return;
 	}
 	ret = xattr_prepare(fs, n);
 	if (ret == 0)
@@ -3837,6 +3986,18 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	ret = xattr_writable(n, name);
+	if (ret == 0 && pxa_pending_name(n, name)) {
+		pthread_mutex_lock(&n->lock);
+		if (node_pending(fs, n)) {
+			ret = pxa_set(n, name, value, size, flags);
+			pthread_mutex_unlock(&n->lock);
+			if (ret == 0)
+				xattr_changed(n);
+			fuse_reply_err(req, -ret);
+			return;
+		}
+		pthread_mutex_unlock(&n->lock);
+	}
 	if (ret == 0)
 		ret = xattr_prepare(fs, n);
 	if (ret == 0)
@@ -3875,6 +4036,18 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	ret = acl ? 0 : xattr_writable(n, name);
 	if (ret == 0 && acl && n->kind != FS_FILE && !is_dir_node(n))
 		ret = -EOPNOTSUPP;
+	if (ret == 0 && !acl && pxa_pending_name(n, name)) {
+		pthread_mutex_lock(&n->lock);
+		if (node_pending(fs, n)) {
+			ret = pxa_remove(n, name);
+			pthread_mutex_unlock(&n->lock);
+			if (ret == 0)
+				xattr_changed(n);
+			fuse_reply_err(req, -ret);
+			return;
+		}
+		pthread_mutex_unlock(&n->lock);
+	}
 	if (ret == 0)
 		ret = xattr_prepare(fs, n);
 	if (ret == 0)

@@ -525,6 +525,12 @@ int store_put_replicas(struct store *st, const char *bucket,
  * tags: tag K=V is the xattr "user.s3.tag.K" with value V. */
 #define STORE_TAG_XATTR "user.s3.tag."
 
+/* Whether xattr @name = @value (@size bytes) may be set on an object that
+ * has @ntags tags besides it, by S3's limits on tags: 0, or -E2BIG
+ * (logged).  0 for a name that is no tag. */
+int store_tag_check(const char *name, const void *value, size_t size,
+		    size_t ntags);
+
 /* Longest destination URL. */
 #define STORE_URL_MAX 4096
 /* Longest rule ID (S3's limit). */

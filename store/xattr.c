@@ -147,15 +147,13 @@ static size_t utf8_chars(const char *p, size_t len)
  * owner @o: 0, or -E2BIG past S3's limits, which a replica in S3 would
  * refuse at every delivery (a version with 11 tags stayed FAILED).
  */
-static int tag_check(struct conn *c, const struct owner *o, const char *name,
-		     const char *value, size_t size)
+int store_tag_check(const char *name, const void *value, size_t size,
+		    size_t ntags)
 {
 	const size_t plen = sizeof(STORE_TAG_XATTR) - 1;
 	const char *tag = name + plen;
-	sqlite3_stmt *s;
-	int err;
 
-	if (o->bucket || strncmp(name, STORE_TAG_XATTR, plen))
+	if (strncmp(name, STORE_TAG_XATTR, plen))
 		return 0;
 	if (utf8_chars(tag, strlen(tag)) > TAG_KEY_MAX ||
 	    utf8_chars(value, size) > TAG_VALUE_MAX) {
@@ -164,6 +162,26 @@ static int tag_check(struct conn *c, const struct owner *o, const char *name,
 			 TAG_VALUE_MAX);
 		return -E2BIG;
 	}
+	if (ntags >= TAGS_MAX) {
+		log_warn("store: tag %s: an object has at most %d tags, in S3 "
+			 "as here", tag, TAGS_MAX);
+		return -E2BIG;
+	}
+	return 0;
+}
+
+static int tag_check(struct conn *c, const struct owner *o, const char *name,
+		     const char *value, size_t size)
+{
+	sqlite3_stmt *s;
+	int err;
+
+	if (o->bucket || strncmp(name, STORE_TAG_XATTR,
+				 sizeof(STORE_TAG_XATTR) - 1))
+		return 0;
+	err = store_tag_check(name, value, size, 0);
+	if (err)
+		return err;
 	err = xattr_exists(c, o, name);
 	if (err)
 		return err < 0 ? err : 0;	/* a new value: as many */
@@ -174,11 +192,9 @@ static int tag_check(struct conn *c, const struct owner *o, const char *name,
 		return err;
 	sqlite3_bind_int64(s, 1, o->id);
 	err = stmt_step(c, s, "count tags");
-	if (err == 1 && sqlite3_column_int(s, 0) >= TAGS_MAX) {
-		log_warn("store: tag %s: an object has at most %d tags, in S3 "
-			 "as here", tag, TAGS_MAX);
-		err = -E2BIG;
-	}
+	if (err == 1)
+		err = store_tag_check(name, value, size,
+				      (size_t)sqlite3_column_int(s, 0));
 	stmt_done(s);
 	return err < 0 ? err : 0;
 }

@@ -226,5 +226,47 @@ assert_eq "base more" "$(tr '\n' ' ' <"$B/wheld" | sed 's/ $//')" "wheld after i
 assert_eq 1 "$(rfs versions "$B/wheld" | wc -l)" "versions of wheld"
 ok "one version: the removed content and the write on it"
 
+step "xattrs set on a new file before its content: one version, with them"
+# tar --xattrs sets them before it writes: each such file got an empty
+# version first (with -o nopassthrough also when set after the write,
+# which the writeback cache held back).
+"$PYTHON" - "$B" <<'EOF'
+import errno, os, sys
+b = sys.argv[1]
+p = b + "/xa-early"
+fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+os.setxattr(fd, "user.a", b"1")
+os.setxattr(fd, "user.gone", b"x")
+os.removexattr(fd, "user.gone")
+try:
+    os.setxattr(fd, "user.a", b"2", os.XATTR_CREATE)
+    sys.exit("XATTR_CREATE of a name set: no error")
+except OSError as e:
+    assert e.errno == errno.EEXIST, e
+assert os.getxattr(fd, "user.a") == b"1"
+assert "user.a" in os.listxattr(fd) and "user.gone" not in os.listxattr(fd)
+for i in range(10):
+    os.setxattr(fd, "user.s3.tag.t%d" % i, b"v")
+try:
+    os.setxattr(fd, "user.s3.tag.t10", b"v")
+    sys.exit("an eleventh tag: no error")
+except OSError as e:
+    assert e.errno == errno.E2BIG, e
+os.write(fd, b"data")
+os.close(fd)
+q = b + "/xa-after"
+fd = os.open(q, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+os.write(fd, b"data")
+os.setxattr(fd, "user.b", b"2")
+os.close(fd)
+EOF
+assert_eq 1 "$(rfs versions "$B/xa-early" | wc -l)" "versions of a file given xattrs before its content"
+assert_eq 1 "$(rfs versions "$B/xa-after" | wc -l)" "versions of a file given an xattr after its write"
+assert_eq 1 "$(getfattr --only-values -n user.a "$B/xa-early")" "user.a"
+assert_eq 2 "$(getfattr --only-values -n user.b "$B/xa-after")" "user.b"
+assert_eq 10 "$(getfattr -d -m 'user.s3.tag' "$B/xa-early" | grep -c '^user.s3.tag')" "tags kept"
+assert_eq data "$(cat "$B/xa-early")" "content"
+ok "one version each, with the xattrs and the content"
+
 unmount_fs
 check_store --deep
