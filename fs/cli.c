@@ -1011,10 +1011,13 @@ static int cmd_undelete(int argc, char **argv)
 				       "`replicafs undelete PATH` brings one "
 				       "back\n", moved, moved == 1 ? "" : "s");
 			if (older)
-				printf("left %lu key%s deleted whose name a "
-				       "file or folder removed after %s has "
-				       "(it came back instead)\n", older,
+				printf("left %lu key%s deleted whose name (or "
+				       "a folder's above %s) a file or folder "
+				       "has now: one removed after %s that "
+				       "came back instead, or one that was "
+				       "never removed\n", older,
 				       older == 1 ? "" : "s",
+				       older == 1 ? "it" : "them",
 				       older == 1 ? "it" : "them");
 			if (done)
 				not_replicated_note(st, t.bucket,
