@@ -151,6 +151,9 @@ struct dest_s3 {
 				 * lock (setup_of()) */
 	int gone;		/* the remote is no more in the file;
 				 * protected by lock */
+	char *unread;		/* why the files, changed, were not read
+				 * again (NULL: they were); protected by
+				 * lock */
 
 	pthread_mutex_t lock;
 	int64_t checked_ns;	/* last look at the files; protected by
@@ -406,6 +409,8 @@ static int refresh(struct dest_s3 *ds, char *err, size_t errlen)
 			su->older = ds->su;
 			ds->su = su;
 			ds->gone = 0;
+			free(ds->unread);
+			ds->unread = NULL;
 			log_info("%s: remote %s read again: %s, keys from %s",
 				 ds->url, ds->remote, su->endpoint,
 				 ds->creds_source ? ds->creds_source : "none");
@@ -417,6 +422,8 @@ static int refresh(struct dest_s3 *ds, char *err, size_t errlen)
 			setup_free(su);
 			log_warn("%s: remote %s not read again: %s", ds->url,
 				 ds->remote, err);
+			free(ds->unread);
+			ds->unread = strdup(err);	/* for explain() */
 			ret = 0;
 		}
 	} else if (ds->gone) {
@@ -449,6 +456,13 @@ static int explain(struct dest_s3 *ds, int ret, const char *code, char *err,
 	if (ds->creds_source && n + 1 < errlen)
 		snprintf(err + n, errlen - n, " (keys from %s)",
 			 ds->creds_source);
+	n = strlen(err);
+	/* The keys refused are the old ones: say why the new were not
+	 * taken (a status that said only SignatureDoesNotMatch sent the
+	 * user to the keys, not to the file that could not be read). */
+	if (ds->unread && n + 1 < errlen)
+		snprintf(err + n, errlen - n, "; the changed files were not "
+			 "read: %s", ds->unread);
 	pthread_mutex_unlock(&ds->lock);
 	return ret;
 }
@@ -1712,6 +1726,7 @@ static void s3_close(struct dest *d)
 	free(ds->remotes_path);
 	free(ds->creds_source);
 	free(ds->creds_hint);
+	free(ds->unread);
 	free(ds);
 }
 

@@ -561,6 +561,39 @@ grep -q "deliveries to s3://b/hang-b succeed again" "$(daemon_log)" ||
 	fail "the log does not say that region-b is back"
 ok "one line for the retries, one for the recovery"
 
+step "credentials that cannot be read again: the status says so beside S3's refusal"
+# The old keys stay in use, and the status showed only
+# SignatureDoesNotMatch; the log alone said why the new were not taken.
+unread_creds() {
+	printf '[default]\naws_access_key_id = testaccess\naws_secret_access_key = %s\n\n[unread]\naws_access_key_id = testaccess\naws_secret_access_key = %s\n' \
+		"$SECRET" "$1" >"$T/aws/credentials.new"
+	mv "$T/aws/credentials.new" "$T/aws/credentials"
+}
+unread_creds "$SECRET"
+rfs remote add un "$EP_A" --region region-a --profile unread
+mkdir "$MNT/srcun"
+rule "$T/un.json" s3://un/dst-a/unread
+rfs replication put "$MNT/srcun" "$T/un.json" >/dev/null
+unread_creds "$WRONG"
+sleep 1.2
+echo u1 >"$MNT/srcun/u1"
+rc=0
+rfs wait "$MNT/srcun" --timeout 60 || rc=$?
+assert_eq 3 "$rc" "exit status of replicafs wait with a wrong key"
+printf '[unread\n' >"$T/aws/credentials"
+sleep 1.2
+echo u2 >"$MNT/srcun/u2"
+rc=0
+rfs wait "$MNT/srcun" --timeout 60 || rc=$?
+assert_eq 3 "$rc" "exit status of replicafs wait with a file that cannot be read"
+rfs status "$MNT/srcun" >"$T/un.out" 2>&1
+grep -q "SignatureDoesNotMatch.*the changed files were not read" "$T/un.out" ||
+	fail "status does not say the changed credentials were not read: $(cat "$T/un.out")"
+rfs replication delete "$MNT/srcun" >/dev/null
+rfs remote remove un >/dev/null
+creds_file "$SECRET"
+ok "the status names S3's refusal and the file that could not be read"
+
 step "no secret in any log or message"
 unmount_fs
 for f in "$T"/daemon.*.log "$T"/status2.out "$T"/list.out "$T/config/remotes"; do
