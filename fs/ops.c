@@ -270,6 +270,17 @@ static void dir_miss_set(struct fs_node *dir, const char *name)
 	pthread_mutex_unlock(&dir->lock);
 }
 
+/* @name below @dir is there now: a miss remembered for it is stale. */
+static void dir_miss_forget(struct fs_node *dir, const char *name)
+{
+	if (!is_dir_node(dir))
+		return;
+	pthread_mutex_lock(&dir->lock);
+	if (dir->miss_name && strcmp(dir->miss_name, name) == 0)
+		dir->miss_ns = 0;
+	pthread_mutex_unlock(&dir->lock);
+}
+
 /* Whether @name was found missing below @dir within the timeout, with
  * no change below @dir since; the answer is used once. */
 static int dir_miss_take(struct fs *fs, struct fs_node *dir, const char *name)
@@ -449,13 +460,18 @@ static int node_pending(struct fs *fs, struct fs_node *n)
 	return p;
 }
 
-/* Remember what the store says of a file node, for commits and opens. */
+/* Remember what the store says of a file node, for commits and opens.
+ * Not while a writer has it open: what it opened is what it writes on
+ * (under the writeback cache its writes, held in the kernel, have not
+ * made a staging file yet), and taken in here a restore or an rm-version
+ * of the newest version showed the older content at the newer size,
+ * padded with NULs, which the writer's close then kept. */
 static void node_learn(struct fs_node *n, const struct store_obj *obj)
 {
 	if (n->kind != FS_FILE)
 		return;
 	pthread_mutex_lock(&n->lock);
-	if (n->stage_fd < 0 && !n->dirty) {
+	if (n->stage_fd < 0 && !n->dirty && n->nwriters == 0) {
 		n->meta = obj->meta;
 		n->size = obj->size;
 		n->blocks = obj->blocks;
@@ -1200,7 +1216,9 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	struct store_put put;
 	struct store_xattr acl, *xs = NULL;
 	struct store_obj cur, obj;
-	int ret, pending, unlinked, have_sha = 0, fd = -1;
+	int ret, pending, unlinked, have_sha = 0, fd = -1, keep = -1;
+	int recreated;
+	uint64_t seq = 0;
 	size_t nxs = 0;
 
 	if (n->commit_err) {
@@ -1270,8 +1288,11 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	memset(&put, 0, sizeof(put));
 	put.kind = STORE_FILE;
 	put.meta = n->meta;
-	if (!pending && store_lookup(fs->st, bucket, key, &cur) == 0 &&
-	    cur.kind == STORE_FILE) {
+	/* A key the node's name lost behind it (rm-version -r, another
+	 * mount): this commit makes it again, and the kernel may hold the
+	 * name as missing. */
+	recreated = !pending && store_lookup(fs->st, bucket, key, &cur) != 0;
+	if (!recreated && !pending && cur.kind == STORE_FILE) {
 		put.meta.mode = cur.meta.mode;
 		put.meta.uid = cur.meta.uid;
 		put.meta.gid = cur.meta.gid;
@@ -1315,6 +1336,12 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		put.xattrs = &acl;
 		put.nxattrs = 1;
 	}
+	/* A writer still open goes on from what this commit keeps: the
+	 * staging file, now the blob, stays open as its base, so that a
+	 * write after an rm-version of it still has it (nopassthrough: the
+	 * first write after this copies the base). */
+	if (fd < 0 && n->stage_fd >= 0 && n->nwriters > 0)
+		keep = fcntl(n->stage_fd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0) {
 		hash_hold(n);
 		n->stage_fd = -1;	/* store_put consumes it */
@@ -1334,8 +1361,21 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		}
 		pthread_mutex_unlock(&fs->lock);
 	}
+	if (ret == 0 && recreated) {
+		pthread_mutex_lock(&fs->lock);
+		if (n->parent && n->name) {
+			dir_miss_forget(n->parent, n->name);
+			seq = fs_notify_queue(fs, n->parent->ino, n->name, 1);
+		}
+		pthread_mutex_unlock(&fs->lock);
+	}
 	pthread_rwlock_unlock(&fs->ns_lock);
+	/* Told before the close returns, as a stat right after it looks
+	 * (at most FS_NOTIFY_WAIT_MS: notify.c). */
+	fs_notify_wait(fs, seq);
 	if (ret) {
+		if (keep >= 0)
+			close(keep);
 		log_warn("commit of %s/%s failed: %s", bucket, key,
 			 strerror(-ret));
 		goto fail_consumed;
@@ -1358,6 +1398,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		close(n->base_fd);
 		n->base_fd = -1;
 	}
+	n->base_fd = keep;	/* -1, or the content just kept */
 	memcpy(n->base_sha, obj.sha256, sizeof(n->base_sha));
 	/* What the kernel wrote in passthrough mode is not in the page
 	 * cache of the mount's inode: the next open there drops it. */

@@ -268,5 +268,50 @@ assert_eq 10 "$(getfattr -d -m 'user.s3.tag' "$B/xa-early" | grep -c '^user.s3.t
 assert_eq data "$(cat "$B/xa-early")" "content"
 ok "one version each, with the xattrs and the content"
 
+step "a writer open across rm-version and restore: its close keeps what it opened and wrote, and the name shows"
+# With -o nopassthrough a commit while the writer stayed open (a child's
+# close of an inherited descriptor) left no base for its next write once
+# rm-version -r took that version: EIO, and all it wrote was lost.  A
+# lookup under an open writer took the older content at the newer size
+# (NULs).  And a close that made a removed name again left the kernel
+# holding it as missing, so `>>` made a new file in its place.
+"$PYTHON" - "$B" "$REPLICAFS" <<'EOF'
+import os, subprocess, sys
+b, rfs = sys.argv[1], sys.argv[2]
+os.chdir(b)
+with open("wq", "wb") as f:
+    f.write(os.urandom(50))
+old = open("wq", "rb").read()
+fd = os.open("wq", os.O_WRONLY | os.O_APPEND)
+os.write(fd, b"p1\n")
+subprocess.run([rfs, "rm-version", "-r", "wq", "--yes"], check=True,
+               stdout=subprocess.DEVNULL)
+assert not os.path.exists("wq"), "wq is still there after rm-version -r"
+os.write(fd, b"p2\n")
+os.close(fd)
+assert os.path.exists("wq"), "wq missing after the close that made it again"
+got = open("wq", "rb").read()
+assert got == old + b"p1\np2\n", got
+with open("wq", "ab") as f:
+    f.write(b"more\n")
+assert open("wq", "rb").read() == old + b"p1\np2\nmore\n", "append after"
+with open("wf", "w") as f:
+    f.write("short\n")
+with open("wf", "w") as f:
+    f.write("a much longer line of text\n")
+fd = os.open("wf", os.O_WRONLY | os.O_APPEND)
+newest = subprocess.run([rfs, "versions", "wf"], check=True, text=True,
+                        capture_output=True).stdout.split()[0]
+subprocess.run([rfs, "rm-version", "--yes", "wf", newest], check=True,
+               stdout=subprocess.DEVNULL)
+got = open("wf", "rb").read()
+assert b"\0" not in got, got
+os.write(fd, b"W\n")
+os.close(fd)
+got = open("wf", "rb").read()
+assert got == b"a much longer line of text\nW\n", got
+EOF
+ok "the writer's content, whole; the name there at once"
+
 unmount_fs
 check_store --deep
