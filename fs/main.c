@@ -278,7 +278,8 @@ static int cmd_mount(int argc, char **argv)
 	 * way the daemon's first look at the store waited on a request to
 	 * its own mount, for good (mkdir hung in D state). */
 	if (fs_path_within(store, mnt) || fs_path_within(mnt, store) ||
-	    (stat(store, &sb) == 0 && below_dir(mnt, &sb))) {
+	    (stat(store, &sb) == 0 && below_dir(mnt, &sb)) ||
+	    (stat(mnt, &sb) == 0 && below_dir(store, &sb))) {
 		fprintf(stderr, "replicafs: the store %s and the mount point %s "
 			"must lie outside each other\n", store, mnt);
 		return 1;

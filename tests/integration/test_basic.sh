@@ -72,7 +72,8 @@ for m in "$T/bn/alias" "$T/bn/mnt"; do	# each with what is stacked on it
 	done
 done
 [ -z "$dev" ] || fail "a mount whose store lies in it through a bind mount was made (status $rc): $out"
-[[ $out == *"lies inside the new mount"* ]] || fail "mount through a bind mount said: $out"
+[[ $out == *"must lie outside each other"* ]] || fail "mount through a bind mount said: $out"
+assert_missing "$T/bn/mnt/store"	# refused before it was made
 ok "refused: the store lies in the mount through a bind mount of the mount point"
 mkdir -p "$T/bn/store/in" "$T/bn/alias"
 mount --bind "$T/bn/store" "$T/bn/alias"
