@@ -811,6 +811,16 @@ static int put_marker(struct dest_dir *dd, const struct repl_version *v,
 		return dest_fail(err, errlen, -e,
 				 "%s: %s: cannot make the directory: %s",
 				 dd->url, v->key, strerror(e));
+	if (is_store_dir(fd)) {
+		/* Its mode, owner and times are the store's: a folder of
+		 * the store's name at the source made its root 0777 and
+		 * another user's. */
+		close(fd);
+		return dest_fail(err, errlen, -EINVAL,
+				 "%s: %s: %s is a replicafs store: a mirror "
+				 "never writes into one", dd->url, v->key,
+				 name);
+	}
 	ret = attrs_set(dd, v, fd, 1, err, errlen);
 	close(fd);
 	return ret;

@@ -443,9 +443,14 @@ mkdir -p "$MNT/src/tree/proj/blobs" "$MNT/src/tree/proj/src"
 echo data >"$MNT/src/tree/proj/catalog.db"
 echo pic >"$MNT/src/tree/proj/blobs/cat.jpg"
 echo 'int main(void) {}' >"$MNT/src/tree/proj/src/main.c"
+chmod 700 "$MIRROR/tree/later"
 mkdir -p "$MNT/src/tree/later"
+# The folder's own mode and owner were put on the store's root.
+chmod 777 "$MNT/src/tree/later"
+chown 4242 "$MNT/src/tree/later"
 echo over >"$MNT/src/tree/later/catalog.db"
 wait_delivered "$MNT/src" --timeout 30
+assert_eq "700 0" "$(stat -c '%a %u' "$MIRROR/tree/later")" "mode and owner of the store's root in the mirror"
 assert_eq FAILED "$(rstatus "$MNT/src/tree/later/catalog.db")" "status of a key that would land in a store"
 assert_eq 0 "$(stat -c %s "$MIRROR/tree/later/catalog.db")" "size of the catalog.db of the store in the mirror"
 rfs status "$MNT/src" 2>&1 | grep -q "is a replicafs store: a mirror never writes into one" ||
