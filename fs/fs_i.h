@@ -678,6 +678,13 @@ int fs_cli_repl(int argc, char **argv);
  * below it. */
 int fs_path_within(const char *inner, const char *outer);
 
+/* Have the kernel look again at the name where @rel (names below live
+ * folder @dir, '/'-separated) leaves the nodes it holds: the first it
+ * holds no node for, or the last (ops.c, op_refresh()).  With @wait, for
+ * at most FS_NOTIFY_WAIT_MS; call without locks. */
+void fs_refresh_path(struct fs *fs, struct fs_node *dir, const char *rel,
+		     int wait);
+
 /* Free a node's pending xattrs (fs_node.pxa).  Caller holds n->lock or
  * owns the node. */
 void fs_pxa_clear(struct fs_node *n);

@@ -646,36 +646,18 @@ static void h_getattr(fuse_req_t req, fuse_ino_t ino,
 }
 
 /*
- * The live directory that holds @key of @bucket forgets what it knew of
- * the key's name: after an undelete, a negative entry the kernel cached
- * there would hide the file for up to a timeout.
+ * The live tree forgets what it knew of @key of @bucket: after an
+ * undelete, a negative entry the kernel cached there (of the key's name,
+ * or of a folder above it that the undelete brings back) would hide the
+ * file for up to a timeout.
  */
 static void live_forget(struct fs *fs, const char *bucket, const char *key)
 {
-	const char *c = key, *slash;
-	fuse_ino_t parent = 0;
-	struct fs_node *n;
-	char name[NAME_MAX + 1];
-	size_t len;
+	char path[64 + HKEYBUF + 1];
 
-	pthread_mutex_lock(&fs->lock);
-	n = fs_node_find_locked(fs, fs->root, bucket);
-	while (n && (slash = strchr(c, '/'))) {
-		len = (size_t)(slash - c);
-		if (len > NAME_MAX) {
-			n = NULL;
-			break;
-		}
-		memcpy(name, c, len);
-		name[len] = '\0';
-		n = fs_node_find_locked(fs, n, name);
-		c = slash + 1;
-	}
-	if (n && (n->kind == FS_BUCKET || n->kind == FS_DIR))
-		parent = n->ino;
-	pthread_mutex_unlock(&fs->lock);
-	if (parent)
-		fs_notify_entry(fs, parent, c);
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", bucket, key) <
+	    sizeof(path))
+		fs_refresh_path(fs, fs->root, path, 1);
 }
 
 /*
@@ -1312,6 +1294,11 @@ static void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			    strlen(store_path(fs->st)), size);
 		return;
 	}
+	if (!strcmp(name, XA_REFRESH)) {	/* see h_refresh() */
+		fs_notify_sync(fs, FS_REFRESH_WAIT_MS);
+		reply_value(req, "", 0, size);
+		return;
+	}
 	if (!fs_vattr_own(name) && !fs_xattr_kept(name) &&
 	    !(fs->acl && fs_acl_name(name))) {
 		fuse_reply_err(req, EOPNOTSUPP);
@@ -1609,10 +1596,49 @@ static void r_releasedir(fuse_req_t req, fuse_ino_t ino,
 		live->releasedir(req, ino, fi);
 }
 
+/*
+ * XA_REFRESH on a folder of a view: the command line named a key there
+ * (`replicafs restore .versions/BUCKET/KEY ID`), and changed it in the
+ * live tree, whose names are looked at again as for a live folder
+ * (ops.c, op_refresh()).
+ */
+static void h_refresh(fuse_req_t req, fuse_ino_t ino, const char *value,
+		      size_t size)
+{
+	/* BUCKET/KEY/REL: a whole key's path, or longer than any */
+	const size_t cap = 64 + HKEYBUF + 2;
+	struct fs *fs = FS(req);
+	struct fs_node *n = node_or_reply(req, ino);
+	const char *v = value, *end = value + size;
+	struct hpath *p;
+	struct stat st;
+	char *path;
+	size_t len;
+	int ret;
+
+	if (!n)
+		return;
+	p = malloc(sizeof(*p));
+	path = malloc(cap);
+	ret = p && path ? node_resolve(fs, n, p, &st, NULL) : -ENOMEM;
+	for (; ret == 0 && p->bucket[0] && v < end; v += len + 1) {
+		len = strnlen(v, (size_t)(end - v));
+		if (len && (size_t)snprintf(path, cap, "%s%s%s/%.*s",
+					    p->bucket, p->key[0] ? "/" : "",
+					    p->key, (int)len, v) < cap)
+			fs_refresh_path(fs, fs->root, path, 0);
+	}
+	free(p);
+	free(path);
+	fuse_reply_err(req, ret == -ENOENT ? 0 : -ret);
+}
+
 static void r_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		       const char *value, size_t size, int flags)
 {
-	if (is_hist(ino))
+	if (is_hist(ino) && !strcmp(name, XA_REFRESH))
+		h_refresh(req, ino, value, size);
+	else if (is_hist(ino))
 		reply_rofs(req);
 	else
 		live->setxattr(req, ino, name, value, size, flags);

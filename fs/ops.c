@@ -3962,13 +3962,44 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
  * reply goes at once; the command then waits for them with a GETXATTR of
  * XA_REFRESH.  Anyone may ask: an expired name costs one lookup.
  */
+void fs_refresh_path(struct fs *fs, struct fs_node *dir, const char *rel,
+		     int wait)
+{
+	char path[64 + KEYBUF], *comp, *next, *save;
+	struct fs_node *cur, *child;
+	uint64_t seq = 0;
+
+	if (strlen(rel) >= sizeof(path))
+		return;
+	snprintf(path, sizeof(path), "%s", rel);
+	pthread_mutex_lock(&fs->lock);
+	cur = dir;
+	comp = strtok_r(path, "/", &save);
+	while (comp) {
+		next = strtok_r(NULL, "/", &save);
+		if (!strcmp(comp, ".") || !strcmp(comp, ".."))
+			break;
+		child = fs_node_find_locked(fs, cur, comp);
+		if (child && next && (child->kind == FS_BUCKET ||
+				      child->kind == FS_DIR)) {
+			cur = child;
+			comp = next;
+			continue;
+		}
+		seq = fs_notify_queue(fs, cur->ino, comp, 1);
+		break;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (wait)
+		fs_notify_wait(fs, seq);
+}
+
 static void op_refresh(fuse_req_t req, struct fs_node *dir,
 		       const char *value, size_t size)
 {
 	struct fs *fs = FS(req);
 	const char *p = value, *end = value + size;
-	char path[64 + KEYBUF], *comp, *next, *save;
-	struct fs_node *cur, *child;
+	char path[64 + KEYBUF];
 	size_t len;
 
 	if (dir->kind != FS_ROOT && dir->kind != FS_BUCKET &&
@@ -3982,24 +4013,7 @@ static void op_refresh(fuse_req_t req, struct fs_node *dir,
 			continue;
 		memcpy(path, p, len);
 		path[len] = '\0';
-		pthread_mutex_lock(&fs->lock);
-		cur = dir;
-		comp = strtok_r(path, "/", &save);
-		while (comp) {
-			next = strtok_r(NULL, "/", &save);
-			if (!strcmp(comp, ".") || !strcmp(comp, ".."))
-				break;
-			child = fs_node_find_locked(fs, cur, comp);
-			if (child && next && (child->kind == FS_BUCKET ||
-					      child->kind == FS_DIR)) {
-				cur = child;
-				comp = next;
-				continue;
-			}
-			fs_notify_queue(fs, cur->ino, comp, 1);
-			break;
-		}
-		pthread_mutex_unlock(&fs->lock);
+		fs_refresh_path(fs, dir, path, 0);
 	}
 	/* Not waited for here: the kernel holds @dir's lock through the
 	 * SETXATTR, and it takes that lock to expire a name in it.  The

@@ -597,6 +597,24 @@ assert_eq "x y" "$(cat "$B/cd/e/x" "$B/cd/y" | tr '\n' ' ' | sed 's/ $//')" "cd 
 rfs rm-version -r --yes "$B/cd" >/dev/null
 [ ! -e "$B/cd/y" ] || fail "cd/y is still there after rm-version -r"
 [ ! -e "$B/cd" ] || fail "cd is still there after rm-version -r"
+# The same through .versions: a delete marker's entry removed, and the
+# commands given a path there.
+mkdir -p "$B/vd/sub"
+echo 1 >"$B/vd/sub/f"
+rm -rf "$B/vd"
+[ ! -e "$B/vd" ] || fail "vd is there after rm -rf"
+rm "$MNT/.versions/bkt/vd/sub/f/"*.deleted
+assert_eq 1 "$(cat "$B/vd/sub/f")" "vd/sub/f after its delete marker's entry was removed"
+echo 1 >"$B/vw"
+echo 222 >"$B/vw"
+assert_eq 4 "$(stat -c %s "$B/vw")" "size of vw before the restore"
+rfs restore "$MNT/.versions/bkt/vw" "$(version_field "$B/vw" 2 1)" >/dev/null
+assert_eq 2 "$(stat -c %s "$B/vw")" "size of vw just after a restore through .versions"
+echo z >"$B/vv"
+rm "$B/vv"
+[ ! -e "$B/vv" ] || fail "vv is there after rm"
+rfs undelete "$MNT/.versions/bkt/vv" >/dev/null
+assert_eq z "$(cat "$B/vv")" "vv just after an undelete through .versions"
 ok "undelete, restore, rm-version and their -r forms show without waiting"
 unmount_fs
 check_store
