@@ -420,13 +420,14 @@ static int cmd_versions(int argc, char **argv)
 	}
 	if (resolve(path, &t))
 		return 1;
+	if (open_target_store(&t, &st))
+		return 1;	/* said: there is no such bucket */
 	if (!t.key[0]) {
 		fprintf(stderr, "replicafs: %s is a bucket, not an object\n",
 			path);
+		store_close(st);
 		return 2;
 	}
-	if (open_target_store(&t, &st))
-		return 1;
 	o.st = st;
 	o.t = &t;
 	/* The JSON array opens with its first entry, so that a failure
@@ -906,13 +907,16 @@ static int object_args(int argc, char **argv, int want_vid,
 	}
 	if (resolve(argv[1], t))
 		return 1;
+	if (open_target_store(t, st))
+		return 1;	/* said: there is no such bucket */
 	if (!t->key[0]) {
 		fprintf(stderr, "replicafs: %s is a bucket, not an object\n",
 			argv[1]);
+		store_close(*st);
 		return 2;
 	}
 	*vid = want_vid ? argv[2] : NULL;
-	return open_target_store(t, st) ? 1 : 0;
+	return 0;
 }
 
 /* `restore PATH VERSION-ID`: S3's copy of a version onto its own key, a

@@ -351,6 +351,8 @@ assert_eq 4 "$(nversions "$G")" "versions after undelete (the marker is gone)"
 expect_error "not deleted" rfs undelete "$G"
 expect_error "never written" rfs undelete "$B/never-was"
 expect_error "there is no bucket nosuchbucket" rfs versions "$MNT/nosuchbucket/x"
+expect_error "there is no bucket nosuchbucket" rfs versions "$MNT/nosuchbucket"
+expect_error "is a bucket, not an object" rfs versions "$B"
 expect_error "there is no bucket nosuchbucket" rfs undelete "$MNT/nosuchbucket/x"
 
 # After rm -rf of a folder, the paths of the files it held still work.
