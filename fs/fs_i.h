@@ -656,10 +656,11 @@ int fs_loop_reply_create_backing(fuse_req_t req,
 void fs_loop_conn_want(struct fuse_conn_info *conn, int writeback);
 
 /*
- * From a request's handler, after its reply: let another thread read the
- * next request while this one goes on with work that needs no reply (the
- * loop then treats this thread as it treats one that handled a slow
- * request).  Nothing outside the loop's threads, or twice.
+ * From a request's handler: let another thread read the next request
+ * while this one goes on, with work that needs no reply (after the reply)
+ * or with a wait (before it); the loop then treats this thread as it
+ * treats one that handled a slow request.  Nothing outside the loop's
+ * threads, or twice.
  */
 void fs_loop_detach(void);
 

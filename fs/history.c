@@ -1295,6 +1295,7 @@ static void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	if (!strcmp(name, XA_REFRESH)) {	/* see h_refresh() */
+		fs_loop_detach();	/* as in ops.c */
 		fs_notify_sync(fs, FS_REFRESH_WAIT_MS);
 		reply_value(req, "", 0, size);
 		return;

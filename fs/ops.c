@@ -3752,7 +3752,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	if (strcmp(name, XA_REFRESH) == 0) {
-		/* The names a command had expired (op_refresh()) are. */
+		/* The names a command had expired (op_refresh()) are.  The
+		 * wait may be long (a folder's lock held by a request that
+		 * waits for this mount): others are served meanwhile. */
+		fs_loop_detach();
 		fs_notify_sync(fs, FS_REFRESH_WAIT_MS);
 		reply_value(req, "", 0, size);
 		return;
