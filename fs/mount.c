@@ -64,48 +64,16 @@ static void unescape(char *s)
 	*d = '\0';
 }
 
-/* The device ("MAJOR:MINOR") and file system type of the last mount on
- * @mnt (the one on top) into @dev and @type (either may be NULL). */
-static int mount_dev(const char *mnt, char *dev, size_t size, char *type,
-		     size_t tsize)
-{
-	char line[3 * PATH_MAX], *f[5], *t, *save = NULL;
-	FILE *mi = fopen("/proc/self/mountinfo", "re");
-	int found = 0, i;
-
-	if (!mi)
-		return -errno;
-	while (fgets(line, sizeof(line), mi)) {
-		f[0] = strtok_r(line, " ", &save);
-		for (i = 1; i < 5 && f[i - 1]; i++)
-			f[i] = strtok_r(NULL, " ", &save);
-		if (i < 5 || !f[4])
-			continue;
-		unescape(f[4]);
-		if (strcmp(f[4], mnt) != 0)
-			continue;
-		found = 1;
-		if (dev)
-			snprintf(dev, size, "%s", f[2]);
-		/* after the optional fields, "-" and the type */
-		while ((t = strtok_r(NULL, " ", &save)) && strcmp(t, "-"))
-			;
-		t = t ? strtok_r(NULL, " \n", &save) : NULL;
-		if (type)
-			snprintf(type, tsize, "%s", t ? t : "");
-	}
-	fclose(mi);
-	return found ? 0 : -ENOENT;
-}
-
 /*
- * The device ("MAJ:MIN") of the mount that @path (resolved, no symbolic
- * links) lies in, by /proc/self/mountinfo alone: the longest mount point
- * above it, the last of those stacked there.  Nothing is looked up, so a
- * mount that does not answer yet cannot hold the caller.  0 or -ENOENT.
+ * From /proc/self/mountinfo alone (nothing is looked up, so a mount that
+ * does not answer yet cannot hold the caller): the device ("MAJ:MIN") and
+ * file system type (either may be NULL) of the mount on @path when
+ * @exact, else of the mount that resolved @path lies in, the longest
+ * mount point above it.  Of mounts stacked on one point, the last (the one
+ * on top).  0 or -ENOENT.
  */
-static int mount_holding(const char *path, char *dev, size_t size,
-			 char *type, size_t tsize)
+static int mountinfo_find(const char *path, int exact, char *dev,
+			  size_t size, char *type, size_t tsize)
 {
 	char line[3 * PATH_MAX], *f[5], *t, *save = NULL;
 	FILE *mi = fopen("/proc/self/mountinfo", "re");
@@ -122,7 +90,8 @@ static int mount_holding(const char *path, char *dev, size_t size,
 			continue;
 		unescape(f[4]);
 		len = strlen(f[4]);
-		if (len < best || !fs_path_within(path, f[4]))
+		if (len < best || (exact ? strcmp(f[4], path) != 0
+					 : !fs_path_within(path, f[4])))
 			continue;
 		best = len;
 		found = 1;
@@ -137,6 +106,20 @@ static int mount_holding(const char *path, char *dev, size_t size,
 	}
 	fclose(mi);
 	return found ? 0 : -ENOENT;
+}
+
+/* The mount on @mnt (see mountinfo_find()). */
+static int mount_dev(const char *mnt, char *dev, size_t size, char *type,
+		     size_t tsize)
+{
+	return mountinfo_find(mnt, 1, dev, size, type, tsize);
+}
+
+/* The mount that @path lies in (see mountinfo_find()). */
+static int mount_holding(const char *path, char *dev, size_t size,
+			 char *type, size_t tsize)
+{
+	return mountinfo_find(path, 0, dev, size, type, tsize);
 }
 
 int fs_path_in_replicafs(const char *path)

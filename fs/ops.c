@@ -3647,7 +3647,8 @@ static int xattr_prepare(struct fs *fs, struct fs_node *n)
  * the first setxattr made an empty version before the one its content
  * came in: tar --xattrs sets them before it writes, on every file.  Not
  * the file capability, which a later write drops (and ACLs: acl.c).
- * Caller holds n->lock and has seen the node pending.
+ * pxa_find(), pxa_set() and pxa_remove(): caller holds n->lock and has
+ * seen the node pending.
  */
 static int pxa_pending_name(const struct fs_node *n, const char *name)
 {
@@ -3720,6 +3721,33 @@ static int pxa_remove(struct fs_node *n, const char *name)
 	free((void *)x->value);
 	*x = n->pxa[--n->npxa];
 	return 0;
+}
+
+/*
+ * setxattr (@value not NULL) or removexattr of @name on @n, kept with the
+ * node if it is a pending file and @name is one it keeps: 1 when done and
+ * replied to, else 0 (the caller goes on to the store).
+ */
+static int pxa_change(fuse_req_t req, struct fs *fs, struct fs_node *n,
+		      const char *name, const void *value, size_t size,
+		      int flags)
+{
+	int ret;
+
+	if (!pxa_pending_name(n, name))
+		return 0;
+	pthread_mutex_lock(&n->lock);
+	if (!node_pending(fs, n)) {
+		pthread_mutex_unlock(&n->lock);
+		return 0;
+	}
+	ret = value ? pxa_set(n, name, value, size, flags)
+		    : pxa_remove(n, name);
+	pthread_mutex_unlock(&n->lock);
+	if (ret == 0)
+		xattr_changed(n);
+	fuse_reply_err(req, -ret);
+	return 1;
 }
 
 static void reply_value(fuse_req_t req, const void *val, size_t len,
@@ -4044,18 +4072,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	ret = xattr_writable(n, name);
-	if (ret == 0 && pxa_pending_name(n, name)) {
-		pthread_mutex_lock(&n->lock);
-		if (node_pending(fs, n)) {
-			ret = pxa_set(n, name, value, size, flags);
-			pthread_mutex_unlock(&n->lock);
-			if (ret == 0)
-				xattr_changed(n);
-			fuse_reply_err(req, -ret);
-			return;
-		}
-		pthread_mutex_unlock(&n->lock);
-	}
+	/* a value of size 0 may come as NULL: never the removal */
+	if (ret == 0 && pxa_change(req, fs, n, name, value ? value : "",
+				   size, flags))
+		return;
 	if (ret == 0)
 		ret = xattr_prepare(fs, n);
 	if (ret == 0)
@@ -4094,18 +4114,8 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	ret = acl ? 0 : xattr_writable(n, name);
 	if (ret == 0 && acl && n->kind != FS_FILE && !is_dir_node(n))
 		ret = -EOPNOTSUPP;
-	if (ret == 0 && !acl && pxa_pending_name(n, name)) {
-		pthread_mutex_lock(&n->lock);
-		if (node_pending(fs, n)) {
-			ret = pxa_remove(n, name);
-			pthread_mutex_unlock(&n->lock);
-			if (ret == 0)
-				xattr_changed(n);
-			fuse_reply_err(req, -ret);
-			return;
-		}
-		pthread_mutex_unlock(&n->lock);
-	}
+	if (ret == 0 && !acl && pxa_change(req, fs, n, name, NULL, 0, 0))
+		return;
 	if (ret == 0)
 		ret = xattr_prepare(fs, n);
 	if (ret == 0)
