@@ -199,6 +199,24 @@ static int dir_within(const char *inner, const char *outer)
 	       fs_path_within(a, b);
 }
 
+struct mirror_probe {
+	const char *dir;
+	char *what;
+	size_t len;
+};
+
+static int mirror_probe_one(const char *mnt, const char *dev,
+			    const char *type, void *arg)
+{
+	struct mirror_probe *p = arg;
+
+	(void)dev;
+	if (strcmp(type, "fuse.replicafs") || !dir_within(mnt, p->dir))
+		return 0;
+	snprintf(p->what, p->len, "the replicafs mount %.400s", mnt);
+	return 1;
+}
+
 /*
  * Whether mirror directory @dir holds the store @store_dir or a replicafs
  * mount, with which into @what: a mirror there writes its keys over the
@@ -208,31 +226,13 @@ static int dir_within(const char *inner, const char *outer)
 static int mirror_holds_replicafs(const char *dir, const char *store_dir,
 				  char *what, size_t len)
 {
-	char line[4096], mnt[PATH_MAX], fstype[64];
-	FILE *f;
-	int found = 0;
+	struct mirror_probe p = { dir, what, len };
 
 	if (dir_within(store_dir, dir)) {
 		snprintf(what, len, "the store %.400s", store_dir);
 		return 1;
 	}
-	f = fopen("/proc/self/mountinfo", "re");
-	while (f && !found && fgets(line, sizeof(line), f)) {
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - TYPE ... */
-		const char *dash = strstr(line, " - ");
-
-		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
-		    sscanf(dash + 3, "%63s", fstype) != 1 ||
-		    strcmp(fstype, "fuse.replicafs"))
-			continue;
-		if (!strchr(mnt, '\\') && dir_within(mnt, dir)) {
-			snprintf(what, len, "the replicafs mount %.400s", mnt);
-			found = 1;
-		}
-	}
-	if (f)
-		fclose(f);
-	return found;
+	return fs_mountinfo_each(mirror_probe_one, &p) > 0;
 }
 
 /*

@@ -694,6 +694,14 @@ void fs_pxa_clear(struct fs_node *n);
  * /proc/self/mountinfo alone (mount.c). */
 int fs_path_in_replicafs(const char *path);
 
+/* Call @fn for each line of /proc/self/mountinfo, in order, with the mount
+ * point (unescaped), the device ("MAJ:MIN") and the file system type,
+ * until it returns nonzero: that value, 0 at the end, or -errno when the
+ * file cannot be read (mount.c). */
+int fs_mountinfo_each(int (*fn)(const char *mnt, const char *dev,
+				 const char *type, void *arg),
+		      void *arg);
+
 /* ---- cli_remote.c: `remote add|list|remove` ---- */
 int fs_cli_remote(int argc, char **argv);
 

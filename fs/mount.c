@@ -64,6 +64,60 @@ static void unescape(char *s)
 	*d = '\0';
 }
 
+int fs_mountinfo_each(int (*fn)(const char *mnt, const char *dev,
+				 const char *type, void *arg),
+		      void *arg)
+{
+	char line[3 * PATH_MAX], *f[5], *t, *save = NULL;
+	FILE *mi = fopen("/proc/self/mountinfo", "re");
+	int i, rc = 0;
+
+	if (!mi)
+		return -errno;
+	while (!rc && fgets(line, sizeof(line), mi)) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - TYPE */
+		f[0] = strtok_r(line, " ", &save);
+		for (i = 1; i < 5 && f[i - 1]; i++)
+			f[i] = strtok_r(NULL, " ", &save);
+		if (i < 5 || !f[4])
+			continue;
+		unescape(f[4]);
+		while ((t = strtok_r(NULL, " ", &save)) && strcmp(t, "-"))
+			;
+		t = t ? strtok_r(NULL, " \n", &save) : NULL;
+		rc = fn(f[4], f[2], t ? t : "", arg);
+	}
+	fclose(mi);
+	return rc;
+}
+
+struct mi_find {
+	const char *path;
+	int exact;
+	size_t best;
+	int found;
+	char *dev, *type;
+	size_t size, tsize;
+};
+
+static int mi_find_one(const char *mnt, const char *dev, const char *type,
+		       void *arg)
+{
+	struct mi_find *q = arg;
+	size_t len = strlen(mnt);
+
+	if (len < q->best || (q->exact ? strcmp(mnt, q->path) != 0
+				       : !fs_path_within(q->path, mnt)))
+		return 0;
+	q->best = len;
+	q->found = 1;
+	if (q->dev)
+		snprintf(q->dev, q->size, "%s", dev);
+	if (q->type)
+		snprintf(q->type, q->tsize, "%s", type);
+	return 0;
+}
+
 /*
  * From /proc/self/mountinfo alone (nothing is looked up, so a mount that
  * does not answer yet cannot hold the caller): the device ("MAJ:MIN") and
@@ -75,37 +129,12 @@ static void unescape(char *s)
 static int mountinfo_find(const char *path, int exact, char *dev,
 			  size_t size, char *type, size_t tsize)
 {
-	char line[3 * PATH_MAX], *f[5], *t, *save = NULL;
-	FILE *mi = fopen("/proc/self/mountinfo", "re");
-	size_t best = 0, len;
-	int found = 0, i;
+	struct mi_find q = { path, exact, 0, 0, dev, type, size, tsize };
+	int rc = fs_mountinfo_each(mi_find_one, &q);
 
-	if (!mi)
-		return -errno;
-	while (fgets(line, sizeof(line), mi)) {
-		f[0] = strtok_r(line, " ", &save);
-		for (i = 1; i < 5 && f[i - 1]; i++)
-			f[i] = strtok_r(NULL, " ", &save);
-		if (i < 5 || !f[4])
-			continue;
-		unescape(f[4]);
-		len = strlen(f[4]);
-		if (len < best || (exact ? strcmp(f[4], path) != 0
-					 : !fs_path_within(path, f[4])))
-			continue;
-		best = len;
-		found = 1;
-		if (dev)
-			snprintf(dev, size, "%s", f[2]);
-		/* after the optional fields, "-" and the type */
-		while ((t = strtok_r(NULL, " ", &save)) && strcmp(t, "-"))
-			;
-		t = t ? strtok_r(NULL, " \n", &save) : NULL;
-		if (type)
-			snprintf(type, tsize, "%s", t ? t : "");
-	}
-	fclose(mi);
-	return found ? 0 : -ENOENT;
+	if (rc < 0)
+		return rc;
+	return q.found ? 0 : -ENOENT;
 }
 
 /* The mount on @mnt (see mountinfo_find()). */

@@ -567,16 +567,23 @@ step "what the command line changes shows in the mount at once, with a 30 s time
 # commands tell the mount which they changed.
 mount_fs timeout=30
 B=$MNT/bkt
-echo gone >"$B/cf"
-rm "$B/cf"
-[ ! -e "$B/cf" ] || fail "cf is there after rm"
-rfs undelete "$B/cf" >/dev/null
-assert_eq gone "$(cat "$B/cf")" "cf just after undelete (the name was looked up missing)"
-echo 1 >"$B/cg"
-echo 22222 >"$B/cg"
-assert_eq 6 "$(stat -c %s "$B/cg")" "size of cg before the restore"
-rfs restore "$B/cg" "$(version_field "$B/cg" 2 1)" >/dev/null
-assert_eq 2 "$(stat -c %s "$B/cg")" "size of cg just after restore"
+# undelete_restore KEY PATH-PREFIX: undelete and restore of KEY, each
+# given to the command as PATH-PREFIX/KEY, show at once.
+undelete_restore() {
+	local k=$1 p=$2
+	echo gone >"$B/$k"
+	rm "$B/$k"
+	[ ! -e "$B/$k" ] || fail "$k is there after rm"
+	rfs undelete "$p/$k" >/dev/null
+	assert_eq gone "$(cat "$B/$k")" "$k just after undelete through $p (the name was looked up missing)"
+	echo 1 >"$B/$k"
+	echo 22222 >"$B/$k"
+	assert_eq 6 "$(stat -c %s "$B/$k")" "size of $k before the restore"
+	rfs restore "$p/$k" "$(version_field "$B/$k" 2 1)" >/dev/null
+	assert_eq 2 "$(stat -c %s "$B/$k")" "size of $k just after a restore through $p"
+}
+undelete_restore cf "$B"
+undelete_restore cv "$MNT/.versions/bkt"
 echo only >"$B/ch"
 cat "$B/ch" >/dev/null
 rfs rm-version --yes "$B/ch" "$(version_field "$B/ch" 1 1)" >/dev/null
@@ -599,24 +606,13 @@ assert_eq "x y" "$(cat "$B/cd/e/x" "$B/cd/y" | tr '\n' ' ' | sed 's/ $//')" "cd 
 rfs rm-version -r --yes "$B/cd" >/dev/null
 [ ! -e "$B/cd/y" ] || fail "cd/y is still there after rm-version -r"
 [ ! -e "$B/cd" ] || fail "cd is still there after rm-version -r"
-# The same through .versions: a delete marker's entry removed, and the
-# commands given a path there.
+# A delete marker's entry removed through .versions.
 mkdir -p "$B/vd/sub"
 echo 1 >"$B/vd/sub/f"
 rm -rf "$B/vd"
 [ ! -e "$B/vd" ] || fail "vd is there after rm -rf"
 rm "$MNT/.versions/bkt/vd/sub/f/"*.deleted
 assert_eq 1 "$(cat "$B/vd/sub/f")" "vd/sub/f after its delete marker's entry was removed"
-echo 1 >"$B/vw"
-echo 222 >"$B/vw"
-assert_eq 4 "$(stat -c %s "$B/vw")" "size of vw before the restore"
-rfs restore "$MNT/.versions/bkt/vw" "$(version_field "$B/vw" 2 1)" >/dev/null
-assert_eq 2 "$(stat -c %s "$B/vw")" "size of vw just after a restore through .versions"
-echo z >"$B/vv"
-rm "$B/vv"
-[ ! -e "$B/vv" ] || fail "vv is there after rm"
-rfs undelete "$MNT/.versions/bkt/vv" >/dev/null
-assert_eq z "$(cat "$B/vv")" "vv just after an undelete through .versions"
 ok "undelete, restore, rm-version and their -r forms show without waiting"
 unmount_fs
 check_store
