@@ -698,22 +698,28 @@ static int rm_all_one(void *arg, const char *bucket, const char *key,
 {
 	struct tree_op *op = arg;
 	struct vid_list l = { 0 };
+	unsigned long gone = 0;
 	size_t i;
 	int ret;
 
 	ret = store_versions(op->st, bucket, key, vid_add, &l);
-	if (ret == -ENOENT && kind == STORE_DIR)
-		ret = 0;	/* a folder without a marker */
-	if (ret == 0 && l.n)
-		op->keys++;
+	/* A folder without a marker; or a key whose last versions another
+	 * command (an rm-version -r of a folder above or below) removed
+	 * since the walk listed it, as below. */
+	if (ret == -ENOENT)
+		ret = 0;
 	op->bytes += l.bytes;
 	for (i = 0; ret == 0 && i < l.n; i++) {
 		if (!op->dry)
 			ret = store_delete_version(op->st, bucket, key,
 						   l.ids[i]);
 		if (ret == 0)
-			op->versions++;
+			gone++;
+		else if (ret == -ENOENT)
+			ret = 0;	/* removed by another meanwhile */
 	}
+	op->versions += gone;
+	op->keys += gone > 0;
 	if (i && !op->dry)
 		refresh_add(op->rf, bucket, key);
 	free(l.ids);

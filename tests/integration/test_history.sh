@@ -562,6 +562,35 @@ assert_eq "0" "$(cat "$V/hot/$(ls "$V/hot" | sed -n 1p)")" "the oldest of 10,000
 unmount_fs
 
 # -------------------------------------------------------------------------
+step "rm-version -r of a folder and of its subfolder at once: both finish"
+# Each lists keys, then removes their versions; what the other removed in
+# between is no error.  The one that finds nothing left says so.
+mount_fs
+B=$MNT/bkt
+for round in 1 2 3 4 5; do
+	mkdir -p "$B/cc/sub"
+	for i in $(seq 150); do
+		echo a >"$B/cc/f$i"
+		echo b >"$B/cc/sub/g$i"
+		echo c >"$B/cc/sub/g$i"
+	done
+	rfs rm-version -r --yes "$B/cc" >"$T/rmr1" 2>&1 &
+	p1=$!
+	rfs rm-version -r --yes "$B/cc/sub" >"$T/rmr2" 2>&1 &
+	p2=$!
+	r1=0 r2=0
+	wait $p1 || r1=$?
+	wait $p2 || r2=$?
+	[ $r1 = 0 ] || fail "round $round: rm-version -r of cc: $(cat "$T/rmr1")"
+	[ $r2 = 0 ] || grep -q "no versions" "$T/rmr2" ||
+		fail "round $round: rm-version -r of cc/sub: $(cat "$T/rmr2")"
+	[ ! -e "$B/cc" ] || fail "round $round: cc is still there"
+	[ ! -e "$MNT/.versions/bkt/cc" ] ||
+		fail "round $round: .versions/bkt/cc is still there"
+done
+ok "five rounds, no error and nothing left"
+unmount_fs
+
 step "what the command line changes shows in the mount at once, with a 30 s timeout"
 # The kernel keeps names, found or missing, for the mount's timeout; the
 # commands tell the mount which they changed.
