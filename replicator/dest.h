@@ -97,6 +97,15 @@ struct dest_ops {
 	 * one for many versions.  An error makes those deliveries retried.
 	 */
 	int (*sync)(struct dest *d, char *err, size_t errlen);
+	/*
+	 * Optional: whether what the destination was opened with outside
+	 * the URL (for S3: the remotes file and the AWS files) changed since
+	 * the last call, or since open.  The engine asks once a second, and
+	 * then makes the deliveries there that wait for a retry due at
+	 * once: a remote added again, or moved to an endpoint that answers,
+	 * is used without waiting out the backoff.
+	 */
+	int (*changed)(struct dest *d);
 	void (*close)(struct dest *d);
 };
 

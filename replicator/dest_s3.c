@@ -160,6 +160,8 @@ struct dest_s3 {
 				 * lock */
 	struct stamp stamps[3];	/* remotes, credentials, config files;
 				 * protected by lock */
+	struct stamp seen[3];	/* the same, as s3_changed() last saw
+				 * them; protected by lock */
 	char *creds_source;	/* where the keys came from, NULL: none;
 				 * protected by lock */
 	char *creds_hint;	/* what to set when there are none;
@@ -1795,6 +1797,7 @@ static int s3_open(const char *url, struct dest **out, char *err,
 		 n && u.prefix[n - 1] != '/' ? "/" : "");
 	/* Stamped before they are read: a change meanwhile is read again. */
 	stamps_now(ds, ds->stamps);
+	memcpy(ds->seen, ds->stamps, sizeof(ds->seen));
 	ds->checked_ns = mono_ns();
 	ret = setup_make(ds->url, ds->remote, path, &su, &p, err, errlen);
 	if (ret)
@@ -1816,6 +1819,24 @@ out:
 	return ret;
 }
 
+/* dest_ops.changed(): the remotes file or an AWS file changed since the
+ * last call.  Reads nothing: the next operation's refresh() does. */
+static int s3_changed(struct dest *d)
+{
+	struct dest_s3 *ds = to_s3(d);
+	struct stamp now[3];
+	int i, changed = 0;
+
+	stamps_now(ds, now);
+	pthread_mutex_lock(&ds->lock);
+	for (i = 0; i < 3; i++)
+		if (!stamp_eq(&now[i], &ds->seen[i]))
+			changed = 1;
+	memcpy(ds->seen, now, sizeof(now));
+	pthread_mutex_unlock(&ds->lock);
+	return changed;
+}
+
 const struct dest_ops dest_s3_ops = {
 	.scheme = "s3",
 	.last_is_newest = 1,
@@ -1823,5 +1844,6 @@ const struct dest_ops dest_s3_ops = {
 	.check = s3_check,
 	.put = s3_put,
 	.delete_marker = s3_delete_marker,
+	.changed = s3_changed,
 	.close = s3_close,
 };

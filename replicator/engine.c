@@ -191,6 +191,45 @@ out:
 	return d;
 }
 
+/*
+ * Deliveries that wait for a retry at a destination whose configuration
+ * changed (dest_ops.changed(): a remote added again, or moved) are
+ * due now, rather than at the end of a backoff of up to minutes.  Once a
+ * second, from a worker.  (A delivery under way at the change that fails
+ * after it keeps its backoff.)  A slot, and its destination once opened,
+ * stay until the engine stops, and new slots go in front: the walk takes
+ * the lock only to read them.
+ */
+static void due_changed(struct repl_engine *e)
+{
+	struct dest_slot *s, *next;
+	struct dest *d;
+	size_t n;
+	int woke = 0;
+
+	pthread_mutex_lock(&e->lock);
+	next = e->dests;
+	pthread_mutex_unlock(&e->lock);
+	while ((s = next)) {
+		pthread_mutex_lock(&e->lock);
+		d = s->d;
+		next = s->next;
+		pthread_mutex_unlock(&e->lock);
+		if (!d || !d->ops->changed || !d->ops->changed(d) ||
+		    store_repl_due_now(e->st, s->url, &n) || !n)
+			continue;
+		log_info("replication: %s: its configuration changed; %zu "
+			 "deliveries that waited for a retry are due now",
+			 s->url, n);
+		woke = 1;
+	}
+	if (woke) {
+		pthread_mutex_lock(&e->lock);
+		pthread_cond_broadcast(&e->wake);
+		pthread_mutex_unlock(&e->lock);
+	}
+}
+
 /* Run @hook for a delivery that missed its threshold. */
 static void run_hook(const char *hook, const struct store_repl_task *t,
 		     int64_t late_ns)
@@ -859,6 +898,7 @@ static void *worker(void *arg)
 		if (release) {
 			store_repl_release_dead(e->st, NULL);
 			store_repl_overdue(e->st, overdue_cb, e);
+			due_changed(e);
 		}
 		/* One claim at a time (they take the catalog's write lock
 		 * anyway): workers woken together all saw no destination

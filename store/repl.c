@@ -955,6 +955,35 @@ int store_repl_release_dead(struct store *st, size_t *n)
 	return err;
 }
 
+int store_repl_due_now(struct store *st, const char *dest, size_t *n)
+{
+	sqlite3_stmt *u;
+	struct conn *c;
+	int err;
+
+	if (n)
+		*n = 0;
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	/* "status != 1" lets repl_queue_open serve the search by dest. */
+	err = prep(c, "UPDATE repl_queue SET next_ns = 0 "
+		      "WHERE dest = ? AND status != 1 AND status = 0 "
+		      "AND owner = 0 AND next_ns > ?", &u);
+	if (err)
+		return err;
+	bind_text(u, 1, dest, -1);
+	sqlite3_bind_int64(u, 2, now_ns());
+	err = stmt_step(c, u, "make deliveries due");
+	if (err >= 0) {
+		if (n)
+			*n = (size_t)sqlite3_changes(c->db);
+		err = 0;
+	}
+	stmt_done(u);
+	return err;
+}
+
 /* SQL: objects row "o" is @key (?k) or below it; NULL ?k: any. */
 #define IN_SCOPE(k)                                                           \
 	"(" k " IS NULL OR o.key = " k " OR (o.key >= " k " || '/' AND "      \

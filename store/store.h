@@ -656,6 +656,11 @@ int store_repl_done_many(struct store *st,
  * (after a crash).  *@n (may be NULL) gets how many. */
 int store_repl_release_dead(struct store *st, size_t *n);
 
+/* Make the deliveries to @dest that wait for a retry (pending, leased by
+ * no one, due later) due now, as when what made them fail was mended.
+ * Their attempts still count.  *@n (may be NULL) gets how many. */
+int store_repl_due_now(struct store *st, const char *dest, size_t *n);
+
 /* Pending deliveries in @bucket (NULL: in the whole store), of @key and
  * the keys below it (NULL or "": all of the bucket's). */
 int store_repl_pending(struct store *st, const char *bucket, const char *key,

@@ -594,6 +594,37 @@ rfs remote remove un >/dev/null
 creds_file "$SECRET"
 ok "the status names S3's refusal and the file that could not be read"
 
+step "a remote added again: the deliveries waiting for a retry go at once"
+# They waited out their backoff, here 30 to 60 s for the first retry.
+unmount_fs
+mount_fs repl_backoff_ms=60000,repl_attempts=40
+mkb a again versioned
+rfs remote add ag "$EP_A" --region region-a
+mkdir "$MNT/srcag"
+rule "$T/ag.json" s3://ag/again
+rfs replication put "$MNT/srcag" "$T/ag.json" >/dev/null
+echo zero >"$MNT/srcag/zero"
+rfs wait "$MNT/srcag" --timeout 60 || fail "replicafs wait: status $? for zero"
+rfs remote remove ag >/dev/null
+sleep 1.2	# the remotes file is looked at once a second
+echo one >"$MNT/srcag/one"
+for i in $(seq 100); do
+	grep -q "srcag/one .* no remote named ag" "$(daemon_log)" && break
+	sleep 0.2
+done
+grep -q "srcag/one .* no remote named ag" "$(daemon_log)" ||
+	fail "no failed delivery of one logged in 20 s"
+sleep 1	# its outcome recorded: due in 30 s or more
+rfs remote add ag "$EP_A" --region region-a
+rfs wait "$MNT/srcag" --timeout 20 ||
+	fail "replicafs wait: status $? 20 s after the remote was added again"
+assert_eq "one zero" \
+	"$(aa s3api list-object-versions --bucket again | py '" ".join(sorted(v["Key"] for v in d.get("Versions", [])))' /dev/stdin)" \
+	"what reached again at region-a"
+grep -q "s3://ag/again: its configuration changed" "$(daemon_log)" ||
+	fail "the log does not say why the deliveries went at once"
+ok "one went within 20 s of the remote's return"
+
 step "no secret in any log or message"
 unmount_fs
 for f in "$T"/daemon.*.log "$T"/status2.out "$T"/list.out "$T/config/remotes"; do
