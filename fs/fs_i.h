@@ -131,6 +131,9 @@ struct fs_node {
 	char base_sha[65];	/* blob of the last committed version */
 	int base_fd;		/* open blob, -1 until needed */
 	char cached_sha[65];	/* content the kernel's page cache holds */
+	char mknod_vid[STORE_VID_MAX + 1];	/* the empty version that
+				 * mknod(2) made, which the next commit
+				 * replaces (store_put.replaces); "": none */
 	struct store_meta meta;	/* of a pending file; mtime of last write */
 	void *acl;		/* owned: a pending file's access ACL, from
 				 * its folder's default ACL (acl.c), which

@@ -1310,6 +1310,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	put.mtime_set = 1;	/* the last write's, or a utimens's: 0 too */
 	put.durable = durable;
 	put.keep_xattrs = 1;
+	put.replaces = n->mknod_vid[0] ? n->mknod_vid : NULL;
 	put.named_ns = pending ? n->created_ns : 0;
 	if (pending && fs_ino_kept(n->st_ino))
 		put.ino = n->st_ino;
@@ -1380,6 +1381,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 			 strerror(-ret));
 		goto fail_consumed;
 	}
+	n->mknod_vid[0] = '\0';
 	if (obj.queued)
 		repl_engine_kick(fs->repl);	/* deliver it now */
 	if (pending) {
@@ -1625,9 +1627,17 @@ static uint64_t handle_open(fuse_req_t req, struct fs_node *n, int writable,
 {
 	struct fs *fs = FS(req);
 	uint64_t fh = writable ? FH_WRITE : 0;
+	/* Writes that must be durable when they return (O_SYNC, O_DSYNC)
+	 * go through the page cache: the kernel then sends an FSYNC after
+	 * each, which commits it.  In passthrough mode it syncs only the
+	 * staging file, which is no version: a crash before the close lost
+	 * them.  (A node already open in passthrough mode stays so: the
+	 * kernel keeps one mode per inode.) */
+	int sync_writes = writable && (flags & O_DSYNC);
 
 	*backing_id = 0;
-	if (fs->passthrough && (n->pt_open || (writable && !n->cached_open)) &&
+	if (fs->passthrough &&
+	    (n->pt_open || (writable && !sync_writes && !n->cached_open)) &&
 	    pt_attach(fs, n) == 0) {
 		fh |= FH_PT;
 		*backing_id = n->pt_id;
@@ -2720,6 +2730,16 @@ static void make_leaf(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	node_learn(n, &obj);	/* files only */
+	if (!link) {
+		/* What is written to it first replaces this empty version
+		 * (tar --xattrs makes a file so, to set its xattrs before
+		 * it writes the content): one version, as a file that
+		 * open(O_CREAT) made has. */
+		pthread_mutex_lock(&n->lock);
+		snprintf(n->mknod_vid, sizeof(n->mknod_vid), "%s",
+			 obj.version_id);
+		pthread_mutex_unlock(&n->lock);
+	}
 	memset(&st, 0, sizeof(st));
 	fs_meta_stat(&obj.meta, link ? strlen(link) : 0, -1, &st);
 	reply_entry(req, n, &st);

@@ -641,6 +641,45 @@ int store_stage_mem(struct store *st, const char *buf, size_t len, int *fd)
 	return 0;
 }
 
+/* store_put.replaces: version @vid of @key, an empty file that was the
+ * current version until the one just written, goes for good. */
+static int put_replaces(struct store *st, struct conn *c,
+			const struct bucket_row *b, const char *key,
+			const char *vid, struct trash *t)
+{
+	char sha[65], link[LINK_MAX_LEN + 1];
+	struct store_obj o;
+	sqlite3_stmt *s;
+	int64_t oid, cur, id, prev;
+	int err, live;
+
+	if (b->versioning != STORE_ENABLED || !strcmp(vid, STORE_NULL_VID))
+		return 0;
+	err = obj_get(c, b->id, key, &oid, &cur, &live);
+	if (err > 0)
+		err = ver_find(c, oid, vid, &id, sha);
+	if (err <= 0)
+		return err;
+	err = stmt_of_sql(c, "SELECT max(id) FROM versions "
+			     "WHERE object = ? AND id < ?", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, oid);
+	sqlite3_bind_int64(s, 2, cur);
+	err = stmt_step(c, s, "previous version");
+	prev = sqlite3_column_int64(s, 0);
+	stmt_done(s);
+	if (err < 0)
+		return err;
+	if (!err || prev != id)
+		return 0;
+	err = ver_by_id(c, id, &o, link);
+	if (err || o.kind != STORE_FILE || o.size != 0)
+		return err;
+	err = ver_remove(st, c, id, sha, t);
+	return err ? err : obj_refresh(c, b, key, oid, live);
+}
+
 int store_put(struct store *st, const char *bucket, const char *key,
 	      struct store_put *put, char *vid_out, struct store_obj *obj_out)
 {
@@ -735,6 +774,8 @@ int store_put(struct store *st, const char *bucket, const char *key,
 	placed = c->placed;
 	if (!err)
 		err = ver_write(st, c, &b, key, &nv, vid_out, obj_out, &t);
+	if (!err && put->replaces)
+		err = put_replaces(st, c, &b, key, put->replaces, &t);
 	err = tx_end(st, c, err, &t);
 	if (err && placed)
 		blob_drop_unnamed(st, c, sha);

@@ -354,6 +354,15 @@ struct store_put {
 				 * (a file a mount created) or
 				 * store_name_ino(); 0: the key keeps its
 				 * own, or a new key gets a new one */
+	const char *replaces;	/* a version ID of the key, or NULL: when
+				 * that version is an empty file and was
+				 * the current one until this, it goes for
+				 * good in the same transaction (in an
+				 * Enabled bucket; else the null version
+				 * is replaced anyway).  The empty file
+				 * mknod(2) makes for the content written
+				 * next: tar --xattrs makes each file so,
+				 * to set its xattrs first. */
 };
 
 /*

@@ -123,5 +123,38 @@ assert_eq "0 0 0 0" "$(stat -c %Y "$B/epoch/tar-x" "$B/epoch/cp-p" "$B/epoch/fut
 	"mtimes after a remount"
 ok "the epoch is kept as an mtime"
 
+step "tar --xattrs -x: one version per file, with its xattrs"
+# tar makes a file that has xattrs with mknod, sets them, then writes it:
+# each such file had an empty first version before the one with content.
+mkdir "$T/xa" "$B/xa"
+echo "with xattrs" >"$T/xa/f"
+setfattr -n user.color -v red "$T/xa/f"
+: >"$T/xa/empty"
+setfattr -n user.color -v blue "$T/xa/empty"
+echo plain >"$T/xa/plain"
+tar --xattrs -cf "$T/xa.tar" -C "$T/xa" .
+tar --xattrs -xf "$T/xa.tar" -C "$B/xa"
+for f in f empty plain; do
+	assert_eq 1 "$(nversions "$B/xa/$f")" "versions of $f after tar --xattrs -x"
+	assert_same_file "$T/xa/$f" "$B/xa/$f"
+done
+assert_eq red "$(getfattr --absolute-names --only-values -n user.color "$B/xa/f")" "user.color of f"
+assert_eq blue "$(getfattr --absolute-names --only-values -n user.color "$B/xa/empty")" "user.color of empty"
+# Written again later, it keeps both versions, as any file does.
+echo again >"$B/xa/f"
+assert_eq 2 "$(nversions "$B/xa/f")" "versions of f written again"
+# mknod, then a write: one version; mknod alone: the empty file stays.
+mknod "$B/xa/m1" p 2>/dev/null && fail "mknod of a fifo worked"
+"$PYTHON" -c 'import os, stat, sys
+os.mknod(sys.argv[1], 0o644 | stat.S_IFREG)
+os.mknod(sys.argv[2], 0o644 | stat.S_IFREG)
+with open(sys.argv[1], "w") as f: f.write("content")' "$B/xa/m1" "$B/xa/m2"
+assert_eq 1 "$(nversions "$B/xa/m1")" "versions of a file made by mknod, then written"
+assert_eq content "$(cat "$B/xa/m1")" "content of m1"
+assert_eq "1 0" "$(nversions "$B/xa/m2") $(stat -c %s "$B/xa/m2")" "versions and size of a file made by mknod alone"
+remount
+assert_eq "content 0" "$(cat "$B/xa/m1") $(stat -c %s "$B/xa/m2")" "m1 and m2 after a remount"
+ok "one version each, contents and xattrs as archived"
+
 unmount_fs
 check_store

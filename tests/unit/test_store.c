@@ -420,6 +420,64 @@ Test(store, undelete_and_delete_version)
 	cr_expect_eq(store_check(st, 1), 0);
 }
 
+/* PUT @data as @key, replacing version @old (store_put.replaces). */
+static int put_replacing(const char *bucket, const char *key,
+			 const char *data, const char *old, char *vid)
+{
+	struct store_put p = { .kind = STORE_FILE, .fd = -1 };
+	size_t len = strlen(data);
+	int fd;
+
+	p.meta = meta_of(0644);
+	p.replaces = old;
+	cr_assert_eq(store_stage_new(st, NULL, 0, &fd), 0);
+	cr_assert_eq(write(fd, data, len), (ssize_t)len);
+	p.fd = fd;
+	return store_put(st, bucket, key, &p, vid, NULL);
+}
+
+Test(store, put_replaces_the_empty_file_mknod_made)
+{
+	char e[STORE_VID_MAX + 1], v[STORE_VID_MAX + 1];
+	char w[STORE_VID_MAX + 1];
+	struct vlist l;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	bucket_new(st, "sus", STORE_ENABLED);
+	/* The empty current version goes with the put that names it. */
+	cr_assert_eq(put_str(st, "bkt", "k", "", e), 0);
+	cr_assert_eq(put_replacing("bkt", "k", "content", e, v), 0);
+	l = versions_of("bkt", "k");
+	cr_assert_eq(l.n, 1);
+	cr_expect_str_eq(l.v[0].version_id, v);
+	cur_is("bkt", "k", "content");
+	/* Not a version with content, */
+	cr_assert_eq(put_replacing("bkt", "k", "more", v, w), 0);
+	cr_expect_eq(versions_of("bkt", "k").n, 2);
+	/* nor an empty one that another version followed, */
+	cr_assert_eq(put_str(st, "bkt", "j", "", e), 0);
+	cr_assert_eq(put_str(st, "bkt", "j", "other", NULL), 0);
+	cr_assert_eq(put_replacing("bkt", "j", "mine", e, NULL), 0);
+	cr_expect_eq(versions_of("bkt", "j").n, 3);
+	/* nor a delete marker's place, nor an unknown ID. */
+	cr_assert_eq(put_str(st, "bkt", "d", "", e), 0);
+	cr_assert_eq(store_delete(st, "bkt", "d", NULL), 0);
+	cr_assert_eq(put_replacing("bkt", "d", "back", e, NULL), 0);
+	cr_expect_eq(versions_of("bkt", "d").n, 3);
+	cr_assert_eq(put_replacing("bkt", "n", "new", "nope", NULL), 0);
+	cr_expect_eq(versions_of("bkt", "n").n, 1);
+	/* Suspended: the null version is replaced as always. */
+	cr_assert_eq(store_bucket_set_versioning(st, "sus", STORE_SUSPENDED),
+		     0);
+	cr_assert_eq(put_str(st, "sus", "k", "", e), 0);
+	cr_assert_eq(put_replacing("sus", "k", "content", e, NULL), 0);
+	l = versions_of("sus", "k");
+	cr_assert_eq(l.n, 1);
+	cr_expect_str_eq(l.v[0].version_id, STORE_NULL_VID);
+	cur_is("sus", "k", "content");
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
 Test(store, suspended_rules)
 {
 	char v1[STORE_VID_MAX + 1], vid[STORE_VID_MAX + 1];
