@@ -1413,6 +1413,11 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	return 0;
 
 fail:
+	/* Which file, beside the store's own line on what failed (a copy
+	 * of the content on a full disk names no key). */
+	if (ret != n->commit_err && fs_node_path(fs, n, bucket, key) == 0)
+		log_warn("commit of %s/%s failed: %s", bucket, key,
+			 strerror(-ret));
 	stage_drop(fs, n);
 fail_consumed:
 	if (n->nwriters)	/* else no close will come to say it */

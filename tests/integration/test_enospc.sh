@@ -51,6 +51,13 @@ cat "$T/dd.err"
 grep -q "No space left on device" "$T/dd.err" ||
 	fail "dd failed (status $rc) but not with 'No space left on device': $(cat "$T/dd.err")"
 ok "dd fails with status $rc: No space left on device"
+# (Without passthrough the commit comes with the RELEASE, after the close.)
+for _ in $(seq 50); do
+	grep -q "commit of bkt/huge failed: No space left on device" "$(daemon_log)" && break
+	sleep 0.1
+done
+grep -q "commit of bkt/huge failed: No space left on device" "$(daemon_log)" ||
+	fail "the daemon's log does not name the file whose commit failed"
 df -h "$SMALL" | tail -n 1
 
 step "the files written before are intact while the disk is full"
