@@ -2086,6 +2086,12 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	pt_sync(fs, n);
 	if (n->dirty) {
 		ret = commit(fs, n, 1);
+	} else if (n->commit_err) {
+		/* Another handle's close committed what this one wrote, and
+		 * failed (a full disk): none of it is kept.  As the close
+		 * says it again, so does the fsync; before, it returned 0
+		 * for writes that no version held. */
+		ret = n->commit_err;
 	} else {
 		/* Committed without fsync: make that version durable. */
 		ret = content_fd(fs, n, &fd);

@@ -162,6 +162,43 @@ assert_missing "$B/synced"
 rm -f "$SMALL/filler"
 ok "an fsync that fails: its close fails too, and nothing is left"
 
+# A writer's fsync after another writer's close failed to keep what the
+# first had written (the two share the file's content): the fsync
+# returned 0, and what it was to keep was in no version.
+"$PYTHON" - "$B/shared" "$SMALL/filler" <<'PY' >"$T/shared.out"
+import errno, os, sys
+def attempt(what, f):
+    try:
+        f()
+        return what + ":ok"
+    except OSError as e:
+        return what + ":" + errno.errorcode[e.errno]
+path, filler = sys.argv[1], sys.argv[2]
+fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
+out = [attempt("write1", lambda: os.write(fd, b"line 1\n"))]
+out.append(attempt("fsync1", lambda: os.fsync(fd)))
+st = os.statvfs(os.path.dirname(filler))
+ff = os.open(filler, os.O_CREAT | os.O_WRONLY, 0o644)
+try:
+    os.posix_fallocate(ff, 0, st.f_bavail * st.f_frsize)
+except OSError:
+    pass
+os.close(ff)
+out.append(attempt("write2", lambda: os.write(fd, b"line 2\n")))
+other = os.open(path, os.O_WRONLY | os.O_APPEND)
+out.append(attempt("other-close", lambda: os.close(other)))
+out.append(attempt("fsync2", lambda: os.fsync(fd)))
+out.append(attempt("close", lambda: os.close(fd)))
+print(" ".join(out))
+PY
+log "$(cat "$T/shared.out")"
+rm -f "$SMALL/filler"
+case $(cat "$T/shared.out") in
+*"write1:ok fsync1:ok write2:ok other-close:ENOSPC fsync2:ENOSPC"*) ;;
+*) fail "two writers of one file on a full disk: $(cat "$T/shared.out"); expected the second fsync to fail, as the other's close did" ;;
+esac
+ok "an fsync after another writer's close failed fails too"
+
 step "the store passes check (mount down), and the files survive a remount"
 unmount_fs
 check_store
