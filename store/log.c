@@ -51,16 +51,47 @@ void msg_fit(char *dst, size_t size, const char *src)
 	dst[head + sizeof(cut) - 1 + tail] = '\0';
 }
 
+/*
+ * @s with each control character (a newline, a tab, ESC...) written as
+ * \xNN: a key may hold any byte but NUL and '/', and one with a newline,
+ * logged raw, made a line of its own that read like the daemon's (any
+ * user of an allow_other mount can name a file).  NULL when out of
+ * memory; else the caller frees it.
+ */
+static char *escape_controls(const char *s)
+{
+	size_t n = 0, i;
+	char *out, *d;
+
+	for (i = 0; s[i]; i++)
+		n += ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? 4 : 1;
+	out = malloc(n + 1);
+	if (!out)
+		return NULL;
+	for (d = out, i = 0; s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f)
+			d += snprintf(d, 5, "\\x%02x", c);
+		else
+			*d++ = (char)c;
+	}
+	*d = '\0';
+	return out;
+}
+
 void msg_vformat(char *dst, size_t size, const char *fmt, va_list ap)
 {
-	char *full = NULL;
+	char *full = NULL, *safe;
 
 	if (vasprintf(&full, fmt, ap) < 0) {
 		if (size)
 			snprintf(dst, size, "(out of memory for a message)");
 		return;
 	}
-	msg_fit(dst, size, full);
+	safe = escape_controls(full);
+	msg_fit(dst, size, safe ? safe : "(out of memory for a message)");
+	free(safe);
 	free(full);
 }
 
@@ -78,8 +109,9 @@ void store_log(int level, const char *fmt, ...)
 		return;
 	va_start(ap, fmt);
 	if (use_syslog) {
-		vsyslog(level, fmt, ap);
+		msg_vformat(line, sizeof(line), fmt, ap);
 		va_end(ap);
+		syslog(level, "%s", line);
 		return;
 	}
 	n = snprintf(line, sizeof(line), "replicafs: %s: ",

@@ -40,7 +40,9 @@ void store_log(int level, const char *fmt, ...)
  */
 void msg_fit(char *dst, size_t size, const char *src);
 
-/* vsnprintf() into @dst of @size bytes, with msg_fit()'s cut. */
+/* vsnprintf() into @dst of @size bytes, with msg_fit()'s cut; control
+ * characters (of a key, say) come out as \xNN, so that a message is one
+ * line. */
 void msg_vformat(char *dst, size_t size, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 

@@ -1122,3 +1122,15 @@ Test(dest_dir, long_messages_keep_their_reason)
 	cr_assert_eq((unsigned char)out[strlen(out) - 1], 0xa9);
 	cr_assert_eq((unsigned char)out[strlen(out) - 2], 0xc3);
 }
+
+/* A key's control characters come out as \xNN: a newline in a file name
+ * made a line of its own in the log, which read like the daemon's. */
+Test(dest_dir, messages_are_one_line)
+{
+	char out[256];
+
+	dest_fail(out, sizeof(out), -EINVAL, "s3://lab/dst: %s: HTTP 400",
+		  "x\nreplicafs: info: forged\ttab\x1b[31m\x7f");
+	cr_assert_str_eq(out, "s3://lab/dst: x\\x0areplicafs: info: "
+			      "forged\\x09tab\\x1b[31m\\x7f: HTTP 400");
+}
