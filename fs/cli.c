@@ -118,6 +118,10 @@ static int resolve(const char *path, struct target *t)
 		ret = get_attr(path, XA_STORE, t->store,
 			       sizeof(t->store));
 	}
+	if (ret == -ENOTCONN || ret == -ECONNABORTED) {
+		fs_dead_mount_say(path);
+		return -1;
+	}
 	if (ret) {
 		fprintf(stderr, "replicafs: %s: %s\n", path,
 			ret == -ENOENT ? "no such file or directory"

@@ -697,6 +697,12 @@ void fs_pxa_clear(struct fs_node *n);
  * /proc/self/mountinfo alone (mount.c). */
 int fs_path_in_replicafs(const char *path);
 
+/* Say on stderr that @path, whose stat failed with ENOTCONN or
+ * ECONNABORTED, lies in a mount whose daemon is gone, and what to do:
+ * the unmount that frees it (naming the mount point when mountinfo shows
+ * a replicafs mount above @path), then a new mount (mount.c). */
+void fs_dead_mount_say(const char *path);
+
 /* Call @fn for each line of /proc/self/mountinfo, in order, with the mount
  * point (unescaped), the device ("MAJ:MIN") and the file system type,
  * until it returns nonzero: that value, 0 at the end, or -errno when the

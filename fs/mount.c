@@ -98,6 +98,8 @@ struct mi_find {
 	int found;
 	char *dev, *type;
 	size_t size, tsize;
+	char *mnt;		/* may be NULL */
+	size_t msize;
 };
 
 static int mi_find_one(const char *mnt, const char *dev, const char *type,
@@ -115,6 +117,8 @@ static int mi_find_one(const char *mnt, const char *dev, const char *type,
 		snprintf(q->dev, q->size, "%s", dev);
 	if (q->type)
 		snprintf(q->type, q->tsize, "%s", type);
+	if (q->mnt)
+		snprintf(q->mnt, q->msize, "%s", mnt);
 	return 0;
 }
 
@@ -129,12 +133,39 @@ static int mi_find_one(const char *mnt, const char *dev, const char *type,
 static int mountinfo_find(const char *path, int exact, char *dev,
 			  size_t size, char *type, size_t tsize)
 {
-	struct mi_find q = { path, exact, 0, 0, dev, type, size, tsize };
+	struct mi_find q = { path, exact, 0, 0, dev, type, size, tsize,
+			     NULL, 0 };
 	int rc = fs_mountinfo_each(mi_find_one, &q);
 
 	if (rc < 0)
 		return rc;
 	return q.found ? 0 : -ENOENT;
+}
+
+void fs_dead_mount_say(const char *path)
+{
+	char abs[2 * PATH_MAX + 2], cwd[PATH_MAX], mnt[PATH_MAX] = "";
+	char type[64];
+	struct mi_find q = { abs, 0, 0, 0, NULL, type, 0, sizeof(type),
+			     mnt, sizeof(mnt) };
+
+	abs[0] = '\0';
+	if (path[0] == '/')
+		snprintf(abs, sizeof(abs), "%.*s", PATH_MAX, path);
+	else if (getcwd(cwd, sizeof(cwd)))
+		snprintf(abs, sizeof(abs), "%s/%.*s", cwd, PATH_MAX, path);
+	if (abs[0] && fs_mountinfo_each(mi_find_one, &q) >= 0 && q.found &&
+	    strcmp(type, "fuse.replicafs") == 0)
+		fprintf(stderr, "replicafs: %s: its replicafs mount does not "
+				"answer: its daemon stopped.  Unmount it "
+				"(fusermount3 -uz %s) and mount the store "
+				"again; what was committed is kept\n",
+			path, mnt);
+	else
+		fprintf(stderr, "replicafs: %s: its mount does not answer (a "
+				"replicafs mount whose daemon stopped?): "
+				"unmount it with fusermount3 -uz and mount "
+				"the store again\n", path);
 }
 
 /* The mount on @mnt (see mountinfo_find()). */
@@ -349,8 +380,11 @@ int fs_mount(const struct fs_opts *opts)
 	if (mount_dev(opts->mountpoint, NULL, 0, type, sizeof(type)) == 0 &&
 	    strcmp(type, "fuse.replicafs") == 0) {
 		fprintf(stderr, "replicafs: %s is a replicafs mount already; "
-				"unmount it first (fusermount3 -u %s)\n",
-			opts->mountpoint, opts->mountpoint);
+				"unmount it first (fusermount3 -u %s; if its "
+				"daemon stopped and a process still has a "
+				"file open there, fusermount3 -uz %s)\n",
+			opts->mountpoint, opts->mountpoint,
+			opts->mountpoint);
 		ret = -EBUSY;
 		goto out_signals;
 	}

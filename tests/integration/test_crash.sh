@@ -294,7 +294,12 @@ writer=$!
 track_pid "$writer"
 for i in $(seq 100); do [ -e "$T/osync.ready" ] && break; sleep 0.1; done
 [ -e "$T/osync.ready" ] || fail "the O_SYNC writer did not write in 10 s"
-kill9_fs
+crash_fs
+# The mount of a dead daemon: the commands say so, and what to do.
+expect_error "its replicafs mount does not answer: its daemon stopped.  Unmount it (fusermount3 -uz $MNT)" \
+	rfs versions "$S/dsync"
+expect_error "fusermount3 -uz $MNT" rfs mount "$STORE" "$MNT"
+lazy_unmount
 kill "$writer" 2>/dev/null || true
 wait "$writer" 2>/dev/null || true
 check_store
