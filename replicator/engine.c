@@ -427,10 +427,11 @@ static int superseded(struct repl_engine *e, const struct store_repl_task *t,
 	       cur->created_ns >= t->obj.created_ns;
 }
 
-/* Whether a version was delivered to destination @dest. */
+/* What a version's rows say of destination @dest. */
 struct sent_to {
 	const char *dest;
 	int completed;
+	int pending;
 };
 
 static int sent_cb(void *arg, const char *dest, const char *rule_id,
@@ -440,9 +441,55 @@ static int sent_cb(void *arg, const char *dest, const char *rule_id,
 
 	(void)rule_id;
 	(void)error;
-	if (!strcmp(dest, s->dest) && status == STORE_REPL_COMPLETED)
-		s->completed = 1;
+	if (strcmp(dest, s->dest))
+		return 0;
+	s->completed |= status == STORE_REPL_COMPLETED;
+	s->pending |= status == STORE_REPL_PENDING;
 	return 0;
+}
+
+/* The walk of newest_sent(). */
+struct newest_walk {
+	struct repl_engine *e;
+	const struct store_repl_task *t;
+	struct store_obj *out;
+};
+
+static int newest_cb(void *arg, const struct store_obj *o)
+{
+	struct newest_walk *w = arg;
+	struct sent_to sent = { w->t->dest, 0, 0 };
+	enum store_repl_status overall;
+
+	if (!strcmp(o->version_id, w->t->obj.version_id) ||
+	    o->created_ns < w->t->obj.created_ns)
+		return 1;	/* no newer one went there */
+	if (store_repl_version_status(w->e->st, w->t->bucket, w->t->key,
+				      o->version_id, &overall, sent_cb,
+				      &sent))
+		return 0;	/* removed meanwhile: the next one */
+	if (sent.pending)
+		return 1;	/* it goes on its own, after @t */
+	if (!sent.completed)
+		return 0;	/* not sent there (a delete marker the rule
+				 * keeps back, a FAILED delivery) */
+	*w->out = *o;
+	return 2;
+}
+
+/*
+ * The newest version of @t's key, newer than @t, that reached @t's
+ * destination, into @out: 1 when there is one, 0 when there is none or a
+ * newer one is still pending there (it goes after @t on its own).  The
+ * source's current version is not always it: a delete marker that the
+ * rule does not send never went there, nor did a version that FAILED.
+ */
+static int newest_sent(struct repl_engine *e,
+		       const struct store_repl_task *t, struct store_obj *out)
+{
+	struct newest_walk w = { e, t, out };
+
+	return store_versions(e->st, t->bucket, t->key, newest_cb, &w) == 2;
 }
 
 /* Put version @t (a data version or a delete marker) to @d. */
@@ -467,8 +514,6 @@ static int deliver(struct repl_engine *e, struct dest *d,
 		   char *msg, size_t msglen)
 {
 	struct store_repl_task *cur;
-	struct sent_to sent = { t->dest, 0 };
-	enum store_repl_status overall;
 	int err;
 
 	if (d->ops->folders && superseded(e, t, &p->cur))
@@ -478,14 +523,14 @@ static int deliver(struct repl_engine *e, struct dest *d,
 		return err;
 	/* A late version (a batch job sending an old failure again) went
 	 * to a destination where the last PUT is the current version: it
-	 * is in the history there now, and the source's current version
-	 * (or delete marker) goes again after it, if it had gone there
-	 * before, so that the newest there is the source's.  One still
-	 * pending goes on its own, after this one. */
-	if (store_repl_version_status(e->st, t->bucket, t->key,
-				      p->cur.version_id, &overall, sent_cb,
-				      &sent) ||
-	    !sent.completed)
+	 * is in the history there now, and the newest version that had
+	 * gone there before it goes again after it, so that the replica
+	 * does not go back in time.  That is the source's current version
+	 * (or delete marker) when it was sent there, else the newest one
+	 * that was: a delete marker the rule does not send leaves the
+	 * version before it current there.  One still pending goes on its
+	 * own, after this one. */
+	if (!newest_sent(e, t, &p->cur))
 		return 0;
 	cur = malloc(sizeof(*cur));
 	if (!cur) {

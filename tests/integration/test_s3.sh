@@ -18,6 +18,9 @@
 #   - delete markers travel where the rule says so, and not elsewhere;
 #   - a wrong secret fails fast with S3's reason and two requests per
 #     version; the right secret brings the next versions through;
+#   - a version a batch job sends late does not become the current one,
+#     also when the source's current entry is a delete marker the rule
+#     does not send;
 #   - no secret in any log or message.
 #
 # The RGW instances are started here and stopped by the EXIT trap, also
@@ -453,6 +456,47 @@ assert_eq "bad 2, fixed" "$(cat "$T/bad2.out")" "content of flaky/bad2 at region
 aa s3api get-object --bucket dst-a --key flaky/bad1 "$T/bad1.out" >/dev/null
 assert_eq "bad 1" "$(cat "$T/bad1.out")" "content of flaky/bad1 at region-a"
 ok "a late version is kept in the history and the current one stays newest"
+
+step "a late version sent after a delete marker the rule keeps back: the newest version sent goes again"
+# The version current at the source was a delete marker that the rule
+# (DeleteMarkerReplication Disabled) never sent, so nothing went after
+# the late version, and the replica went back to it.
+mkdir "$MNT/srcdm"
+cat >"$T/dm.json" <<JSON
+{"Rules": [{"ID": "dm", "Priority": 1, "Status": "Enabled", "Filter": {},
+  "Destination": {"Bucket": "s3://c/dst-a/dmlate"},
+  "DeleteMarkerReplication": {"Status": "Disabled"}}]}
+JSON
+rfs replication put "$MNT/srcdm" "$T/dm.json" >/dev/null
+creds_file "$WRONG"
+sleep 1.2	# credentials are looked at again once a second
+echo "k2 old" >"$MNT/srcdm/k2"
+rc=0
+rfs wait "$MNT/srcdm" --timeout 60 || rc=$?
+assert_eq 3 "$rc" "exit status of replicafs wait with the old version of k2 FAILED"
+creds_file "$SECRET"
+sleep 1.2
+echo "k2 new" >"$MNT/srcdm/k2"
+rc=0
+rfs wait "$MNT/srcdm" --timeout 60 || rc=$?
+assert_eq 3 "$rc" "exit status of replicafs wait with the new version of k2 COMPLETED"
+rm "$MNT/srcdm/k2"
+job=$(rfs batch create "$MNT/srcdm" --status FAILED)
+end=$((SECONDS + 120))
+while [ "$(rfs batch status "$job" "$MNT" --json | py 'd["state"]' /dev/stdin)" = Active ]; do
+	[ $SECONDS -lt $end ] || fail "batch job $job still active after 120 s"
+	sleep 0.2
+done
+rfs wait "$MNT/srcdm" --timeout 60 || fail "replicafs wait: status $? once the batch job sent the old version of k2"
+aa s3api list-object-versions --bucket dst-a --prefix dmlate/ >"$T/dm.out"
+aa s3api get-object --bucket dst-a --key dmlate/k2 "$T/k2.out" >/dev/null
+assert_eq "k2 new" "$(cat "$T/k2.out")" \
+	"content of dmlate/k2 at region-a after the late old version"
+assert_eq 3 "$(py 'sum(v["Key"] == "dmlate/k2" for v in d["Versions"])' "$T/dm.out")" \
+	"versions of dmlate/k2 at region-a (new, old sent late, new again)"
+assert_eq 0 "$(py 'len(d.get("DeleteMarkers", []))' "$T/dm.out")" \
+	"delete markers of dmlate/ at region-a (the rule sends none)"
+ok "the old version is in the history, the newest version sent is current again"
 
 step "a remote removed and added again with another endpoint: a running mount sends there"
 # The mount read a remote once, at its first delivery, and went on sending
