@@ -1203,7 +1203,9 @@ static void print_job(const struct store_job_info *j, int json)
 	       j->cancelled ? c : "", b1, b2, r, secs);
 	if (j->report[0])
 		printf("  report: %s%s\n", j->report,
-		       j->state == STORE_JOB_ACTIVE ? " (when complete)" : "");
+		       j->state == STORE_JOB_ACTIVE ? " (when complete)"
+		       : j->pending ? " (when the deliveries under way end)"
+				    : "");
 }
 
 /* One line that redraws itself: a bar, items, bytes, rate, time left. */
@@ -1347,15 +1349,26 @@ static int cmd_batch(int argc, char **argv)
 		goto out;
 	}
 	if (!strcmp(verb, "cancel")) {
+		/* Done now: the report is written here.  With deliveries
+		 * under way, the replicator that holds them writes it after
+		 * the last one (store_job_finish()). */
 		err = store_job_cancel(st, id);
-		if (err)
+		if (err < 0)
 			fprintf(stderr, "replicafs: batch: job %lld: %s\n",
 				(long long)id,
 				err == -EALREADY ? "it is not active"
 						 : strerror(-err));
+		else if (err > 0)
+			printf("job %lld cancelled; %d deliveries under way "
+			       "end first%s\n", (long long)id, err,
+			       j->report[0] ? ", then the report is written"
+					    : "");
 		else
 			printf("job %lld cancelled\n", (long long)id);
-		ret = err ? 1 : 0;
+		if (!err && j->report[0] &&
+		    repl_batch_report(st, id, j->report))
+			err = -EIO;	/* logged */
+		ret = err < 0 ? 1 : 0;
 		goto out;
 	}
 	if (!strcmp(verb, "run")) {

@@ -545,7 +545,8 @@ static int deliver(struct repl_engine *e, struct dest *d,
 }
 
 /* After an item of batch job @job: when it was the last, the job is
- * complete and its report is written. */
+ * complete (or, cancelled with deliveries under way, done) and its report
+ * is written. */
 static void job_step(struct repl_engine *e, int64_t job)
 {
 	struct store_job_info *info;
@@ -557,11 +558,13 @@ static void job_step(struct repl_engine *e, int64_t job)
 		free(info);
 		return;
 	}
-	log_info("batch: job %lld complete: %llu succeeded, %llu failed, "
-		 "%llu skipped", (long long)job,
+	log_info("batch: job %lld %s: %llu succeeded, %llu failed, "
+		 "%llu skipped, %llu cancelled", (long long)job,
+		 info->state == STORE_JOB_CANCELLED ? "cancelled" : "complete",
 		 (unsigned long long)info->completed,
 		 (unsigned long long)info->failed,
-		 (unsigned long long)info->skipped);
+		 (unsigned long long)info->skipped,
+		 (unsigned long long)info->cancelled);
 	if (info->report[0])
 		repl_batch_report(e->st, job, info->report);
 	free(info);
@@ -881,10 +884,11 @@ static void record(struct repl_engine *e, struct slot *sl, size_t n)
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		if (sl[i].o.status == STORE_REPL_PENDING)
-			continue;
-		done++;
-		failed += sl[i].failed;
+		if (sl[i].o.status != STORE_REPL_PENDING) {
+			done++;
+			failed += sl[i].failed;
+		}
+		/* A retry too: one of a cancelled job ends there. */
 		if (!sl[i].t.job)
 			continue;
 		for (j = 0; j < njobs && jobs[j] != sl[i].t.job; j++)

@@ -16,6 +16,15 @@
  *   create (ACTIVE) --last row done: store_job_finish()--> COMPLETE
  *          |
  *          +--store_job_cancel(): pending rows dropped----> CANCELLED
+ *                     |                                       ^
+ *                     | rows under way: done_ns NULL          |
+ *                     +--their last done: store_job_finish()--+
+ *
+ * A row under way at the cancel (leased by a process that runs) is not
+ * dropped: what it sent counts as sent, and a retry of it becomes
+ * CANCELLED.  The report is written by whoever settles the job: the
+ * cancel itself when nothing was under way, else the engine after the
+ * last of those rows, when store_job_finish() returns 1.
  *
  * A job's progress and report are read from its rows and notes.
  */
@@ -24,9 +33,11 @@
 #include "store/log.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int prep(struct conn *c, const char *sql, sqlite3_stmt **s)
 {
@@ -506,10 +517,71 @@ static int job_write(struct store *st, const char *sql, int64_t id)
 	return err < 0 ? err : n;
 }
 
+/* Within a write transaction: the leases on job @id's pending rows held
+ * by processes that no longer run are given up, so that store_job_cancel()
+ * counts only deliveries really under way. */
+static int job_release_dead(struct conn *c, int64_t id)
+{
+	sqlite3_stmt *s, *u = NULL;
+	pid_t owners[64];
+	size_t k = 0, i;
+	int err;
+
+	err = prep(c, "SELECT DISTINCT owner FROM repl_queue "
+		      "INDEXED BY repl_queue_job "
+		      "WHERE job = ? AND job != 0 AND status = 0 AND owner != 0",
+		   &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, id);
+	while (k < 64 && (err = stmt_step(c, s, "read job owners")) == 1) {
+		pid_t pid = (pid_t)sqlite3_column_int64(s, 0);
+
+		if (pid != getpid() && kill(pid, 0) && errno == ESRCH)
+			owners[k++] = pid;
+	}
+	stmt_done(s);
+	if (err < 0 || !k)
+		return err < 0 ? err : 0;
+	err = prep(c, "UPDATE repl_queue SET owner = 0, next_ns = 0 "
+		      "WHERE job = ? AND job != 0 AND status = 0 AND owner = ?",
+		   &u);
+	for (i = 0; !err && i < k; i++) {
+		sqlite3_reset(u);
+		sqlite3_bind_int64(u, 1, id);
+		sqlite3_bind_int64(u, 2, owners[i]);
+		err = stmt_step(c, u, "release job leases");
+		if (err > 0)
+			err = 0;
+	}
+	stmt_done(u);
+	return err;
+}
+
+/* How many deliveries of job @id are pending (after a cancel: under way),
+ * or a negative errno. */
+static int job_under_way(struct conn *c, int64_t id)
+{
+	sqlite3_stmt *s;
+	int err;
+
+	err = prep(c, "SELECT count(*) FROM repl_queue "
+		      "INDEXED BY repl_queue_job "
+		      "WHERE job = ? AND job != 0 AND status = 0", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, id);
+	err = stmt_step(c, s, "job under way");
+	if (err == 1)
+		err = sqlite3_column_int(s, 0);
+	stmt_done(s);
+	return err;
+}
+
 int store_job_cancel(struct store *st, int64_t id)
 {
 	struct conn *c;
-	int err, n;
+	int err, n, under_way = 0;
 
 	err = conn_get(st, &c);
 	if (!err)
@@ -525,9 +597,13 @@ int store_job_cancel(struct store *st, int64_t id)
 			       ? -ENOENT
 			       : -EALREADY;
 	}
-	/* What was still to send stays in the job's count and report, as
-	 * CANCELLED (it showed 0/0 items). */
 	if (n > 0)
+		n = job_release_dead(c, id);
+	/* What was still to send stays in the job's count and report, as
+	 * CANCELLED (it showed 0/0 items).  A delivery under way (leased by
+	 * a process that runs) is not stopped: it ends as it ends, and is
+	 * counted so (store_repl_done_many()). */
+	if (n >= 0)
 		n = job_write(st, "INSERT INTO repl_job_notes(job, bucket, key, "
 				  "vid, dest, outcome) "
 				  "SELECT q.job, b.name, o.key, v.vid, q.dest, "
@@ -537,17 +613,27 @@ int store_job_cancel(struct store *st, int64_t id)
 				  "JOIN objects AS o ON o.id = q.object "
 				  "JOIN buckets AS b ON b.id = o.bucket "
 				  "WHERE q.job = ?1 AND q.job != 0 AND "
-				  "q.status = 0 AND ?2 IS NOT NULL "
-				  "ORDER BY q.id", id);
+				  "q.status = 0 AND q.owner = 0 AND "
+				  "?2 IS NOT NULL ORDER BY q.id", id);
 	if (n >= 0)
 		n = job_write(st, "DELETE FROM repl_queue "
-				  "WHERE job = ?1 AND status = 0 "
+				  "WHERE job = ?1 AND status = 0 AND owner = 0 "
 				  "AND ?2 IS NOT NULL", id);
+	if (n >= 0)
+		under_way = job_under_way(c, id);
+	/* Until they end, the job is not done: store_job_finish() settles
+	 * it after the last of them, and says so once. */
+	if (n >= 0 && under_way > 0)
+		n = job_write(st, "UPDATE repl_jobs SET done_ns = NULL "
+				  "WHERE id = ?1 AND ?2 IS NOT NULL", id);
+	if (n >= 0 && under_way < 0)
+		n = under_way;
 	if (n < 0) {
 		tx_rollback(c);
 		return n;
 	}
-	return tx_commit(st, c);
+	err = tx_commit(st, c);
+	return err ? err : under_way;
 }
 
 int store_job_finish(struct store *st, int64_t id)
@@ -574,8 +660,14 @@ int store_job_finish(struct store *st, int64_t id)
 	err = tx_begin(c);
 	if (err)
 		return err;
-	n = job_write(st, "UPDATE repl_jobs SET state = 1, done_ns = ?2 "
-			  "WHERE id = ?1 AND state = 0 AND NOT EXISTS "
+	/* An active job becomes COMPLETE; a cancelled one whose deliveries
+	 * under way at the cancel have now ended (done_ns NULL until then)
+	 * stays CANCELLED, and is done. */
+	n = job_write(st, "UPDATE repl_jobs SET "
+			  "state = CASE state WHEN 0 THEN 1 ELSE state END, "
+			  "done_ns = ?2 "
+			  "WHERE id = ?1 AND (state = 0 OR "
+			  "(state = 2 AND done_ns IS NULL)) AND NOT EXISTS "
 			  "(SELECT 1 FROM repl_queue "
 			  "INDEXED BY repl_queue_job "
 			  "WHERE job = ?1 AND job != 0 AND status = 0)", id);

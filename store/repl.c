@@ -829,6 +829,7 @@ int store_repl_done_many(struct store *st,
 			 const struct store_repl_outcome *o, size_t n)
 {
 	sqlite3_stmt *retry = NULL, *fin = NULL, *prune = NULL, *s;
+	sqlite3_stmt *cnote = NULL, *cdrop = NULL;
 	int64_t now = now_ns();
 	struct conn *c;
 	size_t i;
@@ -852,6 +853,24 @@ int store_repl_done_many(struct store *st,
 			      "AND dest = (SELECT dest FROM repl_queue "
 			      "WHERE id = ?1) AND id < ?1 AND status != 0 "
 			      "AND job = 0", &prune);
+	/* A delivery of a cancelled batch job that was under way at the
+	 * cancel, and is to be retried, is not: it is CANCELLED as what the
+	 * job had not sent yet was (store_job_cancel()). */
+	if (!err)
+		err = prep(c, "INSERT INTO repl_job_notes(job, bucket, key, "
+			      "vid, dest, outcome, error) "
+			      "SELECT q.job, b.name, o.key, v.vid, q.dest, "
+			      "'CANCELLED', q.error FROM repl_queue AS q "
+			      "JOIN repl_jobs AS j ON j.id = q.job "
+			      "JOIN versions AS v ON v.id = q.version "
+			      "JOIN objects AS o ON o.id = q.object "
+			      "JOIN buckets AS b ON b.id = o.bucket "
+			      "WHERE q.id = ? AND q.job != 0 AND j.state = 2",
+			   &cnote);
+	if (!err)
+		err = prep(c, "DELETE FROM repl_queue WHERE id = ? AND job IN "
+			      "(SELECT id FROM repl_jobs WHERE state = 2)",
+			   &cdrop);
 	if (!err)
 		err = tx_begin(c);
 	for (i = 0; !err && i < n; i++) {
@@ -881,12 +900,24 @@ int store_repl_done_many(struct store *st,
 			sqlite3_bind_int64(prune, 1, o[i].id);
 			err = stmt_step(c, prune, "forget older deliveries");
 		}
+		if (err >= 0 && o[i].status == STORE_REPL_PENDING) {
+			sqlite3_reset(cnote);
+			sqlite3_bind_int64(cnote, 1, o[i].id);
+			err = stmt_step(c, cnote, "cancel a retry");
+		}
+		if (err >= 0 && o[i].status == STORE_REPL_PENDING) {
+			sqlite3_reset(cdrop);
+			sqlite3_bind_int64(cdrop, 1, o[i].id);
+			err = stmt_step(c, cdrop, "cancel a retry");
+		}
 		if (err > 0)
 			err = 0;
 	}
 	stmt_done(retry);
 	stmt_done(fin);
 	stmt_done(prune);
+	stmt_done(cnote);
+	stmt_done(cdrop);
 	if (!err)
 		return tx_commit(st, c);
 	tx_rollback(c);

@@ -811,12 +811,21 @@ int store_job_state(struct store *st, int64_t id,
 typedef int (*store_job_cb)(void *arg, const struct store_job_info *job);
 int store_job_list(struct store *st, store_job_cb cb, void *arg);
 
-/* Cancel job @id: its pending deliveries are dropped (one under way
- * finishes). */
+/*
+ * Cancel job @id: its pending deliveries are dropped and kept as
+ * CANCELLED notes, but for those under way (leased by a process that
+ * runs), which end as they end: COMPLETED or FAILED, and a retry of one
+ * becomes CANCELLED (store_repl_done_many()).  Returns how many are under
+ * way: 0 when the job is done now (its report can be written), else
+ * store_job_finish() returns 1 for it once the last of them ended.
+ * -ENOENT for no such job, -EALREADY when it is not active.
+ */
 int store_job_cancel(struct store *st, int64_t id);
 
-/* Mark job @id COMPLETE when nothing of it is pending any more: 1 when
- * this call did it, 0 otherwise (still pending, or already done). */
+/* Mark job @id COMPLETE when nothing of it is pending any more, or a job
+ * cancelled with deliveries under way done once they ended: 1 when this
+ * call did it (the caller writes the report), 0 otherwise (still pending,
+ * or already done). */
 int store_job_finish(struct store *st, int64_t id);
 
 /* Call @cb for each item of job @id, for its report: @outcome is

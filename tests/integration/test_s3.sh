@@ -21,6 +21,8 @@
 #   - a version a batch job sends late does not become the current one,
 #     also when the source's current entry is a delete marker the rule
 #     does not send;
+#   - batch cancel writes the report, and a delivery under way that
+#     arrives counts as sent;
 #   - no secret in any log or message.
 #
 # The RGW instances are started here and stopped by the EXIT trap, also
@@ -497,6 +499,44 @@ assert_eq 3 "$(py 'sum(v["Key"] == "dmlate/k2" for v in d["Versions"])' "$T/dm.o
 assert_eq 0 "$(py 'len(d.get("DeleteMarkers", []))' "$T/dm.out")" \
 	"delete markers of dmlate/ at region-a (the rule sends none)"
 ok "the old version is in the history, the newest version sent is current again"
+
+step "batch cancel: the report is written, and what was under way and arrived counts as sent"
+# The cancel wrote no report, and dropped the deliveries under way: those
+# that then reached the bucket were counted CANCELLED.
+mkdir "$MNT/srccan"
+for i in $(seq 1 12); do gen_data $((2 << 20)) "$i" >"$MNT/srccan/f$i"; done
+n0=$(grep -c '"PUT /dst-a/cancel/' "$T/rgw-a/log/client.rgw.a.log" || true)
+job=$(rfs batch create "$MNT/srccan" --status NONE --destination s3://a/dst-a/cancel \
+	--report "$T/cancel.csv")
+# 2 MiB at 4 MiB/s: half a second each, three at once.  Cancel when the
+# first is in, with the next ones under way.
+for i in $(seq 200); do
+	n=$(grep -c '"PUT /dst-a/cancel/' "$T/rgw-a/log/client.rgw.a.log" || true)
+	[ "$n" -gt "$n0" ] && break
+	sleep 0.05
+done
+rfs batch cancel "$job" "$MNT" | tee "$T/cancel.out"
+end=$((SECONDS + 60))
+while [ "$(rfs batch status "$job" "$MNT" --json | py 'd["pending"]' /dev/stdin)" != 0 ]; do
+	[ $SECONDS -lt $end ] || fail "deliveries of the cancelled job $job still pending after 60 s"
+	sleep 0.1
+done
+rfs batch status "$job" "$MNT" --json >"$T/cancel.json"
+rfs batch status "$job" "$MNT"
+[ -f "$T/cancel.csv" ] || fail "batch cancel wrote no report ($T/cancel.csv)"
+sent=$(py 'd["succeeded"]' "$T/cancel.json")
+cancelled=$(py 'd["cancelled"]' "$T/cancel.json")
+assert_eq "Cancelled 12 0" "$(py 'd["state"], d["items"], d["failed"]' "$T/cancel.json" | tr -d "(),'")" \
+	"state, items and failures of the cancelled job"
+assert_eq 12 "$((sent + cancelled))" "items succeeded and cancelled"
+[ "$cancelled" -gt 0 ] || fail "the job ended before the cancel; the step proves nothing"
+assert_eq 13 "$(wc -l <"$T/cancel.csv")" "report rows (with its header)"
+assert_eq "$sent" "$(grep -c ',COMPLETED,' "$T/cancel.csv" || true)" "COMPLETED rows in the report"
+assert_eq "$cancelled" "$(grep -c ',CANCELLED,' "$T/cancel.csv" || true)" "CANCELLED rows in the report"
+aa s3api list-object-versions --bucket dst-a --prefix cancel/ >"$T/cancel-v.json"
+assert_eq "$sent" "$(py 'len(d.get("Versions", []))' "$T/cancel-v.json")" \
+	"versions at dst-a/cancel/: each one the job counts as sent, no other"
+ok "$sent sent, $cancelled cancelled ($(cat "$T/cancel.out"))"
 
 step "a remote removed and added again with another endpoint: a running mount sends there"
 # The mount read a remote once, at its first delivery, and went on sending

@@ -153,6 +153,49 @@ Test(batch, cancel_drops_what_is_pending)
 	cr_assert_eq(store_job_cancel(st, 999), -ENOENT);
 }
 
+Test(batch, cancel_lets_deliveries_under_way_end_and_count)
+{
+	struct store_job_spec spec = { .bucket = "src",
+				       .dest = "dir:///backup" };
+	struct store_repl_task t[2];
+	struct store_job_info j;
+	size_t n;
+	int64_t id;
+
+	cr_assert_eq(put_str(st, "src", "a", "1", NULL), 0);
+	cr_assert_eq(put_str(st, "src", "b", "2", NULL), 0);
+	cr_assert_eq(put_str(st, "src", "c", "3", NULL), 0);
+	cr_assert_eq(store_job_create(st, &spec, NULL, 0, &id), 0);
+	/* Two deliveries under way (leased by this process), one not. */
+	cr_assert_eq(store_repl_claim(st, 2, 3600000000000LL, t, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(store_job_cancel(st, id), 2);
+	j = job(id);
+	cr_assert_eq(j.state, STORE_JOB_CANCELLED);
+	cr_assert_eq(j.cancelled, 1);
+	cr_assert_eq(j.pending, 2);
+	cr_assert_eq(j.done_ns, 0, "not done while deliveries are under way");
+	cr_assert_eq(store_job_finish(st, id), 0);
+	/* One reached its destination: it counts as sent.  The other is to
+	 * be retried: it is not, and counts as cancelled. */
+	cr_assert_eq(store_repl_done(st, t[0].id, STORE_REPL_COMPLETED, 0,
+				     NULL), 0);
+	cr_assert_eq(store_job_finish(st, id), 0);
+	cr_assert_eq(store_repl_done(st, t[1].id, STORE_REPL_PENDING, 1,
+				     "connection refused"), 0);
+	cr_assert_eq(deliver_all(), 0, "a cancelled job's retry went again");
+	cr_assert_eq(store_job_finish(st, id), 1, "the last one settles it");
+	cr_assert_eq(store_job_finish(st, id), 0, "once");
+	j = job(id);
+	cr_assert_eq(j.state, STORE_JOB_CANCELLED);
+	cr_assert_eq(j.items, 3);
+	cr_assert_eq(j.completed, 1);
+	cr_assert_eq(j.cancelled, 2);
+	cr_assert_eq(j.failed, 0);
+	cr_assert_eq(j.pending, 0);
+	cr_assert_neq(j.done_ns, 0);
+}
+
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
