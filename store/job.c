@@ -11,7 +11,9 @@
  * crash is not made again.  What a job cannot send is written as a note
  * in the same transaction: a manifest row that names no version, or a
  * version already at (or already queued for) a destination, so that it is
- * sent once.
+ * sent once.  A job by the rules also forgets, with a note, the live
+ * failures of the FAILED versions it takes to destinations no rule names
+ * any more (settle_gone()): nothing could send them again.
  *
  *   create (ACTIVE) --last row done: store_job_finish()--> COMPLETE
  *          |
@@ -51,6 +53,9 @@ struct job_ctx {
 	sqlite3_stmt *existing;	/* status of (version, dest) rows */
 	sqlite3_stmt *drop;	/* delete a FAILED row being replaced */
 	sqlite3_stmt *note;
+	sqlite3_stmt *gone_note;	/* see settle_gone() */
+	sqlite3_stmt *gone_drop;
+	int64_t bid;
 	const char *bucket;
 	const char *key;
 	const char *vid;
@@ -129,6 +134,39 @@ static int job_item(void *arg, const struct route_tgt *t)
 	return err;
 }
 
+/*
+ * Version @j->ver, FAILED, is taken by a job that goes by the bucket's
+ * rules: its live deliveries that FAILED to a destination no rule of the
+ * bucket names any more (the rules were replaced or deleted, see
+ * orphans_fail()) are forgotten, each with a SKIPPED note that says so.
+ * Nothing would ever send them again, and they kept the version FAILED,
+ * and `replicafs wait` at 3, for good.  A batch job's own are kept: a job
+ * may name its destination itself, and one naming it again sends them.
+ */
+static int settle_gone(struct job_ctx *j)
+{
+	sqlite3_stmt *s;
+	int err;
+
+	s = j->gone_note;
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, j->job);
+	bind_text(s, 2, j->bucket, -1);
+	bind_text(s, 3, j->key, -1);
+	bind_text(s, 4, j->vid, -1);
+	sqlite3_bind_int64(s, 5, j->ver);
+	sqlite3_bind_int64(s, 6, j->bid);
+	err = stmt_step(j->c, s, "note forgotten failures");
+	if (err < 0)
+		return err;
+	s = j->gone_drop;
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, j->ver);
+	sqlite3_bind_int64(s, 2, j->bid);
+	err = stmt_step(j->c, s, "forget failures");
+	return err < 0 ? err : 0;
+}
+
 /* The overall status of version row @ver (see
  * store_repl_version_status()). */
 static int overall(struct conn *c, sqlite3_stmt *s, int64_t ver, int replica)
@@ -189,7 +227,11 @@ int store_job_create(struct store *st, const struct store_job_spec *spec,
 		err = repl_targets_load(j.c, b.id, spec->rule_id, &t, &nt);
 		if (err)
 			goto out;
-		if (!nt) {
+		/* Without rules there is nowhere to send, but for a job of
+		 * FAILED versions: it forgets their failures to the
+		 * destinations of the rules that are gone (settle_gone()). */
+		if (!nt && (spec->rule_id || rows ||
+			    mask != STORE_JOB_FAILED)) {
 			err = -EINVAL;	/* the caller says why */
 			goto out;
 		}
@@ -224,8 +266,27 @@ int store_job_create(struct store *st, const struct store_job_spec *spec,
 		err = prep(j.c, "SELECT q.status FROM repl_queue AS q "
 				"WHERE q.version = ? AND " REPL_NEWEST("q"),
 			   &vs);
+	if (!err && !spec->dest)
+		err = prep(j.c, "INSERT INTO repl_job_notes(job, bucket, key, "
+				"vid, dest, outcome, error) "
+				"SELECT ?1, ?2, ?3, ?4, q.dest, 'SKIPPED', "
+				"'no rule of the bucket sends to this "
+				"destination any more: its FAILED delivery is "
+				"forgotten' FROM repl_queue AS q "
+				"WHERE q.version = ?5 AND q.status = 2 AND "
+				"q.job = 0 AND " REPL_NEWEST("q") " AND "
+				"NOT EXISTS (SELECT 1 FROM repl_targets AS t "
+				"WHERE t.bucket = ?6 AND t.dest = q.dest) "
+				"ORDER BY q.id", &j.gone_note);
+	if (!err && !spec->dest)
+		err = prep(j.c, "DELETE FROM repl_queue WHERE version = ?1 "
+				"AND status = 2 AND job = 0 AND NOT EXISTS "
+				"(SELECT 1 FROM repl_targets AS t "
+				"WHERE t.bucket = ?2 AND "
+				"t.dest = repl_queue.dest)", &j.gone_drop);
 	if (err)
 		goto out;
+	j.bid = b.id;
 
 	if (rows) {
 		err = prep(j.c, "SELECT o.id, v.id, v.kind FROM objects AS o "
@@ -309,6 +370,11 @@ int store_job_create(struct store *st, const struct store_job_spec *spec,
 		/* A version on its way (PENDING) is not taken again. */
 		if (o == STORE_REPL_PENDING || !(mask & (1u << o)))
 			continue;
+		if (o == STORE_REPL_FAILED && !spec->dest) {
+			err = settle_gone(&j);
+			if (err)
+				break;
+		}
 		err = repl_route(j.c, t, nt, key, j.ver, kind, job_item, &j);
 		if (err)
 			break;
@@ -342,6 +408,8 @@ out:
 	stmt_done(j.existing);
 	stmt_done(j.drop);
 	stmt_done(j.note);
+	stmt_done(j.gone_note);
+	stmt_done(j.gone_drop);
 	if (t != &adhoc)
 		repl_targets_free(t, nt);
 	if (!err)

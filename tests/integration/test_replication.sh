@@ -572,6 +572,64 @@ for i in $(seq 50); do [ -s "$T/hook.out" ] && break; sleep 0.1; done
 assert_eq "slow rtc" "$(cat "$T/hook.out" 2>/dev/null)" "what the threshold hook was told"
 grep -q "past the threshold of rule rtc" "$(daemon_log)" ||
 	fail "the daemon did not log the missed threshold"
+
+step "rules replaced, then deleted, with deliveries pending: the batch job wait suggests makes it exit 0"
+# The deliveries to a destination no rule named any more stayed FAILED:
+# the batch job of FAILED versions sent them to the new rule's
+# destination, and `wait` went on exiting 3 and suggesting that job.
+mkdir -p "$T/re-old" "$T/re-new"
+mkdir "$MNT/srcre"
+dirrule() {	# dirrule FILE DIR: one rule of every key to dir://DIR
+	printf '{"Rules": [{"ID": "re", "Priority": 1, "Status": "Enabled", "Filter": {},\n  "Destination": {"Bucket": "dir://%s"},\n  "DeleteMarkerReplication": {"Status": "Disabled"}}]}\n' "$2" >"$1"
+}
+# batch_done JOB: until the job is no longer Active (60 s at most).
+batch_done() {
+	local i
+	for i in $(seq 600); do
+		rfs batch status "$1" "$MNT" --json | "$PYTHON" -c \
+			'import json, sys; sys.exit(json.load(sys.stdin)["state"] == "Active")' && return 0
+		sleep 0.1
+	done
+	fail "batch job $1 still active after 60 s"
+}
+dirrule "$T/re-old.json" "$T/re-old"
+dirrule "$T/re-new.json" "$T/re-new"
+rfs replication put "$MNT/srcre" "$T/re-old.json" >/dev/null
+remount repl_workers=0
+for i in 1 2 3; do echo "re $i" >"$MNT/srcre/f$i"; done
+rfs replication put "$MNT/srcre" "$T/re-new.json" >/dev/null
+remount
+rc=0
+rfs wait "$MNT/srcre" --timeout 30 || rc=$?
+assert_eq 3 "$rc" "exit status of wait, the deliveries to the old destination FAILED"
+job=$(rfs batch create "$MNT/srcre" --status FAILED)
+batch_done "$job"
+rfs batch status "$job" "$MNT"
+rc=0
+rfs wait "$MNT/srcre" --timeout 30 || rc=$?
+assert_eq 0 "$rc" "exit status of wait after the batch job of FAILED versions"
+for i in 1 2 3; do
+	assert_eq "re $i" "$(cat "$T/re-new/f$i")" "f$i at the new rule's destination"
+	assert_eq COMPLETED "$(rstatus "$MNT/srcre/f$i")" "replication status of f$i"
+done
+assert_eq "" "$(ls "$T/re-old")" "what reached the old destination"
+rfs status "$MNT/srcre" | tee "$T/re-status.out"
+if grep -q "re-old" "$T/re-status.out"; then fail "status still counts the old destination"; fi
+remount repl_workers=0
+echo "re 4" >"$MNT/srcre/f4"
+rfs replication delete "$MNT/srcre" >/dev/null
+remount
+rc=0
+rfs wait "$MNT/srcre" --timeout 30 || rc=$?
+assert_eq 3 "$rc" "exit status of wait, the rules deleted with f4 pending"
+job=$(rfs batch create "$MNT/srcre" --status FAILED)
+batch_done "$job"
+rc=0
+rfs wait "$MNT/srcre" --timeout 30 || rc=$?
+assert_eq 0 "$rc" "exit status of wait after the batch job, with no rule left"
+assert_eq 1 "$(rfs batch status "$job" "$MNT" --json | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["skipped"])')" \
+	"items of that job: f4's failure, forgotten"
+ok "wait exits 0 once a batch job of FAILED versions ran under the rules there are"
 unmount_fs
 unmount_extra "$MNT2" b
 unmount_extra "$MNT3" c

@@ -196,6 +196,95 @@ Test(batch, cancel_lets_deliveries_under_way_end_and_count)
 	cr_assert_neq(j.done_ns, 0);
 }
 
+static int count_failed(void *arg, const struct store_repl_stat *s)
+{
+	*(uint64_t *)arg += s->ops_failed;
+	return 0;
+}
+
+/* FAILED deliveries in the bucket, as `replicafs wait` counts them. */
+static uint64_t failed_now(void)
+{
+	uint64_t n = 0;
+
+	cr_assert_eq(store_repl_stats(st, "src", NULL, count_failed, &n), 0);
+	return n;
+}
+
+static enum store_repl_status status_of(const char *key, const char *vid)
+{
+	enum store_repl_status s;
+
+	cr_assert_eq(store_repl_version_status(st, "src", key, vid, &s, NULL,
+					       NULL), 0);
+	return s;
+}
+
+/* Deliveries pending when the rules were replaced or deleted are FAILED
+ * for a destination no rule names any more; a job of FAILED versions by
+ * the rules there are (or with none) forgets those failures, which
+ * nothing could send again, and `wait` had 3 for good. */
+Test(batch, a_failed_job_forgets_failures_to_destinations_of_no_rule)
+{
+	struct store_repl_target old = { .rule_id = "r", .prefix = "",
+					 .dest = "dir:///old" };
+	struct store_repl_target new = { .rule_id = "r", .prefix = "",
+					 .dest = "dir:///new" };
+	struct store_job_spec spec = { .bucket = "src",
+				       .status_mask = STORE_JOB_FAILED };
+	struct store_job_spec adhoc = { .bucket = "src",
+					.dest = "dir:///usb",
+					.status_mask = STORE_JOB_NONE };
+	char va[STORE_VID_MAX + 1], vb[STORE_VID_MAX + 1];
+	struct store_repl_task t[8];
+	struct store_job_info j;
+	int64_t id;
+	size_t n;
+
+	cr_assert_eq(put_str(st, "src", "adhoc", "0", NULL), 0);
+	cr_assert_eq(store_repl_config_set(st, "src", "{}", NULL, &old, 1),
+		     0);
+	cr_assert_eq(put_str(st, "src", "a", "1", va), 0);
+	/* A batch job's own failure to a destination it named. */
+	cr_assert_eq(store_job_create(st, &adhoc, NULL, 0, &id), 0);
+	cr_assert_eq(store_repl_claim(st, 8, 3600000000000LL, t, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(store_repl_done(st, t[0].job ? t[0].id : t[1].id,
+				     STORE_REPL_FAILED, 0, "denied"), 0);
+	cr_assert_eq(store_repl_done(st, t[0].job ? t[1].id : t[0].id,
+				     STORE_REPL_PENDING, 1, "down"), 0);
+	/* The rule replaced while a's delivery is pending. */
+	cr_assert_eq(store_repl_config_set(st, "src", "{}", NULL, &new, 1),
+		     0);
+	cr_assert_eq(status_of("a", va), STORE_REPL_FAILED);
+	cr_assert_eq(failed_now(), 2);
+	cr_assert_eq(store_job_create(st, &spec, NULL, 0, &id), 0);
+	j = job(id);
+	/* a, and adhoc (FAILED at dir:///usb), go to the new destination. */
+	cr_assert_eq(j.pending, 2);
+	cr_assert_eq(j.skipped, 1, "a's failure at the old one is forgotten");
+	cr_assert_eq(deliver_all(), 2);
+	cr_assert_eq(status_of("a", va), STORE_REPL_COMPLETED);
+	cr_assert_eq(failed_now(), 1, "the batch job's own failure stays");
+
+	/* The rules deleted while b's delivery is pending: a job of FAILED
+	 * versions, with no rule to send by, forgets its failure. */
+	cr_assert_eq(put_str(st, "src", "b", "2", vb), 0);
+	cr_assert_eq(store_repl_config_set(st, "src", NULL, NULL, NULL, 0),
+		     0);
+	cr_assert_eq(status_of("b", vb), STORE_REPL_FAILED);
+	cr_assert_eq(failed_now(), 2);
+	cr_assert_eq(store_job_create(st, &spec, NULL, 0, &id), 0);
+	j = job(id);
+	cr_assert_eq(j.state, STORE_JOB_COMPLETE);
+	cr_assert_eq(j.skipped, 1);
+	cr_assert_eq(status_of("b", vb), STORE_REPL_NONE);
+	cr_assert_eq(failed_now(), 1);
+	/* Other jobs with no rule to go by are still refused. */
+	spec.status_mask = 0;
+	cr_assert_eq(store_job_create(st, &spec, NULL, 0, &id), -EINVAL);
+}
+
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
