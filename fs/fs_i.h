@@ -132,8 +132,10 @@ struct fs_node {
 	int base_fd;		/* open blob, -1 until needed */
 	char cached_sha[65];	/* content the kernel's page cache holds */
 	char mknod_vid[STORE_VID_MAX + 1];	/* the empty version that
-				 * mknod(2) made, which the next commit
-				 * replaces (store_put.replaces); "": none */
+				 * mknod(2) made, which a commit within
+				 * FS_MKNOD_FILL_NS replaces
+				 * (store_put.replaces); "": none */
+	int64_t mknod_ns;	/* when (monotonic) */
 	struct store_meta meta;	/* of a pending file; mtime of last write */
 	void *acl;		/* owned: a pending file's access ACL, from
 				 * its folder's default ACL (acl.c), which
@@ -263,6 +265,11 @@ static inline void fs_deadline(struct timespec *ts, long ms)
 		ts->tv_nsec -= 1000000000L;
 	}
 }
+
+/* How soon after mknod(2) of a file its first commit replaces the empty
+ * version mknod made (fs_node.mknod_vid): tar --xattrs writes the file
+ * within microseconds; one written later keeps both versions. */
+#define FS_MKNOD_FILL_NS (1000LL * 1000 * 1000)
 
 /* ---- notify.c: names gone, told to the kernel by a thread ---- */
 

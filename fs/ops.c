@@ -1310,7 +1310,8 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	put.mtime_set = 1;	/* the last write's, or a utimens's: 0 too */
 	put.durable = durable;
 	put.keep_xattrs = 1;
-	put.replaces = n->mknod_vid[0] ? n->mknod_vid : NULL;
+	if (n->mknod_vid[0] && mono_ns() - n->mknod_ns < FS_MKNOD_FILL_NS)
+		put.replaces = n->mknod_vid;
 	put.named_ns = pending ? n->created_ns : 0;
 	if (pending && fs_ino_kept(n->st_ino))
 		put.ino = n->st_ino;
@@ -2742,13 +2743,15 @@ static void make_leaf(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	node_learn(n, &obj);	/* files only */
 	if (!link) {
-		/* What is written to it first replaces this empty version
-		 * (tar --xattrs makes a file so, to set its xattrs before
-		 * it writes the content): one version, as a file that
-		 * open(O_CREAT) made has. */
+		/* What is written to it at once replaces this empty
+		 * version (tar --xattrs makes a file so, to set its xattrs
+		 * before it writes the content): one version, as a file
+		 * that open(O_CREAT) made has.  Written later, it keeps
+		 * both, as any file does. */
 		pthread_mutex_lock(&n->lock);
 		snprintf(n->mknod_vid, sizeof(n->mknod_vid), "%s",
 			 obj.version_id);
+		n->mknod_ns = mono_ns();
 		pthread_mutex_unlock(&n->lock);
 	}
 	memset(&st, 0, sizeof(st));

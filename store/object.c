@@ -676,6 +676,17 @@ static int put_replaces(struct store *st, struct conn *c,
 	err = ver_by_id(c, id, &o, link);
 	if (err || o.kind != STORE_FILE || o.size != 0)
 		return err;
+	/* Not one that replication sent, or is sending: the replica
+	 * would keep a version the source no longer has. */
+	err = stmt_of_sql(c, "SELECT 1 FROM repl_queue WHERE version = ? "
+			     "AND (status = 1 OR owner != 0) LIMIT 1", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, id);
+	err = stmt_step(c, s, "version sent");
+	stmt_done(s);
+	if (err)
+		return err < 0 ? err : 0;
 	err = ver_remove(st, c, id, sha, t);
 	return err ? err : obj_refresh(c, b, key, oid, live);
 }

@@ -355,8 +355,9 @@ struct store_put {
 				 * store_name_ino(); 0: the key keeps its
 				 * own, or a new key gets a new one */
 	const char *replaces;	/* a version ID of the key, or NULL: when
-				 * that version is an empty file and was
-				 * the current one until this, it goes for
+				 * that version is an empty file, was the
+				 * current one until this, and no delivery
+				 * of it is done or under way, it goes for
 				 * good in the same transaction (in an
 				 * Enabled bucket; else the null version
 				 * is replaced anyway).  The empty file

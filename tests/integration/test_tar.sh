@@ -152,8 +152,12 @@ with open(sys.argv[1], "w") as f: f.write("content")' "$B/xa/m1" "$B/xa/m2"
 assert_eq 1 "$(nversions "$B/xa/m1")" "versions of a file made by mknod, then written"
 assert_eq content "$(cat "$B/xa/m1")" "content of m1"
 assert_eq "1 0" "$(nversions "$B/xa/m2") $(stat -c %s "$B/xa/m2")" "versions and size of a file made by mknod alone"
+# Written a while after the mknod: both versions, as after touch.
+sleep 1.2
+echo later >>"$B/xa/m2"
+assert_eq 2 "$(nversions "$B/xa/m2")" "versions of a file made by mknod, written 1.2 s later"
 remount
-assert_eq "content 0" "$(cat "$B/xa/m1") $(stat -c %s "$B/xa/m2")" "m1 and m2 after a remount"
+assert_eq "content 6" "$(cat "$B/xa/m1") $(stat -c %s "$B/xa/m2")" "m1 and m2 after a remount"
 ok "one version each, contents and xattrs as archived"
 
 unmount_fs

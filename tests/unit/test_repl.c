@@ -807,3 +807,52 @@ Test(repl, an_undelete_reaches_mirrors_only)
 	cr_assert_str_eq(tasks[0].dest, "dir:///mirror");
 	cr_assert_str_eq(tasks[0].obj.version_id, vid);
 }
+
+static int count_one(void *arg, const struct store_obj *o)
+{
+	(void)o;
+	++*(int *)arg;
+	return 0;
+}
+
+/* How many versions key @key of bucket src has. */
+static int versions_of_n(const char *key)
+{
+	int n = 0;
+
+	cr_assert_eq(store_versions(st, "src", key, count_one, &n), 0);
+	return n;
+}
+
+/* store_put.replaces (the empty file mknod made, then written): not a
+ * version replication sent or is sending, which the replica keeps; one
+ * only queued goes, with its delivery. */
+Test(repl, an_empty_version_sent_is_not_replaced)
+{
+	struct store_repl_target t = { .rule_id = "r", .prefix = "",
+				       .dest = "dir:///x" };
+	struct store_put p = { .kind = STORE_FILE, .fd = -1 };
+	char e[STORE_VID_MAX + 1];
+	uint64_t n;
+
+	set_targets(&t, 1);
+	p.meta = meta_of(0644);
+	/* Queued only: replaced, its delivery gone with it. */
+	cr_assert_eq(put_str(st, "src", "q", "", e), 0);
+	p.replaces = e;
+	cr_assert_eq(store_put(st, "src", "q", &p, NULL, NULL), 0);
+	cr_expect_eq(versions_of_n("q"), 1);
+	cr_assert_eq(store_repl_pending(st, "src", "q", &n), 0);
+	cr_expect_eq(n, 1);
+	cr_assert_eq(finish_all(STORE_REPL_COMPLETED), 1);
+	/* Sent: kept. */
+	cr_assert_eq(put_str(st, "src", "s", "", e), 0);
+	cr_assert_eq(finish_all(STORE_REPL_COMPLETED), 1);
+	cr_assert_eq(store_put(st, "src", "s", &p, NULL, NULL), 0);
+	cr_expect_eq(versions_of_n("s"), 2);
+	/* Under way: kept. */
+	cr_assert_eq(put_str(st, "src", "u", "", e), 0);
+	cr_assert_eq(claim_all(tasks, 16), 2);	/* s's new one too */
+	cr_assert_eq(store_put(st, "src", "u", &p, NULL, NULL), 0);
+	cr_expect_eq(versions_of_n("u"), 2);
+}
