@@ -590,10 +590,10 @@ static int job_write(struct store *st, const char *sql, int64_t id)
  * counts only deliveries really under way. */
 static int job_release_dead(struct conn *c, int64_t id)
 {
-	sqlite3_stmt *s, *u = NULL;
-	pid_t owners[64];
-	size_t k = 0, i;
-	int err;
+	sqlite3_stmt *s, *u;
+	pid_t dead[64];
+	size_t freed = 0;
+	int err, k;
 
 	err = prep(c, "SELECT DISTINCT owner FROM repl_queue "
 		      "INDEXED BY repl_queue_job "
@@ -602,28 +602,16 @@ static int job_release_dead(struct conn *c, int64_t id)
 	if (err)
 		return err;
 	sqlite3_bind_int64(s, 1, id);
-	while (k < 64 && (err = stmt_step(c, s, "read job owners")) == 1) {
-		pid_t pid = (pid_t)sqlite3_column_int64(s, 0);
-
-		if (pid != getpid() && kill(pid, 0) && errno == ESRCH)
-			owners[k++] = pid;
-	}
-	stmt_done(s);
-	if (err < 0 || !k)
-		return err < 0 ? err : 0;
+	k = lease_owners_dead(c, s, dead, 64);
+	if (k <= 0)
+		return k;
 	err = prep(c, "UPDATE repl_queue SET owner = 0, next_ns = 0 "
 		      "WHERE job = ? AND job != 0 AND status = 0 AND owner = ?",
 		   &u);
-	for (i = 0; !err && i < k; i++) {
-		sqlite3_reset(u);
-		sqlite3_bind_int64(u, 1, id);
-		sqlite3_bind_int64(u, 2, owners[i]);
-		err = stmt_step(c, u, "release job leases");
-		if (err > 0)
-			err = 0;
-	}
-	stmt_done(u);
-	return err;
+	if (err)
+		return err;
+	sqlite3_bind_int64(u, 1, id);
+	return lease_release(c, u, dead, (size_t)k, &freed);
 }
 
 /* How many deliveries of job @id are pending (after a cancel: under way),

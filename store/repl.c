@@ -933,13 +933,48 @@ int store_repl_done(struct store *st, int64_t id,
 	return store_repl_done_many(st, &o, 1);
 }
 
+int lease_owners_dead(struct conn *c, sqlite3_stmt *owners, pid_t *dead,
+		      size_t max)
+{
+	size_t k = 0;
+	int err;
+
+	while (k < max && (err = stmt_step(c, owners, "read owners")) == 1) {
+		pid_t pid = (pid_t)sqlite3_column_int64(owners, 0);
+
+		if (pid != getpid() && kill(pid, 0) && errno == ESRCH)
+			dead[k++] = pid;
+	}
+	stmt_done(owners);
+	return err < 0 ? err : (int)k;
+}
+
+int lease_release(struct conn *c, sqlite3_stmt *release, const pid_t *dead,
+		  size_t k, size_t *changed)
+{
+	int at = sqlite3_bind_parameter_count(release), err = 0;
+	size_t i;
+
+	for (i = 0; !err && i < k; i++) {
+		sqlite3_reset(release);
+		sqlite3_bind_int64(release, at, dead[i]);
+		err = stmt_step(c, release, "release leases");
+		if (err >= 0) {
+			*changed += sqlite3_changes(c->db);
+			err = 0;
+		}
+	}
+	stmt_done(release);
+	return err;
+}
+
 int store_repl_release_dead(struct store *st, size_t *n)
 {
-	sqlite3_stmt *s, *u = NULL;
+	sqlite3_stmt *s, *u;
 	struct conn *c;
-	pid_t owners[64];
-	size_t k = 0, i, freed = 0;
-	int err;
+	pid_t dead[64];
+	size_t freed = 0;
+	int err, k;
 
 	if (n)
 		*n = 0;
@@ -951,29 +986,19 @@ int store_repl_release_dead(struct store *st, size_t *n)
 		      "WHERE status = 0 AND next_ns > 0 AND owner != 0", &s);
 	if (err)
 		return err;
-	while (k < 64 && (err = stmt_step(c, s, "read owners")) == 1) {
-		pid_t pid = (pid_t)sqlite3_column_int64(s, 0);
-
-		if (pid != getpid() && kill(pid, 0) && errno == ESRCH)
-			owners[k++] = pid;
-	}
-	stmt_done(s);
-	if (err < 0 || !k)
-		return err < 0 ? err : 0;
+	k = lease_owners_dead(c, s, dead, 64);
+	if (k <= 0)
+		return k;
 	err = prep(c, "UPDATE repl_queue SET owner = 0, next_ns = 0 "
 		      "WHERE status = 0 AND owner = ?", &u);
-	if (!err)
-		err = tx_begin(c);
-	for (i = 0; !err && i < k; i++) {
-		sqlite3_reset(u);
-		sqlite3_bind_int64(u, 1, owners[i]);
-		err = stmt_step(c, u, "release leases");
-		if (err >= 0) {
-			freed += sqlite3_changes(c->db);
-			err = 0;
-		}
+	if (err)
+		return err;
+	err = tx_begin(c);
+	if (err) {
+		stmt_done(u);
+		return err;
 	}
-	stmt_done(u);
+	err = lease_release(c, u, dead, (size_t)k, &freed);
 	if (!err)
 		err = tx_commit(st, c);
 	else

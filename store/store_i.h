@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 
 /* Every prepared statement a connection may cache, by number; the SQL of
  * each is in stmt_sql[] in store.c. */
@@ -227,6 +228,21 @@ int db_err(struct conn *c, int rc, const char *what);
 int stmt_step(struct conn *c, sqlite3_stmt *s, const char *what);
 /* Step @s to its end, then stmt_done(): 0 or a negative errno. */
 int stmt_run(struct conn *c, sqlite3_stmt *s, const char *what);
+
+/*
+ * Leases of repl_queue rows held by processes that no longer run (repl.c;
+ * store_repl_release_dead() and a job's cancel).  lease_owners_dead()
+ * steps @owners, whose first column is an owner's pid, and keeps at most
+ * @max of those that are dead in @dead: their number or a negative errno.
+ * lease_release() runs @release once for each, the pid bound to its last
+ * parameter (the others bound by the caller, in its transaction), adding
+ * the rows it changed to *@changed: 0 or a negative errno.  Both are done
+ * with their statement when they return.
+ */
+int lease_owners_dead(struct conn *c, sqlite3_stmt *owners, pid_t *dead,
+		      size_t max);
+int lease_release(struct conn *c, sqlite3_stmt *release, const pid_t *dead,
+		  size_t k, size_t *changed);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK on @c.  tx_commit() counts the
  * change for store_generation(); tx_rollback() never fails. */

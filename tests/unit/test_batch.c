@@ -9,6 +9,8 @@
 #include "store/store.h"
 #include "tests/unit/helpers.h"
 
+#include <sys/wait.h>
+
 static char dir[64];
 static struct store *st;
 
@@ -151,6 +153,40 @@ Test(batch, cancel_drops_what_is_pending)
 	cr_assert_eq(deliver_all(), 0);
 	cr_assert_eq(store_job_cancel(st, id), -EALREADY);
 	cr_assert_eq(store_job_cancel(st, 999), -ENOENT);
+}
+
+Test(batch, cancel_counts_no_delivery_of_a_process_that_died)
+{
+	struct store_job_spec spec = { .bucket = "src",
+				       .dest = "dir:///backup" };
+	int64_t id;
+	pid_t pid;
+	int status;
+
+	cr_assert_eq(put_str(st, "src", "a", "1", NULL), 0);
+	cr_assert_eq(put_str(st, "src", "b", "2", NULL), 0);
+	cr_assert_eq(store_job_create(st, &spec, NULL, 0, &id), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct store *st2;
+		struct store_repl_task t;
+		size_t n;
+
+		if (store_open(store_path(st), 0, &st2))
+			_exit(1);
+		if (store_repl_claim(st2, 1, 3600000000000LL, &t, &n) ||
+		    n != 1)
+			_exit(2);
+		_exit(0);	/* dies holding the lease */
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert_eq(WEXITSTATUS(status), 0);
+	/* Nothing is under way: the lease's holder is gone. */
+	cr_assert_eq(store_job_cancel(st, id), 0);
+	cr_assert_eq(job(id).pending, 0);
+	cr_assert_eq(job(id).cancelled, 2);
+	cr_assert_eq(deliver_all(), 0);
 }
 
 Test(batch, cancel_lets_deliveries_under_way_end_and_count)
