@@ -24,6 +24,7 @@
 #include "replicator/batch.h"
 #include "replicator/dest.h"
 #include "replicator/rules.h"
+#include "replicator/s3_client.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -283,18 +284,6 @@ static int dest_usable(const struct repl_dest_url *u, const char *bucket,
 	return 0;
 }
 
-/* Whether endpoint URLs @a and @b are one: case and a trailing '/' aside. */
-static int same_endpoint(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-
-	while (la && a[la - 1] == '/')
-		la--;
-	while (lb && b[lb - 1] == '/')
-		lb--;
-	return la == lb && !strncasecmp(a, b, la);
-}
-
 /* Whether open destinations @da of @a and @db of @b are one place under
  * two names: a store or a directory through a symbolic link, a bucket
  * through two remotes (or an ARN) with one endpoint. */
@@ -314,7 +303,7 @@ static int same_place(const struct repl_dest_url *a, struct dest *da,
 	default:
 		ea = dest_s3_endpoint(da);
 		eb = dest_s3_endpoint(db);
-		return ea && eb && same_endpoint(ea, eb) &&
+		return ea && eb && s3_same_endpoint(ea, eb) &&
 		       !strcmp(a->bucket, b->bucket) &&
 		       !strcmp(a->prefix, b->prefix);
 	}

@@ -252,6 +252,60 @@ static int split_endpoint(const char *ep, int *https, char *hostport,
 	return 0;
 }
 
+/* The host of @hostport in lower case into @host, without an IPv6
+ * address's brackets, and "127.0.0.1" for any name of the loopback
+ * address (localhost, ::1); returns its port, @dflt when none is written,
+ * or -1 when malformed. */
+static long host_port(const char *hostport, long dflt, char *host,
+		      size_t size)
+{
+	const char *h = hostport, *end, *port = NULL;
+	size_t len, i;
+	char *e;
+	long num;
+
+	if (*h == '[') {
+		end = strchr(++h, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return -1;
+		if (end[1] == ':')
+			port = end + 2;
+	} else {
+		end = h + strcspn(h, ":");
+		if (*end == ':')
+			port = end + 1;
+	}
+	len = (size_t)(end - h);
+	if (!len || len >= size)
+		return -1;
+	for (i = 0; i < len; i++)
+		host[i] = (char)tolower((unsigned char)h[i]);
+	host[len] = '\0';
+	if (!strcmp(host, "localhost") || !strcmp(host, "::1"))
+		snprintf(host, size, "127.0.0.1");
+	if (!port)
+		return dflt;
+	errno = 0;
+	num = strtol(port, &e, 10);
+	return !errno && e != port && !*e && num > 0 && num < 65536 ? num : -1;
+}
+
+int s3_same_endpoint(const char *a, const char *b)
+{
+	char hpa[512], hpb[512], ha[512], hb[512];
+	int sa, sb;
+	long pa, pb;
+
+	if (split_endpoint(a, &sa, hpa, sizeof(hpa)) ||
+	    split_endpoint(b, &sb, hpb, sizeof(hpb)))
+		return !strcasecmp(a, b);
+	pa = host_port(hpa, sa ? 443 : 80, ha, sizeof(ha));
+	pb = host_port(hpb, sb ? 443 : 80, hb, sizeof(hb));
+	if (pa < 0 || pb < 0)
+		return !strcasecmp(a, b);
+	return pa == pb && !strcmp(ha, hb);
+}
+
 /* Whether the host of @hostport is an IP address or localhost, where no
  * name BUCKET.HOST can resolve: those go path-style, as botocore does. */
 static int host_is_literal(const char *hostport)

@@ -67,6 +67,12 @@ int s3_client_has_creds(struct s3_client *c);
 /* The client's region (owned by the client). */
 const char *s3_client_region(const struct s3_client *c);
 
+/* Whether endpoint URLs @a and @b ("http[s]://HOST[:PORT][/]") name one
+ * server: one host, in any case, the loopback address under any of its
+ * names (localhost, 127.0.0.1, [::1]), and one port, written or implied
+ * by the scheme.  Malformed ones are one only when equal. */
+int s3_same_endpoint(const char *a, const char *b);
+
 /* A request's body: @len bytes from @buf, or from @fd at @off (read with
  * pread(), so the fd may be shared), or none (len 0). */
 struct s3_body {

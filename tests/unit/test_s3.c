@@ -1187,3 +1187,24 @@ int main(int argc, char *argv[])
 	criterion_finalize(tests);
 	return result;
 }
+
+Test(endpoint, one_server_under_several_names)
+{
+	cr_assert(s3_same_endpoint("http://127.0.0.1:8000",
+				   "http://localhost:8000/"));
+	cr_assert(s3_same_endpoint("http://[::1]:8000", "http://LocalHost:8000"));
+	cr_assert(s3_same_endpoint("https://S3.Example.com",
+				   "https://s3.example.com:443"));
+	cr_assert(s3_same_endpoint("http://s3.example.com:80/",
+				   "http://s3.example.com"));
+	cr_assert(!s3_same_endpoint("http://127.0.0.1:8000",
+				    "http://127.0.0.1:8001"));
+	cr_assert(!s3_same_endpoint("http://s3.example.com",
+				    "https://s3.example.com"));
+	cr_assert(!s3_same_endpoint("http://127.0.0.2:8000",
+				    "http://localhost:8000"));
+	cr_assert(!s3_same_endpoint("http://a.example.com:8000",
+				    "http://b.example.com:8000"));
+	cr_assert(!s3_same_endpoint("http://h:0", "http://h"));
+	cr_assert(s3_same_endpoint("not a url", "NOT A URL"));
+}
