@@ -122,6 +122,20 @@ pid_running() {
 }
 
 # track_pid PID: a background process of the test, killed by cleanup.
+# poll SECONDS COMMAND [ARG...]: run COMMAND every 0.05 s until it succeeds,
+# for at most SECONDS; 1 if it never did.  `poll 5 not is_mounted "$M"`
+# waits for the opposite; arguments are expanded once, so a condition on
+# a command's output goes in a function.
+poll() {
+	local end=$((${EPOCHREALTIME/./} + $1 * 1000000))
+	shift
+	until "$@"; do
+		[ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+not() { ! "$@"; }
+
 track_pid() { BG_PIDS+=("$1"); }
 
 # track_mount DIR: a mount of the test (not replicafs), taken down by

@@ -285,7 +285,7 @@ while not os.path.exists(sys.argv[2]):
 os.write(fd, b"more")
 os.close(fd)' "$1/kp" "$go" &
 	pid=$!
-	for _ in $(seq 250); do [ -e "$go.open" ] && break; sleep 0.02; done
+	poll 5 test -e "$go.open" || fail "the writer of $1/kp did not open it in 5 s"
 	chmod "$2" "$1/kp"
 	touch "$go"
 	wait "$pid"

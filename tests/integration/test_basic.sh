@@ -898,6 +898,5 @@ assert_missing "$DM/bkt/f" "f after rm"	# the kernel keeps the miss
 rm "$DM"/.versions/bkt/f/*.deleted
 assert_eq back "$(cat "$DM/bkt/f")" "f at once after rm of its delete marker in .versions"
 fusermount3 -u "$DM"
-for i in $(seq 100); do pid_running "$dpid" || break; sleep 0.1; done
-pid_running "$dpid" && fail "the daemon still runs 10 s after its unmount"
+poll 10 not pid_running "$dpid" || fail "the daemon still runs 10 s after its unmount"
 ok "back at once, and the daemon exited"

@@ -21,7 +21,7 @@ make_store() {
 	"$REPLICAFS" mount "$1" "$m"
 	mkdir "$m/$2"
 	fusermount3 -u "$m"
-	for i in $(seq 100); do is_mounted "$m" || break; sleep 0.05; done
+	poll 5 not is_mounted "$m" || fail "$m is still mounted 5 s after fusermount3 -u"
 }
 
 # job_field JOB EXPR: a python expression over the job's status JSON `j`.
@@ -50,7 +50,7 @@ replica_versions() {
 	"$REPLICAFS" mount "$1" "$m"
 	rfs versions "$m/$2/$3" | cut -f1
 	fusermount3 -u "$m"
-	for i in $(seq 100); do is_mounted "$m" || break; sleep 0.05; done
+	poll 5 not is_mounted "$m" || fail "$m is still mounted 5 s after fusermount3 -u"
 }
 
 make_store "$STORE_B" dst
@@ -146,7 +146,7 @@ track_mount "$m"
 assert_eq "$(ls "$MNT/.at/$before/src/docs")" "$(ls "$m/.at/$before/late/docs" 2>&1)" \
 	"the backup's docs in .at before its bucket was made"
 fusermount3 -u "$m"
-for i in $(seq 100); do is_mounted "$m" || break; sleep 0.05; done
+poll 5 not is_mounted "$m" || fail "$m is still mounted 5 s after fusermount3 -u"
 ok ".at of the backup shows the docs at a time before its bucket"
 
 step "REPLICA versions: a batch job may send replicas on (live replication does not)"

@@ -292,8 +292,7 @@ time.sleep(60)
 PY
 writer=$!
 track_pid "$writer"
-for i in $(seq 100); do [ -e "$T/osync.ready" ] && break; sleep 0.1; done
-[ -e "$T/osync.ready" ] || fail "the O_SYNC writer did not write in 10 s"
+poll 10 test -e "$T/osync.ready" || fail "the O_SYNC writer did not write in 10 s"
 crash_fs
 # The mount of a dead daemon: the commands say so, and what to do.
 expect_error "its replicafs mount does not answer: its daemon stopped.  Unmount it (fusermount3 -uz $MNT)" \

@@ -52,11 +52,7 @@ grep -q "No space left on device" "$T/dd.err" ||
 	fail "dd failed (status $rc) but not with 'No space left on device': $(cat "$T/dd.err")"
 ok "dd fails with status $rc: No space left on device"
 # (Without passthrough the commit comes with the RELEASE, after the close.)
-for _ in $(seq 50); do
-	grep -q "commit of bkt/huge failed: No space left on device" "$(daemon_log)" && break
-	sleep 0.1
-done
-grep -q "commit of bkt/huge failed: No space left on device" "$(daemon_log)" ||
+poll 5 grep -q "commit of bkt/huge failed: No space left on device" "$(daemon_log)" ||
 	fail "the daemon's log does not name the file whose commit failed"
 df -h "$SMALL" | tail -n 1
 
@@ -78,10 +74,8 @@ free=6144 when="at its close"
 case ${TEST_MOUNT_OPTS:-} in
 *nopassthrough*) free=2048 when="" ;;
 esac
-for _ in $(seq 50); do
-	[ -z "$(ls "$STORE/staging")" ] && break
-	sleep 0.1
-done
+staging_empty() { [ -z "$(ls "$STORE/staging")" ]; }
+poll 5 staging_empty || log "the staging folder is not empty yet"
 sleep 0.5
 avail=$(df -k --output=avail "$SMALL" | tail -n 1)
 [ "$avail" -gt "$free" ] || fail "only $avail KiB free on $SMALL; expected more"
@@ -99,11 +93,7 @@ grep -q "${when:+failed to close.*}No space left on device" "$T/cp.err" ||
 # Without passthrough a write-back error fails the close in the kernel,
 # which then sends no FLUSH: the daemon's commit, and what follows from
 # its failure, come with the RELEASE, just after the close returned.
-for _ in $(seq 50); do
-	[ -e "$B/victim" ] || break
-	sleep 0.1
-done
-assert_missing "$B/victim"
+poll 5 not test -e "$B/victim" || assert_missing "$B/victim"
 ls "$B" | grep -qx victim && fail "victim is listed after its close failed"
 ok "the failed copy is not there"
 rm -f "$SMALL/filler"
@@ -119,15 +109,49 @@ fallocate -l $(((avail - free) * 1024)) "$SMALL/filler"
 gen_data $((5 * 1024 * 1024)) 71 >"$T/victim2"
 cp "$T/victim2" "$B/victim" 2>"$T/cp2.err" && fail "an overwrite of 5 MiB with $free KiB free succeeded"
 cat "$T/cp2.err"
-for _ in $(seq 50); do	# the RELEASE, as above
-	[ "$(stat -c %s "$B/victim")" = $((4 * 1024 * 1024)) ] && break
-	sleep 0.1
-done
+victim_is_4m() { [ "$(stat -c %s "$B/victim")" = $((4 * 1024 * 1024)) ]; }
+poll 5 victim_is_4m || true	# the RELEASE, as above; checked below
 assert_eq $((4 * 1024 * 1024)) "$(stat -c %s "$B/victim")" "size of victim after its overwrite failed"
 cmp "$T/victim" "$B/victim" || fail "victim does not read as its last version after its overwrite failed"
 assert_eq 1 "$(nversions "$B/victim")" "versions of victim after its overwrite failed"
 rm -f "$SMALL/filler"
 ok "an overwrite that failed leaves the last version, as it shows"
+
+# Writers of the steps below, each printing what its calls returned.
+cat >"$T/writers.py" <<'PY'
+import errno, os, sys
+def attempt(what, f):
+    try:
+        f()
+        return what + ":ok"
+    except OSError as e:
+        return what + ":" + errno.errorcode[e.errno]
+def fsync_fails(path):
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+    out = [attempt("write", lambda: os.write(fd, os.urandom(4 << 20)))]
+    out.append(attempt("fsync", lambda: os.fsync(fd)))
+    out.append(attempt("close", lambda: os.close(fd)))
+    return out
+def shared(path, filler):
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
+    out = [attempt("write1", lambda: os.write(fd, b"line 1\n"))]
+    out.append(attempt("fsync1", lambda: os.fsync(fd)))
+    st = os.statvfs(os.path.dirname(filler))
+    ff = os.open(filler, os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.posix_fallocate(ff, 0, st.f_bavail * st.f_frsize)
+    except OSError:
+        pass
+    os.close(ff)
+    out.append(attempt("write2", lambda: os.write(fd, b"line 2\n")))
+    other = os.open(path, os.O_WRONLY | os.O_APPEND)
+    out.append(attempt("other-close", lambda: os.close(other)))
+    out.append(attempt("fsync2", lambda: os.fsync(fd)))
+    out.append(attempt("close", lambda: os.close(fd)))
+    return out
+case = {"fsync-fails": fsync_fails, "shared": shared}[sys.argv[1]]
+print(" ".join(case(*sys.argv[2:])))
+PY
 
 # An fsync that fails loses what it was to keep, as the close would: the
 # close says so again, so that a writer that looks only at close (cp, a
@@ -135,62 +159,20 @@ ok "an overwrite that failed leaves the last version, as it shows"
 # the failed size, read as empty, then went.
 avail=$(df -k --output=avail "$SMALL" | tail -n 1)
 fallocate -l $(((avail - free) * 1024)) "$SMALL/filler"
-"$PYTHON" - "$B/synced" <<'PY' >"$T/fsync.out"
-import errno, os, sys
-def attempt(what, f):
-    try:
-        f()
-        return what + ":ok"
-    except OSError as e:
-        return what + ":" + errno.errorcode[e.errno]
-fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
-out = [attempt("write", lambda: os.write(fd, os.urandom(4 << 20)))]
-out.append(attempt("fsync", lambda: os.fsync(fd)))
-out.append(attempt("close", lambda: os.close(fd)))
-print(" ".join(out))
-PY
+"$PYTHON" "$T/writers.py" fsync-fails "$B/synced" >"$T/fsync.out"
 log "$(cat "$T/fsync.out")"
 case $(cat "$T/fsync.out") in
 *"fsync:ENOSPC close:ENOSPC"*) ;;
 *) fail "write, fsync and close of 4 MiB with $free KiB free: $(cat "$T/fsync.out"); expected fsync and close to fail with ENOSPC" ;;
 esac
-for _ in $(seq 50); do	# the RELEASE, as above
-	[ -e "$B/synced" ] || break
-	sleep 0.1
-done
-assert_missing "$B/synced"
+poll 5 not test -e "$B/synced" || assert_missing "$B/synced"	# the RELEASE, as above
 rm -f "$SMALL/filler"
 ok "an fsync that fails: its close fails too, and nothing is left"
 
 # A writer's fsync after another writer's close failed to keep what the
 # first had written (the two share the file's content): the fsync
 # returned 0, and what it was to keep was in no version.
-"$PYTHON" - "$B/shared" "$SMALL/filler" <<'PY' >"$T/shared.out"
-import errno, os, sys
-def attempt(what, f):
-    try:
-        f()
-        return what + ":ok"
-    except OSError as e:
-        return what + ":" + errno.errorcode[e.errno]
-path, filler = sys.argv[1], sys.argv[2]
-fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
-out = [attempt("write1", lambda: os.write(fd, b"line 1\n"))]
-out.append(attempt("fsync1", lambda: os.fsync(fd)))
-st = os.statvfs(os.path.dirname(filler))
-ff = os.open(filler, os.O_CREAT | os.O_WRONLY, 0o644)
-try:
-    os.posix_fallocate(ff, 0, st.f_bavail * st.f_frsize)
-except OSError:
-    pass
-os.close(ff)
-out.append(attempt("write2", lambda: os.write(fd, b"line 2\n")))
-other = os.open(path, os.O_WRONLY | os.O_APPEND)
-out.append(attempt("other-close", lambda: os.close(other)))
-out.append(attempt("fsync2", lambda: os.fsync(fd)))
-out.append(attempt("close", lambda: os.close(fd)))
-print(" ".join(out))
-PY
+"$PYTHON" "$T/writers.py" shared "$B/shared" "$SMALL/filler" >"$T/shared.out"
 log "$(cat "$T/shared.out")"
 rm -f "$SMALL/filler"
 case $(cat "$T/shared.out") in

@@ -31,12 +31,9 @@ floor_check() {
 	P=$!
 	track_pid "$P"
 	track_mount "$MNT"
-	for _ in $(seq 200); do
-		is_mounted "$MNT" && break
-		pid_running "$P" || { show_daemon_log; fail "passfs exited before mounting"; }
-		sleep 0.05
-	done
-	is_mounted "$MNT" || fail "passfs did not mount $MNT in 10 s"
+	mounted_or_gone() { is_mounted "$MNT" || ! pid_running "$P"; }
+	poll 10 mounted_or_gone || fail "passfs did not mount $MNT in 10 s"
+	is_mounted "$MNT" || { show_daemon_log; fail "passfs exited before mounting"; }
 	assert_eq "$(awk -v m="$MNT" '$2 == m { print $3 }' /proc/self/mounts)" \
 		fuse.passfs "the mount's type"
 	ok "mounted (pid $P)"

@@ -39,14 +39,9 @@ unmount_extra() {
 }
 
 # wait_for PATH SECONDS: until PATH exists.
-wait_for() {
-	local i
-	for i in $(seq $(($2 * 20))); do
-		[ -e "$1" ] || [ -L "$1" ] && return 0
-		sleep 0.05
-	done
-	fail "$1 did not appear within $2 s"
-}
+exists() { [ -e "$1" ] || [ -L "$1" ]; }
+job_active() { rfs batch status "$1" "$MNT" | grep -q Active; }
+wait_for() { poll "$2" exists "$1" || fail "$1 did not appear within $2 s"; }
 
 vid() { getfattr --only-values -n system.replicafs.version-id "$1"; }
 # wait_delivered ARGS: replicafs wait, once the failures the test made on
@@ -336,10 +331,7 @@ mv "$MIRROR.gone" "$MIRROR"
 echo "v2" >"$MNT/src/tree/back"
 wait_delivered "$MNT/src" --timeout 30
 job=$(rfs batch create "$MNT/src" --status FAILED --prefix tree/back)
-for _ in $(seq 300); do
-	rfs batch status "$job" "$MNT" | grep -q Active || break
-	sleep 0.1
-done
+poll 30 not job_active "$job" || fail "batch job $job still Active after 30 s"
 wait_delivered "$MNT/src" --timeout 30
 sleep 1.2	# the second mount's attribute timeout
 rfs versions "$MNT2/dst/tree/back" | cut -f1 | grep -qx "$v1" ||
@@ -488,10 +480,7 @@ rfs replication put "$MNT/src" "$T/existing.json" >"$T/existing.out"
 cat "$T/existing.out"
 job=$(sed -n 's/^rule to-b: existing objects go in batch job \([0-9]*\) .*/\1/p' "$T/existing.out")
 [ -n "$job" ] || fail "replication put with ExistingObjectReplication started no job: $(cat "$T/existing.out")"
-for _ in $(seq 300); do
-	rfs batch status "$job" "$MNT" | grep -q Active || break
-	sleep 0.1
-done
+poll 30 not job_active "$job" || fail "batch job $job still Active after 30 s"
 wait_delivered "$MNT/src" --timeout 30
 wait_for "$MNT2/dst/old" 10
 assert_eq "before the rule" "$(cat "$MNT2/dst/old")" "a version written before the rule, on the replica"
@@ -568,7 +557,7 @@ echo "slow" >"$MNT/src/slow"
 sleep 1
 remount
 wait_delivered "$MNT/src" --timeout 30
-for i in $(seq 50); do [ -s "$T/hook.out" ] && break; sleep 0.1; done
+poll 5 test -s "$T/hook.out" || true	# checked below
 assert_eq "slow rtc" "$(cat "$T/hook.out" 2>/dev/null)" "what the threshold hook was told"
 grep -q "past the threshold of rule rtc" "$(daemon_log)" ||
 	fail "the daemon did not log the missed threshold"
