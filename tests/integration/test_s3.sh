@@ -261,11 +261,8 @@ print("\"%s-%d\"" % (hashlib.md5(d).hexdigest(), n))' "$T/big")
 cp "$T/big" "$MNT/src/big"
 # 7 parts of 16 MiB, 4 at a time at 4 MiB/s each: about 8 s in all.  Stop
 # radosgw when the first part is in (radosgw logs a request when done).
-for i in $(seq 200); do
-	grep -q '"PUT /dst-a/big?partNumber=' "$T/rgw-a/log/client.rgw.a.log" && break
-	sleep 0.1
-done
-[ "$i" -lt 200 ] || fail "no part of big reached region-a in 20 s"
+poll 20 grep -q '"PUT /dst-a/big?partNumber=' "$T/rgw-a/log/client.rgw.a.log" ||
+	fail "no part of big reached region-a in 20 s"
 "$RFS_ROOT/scripts/rgw.sh" stop-rgw "$T/rgw-a"
 sleep 2
 "$RFS_ROOT/scripts/rgw.sh" start-rgw "$T/rgw-a"
@@ -510,11 +507,8 @@ job=$(rfs batch create "$MNT/srccan" --status NONE --destination s3://a/dst-a/ca
 	--report "$T/cancel.csv")
 # 2 MiB at 4 MiB/s: half a second each, three at once.  Cancel when the
 # first is in, with the next ones under way.
-for i in $(seq 200); do
-	n=$(grep -c '"PUT /dst-a/cancel/' "$T/rgw-a/log/client.rgw.a.log" || true)
-	[ "$n" -gt "$n0" ] && break
-	sleep 0.05
-done
+cancel_put_in() { [ "$(grep -c '"PUT /dst-a/cancel/' "$T/rgw-a/log/client.rgw.a.log")" -gt "$n0" ]; }
+poll 20 cancel_put_in || fail "no object of the job reached region-a in 20 s"
 rfs batch cancel "$job" "$MNT" | tee "$T/cancel.out"
 end=$((SECONDS + 60))
 while [ "$(rfs batch status "$job" "$MNT" --json | py 'd["pending"]' /dev/stdin)" != 0 ]; do
@@ -692,11 +686,7 @@ rfs wait "$MNT/srcag" --timeout 60 || fail "replicafs wait: status $? for zero"
 rfs remote remove ag >/dev/null
 sleep 1.2	# the remotes file is looked at once a second
 echo one >"$MNT/srcag/one"
-for i in $(seq 100); do
-	grep -q "srcag/one .* no remote named ag" "$(daemon_log)" && break
-	sleep 0.2
-done
-grep -q "srcag/one .* no remote named ag" "$(daemon_log)" ||
+poll 20 grep -q "srcag/one .* no remote named ag" "$(daemon_log)" ||
 	fail "no failed delivery of one logged in 20 s"
 sleep 1	# its outcome recorded: due in 30 s or more
 rfs remote add ag "$EP_A" --region region-a
