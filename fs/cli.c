@@ -880,9 +880,16 @@ static int cmd_rm_version(int argc, char **argv)
 			goto out;
 		}
 	}
-	ret = store_delete_version(st, t.bucket, t.key, vid);
+	/* A delete marker's removal is an undelete when it was current: the
+	 * folders rm -rf took come back with it. */
+	if (o.kind == STORE_DELETE_MARKER)
+		ret = store_delete_marker(st, t.bucket, t.key, vid);
+	else
+		ret = store_delete_version(st, t.bucket, t.key, vid);
 	if (ret)
-		fprintf(stderr, "replicafs: %s: %s\n", path, strerror(-ret));
+		fprintf(stderr, "replicafs: %s: %s\n", path,
+			ret == -EISDIR || ret == -ENOTDIR ? name_taken
+							  : strerror(-ret));
 	else {
 		refresh_add(rf, t.bucket, t.key);
 		printf("removed %s of %s\n", vid, path);

@@ -640,21 +640,24 @@ static int hq_version(struct hq *q, int64_t id, struct store_obj *o)
  * row @cur) and its POSIX ACLs (keep_acls(), once the new version is
  * written) stay, as with `cp` of the version onto the file.  Otherwise a
  * chmod 600 made after a version was written would be undone by
- * restoring it.
+ * restoring it.  Only from a current version of the restored one's
+ * @kind (1; 0 otherwise): a symlink's 0777 says nothing of who may read a file
+ * restored over it, which keeps the mode it was written with.
  */
-static int keep_access(struct hq *q, int64_t cur, struct store_meta *m)
+static int keep_access(struct hq *q, int64_t cur, enum store_kind kind,
+		       struct store_meta *m)
 {
 	struct store_obj c;
 	int err = hq_version(q, cur, &c);
 
 	if (err <= 0)
 		return err < 0 ? err : -EIO;
-	if (c.kind != STORE_FILE && c.kind != STORE_SYMLINK)
+	if (c.kind != kind)
 		return 0;
 	m->mode = (m->mode & S_IFMT) | (c.meta.mode & 07777);
 	m->uid = c.meta.uid;
 	m->gid = c.meta.gid;
-	return 0;
+	return 1;
 }
 
 static int keep_acls(struct hq *q, const struct bucket_row *b,
@@ -699,7 +702,7 @@ int store_restore(struct store *st, const char *bucket, const char *key,
 	struct hq q;
 	char *link;
 	int64_t oid, cur, id;
-	int err, live;
+	int err, live, kept;
 
 	if (!version_id || !*version_id)
 		return -EINVAL;
@@ -738,18 +741,20 @@ int store_restore(struct store *st, const char *bucket, const char *key,
 	nv.size = o.size;
 	nv.blocks = o.blocks;
 	nv.meta = o.meta;
-	if (live) {
-		err = keep_access(&q, cur, &nv.meta);
-		if (err)
-			goto out;
+	kept = live ? keep_access(&q, cur, o.kind, &nv.meta) : 0;
+	if (kept < 0) {
+		err = kept;
+		goto out;
 	}
 	nv.meta.ctime_ns = now_ns();
 	nv.mtime_set = 1;	/* the version's, the epoch too */
 	nv.link = o.kind == STORE_SYMLINK ? link : NULL;
 	nv.xattr_src = id;
 	err = ver_write(st, q.c, &b, key, &nv, vid_out, obj_out, &t);
-	if (!err && live)
+	if (!err && kept)
 		err = keep_acls(&q, &b, key, cur);
+	if (!err && !live)	/* under rm -rf: its folders come back */
+		err = folders_back(st, q.c, &b, key, &t, NULL);
 out:
 	err = tx_end(st, q.c, err, &t);
 out_free:
@@ -759,53 +764,10 @@ out_free:
 	return err;
 }
 
-/*
- * Within the write transaction of an undelete that made @key live again:
- * the folders above it that a delete marker hides (rm -rf took them) come
- * back too, by the removal of that marker, so that the folder a file is
- * in has the owner, mode and ACL it had, not the bucket's.
- */
-static int parents_back(struct store *st, struct hq *q,
-			const struct bucket_row *b, const char *key,
-			struct trash *t, unsigned *n)
-{
-	char pfx[STORE_KEY_MAX + 2];
-	const char *slash;
-	struct store_obj o;
-	int64_t oid, cur;
-	int err, live;
-	size_t len;
-
-	for (slash = strchr(key, '/'); slash; slash = strchr(slash + 1, '/')) {
-		len = (size_t)(slash - key) + 1;
-		memcpy(pfx, key, len);
-		pfx[len] = '\0';
-		err = obj_get(q->c, b->id, pfx, &oid, &cur, &live);
-		if (err < 0)
-			return err;
-		if (!err || live)
-			continue;
-		err = hq_version(q, cur, &o);
-		if (err < 0)
-			return err;
-		if (err == 0 || o.kind != STORE_DELETE_MARKER)
-			continue;
-		err = ver_remove(st, q->c, cur, "", t);
-		if (!err)
-			err = obj_refresh(q->c, b, pfx, oid, 0);
-		if (!err)
-			err = repl_mirror_current(q->c, b, pfx);
-		if (err)
-			return err;
-		(*n)++;
-	}
-	return 0;
-}
-
 /* Remove delete marker @version_id of @key, or with @version_id NULL the
  * current version, which must be a delete marker (-EEXIST otherwise); its
  * ID into @vid_out (may be NULL).  A key live again brings back its
- * folders (parents_back()). */
+ * folders (folders_back()). */
 static int marker_remove(struct store *st, const char *bucket,
 			 const char *key, const char *version_id,
 			 char *vid_out, unsigned *folders)
@@ -864,7 +826,7 @@ static int marker_remove(struct store *st, const char *bucket,
 	if (err > 0 && live)
 		err = name_free(q.c, &b, key);
 	if (!err && live)
-		err = parents_back(st, &q, &b, key, &t, &nfolders);
+		err = folders_back(st, q.c, &b, key, &t, &nfolders);
 	else if (err > 0)
 		err = 0;
 	if (!err && vid_out)

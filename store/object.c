@@ -1382,6 +1382,50 @@ static int resolve(struct conn *c, const struct bucket_row *b,
 	return err ? R_DIR : R_NONE;
 }
 
+int folders_back(struct store *st, struct conn *c, const struct bucket_row *b,
+		 const char *key, struct trash *t, unsigned *n)
+{
+	char pfx[STORE_KEY_MAX + 2];
+	const char *slash;
+	sqlite3_stmt *s;
+	int64_t oid, cur;
+	int err, live, kind;
+	size_t len;
+
+	for (slash = strchr(key, '/'); slash; slash = strchr(slash + 1, '/')) {
+		len = (size_t)(slash - key) + 1;
+		memcpy(pfx, key, len);
+		pfx[len] = '\0';
+		err = obj_get(c, b->id, pfx, &oid, &cur, &live);
+		if (err < 0)
+			return err;
+		if (!err || live)
+			continue;
+		err = stmt_of_sql(c, "SELECT kind FROM versions WHERE id = ?1",
+				  &s);
+		if (err)
+			return err;
+		sqlite3_bind_int64(s, 1, cur);
+		err = stmt_step(c, s, "folder's current version");
+		kind = err == 1 ? sqlite3_column_int(s, 0) : -1;
+		stmt_done(s);
+		if (err < 0)
+			return err;
+		if (kind != STORE_DELETE_MARKER)
+			continue;
+		err = ver_remove(st, c, cur, "", t);
+		if (!err)
+			err = obj_refresh(c, b, pfx, oid, 0);
+		if (!err)
+			err = repl_mirror_current(c, b, pfx);
+		if (err)
+			return err;
+		if (n)
+			(*n)++;
+	}
+	return 0;
+}
+
 int name_free(struct conn *c, const struct bucket_row *b, const char *key)
 {
 	char path[STORE_KEY_MAX + 2];

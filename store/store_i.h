@@ -359,6 +359,13 @@ int obj_refresh(struct conn *c, const struct bucket_row *b, const char *key,
  * marker's name, or that of a folder above the key.  The key's own state
  * is not looked at. */
 int name_free(struct conn *c, const struct bucket_row *b, const char *key);
+/* Within a write transaction that made @key live again (an undelete, a
+ * restore, the removal of its delete marker): the folders above it that a
+ * delete marker hides (rm -rf took them) come back too, by the removal of
+ * that marker, so that the folder a file is in has the owner, mode and ACL
+ * it had, not the bucket's.  *@n (may be NULL) counts them. */
+int folders_back(struct store *st, struct conn *c, const struct bucket_row *b,
+		 const char *key, struct trash *t, unsigned *n);
 int parent_touch(struct conn *c, const struct bucket_row *b, const char *key,
 		 int64_t now);
 int ver_remove(struct store *st, struct conn *c, int64_t id, const char *sha,

@@ -534,6 +534,31 @@ rfs restore "$B/own" "$o1" >/dev/null
 assert_eq "o1" "$(cat "$B/own")" "content after restore"
 assert_eq "600 4242 4343" "$(stat -c '%a %u %g' "$B/own")" "mode and owner after restore"
 ok "the current owner and mode stay"
+# Not those of a symlink that took the file's name: its 0777 let every
+# user read and write the private file restored over it.
+(umask 077 && echo secret >"$B/cfg")
+c1=$(version_field "$B/cfg" 1 1)
+mv "$B/cfg" "$B/cfg.bak"
+ln -s cfg.bak "$B/cfg"
+rfs restore "$B/cfg" "$c1" >/dev/null
+assert_eq "600 regular file" "$(stat -c '%a %F' "$B/cfg")" "a file restored over a symlink"
+ok "a file restored over a symlink has the mode it was written with"
+# Under rm -rf, the folders come back as they were, not as root's 0755.
+mkdir -p "$B/priv/notes"
+echo n1 >"$B/priv/notes/d"
+echo n2 >"$B/priv/notes/d"
+chown 4242:4343 "$B/priv"
+chmod 700 "$B/priv"
+n1=$(version_field "$B/priv/notes/d" 2 1)
+rm -rf "$B/priv"
+rfs restore "$B/priv/notes/d" "$n1" >/dev/null
+assert_eq "700 4242 4343" "$(stat -c '%a %u %g' "$B/priv")" "priv after a restore under rm -rf"
+rm -rf "$B/priv"
+dm=$(version_field "$B/priv/notes/d" 1 1)
+rfs rm-version "$B/priv/notes/d" "$dm" --yes >/dev/null
+assert_eq "700 4242 4343" "$(stat -c '%a %u %g' "$B/priv")" "priv after rm-version of the delete marker"
+assert_eq n1 "$(cat "$B/priv/notes/d")" "priv/notes/d after rm-version of its delete marker"
+ok "restore and rm-version of a delete marker bring back the folders rm -rf took"
 
 # -------------------------------------------------------------------------
 step "a key with 10,000 versions lists through the mount"

@@ -584,6 +584,104 @@ Test(history, undelete_and_marker_removal)
 	cr_expect_eq(store_check(st, 1), 0);
 }
 
+/* rm -rf of priv/notes/d.txt and its folders, priv/ private to its owner
+ * (uid 1000, 0700): the marker of d.txt into @dm. */
+static void rm_rf_priv(char *dm)
+{
+	cr_assert_eq(store_delete(st, "bkt", "priv/notes/d.txt", dm), 0);
+	cr_assert_eq(store_delete(st, "bkt", "priv/notes/", NULL), 0);
+	cr_assert_eq(store_delete(st, "bkt", "priv/", NULL), 0);
+}
+
+static void expect_priv_back(const char *after)
+{
+	struct store_obj o;
+
+	cr_assert_eq(store_lookup(st, "bkt", "priv/", &o), 0,
+		     "priv/ after %s", after);
+	cr_expect_eq(o.kind, STORE_DIR);
+	cr_expect_eq(o.meta.mode & 07777, 0700, "priv/'s mode after %s",
+		     after);
+	cr_expect_eq(o.meta.uid, 1000);
+	cr_expect_eq(store_lookup(st, "bkt", "priv/notes/", &o), 0);
+}
+
+Test(history, restore_and_marker_removal_bring_folders_back)
+{
+	struct store_put dp = { .kind = STORE_DIR, .fd = -1 };
+	char v1[STORE_VID_MAX + 1], dm[STORE_VID_MAX + 1];
+	struct store_obj o;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	dp.meta = meta_of(S_IFDIR | 0700);
+	cr_assert_eq(store_put(st, "bkt", "priv/", &dp, NULL, NULL), 0);
+	dp.meta = meta_of(S_IFDIR | 0755);
+	cr_assert_eq(store_put(st, "bkt", "priv/notes/", &dp, NULL, NULL), 0);
+	cr_assert_eq(put_str(st, "bkt", "priv/notes/d.txt", "v1", v1), 0);
+	cr_assert_eq(put_str(st, "bkt", "priv/notes/d.txt", "v2", NULL), 0);
+
+	rm_rf_priv(dm);
+	cr_assert_eq(store_restore(st, "bkt", "priv/notes/d.txt", v1, NULL,
+				   NULL), 0);
+	expect_priv_back("a restore");
+
+	rm_rf_priv(dm);
+	cr_assert_eq(store_delete_marker(st, "bkt", "priv/notes/d.txt", dm),
+		     0);
+	expect_priv_back("the removal of its delete marker");
+	cr_assert_eq(store_lookup(st, "bkt", "priv/notes/d.txt", &o), 0);
+	cr_expect_str_eq(content(&o), "v1", "the restored version");
+
+	/* Live again, a file may not take a folder's name. */
+	cr_assert_eq(put_str(st, "bkt", "x", "file", NULL), 0);
+	cr_assert_eq(store_delete(st, "bkt", "x", dm), 0);
+	dp.meta = meta_of(S_IFDIR | 0755);
+	cr_assert_eq(store_put(st, "bkt", "x/", &dp, NULL, NULL), 0);
+	cr_expect_eq(store_delete_marker(st, "bkt", "x", dm), -EISDIR);
+	cr_expect_eq(nversions("bkt", "x"), 2, "the marker is still there");
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+Test(history, restore_over_another_kind_keeps_the_version_mode)
+{
+	struct store_put lp = { .kind = STORE_SYMLINK, .fd = -1 };
+	struct store_put fp = { .kind = STORE_FILE, .fd = -1 };
+	char v1[STORE_VID_MAX + 1], l1[STORE_VID_MAX + 1];
+	struct store_obj o;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	fp.meta = meta_of(S_IFREG | 0600);
+	cr_assert_eq(store_put(st, "bkt", "cfg", &fp, v1, NULL), 0);
+	lp.meta = meta_of(S_IFLNK | 0777);
+	lp.link_target = "cfg.bak";
+	cr_assert_eq(store_put(st, "bkt", "cfg", &lp, l1, NULL), 0);
+	cr_assert_eq(store_restore(st, "bkt", "cfg", v1, NULL, NULL), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "cfg", &o), 0);
+	cr_expect_eq(o.kind, STORE_FILE);
+	cr_expect_eq(o.meta.mode & 07777, 0600,
+		     "a symlink's 0777 went to the file restored over it");
+
+	/* And a file's mode does not go to a symlink restored over it. */
+	cr_assert_eq(store_set_meta(st, "bkt", "cfg",
+				    &(struct store_meta){ .mode = 0640 },
+				    STORE_SET_MODE), 0);
+	cr_assert_eq(store_restore(st, "bkt", "cfg", l1, NULL, NULL), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "cfg", &o), 0);
+	cr_expect_eq(o.kind, STORE_SYMLINK);
+	cr_expect_eq(o.meta.mode & 07777, 0777);
+
+	/* Over a file, a file keeps the current mode (a chmod 600 stays). */
+	cr_assert_eq(put_str(st, "bkt", "f", "one", v1), 0);
+	cr_assert_eq(put_str(st, "bkt", "f", "two", NULL), 0);
+	cr_assert_eq(store_set_meta(st, "bkt", "f",
+				    &(struct store_meta){ .mode = 0600 },
+				    STORE_SET_MODE), 0);
+	cr_assert_eq(store_restore(st, "bkt", "f", v1, NULL, NULL), 0);
+	cr_assert_eq(store_lookup(st, "bkt", "f", &o), 0);
+	cr_expect_eq(o.meta.mode & 07777, 0600);
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
 /* ---- ETag ----------------------------------------------------------- */
 
 Test(history, etag_is_md5_kept_for_large_content)
