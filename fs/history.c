@@ -851,7 +851,10 @@ static int may_life(fuse_req_t req, struct fs *fs, const char *bucket,
  * file after it up to its removal (its life), as they stand: after a
  * chmod 600 others read none of the file's history, and another user who
  * removed it and wrote a file of their own under its name (a new life)
- * reads none of it either (before, "the file now" was theirs).  And each
+ * reads none of it either (before, "the file now" was theirs).  A file
+ * of another owner renamed over it ends its life as a removal does: its
+ * owner still reads her versions after `mv -f` of someone's private file
+ * onto her name.  And each
  * folder above it, as it was when the version was written (its marker's
  * version then, and the rest of that folder's life, as they stand), must
  * let them in: a private folder moved away, and made again by another

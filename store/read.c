@@ -454,16 +454,19 @@ int store_version_get(struct store *st, const char *bucket, const char *key,
 	return err ? 0 : -ENOENT;
 }
 
-/* The life of a version: from it to the delete marker after it. */
+/* The life of a version: from it to the delete marker after it, or to
+ * the first version of another owner (a file of theirs renamed over it:
+ * `mv`, `sed -i` and rsync replace a file so, with no delete marker). */
 static const char sql_life_of_vid[] =
-	"SELECT created_ns, id, kind FROM versions WHERE object = ? AND vid = ?";
+	"SELECT created_ns, id, kind, uid FROM versions "
+	"WHERE object = ? AND vid = ?";
 static const char sql_life_at[] =
-	"SELECT created_ns, id, kind FROM versions "
+	"SELECT created_ns, id, kind, uid FROM versions "
 	"WHERE object = ?1 AND created_ns <= ?2 "
 	"ORDER BY created_ns DESC, id DESC LIMIT 1";
 static const char sql_life_end[] =
 	"SELECT created_ns, id FROM versions "
-	"WHERE object = ?1 AND kind = 4 AND created_ns >= ?2 "
+	"WHERE object = ?1 AND (kind = 4 OR uid != ?4) AND created_ns >= ?2 "
 	"AND (created_ns > ?2 OR id > ?3) "
 	"ORDER BY created_ns, id LIMIT 1";
 static const char sql_life_perms[] =
@@ -478,7 +481,7 @@ int store_life_perms(struct store *st, const char *bucket, const char *key,
 		     const char *version_id, int64_t t_ns, store_perm_cb cb,
 		     void *arg)
 {
-	int64_t oid, cur, from_ns, from_id, to_ns = INT64_MAX,
+	int64_t oid, cur, from_ns, from_id, owner, to_ns = INT64_MAX,
 		to_id = INT64_MAX;
 	struct store_meta m;
 	struct bucket_row b;
@@ -508,6 +511,7 @@ int store_life_perms(struct store *st, const char *bucket, const char *key,
 	from_ns = err == 1 ? sqlite3_column_int64(s, 0) : 0;
 	from_id = err == 1 ? sqlite3_column_int64(s, 1) : 0;
 	kind = err == 1 ? sqlite3_column_int(s, 2) : STORE_DELETE_MARKER;
+	owner = err == 1 ? sqlite3_column_int64(s, 3) : 0;
 	stmt_done(s);
 	if (err <= 0 || kind == STORE_DELETE_MARKER)
 		return err < 0 ? err : 0;
@@ -517,6 +521,7 @@ int store_life_perms(struct store *st, const char *bucket, const char *key,
 	sqlite3_bind_int64(s, 1, oid);
 	sqlite3_bind_int64(s, 2, from_ns);
 	sqlite3_bind_int64(s, 3, from_id);
+	sqlite3_bind_int64(s, 4, owner);
 	err = stmt_step(c, s, "find a version's life");
 	if (err == 1) {
 		to_ns = sqlite3_column_int64(s, 0);

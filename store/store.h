@@ -877,7 +877,8 @@ int store_versions(struct store *st, const char *bucket, const char *key,
 /*
  * The permissions of a life of @key: its data versions from version
  * @version_id (or, with @version_id NULL, from the version current at
- * @t_ns) up to the delete marker after it.  @cb gets each distinct
+ * @t_ns) up to the delete marker after it, or to the first version of
+ * another owner (a file of theirs renamed over it).  @cb gets each distinct
  * owner, group and mode (in @m) with access ACL (@acl, @acl_len bytes;
  * NULL, 0 for none), and returns nonzero to stop.  Nothing when the key,
  * the version or its bucket is not there, or when the version current at

@@ -267,6 +267,18 @@ assert_eq "daemon private" "$(runuser -u daemon -- cat "$MNT/.at/$TD/bkt/hist/sh
 assert_eq "denied" "$(runuser -u nobody -- cat "$MNT/.at/$TD/bkt/hist/share2/dpriv/f" 2>/dev/null || echo denied)" \
 	"the other user reading it"
 ok "a later version's mode, and each folder above as it was, decide too"
+# A file of another user renamed over one's own (what mv -f, sed -i and
+# rsync do) replaces it as rm does: its owner still reads her versions.
+# Before, the other user's private version locked her out of them.
+mkdir -m 777 "$H/clobber"
+runuser -u daemon -- sh -c 'echo "daemon v1" >"$1/report"' sh "$H/clobber"
+runuser -u nobody -- sh -c 'cd "$1" && umask 077 && echo draft >.t && mv -f .t report' sh "$H/clobber"
+sleep 1.2	# the kernel's attribute timeout
+mapfile -t RV < <(find "$MNT/.versions/bkt/hist/clobber/report/" -mindepth 1 | LC_ALL=C sort)
+assert_eq 2 "${#RV[@]}" "versions of the report renamed over"
+assert_eq "daemon v1" "$(runuser -u daemon -- cat "${RV[0]}" 2>&1)" "the owner reading her version after a rename over it"
+assert_eq "denied" "$(runuser -u daemon -- cat "${RV[1]}" 2>/dev/null || echo denied)" "the owner reading the other user's private version"
+ok "a file renamed over another user's ends its life: she reads her versions"
 
 step "a write by another user drops set-ID bits set after its open, as on the disk"
 # writes_after_chmod DIR MODE: nobody opens DIR/kp (0666), root chmods it
