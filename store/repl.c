@@ -937,7 +937,7 @@ int lease_owners_dead(struct conn *c, sqlite3_stmt *owners, pid_t *dead,
 		      size_t max)
 {
 	size_t k = 0;
-	int err;
+	int err = 0;
 
 	while (k < max && (err = stmt_step(c, owners, "read owners")) == 1) {
 		pid_t pid = (pid_t)sqlite3_column_int64(owners, 0);
