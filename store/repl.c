@@ -1,6 +1,7 @@
 /*
  * repl.c - the catalog side of replication: per bucket configuration and
- * targets, the durable queue of deliveries, and replication status.
+ * targets, the durable queue of deliveries, replication status, and the
+ * multipart uploads destinations have under way.
  *
  * Design.  The replicator (replicator/) parses a bucket's configuration
  * and hands the store the targets of its enabled rules
@@ -25,6 +26,13 @@
  * of a version removed for good go with it (repl_unqueue()); replicas are
  * never queued (no chaining; object.c does not call repl_enqueue() for
  * them).
+ *
+ * Uploads under way (repl_uploads): an S3 destination notes each
+ * multipart upload it starts, between CreateMultipartUpload's answer and
+ * the first part, and forgets it once completed or aborted, so that what
+ * a kill -9 or a give-up leaves behind is known to be its own, and is
+ * aborted at the next delivery of the key, while another client's upload
+ * of that key is left alone (store_repl_upload_note()).
  */
 #include "store/store.h"
 #include "store/store_i.h"
@@ -1387,4 +1395,110 @@ int store_version_xattrs(struct store *st, const char *bucket,
 out:
 	stmt_done(s);
 	return err < 0 ? err : 0;
+}
+
+/* ---- multipart uploads under way at destinations -------------------- */
+
+/* Run @s, a statement of store_repl_upload_note() or _forget() with its
+ * values bound, in a transaction of its own; done with @s. */
+static int upload_write(struct store *st, struct conn *c, sqlite3_stmt *s,
+			const char *what)
+{
+	int err = tx_begin(c);
+
+	if (err) {
+		stmt_done(s);
+		return err;
+	}
+	err = stmt_run(c, s, what);
+	if (err) {
+		tx_rollback(c);
+		return err;
+	}
+	return tx_commit(st, c);
+}
+
+int store_repl_upload_note(struct store *st, const char *dest,
+			   const char *key, const char *upload_id)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	int err;
+
+	err = conn_get(st, &c);
+	if (!err)
+		err = prep(c, "INSERT OR IGNORE INTO repl_uploads(dest, key, "
+			      "upload_id, created_ns) VALUES (?, ?, ?, ?)", &s);
+	if (err)
+		return err;
+	bind_text(s, 1, dest, -1);
+	bind_text(s, 2, key, -1);
+	bind_text(s, 3, upload_id, -1);
+	sqlite3_bind_int64(s, 4, now_ns());
+	return upload_write(st, c, s, "note an upload");
+}
+
+int store_repl_upload_forget(struct store *st, const char *dest,
+			     const char *key, const char *upload_id)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	int err;
+
+	err = conn_get(st, &c);
+	if (!err)
+		err = prep(c, "DELETE FROM repl_uploads WHERE dest = ? "
+			      "AND key = ? AND upload_id = ?", &s);
+	if (err)
+		return err;
+	bind_text(s, 1, dest, -1);
+	bind_text(s, 2, key, -1);
+	bind_text(s, 3, upload_id, -1);
+	return upload_write(st, c, s, "forget an upload");
+}
+
+int store_repl_uploads(struct store *st, const char *dest, const char *key,
+		       store_repl_upload_cb cb, void *arg)
+{
+	char **ids = NULL, **grow;
+	size_t n = 0, cap = 0, i;
+	sqlite3_stmt *s;
+	struct conn *c;
+	int err;
+
+	err = conn_get(st, &c);
+	if (!err)
+		err = prep(c, "SELECT upload_id FROM repl_uploads "
+			      "WHERE dest = ? AND key = ? "
+			      "ORDER BY created_ns, upload_id", &s);
+	if (err)
+		return err;
+	bind_text(s, 1, dest, -1);
+	bind_text(s, 2, key, -1);
+	/* Read them all first: @cb sends a request, and may forget the
+	 * upload, which no statement of ours may be in the middle of. */
+	while ((err = stmt_step(c, s, "read uploads")) == 1) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 4;
+			grow = realloc(ids, cap * sizeof(*ids));
+			if (!grow) {
+				err = -ENOMEM;
+				break;
+			}
+			ids = grow;
+		}
+		ids[n] = strdup((const char *)sqlite3_column_text(s, 0));
+		if (!ids[n]) {
+			err = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	stmt_done(s);
+	for (i = 0; !err && i < n; i++)
+		err = cb(arg, ids[i]);
+	for (i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	return err;
 }

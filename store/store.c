@@ -96,7 +96,7 @@
 	"u.created_ns > v.created_ns))"
 
 /* Schema version this code writes; see migrations[]. */
-#define SCHEMA_VERSION 9
+#define SCHEMA_VERSION 10
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -970,6 +970,19 @@ static const char schema_v9[] =
 	"JOIN objects AS o ON o.id = v.object WHERE o.bucket = buckets.id), "
 	"created_ns));";
 
+/* Version 9 to 10: the multipart uploads a destination started and has
+ * not completed or aborted yet (store_repl_upload_note()), per
+ * destination URL and key there: what a crash or a give-up left behind,
+ * which is the destination's own to abort, as another client's upload of
+ * the key is not. */
+static const char schema_v10[] =
+	"CREATE TABLE repl_uploads("
+	" dest TEXT NOT NULL,"
+	" key TEXT NOT NULL,"
+	" upload_id TEXT NOT NULL,"
+	" created_ns INT NOT NULL,"
+	" PRIMARY KEY(dest, key, upload_id)) WITHOUT ROWID;";
+
 /* migrations[i] takes the catalog from user_version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v1,
@@ -981,6 +994,7 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v7,
 	schema_v8,
 	schema_v9,
+	schema_v10,
 };
 
 static int schema_migrate(struct store *st, struct conn *c)

@@ -719,6 +719,35 @@ int store_version_xattrs(struct store *st, const char *bucket,
 			 const char *key, const char *version_id,
 			 struct store_xattr **out, size_t *n);
 
+/*
+ * Multipart uploads a destination (replicator/dest_s3.c) started and has
+ * not finished: it notes each one as soon as the service names it, before
+ * it sends a part, and forgets it once it is completed or aborted.  So
+ * what is noted for a key when a delivery of it starts was left by one
+ * that died (kill -9, a crash) or gave up, and is the destination's own
+ * to abort; an upload of the key that is not noted is another client's.
+ * @dest is the destination's URL, @key the key there (with its prefix),
+ * @upload_id the service's.  Each call is its own transaction, committed
+ * when it returns: a note outlives a kill -9 of the process right after
+ * (a power loss may take the last ones back).
+ */
+/* Note upload @upload_id of @key at @dest (noting it twice keeps one). */
+int store_repl_upload_note(struct store *st, const char *dest,
+			   const char *key, const char *upload_id);
+/* Forget it: 0 also when it was not noted. */
+int store_repl_upload_forget(struct store *st, const char *dest,
+			     const char *key, const char *upload_id);
+/*
+ * Call @cb with each upload noted for @key at @dest, the oldest first.
+ * The notes are read before the first call, so @cb may call the store
+ * (forget the upload it was given) and take its time (a request to the
+ * service).  A non-zero return of @cb stops the walk and is returned;
+ * else 0 or a negative errno.
+ */
+typedef int (*store_repl_upload_cb)(void *arg, const char *upload_id);
+int store_repl_uploads(struct store *st, const char *dest, const char *key,
+		       store_repl_upload_cb cb, void *arg);
+
 /* ---- Batch replication jobs ----------------------------------------- */
 
 /*

@@ -10,6 +10,7 @@
 #include "tests/unit/helpers.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 static char dir[64];
@@ -855,4 +856,118 @@ Test(repl, an_empty_version_sent_is_not_replaced)
 	cr_assert_eq(claim_all(tasks, 16), 2);	/* s's new one too */
 	cr_assert_eq(store_put(st, "src", "u", &p, NULL, NULL), 0);
 	cr_expect_eq(versions_of_n("u"), 2);
+}
+
+/* ---- multipart uploads under way ------------------------------------ */
+
+/* What a walk of store_repl_uploads() saw: "ID;" per upload. */
+struct uploads_seen {
+	char text[256];
+	const char *forget_dest;	/* forget each one there, as seen */
+	const char *forget_key;
+	int stop_at;			/* return 7 at this call (1-based) */
+	int calls;
+};
+
+static int uploads_cb(void *arg, const char *upload_id)
+{
+	struct uploads_seen *u = arg;
+	size_t n = strlen(u->text);
+
+	snprintf(u->text + n, sizeof(u->text) - n, "%s;", upload_id);
+	if (u->forget_dest)
+		cr_assert_eq(store_repl_upload_forget(st, u->forget_dest,
+						      u->forget_key,
+						      upload_id), 0);
+	return ++u->calls == u->stop_at ? 7 : 0;
+}
+
+/* The uploads noted for @key at @dest, as "ID;" each. */
+static const char *uploads_of(const char *dest, const char *key)
+{
+	static struct uploads_seen u;
+
+	memset(&u, 0, sizeof(u));
+	cr_assert_eq(store_repl_uploads(st, dest, key, uploads_cb, &u), 0);
+	return u.text;
+}
+
+/* What a destination notes of its multipart uploads is kept per
+ * destination and key, in the order noted, until forgotten one by one;
+ * a walk may forget what it is given, and stops where its callback
+ * says. */
+Test(repl, uploads_under_way_are_noted_per_destination_and_key)
+{
+	struct uploads_seen u;
+
+	cr_expect_str_eq(uploads_of("s3://a/b", "big"), "");
+	cr_assert_eq(store_repl_upload_note(st, "s3://a/b", "big", "u1"), 0);
+	cr_assert_eq(store_repl_upload_note(st, "s3://a/b", "big", "u2"), 0);
+	cr_assert_eq(store_repl_upload_note(st, "s3://a/b", "big", "u1"), 0,
+		     "noted twice");
+	cr_assert_eq(store_repl_upload_note(st, "s3://a/b", "big2", "u3"), 0);
+	cr_assert_eq(store_repl_upload_note(st, "s3://c/b", "big", "u4"), 0);
+	cr_expect_str_eq(uploads_of("s3://a/b", "big"), "u1;u2;");
+	cr_expect_str_eq(uploads_of("s3://a/b", "big2"), "u3;");
+	cr_expect_str_eq(uploads_of("s3://c/b", "big"), "u4;");
+	cr_expect_str_eq(uploads_of("s3://a/b", "bi"), "", "no prefix match");
+
+	memset(&u, 0, sizeof(u));
+	u.stop_at = 1;
+	cr_expect_eq(store_repl_uploads(st, "s3://a/b", "big", uploads_cb, &u),
+		     7);
+	cr_expect_str_eq(u.text, "u1;", "the walk stops at a non-zero return");
+
+	cr_assert_eq(store_repl_upload_forget(st, "s3://a/b", "big", "u2"), 0);
+	cr_assert_eq(store_repl_upload_forget(st, "s3://a/b", "big", "u9"), 0,
+		     "forgetting what is not noted");
+	cr_expect_str_eq(uploads_of("s3://a/b", "big"), "u1;");
+
+	memset(&u, 0, sizeof(u));
+	u.forget_dest = "s3://a/b";
+	u.forget_key = "big";
+	cr_assert_eq(store_repl_upload_note(st, "s3://a/b", "big", "u5"), 0);
+	cr_assert_eq(store_repl_uploads(st, "s3://a/b", "big", uploads_cb, &u),
+		     0);
+	cr_expect_str_eq(u.text, "u1;u5;");
+	cr_expect_str_eq(uploads_of("s3://a/b", "big"), "", "all forgotten");
+	cr_expect_str_eq(uploads_of("s3://a/b", "big2"), "u3;");
+	cr_expect_str_eq(uploads_of("s3://c/b", "big"), "u4;");
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+/* A note is durable when the call returns: a process killed right after
+ * (kill -9, as a crash of the daemon mid-upload) leaves it to the next
+ * one, which may forget it. */
+Test(repl, an_upload_noted_outlives_a_kill_9)
+{
+	struct store *again;
+	char path[128];
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct store *st2;
+
+		if (store_open(store_path(st), 0, &st2) ||
+		    store_repl_upload_note(st2, "s3://a/b", "big", "u1"))
+			_exit(1);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		  "the child did not note the upload (status %d)", status);
+	cr_expect_str_eq(uploads_of("s3://a/b", "big"), "u1;");
+	snprintf(path, sizeof(path), "%s", store_path(st));
+	store_close(st);
+	st = NULL;
+	cr_assert_eq(store_open(path, 0, &again), 0);
+	st = again;
+	cr_expect_str_eq(uploads_of("s3://a/b", "big"), "u1;",
+			 "after the store is opened again");
+	cr_assert_eq(store_repl_upload_forget(st, "s3://a/b", "big", "u1"), 0);
+	cr_expect_str_eq(uploads_of("s3://a/b", "big"), "");
 }

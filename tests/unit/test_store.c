@@ -221,7 +221,7 @@ Test(store, schema)
 	struct store *again;
 
 	snprintf(db, sizeof(db), "%s/store/catalog.db", dir);
-	cr_expect_eq(pragma(db, "PRAGMA user_version"), 9);
+	cr_expect_eq(pragma(db, "PRAGMA user_version"), 10);
 	cr_expect_eq(pragma(db, "PRAGMA journal_mode"), 1, "WAL");
 	cr_expect_eq(pragma(db, "SELECT count(*) FROM sqlite_master WHERE "
 				"name = 'objects_live'"),
@@ -1792,6 +1792,7 @@ Test(store, inode_numbers_of_an_old_catalog)
 	pragma(db, "ALTER TABLE versions DROP COLUMN atime_ns");
 	pragma(db, "ALTER TABLE buckets DROP COLUMN atime_ns");
 	pragma(db, "DROP TABLE bucket_xattrs");
+	pragma(db, "DROP TABLE repl_uploads");
 	pragma(db, "PRAGMA user_version = 5");
 	cr_assert_eq(store_open(path, 0, &st), 0);
 	a = ino_of("bkt", "a");
@@ -1822,10 +1823,41 @@ Test(store, bucket_since_its_oldest_version)
 	store_close(st);
 	snprintf(db, sizeof(db), "%s/catalog.db", path);
 	pragma(db, "UPDATE buckets SET created_ns = created_ns + 1000000000");
+	pragma(db, "DROP TABLE repl_uploads");
 	pragma(db, "PRAGMA user_version = 8");
 	cr_assert_eq(store_open(path, 0, &st), 0);
 	cr_expect_eq(store_lookup_at(st, "bkt", "", o.created_ns, &o), 0,
 		     "the bucket at its oldest version's time");
+}
+
+static int upload_seen(void *arg, const char *upload_id)
+{
+	snprintf(arg, 16, "%s", upload_id);
+	return 0;
+}
+
+/* A catalog from before schema 10 gets the table where an S3 destination
+ * notes its multipart uploads under way, and keeps what it had. */
+Test(store, uploads_under_way_in_an_old_catalog)
+{
+	char db[160], path[128], seen[16] = "";
+	struct store_obj o;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "a", "A", NULL), 0);
+	snprintf(path, sizeof(path), "%s", store_path(st));
+	store_close(st);
+	snprintf(db, sizeof(db), "%s/catalog.db", path);
+	pragma(db, "DROP TABLE repl_uploads");
+	pragma(db, "PRAGMA user_version = 9");
+	cr_assert_eq(store_open(path, 0, &st), 0);
+	cr_expect_eq(pragma(db, "PRAGMA user_version"), 10);
+	cr_assert_eq(store_lookup(st, "bkt", "a", &o), 0);
+	cr_assert_eq(store_repl_upload_note(st, "s3://r/b", "k", "u1"), 0);
+	cr_assert_eq(store_repl_uploads(st, "s3://r/b", "k", upload_seen,
+					seen), 0);
+	cr_expect_str_eq(seen, "u1");
+	cr_expect_eq(store_check(st, 1), 0);
 }
 
 /* ---- atime ---------------------------------------------------------- */
