@@ -75,6 +75,12 @@ char *dest_path_dup(const char *path)
 
 int dest_open(const char *url, struct dest **out, char *err, size_t errlen)
 {
+	return dest_open_home(url, NULL, out, err, errlen);
+}
+
+int dest_open_home(const char *url, struct store *home, struct dest **out,
+		   char *err, size_t errlen)
+{
 	const char *sep;
 	size_t len, i;
 
@@ -90,7 +96,8 @@ int dest_open(const char *url, struct dest **out, char *err, size_t errlen)
 	for (i = 0; i < NKINDS; i++)
 		if (strlen(dest_kinds[i]->scheme) == len &&
 		    !strncasecmp(url, dest_kinds[i]->scheme, len))
-			return dest_kinds[i]->open(url, out, err, errlen);
+			return dest_kinds[i]->open(url, home, out, err,
+						   errlen);
 	return dest_fail(err, errlen, -EINVAL,
 			 "%s: unknown kind of destination '%.*s' (store://, "
 			 "dir:// or s3://)", url, (int)len, url);

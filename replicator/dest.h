@@ -62,10 +62,15 @@ struct dest_ops {
 	/*
 	 * Parse @url (its scheme is ours) and open the destination; on
 	 * success *out is freed by close().  Does not check that the
-	 * destination is usable: check() does.
+	 * destination is usable: check() does.  @home (NULL when the
+	 * destination is opened only to be checked) is the store whose
+	 * engine delivers here: a kind that must remember something of its
+	 * own across a crash keeps it in @home's catalog (S3: the multipart
+	 * uploads it has under way, store_repl_upload_note()).  Not owned:
+	 * it outlives the destination.
 	 */
-	int (*open)(const char *url, struct dest **out, char *err,
-		    size_t errlen);
+	int (*open)(const char *url, struct store *home, struct dest **out,
+		    char *err, size_t errlen);
 	/*
 	 * Whether the destination exists and can take versions: used when a
 	 * rule is put (refused on failure), and before a batch job.  For a
@@ -117,9 +122,16 @@ struct dest {
 /*
  * Open the destination named by @url, choosing the kind by its scheme;
  * -EINVAL with a sentence in @err for an unknown scheme or a malformed
- * URL.  The caller frees *out with dest_close().
+ * URL.  The caller frees *out with dest_close().  Opened so, with no home
+ * store, it is for check(): an S3 destination then notes no upload, and
+ * aborts none before a delivery.
  */
 int dest_open(const char *url, struct dest **out, char *err, size_t errlen);
+
+/* dest_open() for the engine of store @home, which must outlive the
+ * destination (see dest_ops.open). */
+int dest_open_home(const char *url, struct store *home, struct dest **out,
+		   char *err, size_t errlen);
 void dest_close(struct dest *d);
 
 /* The endpoint an open S3 destination sends to ("https://HOST[:PORT]", as

@@ -1165,14 +1165,15 @@ static void dir_close(struct dest *d)
 
 /* dir:///ABSOLUTE/PATH, taken as written (no %-decoding): the caller
  * frees *out with dir_close(). */
-static int dir_open(const char *url, struct dest **out, char *err,
-		    size_t errlen)
+static int dir_open(const char *url, struct store *home, struct dest **out,
+		    char *err, size_t errlen)
 {
 	struct dest_dir *dd;
 	const char *path;
 	size_t i;
 	int ret;
 
+	(void)home;	/* a directory keeps nothing across a crash */
 	*out = NULL;
 	ret = dest_url_path(url, "dir", DIR_USAGE, &path, err, errlen);
 	if (ret)

@@ -27,14 +27,24 @@
  * hash of the content, so a blob that went bad on disk is refused by the
  * server rather than replicated).  A larger one goes by multipart upload:
  *
- *   abort_stale()  ListMultipartUploads of the key: abort the uploads a
- *                  delivery that crashed or gave up left behind (the
- *                  engine never sends two versions of one key at once,
- *                  so any upload of the key is a leftover of ours)
  *   CreateMultipartUpload (with the metadata)
+ *   store_repl_upload_note()  the UploadId, in the catalog of the store
+ *                  whose engine delivers here (the home store), before
+ *                  any part: from here on a kill -9 leaves an upload
+ *                  that is known to be ours
  *   UploadPart x N, `parallel` at a time (part_worker() threads), each
  *                  with Content-MD5 and its SHA-256, retried twice
- *   CompleteMultipartUpload, or AbortMultipartUpload on any failure
+ *   CompleteMultipartUpload, or AbortMultipartUpload on any failure;
+ *                  once either went through, store_repl_upload_forget()
+ *
+ * Each delivery of a key, put() or delete_marker(), first aborts the
+ * uploads noted for it (abort_ours()): those a delivery left behind that
+ * was killed, or gave up and could not abort.  An upload of the key that
+ * is not noted is another client's (aws s3 cp, rclone, the replicafs of
+ * another store) and is never aborted.  One whose note a crash forestalled
+ * (between CreateMultipartUpload's answer and the note) is left to the
+ * bucket's lifecycle rule AbortIncompleteMultipartUpload.  A destination
+ * opened without a home store (to be checked) notes and aborts nothing.
  *
  * Delivering a version twice leaves one copy: put() first asks (HEAD)
  * whether the current object already carries this version ID, and
@@ -71,6 +81,8 @@
  * are refreshed.  Each request takes the setup there is (setup_of()); a
  * setup lives until the destination closes, so one taken stays valid (a
  * multipart upload cut by a change of endpoint fails, and is retried).
+ * The home store is called with no lock of ours held, from the thread of
+ * the delivery (never a part_worker()); it is safe for any thread.
  */
 #include "replicator/dest.h"
 #include "replicator/dest_i.h"
@@ -99,8 +111,6 @@
 #define HASH_CHUNK (1 << 20)
 /* Tries of one part before the upload is given up. */
 #define PART_TRIES 3
-/* Pages of ListMultipartUploads read by abort_stale(). */
-#define STALE_PAGES 10
 /* Slots of the table of versions sent lately (a power of two). */
 #define SENT_SLOTS 4096
 
@@ -147,6 +157,9 @@ struct dest_s3 {
 	char *bucket;
 	char *prefix;		/* "" or ending in '/' */
 	char *remotes_path;
+	struct store *home;	/* where our multipart uploads under way are
+				 * noted (see abort_ours()); NULL: nowhere.
+				 * Not owned */
 	struct setup *su;	/* the remote as last read; protected by
 				 * lock (setup_of()) */
 	int gone;		/* the remote is no more in the file;
@@ -1148,15 +1161,6 @@ out:
 
 /* ---- multipart upload ----------------------------------------------- */
 
-struct abort_ctx {
-	struct dest_s3 *ds;
-	const char *dkey;
-	int aborted;
-	int err;
-	char *msg;
-	size_t msglen;
-};
-
 static int abort_upload(struct dest_s3 *ds, const char *dkey,
 			const char *upload_id, char *err, size_t errlen)
 {
@@ -1169,71 +1173,75 @@ static int abort_upload(struct dest_s3 *ds, const char *dkey,
 
 	ret = request(ds, &r, &resp, err, errlen);
 	if (ret == -EAGAIN && !strcmp(resp.code, "NoSuchUpload"))
-		ret = 0;	/* gone already */
+		ret = 0;	/* gone already (or completed) */
 	s3_response_release(&resp);
 	return ret;
 }
 
-static int stale_cb(void *arg, const char *key, const char *upload_id)
+/* Forget upload @upload_id of @dkey in the home store: it was completed
+ * or aborted.  A failure only makes the next delivery of the key abort
+ * it again, which S3 answers with NoSuchUpload. */
+static void upload_forget(struct dest_s3 *ds, const char *dkey,
+			  const char *upload_id)
+{
+	int ret;
+
+	if (!ds->home)
+		return;
+	ret = store_repl_upload_forget(ds->home, ds->url, dkey, upload_id);
+	if (ret)
+		log_warn("%s: %s: cannot forget multipart upload %s in the "
+			 "store (%s); the next delivery of the key aborts it "
+			 "again", ds->url, dkey, upload_id, strerror(-ret));
+}
+
+struct abort_ctx {
+	struct dest_s3 *ds;
+	const char *dkey;
+	int aborted;
+	int failed;	/* an abort failed, with its sentence in msg */
+	char *msg;
+	size_t msglen;
+};
+
+static int noted_cb(void *arg, const char *upload_id)
 {
 	struct abort_ctx *a = arg;
 	int ret;
 
-	if (strcmp(key, a->dkey))
-		return 0;	/* another key that starts with ours */
 	ret = abort_upload(a->ds, a->dkey, upload_id, a->msg, a->msglen);
-	if (ret)
+	if (ret) {
+		a->failed = 1;
 		return ret;
+	}
+	upload_forget(a->ds, a->dkey, upload_id);
 	a->aborted++;
 	return 0;
 }
 
-/* Abort every multipart upload of @dkey that is under way (ours, left by
- * a delivery that crashed or gave up). */
-static int abort_stale(struct dest_s3 *ds, const char *dkey, char *err,
-		       size_t errlen)
+/*
+ * Abort the multipart uploads of @dkey that a delivery of ours left
+ * behind (a kill -9, a crash, a give-up whose abort failed): those noted
+ * in the home store.  Any other upload of the key is another client's
+ * (aws s3 cp, rclone, a replicafs of another store), under way now, and
+ * is left alone.
+ */
+static int abort_ours(struct dest_s3 *ds, const char *dkey, char *err,
+		      size_t errlen)
 {
-	char key_marker[1100] = "", id_marker[512] = "";
 	struct abort_ctx a = { ds, dkey, 0, 0, err, errlen };
-	struct s3_kv q[4];
-	struct s3_request r = { .method = "GET",
-				.what = "ListMultipartUploads" };
-	struct s3_response resp;
-	int ret = 0, page, truncated = 1;
+	int ret;
 
-	for (page = 0; !ret && truncated && page < STALE_PAGES; page++) {
-		size_t nq = 0;
-
-		q[nq++] = (struct s3_kv){ "uploads", NULL };
-		q[nq++] = (struct s3_kv){ "prefix", dkey };
-		if (key_marker[0]) {
-			q[nq++] = (struct s3_kv){ "key-marker", key_marker };
-			q[nq++] = (struct s3_kv){ "upload-id-marker",
-						  id_marker };
-		}
-		r.query = q;
-		r.nquery = nq;
-		ret = request(ds, &r, &resp, err, errlen);
-		if (!ret) {
-			ret = s3_xml_uploads(resp.body, resp.body_len,
-					     stale_cb, &a, &truncated,
-					     key_marker, id_marker,
-					     sizeof(id_marker));
-			if (ret == -EINVAL)
-				dest_fail(err, errlen, -EIO,
-					  "%s: ListMultipartUploads of %s: "
-					  "the answer is not understood",
-					  ds->url, dkey);
-			if (ret == -EINVAL)
-				ret = -EIO;
-			if (!key_marker[0])
-				truncated = 0;
-		}
-		s3_response_release(&resp);
-	}
-	if (!ret && a.aborted)
+	if (!ds->home)
+		return 0;
+	ret = store_repl_uploads(ds->home, ds->url, dkey, noted_cb, &a);
+	if (a.aborted)
 		log_info("%s: %s: aborted %d multipart upload(s) left by an "
 			 "earlier attempt", ds->url, dkey, a.aborted);
+	if (ret && !a.failed)
+		dest_fail(err, errlen, ret, "%s: %s: cannot read the "
+			  "multipart uploads noted in the store: %s", ds->url,
+			  dkey, strerror(-ret));
 	return ret;
 }
 
@@ -1447,16 +1455,13 @@ static int put_multipart(struct dest_s3 *ds, const struct repl_version *v,
 	struct mp mp = { 0 };
 	char upload_id[512], msg[512];
 	pthread_t th[S3_PARALLEL_MAX];
-	int nth = 0, i, ret, aret;
+	int nth = 0, i, ret, aret = 0;
 	struct setup *su;
 	uint64_t ps;
 
 	if (v->fd < 0)
 		return dest_fail(err, errlen, -EIO, "%s: %s: no content to "
 				 "send", ds->url, v->key);
-	ret = abort_stale(ds, dkey, err, errlen);
-	if (ret)
-		return ret;
 	r.body.fd = -1;
 	ret = request(ds, &r, &resp, err, errlen);
 	if (!ret &&
@@ -1468,6 +1473,27 @@ static int put_multipart(struct dest_s3 *ds, const struct repl_version *v,
 	s3_response_release(&resp);
 	if (ret)
 		return ret;
+	/* Noted before any part goes, so that a kill -9 from here on leaves
+	 * an upload that the next delivery of the key knows to be ours.  (A
+	 * crash before the note leaves one to the bucket's lifecycle rule,
+	 * AbortIncompleteMultipartUpload.)  Not noted, it is not sent. */
+	if (ds->home) {
+		ret = store_repl_upload_note(ds->home, ds->url, dkey,
+					     upload_id);
+		if (ret) {
+			dest_fail(err, errlen, ret, "%s: %s: cannot note the "
+				  "multipart upload in the store: %s", ds->url,
+				  v->key, strerror(-ret));
+			if (abort_upload(ds, dkey, upload_id, msg,
+					 sizeof(msg)))
+				log_warn("%s: %s: multipart upload %s, which "
+					 "could not be noted, could not be "
+					 "aborted either (%s); the bucket's "
+					 "lifecycle rule is left to do it",
+					 ds->url, v->key, upload_id, msg);
+			return ret;
+		}
+	}
 
 	/* Parts of the remote's size, larger when 10000 would not do. */
 	su = setup_of(ds);
@@ -1506,11 +1532,17 @@ static int put_multipart(struct dest_s3 *ds, const struct repl_version *v,
 	if (ret) {
 		dest_fail(err, errlen, ret, "%s", mp.msg);
 		aret = abort_upload(ds, dkey, upload_id, msg, sizeof(msg));
-		if (aret)
+		if (aret && ds->home)
 			log_warn("%s: %s: the upload could not be aborted now "
-				 "(%s); the next attempt aborts it", ds->url,
-				 v->key, msg);
+				 "(%s); the next delivery of the key aborts it",
+				 ds->url, v->key, msg);
+		else if (aret)
+			log_warn("%s: %s: the upload could not be aborted (%s); "
+				 "the bucket's lifecycle rule is left to do it",
+				 ds->url, v->key, msg);
 	}
+	if (!ret || !aret)
+		upload_forget(ds, dkey, upload_id);
 	pthread_mutex_destroy(&mp.lock);
 	free(mp.etags);
 	return ret;
@@ -1543,6 +1575,9 @@ static int s3_put(struct dest *d, const struct repl_version *v, char *err,
 	dkey = dest_key(ds, v->key);
 	if (!dkey)
 		return dest_fail(err, errlen, -ENOMEM, "out of memory");
+	ret = abort_ours(ds, dkey, err, errlen);
+	if (ret)
+		goto out;
 	ret = meta_hdrs_init(&m, v);
 	if (ret) {
 		dest_fail(err, errlen, ret, "%s: %s: %s", ds->url, v->key,
@@ -1631,7 +1666,9 @@ static int s3_delete_marker(struct dest *d, const struct repl_version *v,
 	dkey = dest_key(ds, v->key);
 	if (!dkey)
 		return dest_fail(err, errlen, -ENOMEM, "out of memory");
-	ret = deleted_already(ds, dkey, err, errlen);
+	ret = abort_ours(ds, dkey, err, errlen);
+	if (!ret)
+		ret = deleted_already(ds, dkey, err, errlen);
 	if (ret == 1) {
 		log_info("%s: %s: deleted there already", ds->url, v->key);
 		ret = 0;
@@ -1744,8 +1781,8 @@ const char *dest_s3_endpoint(const struct dest *d)
 		       : NULL;
 }
 
-static int s3_open(const char *url, struct dest **out, char *err,
-		   size_t errlen)
+static int s3_open(const char *url, struct store *home, struct dest **out,
+		   char *err, size_t errlen)
 {
 	struct repl_dest_url u = { 0 };
 	struct s3_aws_profile p = { 0 };
@@ -1778,6 +1815,7 @@ static int s3_open(const char *url, struct dest **out, char *err,
 		goto out;
 	}
 	ds->d.ops = &dest_s3_ops;
+	ds->home = home;
 	pthread_mutex_init(&ds->lock, NULL);
 	pthread_mutex_init(&ds->sent_lock, NULL);
 	ds->sent = calloc(SENT_SLOTS, sizeof(*ds->sent));

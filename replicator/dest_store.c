@@ -296,14 +296,15 @@ static void ds_close(struct dest *d)
  * caller frees *out with ds_close().  Checks the bucket's name, not that
  * the store or the bucket exist: check() does.
  */
-static int ds_open(const char *url, struct dest **out, char *err,
-		   size_t errlen)
+static int ds_open(const char *url, struct store *home, struct dest **out,
+		   char *err, size_t errlen)
 {
 	struct dest_store *ds;
 	const char *path, *why = NULL;
 	char *slash;
 	int ret;
 
+	(void)home;	/* the other store keeps what it must */
 	*out = NULL;
 	ret = dest_url_path(url, "store", STORE_USAGE, &path, err, errlen);
 	if (ret)

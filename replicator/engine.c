@@ -157,7 +157,7 @@ static struct dest *dest_get(struct repl_engine *e, const char *url,
 	/* Opened without the lock, and again each time until it works: a
 	 * destination on a file system that does not answer (a hung mount)
 	 * held the lock, and with it every worker, for as long as it hung. */
-	*err = dest_open(url, &d, msg, msglen);
+	*err = dest_open_home(url, e->st, &d, msg, msglen);
 	if (*err)
 		return NULL;
 	pthread_mutex_lock(&e->lock);

@@ -15,6 +15,9 @@
 #     config's endpoint_url and region;
 #   - a 100 MiB file goes by multipart; radosgw is stopped in the middle
 #     and started again: the version arrives, no upload is left over;
+#   - another client's multipart upload of a key that replicafs sends in
+#     parts is left alone, also by the daemon after one killed mid-upload,
+#     which aborts only the upload the killed one left;
 #   - delete markers travel where the rule says so, and not elsewhere;
 #   - a wrong secret fails fast with S3's reason and two requests per
 #     version; the right secret brings the next versions through;
@@ -355,6 +358,73 @@ assert_eq "0" "$(py 'len([v for v in d["Versions"] if not v["Key"].startswith(("
 grep -q "aborted 1 multipart upload" "$(daemon_log)" &&
 	ok "the upload that radosgw's stop interrupted was aborted" ||
 	log "   (no stale upload to abort: the first attempt's abort went through)"
+
+# theirs_start KEY: another client (awscli) starts a multipart upload of
+# KEY at dst-a and sends its one part; prints "UPLOADID ETAG".
+theirs_start() {
+	local id etag
+	id=$(aa s3api create-multipart-upload --bucket dst-a --key "$1" \
+		--query UploadId --output text)
+	gen_small 1000 theirs >"$T/theirs.part"
+	etag=$(aa s3api upload-part --bucket dst-a --key "$1" --part-number 1 \
+		--upload-id="$id" --body "$T/theirs.part" --query ETag --output text)
+	printf '%s %s\n' "$id" "$(printf '%s' "$etag" | tr -d '"')"
+}
+# theirs_check KEY UPLOADID ETAG: that upload is the only one of KEY listed
+# at dst-a, and it completes, with the other client's content.
+theirs_check() {
+	aa s3api list-multipart-uploads --bucket dst-a --prefix "$1" >"$T/uploads.json"
+	assert_eq "$2" \
+		"$(py '" ".join(u["UploadId"] for u in d.get("Uploads", []) if u["Key"] == "'"$1"'")' "$T/uploads.json")" \
+		"uploads of $1 in progress at dst-a (the other client's alone)"
+	printf '{"Parts": [{"PartNumber": 1, "ETag": "\\"%s\\""}]}\n' "$3" >"$T/parts.json"
+	aa s3api complete-multipart-upload --bucket dst-a --key "$1" --upload-id="$2" \
+		--multipart-upload "file://$T/parts.json" >/dev/null ||
+		fail "the other client's upload of $1 could not be completed"
+	aa s3api get-object --bucket dst-a --key "$1" "$T/theirs.out" >/dev/null
+	assert_eq "$(sha_of "$T/theirs.part")" "$(sha_of "$T/theirs.out")" \
+		"content of $1 at dst-a once the other client completed its upload"
+}
+
+step "another client's multipart upload of a key outlives a large delivery of that key"
+# Before, the look for our leftovers before a multipart upload aborted
+# every upload in progress for the key, and the other client's
+# CompleteMultipartUpload then failed with NoSuchUpload.
+mkdir "$MNT/src/other" "$MNT/src/crash"
+theirs=$(theirs_start other/big)
+read -r THEIRS THEIRS_ETAG <<<"$theirs"
+gen_data $((17 << 20)) 17 >"$MNT/src/other/big"
+rfs wait "$MNT/src" --timeout 120
+assert_eq COMPLETED "$(xattr system.replicafs.replication-status "$MNT/src/other/big")" \
+	"replication status of other/big"
+aa s3api list-object-versions --bucket dst-a --prefix other/big >"$T/ob.json"
+assert_eq 1 "$(py 'sum(v["Key"] == "other/big" and v["ETag"].endswith("-2\"") for v in d.get("Versions", []))' "$T/ob.json")" \
+	"versions of other/big at dst-a sent in 2 parts (ours)"
+theirs_check other/big "$THEIRS" "$THEIRS_ETAG"
+ok "the other client's upload was left alone and completed after ours"
+
+step "a daemon killed mid-upload: the next one aborts the upload it left, and not another client's"
+theirs=$(theirs_start crash/big)
+read -r THEIRS THEIRS_ETAG <<<"$theirs"
+gen_data $((40 << 20)) 40 >"$MNT/src/crash/big"
+# 3 parts at 4 MiB/s each: the last is in after 2 s, the others after 4 s.
+# Kill when one of ours is in (awscli's part, which names its client, is
+# not ours).
+for i in $(seq 200); do
+	grep '"PUT /dst-a/crash/big?partNumber=' "$T/rgw-a/log/client.rgw.a.log" |
+		grep -v aws-cli >/dev/null && break
+	sleep 0.1
+done
+[ "$i" -lt 200 ] || fail "no part of crash/big reached region-a in 20 s"
+kill9_fs
+mount_fs repl_backoff_ms=200,repl_attempts=40
+rfs wait "$MNT/src" --timeout 120
+assert_eq COMPLETED "$(xattr system.replicafs.replication-status "$MNT/src/crash/big")" \
+	"replication status of crash/big after the kill"
+grep -qF "s3://a/dst-a: crash/big: aborted 1 multipart upload" "$(daemon_log)" ||
+	fail "the next daemon did not abort (just) the upload the killed one left: $(grep -F "crash/big: aborted" "$(daemon_log)" || true)"
+theirs_check crash/big "$THEIRS" "$THEIRS_ETAG"
+ok "the killed daemon's upload was aborted, the other client's completed"
 
 step "a chmod at the source reaches the replica (a copy with new metadata)"
 chmod 640 "$MNT/src/tree/sub/f1"
