@@ -187,18 +187,6 @@ int s3_xml_text(const char *xml, size_t len, const char *name, char *out,
 int s3_xml_root(const char *xml, size_t len, char *out, size_t outlen);
 
 /*
- * Call @cb for each <Upload> of a ListMultipartUploads answer with its
- * Key and UploadId; *@truncated, *@next_key and *@next_upload (may be
- * NULL) get IsTruncated, NextKeyMarker and NextUploadIdMarker.  A non-zero
- * return of @cb stops the walk and is returned.  -EINVAL for a document
- * that is not such an answer.
- */
-typedef int (*s3_upload_cb)(void *arg, const char *key, const char *upload_id);
-int s3_xml_uploads(const char *xml, size_t len, s3_upload_cb cb, void *arg,
-		   int *truncated, char *next_key, char *next_upload,
-		   size_t nextlen);
-
-/*
  * The first entry (a Version or a DeleteMarker) of a ListObjectVersions
  * answer: its Key into @key, whether it is a delete marker and whether it
  * is the latest.  -ENOENT when the answer lists nothing.

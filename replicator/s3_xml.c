@@ -3,7 +3,7 @@
  *
  * S3 answers in small XML documents: an <Error> with a <Code>, the
  * <Status> of a bucket's versioning, the <UploadId> of a new multipart
- * upload, a list of <Upload>s or of <Version>s.  Each function here parses
+ * upload, a list of <Version>s.  Each function here parses
  * one document from memory into a tree (xmlReadMemory), walks it by local
  * element names (S3 puts its documents in a namespace, RGW sometimes does
  * not), copies out what it needs and frees the tree before returning.
@@ -153,44 +153,6 @@ int s3_xml_root(const char *xml, size_t len, char *out, size_t outlen)
 		snprintf(out, outlen, "%s", (const char *)root->name);
 		ret = 0;
 	}
-	xmlFreeDoc(doc);
-	return ret;
-}
-
-int s3_xml_uploads(const char *xml, size_t len, s3_upload_cb cb, void *arg,
-		   int *truncated, char *next_key, char *next_upload,
-		   size_t nextlen)
-{
-	xmlDocPtr doc = parse(xml, len);
-	xmlNodePtr root, n;
-	char key[1100], id[512], flag[8];
-	int ret = 0;
-
-	if (truncated)
-		*truncated = 0;
-	text_of(NULL, next_key, nextlen);
-	text_of(NULL, next_upload, nextlen);
-	if (!doc)
-		return -EINVAL;
-	root = xmlDocGetRootElement(doc);
-	if (!is_named(root, "ListMultipartUploadsResult")) {
-		ret = -EINVAL;
-		goto out;
-	}
-	text_of(child(root, "IsTruncated"), flag, sizeof(flag));
-	if (truncated)
-		*truncated = !strcmp(flag, "true");
-	text_of(child(root, "NextKeyMarker"), next_key, nextlen);
-	text_of(child(root, "NextUploadIdMarker"), next_upload, nextlen);
-	for (n = root->children; n && !ret; n = n->next) {
-		if (!is_named(n, "Upload"))
-			continue;
-		if (text_of(child(n, "Key"), key, sizeof(key)) ||
-		    text_of(child(n, "UploadId"), id, sizeof(id)) || !id[0])
-			continue;
-		ret = cb(arg, key, id);
-	}
-out:
 	xmlFreeDoc(doc);
 	return ret;
 }

@@ -640,31 +640,8 @@ Test(xml, entities_do_not_expand)
 	cr_expect_lt(strlen(code), 64);
 }
 
-struct uploads {
-	char text[512];
-};
-
-static int upload_cb(void *arg, const char *key, const char *id)
+Test(xml, version_lists)
 {
-	struct uploads *u = arg;
-	size_t n = strlen(u->text);
-
-	snprintf(u->text + n, sizeof(u->text) - n, "%s=%s;", key, id);
-	return 0;
-}
-
-Test(xml, upload_and_version_lists)
-{
-	static const char list[] =
-		"<ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/"
-		"doc/2006-03-01/\"><Bucket>b</Bucket><KeyMarker/>"
-		"<NextKeyMarker>big2</NextKeyMarker><NextUploadIdMarker>u3"
-		"</NextUploadIdMarker><IsTruncated>true</IsTruncated>"
-		"<Upload><Key>big</Key><UploadId>u1</UploadId></Upload>"
-		"<Upload><Key>big</Key><UploadId>u2</UploadId><Initiator><ID>x"
-		"</ID></Initiator></Upload>"
-		"<Upload><Key>big2</Key><UploadId>u3</UploadId></Upload>"
-		"</ListMultipartUploadsResult>";
 	static const char versions[] =
 		"<ListVersionsResult><Name>b</Name><Prefix>k</Prefix>"
 		"<DeleteMarker><Key>k</Key><VersionId>dm</VersionId><IsLatest>"
@@ -672,18 +649,9 @@ Test(xml, upload_and_version_lists)
 		"<IsLatest>false</IsLatest></Version></ListVersionsResult>";
 	static const char empty[] = "<ListVersionsResult><Name>b</Name>"
 				    "</ListVersionsResult>";
-	struct uploads u = { "" };
-	char nk[64], nu[64], key[64];
-	int trunc = 0, dm, latest;
+	char key[64];
+	int dm, latest;
 
-	cr_assert_eq(s3_xml_uploads(list, sizeof(list) - 1, upload_cb, &u,
-				    &trunc, nk, nu, sizeof(nk)), 0);
-	cr_expect_str_eq(u.text, "big=u1;big=u2;big2=u3;");
-	cr_expect_eq(trunc, 1);
-	cr_expect_str_eq(nk, "big2");
-	cr_expect_str_eq(nu, "u3");
-	cr_expect_eq(s3_xml_uploads(versions, sizeof(versions) - 1, upload_cb,
-				    &u, NULL, NULL, NULL, 0), -EINVAL);
 	cr_assert_eq(s3_xml_first_version(versions, sizeof(versions) - 1, key,
 					  sizeof(key), &dm, &latest), 0);
 	cr_expect_str_eq(key, "k");
