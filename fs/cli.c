@@ -523,6 +523,22 @@ static int walk_add(void *arg, const char *name, const struct store_obj *o)
 typedef int (*walk_cb)(void *arg, const char *bucket, const char *key,
 		       enum store_kind kind, int moved);
 
+/* "replicafs: SHOWN: BUCKET/KEY: ERROR" on stderr, the key as the log
+ * shows it (msg_escape()): a name may hold a newline or a terminal's
+ * control characters. */
+static void say_key_error(const char *shown, const char *bucket,
+			  const char *key, int err)
+{
+	size_t size = 4 * strlen(key) + 1;
+	char *k = malloc(size);
+
+	if (k)
+		msg_escape(k, size, key);
+	fprintf(stderr, "replicafs: %s: %s/%s: %s\n", shown, bucket,
+		k ? k : "(a key)", strerror(-err));
+	free(k);
+}
+
 /* Visit every key that has any version below folder @dir ("" for the
  * whole bucket), depth first, each folder's own marker key ("dir/")
  * after what it holds, so that a callback that removes keys empties a
@@ -542,8 +558,7 @@ static int walk_keys(struct store *st, const char *bucket, const char *dir,
 		fprintf(stderr, "replicafs: %s: there is no bucket %s\n", shown,
 			bucket);
 	else if (ret)
-		fprintf(stderr, "replicafs: %s: %s/%s: %s\n", shown, bucket,
-			dir, strerror(-ret));
+		say_key_error(shown, bucket, dir, ret);
 	if (ret)
 		err = ret;
 	for (i = 0; i <= l.n; i++) {
@@ -562,8 +577,7 @@ static int walk_keys(struct store *st, const char *bucket, const char *dir,
 			ret = cb(arg, bucket, key, kind,
 				 i < l.n && l.moved[i]);
 		if (ret && !(i < l.n && kind == STORE_DIR))
-			fprintf(stderr, "replicafs: %s: %s/%s: %s\n", shown,
-				bucket, key, strerror(-ret));
+			say_key_error(shown, bucket, key, ret);
 		if (ret && !err)
 			err = ret;
 		if (i < l.n)

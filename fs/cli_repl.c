@@ -104,19 +104,33 @@ static int open_store(const char *dir, struct store **st)
 	return err;
 }
 
-/* Print @s as a JSON string. */
+/* Print @s as a JSON string: a control character, C1 too, as \u00NN,
+ * which a terminal does not act on; a byte that is not UTF-8 as U+FFFD,
+ * as JSON has no way to say it. */
 static void json_str(const char *s)
 {
+	size_t k;
+
 	putchar('"');
-	for (; *s; s++) {
+	for (; *s; s += k) {
 		unsigned char ch = (unsigned char)*s;
 
-		if (ch == '"' || ch == '\\')
+		k = msg_char_len(s);
+		if (ch == '"' || ch == '\\') {
 			printf("\\%c", ch);
-		else if (ch < 0x20)
+		} else if (k) {
+			fwrite(s, 1, k, stdout);
+		} else if (ch == 0xc2 && (unsigned char)s[1] >= 0x80 &&
+			   (unsigned char)s[1] < 0xa0) {
+			printf("\\u%04x", (unsigned char)s[1]);	/* C1 */
+			k = 2;
+		} else if (ch < 0x80) {
 			printf("\\u%04x", ch);
-		else
-			putchar(ch);
+			k = 1;
+		} else {
+			fputs("\\ufffd", stdout);	/* not UTF-8 */
+			k = 1;
+		}
 	}
 	putchar('"');
 }
@@ -662,11 +676,29 @@ static int64_t wall_now(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The text of a status row, each field as msg_escape() shows it: a
+ * rule's ID or a stored error from before its checks could hold a
+ * control character. */
+struct stat_text {
+	char bucket[4 * sizeof(((struct store_repl_stat *)0)->bucket)];
+	char rule_id[4 * sizeof(((struct store_repl_stat *)0)->rule_id)];
+	char dest[4 * sizeof(((struct store_repl_stat *)0)->dest)];
+	char last_error[4 * sizeof(((struct store_repl_stat *)0)->last_error)];
+};
+
 static int print_stat(void *arg, const struct store_repl_stat *s)
 {
 	struct status_out *o = arg;
 	int64_t lat = s->ops_pending ? wall_now() - s->oldest_pending_ns : 0;
+	struct stat_text *e = malloc(sizeof(*e));
 	char a[32];
+
+	if (!e)
+		return -ENOMEM;
+	msg_escape(e->bucket, sizeof(e->bucket), s->bucket);
+	msg_escape(e->rule_id, sizeof(e->rule_id), s->rule_id);
+	msg_escape(e->dest, sizeof(e->dest), s->dest);
+	msg_escape(e->last_error, sizeof(e->last_error), s->last_error);
 
 	if (lat < 0)
 		lat = 0;
@@ -684,7 +716,7 @@ static int print_stat(void *arg, const struct store_repl_stat *s)
 		       (unsigned long long)s->bytes_pending, lat / 1e9,
 		       (unsigned long long)s->ops_failed);
 		if (s->last_error[0])
-			json_str(s->last_error);
+			json_str(e->last_error);
 		else
 			printf("null");
 		printf("}");
@@ -694,8 +726,8 @@ static int print_stat(void *arg, const struct store_repl_stat *s)
 			       "RULE", "DESTINATION", "PENDING", "BYTES",
 			       "LATENCY", "FAILED");
 		age(lat, a, sizeof(a));
-		printf("%-16s %-16s %-40s %9llu %12llu %8s %7llu\n", s->bucket,
-		       s->rule_id, s->dest, (unsigned long long)s->ops_pending,
+		printf("%-16s %-16s %-40s %9llu %12llu %8s %7llu\n", e->bucket,
+		       e->rule_id, e->dest, (unsigned long long)s->ops_pending,
 		       (unsigned long long)s->bytes_pending, a,
 		       (unsigned long long)s->ops_failed);
 		if (s->last_error[0]) {
@@ -706,9 +738,10 @@ static int print_stat(void *arg, const struct store_repl_stat *s)
 			age(t > now ? t - now : now - t, a, sizeof(a));
 			printf("  last error (%s%s%s): %s\n",
 			       t > now ? "next try in " : "", a,
-			       t > now ? "" : " ago", s->last_error);
+			       t > now ? "" : " ago", e->last_error);
 		}
 	}
+	free(e);
 	o->n++;
 	return 0;
 }

@@ -51,47 +51,105 @@ void msg_fit(char *dst, size_t size, const char *src)
 	dst[head + sizeof(cut) - 1 + tail] = '\0';
 }
 
-/*
- * @s with each control character (a newline, a tab, ESC...) written as
- * \xNN: a key may hold any byte but NUL and '/', and one with a newline,
- * logged raw, made a line of its own that read like the daemon's (any
- * user of an allow_other mount can name a file).  NULL when out of
- * memory; else the caller frees it.
- */
-static char *escape_controls(const char *s)
+size_t msg_char_len(const char *str)
 {
-	size_t n = 0, i;
-	char *out, *d;
+	const unsigned char *s = (const unsigned char *)str;
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, i;
 
-	for (i = 0; s[i]; i++)
-		n += ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? 4 : 1;
-	out = malloc(n + 1);
-	if (!out)
-		return NULL;
-	for (d = out, i = 0; s[i]; i++) {
-		unsigned char c = (unsigned char)s[i];
+	if (s[0] < 0x20 || s[0] == 0x7f)
+		return 0;		/* C0 and DEL; NUL too */
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] == 0xc2 && s[1] < 0xa0)
+		return 0;		/* C1, U+0080..U+009F (or not UTF-8) */
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	/* Unicode's table 3-7: no overlong form, no surrogate, nothing
+	 * above U+10FFFF. */
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	for (i = 1; i < n; i++, lo = 0x80, hi = 0xbf)
+		if (s[i] < lo || s[i] > hi)
+			return 0;	/* a NUL stops it here too */
+	return n;
+}
 
-		if (c < 0x20 || c == 0x7f)
-			d += snprintf(d, 5, "\\x%02x", c);
-		else
-			*d++ = (char)c;
+/*
+ * @s into @d (NULL: only counted) with each control character (a
+ * newline, a tab, ESC, U+009B CSI...) and each byte that is not part of
+ * valid UTF-8 written as \xNN: a key may hold any byte but NUL and '/',
+ * and one with a newline, logged raw, made a line of its own that read
+ * like the daemon's (any user of an allow_other mount can name a file),
+ * and a terminal acts on C1 controls as on ESC sequences.  Returns the
+ * bytes written, without the NUL that ends them.
+ */
+static size_t escape_into(char *d, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0, k;
+
+	for (; *s; s += k) {
+		k = msg_char_len(s);
+		if (k) {
+			if (d)
+				memcpy(d + n, s, k);
+			n += k;
+			continue;
+		}
+		k = 1;
+		if (d) {
+			d[n] = '\\';
+			d[n + 1] = 'x';
+			d[n + 2] = hex[(unsigned char)*s >> 4];
+			d[n + 3] = hex[*s & 0xf];
+		}
+		n += 4;
 	}
-	*d = '\0';
-	return out;
+	if (d)
+		d[n] = '\0';
+	return n;
+}
+
+void msg_escape(char *dst, size_t size, const char *src)
+{
+	char *safe;
+
+	if (!size)
+		return;
+	if (escape_into(NULL, src) < size) {
+		escape_into(dst, src);
+		return;
+	}
+	safe = malloc(escape_into(NULL, src) + 1);
+	if (safe)
+		escape_into(safe, src);
+	msg_fit(dst, size, safe ? safe : "(out of memory for a message)");
+	free(safe);
 }
 
 void msg_vformat(char *dst, size_t size, const char *fmt, va_list ap)
 {
-	char *full = NULL, *safe;
+	char *full = NULL;
 
 	if (vasprintf(&full, fmt, ap) < 0) {
 		if (size)
 			snprintf(dst, size, "(out of memory for a message)");
 		return;
 	}
-	safe = escape_controls(full);
-	msg_fit(dst, size, safe ? safe : "(out of memory for a message)");
-	free(safe);
+	msg_escape(dst, size, full);
 	free(full);
 }
 

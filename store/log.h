@@ -40,9 +40,23 @@ void store_log(int level, const char *fmt, ...)
  */
 void msg_fit(char *dst, size_t size, const char *src);
 
-/* vsnprintf() into @dst of @size bytes, with msg_fit()'s cut; control
- * characters (of a key, say) come out as \xNN, so that a message is one
- * line. */
+/*
+ * Bytes of the character at @s when it may be shown as it is: 1 to 4 for
+ * a character of valid UTF-8 that is not a control character; 0 for a
+ * control character (C0, DEL, C1 such as U+009B CSI, which terminals act
+ * on), a byte that is not valid UTF-8, or the end of the string.
+ */
+size_t msg_char_len(const char *s);
+
+/* @src into @dst of @size bytes, with msg_fit()'s cut, each control
+ * character and each byte that is not valid UTF-8 written as \xNN: how
+ * a key, a rule's ID or a message from elsewhere is shown on one line
+ * that cannot act on a terminal.  Valid UTF-8 ("café") stays as it is.
+ * Nothing is cut when @size is 4 times the length of @src, plus 1. */
+void msg_escape(char *dst, size_t size, const char *src);
+
+/* vsnprintf() into @dst of @size bytes, escaped and cut as by
+ * msg_escape(), so that a message is one line. */
 void msg_vformat(char *dst, size_t size, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 

@@ -284,14 +284,22 @@ ok "status --json has the four figures for both destinations"
 step "a destination that cannot be written fails fast, with its reason"
 mv "$MIRROR" "$MIRROR.gone"
 touch "$MIRROR"		# a file where the directory was
-echo "late" >"$MNT/src/tree/late"
+# Its name has U+009B (CSI), which a terminal acts on as on ESC [.
+late=$MNT/src/tree/$'late\xc2\x9b7m'
+echo "late" >"$late"
 rc=0
 rfs wait "$MNT/src" --timeout 30 2>"$T/wait.err" || rc=$?
 assert_eq 3 "$rc" "exit status of replicafs wait with a delivery FAILED"
 grep -q 'deliveries FAILED' "$T/wait.err" || fail "replicafs wait did not say why: $(cat "$T/wait.err")"
 ok "replicafs wait exits 3 and says that deliveries FAILED"
-assert_eq FAILED "$(rstatus "$MNT/src/tree/late")" "status of a version whose destination is gone"
-rfs status "$MNT/src" | grep -q "last error" || fail "status does not show the last error"
+assert_eq FAILED "$(rstatus "$late")" "status of a version whose destination is gone"
+rfs status "$MNT/src" >"$T/status.out"
+grep -q "last error" "$T/status.out" || fail "status does not show the last error"
+grep -qF 'src/tree/late\xc2\x9b7m ' "$(daemon_log)" ||
+	fail "the log does not name the key with its C1 control as \\xc2\\x9b: $(grep -a late "$(daemon_log)" | cat -v)"
+! grep -q $'\xc2\x9b' "$T/status.out" "$(daemon_log)" ||
+	fail "status or the log shows the key's C1 control raw"
+ok "the key's C1 control comes out as \\xc2\\x9b in the log"
 # Ten more: the log names the first five FAILED deliveries there (one
 # above), then says the rest are counted; status counts all eleven.
 for i in $(seq 10); do echo "late $i" >"$MNT/src/tree/late$i"; done

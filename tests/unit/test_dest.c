@@ -1133,4 +1133,16 @@ Test(dest_dir, messages_are_one_line)
 		  "x\nreplicafs: info: forged\ttab\x1b[31m\x7f");
 	cr_assert_str_eq(out, "s3://lab/dst: x\\x0areplicafs: info: "
 			      "forged\\x09tab\\x1b[31m\\x7f: HTTP 400");
+	/* C1 controls too (U+009B, CSI, acts as ESC [ does; U+0085 is a
+	 * newline to some), and each byte that is not UTF-8: a lone
+	 * continuation byte, a cut sequence, an overlong '/', a surrogate,
+	 * a code point past U+10FFFF.  Valid UTF-8 is left as it is. */
+	dest_fail(out, sizeof(out), -EINVAL, "k: %s.",
+		  "caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80 \xc2\xa0 "
+		  "\xc2\x9b" "31m \xc2\x85 \x80 \xe4\xb8 \xc0\xaf \xed\xa0\x80 "
+		  "\xf4\x90\x80\x80 \xff");
+	cr_assert_str_eq(out, "k: caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80 "
+			      "\xc2\xa0 \\xc2\\x9b" "31m \\xc2\\x85 \\x80 "
+			      "\\xe4\\xb8 \\xc0\\xaf \\xed\\xa0\\x80 "
+			      "\\xf4\\x90\\x80\\x80 \\xff.", "%s", out);
 }
