@@ -37,6 +37,7 @@
  */
 #include "replicator/rules.h"
 
+#include "store/log.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -85,22 +86,27 @@ fail(char *err, size_t errlen, const char *where, const char *fmt, ...)
 
 /*
  * A user's string fit to quote in a one-line message: at most QUOTE_MAX
- * bytes ("..." after it when cut), control characters and '"' as '?'.
- * Returns @buf, which has room for QUOTE_MAX + 4 bytes.
+ * bytes ("..." after it when cut, before a character, not inside its
+ * UTF-8 bytes), '"' and each byte of a control character (C1 too) or of
+ * what is not UTF-8 as '?'.  Returns @buf, which has room for
+ * QUOTE_MAX + 4 bytes.
  */
 static const char *quote(char *buf, const char *s)
 {
-	size_t i;
+	size_t i, k;
 
-	for (i = 0; s[i] && i < QUOTE_MAX; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		buf[i] = (ch < 0x20 || ch == 0x7f || ch == '"') ? '?' : s[i];
+	for (i = 0; s[i] && i < QUOTE_MAX; i += k) {
+		k = msg_char_len(s + i);
+		if (i + k > QUOTE_MAX)
+			break;
+		if (k && s[i] != '"') {
+			memcpy(buf + i, s + i, k);
+		} else {
+			buf[i] = '?';
+			k = 1;
+		}
 	}
 	if (s[i]) {
-		/* Cut before a character, not inside its UTF-8 bytes. */
-		while (i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80)
-			i--;
 		memcpy(buf + i, "...", 3);
 		i += 3;
 	}
@@ -1029,6 +1035,41 @@ static int rule_status_obj(char *err, size_t errlen, const char *where,
 	return rc;
 }
 
+/*
+ * Refuse the ID @id at @where if it has a control character (C0, DEL,
+ * C1) or a byte that is not UTF-8 (jansson refuses such input first, but
+ * not every caller need come through it): the log and replicafs status
+ * show a rule's ID, where a newline made a line of its own and U+009B
+ * (CSI) acts on a terminal.  S3 takes up to 255 characters of any kind.
+ */
+static int check_id_text(char *err, size_t errlen, const char *where,
+			 const char *id)
+{
+	const unsigned char *u;
+	size_t i, k;
+	QBUF(q);
+
+	for (i = 0; id[i]; i += k) {
+		k = msg_char_len(id + i);
+		if (k)
+			continue;
+		u = (const unsigned char *)id + i;
+		if (u[0] < 0x80 ||
+		    (u[0] == 0xc2 && u[1] >= 0x80 && u[1] < 0xa0))
+			return fail(err, errlen, where,
+				    "\"%s\" has a control character (U+%04X): "
+				    "replicafs status and the log show an ID, "
+				    "so it takes printable characters only",
+				    quote(q, id), u[0] < 0x80 ? u[0] : u[1]);
+		return fail(err, errlen, where,
+			    "\"%s\" has a byte that is not UTF-8 (0x%02X): "
+			    "replicafs status and the log show an ID, so it "
+			    "takes printable characters only",
+			    quote(q, id), u[0]);
+	}
+	return 0;
+}
+
 /* Rules[i] at @where into @r (zeroed by the caller). */
 static int parse_rule(char *err, size_t errlen, const char *where,
 		      json_t *v, struct repl_rule *r)
@@ -1054,6 +1095,8 @@ static int parse_rule(char *err, size_t errlen, const char *where,
 	if (id && json_string_length(id) > 0) {
 		where_field(sub, where, "ID");
 		rc = dup_str(err, errlen, sub, id, 1, REPL_ID_MAX, &r->id);
+		if (!rc)
+			rc = check_id_text(err, errlen, sub, r->id);
 		if (rc)
 			return rc;
 	}

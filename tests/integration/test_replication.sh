@@ -110,6 +110,13 @@ step "a rule to store B and to a directory"
 rfs replication put "$MNT/src" "$T/r.json"
 rfs replication get "$MNT/src" >"$T/got.json"
 grep -q '"to-b"' "$T/got.json" || fail "replication get does not show rule to-b: $(cat "$T/got.json")"
+# An ID with a control character is refused, and the rules stay as they
+# were.
+sed 's#"ID": "to-mirror"#"ID": "to-\\u009bmirror"#' "$T/r.json" >"$T/c1.json"
+expect_error 'Rules[1].ID: "to-??mirror" has a control character (U+009B)' \
+	rfs replication put "$MNT/src" "$T/c1.json"
+rfs replication get "$MNT/src" | cmp -s - "$T/got.json" ||
+	fail "the rules changed after a refused replication put"
 rfs replication get "$MNT/src" | rfs replication put "$MNT/src" - >/dev/null ||
 	fail "the output of 'replication get' is not accepted by 'replication put'"
 (cd "$MNT" && rfs replication get -- src | rfs replication put -- src - >/dev/null) ||

@@ -789,6 +789,34 @@ Test(rules, bad_strings)
 	refused(json, "Rules[0].Prefix", "at most 1024");
 }
 
+/* An ID with a control character, C1 too, is refused, with the rule's
+ * place and why: the log and replicafs status show IDs, where a newline
+ * made a line of its own and U+009B (CSI) acts on a terminal.  The ID is
+ * quoted with '?' for each byte of the character. */
+Test(rules, ids_are_printable)
+{
+	struct repl_config *c;
+
+	refused(one_rule(V2 ", \"ID\": \"a\\nb\""), "Rules[0].ID",
+		"\"a?b\" has a control character (U+000A)");
+	refused(one_rule(V2 ", \"ID\": \"\\u001b[31m\""), "Rules[0].ID",
+		"control character (U+001B)");
+	refused(one_rule(V2 ", \"ID\": \"del\\u007f\""), "Rules[0].ID",
+		"control character (U+007F)");
+	refused(one_rule(V2 ", \"ID\": \"csi\\u009b31m\""), "Rules[0].ID",
+		"\"csi??31m\" has a control character (U+009B)");
+	refused("{\"Rules\": [{\"ID\": \"ok\", \"Priority\": 1, " V2 "}, "
+		"{\"ID\": \"nel\xc2\x85\", \"Priority\": 2, " V2 "}]}",
+		"Rules[1].ID", "control character (U+0085)");
+	cr_assert_not_null(strstr(err, "replicafs status"), "%s", err);
+	/* Printable UTF-8 is an ID like any other. */
+	c = ok(one_rule(V2 ", \"ID\": \"caf\xc3\xa9 \xe2\x98\x83 "
+		       "\xf0\x9f\x98\x80 \xc2\xa0\""));
+	cr_expect_str_eq(c->rules[0].id, "caf\xc3\xa9 \xe2\x98\x83 "
+					 "\xf0\x9f\x98\x80 \xc2\xa0");
+	repl_config_free(c);
+}
+
 Test(rules, rules_count)
 {
 	refused("{\"Rules\": []}", "Rules", "at least one rule");
