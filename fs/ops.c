@@ -2036,6 +2036,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 {
 	struct fs *fs = FS(req);
 	struct fs_node *n = fs_node_get(fs, ino);
+	char bucket[64], key[KEYBUF];
 	int ret = 0;
 
 	if (!n) {
@@ -2047,9 +2048,14 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	if (fi->fh & FH_WRITE) {
 		if (n->nwriters == 0 && n->dirty) {
 			ret = commit(fs, n, 0);
-			if (ret)
-				log_warn("inode %lu: commit at release: %s",
-					 (unsigned long)ino, strerror(-ret));
+			if (ret && fs_node_path(fs, n, bucket, key) == 0)
+				log_warn("commit of %s/%s at its release "
+					 "failed: %s", bucket, key,
+					 strerror(-ret));
+			else if (ret)	/* its name went meanwhile */
+				log_warn("commit of inode %lu at its release "
+					 "failed: %s", (unsigned long)ino,
+					 strerror(-ret));
 		}
 	}
 	if (n->nwriters == 0 && n->stage_fd >= 0 && !n->dirty && !n->orphan)
