@@ -815,6 +815,21 @@ static int rm_version_tree(const char *path, const struct target *t,
 	return ret;
 }
 
+/* Room for cmd_arg() of any path. */
+#define CMD_ARG_SIZE (FS_QUOTED_SIZE(PATH_MAX) + 3)
+
+/* @path as the command a message tells the user to run takes it, into
+ * @buf of @size (CMD_ARG_SIZE) bytes: shell-quoted, after "--" when it
+ * starts with '-'.  Returns @buf. */
+static const char *cmd_arg(char *buf, size_t size, const char *path)
+{
+	size_t n = path[0] == '-' ? 3 : 0;
+
+	memcpy(buf, "-- ", n);
+	fs_shell_quote(buf + n, size - n, path);
+	return buf;
+}
+
 /* `rm-version PATH VERSION-ID [--yes]`: S3's DELETE with a version ID,
  * which removes that version for good and is never replicated; with -r
  * and no ID, every version at or below PATH (rm_version_tree()). */
@@ -822,7 +837,7 @@ static int cmd_rm_version(int argc, char **argv)
 {
 	const char *path = NULL, *vid = NULL;
 	struct refresh *rf = NULL;
-	char answer[16] = "";
+	char answer[16] = "", q[CMD_ARG_SIZE];
 	struct store_obj o;
 	struct target t;
 	struct store *st;
@@ -851,7 +866,7 @@ static int cmd_rm_version(int argc, char **argv)
 	if (!t.key[0] && !rec) {
 		fprintf(stderr, "replicafs: %s is a bucket: `replicafs "
 				"rm-version -r %s` removes every version in "
-				"it\n", path, path);
+				"it\n", path, cmd_arg(q, sizeof(q), path));
 		return 2;
 	}
 	if (!vid && !rec)
@@ -867,7 +882,7 @@ static int cmd_rm_version(int argc, char **argv)
 	if (ret == -ENOENT && is_folder(st, &t)) {
 		fprintf(stderr, "replicafs: %s is a folder: `replicafs "
 				"rm-version -r %s` removes every version below "
-				"it\n", path, path);
+				"it\n", path, cmd_arg(q, sizeof(q), path));
 		goto out;
 	}
 	if (ret) {
@@ -992,7 +1007,7 @@ static int cmd_restore(int argc, char **argv)
  * with -r, those of every key below a folder (or a whole bucket). */
 static int cmd_undelete(int argc, char **argv)
 {
-	char marker[STORE_VID_MAX + 1];
+	char marker[STORE_VID_MAX + 1], q[CMD_ARG_SIZE];
 	const char *path = NULL;
 	struct refresh *rf;
 	struct store_obj o;
@@ -1021,7 +1036,7 @@ static int cmd_undelete(int argc, char **argv)
 	if (!t.key[0] && !rec) {
 		fprintf(stderr, "replicafs: %s is a bucket: `replicafs "
 				"undelete -r %s` undeletes every key in it\n",
-			path, path);
+			path, cmd_arg(q, sizeof(q), path));
 		return 2;
 	}
 	if (open_target_store(&t, &st))
@@ -1065,7 +1080,7 @@ static int cmd_undelete(int argc, char **argv)
 	if (ret == -ENOENT && is_folder(st, &t))
 		fprintf(stderr, "replicafs: %s is a folder: `replicafs "
 				"undelete -r %s` undeletes every key below "
-				"it\n", path, path);
+				"it\n", path, cmd_arg(q, sizeof(q), path));
 	else if (ret == -ENOENT)
 		fprintf(stderr, "replicafs: %s: no versions: this key was "
 				"never written\n", path);

@@ -710,6 +710,17 @@ int fs_path_in_replicafs(const char *path);
  * a replicafs mount above @path), then a new mount (mount.c). */
 void fs_dead_mount_say(const char *path);
 
+/* Room for any @n-byte string fs_shell_quote() quotes. */
+#define FS_QUOTED_SIZE(n) (4 * (n) + 3)
+
+/* @s as a shell takes it for one word, into @dst of @size bytes (at
+ * least FS_QUOTED_SIZE(strlen(@s)), else cut): as it is when it has no
+ * character the shell would take apart (a space, '$', '\'', ...), else in
+ * single quotes, a ' in it written '\''.  For the commands a message
+ * tells the user to run, which a copy must not get wrong.  Returns
+ * @dst (mount.c). */
+const char *fs_shell_quote(char *dst, size_t size, const char *s);
+
 /* Call @fn for each line of /proc/self/mountinfo, in order, with the mount
  * point (unescaped), the device ("MAJ:MIN") and the file system type,
  * until it returns nonzero: that value, 0 at the end, or -errno when the

@@ -142,10 +142,42 @@ static int mountinfo_find(const char *path, int exact, char *dev,
 	return q.found ? 0 : -ENOENT;
 }
 
+const char *fs_shell_quote(char *dst, size_t size, const char *s)
+{
+	static const char plain[] = "abcdefghijklmnopqrstuvwxyz"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "0123456789_@%+=:,./-";
+	size_t n = 0, len;
+
+	if (*s && !s[strspn(s, plain)]) {
+		snprintf(dst, size, "%s", s);
+		return dst;
+	}
+	if (size < 3) {
+		if (size)
+			dst[0] = '\0';
+		return dst;
+	}
+	dst[n++] = '\'';
+	for (; *s; s++) {
+		len = *s == '\'' ? 4 : 1;
+		if (n + len + 2 > size)
+			break;		/* cut, but quoted all the same */
+		if (*s == '\'')
+			memcpy(dst + n, "'\\''", 4);
+		else
+			dst[n] = *s;
+		n += len;
+	}
+	dst[n++] = '\'';
+	dst[n] = '\0';
+	return dst;
+}
+
 void fs_dead_mount_say(const char *path)
 {
 	char abs[2 * PATH_MAX + 2], cwd[PATH_MAX], mnt[PATH_MAX] = "";
-	char type[64];
+	char type[64], quoted[FS_QUOTED_SIZE(PATH_MAX)];
 	struct mi_find q = { abs, 0, 0, 0, NULL, type, 0, sizeof(type),
 			     mnt, sizeof(mnt) };
 
@@ -160,7 +192,7 @@ void fs_dead_mount_say(const char *path)
 				"answer: its daemon stopped.  Unmount it "
 				"(fusermount3 -uz %s) and mount the store "
 				"again; what was committed is kept\n",
-			path, mnt);
+			path, fs_shell_quote(quoted, sizeof(quoted), mnt));
 	else
 		fprintf(stderr, "replicafs: %s: its mount does not answer (a "
 				"replicafs mount whose daemon stopped?): "
@@ -379,12 +411,14 @@ int fs_mount(const struct fs_opts *opts)
 	 * serving nobody until an unmount that seems to do nothing. */
 	if (mount_dev(opts->mountpoint, NULL, 0, type, sizeof(type)) == 0 &&
 	    strcmp(type, "fuse.replicafs") == 0) {
+		char quoted[FS_QUOTED_SIZE(PATH_MAX)];
+
+		fs_shell_quote(quoted, sizeof(quoted), opts->mountpoint);
 		fprintf(stderr, "replicafs: %s is a replicafs mount already; "
 				"unmount it first (fusermount3 -u %s; if its "
 				"daemon stopped and a process still has a "
 				"file open there, fusermount3 -uz %s)\n",
-			opts->mountpoint, opts->mountpoint,
-			opts->mountpoint);
+			opts->mountpoint, quoted, quoted);
 		ret = -EBUSY;
 		goto out_signals;
 	}

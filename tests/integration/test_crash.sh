@@ -307,3 +307,39 @@ for f in dsync sync; do
 	assert_eq "$(printf 'record 1\nrecord 2')" "$(cat "$S/$f")" "$f after kill -9, its writer still open"
 done
 unmount_fs
+
+step "the unmount a dead mount's message gives works on a mount point with a space and a quote"
+# Copied from the message, "fusermount3 -uz /tmp/x/dead mnt's" was a
+# command with a quote left open; the path is now in single quotes.
+# (Mounted by hand: lib.sh's is_mounted reads /proc/self/mounts, where a
+# space is \040.)
+D="$T/dead mnt's"
+mkdir "$D"
+"$REPLICAFS" mount -f "$STORE" "$D" >"$T/dead.log" 2>&1 &
+dpid=$!
+track_pid "$dpid"
+for _ in $(seq 200); do
+	mountpoint -q "$D" && timeout 5 stat "$D/" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+mountpoint -q "$D" || fail "the mount on '$D' is not up after 20 s: $(cat "$T/dead.log")"
+mkdir -p "$D/bkt"
+{
+	kill -9 "$dpid"
+	wait "$dpid"
+} 2>/dev/null || true
+out=$("$REPLICAFS" versions "$D/bkt/f" 2>&1) || true
+out2=$("$REPLICAFS" mount "$STORE" "$D" 2>&1) || true
+log "$out"
+log "$out2"
+q="'$T/dead mnt'\\''s'"
+cmd=${out#*\(}
+cmd=${cmd%%\) and mount*}
+rc=0
+sh -c "$cmd" || rc=$?
+findmnt -M "$D" >/dev/null && fusermount3 -uz "$D"
+assert_eq "fusermount3 -uz $q" "$cmd" "the unmount command in the message"
+assert_eq 0 "$rc" "exit status of '$cmd'"
+[[ $out2 == *"fusermount3 -uz $q"* ]] || fail "the message of a mount there: $out2"
+ok "the quoted command unmounts it"
+check_store

@@ -421,6 +421,12 @@ ln -s top "$E/gone/link"
 echo g >"$E/gone/g"
 rm -rf "$E/gone"
 expect_error "is a folder: \`replicafs rm-version -r" rfs rm-version "$E/gone" "$v1"
+# The command it gives takes a path with a space and a quote as one word.
+mkdir "$B/it's here"
+echo f >"$B/it's here/f"
+expect_error "is a folder: \`replicafs rm-version -r '$B/it'\\''s here'\` removes" \
+	rfs rm-version "$B/it's here" "$v1"
+rm -r "$B/it's here"
 assert_eq "removed 8 versions of 4 keys at or below $E/gone" \
 	"$(rfs rm-version -r "$E/gone" --yes)" "rm-version -r of a removed folder"
 assert_eq "" "$(ls "$MNT/.versions/emptied/" | grep -x gone)" ".versions after rm-version -r of a folder"
