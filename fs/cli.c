@@ -263,7 +263,7 @@ static int open_target_store(const struct target *t, struct store **st)
 
 	if (ret == 0 && store_bucket_get(*st, t->bucket, NULL, NULL) ==
 				-ENOENT) {
-		/* Said of the key ("never written") before. */
+		/* Said of the key ("no versions") before. */
 		fprintf(stderr, "replicafs: there is no bucket %s\n",
 			t->bucket);
 		store_close(*st);
@@ -589,6 +589,13 @@ static int walk_keys(struct store *st, const char *bucket, const char *dir,
 	return err;
 }
 
+/* What is said of a path with no version at or below it.  The store
+ * keeps nothing of a key whose versions were all removed (rm-version, a
+ * delete marker's entry removed in .versions), so it cannot tell one
+ * from a key never written. */
+static const char no_versions[] =
+	"no versions: none was ever written there, or all were removed";
+
 /* Why an undelete or a restore is refused with EISDIR or ENOTDIR. */
 static const char name_taken[] =
 	"a folder and a file would have one name (a folder has the "
@@ -781,8 +788,8 @@ static int rm_version_tree(const char *path, const struct target *t,
 
 		if (t->key[0] &&
 		    store_lookup_all(st, t->bucket, t->key, &o) == -ENOENT) {
-			fprintf(stderr, "replicafs: %s: no versions: nothing "
-					"was ever written there\n", path);
+			fprintf(stderr, "replicafs: %s: %s\n", path,
+				no_versions);
 			return -ENOENT;
 		}
 		printf("removed 0 versions %s %s\n", what, path);
@@ -1048,8 +1055,8 @@ static int cmd_undelete(int argc, char **argv)
 		refresh_done(rf);
 		if (ret == 0 && done == 0 &&
 		    store_lookup_all(st, t.bucket, t.key, &o) == -ENOENT) {
-			fprintf(stderr, "replicafs: %s: no versions: nothing "
-					"was ever written there\n", path);
+			fprintf(stderr, "replicafs: %s: %s\n", path,
+				no_versions);
 			ret = -ENOENT;
 		} else if (ret == 0) {
 			printf("undeleted %lu key%s below %s\n", done,
@@ -1082,8 +1089,7 @@ static int cmd_undelete(int argc, char **argv)
 				"undelete -r %s` undeletes every key below "
 				"it\n", path, cmd_arg(q, sizeof(q), path));
 	else if (ret == -ENOENT)
-		fprintf(stderr, "replicafs: %s: no versions: this key was "
-				"never written\n", path);
+		fprintf(stderr, "replicafs: %s: %s\n", path, no_versions);
 	else if (ret == -EEXIST)
 		fprintf(stderr, "replicafs: %s: not deleted: its current "
 				"version is not a delete marker\n", path);

@@ -349,7 +349,7 @@ rfs undelete "$G"
 assert_eq "cli 1" "$(cat "$G")" "content after undelete (at once: the command asked the directory, not the name)"
 assert_eq 4 "$(nversions "$G")" "versions after undelete (the marker is gone)"
 expect_error "not deleted" rfs undelete "$G"
-expect_error "never written" rfs undelete "$B/never-was"
+expect_error "no versions: none was ever written there, or all were removed" rfs undelete "$B/never-was"
 expect_error "there is no bucket nosuchbucket" rfs versions "$MNT/nosuchbucket/x"
 expect_error "there is no bucket nosuchbucket" rfs versions "$MNT/nosuchbucket"
 expect_error "is a bucket, not an object" rfs versions "$B"
@@ -383,7 +383,7 @@ assert_eq "$(cat "$T/proj.before")" "$(find "$B/proj" | sed "s|^$B/||" | sort)" 
 assert_eq main "$(cat "$B/proj/link")" "a symlink undeleted with its folder"
 assert_eq 1 "$(nversions "$B/proj/src/main.c")" "versions of an undeleted file (its delete marker is gone)"
 assert_eq "undeleted 0 keys below $B/proj" "$(rfs undelete -r "$B/proj")" "undelete -r of a folder with nothing deleted"
-expect_error "nothing was ever written" rfs undelete -r "$B/no-such-folder"
+expect_error "no versions: none was ever written there, or all were removed" rfs undelete -r "$B/no-such-folder"
 expect_error "is a folder: versions are kept per file" rfs versions "$B/proj/src"
 assert_eq "" "$("$REPLICAFS" versions --json "$B/never-was" 2>/dev/null)" \
 	"what versions --json prints to stdout for a key never written"
@@ -429,6 +429,14 @@ expect_error "is a folder: \`replicafs rm-version -r '$B/it'\\''s here'\` remove
 rm -r "$B/it's here"
 assert_eq "removed 8 versions of 4 keys at or below $E/gone" \
 	"$(rfs rm-version -r "$E/gone" --yes)" "rm-version -r of a removed folder"
+# Again, or undelete -r there: there were versions, so "nothing was ever
+# written there" was false; the store keeps no trace of removed ones.
+for cmd in "rm-version -r --yes" "undelete -r" "undelete"; do
+	out=$(rfs $cmd "$E/gone" 2>&1) && fail "$cmd of a folder rm-version -r emptied succeeded: $out"
+	assert_eq "replicafs: $E/gone: no versions: none was ever written there, or all were removed" \
+		"$out" "$cmd of a folder rm-version -r emptied"
+done
+ok "rm-version -r, undelete -r and undelete of what rm-version -r emptied"
 assert_eq "" "$(ls "$MNT/.versions/emptied/" | grep -x gone)" ".versions after rm-version -r of a folder"
 assert_eq 3 "$(nversions "$E/keep/sub/f")" "versions beside the folder removed for good"
 rm -rf "$E"/*
@@ -442,7 +450,7 @@ assert_eq "removed 10 versions of 4 keys in bucket $E" "$(rfs rm-version -r "$E"
 for _ in $(seq 1 50); do rmdir "$E" 2>/dev/null && break; sleep 0.1; done
 assert_missing "$E" "a bucket emptied by rm-version -r, after rmdir"
 expect_error "there is no bucket nobucket" rfs rm-version -r "$MNT/nobucket" --yes
-expect_error "nothing was ever written" rfs rm-version -r "$B/no-such-folder" --yes
+expect_error "no versions: none was ever written there, or all were removed" rfs rm-version -r "$B/no-such-folder" --yes
 ok "rm-version -r empties a folder, then a bucket, which rmdir then removes"
 
 v2=$(version_field "$G" 3 1)
