@@ -153,6 +153,30 @@ void msg_vformat(char *dst, size_t size, const char *fmt, va_list ap)
 	free(full);
 }
 
+int log_limit_fail(struct log_limit *l, int64_t now_ms, int64_t every_ms,
+		   uint64_t *left_out)
+{
+	int_fast64_t last = atomic_load(&l->last_ms);
+
+	if (now_ms <= 0)
+		now_ms = 1;	/* 0 means none */
+	if ((last == 0 || now_ms - last >= every_ms) &&
+	    atomic_compare_exchange_strong(&l->last_ms, &last, now_ms)) {
+		*left_out = atomic_exchange(&l->left_out, 0);
+		return 1;
+	}
+	atomic_fetch_add(&l->left_out, 1);
+	return 0;
+}
+
+int log_limit_ok(struct log_limit *l, uint64_t *left_out)
+{
+	if (!atomic_load(&l->last_ms) || !atomic_exchange(&l->last_ms, 0))
+		return 0;
+	*left_out = atomic_exchange(&l->left_out, 0);
+	return 1;
+}
+
 void store_log(int level, const char *fmt, ...)
 {
 	static const char *const names[] = {

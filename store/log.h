@@ -10,7 +10,9 @@
 #define REPLICAFS_LOG_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <syslog.h>
 
 /* Lines above this level are dropped; LOG_INFO unless set. */
@@ -59,5 +61,29 @@ void msg_escape(char *dst, size_t size, const char *src);
  * msg_escape(), so that a message is one line. */
 void msg_vformat(char *dst, size_t size, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
+
+/*
+ * A line that could come once per attempt, thousands of times (each write
+ * on a full disk): log_limit_fail() lets the first through, then one per
+ * @every_ms, with the number of those left out since; log_limit_ok()
+ * lets one line say that it works again.  A zeroed struct is ready, and
+ * any thread may use it.  Times are the caller's monotonic milliseconds,
+ * so that a test can set the clock.
+ */
+struct log_limit {
+	atomic_int_fast64_t last_ms;	/* the last line let through; 0:
+					 * none since it last worked */
+	atomic_uint_fast64_t left_out;	/* failures not logged since */
+};
+
+/* A failure at @now_ms: 1 when it is to be logged, with *@left_out the
+ * failures left out since the last line; else 0 (it is counted). */
+int log_limit_fail(struct log_limit *l, int64_t now_ms, int64_t every_ms,
+		   uint64_t *left_out);
+
+/* A success: 1 when failures were logged since the last one, to be said
+ * once, with *@left_out those left out since the last line; else 0.
+ * Costs one atomic load while nothing fails. */
+int log_limit_ok(struct log_limit *l, uint64_t *left_out);
 
 #endif

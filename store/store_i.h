@@ -21,6 +21,7 @@
 #define REPLICAFS_STORE_I_H
 
 #include "store/store.h"
+#include "store/log.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -167,6 +168,7 @@ struct store {
 	 * (monotonic ms) */
 	atomic_int_fast64_t room_until_ms;
 	atomic_int full_told, wal_told;	/* said that the disk is full */
+	struct log_limit seed_log;	/* a staging file not seeded (blob.c) */
 
 	/* Empty staging files made ahead (blob.c, store_stage_pool()) */
 	struct store_thread pool;

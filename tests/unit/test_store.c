@@ -1985,3 +1985,29 @@ Test(store, tags_keep_to_s3s_limits)
 				     value, 256, 0),
 		     0, "a value of 256 characters");
 }
+
+/* A line that comes once per attempt (a staging file not seeded on a full
+ * disk: 12,000 lines in 10 minutes): the first is let through, then one
+ * per interval with the number left out, and one when it works again. */
+Test(log, limit_lets_one_line_through_per_interval)
+{
+	struct log_limit l = { 0 };
+	uint64_t n = 99;
+	int i, through = 0;
+
+	cr_assert_eq(log_limit_ok(&l, &n), 0, "nothing failed yet");
+	cr_assert_eq(log_limit_fail(&l, 1000, 10000, &n), 1);
+	cr_assert_eq(n, 0);
+	for (i = 1; i <= 500; i++)	/* 500 in the next 5 s */
+		through += log_limit_fail(&l, 1000 + i * 10, 10000, &n);
+	cr_assert_eq(through, 0);
+	cr_assert_eq(log_limit_fail(&l, 11000, 10000, &n), 1);
+	cr_assert_eq(n, 500, "left out: %llu", (unsigned long long)n);
+	cr_assert_eq(log_limit_fail(&l, 11001, 10000, &n), 0);
+	cr_assert_eq(log_limit_ok(&l, &n), 1);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(log_limit_ok(&l, &n), 0, "said once");
+	/* A failure after it worked again is let through at once. */
+	cr_assert_eq(log_limit_fail(&l, 11002, 10000, &n), 1);
+	cr_assert_eq(n, 0);
+}
