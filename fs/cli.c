@@ -118,14 +118,8 @@ static int resolve(const char *path, struct target *t)
 		ret = get_attr(path, XA_STORE, t->store,
 			       sizeof(t->store));
 	}
-	if (ret == -ENOTCONN || ret == -ECONNABORTED) {
-		fs_dead_mount_say(path);
-		return -1;
-	}
 	if (ret) {
-		fprintf(stderr, "replicafs: %s: %s\n", path,
-			ret == -ENOENT ? "no such file or directory"
-				       : "not inside a replicafs mount");
+		fs_mount_err_say(path, ret);
 		return -1;
 	}
 	ret = get_attr(asked, XA_PATH, where, sizeof(where));

@@ -68,14 +68,8 @@ static int locate(const char *path, struct where *w)
 	err = attr(path, XA_STORE, w->store, sizeof(w->store));
 	if (!err)
 		err = attr(path, XA_PATH, p, sizeof(p));
-	if (err == -ENOTCONN || err == -ECONNABORTED) {
-		fs_dead_mount_say(path);
-		return -1;
-	}
 	if (err) {
-		fprintf(stderr, "replicafs: %s: %s\n", path,
-			err == -ENOENT ? "no such file or directory"
-				       : "not inside a replicafs mount");
+		fs_mount_err_say(path, err);
 		return -1;
 	}
 	slash = strchr(p, '/');

@@ -704,11 +704,13 @@ void fs_pxa_clear(struct fs_node *n);
  * /proc/self/mountinfo alone (mount.c). */
 int fs_path_in_replicafs(const char *path);
 
-/* Say on stderr that @path, whose stat failed with ENOTCONN or
- * ECONNABORTED, lies in a mount whose daemon is gone, and what to do:
- * the unmount that frees it (naming the mount point when mountinfo shows
- * a replicafs mount above @path), then a new mount (mount.c). */
-void fs_dead_mount_say(const char *path);
+/* Say on stderr why @path, whose attributes could not be read (@err, a
+ * negative errno), names nothing in a mount, and what to do: no such
+ * file; a mount whose daemon stopped (ENOTCONN, ECONNABORTED: the unmount
+ * that frees it, naming the mount point when mountinfo shows a replicafs
+ * mount above @path, then a new mount); a replicafs mount of another user
+ * made without allow_other (EACCES); or no replicafs mount (mount.c). */
+void fs_mount_err_say(const char *path, int err);
 
 /* Room for any @n-byte string fs_shell_quote() quotes. */
 #define FS_QUOTED_SIZE(n) (4 * (n) + 3)

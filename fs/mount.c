@@ -174,30 +174,69 @@ const char *fs_shell_quote(char *dst, size_t size, const char *s)
 	return dst;
 }
 
-void fs_dead_mount_say(const char *path)
+/* Whether mountinfo shows a replicafs mount above @path (relative to the
+ * working directory): 1 with its mount point in @mnt, else 0. */
+static int replicafs_above(const char *path, char *mnt, size_t size)
 {
-	char abs[2 * PATH_MAX + 2], cwd[PATH_MAX], mnt[PATH_MAX] = "";
-	char type[64], quoted[FS_QUOTED_SIZE(PATH_MAX)];
+	char abs[2 * PATH_MAX + 2], cwd[PATH_MAX], type[64];
 	struct mi_find q = { abs, 0, 0, 0, NULL, type, 0, sizeof(type),
-			     mnt, sizeof(mnt) };
+			     mnt, size };
 
 	abs[0] = '\0';
 	if (path[0] == '/')
 		snprintf(abs, sizeof(abs), "%.*s", PATH_MAX, path);
 	else if (getcwd(cwd, sizeof(cwd)))
 		snprintf(abs, sizeof(abs), "%s/%.*s", cwd, PATH_MAX, path);
-	if (abs[0] && fs_mountinfo_each(mi_find_one, &q) >= 0 && q.found &&
-	    strcmp(type, "fuse.replicafs") == 0)
+	return abs[0] && fs_mountinfo_each(mi_find_one, &q) >= 0 && q.found &&
+	       strcmp(type, "fuse.replicafs") == 0;
+}
+
+/* Whether the caller may look up the mount point @mnt in its folder: an
+ * EACCES below it comes from the mount, not from the path to it. */
+static int parent_open(const char *mnt)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(mnt, '/');
+
+	if (!slash || (size_t)(slash - mnt) >= sizeof(dir))
+		return 0;
+	if (slash == mnt)
+		return 1;	/* right under / */
+	memcpy(dir, mnt, (size_t)(slash - mnt));
+	dir[slash - mnt] = '\0';
+	return access(dir, X_OK) == 0;
+}
+
+void fs_mount_err_say(const char *path, int err)
+{
+	char mnt[PATH_MAX] = "", quoted[FS_QUOTED_SIZE(PATH_MAX)];
+	int ours = err != -ENOENT && replicafs_above(path, mnt, sizeof(mnt));
+
+	if ((err == -ENOTCONN || err == -ECONNABORTED) && ours)
 		fprintf(stderr, "replicafs: %s: its replicafs mount does not "
 				"answer: its daemon stopped.  Unmount it "
 				"(fusermount3 -uz %s) and mount the store "
 				"again; what was committed is kept\n",
 			path, fs_shell_quote(quoted, sizeof(quoted), mnt));
-	else
+	else if (err == -ENOTCONN || err == -ECONNABORTED)
 		fprintf(stderr, "replicafs: %s: its mount does not answer (a "
 				"replicafs mount whose daemon stopped?): "
 				"unmount it with fusermount3 -uz and mount "
 				"the store again\n", path);
+	else if (err == -ENOENT)
+		fprintf(stderr, "replicafs: %s: no such file or directory\n",
+			path);
+	else if (err == -EACCES && ours && parent_open(mnt))
+		fprintf(stderr, "replicafs: %s: permission denied: the "
+				"replicafs mount on %s is for the user who "
+				"mounted it (others may use it only where it "
+				"was mounted with -o allow_other)\n",
+			path, mnt);
+	else if (err == -EACCES)
+		fprintf(stderr, "replicafs: %s: permission denied\n", path);
+	else
+		fprintf(stderr, "replicafs: %s: not inside a replicafs "
+				"mount\n", path);
 }
 
 /* The mount on @mnt (see mountinfo_find()). */

@@ -376,6 +376,12 @@ ok "another user's CLI refused with a pointer to .versions, where it undeletes"
 step "-o noacl: no ACLs, and the kernel applies the umask"
 unmount_fs
 mount_fs noacl
+# Without allow_other the kernel keeps other users out of the mount: the
+# commands said "not inside a replicafs mount".
+runuser -u nobody -- "$REPLICAFS" versions "$B/t/q" 2>"$T/na.err" &&
+	fail "user nobody read versions through a mount made without allow_other"
+grep -qF "permission denied: the replicafs mount on $MNT is for the user who mounted it" "$T/na.err" ||
+	fail "the refusal does not say why: $(cat "$T/na.err")"
 expect_error "Operation not supported" setfacl -m u:nobody:r "$B/t/q"
 (umask 077 && echo z >"$B/t/private")
 assert_eq "-rw-------" "$(stat -c %A "$B/t/private")" "a file made under umask 077 with -o noacl"
