@@ -641,6 +641,15 @@ static int undelete_one(void *arg, const char *bucket, const char *key,
 
 	if (kind != STORE_DELETE_MARKER && kind != STORE_DIR)
 		return 0;
+	/* A folder's marker that a rename moved with the folder (mv OLD
+	 * NEW): the folder lives on at NEW.  It comes back only with a key
+	 * in it that does (store_undelete_n() of that key, before). */
+	if (kind == STORE_DIR && !moved) {
+		struct store_obj o;
+
+		moved = store_lookup_all(op->st, bucket, key, &o) == 0 &&
+			o.kind == STORE_DELETE_MARKER && o.moved;
+	}
 	if (moved) {
 		op->moved++;
 		return 0;

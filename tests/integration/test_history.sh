@@ -410,6 +410,16 @@ for _ in $(seq 1 50); do [ -e "$B/rs/g2" ] && break; sleep 0.1; done
 assert_eq "f1 f3 g2" "$(ls -A "$B/rs" | xargs)" "the rsync'd folder after undelete -r"
 assert_eq "r1 again" "$(cat "$B/rs/f1")" "f1 after undelete -r"
 ok "undelete -r leaves rsync's temporary files and moved names deleted"
+# Nor the folders a rename moved: undelete -r of a folder's old name
+# brought back its folders, empty, beside the new.
+mkdir -p "$B/mvold/sub"
+echo a >"$B/mvold/sub/f"
+echo b >"$B/mvold/g"
+mv "$B/mvold" "$B/mvnew"
+rfs undelete -r "$B/mvold" >"$T/mvund.out"
+grep -qx "undeleted 0 keys below $B/mvold" "$T/mvund.out" || fail "undelete -r of a moved folder's old name: $(cat "$T/mvund.out")"
+assert_missing "$B/mvold" "the old name of a moved folder after undelete -r"
+ok "undelete -r of a moved folder's old name brings back nothing"
 
 # rm-version -r: a bucket emptied of every version, so that rmdir removes
 # it, as S3's console empties a bucket before deleting it.
