@@ -394,6 +394,13 @@ static int print_version(void *arg, const struct store_obj *obj)
 	return 0;
 }
 
+/* What is said of a path with no version at or below it.  The store
+ * keeps nothing of a key whose versions were all removed (rm-version, a
+ * delete marker's entry removed in .versions), so it cannot tell one
+ * from a key never written. */
+static const char no_versions[] =
+	"no versions: none was ever written there, or all were removed";
+
 static int cmd_versions(int argc, char **argv)
 {
 	struct versions_out o = { 0 };
@@ -439,9 +446,7 @@ static int cmd_versions(int argc, char **argv)
 				"the keys below it)\n", path, t.bucket, t.key);
 	else if (ret)
 		fprintf(stderr, "replicafs: %s: %s\n", path,
-			ret == -ENOENT ? "no versions: this key was never "
-					 "written"
-				       : strerror(-ret));
+			ret == -ENOENT ? no_versions : strerror(-ret));
 	store_close(st);
 	return ret ? 1 : 0;
 }
@@ -582,13 +587,6 @@ static int walk_keys(struct store *st, const char *bucket, const char *dir,
 	free(l.moved);
 	return err;
 }
-
-/* What is said of a path with no version at or below it.  The store
- * keeps nothing of a key whose versions were all removed (rm-version, a
- * delete marker's entry removed in .versions), so it cannot tell one
- * from a key never written. */
-static const char no_versions[] =
-	"no versions: none was ever written there, or all were removed";
 
 /* Why an undelete or a restore is refused with EISDIR or ENOTDIR. */
 static const char name_taken[] =

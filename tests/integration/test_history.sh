@@ -446,7 +446,10 @@ for cmd in "rm-version -r --yes" "undelete -r" "undelete"; do
 	assert_eq "replicafs: $E/gone: no versions: none was ever written there, or all were removed" \
 		"$out" "$cmd of a folder rm-version -r emptied"
 done
-ok "rm-version -r, undelete -r and undelete of what rm-version -r emptied"
+out=$(rfs versions "$E/gone/g" 2>&1) && fail "versions of a file rm-version -r emptied succeeded: $out"
+assert_eq "replicafs: $E/gone/g: no versions: none was ever written there, or all were removed" \
+	"$out" "versions of a file rm-version -r emptied"
+ok "rm-version -r, undelete -r, undelete and versions of what rm-version -r emptied"
 assert_eq "" "$(ls "$MNT/.versions/emptied/" | grep -x gone)" ".versions after rm-version -r of a folder"
 assert_eq 3 "$(nversions "$E/keep/sub/f")" "versions beside the folder removed for good"
 rm -rf "$E"/*
