@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,40 @@ int dest_error_permanent(int err)
 	default:
 		return 0;
 	}
+}
+
+int dest_home_folder(struct store *home, const char *bucket,
+		     const char *path, size_t len, struct store_obj *obj,
+		     struct store_xattr **x, size_t *nx, const char *url,
+		     char *err, size_t errlen)
+{
+	char key[STORE_KEY_MAX + 1];
+	int ret;
+
+	*x = NULL;
+	*nx = 0;
+	/* A folder whose marker key would be too long has none. */
+	if (!home || !len || len + 1 > STORE_KEY_MAX)
+		return 0;
+	memcpy(key, path, len);
+	key[len] = '/';
+	key[len + 1] = '\0';
+	/* The marker's key itself, not store_lookup() of the folder: a
+	 * file of the folder's name ("a" beside "a/") comes first there. */
+	ret = store_version_at(home, bucket, key, INT64_MAX, obj);
+	if (ret == -ENOENT ||
+	    (!ret && (obj->kind != STORE_DIR || !obj->is_latest)))
+		return 0;
+	if (ret)
+		return dest_fail(err, errlen, ret,
+				 "%s: %s: cannot look up the source's "
+				 "marker: %s", url, key, strerror(-ret));
+	ret = store_version_xattrs(home, bucket, key, obj->version_id, x, nx);
+	if (ret)
+		return dest_fail(err, errlen, ret,
+				 "%s: %s: cannot read the source marker's "
+				 "xattrs: %s", url, key, strerror(-ret));
+	return 1;
 }
 
 int dest_syncfs(const char *path, const char *url, char *err,

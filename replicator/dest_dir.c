@@ -63,20 +63,33 @@
  * marker; the engine counts them for each delete marker): then the
  * delete that empties one removes it, and the empty parents above it.
  *
- * Parent directories that do not exist are made with mode 0755 (less the
- * umask).  A directory's mtime is set when its marker arrives; entries
- * written there afterwards move it, as in any live copy.  Owners are kept
- * where the process may set them (root); where it may not, EPERM is
- * ignored and logged once per destination.  Only "user." xattrs and
- * POSIX ACLs are copied; a file system without xattrs (ENOTSUP) gets
- * none, and one without ACLs keeps the mode alone.
+ * A parent directory that does not exist is made as the source has it
+ * (folder_made()): the owner, mode, xattrs (POSIX ACLs too) and mtime of
+ * the source's marker of that folder, looked up in the engine's store
+ * (the home given to open()) and set by the code that sets a delivered
+ * marker's (attrs_set()).  A rule with a prefix filter sends
+ * "home/alice/inbox/m" without the markers of "home/" and "home/alice/":
+ * made 0755, they let every user of the mirror read what alice's 0700
+ * folder hides at the source.  A folder the source has no marker of (made
+ * by keys alone), or any when there is no home, stays as made, 0700 and
+ * the replicator's: never more open than the source.  Every directory is
+ * made 0700 and opened only by what the source says.  A directory's mtime
+ * is set when its marker arrives; entries written there afterwards move
+ * it, as in any live copy.  Owners are kept where the process may set
+ * them (root); where it may not, EPERM is ignored and logged once per
+ * destination.  Only "user." xattrs and POSIX ACLs are copied; a file
+ * system without xattrs (ENOTSUP) gets none, and one without ACLs keeps
+ * the mode alone.
  *
- * Concurrency: the only state shared between calls is a flag of the log,
- * so workers call in at once for different keys.  A parent directory made
- * by two workers at once, or removed by a third (the delete of an empty
- * marker directory) between the walk and the create, is walked again, up
- * to RACE_TRIES times; past them the answer is -EAGAIN, which the engine
- * retries, never the ENOENT of the race, which it would not.
+ * Concurrency: the only state shared between calls is a flag of the log
+ * (the home store is safe from any thread), so workers call in at once
+ * for different keys.  A parent directory made by two workers at once, or
+ * removed by a third (the delete of an empty marker directory) between
+ * the walk and the create, is walked again, up to RACE_TRIES times; past
+ * them the answer is -EAGAIN, which the engine retries, never the ENOENT
+ * of the race, which it would not.  Of two workers making one folder,
+ * the one whose mkdir made it gives it the source's attributes; the other
+ * may put its file in it meanwhile, in a folder still 0700.
  */
 #include "replicator/dest.h"
 #include "replicator/dest_i.h"
@@ -114,6 +127,9 @@ struct dest_dir {
 	struct dest d;		/* first: the table */
 	char *url;		/* as given, for messages */
 	char *root;		/* absolute, no trailing '/' but for "/" */
+	struct store *home;	/* the source store, for the folders above a
+				 * key (folder_made()); not owned; NULL when
+				 * opened only for check() */
 	atomic_int owner_warned;/* logged that owners cannot be kept */
 	pthread_mutex_t folder[FOLDER_LOCKS];	/* see folder_lock() */
 };
@@ -345,18 +361,23 @@ static int is_store_dir(int fd)
 	       S_ISDIR(sb.st_mode);
 }
 
+static int folder_made(struct dest_dir *dd, const char *bucket,
+		       const char *path, int dirfd, const char *comp,
+		       char *err, size_t errlen);
+
 /*
  * Open directory @comp in @dirfd (its path from the root is @prefix, for
  * messages) into *out, which the caller closes.  With @create it is made
- * when missing.  0; 1 (without @create) when it is missing or not a
+ * when missing, as folder @prefix of @bucket is at the source
+ * (folder_made()).  0; 1 (without @create) when it is missing or not a
  * directory; -EEXIST (with @create) when something that is not a
  * directory stands there; another negative errno.
  */
-static int walk_step(struct dest_dir *dd, const char *key, const char *prefix,
-		     int dirfd, const char *comp, int create, int *out,
-		     char *err, size_t errlen)
+static int walk_step(struct dest_dir *dd, const char *bucket, const char *key,
+		     const char *prefix, int dirfd, const char *comp,
+		     int create, int *out, char *err, size_t errlen)
 {
-	int fd, tries, e = ENOENT;
+	int fd, tries, ret, e = ENOENT;
 
 	for (tries = 0; tries < RACE_TRIES; tries++) {
 		fd = openat(dirfd, comp,
@@ -388,7 +409,12 @@ static int walk_step(struct dest_dir *dd, const char *key, const char *prefix,
 			break;
 		if (!create)
 			return 1;
-		if (mkdirat(dirfd, comp, 0755) && errno != EEXIST) {
+		if (!mkdirat(dirfd, comp, 0700)) {
+			ret = folder_made(dd, bucket, prefix, dirfd, comp, err,
+					  errlen);
+			if (ret)
+				return ret;
+		} else if (errno != EEXIST) {
 			e = errno;
 			break;
 		}
@@ -402,14 +428,16 @@ static int walk_step(struct dest_dir *dd, const char *key, const char *prefix,
 
 /*
  * Open the directory that holds the last component of @path (a checked
- * key without its trailing '/'; changed during the call and restored):
- * *fd_out gets an fd the caller closes, and *name_out points to the last
- * component inside @path.  With @create, missing parents are made.
+ * key of @bucket without its trailing '/'; changed during the call and
+ * restored): *fd_out gets an fd the caller closes, and *name_out points to
+ * the last component inside @path.  With @create, missing parents are
+ * made (walk_step()); without, @bucket may be NULL.
  * Returns 0; 1 (without @create) when a parent is missing or is not a
  * directory, so nothing is there; or a negative errno with a sentence.
  */
-static int walk(struct dest_dir *dd, const char *key, char *path, int create,
-		int *fd_out, const char **name_out, char *err, size_t errlen)
+static int walk(struct dest_dir *dd, const char *bucket, const char *key,
+		char *path, int create, int *fd_out, const char **name_out,
+		char *err, size_t errlen)
 {
 	char *p = path, *slash;
 	int fd, nfd = -1, ret, e;
@@ -428,8 +456,8 @@ static int walk(struct dest_dir *dd, const char *key, char *path, int create,
 	}
 	while ((slash = strchr(p, '/'))) {
 		*slash = '\0';
-		ret = walk_step(dd, key, path, fd, p, create, &nfd, err,
-				errlen);
+		ret = walk_step(dd, bucket, key, path, fd, p, create, &nfd,
+				err, errlen);
 		*slash = '/';
 		close(fd);
 		if (ret)
@@ -593,6 +621,58 @@ static int attrs_set(struct dest_dir *dd, const struct repl_version *v,
 				 v->key, strerror(e));
 	}
 	return 0;
+}
+
+/*
+ * Folder @comp of @dirfd, @path from the root, was just made (mode 0700)
+ * above a key of @bucket: give it the attributes the source's folder has,
+ * from its marker in the home store, as attrs_set() gives a marker that
+ * is delivered.  With no marker there (or no home) it stays as made.  A
+ * failure (the store cannot be read, an attribute cannot be set) leaves
+ * it 0700 and removes it while it is still empty, so that the retry of
+ * the delivery makes it again; 0 or a negative errno with a sentence.
+ */
+static int folder_made(struct dest_dir *dd, const char *bucket,
+		       const char *path, int dirfd, const char *comp,
+		       char *err, size_t errlen)
+{
+	char key[STORE_KEY_MAX + 2];
+	struct store_xattr *x = NULL;
+	struct repl_version m;
+	int fd, ret;
+
+	memset(&m, 0, sizeof(m));
+	ret = dest_home_folder(dd->home, bucket, path, strlen(path), &m.obj,
+			       &x, &m.nxattrs, dd->url, err, errlen);
+	if (ret <= 0)
+		goto out;
+	fd = openat(dirfd, comp,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		ret = dest_fail(err, errlen, -errno,
+				"%s: cannot open the folder %s it made: %s",
+				dd->url, path, strerror(errno));
+		goto out;
+	}
+	snprintf(key, sizeof(key), "%s/", path);
+	m.bucket = bucket;
+	m.key = key;
+	m.fd = -1;
+	m.xattrs = x;
+	ret = attrs_set(dd, &m, fd, 1, err, errlen);
+	if (ret)
+		fchmod(fd, 0700);	/* what was set may be half of it */
+	else
+		log_debug("%s: made the folder %s as the source has it "
+			  "(marker %s, mode %04o, owner %u:%u)", dd->url, path,
+			  m.obj.version_id, m.obj.meta.mode & 07777,
+			  m.obj.meta.uid, m.obj.meta.gid);
+	close(fd);
+out:
+	free(x);
+	if (ret < 0)
+		unlinkat(dirfd, comp, AT_REMOVEDIR);
+	return ret < 0 ? ret : 0;
 }
 
 /* ---- writing -------------------------------------------------------- */
@@ -791,7 +871,8 @@ static int put_marker(struct dest_dir *dd, const struct repl_version *v,
 			break;
 		e = errno;
 		if (e == ENOENT) {
-			if (mkdirat(dirfd, name, 0755) && errno != EEXIST) {
+			/* 0700 until attrs_set() gives it the marker's */
+			if (mkdirat(dirfd, name, 0700) && errno != EEXIST) {
 				e = errno;
 				break;
 			}
@@ -929,7 +1010,8 @@ static int dir_put(struct dest *d, const struct repl_version *v, char *err,
 	}
 	folder_stripes(v->key, stripes);
 	for (tries = 0; tries < RACE_TRIES; tries++) {
-		ret = walk(dd, v->key, path, 1, &dirfd, &name, err, errlen);
+		ret = walk(dd, v->bucket, v->key, path, 1, &dirfd, &name, err,
+			   errlen);
 		if (ret)
 			goto out;
 		/* The folder keeps its times, which are its marker's: a
@@ -986,7 +1068,8 @@ static void remove_gone_parents(struct dest_dir *dd, const char *key,
 
 	for (; n > 0 && (slash = strrchr(path, '/')); n--) {
 		*slash = '\0';
-		if (walk(dd, key, path, 0, &dirfd, &name, msg, sizeof(msg)))
+		if (walk(dd, NULL, key, path, 0, &dirfd, &name, msg,
+			 sizeof(msg)))
 			return;
 		ret = unlinkat(dirfd, name, AT_REMOVEDIR);
 		close(dirfd);
@@ -1026,7 +1109,7 @@ static int dir_delete_marker(struct dest *d, const struct repl_version *v,
 	if (!path)
 		return dest_fail(err, errlen, -ENOMEM, "%s: %s: out of memory",
 				 dd->url, v->key);
-	ret = walk(dd, v->key, path, 0, &dirfd, &name, err, errlen);
+	ret = walk(dd, v->bucket, v->key, path, 0, &dirfd, &name, err, errlen);
 	if (ret) {
 		if (ret == 1)	/* no parent: nothing to delete */
 			ret = 0;
@@ -1173,7 +1256,6 @@ static int dir_open(const char *url, struct store *home, struct dest **out,
 	size_t i;
 	int ret;
 
-	(void)home;	/* a directory keeps nothing across a crash */
 	*out = NULL;
 	ret = dest_url_path(url, "dir", DIR_USAGE, &path, err, errlen);
 	if (ret)
@@ -1183,6 +1265,7 @@ static int dir_open(const char *url, struct store *home, struct dest **out,
 		return dest_fail(err, errlen, -ENOMEM, "%s: out of memory",
 				 url);
 	dd->d.ops = &dest_dir_ops;
+	dd->home = home;
 	for (i = 0; i < FOLDER_LOCKS; i++)
 		pthread_mutex_init(&dd->folder[i], NULL);
 	dd->url = strdup(url);

@@ -28,6 +28,23 @@ int dest_url_path(const char *url, const char *scheme, const char *usage,
  * caller frees it.  NULL when out of memory. */
 char *dest_path_dup(const char *path);
 
+/*
+ * Folder @path[0..@len) (no trailing '/') of @bucket as the source store
+ * @home has it: 1 with its live marker ("@path/") into @obj (kind
+ * STORE_DIR, its version ID, owner, mode and times) and that version's
+ * xattrs, the POSIX ACLs among them, into *@x and *@nx (*@x malloc()ed,
+ * the caller frees it); 0 when @home is NULL or has no live marker there
+ * (a folder made by keys alone: its mount shows the bucket's owner and
+ * mode 0755); or a negative errno, with a sentence naming @url.  For a
+ * destination that must make a folder above a version that a prefix
+ * filter sent without its parents' markers: it gives the folder the
+ * source's access, never more.
+ */
+int dest_home_folder(struct store *home, const char *bucket,
+		     const char *path, size_t len, struct store_obj *obj,
+		     struct store_xattr **x, size_t *nx, const char *url,
+		     char *err, size_t errlen);
+
 /* syncfs(2) of the file system that holds directory @path: the sync()
  * of a destination on a local disk.  0, or the error with a sentence
  * naming @url. */

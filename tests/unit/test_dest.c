@@ -471,6 +471,113 @@ Test(dest_dir, dir_marker)
 	content_is("a/f", "f");
 }
 
+/* ---- folders above a key -------------------------------------------- */
+
+/* A POSIX access ACL as the kernel keeps it (posix_acl_xattr): owner rwx,
+ * user 65534 r-x, owning group none, mask r-x, others none. */
+static const unsigned char acl_nobody[] = {
+	2, 0, 0, 0,				/* version */
+	1, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,	/* USER_OBJ rwx */
+	2, 0, 5, 0, 0xfe, 0xff, 0, 0,		/* USER 65534 r-x */
+	4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,	/* GROUP_OBJ --- */
+	0x10, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,	/* MASK r-x */
+	0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,	/* OTHER --- */
+};
+
+/* Folder marker @key of bucket "photos" in store @st, with @mode and,
+ * when @nx, the xattrs @x. */
+static void marker_in(struct store *st, const char *key, unsigned mode,
+		      const struct store_xattr *x, size_t nx)
+{
+	struct store_put p = { .kind = STORE_DIR, .fd = -1 };
+
+	p.meta = (struct store_meta){ .mode = S_IFDIR | mode, .uid = 1000,
+				      .gid = 100, .mtime_ns = MTIME_NS };
+	p.mtime_set = 1;
+	p.xattrs = x;
+	p.nxattrs = nx;
+	cr_assert_eq(store_put(st, "photos", key, &p, NULL, NULL), 0, "%s",
+		     key);
+}
+
+/* A rule with a prefix filter sends "home/alice/inbox/m1.txt" and not
+ * the markers of the folders above it: without the source at hand, the
+ * mirror makes them 0700, never more open than the source's.  (They were
+ * 0755: every user of the mirror read what alice's 0700 folder hides.) */
+Test(dest_dir, missing_parents_are_0700_without_the_source)
+{
+	struct stat sb;
+
+	cr_assert_eq(put_file("home/alice/inbox/m1.txt", "m1", 0644, 1), 0,
+		     "%s", msg);
+	content_is("home/alice/inbox/m1.txt", "m1");
+	cr_assert_eq(lstat_of("home").st_mode & 07777, 0700);
+	cr_assert_eq(lstat_of("home/alice").st_mode & 07777, 0700);
+	sb = lstat_of("home/alice/inbox");
+	cr_assert_eq(sb.st_mode & 07777, 0700);
+	cr_assert_eq(sb.st_uid, geteuid());
+	cr_assert_eq(lstat_of("home/alice/inbox/m1.txt").st_mode & 07777, 0644);
+}
+
+/* With the source's store at hand, a folder the mirror must make gets
+ * what the source's marker of it has: owner, mode, mtime, ACL and user
+ * xattrs; one the source has no marker of is 0700. */
+Test(dest_dir, missing_parents_are_made_as_the_source_has_them)
+{
+	const struct store_xattr team[] = {
+		{ "system.posix_acl_access", acl_nobody, sizeof(acl_nobody) },
+		{ "user.note", "team", 4 },
+	};
+	char path[PATH_MAX], buf[128];
+	struct store *home;
+	struct stat sb;
+	ssize_t n;
+
+	home = store_new(dir);
+	bucket_new(home, "photos", STORE_ENABLED);
+	marker_in(home, "home/alice/", 0700, NULL, 0);
+	marker_in(home, "home/alice/inbox/", 0755, NULL, 0);
+	marker_in(home, "team/", 0750, team, 2);
+	dest_close(d);
+	cr_assert_eq(dest_open_home(url, home, &d, msg, sizeof(msg)), 0, "%s",
+		     msg);
+
+	cr_assert_eq(put_file("home/alice/inbox/m1.txt", "m1", 0644, 1), 0,
+		     "%s", msg);
+	cr_assert_eq(lstat_of("home").st_mode & 07777, 0700,
+		     "a folder the source has no marker of");
+	sb = lstat_of("home/alice");
+	cr_assert_eq(sb.st_mode & 07777, 0700);
+	if (geteuid() == 0) {
+		cr_assert_eq(sb.st_uid, 1000);
+		cr_assert_eq(sb.st_gid, 100);
+	}
+	sb = lstat_of("home/alice/inbox");
+	cr_assert_eq(sb.st_mode & 07777, 0755);
+	mtime_is(&sb, MTIME_NS);
+	if (geteuid() == 0)
+		cr_assert_eq(sb.st_uid, 1000);
+	content_is("home/alice/inbox/m1.txt", "m1");
+
+	cr_assert_eq(put_file("team/doc", "doc", 0640, 1), 0, "%s", msg);
+	cr_assert_eq(lstat_of("team").st_mode & 07777, 0750);
+	at("team", path);
+	n = getxattr(path, "system.posix_acl_access", buf, sizeof(buf));
+	if (n >= 0 || errno != ENOTSUP) {
+		cr_assert_eq(n, (ssize_t)sizeof(acl_nobody), "%s",
+			     strerror(errno));
+		cr_assert_eq(memcmp(buf, acl_nobody, n), 0);
+	}
+	n = getxattr(path, "user.note", buf, sizeof(buf));
+	if (n >= 0 || errno != ENOTSUP) {
+		cr_assert_eq(n, 4);
+		cr_assert_eq(memcmp(buf, "team", 4), 0);
+	}
+	dest_close(d);
+	d = NULL;
+	store_close(home);
+}
+
 /* ---- delete markers ------------------------------------------------- */
 
 Test(dest_dir, delete_marker_removes_and_twice_is_fine)
