@@ -66,8 +66,10 @@ struct dest_ops {
 	 * destination is opened only to be checked) is the store whose
 	 * engine delivers here: a kind that must remember something of its
 	 * own across a crash keeps it in @home's catalog (S3: the multipart
-	 * uploads it has under way, store_repl_upload_note()).  Not owned:
-	 * it outlives the destination.
+	 * uploads it has under way, store_repl_upload_note()), and a kind
+	 * with folders reads there the source's folders above a key that it
+	 * must make or mark (dir://, store://: dest_home_folder()).  Not
+	 * owned: it outlives the destination.
 	 */
 	int (*open)(const char *url, struct store *home, struct dest **out,
 		    char *err, size_t errlen);

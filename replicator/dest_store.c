@@ -21,6 +21,22 @@
  * As S3 asks of a replication destination, the bucket must exist with
  * versioning Enabled: check() says so clearly, and put() explains an
  * -ENOENT or -EINVAL of the store the same way.
+ *
+ * Folders above a key.  A folder's owner, mode and ACLs live on its
+ * marker ("a/b/"), a key of its own, which a rule's prefix filter may not
+ * send: "home/alice/inbox/m1.txt" goes, "home/alice/" does not.  A folder
+ * without a marker is shown by a mount with its bucket's owner and mode
+ * 0755, so the replica's home/alice opened to every user what alice's
+ * 0700 folder hides at the source.  So before a data version goes in
+ * (ds_parents()), each parent folder that has no live marker in the
+ * replica gets the source's current marker, read from the engine's store
+ * (the home given to open()), stored as any replica: with the source's
+ * version ID, metadata and xattrs, never queued (no chaining), and stored
+ * once however often it is sent, since a version ID the key has is not
+ * written again (the marker's own delivery, if a rule sends it, then
+ * finds it there, and a later chmod at the source still reaches it).  A
+ * folder the source has no marker of either stays as it is, shown as the
+ * source shows it.
  */
 #include "replicator/dest.h"
 #include "replicator/dest_i.h"
@@ -28,6 +44,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +55,8 @@ struct dest_store {
 	char *url;		/* as given, for messages */
 	char *dir;		/* the store's directory */
 	char *bucket;		/* the bucket in it */
+	struct store *home;	/* the source store (ds_parents()); not
+				 * owned; NULL when opened for check() */
 	pthread_mutex_t lock;	/* protects st while it is opened */
 	struct store *st;	/* protected by lock; NULL until opened,
 				 * then fixed until close() */
@@ -161,6 +180,109 @@ static int ds_check_version(struct dest_store *ds,
 	return 0;
 }
 
+/*
+ * Folder @path[0..@len) of the source bucket @bucket, a parent of a
+ * version on its way: when the replica has no live marker of it, the
+ * source's current marker goes in first.  0, or a negative errno with a
+ * sentence (the version is then retried, never stored without it).
+ */
+static int ds_parent(struct dest_store *ds, struct store *st,
+		     const char *bucket, const char *path, size_t len,
+		     char *err, size_t errlen)
+{
+	char key[STORE_KEY_MAX + 1];
+	struct store_xattr *x = NULL;
+	struct store_replica r;
+	struct store_obj o, m;
+	size_t nx = 0;
+	int ret;
+
+	if (len + 1 > STORE_KEY_MAX)
+		return 0;	/* too long to have a marker */
+	memcpy(key, path, len);
+	key[len] = '/';
+	key[len + 1] = '\0';
+	ret = store_version_at(st, ds->bucket, key, INT64_MAX, &o);
+	if (!ret && o.kind == STORE_DIR && o.is_latest)
+		return 0;	/* its own, sent or made there */
+	if (ret && ret != -ENOENT)
+		return dest_fail(err, errlen, ret, "%s: %s: %s", ds->url, key,
+				 strerror(-ret));
+	ret = dest_home_folder(ds->home, bucket, path, len, &m, &x, &nx,
+			       ds->url, err, errlen);
+	if (ret <= 0)
+		return ret;
+	/* That version there, but not live (a delete marker the source
+	 * took back with an undelete): its own history, left alone. */
+	if (!store_version_get(st, ds->bucket, key, m.version_id, &o)) {
+		free(x);
+		return 0;
+	}
+	memset(&r, 0, sizeof(r));
+	r.kind = STORE_DIR;
+	r.version_id = m.version_id;
+	r.fd = -1;
+	r.meta = m.meta;
+	r.created_ns = m.created_ns;
+	r.xattrs = x;
+	r.nxattrs = nx;
+	ret = store_put_replica(st, ds->bucket, key, &r);
+	free(x);
+	if (ret)
+		return dest_fail(err, errlen, ret,
+				 "%s: %s: cannot store the source's marker of "
+				 "the folder (version %s): %s", ds->url, key,
+				 m.version_id, strerror(-ret));
+	log_debug("%s: %s: the source's folder marker (version %s) stored",
+		  ds->url, key, m.version_id);
+	return 0;
+}
+
+/* The length of the folder that holds @key ("a/b" of "a/b/c" and of the
+ * marker "a/b/c/"); 0 at the top. */
+static size_t parent_len(const char *key)
+{
+	size_t len = strlen(key);
+
+	if (len && key[len - 1] == '/')
+		len--;
+	while (len && key[len - 1] != '/')
+		len--;
+	return len ? len - 1 : 0;
+}
+
+/* Whether keys @a and @b are in the same folder. */
+static int same_folder(const char *a, const char *b)
+{
+	size_t len = parent_len(a);
+
+	return parent_len(b) == len && !memcmp(a, b, len);
+}
+
+/*
+ * Before data version @v goes in: the source's markers of its parent
+ * folders that the replica has no live marker of, from the top down
+ * (see the top of this file).  Delete markers need none: they make
+ * nothing readable.  0, or a negative errno with a sentence.
+ */
+static int ds_parents(struct dest_store *ds, struct store *st,
+		      const struct repl_version *v, char *err, size_t errlen)
+{
+	size_t len = parent_len(v->key), i;
+	int ret;
+
+	if (!ds->home || v->obj.kind == STORE_DELETE_MARKER)
+		return 0;
+	for (i = 1; i <= len; i++) {
+		if (v->key[i] != '/')
+			continue;
+		ret = ds_parent(ds, st, v->bucket, v->key, i, err, errlen);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 /* Hand @v to store_put_replica(); put() and delete_marker() differ only
  * in the kinds they take. */
 static int ds_deliver(struct dest_store *ds, const struct repl_version *v,
@@ -173,6 +295,8 @@ static int ds_deliver(struct dest_store *ds, const struct repl_version *v,
 	ret = ds_check_version(ds, v, err, errlen);
 	if (!ret)
 		ret = ds_store(ds, &st, err, errlen);
+	if (!ret)
+		ret = ds_parents(ds, st, v, err, errlen);
 	if (ret)
 		return ret;
 	replica_of(v, &r);
@@ -193,6 +317,7 @@ static void ds_put_many(struct dest *d, const struct repl_version *v,
 	const char **keys;
 	size_t i, k = 0, *idx;
 	struct store *st;
+	const char *done = NULL;	/* a key whose parents are there */
 	int *got, ret;
 
 	ret = ds_store(ds, &st, errs, errlen);
@@ -212,6 +337,14 @@ static void ds_put_many(struct dest *d, const struct repl_version *v,
 		}
 		rets[i] = ds_check_version(ds, &v[i], errs + i * errlen,
 					   errlen);
+		/* A claim's keys are often of one folder: its parents are
+		 * looked at once. */
+		if (!rets[i] && !(done && same_folder(done, v[i].key))) {
+			rets[i] = ds_parents(ds, st, &v[i], errs + i * errlen,
+					     errlen);
+			if (!rets[i] && v[i].obj.kind != STORE_DELETE_MARKER)
+				done = v[i].key;
+		}
 		if (rets[i])
 			continue;
 		replica_of(&v[i], &r[k]);
@@ -304,7 +437,6 @@ static int ds_open(const char *url, struct store *home, struct dest **out,
 	char *slash;
 	int ret;
 
-	(void)home;	/* the other store keeps what it must */
 	*out = NULL;
 	ret = dest_url_path(url, "store", STORE_USAGE, &path, err, errlen);
 	if (ret)
@@ -314,6 +446,7 @@ static int ds_open(const char *url, struct store *home, struct dest **out,
 		return dest_fail(err, errlen, -ENOMEM, "%s: out of memory",
 				 url);
 	ds->d.ops = &dest_store_ops;
+	ds->home = home;
 	pthread_mutex_init(&ds->lock, NULL);
 	ds->url = strdup(url);
 	ds->dir = dest_path_dup(path);

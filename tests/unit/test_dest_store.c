@@ -309,6 +309,104 @@ Test(dest_store, put_many_to_a_bucket_not_enabled)
 	cr_assert(dest_error_permanent(rets[0]));
 }
 
+/* ---- folders above a key -------------------------------------------- */
+
+/* Folder marker @key at the source, mode @mode, owner 1000:100; its
+ * version ID into @vid. */
+static void src_marker(const char *key, unsigned mode, char *vid)
+{
+	struct store_put p = { .kind = STORE_DIR, .fd = -1 };
+
+	p.meta = meta_of(S_IFDIR | mode);
+	cr_assert_eq(store_put(src, "src", key, &p, vid, NULL), 0, "%s", key);
+}
+
+/* The replica's folder @path has a marker of the source's: version
+ * @vid, a replica, mode @mode, owner 1000:100. */
+static void replica_folder_is(const char *path, const char *vid,
+			      unsigned mode)
+{
+	char key[64];
+	struct store_obj o;
+
+	cr_assert_eq(store_lookup(dst, "replica", path, &o), 0, "%s", path);
+	cr_assert_eq(o.kind, STORE_DIR);
+	cr_assert(o.has_marker, "%s has no marker in the replica", path);
+	cr_assert_str_eq(o.version_id, vid, "%s", path);
+	cr_assert_eq(o.meta.mode & 07777, mode, "%s: mode %o", path,
+		     o.meta.mode & 07777);
+	cr_assert_eq(o.meta.uid, 1000);
+	cr_assert_eq(o.meta.gid, 100);
+	snprintf(key, sizeof(key), "%s/", path);
+	cr_assert_eq(store_version_get(dst, "replica", key, vid, &o), 0);
+	cr_assert(o.is_replica);
+}
+
+/*
+ * A rule with a prefix filter sends "home/alice/inbox/m1.txt" and not the
+ * marker of "home/alice/", alice's 0700 folder: the replica's folder had
+ * no marker, and its mount showed it 0755, open to all.  With the source
+ * at hand (dest_open_home()), the marker of each parent folder the
+ * replica lacks goes in first, the source's version; one the source has
+ * no marker of either stays without.  By put() and by put_many().
+ */
+Test(dest_store, parents_get_the_sources_folder_markers)
+{
+	char alice[STORE_VID_MAX + 1], inbox[STORE_VID_MAX + 1];
+	char carol[STORE_VID_MAX + 1], vid[STORE_VID_MAX + 1];
+	char target[8], errs[3][512];
+	const char *keys[3] = { "home/carol/x", "home/carol/y", "home/carol" };
+	struct repl_version v, vs[3];
+	struct store_obj o;
+	int rets[3], i;
+
+	dest_close(d);
+	cr_assert_eq(dest_open_home(url, src, &d, msg, sizeof(msg)), 0, "%s",
+		     msg);
+	src_marker("home/alice/", 0700, alice);
+	src_marker("home/alice/inbox/", 0755, inbox);
+	cr_assert_eq(replicate_str("home/alice/inbox/m1.txt", "m1", vid), 0,
+		     "%s", msg);
+	replica_folder_is("home/alice", alice, 0700);
+	replica_folder_is("home/alice/inbox", inbox, 0755);
+	cr_assert_eq(store_lookup(dst, "replica", "home", &o), 0);
+	cr_assert(!o.has_marker, "a marker the source does not have");
+
+	/* The marker's own delivery finds it there: stored once. */
+	source_version("home/alice/inbox/", inbox, &v, target, sizeof(target));
+	cr_assert_eq(d->ops->put(d, &v, msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(nversions("replica", "home/alice/inbox/"), 1);
+
+	/* put_many(), with a file at the top of the folder's name (a key
+	 * "home/carol" beside the folder "home/carol/"). */
+	src_marker("home/carol/", 0700, carol);
+	for (i = 0; i < 3; i++) {
+		cr_assert_eq(put_str(src, "src", keys[i], keys[i], vid), 0);
+		source_version(keys[i], vid, &vs[i], target, sizeof(target));
+	}
+	d->ops->put_many(d, vs, 3, rets, &errs[0][0], sizeof(errs[0]));
+	for (i = 0; i < 3; i++) {
+		close(vs[i].fd);
+		cr_assert_eq(rets[i], 0, "%s", errs[i]);
+	}
+	cr_assert_eq(store_version_get(dst, "replica", "home/carol/", carol,
+				       &o), 0);
+	cr_assert_eq(o.meta.mode & 07777, 0700);
+	cr_assert_eq(nversions("replica", "home/carol/"), 1);
+}
+
+/* Opened without the source (a check), a destination adds nothing. */
+Test(dest_store, without_the_source_no_marker_is_added)
+{
+	char vid[STORE_VID_MAX + 1];
+	struct store_obj o;
+
+	src_marker("p/", 0700, vid);
+	cr_assert_eq(replicate_str("p/f", "f", vid), 0, "%s", msg);
+	cr_assert_eq(store_lookup(dst, "replica", "p", &o), 0);
+	cr_assert(!o.has_marker);
+}
+
 /* ---- delete markers ------------------------------------------------- */
 
 Test(dest_store, delete_marker_keeps_its_id)
