@@ -467,8 +467,9 @@ static const char *conn_vfs;
  * (the checkpointer cannot finish while readers hold old snapshots, or
  * cannot be started, or the machine's load keeps it from running; on a
  * small disk, 1.25 times the RESTART bound below), the committing thread
- * checkpoints itself, as SQLite would: the writer that follows such a
- * pass, which copied every frame, starts the WAL over.  Durability is
+ * runs a RESTART checkpoint itself, waiting CKPT_WAIT_MS at most for the
+ * readers: the writer that follows such a pass, which copied every
+ * frame, starts the WAL over.  Durability is
  * unchanged: a commit is not fsynced either way (synchronous = NORMAL);
  * store_sync() is what makes it durable.
  *
@@ -509,6 +510,8 @@ static const char *conn_vfs;
 #define CKPT_WAIT_MS 20
 #define CKPT_INLINE (16 * CKPT_PAGES)
 #define CKPT_MIN_BYTES (4LL << 20)
+/* How long a connection waits for another's lock before SQLITE_BUSY. */
+#define CONN_BUSY_MS 10000
 
 /* Set st->ckpt_start, ckpt_step, ckpt_restart and ckpt_inline for the
  * file system of @st: the WAL's pages at which passes start, between
@@ -712,9 +715,22 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	if (pages < st->ckpt_inline && pages >= last &&
 	    pages - last < st->ckpt_step)
 		return SQLITE_OK;	/* a pass ran a moment ago */
-	if (pages >= st->ckpt_inline || ckpt_kick(st))
+	if (pages >= st->ckpt_inline) {
+		/* A RESTART, so that the next commit starts the WAL over: a
+		 * PASSIVE one copies only what no reader may still want
+		 * from the WAL, and under a stream of commits and reads
+		 * (slowed down by a loaded machine) the WAL of a 64 MiB
+		 * store still grew to 8.8 MB.  It waits for the readers,
+		 * and holds writers back, CKPT_WAIT_MS at most; then it
+		 * copies what it can, as a PASSIVE one. */
+		sqlite3_busy_timeout(db, CKPT_WAIT_MS);
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART,
+					  NULL, NULL);
+		sqlite3_busy_timeout(db, CONN_BUSY_MS);
+	} else if (ckpt_kick(st)) {
 		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
 					  NULL, NULL);
+	}
 	return SQLITE_OK;
 }
 
@@ -774,7 +790,7 @@ int conn_get(struct store *st, struct conn **out)
 		err = db_err(c, rc, "open catalog");
 		goto out;
 	}
-	sqlite3_busy_timeout(c->db, 10000);
+	sqlite3_busy_timeout(c->db, CONN_BUSY_MS);
 	rc = sqlite3_exec(c->db,
 			  "PRAGMA synchronous = NORMAL;"
 			  "PRAGMA foreign_keys = ON;"
