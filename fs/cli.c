@@ -860,6 +860,9 @@ static int cmd_rm_version(int argc, char **argv)
 		else if (!dd && (!strcmp(argv[i], "-r") ||
 				 !strcmp(argv[i], "--recursive")))
 			rec = 1;
+		else if (dd && path && (vid || rec) &&
+			 (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y")))
+			yes = 1;	/* at the end, as the usage shows it */
 		else if (!path && (dd || argv[i][0] != '-'))
 			path = argv[i];
 		else if (!vid && (dd || argv[i][0] != '-'))

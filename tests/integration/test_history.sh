@@ -543,7 +543,12 @@ out=$(cd "$B" && rfs restore -- -rf "$first") || fail "restore -- -rf failed"
 rm "$B/-rf"
 (cd "$B" && rfs undelete -- -rf >/dev/null) || fail "undelete -- -rf failed"
 assert_eq one "$(cat "$B/-rf")" "-rf after restore and undelete"
+echo three >"$B/-rf"
+second=$(cd "$B" && rfs versions -- -rf | sed -n 2p | cut -f1)
 (cd "$B" && rfs rm-version --yes -- -rf "$first" >/dev/null) || fail "rm-version -- -rf failed"
+# --yes where the usage puts it, after the ID.
+(cd "$B" && rfs rm-version -- -rf "$second" --yes >/dev/null) || fail "rm-version -- -rf ID --yes failed"
+assert_eq 2 "$(cd "$B" && rfs versions -- -rf | wc -l)" "versions of -rf after two were removed"
 expect_error "usage" rfs versions -rf
 assert_eq Enabled "$(rfs versioning -- "$B")" "versioning -- BUCKET"
 (cd "$B" && rfs status -- -rf >/dev/null) || fail "status -- -rf failed"
