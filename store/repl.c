@@ -1399,13 +1399,29 @@ out:
 
 /* ---- multipart uploads under way at destinations -------------------- */
 
-/* Run @s, a statement of store_repl_upload_note() or _forget() with its
- * values bound, in a transaction of its own; done with @s. */
-static int upload_write(struct store *st, struct conn *c, sqlite3_stmt *s,
+/* Run @sql (a string literal: the statement cache's key), a statement of
+ * store_repl_upload_note() or _forget(), with @dest, @key and @upload_id
+ * bound to its first three parameters and the time now to a fourth if it
+ * has one, in a transaction of its own. */
+static int upload_write(struct store *st, const char *sql, const char *dest,
+			const char *key, const char *upload_id,
 			const char *what)
 {
-	int err = tx_begin(c);
+	sqlite3_stmt *s;
+	struct conn *c;
+	int err;
 
+	err = conn_get(st, &c);
+	if (!err)
+		err = prep(c, sql, &s);
+	if (err)
+		return err;
+	bind_text(s, 1, dest, -1);
+	bind_text(s, 2, key, -1);
+	bind_text(s, 3, upload_id, -1);
+	if (sqlite3_bind_parameter_count(s) >= 4)
+		sqlite3_bind_int64(s, 4, now_ns());
+	err = tx_begin(c);
 	if (err) {
 		stmt_done(s);
 		return err;
@@ -1421,40 +1437,18 @@ static int upload_write(struct store *st, struct conn *c, sqlite3_stmt *s,
 int store_repl_upload_note(struct store *st, const char *dest,
 			   const char *key, const char *upload_id)
 {
-	sqlite3_stmt *s;
-	struct conn *c;
-	int err;
-
-	err = conn_get(st, &c);
-	if (!err)
-		err = prep(c, "INSERT OR IGNORE INTO repl_uploads(dest, key, "
-			      "upload_id, created_ns) VALUES (?, ?, ?, ?)", &s);
-	if (err)
-		return err;
-	bind_text(s, 1, dest, -1);
-	bind_text(s, 2, key, -1);
-	bind_text(s, 3, upload_id, -1);
-	sqlite3_bind_int64(s, 4, now_ns());
-	return upload_write(st, c, s, "note an upload");
+	return upload_write(st, "INSERT OR IGNORE INTO repl_uploads(dest, "
+				"key, upload_id, created_ns) "
+				"VALUES (?, ?, ?, ?)",
+			    dest, key, upload_id, "note an upload");
 }
 
 int store_repl_upload_forget(struct store *st, const char *dest,
 			     const char *key, const char *upload_id)
 {
-	sqlite3_stmt *s;
-	struct conn *c;
-	int err;
-
-	err = conn_get(st, &c);
-	if (!err)
-		err = prep(c, "DELETE FROM repl_uploads WHERE dest = ? "
-			      "AND key = ? AND upload_id = ?", &s);
-	if (err)
-		return err;
-	bind_text(s, 1, dest, -1);
-	bind_text(s, 2, key, -1);
-	bind_text(s, 3, upload_id, -1);
-	return upload_write(st, c, s, "forget an upload");
+	return upload_write(st, "DELETE FROM repl_uploads WHERE dest = ? "
+				"AND key = ? AND upload_id = ?",
+			    dest, key, upload_id, "forget an upload");
 }
 
 int store_repl_uploads(struct store *st, const char *dest, const char *key,
