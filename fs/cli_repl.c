@@ -821,9 +821,9 @@ static int cmd_wait(int argc, char **argv)
 		 * that waits for its backup to reach the replica must not
 		 * take this for done. */
 		fprintf(stderr, "replicafs: wait: nothing pending, but %llu "
-				"deliveries FAILED (see replicafs status; a "
-				"batch job with --status FAILED sends them "
-				"again)\n",
+				"deliveries FAILED (replicafs status says "
+				"why; once that is mended, a batch job with "
+				"--status FAILED sends them again)\n",
 			(unsigned long long)fc.failed);
 		return 3;
 	}
