@@ -65,6 +65,7 @@ static int is_folder(struct store *st, const struct target *t)
 static int resolve(const char *path, struct target *t)
 {
 	char where[64 + STORE_KEY_MAX + 2], parent[PATH_MAX];
+	char entry[64 + STORE_KEY_MAX + 2], view[16];
 	const char *base = NULL, *asked = path;
 	size_t len, i;
 	char *slash;
@@ -127,6 +128,13 @@ static int resolve(const char *path, struct target *t)
 		fprintf(stderr, "replicafs: %s: %s\n", path, strerror(-ret));
 		return -1;
 	}
+	/* In .versions a name below a key's folder may be one of its
+	 * versions (TIME_ID): that entry names the key itself. */
+	if (base && !get_attr(asked, XA_VIEW, view, sizeof(view)) &&
+	    !strcmp(view, "versions") &&
+	    !get_attr(path, XA_PATH, entry, sizeof(entry)) &&
+	    strcmp(entry, where) == 0)
+		base = NULL;
 	snprintf(t->dir, sizeof(t->dir), "%s", asked);
 	memcpy(t->dir_where, where, strlen(where) + 1);
 	if (base) {

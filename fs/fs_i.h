@@ -440,6 +440,9 @@ void fs_hist_ops(const struct fuse_lowlevel_ops *live,
 #define XA_REPL "system.replicafs.replication-status"
 #define XA_STORE "system.replicafs.store"	/* hidden: for the command line */
 #define XA_PATH "system.replicafs.path"	/* hidden: bucket/key */
+/* hidden: "versions" or "at" in the history views, none elsewhere: the
+ * command line asks a .versions entry itself for its key (cli.c) */
+#define XA_VIEW "system.replicafs.view"
 /* hidden, set only: names below a folder the command line changed in the
  * store (ops.c, op_refresh()) */
 #define XA_REFRESH "system.replicafs.refresh"

@@ -1297,6 +1297,11 @@ static void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			    strlen(store_path(fs->st)), size);
 		return;
 	}
+	if (!strcmp(name, XA_VIEW)) {
+		reply_value(req, n->kind < FS_HA_ROOT ? "versions" : "at",
+			    n->kind < FS_HA_ROOT ? 8 : 2, size);
+		return;
+	}
 	if (!strcmp(name, XA_REFRESH)) {	/* see h_refresh() */
 		fs_loop_detach();	/* as in ops.c */
 		fs_notify_sync(fs, FS_REFRESH_WAIT_MS);

@@ -157,6 +157,14 @@ assert_eq 4 "$(nversions "$F")" "versions after the cp"
 assert_eq 4 "$(ls "$V/doc" | wc -l)" "entries after the cp"
 assert_eq "$(xattr system.replicafs.sha256 "$V/doc/${E[0]}")" "$(xattr system.replicafs.sha256 "$F")" \
 	"the new version's content is the old one's"
+# The commands take an entry's path for its key: they took it for a key
+# below the file, and said it had no versions.
+assert_eq "$(rfs versions "$F")" "$(rfs versions "$V/doc/${E[0]}")" "versions of an entry's path"
+assert_eq "$(getfattr --only-values -n system.replicafs.view "$V/doc" 2>/dev/null)" versions \
+	"the view of a .versions folder"
+getfattr -n system.replicafs.view "$F" >/dev/null 2>&1 && fail "a live file has a history view attribute"
+getfattr -d -m - "$V/doc/${E[0]}" | grep -q replicafs.view && fail "the view attribute is listed"
+ok "cp of an entry restores it; the commands take an entry's path for its key"
 
 # -------------------------------------------------------------------------
 step ".at/TIME at three moments between writes: three states of a tree of 100 files"
