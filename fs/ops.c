@@ -1119,18 +1119,74 @@ static int content_fd(struct fs *fs, struct fs_node *n, int *fd)
 #define PT_COPY_SMALL (256 << 10)
 
 struct pt_copy_job {
-	struct store *st;
 	int src;
-	int fd;
+	int fd;		/* the copy, made by the caller */
+	uint64_t len;	/* its length once done */
 	int err;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	uint64_t upto;	/* [0, upto) of fd is copied; protected by lock */
+	int done;	/* protected by lock */
 };
+
+static void pt_copy_progress(void *arg, uint64_t upto)
+{
+	struct pt_copy_job *j = arg;
+
+	pthread_mutex_lock(&j->lock);
+	j->upto = upto;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->lock);
+}
 
 static void *pt_copy_main(void *arg)
 {
 	struct pt_copy_job *j = arg;
 
-	j->err = store_stage_copy(j->st, j->src, &j->fd);
+	j->err = store_copy_watched(j->src, j->fd, UINT64_MAX, &j->len,
+				    pt_copy_progress, j);
+	pthread_mutex_lock(&j->lock);
+	j->done = 1;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->lock);
 	return NULL;
+}
+
+/*
+ * Hash the copy of job @j, running, into @sha as it is made, a piece
+ * behind the copier: what is hashed is the copy's own bytes, whatever a
+ * writer does to the staging file meanwhile (a writable shared mapping
+ * moves no time stamp that would show it).  0, or -EIO where the copy is
+ * shorter than it said (@sha then is not to be used).
+ */
+static int pt_hash_copy(struct pt_copy_job *j, char sha[65])
+{
+	struct store_hash *h = store_hash_new();
+	uint64_t hashed = 0, upto, done;
+	int finished = 0, err = h ? 0 : -ENOMEM;
+
+	while (!finished) {
+		pthread_mutex_lock(&j->lock);
+		while (!j->done && j->upto == hashed)
+			pthread_cond_wait(&j->cv, &j->lock);
+		finished = j->done;
+		upto = finished ? j->len : j->upto;
+		pthread_mutex_unlock(&j->lock);
+		/* After an error it only waits for the copier's end. */
+		if (!err && !(finished && j->err) && upto > hashed) {
+			err = store_hash_range(h, j->fd, hashed,
+					       upto - hashed, &done);
+			if (!err && done != upto - hashed)
+				err = -EIO;
+		}
+		hashed = upto;
+	}
+	if (h && !err && !j->err)
+		store_hash_final(h, sha);
+	else if (h)
+		store_hash_free(h);
+	return err;
 }
 
 /*
@@ -1173,35 +1229,47 @@ static int pt_copy_small(struct fs *fs, struct fs_node *n,
  * The copy of a passthrough node's staging file that its commit puts, in
  * *@fd, and in @sha its SHA-256 when it is known ("" when not: store_put()
  * then hashes the copy).  A large file is copied on another thread while
- * this one hashes the staging file; the hash is the copy's only if the
- * staging file did not change meanwhile (see pt_sync() on why a change
- * shows).  Caller holds n->lock.
+ * this one hashes the copy, a piece behind (pt_hash_copy()).  It hashed
+ * the staging file instead, trusting the hash when the file's times and
+ * size had not moved: a writer through a shared mapping moves none, and
+ * half the versions of a 16 MiB file so written were named by a hash of
+ * other bytes.  Caller holds n->lock.
  */
 static int pt_copy(struct fs *fs, struct fs_node *n, int *fd, char sha[65])
 {
-	struct pt_copy_job j = { .st = fs->st, .src = n->stage_fd, .fd = -1 };
-	struct stat before, after;
+	struct pt_copy_job j = { .src = n->stage_fd, .fd = -1,
+				 .lock = PTHREAD_MUTEX_INITIALIZER,
+				 .cv = PTHREAD_COND_INITIALIZER };
+	struct stat before;
 	pthread_t t;
-	int herr;
+	int ret;
 
 	sha[0] = '\0';
 	if (fstat(n->stage_fd, &before) < 0)
 		return -errno;
 	if (before.st_size <= PT_COPY_SMALL)
 		return pt_copy_small(fs, n, &before, fd, sha);
-	if (before.st_size < PT_COPY_SPLIT ||
-	    pthread_create(&t, NULL, pt_copy_main, &j) != 0)
+	if (before.st_size < PT_COPY_SPLIT)
 		return store_stage_copy(fs->st, n->stage_fd, fd);
-	herr = store_hash_fd(n->stage_fd, sha);
+	ret = store_stage_new(fs->st, NULL, 0, &j.fd);
+	if (ret)
+		return ret;
+	if (pthread_create(&t, NULL, pt_copy_main, &j) != 0) {
+		store_stage_abort(fs->st, j.fd);
+		return store_stage_copy(fs->st, n->stage_fd, fd);
+	}
+	if (pt_hash_copy(&j, sha))
+		sha[0] = '\0';	/* store_put() hashes the copy */
 	pthread_join(t, NULL);
+	pthread_mutex_destroy(&j.lock);
+	pthread_cond_destroy(&j.cv);
 	if (j.err) {
+		log_err("store: copy content: %s", strerror(-j.err));
+		store_stage_abort(fs->st, j.fd);
 		sha[0] = '\0';
 		return j.err;
 	}
 	*fd = j.fd;
-	if (herr || fstat(n->stage_fd, &after) < 0 ||
-	    !same_file_state(&before, &after))
-		sha[0] = '\0';
 	return 0;
 }
 

@@ -434,9 +434,13 @@ static int64_t copy_extent(int src, int dst, off_t off, uint64_t len)
 	return (int64_t)done;
 }
 
-int store_copy(int src, int dst, uint64_t len, uint64_t *copied)
+/* The most store_copy_watched() copies before it tells how far it is. */
+#define COPY_PIECE (4 << 20)
+
+int store_copy_watched(int src, int dst, uint64_t len, uint64_t *copied,
+		       void (*progress)(void *arg, uint64_t upto), void *arg)
 {
-	uint64_t end = len, pos = 0, data, hole;
+	uint64_t end = len, pos = 0, data, hole, want;
 	struct stat sb;
 	int64_t n;
 
@@ -453,14 +457,19 @@ int store_copy(int src, int dst, uint64_t len, uint64_t *copied)
 				end = (uint64_t)sb.st_size;
 			break;
 		}
-		n = copy_extent(src, dst, (off_t)data, hole - data);
+		want = hole - data;
+		if (progress && want > COPY_PIECE)
+			want = COPY_PIECE;	/* the rest next round */
+		n = copy_extent(src, dst, (off_t)data, want);
 		if (n < 0)
 			return (int)n;
-		if ((uint64_t)n < hole - data) {
+		if ((uint64_t)n < want) {
 			end = data + (uint64_t)n;	/* cut */
 			break;
 		}
-		pos = hole;
+		pos = data + want;
+		if (progress)
+			progress(arg, pos);
 	}
 size:
 	if (ftruncate(dst, (off_t)end) < 0)
@@ -468,6 +477,11 @@ size:
 	if (copied)
 		*copied = end;
 	return 0;
+}
+
+int store_copy(int src, int dst, uint64_t len, uint64_t *copied)
+{
+	return store_copy_watched(src, dst, len, copied, NULL, NULL);
 }
 
 /* A new, empty O_TMPFILE staging file in the next fan-out directory, or

@@ -299,6 +299,14 @@ int store_stage_copy(struct store *st, int src, int *fd_out);
  * does: at @len, or sooner where @src ends (cut while copied); *@copied,
  * if not NULL, gets that length.  0 or a negative errno. */
 int store_copy(int src, int dst, uint64_t len, uint64_t *copied);
+/* store_copy() that calls @progress(@arg, UPTO) each time the first UPTO
+ * bytes of @dst are copied for good (every 4 MiB of data at most; @dst is
+ * then UPTO long at least), so that another thread may read them
+ * meanwhile: the copy's own bytes, which no writer of @src changes any
+ * more.  Not after a reflink, nor for holes at the end: once it returns,
+ * all of *@copied is. */
+int store_copy_watched(int src, int dst, uint64_t len, uint64_t *copied,
+		       void (*progress)(void *arg, uint64_t upto), void *arg);
 
 /* Incremental SHA-256 for callers that see the data as it is written. */
 struct store_hash;
