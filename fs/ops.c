@@ -1190,16 +1190,15 @@ static int pt_hash_copy(struct pt_copy_job *j, char sha[65])
 }
 
 /*
- * pt_copy() of a small file (@st: its fstat()), through memory: one read,
+ * pt_copy() of a small file of @len bytes, through memory: one read,
  * hashed there and written to the copy, where copy_file_range() and a
- * second read to hash the copy cost more than the bytes.
+ * second read to hash the copy cost more than the bytes.  The hash is the
+ * copy's whatever a writer did meanwhile: both come from the one buffer.
  */
-static int pt_copy_small(struct fs *fs, struct fs_node *n,
-			 const struct stat *st, int *fd, char sha[65])
+static int pt_copy_small(struct fs *fs, struct fs_node *n, size_t len,
+			 int *fd, char sha[65])
 {
-	size_t len = (size_t)st->st_size;
 	struct store_hash *h;
-	struct stat after;
 	char *buf;
 	int ret;
 
@@ -1212,14 +1211,10 @@ static int pt_copy_small(struct fs *fs, struct fs_node *n,
 		return store_stage_copy(fs->st, n->stage_fd, fd);
 	}
 	ret = store_stage_mem(fs->st, buf, len, fd);
-	/* The hash is the copy's if the file did not change meanwhile. */
 	h = ret ? NULL : store_hash_new();
-	if (h && fstat(n->stage_fd, &after) == 0 &&
-	    same_file_state(st, &after)) {
+	if (h) {
 		store_hash_update(h, buf, len);
 		store_hash_final(h, sha);
-	} else if (h) {
-		store_hash_free(h);
 	}
 	free(buf);
 	return ret;
@@ -1248,7 +1243,7 @@ static int pt_copy(struct fs *fs, struct fs_node *n, int *fd, char sha[65])
 	if (fstat(n->stage_fd, &before) < 0)
 		return -errno;
 	if (before.st_size <= PT_COPY_SMALL)
-		return pt_copy_small(fs, n, &before, fd, sha);
+		return pt_copy_small(fs, n, (size_t)before.st_size, fd, sha);
 	if (before.st_size < PT_COPY_SPLIT)
 		return store_stage_copy(fs->st, n->stage_fd, fd);
 	ret = store_stage_new(fs->st, NULL, 0, &j.fd);
