@@ -1385,11 +1385,11 @@ static int resolve(struct conn *c, const struct bucket_row *b,
 int folders_back(struct store *st, struct conn *c, const struct bucket_row *b,
 		 const char *key, struct trash *t, unsigned *n)
 {
-	char pfx[STORE_KEY_MAX + 2];
+	char pfx[STORE_KEY_MAX + 2], link[LINK_MAX_LEN + 1];
+	struct store_obj o;
 	const char *slash;
-	sqlite3_stmt *s;
 	int64_t oid, cur;
-	int err, live, kind;
+	int err, live;
 	size_t len;
 
 	for (slash = strchr(key, '/'); slash; slash = strchr(slash + 1, '/')) {
@@ -1401,17 +1401,10 @@ int folders_back(struct store *st, struct conn *c, const struct bucket_row *b,
 			return err;
 		if (!err || live)
 			continue;
-		err = stmt_of_sql(c, "SELECT kind FROM versions WHERE id = ?1",
-				  &s);
+		err = ver_by_id(c, cur, &o, link);
 		if (err)
 			return err;
-		sqlite3_bind_int64(s, 1, cur);
-		err = stmt_step(c, s, "folder's current version");
-		kind = err == 1 ? sqlite3_column_int(s, 0) : -1;
-		stmt_done(s);
-		if (err < 0)
-			return err;
-		if (kind != STORE_DELETE_MARKER)
+		if (o.kind != STORE_DELETE_MARKER)
 			continue;
 		err = ver_remove(st, c, cur, "", t);
 		if (!err)
