@@ -136,6 +136,17 @@ poll() {
 }
 not() { ! "$@"; }
 
+# batch_wait JOB SECONDS: until batch job JOB (of the store behind $MNT)
+# is no longer Active; fails after SECONDS.
+job_active() {
+	"$REPLICAFS" batch status "$1" "$MNT" --json | "$PYTHON" -c \
+		'import json, sys; sys.exit(json.load(sys.stdin)["state"] != "Active")'
+}
+batch_wait() {
+	poll "$2" not job_active "$1" ||
+		fail "batch job $1 still Active after $2 s: $("$REPLICAFS" batch status "$1" "$MNT")"
+}
+
 track_pid() { BG_PIDS+=("$1"); }
 
 # track_mount DIR: a mount of the test (not replicafs), taken down by

@@ -32,15 +32,8 @@ j = json.load(sys.stdin)
 print(eval(sys.argv[1]))' "$2"
 }
 
-# wait_job JOB: until the job is no longer Active (60 s at most).
-wait_job() {
-	local end=$((SECONDS + 300))
-	while [ $SECONDS -lt $end ]; do
-		[ "$(job_field "$1" "j['state']")" != Active ] && return 0
-		sleep 0.1
-	done
-	fail "job $1 still active after 300 s: $(rfs batch status "$1" "$MNT")"
-}
+# wait_job JOB: until the job is no longer Active (300 s at most).
+wait_job() { batch_wait "$1" 300; }
 
 # versions_of STORE BUCKET KEY: the version IDs of KEY in a store, newest
 # first (through a short-lived mount).

@@ -40,7 +40,6 @@ unmount_extra() {
 
 # wait_for PATH SECONDS: until PATH exists.
 exists() { [ -e "$1" ] || [ -L "$1" ]; }
-job_active() { rfs batch status "$1" "$MNT" | grep -q Active; }
 wait_for() { poll "$2" exists "$1" || fail "$1 did not appear within $2 s"; }
 
 vid() { getfattr --only-values -n system.replicafs.version-id "$1"; }
@@ -346,7 +345,7 @@ mv "$MIRROR.gone" "$MIRROR"
 echo "v2" >"$MNT/src/tree/back"
 wait_delivered "$MNT/src" --timeout 30
 job=$(rfs batch create "$MNT/src" --status FAILED --prefix tree/back)
-poll 30 not job_active "$job" || fail "batch job $job still Active after 30 s"
+batch_wait "$job" 30
 wait_delivered "$MNT/src" --timeout 30
 sleep 1.2	# the second mount's attribute timeout
 rfs versions "$MNT2/dst/tree/back" | cut -f1 | grep -qx "$v1" ||
@@ -495,7 +494,7 @@ rfs replication put "$MNT/src" "$T/existing.json" >"$T/existing.out"
 cat "$T/existing.out"
 job=$(sed -n 's/^rule to-b: existing objects go in batch job \([0-9]*\) .*/\1/p' "$T/existing.out")
 [ -n "$job" ] || fail "replication put with ExistingObjectReplication started no job: $(cat "$T/existing.out")"
-poll 30 not job_active "$job" || fail "batch job $job still Active after 30 s"
+batch_wait "$job" 30
 wait_delivered "$MNT/src" --timeout 30
 wait_for "$MNT2/dst/old" 10
 assert_eq "before the rule" "$(cat "$MNT2/dst/old")" "a version written before the rule, on the replica"
@@ -586,16 +585,6 @@ mkdir "$MNT/srcre"
 dirrule() {	# dirrule FILE DIR: one rule of every key to dir://DIR
 	printf '{"Rules": [{"ID": "re", "Priority": 1, "Status": "Enabled", "Filter": {},\n  "Destination": {"Bucket": "dir://%s"},\n  "DeleteMarkerReplication": {"Status": "Disabled"}}]}\n' "$2" >"$1"
 }
-# batch_done JOB: until the job is no longer Active (60 s at most).
-batch_done() {
-	local i
-	for i in $(seq 600); do
-		rfs batch status "$1" "$MNT" --json | "$PYTHON" -c \
-			'import json, sys; sys.exit(json.load(sys.stdin)["state"] == "Active")' && return 0
-		sleep 0.1
-	done
-	fail "batch job $1 still active after 60 s"
-}
 dirrule "$T/re-old.json" "$T/re-old"
 dirrule "$T/re-new.json" "$T/re-new"
 rfs replication put "$MNT/srcre" "$T/re-old.json" >/dev/null
@@ -607,7 +596,7 @@ rc=0
 rfs wait "$MNT/srcre" --timeout 30 || rc=$?
 assert_eq 3 "$rc" "exit status of wait, the deliveries to the old destination FAILED"
 job=$(rfs batch create "$MNT/srcre" --status FAILED)
-batch_done "$job"
+batch_wait "$job" 60
 rfs batch status "$job" "$MNT"
 rc=0
 rfs wait "$MNT/srcre" --timeout 30 || rc=$?
@@ -627,7 +616,7 @@ rc=0
 rfs wait "$MNT/srcre" --timeout 30 || rc=$?
 assert_eq 3 "$rc" "exit status of wait, the rules deleted with f4 pending"
 job=$(rfs batch create "$MNT/srcre" --status FAILED)
-batch_done "$job"
+batch_wait "$job" 60
 rc=0
 rfs wait "$MNT/srcre" --timeout 30 || rc=$?
 assert_eq 0 "$rc" "exit status of wait after the batch job, with no rule left"

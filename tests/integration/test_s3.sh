@@ -499,11 +499,7 @@ for i in 1 2; do
 done
 # The versions that FAILED with the wrong secret go by a batch job.
 job=$(rfs batch create "$MNT/src2" --status FAILED)
-end=$((SECONDS + 120))
-while [ "$(rfs batch status "$job" "$MNT" --json | py 'd["state"]' /dev/stdin)" = Active ]; do
-	[ $SECONDS -lt $end ] || fail "batch job $job still active after 120 s"
-	sleep 0.2
-done
+batch_wait "$job" 120
 rfs batch status "$job" "$MNT" --json >"$T/job.json"
 assert_eq "Complete 3 0" "$(py 'd["state"], d["succeeded"], d["failed"]' "$T/job.json" | tr -d "(),'")" \
 	"batch job of the FAILED versions: state, succeeded, failed"
@@ -551,11 +547,7 @@ rfs wait "$MNT/srcdm" --timeout 60 || rc=$?
 assert_eq 3 "$rc" "exit status of replicafs wait with the new version of k2 COMPLETED"
 rm "$MNT/srcdm/k2"
 job=$(rfs batch create "$MNT/srcdm" --status FAILED)
-end=$((SECONDS + 120))
-while [ "$(rfs batch status "$job" "$MNT" --json | py 'd["state"]' /dev/stdin)" = Active ]; do
-	[ $SECONDS -lt $end ] || fail "batch job $job still active after 120 s"
-	sleep 0.2
-done
+batch_wait "$job" 120
 rfs wait "$MNT/srcdm" --timeout 60 || fail "replicafs wait: status $? once the batch job sent the old version of k2"
 aa s3api list-object-versions --bucket dst-a --prefix dmlate/ >"$T/dm.out"
 aa s3api get-object --bucket dst-a --key dmlate/k2 "$T/k2.out" >/dev/null
@@ -655,11 +647,7 @@ aa s3api get-object --bucket susp-a --key keep "$T/keep.out" >/dev/null
 assert_eq one "$(cat "$T/keep.out")" "the version there before the suspension"
 aa s3api put-bucket-versioning --bucket susp-a --versioning-configuration Status=Enabled
 job=$(rfs batch create "$MNT/src3" --status FAILED)
-end=$((SECONDS + 120))
-while [ "$(rfs batch status "$job" "$MNT" --json | py 'd["state"]' /dev/stdin)" = Active ]; do
-	[ $SECONDS -lt $end ] || fail "batch job $job still active after 120 s"
-	sleep 0.2
-done
+batch_wait "$job" 120
 rfs wait "$MNT/src3" --timeout 60 || fail "replicafs wait: status $? once versioning is Enabled again and the batch job ran"
 aa s3api list-object-versions --bucket susp-a >"$T/susp.json"
 assert_eq "keep keep new" "$(py '" ".join(sorted(v["Key"] for v in d.get("Versions", [])))' "$T/susp.json")" \
