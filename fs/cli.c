@@ -807,14 +807,18 @@ static int rm_version_tree(const char *path, const struct target *t,
 	if (!yes) {
 		if (!isatty(0)) {
 			fprintf(stderr, "replicafs: rm-version -r would remove "
-					"%lu versions of %lu keys %s %s for "
+					"%lu version%s of %lu key%s %s %s for "
 					"good: confirm with --yes\n",
-				op.versions, op.keys, what, path);
+				op.versions, op.versions == 1 ? "" : "s",
+				op.keys, op.keys == 1 ? "" : "s", what, path);
 			return -EPERM;
 		}
-		fprintf(stderr, "remove all %lu versions of %lu keys %s %s "
-				"for good (%llu bytes)? [y/N] ", op.versions,
-			op.keys, what, path, op.bytes);
+		fprintf(stderr, "remove %s%lu version%s of %lu key%s %s %s "
+				"for good (%llu byte%s)? [y/N] ",
+			op.versions == 1 ? "" : "all ", op.versions,
+			op.versions == 1 ? "" : "s", op.keys,
+			op.keys == 1 ? "" : "s", what, path, op.bytes,
+			op.bytes == 1 ? "" : "s");
 		if (!fgets(answer, sizeof(answer), stdin) ||
 		    (answer[0] != 'y' && answer[0] != 'Y')) {
 			fprintf(stderr, "replicafs: nothing removed\n");

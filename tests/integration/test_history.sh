@@ -473,6 +473,18 @@ assert_missing "$E" "a bucket emptied by rm-version -r, after rmdir"
 expect_error "there is no bucket nobucket" rfs rm-version -r "$MNT/nobucket" --yes
 expect_error "no versions: none was ever written there, or all were removed" rfs rm-version -r "$B/no-such-folder" --yes
 ok "rm-version -r empties a folder, then a bucket, which rmdir then removes"
+# One version of one key is said in the singular (it was "1 versions of 1
+# keys"), without a terminal and at the prompt of one.
+echo once >"$B/single"
+expect_error "would remove 1 version of 1 key at or below $B/single for good: confirm with --yes" \
+	rfs rm-version -r "$B/single" </dev/null
+out=$(printf 'n\n' | timeout 20 script -qec "$(printf '%q ' "$REPLICAFS" rm-version -r "$B/single")" /dev/null 2>&1) || true
+[[ $out == *"remove 1 version of 1 key at or below $B/single for good (5 bytes)? [y/N]"* ]] ||
+	fail "the prompt of rm-version -r for one version: $out"
+[[ $out == *"nothing removed"* ]] || fail "rm-version -r answered n: $out"
+assert_eq 1 "$(nversions "$B/single")" "versions after the prompt was answered n"
+rm "$B/single"
+ok "rm-version -r of one version says so in the singular"
 
 v2=$(version_field "$G" 3 1)
 rfs rm-version "$G" "$v2" --yes >/dev/null
