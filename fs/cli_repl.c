@@ -401,6 +401,53 @@ static int existing_jobs(struct store *st, const char *bucket,
 	return 0;
 }
 
+/* What replicafs does not do of rule @r, which S3 would: a note each, on
+ * stderr.  The fields of Destination it does not use are named in one. */
+static void rule_notes(const struct repl_rule *r)
+{
+	const char *const *u;
+	size_t n;
+
+	for (n = 0; r->unused[n]; n++)
+		;
+	if (n) {
+		fprintf(stderr, "replicafs: note: rule %s: ", r->id);
+		for (u = r->unused; *u; u++)
+			fprintf(stderr, "%s%s", *u,
+				!u[1] ? "" : !u[2] ? " and " : ", ");
+		fprintf(stderr, " %s accepted, as S3 accepts %s, and not "
+				"used: replicas take the destination's "
+				"defaults, and replication get leaves %s "
+				"out\n",
+			n == 1 ? "is" : "are", n == 1 ? "it" : "them",
+			n == 1 ? "it" : "them");
+	}
+	if (r->dm_absent)
+		fprintf(stderr, "replicafs: note: rule %s has a Filter and no "
+				"DeleteMarkerReplication, which S3 would "
+				"refuse: taken as Disabled (delete markers "
+				"are not sent); replication get shows it\n",
+			r->id);
+	for (u = r->unused_ssc; *u; u++) {
+		if (strstr(*u, ".SseKmsEncryptedObjects"))
+			fprintf(stderr, "replicafs: note: rule %s: %s Enabled "
+					"is accepted, as S3 accepts it, and "
+					"selects nothing more: replicafs has "
+					"no KMS, so no version is encrypted "
+					"with SSE-KMS, and the rule sends "
+					"what its Filter selects; replication "
+					"get leaves it out\n",
+				r->id, *u);
+		else
+			fprintf(stderr, "replicafs: note: rule %s: %s Enabled "
+					"is accepted, as S3 accepts it, and "
+					"not done: changes made to replicas "
+					"are not sent back, and replication "
+					"get leaves it out\n",
+				r->id, *u);
+	}
+}
+
 static int repl_put(struct store *st, const struct where *w,
 		    const char *file, const char *hook)
 {
@@ -486,29 +533,8 @@ static int repl_put(struct store *st, const struct where *w,
 	}
 	printf("replication of %s: %zu rule%s, %zu enabled\n", w->bucket, n,
 	       n == 1 ? "" : "s", k);
-	for (i = 0; i < cfg->nrules; i++) {
-		if (cfg->rules[i].unused)
-			fprintf(stderr, "replicafs: note: rule %s: "
-					"%s is accepted, as S3 "
-					"accepts it, and not used: replicas "
-					"take the destination's defaults, and "
-					"replication get leaves it out\n",
-				cfg->rules[i].id, cfg->rules[i].unused);
-		if (cfg->rules[i].dm_absent)
-			fprintf(stderr, "replicafs: note: rule %s has a Filter "
-					"and no DeleteMarkerReplication, "
-					"which S3 would refuse: taken as "
-					"Disabled (delete markers are not "
-					"sent); replication get shows it\n",
-				cfg->rules[i].id);
-		if (cfg->rules[i].unused_ssc)
-			fprintf(stderr, "replicafs: note: rule %s: %s "
-					"Enabled is accepted, as S3 accepts "
-					"it, and not done: changes made to "
-					"replicas are not sent back, and "
-					"replication get leaves it out\n",
-				cfg->rules[i].id, cfg->rules[i].unused_ssc);
-	}
+	for (i = 0; i < cfg->nrules; i++)
+		rule_notes(&cfg->rules[i]);
 	ret = existing_jobs(st, w->bucket, cfg);
 out:
 	free(json);

@@ -936,6 +936,9 @@ static const char *const unused_dest[] = {
 	DEST_PFX "AccessControlTranslation", DEST_PFX "EncryptionConfiguration",
 	DEST_PFX "Metrics", NULL,
 };
+_Static_assert(sizeof(unused_dest) / sizeof(unused_dest[0]) ==
+		       REPL_UNUSED_DEST + 1,
+	       "struct repl_rule's unused[] has room for each");
 
 static int parse_dest(char *err, size_t errlen, const char *where,
 		      json_t *v, struct repl_rule *r)
@@ -944,6 +947,7 @@ static int parse_dest(char *err, size_t errlen, const char *where,
 	const char *const *u;
 	json_t *b, *rt, *metrics;
 	const char *url;
+	size_t k;
 	int rc;
 
 	rc = check_fields(err, errlen, where, v, dest_fields);
@@ -961,9 +965,9 @@ static int parse_dest(char *err, size_t errlen, const char *where,
 		return fail(err, errlen, sub, "%s", uerr);
 	if (rc)
 		return rc;
-	for (u = unused_dest; *u && !r->unused; u++)
+	for (u = unused_dest, k = 0; *u; u++)
 		if (json_object_get(v, *u + sizeof(DEST_PFX) - 1))
-			r->unused = *u;
+			r->unused[k++] = *u;
 	rc = check_ignored_sub(err, errlen, where, v,
 			       "AccessControlTranslation", acl_fields);
 	if (!rc)
@@ -997,11 +1001,13 @@ static bool sub_enabled(json_t *v, const char *name)
 	return json_is_string(st) && !strcmp(json_string_value(st), "Enabled");
 }
 
-/* SourceSelectionCriteria at @where: checked, then dropped; what it
- * asks for and is not done goes to @r->unused_ssc, for a note. */
+/* SourceSelectionCriteria at @where: checked, then dropped; each
+ * criterion it enables and replicafs does not do goes to @r->unused_ssc,
+ * for a note. */
 static int check_ssc(char *err, size_t errlen, const char *where, json_t *v,
 		     struct repl_rule *r)
 {
+	size_t k = 0;
 	int rc;
 
 	rc = check_fields(err, errlen, where, v, ssc_fields);
@@ -1011,11 +1017,15 @@ static int check_ssc(char *err, size_t errlen, const char *where, json_t *v,
 	if (!rc)
 		rc = check_ignored_sub(err, errlen, where, v,
 				       "ReplicaModifications", status_fields);
-	if (!rc && sub_enabled(v, "ReplicaModifications"))
-		r->unused_ssc = "SourceSelectionCriteria.ReplicaModifications";
-	else if (!rc && sub_enabled(v, "SseKmsEncryptedObjects"))
-		r->unused_ssc = "SourceSelectionCriteria.SseKmsEncryptedObjects";
-	return rc;
+	if (rc)
+		return rc;
+	if (sub_enabled(v, "ReplicaModifications"))
+		r->unused_ssc[k++] =
+			"SourceSelectionCriteria.ReplicaModifications";
+	if (sub_enabled(v, "SseKmsEncryptedObjects"))
+		r->unused_ssc[k++] =
+			"SourceSelectionCriteria.SseKmsEncryptedObjects";
+	return 0;
 }
 
 /* One {"Status": ...} object field @name of rule @v, into *@on. */

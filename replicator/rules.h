@@ -115,6 +115,11 @@ struct repl_filter {
 	size_t ntags;
 };
 
+/* How many fields of Destination, and of SourceSelectionCriteria, are
+ * accepted and not used (for struct repl_rule's notes). */
+#define REPL_UNUSED_DEST 5
+#define REPL_UNUSED_SSC	 2
+
 struct repl_rule {
 	const char *id; /* the ID given, or "rule-N" when none was
 			 * (N is the rule's place, 1-based, made
@@ -134,12 +139,16 @@ struct repl_rule {
 	bool time_enabled;	   /* Destination.ReplicationTime.Status */
 	unsigned time_minutes;	   /* ... .Time.Minutes, REPL_MINUTES_DEFAULT
 				    * when absent */
-	const char *unused;	   /* the first field of Destination given
-				    * and not used ("Destination.StorageClass"
-				    * ...), for a note; NULL: none */
-	const char *unused_ssc;	   /* the first of SourceSelectionCriteria
-				    * Enabled and not done, for a note;
-				    * NULL: none */
+	/* Each field of Destination given and not used, in this order:
+	 * "Destination.StorageClass", .Account, .AccessControlTranslation,
+	 * .EncryptionConfiguration, .Metrics; then NULL.  For a note; static
+	 * strings. */
+	const char *unused[REPL_UNUSED_DEST + 1];
+	/* Each criterion of SourceSelectionCriteria Enabled and not done
+	 * ("SourceSelectionCriteria.ReplicaModifications",
+	 * "SourceSelectionCriteria.SseKmsEncryptedObjects"), then NULL.  For
+	 * a note; static strings. */
+	const char *unused_ssc[REPL_UNUSED_SSC + 1];
 };
 
 struct repl_config {
@@ -157,7 +166,7 @@ struct repl_config {
  *     .AccessControlTranslation, .EncryptionConfiguration and .Metrics
  *     are accepted and ignored, their types still checked; they are not
  *     kept, so repl_config_to_json() leaves them out, and the rule's
- *     unused and unused_ssc name them for a note.  A text wrapped as get-bucket-replication prints it,
+ *     unused and unused_ssc name each of them for a note.  A text wrapped as get-bucket-replication prints it,
  *     {"ReplicationConfiguration": {...}}, is unwrapped.
  *   - A V2 rule has a Filter: {} (every key), {"Prefix": P},
  *     {"Tag": {"Key": K, "Value": V}} or {"And": {"Prefix": P, "Tags":

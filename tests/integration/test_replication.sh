@@ -127,6 +127,26 @@ sed 's#"Destination": {"Bucket": "store#"Destination": {"StorageClass": "STANDAR
 out=$(rfs replication put "$MNT/src" "$T/sc.json" 2>&1)
 [[ $out == *"rule to-b: Destination.StorageClass is accepted, as S3 accepts it, and not used"* ]] ||
 	fail "replication put with a StorageClass said: $out"
+# Several such fields: a note names each (it named the first alone), and
+# each criterion of SourceSelectionCriteria gets its own, which says what
+# that one would have done.
+"$PYTHON" -c '
+import json, sys
+c = json.load(sys.stdin)
+r = c["Rules"][0]
+r["Destination"].update(StorageClass="GLACIER", Account="1234", Metrics={"Status": "Disabled"})
+r["SourceSelectionCriteria"] = {"SseKmsEncryptedObjects": {"Status": "Enabled"},
+                                "ReplicaModifications": {"Status": "Enabled"}}
+json.dump(c, sys.stdout)' <"$T/r.json" >"$T/many.json"
+out=$(rfs replication put "$MNT/src" "$T/many.json" 2>&1)
+[[ $out == *"rule to-b: Destination.StorageClass, Destination.Account and Destination.Metrics are accepted, as S3 accepts them, and not used"* ]] ||
+	fail "replication put with three unused Destination fields said: $out"
+[[ $out == *"rule to-b: SourceSelectionCriteria.ReplicaModifications Enabled is accepted, as S3 accepts it, and not done: changes made to replicas are not sent back"* ]] ||
+	fail "replication put with ReplicaModifications said: $out"
+kms=$(printf '%s\n' "$out" | grep SseKmsEncryptedObjects) ||
+	fail "replication put with SseKmsEncryptedObjects Enabled said nothing of it: $out"
+[[ $kms == *"Enabled is accepted, as S3 accepts it, and selects nothing more: replicafs has no KMS"* && $kms != *replicas* ]] ||
+	fail "the note of SseKmsEncryptedObjects: $kms"
 "$PYTHON" -c '
 import json, sys
 c = json.load(sys.stdin)

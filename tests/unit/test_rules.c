@@ -306,11 +306,17 @@ Test(rules, full_rule)
 	const struct repl_rule *r = &c->rules[0];
 
 	cr_expect_str_eq(r->id, "docs to backup");
-	cr_expect_str_eq(r->unused, "Destination.StorageClass",
-			 "the field for the note");
-	cr_expect_str_eq(r->unused_ssc,
+	/* Each field for the notes, not the first alone. */
+	cr_expect_str_eq(r->unused[0], "Destination.StorageClass");
+	cr_expect_str_eq(r->unused[1], "Destination.Account");
+	cr_expect_str_eq(r->unused[2], "Destination.AccessControlTranslation");
+	cr_expect_str_eq(r->unused[3], "Destination.EncryptionConfiguration");
+	cr_expect_str_eq(r->unused[4], "Destination.Metrics");
+	cr_expect_null(r->unused[5]);
+	cr_expect_str_eq(r->unused_ssc[0],
 			 "SourceSelectionCriteria.SseKmsEncryptedObjects",
 			 "Enabled, and not done: for a note");
+	cr_expect_null(r->unused_ssc[1], "ReplicaModifications is Disabled");
 	cr_expect_str_eq(c->role,
 			 "arn:aws:iam::123456789012:role/replication",
 			 "Role, kept for get");
@@ -332,6 +338,28 @@ Test(rules, full_rule)
 	cr_expect(r->time_enabled);
 	cr_expect_eq(r->time_minutes, 30);
 	round_trip(c);
+	repl_config_free(c);
+}
+
+/* Both criteria of SourceSelectionCriteria Enabled: a note for each (the
+ * second was not named), and none for a Destination with only a Bucket. */
+Test(rules, every_unused_criterion)
+{
+	struct repl_config *c = ok(
+	    "{\"Rules\": [{\"Status\": \"Enabled\", \"Filter\": {},\n"
+	    "  \"DeleteMarkerReplication\": {\"Status\": \"Disabled\"},\n"
+	    "  \"Destination\": {\"Bucket\": \"dir:///tmp/m\"},\n"
+	    "  \"SourceSelectionCriteria\": {\n"
+	    "    \"SseKmsEncryptedObjects\": {\"Status\": \"Enabled\"},\n"
+	    "    \"ReplicaModifications\": {\"Status\": \"Enabled\"}}}]}\n");
+	const struct repl_rule *r = &c->rules[0];
+
+	cr_expect_null(r->unused[0]);
+	cr_expect_str_eq(r->unused_ssc[0],
+			 "SourceSelectionCriteria.ReplicaModifications");
+	cr_expect_str_eq(r->unused_ssc[1],
+			 "SourceSelectionCriteria.SseKmsEncryptedObjects");
+	cr_expect_null(r->unused_ssc[2]);
 	repl_config_free(c);
 }
 
