@@ -12,13 +12,17 @@
  *            [--status NONE,FAILED,COMPLETED,REPLICA] [--prefix P]
  *            [--created-before TIME] [--manifest FILE.csv]
  *            [--report FILE.csv]
- *   replicafs batch list | status JOB [--json] [--watch] | run JOB |
- *            cancel JOB        (each with [PATH | --store DIR])
+ *   replicafs batch list [PATH | --store DIR] [--json]
+ *   replicafs batch status JOB [PATH | --store DIR] [--json] [--watch]
+ *   replicafs batch run JOB [PATH | --store DIR]
+ *   replicafs batch cancel JOB [PATH | --store DIR]
  *
  * A PATH is found in its mount as cli.c does (the hidden xattrs); the root
- * of a mount means every bucket of its store.  The rules themselves are
- * parsed and checked by replicator/rules.c; the store keeps the text and
- * the compiled targets.
+ * of a mount means every bucket of its store.  Without a PATH or --store,
+ * status, wait and the batch commands take the current directory; jobs
+ * are the store's, so any PATH in its mount finds them.  The rules
+ * themselves are parsed and checked by replicator/rules.c; the store
+ * keeps the text and the compiled targets.
  */
 #include "fs/fs_i.h"
 #include "replicator/batch.h"
@@ -1027,6 +1031,13 @@ static int abs_path(const char *path, char *out)
 	return 0;
 }
 
+/* The synopsis of batch create, which `batch` with no verb shows too. */
+#define BATCH_CREATE_USAGE                                                    \
+	"replicafs batch create BUCKET-PATH [--rule ID | --destination URL]\n" \
+	"         [--status NONE,FAILED,COMPLETED,REPLICA] [--prefix P] "       \
+	"[--created-before TIME]\n"                                            \
+	"         [--manifest FILE.csv] [--report FILE.csv]\n"
+
 static int batch_create(int argc, char **argv)
 {
 	struct store_job_spec spec = { 0 };
@@ -1169,11 +1180,7 @@ out:
 	free(mbuf);
 	return ret;
 usage:
-	fprintf(stderr, "usage: replicafs batch create BUCKET-PATH [--rule ID | "
-			"--destination URL]\n"
-			"         [--status NONE,FAILED,COMPLETED,REPLICA] "
-			"[--prefix P] [--created-before TIME]\n"
-			"         [--manifest FILE.csv] [--report FILE.csv]\n");
+	fprintf(stderr, "usage: " BATCH_CREATE_USAGE);
 	return 2;
 }
 
@@ -1373,6 +1380,7 @@ static int cmd_batch(int argc, char **argv)
 	if (!j)
 		goto out;
 	if (!strcmp(verb, "list")) {
+		lo.json = json;
 		if (json)
 			printf("[");
 		err = store_job_list(st, list_job, &lo);
@@ -1482,7 +1490,7 @@ out:
 	store_close(st);
 	return ret;
 usage:
-	fprintf(stderr, "usage: replicafs batch create BUCKET-PATH [options]\n"
+	fprintf(stderr, "usage: " BATCH_CREATE_USAGE
 			"       replicafs batch list [PATH | --store DIR] "
 			"[--json]\n"
 			"       replicafs batch status JOB [PATH | --store DIR] "

@@ -46,6 +46,18 @@ replica_versions() {
 	poll 5 not is_mounted "$m" || fail "$m is still mounted 5 s after fusermount3 -u"
 }
 
+step "the README shows each batch command as its usage does"
+# The usage took [PATH | --store DIR] for list, status, run and cancel, and
+# the README did not say so.
+usage=$(rfs batch 2>&1) && fail "replicafs batch with no verb succeeded"
+readme=$(sed 's/^ *//' "$RFS_ROOT/README.md")
+while IFS= read -r line; do
+	line=${line#usage: }
+	line=${line#"${line%%[! ]*}"}
+	[[ $readme == *"$line"* ]] || fail "README.md does not show the usage line '$line'"
+done <<<"$usage"
+ok "README.md shows the $(wc -l <<<"$usage") lines of the usage of replicafs batch"
+
 make_store "$STORE_B" dst
 make_store "$STORE_C" far
 mount_fs
@@ -79,6 +91,16 @@ assert_eq "bucket,key,version_id,destination,outcome,error" "$(head -1 "$T/repor
 assert_eq 25 "$(grep -c ',COMPLETED,' "$T/report1.csv")" "COMPLETED rows in the report"
 assert_eq COMPLETED "$(getfattr --only-values -n system.replicafs.replication-status "$MNT/src/docs/d7")" \
 	"status of an object sent by the job"
+# Each form of PATH the usage gives: a path in the mount, none (the
+# current directory), --store.
+rfs batch list "$MNT/src/docs" | grep -q "^job $job on src: Complete" ||
+	fail "batch list PATH: $(rfs batch list "$MNT/src/docs")"
+(cd "$MNT/src" && rfs batch status "$job") | grep -q "^job $job on src: Complete" ||
+	fail "batch status JOB in the mount without a PATH"
+assert_eq 25 "$(rfs batch status "$job" --store "$STORE" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["succeeded"])')" \
+	"batch status JOB --store DIR --json"
+[ "$(rfs batch list --store "$STORE" --json | "$PYTHON" -c 'import json,sys; print(len(json.load(sys.stdin)))')" -ge 1 ] ||
+	fail "batch list --store DIR --json lists no job"
 
 step "a second job finds nothing left to send (no item sent twice)"
 job=$(rfs batch create "$MNT/src" --status NONE)
