@@ -7,7 +7,9 @@
  * one buffer that the rows point into (parsing rewrites it in place).
  * Reports are CSV with RFC 4180 quoting where a field needs it, keys
  * URL-encoded as a manifest has them, so that a report's rows can be sent
- * again as a manifest.
+ * again as a manifest; each row's outcome is a task status as S3's
+ * reports give it (succeeded, failed), or skipped or cancelled, the words
+ * `batch status` counts in.
  */
 #include "replicator/batch.h"
 #include "replicator/s3_sigv4.h"
@@ -251,6 +253,28 @@ static void csv_field(FILE *f, const char *s, int last)
 	fputc(last ? '\n' : ',', f);
 }
 
+/*
+ * The task status of a report row for an item's @outcome in the store: the
+ * words of S3 Batch Operations' completion reports (succeeded, failed) and
+ * of `replicafs batch status`, which counts items as succeeded, failed,
+ * skipped and cancelled.  COMPLETED and FAILED are replication statuses,
+ * which the report does not show.
+ */
+static const char *task_status(const char *outcome)
+{
+	static const char *const words[][2] = {
+		{ "COMPLETED", "succeeded" }, { "FAILED", "failed" },
+		{ "SKIPPED", "skipped" },     { "CANCELLED", "cancelled" },
+		{ "PENDING", "pending" },
+	};
+	size_t i;
+
+	for (i = 0; outcome && i < sizeof(words) / sizeof(words[0]); i++)
+		if (!strcmp(outcome, words[i][0]))
+			return words[i][1];
+	return outcome;
+}
+
 static int report_row(void *arg, const char *bucket, const char *key,
 		      const char *vid, const char *dest, const char *outcome,
 		      const char *error)
@@ -268,7 +292,7 @@ static int report_row(void *arg, const char *bucket, const char *key,
 	free(ekey);
 	csv_field(f, vid, 0);
 	csv_field(f, dest, 0);
-	csv_field(f, outcome, 0);
+	csv_field(f, task_status(outcome), 0);
 	csv_field(f, error, 1);
 	return ferror(f) ? -EIO : 0;
 }

@@ -27,7 +27,9 @@ int repl_manifest_read(const char *path, struct store_job_row **rows,
 /*
  * Write the completion report of job @id to @path: a CSV with a header
  * and one row per item (bucket, key, version ID, destination, outcome,
- * error), written to a temporary name and renamed into place.
+ * error), written to a temporary name and renamed into place.  The
+ * outcome is "succeeded", "failed", "skipped", "cancelled" or, for an
+ * item still under way, "pending".
  */
 int repl_batch_report(struct store *st, int64_t id, const char *path);
 

@@ -88,7 +88,9 @@ assert_eq "$(rfs versions "$MNT/src/history" | cut -f1)" "$(replica_versions "$S
 	"the three versions of history on the replica, in order"
 [ -s "$T/report1.csv" ] || fail "no report written"
 assert_eq "bucket,key,version_id,destination,outcome,error" "$(head -1 "$T/report1.csv")" "report header"
-assert_eq 25 "$(grep -c ',COMPLETED,' "$T/report1.csv")" "COMPLETED rows in the report"
+# A task status, in the words of batch status and of S3's reports (it said
+# COMPLETED, a replication status).
+assert_eq 25 "$(grep -c ',succeeded,$' "$T/report1.csv")" "succeeded rows in the report"
 assert_eq COMPLETED "$(getfattr --only-values -n system.replicafs.replication-status "$MNT/src/docs/d7")" \
 	"status of an object sent by the job"
 # Each form of PATH the usage gives: a path in the mount, none (the
@@ -247,7 +249,7 @@ wait_job "$job"
 assert_eq Complete "$(job_field "$job" "j['state']")" "state after the restart"
 assert_eq 5001 "$(job_field "$job" "j['succeeded']")" "items delivered (5,000 files and their folder)"
 assert_eq 5002 "$(wc -l <"$T/report4.csv")" "report rows (with its header)"
-assert_eq 5001 "$(grep -c ',COMPLETED,' "$T/report4.csv")" "COMPLETED rows in the report"
+assert_eq 5001 "$(grep -c ',succeeded,$' "$T/report4.csv")" "succeeded rows in the report"
 unmount_fs
 assert_eq 5001 "$(sqlite3 "$STORE_C/catalog.db" "SELECT count(*) FROM versions AS v JOIN objects AS o ON o.id = v.object WHERE o.key LIKE 'many/%'")" \
 	"versions under many/ at the destination (each item once, the folder too)"

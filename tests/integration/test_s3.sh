@@ -587,8 +587,8 @@ assert_eq "Cancelled 12 0" "$(py 'd["state"], d["items"], d["failed"]' "$T/cance
 assert_eq 12 "$((sent + cancelled))" "items succeeded and cancelled"
 [ "$cancelled" -gt 0 ] || fail "the job ended before the cancel; the step proves nothing"
 assert_eq 13 "$(wc -l <"$T/cancel.csv")" "report rows (with its header)"
-assert_eq "$sent" "$(grep -c ',COMPLETED,' "$T/cancel.csv" || true)" "COMPLETED rows in the report"
-assert_eq "$cancelled" "$(grep -c ',CANCELLED,' "$T/cancel.csv" || true)" "CANCELLED rows in the report"
+assert_eq "$sent" "$(grep -c ',succeeded,' "$T/cancel.csv" || true)" "succeeded rows in the report"
+assert_eq "$cancelled" "$(grep -c ',cancelled,' "$T/cancel.csv" || true)" "cancelled rows in the report"
 aa s3api list-object-versions --bucket dst-a --prefix cancel/ >"$T/cancel-v.json"
 assert_eq "$sent" "$(py 'len(d.get("Versions", []))' "$T/cancel-v.json")" \
 	"versions at dst-a/cancel/: each one the job counts as sent, no other"
