@@ -9,11 +9,12 @@
  * with the same leases, retries and FAILED state, so a job survives a
  * kill -9 as the queue does, and a delivery that finished before the
  * crash is not made again.  What a job cannot send is written as a note
- * in the same transaction: a manifest row that names no version, or a
- * version already at (or already queued for) a destination, so that it is
- * sent once.  A job by the rules also forgets, with a note, the live
- * failures of the FAILED versions it takes to destinations no rule names
- * any more (settle_gone()): nothing could send them again.
+ * in the same transaction: a manifest row that names no version or one
+ * the job's rules do not take (out_of_scope()), or a version already at
+ * (or already queued for) a destination, so that it is sent once.  A job
+ * by the rules also forgets, with a note, the live failures of the FAILED
+ * versions it takes to destinations no rule names any more
+ * (settle_gone()): nothing could send them again.
  *
  *   create (ACTIVE) --last row done: store_job_finish()--> COMPLETE
  *          |
@@ -61,6 +62,7 @@ struct job_ctx {
 	const char *vid;
 	int64_t oid, ver;
 	uint64_t queued;
+	uint64_t routed;	/* job_item() calls: queued or noted */
 };
 
 static int note(struct job_ctx *j, const char *dest, const char *outcome,
@@ -100,6 +102,7 @@ static int job_item(void *arg, const struct route_tgt *t)
 	int err, status = -1;
 	int64_t old = 0;
 
+	j->routed++;
 	/* The newest delivery there is the version's status there
 	 * (REPL_NEWEST): a chmod that failed after the data went is a
 	 * failure to send again. */
@@ -165,6 +168,31 @@ static int settle_gone(struct job_ctx *j)
 	sqlite3_bind_int64(s, 2, j->bid);
 	err = stmt_step(j->c, s, "forget failures");
 	return err < 0 ? err : 0;
+}
+
+/*
+ * Why a manifest row's version, of @key and kind @kind, went to no
+ * destination of targets @t (@n of them): the rules the job goes by do
+ * not take it, as repl_route() decides.  A sentence for its report row.
+ */
+static const char *out_of_scope(const struct route_tgt *t, size_t n,
+				const char *key, int kind)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strncmp(key, t[i].prefix, strlen(t[i].prefix)))
+			break;
+	if (i == n)
+		return "outside the job's scope: the key is not under the "
+		       "Filter prefix of any rule the job goes by";
+	if (kind == STORE_DELETE_MARKER)
+		return "outside the job's scope: a delete marker, which the "
+		       "rules that take its key do not replicate "
+		       "(DeleteMarkerReplication Disabled, or a Tag filter, "
+		       "which a delete marker cannot match)";
+	return "outside the job's scope: the version does not have the "
+	       "tags of the Filter of any rule that takes its key";
 }
 
 /* The overall status of version row @ver (see
@@ -295,6 +323,8 @@ int store_job_create(struct store *st, const struct store_job_spec *spec,
 				"AND v.vid = ?", &one);
 		for (i = 0; !err && i < nrows; i++) {
 			const struct store_job_row *r = &rows[i];
+			uint64_t routed;
+			int kind;
 
 			j.key = r->key;
 			j.vid = r->version_id;
@@ -327,9 +357,15 @@ int store_job_create(struct store *st, const struct store_job_spec *spec,
 				break;
 			j.oid = sqlite3_column_int64(one, 0);
 			j.ver = sqlite3_column_int64(one, 1);
-			err = repl_route(j.c, t, nt, r->key, j.ver,
-					 sqlite3_column_int(one, 2), job_item,
-					 &j);
+			kind = sqlite3_column_int(one, 2);
+			routed = j.routed;
+			err = repl_route(j.c, t, nt, r->key, j.ver, kind,
+					 job_item, &j);
+			/* A row the rules do not take is reported too,
+			 * and why: it was dropped without a word. */
+			if (!err && j.routed == routed)
+				err = note(&j, NULL, "SKIPPED",
+					   out_of_scope(t, nt, r->key, kind));
 		}
 		goto done;
 	}

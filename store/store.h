@@ -809,12 +809,13 @@ enum store_job_state {
  * Create a job from @spec: over the versions of the bucket that match its
  * filters (all versions of each key, oldest first), or over @rows when
  * @rows is not NULL (then the filters other than the destination are not
- * used).  Its ID goes to *@id.  A job by the bucket's rules forgets the
- * live deliveries of the FAILED versions it takes that FAILED to a
- * destination no rule names any more (SKIPPED notes say so).  -ENOENT for
- * a missing bucket, -EINVAL (logged) when the bucket has no rule to go by
- * and no destination is given, unless the job is of FAILED versions only
- * (it then only forgets such failures).
+ * used; a row that names no version is a FAILED note, one the rules do
+ * not take a SKIPPED note that says why).  Its ID goes to *@id.  A job by
+ * the bucket's rules forgets the live deliveries of the FAILED versions it
+ * takes that FAILED to a destination no rule names any more (SKIPPED
+ * notes say so).  -ENOENT for a missing bucket, -EINVAL (logged) when the
+ * bucket has no rule to go by and no destination is given, unless the job
+ * is of FAILED versions only (it then only forgets such failures).
  */
 int store_job_create(struct store *st, const struct store_job_spec *spec,
 		     const struct store_job_row *rows, size_t nrows,

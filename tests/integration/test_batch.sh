@@ -202,6 +202,23 @@ assert_eq "doc 2" "$(cat "$T/third/docs/d2")" "d2 from the manifest (URL-encoded
 grep -q "NoSuchVersion" "$T/report3.csv" || fail "the report does not say why the missing key failed: $(cat "$T/report3.csv")"
 grep -q "manifest line 3" "$T/report3.csv" || fail "the report does not name the bad line: $(cat "$T/report3.csv")"
 
+step "manifest rows the rule does not take: a report row each, skipped, that says why"
+# They were dropped: no row in the report, and not counted.
+n1=$(rfs versions "$MNT/src/new/n1" | cut -f1)
+{
+	echo "src,docs/d1,$v1"
+	echo "src,new/n1,$n1"
+} >"$T/manifest7.csv"
+job=$(rfs batch create "$MNT/src" --manifest "$T/manifest7.csv" --rule to-mirror --report "$T/report7.csv")
+wait_job "$job"
+assert_eq 2 "$(job_field "$job" "j['items']")" "items of a manifest of two rows"
+assert_eq 2 "$(job_field "$job" "j['skipped']")" "rows skipped (one out of the rule's scope, one already there)"
+grep -q "^src,docs/d1,$v1,,skipped,outside the job's scope: the key is not under the Filter prefix of any rule the job goes by$" "$T/report7.csv" ||
+	fail "the report does not say why docs/d1 was skipped: $(cat "$T/report7.csv")"
+grep -q "^src,new/n1,$n1,dir://$MIRROR,skipped,already at this destination$" "$T/report7.csv" ||
+	fail "the report of new/n1: $(cat "$T/report7.csv")"
+ok "a row out of the rule's scope is reported as skipped, with the reason"
+
 step "a report's rows go back as a manifest: keys with +, % and spaces"
 # The report wrote keys raw and the manifest decodes them: "a+b" came back
 # as "a b", "100%25" as "100%", and those rows failed.

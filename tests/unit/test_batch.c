@@ -1,9 +1,9 @@
 /*
  * test_batch.c - unit tests of batch replication's catalog side and its
  * manifests: which versions a job takes by status, prefix and time,
- * manifest rows that name nothing, completion, cancel, the report's
- * words, and the CSV manifest reader (quotes, URL-encoded keys, bad rows
- * kept with their line).
+ * manifest rows that name nothing or that the rules do not take,
+ * completion, cancel, the report's words, and the CSV manifest reader
+ * (quotes, URL-encoded keys, bad rows kept with their line).
  */
 #include "replicator/batch.h"
 #include "store/store.h"
@@ -411,6 +411,81 @@ Test(batch, report_lists_every_item)
 	}
 	fclose(f);
 	cr_assert_eq(lines, 3);
+}
+
+struct rows {
+	int n;
+	char key[4][32];
+	char outcome[4][16];
+	char error[4][160];
+};
+
+static int all_rows(void *arg, const char *bucket, const char *key,
+		    const char *vid, const char *dest, const char *outcome,
+		    const char *error)
+{
+	struct rows *r = arg;
+
+	cr_assert_lt(r->n, 4);
+	snprintf(r->key[r->n], sizeof(r->key[0]), "%s", key ? key : "");
+	snprintf(r->outcome[r->n], sizeof(r->outcome[0]), "%s", outcome);
+	snprintf(r->error[r->n], sizeof(r->error[0]), "%s",
+		 error ? error : "");
+	r->n++;
+	return 0;
+}
+
+/* Manifest rows the job's rules do not take get a row of the report each,
+ * SKIPPED, that says why (they were dropped without one): a key under no
+ * rule's prefix, a version without the rule's tags, a delete marker the
+ * rule does not replicate. */
+Test(batch, manifest_rows_outside_the_rules_are_reported)
+{
+	static const struct store_tag tag = { "class", "keep" };
+	struct store_repl_target tg[2] = {
+		{ .rule_id = "docs", .priority = 2, .prefix = "docs/",
+		  .dest = "dir:///backup" },
+		{ .rule_id = "tagged", .priority = 1, .prefix = "t/",
+		  .tags = &tag, .ntags = 1, .dest = "dir:///backup" },
+	};
+	struct store_job_spec spec = { .bucket = "src" };
+	char v[4][STORE_VID_MAX + 1];
+	struct store_job_row rows[4] = {
+		{ "src", "docs/a", v[0], NULL },
+		{ "src", "other/b", v[1], NULL },
+		{ "src", "t/x", v[2], NULL },
+		{ "src", "docs/a", v[3], NULL },
+	};
+	struct rows r = { 0 };
+	int64_t id;
+
+	cr_assert_eq(put_str(st, "src", "docs/a", "1", v[0]), 0);
+	cr_assert_eq(put_str(st, "src", "other/b", "2", v[1]), 0);
+	cr_assert_eq(put_str(st, "src", "t/x", "3", v[2]), 0);
+	cr_assert_eq(store_delete(st, "src", "docs/a", v[3]), 0);
+	/* The rules come after the data, so nothing is queued live. */
+	cr_assert_eq(store_repl_config_set(st, "src", "{}", NULL, tg, 2), 0);
+	cr_assert_eq(store_job_create(st, &spec, rows, 4, &id), 0);
+	cr_assert_eq(job(id).items, 4, "a row each");
+	cr_assert_eq(job(id).skipped, 3);
+	cr_assert_eq(store_job_items(st, id, all_rows, &r), 0);
+	cr_assert_eq(r.n, 4);
+	cr_expect_str_eq(r.key[0], "docs/a");
+	cr_expect_str_eq(r.outcome[0], "PENDING");
+	cr_expect_str_eq(r.key[1], "other/b");
+	cr_expect_str_eq(r.outcome[1], "SKIPPED");
+	cr_expect_not_null(strstr(r.error[1], "not under the Filter prefix"),
+			   "%s", r.error[1]);
+	cr_expect_str_eq(r.key[2], "t/x");
+	cr_expect_str_eq(r.outcome[2], "SKIPPED");
+	cr_expect_not_null(strstr(r.error[2], "does not have the tags"), "%s",
+			   r.error[2]);
+	cr_expect_str_eq(r.key[3], "docs/a");
+	cr_expect_str_eq(r.outcome[3], "SKIPPED");
+	cr_expect_not_null(strstr(r.error[3], "a delete marker"), "%s",
+			   r.error[3]);
+	cr_assert_eq(deliver_all(), 1);
+	cr_assert_eq(store_job_finish(st, id), 1);
 }
 
 /* A chmod that failed to reach the destination after the data got there
