@@ -8,7 +8,7 @@
 #   make SANITIZE=1 build into build-san/ with the sanitizers
 
 CC ?= cc
-PKGS := fuse3 sqlite3 libcrypto jansson libcurl libxml-2.0
+PKGS := fuse3 sqlite3 libcrypto jansson libcurl libxml-2.0 liburing
 
 ifeq ($(SANITIZE),1)
 B := build-san
@@ -70,8 +70,10 @@ $(B)/tests/%: $(B)/tests/stress/%.o $(REPL_OBJ) $(STORE_OBJ)
 # The pass-through mount that `make bench` measures as the floor of any
 # FUSE file system on this machine (tests/bench/passfs.c), on replicafs's
 # own request loop.
-$(B)/passfs: $(B)/tests/bench/passfs.o $(B)/fs/loop.o $(B)/store/log.o
-	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs fuse3) -lpthread
+$(B)/passfs: $(B)/tests/bench/passfs.o $(B)/fs/loop.o $(B)/fs/uring.o \
+		$(B)/store/log.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs fuse3 liburing) \
+		-lpthread
 
 deps:
 	@scripts/deps.sh

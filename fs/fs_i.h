@@ -213,6 +213,8 @@ struct fs_opts {
 	int bdi_tune;		/* raise readahead, lift the strict dirty
 				 * limit of the mount's bdi (see mount.c) */
 	int acl;		/* ask for POSIX ACLs (-o noacl: not) */
+	int uring;		/* FUSE over io_uring when the kernel offers
+				 * it (-o nouring: not; see uring.c) */
 };
 
 struct fs_notifier;
@@ -614,10 +616,12 @@ void fs_releasedir(fuse_req_t req, struct fs_listing *l, void *h);
  * clears set-user-ID and set-group-ID bits itself, and *@passthrough,
  * nonzero on the way in to ask for FUSE passthrough, is left nonzero only
  * when the INIT reply asked for it (the kernel can still refuse it, which
- * fs_loop_backing_open() then says).  0 or a negative errno.
+ * fs_loop_backing_open() then says).  With @uring, requests come through
+ * io_uring queues (uring.c) when the kernel offers it.  0 or a negative
+ * errno.
  */
 int fs_loop_run(struct fuse_session *se, unsigned max_threads,
-		unsigned spin_us, int *killpriv, int *passthrough);
+		unsigned spin_us, int uring, int *killpriv, int *passthrough);
 
 /*
  * Catch SIGINT, SIGTERM and SIGHUP for fs_loop_run() (instead of
@@ -676,6 +680,61 @@ void fs_loop_conn_want(struct fuse_conn_info *conn, int writeback);
  * threads, or twice.
  */
 void fs_loop_detach(void);
+
+/*
+ * Whether the request in @buf may block long enough that others should
+ * not wait for it: an FSYNC, a large READ, the wait of a command's
+ * refresh (XA_REFRESH).  The loop hands such a request to another thread.
+ */
+int fs_loop_slow(const struct fuse_buf *buf);
+
+/* ---- uring.c: FUSE over io_uring ---- */
+
+/* In the INIT request's and reply's flags2: FUSE_OVER_IO_URING >> 32. */
+#define FS_FUSE_OVER_IO_URING_FLAGS2 (1u << 9)
+
+struct fs_uring;
+
+/*
+ * Set up one io_uring queue per possible CPU on device @dev_fd, each
+ * entry with room for @payload bytes (the larger of the connection's
+ * max_write and max_pages), and start their threads, which wait for
+ * fs_uring_go() to register with the kernel.  Call it before the INIT
+ * reply that asks for io_uring is written; @max_slow threads at most
+ * handle the requests fs_loop_slow() picks.  While one queue takes
+ * requests less than @spin_us apart, the others keep their CPUs awake
+ * (small machines; see uring.c).  NULL, having logged why, when it cannot
+ * be had.
+ */
+struct fs_uring *fs_uring_new(struct fuse_session *se, int dev_fd,
+			      size_t payload, unsigned max_slow,
+			      unsigned spin_us);
+
+/* The INIT reply is written: register the entries. */
+void fs_uring_go(struct fs_uring *u);
+
+/* Finish what is in hand and stop the threads (NULL: nothing). */
+void fs_uring_stop(struct fs_uring *u);
+
+/* Stop @u if it runs, and free it (NULL: nothing). */
+void fs_uring_free(struct fs_uring *u);
+
+/*
+ * A reply libfuse writes (@iov: fuse_out_header, then its arguments):
+ * when it answers a request that came through a queue, copy it into that
+ * request's entry and commit it, returning its length; 0 when it is not
+ * such a reply (the caller writes it to the device).
+ */
+ssize_t fs_uring_reply(struct fs_uring *u, const struct iovec *iov,
+		       int count);
+
+/*
+ * The same for a reply of @len bytes that libfuse put in pipe @pipe_fd to
+ * splice to device @dev_fd: one not for a queue goes to the device.  As
+ * splice(2): the bytes moved, or -1 with errno set.
+ */
+ssize_t fs_uring_reply_pipe(struct fs_uring *u, int pipe_fd, int dev_fd,
+			    size_t len);
 
 /* ---- cli.c: commands other than mount ---- */
 

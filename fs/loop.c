@@ -74,9 +74,11 @@
 #include <linux/fuse.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,7 +99,11 @@ static _Thread_local struct worker *this_worker;
 struct loop {
 	struct fuse_session *se;
 	unsigned max_threads;
+	int nonblock;		/* the device is: read through receive() */
 	int64_t spin_ns;	/* poll this long before sleeping; 0: never */
+	int want_uring;		/* ask for FUSE over io_uring */
+	unsigned spin_us;	/* as asked (spin_ns is 0 on one CPU) */
+	struct fs_uring *uring;	/* set by INIT when the kernel took it */
 	int *killpriv;		/* set once INIT asked for KILLPRIV_V2 */
 	int *passthrough;	/* in: ask for it; out: 0 unless asked */
 	sem_t finish;		/* posted by a worker that sees the end */
@@ -113,12 +119,12 @@ struct loop {
 	int error;		/* first receive error, negative errno */
 };
 
-/* Whether the request in @buf may block long enough that others should
- * not wait for it. */
-static int fs_loop_slow(const struct fuse_buf *buf)
+int fs_loop_slow(const struct fuse_buf *buf)
 {
 	const struct fuse_in_header *in = buf->mem;
 	const void *arg = in + 1;
+	const char *name;
+	size_t off;
 
 	if (buf->flags & FUSE_BUF_IS_FD || buf->size < sizeof(*in))
 		return 0;
@@ -129,12 +135,47 @@ static int fs_loop_slow(const struct fuse_buf *buf)
 	case FUSE_READ:
 		return buf->size >= sizeof(*in) + sizeof(struct fuse_read_in) &&
 		       ((const struct fuse_read_in *)arg)->size >= FS_SLOW_IO;
+	case FUSE_GETXATTR:
+		/* A command's refresh waits for the kernel, which may wait
+		 * for a request behind it (ops.c). */
+		off = sizeof(*in) + sizeof(struct fuse_getxattr_in);
+		name = (const char *)buf->mem + off;
+		return buf->size >= off + sizeof(XA_REFRESH) &&
+		       memcmp(name, XA_REFRESH, sizeof(XA_REFRESH)) == 0;
 	default:
 		/* WRITEs stay with the reader, so that they are handled in
 		 * the order they came; one that leaves hashing to do after
 		 * its reply lets another thread read (fs_loop_detach()). */
 		return 0;
 	}
+}
+
+/* The io_uring queues of the session, once INIT has set them up: where
+ * the custom writev and splice below send replies.  One session per
+ * process. */
+static _Atomic(struct fs_uring *) session_uring;
+
+/*
+ * Set up FUSE over io_uring for the INIT reply @init (see uring.c): the
+ * queues' entries need room for the largest write or reply the reply
+ * allows.  On success the reply asks for it.
+ */
+static void uring_init(struct loop *l, struct fuse_init_out *init)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t payload = init->max_write;
+
+	if (init->flags & FUSE_MAX_PAGES &&
+	    (size_t)init->max_pages * page > payload)
+		payload = (size_t)init->max_pages * page;
+	if (payload < 8192)
+		payload = 8192;	/* the kernel's FUSE_MIN_READ_BUFFER */
+	l->uring = fs_uring_new(l->se, fuse_session_fd(l->se), payload,
+				l->max_threads, l->spin_us);
+	if (!l->uring)
+		return;
+	init->flags |= FUSE_INIT_EXT;
+	init->flags2 |= FS_FUSE_OVER_IO_URING_FLAGS2;
 }
 
 /*
@@ -153,7 +194,7 @@ static void process_init(struct loop *l, const struct fuse_buf *buf)
 	struct fuse_out_header *out = (struct fuse_out_header *)reply;
 	struct fuse_init_out *init = (struct fuse_init_out *)(out + 1);
 	int fd = fuse_session_fd(l->se), dev = -1, p[2] = { -1, -1 };
-	int pt = *l->passthrough;
+	int pt = *l->passthrough, uring;
 	ssize_t n = -1;
 
 	if (buf->size < sizeof(*in) + offsetof(struct fuse_init_in, flags2) +
@@ -169,6 +210,8 @@ static void process_init(struct loop *l, const struct fuse_buf *buf)
 			 "reads and writes files itself");
 		pt = 0;
 	}
+	uring = l->want_uring && (arg->flags & FUSE_INIT_EXT) &&
+		(arg->flags2 & FS_FUSE_OVER_IO_URING_FLAGS2);
 	/* What op_init() sees: it leaves the writeback cache out for
 	 * passthrough.  Cleared below if the reply cannot ask for it. */
 	*l->passthrough = pt;
@@ -205,9 +248,22 @@ static void process_init(struct loop *l, const struct fuse_buf *buf)
 			log_info("FUSE passthrough: the kernel reads and "
 				 "writes files open for writing itself");
 		}
+		if (uring && (size_t)n == sizeof(reply))
+			uring_init(l, init);
 	}
-	if (n > 0 && write(fd, reply, (size_t)n) != n)
+	if (n > 0 && write(fd, reply, (size_t)n) != n) {
 		log_err("INIT: cannot reply: %s", strerror(errno));
+		if (l->uring) {
+			fs_uring_stop(l->uring);
+			fs_uring_free(l->uring);
+			l->uring = NULL;
+		}
+	}
+	if (l->uring) {
+		atomic_store(&session_uring, l->uring);
+		l->spin_ns = 0;	/* the reader sees only FORGETs now */
+		fs_uring_go(l->uring);
+	}
 out:
 	if (dev >= 0)
 		close(dev);
@@ -329,7 +385,7 @@ static void *worker_main(void *arg)
 		}
 		pthread_mutex_unlock(&l->lock);
 
-		if (l->spin_ns) {
+		if (l->nonblock) {
 			res = receive(l, &w->buf, since);
 		} else {
 			pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
@@ -546,8 +602,47 @@ void fs_loop_catch_signals(void (*drain)(void *), void *arg)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
+/* The session's device I/O, through which libfuse writes every reply:
+ * a reply to a request that came through an io_uring queue goes back
+ * there (uring.c). */
+static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
+{
+	(void)userdata;
+	return read(fd, buf, len);
+}
+
+static ssize_t io_writev(int fd, struct iovec *iov, int count,
+			 void *userdata)
+{
+	struct fs_uring *u = atomic_load(&session_uring);
+	ssize_t n;
+
+	(void)userdata;
+	if (u && (n = fs_uring_reply(u, iov, count)) > 0)
+		return n;
+	return writev(fd, iov, count);
+}
+
+static ssize_t io_splice_send(int fdin, off_t *offin, int fdout,
+			      off_t *offout, size_t len, unsigned int flags,
+			      void *userdata)
+{
+	struct fs_uring *u = atomic_load(&session_uring);
+
+	(void)userdata;
+	if (u)
+		return fs_uring_reply_pipe(u, fdin, fdout, len);
+	return splice(fdin, offin, fdout, offout, len, flags);
+}
+
+static const struct fuse_custom_io session_io = {
+	.read = io_read,
+	.writev = io_writev,
+	.splice_send = io_splice_send,
+};
+
 int fs_loop_run(struct fuse_session *se, unsigned max_threads,
-		unsigned spin_us, int *killpriv, int *passthrough)
+		unsigned spin_us, int uring, int *killpriv, int *passthrough)
 {
 	struct loop l;
 	struct worker *w, *next;
@@ -560,11 +655,19 @@ int fs_loop_run(struct fuse_session *se, unsigned max_threads,
 	l.max_threads = max_threads ? max_threads : 1;
 	l.killpriv = killpriv;
 	l.passthrough = passthrough;
+	l.want_uring = uring;
+	l.spin_us = spin_us;
+	/* After fuse_session_mount(): the same device, read and written
+	 * through session_io. */
+	err = fuse_session_custom_io(se, &session_io, fd);
+	if (err)
+		return err;
 	if (spin_us && sysconf(_SC_NPROCESSORS_ONLN) > 1) {
 		fl = fcntl(fd, F_GETFL);
-		if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0)
+		if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0) {
+			l.nonblock = 1;
 			l.spin_ns = (int64_t)spin_us * 1000;
-		else
+		} else
 			log_warn("cannot make the FUSE device non-blocking: "
 				 "%s; not spinning", strerror(errno));
 	}
@@ -644,6 +747,11 @@ int fs_loop_run(struct fuse_session *se, unsigned max_threads,
 		free(w->buf.mem);
 		free(w);
 	}
+	/* The queues' threads commit what they hold before the replies
+	 * stop going to them. */
+	fs_uring_stop(l.uring);
+	atomic_store(&session_uring, NULL);
+	fs_uring_free(l.uring);
 	if (!err)
 		err = l.error;
 	pthread_cond_destroy(&l.idle_cv);

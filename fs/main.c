@@ -50,7 +50,7 @@ static void usage(FILE *f)
 	      "[--part-size SIZE] [--parallel N]\n"
 	      "       replicafs remote list [--json] | remote remove NAME\n"
 	      "mount options: allow_other, noacl, nopassthrough, nowriteback, "
-	      "nobdi, "
+	      "nobdi, nouring, "
 	      "debug,"
 	      " timeout=SECONDS, threads=N, spin=MICROSECONDS,\n"
 	      "  repl_workers=N (0: no replication in this mount), "
@@ -82,6 +82,8 @@ static int parse_opts(char *list, struct fs_opts *o)
 			o->acl = 0;
 		} else if (strcmp(tok, "nobdi") == 0) {
 			o->bdi_tune = 0;
+		} else if (strcmp(tok, "nouring") == 0) {
+			o->uring = 0;
 		} else if (strcmp(tok, "debug") == 0) {
 			o->debug = 1;
 		} else if (strncmp(tok, "timeout=", 8) == 0) {
@@ -207,6 +209,7 @@ static int cmd_mount(int argc, char **argv)
 		.threads = 16,
 		.spin_us = FS_SPIN_US,
 		.bdi_tune = 1,
+		.uring = 1,
 		.acl = 1,
 	};
 	char store[PATH_MAX], mnt[PATH_MAX];

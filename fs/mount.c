@@ -521,7 +521,8 @@ int fs_mount(const struct fs_opts *opts)
 		log_debug("PR_SET_IO_FLUSHER: %s", strerror(errno));
 	/* CREATEs and commits take staging files made ahead (blob.c). */
 	store_stage_pool(fs->st, 16);
-	ret = fs_loop_run(se, opts->threads, opts->spin_us, &fs->killpriv,
+	ret = fs_loop_run(se, opts->threads, opts->spin_us, opts->uring,
+			  &fs->killpriv,
 			  &fs->passthrough);
 	if (ret)
 		log_err("session ended: %s", strerror(-ret));

@@ -34,6 +34,8 @@
 #   BENCH_S3_WORKERS=10   replicafs replicate --workers (awscli's default
 #                         is 10 requests at once)
 #   BENCH_KEEP=1          keep bench-out/work (the store and native files)
+#   BENCH_URING=0         leave the fuse module's enable_uring as it is
+#                         (default: on for the run; see below)
 #   BENCH_STRICT=1        exit 3 when a row MISSes its target
 #   BENCH_PASSFS=PATH     the pass-through FUSE file system measured as the
 #                         floor (default: passfs beside BIN; "none": no floor)
@@ -241,12 +243,30 @@ ensure_mount() {
 	mount_fs
 }
 
+# FUSE over io_uring (fs/uring.c): the fuse module offers it only with its
+# enable_uring parameter on, which is off by default.  The bench turns it
+# on for its run, as `make run` does, and puts it back after; the header
+# says how it ran.  BENCH_URING=0 leaves the parameter as it is.
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+URING_WAS=""
+if [ "${BENCH_URING:-1}" = 1 ] && [ -w "$URING_PARAM" ] &&
+	[ "$(cat "$URING_PARAM")" != Y ]; then
+	URING_WAS=$(cat "$URING_PARAM")
+	echo Y >"$URING_PARAM" || URING_WAS=""
+fi
+if [ -e "$URING_PARAM" ]; then
+	uring_note="FUSE over io_uring: enable_uring=$(cat "$URING_PARAM")${URING_WAS:+ (for this run; was $URING_WAS)}"
+else
+	uring_note="FUSE over io_uring: not in this kernel"
+fi
+
 # shellcheck disable=SC2317  # called by the trap
 cleanup() {
 	trap - EXIT INT TERM
 	umount_fs
 	floor_umount
 	s3_cleanup
+	[ -z "$URING_WAS" ] || echo "$URING_WAS" >"$URING_PARAM"
 	if [ "${BENCH_KEEP:-0}" != 1 ]; then
 		rm -rf "$WORK"
 	fi
@@ -964,6 +984,7 @@ else
 fi
 echo "replicafs bench: $(uname -r), $(nproc) CPUs, $(df -h --output=source "$WORK" | tail -1) at $OUT"
 echo "binary $BIN; mount options: ${MOPTS:-default}; $drop_note"
+echo "$uring_note"
 echo
 
 case ",$ONLY," in *,fio,*) run_fio ;; esac

@@ -5,7 +5,7 @@ set -eu
 # libcurl and libxml2: the S3 client (HTTP, and the XML of S3's answers).
 # ceph-mon, ceph-osd, radosgw: a real S3 service (Ceph RGW) on loopback for
 # the S3 tests and the bench; awscli checks what reached it.
-PKGS="build-essential pkg-config libfuse3-dev fuse3 libsqlite3-dev sqlite3
+PKGS="build-essential pkg-config libfuse3-dev fuse3 liburing-dev libsqlite3-dev sqlite3
 libssl-dev libcurl4-openssl-dev libxml2-dev libcriterion-dev libjansson-dev
 attr rsync git fio acl procps psmisc xz-utils jq openssl curl
 ceph-mon ceph-osd radosgw awscli"

@@ -30,6 +30,12 @@
 # pt_sync()); the tests in NOPT_TESTS run a second time, as NAME-nopt, on
 # mounts with -o nopassthrough, where writes reach the daemon as WRITE
 # requests through the writeback cache.
+#
+# Mounts take their requests through io_uring queues where the kernel
+# offers it (fs/uring.c): as root, the integration tests turn the fuse
+# module's enable_uring parameter on for their run and put it back after;
+# the tests in NOURING_TESTS run a second time, as NAME-nouring, with
+# -o nouring, where requests come through /dev/fuse.
 
 set -uo pipefail
 
@@ -166,9 +172,10 @@ sweep() {
 
 NOPT_TESTS="test_basic test_versions test_cp_rsync test_bigfile test_crash
 	test_enospc test_sqlite test_parallel test_acl"
+NOURING_TESTS="test_basic test_cp_rsync test_parallel"
 
-# run_integration SCRIPT [nopt]: run one integration test, with nopt on
-# mounts without passthrough (named NAME-nopt).
+# run_integration SCRIPT [nopt|nouring]: run one integration test, with
+# that mount option added (named NAME-nopt for nopassthrough).
 run_integration() {
 	local t=$1 name log limit rc=0 t0 t1 opts=${TEST_MOUNT_OPTS:-}
 	name=$(basename "$t" .sh)
@@ -176,6 +183,9 @@ run_integration() {
 	if [ "${2:-}" = nopt ]; then
 		name=$name-nopt
 		opts=${opts:+$opts,}nopassthrough
+	elif [ -n "${2:-}" ]; then
+		name=$name-$2
+		opts=${opts:+$opts,}$2
 	fi
 	log=$LOGS/$name.log
 	mkdir -p "$LOGS/$name-daemons"
@@ -218,6 +228,14 @@ if [ "${UNIT_ONLY:-0}" != 1 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "note: the integration tests expect root (chown, tmpfs mounts)"
 	fi
+	URING_PARAM=/sys/module/fuse/parameters/enable_uring
+	if [ -w "$URING_PARAM" ] && [ "$(cat "$URING_PARAM")" != Y ]; then
+		uring_was=$(cat "$URING_PARAM")
+		trap 'echo "$uring_was" >"$URING_PARAM"' EXIT
+		echo Y >"$URING_PARAM" &&
+			echo "note: FUSE over io_uring turned on for the tests" \
+				"($URING_PARAM); it goes back to $uring_was after"
+	fi
 	for t in tests/integration/test_*.sh; do
 		[ -e "$t" ] || continue
 		selected "$(basename "$t" .sh)" || continue
@@ -228,6 +246,12 @@ if [ "${UNIT_ONLY:-0}" != 1 ]; then
 		[ -e "$t" ] || { flunk "$n-nopt" /dev/null "no $t"; continue; }
 		selected "$n-nopt" || continue
 		run_integration "$t" nopt
+	done
+	for n in $NOURING_TESTS; do
+		t=tests/integration/$n.sh
+		[ -e "$t" ] || { flunk "$n-nouring" /dev/null "no $t"; continue; }
+		selected "$n-nouring" || continue
+		run_integration "$t" nouring
 	done
 fi
 

@@ -765,7 +765,7 @@ int main(int argc, char **argv)
 	 * mount's dirty pages, so they must not wait on them. */
 	if (geteuid() == 0)
 		prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0);
-	ret = fs_loop_run(se, PASS_THREADS, FS_SPIN_US, &killpriv,
+	ret = fs_loop_run(se, PASS_THREADS, FS_SPIN_US, 1, &killpriv,
 			  &fs->passthrough) ? 1 : 0;
 	fuse_session_unmount(se);
 out_signals:
