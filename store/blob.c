@@ -504,20 +504,28 @@ static int stage_tmpfile(struct store *st)
  * mount asks for a pool (store_stage_pool()): a thread keeps up to
  * pool_want empty staging files made, and store_stage_new() takes one
  * when there is one.  They have no name, so a crash leaves nothing; where
- * the file system has no O_TMPFILE the thread stops.
+ * the file system has no O_TMPFILE the thread stops.  The thread is woken
+ * once the pool is half empty and fills it up, rather than once for each
+ * file taken (two for each file a tool writes: a wakeup each, on the
+ * request's way).
  */
 static void *pool_main(void *arg)
 {
 	struct store *st = arg;
 	struct timespec ts;
-	int fd, err;
+	int fd, err, filling = 1;
 
 	pthread_mutex_lock(&st->pool.lock);
 	for (;;) {
-		while (!st->pool.stop && st->pool_n >= st->pool_want)
+		while (!st->pool.stop &&
+		       (st->pool_n >= st->pool_want ||
+			(!filling && st->pool_n > st->pool_want / 2))) {
+			filling = 0;
 			pthread_cond_wait(&st->pool.cv, &st->pool.lock);
+		}
 		if (st->pool.stop)
 			break;
+		filling = 1;
 		pthread_mutex_unlock(&st->pool.lock);
 		fd = stage_tmpfile(st);
 		err = fd < 0 ? errno : 0;
@@ -712,7 +720,8 @@ static int pool_take(struct store *st)
 	limbo_sweep_locked(st);
 	if (st->pool_n > 0) {
 		fd = st->pool_fd[--st->pool_n];
-		pthread_cond_signal(&st->pool.cv);
+		if (st->pool_n <= st->pool_want / 2)
+			pthread_cond_signal(&st->pool.cv);
 	}
 	pthread_mutex_unlock(&st->pool.lock);
 	return fd;
