@@ -147,6 +147,7 @@ struct uqueue {
 	pthread_t thread;
 	int started;
 	unsigned live;		/* entries the kernel has not ended */
+	_Atomic int64_t busy_ns;	/* when it last took a request */
 	atomic_int asleep;	/* in io_uring_wait_cqe() */
 	atomic_int kicked;	/* woken to spin, not yet awake */
 
@@ -165,8 +166,6 @@ struct fs_uring {
 	atomic_int stopping;
 	int stopped;		/* fs_uring_stop() ran */
 	int64_t spin_ns;	/* keep the other CPUs awake this long */
-	_Atomic int64_t last_ns;	/* when a queue last took a request */
-	atomic_uint last_q;	/* which queue that was */
 
 	pthread_mutex_t lock;
 	/* protected by lock */
@@ -551,8 +550,7 @@ static void note_busy(struct uqueue *q)
 
 	if (!u->spin_ns)
 		return;
-	atomic_store_explicit(&u->last_ns, mono_ns(), memory_order_relaxed);
-	atomic_store_explicit(&u->last_q, q->qid, memory_order_relaxed);
+	atomic_store_explicit(&q->busy_ns, mono_ns(), memory_order_relaxed);
 	for (i = 0; i < u->nq; i++) {
 		struct uqueue *o = &u->qs[i];
 		int no = 0;
@@ -564,26 +562,38 @@ static void note_busy(struct uqueue *q)
 	}
 }
 
+/* Whether a queue other than @q took a request in the last spin_ns. */
+static int others_busy(struct uqueue *q, int64_t now)
+{
+	struct fs_uring *u = q->u;
+	unsigned i;
+
+	for (i = 0; i < u->nq; i++)
+		if (&u->qs[i] != q &&
+		    now - atomic_load_explicit(&u->qs[i].busy_ns,
+					       memory_order_relaxed) <
+			    u->spin_ns)
+			return 1;
+	return 0;
+}
+
 /*
- * Keep this CPU busy while another queue's requests come within
- * spin_ns of each other, yielding to anything else that wants the CPU,
- * until a request comes here.  A sched_yield() is a system call, on
- * whose return the kernel runs the work that puts a request in the
- * ring.
+ * Keep this CPU busy while another queue takes requests less than
+ * spin_ns apart, yielding to anything else that wants the CPU, until a
+ * request comes here.  A sched_yield() is a system call, on whose return
+ * the kernel runs the work that puts a request in the ring.  The queue
+ * of the tool's CPU sleeps between its requests, so that the tool runs
+ * there; should a stray request come to another queue (a RELEASE sent
+ * from elsewhere), that one goes on spinning all the same, and no queue
+ * has to wake another for each file.
  */
 static void spin(struct uqueue *q)
 {
 	struct fs_uring *u = q->u;
 
-	while (!io_uring_cq_ready(&q->ring) && !atomic_load(&u->stopping)) {
-		if (atomic_load_explicit(&u->last_q, memory_order_relaxed) ==
-			    q->qid ||
-		    mono_ns() - atomic_load_explicit(&u->last_ns,
-						     memory_order_relaxed) >
-			    u->spin_ns)
-			return;
+	while (!io_uring_cq_ready(&q->ring) && !atomic_load(&u->stopping) &&
+	       others_busy(q, mono_ns()))
 		sched_yield();
-	}
 }
 
 /* A request came in @e: lay it out as read(2) gives it and handle it. */
@@ -657,8 +667,18 @@ static void *queue_main(void *arg)
 	for (i = 0; i < URING_DEPTH; i++)
 		if (queue_cmd(&q->ents[i], FS_URING_CMD_REGISTER, 0) == 0)
 			q->live++;
-	if (arm_event(q) || (ret = io_uring_submit(&q->ring)) < 0)
-		log_err("FUSE io_uring queue %u: cannot register", q->qid);
+	if (arm_event(q))
+		log_err("FUSE io_uring queue %u: cannot wait for the pool",
+			q->qid);
+	ret = io_uring_submit(&q->ring);
+	if (ret < 0) {
+		/* The kernel waits for every queue before it sends any
+		 * request through them; without this one, none comes. */
+		log_err("FUSE io_uring queue %u: cannot register: %s; the "
+			"mount's requests will wait: unmount it (-o nouring "
+			"does without io_uring)", q->qid, strerror(-ret));
+		q->live = 0;
+	}
 
 	while (q->live) {
 		spin(q);
@@ -777,7 +797,6 @@ struct fs_uring *fs_uring_new(struct fuse_session *se, int dev_fd,
 	if (sysconf(_SC_NPROCESSORS_ONLN) <= URING_SPIN_CPUS &&
 	    sysconf(_SC_NPROCESSORS_ONLN) > 1)
 		u->spin_ns = (int64_t)spin_us * 1000;
-	atomic_store(&u->last_q, UINT32_MAX);
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_cond_init(&u->cv, NULL);
 	u->qs = calloc(u->nq, sizeof(*u->qs));
