@@ -58,6 +58,17 @@
  *                                 +--(slow: fs_loop_slow())--> pool
  *   pool --(reply: commit list, eventfd)--> queue thread commits
  *
+ * Spinning.  The scheduler wakes a task on an idle CPU rather than on a
+ * busy one, so the reply to a tool on CPU 0 would wake it on CPU 1, idle
+ * and halted, and the gain would be lost (42 us a round trip, against 8
+ * us with CPU 1 kept busy).  So on small machines (URING_SPIN_CPUS)
+ * while one queue takes requests less than spin_us apart, the threads of
+ * the other queues poll their rings with sched_yield() (spin()), which
+ * gives their CPU to any other task that wants it; a thread asleep is
+ * woken through its eventfd when another queue takes a request
+ * (note_busy()).  The queue of the tool's CPU itself sleeps between its
+ * requests, so that the tool runs.
+ *
  * What a queue thread does not do: hand its ring to another thread when a
  * handler asks to let others be served (fs_loop_detach(): a WRITE hashing
  * after its reply, without passthrough).  Requests from that CPU wait for
