@@ -246,6 +246,24 @@ static int mount_dev(const char *mnt, char *dev, size_t size, char *type,
 	return mountinfo_find(mnt, 1, dev, size, type, tsize);
 }
 
+/* The session is over and libfuse has unmounted @mnt (device @dev),
+ * unless the connection was aborted (/sys/fs/fuse/connections/N/abort),
+ * where it leaves the mount point alone: say which. */
+static void say_unmounted(const char *mnt, const char *dev)
+{
+	char now[32], quoted[FS_QUOTED_SIZE(PATH_MAX)];
+
+	if (!*dev || mount_dev(mnt, now, sizeof(now), NULL, 0) != 0 ||
+	    strcmp(now, dev) != 0) {
+		log_info("unmounted %s", mnt);
+		return;
+	}
+	fs_shell_quote(quoted, sizeof(quoted), mnt);
+	log_warn("the connection to %s was aborted: it stays mounted, "
+		 "\"Transport endpoint is not connected\", until "
+		 "fusermount3 -u %s", mnt, quoted);
+}
+
 /* The mount that @path lies in (see mountinfo_find()). */
 static int mount_holding(const char *path, char *dev, size_t size,
 			 char *type, size_t tsize)
@@ -386,10 +404,10 @@ int fs_mount(const struct fs_opts *opts)
 	struct store *st = NULL;
 	struct timespec ts;
 	char o[2 * PATH_MAX + 256], src[2 * PATH_MAX], type[64];
-	char dev[32], sdev[32];
+	char dev[32] = "", sdev[32];
 	size_t i, j;
 	struct fs *fs;
-	int ret;
+	int ret, served = 0;
 
 	fs = calloc(1, sizeof(*fs));
 	if (!fs)
@@ -527,7 +545,7 @@ int fs_mount(const struct fs_opts *opts)
 	if (ret)
 		log_err("session ended: %s", strerror(-ret));
 	fs_commit_open(fs);
-	log_info("unmounted %s", opts->mountpoint);
+	served = 1;
 
 out_unmount:
 	fs_mapped_stop(fs);	/* before the store closes */
@@ -542,6 +560,8 @@ out_unmount:
 	}
 	fs->repl = NULL;
 	fuse_session_unmount(se);
+	if (served)
+		say_unmounted(opts->mountpoint, dev);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:

@@ -832,8 +832,11 @@ struct fs_uring *fs_uring_new(struct fuse_session *se, int dev_fd,
 		err = io_uring_queue_init_params(2 * URING_DEPTH + 2,
 						 &q->ring, &p);
 		if (err) {
-			log_info("FUSE over io_uring: cannot set up a ring: "
-				 "%s", strerror(-err));
+			/* EPERM: kernel.io_uring_disabled, or seccomp. */
+			log_info("FUSE over io_uring: cannot set up a ring "
+				 "(%s): requests come through /dev/fuse",
+				 strerror(-err));
+			err = 1;	/* said */
 			break;
 		}
 		q->ring_ok = 1;
@@ -863,7 +866,7 @@ struct fs_uring *fs_uring_new(struct fuse_session *se, int dev_fd,
 			q->started = 1;
 	}
 	if (err) {
-		if (err != -EOPNOTSUPP && err != -EPERM)
+		if (err < 0)
 			log_warn("FUSE over io_uring: %s; requests come "
 				 "through /dev/fuse", strerror(-err));
 		fs_uring_free(u);

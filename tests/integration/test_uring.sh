@@ -10,8 +10,12 @@
 #     the refresh a command's restore waits for;
 #   - eight writers at once, on whichever CPUs, each find their bytes;
 #   - a kill -9 mid-storm loses no file whose close returned;
-#   - SIGTERM and an unmount end the daemon cleanly;
-#   - -o nouring makes no ring, and the same store serves the same files.
+#   - SIGTERM and an unmount end the daemon cleanly; after an abort
+#     (/sys/fs/fuse/connections/N/abort) it says the mount stays;
+#   - -o nouring makes no ring, and the same store serves the same files;
+#   - a kernel that does not offer it (enable_uring off), or io_uring
+#     turned off (kernel.io_uring_disabled=2): the mount reads /dev/fuse,
+#     and says why in the second case.
 # The harness (scripts/test.sh) turns enable_uring on for the whole suite,
 # so every other test runs over io_uring too; run alone, this test turns it
 # on itself and puts it back after.
@@ -25,12 +29,16 @@ if [ ! -e "$PARAM" ]; then
 	exit 0
 fi
 OLD_PARAM=$(cat "$PARAM")
+DISABLED=/proc/sys/kernel/io_uring_disabled
+OLD_DISABLED=$(cat "$DISABLED" 2>/dev/null || echo "")
 setup
-if [ "$OLD_PARAM" != Y ]; then
-	echo Y >"$PARAM" || fail "cannot turn on $PARAM (not root?)"
-	# Put it back however the test ends (lib.sh's cleanup exits).
-	trap 'echo "$OLD_PARAM" >"$PARAM"; cleanup' EXIT
-fi
+# Put both back however the test ends (lib.sh's cleanup exits).
+restore() {
+	echo "$OLD_PARAM" >"$PARAM"
+	[ -z "$OLD_DISABLED" ] || echo "$OLD_DISABLED" >"$DISABLED"
+}
+trap 'restore; cleanup' EXIT
+echo Y >"$PARAM" || fail "cannot turn on $PARAM (not root?)"
 
 NCPU=$(awk -F'[-,]' '{ print $NF + 1 }' /sys/devices/system/cpu/possible)
 
@@ -158,6 +166,20 @@ done <"$T/ref/closed"
 grep -q "FUSE over io_uring" "$(daemon_log)" || fail "the new daemon took no rings"
 ok "$closed closed files, all there"
 
+step "an aborted connection: the daemon ends and says the mount stays"
+dev=$(stat -c %d "$MNT")
+echo 1 >"/sys/fs/fuse/connections/$dev/abort"
+wait_daemon_exit 30
+assert_eq "$DAEMON_RC" 0 "the daemon's exit status after the abort"
+grep -q "was aborted: it stays mounted" "$(daemon_log)" ||
+	{ show_daemon_log; fail "the daemon did not say the aborted mount stays"; }
+not grep -q "info: unmounted" "$(daemon_log)" ||
+	fail "the daemon said it unmounted a mount that stays"
+is_mounted "$MNT" || fail "the aborted mount is gone: the message would be wrong"
+fusermount3 -u "$MNT"
+mount_fs
+ok "said, and unmounted by hand"
+
 step "SIGTERM ends the daemon cleanly"
 kill -TERM "$DAEMON_PID"
 wait_daemon_exit 30
@@ -174,4 +196,29 @@ diff -r "$SRC" "$MNT/bkt/linux"
 assert_eq "$(sha_of "$MNT/bkt/big")" "$(sha_of "$T/ref/big")" "the 24 MiB file"
 ok "read over /dev/fuse"
 unmount_fs
+
+step "a kernel that does not offer it: /dev/fuse"
+echo N >"$PARAM"
+mount_fs
+assert_eq "$(rings "$DAEMON_PID")" 0 "io_uring instances with enable_uring off"
+assert_eq "$(cat "$MNT/bkt/r")" one "the restored file"
+echo three >"$MNT/bkt/r"
+assert_eq "$(cat "$MNT/bkt/r")" three "a file written over /dev/fuse"
+ok "no ring; a file read and written"
+unmount_fs
+echo Y >"$PARAM"
+
+if [ -n "$OLD_DISABLED" ]; then
+	step "io_uring turned off (kernel.io_uring_disabled=2): /dev/fuse, and why"
+	echo 2 >"$DISABLED"
+	mount_fs
+	echo "$OLD_DISABLED" >"$DISABLED"
+	assert_eq "$(rings "$DAEMON_PID")" 0 "io_uring instances with io_uring disabled"
+	grep -q "FUSE over io_uring: cannot set up a ring" "$(daemon_log)" ||
+		{ show_daemon_log; fail "the daemon did not say why it took no io_uring queues"; }
+	echo four >"$MNT/bkt/r"
+	assert_eq "$(cat "$MNT/bkt/r")" four "a file written over /dev/fuse"
+	ok "the mount fell back and said why"
+	unmount_fs
+fi
 check_store
