@@ -206,6 +206,19 @@ run_integration() {
 	fi
 }
 
+# run_again OPT NAME...: the integration tests NAME again, as NAME-OPT
+# (run_integration SCRIPT OPT).
+run_again() {
+	local opt=$1 n t
+	shift
+	for n in "$@"; do
+		t=tests/integration/$n.sh
+		[ -e "$t" ] || { flunk "$n-$opt" /dev/null "no $t"; continue; }
+		selected "$n-$opt" || continue
+		run_integration "$t" "$opt"
+	done
+}
+
 # 1. Unit tests and stress programs (named unit/NAME and stress/NAME).
 n_unit=0
 for src in tests/unit/test_*.c; do
@@ -241,18 +254,8 @@ if [ "${UNIT_ONLY:-0}" != 1 ]; then
 		selected "$(basename "$t" .sh)" || continue
 		run_integration "$t"
 	done
-	for n in $NOPT_TESTS; do
-		t=tests/integration/$n.sh
-		[ -e "$t" ] || { flunk "$n-nopt" /dev/null "no $t"; continue; }
-		selected "$n-nopt" || continue
-		run_integration "$t" nopt
-	done
-	for n in $NOURING_TESTS; do
-		t=tests/integration/$n.sh
-		[ -e "$t" ] || { flunk "$n-nouring" /dev/null "no $t"; continue; }
-		selected "$n-nouring" || continue
-		run_integration "$t" nouring
-	done
+	run_again nopt $NOPT_TESTS
+	run_again nouring $NOURING_TESTS
 fi
 
 echo
