@@ -688,6 +688,9 @@ void fs_loop_detach(void);
  */
 int fs_loop_slow(const struct fuse_buf *buf);
 
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t fs_mono_ns(void);
+
 /* ---- uring.c: FUSE over io_uring ---- */
 
 /* In the INIT request's and reply's flags2: FUSE_OVER_IO_URING >> 32. */

@@ -253,11 +253,8 @@ static void process_init(struct loop *l, const struct fuse_buf *buf)
 	}
 	if (n > 0 && write(fd, reply, (size_t)n) != n) {
 		log_err("INIT: cannot reply: %s", strerror(errno));
-		if (l->uring) {
-			fs_uring_stop(l->uring);
-			fs_uring_free(l->uring);
-			l->uring = NULL;
-		}
+		fs_uring_free(l->uring);
+		l->uring = NULL;
 	}
 	if (l->uring) {
 		atomic_store(&session_uring, l->uring);
@@ -283,7 +280,7 @@ static int is_init(const struct fuse_buf *buf)
 
 static void *worker_main(void *arg);
 
-static int64_t mono_ns(void)
+int64_t fs_mono_ns(void)
 {
 	struct timespec ts;
 
@@ -306,7 +303,7 @@ static int receive(struct loop *l, struct fuse_buf *buf, int64_t since)
 		res = fuse_session_receive_buf(l->se, buf);
 		if (res != -EAGAIN)
 			return res;
-		if (mono_ns() - since < l->spin_ns)
+		if (fs_mono_ns() - since < l->spin_ns)
 			continue;
 		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		res = poll(&p, 1, -1);
@@ -416,7 +413,7 @@ static void *worker_main(void *arg)
 			process_init(l, &w->buf);
 		else
 			fuse_session_process_buf(l->se, &w->buf);
-		since = mono_ns();
+		since = fs_mono_ns();
 
 		pthread_mutex_lock(&l->lock);
 		slow = w->detached;

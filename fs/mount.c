@@ -540,8 +540,7 @@ int fs_mount(const struct fs_opts *opts)
 	/* CREATEs and commits take staging files made ahead (blob.c). */
 	store_stage_pool(fs->st, 16);
 	ret = fs_loop_run(se, opts->threads, opts->spin_us, opts->uring,
-			  &fs->killpriv,
-			  &fs->passthrough);
+			  &fs->killpriv, &fs->passthrough);
 	if (ret)
 		log_err("session ended: %s", strerror(-ret));
 	fs_commit_open(fs);

@@ -72,19 +72,11 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Whether what was cached at @t (mono_ns(), 0 for nothing) is younger
+/* Whether what was cached at @t (fs_mono_ns(), 0 for nothing) is younger
  * than the entry and attribute timeout the kernel is given. */
 static int cache_fresh(const struct fs *fs, int64_t t)
 {
-	return t && mono_ns() - t < (int64_t)(fs->opts.timeout * 1e9);
+	return t && fs_mono_ns() - t < (int64_t)(fs->opts.timeout * 1e9);
 }
 
 static struct timespec ns_to_ts(int64_t ns)
@@ -199,7 +191,7 @@ static void dir_attr_set(struct fs_node *n, struct stat *st)
 	pthread_mutex_lock(&n->lock);
 	n->attr = *st;
 	n->attr.st_ino = n->st_ino;
-	n->attr_ns = mono_ns();
+	n->attr_ns = fs_mono_ns();
 	dir_raise(n, st);
 	pthread_mutex_unlock(&n->lock);
 }
@@ -265,7 +257,7 @@ static void dir_miss_set(struct fs_node *dir, const char *name)
 		dir->miss_name = malloc(NAME_MAX + 1);
 	if (dir->miss_name) {
 		memcpy(dir->miss_name, name, len + 1);
-		dir->miss_ns = mono_ns();
+		dir->miss_ns = fs_mono_ns();
 	}
 	pthread_mutex_unlock(&dir->lock);
 }
@@ -483,7 +475,7 @@ static void node_learn(struct fs_node *n, const struct store_obj *obj)
 			}
 		}
 		n->base_known = 1;
-		n->attr_ns = mono_ns();
+		n->attr_ns = fs_mono_ns();
 	}
 	pthread_mutex_unlock(&n->lock);
 }
@@ -825,7 +817,7 @@ static int content_known(struct fs *fs, struct fs_node *n, int refresh)
 		}
 	}
 	n->base_known = 1;
-	n->attr_ns = mono_ns();
+	n->attr_ns = fs_mono_ns();
 	return 0;
 }
 
@@ -1373,7 +1365,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	put.mtime_set = 1;	/* the last write's, or a utimens's: 0 too */
 	put.durable = durable;
 	put.keep_xattrs = 1;
-	if (n->mknod_vid[0] && mono_ns() - n->mknod_ns < FS_MKNOD_FILL_NS)
+	if (n->mknod_vid[0] && fs_mono_ns() - n->mknod_ns < FS_MKNOD_FILL_NS)
 		put.replaces = n->mknod_vid;
 	put.named_ns = pending ? n->created_ns : 0;
 	if (pending && fs_ino_kept(n->st_ino))
@@ -1473,7 +1465,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	else
 		memcpy(n->cached_sha, obj.sha256, sizeof(n->cached_sha));
 	n->base_known = 1;
-	n->attr_ns = mono_ns();
+	n->attr_ns = fs_mono_ns();
 	return 0;
 
 fail:
@@ -2820,7 +2812,7 @@ static void make_leaf(fuse_req_t req, fuse_ino_t parent, const char *name,
 		pthread_mutex_lock(&n->lock);
 		snprintf(n->mknod_vid, sizeof(n->mknod_vid), "%s",
 			 obj.version_id);
-		n->mknod_ns = mono_ns();
+		n->mknod_ns = fs_mono_ns();
 		pthread_mutex_unlock(&n->lock);
 	}
 	memset(&st, 0, sizeof(st));

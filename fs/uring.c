@@ -92,7 +92,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "store/log.h"
@@ -298,6 +297,16 @@ static void commit(struct uent *e, uint64_t unique)
 			strerror(errno));
 }
 
+/* Answer the request in @e: reply header @out, with @body bytes already
+ * in the payload buffer. */
+static void send_reply(struct uent *e, const struct fuse_out_header *out,
+		       size_t body)
+{
+	memcpy(e->hdr.in_out, out, sizeof(*out));
+	e->hdr.ent.payload_sz = (uint32_t)body;
+	commit(e, out->unique);
+}
+
 /* Commit what the pool replied; the owner thread. */
 static void commit_pending(struct uqueue *q)
 {
@@ -390,10 +399,8 @@ ssize_t fs_uring_reply(struct fs_uring *u, const struct iovec *iov,
 		out.len = sizeof(out);
 		body = 0;
 	}
-	memcpy(e->hdr.in_out, &out, sizeof(out));
 	iov_copy(e->iov[1].iov_base, iov, count, sizeof(out), body);
-	e->hdr.ent.payload_sz = (uint32_t)body;
-	commit(e, out.unique);
+	send_reply(e, &out, body);
 	return (ssize_t)len;
 }
 
@@ -436,17 +443,13 @@ ssize_t fs_uring_reply_pipe(struct fs_uring *u, int pipe_fd, int dev_fd,
 			out.error = -EIO;
 			len = sizeof(out);
 		}
-		memcpy(e->hdr.in_out, &out, sizeof(out));
-		e->hdr.ent.payload_sz = (uint32_t)(len - sizeof(out));
-		commit(e, out.unique);
+		send_reply(e, &out, len - sizeof(out));
 		return (ssize_t)len;
 	}
 	if (e) {	/* cannot happen: READs are no larger than max_read */
 		out.error = -EIO;
 		out.len = sizeof(out);
-		memcpy(e->hdr.in_out, &out, sizeof(out));
-		e->hdr.ent.payload_sz = 0;
-		commit(e, out.unique);
+		send_reply(e, &out, 0);
 		errno = EIO;
 		return -1;
 	}
@@ -473,48 +476,46 @@ static void reply_err(struct uent *e, uint64_t unique, int err)
 		.len = sizeof(out), .error = -err, .unique = unique,
 	};
 
-	memcpy(e->hdr.in_out, &out, sizeof(out));
-	e->hdr.ent.payload_sz = 0;
 	atomic_store(&e->unique, 0);
-	commit(e, unique);
+	send_reply(e, &out, 0);
+}
+
+/* Handle the request in @e on this thread. */
+static void run_request(struct fs_uring *u, struct uent *e)
+{
+	current = e;
+	fuse_session_process_buf(u->se, &e->fbuf);
+	current = NULL;
 }
 
 static void *pool_main(void *arg);
 
-/* Give @e to the pool; the owner thread. */
+/* Give @e to the pool; the owner thread.  It is handled here instead
+ * when the pool may be gone (stopping) or has no thread and cannot start
+ * one. */
 static void to_pool(struct fs_uring *u, struct uent *e)
 {
+	int here;
+
 	pthread_mutex_lock(&u->lock);
-	if (atomic_load(&u->stopping) && !u->nidle) {
-		/* The pool may be gone: handle it here. */
-		pthread_mutex_unlock(&u->lock);
-		current = e;
-		fuse_session_process_buf(u->se, &e->fbuf);
-		current = NULL;
-		return;
-	}
-	e->next = NULL;
-	if (u->slow_tail)
-		u->slow_tail->next = e;
-	else
-		u->slow = e;
-	u->slow_tail = e;
-	if (u->nidle) {
-		pthread_cond_broadcast(&u->cv);
-	} else if (u->npool < u->max_slow &&
-		   pthread_create(&u->pool[u->npool], NULL, pool_main, u) ==
-			   0) {
+	here = atomic_load(&u->stopping) && !u->nidle;
+	if (!here && !u->nidle && u->npool < u->max_slow &&
+	    pthread_create(&u->pool[u->npool], NULL, pool_main, u) == 0)
 		u->npool++;
-	} else if (!u->npool) {
-		/* No thread at all: handle it here. */
-		u->slow = u->slow_tail = NULL;
-		pthread_mutex_unlock(&u->lock);
-		current = e;
-		fuse_session_process_buf(u->se, &e->fbuf);
-		current = NULL;
-		return;
+	here = here || !u->npool;
+	if (!here) {
+		e->next = NULL;
+		if (u->slow_tail)
+			u->slow_tail->next = e;
+		else
+			u->slow = e;
+		u->slow_tail = e;
+		if (u->nidle)
+			pthread_cond_broadcast(&u->cv);
 	}
 	pthread_mutex_unlock(&u->lock);
+	if (here)
+		run_request(u, e);
 }
 
 static void *pool_main(void *arg)
@@ -536,21 +537,11 @@ static void *pool_main(void *arg)
 		if (!u->slow)
 			u->slow_tail = NULL;
 		pthread_mutex_unlock(&u->lock);
-		current = e;
-		fuse_session_process_buf(u->se, &e->fbuf);
-		current = NULL;
+		run_request(u, e);
 		pthread_mutex_lock(&u->lock);
 	}
 	pthread_mutex_unlock(&u->lock);
 	return NULL;
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* Queue @q took a request: the others, asleep, are woken to spin. */
@@ -561,7 +552,7 @@ static void note_busy(struct uqueue *q)
 
 	if (!u->spin_ns)
 		return;
-	atomic_store_explicit(&q->busy_ns, mono_ns(), memory_order_relaxed);
+	atomic_store_explicit(&q->busy_ns, fs_mono_ns(), memory_order_relaxed);
 	for (i = 0; i < u->nq; i++) {
 		struct uqueue *o = &u->qs[i];
 		int no = 0;
@@ -603,7 +594,7 @@ static void spin(struct uqueue *q)
 	struct fs_uring *u = q->u;
 
 	while (!io_uring_cq_ready(&q->ring) && !atomic_load(&u->stopping) &&
-	       others_busy(q, mono_ns()))
+	       others_busy(q, fs_mono_ns()))
 		sched_yield();
 }
 
@@ -639,9 +630,7 @@ static void handle(struct uqueue *q, struct uent *e)
 		to_pool(u, e);
 		return;
 	}
-	current = e;
-	fuse_session_process_buf(u->se, &e->fbuf);
-	current = NULL;
+	run_request(u, e);
 }
 
 static void pin(struct uqueue *q)
