@@ -396,6 +396,16 @@ static void fd_limit_raise(void)
 			 (unsigned long long)rl.rlim_max, strerror(errno));
 }
 
+/* store_journal_on_applied(): a version a close journaled is in the
+ * catalog, with a delivery queued. */
+static void journal_applied(void *arg)
+{
+	struct fs *fs = arg;
+
+	if (fs->repl)
+		repl_engine_kick(fs->repl);
+}
+
 int fs_mount(const struct fs_opts *opts)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -526,6 +536,8 @@ int fs_mount(const struct fs_opts *opts)
 				strerror(-ret));
 			goto out_unmount;
 		}
+		/* A version the close journal applies is delivered now. */
+		store_journal_on_applied(fs->st, journal_applied, fs);
 	}
 
 	/* With the strict limit off, dirty pages of this mount count
@@ -545,9 +557,15 @@ int fs_mount(const struct fs_opts *opts)
 		log_err("session ended: %s", strerror(-ret));
 	fs_commit_open(fs);
 	served = 1;
+	/* In the catalog before replication stops: delivered next time. */
+	if (store_journal_settle(fs->st, NULL, NULL))
+		log_warn("versions are left in the store's journal; the next "
+			 "open of the store applies them");
 
 out_unmount:
 	fs_mapped_stop(fs);	/* before the store closes */
+	if (fs->st)
+		store_journal_on_applied(fs->st, NULL, NULL);
 	/* Deliveries under way finish; the rest stay queued in the store.
 	 * One that does not (its destination hangs) is left to the process's
 	 * end, which nothing after the unmount may wait for: the store is

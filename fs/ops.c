@@ -1261,6 +1261,42 @@ static int pt_copy(struct fs *fs, struct fs_node *n, int *fd, char sha[65])
 }
 
 /*
+ * Whether the commit of @n can go to the store's close journal
+ * (store_journal_put()): the first version of a small file written in
+ * passthrough mode, with nothing to keep beside its bytes.  Then its
+ * content is read into *@buf (*@len bytes; the caller frees it) and
+ * hashed into @sha, from the one read, whatever a writer does meanwhile.
+ * Caller holds n->lock.
+ */
+static int journal_read(struct fs *fs, struct fs_node *n, int durable,
+			char **buf, size_t *len, char sha[65])
+{
+	struct store_hash *h;
+	struct stat sb;
+
+	*buf = NULL;
+	if (durable || !n->pt_id || n->pt_mapped || n->acl || n->npxa ||
+	    n->mknod_vid[0] || n->stage_fd < 0 || !node_pending(fs, n) ||
+	    fstat(n->stage_fd, &sb) || sb.st_size > JOURNAL_MAX_CONTENT ||
+	    !store_room_plenty(fs->st))
+		return 0;
+	*len = (size_t)sb.st_size;
+	*buf = malloc(*len ? *len : 1);
+	h = store_hash_new();
+	if (!*buf || !h || pread_full(n->stage_fd, *buf, *len, 0)) {
+		/* cut meanwhile, say: the usual way copies what is there */
+		if (h)
+			store_hash_free(h);
+		free(*buf);
+		*buf = NULL;
+		return 0;
+	}
+	store_hash_update(h, *buf, *len);
+	store_hash_final(h, sha);
+	return 1;
+}
+
+/*
  * Commit the node's content as a new version of its key.  Caller holds
  * n->lock.  On failure the uncommitted data is gone (as an S3 PUT that
  * failed) and the error goes to the close that asked for it.
@@ -1274,7 +1310,8 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	int ret, pending, unlinked, have_sha = 0, fd = -1, keep = -1;
 	int recreated;
 	uint64_t seq = 0;
-	size_t nxs = 0;
+	size_t nxs = 0, jlen = 0;
+	char *jbuf = NULL;
 
 	if (n->commit_err) {
 		/* What was written before the failure is gone: what came
@@ -1287,13 +1324,17 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		 * A write during the copy shows as a change at the next
 		 * pt_sync() (or mapped.c's next look). */
 		pt_sync(fs, n);
-		ret = pt_copy(fs, n, &fd, sha);
+		if (journal_read(fs, n, durable, &jbuf, &jlen, sha))
+			ret = 0;
+		else
+			ret = pt_copy(fs, n, &fd, sha);
 		if (ret)
 			goto fail;
 		have_sha = sha[0] != '\0';
 	}
 	hash_hold(n);
-	if (fd < 0 && n->stage_fd >= 0 && hash_finish_held(n, sha) == 0)
+	if (!jbuf && fd < 0 && n->stage_fd >= 0 &&
+	    hash_finish_held(n, sha) == 0)
 		have_sha = 1;
 	hash_drop_held(n);
 	hash_unhold(n);
@@ -1309,6 +1350,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		if (!xs) {
 			if (fd >= 0)
 				store_stage_abort(fs->st, fd);
+			free(jbuf);
 			ret = -ENOMEM;
 			goto fail;
 		}
@@ -1322,6 +1364,7 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	if (unlinked || ret) {
 		pthread_rwlock_unlock(&fs->ns_lock);
 		free(xs);
+		free(jbuf);
 		if (fd >= 0)
 			store_stage_abort(fs->st, fd);
 		if (ret)
@@ -1397,14 +1440,29 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 	 * staging file, now the blob, stays open as its base, so that a
 	 * write after an rm-version of it still has it (nopassthrough: the
 	 * first write after this copies the base). */
-	if (fd < 0 && n->stage_fd >= 0 && n->nwriters > 0)
+	if (!jbuf && fd < 0 && n->stage_fd >= 0 && n->nwriters > 0)
 		keep = fcntl(n->stage_fd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0) {
+	if (!jbuf && fd < 0) {
 		hash_hold(n);
 		n->stage_fd = -1;	/* store_put consumes it */
 		hash_unhold(n);
 	}
-	ret = store_put(fs->st, bucket, key, &put, vid, &obj);
+	if (jbuf) {
+		/* The staging file stays the kernel's backing file. */
+		ret = -EAGAIN;
+		if (pending)
+			ret = store_journal_put(fs->st, bucket, key, &put,
+						jbuf, jlen, sha, &obj);
+		if (ret == -EAGAIN) {
+			ret = store_stage_mem(fs->st, jbuf, jlen, &put.fd);
+			if (ret == 0)
+				ret = store_put(fs->st, bucket, key, &put,
+						vid, &obj);
+		}
+		free(jbuf);
+	} else {
+		ret = store_put(fs->st, bucket, key, &put, vid, &obj);
+	}
 	free(xs);
 	/* The node stops being pending before a rename or an unlink can
 	 * look at it (they take ns_lock for writing): one that saw it still

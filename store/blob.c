@@ -96,6 +96,9 @@ int store_blob_open(struct store *st, const char *sha256, int *fd_out)
 		return -EINVAL;
 	store_blob_path(st, sha256, path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && atomic_load(&st->j.unapplied) &&
+	    store_journal_settle(st, NULL, NULL) == 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);	/* journaled */
 	if (fd < 0 && errno == ENOENT && trash_recover(st, sha256, path))
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {

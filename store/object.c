@@ -773,10 +773,15 @@ int store_put(struct store *st, const char *bucket, const char *key,
 
 	if (!nv.ino)
 		ino_refill(st);
-	err = conn_get(st, &c);
+	/* A `cp -r` puts a folder's marker, and each large file, while the
+	 * close journal's thread applies the small files before it: only a
+	 * version that bears on this key must be in first. */
+	err = journal_settle_put(st, bucket, key);
+	if (!err)
+		err = conn_get_settled(st, &c);
 	if (err)
 		goto out;
-	err = tx_begin(c);
+	err = tx_begin_settled(c);
 	if (err)
 		goto out;
 	err = bucket_row_get(c, bucket, &b);

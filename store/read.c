@@ -190,7 +190,11 @@ int store_lookup(struct store *st, const char *bucket, const char *path,
 	len = strnlen(path, STORE_KEY_MAX + 1);
 	if (len > STORE_KEY_MAX)
 		return -ENAMETOOLONG;
-	err = conn_get(st, &c);
+	/* Only a version of this key, or below it, in the journal matters:
+	 * a `cp -r` looks each new name up while the last files' versions
+	 * are still being applied. */
+	store_journal_settle(st, bucket, path);	/* logs what failed */
+	err = conn_get_settled(st, &c);
 	if (err)
 		return err;
 	began = rtx_begin(c);

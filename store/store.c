@@ -60,9 +60,19 @@
  *  5. Each transaction checks what it relies on inside itself (the
  *     bucket's versioning, the current version, whether a blob exists),
  *     so decisions hold across processes.
+ *  7. A version put through the close journal (journal.c) is, from the
+ *     moment store_journal_put() returns, either in the catalog or in a
+ *     whole record of STORE/journal past the offset the catalog's
+ *     journal row gives; a record is applied (blob placed, row written,
+ *     offset moved) in one transaction, so once whoever applies it.  No
+ *     write transaction commits before the records that bear on it
+ *     (every one in another process; those of the same or an enclosing
+ *     name in the appending one), and store_open() applies what a dead
+ *     process left.
  *
  * tests/unit/test_crash.c kills writers at random moments and checks each
- * invariant with store_check() and the versions the writer reported.
+ * invariant with store_check() and the versions the writer reported;
+ * tests/unit/test_journal.c does the same for invariant 7.
  */
 #include "store/store.h"
 #include "store/store_i.h"
@@ -96,7 +106,7 @@
 	"u.created_ns > v.created_ns))"
 
 /* Schema version this code writes; see migrations[]. */
-#define SCHEMA_VERSION 10
+#define SCHEMA_VERSION 11
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -372,17 +382,54 @@ static int run_simple(struct conn *c, enum stmt_id id)
  * SQLite's write lock make the loser sleep in its busy handler (1 ms and
  * up).  Processes still serialize on SQLite's lock.
  */
-int tx_begin(struct conn *c)
+static int tx_begin_journal(struct conn *c, int apply)
 {
 	int err;
 
 	pthread_mutex_lock(&c->st->write_lock);
 	err = run_simple(c, ST_BEGIN);
-	if (err)
+	if (err) {
 		pthread_mutex_unlock(&c->st->write_lock);
-	else
-		c->writing = 1;
-	return err;
+		return err;
+	}
+	c->writing = 1;
+	/* What a close reported kept comes before anything after it. */
+	if (apply && journal_due(c->st)) {
+		err = sqlite3_exec(c->db, "SAVEPOINT journal", NULL, NULL,
+				   NULL) == SQLITE_OK
+			      ? journal_apply(c->st, c)
+			      : -EIO;
+		if (err == -ENOSPC || err == -EDQUOT) {
+			/* A full disk: what frees room (rm-version) must
+			 * not wait for what needs it.  The versions stay in
+			 * the journal, and go in once there is room. */
+			sqlite3_exec(c->db, "ROLLBACK TO journal", NULL, NULL,
+				     NULL);
+			c->j_moved = 0;
+			if (!atomic_exchange(&c->st->j.full_told, 1))
+				log_warn("store: %s: the disk is full: versions "
+					 "in the close journal wait for room",
+					 c->st->dir);
+			err = 0;
+		}
+		if (err) {
+			tx_rollback(c);
+			return err;
+		}
+		sqlite3_exec(c->db, "RELEASE journal", NULL, NULL, NULL);
+	}
+	return 0;
+}
+
+int tx_begin(struct conn *c)
+{
+	return tx_begin_journal(c, 1);
+}
+
+int tx_begin_settled(struct conn *c)
+{
+	/* Another process's records: it cannot know which bear on us. */
+	return tx_begin_journal(c, !c->st->j.appender);
 }
 
 int rtx_begin(struct conn *c)
@@ -431,10 +478,13 @@ int tx_commit(struct store *st, struct conn *c)
 
 	if (!err) {
 		atomic_fetch_add(&st->generation, 1);
+		if (c->j_moved)
+			journal_committed(st, c);
 	} else if (!sqlite3_get_autocommit(c->db)) {
 		/* A COMMIT that failed leaves the transaction open. */
 		run_simple(c, ST_ROLLBACK);
 	}
+	c->j_moved = 0;
 	tx_placed(c, !err);
 	tx_unlock(c);
 	return err;
@@ -445,6 +495,7 @@ void tx_rollback(struct conn *c)
 	/* A failed COMMIT may have rolled back already. */
 	if (!sqlite3_get_autocommit(c->db))
 		run_simple(c, ST_ROLLBACK);
+	c->j_moved = 0;
 	tx_placed(c, 0);
 	tx_unlock(c);
 }
@@ -599,7 +650,7 @@ static void *ckpt_main(void *arg)
 			 * now: another that keeps the store open (a mount)
 			 * would copy it back only after its own commits. */
 			pthread_mutex_unlock(&st->ckpt.lock);
-			if (truncate && conn_get(st, &c) == 0) {
+			if (truncate && conn_get_settled(st, &c) == 0) {
 				sqlite3_busy_timeout(c->db, CKPT_WAIT_MS);
 				sqlite3_wal_checkpoint_v2(
 					c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
@@ -612,7 +663,7 @@ static void *ckpt_main(void *arg)
 		idle = !pass;
 		st->ckpt_wanted = 0;
 		pthread_mutex_unlock(&st->ckpt.lock);
-		if (conn_get(st, &c) == 0) {
+		if (conn_get_settled(st, &c) == 0) {
 			log = 0;
 			sqlite3_busy_timeout(c->db, CKPT_WAIT_MS);
 			rc = sqlite3_wal_checkpoint_v2(
@@ -780,7 +831,24 @@ static void conn_destructor(void *p)
 	conn_free(c);
 }
 
+/* Set while this thread applies the journal or reads what it settled. */
+static __thread int journal_settled;
+
 int conn_get(struct store *st, struct conn **out)
+{
+	/* A read in the appending process sees what it journaled; where
+	 * that cannot be done now (a full disk: logged), what the catalog
+	 * has. */
+	if (!journal_settled && st->j.appender &&
+	    atomic_load(&st->j.unapplied)) {
+		journal_settled = 1;
+		store_journal_settle(st, NULL, NULL);
+		journal_settled = 0;
+	}
+	return conn_get_settled(st, out);
+}
+
+int conn_get_settled(struct store *st, struct conn **out)
 {
 	struct conn *c = pthread_getspecific(st->key);
 	int rc, err = 0;
@@ -1010,6 +1078,16 @@ static const char schema_v10[] =
 	" created_ns INT NOT NULL,"
 	" PRIMARY KEY(dest, key, upload_id)) WITHOUT ROWID;";
 
+/* Which records of STORE/journal are applied (journal.c): gen, the
+ * generation of the file, and the offset in it up to which they are.
+ * 64: just past the file's header. */
+static const char schema_v11[] =
+	"CREATE TABLE journal("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" gen INT NOT NULL,"
+	" applied INT NOT NULL);"
+	"INSERT INTO journal VALUES (1, 0, 64);";
+
 /* migrations[i] takes the catalog from user_version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v1,
@@ -1022,6 +1100,7 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v8,
 	schema_v9,
 	schema_v10,
+	schema_v11,
 };
 
 static int schema_migrate(struct store *st, struct conn *c)
@@ -1234,6 +1313,8 @@ static void store_free(struct store *st)
 	pthread_mutex_destroy(&st->ino_mu);
 	store_thread_destroy(&st->ckpt);
 	store_thread_destroy(&st->pool);
+	if (st->j.fd >= 0)
+		close(st->j.fd);
 	free(st->db_path);
 	free(st->dir);
 	free(st);
@@ -1370,6 +1451,18 @@ int store_room_retry(struct store *st, int err, int tries)
 #define ROOM_PLENTY (64LL << 20)
 #define ROOM_RECHECK_MS 100
 
+int store_room_plenty(struct store *st)
+{
+	struct statvfs v;
+
+	if (mono_ms() < atomic_load(&st->room_until_ms))
+		return 1;
+	if (statvfs(st->dir, &v))
+		return 0;
+	return (long long)(geteuid() == 0 ? v.f_bfree : v.f_bavail) *
+		       (long long)v.f_frsize >= ROOM_PLENTY;
+}
+
 int store_room_low(struct store *st)
 {
 	int64_t now = mono_ms();
@@ -1424,6 +1517,7 @@ int store_open(const char *dir, int flags, struct store **out)
 	st->marker_fd = -1;
 	pthread_mutex_init(&st->conns_lock, NULL);
 	pthread_mutex_init(&st->write_lock, NULL);
+	journal_init(st);
 	pthread_mutex_init(&st->ino_mu, NULL);
 	store_thread_init(&st->ckpt);
 	store_thread_init(&st->pool);
@@ -1542,6 +1636,10 @@ int store_open(const char *dir, int flags, struct store **out)
 			 "this process dies, its unreferenced blobs stay until "
 			 "the store is next collected", st->dir);
 	store_reserve_make(st);
+	/* After the marker: applying what a dead process left writes. */
+	err = journal_open(st, c, 1);
+	if (err)
+		goto out;
 	if (exclusive) {
 		/* Not atomic, but harmless: whoever gets the lock in the
 		 * gap collects garbage before we write anything. */
@@ -1571,6 +1669,7 @@ void store_close(struct store *st)
 
 	if (!st)
 		return;
+	journal_close(st);
 	store_thread_stop(&st->ckpt);	/* its connection goes with it */
 	stage_pool_stop(st);
 	pthread_mutex_lock(&st->conns_lock);
@@ -1776,6 +1875,9 @@ int store_sync(struct store *st)
 	struct conn *c;
 	int err, fd;
 
+	err = store_journal_settle(st, NULL, NULL);
+	if (err)
+		return err;
 	err = conn_get(st, &c);
 	if (err)
 		return err;

@@ -203,6 +203,9 @@ int store_ino_reserve(struct store *st, uint64_t n, uint64_t *first);
  * with plenty of room the answer is kept for a tenth of a second.
  */
 int store_room_low(struct store *st);
+/* Whether the store's file system has ROOM_PLENTY (64 MiB) free: room for
+ * what the close journal may hold (store_journal_put()) and then some. */
+int store_room_plenty(struct store *st);
 uint64_t store_name_ino(const char *bucket, const char *path, size_t len);
 
 /*
@@ -396,6 +399,29 @@ struct store_put {
  */
 int store_put(struct store *st, const char *bucket, const char *key,
 	      struct store_put *put, char *vid_out, struct store_obj *obj_out);
+
+/*
+ * The close journal (journal.c): store_journal_put() keeps the first
+ * version of a small file (at most JOURNAL_MAX_CONTENT bytes, of @content,
+ * SHA-256 @sha) as store_put() would, by one append to STORE/journal; the
+ * catalog has it a moment later.  *@obj_out gets what store_put() would
+ * say but the version ID.  -EAGAIN: not for the journal (too large,
+ * xattrs, durable, another process appends, too many waiting, or the
+ * append failed): use store_put().
+ */
+#define JOURNAL_MAX_CONTENT (64 * 1024)
+int store_journal_put(struct store *st, const char *bucket, const char *key,
+		      const struct store_put *put, const void *content,
+		      size_t size, const char *sha, struct store_obj *obj_out);
+/* Apply the journal if it holds a version of @key of @bucket or of a key
+ * below folder @key (every key with @key NULL or "", everything with
+ * @bucket NULL): before a read that must see them. */
+int store_journal_settle(struct store *st, const char *bucket,
+			 const char *key);
+/* @fn(@arg) after the journal's thread applied a version that queued a
+ * delivery. */
+void store_journal_on_applied(struct store *st, void (*fn)(void *),
+			      void *arg);
 
 /*
  * DELETE without a version ID: in an Enabled bucket a delete marker with a

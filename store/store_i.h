@@ -105,6 +105,10 @@ struct conn {
 	int writing;		/* holds st->write_lock (tx_begin()) */
 	int placed;		/* linked a new blob that no committed
 				 * transaction has named yet */
+	int j_moved;		/* this transaction applied the journal up
+				 * to j_applied (journal.c): told at its
+				 * COMMIT */
+	uint64_t j_applied;
 	struct conn *next;		/* protected by store->conns_lock */
 	struct conn *prev;		/* protected by store->conns_lock */
 	struct store *st;
@@ -132,6 +136,30 @@ int store_thread_start_locked(struct store_thread *t, void *(*fn)(void *),
 			      void *arg);
 /* Tell @t's thread to stop, and join it if it ran. */
 void store_thread_stop(struct store_thread *t);
+
+/* The close journal (journal.c). */
+struct store_journal {
+	pthread_mutex_t lock;	/* appends, tail, pend */
+	int fd;			/* STORE/journal; -1: none */
+	pthread_mutex_t take_lock;	/* appender_take() */
+	atomic_int appender;	/* this process holds its flock(): it
+				 * alone appends */
+	int appender_failed;	/* another process does */
+	uint64_t gen;		/* the generation the catalog follows */
+	uint64_t tail;		/* appender: end of its last record */
+	_Atomic uint64_t applied_seen;	/* the catalog's offset, last seen */
+	/* Appender: its records not yet applied, oldest first (a ring). */
+	struct jpend *pend;
+	size_t phead, npend, pcap;
+	uint64_t pbytes;	/* their bytes */
+	atomic_size_t unapplied;	/* npend, read without the lock */
+	atomic_int queued;	/* an applied version queued a delivery */
+	atomic_int full_told;	/* said that its versions wait for room */
+	void (*applied_fn)(void *);	/* then told (the replicator) */
+	void *applied_arg;
+	struct store_thread applier;
+	int wanted;		/* protected by applier.lock */
+};
 
 struct store {
 	char *dir;		/* absolute path; freed by store_close() */
@@ -181,7 +209,35 @@ struct store {
 	int limbo_fd[STAGE_LIMBO_MAX];
 	int64_t limbo_ms[STAGE_LIMBO_MAX];
 	int limbo_n;
+
+	struct store_journal j;
 };
+
+/* ---- journal.c ------------------------------------------------------ */
+
+void journal_init(struct store *st);
+/* At store_open(), with the schema migrated and the marker made. */
+int journal_open(struct store *st, struct conn *c, int writable);
+void journal_close(struct store *st);
+/* Whether a write transaction must apply the journal first; then, in it,
+ * journal_apply() (tx_begin()). */
+int journal_due(struct store *st);
+int journal_apply(struct store *st, struct conn *c);
+/* journal_apply() of @max records at most. */
+int journal_apply_max(struct store *st, struct conn *c, size_t max);
+/* tx_commit(): @c's transaction, which applied the journal, committed. */
+void journal_committed(struct store *st, struct conn *c);
+/* conn_get() without applying what this process journaled (for reads
+ * that settled their own keys: store_journal_settle()). */
+int conn_get_settled(struct store *st, struct conn **out);
+/* store_journal_settle() for @key itself only (its own xattrs, say). */
+int journal_settle_key(struct store *st, const char *bucket, const char *key);
+/* Before a put of @key: apply the journal if it holds a version of a key
+ * that bears on it (the same name, or one in the other's folder); then
+ * tx_begin_settled() opens the put's transaction without applying the
+ * rest, which the journal's thread does. */
+int journal_settle_put(struct store *st, const char *bucket, const char *key);
+int tx_begin_settled(struct conn *c);
 
 /* Stop the staging pool's thread and close what it holds. */
 void stage_pool_stop(struct store *st);

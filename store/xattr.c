@@ -307,7 +307,10 @@ ssize_t store_xattr_get(struct store *st, const char *bucket, const char *key,
 	err = name_check(name);
 	if (err)
 		return err == -ERANGE ? -ENODATA : err;
-	err = conn_get(st, &c);
+	/* The kernel asks for security.capability at each file's first
+	 * write, while the last files' versions are being applied. */
+	journal_settle_key(st, bucket, key);	/* logs what failed */
+	err = conn_get_settled(st, &c);
 	if (err)
 		return err;
 	began = rtx_begin(c);

@@ -221,7 +221,7 @@ Test(store, schema)
 	struct store *again;
 
 	snprintf(db, sizeof(db), "%s/store/catalog.db", dir);
-	cr_expect_eq(pragma(db, "PRAGMA user_version"), 10);
+	cr_expect_eq(pragma(db, "PRAGMA user_version"), 11);
 	cr_expect_eq(pragma(db, "PRAGMA journal_mode"), 1, "WAL");
 	cr_expect_eq(pragma(db, "SELECT count(*) FROM sqlite_master WHERE "
 				"name = 'objects_live'"),
@@ -1793,6 +1793,7 @@ Test(store, inode_numbers_of_an_old_catalog)
 	pragma(db, "ALTER TABLE buckets DROP COLUMN atime_ns");
 	pragma(db, "DROP TABLE bucket_xattrs");
 	pragma(db, "DROP TABLE repl_uploads");
+	pragma(db, "DROP TABLE journal");
 	pragma(db, "PRAGMA user_version = 5");
 	cr_assert_eq(store_open(path, 0, &st), 0);
 	a = ino_of("bkt", "a");
@@ -1824,6 +1825,7 @@ Test(store, bucket_since_its_oldest_version)
 	snprintf(db, sizeof(db), "%s/catalog.db", path);
 	pragma(db, "UPDATE buckets SET created_ns = created_ns + 1000000000");
 	pragma(db, "DROP TABLE repl_uploads");
+	pragma(db, "DROP TABLE journal");
 	pragma(db, "PRAGMA user_version = 8");
 	cr_assert_eq(store_open(path, 0, &st), 0);
 	cr_expect_eq(store_lookup_at(st, "bkt", "", o.created_ns, &o), 0,
@@ -1849,14 +1851,48 @@ Test(store, uploads_under_way_in_an_old_catalog)
 	store_close(st);
 	snprintf(db, sizeof(db), "%s/catalog.db", path);
 	pragma(db, "DROP TABLE repl_uploads");
+	pragma(db, "DROP TABLE journal");
 	pragma(db, "PRAGMA user_version = 9");
 	cr_assert_eq(store_open(path, 0, &st), 0);
-	cr_expect_eq(pragma(db, "PRAGMA user_version"), 10);
+	cr_expect_eq(pragma(db, "PRAGMA user_version"), 11);
 	cr_assert_eq(store_lookup(st, "bkt", "a", &o), 0);
 	cr_assert_eq(store_repl_upload_note(st, "s3://r/b", "k", "u1"), 0);
 	cr_assert_eq(store_repl_uploads(st, "s3://r/b", "k", upload_seen,
 					seen), 0);
 	cr_expect_str_eq(seen, "u1");
+	cr_expect_eq(store_check(st, 1), 0);
+}
+
+/* A catalog from before schema 11 gets the close journal's row, and a
+ * close's version goes through the journal at once. */
+Test(store, journal_in_an_old_catalog)
+{
+	struct store_put p = { .kind = STORE_FILE, .fd = -1 };
+	char db[160], path[128], sha[65], buf[16];
+	struct store_hash *h;
+	struct store_obj o;
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "a", "A", NULL), 0);
+	snprintf(path, sizeof(path), "%s", store_path(st));
+	store_close(st);
+	snprintf(db, sizeof(db), "%s/catalog.db", path);
+	pragma(db, "DROP TABLE journal");
+	pragma(db, "PRAGMA user_version = 10");
+	cr_assert_eq(store_open(path, 0, &st), 0);
+	cr_expect_eq(pragma(db, "PRAGMA user_version"), 11);
+	cr_expect_eq(pragma(db, "SELECT applied FROM journal"), 64);
+	h = store_hash_new();
+	cr_assert_not_null(h);
+	store_hash_update(h, "B", 1);
+	store_hash_final(h, sha);
+	p.meta = meta_of(0644);
+	cr_assert_eq(store_journal_put(st, "bkt", "b", &p, "B", 1, sha, &o),
+		     0);
+	cr_assert_eq(read_cur(st, "bkt", "b", buf, sizeof(buf)), 0);
+	cr_expect_str_eq(buf, "B");
+	cr_assert_eq(read_cur(st, "bkt", "a", buf, sizeof(buf)), 0);
+	cr_expect_str_eq(buf, "A");
 	cr_expect_eq(store_check(st, 1), 0);
 }
 

@@ -1,0 +1,972 @@
+/*
+ * journal.c - the close journal: the first version of a small file, put
+ * by a mount's close, written to STORE/journal in one write(2) and added
+ * to the catalog and blobs/ a moment later, in batches, by the journal's
+ * thread.
+ *
+ * Why.  A put is a staging file, a link into blobs/ and a transaction of
+ * its own: 60 to 80 us of a close(2), on the tool's CPU, for each of the
+ * files a `cp -r` or a `tar x` makes.  Appended here, the same version
+ * costs a write of its bytes to the page cache (a few microseconds), and
+ * the journal's thread, on another CPU, puts many in one transaction
+ * while the tool goes on.  A version in the journal survives a kill -9 of
+ * the daemon exactly as one in the catalog's WAL does (both are in the
+ * page cache, neither is fsynced; store_sync() applies the journal
+ * first, so an fsync(2) still makes it durable).
+ *
+ * Format.  A header (struct jhead: magic and generation), then records
+ * (struct jrec, the bucket and key names, the content, zeros up to a
+ * multiple of 8), appended only by the process that holds the file's
+ * flock() (a mount: store_journal_put()).  A record is whole when its
+ * header's check and its content's SHA-256 hold: the one a kill cut
+ * short, always the last, is not, and is never applied.
+ *
+ * Applied.  The catalog's journal row says which generation of the file
+ * it follows and the offset up to which its records are applied; a batch
+ * moves the offset in the transaction that adds its versions, so a record
+ * is applied once whoever applies it and whatever dies when.  Every write
+ * transaction applies what is due first (tx_begin(), journal_apply()), so
+ * no change to the catalog overtakes a version a close already reported
+ * kept; a process opening the store applies what a dead one left.  Reads
+ * in the appending process see a version still in the journal through
+ * store_journal_settle(): a key, or a folder above it, that has one is
+ * first applied.  Other processes apply at open and before each write, so
+ * a command run after a close sees its version.
+ *
+ * A full disk.  A close journals only with 64 MiB free, and at most
+ * JOURNAL_MAX_PENDING_BYTES wait, so the blobs they need fit; should the
+ * disk fill meanwhile, they wait in the journal (the thread tries again,
+ * less and less often): a read answers from the catalog, and a write
+ * transaction goes on without them (the removal of versions, which makes
+ * room, must not wait for what needs it).
+ *
+ * Starting over.  Once everything is applied and the file has grown past
+ * JOURNAL_RESET_BYTES, the transaction that applied the last batch
+ * truncates it and raises the generation in the file and the catalog.  A
+ * crash between the two leaves a file one generation ahead of the
+ * catalog: store_open() then knows every record of the old one was
+ * applied, and follows the new one.
+ *
+ * What does not come here: a version that replaces another (the catalog
+ * decides its fate), content over JOURNAL_MAX_CONTENT, a put with extended
+ * attributes or asked to be durable.  They take store_put().
+ */
+#include "store/store.h"
+#include "store/store_i.h"
+#include "store/blob_i.h"
+#include "store/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define JHEAD_SIZE 64
+#define JHEAD_MAGIC "RFSJRNL1"
+#define JREC_MAGIC 0x524a4652u	/* "RFJR" */
+#define JREC_MAX (sizeof(struct jrec) + 64 + STORE_KEY_MAX + \
+		  JOURNAL_MAX_CONTENT + 8)
+#define JOURNAL_RESET_BYTES (4 << 20)
+#define APPLIER_NICE 19
+/* A failed pass is tried again after this, then twice as long, up to
+ * APPLY_RETRY_MAX_MS. */
+#define APPLY_RETRY_MS 100
+#define APPLY_RETRY_MAX_MS 6400
+/* Records the journal's thread applies in one transaction. */
+#define APPLY_BATCH 16
+/* Records appended and not applied at most: past it a close takes
+ * store_put() until the journal's thread, which runs only on a CPU the
+ * tools leave idle, catches up; a read that needs them all (a listing)
+ * waits for as many at most. */
+#define JOURNAL_MAX_PENDING 1024
+/* ... and bytes, which then need room again as blobs: a close journals
+ * only with 64 MiB free (store_room_plenty()). */
+#define JOURNAL_MAX_PENDING_BYTES (16 << 20)
+
+struct jhead {
+	char magic[8];
+	uint64_t gen;
+	char pad[JHEAD_SIZE - 16];
+};
+
+struct jrec {
+	uint32_t magic;
+	uint32_t len;		/* of the whole record, a multiple of 8 */
+	uint64_t check;		/* FNV-1a of what follows it, names
+				 * included, content not */
+	uint64_t size;		/* bytes of content */
+	uint64_t ino;
+	int64_t named_ns;
+	int64_t created_ns;
+	int64_t mtime_ns, ctime_ns, atime_ns;
+	uint32_t mode, uid, gid;
+	uint16_t blen, klen;	/* bucket and key, without their NULs */
+	char sha[64];
+	/* bucket, key, content, zeros */
+};
+
+struct jpend {
+	uint64_t end;		/* the record's end in the file */
+	uint64_t len;		/* its length */
+	char *bucket;
+	char *key;
+};
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n--) {
+		h ^= *b++;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static uint64_t jrec_check(const struct jrec *r, const char *names)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	h = fnv1a(h, (const char *)r + offsetof(struct jrec, size),
+		  sizeof(*r) - offsetof(struct jrec, size));
+	return fnv1a(h, names, (size_t)r->blen + r->klen);
+}
+
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = pread(fd, (char *)buf + done, len - done,
+			  (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ENODATA;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = pwrite(fd, (const char *)buf + done, len - done,
+			   (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int head_write(int fd, uint64_t gen)
+{
+	struct jhead h;
+
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, JHEAD_MAGIC, sizeof(h.magic));
+	h.gen = gen;
+	return pwrite_all(fd, &h, sizeof(h), 0);
+}
+
+/* The generation in the file's header: 0, or -EIO when it has none. */
+static int head_read(int fd, uint64_t *gen)
+{
+	struct jhead h;
+
+	if (pread_all(fd, &h, sizeof(h), 0) ||
+	    memcmp(h.magic, JHEAD_MAGIC, sizeof(h.magic)))
+		return -EIO;
+	*gen = h.gen;
+	return 0;
+}
+
+static int row_get(struct conn *c, uint64_t *gen, uint64_t *applied)
+{
+	sqlite3_stmt *s;
+	int err;
+
+	err = stmt_of_sql(c, "SELECT gen, applied FROM journal WHERE id = 1",
+			  &s);
+	if (err)
+		return err;
+	err = stmt_step(c, s, "read journal state");
+	if (err == 1) {
+		*gen = (uint64_t)sqlite3_column_int64(s, 0);
+		*applied = (uint64_t)sqlite3_column_int64(s, 1);
+		err = 0;
+	} else if (err == 0) {
+		err = -EIO;
+		log_err("store: %s: the catalog has no journal row",
+			c->st->dir);
+	}
+	stmt_done(s);
+	return err;
+}
+
+static int row_set(struct conn *c, uint64_t gen, uint64_t applied)
+{
+	sqlite3_stmt *s;
+	int err;
+
+	err = stmt_of_sql(c, "UPDATE journal SET gen = ?, applied = ? "
+			     "WHERE id = 1", &s);
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, (int64_t)gen);
+	sqlite3_bind_int64(s, 2, (int64_t)applied);
+	return stmt_run(c, s, "write journal state");
+}
+
+/* Drop the pending entries of records that end at or before @applied.
+ * Caller holds j.lock. */
+static void pend_drop_locked(struct store_journal *j, uint64_t applied)
+{
+	while (j->npend && j->pend[j->phead].end <= applied) {
+		struct jpend *p = &j->pend[j->phead];
+
+		free(p->bucket);
+		free(p->key);
+		j->pbytes -= p->len;
+		j->phead = (j->phead + 1) % j->pcap;
+		j->npend--;
+	}
+	atomic_store(&j->unapplied, j->npend);
+}
+
+/*
+ * Apply one record, @r with @names and @content, in @c's transaction:
+ * its blob placed, its version written.  0; 1 when the record is not
+ * whole (its content is not what its hash says); or a negative errno.
+ */
+static int rec_apply(struct store *st, struct conn *c, const struct jrec *r,
+		     const char *names, const char *content, struct trash *t)
+{
+	char bucket[64], key[STORE_KEY_MAX + 1], sha[65], vid[STORE_VID_MAX + 1];
+	struct store_hash *h;
+	struct bucket_row b;
+	struct store_obj obj;
+	struct newver nv = { .kind = STORE_FILE };
+	struct stat sb;
+	int fd = -1, err;
+
+	h = store_hash_new();
+	if (!h)
+		return -ENOMEM;
+	store_hash_update(h, content, r->size);
+	store_hash_final(h, sha);
+	if (memcmp(sha, r->sha, 64))
+		return 1;
+	memcpy(bucket, names, r->blen);
+	bucket[r->blen] = '\0';
+	memcpy(key, names + r->blen, r->klen);
+	key[r->klen] = '\0';
+	err = bucket_row_get(c, bucket, &b);
+	if (err == -ENOENT) {
+		/* Removed meanwhile: removing a bucket needs it empty, so
+		 * the version was one written while the removal ran. */
+		log_warn("store: journal: bucket %s is gone; its version of "
+			 "%s is dropped", bucket, key);
+		return 0;
+	}
+	if (err)
+		return err;
+	err = store_stage_mem(st, content, r->size, &fd);
+	if (err)
+		return err;
+	if (fstat(fd, &sb)) {
+		err = -errno;
+		goto out;
+	}
+	err = blob_place(st, fd, sha, 0);
+	if (err)
+		goto out;
+	nv.sha = sha;
+	nv.size = r->size;
+	nv.blocks = sb.st_blocks;
+	nv.meta.mode = S_IFREG | (r->mode & 07777);
+	nv.meta.uid = r->uid;
+	nv.meta.gid = r->gid;
+	nv.meta.mtime_ns = r->mtime_ns;
+	nv.meta.ctime_ns = r->ctime_ns;
+	nv.meta.atime_ns = r->atime_ns;
+	nv.mtime_set = 1;
+	nv.keep_xattrs = 1;
+	nv.named_ns = r->named_ns;
+	nv.created_ns = r->created_ns;
+	nv.ino = r->ino;
+	memset(&obj, 0, sizeof(obj));
+	err = ver_write(st, c, &b, key, &nv, vid, &obj, t);
+	if (!err && obj.queued)
+		atomic_store(&st->j.queued, 1);
+out:
+	stage_close(st, fd);
+	return err;
+}
+
+/* Whether a record that failed with @err can be applied later: a full
+ * disk, say.  Another failure is the record's own (its name taken by a
+ * folder another process made meanwhile) and would stop every write
+ * after it: the record is passed over, and said so. */
+static int err_transient(int err)
+{
+	return err == -ENOSPC || err == -EDQUOT || err == -EIO ||
+	       err == -ENOMEM || err == -EBUSY || err == -EAGAIN ||
+	       err == -EINTR || err == -EMFILE || err == -ENFILE;
+}
+
+/*
+ * Apply, in @c's write transaction, the whole records past the catalog's
+ * offset (@max at most; up to what this process appended, for the
+ * appender; to the file's end for another), and move the offset.  0, or
+ * a negative errno: then the caller's transaction must not commit, or a
+ * change made after a version was reported kept would come before it.
+ * What was applied counts once the transaction commits
+ * (journal_committed()).
+ */
+int journal_apply(struct store *st, struct conn *c)
+{
+	return journal_apply_max(st, c, SIZE_MAX);
+}
+
+int journal_apply_max(struct store *st, struct conn *c, size_t max)
+{
+	struct store_journal *j = &st->j;
+	uint64_t gen, applied, off, end, fgen;
+	struct trash t;
+	struct jrec r;
+	struct stat sb;
+	char *buf;
+	size_t n = 0;
+	int err = 0;
+
+	if (j->fd < 0)
+		return 0;
+	err = row_get(c, &gen, &applied);
+	if (err)
+		return err;
+	if (j->appender) {
+		pthread_mutex_lock(&j->lock);
+		end = j->tail;
+		fgen = j->gen;
+		pthread_mutex_unlock(&j->lock);
+		if (gen + 1 == fgen) {
+			/* journal_reset() cut the file, and its commit
+			 * failed: every record of the old file was in. */
+			err = row_set(c, fgen, JHEAD_SIZE);
+			if (err)
+				return err;
+			gen = fgen;
+			applied = JHEAD_SIZE;
+		} else if (gen != fgen) {
+			return -EIO;	/* cannot be: only we cut it */
+		}
+	} else {
+		if (fstat(j->fd, &sb))
+			return -errno;
+		end = (uint64_t)sb.st_size;
+		j->applied_seen = applied;
+		if (end <= applied || head_read(j->fd, &fgen) || fgen != gen)
+			return 0;	/* nothing, or cut meanwhile */
+	}
+	buf = end > applied ? malloc(JREC_MAX) : NULL;
+	if (end > applied && !buf)
+		return -ENOMEM;
+	trash_init(&t);
+	for (off = applied; off + sizeof(r) <= end && n < max; n++) {
+		char *names = buf;
+
+		if (pread_all(j->fd, &r, sizeof(r), off) ||
+		    r.magic != JREC_MAGIC || r.len < sizeof(r) ||
+		    r.len > JREC_MAX || r.len % 8 || off + r.len > end ||
+		    r.blen >= 64 || r.klen > STORE_KEY_MAX || !r.klen ||
+		    sizeof(r) + r.blen + r.klen + r.size > r.len ||
+		    pread_all(j->fd, buf, r.len - sizeof(r), off + sizeof(r)) ||
+		    jrec_check(&r, buf) != r.check)
+			break;	/* not whole (yet): a kill cut it short */
+		err = rec_apply(st, c, &r, names,
+				names + r.blen + r.klen, &t);
+		if (err > 0)
+			break;	/* the same */
+		if (err < 0 && err_transient(err))
+			break;
+		if (err < 0) {
+			log_err("store: journal: the version of %.*s/%.*s "
+				"that a close reported kept cannot be added: "
+				"%s; its content was blob %.64s",
+				(int)r.blen, names, (int)r.klen,
+				names + r.blen, strerror(-err), r.sha);
+			err = 0;
+		}
+		off += r.len;
+	}
+	free(buf);
+	/* Blobs that an applied record replaced (an unversioned key
+	 * written meanwhile) stay in trash/ for the next exclusive open:
+	 * this transaction is the caller's, committed after we return. */
+	trash_release(&t);
+	if (err < 0)
+		return err;
+	if (off != applied) {
+		err = row_set(c, gen, off);
+		if (err)
+			return err;
+	}
+	c->j_moved = 1;
+	c->j_applied = off;
+	return 0;
+}
+
+void journal_committed(struct store *st, struct conn *c)
+{
+	struct store_journal *j = &st->j;
+
+	pthread_mutex_lock(&j->lock);
+	j->applied_seen = c->j_applied;
+	pend_drop_locked(j, c->j_applied);
+	pthread_mutex_unlock(&j->lock);
+	c->j_moved = 0;
+}
+
+/*
+ * The appender, with everything applied: start the file over once it has
+ * grown past JOURNAL_RESET_BYTES.  The file is cut first, then the
+ * catalog's row follows it in a transaction of its own; should that
+ * commit fail, journal_apply() and store_open() know a file one
+ * generation ahead of the catalog for what it is.
+ */
+static void journal_reset(struct store *st)
+{
+	struct store_journal *j = &st->j;
+	uint64_t gen, applied;
+	struct conn *c;
+	struct trash t;
+	int err;
+
+	if (!j->appender || atomic_load(&j->unapplied) ||
+	    j->tail < JOURNAL_RESET_BYTES || conn_get_settled(st, &c) ||
+	    tx_begin_settled(c))
+		return;
+	trash_init(&t);
+	err = row_get(c, &gen, &applied);
+	pthread_mutex_lock(&j->lock);
+	if (!err && !j->npend && gen == j->gen && applied == j->tail) {
+		if (ftruncate(j->fd, JHEAD_SIZE) || head_write(j->fd, gen + 1)) {
+			err = -errno;
+			log_err("store: journal: start over: %s",
+				strerror(-err));
+		} else {
+			j->gen = gen + 1;
+			j->tail = JHEAD_SIZE;
+			j->applied_seen = JHEAD_SIZE;
+			err = row_set(c, gen + 1, JHEAD_SIZE);
+		}
+	}
+	pthread_mutex_unlock(&j->lock);
+	tx_end(st, c, err, &t);
+	trash_release(&t);
+}
+
+/* Whether a write transaction should apply the journal first. */
+int journal_due(struct store *st)
+{
+	struct store_journal *j = &st->j;
+	struct stat sb;
+
+	if (j->fd < 0)
+		return 0;
+	if (j->appender)
+		return atomic_load(&j->unapplied) > 0;
+	/* Another process may have appended: one fstat per transaction. */
+	return fstat(j->fd, &sb) == 0 &&
+	       (uint64_t)sb.st_size > j->applied_seen;
+}
+
+/* Apply what is due (@max records at most) in a transaction of its
+ * own. */
+static int journal_run_max(struct store *st, size_t max)
+{
+	uint64_t before = st->j.applied_seen;
+	struct conn *c;
+	struct trash t;
+	int err;
+
+	err = conn_get_settled(st, &c);
+	if (err)
+		return err;
+	trash_init(&t);
+	err = tx_begin_settled(c);
+	if (err)
+		return err;
+	err = journal_apply_max(st, c, max);
+	err = tx_end(st, c, err, &t);
+	trash_release(&t);
+	if (!err && atomic_exchange(&st->j.queued, 0)) {
+		pthread_mutex_lock(&st->j.applier.lock);
+		if (st->j.applied_fn)
+			st->j.applied_fn(st->j.applied_arg);
+		pthread_mutex_unlock(&st->j.applier.lock);
+	}
+	if (err)
+		return err;
+	return st->j.applied_seen != before;	/* 1: it moved */
+}
+
+static int journal_run(struct store *st)
+{
+	int err = journal_run_max(st, SIZE_MAX);
+
+	return err < 0 ? err : 0;
+}
+
+static void *applier_main(void *arg)
+{
+	struct store *st = arg;
+	struct store_journal *j = &st->j;
+	int err, wait_ms = APPLY_RETRY_MS;
+
+	/* Background work: the tools and the request threads come first
+	 * (at the same priority, a `cp -r` on the CPU it ran on took a
+	 * third longer for every close).  A put that needs a version
+	 * applied applies it itself. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), APPLIER_NICE))
+		log_debug("store: journal thread: setpriority: %s",
+			  strerror(errno));
+	pthread_mutex_lock(&j->applier.lock);
+	for (;;) {
+		while (!j->wanted && !j->applier.stop)
+			pthread_cond_wait(&j->applier.cv, &j->applier.lock);
+		j->wanted = 0;
+		if (j->applier.stop && !atomic_load(&j->unapplied))
+			break;
+		pthread_mutex_unlock(&j->applier.lock);
+		/* In short transactions: a put waits for the write lock
+		 * (a folder's marker in a `cp -r`) no longer than one. */
+		do
+			err = journal_run_max(st, APPLY_BATCH);
+		while (err > 0 && atomic_load(&j->unapplied));
+		err = err < 0 ? err : 0;
+		if (!err)
+			journal_reset(st);
+		pthread_mutex_lock(&j->applier.lock);
+		if (err && !j->applier.stop) {
+			/* A full disk, say: try again later, less and less
+			 * often (each try logs why it failed). */
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += wait_ms / 1000;
+			ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&j->applier.cv,
+					       &j->applier.lock, &ts);
+			j->wanted = 1;
+			if (wait_ms < APPLY_RETRY_MAX_MS)
+				wait_ms *= 2;
+		} else if (err) {
+			break;	/* stopping: store_close() tries once more */
+		} else {
+			wait_ms = APPLY_RETRY_MS;
+		}
+	}
+	pthread_mutex_unlock(&j->applier.lock);
+	return NULL;
+}
+
+void store_journal_on_applied(struct store *st, void (*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&st->j.applier.lock);
+	st->j.applied_fn = fn;
+	st->j.applied_arg = arg;
+	pthread_mutex_unlock(&st->j.applier.lock);
+}
+
+/* Whether @key of @bucket, or (unless @exact) a key below folder @key,
+ * has a version still in the journal.  Caller holds j.lock. */
+static int pend_hit_locked(struct store_journal *j, const char *bucket,
+			   const char *key, int exact)
+{
+	size_t i, klen = key ? strlen(key) : 0;
+
+	for (i = 0; i < j->npend; i++) {
+		const struct jpend *p = &j->pend[(j->phead + i) % j->pcap];
+
+		if (strcmp(p->bucket, bucket))
+			continue;
+		if (!key || !*key)
+			return 1;
+		if (exact) {
+			if (strcmp(p->key, key) == 0)
+				return 1;
+			continue;
+		}
+		if (strncmp(p->key, key, klen) == 0 &&
+		    (p->key[klen] == '\0' || p->key[klen] == '/' ||
+		     key[klen - 1] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether keys @a and @b can bear on each other's put: the same name
+ * (a folder's marker "x/" is name "x"), or one in a folder the other
+ * names. */
+static int keys_meet(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), n;
+
+	if (la && a[la - 1] == '/')
+		la--;
+	if (lb && b[lb - 1] == '/')
+		lb--;
+	n = la < lb ? la : lb;
+	if (strncmp(a, b, n))
+		return 0;
+	return la == lb || (la > lb ? a[n] : b[n]) == '/';
+}
+
+int journal_settle_put(struct store *st, const char *bucket, const char *key)
+{
+	struct store_journal *j = &st->j;
+	size_t i;
+	int hit = 0;
+
+	if (!j->appender || !atomic_load(&j->unapplied))
+		return 0;
+	pthread_mutex_lock(&j->lock);
+	for (i = 0; i < j->npend && !hit; i++) {
+		const struct jpend *p = &j->pend[(j->phead + i) % j->pcap];
+
+		hit = !strcmp(p->bucket, bucket) && keys_meet(p->key, key);
+	}
+	pthread_mutex_unlock(&j->lock);
+	return hit ? journal_run(st) : 0;
+}
+
+static int settle(struct store *st, const char *bucket, const char *key,
+		  int exact)
+{
+	struct store_journal *j = &st->j;
+	int hit;
+
+	if (!j->appender || !atomic_load(&j->unapplied))
+		return 0;
+	if (bucket) {
+		pthread_mutex_lock(&j->lock);
+		hit = pend_hit_locked(j, bucket, key, exact);
+		pthread_mutex_unlock(&j->lock);
+		if (!hit)
+			return 0;
+	}
+	return journal_run(st);
+}
+
+int store_journal_settle(struct store *st, const char *bucket,
+			 const char *key)
+{
+	return settle(st, bucket, key, 0);
+}
+
+int journal_settle_key(struct store *st, const char *bucket, const char *key)
+{
+	return settle(st, bucket, key, 1);
+}
+
+/*
+ * Become the one process that appends: 0, or -1 when another is (or the
+ * journal cannot be applied now).  What is whole is applied first; what
+ * follows it, a record a kill cut short, is cut off, so that the next
+ * record is not written after it.
+ */
+static int appender_take(struct store *st)
+{
+	struct store_journal *j = &st->j;
+	uint64_t gen, applied;
+	struct conn *c;
+	int ret = -1;
+
+	if (atomic_load(&j->appender))
+		return 0;
+	pthread_mutex_lock(&j->take_lock);
+	if (j->appender) {
+		ret = 0;
+	} else if (!j->appender_failed) {
+		if (flock(j->fd, LOCK_EX | LOCK_NB)) {
+			j->appender_failed = 1;
+		} else if (journal_run(st) == 0 &&
+			   conn_get_settled(st, &c) == 0 &&
+			   row_get(c, &gen, &applied) == 0 && gen == j->gen &&
+			   ftruncate(j->fd, (off_t)applied) == 0) {
+			j->tail = applied;
+			j->applied_seen = applied;
+			atomic_store(&j->appender, 1);
+			ret = 0;
+		} else {
+			flock(j->fd, LOCK_UN);	/* tried again later */
+		}
+	}
+	pthread_mutex_unlock(&j->take_lock);
+	return ret;
+}
+
+int store_journal_put(struct store *st, const char *bucket, const char *key,
+		      const struct store_put *put, const void *content,
+		      size_t size, const char *sha, struct store_obj *obj_out)
+{
+	struct store_journal *j = &st->j;
+	size_t blen = strlen(bucket), klen = strlen(key), len;
+	struct jpend *p;
+	struct jrec *r;
+	char *rec;
+	int err;
+
+	if (j->fd < 0 || size > JOURNAL_MAX_CONTENT || blen >= 64 ||
+	    put->kind != STORE_FILE || put->durable || put->nxattrs ||
+	    put->replaces || !sha || strlen(sha) != 64)
+		return -EAGAIN;
+	err = store_key_check(key);
+	if (err)
+		return err;
+	if (key[klen - 1] == '/')
+		return -EINVAL;
+	len = (sizeof(*r) + blen + klen + size + 7) & ~(size_t)7;
+	rec = calloc(1, len);
+	if (!rec)
+		return -ENOMEM;
+	r = (struct jrec *)rec;
+	r->magic = JREC_MAGIC;
+	r->len = (uint32_t)len;
+	r->size = size;
+	r->ino = put->ino;
+	r->named_ns = put->named_ns;
+	r->created_ns = now_ns();
+	r->mtime_ns = put->mtime_set || put->meta.mtime_ns ? put->meta.mtime_ns
+							   : r->created_ns;
+	r->ctime_ns = put->meta.ctime_ns ? put->meta.ctime_ns : r->created_ns;
+	r->atime_ns = put->meta.atime_ns;
+	r->mode = put->meta.mode;
+	r->uid = put->meta.uid;
+	r->gid = put->meta.gid;
+	r->blen = (uint16_t)blen;
+	r->klen = (uint16_t)klen;
+	memcpy(r->sha, sha, 64);
+	memcpy(rec + sizeof(*r), bucket, blen);
+	memcpy(rec + sizeof(*r) + blen, key, klen);
+	memcpy(rec + sizeof(*r) + blen + klen, content, size);
+	r->check = jrec_check(r, rec + sizeof(*r));
+
+	if (appender_take(st)) {
+		free(rec);
+		return -EAGAIN;
+	}
+	pthread_mutex_lock(&j->lock);
+	if (j->npend >= JOURNAL_MAX_PENDING ||
+	    j->pbytes + len > JOURNAL_MAX_PENDING_BYTES) {
+		err = -EAGAIN;
+		goto unlock;
+	}
+	if (j->npend == j->pcap) {
+		size_t ncap = j->pcap ? j->pcap * 2 : 64, i;
+		struct jpend *np = calloc(ncap, sizeof(*np));
+
+		if (!np) {
+			err = -EAGAIN;
+			goto unlock;
+		}
+		for (i = 0; i < j->npend; i++)
+			np[i] = j->pend[(j->phead + i) % j->pcap];
+		free(j->pend);
+		j->pend = np;
+		j->pcap = ncap;
+		j->phead = 0;
+	}
+	p = &j->pend[(j->phead + j->npend) % j->pcap];
+	p->bucket = strdup(bucket);
+	p->key = strdup(key);
+	if (!p->bucket || !p->key) {
+		free(p->bucket);
+		free(p->key);
+		err = -EAGAIN;
+		goto unlock;
+	}
+	err = pwrite_all(j->fd, rec, len, j->tail);
+	if (err) {
+		/* A full disk: the caller puts it the usual way, which
+		 * says so.  What a part of it wrote is past the tail. */
+		free(p->bucket);
+		free(p->key);
+		err = -EAGAIN;
+		goto unlock;
+	}
+	j->tail += len;
+	p->end = j->tail;
+	p->len = len;
+	j->pbytes += len;
+	j->npend++;
+	atomic_store(&j->unapplied, j->npend);
+unlock:
+	pthread_mutex_unlock(&j->lock);
+	if (!err) {
+		pthread_mutex_lock(&j->applier.lock);
+		if (store_thread_start_locked(&j->applier, applier_main,
+					      st) == 0) {
+			j->wanted = 1;
+			pthread_cond_signal(&j->applier.cv);
+		}
+		pthread_mutex_unlock(&j->applier.lock);
+	}
+	if (!err) {
+		memset(obj_out, 0, sizeof(*obj_out));
+		obj_out->kind = STORE_FILE;
+		obj_out->meta.mode = S_IFREG | (r->mode & 07777);
+		obj_out->meta.uid = r->uid;
+		obj_out->meta.gid = r->gid;
+		obj_out->meta.mtime_ns = r->mtime_ns;
+		obj_out->meta.ctime_ns = r->ctime_ns;
+		obj_out->meta.atime_ns = r->atime_ns;
+		obj_out->size = size;
+		obj_out->blocks = (int64_t)((size + 4095) / 4096 * 8);
+		memcpy(obj_out->sha256, sha, 64);
+		obj_out->sha256[64] = '\0';
+		obj_out->ino = put->ino;
+	}
+	free(rec);
+	return err;
+}
+
+/*
+ * At store_open(), with @c: open (or make) STORE/journal, follow a
+ * generation started over by a process that died before its catalog
+ * said so, and apply what a dead process left.  Without a journal the
+ * store still opens; puts then take the usual way.
+ */
+int journal_open(struct store *st, struct conn *c, int writable)
+{
+	struct store_journal *j = &st->j;
+	uint64_t gen, applied, fgen;
+	char *path;
+	struct stat sb;
+	int fd, err;
+
+	if (asprintf(&path, "%s/journal", st->dir) < 0)
+		return -ENOMEM;
+	fd = open(path, (writable ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC,
+		  0600);
+	if (fd < 0) {
+		err = -errno;
+		if (err == -ENOENT && !writable) {
+			free(path);
+			return 0;
+		}
+		log_warn("store: open %s: %s; closes put their versions "
+			 "without it", path, strerror(-err));
+		free(path);
+		return writable ? 0 : err;
+	}
+	err = row_get(c, &gen, &applied);
+	if (err)
+		goto fail;
+	if (fstat(fd, &sb)) {
+		err = -errno;
+		goto fail;
+	}
+	if (sb.st_size < JHEAD_SIZE) {
+		/* New (or cut before its header was whole: then it held
+		 * no record). */
+		if (!writable || ftruncate(fd, 0) || head_write(fd, gen)) {
+			err = writable ? -errno : 0;
+			goto fail;
+		}
+	} else if (head_read(fd, &fgen)) {
+		err = -EIO;
+		log_err("store: %s is not a journal; set it aside and open "
+			"the store again", path);
+		goto fail;
+	} else if (fgen < gen && writable) {
+		/* Started over, and the catalog said so, but the file's new
+		 * header was lost (a power cut): all it held was applied. */
+		if (ftruncate(fd, JHEAD_SIZE) || head_write(fd, gen)) {
+			err = -errno;
+			goto fail;
+		}
+	} else if (fgen == gen + 1 && writable) {
+		err = tx_begin(c);
+		if (!err) {
+			err = row_set(c, fgen, JHEAD_SIZE);
+			err = err ? (tx_rollback(c), err) : tx_commit(st, c);
+		}
+		if (err)
+			goto fail;
+	} else if (fgen != gen) {
+		err = -EIO;
+		log_err("store: %s follows generation %llu, the catalog %llu: "
+			"its versions are not applied", path,
+			(unsigned long long)fgen, (unsigned long long)gen);
+		goto fail;
+	}
+	j->fd = fd;
+	j->gen = gen;
+	j->applied_seen = applied;
+	free(path);
+	/* What a dead process left; on a full disk it waits for room,
+	 * and the store opens all the same (to be emptied, say). */
+	if (writable && journal_due(st) && (err = journal_run(st)))
+		log_warn("store: %s: versions in the close journal are not "
+			 "in the catalog yet: %s", st->dir, strerror(-err));
+	return 0;
+fail:
+	close(fd);
+	free(path);
+	return err == -EIO ? 0 : err;
+}
+
+void journal_init(struct store *st)
+{
+	struct store_journal *j = &st->j;
+
+	memset(j, 0, sizeof(*j));
+	j->fd = -1;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_mutex_init(&j->take_lock, NULL);
+	store_thread_init(&j->applier);
+}
+
+/* At store_close(): stop the thread, apply what is left. */
+void journal_close(struct store *st)
+{
+	struct store_journal *j = &st->j;
+
+	store_thread_stop(&j->applier);
+	if (j->fd >= 0 && journal_due(st) && journal_run(st))
+		log_warn("store: %s: versions are left in the journal; the "
+			 "next open applies them", st->dir);
+	pthread_mutex_lock(&j->lock);
+	pend_drop_locked(j, UINT64_MAX);
+	free(j->pend);
+	j->pend = NULL;
+	pthread_mutex_unlock(&j->lock);
+	if (j->fd >= 0)
+		close(j->fd);	/* drops the flock() */
+	j->fd = -1;
+	store_thread_destroy(&j->applier);
+	pthread_mutex_destroy(&j->lock);
+	pthread_mutex_destroy(&j->take_lock);
+}
