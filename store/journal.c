@@ -8,8 +8,12 @@
  * its own: 60 to 80 us of a close(2), on the tool's CPU, for each of the
  * files a `cp -r` or a `tar x` makes.  Appended here, the same version
  * costs a write of its bytes to the page cache (a few microseconds), and
- * the journal's thread, on another CPU, puts many in one transaction
- * while the tool goes on.  A version in the journal survives a kill -9 of
+ * the journal's thread puts them in, APPLY_BATCH to a transaction, while
+ * the tool goes on.  That thread runs at nice APPLIER_NICE, on what CPU
+ * time the tools and the request threads leave, and starts APPLY_DELAY_US
+ * after a close: rsync's utimes, chmod and rename of the file it just
+ * closed come first, and their transactions apply its record themselves
+ * rather than wait for the thread's.  A version in the journal survives a kill -9 of
  * the daemon exactly as one in the catalog's WAL does (both are in the
  * page cache, neither is fsynced; store_sync() applies the journal
  * first, so an fsync(2) still makes it durable).
@@ -24,14 +28,18 @@
  * Applied.  The catalog's journal row says which generation of the file
  * it follows and the offset up to which its records are applied; a batch
  * moves the offset in the transaction that adds its versions, so a record
- * is applied once whoever applies it and whatever dies when.  Every write
+ * is applied once whoever applies it and whatever dies when.  A write
  * transaction applies what is due first (tx_begin(), journal_apply()), so
  * no change to the catalog overtakes a version a close already reported
- * kept; a process opening the store applies what a dead one left.  Reads
- * in the appending process see a version still in the journal through
+ * kept; only a put in the appending process applies just the records
+ * that bear on its key (journal_settle_put(): a `cp -r`'s folder markers
+ * and large files do not wait for the small files before them).  A
+ * process opening the store applies what a dead one left.  Reads in the
+ * appending process see a version still in the journal through
  * store_journal_settle(): a key, or a folder above it, that has one is
- * first applied.  Other processes apply at open and before each write, so
- * a command run after a close sees its version.
+ * first applied; the xattrs of such a key are none (journal_holds_key()).
+ * Other processes apply at open and before each write, so a command run
+ * after a close sees its version.
  *
  * A full disk.  A close journals only with 64 MiB free, and at most
  * JOURNAL_MAX_PENDING_BYTES wait, so the blobs they need fit; should the
@@ -41,11 +49,11 @@
  * room, must not wait for what needs it).
  *
  * Starting over.  Once everything is applied and the file has grown past
- * JOURNAL_RESET_BYTES, the transaction that applied the last batch
- * truncates it and raises the generation in the file and the catalog.  A
- * crash between the two leaves a file one generation ahead of the
- * catalog: store_open() then knows every record of the old one was
- * applied, and follows the new one.
+ * JOURNAL_RESET_BYTES, the thread truncates it and raises the generation
+ * in the file and then, in a transaction, in the catalog (journal_reset()).
+ * A crash or a failed commit between the two leaves a file one generation
+ * ahead of the catalog: store_open() and journal_apply() then know every
+ * record of the old one was applied, and follow the new one.
  *
  * What does not come here: a version that replaces another (the catalog
  * decides its fate), content over JOURNAL_MAX_CONTENT, a put with extended
@@ -74,6 +82,7 @@
 		  JOURNAL_MAX_CONTENT + 8)
 #define JOURNAL_RESET_BYTES (4 << 20)
 #define APPLIER_NICE 19
+#define APPLY_DELAY_US 2000
 /* A failed pass is tried again after this, then twice as long, up to
  * APPLY_RETRY_MAX_MS. */
 #define APPLY_RETRY_MS 100
@@ -251,11 +260,14 @@ static void pend_drop_locked(struct store_journal *j, uint64_t applied)
 
 /*
  * Apply one record, @r with @names and @content, in @c's transaction:
- * its blob placed, its version written.  0; 1 when the record is not
- * whole (its content is not what its hash says); or a negative errno.
+ * its blob placed, its version written.  @own: this process wrote it,
+ * whole, in this run (its hash is what it hashed); else the content is
+ * hashed first.  0; 1 when the record is not whole (its content is not
+ * what its hash says); or a negative errno.
  */
 static int rec_apply(struct store *st, struct conn *c, const struct jrec *r,
-		     const char *names, const char *content, struct trash *t)
+		     const char *names, const char *content, int own,
+		     struct trash *t)
 {
 	char bucket[64], key[STORE_KEY_MAX + 1], sha[65], vid[STORE_VID_MAX + 1];
 	struct store_hash *h;
@@ -265,13 +277,18 @@ static int rec_apply(struct store *st, struct conn *c, const struct jrec *r,
 	struct stat sb;
 	int fd = -1, err;
 
-	h = store_hash_new();
-	if (!h)
-		return -ENOMEM;
-	store_hash_update(h, content, r->size);
-	store_hash_final(h, sha);
-	if (memcmp(sha, r->sha, 64))
-		return 1;
+	if (own) {
+		memcpy(sha, r->sha, 64);
+		sha[64] = '\0';
+	} else {
+		h = store_hash_new();
+		if (!h)
+			return -ENOMEM;
+		store_hash_update(h, content, r->size);
+		store_hash_final(h, sha);
+		if (memcmp(sha, r->sha, 64))
+			return 1;
+	}
 	memcpy(bucket, names, r->blen);
 	bucket[r->blen] = '\0';
 	memcpy(key, names + r->blen, r->klen);
@@ -399,8 +416,8 @@ int journal_apply_max(struct store *st, struct conn *c, size_t max)
 		    pread_all(j->fd, buf, r.len - sizeof(r), off + sizeof(r)) ||
 		    jrec_check(&r, buf) != r.check)
 			break;	/* not whole (yet): a kill cut it short */
-		err = rec_apply(st, c, &r, names,
-				names + r.blen + r.klen, &t);
+		err = rec_apply(st, c, &r, names, names + r.blen + r.klen,
+				j->appender && off >= j->own_from, &t);
 		if (err > 0)
 			break;	/* the same */
 		if (err < 0 && err_transient(err))
@@ -473,6 +490,7 @@ static void journal_reset(struct store *st)
 		} else {
 			j->gen = gen + 1;
 			j->tail = JHEAD_SIZE;
+			j->own_from = JHEAD_SIZE;
 			j->applied_seen = JHEAD_SIZE;
 			err = row_set(c, gen + 1, JHEAD_SIZE);
 		}
@@ -555,6 +573,11 @@ static void *applier_main(void *arg)
 		if (j->applier.stop && !atomic_load(&j->unapplied))
 			break;
 		pthread_mutex_unlock(&j->applier.lock);
+		/* A moment for more to come, and for a tool's next change
+		 * of the file it closed (rsync's utimes, chmod and rename),
+		 * whose transaction applies its record itself. */
+		if (!j->applier.stop)
+			usleep(APPLY_DELAY_US);
 		/* In short transactions: a put waits for the write lock
 		 * (a folder's marker in a `cp -r`) no longer than one. */
 		do
@@ -661,8 +684,8 @@ int journal_settle_put(struct store *st, const char *bucket, const char *key)
 	return hit ? journal_run(st) : 0;
 }
 
-static int settle(struct store *st, const char *bucket, const char *key,
-		  int exact)
+int store_journal_settle(struct store *st, const char *bucket,
+			 const char *key)
 {
 	struct store_journal *j = &st->j;
 	int hit;
@@ -671,7 +694,7 @@ static int settle(struct store *st, const char *bucket, const char *key,
 		return 0;
 	if (bucket) {
 		pthread_mutex_lock(&j->lock);
-		hit = pend_hit_locked(j, bucket, key, exact);
+		hit = pend_hit_locked(j, bucket, key, 0);
 		pthread_mutex_unlock(&j->lock);
 		if (!hit)
 			return 0;
@@ -679,15 +702,17 @@ static int settle(struct store *st, const char *bucket, const char *key,
 	return journal_run(st);
 }
 
-int store_journal_settle(struct store *st, const char *bucket,
-			 const char *key)
+int journal_holds_key(struct store *st, const char *bucket, const char *key)
 {
-	return settle(st, bucket, key, 0);
-}
+	struct store_journal *j = &st->j;
+	int hit;
 
-int journal_settle_key(struct store *st, const char *bucket, const char *key)
-{
-	return settle(st, bucket, key, 1);
+	if (!j->appender || !atomic_load(&j->unapplied))
+		return 0;
+	pthread_mutex_lock(&j->lock);
+	hit = pend_hit_locked(j, bucket, key, 1);
+	pthread_mutex_unlock(&j->lock);
+	return hit;
 }
 
 /*
@@ -716,6 +741,7 @@ static int appender_take(struct store *st)
 			   row_get(c, &gen, &applied) == 0 && gen == j->gen &&
 			   ftruncate(j->fd, (off_t)applied) == 0) {
 			j->tail = applied;
+			j->own_from = applied;
 			j->applied_seen = applied;
 			atomic_store(&j->appender, 1);
 			ret = 0;

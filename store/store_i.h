@@ -147,6 +147,8 @@ struct store_journal {
 	int appender_failed;	/* another process does */
 	uint64_t gen;		/* the generation the catalog follows */
 	uint64_t tail;		/* appender: end of its last record */
+	uint64_t own_from;	/* appender: records from here on are its
+				 * own, written whole in this run */
 	_Atomic uint64_t applied_seen;	/* the catalog's offset, last seen */
 	/* Appender: its records not yet applied, oldest first (a ring). */
 	struct jpend *pend;
@@ -230,8 +232,11 @@ void journal_committed(struct store *st, struct conn *c);
 /* conn_get() without applying what this process journaled (for reads
  * that settled their own keys: store_journal_settle()). */
 int conn_get_settled(struct store *st, struct conn **out);
-/* store_journal_settle() for @key itself only (its own xattrs, say). */
-int journal_settle_key(struct store *st, const char *bucket, const char *key);
+/* Whether this process journaled a version of @key that is not applied
+ * yet: then that version, a new key's first, is its newest, and has no
+ * xattrs (a put with xattrs does not go through the journal, and a
+ * change of them applies the journal first). */
+int journal_holds_key(struct store *st, const char *bucket, const char *key);
 /* Before a put of @key: apply the journal if it holds a version of a key
  * that bears on it (the same name, or one in the other's folder); then
  * tx_begin_settled() opens the put's transaction without applying the

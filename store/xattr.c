@@ -308,8 +308,10 @@ ssize_t store_xattr_get(struct store *st, const char *bucket, const char *key,
 	if (err)
 		return err == -ERANGE ? -ENODATA : err;
 	/* The kernel asks for security.capability at each file's first
-	 * write, while the last files' versions are being applied. */
-	journal_settle_key(st, bucket, key);	/* logs what failed */
+	 * write, while the last files' versions are being applied; rsync's
+	 * chmod of the file it just closed reads its ACL. */
+	if (journal_holds_key(st, bucket, key))
+		return -ENODATA;
 	err = conn_get_settled(st, &c);
 	if (err)
 		return err;
