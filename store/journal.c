@@ -634,13 +634,13 @@ static int pend_hit_locked(struct store_journal *j, const char *bucket,
 
 		if (strcmp(p->bucket, bucket))
 			continue;
-		if (!key || !*key)
-			return 1;
 		if (exact) {
-			if (strcmp(p->key, key) == 0)
+			if (key && strcmp(p->key, key) == 0)
 				return 1;
 			continue;
 		}
+		if (!key || !*key)
+			return 1;
 		if (strncmp(p->key, key, klen) == 0 &&
 		    (p->key[klen] == '\0' || p->key[klen] == '/' ||
 		     key[klen - 1] == '/'))
