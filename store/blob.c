@@ -539,8 +539,7 @@ static void *pool_main(void *arg)
 				break;
 			}
 			/* out of room: try again in a second */
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec++;
+			deadline_ms(&ts, 1000);
 			pthread_cond_timedwait(&st->pool.cv, &st->pool.lock,
 					       &ts);
 			continue;

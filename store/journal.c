@@ -592,13 +592,7 @@ static void *applier_main(void *arg)
 			 * often (each try logs why it failed). */
 			struct timespec ts;
 
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += wait_ms / 1000;
-			ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			deadline_ms(&ts, wait_ms);
 			pthread_cond_timedwait(&j->applier.cv,
 					       &j->applier.lock, &ts);
 			j->wanted = 1;

@@ -614,6 +614,17 @@ int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void deadline_ms(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 static void *ckpt_main(void *arg)
 {
 	struct store *st = arg;
@@ -631,13 +642,7 @@ static void *ckpt_main(void *arg)
 				continue;
 			}
 			wait_ms = full ? CKPT_FULL_MS : CKPT_IDLE_MS;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += wait_ms / 1000;
-			until.tv_nsec += (wait_ms % 1000) * 1000000L;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
+			deadline_ms(&until, wait_ms);
 			if (pthread_cond_timedwait(&st->ckpt.cv,
 						   &st->ckpt.lock, &until) &&
 			    mono_ms() - atomic_load(&st->ckpt_commit_ms) >=
@@ -1451,29 +1456,35 @@ int store_room_retry(struct store *st, int err, int tries)
 #define ROOM_PLENTY (64LL << 20)
 #define ROOM_RECHECK_MS 100
 
-int store_room_plenty(struct store *st)
+/* Bytes free on the store's file system into *@room: 0, or -1. */
+static int room_free(struct store *st, long long *room)
 {
 	struct statvfs v;
 
+	if (statvfs(st->dir, &v))
+		return -1;
+	/* root writes into the blocks kept for root, as the daemon does */
+	*room = (long long)(geteuid() == 0 ? v.f_bfree : v.f_bavail) *
+		(long long)v.f_frsize;
+	return 0;
+}
+
+int store_room_plenty(struct store *st)
+{
+	long long room;
+
 	if (mono_ms() < atomic_load(&st->room_until_ms))
 		return 1;
-	if (statvfs(st->dir, &v))
-		return 0;
-	return (long long)(geteuid() == 0 ? v.f_bfree : v.f_bavail) *
-		       (long long)v.f_frsize >= ROOM_PLENTY;
+	return room_free(st, &room) == 0 && room >= ROOM_PLENTY;
 }
 
 int store_room_low(struct store *st)
 {
 	int64_t now = mono_ms();
-	struct statvfs v;
 	long long room;
 
-	if (now < atomic_load(&st->room_until_ms) || statvfs(st->dir, &v))
+	if (now < atomic_load(&st->room_until_ms) || room_free(st, &room))
 		return 0;
-	/* root writes into the blocks kept for root, as the daemon does */
-	room = (long long)(geteuid() == 0 ? v.f_bfree : v.f_bavail) *
-	       (long long)v.f_frsize;
 	if (room >= ROOM_PLENTY)
 		atomic_store(&st->room_until_ms, now + ROOM_RECHECK_MS);
 	return room < ROOM_MIN;

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,24 @@
 			_exit(2);                                             \
 		}                                                             \
 	} while (0)
+
+/* In a forked writer child: append a line to @fd in one write(2), so
+ * that a kill leaves whole lines or none; _exit(3) if it cannot. */
+static inline void report(int fd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static inline void report(int fd, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (write(fd, line, n) != n)
+		_exit(3);
+}
 
 static inline int rm_one(const char *p, const struct stat *sb, int flag,
 			 struct FTW *f)

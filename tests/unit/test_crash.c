@@ -42,23 +42,6 @@ TestSuite(crash, .fini = teardown, .timeout = 240);
 
 /* ---- the writer ----------------------------------------------------- */
 
-static void report(int fd, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void report(int fd, const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	/* One write(2) per line: a kill leaves whole lines or none. */
-	if (write(fd, line, n) != n)
-		_exit(3);
-}
-
 static void writer(const char *path, const char *log, int round)
 {
 	struct store_put dp = { .kind = STORE_DIR, .fd = -1 };

@@ -15,7 +15,6 @@
 #include <sqlite3.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
-#include <stdarg.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -239,22 +238,6 @@ Test(journal, other_process_sees)
 	cr_assert_str_eq(buf, "after that");
 	cr_assert_eq(store_check(other, 1), 0);
 	store_close(other);
-}
-
-static void report(int fd, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void report(int fd, const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (write(fd, line, n) != n)
-		_exit(3);
 }
 
 /* Puts through the journal, each reported once it returned, with a
