@@ -878,7 +878,7 @@ unlock:
  * said so, and apply what a dead process left.  Without a journal the
  * store still opens; puts then take the usual way.
  */
-int journal_open(struct store *st, struct conn *c, int writable)
+int journal_open(struct store *st, struct conn *c)
 {
 	struct store_journal *j = &st->j;
 	uint64_t gen, applied, fgen;
@@ -888,18 +888,12 @@ int journal_open(struct store *st, struct conn *c, int writable)
 
 	if (asprintf(&path, "%s/journal", st->dir) < 0)
 		return -ENOMEM;
-	fd = open(path, (writable ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC,
-		  0600);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		err = -errno;
-		if (err == -ENOENT && !writable) {
-			free(path);
-			return 0;
-		}
 		log_warn("store: open %s: %s; closes put their versions "
-			 "without it", path, strerror(-err));
+			 "without it", path, strerror(errno));
 		free(path);
-		return writable ? 0 : err;
+		return 0;
 	}
 	err = row_get(c, &gen, &applied);
 	if (err)
@@ -911,8 +905,8 @@ int journal_open(struct store *st, struct conn *c, int writable)
 	if (sb.st_size < JHEAD_SIZE) {
 		/* New (or cut before its header was whole: then it held
 		 * no record). */
-		if (!writable || ftruncate(fd, 0) || head_write(fd, gen)) {
-			err = writable ? -errno : 0;
+		if (ftruncate(fd, 0) || head_write(fd, gen)) {
+			err = -errno;
 			goto fail;
 		}
 	} else if (head_read(fd, &fgen)) {
@@ -920,14 +914,14 @@ int journal_open(struct store *st, struct conn *c, int writable)
 		log_err("store: %s is not a journal; set it aside and open "
 			"the store again", path);
 		goto fail;
-	} else if (fgen < gen && writable) {
+	} else if (fgen < gen) {
 		/* Started over, and the catalog said so, but the file's new
 		 * header was lost (a power cut): all it held was applied. */
 		if (ftruncate(fd, JHEAD_SIZE) || head_write(fd, gen)) {
 			err = -errno;
 			goto fail;
 		}
-	} else if (fgen == gen + 1 && writable) {
+	} else if (fgen == gen + 1) {
 		err = tx_begin(c);
 		if (!err) {
 			err = row_set(c, fgen, JHEAD_SIZE);
@@ -948,7 +942,7 @@ int journal_open(struct store *st, struct conn *c, int writable)
 	free(path);
 	/* What a dead process left; on a full disk it waits for room,
 	 * and the store opens all the same (to be emptied, say). */
-	if (writable && journal_due(st) && (err = journal_run(st)))
+	if (journal_due(st) && (err = journal_run(st)))
 		log_warn("store: %s: versions in the close journal are not "
 			 "in the catalog yet: %s", st->dir, strerror(-err));
 	return 0;

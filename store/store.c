@@ -1648,7 +1648,7 @@ int store_open(const char *dir, int flags, struct store **out)
 			 "the store is next collected", st->dir);
 	store_reserve_make(st);
 	/* After the marker: applying what a dead process left writes. */
-	err = journal_open(st, c, 1);
+	err = journal_open(st, c);
 	if (err)
 		goto out;
 	if (exclusive) {

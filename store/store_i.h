@@ -219,7 +219,7 @@ struct store {
 
 void journal_init(struct store *st);
 /* At store_open(), with the schema migrated and the marker made. */
-int journal_open(struct store *st, struct conn *c, int writable);
+int journal_open(struct store *st, struct conn *c);
 void journal_close(struct store *st);
 /* Whether a write transaction must apply the journal first; then, in it,
  * journal_apply() (tx_begin()). */
