@@ -922,6 +922,8 @@ int journal_open(struct store *st, struct conn *c)
 			goto fail;
 		}
 	} else if (fgen == gen + 1) {
+		/* journal_reset() cut the file, and the commit of the row
+		 * was lost: every record of the old one was applied. */
 		err = tx_begin(c);
 		if (!err) {
 			err = row_set(c, fgen, JHEAD_SIZE);
@@ -929,6 +931,8 @@ int journal_open(struct store *st, struct conn *c)
 		}
 		if (err)
 			goto fail;
+		gen = fgen;
+		applied = JHEAD_SIZE;
 	} else if (fgen != gen) {
 		err = -EIO;
 		log_err("store: %s follows generation %llu, the catalog %llu: "
