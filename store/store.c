@@ -836,7 +836,8 @@ static void conn_destructor(void *p)
 	conn_free(c);
 }
 
-/* Set while this thread applies the journal or reads what it settled. */
+/* Set while conn_get() has this thread apply the journal: a conn_get()
+ * on the way does not start it again. */
 static __thread int journal_settled;
 
 int conn_get(struct store *st, struct conn **out)
