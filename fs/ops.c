@@ -782,6 +782,27 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
  * changed behind the node is not taken: -ESTALE (see op_open()).  Caller
  * holds n->lock. */
 #define CK_OPEN 2
+static int content_known(struct fs *fs, struct fs_node *n, int refresh);
+
+/*
+ * Whether the version @n knows is one this mount journaled and has not
+ * applied yet (store_journal_holds()).  Then nothing else can have
+ * changed it, and its blob may not be in blobs/ yet: an open for reading
+ * looks neither again at the store nor for the blob, whose first read
+ * has the journal applied (rsync opens each file it wrote, to chmod
+ * it).  Caller holds n->lock.
+ */
+static int node_journaled(struct fs *fs, struct fs_node *n)
+{
+	char bucket[64], key[KEYBUF];
+
+	if (!n->base_known || n->stage_fd >= 0 || n->dirty ||
+	    n->base_fd >= 0 || n->kind != FS_FILE)
+		return 0;
+	return fs_node_path(fs, n, bucket, key) == 0 &&
+	       store_journal_holds(fs->st, bucket, key);
+}
+
 static int content_known(struct fs *fs, struct fs_node *n, int refresh)
 {
 	char bucket[64], key[KEYBUF];
@@ -1742,7 +1763,7 @@ done:
  * n->lock.
  */
 static uint64_t handle_open(fuse_req_t req, struct fs_node *n, int writable,
-			    int flags, int *backing_id)
+			    int flags, int lazy, int *backing_id)
 {
 	struct fs *fs = FS(req);
 	uint64_t fh = writable ? FH_WRITE : 0;
@@ -1782,7 +1803,8 @@ static uint64_t handle_open(fuse_req_t req, struct fs_node *n, int writable,
 		 * and the writeback cache holds writes until the close.
 		 * Held open from now, it serves them even if rm-version
 		 * removed it meanwhile, as a disk's unlinked inode does. */
-		if (n->stage_fd < 0 && n->size > 0 && !(flags & O_TRUNC)) {
+		if (n->stage_fd < 0 && n->size > 0 && !(flags & O_TRUNC) &&
+		    !lazy) {
 			int fd;
 
 			(void)content_fd(fs, n, &fd);
@@ -1827,7 +1849,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
 	struct fs_node *n = node_or_reply(req, ino);
-	int writable, ret, keep, id = 0;
+	int writable, ret, keep, lazy, id = 0;
 
 	if (!n)
 		return;
@@ -1843,7 +1865,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	writable = (fi->flags & O_ACCMODE) != O_RDONLY ||
 		   (fi->flags & O_TRUNC);
 	pthread_mutex_lock(&n->lock);
-	ret = content_known(fs, n, n->nwriters == 0 ? CK_OPEN : 0);
+	lazy = !writable && n->nwriters == 0 && node_journaled(fs, n);
+	ret = content_known(fs, n, n->nwriters == 0 && !lazy ? CK_OPEN : 0);
 	if (ret == -ESTALE) {
 		/*
 		 * A restore, an rm-version or another mount changed the
@@ -1871,7 +1894,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	       strcmp(n->cached_sha, n->base_sha) == 0;
 	if (fi->flags & O_TRUNC)
 		open_trunc(req, fs, n);
-	fi->fh = handle_open(req, n, writable, fi->flags, &id);
+	fi->fh = handle_open(req, n, writable, fi->flags, lazy, &id);
 	if (keep) {
 		fi->keep_cache = 1;
 	} else if (!(fi->fh & FH_PT)) {	/* it drops the page cache */
@@ -2387,6 +2410,16 @@ static int set_meta(struct fs *fs, const char *bucket, const char *key,
 		x[nx].size = 0;
 		nx++;
 	}
+	/* While the close journal holds versions, a change that takes
+	 * nothing but the metadata goes in after them (rsync's utimes and
+	 * chmod of each file it wrote, and of each folder): a file whose
+	 * version is still there has no xattrs, so no capability to drop;
+	 * a folder's ACL changes with its mode. */
+	if (key[0] && !ret &&
+	    (key[strlen(key) - 1] != '/' || !(mask & STORE_SET_UID)) &&
+	    (key[strlen(key) - 1] != '/' || !(mask & STORE_SET_GID)) &&
+	    store_journal_meta(fs->st, bucket, key, m, mask) == 0)
+		return 0;
 	return store_set_meta_xattr(fs->st, bucket, key, m, mask, x, nx);
 }
 
@@ -2689,7 +2722,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	pthread_mutex_lock(&n->lock);
 	if ((fi->flags & O_TRUNC) && !n->dirty)
 		open_trunc(req, fs, n);
-	fi->fh = handle_open(req, n, 1, fi->flags, &id);
+	fi->fh = handle_open(req, n, 1, fi->flags, 0, &id);
 	if (!open_state_stat(fs, n, 1, &st))
 		memset(&st, 0, sizeof(st));
 	fi->keep_cache = 1;
@@ -3035,7 +3068,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fs_node *dir = node_or_reply(req, parent), *ndir, *src, *dst;
 	char b1[64], k1[KEYBUF], b2[64], k2[KEYBUF];
 	struct store_obj obj;
-	int ret, spend, dpend;
+	int ret, spend, dpend, journaled = 0;
+	int64_t now = now_ns();
 
 	if (!dir)
 		return;
@@ -3086,6 +3120,16 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		}
 	} else if (dpend && (flags & RENAME_NOREPLACE)) {
 		ret = -EEXIST;
+	} else if (!flags && src && src->kind == FS_FILE && !strcmp(b1, b2) &&
+		   (!dst || dst->kind == FS_FILE || dst->kind == FS_SYMLINK) &&
+		   store_journal_rename(fs->st, b1, k1, k2,
+					fuse_req_ctx(req)->uid,
+					fuse_req_ctx(req)->gid, now) == 0) {
+		/* A file whose version is still in the close journal (rsync's
+		 * temporary file): the rename follows it there.  The kernel
+		 * looked the target up, and found no folder. */
+		ret = 0;
+		journaled = 1;
 	} else {
 		ret = store_rename_by(fs->st, b1, k1, b2, k2,
 				      (flags & RENAME_NOREPLACE)
@@ -3102,14 +3146,34 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			ret = fs_node_move_locked(fs, src, ndir, newname);
 			pthread_mutex_unlock(&fs->lock);
 			pthread_mutex_lock(&src->lock);
-			src->attr_ns = 0;	/* a new version, a new ctime */
+			if (journaled && src->base_known) {
+				src->meta.ctime_ns = now;	/* as applied */
+			} else {
+				/* a new version, a new ctime */
+				src->attr_ns = 0;
+			}
 			pthread_mutex_unlock(&src->lock);
 		}
 	}
 out:
 	pthread_rwlock_unlock(&fs->ns_lock);
-	dir_changed(dir);
-	dir_changed(ndir);
+	if (journaled) {
+		/* The store moves the folders' times when it applies it. */
+		dir_touched(dir, now);
+		dir_touched(ndir, now);
+	}
+	if (journaled && dir == ndir) {
+		/* A name left the folder and one came: it is there still,
+		 * its times moved above; only the name last not found may
+		 * be there now (rsync renames each file it wrote, and looks
+		 * at the folder after each). */
+		pthread_mutex_lock(&dir->lock);
+		dir->miss_ns = 0;
+		pthread_mutex_unlock(&dir->lock);
+	} else {
+		dir_changed(dir);
+		dir_changed(ndir);
+	}
 	if (src)
 		fs_node_forget(fs, src, 1);
 	if (dst)

@@ -2,7 +2,8 @@
  * journal.c - the close journal: the first version of a small file, put
  * by a mount's close, written to STORE/journal in one write(2) and added
  * to the catalog and blobs/ a moment later, in batches, by the journal's
- * thread.
+ * thread; and after it, the mount's changes of metadata (chmod, utimes)
+ * and renames of files, which then come after it.
  *
  * Why.  A put is a staging file, a link into blobs/ and a transaction of
  * its own: 60 to 80 us of a close(2), on the tool's CPU, for each of the
@@ -11,9 +12,11 @@
  * the journal's thread puts them in, APPLY_BATCH to a transaction, while
  * the tool goes on.  That thread runs at nice APPLIER_NICE, on what CPU
  * time the tools and the request threads leave, and starts APPLY_DELAY_US
- * after a close: rsync's utimes, chmod and rename of the file it just
- * closed come first, and their transactions apply its record themselves
- * rather than wait for the thread's.  A version in the journal survives a kill -9 of
+ * after a close, for more to come.  A change that follows a close (rsync's
+ * utimes, chmod and rename of the temporary file it wrote) would have to
+ * apply the journal first, in its own transaction, on the tool's path: it
+ * is journaled too (store_journal_meta(), store_journal_rename()), and
+ * applied after it in the same batch.  A version in the journal survives a kill -9 of
  * the daemon exactly as one in the catalog's WAL does (both are in the
  * page cache, neither is fsynced; store_sync() applies the journal
  * first, so an fsync(2) still makes it durable).
@@ -57,7 +60,17 @@
  *
  * What does not come here: a version that replaces another (the catalog
  * decides its fate), content over JOURNAL_MAX_CONTENT, a put with extended
- * attributes or asked to be durable.  They take store_put().
+ * attributes or asked to be durable.  They take store_put().  Nor a change
+ * that writes xattrs (a chmod that moves an ACL's mask, a chown that may
+ * drop a capability), a rename of a folder, or across buckets, or with
+ * flags: they take their transactions, which apply the journal first.
+ *
+ * Xattrs.  A key whose version, or a rename of one, is here has none
+ * (journal_holds_key()): the record is "bare" (struct jpend) when it is a
+ * version, or a rename of a bare key not yet taken by a transaction
+ * (j.claimed: one that applies it may change the key's xattrs next).  A
+ * rename of a key with xattrs gives them to its new name when it is
+ * applied: a read of the new name's xattrs applies it first.
  */
 #include "store/store.h"
 #include "store/store_i.h"
@@ -77,7 +90,9 @@
 
 #define JHEAD_SIZE 64
 #define JHEAD_MAGIC "RFSJRNL1"
-#define JREC_MAGIC 0x524a4652u	/* "RFJR" */
+#define JREC_MAGIC 0x524a4652u	/* "RFJR": a file's first version */
+#define JMETA_MAGIC 0x4d4a4652u	/* "RFJM": a change of its metadata */
+#define JMOVE_MAGIC 0x564a4652u	/* "RFJV": its rename */
 #define JREC_MAX (sizeof(struct jrec) + 64 + STORE_KEY_MAX + \
 		  JOURNAL_MAX_CONTENT + 8)
 #define JOURNAL_RESET_BYTES (4 << 20)
@@ -104,6 +119,16 @@ struct jhead {
 	char pad[JHEAD_SIZE - 16];
 };
 
+/*
+ * A record.  A version (JREC_MAGIC) has all the fields; its content
+ * follows the names.  A change of metadata (JMETA_MAGIC, store_set_meta()
+ * of a key whose version is still here) has no content, the STORE_SET_*
+ * mask in @ino, and the new mode, owner and times.  A rename (JMOVE_MAGIC,
+ * of such a key to another in its bucket) has the new key where a
+ * version's content is (@size its length), the renamer in @uid and @gid
+ * and the rename's time in @ctime_ns.  The check of the two covers the
+ * magic and the new key too.
+ */
 struct jrec {
 	uint32_t magic;
 	uint32_t len;		/* of the whole record, a multiple of 8 */
@@ -125,6 +150,10 @@ struct jpend {
 	uint64_t len;		/* its length */
 	char *bucket;
 	char *key;
+	char *to;		/* a rename's new key, else NULL */
+	uint32_t magic;		/* the record's kind */
+	int bare;		/* a version, or a rename of one, that has
+				 * no xattrs (key_bare_locked()) */
 };
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
@@ -141,10 +170,15 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 static uint64_t jrec_check(const struct jrec *r, const char *names)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
+	size_t n = (size_t)r->blen + r->klen;
 
+	if (r->magic != JREC_MAGIC) {
+		h = fnv1a(h, &r->magic, sizeof(r->magic));
+		n += r->size;
+	}
 	h = fnv1a(h, (const char *)r + offsetof(struct jrec, size),
 		  sizeof(*r) - offsetof(struct jrec, size));
-	return fnv1a(h, names, (size_t)r->blen + r->klen);
+	return fnv1a(h, names, n);
 }
 
 static int pread_all(int fd, void *buf, size_t len, uint64_t off)
@@ -251,6 +285,7 @@ static void pend_drop_locked(struct store_journal *j, uint64_t applied)
 
 		free(p->bucket);
 		free(p->key);
+		free(p->to);
 		j->pbytes -= p->len;
 		j->phead = (j->phead + 1) % j->pcap;
 		j->npend--;
@@ -258,14 +293,24 @@ static void pend_drop_locked(struct store_journal *j, uint64_t applied)
 	atomic_store(&j->unapplied, j->npend);
 }
 
+/* The bucket and key of record @r, from @names, as strings. */
+static void rec_names(const struct jrec *r, const char *names,
+		      char bucket[64], char key[STORE_KEY_MAX + 1])
+{
+	memcpy(bucket, names, r->blen);
+	bucket[r->blen] = '\0';
+	memcpy(key, names + r->blen, r->klen);
+	key[r->klen] = '\0';
+}
+
 /*
- * Apply one record, @r with @names and @content, in @c's transaction:
- * its blob placed, its version written.  @own: this process wrote it,
- * whole, in this run (its hash is what it hashed); else the content is
- * hashed first.  0; 1 when the record is not whole (its content is not
- * what its hash says); or a negative errno.
+ * Apply a version's record, @r with @names and @content, in @c's
+ * transaction: its blob placed, its version written.  @own: this process
+ * wrote it, whole, in this run (its hash is what it hashed); else the
+ * content is hashed first.  0; 1 when the record is not whole (its
+ * content is not what its hash says); or a negative errno.
  */
-static int rec_apply(struct store *st, struct conn *c, const struct jrec *r,
+static int put_apply(struct store *st, struct conn *c, const struct jrec *r,
 		     const char *names, const char *content, int own,
 		     struct trash *t)
 {
@@ -289,10 +334,7 @@ static int rec_apply(struct store *st, struct conn *c, const struct jrec *r,
 		if (memcmp(sha, r->sha, 64))
 			return 1;
 	}
-	memcpy(bucket, names, r->blen);
-	bucket[r->blen] = '\0';
-	memcpy(key, names + r->blen, r->klen);
-	key[r->klen] = '\0';
+	rec_names(r, names, bucket, key);
 	err = bucket_row_get(c, bucket, &b);
 	if (err == -ENOENT) {
 		/* Removed meanwhile: removing a bucket needs it empty, so
@@ -334,6 +376,67 @@ static int rec_apply(struct store *st, struct conn *c, const struct jrec *r,
 out:
 	stage_close(st, fd);
 	return err;
+}
+
+/*
+ * Apply a change of metadata or a rename (see struct jrec), in @c's
+ * transaction.  Its key has no version when another process removed it
+ * first (the journal is applied in order, and a mount journals such a
+ * change only while its key's version is here): then there is nothing to
+ * change, and the record is passed over.
+ */
+static int change_apply(struct store *st, struct conn *c,
+			const struct jrec *r, const char *names,
+			struct trash *t)
+{
+	char bucket[64], key[STORE_KEY_MAX + 1], to[STORE_KEY_MAX + 1];
+	struct store_meta m;
+	struct bucket_row b;
+	int err;
+
+	rec_names(r, names, bucket, key);
+	memset(&m, 0, sizeof(m));
+	if (r->magic == JMOVE_MAGIC) {
+		memcpy(to, names + r->blen + r->klen, r->size);
+		to[r->size] = '\0';
+		m.uid = r->uid;
+		m.gid = r->gid;
+		err = rename_in(st, c, bucket, key, bucket, to, 0, &m,
+				r->ctime_ns, t);
+	} else {
+		m.mode = r->mode;
+		m.uid = r->uid;
+		m.gid = r->gid;
+		m.mtime_ns = r->mtime_ns;
+		m.atime_ns = r->atime_ns;
+		m.ctime_ns = r->ctime_ns;
+		err = bucket_row_get(c, bucket, &b);
+		if (!err)
+			err = meta_set_in(st, c, &b, key, &m,
+					  (unsigned)r->ino | STORE_SET_CTIME,
+					  NULL, 0);
+	}
+	if (err == -ENOENT) {
+		log_info("store: journal: %s/%s was removed before its %s "
+			 "was applied", bucket, key,
+			 r->magic == JMOVE_MAGIC ? "rename" : "chmod, chown "
+			 "or utimes");
+		return 0;
+	}
+	/* The bucket's rules may send the change to its replicas. */
+	if (!err)
+		atomic_store(&st->j.queued, 1);
+	return err;
+}
+
+/* Apply record @r, of any kind (see put_apply()). */
+static int rec_apply(struct store *st, struct conn *c, const struct jrec *r,
+		     const char *names, int own, struct trash *t)
+{
+	if (r->magic == JREC_MAGIC)
+		return put_apply(st, c, r, names, names + r->blen + r->klen,
+				 own, t);
+	return change_apply(st, c, r, names, t);
 }
 
 /* Whether a record that failed with @err can be applied later: a full
@@ -409,25 +512,52 @@ int journal_apply_max(struct store *st, struct conn *c, size_t max)
 		char *names = buf;
 
 		if (pread_all(j->fd, &r, sizeof(r), off) ||
-		    r.magic != JREC_MAGIC || r.len < sizeof(r) ||
+		    (r.magic != JREC_MAGIC && r.magic != JMETA_MAGIC &&
+		     r.magic != JMOVE_MAGIC) ||
+		    r.len < sizeof(r) ||
 		    r.len > JREC_MAX || r.len % 8 || off + r.len > end ||
 		    r.blen >= 64 || r.klen > STORE_KEY_MAX || !r.klen ||
 		    sizeof(r) + r.blen + r.klen + r.size > r.len ||
+		    (r.magic == JMOVE_MAGIC &&
+		     (!r.size || r.size > STORE_KEY_MAX)) ||
 		    pread_all(j->fd, buf, r.len - sizeof(r), off + sizeof(r)) ||
 		    jrec_check(&r, buf) != r.check)
 			break;	/* not whole (yet): a kill cut it short */
-		err = rec_apply(st, c, &r, names, names + r.blen + r.klen,
+		if (j->appender) {
+			/* A change journaled from now on must not count on
+			 * this record's key being as the record left it:
+			 * this transaction may change it next. */
+			pthread_mutex_lock(&j->lock);
+			if (j->claimed < off + r.len)
+				j->claimed = off + r.len;
+			pthread_mutex_unlock(&j->lock);
+		}
+		err = rec_apply(st, c, &r, names,
 				j->appender && off >= j->own_from, &t);
 		if (err > 0)
 			break;	/* the same */
 		if (err < 0 && err_transient(err))
 			break;
-		if (err < 0) {
+		if (err < 0 && r.magic == JREC_MAGIC) {
 			log_err("store: journal: the version of %.*s/%.*s "
 				"that a close reported kept cannot be added: "
 				"%s; its content was blob %.64s",
 				(int)r.blen, names, (int)r.klen,
 				names + r.blen, strerror(-err), r.sha);
+			err = 0;
+		} else if (err < 0 && r.magic == JMOVE_MAGIC) {
+			log_err("store: journal: the rename of %.*s/%.*s to "
+				"%.*s that returned cannot be made: %s; the "
+				"file stays at its old name",
+				(int)r.blen, names, (int)r.klen,
+				names + r.blen, (int)r.size,
+				names + r.blen + r.klen, strerror(-err));
+			err = 0;
+		} else if (err < 0) {
+			log_err("store: journal: the change of metadata of "
+				"%.*s/%.*s that returned cannot be made: %s",
+				(int)r.blen, names, (int)r.klen,
+				names + r.blen, strerror(-err));
 			err = 0;
 		}
 		off += r.len;
@@ -491,6 +621,7 @@ static void journal_reset(struct store *st)
 			j->gen = gen + 1;
 			j->tail = JHEAD_SIZE;
 			j->own_from = JHEAD_SIZE;
+			j->claimed = JHEAD_SIZE;
 			j->applied_seen = JHEAD_SIZE;
 			err = row_set(c, gen + 1, JHEAD_SIZE);
 		}
@@ -616,28 +747,44 @@ void store_journal_on_applied(struct store *st, void (*fn)(void *), void *arg)
 	pthread_mutex_unlock(&st->j.applier.lock);
 }
 
-/* Whether @key of @bucket, or (unless @exact) a key below folder @key,
- * has a version still in the journal.  Caller holds j.lock. */
+/* How pend_hit_locked() matches a record's key. */
+enum { HIT_BARE, HIT_KEY, HIT_BELOW };
+
+/* Whether a record's key @pkey is @key (of @klen bytes): its folder's
+ * marker too with HIT_KEY; or, with HIT_BELOW, a key below folder @key. */
+static int name_hit(const char *pkey, const char *key, size_t klen, int how)
+{
+	if (!pkey)
+		return 0;
+	if (how != HIT_BELOW)
+		return key &&
+		       (strcmp(pkey, key) == 0 ||
+			(how == HIT_KEY && strncmp(pkey, key, klen) == 0 &&
+			 pkey[klen] == '/' && pkey[klen + 1] == '\0'));
+	if (!key || !*key)
+		return 1;
+	return strncmp(pkey, key, klen) == 0 &&
+	       (pkey[klen] == '\0' || pkey[klen] == '/' ||
+		key[klen - 1] == '/');
+}
+
+/* Whether @key of @bucket has a record still in the journal: with
+ * HIT_KEY any (a version, a change, a rename from or to it, a change of
+ * its folder's marker); with HIT_BARE a version or a rename with no
+ * xattrs; with HIT_BELOW any of it or of a key below folder @key.
+ * Caller holds j.lock. */
 static int pend_hit_locked(struct store_journal *j, const char *bucket,
-			   const char *key, int exact)
+			   const char *key, int how)
 {
 	size_t i, klen = key ? strlen(key) : 0;
 
 	for (i = 0; i < j->npend; i++) {
 		const struct jpend *p = &j->pend[(j->phead + i) % j->pcap];
 
-		if (strcmp(p->bucket, bucket))
+		if (strcmp(p->bucket, bucket) || (how == HIT_BARE && !p->bare))
 			continue;
-		if (exact) {
-			if (key && strcmp(p->key, key) == 0)
-				return 1;
-			continue;
-		}
-		if (!key || !*key)
-			return 1;
-		if (strncmp(p->key, key, klen) == 0 &&
-		    (p->key[klen] == '\0' || p->key[klen] == '/' ||
-		     key[klen - 1] == '/'))
+		if (name_hit(p->key, key, klen, how) ||
+		    name_hit(p->to, key, klen, how))
 			return 1;
 	}
 	return 0;
@@ -672,7 +819,9 @@ int journal_settle_put(struct store *st, const char *bucket, const char *key)
 	for (i = 0; i < j->npend && !hit; i++) {
 		const struct jpend *p = &j->pend[(j->phead + i) % j->pcap];
 
-		hit = !strcmp(p->bucket, bucket) && keys_meet(p->key, key);
+		hit = !strcmp(p->bucket, bucket) &&
+		      (keys_meet(p->key, key) ||
+		       (p->to && keys_meet(p->to, key)));
 	}
 	pthread_mutex_unlock(&j->lock);
 	return hit ? journal_run(st) : 0;
@@ -688,12 +837,34 @@ int store_journal_settle(struct store *st, const char *bucket,
 		return 0;
 	if (bucket) {
 		pthread_mutex_lock(&j->lock);
-		hit = pend_hit_locked(j, bucket, key, 0);
+		hit = pend_hit_locked(j, bucket, key, HIT_BELOW);
 		pthread_mutex_unlock(&j->lock);
 		if (!hit)
 			return 0;
 	}
 	return journal_run(st);
+}
+
+int journal_hit(struct store *st, const char *bucket, const char *key)
+{
+	struct store_journal *j = &st->j;
+	int hit = 0;
+
+	if (!j->appender || !atomic_load(&j->unapplied))
+		return 0;
+	pthread_mutex_lock(&j->lock);
+	if (pend_hit_locked(j, bucket, key, HIT_KEY))
+		hit = 1;
+	else if (pend_hit_locked(j, bucket, key, HIT_BELOW))
+		hit = 2;
+	pthread_mutex_unlock(&j->lock);
+	return hit;
+}
+
+int store_journal_holds(struct store *st, const char *bucket,
+			const char *key)
+{
+	return journal_holds_key(st, bucket, key);
 }
 
 int journal_holds_key(struct store *st, const char *bucket, const char *key)
@@ -704,7 +875,7 @@ int journal_holds_key(struct store *st, const char *bucket, const char *key)
 	if (!j->appender || !atomic_load(&j->unapplied))
 		return 0;
 	pthread_mutex_lock(&j->lock);
-	hit = pend_hit_locked(j, bucket, key, 1);
+	hit = pend_hit_locked(j, bucket, key, HIT_BARE);
 	pthread_mutex_unlock(&j->lock);
 	return hit;
 }
@@ -736,6 +907,7 @@ static int appender_take(struct store *st)
 			   ftruncate(j->fd, (off_t)applied) == 0) {
 			j->tail = applied;
 			j->own_from = applied;
+			j->claimed = applied;
 			j->applied_seen = applied;
 			atomic_store(&j->appender, 1);
 			ret = 0;
@@ -747,62 +919,56 @@ static int appender_take(struct store *st)
 	return ret;
 }
 
-int store_journal_put(struct store *st, const char *bucket, const char *key,
-		      const struct store_put *put, const void *content,
-		      size_t size, const char *sha, struct store_obj *obj_out)
+/* Whether @key of @bucket has its current version from a record of this
+ * process's journal that has no xattrs (a version, or a rename of one),
+ * and no transaction has begun applying it since (one that may change
+ * the key's xattrs next): its newest record here but for changes of
+ * metadata, which do not touch them.  Caller holds j.lock. */
+static int key_bare_locked(struct store_journal *j, const char *bucket,
+			   const char *key)
 {
-	struct store_journal *j = &st->j;
-	size_t blen = strlen(bucket), klen = strlen(key), len;
-	struct jpend *p;
-	struct jrec *r;
-	char *rec;
-	int err;
+	size_t i = j->npend;
 
-	if (j->fd < 0 || size > JOURNAL_MAX_CONTENT || blen >= 64 ||
-	    put->kind != STORE_FILE || put->durable || put->nxattrs ||
-	    put->replaces || !sha || strlen(sha) != 64)
-		return -EAGAIN;
-	err = store_key_check(key);
-	if (err)
-		return err;
-	if (key[klen - 1] == '/')
-		return -EINVAL;
-	len = (sizeof(*r) + blen + klen + size + 7) & ~(size_t)7;
-	rec = calloc(1, len);
-	if (!rec)
-		return -ENOMEM;
-	r = (struct jrec *)rec;
-	r->magic = JREC_MAGIC;
-	r->len = (uint32_t)len;
-	r->size = size;
-	r->ino = put->ino;
-	r->named_ns = put->named_ns;
-	r->created_ns = now_ns();
-	r->mtime_ns = put->mtime_set || put->meta.mtime_ns ? put->meta.mtime_ns
-							   : r->created_ns;
-	r->ctime_ns = put->meta.ctime_ns ? put->meta.ctime_ns : r->created_ns;
-	r->atime_ns = put->meta.atime_ns;
-	r->mode = put->meta.mode;
-	r->uid = put->meta.uid;
-	r->gid = put->meta.gid;
-	r->blen = (uint16_t)blen;
-	r->klen = (uint16_t)klen;
-	memcpy(r->sha, sha, 64);
-	memcpy(rec + sizeof(*r), bucket, blen);
-	memcpy(rec + sizeof(*r) + blen, key, klen);
-	memcpy(rec + sizeof(*r) + blen + klen, content, size);
-	r->check = jrec_check(r, rec + sizeof(*r));
+	while (i--) {
+		const struct jpend *p = &j->pend[(j->phead + i) % j->pcap];
 
-	if (appender_take(st)) {
-		free(rec);
-		return -EAGAIN;
+		if (strcmp(p->bucket, bucket) || p->magic == JMETA_MAGIC)
+			continue;
+		if (p->to && !strcmp(p->to, key))
+			return p->bare && p->end > j->claimed;
+		if (!strcmp(p->key, key))
+			return !p->to && p->bare && p->end > j->claimed;
 	}
+	return 0;
+}
+
+/*
+ * Append record @rec, @len bytes, of @key of @bucket (and of @to, a
+ * rename's new key), and wake the journal's thread: 0, or -EAGAIN (the
+ * caller takes the usual way).  @need_bare: only if key_bare_locked(),
+ * checked in the same hold of the lock as the append.
+ */
+static int append(struct store *st, const char *rec, size_t len,
+		  const char *bucket, const char *key, const char *to,
+		  int need_bare)
+{
+	uint32_t magic = ((const struct jrec *)rec)->magic;
+	int bare;
+	struct store_journal *j = &st->j;
+	struct jpend *p;
+	int err = 0;
+
+	if (appender_take(st))
+		return -EAGAIN;
 	pthread_mutex_lock(&j->lock);
 	if (j->npend >= JOURNAL_MAX_PENDING ||
-	    j->pbytes + len > JOURNAL_MAX_PENDING_BYTES) {
+	    j->pbytes + len > JOURNAL_MAX_PENDING_BYTES ||
+	    (need_bare && !key_bare_locked(j, bucket, key))) {
 		err = -EAGAIN;
 		goto unlock;
 	}
+	bare = magic == JREC_MAGIC ||
+	       (magic == JMOVE_MAGIC && key_bare_locked(j, bucket, key));
 	if (j->npend == j->pcap) {
 		size_t ncap = j->pcap ? j->pcap * 2 : 64, i;
 		struct jpend *np = calloc(ncap, sizeof(*np));
@@ -821,38 +987,164 @@ int store_journal_put(struct store *st, const char *bucket, const char *key,
 	p = &j->pend[(j->phead + j->npend) % j->pcap];
 	p->bucket = strdup(bucket);
 	p->key = strdup(key);
-	if (!p->bucket || !p->key) {
-		free(p->bucket);
-		free(p->key);
-		err = -EAGAIN;
-		goto unlock;
-	}
-	err = pwrite_all(j->fd, rec, len, j->tail);
-	if (err) {
+	p->to = to ? strdup(to) : NULL;
+	if (!p->bucket || !p->key || (to && !p->to) ||
+	    pwrite_all(j->fd, rec, len, j->tail)) {
 		/* A full disk: the caller puts it the usual way, which
 		 * says so.  What a part of it wrote is past the tail. */
 		free(p->bucket);
 		free(p->key);
+		free(p->to);
 		err = -EAGAIN;
 		goto unlock;
 	}
 	j->tail += len;
 	p->end = j->tail;
 	p->len = len;
+	p->magic = magic;
+	p->bare = bare;
 	j->pbytes += len;
 	j->npend++;
 	atomic_store(&j->unapplied, j->npend);
 unlock:
 	pthread_mutex_unlock(&j->lock);
-	if (!err) {
-		pthread_mutex_lock(&j->applier.lock);
-		if (store_thread_start_locked(&j->applier, applier_main,
-					      st) == 0) {
-			j->wanted = 1;
-			pthread_cond_signal(&j->applier.cv);
-		}
-		pthread_mutex_unlock(&j->applier.lock);
+	if (err)
+		return err;
+	pthread_mutex_lock(&j->applier.lock);
+	if (store_thread_start_locked(&j->applier, applier_main, st) == 0) {
+		j->wanted = 1;
+		pthread_cond_signal(&j->applier.cv);
 	}
+	pthread_mutex_unlock(&j->applier.lock);
+	return 0;
+}
+
+/* A new record of @magic for @key of @bucket, with room for @extra bytes
+ * after the names: its header filled in but for the check, or NULL. */
+static struct jrec *rec_new(uint32_t magic, const char *bucket,
+			    const char *key, size_t extra, size_t *len_out)
+{
+	size_t blen = strlen(bucket), klen = strlen(key), len;
+	struct jrec *r;
+
+	len = (sizeof(*r) + blen + klen + extra + 7) & ~(size_t)7;
+	r = calloc(1, len);
+	if (!r)
+		return NULL;
+	r->magic = magic;
+	r->len = (uint32_t)len;
+	r->size = extra;
+	r->blen = (uint16_t)blen;
+	r->klen = (uint16_t)klen;
+	memcpy((char *)(r + 1), bucket, blen);
+	memcpy((char *)(r + 1) + blen, key, klen);
+	*len_out = len;
+	return r;
+}
+
+int store_journal_meta(struct store *st, const char *bucket, const char *key,
+		       const struct store_meta *meta, unsigned mask)
+{
+	size_t klen = strlen(key), len;
+	struct store_obj o;
+	struct jrec *r;
+	int err, folder = klen && key[klen - 1] == '/';
+
+	if (st->j.fd < 0 || !atomic_load(&st->j.appender) ||
+	    strlen(bucket) >= 64 || store_key_check(key))
+		return -EAGAIN;
+	/* A folder's marker: its change goes after the versions of the
+	 * files in it still here, whose puts move its times (rsync sets a
+	 * folder's times once it wrote the files in it).  It must be there
+	 * (else the caller makes one); nothing but an rmdir, which applies
+	 * the journal first, takes it away. */
+	if (folder &&
+	    (store_lookup(st, bucket, key, &o) || o.kind != STORE_DIR))
+		return -EAGAIN;
+	r = rec_new(JMETA_MAGIC, bucket, key, 0, &len);
+	if (!r)
+		return -EAGAIN;
+	r->ino = mask & (STORE_SET_MODE | STORE_SET_UID | STORE_SET_GID |
+			 STORE_SET_MTIME | STORE_SET_ATIME);
+	r->mode = meta->mode & 07777;
+	r->uid = meta->uid;
+	r->gid = meta->gid;
+	r->mtime_ns = meta->mtime_ns;
+	r->atime_ns = meta->atime_ns;
+	r->ctime_ns = (mask & STORE_SET_CTIME) && meta->ctime_ns
+			      ? meta->ctime_ns
+			      : now_ns();
+	r->check = jrec_check(r, (const char *)(r + 1));
+	/* A chown drops a file capability: only a key known to have no
+	 * xattrs has none to drop. */
+	err = append(st, (const char *)r, len, bucket, key, NULL,
+		     (mask & (STORE_SET_UID | STORE_SET_GID)) != 0);
+	free(r);
+	return err;
+}
+
+int store_journal_rename(struct store *st, const char *bucket,
+			 const char *from, const char *to, uint32_t uid,
+			 uint32_t gid, int64_t now)
+{
+	size_t tlen = strlen(to), len;
+	struct jrec *r;
+	int err;
+
+	if (st->j.fd < 0 || !atomic_load(&st->j.appender) ||
+	    strlen(bucket) >= 64 || store_key_check(from) || !tlen ||
+	    to[tlen - 1] == '/' || !strcmp(from, to))
+		return -EAGAIN;
+	err = store_key_check(to);
+	if (err)
+		return err;	/* ENAMETOOLONG, as store_rename() says */
+	r = rec_new(JMOVE_MAGIC, bucket, from, tlen, &len);
+	if (!r)
+		return -EAGAIN;
+	r->uid = uid;
+	r->gid = gid;
+	r->ctime_ns = now;
+	memcpy((char *)(r + 1) + r->blen + r->klen, to, tlen);
+	r->check = jrec_check(r, (const char *)(r + 1));
+	err = append(st, (const char *)r, len, bucket, from, to, 0);
+	free(r);
+	return err;
+}
+
+int store_journal_put(struct store *st, const char *bucket, const char *key,
+		      const struct store_put *put, const void *content,
+		      size_t size, const char *sha, struct store_obj *obj_out)
+{
+	size_t klen = strlen(key), len;
+	struct jrec *r;
+	int err;
+
+	if (st->j.fd < 0 || size > JOURNAL_MAX_CONTENT || strlen(bucket) >= 64 ||
+	    put->kind != STORE_FILE || put->durable || put->nxattrs ||
+	    put->replaces || !sha || strlen(sha) != 64)
+		return -EAGAIN;
+	err = store_key_check(key);
+	if (err)
+		return err;
+	if (key[klen - 1] == '/')
+		return -EINVAL;
+	r = rec_new(JREC_MAGIC, bucket, key, size, &len);
+	if (!r)
+		return -ENOMEM;
+	r->ino = put->ino;
+	r->named_ns = put->named_ns;
+	r->created_ns = now_ns();
+	r->mtime_ns = put->mtime_set || put->meta.mtime_ns ? put->meta.mtime_ns
+							   : r->created_ns;
+	r->ctime_ns = put->meta.ctime_ns ? put->meta.ctime_ns : r->created_ns;
+	r->atime_ns = put->meta.atime_ns;
+	r->mode = put->meta.mode;
+	r->uid = put->meta.uid;
+	r->gid = put->meta.gid;
+	memcpy(r->sha, sha, 64);
+	memcpy((char *)(r + 1) + r->blen + r->klen, content, size);
+	r->check = jrec_check(r, (const char *)(r + 1));
+	err = append(st, (const char *)r, len, bucket, key, NULL, 0);
 	if (!err) {
 		memset(obj_out, 0, sizeof(*obj_out));
 		obj_out->kind = STORE_FILE;
@@ -868,7 +1160,7 @@ unlock:
 		obj_out->sha256[64] = '\0';
 		obj_out->ino = put->ino;
 	}
-	free(rec);
+	free(r);
 	return err;
 }
 

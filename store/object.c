@@ -1255,15 +1255,10 @@ int store_set_meta_xattr(struct store *st, const char *bucket,
 			 unsigned mask, const struct store_xattr *x,
 			 size_t nx)
 {
-	char link[LINK_MAX_LEN + 1];
 	struct bucket_row b;
-	struct store_obj o;
 	struct trash t;
 	struct conn *c;
-	sqlite3_stmt *s;
-	int64_t oid, cur;
-	size_t i;
-	int err, live;
+	int err;
 
 	if (!key[0])	/* the bucket itself */
 		return bucket_set_meta_xattr(st, bucket, meta, mask, x, nx);
@@ -1278,16 +1273,28 @@ int store_set_meta_xattr(struct store *st, const char *bucket,
 	if (err)
 		return err;
 	err = bucket_row_get(c, bucket, &b);
-	if (err)
-		goto out;
-	err = obj_get(c, b.id, key, &oid, &cur, &live);
-	if (err <= 0 || !live) {
-		err = err < 0 ? err : -ENOENT;
-		goto out;
-	}
+	if (!err)
+		err = meta_set_in(st, c, &b, key, meta, mask, x, nx);
+	return tx_end(st, c, err, &t);
+}
+
+int meta_set_in(struct store *st, struct conn *c, const struct bucket_row *b,
+		const char *key, const struct store_meta *meta, unsigned mask,
+		const struct store_xattr *x, size_t nx)
+{
+	char link[LINK_MAX_LEN + 1];
+	struct store_obj o;
+	sqlite3_stmt *s;
+	int64_t oid, cur;
+	size_t i;
+	int err, live;
+
+	err = obj_get(c, b->id, key, &oid, &cur, &live);
+	if (err <= 0 || !live)
+		return err < 0 ? err : -ENOENT;
 	err = ver_by_id(c, cur, &o, link);
 	if (err)
-		goto out;
+		return err;
 	if (mask & STORE_SET_MODE)
 		o.meta.mode = (o.meta.mode & S_IFMT) | (meta->mode & 07777);
 	if (mask & STORE_SET_UID)
@@ -1299,10 +1306,8 @@ int store_set_meta_xattr(struct store *st, const char *bucket,
 	if (mask & STORE_SET_ATIME)
 		o.meta.atime_ns = meta->atime_ns;
 	s = stmt_get(c, ST_VER_SET_META);
-	if (!s) {
-		err = -EIO;
-		goto out;
-	}
+	if (!s)
+		return -EIO;
 	sqlite3_bind_int64(s, 1, o.meta.mode);
 	sqlite3_bind_int64(s, 2, o.meta.uid);
 	sqlite3_bind_int64(s, 3, o.meta.gid);
@@ -1320,11 +1325,10 @@ int store_set_meta_xattr(struct store *st, const char *bucket,
 	 * (S3 keeps none). */
 	if (!err && !o.is_replica &&
 	    (mask & ~(STORE_SET_ATIME | STORE_SET_CTIME))) {
-		err = repl_enqueue_update(c, &b, key, oid, cur, o.kind);
+		err = repl_enqueue_update(c, b, key, oid, cur, o.kind);
 		err = err < 0 ? err : 0;
 	}
-out:
-	return tx_end(st, c, err, &t);
+	return err;
 }
 
 /* ---- rename --------------------------------------------------------- */
@@ -1463,11 +1467,13 @@ int name_free(struct conn *c, const struct bucket_row *b, const char *key)
  * @from.  The inode number goes with it, as on a disk; @from gets a new
  * one, for a file made there later.  @quiet: neither folder's mtime
  * changes (a key inside a folder being renamed: only the folders the
- * folder leaves and lands in change, as on a disk). */
+ * folder leaves and lands in change, as on a disk).  @now: the rename's
+ * time, the new version's ctime. */
 static int move_key(struct store *st, struct conn *c,
 		    const struct bucket_row *fb, const char *from,
 		    const struct bucket_row *tb, const char *to,
-		    const struct store_meta *who, int quiet, struct trash *t)
+		    const struct store_meta *who, int quiet, int64_t now,
+		    struct trash *t)
 {
 	char link[LINK_MAX_LEN + 1];
 	struct store_obj o;
@@ -1495,7 +1501,7 @@ static int move_key(struct store *st, struct conn *c,
 	nv.size = o.size;
 	nv.blocks = o.blocks;
 	nv.meta = o.meta;
-	nv.meta.ctime_ns = now_ns();
+	nv.meta.ctime_ns = now;
 	nv.mtime_set = 1;	/* a rename keeps it, the epoch too */
 	nv.link = o.kind == STORE_SYMLINK ? link : NULL;
 	nv.xattr_src = cur;
@@ -1556,7 +1562,8 @@ static int rename_dir(struct store *st, struct conn *c,
 		      const struct bucket_row *fb, const char *from,
 		      const struct bucket_row *tb, const char *to,
 		      int from_marker, int to_marker,
-		      const struct store_meta *who, struct trash *t)
+		      const struct store_meta *who, int64_t now,
+		      struct trash *t)
 {
 	size_t flen = strlen(from), tlen = strlen(to), n = 0, i, klen;
 	char newkey[STORE_KEY_MAX + 2];
@@ -1583,14 +1590,15 @@ static int rename_dir(struct store *st, struct conn *c,
 		}
 		memcpy(newkey, to, tlen);
 		memcpy(newkey + tlen, keys[i] + flen, klen - flen + 1);
-		err = move_key(st, c, fb, keys[i], tb, newkey, who, 1, t);
+		err = move_key(st, c, fb, keys[i], tb, newkey, who, 1, now,
+			       t);
 		if (err)
 			goto out;
 	}
 	/* The folders it left and landed in change; none inside it. */
-	err = parent_touch(c, fb, from, now_ns());
+	err = parent_touch(c, fb, from, now);
 	if (!err)
-		err = parent_touch(c, tb, to, now_ns());
+		err = parent_touch(c, tb, to, now);
 out:
 	for (i = 0; i < n; i++)
 		free(keys[i]);
@@ -1602,14 +1610,36 @@ static int rename_as(struct store *st, const char *from_bucket,
 		     const char *from, const char *to_bucket, const char *to,
 		     unsigned flags, const struct store_meta *who)
 {
-	struct bucket_row fb, tb;
 	struct trash t;
 	struct conn *c;
+	int err;
+
+	if (!from || !*from || !to || !*to)
+		return -EINVAL;
+	ino_refill(st);
+	err = conn_get(st, &c);
+	if (err)
+		return err;
+	trash_init(&t);
+	err = tx_begin(c);
+	if (err)
+		return err;
+	err = rename_in(st, c, from_bucket, from, to_bucket, to, flags, who,
+			now_ns(), &t);
+	return tx_end(st, c, err, &t);
+}
+
+int rename_in(struct store *st, struct conn *c, const char *from_bucket,
+	      const char *from, const char *to_bucket, const char *to,
+	      unsigned flags, const struct store_meta *who, int64_t now,
+	      struct trash *t)
+{
+	struct bucket_row fb, tb;
 	size_t flen, tlen;
 	int err, src, dst, from_marker = 0, to_marker = 0;
 	int same = !strcmp(from_bucket, to_bucket);
 
-	if (!from || !*from || !to || !*to)
+	if (!*from || !*to)
 		return -EINVAL;
 	err = store_key_check(from);
 	if (!err)
@@ -1620,62 +1650,37 @@ static int rename_as(struct store *st, const char *from_bucket,
 	tlen = strlen(to);
 	if (from[flen - 1] == '/' || to[tlen - 1] == '/')
 		return -EINVAL;
-	ino_refill(st);
-	err = conn_get(st, &c);
-	if (err)
-		return err;
-	trash_init(&t);
-	err = tx_begin(c);
-	if (err)
-		return err;
 	err = bucket_row_get(c, from_bucket, &fb);
 	if (!err)
 		err = bucket_row_get(c, to_bucket, &tb);
 	if (err)
-		goto out;
+		return err;
 	src = resolve(c, &fb, from, &from_marker);
-	if (src <= 0) {
-		err = src < 0 ? src : -ENOENT;
-		goto out;
-	}
+	if (src <= 0)
+		return src < 0 ? src : -ENOENT;
 	if (same && !strcmp(from, to))
-		goto out;	/* rename(2) of a name onto itself */
+		return 0;	/* rename(2) of a name onto itself */
 	if (src == R_DIR && same && tlen > flen && to[flen] == '/' &&
-	    !memcmp(from, to, flen)) {
-		err = -EINVAL;
-		goto out;
-	}
+	    !memcmp(from, to, flen))
+		return -EINVAL;
 	dst = resolve(c, &tb, to, &to_marker);
-	if (dst < 0) {
-		err = dst;
-		goto out;
-	}
-	if (dst != R_NONE && (flags & STORE_RENAME_NOREPLACE)) {
-		err = -EEXIST;
-		goto out;
-	}
-	if (src == R_FILE) {
-		if (dst == R_DIR)
-			err = -EISDIR;
-		else
-			err = move_key(st, c, &fb, from, &tb, to, who, 0, &t);
-		goto out;
-	}
-	if (dst == R_FILE) {
-		err = -ENOTDIR;
-		goto out;
-	}
+	if (dst < 0)
+		return dst;
+	if (dst != R_NONE && (flags & STORE_RENAME_NOREPLACE))
+		return -EEXIST;
+	if (src == R_FILE)
+		return dst == R_DIR ? -EISDIR
+				    : move_key(st, c, &fb, from, &tb, to, who,
+					       0, now, t);
+	if (dst == R_FILE)
+		return -ENOTDIR;
 	if (dst == R_DIR) {
-		err = store_dir_has_children(st, to_bucket, to);
-		if (err) {
-			err = err < 0 ? err : -ENOTEMPTY;
-			goto out;
-		}
+		err = dir_has_children_in(c, to_bucket, to);
+		if (err)
+			return err < 0 ? err : -ENOTEMPTY;
 	}
-	err = rename_dir(st, c, &fb, from, &tb, to, from_marker, to_marker,
-			 who, &t);
-out:
-	return tx_end(st, c, err, &t);
+	return rename_dir(st, c, &fb, from, &tb, to, from_marker, to_marker,
+			  who, now, t);
 }
 
 int store_rename(struct store *st, const char *from_bucket, const char *from,

@@ -174,26 +174,51 @@ static int live_get(struct conn *c, int64_t bid, const char *key,
 	return err;
 }
 
+static int lookup_settled(struct store *st, const char *bucket,
+			  const char *path, size_t len, struct store_obj *out);
+
 int store_lookup(struct store *st, const char *bucket, const char *path,
 		 struct store_obj *out)
 {
-	char lo[STORE_KEY_MAX + 2], hi[STORE_KEY_MAX + 2];
-	char key[STORE_KEY_MAX + 1];
-	struct store_obj o;
-	struct bucket_row b;
-	struct conn *c;
-	size_t len, klen;
-	int err, began;
+	size_t len;
+	int err, hit;
 
 	if (!path || !*path)
 		return -EINVAL;
 	len = strnlen(path, STORE_KEY_MAX + 1);
 	if (len > STORE_KEY_MAX)
 		return -ENAMETOOLONG;
-	/* Only a version of this key, or below it, in the journal matters:
+	/*
+	 * Only a record of this key, or below it, in the journal matters:
 	 * a `cp -r` looks each new name up while the last files' versions
-	 * are still being applied. */
-	store_journal_settle(st, bucket, path);	/* logs what failed */
+	 * are still being applied.  One of the key itself is applied first.
+	 * One below it only can make a folder that was not there: a folder
+	 * that is there already is one still (the mount keeps the times it
+	 * gave it meanwhile), and rsync looks at the folder it writes in
+	 * after each file.
+	 */
+	hit = journal_hit(st, bucket, path);
+	if (hit == 1)
+		store_journal_settle(st, bucket, path);	/* logs failures */
+	err = lookup_settled(st, bucket, path, len, out);
+	if (err == -ENOENT && hit == 2) {
+		store_journal_settle(st, bucket, path);
+		err = lookup_settled(st, bucket, path, len, out);
+	}
+	return err;
+}
+
+static int lookup_settled(struct store *st, const char *bucket,
+			  const char *path, size_t len, struct store_obj *out)
+{
+	char lo[STORE_KEY_MAX + 2], hi[STORE_KEY_MAX + 2];
+	char key[STORE_KEY_MAX + 1];
+	struct store_obj o;
+	struct bucket_row b;
+	struct conn *c;
+	size_t klen;
+	int err, began;
+
 	err = conn_get_settled(st, &c);
 	if (err)
 		return err;
@@ -368,20 +393,30 @@ out:
 int store_dir_has_children(struct store *st, const char *bucket,
 			   const char *prefix)
 {
-	char lo[STORE_KEY_MAX + 2], hi[STORE_KEY_MAX + 2];
-	struct bucket_row b;
-	struct store_obj o;
 	struct conn *c;
-	size_t plen;
 	int err, began;
 
-	plen = strnlen(prefix, STORE_KEY_MAX + 1);
-	if (plen >= STORE_KEY_MAX)
-		return -ENAMETOOLONG;
 	err = conn_get(st, &c);
 	if (err)
 		return err;
 	began = rtx_begin(c);
+	err = dir_has_children_in(c, bucket, prefix);
+	rtx_end(c, began);
+	return err;
+}
+
+int dir_has_children_in(struct conn *c, const char *bucket,
+			const char *prefix)
+{
+	char lo[STORE_KEY_MAX + 2], hi[STORE_KEY_MAX + 2];
+	struct bucket_row b;
+	struct store_obj o;
+	size_t plen;
+	int err;
+
+	plen = strnlen(prefix, STORE_KEY_MAX + 1);
+	if (plen >= STORE_KEY_MAX)
+		return -ENAMETOOLONG;
 	err = bucket_row_get(c, bucket, &b);
 	if (!err && !plen) {
 		err = live_first(c, b.id, "\x01", 1, NULL, 0, NULL, NULL, &o);
@@ -394,7 +429,6 @@ int store_dir_has_children(struct store *st, const char *bucket,
 		err = live_first(c, b.id, lo, plen + 2, hi, plen + 1, NULL,
 				 NULL, &o);
 	}
-	rtx_end(c, began);
 	return err;
 }
 

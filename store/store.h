@@ -413,6 +413,24 @@ int store_put(struct store *st, const char *bucket, const char *key,
 int store_journal_put(struct store *st, const char *bucket, const char *key,
 		      const struct store_put *put, const void *content,
 		      size_t size, const char *sha, struct store_obj *obj_out);
+/*
+ * The same for store_set_meta() (@mask, @meta; no xattrs) and for
+ * store_rename() of a file to @to in its bucket (flags 0; @uid and @gid
+ * the renamer's, @now the rename's time), of a key whose current version
+ * this process journaled and no transaction has taken yet: the change is
+ * appended after it, and made when it is applied.  0, or -EAGAIN: use
+ * store_set_meta() or store_rename_by().
+ */
+int store_journal_meta(struct store *st, const char *bucket, const char *key,
+		       const struct store_meta *meta, unsigned mask);
+int store_journal_rename(struct store *st, const char *bucket,
+			 const char *from, const char *to, uint32_t uid,
+			 uint32_t gid, int64_t now);
+/* Whether @key of @bucket has a record this process journaled and has
+ * not applied yet: its current version's blob may not be in blobs/ yet,
+ * and it has no xattrs. */
+int store_journal_holds(struct store *st, const char *bucket,
+			const char *key);
 /* Apply the journal if it holds a version of @key of @bucket or of a key
  * below folder @key (every key with @key NULL or "", everything with
  * @bucket NULL): before a read that must see them. */

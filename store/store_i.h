@@ -149,6 +149,8 @@ struct store_journal {
 	uint64_t tail;		/* appender: end of its last record */
 	uint64_t own_from;	/* appender: records from here on are its
 				 * own, written whole in this run */
+	uint64_t claimed;	/* appender: records up to here are being,
+				 * or were, applied (j.lock) */
 	_Atomic uint64_t applied_seen;	/* the catalog's offset, last seen */
 	/* Appender: its records not yet applied, oldest first (a ring). */
 	struct jpend *pend;
@@ -237,6 +239,9 @@ int conn_get_settled(struct store *st, struct conn **out);
  * xattrs (a put with xattrs does not go through the journal, and a
  * change of them applies the journal first). */
 int journal_holds_key(struct store *st, const char *bucket, const char *key);
+/* 1 when this process journaled a record of @key of @bucket not applied
+ * yet, else 2 when it did of a key below folder @key, else 0. */
+int journal_hit(struct store *st, const char *bucket, const char *key);
 /* Before a put of @key: apply the journal if it holds a version of a key
  * that bears on it (the same name, or one in the other's folder); then
  * tx_begin_settled() opens the put's transaction without applying the
@@ -405,6 +410,20 @@ int obj_get(struct conn *c, int64_t bid, const char *key, int64_t *oid,
  * caller's began. */
 int ino_take(struct conn *c, uint64_t n, uint64_t *first);
 void ino_refill(struct store *st);
+
+/* The bodies of store_set_meta_xattr(), store_rename() and
+ * store_dir_has_children(), in @c's transaction (the first two: a write
+ * one); rename_in() gives the new version(s) ctime @now.  The close
+ * journal applies its records of such changes with them. */
+int meta_set_in(struct store *st, struct conn *c, const struct bucket_row *b,
+		const char *key, const struct store_meta *meta, unsigned mask,
+		const struct store_xattr *x, size_t nx);
+int rename_in(struct store *st, struct conn *c, const char *from_bucket,
+	      const char *from, const char *to_bucket, const char *to,
+	      unsigned flags, const struct store_meta *who, int64_t now,
+	      struct trash *t);
+int dir_has_children_in(struct conn *c, const char *bucket,
+			const char *prefix);
 
 /* Set xattr @x of version @id (with @bucket, of bucket row @id), or
  * remove it when x->value is NULL (there need be none); xattr.c. */

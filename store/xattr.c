@@ -312,6 +312,10 @@ ssize_t store_xattr_get(struct store *st, const char *bucket, const char *key,
 	 * chmod of the file it just closed reads its ACL. */
 	if (journal_holds_key(st, bucket, key))
 		return -ENODATA;
+	/* A rename of a key with xattrs, still in the journal, gives them
+	 * to its new name. */
+	if (journal_hit(st, bucket, key) == 1)
+		store_journal_settle(st, bucket, key);
 	err = conn_get_settled(st, &c);
 	if (err)
 		return err;

@@ -6,7 +6,8 @@
  * killed at random moments loses none of the versions it was told were
  * kept, and the store passes store_check() after each kill; a record a
  * kill cut short is passed over and cut off; the file starts over once
- * everything in it is applied.
+ * everything in it is applied.  Changes of metadata and renames journaled
+ * after a version come after it, and survive a kill as it does.
  */
 #include "store/store.h"
 #include "tests/unit/helpers.h"
@@ -54,6 +55,14 @@ static int jput(struct store *st, const char *key, const char *data,
 	p.meta.mtime_ns = 1700000000LL * 1000000000LL;
 	sha_of(data, len, sha);
 	return store_journal_put(st, "bkt", key, &p, data, len, sha, &o);
+}
+
+static int64_t wall_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
 static struct store *open_new(void)
@@ -260,9 +269,23 @@ static void writer(const char *log, int round, int burst)
 		len = 1 + (size_t)random() % (sizeof(data) - 1);
 		memset(data, 'a' + i % 26, len);
 		snprintf(data, 40, "round %d item %d %ld", round, i, random());
-		CHECK(jput(st, key, data, len) == 0);
 		sha_of(data, len, sha);
-		report(fd, "J %s %s\n", key, sha);
+		if (i % 5 == 0) {
+			/* rsync's way: a temporary name, chmod, rename. */
+			struct store_meta m = meta_of(0600);
+			char tmp[72];
+
+			snprintf(tmp, sizeof(tmp), "%s.tmp", key);
+			CHECK(jput(st, tmp, data, len) == 0);
+			CHECK(store_journal_meta(st, "bkt", tmp, &m,
+						 STORE_SET_MODE) == 0);
+			CHECK(store_journal_rename(st, "bkt", tmp, key, 0, 0,
+						   wall_ns()) == 0);
+			report(fd, "J %s %s 600\n", key, sha);
+		} else {
+			CHECK(jput(st, key, data, len) == 0);
+			report(fd, "J %s %s\n", key, sha);
+		}
 		/* "X": a change under way, which a kill may or may not
 		 * have let happen. */
 		if (i % 50 == 49) {
@@ -295,6 +318,7 @@ static int verify_log(struct store *st, const char *log, int check_sha)
 	enum { MAXI = 1 << 20 };
 	char line[256], key[128], sha[80], *kind;
 	char (*shas)[65];
+	unsigned *modes;
 	struct store_obj o;
 	FILE *f = fopen(log, "r");
 	int n = 0, i, round, d, top = -1;
@@ -303,14 +327,16 @@ static int verify_log(struct store *st, const char *log, int check_sha)
 		return 0;
 	kind = calloc(MAXI, 1);
 	shas = calloc(MAXI, 65);
-	cr_assert(kind && shas);
+	modes = calloc(MAXI, sizeof(*modes));
+	cr_assert(kind && shas && modes);
 	while (fgets(line, sizeof(line), f)) {
+		unsigned mode = 0;
 		char k;
 
 		if (!strchr(line, '\n'))
 			break;	/* the kill cut it */
-		if (sscanf(line, "J r%d/d%d/k%d %79s", &round, &d, &i,
-			   sha) == 4) {
+		if (sscanf(line, "J r%d/d%d/k%d %79s %o", &round, &d, &i,
+			   sha, &mode) >= 4) {
 			k = 'J';
 		} else if (sscanf(line, "D r%d/d%d/k%d", &round, &d, &i) ==
 			   3) {
@@ -323,6 +349,7 @@ static int verify_log(struct store *st, const char *log, int check_sha)
 		}
 		cr_assert(i >= 0 && i < MAXI);
 		kind[i] = k;
+		modes[i] = mode;
 		if (k == 'J')
 			snprintf(shas[i], 65, "%.64s", sha);
 		if (i > top)
@@ -344,9 +371,18 @@ static int verify_log(struct store *st, const char *log, int check_sha)
 		if (check_sha)
 			cr_assert_str_eq(o.sha256, shas[i],
 					 "%s: the newest version", key);
+		if (modes[i]) {
+			/* renamed from a temporary name after a chmod */
+			cr_assert_eq(o.meta.mode & 07777, modes[i],
+				     "%s: its chmod", key);
+			strcat(key, ".tmp");
+			cr_assert_eq(store_lookup(st, "bkt", key, &o),
+				     -ENOENT, "%s is renamed", key);
+		}
 	}
 	free(kind);
 	free(shas);
+	free(modes);
 	return n;
 }
 
@@ -627,6 +663,83 @@ Test(journal, file_ahead_of_catalog)
 	store_close(st);
 	st = reopen();
 	cr_assert_eq(read_cur(st, "bkt", "after", buf, sizeof(buf)), 0);
+	cr_assert_eq(store_check(st, 1), 0);
+	store_close(st);
+}
+
+/*
+ * Changes of metadata and renames journaled after a version (rsync's
+ * chmod, utimes and rename of the file it wrote): read back at once,
+ * applied in order, kept across a reopen; a folder's times set after the
+ * files in it stay as set; a rename carries the xattrs of a key that has
+ * them; a chown, which drops a capability, is journaled only for a key
+ * that can have none.
+ */
+Test(journal, changes_follow)
+{
+	const int64_t t1 = 1600000000LL * 1000000000LL, t2 = t1 + 7;
+	struct store *st = open_new();
+	struct store_meta m = meta_of(0600);
+	struct store_put dp = { .kind = STORE_DIR, .fd = -1 };
+	struct store_obj o;
+	char buf[64];
+	int n = 0;
+
+	m.mtime_ns = t1;
+	m.atime_ns = t1;
+	cr_assert_eq(jput(st, "d/.f.tmp", "renamed", 7), 0);
+	cr_assert_eq(store_journal_meta(st, "bkt", "d/.f.tmp", &m,
+					STORE_SET_MODE | STORE_SET_MTIME |
+						STORE_SET_ATIME),
+		     0);
+	cr_assert_eq(store_journal_rename(st, "bkt", "d/.f.tmp", "d/f", 0, 0,
+					  wall_ns()),
+		     0);
+	cr_assert_eq(store_lookup(st, "bkt", "d/f", &o), 0);
+	cr_assert_eq(o.meta.mode & 07777, 0600);
+	cr_assert_eq(o.meta.mtime_ns, t1);
+	cr_assert_eq(read_cur(st, "bkt", "d/f", buf, sizeof(buf)), 0);
+	cr_assert_str_eq(buf, "renamed");
+	cr_assert_eq(store_lookup(st, "bkt", "d/.f.tmp", &o), -ENOENT);
+	cr_assert_eq(store_versions(st, "bkt", "d/.f.tmp", count_version, &n),
+		     0);
+	cr_assert_eq(n, 2, "its version and the rename's delete marker");
+
+	dp.meta = meta_of(0755);
+	cr_assert_eq(store_put(st, "bkt", "e/", &dp, NULL, NULL), 0);
+	cr_assert_eq(jput(st, "e/x", "in e", 4), 0);
+	m.mtime_ns = t2;
+	cr_assert_eq(store_journal_meta(st, "bkt", "e/", &m, STORE_SET_MTIME),
+		     0);
+	cr_assert_eq(store_lookup(st, "bkt", "e", &o), 0);
+	cr_assert_eq(o.kind, STORE_DIR);
+	cr_assert_eq(o.meta.mtime_ns, t2, "the put before did not move it");
+
+	cr_assert_eq(put_str(st, "bkt", "x", "with xattr", NULL), 0);
+	cr_assert_eq(store_xattr_set(st, "bkt", "x", "user.k", "v", 1, 0), 0);
+	cr_assert_eq(store_journal_rename(st, "bkt", "x", "y", 0, 0,
+					  wall_ns()),
+		     0);
+	cr_assert_eq(store_xattr_get(st, "bkt", "y", "user.k", buf,
+				     sizeof(buf)),
+		     1, "the xattr went with it");
+	m.uid = 1000;
+	cr_assert_eq(store_journal_meta(st, "bkt", "y", &m, STORE_SET_UID),
+		     -EAGAIN, "a capability may have to go");
+	cr_assert_eq(store_set_meta(st, "bkt", "y", &m, STORE_SET_UID), 0);
+
+	store_close(st);
+	st = reopen();
+	cr_assert_eq(store_lookup(st, "bkt", "d/f", &o), 0);
+	cr_assert_eq(o.meta.mode & 07777, 0600);
+	cr_assert_eq(o.meta.mtime_ns, t1);
+	cr_assert_eq(store_lookup(st, "bkt", "e", &o), 0);
+	cr_assert_eq(o.meta.mtime_ns, t2);
+	cr_assert_eq(read_cur(st, "bkt", "y", buf, sizeof(buf)), 0);
+	cr_assert_str_eq(buf, "with xattr");
+	cr_assert_eq(store_lookup(st, "bkt", "y", &o), 0);
+	cr_assert_eq(o.meta.uid, 1000);
+	cr_assert_eq(store_lookup(st, "bkt", "x", &o), -ENOENT);
 	cr_assert_eq(store_check(st, 1), 0);
 	store_close(st);
 }
