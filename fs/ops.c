@@ -785,12 +785,12 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 static int content_known(struct fs *fs, struct fs_node *n, int refresh);
 
 /*
- * Whether the version @n knows is one this mount journaled and has not
- * applied yet (store_journal_holds()).  Then nothing else can have
- * changed it, and its blob may not be in blobs/ yet: an open for reading
+ * Whether @n's key has a record this mount journaled and has not applied
+ * yet (store_journal_holds()): then what the node knows is newer than the
+ * catalog, and its blob may not be in blobs/ yet.  An open for reading
  * looks neither again at the store nor for the blob, whose first read
- * has the journal applied (rsync opens each file it wrote, to chmod
- * it).  Caller holds n->lock.
+ * has the journal applied (rsync opens each file it wrote, to chmod it).
+ * Caller holds n->lock.
  */
 static int node_journaled(struct fs *fs, struct fs_node *n)
 {
@@ -2389,7 +2389,8 @@ static int acl_chmod(struct fs *fs, const char *bucket, const char *key,
 }
 
 /* store_set_meta(), and with a chmod, the access ACL as chmod leaves it,
- * in the same transaction. */
+ * in the same transaction: 0, 1 when the change went in the close journal
+ * (the store has it once that is applied), or a negative errno. */
 static int set_meta(struct fs *fs, const char *bucket, const char *key,
 		    const struct store_meta *m, unsigned mask)
 {
@@ -2419,7 +2420,7 @@ static int set_meta(struct fs *fs, const char *bucket, const char *key,
 	    (key[strlen(key) - 1] != '/' || !(mask & STORE_SET_UID)) &&
 	    (key[strlen(key) - 1] != '/' || !(mask & STORE_SET_GID)) &&
 	    store_journal_meta(fs->st, bucket, key, m, mask) == 0)
-		return 0;
+		return 1;
 	return store_set_meta_xattr(fs->st, bucket, key, m, mask, x, nx);
 }
 
@@ -3250,7 +3251,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	unsigned mask = 0;
 	size_t len;
-	int ret = 0, detached = 0;
+	int ret = 0, detached = 0, dir_keep = 0;
 	/* One time for all this change sets, as a disk's: `touch` gave an
 	 * mtime a microsecond before the ctime. */
 	int64_t now = now_ns();
@@ -3334,6 +3335,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (n->kind == FS_BUCKET) {
 		/* chmod keeps the mask of its ACL in step, as a folder's */
 		ret = set_meta(fs, bucket, "", &m, mask);
+		ret = ret > 0 ? 0 : ret;
 		goto reply;
 	}
 	if (n->kind == FS_FILE) {
@@ -3381,6 +3383,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		if (pending || detached || !mask)
 			goto reply;
 		ret = set_meta(fs, bucket, key, &m, mask | STORE_SET_CTIME);
+		ret = ret > 0 ? 0 : ret;
 		if (ret) {
 			pthread_mutex_lock(&n->lock);
 			n->attr_ns = 0;	/* ask the store again */
@@ -3398,7 +3401,36 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	len = strlen(key);
 	key[len] = '/';
 	key[len + 1] = '\0';
-	ret = set_meta(fs, bucket, key, &m, mask);
+	m.ctime_ns = now;
+	ret = set_meta(fs, bucket, key, &m, mask | STORE_SET_CTIME);
+	if (ret > 0) {
+		/* In the journal: the attributes this node has cached, if
+		 * any, take the change, as the store will (rsync sets a
+		 * folder's times once it wrote the files in it, while
+		 * their versions still wait). */
+		pthread_mutex_lock(&n->lock);
+		/* (An atime the store keeps as "the mtime" follows a new
+		 * mtime: then the store says what it is.) */
+		if (cache_fresh(fs, n->attr_ns) &&
+		    (!(mask & STORE_SET_MTIME) || (mask & STORE_SET_ATIME))) {
+			if (mask & STORE_SET_MODE)
+				n->attr.st_mode = S_IFDIR | m.mode;
+			if (mask & STORE_SET_UID)
+				n->attr.st_uid = m.uid;
+			if (mask & STORE_SET_GID)
+				n->attr.st_gid = m.gid;
+			if (mask & STORE_SET_MTIME)
+				n->attr.st_mtim = ns_to_ts(m.mtime_ns);
+			if (mask & STORE_SET_ATIME)
+				n->attr.st_atim = ns_to_ts(m.atime_ns);
+			n->attr.st_ctim = ns_to_ts(now);
+			if (mask & STORE_SET_MTIME)
+				n->touched_ns = 0;
+			dir_keep = 1;
+		}
+		pthread_mutex_unlock(&n->lock);
+		ret = 0;
+	}
 	if (ret == -ENOENT) {
 		key[len] = '\0';
 		ret = node_stat(fs, n, &st);
@@ -3420,7 +3452,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		ret = store_put(fs->st, bucket, key, &put, NULL, NULL);
 	}
 reply:
-	dir_changed(n);
+	if (!dir_keep)
+		dir_changed(n);
 	if (ret == 0 && is_dir_node(n) && (mask & STORE_SET_MTIME)) {
 		pthread_mutex_lock(&n->lock);
 		n->touched_ns = 0;	/* the mtime given is the answer */

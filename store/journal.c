@@ -396,6 +396,9 @@ static int change_apply(struct store *st, struct conn *c,
 
 	rec_names(r, names, bucket, key);
 	memset(&m, 0, sizeof(m));
+	err = bucket_row_get(c, bucket, &b);
+	if (err)
+		goto out;
 	if (r->magic == JMOVE_MAGIC) {
 		memcpy(to, names + r->blen + r->klen, r->size);
 		to[r->size] = '\0';
@@ -410,12 +413,10 @@ static int change_apply(struct store *st, struct conn *c,
 		m.mtime_ns = r->mtime_ns;
 		m.atime_ns = r->atime_ns;
 		m.ctime_ns = r->ctime_ns;
-		err = bucket_row_get(c, bucket, &b);
-		if (!err)
-			err = meta_set_in(st, c, &b, key, &m,
-					  (unsigned)r->ino | STORE_SET_CTIME,
-					  NULL, 0);
+		err = meta_set_in(st, c, &b, key, &m,
+				  (unsigned)r->ino | STORE_SET_CTIME, NULL, 0);
 	}
+out:
 	if (err == -ENOENT) {
 		log_info("store: journal: %s/%s was removed before its %s "
 			 "was applied", bucket, key,
@@ -423,8 +424,8 @@ static int change_apply(struct store *st, struct conn *c,
 			 "or utimes");
 		return 0;
 	}
-	/* The bucket's rules may send the change to its replicas. */
-	if (!err)
+	/* The bucket's rules may have sent the change to its replicas. */
+	if (!err && b.repl)
 		atomic_store(&st->j.queued, 1);
 	return err;
 }
@@ -864,7 +865,7 @@ int journal_hit(struct store *st, const char *bucket, const char *key)
 int store_journal_holds(struct store *st, const char *bucket,
 			const char *key)
 {
-	return journal_holds_key(st, bucket, key);
+	return journal_hit(st, bucket, key) == 1;
 }
 
 int journal_holds_key(struct store *st, const char *bucket, const char *key)
@@ -1058,9 +1059,9 @@ int store_journal_meta(struct store *st, const char *bucket, const char *key,
 	 * folder's times once it wrote the files in it).  It must be there
 	 * (else the caller makes one); nothing but an rmdir, which applies
 	 * the journal first, takes it away. */
-	if (folder &&
+	if (folder && journal_hit(st, bucket, key) != 1 &&
 	    (store_lookup(st, bucket, key, &o) || o.kind != STORE_DIR))
-		return -EAGAIN;
+		return -EAGAIN;	/* (one journaled before says it is) */
 	r = rec_new(JMETA_MAGIC, bucket, key, 0, &len);
 	if (!r)
 		return -EAGAIN;

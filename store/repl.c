@@ -648,7 +648,7 @@ int store_repl_overdue(struct store *st, store_repl_task_cb cb, void *arg)
 	t = malloc(MAX * sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	err = conn_get(st, &c);
+	err = conn_get_settled(st, &c);
 	if (!err)
 		err = prep(c, "SELECT " TASK_COLS
 			      " FROM repl_queue AS q INDEXED BY repl_queue_due "
@@ -752,6 +752,15 @@ int store_repl_claim_from(struct store *st, size_t max, int64_t lease_ns,
 	return claim(st, max, lease_ns, skip, nskip, 1, out, n);
 }
 
+/*
+ * The queue's polls (claim(), store_repl_overdue(), store_repl_due_now(),
+ * store_repl_release_dead()) read with conn_get_settled(): a version
+ * still in the close journal has no deliveries queued yet, and the
+ * journal's thread kicks the replicator once it has applied one that
+ * queued some (store_journal_on_applied()).  conn_get() would apply the
+ * whole journal in the worker, at every poll, ahead of the nice thread
+ * whose work that is.
+ */
 static int claim(struct store *st, size_t max, int64_t lease_ns,
 		 const char *const *skip, size_t nskip, int one_dest,
 		 struct store_repl_task *out, size_t *n)
@@ -765,7 +774,7 @@ static int claim(struct store *st, size_t max, int64_t lease_ns,
 	int err;
 
 	*n = 0;
-	err = conn_get(st, &c);
+	err = conn_get_settled(st, &c);
 	if (err)
 		return err;
 	/* Idle workers look often: a read says there is nothing due without
@@ -986,7 +995,7 @@ int store_repl_release_dead(struct store *st, size_t *n)
 
 	if (n)
 		*n = 0;
-	err = conn_get(st, &c);
+	err = conn_get_settled(st, &c);
 	if (err)
 		return err;
 	err = prep(c, "SELECT DISTINCT owner FROM repl_queue "
@@ -1027,7 +1036,7 @@ int store_repl_due_now(struct store *st, const char *dest, size_t *n)
 
 	if (n)
 		*n = 0;
-	err = conn_get(st, &c);
+	err = conn_get_settled(st, &c);
 	if (err)
 		return err;
 	/* "status != 1" lets repl_queue_open serve the search by dest. */

@@ -427,8 +427,9 @@ int store_journal_rename(struct store *st, const char *bucket,
 			 const char *from, const char *to, uint32_t uid,
 			 uint32_t gid, int64_t now);
 /* Whether @key of @bucket has a record this process journaled and has
- * not applied yet: its current version's blob may not be in blobs/ yet,
- * and it has no xattrs. */
+ * not applied yet (a version, a change of its metadata, a rename from or
+ * to it): the catalog is behind, and its current version's blob may not
+ * be in blobs/ yet. */
 int store_journal_holds(struct store *st, const char *bucket,
 			const char *key);
 /* Apply the journal if it holds a version of @key of @bucket or of a key
