@@ -195,6 +195,13 @@ struct fs_node {
 	char *miss_name;	/* owned; NULL: none */
 	int64_t miss_ns;
 	int64_t touched_ns;	/* 0: none */
+	/* A folder last seen to have no default ACL at nodacl_ns (0: not
+	 * known), which a CREATE in it then need not read again within
+	 * the attribute timeout (acl_inherit()); dir_changed() forgets it
+	 * and counts dacl_gen up, so that a read under way does not note
+	 * what a change after it made wrong. */
+	int64_t nodacl_ns;
+	uint64_t dacl_gen;
 };
 
 struct fs_opts {

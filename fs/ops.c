@@ -220,6 +220,8 @@ static void dir_changed(struct fs_node *dir)
 	pthread_mutex_lock(&dir->lock);
 	dir->attr_ns = 0;
 	dir->miss_ns = 0;
+	dir->nodacl_ns = 0;
+	dir->dacl_gen++;
 	pthread_mutex_unlock(&dir->lock);
 }
 
@@ -2320,12 +2322,26 @@ static int acl_inherit(fuse_req_t req, struct fs *fs, struct fs_node *dir,
 	if (!fs->acl)
 		return 0;	/* the kernel applied the umask */
 	if (is_dir_node(dir)) {
-		ret = xattr_key(fs, dir, bucket, key);
-		if (ret == 0)
+		uint64_t gen;
+		int none;
+
+		pthread_mutex_lock(&dir->lock);
+		none = cache_fresh(fs, dir->nodacl_ns);
+		gen = dir->dacl_gen;
+		pthread_mutex_unlock(&dir->lock);
+		ret = none ? 0 : xattr_key(fs, dir, bucket, key);
+		if (ret == 0 && !none)
 			ret = acl_load(fs, bucket, key, FS_ACL_DEFAULT,
 				       in->dflt, &len, &acl);
 		else if (ret == -ENOENT)
 			ret = 0;
+		if (ret == 0 && !none) {
+			/* none: a `cp -r` makes many files in a folder */
+			pthread_mutex_lock(&dir->lock);
+			if (dir->dacl_gen == gen)
+				dir->nodacl_ns = fs_mono_ns();
+			pthread_mutex_unlock(&dir->lock);
+		}
 	}
 	if (ret <= 0) {
 		if (ret == 0)

@@ -26,6 +26,9 @@ sequence() (
 	echo a >plain
 	setfacl -m u:nobody:rw plain
 	mkdir dd
+	# a file made before the folder has a default ACL (the mount
+	# notes it has none), then the ACL, then files that inherit it
+	echo pre >dd/pre
 	setfacl -d -m g:users:rx,u:nobody:rwx dd
 	setfacl -m o::---,u:nobody:rx dd
 	umask 077
