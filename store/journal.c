@@ -849,15 +849,26 @@ int store_journal_settle(struct store *st, const char *bucket,
 int journal_hit(struct store *st, const char *bucket, const char *key)
 {
 	struct store_journal *j = &st->j;
+	size_t i, klen;
 	int hit = 0;
 
 	if (!j->appender || !atomic_load(&j->unapplied))
 		return 0;
+	klen = strlen(key);
+
 	pthread_mutex_lock(&j->lock);
-	if (pend_hit_locked(j, bucket, key, HIT_KEY))
-		hit = 1;
-	else if (pend_hit_locked(j, bucket, key, HIT_BELOW))
-		hit = 2;
+	for (i = 0; i < j->npend && hit != 1; i++) {
+		const struct jpend *p = &j->pend[(j->phead + i) % j->pcap];
+
+		if (strcmp(p->bucket, bucket))
+			continue;
+		if (name_hit(p->key, key, klen, HIT_KEY) ||
+		    name_hit(p->to, key, klen, HIT_KEY))
+			hit = 1;
+		else if (name_hit(p->key, key, klen, HIT_BELOW) ||
+			 name_hit(p->to, key, klen, HIT_BELOW))
+			hit = 2;
+	}
 	pthread_mutex_unlock(&j->lock);
 	return hit;
 }
