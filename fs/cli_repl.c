@@ -1115,6 +1115,18 @@ static int batch_create(int argc, char **argv)
 				"--destination, not both\n");
 		return 2;
 	}
+	if (manifest && (spec.status_mask || spec.prefix ||
+			 spec.created_before_ns)) {
+		/* As S3's: filters choose what a job finds in the bucket; a
+		 * manifest is what the job is to send, row by row. */
+		fprintf(stderr, "replicafs: batch: --status, --prefix and "
+				"--created-before choose the versions a job "
+				"finds in the bucket; with --manifest it sends "
+				"the manifest's rows as they are: leave them "
+				"out, or keep only the rows you want in the "
+				"manifest\n");
+		return 2;
+	}
 	if (locate(path, &w))
 		return 1;
 	if (!w.bucket[0] || w.key[0]) {

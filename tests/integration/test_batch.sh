@@ -191,6 +191,17 @@ mkdir -p "$T/third"
 	echo "src,docs%2Fd2,$v2"
 	echo "other,docs/d1,$v1"
 } >"$T/manifest.csv"
+# Filters choose what a job finds; with a manifest they are refused, not
+# ignored.
+for f in "--prefix docs/" "--status FAILED" "--created-before 2026-01-01T00:00:00Z"; do
+	rc=0
+	# shellcheck disable=SC2086 # the option and its value, split
+	err=$(rfs batch create "$MNT/src" --manifest "$T/manifest.csv" $f --destination "dir://$T/third" 2>&1 >/dev/null) || rc=$?
+	assert_eq 2 "$rc" "batch create --manifest with $f: exit status"
+	grep -q "with --manifest it sends the manifest's rows as they are" <<<"$err" ||
+		fail "batch create --manifest with $f does not say why: $err"
+done
+ok "batch create refuses --prefix, --status and --created-before with --manifest"
 job=$(rfs batch create "$MNT/src" --manifest "$T/manifest.csv" --destination "dir://$T/third" --report "$T/report3.csv")
 wait_job "$job"
 assert_eq 2 "$(job_field "$job" "j['succeeded']")" "manifest rows delivered"
