@@ -262,19 +262,6 @@ struct fs {
 	struct fs_node *root;
 };
 
-/* *@ts: @ms milliseconds from now by CLOCK_REALTIME, for
- * pthread_cond_timedwait(). */
-static inline void fs_deadline(struct timespec *ts, long ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* How soon after mknod(2) of a file its first commit replaces the empty
  * version mknod made (fs_node.mknod_vid): tar --xattrs writes the file
  * within microseconds; one written later keeps both versions. */

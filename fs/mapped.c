@@ -72,7 +72,7 @@ static void *mapwatch_main(void *arg)
 			pthread_cond_wait(&mw->cv, &mw->lock);
 			continue;
 		}
-		fs_deadline(&until, mw->added ? MAP_FIRST_MS : MAP_POLL_MS);
+		deadline_ms(&until, mw->added ? MAP_FIRST_MS : MAP_POLL_MS);
 		mw->added = 0;
 		while (!mw->stop &&
 		       pthread_cond_timedwait(&mw->cv, &mw->lock, &until) !=

@@ -174,7 +174,7 @@ void fs_notify_wait_ms(struct fs *fs, uint64_t seq, long ms)
 
 	if (!nt || !seq)
 		return;
-	fs_deadline(&until, ms);
+	deadline_ms(&until, ms);
 	pthread_mutex_lock(&nt->lock);
 	while (nt->done < seq && !nt->stop &&
 	       pthread_cond_timedwait(&nt->cv, &nt->lock, &until) == 0)

@@ -86,4 +86,9 @@ int log_limit_fail(struct log_limit *l, int64_t now_ms, int64_t every_ms,
  * Costs one atomic load while nothing fails. */
 int log_limit_ok(struct log_limit *l, uint64_t *left_out);
 
+struct timespec;
+/* *@ts: @ms milliseconds from now by CLOCK_REALTIME, for
+ * pthread_cond_timedwait() (the mount's threads and the store's). */
+void deadline_ms(struct timespec *ts, long ms);
+
 #endif

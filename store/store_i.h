@@ -330,8 +330,6 @@ void tx_rollback(struct conn *c);
 /* Nanoseconds since the epoch (CLOCK_REALTIME). */
 int64_t now_ns(void);
 int64_t mono_ms(void);		/* CLOCK_MONOTONIC, in ms (store.c) */
-/* *@ts: @ms from now, on CLOCK_REALTIME, for pthread_cond_timedwait(). */
-void deadline_ms(struct timespec *ts, int ms);
 
 /* Bind text @s of @len bytes (or strlen when @len < 0). */
 int bind_text(sqlite3_stmt *s, int i, const char *t, int len);
