@@ -1772,30 +1772,53 @@ Test(store, inode_numbers)
 	cr_expect_eq(store_check(st, 1), 0);
 }
 
+/*
+ * Close the store and make its catalog one of schema @version, as an
+ * older replicafs left it: @sql first when not NULL, then what the
+ * schemas after @version added is dropped (store.c's schema_vN); then open
+ * it again, which migrates it.  The catalog's path goes into @db.
+ */
+static void reopen_as_schema(int version, const char *sql, char db[160])
+{
+	char path[128], uv[48];
+
+	snprintf(path, sizeof(path), "%s", store_path(st));
+	store_close(st);
+	snprintf(db, 160, "%s/catalog.db", path);
+	if (sql)
+		pragma(db, sql);
+	if (version < 6) {
+		pragma(db, "ALTER TABLE objects DROP COLUMN ino");
+		pragma(db, "DROP TABLE ino_next");
+	}
+	if (version < 7) {
+		pragma(db, "ALTER TABLE versions DROP COLUMN atime_ns");
+		pragma(db, "ALTER TABLE buckets DROP COLUMN atime_ns");
+	}
+	if (version < 8)
+		pragma(db, "DROP TABLE bucket_xattrs");
+	if (version < 10)
+		pragma(db, "DROP TABLE repl_uploads");
+	if (version < 11)
+		pragma(db, "DROP TABLE journal");
+	snprintf(uv, sizeof(uv), "PRAGMA user_version = %d", version);
+	pragma(db, uv);
+	cr_assert_eq(store_open(path, 0, &st), 0);
+}
+
 /* A catalog from before schema 6 gets numbers for the keys it has, and
  * new keys get numbers none of them has; its rows read no atime of their
  * own. */
 Test(store, inode_numbers_of_an_old_catalog)
 {
-	char db[160], path[128];
+	char db[160];
 	struct store_obj o;
 	uint64_t a, b, c;
 
 	bucket_new(st, "bkt", STORE_ENABLED);
 	cr_assert_eq(put_str(st, "bkt", "a", "A", NULL), 0);
 	cr_assert_eq(put_str(st, "bkt", "b", "B", NULL), 0);
-	snprintf(path, sizeof(path), "%s", store_path(st));
-	store_close(st);
-	snprintf(db, sizeof(db), "%s/catalog.db", path);
-	pragma(db, "ALTER TABLE objects DROP COLUMN ino");
-	pragma(db, "DROP TABLE ino_next");
-	pragma(db, "ALTER TABLE versions DROP COLUMN atime_ns");
-	pragma(db, "ALTER TABLE buckets DROP COLUMN atime_ns");
-	pragma(db, "DROP TABLE bucket_xattrs");
-	pragma(db, "DROP TABLE repl_uploads");
-	pragma(db, "DROP TABLE journal");
-	pragma(db, "PRAGMA user_version = 5");
-	cr_assert_eq(store_open(path, 0, &st), 0);
+	reopen_as_schema(5, NULL, db);
 	a = ino_of("bkt", "a");
 	b = ino_of("bkt", "b");
 	cr_expect(a > 16 && b > 16 && a != b);
@@ -1814,20 +1837,14 @@ Test(store, inode_numbers_of_an_old_catalog)
  * history from that version on, which .at asks of it. */
 Test(store, bucket_since_its_oldest_version)
 {
-	char db[160], path[128];
+	char db[160];
 	struct store_obj o;
 
 	bucket_new(st, "bkt", STORE_ENABLED);
 	cr_assert_eq(put_str(st, "bkt", "a", "A", NULL), 0);
 	cr_assert_eq(store_lookup(st, "bkt", "a", &o), 0);
-	snprintf(path, sizeof(path), "%s", store_path(st));
-	store_close(st);
-	snprintf(db, sizeof(db), "%s/catalog.db", path);
-	pragma(db, "UPDATE buckets SET created_ns = created_ns + 1000000000");
-	pragma(db, "DROP TABLE repl_uploads");
-	pragma(db, "DROP TABLE journal");
-	pragma(db, "PRAGMA user_version = 8");
-	cr_assert_eq(store_open(path, 0, &st), 0);
+	reopen_as_schema(8, "UPDATE buckets SET created_ns = created_ns + "
+			    "1000000000", db);
 	cr_expect_eq(store_lookup_at(st, "bkt", "", o.created_ns, &o), 0,
 		     "the bucket at its oldest version's time");
 }
@@ -1842,18 +1859,12 @@ static int upload_seen(void *arg, const char *upload_id)
  * notes its multipart uploads under way, and keeps what it had. */
 Test(store, uploads_under_way_in_an_old_catalog)
 {
-	char db[160], path[128], seen[16] = "";
+	char db[160], seen[16] = "";
 	struct store_obj o;
 
 	bucket_new(st, "bkt", STORE_ENABLED);
 	cr_assert_eq(put_str(st, "bkt", "a", "A", NULL), 0);
-	snprintf(path, sizeof(path), "%s", store_path(st));
-	store_close(st);
-	snprintf(db, sizeof(db), "%s/catalog.db", path);
-	pragma(db, "DROP TABLE repl_uploads");
-	pragma(db, "DROP TABLE journal");
-	pragma(db, "PRAGMA user_version = 9");
-	cr_assert_eq(store_open(path, 0, &st), 0);
+	reopen_as_schema(9, NULL, db);
 	cr_expect_eq(pragma(db, "PRAGMA user_version"), 11);
 	cr_assert_eq(store_lookup(st, "bkt", "a", &o), 0);
 	cr_assert_eq(store_repl_upload_note(st, "s3://r/b", "k", "u1"), 0);
@@ -1868,18 +1879,13 @@ Test(store, uploads_under_way_in_an_old_catalog)
 Test(store, journal_in_an_old_catalog)
 {
 	struct store_put p = { .kind = STORE_FILE, .fd = -1 };
-	char db[160], path[128], sha[65], buf[16];
+	char db[160], sha[65], buf[16];
 	struct store_hash *h;
 	struct store_obj o;
 
 	bucket_new(st, "bkt", STORE_ENABLED);
 	cr_assert_eq(put_str(st, "bkt", "a", "A", NULL), 0);
-	snprintf(path, sizeof(path), "%s", store_path(st));
-	store_close(st);
-	snprintf(db, sizeof(db), "%s/catalog.db", path);
-	pragma(db, "DROP TABLE journal");
-	pragma(db, "PRAGMA user_version = 10");
-	cr_assert_eq(store_open(path, 0, &st), 0);
+	reopen_as_schema(10, NULL, db);
 	cr_expect_eq(pragma(db, "PRAGMA user_version"), 11);
 	cr_expect_eq(pragma(db, "SELECT applied FROM journal"), 64);
 	h = store_hash_new();
