@@ -2427,14 +2427,12 @@ static int set_meta(struct fs *fs, const char *bucket, const char *key,
 		x[nx].size = 0;
 		nx++;
 	}
-	/* While the close journal holds versions, a change that takes
-	 * nothing but the metadata goes in after them (rsync's utimes and
-	 * chmod of each file it wrote, and of each folder): a file whose
-	 * version is still there has no xattrs, so no capability to drop;
-	 * a folder's ACL changes with its mode. */
+	/* A change that writes no xattr value (no ACL to follow a chmod)
+	 * goes in the close journal, after the versions there (rsync's
+	 * utimes and chmod of each file it wrote, and of each folder); the
+	 * journal takes a chown, and the capability removal in @x, only for
+	 * a key that can have no xattrs (store_journal_meta()). */
 	if (key[0] && !ret &&
-	    (key[strlen(key) - 1] != '/' || !(mask & STORE_SET_UID)) &&
-	    (key[strlen(key) - 1] != '/' || !(mask & STORE_SET_GID)) &&
 	    store_journal_meta(fs->st, bucket, key, m, mask) == 0)
 		return 1;
 	return store_set_meta_xattr(fs->st, bucket, key, m, mask, x, nx);
@@ -3181,12 +3179,10 @@ out:
 	}
 	if (journaled && dir == ndir) {
 		/* A name left the folder and one came: it is there still,
-		 * its times moved above; only the name last not found may
-		 * be there now (rsync renames each file it wrote, and looks
-		 * at the folder after each). */
-		pthread_mutex_lock(&dir->lock);
-		dir->miss_ns = 0;
-		pthread_mutex_unlock(&dir->lock);
+		 * its times moved above; only the new name, if it was the
+		 * last one not found, is there now (rsync renames each file
+		 * it wrote, and looks at the folder after each). */
+		dir_miss_forget(dir, newname);
 	} else {
 		dir_changed(dir);
 		dir_changed(ndir);

@@ -1070,6 +1070,8 @@ int store_journal_meta(struct store *st, const char *bucket, const char *key,
 	 * folder's times once it wrote the files in it).  It must be there
 	 * (else the caller makes one); nothing but an rmdir, which applies
 	 * the journal first, takes it away. */
+	if (folder && (mask & (STORE_SET_UID | STORE_SET_GID)))
+		return -EAGAIN;	/* never a key known to have no xattrs */
 	if (folder && journal_hit(st, bucket, key) != 1 &&
 	    (store_lookup(st, bucket, key, &o) || o.kind != STORE_DIR))
 		return -EAGAIN;	/* (one journaled before says it is) */

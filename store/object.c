@@ -1614,8 +1614,8 @@ static int rename_as(struct store *st, const char *from_bucket,
 	struct conn *c;
 	int err;
 
-	if (!from || !*from || !to || !*to)
-		return -EINVAL;
+	if (!from || !to)
+		return -EINVAL;	/* rename_in() refuses an empty one */
 	ino_refill(st);
 	err = conn_get(st, &c);
 	if (err)
