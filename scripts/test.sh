@@ -15,6 +15,13 @@
 # its log; the last line is `N passed, N failed`, and the exit status is
 # non-zero when any test failed.
 #
+# The integration tests run TEST_JOBS at a time (default 2, or 1 on a
+# machine of one core): many of them spend most of their time waiting, on
+# a daemon's timer, on RGW or on FUSE round trips.  Each keeps to its own
+# temporary directory, mount points, daemons and RGW ports, so none sees
+# another.  A test's PASS or FAIL block is printed whole, when it ends; the
+# slowest tests start first.
+#
 # Environment:
 #   UNIT_ONLY=1         only the unit tests
 #   TESTS="a b"         only the tests whose names contain one of these words
@@ -25,6 +32,7 @@
 #   KEEP_TMP=1          integration tests keep their temporary directories
 #   TEST_TIMEOUT=S      one time limit for every integration test
 #   TEST_MOUNT_OPTS=O   -o options every test's replicafs mounts start with
+#   TEST_JOBS=N         integration tests run at once (1: one after another)
 #
 # Mounts take FUSE passthrough by default where the kernel has it (fs/ops.c,
 # pt_sync()); the tests in NOPT_TESTS run a second time, as NAME-nopt, on
@@ -64,9 +72,10 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1
 SANITIZER_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:'
 
-passed=0
-failed=0
-failed_names=()
+# Each test's outcome is a line PASS NAME or FAIL NAME in RESULTS; the
+# integration tests write theirs from their own subshells.
+RESULTS=$LOGS/results
+: >"$RESULTS"
 
 # selected NAME: whether TESTS (if set) selects NAME.
 selected() {
@@ -94,7 +103,7 @@ time_limit() {
 
 pass() {
 	printf 'PASS %s (%ss)\n' "$1" "$2"
-	passed=$((passed + 1))
+	echo "PASS $1" >>"$RESULTS"
 }
 
 # flunk NAME LOG REASON
@@ -105,8 +114,7 @@ flunk() {
 		tail -n 40 "$2" | sed 's/^/    /'
 		printf -- '----\n'
 	fi
-	failed=$((failed + 1))
-	failed_names+=("$1")
+	echo "FAIL $1" >>"$RESULTS"
 }
 
 # sanitizer_report FILE...: print the first report found; true if any.
@@ -178,9 +186,9 @@ sweep() {
 	echo "    (swept what $1 left behind)"
 }
 
-NOPT_TESTS="test_basic test_versions test_cp_rsync test_bigfile test_crash
-	test_enospc test_sqlite test_parallel test_acl"
-NOURING_TESTS="test_basic test_cp_rsync test_parallel"
+NOPT_TESTS=(test_basic test_versions test_cp_rsync test_bigfile test_crash
+	test_enospc test_sqlite test_parallel test_acl)
+NOURING_TESTS=(test_basic test_cp_rsync test_parallel)
 
 # run_integration SCRIPT [nopt|nouring]: run one integration test, with
 # that mount option added (named NAME-nopt for nopassthrough).
@@ -222,17 +230,60 @@ run_integration() {
 rerun_cp_src=${RERUN_CP_SRC:-/usr/include/linux}
 [ -d "$rerun_cp_src" ] || rerun_cp_src=
 
-# run_again OPT NAME...: the integration tests NAME again, as NAME-OPT
-# (run_integration SCRIPT OPT).
-run_again() {
+# The integration runs still to start, each "SCRIPT" or "SCRIPT OPT".
+queue=()
+
+# queue_tests OPT NAME...: queue the integration tests NAME; with OPT, as
+# second runs named NAME-OPT (run_integration SCRIPT OPT).
+queue_tests() {
 	local opt=$1 n t
 	shift
 	for n in "$@"; do
 		t=tests/integration/$n.sh
-		[ -e "$t" ] || { flunk "$n-$opt" /dev/null "no $t"; continue; }
-		selected "$n-$opt" || continue
-		run_integration "$t" "$opt"
+		[ -e "$t" ] || { flunk "$n${opt:+-$opt}" /dev/null "no $t"; continue; }
+		selected "$n${opt:+-$opt}" || continue
+		queue+=("$t${opt:+ $opt}")
 	done
+}
+
+# The slowest integration tests (two to three minutes each under the
+# sanitizers), started first so that the last to end is a short one.
+SLOW_FIRST=(test_cp_rsync test_s3 test_crash)
+
+# run_queue: run what is queued, TEST_JOBS at a time; print each test's
+# lines when it ends.
+run_queue() {
+	local jobs=${TEST_JOBS:-} item n=0 done_pid
+	local -A out_of=()
+	if [ -z "$jobs" ]; then
+		jobs=$(nproc)
+		[ "$jobs" -gt 2 ] && jobs=2
+	fi
+	for item in "${queue[@]}"; do
+		while [ "${#out_of[@]}" -ge "$jobs" ]; do
+			reap
+		done
+		n=$((n + 1))
+		# shellcheck disable=SC2086 # "SCRIPT OPT" is two words
+		run_integration $item >"$LOGS/.run-$n" 2>&1 &
+		out_of[$!]=$LOGS/.run-$n
+	done
+	while [ "${#out_of[@]}" -gt 0 ]; do
+		reap
+	done
+}
+
+# reap: wait for one of run_queue's tests to end, and print its lines.
+reap() {
+	done_pid=
+	wait -n -p done_pid
+	if [ -z "$done_pid" ] || [ -z "${out_of[$done_pid]:-}" ]; then
+		echo "test.sh: lost track of a test run" >&2
+		exit 2
+	fi
+	cat "${out_of[$done_pid]}"
+	rm -f "${out_of[$done_pid]}"
+	unset "out_of[$done_pid]"
 }
 
 # 1. Unit tests and stress programs (named unit/NAME and stress/NAME).
@@ -265,16 +316,22 @@ if [ "${UNIT_ONLY:-0}" != 1 ]; then
 			echo "note: FUSE over io_uring turned on for the tests" \
 				"($URING_PARAM); it goes back to $uring_was after"
 	fi
+	order=("${SLOW_FIRST[@]}")
 	for t in tests/integration/test_*.sh; do
 		[ -e "$t" ] || continue
-		selected "$(basename "$t" .sh)" || continue
-		run_integration "$t"
+		n=$(basename "$t" .sh)
+		[[ " ${SLOW_FIRST[*]} " == *" $n "* ]] || order+=("$n")
 	done
-	run_again nopt $NOPT_TESTS
-	run_again nouring $NOURING_TESTS
+	queue_tests "" "${order[@]}"
+	queue_tests nopt "${NOPT_TESTS[@]}"
+	queue_tests nouring "${NOURING_TESTS[@]}"
+	run_queue
 fi
 
+passed=$(grep -c '^PASS ' "$RESULTS")
+failed=$(grep -c '^FAIL ' "$RESULTS")
 echo
-[ "$failed" = 0 ] || echo "failed: ${failed_names[*]} (logs in $LOGS)"
+[ "$failed" = 0 ] ||
+	echo "failed: $(sed -n 's/^FAIL //p' "$RESULTS" | tr '\n' ' ')(logs in $LOGS)"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
