@@ -466,16 +466,22 @@ int fs_may_read(fuse_req_t req, const struct store_meta *m,
 /* The same for @want: 4 read, 2 write, 1 search (or execute). */
 int fs_may(fuse_req_t req, const struct store_meta *m,
 	   const struct fs_acl *acl, unsigned want);
+/* Attribute @name of version @obj into @val: its length, or a negative
+ * errno.  @size is the caller's buffer size: 0 asks for the length only,
+ * which for the ETag (always a quoted MD5) needs no hashing. */
 int fs_vattr_get(fuse_req_t req, struct fs *fs, const char *bucket,
 		 const char *key, const struct store_obj *obj,
-		 const char *name, char val[FS_VATTR_MAX]);
+		 const char *name, size_t size, char val[FS_VATTR_MAX]);
 
 /* The names of the attributes version @obj has, each NUL-terminated,
  * appended to @buf at *@len (capacity @cap); a name that does not fit is
- * left out.  0 or a negative errno. */
+ * left out.  With @live (a live file's current version), is-latest and
+ * size are left out too: there they only repeat "true" and st_size, and
+ * each name listed costs `cp -a` and `tar --xattrs` two requests per
+ * file.  0 or a negative errno. */
 int fs_vattr_list(struct fs *fs, const char *bucket, const char *key,
-		  const struct store_obj *obj, char *buf, size_t *len,
-		  size_t cap);
+		  const struct store_obj *obj, int live, char *buf,
+		  size_t *len, size_t cap);
 
 /* ---- acl.c: POSIX ACLs ---- */
 

@@ -1343,7 +1343,7 @@ static void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		ret = may_read_past(req, fs, p->bucket, p->key, &o);
 		if (ret == 0)
 			ret = fs_vattr_get(req, fs, p->bucket, p->key, &o,
-					   name, val);
+					   name, size, val);
 		len = ret > 0 ? (size_t)ret : 0;
 		ret = ret < 0 ? ret : 0;
 	}
@@ -1394,7 +1394,8 @@ static void h_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (ret == 0 && fuse_req_ctx(req)->uid != 0)
 		fs_xattr_hide_trusted(buf, &len);
 	if (ret == 0 && is_version_node(n))
-		ret = fs_vattr_list(fs, p->bucket, p->key, &o, buf, &len, cap);
+		ret = fs_vattr_list(fs, p->bucket, p->key, &o, 0, buf, &len,
+				    cap);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else

@@ -4089,7 +4089,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		if (ret == 0)
 			ret = store_lookup(fs->st, bucket, key, &obj);
 		if (ret == 0)
-			ret = fs_vattr_get(req, fs, bucket, key, &obj, name, val);
+			ret = fs_vattr_get(req, fs, bucket, key, &obj, name,
+					   size, val);
 		if (ret < 0)
 			fuse_reply_err(req, ret == -ENOENT ? ENODATA : -ret);
 		else
@@ -4213,7 +4214,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		/* The current version's own (vattr.c), then the user's. */
 		ret = store_lookup(fs->st, bucket, key, &obj);
 		if (ret == 0)
-			ret = fs_vattr_list(fs, bucket, key, &obj, buf,
+			ret = fs_vattr_list(fs, bucket, key, &obj, 1, buf,
 					    &ownlen, cap / 2);
 		if (ret && ret != -ENOENT) {
 			free(buf);

@@ -17,7 +17,10 @@
  *   system.replicafs.replication-status.URL its status at destination URL
  *
  * A delete marker has only the version ID, is-latest and size ("0").  The
- * names are read-only: ops.c keeps user.* alone and refuses the rest.
+ * names are read-only: ops.c keeps user.* alone and refuses the rest.  A
+ * live file lists only the version ID, sha256, etag and replication
+ * status (fs_vattr_list()); its is-latest and size are there to read by
+ * name.
  *
  * Why system.* and not user.*: they describe one version in one store,
  * not the content, so they must not travel with a copy.  `rsync -X`
@@ -170,7 +173,7 @@ static int may_read(fuse_req_t req, const struct store_obj *obj)
 
 int fs_vattr_get(fuse_req_t req, struct fs *fs, const char *bucket,
 		 const char *key, const struct store_obj *obj,
-		 const char *name, char val[FS_VATTR_MAX])
+		 const char *name, size_t size, char val[FS_VATTR_MAX])
 {
 	int marker = obj->kind == STORE_DELETE_MARKER;
 	char md5[33];
@@ -191,8 +194,9 @@ int fs_vattr_get(fuse_req_t req, struct fs *fs, const char *bucket,
 	if (!strcmp(name, XA_SHA))
 		return obj->sha256[0] ? copy_val(val, obj->sha256) : -ENODATA;
 	if (!strcmp(name, XA_ETAG)) {
-		ret = store_version_etag(fs->st, bucket, key, obj->version_id,
-					 md5);
+		if (size == 0)
+			return 2 + 32;	/* "MD5", in quotes */
+		ret = store_obj_etag(fs->st, bucket, key, obj, md5);
 		if (ret)
 			return ret == -ENOENT ? -ENODATA : ret;
 		return snprintf(val, FS_VATTR_MAX, "\"%s\"", md5);
@@ -209,8 +213,8 @@ int fs_vattr_get(fuse_req_t req, struct fs *fs, const char *bucket,
 }
 
 int fs_vattr_list(struct fs *fs, const char *bucket, const char *key,
-		  const struct store_obj *obj, char *buf, size_t *len,
-		  size_t cap)
+		  const struct store_obj *obj, int live, char *buf,
+		  size_t *len, size_t cap)
 {
 	int marker = obj->kind == STORE_DELETE_MARKER;
 	struct repl_attr a = { .buf = buf, .len = *len, .cap = cap };
@@ -221,6 +225,9 @@ int fs_vattr_list(struct fs *fs, const char *bucket, const char *key,
 		if (marker && i > 2)
 			break;	/* a marker has the first three only */
 		if (!strcmp(names[i], XA_SHA) && !obj->sha256[0])
+			continue;
+		if (live && (!strcmp(names[i], XA_LATEST) ||
+			     !strcmp(names[i], XA_SIZE)))
 			continue;
 		n = strlen(names[i]) + 1;
 		if (a.len + n > cap)

@@ -977,3 +977,13 @@ out:
 	hq_release(&q);
 	return err;
 }
+
+int store_obj_etag(struct store *st, const char *bucket, const char *key,
+		   const struct store_obj *o, char md5[33])
+{
+	if (o->kind == STORE_DELETE_MARKER)
+		return -ENODATA;
+	if (o->kind == STORE_FILE && o->sha256[0] && o->size < ETAG_KEEP_MIN)
+		return blob_md5(st, o->sha256, o->size, md5);
+	return store_version_etag(st, bucket, key, o->version_id, md5);
+}

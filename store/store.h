@@ -1100,4 +1100,10 @@ int store_delete_marker(struct store *st, const char *bucket,
 int store_version_etag(struct store *st, const char *bucket, const char *key,
 		       const char *version_id, char md5[33]);
 
+/* store_version_etag() of version @o of @key, as a lookup or a listing
+ * gave it: content under 256 KiB, whose ETag the catalog never keeps, is
+ * hashed with no look at the catalog. */
+int store_obj_etag(struct store *st, const char *bucket, const char *key,
+		   const struct store_obj *o, char md5[33]);
+
 #endif

@@ -74,7 +74,26 @@ for i in 1 2 3; do
 done
 names=$(getfattr --absolute-names -d -m - "$V/doc/${E[0]}" | grep -c '^system\.replicafs\.') || true
 assert_eq 5 "$names" "attributes listed by getfattr -d -m - on an entry"
-ok "version-id, is-latest, size, sha256 and etag"
+# A live file lists only what its stat does not tell: cp -a and tar
+# --xattrs ask for each name listed, twice, for every file they copy out.
+assert_eq "system.replicafs.etag system.replicafs.sha256 system.replicafs.version-id" \
+	"$(getfattr --absolute-names -d -m - "$F" | sed -n 's/^\(system\.replicafs\.[^=]*\)=.*/\1/p' |
+		sort | tr '\n' ' ' | sed 's/ $//')" \
+	"attributes listed by getfattr -d -m - on the live file"
+# The length alone (a buffer of size 0), as those tools ask first, is the
+# length of the value.
+"$PYTHON" - "$F" <<'PY' || fail "getxattr(size 0) and the values' lengths differ"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.getxattr.restype = ctypes.c_ssize_t
+for name in ("etag", "sha256", "version-id", "size", "is-latest"):
+    full = "system.replicafs." + name
+    n = libc.getxattr(sys.argv[1].encode(), full.encode(), None, ctypes.c_size_t(0))
+    v = os.getxattr(sys.argv[1], full)
+    if n != len(v):
+        sys.exit("%s: getxattr(size 0) says %d, the value has %d bytes" % (full, n, len(v)))
+PY
+ok "version-id, is-latest, size, sha256 and etag; a live file lists three"
 # user.* attributes are per version: set on the live file, they are the
 # newest version's; a version written before has its own, and cp -a out
 # of .versions or .at takes them along.
