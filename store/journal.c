@@ -462,10 +462,11 @@ static int err_transient(int err)
  */
 int journal_apply(struct store *st, struct conn *c)
 {
-	return journal_apply_max(st, c, SIZE_MAX);
+	return journal_apply_max(st, c, SIZE_MAX, UINT64_MAX);
 }
 
-int journal_apply_max(struct store *st, struct conn *c, size_t max)
+int journal_apply_max(struct store *st, struct conn *c, size_t max,
+		      uint64_t until)
 {
 	struct store_journal *j = &st->j;
 	uint64_t gen, applied, off, end, fgen;
@@ -509,6 +510,8 @@ int journal_apply_max(struct store *st, struct conn *c, size_t max)
 	if (end > applied && !buf)
 		return -ENOMEM;
 	trash_init(&t);
+	if (end > until)
+		end = until;
 	for (off = applied; off + sizeof(r) <= end && n < max; n++) {
 		char *names = buf;
 
@@ -647,9 +650,9 @@ int journal_due(struct store *st)
 	       (uint64_t)sb.st_size > j->applied_seen;
 }
 
-/* Apply what is due (@max records at most) in a transaction of its
- * own. */
-static int journal_run_max(struct store *st, size_t max)
+/* Apply what is due (@max records at most, and none that ends past
+ * @until) in a transaction of its own. */
+static int journal_run_max(struct store *st, size_t max, uint64_t until)
 {
 	uint64_t before = st->j.applied_seen;
 	struct conn *c;
@@ -663,7 +666,7 @@ static int journal_run_max(struct store *st, size_t max)
 	err = tx_begin_settled(c);
 	if (err)
 		return err;
-	err = journal_apply_max(st, c, max);
+	err = journal_apply_max(st, c, max, until);
 	err = tx_end(st, c, err, &t);
 	trash_release(&t);
 	if (!err && atomic_exchange(&st->j.queued, 0)) {
@@ -679,7 +682,7 @@ static int journal_run_max(struct store *st, size_t max)
 
 static int journal_run(struct store *st)
 {
-	int err = journal_run_max(st, SIZE_MAX);
+	int err = journal_run_max(st, SIZE_MAX, UINT64_MAX);
 
 	return err < 0 ? err : 0;
 }
@@ -713,7 +716,7 @@ static void *applier_main(void *arg)
 		/* In short transactions: a put waits for the write lock
 		 * (a folder's marker in a `cp -r`) no longer than one. */
 		do
-			err = journal_run_max(st, APPLY_BATCH);
+			err = journal_run_max(st, APPLY_BATCH, UINT64_MAX);
 		while (err > 0 && atomic_load(&j->unapplied));
 		err = err < 0 ? err : 0;
 		if (!err)
@@ -769,26 +772,36 @@ static int name_hit(const char *pkey, const char *key, size_t klen, int how)
 		key[klen - 1] == '/');
 }
 
-/* Whether @key of @bucket has a record still in the journal: with
- * HIT_KEY any (a version, a change, a rename from or to it, a change of
- * its folder's marker); with HIT_BARE a version or a rename with no
- * xattrs; with HIT_BELOW any of it or of a key below folder @key.
- * Caller holds j.lock. */
-static int pend_hit_locked(struct store_journal *j, const char *bucket,
-			   const char *key, int how)
+/* The end in the file of the last record still in the journal that
+ * @key of @bucket has, or 0 for none: with HIT_KEY any (a version, a
+ * change, a rename from or to it, a change of its folder's marker); with
+ * HIT_BARE a version or a rename with no xattrs; with HIT_BELOW any of it
+ * or of a key below folder @key.  With @moves, renames only.  Caller
+ * holds j.lock. */
+static uint64_t pend_last_hit_locked(struct store_journal *j,
+				     const char *bucket, const char *key,
+				     int how, int moves)
 {
 	size_t i, klen = key ? strlen(key) : 0;
 
-	for (i = 0; i < j->npend; i++) {
+	for (i = j->npend; i-- > 0;) {
 		const struct jpend *p = &j->pend[(j->phead + i) % j->pcap];
 
-		if (strcmp(p->bucket, bucket) || (how == HIT_BARE && !p->bare))
+		if (strcmp(p->bucket, bucket) ||
+		    (how == HIT_BARE && !p->bare) ||
+		    (moves && p->magic != JMOVE_MAGIC))
 			continue;
 		if (name_hit(p->key, key, klen, how) ||
 		    name_hit(p->to, key, klen, how))
-			return 1;
+			return p->end;
 	}
 	return 0;
+}
+
+static int pend_hit_locked(struct store_journal *j, const char *bucket,
+			   const char *key, int how)
+{
+	return pend_last_hit_locked(j, bucket, key, how, 0) != 0;
 }
 
 /* Whether keys @a and @b can bear on each other's put: the same name
@@ -828,22 +841,44 @@ int journal_settle_put(struct store *st, const char *bucket, const char *key)
 	return hit ? journal_run(st) : 0;
 }
 
+/* Apply the records up to the last one that @how and @moves find for
+ * @key (pend_last_hit_locked()), and those before it, which go first. */
+static int settle_to(struct store *st, const char *bucket, const char *key,
+		     int how, int moves)
+{
+	struct store_journal *j = &st->j;
+	uint64_t until;
+	int err;
+
+	if (!j->appender || !atomic_load(&j->unapplied))
+		return 0;
+	pthread_mutex_lock(&j->lock);
+	until = pend_last_hit_locked(j, bucket, key, how, moves);
+	pthread_mutex_unlock(&j->lock);
+	if (!until)
+		return 0;
+	/* The records after it are the journal thread's, at its priority,
+	 * not this request's. */
+	err = journal_run_max(st, SIZE_MAX, until);
+	return err < 0 ? err : 0;
+}
+
 int store_journal_settle(struct store *st, const char *bucket,
 			 const char *key)
 {
 	struct store_journal *j = &st->j;
-	int hit;
 
 	if (!j->appender || !atomic_load(&j->unapplied))
 		return 0;
-	if (bucket) {
-		pthread_mutex_lock(&j->lock);
-		hit = pend_hit_locked(j, bucket, key, HIT_BELOW);
-		pthread_mutex_unlock(&j->lock);
-		if (!hit)
-			return 0;
-	}
-	return journal_run(st);
+	if (!bucket)
+		return journal_run(st);
+	return settle_to(st, bucket, key, HIT_BELOW, 0);
+}
+
+int journal_settle_moves(struct store *st, const char *bucket,
+			 const char *key)
+{
+	return settle_to(st, bucket, key, HIT_KEY, 1);
 }
 
 int journal_hit(struct store *st, const char *bucket, const char *key)

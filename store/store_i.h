@@ -227,8 +227,10 @@ void journal_close(struct store *st);
  * journal_apply() (tx_begin()). */
 int journal_due(struct store *st);
 int journal_apply(struct store *st, struct conn *c);
-/* journal_apply() of @max records at most. */
-int journal_apply_max(struct store *st, struct conn *c, size_t max);
+/* journal_apply() of @max records at most, none that ends past @until
+ * (an offset in the file). */
+int journal_apply_max(struct store *st, struct conn *c, size_t max,
+		      uint64_t until);
 /* tx_commit(): @c's transaction, which applied the journal, committed. */
 void journal_committed(struct store *st, struct conn *c);
 /* conn_get() without applying what this process journaled (for reads
@@ -242,6 +244,12 @@ int journal_holds_key(struct store *st, const char *bucket, const char *key);
 /* 1 when this process journaled a record of @key of @bucket not applied
  * yet, else 2 when it did of a key below folder @key, else 0. */
 int journal_hit(struct store *st, const char *bucket, const char *key);
+/* Before a read of @key's xattrs: apply the journal up to the last
+ * rename from or to @key in it, the only records that move xattrs (a
+ * version there has none, and a change of metadata there writes none:
+ * store_journal_meta()). */
+int journal_settle_moves(struct store *st, const char *bucket,
+			 const char *key);
 /* Before a put of @key: apply the journal if it holds a version of a key
  * that bears on it (the same name, or one in the other's folder); then
  * tx_begin_settled() opens the put's transaction without applying the

@@ -314,8 +314,7 @@ ssize_t store_xattr_get(struct store *st, const char *bucket, const char *key,
 		return -ENODATA;
 	/* A rename of a key with xattrs, still in the journal, gives them
 	 * to its new name. */
-	if (journal_hit(st, bucket, key) == 1)
-		store_journal_settle(st, bucket, key);
+	journal_settle_moves(st, bucket, key);	/* logs failures */
 	err = conn_get_settled(st, &c);
 	if (err)
 		return err;
@@ -358,7 +357,11 @@ ssize_t store_xattr_list(struct store *st, const char *bucket,
 	size_t total = 0, n;
 	int err, began;
 
-	err = conn_get(st, &c);
+	/* As store_xattr_get(). */
+	if (journal_holds_key(st, bucket, key))
+		return 0;
+	journal_settle_moves(st, bucket, key);
+	err = conn_get_settled(st, &c);
 	if (err)
 		return err;
 	began = rtx_begin(c);
