@@ -42,9 +42,9 @@
  * woken by the host: a GETXATTR round trip took 28 us with the reader
  * asleep, 18 us with it already awake (a minimal daemon, this VM).  Tools
  * send their requests back to back (cp -r: eight per file, a few
- * microseconds of their own work apart), so after each request the
- * reader polls the device for up to spin_us (default FS_SPIN_US) before
- * it sleeps in poll(2).  A mount that sees no request costs nothing;
+ * microseconds of their own work apart), so with -o spin=US, after each
+ * request the reader polls the device for up to spin_us (default
+ * FS_SPIN_US: none) before it sleeps in poll(2).  A mount that sees no request costs nothing;
  * one that sees an isolated request spins once.  Machines with a single
  * CPU never spin: the client could not run meanwhile.
  *

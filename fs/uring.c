@@ -61,7 +61,8 @@
  * Spinning.  The scheduler wakes a task on an idle CPU rather than on a
  * busy one, so the reply to a tool on CPU 0 would wake it on CPU 1, idle
  * and halted, and the gain would be lost (42 us a round trip, against 8
- * us with CPU 1 kept busy).  So on small machines (URING_SPIN_CPUS)
+ * us with CPU 1 kept busy, on the VM of the time).  So with -o spin=US
+ * (off by default: FS_SPIN_US), on small machines (URING_SPIN_CPUS),
  * while one queue takes requests less than spin_us apart, the threads of
  * the other queues poll their rings with sched_yield() (spin()), which
  * gives their CPU to any other task that wants it; a thread asleep is
