@@ -80,8 +80,12 @@ deps:
 
 # The whole suite, under the sanitizers.  A LeakSanitizer report does not
 # fail a Criterion test by itself, so the log is scanned for any report.
+# The sanitizer build compiles on every CPU, unless make was given -j.
+JOBS = $$(case " $$MAKEFLAGS" in *" -j"* | *jobserver*) ;; \
+	  *) echo -j$$(nproc 2>/dev/null || echo 1) ;; esac)
+
 test: deps
-	@$(MAKE) --no-print-directory SANITIZE=1 build-san/replicafs \
+	@$(MAKE) --no-print-directory $(JOBS) SANITIZE=1 build-san/replicafs \
 		build-san/passfs $(patsubst build/%,build-san/%,$(UNIT_BIN) $(STRESS_BIN))
 	@scripts/test.sh build-san
 
