@@ -294,6 +294,25 @@ out:
 	return err;
 }
 
+/*
+ * The connection for a read of @key's xattrs, with the close journal
+ * applied as far as they need: 1 when the journal holds a version of
+ * @key (its newest, which has none), else 0 or a negative errno.
+ */
+static int xattr_read_conn(struct store *st, const char *bucket,
+			   const char *key, struct conn **c)
+{
+	/* The kernel asks for security.capability at each file's first
+	 * write, while the last files' versions are being applied; rsync's
+	 * chmod of the file it just closed reads its ACL. */
+	if (journal_holds_key(st, bucket, key))
+		return 1;
+	/* A rename of a key with xattrs, still in the journal, gives them
+	 * to its new name. */
+	journal_settle_moves(st, bucket, key);	/* logs failures */
+	return conn_get_settled(st, c);
+}
+
 ssize_t store_xattr_get(struct store *st, const char *bucket, const char *key,
 			const char *name, void *buf, size_t size)
 {
@@ -307,17 +326,9 @@ ssize_t store_xattr_get(struct store *st, const char *bucket, const char *key,
 	err = name_check(name);
 	if (err)
 		return err == -ERANGE ? -ENODATA : err;
-	/* The kernel asks for security.capability at each file's first
-	 * write, while the last files' versions are being applied; rsync's
-	 * chmod of the file it just closed reads its ACL. */
-	if (journal_holds_key(st, bucket, key))
-		return -ENODATA;
-	/* A rename of a key with xattrs, still in the journal, gives them
-	 * to its new name. */
-	journal_settle_moves(st, bucket, key);	/* logs failures */
-	err = conn_get_settled(st, &c);
+	err = xattr_read_conn(st, bucket, key, &c);
 	if (err)
-		return err;
+		return err > 0 ? -ENODATA : err;
 	began = rtx_begin(c);
 	err = current_owner(c, bucket, key, &o, &b);
 	if (err) {
@@ -357,13 +368,9 @@ ssize_t store_xattr_list(struct store *st, const char *bucket,
 	size_t total = 0, n;
 	int err, began;
 
-	/* As store_xattr_get(). */
-	if (journal_holds_key(st, bucket, key))
-		return 0;
-	journal_settle_moves(st, bucket, key);
-	err = conn_get_settled(st, &c);
+	err = xattr_read_conn(st, bucket, key, &c);
 	if (err)
-		return err;
+		return err > 0 ? 0 : err;
 	began = rtx_begin(c);
 	err = current_owner(c, bucket, key, &o, &b);
 	s = err ? NULL : ostmt(c, &o, ST_XATTR_NAMES);
