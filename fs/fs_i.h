@@ -113,6 +113,9 @@ struct fs_node {
 	pthread_mutex_t lock;
 	unsigned nwriters;	/* handles open for writing */
 	int stage_fd;		/* -1: content is the base blob */
+	struct store_check *seed_check;	/* the hash of the blob stage_fd
+					 * was copied from, running: a
+					 * commit waits for it */
 	int dirty;		/* content differs from the last version */
 	int orphan;		/* removed with writes no version keeps: the
 				 * staging file is the content for what is

@@ -176,6 +176,8 @@ static void node_free(struct fs *fs, struct fs_node *n)
 	while (n->hash_busy)
 		pthread_cond_wait(&n->hash_cv, &n->hash_mu);
 	pthread_mutex_unlock(&n->hash_mu);
+	if (n->seed_check)
+		store_check_drop(n->seed_check);
 	if (n->stage_fd >= 0)
 		store_stage_abort(fs->st, n->stage_fd);
 	if (n->base_fd >= 0)

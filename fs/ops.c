@@ -1044,6 +1044,10 @@ static void stage_drop(struct fs *fs, struct fs_node *n)
 		return;		/* the last passthrough release, or the
 				 * end of the mapping, drops it */
 	hash_hold(n);
+	if (n->seed_check) {
+		store_check_drop(n->seed_check);
+		n->seed_check = NULL;
+	}
 	if (n->stage_fd >= 0) {
 		if (!n->pt_reader)
 			store_stage_recycle(fs->st, n->stage_fd);
@@ -1062,7 +1066,12 @@ static void content_empty(struct fs *fs, struct fs_node *n)
 	if (n->pt_mapped && n->stage_fd >= 0 &&
 	    ftruncate(n->stage_fd, 0) == 0) {
 		/* A mapping still holds it: it stays the content, empty,
-		 * as a disk's file cut under a mapping. */
+		 * as a disk's file cut under a mapping, and nothing of the
+		 * blob it was copied from. */
+		if (n->seed_check) {
+			store_check_drop(n->seed_check);
+			n->seed_check = NULL;
+		}
 		n->size = 0;
 		return;
 	}
@@ -1090,7 +1099,8 @@ static int stage_ensure(struct fs *fs, struct fs_node *n, uint64_t len)
 		return ret;
 	keep = n->size < len ? n->size : len;
 	ret = store_stage_new_fd(fs->st, keep ? n->base_sha : NULL,
-				 keep ? n->base_fd : -1, keep, &fd);
+				 keep ? n->base_fd : -1, keep, &fd,
+				 &n->seed_check);
 	if (ret)
 		return ret;
 	hash_hold(n);
@@ -1341,6 +1351,16 @@ static int commit(struct fs *fs, struct fs_node *n, int durable)
 		 * after is no whole file to keep. */
 		ret = n->commit_err;
 		goto fail;
+	}
+	if (n->seed_check) {
+		/* The blob the content was copied from, hashed meanwhile
+		 * (stage_ensure()): a damaged one makes no version. */
+		if (store_check_busy(n->seed_check))
+			fs_loop_detach();
+		ret = store_check_wait(n->seed_check);
+		n->seed_check = NULL;
+		if (ret)
+			goto fail;
 	}
 	if (n->pt_id || n->pt_mapped) {
 		/* The kernel may still write the staging file: put a copy.

@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,17 @@ int store_blob_open(struct store *st, const char *sha256, int *fd_out)
 	return 0;
 }
 
+/* 0 when blob @sha256 hashed to @got, else -EIO (logged). */
+static int blob_damage(const char *sha256, const char *got)
+{
+	if (strcmp(got, sha256) == 0)
+		return 0;
+	log_err("store: blob %s holds other content (SHA-256 %s): it is "
+		"damaged, and what is read or written from it fails "
+		"(replicafs check --deep lists such blobs)", sha256, got);
+	return -EIO;
+}
+
 /* Whether @fd, @size bytes of blob @sha256 (or a whole copy of it),
  * holds what that name says, when @size is at most @max (larger: not
  * looked at): 0, or -EIO (logged). */
@@ -123,12 +135,7 @@ static int blob_verify(int fd, const char *sha256, uint64_t size,
 	err = store_hash_fd(fd, got);
 	if (err)
 		return -EIO;	/* logged */
-	if (strcmp(got, sha256) == 0)
-		return 0;
-	log_err("store: blob %s holds other content (SHA-256 %s): it is "
-		"damaged, and what is read or written from it fails "
-		"(replicafs check --deep lists such blobs)", sha256, got);
-	return -EIO;
+	return blob_damage(sha256, got);
 }
 
 int store_blob_open_sized(struct store *st, const char *sha256,
@@ -732,7 +739,7 @@ static int pool_take(struct store *st)
 int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 		    int *fd_out)
 {
-	return store_stage_new_fd(st, seed, -1, seed_len, fd_out);
+	return store_stage_new_fd(st, seed, -1, seed_len, fd_out, NULL);
 }
 
 /* Every SEED_LOG_MS at most, a line on the staging files not seeded:
@@ -756,13 +763,151 @@ static void seed_failed(struct store *st, const char *seed, int err)
 			strerror(-err), SEED_LOG_MS / 1000);
 }
 
+/*
+ * The check of a large seed on a thread (store_stage_new_fd()).  Two hold
+ * it, the thread and the staging file's owner; the last to let go frees
+ * it.  The thread hashes the blob a piece at a time and stops early once
+ * the owner has dropped it.
+ */
+#define CHECK_ASYNC_MIN (4 << 20)
+#define CHECK_PIECE (16 << 20)
+
+struct store_check {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;	/* done */
+	int fd;			/* the blob, the thread's */
+	char sha[65];
+	uint64_t size;
+	int refs;		/* protected by lock */
+	int done;		/* protected by lock */
+	int dropped;		/* protected by lock */
+	int err;		/* protected by lock */
+};
+
+/* Let go of @c; the last one frees it.  Called with c->lock held. */
+static void check_unref_locked(struct store_check *c)
+{
+	if (--c->refs > 0) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	pthread_mutex_unlock(&c->lock);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static void *check_main(void *arg)
+{
+	struct store_check *c = arg;
+	struct store_hash *h = store_hash_new();
+	uint64_t off = 0, piece, done;
+	char got[65];
+	int err = h ? 0 : -ENOMEM, dropped = 0;
+
+	while (!err && off < c->size) {
+		pthread_mutex_lock(&c->lock);
+		dropped = c->dropped;
+		pthread_mutex_unlock(&c->lock);
+		if (dropped)
+			break;
+		piece = c->size - off < CHECK_PIECE ? c->size - off
+						    : CHECK_PIECE;
+		err = store_hash_range(h, c->fd, off, piece, &done);
+		if (!err && done != piece)
+			err = -EIO;	/* cut: fstat said otherwise */
+		off += done;
+	}
+	if (err && !dropped)
+		log_err("store: check blob %s: %s", c->sha, strerror(-err));
+	if (h && !err && !dropped) {
+		store_hash_final(h, got);
+		err = blob_damage(c->sha, got);
+	} else if (h) {
+		store_hash_free(h);
+	}
+	close(c->fd);
+	pthread_mutex_lock(&c->lock);
+	c->err = err ? -EIO : 0;
+	c->done = 1;
+	pthread_cond_broadcast(&c->cv);
+	check_unref_locked(c);
+	return NULL;
+}
+
+/* Hash blob @sha of @size bytes, open at @fd (given over), on a thread:
+ * the check, or NULL where no thread could be started (@fd then is still
+ * the caller's). */
+static struct store_check *check_start(int fd, const char *sha,
+				       uint64_t size)
+{
+	struct store_check *c = calloc(1, sizeof(*c));
+	pthread_attr_t attr;
+	pthread_t t;
+	int ok;
+
+	if (!c)
+		return NULL;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	c->fd = fd;
+	memcpy(c->sha, sha, 64);
+	c->size = size;
+	c->refs = 2;
+	ok = pthread_attr_init(&attr) == 0;
+	if (ok) {
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		ok = pthread_create(&t, &attr, check_main, c) == 0;
+		pthread_attr_destroy(&attr);
+	}
+	if (!ok) {
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+int store_check_busy(struct store_check *c)
+{
+	int busy;
+
+	pthread_mutex_lock(&c->lock);
+	busy = !c->done;
+	pthread_mutex_unlock(&c->lock);
+	return busy;
+}
+
+int store_check_wait(struct store_check *c)
+{
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->done)
+		pthread_cond_wait(&c->cv, &c->lock);
+	err = c->err;
+	check_unref_locked(c);
+	return err;
+}
+
+void store_check_drop(struct store_check *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->dropped = 1;
+	check_unref_locked(c);
+}
+
 int store_stage_new_fd(struct store *st, const char *seed, int seed_fd,
-		       uint64_t seed_len, int *fd_out)
+		       uint64_t seed_len, int *fd_out,
+		       struct store_check **check)
 {
 	char path[PATH_MAX];
 	int fd, src = -1, err = 0;
 
 	*fd_out = -1;
+	if (check)
+		*check = NULL;
 	if (seed && !sha_valid(seed))
 		return -EINVAL;
 	fd = pool_take(st);
@@ -817,7 +962,17 @@ int store_stage_new_fd(struct store *st, const char *seed, int seed_fd,
 			log_info("store: staging files are seeded again (%llu "
 				 "failures not logged)",
 				 (unsigned long long)left_out);
-		if (seed_len >= size)
+		/* A large whole copy: its source is hashed on a thread,
+		 * while the writer goes on, and the version waits for it.
+		 * The copy holds the bytes the hash reads, from the same
+		 * page cache. */
+		if (seed_len >= size && check && size >= CHECK_ASYNC_MIN &&
+		    strcmp(seed, BLOB_EMPTY_SHA) != 0) {
+			*check = check_start(src, seed, size);
+			if (*check)
+				src = -1;	/* the check's now */
+		}
+		if (seed_len >= size && (!check || !*check))
 			err = blob_verify(fd, seed, size, UINT64_MAX);
 		if (err)
 			goto out;

@@ -266,9 +266,24 @@ int store_stage_new(struct store *st, const char *seed, uint64_t seed_len,
 		    int *fd_out);
 /* The same, reading the seed from @seed_fd, open on blob @seed, unless it
  * is -1: a writer that holds its blob open starts from it even after the
- * blob's last version was removed (rm-version) meanwhile. */
+ * blob's last version was removed (rm-version) meanwhile.  With @check
+ * not NULL, a whole copy of a large blob (4 MiB or more) returns before
+ * the blob is hashed: *@check gets that hash's check, running on a
+ * thread, which the owner waits for (store_check_wait()) before the
+ * staging file's content becomes a version, or drops; else *@check is
+ * NULL and the seed was checked as store_stage_new() checks it.  (An
+ * O_RDWR open of a 1 GiB file waited 0.65 s for the hash of its copy.) */
+struct store_check;
 int store_stage_new_fd(struct store *st, const char *seed, int seed_fd,
-		       uint64_t seed_len, int *fd_out);
+		       uint64_t seed_len, int *fd_out,
+		       struct store_check **check);
+/* Wait for check @c and free it: 0, or -EIO where the blob is damaged or
+ * could not be read (logged). */
+int store_check_wait(struct store_check *c);
+/* Whether check @c is still hashing. */
+int store_check_busy(struct store_check *c);
+/* Free check @c without its result; its thread stops soon. */
+void store_check_drop(struct store_check *c);
 void store_stage_abort(struct store *st, int fd);
 
 /* Whether a file other than @fd's own is open on staging file @fd, as a

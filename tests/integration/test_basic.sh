@@ -784,7 +784,9 @@ echo "fourteen bytes" >"$B/damaged"
 echo "gone soon" >"$B/lost"
 echo "same size, other bytes" >"$B/flipped"
 gen_data $((3 * 1024 * 1024)) 41 >"$B/bigflip"
+gen_data $((12 * 1024 * 1024)) 43 >"$B/hugeflip"
 sha_b=$(getfattr --absolute-names --only-values -n system.replicafs.sha256 "$B/bigflip")
+sha_h=$(getfattr --absolute-names --only-values -n system.replicafs.sha256 "$B/hugeflip")
 sha_f=$(getfattr --absolute-names --only-values -n system.replicafs.sha256 "$B/flipped")
 vid_f=$(getfattr --absolute-names --only-values -n system.replicafs.version-id "$B/flipped")
 sha_d=$(getfattr --absolute-names --only-values -n system.replicafs.sha256 "$B/damaged")
@@ -806,6 +808,12 @@ blob_b=$STORE/blobs/${sha_b:0:2}/$sha_b
 cp -p "$blob_b" "$T/blob_b"
 chmod u+w "$blob_b"
 printf 'Z' | dd of="$blob_b" bs=1 seek=1000000 conv=notrunc status=none
+# Over 4 MiB, the copy an open for writing starts from is hashed on a
+# thread while the writer writes: the close says what it found.
+blob_h=$STORE/blobs/${sha_h:0:2}/$sha_h
+cp -p "$blob_h" "$T/blob_h"
+chmod u+w "$blob_h"
+printf 'Z' | dd of="$blob_h" bs=1 seek=9000000 conv=notrunc status=none
 mount_fs
 expect_error "Input/output error" cat "$B/damaged"
 expect_error "Input/output error" cat "$B/lost"
@@ -819,6 +827,11 @@ assert_eq 1 "$(nversions "$B/flipped")" "versions of the damaged file after an a
 # bash does not look at its close: only the versions tell.
 bash -c 'echo more >>"$1"' bash "$B/bigflip" 2>/dev/null || true
 assert_eq 1 "$(nversions "$B/bigflip")" "versions of the damaged 3 MiB file after an append that failed"
+expect_error "Input/output error" dd if=/dev/zero of="$B/hugeflip" bs=1k count=1 \
+	oflag=append conv=notrunc status=none
+assert_eq 1 "$(nversions "$B/hugeflip")" "versions of the damaged 12 MiB file after an append that failed"
+grep -q "blob $sha_h holds other content" "$(daemon_log)" ||
+	fail "the daemon's log does not name the damaged 12 MiB blob"
 grep -q "blob $sha_f holds other content" "$(daemon_log)" ||
 	fail "the daemon's log does not name the damaged blob"
 unmount_fs
@@ -826,9 +839,15 @@ cp -p "$T/blob_d" "$blob_d"
 mv "$T/blob_l" "$blob_l"
 cp -p "$T/blob_f" "$blob_f"
 cp -p "$T/blob_b" "$blob_b"
+cp -p "$T/blob_h" "$blob_h"
 mount_fs
 assert_eq "fourteen bytes" "$(cat "$B/damaged")" "the file once its blob is back"
 assert_eq "same size, other bytes" "$(cat "$B/flipped")" "the flipped file once its blob is back"
+dd if=/dev/zero of="$B/hugeflip" bs=1k count=1 oflag=append conv=notrunc status=none
+cmp <(
+	gen_data $((12 * 1024 * 1024)) 43
+	head -c 1024 /dev/zero
+) "$B/hugeflip" || fail "the 12 MiB file appended to once its blob is back"
 ok "EIO for all three, and the data once the blobs are back"
 
 unmount_fs

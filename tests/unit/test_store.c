@@ -655,6 +655,68 @@ Test(store, put_with_known_sha_and_durable_and_seed)
 	cr_expect_eq(store_check(st, 1), 0);
 }
 
+/* A whole copy of a large blob is checked on a thread: the staging file is
+ * there at once, the check says whether the blob held what its name says,
+ * and a check dropped unread frees itself. */
+Test(store, large_seed_checked_on_a_thread)
+{
+	struct store_put p = { .kind = STORE_FILE };
+	struct store_check *check;
+	struct store_obj o;
+	size_t size = 5 << 20, i;
+	char path[PATH_MAX], *data, *back;
+	int fd, bfd;
+
+	data = malloc(size);
+	back = malloc(size);
+	cr_assert(data && back);
+	for (i = 0; i < size; i++)
+		data[i] = (char)(i * 7 + i / 4096);
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(store_stage_mem(st, data, size, &fd), 0);
+	p.fd = fd;
+	p.meta = meta_of(0600);
+	cr_assert_eq(store_put(st, "bkt", "big", &p, NULL, &o), 0);
+
+	cr_assert_eq(store_stage_new_fd(st, o.sha256, -1, size, &fd, &check),
+		     0);
+	cr_assert_not_null(check, "a 5 MiB seed is checked on a thread");
+	cr_assert_eq(pread(fd, back, size, 0), (ssize_t)size);
+	cr_expect_eq(memcmp(back, data, size), 0);
+	cr_expect_eq(store_check_wait(check), 0);
+	store_stage_abort(st, fd);
+
+	/* Shorter than the blob: not a whole copy, checked as before. */
+	cr_assert_eq(store_stage_new_fd(st, o.sha256, -1, size - 1, &fd,
+					&check), 0);
+	cr_expect_null(check);
+	store_stage_abort(st, fd);
+
+	cr_assert_eq(store_stage_new_fd(st, o.sha256, -1, size, &fd, &check),
+		     0);
+	cr_assert_not_null(check);
+	store_check_drop(check);
+	store_stage_abort(st, fd);
+
+	/* One byte changed on disk: the copy is made, its check fails. */
+	store_blob_path(st, o.sha256, path, sizeof(path));
+	cr_assert_eq(chmod(path, 0644), 0);
+	bfd = open(path, O_WRONLY);
+	cr_assert_geq(bfd, 0);
+	cr_assert_eq(pwrite(bfd, "?", 1, size / 2), 1);
+	close(bfd);
+	cr_assert_eq(store_stage_new_fd(st, o.sha256, -1, size, &fd, &check),
+		     0);
+	cr_assert_not_null(check);
+	cr_expect_eq(store_check_wait(check), -EIO);
+	store_stage_abort(st, fd);
+	/* Without a check to hand back, the open itself fails. */
+	cr_expect_eq(store_stage_new_fd(st, o.sha256, -1, size, &fd, NULL),
+		     -EIO);
+	free(data);
+	free(back);
+}
+
 /* A version keeps the blocks its content takes on disk, where a sparse
  * file's holes take none; a rename carries them; a row from before schema
  * 5 says -1. */
