@@ -40,9 +40,20 @@ FAILS=0
 is_mounted() {
 	awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo
 }
+# After a drop, as scripts/bench.sh: where the kernel reports free pages
+# to a host, memory it freed turns cold a moment later; each side waits
+# for that, and starts from the same memory.
+SETTLE=${BENCH_SETTLE:-}
+if [ -z "$SETTLE" ]; then
+	SETTLE=0
+	[ -d /sys/module/page_reporting ] && SETTLE=3
+fi
 drop() {
 	sync
-	[ -w /proc/sys/vm/drop_caches ] && echo 3 >/proc/sys/vm/drop_caches
+	if [ -w /proc/sys/vm/drop_caches ]; then
+		echo 3 >/proc/sys/vm/drop_caches
+		[ "$SETTLE" = 0 ] || sleep "$SETTLE"
+	fi
 	return 0
 }
 now() { date +%s.%N; }
