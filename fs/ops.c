@@ -945,24 +945,6 @@ bad:
 	n->hash_bad = 1;
 }
 
-/* Read [@off, @off + @len) of @fd into @buf: 0, or -1 (short or failed). */
-static int pread_full(int fd, char *buf, size_t len, uint64_t off)
-{
-	ssize_t r;
-
-	while (len) {
-		r = pread(fd, buf, len, (off_t)off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		buf += r;
-		len -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
 /* Hash this much at a time, so that writers wait for at most that. */
 #define HASH_STEP (128 * 1024)
 
@@ -1230,7 +1212,7 @@ static int pt_copy_small(struct fs *fs, struct fs_node *n, size_t len,
 	buf = malloc(len ? len : 1);
 	if (!buf)
 		return -ENOMEM;
-	if (pread_full(n->stage_fd, buf, len, 0)) {
+	if (store_pread_all(n->stage_fd, buf, len, 0)) {
 		/* cut meanwhile: copy what is there */
 		free(buf);
 		return store_stage_copy(fs->st, n->stage_fd, fd);
@@ -1316,7 +1298,7 @@ static int journal_read(struct fs *fs, struct fs_node *n, int durable,
 	*len = (size_t)sb.st_size;
 	*buf = malloc(*len ? *len : 1);
 	h = store_hash_new();
-	if (!*buf || !h || pread_full(n->stage_fd, *buf, *len, 0)) {
+	if (!*buf || !h || store_pread_all(n->stage_fd, *buf, *len, 0)) {
 		/* cut meanwhile, say: the usual way copies what is there */
 		if (h)
 			store_hash_free(h);

@@ -447,6 +447,42 @@ static int64_t copy_extent(int src, int dst, off_t off, uint64_t len)
 /* The most store_copy_watched() copies before it tells how far it is. */
 #define COPY_PIECE (4 << 20)
 
+int store_pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = pread(fd, (char *)buf + done, len - done,
+			  (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ENODATA;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int store_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = pwrite(fd, (const char *)buf + done, len - done,
+			   (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 int store_copy_watched(int src, int dst, uint64_t len, uint64_t *copied,
 		       void (*progress)(void *arg, uint64_t upto), void *arg)
 {

@@ -181,42 +181,6 @@ static uint64_t jrec_check(const struct jrec *r, const char *names)
 	return fnv1a(h, names, n);
 }
 
-static int pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = pread(fd, (char *)buf + done, len - done,
-			  (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ENODATA;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = pwrite(fd, (const char *)buf + done, len - done,
-			   (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 static int head_write(int fd, uint64_t gen)
 {
 	struct jhead h;
@@ -224,7 +188,7 @@ static int head_write(int fd, uint64_t gen)
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, JHEAD_MAGIC, sizeof(h.magic));
 	h.gen = gen;
-	return pwrite_all(fd, &h, sizeof(h), 0);
+	return store_pwrite_all(fd, &h, sizeof(h), 0);
 }
 
 /* The generation in the file's header: 0, or -EIO when it has none. */
@@ -232,7 +196,7 @@ static int head_read(int fd, uint64_t *gen)
 {
 	struct jhead h;
 
-	if (pread_all(fd, &h, sizeof(h), 0) ||
+	if (store_pread_all(fd, &h, sizeof(h), 0) ||
 	    memcmp(h.magic, JHEAD_MAGIC, sizeof(h.magic)))
 		return -EIO;
 	*gen = h.gen;
@@ -515,7 +479,7 @@ int journal_apply_max(struct store *st, struct conn *c, size_t max,
 	for (off = applied; off + sizeof(r) <= end && n < max; n++) {
 		char *names = buf;
 
-		if (pread_all(j->fd, &r, sizeof(r), off) ||
+		if (store_pread_all(j->fd, &r, sizeof(r), off) ||
 		    (r.magic != JREC_MAGIC && r.magic != JMETA_MAGIC &&
 		     r.magic != JMOVE_MAGIC) ||
 		    r.len < sizeof(r) ||
@@ -524,7 +488,8 @@ int journal_apply_max(struct store *st, struct conn *c, size_t max,
 		    sizeof(r) + r.blen + r.klen + r.size > r.len ||
 		    (r.magic == JMOVE_MAGIC &&
 		     (!r.size || r.size > STORE_KEY_MAX)) ||
-		    pread_all(j->fd, buf, r.len - sizeof(r), off + sizeof(r)) ||
+		    store_pread_all(j->fd, buf, r.len - sizeof(r),
+				    off + sizeof(r)) ||
 		    jrec_check(&r, buf) != r.check)
 			break;	/* not whole (yet): a kill cut it short */
 		if (j->appender) {
@@ -1036,7 +1001,7 @@ static int append(struct store *st, const char *rec, size_t len,
 	p->key = strdup(key);
 	p->to = to ? strdup(to) : NULL;
 	if (!p->bucket || !p->key || (to && !p->to) ||
-	    pwrite_all(j->fd, rec, len, j->tail)) {
+	    store_pwrite_all(j->fd, rec, len, j->tail)) {
 		/* A full disk: the caller puts it the usual way, which
 		 * says so.  What a part of it wrote is past the tail. */
 		free(p->bucket);

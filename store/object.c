@@ -617,28 +617,18 @@ static uint32_t type_bits(enum store_kind kind)
 
 int store_stage_mem(struct store *st, const char *buf, size_t len, int *fd)
 {
-	size_t done = 0;
-	ssize_t n;
 	int err;
 
 	err = store_stage_new(st, NULL, 0, fd);
 	if (err)
 		return err;
-	while (done < len) {
-		n = write(*fd, buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			log_err("store: write staging file: %s",
-				strerror(-err));
-			stage_close(st, *fd);
-			*fd = -1;
-			return err;
-		}
-		done += n;
+	err = store_pwrite_all(*fd, buf, len, 0);
+	if (err) {
+		log_err("store: write staging file: %s", strerror(-err));
+		stage_close(st, *fd);
+		*fd = -1;
 	}
-	return 0;
+	return err;
 }
 
 /* store_put.replaces: version @vid of @key, an empty file that was the

@@ -326,6 +326,12 @@ int store_copy(int src, int dst, uint64_t len, uint64_t *copied);
 int store_copy_watched(int src, int dst, uint64_t len, uint64_t *copied,
 		       void (*progress)(void *arg, uint64_t upto), void *arg);
 
+/* Read exactly @len bytes of @fd at @off into @buf: 0, -ENODATA where the
+ * file ends first, or a negative errno.  EINTR is retried. */
+int store_pread_all(int fd, void *buf, size_t len, uint64_t off);
+/* Write all @len bytes of @buf to @fd at @off: 0 or a negative errno. */
+int store_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+
 /* Incremental SHA-256 for callers that see the data as it is written. */
 struct store_hash;
 struct store_hash *store_hash_new(void);	/* NULL on ENOMEM */
