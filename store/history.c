@@ -83,11 +83,13 @@ static const char *const hq_sql[HQ_COUNT] = {
 	[HQ_SET_MD5] = "UPDATE versions SET md5 = ?1 WHERE id = ?2",
 };
 
-/* The statements of one call, on this thread's connection; released by
- * hq_release(). */
+/* The statements of one call, on this thread's connection, which keeps
+ * them prepared (stmt_of_sql()): each is stepped and reset before its
+ * call returns, so calls on one thread never share one mid-use.  (Made
+ * and finalized at each call, the statements were a quarter of a batch
+ * job's CPU: a delivery looks its key up through store_lookup_all().) */
 struct hq {
 	struct conn *c;
-	sqlite3_stmt *s[HQ_COUNT];
 };
 
 static int hq_init(struct store *st, struct hq *q)
@@ -96,31 +98,18 @@ static int hq_init(struct store *st, struct hq *q)
 	return conn_get(st, &q->c);
 }
 
-/* Statement @id, prepared on first use, reset and unbound: the caller
- * ends its use with stmt_done().  NULL (logged) when it cannot be
- * prepared. */
+/* Statement @id, reset and unbound: the caller ends its use with
+ * stmt_done().  NULL (logged) when it cannot be prepared. */
 static sqlite3_stmt *hq_get(struct hq *q, enum hq_id id)
 {
-	int rc;
+	sqlite3_stmt *s;
 
-	if (!q->s[id]) {
-		rc = sqlite3_prepare_v2(q->c->db, hq_sql[id], -1, &q->s[id],
-					NULL);
-		if (rc != SQLITE_OK) {
-			db_err(q->c, rc, hq_sql[id]);
-			q->s[id] = NULL;
-		}
-	}
-	return q->s[id];
+	return stmt_of_sql(q->c, hq_sql[id], &s) ? NULL : s;
 }
 
 static void hq_release(struct hq *q)
 {
-	int i;
-
-	for (i = 0; i < HQ_COUNT; i++)
-		sqlite3_finalize(q->s[i]);
-	memset(q->s, 0, sizeof(q->s));
+	q->c = NULL;
 }
 
 /* ---- seeks ---------------------------------------------------------- */
