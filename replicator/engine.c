@@ -578,7 +578,7 @@ static void job_step(struct repl_engine *e, int64_t job)
  * per 64 deliveries, while a few new versions are spread over the workers.
  */
 #define CLAIM_MIN 8
-#define CLAIM_MAX 64
+#define CLAIM_MAX 256
 
 /* One claimed task, and what became of it. */
 struct slot {
