@@ -575,7 +575,9 @@ static void job_step(struct repl_engine *e, int64_t job)
  * one sync of each destination).  A worker starts with CLAIM_MIN, and
  * doubles its claims up to CLAIM_MAX while they come back full, so a deep
  * queue (a batch job of small files) pays its transactions and syncs once
- * per 64 deliveries, while a few new versions are spread over the workers.
+ * per 256 deliveries (or per MiB of content: the store's cap on a claim),
+ * while a few new versions are spread over the workers.  (At 64, a job of
+ * 10,000 files of 4 KiB to a directory spent 0.55 s in 180 syncfs(2).)
  */
 #define CLAIM_MIN 8
 #define CLAIM_MAX 256
