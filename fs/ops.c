@@ -6,7 +6,9 @@
  *
  *   open(O_TRUNC) / create / first write / truncate
  *        -> a staging file (store_stage_new), seeded from the current blob
- *           unless the content starts empty;
+ *           unless the content starts empty; the blob's hash is checked,
+ *           for one of 4 MiB or more on a thread that the commit waits
+ *           for (n->seed_check), so that a damaged blob makes no version;
  *   write -> pwrite into it; while writes arrive in order, SHA-256 is
  *           computed as they arrive, so the close need not read the file
  *           again;
