@@ -44,8 +44,8 @@
  * send their requests back to back (cp -r: eight per file, a few
  * microseconds of their own work apart), so with -o spin=US, after each
  * request the reader polls the device for up to spin_us (default
- * FS_SPIN_US: none) before it sleeps in poll(2).  A mount that sees no request costs nothing;
- * one that sees an isolated request spins once.  Machines with a single
+ * FS_SPIN_US: none) before it sleeps in poll(2).  A mount that sees no
+ * request costs nothing; one that sees an isolated request spins once.  Machines with a single
  * CPU never spin: the client could not run meanwhile.
  *
  * INIT: libfuse 3.14 cannot ask the kernel for FUSE_HANDLE_KILLPRIV_V2,

@@ -1011,6 +1011,16 @@ static int hash_finish_held(struct fs_node *n, char sha[65])
 	return 0;
 }
 
+/* Forget the check of the blob the staging file was copied from: its
+ * content no longer counts.  Caller holds n->lock. */
+static void seed_check_drop(struct fs_node *n)
+{
+	if (n->seed_check) {
+		store_check_drop(n->seed_check);
+		n->seed_check = NULL;
+	}
+}
+
 /*
  * Close the staging file, if any and if it is no backing file, or give it
  * back to the store for reuse (store_stage_recycle()), which reuses it
@@ -1028,10 +1038,7 @@ static void stage_drop(struct fs *fs, struct fs_node *n)
 		return;		/* the last passthrough release, or the
 				 * end of the mapping, drops it */
 	hash_hold(n);
-	if (n->seed_check) {
-		store_check_drop(n->seed_check);
-		n->seed_check = NULL;
-	}
+	seed_check_drop(n);
 	if (n->stage_fd >= 0) {
 		if (!n->pt_reader)
 			store_stage_recycle(fs->st, n->stage_fd);
@@ -1052,10 +1059,7 @@ static void content_empty(struct fs *fs, struct fs_node *n)
 		/* A mapping still holds it: it stays the content, empty,
 		 * as a disk's file cut under a mapping, and nothing of the
 		 * blob it was copied from. */
-		if (n->seed_check) {
-			store_check_drop(n->seed_check);
-			n->seed_check = NULL;
-		}
+		seed_check_drop(n);
 		n->size = 0;
 		return;
 	}
@@ -1207,7 +1211,6 @@ static int pt_hash_copy(struct pt_copy_job *j, char sha[65])
 static int pt_copy_small(struct fs *fs, struct fs_node *n, size_t len,
 			 int *fd, char sha[65])
 {
-	struct store_hash *h;
 	char *buf;
 	int ret;
 
@@ -1220,11 +1223,8 @@ static int pt_copy_small(struct fs *fs, struct fs_node *n, size_t len,
 		return store_stage_copy(fs->st, n->stage_fd, fd);
 	}
 	ret = store_stage_mem(fs->st, buf, len, fd);
-	h = ret ? NULL : store_hash_new();
-	if (h) {
-		store_hash_update(h, buf, len);
-		store_hash_final(h, sha);
-	}
+	if (!ret && store_hash_mem(buf, len, sha))
+		sha[0] = '\0';	/* store_put() hashes the copy */
 	free(buf);
 	return ret;
 }

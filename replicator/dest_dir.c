@@ -713,8 +713,6 @@ static int place(struct dest_dir *dd, const char *key, int dirfd,
 			 dd->url, key);
 }
 
-/* Whether the copy in @fd has the SHA-256 of version @v: 0, or a
- * permanent error (no retry heals a damaged source). */
 /* The failure of a copy of @v whose bytes are not its SHA-256's. */
 static int damaged(struct dest_dir *dd, const struct repl_version *v,
 		   char *err, size_t errlen)
@@ -725,6 +723,8 @@ static int damaged(struct dest_dir *dd, const struct repl_version *v,
 			 dd->url, v->key, v->obj.sha256);
 }
 
+/* Whether the copy in @fd has the SHA-256 of version @v: 0, or a
+ * permanent error (no retry heals a damaged source). */
 static int copy_check(struct dest_dir *dd, const struct repl_version *v,
 		      int fd, char *err, size_t errlen)
 {
@@ -755,7 +755,6 @@ static int put_small(struct dest_dir *dd, const struct repl_version *v,
 		     int fd, char *err, size_t errlen)
 {
 	size_t size = (size_t)v->obj.size;
-	struct store_hash *h;
 	char sha[65], *buf, more;
 	ssize_t n;
 	int ret;
@@ -784,15 +783,12 @@ static int put_small(struct dest_dir *dd, const struct repl_version *v,
 		goto out;
 	}
 	if (v->obj.sha256[0]) {
-		h = store_hash_new();
-		if (!h) {
+		if (store_hash_mem(buf, size, sha)) {
 			ret = dest_fail(err, errlen, -ENOMEM,
 					"%s: %s: out of memory", dd->url,
 					v->key);
 			goto out;
 		}
-		store_hash_update(h, buf, size);
-		store_hash_final(h, sha);
 		if (strcmp(sha, v->obj.sha256)) {
 			ret = damaged(dd, v, err, errlen);
 			goto out;

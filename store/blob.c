@@ -218,6 +218,17 @@ void store_hash_final(struct store_hash *h, char hex[65])
 	store_hash_free(h);
 }
 
+int store_hash_mem(const void *buf, size_t len, char hex[65])
+{
+	struct store_hash *h = store_hash_new();
+
+	if (!h)
+		return -ENOMEM;
+	store_hash_update(h, buf, len);
+	store_hash_final(h, hex);
+	return 0;
+}
+
 void store_hash_free(struct store_hash *h)
 {
 	if (!h)

@@ -279,7 +279,6 @@ static int put_apply(struct store *st, struct conn *c, const struct jrec *r,
 		     struct trash *t)
 {
 	char bucket[64], key[STORE_KEY_MAX + 1], sha[65], vid[STORE_VID_MAX + 1];
-	struct store_hash *h;
 	struct bucket_row b;
 	struct store_obj obj;
 	struct newver nv = { .kind = STORE_FILE };
@@ -290,11 +289,8 @@ static int put_apply(struct store *st, struct conn *c, const struct jrec *r,
 		memcpy(sha, r->sha, 64);
 		sha[64] = '\0';
 	} else {
-		h = store_hash_new();
-		if (!h)
+		if (store_hash_mem(content, r->size, sha))
 			return -ENOMEM;
-		store_hash_update(h, content, r->size);
-		store_hash_final(h, sha);
 		if (memcmp(sha, r->sha, 64))
 			return 1;
 	}

@@ -338,6 +338,8 @@ struct store_hash *store_hash_new(void);	/* NULL on ENOMEM */
 void store_hash_update(struct store_hash *h, const void *buf, size_t len);
 /* Write the hex digest (65 bytes with NUL) and free @h. */
 void store_hash_final(struct store_hash *h, char hex[65]);
+/* The hex SHA-256 of the @len bytes at @buf: 0, or -ENOMEM. */
+int store_hash_mem(const void *buf, size_t len, char hex[65]);
 void store_hash_free(struct store_hash *h);
 
 /* SHA-256 of the whole file open at @fd, from offset 0, into @hex. */

@@ -1127,32 +1127,31 @@ Test(dest_store, wrong_kinds_are_refused)
 	cr_assert_not_null(strstr(msg, "without an ID"), "%s", msg);
 }
 
-/* A source blob the disk damaged does not reach the mirror as the
- * version: the copy is hashed, and the error is one no retry heals (it
- * was copied, and COMPLETED). */
 /* A blob longer or shorter than its version is refused, and leaves no
  * file and no temporary one behind. */
 Test(dest_dir, a_blob_of_another_size_is_refused)
 {
+	static const char *const blob[] = { "abcd", "ab" };
+	static const char *const why[] = { "longer", "shorter" };
 	struct repl_version v = version("sized", STORE_FILE, S_IFREG | 0644,
 					MTIME_NS);
-	int ret;
+	int ret, i;
 
-	v.fd = src_fd("abcd");	/* the version is "abc" */
-	v.obj.size = 3;
-	ret = d->ops->put(d, &v, msg, sizeof(msg));
-	close(v.fd);
-	cr_assert_eq(ret, -EIO, "%s", msg);
-	cr_assert_not_null(strstr(msg, "longer"), "%s", msg);
-	v.fd = src_fd("ab");
-	ret = d->ops->put(d, &v, msg, sizeof(msg));
-	close(v.fd);
-	cr_assert_eq(ret, -EIO, "%s", msg);
-	cr_assert_not_null(strstr(msg, "shorter"), "%s", msg);
+	v.obj.size = 3;	/* the version is "abc" */
+	for (i = 0; i < 2; i++) {
+		v.fd = src_fd(blob[i]);
+		ret = d->ops->put(d, &v, msg, sizeof(msg));
+		close(v.fd);
+		cr_assert_eq(ret, -EIO, "%s", msg);
+		cr_assert_not_null(strstr(msg, why[i]), "%s", msg);
+	}
 	cr_assert(!exists("sized"));
 	no_tmp();
 }
 
+/* A source blob the disk damaged does not reach the mirror as the
+ * version: the copy is hashed, and the error is one no retry heals (it
+ * was copied, and COMPLETED). */
 Test(dest_dir, a_damaged_source_is_refused_for_good)
 {
 	struct repl_version v = version("rot", STORE_FILE, S_IFREG | 0644,
