@@ -1901,6 +1901,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fi->flags & O_TRUNC)
 		open_trunc(req, fs, n);
 	fi->fh = handle_open(req, n, writable, fi->flags, lazy, &id);
+	/* A handle that cannot write has nothing for its close to commit
+	 * (op_flush()): the kernel then sends no FLUSH, a round trip less
+	 * for each file a tool reads or opens only to fchmod.  (With the
+	 * writeback cache it sends one anyway.) */
+	fi->noflush = !(fi->fh & FH_WRITE);
 	if (keep) {
 		fi->keep_cache = 1;
 	} else if (!(fi->fh & FH_PT)) {	/* it drops the page cache */
