@@ -9,7 +9,8 @@
 # readers and writers open at once, in either order; O_TRUNC and
 # truncate(2) of a file another handle has open; an mtime set on the open
 # file before its close; set-user-ID bits dropped by a non-root writer;
-# staging files reused only when nothing else holds them;
+# staging files reused only when nothing else holds them; no FLUSH
+# request at the close of a handle that cannot write;
 # and, after all of it, a store that passes `replicafs check`.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -269,6 +270,22 @@ wait "$mapper" 2>/dev/null || true
 n=$(nversions "$B/mapped")
 [ "$n" -ge 13 ] || fail "$n versions of the mapped file after 13 closes"
 ok "12 closes while a mapping wrote"
+
+step "a close of a handle that cannot write costs no round trip"
+# The open's reply asks for no FLUSH (FOPEN_NOFLUSH) where the handle has
+# nothing to commit; a close that wrote still sends one, and commits.
+remount passthrough,debug
+flushes() { grep -c 'opcode: FLUSH' "$(daemon_log)" || true; }
+before=$(flushes)
+cat "$B/a" >/dev/null
+"$PYTHON" -c 'import os, sys; os.close(os.open(sys.argv[1], os.O_RDONLY))' "$B/a"
+chmod 600 "$B/a"
+assert_eq "$before" "$(flushes)" "FLUSH requests after reads and a chmod"
+grep -q 'opcode: OPEN' "$(daemon_log)" || fail "the debug log shows no OPEN: is -o debug logging requests?"
+echo more >>"$B/a"
+[ "$(flushes)" -gt "$before" ] || fail "a close that wrote sent no FLUSH"
+assert_eq 2 "$(nversions "$B/a")" "versions after the append"
+ok "reads closed without a FLUSH; the append's close committed"
 
 step "the store after all this"
 unmount_fs
