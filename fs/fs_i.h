@@ -27,6 +27,7 @@
 
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -222,7 +223,9 @@ struct fs_opts {
 	int repl_off;		/* -o repl_workers=0: none in this mount */
 	int bdi_tune;		/* raise readahead, lift the strict dirty
 				 * limit of the mount's bdi (see mount.c) */
-	int acl;		/* ask for POSIX ACLs (-o noacl: not) */
+	int acl;		/* ask for POSIX ACLs: 1 (-o acl), 0 (-o
+				 * noacl), or -1: where allow_other is on or
+				 * the store holds an ACL (mount.c) */
 	int uring;		/* FUSE over io_uring when the kernel offers
 				 * it (-o nouring: not; see uring.c) */
 };
@@ -247,6 +250,7 @@ struct fs {
 				 * when the kernel was asked for it */
 	int acl;		/* set by INIT: the kernel enforces POSIX
 				 * ACLs and leaves the umask to us */
+	atomic_int acl_hinted;	/* the log said how to turn ACLs on */
 
 	struct fs_notifier *notify;	/* notify.c; NULL: not started */
 	struct fs_mapwatch *mapwatch;	/* mapped.c; NULL: not started */

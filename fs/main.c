@@ -49,7 +49,7 @@ static void usage(FILE *f)
 	      "              [--ca-file F] [--multipart-threshold SIZE] "
 	      "[--part-size SIZE] [--parallel N]\n"
 	      "       replicafs remote list [--json] | remote remove NAME\n"
-	      "mount options: allow_other, noacl, nopassthrough, nowriteback, "
+	      "mount options: allow_other, acl, noacl, nopassthrough, nowriteback, "
 	      "nobdi, nouring, "
 	      "debug,"
 	      " timeout=SECONDS, threads=N, spin=MICROSECONDS,\n"
@@ -210,7 +210,7 @@ static int cmd_mount(int argc, char **argv)
 		.spin_us = FS_SPIN_US,
 		.bdi_tune = 1,
 		.uring = 1,
-		.acl = 1,
+		.acl = -1,	/* see fs_opts */
 	};
 	char store[PATH_MAX], mnt[PATH_MAX];
 	struct stat sb;

@@ -529,6 +529,21 @@ int fs_mount(const struct fs_opts *opts)
 		goto out_unmount;
 	}
 	log_info("mounted %s on %s", opts->store_dir, opts->mountpoint);
+	if (fs->opts.acl < 0) {
+		/* ACLs cost a request per file the first time one is asked
+		 * for (`ls -l`), so they are on where they can matter: other
+		 * users come in, or the store holds one to enforce. */
+		ret = fs->opts.allow_other ? 1 : store_has_acls(fs->st);
+		if (ret < 0) {
+			log_err("cannot tell whether store %s holds ACLs: %s",
+				opts->store_dir, strerror(-ret));
+			goto out_unmount;
+		}
+		fs->opts.acl = ret;
+		log_info("POSIX ACLs: %s", ret ? (fs->opts.allow_other ?
+			 "on (allow_other)" : "on (the store holds some)") :
+			 "off (the store holds none; -o acl turns them on)");
+	}
 	if (!opts->repl_off) {
 		ret = repl_engine_start(fs->st, &opts->repl, &fs->repl);
 		if (ret) {

@@ -4343,6 +4343,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, -acl_set(req, fs, n, name, value, size));
 		return;
 	}
+	if (fs_acl_name(name) && !atomic_exchange(&fs->acl_hinted, 1))
+		log_info("an ACL was refused (Operation not supported): "
+			 "this mount keeps no POSIX ACLs; mount with -o acl "
+			 "to keep them");
 	ret = xattr_writable(n, name);
 	/* a value of size 0 may come as NULL: never the removal */
 	if (ret == 0 && pxa_change(req, fs, n, name, value ? value : "",

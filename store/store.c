@@ -106,7 +106,7 @@
 	"u.created_ns > v.created_ns))"
 
 /* Schema version this code writes; see migrations[]. */
-#define SCHEMA_VERSION 11
+#define SCHEMA_VERSION 12
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -1083,6 +1083,13 @@ static const char schema_v11[] =
 	" applied INT NOT NULL);"
 	"INSERT INTO journal VALUES (1, 0, 64);";
 
+/* Version 11 to 12: whether the store holds any POSIX ACL, for a mount
+ * to decide whether to have the kernel enforce them (store_has_acls()),
+ * without reading every xattr row: this index holds the ACL rows alone. */
+static const char schema_v12[] =
+	"CREATE INDEX xattrs_acl ON xattrs(name) WHERE name IN "
+	"('system.posix_acl_access', 'system.posix_acl_default');";
+
 /* migrations[i] takes the catalog from user_version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v1,
@@ -1096,6 +1103,7 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v9,
 	schema_v10,
 	schema_v11,
+	schema_v12,
 };
 
 static int schema_migrate(struct store *st, struct conn *c)

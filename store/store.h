@@ -1011,6 +1011,10 @@ ssize_t store_xattr_list(struct store *st, const char *bucket,
 			 const char *key, char *buf, size_t size);
 int store_xattr_remove(struct store *st, const char *bucket, const char *key,
 		       const char *name);
+/* Whether any version, folder or bucket, current or not, has a POSIX ACL
+ * (system.posix_acl_access or system.posix_acl_default): 1, 0, or a
+ * negative errno. */
+int store_has_acls(struct store *st);
 
 /* ---- Maintenance ---------------------------------------------------- */
 

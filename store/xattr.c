@@ -435,3 +435,27 @@ out:
 	tx_rollback(c);
 	return err;
 }
+
+int store_has_acls(struct store *st)
+{
+	/* The WHERE clause is the index xattrs_acl's own, word for word,
+	 * so that SQLite reads the index and not the table. */
+	static const char sql[] =
+		"SELECT 1 FROM xattrs WHERE name IN "
+		"('system.posix_acl_access', 'system.posix_acl_default') "
+		"UNION ALL SELECT 1 FROM bucket_xattrs WHERE name IN "
+		"('system.posix_acl_access', 'system.posix_acl_default') "
+		"LIMIT 1";
+	struct conn *c;
+	sqlite3_stmt *s;
+	int err;
+
+	err = conn_get(st, &c);
+	if (!err)
+		err = stmt_of_sql(c, sql, &s);
+	if (err)
+		return err;
+	err = stmt_step(c, s, "look for ACLs");
+	stmt_done(s);
+	return err;
+}

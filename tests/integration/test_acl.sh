@@ -7,7 +7,9 @@
 # (nobody) must be let in and kept out at the same places; `cp -a`,
 # `rsync -aAX` and `tar --acls` must copy a tree with ACLs in and out
 # without an error and without losing one; a new version, a rename and the
-# .versions view keep them; and `-o noacl` turns them off.  The sequence
+# .versions view keep them; `-o noacl` turns them off; and a mount given
+# neither `acl` nor `noacl` has them on only with allow_other or where the
+# store holds one.  The sequence
 # also has a set-group-ID folder, whose group and bit pass to what is made
 # in it, as on the disk.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -389,5 +391,47 @@ expect_error "Operation not supported" setfacl -m u:nobody:r "$B/t/q"
 (umask 077 && echo z >"$B/t/private")
 assert_eq "-rw-------" "$(stat -c %A "$B/t/private")" "a file made under umask 077 with -o noacl"
 ok "setfacl is refused and the umask applies"
+
+step "without -o acl or noacl: ACLs on where the store holds one, or with allow_other"
+# This store holds ACLs: a plain mount enforces them.
+remount
+grep -q "POSIX ACLs: on (the store holds some)" "$(daemon_log)" ||
+	fail "the mount of a store with ACLs does not say they are on: $(grep ACL "$(daemon_log)")"
+assert_eq "$(getfacl -p "$NAT/t/plain" | grep -v '^#')" "$(getfacl -p "$B/t/plain" | grep -v '^#')" \
+	"getfacl of a file with an ACL on a plain mount"
+unmount_fs
+check_store
+# A store that holds none: off, as with -o noacl, and the log says how to
+# turn them on.
+STORE=$T/store-plain
+mount_fs
+grep -q "POSIX ACLs: off (the store holds none; -o acl turns them on)" "$(daemon_log)" ||
+	fail "the mount of a store without ACLs does not say they are off"
+mkdir "$MNT/plain"
+echo p >"$MNT/plain/f"
+expect_error "Operation not supported" setfacl -m u:nobody:r "$MNT/plain/f"
+grep -q "mount with -o acl to keep them" "$(daemon_log)" ||
+	fail "the refused ACL left no hint in the log"
+(umask 077 && echo z >"$MNT/plain/private")
+assert_eq "-rw-------" "$(stat -c %A "$MNT/plain/private")" "a file made under umask 077 without ACLs"
+# -o acl on the same store: ACLs kept, and the next plain mount keeps
+# enforcing them.
+remount acl
+setfacl -m u:nobody:r "$MNT/plain/f" || fail "setfacl with -o acl"
+remount
+grep -q "POSIX ACLs: on (the store holds some)" "$(daemon_log)" ||
+	fail "a plain mount after an ACL was set does not say they are on"
+assert_eq "user:nobody:r--" "$(getfacl -p "$MNT/plain/f" 2>/dev/null | grep '^user:nobody')" \
+	"the ACL set with -o acl, on the next plain mount"
+unmount_fs
+# allow_other turns them on even where the store holds none.
+STORE=$T/store-other
+mount_fs allow_other
+grep -q "POSIX ACLs: on (allow_other)" "$(daemon_log)" ||
+	fail "a mount with allow_other does not say ACLs are on"
+mkdir "$MNT/other"
+echo o >"$MNT/other/f"
+setfacl -m u:nobody:r "$MNT/other/f" || fail "setfacl on a mount with allow_other"
+ok "off on a plain store (setfacl refused, with a hint), on after -o acl set one, on with allow_other"
 unmount_fs
 check_store

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 
 setup
-mount_fs
+mount_fs acl	# a step sets an ACL; the store holds none yet
 B=$MNT/bkt
 V=$MNT/.versions/bkt
 mkdir "$B"

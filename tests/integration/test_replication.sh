@@ -15,12 +15,12 @@ MNT3=$T/mnt3
 MIRROR=$T/mirror
 mkdir -p "$MNT2" "$MNT3" "$MIRROR"
 
-# mount_extra STORE MNT NAME: a second daemon, stopped by unmount_extra (or
+# mount_extra STORE MNT NAME [OPTS]: a second daemon, stopped by unmount_extra (or
 # killed and lazily unmounted by cleanup if the test fails).
 declare -A EXTRA_PID
 mount_extra() {
 	local i
-	"$REPLICAFS" mount -f "$1" "$2" >"$T/daemon.$3.log" 2>&1 &
+	"$REPLICAFS" mount -f ${4:+-o "$4"} "$1" "$2" >"$T/daemon.$3.log" 2>&1 &
 	EXTRA_PID[$3]=$!
 	track_pid "${EXTRA_PID[$3]}"
 	track_mount "$2"
@@ -70,8 +70,9 @@ rules() {
 EOF
 }
 
-mount_fs
-mount_extra "$STORE_B" "$MNT2" b
+# With -o acl: the stores hold no ACL yet, and the ACL step sets some.
+mount_fs acl
+mount_extra "$STORE_B" "$MNT2" b acl
 mount_extra "$STORE_C" "$MNT3" c
 mkdir "$MNT/src" "$MNT2/dst" "$MNT3/far"
 

@@ -153,7 +153,7 @@ static int64_t sql_int(const char *sql)
 
 Test(history, schema_has_the_time_index)
 {
-	cr_expect_eq(sql_int("PRAGMA user_version"), 11);
+	cr_expect_eq(sql_int("PRAGMA user_version"), 12);
 	cr_expect_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE "
 			     "name = 'versions_time'"),
 		     1);

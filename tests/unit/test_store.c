@@ -221,7 +221,7 @@ Test(store, schema)
 	struct store *again;
 
 	snprintf(db, sizeof(db), "%s/store/catalog.db", dir);
-	cr_expect_eq(pragma(db, "PRAGMA user_version"), 11);
+	cr_expect_eq(pragma(db, "PRAGMA user_version"), 12);
 	cr_expect_eq(pragma(db, "PRAGMA journal_mode"), 1, "WAL");
 	cr_expect_eq(pragma(db, "SELECT count(*) FROM sqlite_master WHERE "
 				"name = 'objects_live'"),
@@ -1223,6 +1223,35 @@ Test(store, rename_directory)
 
 /* ---- xattrs, metadata ----------------------------------------------- */
 
+/* Whether the store holds an ACL, for a mount's choice: on a version,
+ * current or not, or on a bucket; other xattrs do not count. */
+Test(store, acls_held)
+{
+	static const char acl[] = "\x02\0\0\0";	/* the bytes do not matter */
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_expect_eq(store_has_acls(st), 0);
+	cr_assert_eq(put_str(st, "bkt", "a", "A", NULL), 0);
+	cr_assert_eq(store_xattr_set(st, "bkt", "a", "user.x", "1", 1, 0), 0);
+	cr_expect_eq(store_has_acls(st), 0, "a user.* attribute is no ACL");
+	cr_assert_eq(store_xattr_set(st, "bkt", "a", "system.posix_acl_access",
+				     acl, sizeof(acl) - 1, 0), 0);
+	cr_expect_eq(store_has_acls(st), 1);
+	cr_assert_eq(store_xattr_remove(st, "bkt", "a",
+					"system.posix_acl_access"), 0);
+	cr_expect_eq(store_has_acls(st), 0, "after its removal");
+	cr_assert_eq(store_xattr_set(st, "bkt", "", "system.posix_acl_default",
+				     acl, sizeof(acl) - 1, 0), 0);
+	cr_expect_eq(store_has_acls(st), 1, "a bucket's default ACL");
+	cr_assert_eq(store_xattr_remove(st, "bkt", "",
+					"system.posix_acl_default"), 0);
+	cr_expect_eq(store_has_acls(st), 0);
+	cr_assert_eq(store_xattr_set(st, "bkt", "a", "system.posix_acl_access",
+				     acl, sizeof(acl) - 1, 0), 0);
+	cr_assert_eq(put_str(st, "bkt", "a", "B", NULL), 0);
+	cr_expect_eq(store_has_acls(st), 1, "an older version's ACL");
+}
+
 Test(store, xattrs)
 {
 	struct store_put p = { .kind = STORE_FILE, .fd = -1 };
@@ -1863,6 +1892,8 @@ static void reopen_as_schema(int version, const char *sql, char db[160])
 		pragma(db, "DROP TABLE repl_uploads");
 	if (version < 11)
 		pragma(db, "DROP TABLE journal");
+	if (version < 12)
+		pragma(db, "DROP INDEX xattrs_acl");
 	snprintf(uv, sizeof(uv), "PRAGMA user_version = %d", version);
 	pragma(db, uv);
 	cr_assert_eq(store_open(path, 0, &st), 0);
@@ -1927,13 +1958,31 @@ Test(store, uploads_under_way_in_an_old_catalog)
 	bucket_new(st, "bkt", STORE_ENABLED);
 	cr_assert_eq(put_str(st, "bkt", "a", "A", NULL), 0);
 	reopen_as_schema(9, NULL, db);
-	cr_expect_eq(pragma(db, "PRAGMA user_version"), 11);
+	cr_expect_eq(pragma(db, "PRAGMA user_version"), 12);
 	cr_assert_eq(store_lookup(st, "bkt", "a", &o), 0);
 	cr_assert_eq(store_repl_upload_note(st, "s3://r/b", "k", "u1"), 0);
 	cr_assert_eq(store_repl_uploads(st, "s3://r/b", "k", upload_seen,
 					seen), 0);
 	cr_expect_str_eq(seen, "u1");
 	cr_expect_eq(store_check(st, 1), 0);
+}
+
+/* A catalog from before schema 12 gets the index of its ACLs, which
+ * then finds the ones it had. */
+Test(store, acls_in_an_old_catalog)
+{
+	char db[160];
+
+	bucket_new(st, "bkt", STORE_ENABLED);
+	cr_assert_eq(put_str(st, "bkt", "a", "A", NULL), 0);
+	cr_assert_eq(store_xattr_set(st, "bkt", "a", "system.posix_acl_access",
+				     "\x02\0\0\0", 4, 0), 0);
+	reopen_as_schema(11, NULL, db);
+	cr_expect_eq(pragma(db, "PRAGMA user_version"), 12);
+	cr_expect_eq(pragma(db, "SELECT count(*) FROM sqlite_master WHERE "
+				"name = 'xattrs_acl'"),
+		     1);
+	cr_expect_eq(store_has_acls(st), 1);
 }
 
 /* A catalog from before schema 11 gets the close journal's row, and a
@@ -1948,7 +1997,7 @@ Test(store, journal_in_an_old_catalog)
 	bucket_new(st, "bkt", STORE_ENABLED);
 	cr_assert_eq(put_str(st, "bkt", "a", "A", NULL), 0);
 	reopen_as_schema(10, NULL, db);
-	cr_expect_eq(pragma(db, "PRAGMA user_version"), 11);
+	cr_expect_eq(pragma(db, "PRAGMA user_version"), 12);
 	cr_expect_eq(pragma(db, "SELECT applied FROM journal"), 64);
 	h = store_hash_new();
 	cr_assert_not_null(h);
