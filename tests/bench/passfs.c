@@ -21,9 +21,10 @@
  * parallel directory operations, atomic O_TRUNC, max_read and readahead of
  * FS_MAX_READ), mounts with default_permissions, gives entries, negative
  * entries and attributes the same one-second timeout, marks itself an
- * I/O flusher, and answers every xattr request with EOPNOTSUPP, as
+ * I/O flusher, answers every xattr request with EOPNOTSUPP, as
  * replicafs does outside user.* (so both get one GETXATTR of
- * security.capability per file written).  bench.sh tunes its bdi as
+ * security.capability per file written), and asks for no FLUSH at the
+ * close of a handle that cannot write (FOPEN_NOFLUSH), as replicafs does.  bench.sh tunes its bdi as
  * replicafs tunes its own (fs/mount.c, fs_bdi_tune()).  What is left is
  * the file system's own work: passfs keeps no state but its inodes, and
  * lists directories with READDIR where replicafs answers READDIRPLUS.
@@ -509,6 +510,10 @@ static void p_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->keep_cache = 1;	/* no one changes SOURCE_DIR meanwhile */
+	/* As replicafs: no FLUSH at the close of a handle that cannot
+	 * write (p_flush() would do nothing with it). */
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY &&
+		      !(fi->flags & O_TRUNC);
 	id = backing_get(fs, node(req, ino), fd,
 			 (fi->flags & O_ACCMODE) != O_RDONLY);
 	fi->fh = (uint64_t)fd | (id > 0 ? PASS_FH_PT : 0);
