@@ -4343,7 +4343,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, -acl_set(req, fs, n, name, value, size));
 		return;
 	}
-	if (fs_acl_name(name) && !atomic_exchange(&fs->acl_hinted, 1))
+	/* Off by choice (not for want of the kernel's support): say how to
+	 * turn them on, once. */
+	if (fs_acl_name(name) && !fs->opts.acl &&
+	    !atomic_exchange(&fs->acl_hinted, 1))
 		log_info("an ACL was refused (Operation not supported): "
 			 "this mount keeps no POSIX ACLs; mount with -o acl "
 			 "to keep them");
